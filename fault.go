@@ -1,0 +1,81 @@
+package shakedown
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Env is what a target, fault or probe may know of the run it is part of.
+type Env struct {
+	RunID    string // unique and short; adapters prefix the names of what they create with it
+	StateDir string // the run's state directory
+	Seed     int64
+	DryRun   bool // plan: resolve and describe, change nothing
+}
+
+// Instance is one thing a target resolved to: a process, a proxied link, a container, a pod.
+type Instance struct {
+	Kind  string            `json:"kind"`
+	ID    string            `json:"id"`   // stable identity, e.g. "1234@98765" for pid and start time
+	Name  string            `json:"name"` // for people: "shop-web (pid 1234)"
+	Attrs map[string]string `json:"attrs,omitempty"`
+	// Ref is the adapter's own handle, for faults of the same family. If it implements
+	// io.Closer, the engine closes it when the run ends.
+	Ref any `json:"-"`
+}
+
+// Fault is one fault of an experiment, built for its selected target instances.
+//
+// The engine calls Undo, writes what it returns to the journal and syncs it, and only then
+// calls Inject. Inject applies the fault and returns the Revert that takes it back; when it
+// fails half way it still returns a Revert for what it applied, or nil if nothing was.
+// A Revert must be idempotent and treat "already gone" as success.
+type Fault interface {
+	Undo() []Undo
+	Inject(ctx context.Context) (Revert, error)
+}
+
+// Revert takes back one injected fault. The engine calls it on a context detached from the
+// run's, with its own deadline.
+type Revert func(ctx context.Context) error
+
+// Undo is the durable form of a revert: a registered UndoFunc name and its argument. The
+// watchdog and `shakedown recover` replay it from the journal when the runner could not.
+type Undo struct {
+	Type    string          `json:"type"`
+	Data    json.RawMessage `json:"data"`
+	Summary string          `json:"summary"` // for people: "SIGCONT pid 1234"
+}
+
+// UndoFunc carries out an Undo of its type. It must be idempotent: "already gone" is success.
+type UndoFunc func(ctx context.Context, data json.RawMessage) error
+
+// Preparer is a Fault that must look at the world before its Undo can be written (the
+// replica count a scale fault will restore, say). The engine calls Prepare before Undo.
+// Prepare must change nothing.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
+// Planner is a Fault that can say exactly what it will do ("add nft table shakedown_01h…",
+// "SIGSTOP pid 1234"). plan prints these lines.
+type Planner interface {
+	Plan() []string
+}
+
+// Prober samples one probe. Probe returns a short observation for people ("200 in 3ms") and
+// a nil error when the probe holds.
+type Prober interface {
+	Probe(ctx context.Context) (observed string, err error)
+}
+
+// Closer is implemented by probes, faults and instance handles that hold resources until the
+// run ends.
+type Closer interface {
+	Close() error
+}
+
+// TTL returns how long a fault may live before the watchdog takes it back: its duration plus
+// a margin, or the margin alone for one-shot faults.
+func TTL(duration time.Duration) time.Duration { return duration + DefaultTTLMargin }

@@ -1,0 +1,222 @@
+package shakedown
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rate is a number of events per second, written "50/s", "3000/m", "10/ms" is refused, or a
+// plain number per second.
+type Rate float64
+
+// PerSecond returns the rate in events per second.
+func (r Rate) PerSecond() float64 { return float64(r) }
+
+func (r Rate) String() string { return strconv.FormatFloat(float64(r), 'f', -1, 64) + "/s" }
+
+// MarshalText writes the rate per second.
+func (r Rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads "N/s", "N/m", "N/h" or "N".
+func (r *Rate) UnmarshalText(b []byte) error {
+	v, err := ParseRate(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// ParseRate parses "50/s", "3000/m", "10/h" or a plain number per second. The rate must be
+// above zero.
+func ParseRate(s string) (Rate, error) {
+	t := strings.TrimSpace(s)
+	num, per := t, time.Second
+	if i := strings.IndexByte(t, '/'); i >= 0 {
+		num = strings.TrimSpace(t[:i])
+		switch strings.TrimSpace(t[i+1:]) {
+		case "s", "sec", "1s":
+			per = time.Second
+		case "m", "min", "1m":
+			per = time.Minute
+		case "h", "1h":
+			per = time.Hour
+		default:
+			return 0, fmt.Errorf("invalid rate %q (want e.g. 50/s or 3000/m)", s)
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid rate %q (want e.g. 50/s or 3000/m)", s)
+	}
+	if !(f > 0) || f > 1e9 {
+		return 0, fmt.Errorf("rate %q must be above zero", s)
+	}
+	return Rate(f * float64(time.Second) / float64(per)), nil
+}
+
+// Unit is what a metric measures, and so which tolerances fit it.
+type Unit string
+
+// The units of metrics.
+const (
+	UnitNone     Unit = ""         // a plain number
+	UnitDuration Unit = "duration" // values in seconds, written 400ms, 1.5s
+	UnitFraction Unit = "fraction" // values in [0,1], written 1% or 0.01
+	UnitRate     Unit = "rate"     // values per second, written 50/s
+)
+
+// Relation says how a Tolerance relates to the baseline.
+type Relation string
+
+// The relations a tolerance can have to the baseline.
+const (
+	Absolute Relation = ""       // max: 400ms
+	Factor   Relation = "factor" // max: 2x baseline
+	Offset   Relation = "offset" // max: baseline + 50ms
+)
+
+// Tolerance is one bound of a metric check: an absolute value ("400ms", "1%", "50/s", "3"),
+// a factor of the baseline ("2x baseline"), or an offset from it ("baseline + 50ms").
+type Tolerance struct {
+	Relation Relation
+	Value    float64 // absolute value or offset in the unit's base (seconds, fraction, per second); factor
+	Unit     Unit    // the unit the text was written in; UnitNone for a bare number or a factor
+	Text     string  // as written
+}
+
+func (t Tolerance) String() string { return t.Text }
+
+// MarshalText writes the tolerance as it was written.
+func (t Tolerance) MarshalText() ([]byte, error) { return []byte(t.Text), nil }
+
+// UnmarshalText parses a tolerance.
+func (t *Tolerance) UnmarshalText(b []byte) error {
+	v, err := ParseTolerance(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// Bound returns the bound the tolerance sets given the baseline value of the metric.
+func (t Tolerance) Bound(baseline float64) float64 {
+	switch t.Relation {
+	case Factor:
+		return t.Value * baseline
+	case Offset:
+		return baseline + t.Value
+	default:
+		return t.Value
+	}
+}
+
+// ParseTolerance parses "400ms", "1.5s", "1%", "0.01", "50/s", "2x baseline",
+// "baseline + 50ms" or "baseline - 10%".
+func ParseTolerance(s string) (Tolerance, error) {
+	text := strings.TrimSpace(s)
+	t := strings.ToLower(text)
+	switch {
+	case strings.HasSuffix(t, "baseline") && strings.Contains(t, "x"):
+		f := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.TrimSuffix(t, "baseline")), "x"))
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 {
+			return Tolerance{}, fmt.Errorf("invalid tolerance %q (want e.g. 2x baseline)", s)
+		}
+		return Tolerance{Relation: Factor, Value: v, Text: text}, nil
+	case strings.HasPrefix(t, "baseline"):
+		rest := strings.TrimSpace(strings.TrimPrefix(t, "baseline"))
+		if rest == "" {
+			return Tolerance{Relation: Factor, Value: 1, Text: text}, nil
+		}
+		sign := 1.0
+		switch rest[0] {
+		case '+':
+		case '-':
+			sign = -1
+		default:
+			return Tolerance{}, fmt.Errorf("invalid tolerance %q (want e.g. baseline + 50ms)", s)
+		}
+		q, err := parseQuantity(strings.TrimSpace(rest[1:]))
+		if err != nil {
+			return Tolerance{}, fmt.Errorf("invalid tolerance %q: %v", s, err)
+		}
+		q.Relation, q.Value, q.Text = Offset, sign*q.Value, text
+		return q, nil
+	}
+	q, err := parseQuantity(t)
+	if err != nil {
+		return Tolerance{}, fmt.Errorf("invalid tolerance %q: %v", s, err)
+	}
+	q.Text = text
+	return q, nil
+}
+
+func parseQuantity(t string) (Tolerance, error) {
+	switch {
+	case t == "":
+		return Tolerance{}, fmt.Errorf("empty value")
+	case strings.HasSuffix(t, "%"):
+		v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
+		if err != nil {
+			return Tolerance{}, fmt.Errorf("bad percentage")
+		}
+		return Tolerance{Value: v / 100, Unit: UnitFraction}, nil
+	case strings.Contains(t, "/"):
+		r, err := ParseRate(t)
+		if err != nil {
+			return Tolerance{}, err
+		}
+		return Tolerance{Value: float64(r), Unit: UnitRate}, nil
+	}
+	if v, err := strconv.ParseFloat(t, 64); err == nil {
+		return Tolerance{Value: v, Unit: UnitNone}, nil
+	}
+	d, err := ParseDuration(t)
+	if err != nil {
+		return Tolerance{}, fmt.Errorf("want a duration (400ms), a percentage (1%%), a rate (50/s) or a number")
+	}
+	return Tolerance{Value: d.Seconds(), Unit: UnitDuration}, nil
+}
+
+// Fits reports whether a tolerance written in unit u can bound a metric measured in m. A bare
+// number fits a fraction (0.01) and a plain number; a factor fits anything.
+func (u Unit) Fits(m Unit) bool {
+	switch u {
+	case m:
+		return true
+	case UnitNone:
+		return m == UnitFraction || m == UnitNone
+	}
+	return false
+}
+
+// NofM is a flake-resistant window: a check breaks when at least N of its last M samples
+// breach. The zero value means 1 of 1.
+type NofM struct {
+	N, M int
+}
+
+func (w NofM) String() string {
+	if w.M == 0 {
+		return "1 of 1"
+	}
+	return fmt.Sprintf("%d of %d", w.N, w.M)
+}
+
+// MarshalText writes "N of M".
+func (w NofM) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
+
+// UnmarshalText reads "N of M" (or "N/M").
+func (w *NofM) UnmarshalText(b []byte) error {
+	s := strings.ReplaceAll(strings.TrimSpace(string(b)), "/", " of ")
+	var n, m int
+	if _, err := fmt.Sscanf(s, "%d of %d", &n, &m); err != nil || n < 1 || m < n || m > 10000 {
+		return fmt.Errorf("invalid window %q (want N of M with 1 ≤ N ≤ M)", string(b))
+	}
+	w.N, w.M = n, m
+	return nil
+}
