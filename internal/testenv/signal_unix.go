@@ -1,0 +1,5 @@
+package testenv
+
+import "syscall"
+
+const syscallSIGCONT = syscall.SIGCONT
