@@ -1,0 +1,574 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/shakedown-dev/shakedown"
+)
+
+// maxAliases bounds how many aliases one file may expand, so that a small file cannot make
+// the decoder walk an exponential tree.
+const maxAliases = 10000
+
+// maxDepth bounds how deep generic values (parameters of type any) may nest.
+const maxDepth = 64
+
+// decoder walks the AST of one file and collects problems.
+type decoder struct {
+	file    string
+	vars    map[string]string
+	reg     *shakedown.Registry
+	probs   Problems
+	anchors map[string]ast.Node
+	aliases int
+}
+
+// entry is one key of a mapping with its value.
+type entry struct {
+	key  string
+	kn   ast.Node // the key's node, for positions
+	val  ast.Node // nil never: a missing value is a *ast.NullNode
+	path string   // the value's field path
+}
+
+func (d *decoder) pos(n ast.Node) shakedown.Pos {
+	p := shakedown.Pos{File: d.file}
+	for n != nil {
+		switch m := n.(type) {
+		case *ast.MappingNode:
+			if len(m.Values) > 0 {
+				n = m.Values[0].Key
+				continue
+			}
+		case *ast.MappingValueNode:
+			n = m.Key
+			continue
+		case *ast.MappingKeyNode:
+			if m.Value != nil {
+				n = m.Value
+				continue
+			}
+		}
+		break
+	}
+	if n == nil {
+		return p
+	}
+	if tk := n.GetToken(); tk != nil && tk.Position != nil {
+		p.Line, p.Col = tk.Position.Line, tk.Position.Column
+	}
+	return p
+}
+
+// addf records a problem at node n (the whole file when n is nil).
+func (d *decoder) addf(n ast.Node, path, format string, args ...any) {
+	d.probs = append(d.probs, Problem{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// parse parses src and returns the body of its single document, or nil after recording why
+// there is none.
+func (d *decoder) parse(src []byte) ast.Node {
+	f, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) {
+			p := shakedown.Pos{File: d.file}
+			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+				p.Line, p.Col = tk.Position.Line, tk.Position.Column
+			}
+			d.probs = append(d.probs, Problem{Pos: p, Msg: ye.GetMessage()})
+		} else {
+			d.probs = append(d.probs, Problem{Pos: shakedown.Pos{File: d.file}, Msg: err.Error()})
+		}
+		return nil
+	}
+	var body ast.Node
+	for _, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if body != nil {
+			d.addf(doc.Body, "", "a file holds one experiment; this is a second YAML document")
+			continue
+		}
+		body = doc.Body
+	}
+	if body == nil {
+		d.addf(nil, "", "the file holds no experiment")
+		return nil
+	}
+	d.anchors = map[string]ast.Node{}
+	d.collectAnchors(body, 0)
+	return body
+}
+
+func (d *decoder) collectAnchors(n ast.Node, depth int) {
+	if n == nil || depth > 10000 {
+		return
+	}
+	switch m := n.(type) {
+	case *ast.AnchorNode:
+		if m.Name != nil {
+			d.anchors[m.Name.GetToken().Value] = m.Value
+		}
+		d.collectAnchors(m.Value, depth+1)
+	case *ast.TagNode:
+		d.collectAnchors(m.Value, depth+1)
+	case *ast.MappingNode:
+		for _, v := range m.Values {
+			d.collectAnchors(v, depth+1)
+		}
+	case *ast.MappingValueNode:
+		d.collectAnchors(m.Key, depth+1)
+		d.collectAnchors(m.Value, depth+1)
+	case *ast.MappingKeyNode:
+		d.collectAnchors(m.Value, depth+1)
+	case *ast.SequenceNode:
+		for _, v := range m.Values {
+			d.collectAnchors(v, depth+1)
+		}
+	}
+}
+
+// resolve follows anchors, aliases and tags to the node that holds the value. It returns
+// nil, after recording a problem, for an alias that names no anchor.
+func (d *decoder) resolve(n ast.Node, path string) ast.Node {
+	for i := 0; ; i++ {
+		switch m := n.(type) {
+		case *ast.AnchorNode:
+			n = m.Value
+		case *ast.TagNode:
+			n = m.Value
+		case *ast.AliasNode:
+			name := ""
+			if m.Value != nil {
+				name = m.Value.GetToken().Value
+			}
+			d.aliases++
+			if d.aliases > maxAliases {
+				if d.aliases == maxAliases+1 {
+					d.addf(m, path, "too many aliases (more than %d)", maxAliases)
+				}
+				return nil
+			}
+			v, ok := d.anchors[name]
+			if !ok || i > 100 {
+				d.addf(m, path, "alias *%s names no anchor", name)
+				return nil
+			}
+			n = v
+		default:
+			return n
+		}
+	}
+}
+
+func isNull(n ast.Node) bool {
+	_, ok := n.(*ast.NullNode)
+	return n == nil || ok
+}
+
+// kindName says what a node is, for messages.
+func kindName(n ast.Node) string {
+	switch n.(type) {
+	case *ast.MappingNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.NullNode:
+		return "nothing"
+	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		return "a number"
+	case *ast.BoolNode:
+		return "true or false"
+	default:
+		return "a string"
+	}
+}
+
+var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// child returns the path of key under path.
+func child(path, key string) string {
+	if !plainKey.MatchString(key) {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// mapping returns the entries of a mapping node in file order, with merge keys (<<) applied
+// and duplicate keys reported. A null node is an empty mapping. ok is false, after recording
+// a problem, when n is not a mapping.
+func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
+	n = d.resolve(n, path)
+	if n == nil {
+		return nil, false
+	}
+	if isNull(n) {
+		return nil, true
+	}
+	m, isMap := n.(*ast.MappingNode)
+	if !isMap {
+		d.addf(n, path, "want a mapping, not %s", kindName(n))
+		return nil, false
+	}
+	explicit := map[string]ast.Node{}
+	for _, mv := range m.Values {
+		if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
+			continue
+		}
+		if k, ok := d.keyText(mv.Key, path); ok {
+			if first, dup := explicit[k]; dup {
+				d.addf(mv.Key, child(path, k), "duplicate key %q (first at line %d)", k, d.pos(first).Line)
+				continue
+			}
+			explicit[k] = mv.Key
+		}
+	}
+	seen := map[string]bool{}
+	for _, mv := range m.Values {
+		if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
+			for _, e := range d.merged(mv.Value, path) {
+				if _, over := explicit[e.key]; !over && !seen[e.key] {
+					seen[e.key] = true
+					entries = append(entries, e)
+				}
+			}
+			continue
+		}
+		k, ok := d.keyText(mv.Key, path)
+		if !ok || explicit[k] != mv.Key {
+			continue
+		}
+		val := mv.Value
+		if val == nil {
+			val = ast.Null(mv.GetToken())
+		}
+		entries = append(entries, entry{key: k, kn: mv.Key, val: val, path: child(path, k)})
+	}
+	return entries, true
+}
+
+// merged returns the entries a merge key brings in: those of a mapping, or of a list of
+// mappings, the first ones winning.
+func (d *decoder) merged(v ast.Node, path string) []entry {
+	v = d.resolve(v, path)
+	if s, ok := v.(*ast.SequenceNode); ok {
+		var out []entry
+		seen := map[string]bool{}
+		for _, x := range s.Values {
+			es, _ := d.mapping(x, path)
+			for _, e := range es {
+				if !seen[e.key] {
+					seen[e.key] = true
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	es, _ := d.mapping(v, path)
+	return es
+}
+
+func (d *decoder) keyText(k ast.Node, path string) (string, bool) {
+	n := d.resolve(k, path)
+	if mk, ok := n.(*ast.MappingKeyNode); ok {
+		n = d.resolve(mk.Value, path)
+	}
+	switch m := n.(type) {
+	case nil:
+		return "", false
+	case *ast.StringNode:
+		return m.Value, true
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
+		return m.GetToken().Value, true
+	}
+	d.addf(k, path, "a key must be a plain string, not %s", kindName(n))
+	return "", false
+}
+
+// fields checks the keys of entries against known and returns them by key. Unknown keys are
+// problems.
+func (d *decoder) fields(es []entry, known ...string) map[string]entry {
+	out := make(map[string]entry, len(es))
+	for _, e := range es {
+		if !slices.Contains(known, e.key) {
+			d.addf(e.kn, e.path, "unknown field %q (want one of %s)", e.key, strings.Join(known, ", "))
+			continue
+		}
+		out[e.key] = e
+	}
+	return out
+}
+
+// seq returns the items of a list node. A null node is an empty list.
+func (d *decoder) seq(n ast.Node, path string) ([]ast.Node, bool) {
+	n = d.resolve(n, path)
+	if n == nil {
+		return nil, false
+	}
+	if isNull(n) {
+		return nil, true
+	}
+	s, ok := n.(*ast.SequenceNode)
+	if !ok {
+		d.addf(n, path, "want a list, not %s", kindName(n))
+		return nil, false
+	}
+	return s.Values, true
+}
+
+// str returns the text of a scalar with ${vars} filled in. A null node gives "".
+func (d *decoder) str(n ast.Node, path string) (string, bool) {
+	n = d.resolve(n, path)
+	switch m := n.(type) {
+	case nil:
+		return "", false
+	case *ast.NullNode:
+		return "", true
+	case *ast.StringNode:
+		return d.expand(m, m.Value, path)
+	case *ast.LiteralNode:
+		if m.Value == nil {
+			return "", true
+		}
+		return d.expand(m, m.Value.Value, path)
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return m.GetToken().Value, true
+	}
+	d.addf(n, path, "want a string, not %s", kindName(n))
+	return "", false
+}
+
+// expand fills the ${vars} of s, found at node n.
+func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
+	out, err := expandVars(s, d.vars)
+	if err != nil {
+		d.addf(n, path, "%v", err)
+		return "", false
+	}
+	return out, true
+}
+
+var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+// expandVars replaces each ${key} of s by vars[key]; "$${" stands for a literal "${".
+func expandVars(s string, vars map[string]string) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	var unset []string
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "$${"):
+			b.WriteString("${")
+			i += 3
+		case strings.HasPrefix(s[i:], "${"):
+			j := strings.IndexByte(s[i:], '}')
+			if j < 0 {
+				return "", fmt.Errorf("unterminated ${ (write $${ for a literal ${)")
+			}
+			key := s[i+2 : i+j]
+			if !varName.MatchString(key) {
+				return "", fmt.Errorf("invalid variable name %q in ${%s}", key, key)
+			}
+			v, ok := vars[key]
+			if !ok {
+				unset = append(unset, key)
+			}
+			b.WriteString(v)
+			i += j + 1
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	if len(unset) > 0 {
+		return "", fmt.Errorf("variable %s not set (pass --var %s=VALUE)", strings.Join(unset, ", "), unset[0])
+	}
+	return b.String(), nil
+}
+
+// required records a problem when a required field is missing.
+func (d *decoder) required(fs map[string]entry, at ast.Node, path string, keys ...string) {
+	for _, k := range keys {
+		if e, ok := fs[k]; !ok || isNull(d.resolve(e.val, e.path)) {
+			n := at
+			if ok {
+				n = e.kn
+			}
+			d.addf(n, child(path, k), "%s is required", k)
+		}
+	}
+}
+
+// duration reads a duration: Go style, ISO-8601, or the number 0.
+func (d *decoder) duration(n ast.Node, path string) (time.Duration, bool) {
+	n = d.resolve(n, path)
+	switch m := n.(type) {
+	case nil:
+		return 0, false
+	case *ast.IntegerNode, *ast.FloatNode:
+		if f, err := strconv.ParseFloat(strings.ReplaceAll(m.GetToken().Value, "_", ""), 64); err == nil && f == 0 {
+			return 0, true
+		}
+		if iv, ok := m.(*ast.IntegerNode); ok && fmt.Sprint(iv.Value) == "0" {
+			return 0, true
+		}
+		d.addf(n, path, "a duration needs a unit: write %ss or %sms, not %s", m.GetToken().Value, m.GetToken().Value, m.GetToken().Value)
+		return 0, false
+	case *ast.MappingNode, *ast.SequenceNode, *ast.BoolNode:
+		d.addf(n, path, "want a duration such as 30s, not %s", kindName(n))
+		return 0, false
+	}
+	s, ok := d.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	v, err := shakedown.ParseDuration(s)
+	if err != nil {
+		d.addf(n, path, "%v", err)
+		return 0, false
+	}
+	return v, true
+}
+
+// integer reads a whole number; a string holding ${vars} is accepted once filled in.
+func (d *decoder) integer(n ast.Node, path string) (int64, bool) {
+	n = d.resolve(n, path)
+	switch m := n.(type) {
+	case nil:
+		return 0, false
+	case *ast.IntegerNode:
+		switch v := m.Value.(type) {
+		case int64:
+			return v, true
+		case uint64:
+			if v <= 1<<63-1 {
+				return int64(v), true
+			}
+		}
+		d.addf(n, path, "number %s is too large", m.GetToken().Value)
+		return 0, false
+	case *ast.StringNode:
+		if strings.Contains(m.Value, "${") {
+			s, ok := d.str(n, path)
+			if !ok {
+				return 0, false
+			}
+			v, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64)
+			if err != nil {
+				d.addf(n, path, "want a whole number, not %q", s)
+				return 0, false
+			}
+			return v, true
+		}
+	}
+	d.addf(n, path, "want a whole number, not %s", kindName(n))
+	return 0, false
+}
+
+// number reads a finite number; a string holding ${vars} is accepted once filled in.
+func (d *decoder) number(n ast.Node, path string) (float64, bool) {
+	n = d.resolve(n, path)
+	switch m := n.(type) {
+	case nil:
+		return 0, false
+	case *ast.IntegerNode:
+		switch v := m.Value.(type) {
+		case int64:
+			return float64(v), true
+		case uint64:
+			return float64(v), true
+		}
+	case *ast.FloatNode:
+		return m.Value, true
+	case *ast.StringNode:
+		if strings.Contains(m.Value, "${") {
+			s, ok := d.str(n, path)
+			if !ok {
+				return 0, false
+			}
+			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || v != v || v > 1e308 || v < -1e308 {
+				d.addf(n, path, "want a number, not %q", s)
+				return 0, false
+			}
+			return v, true
+		}
+	}
+	d.addf(n, path, "want a finite number, not %s", kindName(n))
+	return 0, false
+}
+
+// boolean reads true or false; a string holding ${vars} is accepted once filled in.
+func (d *decoder) boolean(n ast.Node, path string) (bool, bool) {
+	n = d.resolve(n, path)
+	switch m := n.(type) {
+	case nil:
+		return false, false
+	case *ast.BoolNode:
+		return m.Value, true
+	case *ast.StringNode:
+		if strings.Contains(m.Value, "${") {
+			s, ok := d.str(n, path)
+			if !ok {
+				return false, false
+			}
+			v, err := strconv.ParseBool(strings.TrimSpace(s))
+			if err != nil {
+				d.addf(n, path, "want true or false, not %q", s)
+				return false, false
+			}
+			return v, true
+		}
+	}
+	d.addf(n, path, "want true or false, not %s", kindName(n))
+	return false, false
+}
+
+// stringMap reads a mapping of strings to strings.
+func (d *decoder) stringMap(n ast.Node, path string) map[string]string {
+	es, ok := d.mapping(n, path)
+	if !ok || len(es) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(es))
+	for _, e := range es {
+		if s, ok := d.str(e.val, e.path); ok {
+			out[e.key] = s
+		}
+	}
+	return out
+}
+
+// httpURL reads an http or https URL.
+func (d *decoder) httpURL(n ast.Node, path string) (string, bool) {
+	s, ok := d.str(n, path)
+	if !ok {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		d.addf(n, path, "want an http:// or https:// URL, not %q", s)
+		return "", false
+	}
+	return s, true
+}

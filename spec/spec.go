@@ -1,0 +1,120 @@
+// Package spec reads experiment files: it decodes YAML or JSON into a validated
+// *shakedown.Experiment, reporting every problem of a file at once with its file, line,
+// column and field path. It also derives the JSON Schema of the file format and the
+// parameter documentation of fault types, target kinds and probe types from the same
+// *shakedown.Registry, so that validation, schema and catalog cannot drift apart.
+package spec
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Problem is one thing wrong with an experiment file.
+type Problem struct {
+	Pos  shakedown.Pos // where; Line is 0 for a problem of the whole file
+	Path string        // the field path, e.g. "faults[1].with.latency"; empty for syntax errors
+	Msg  string
+}
+
+// Error returns "file:line:col: path: msg".
+func (p Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.Pos.String())
+	b.WriteString(": ")
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Problems is every problem found in one file, sorted by position. Load returns it wrapped
+// in a *shakedown.Error of kind KindInvalid; errors.As gives the list back.
+type Problems []Problem
+
+// Error returns one problem per line.
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (ps Problems) sort() {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+}
+
+// LoadFile reads path and loads it as Load does.
+func LoadFile(path string, vars map[string]string, reg *shakedown.Registry) (*shakedown.Experiment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInvalid, "read experiment", err)
+	}
+	return Load(path, data, vars, reg)
+}
+
+// Load decodes and validates the experiment file path whose content is data. vars fill
+// ${key} in string values; "$${" writes a literal "${". The error, when there is one, is a
+// *shakedown.Error of kind KindInvalid wrapping the file's Problems.
+func Load(path string, data []byte, vars map[string]string, reg *shakedown.Registry) (*shakedown.Experiment, error) {
+	sum := sha256.Sum256(data)
+	d := &decoder{file: path, vars: vars, reg: reg}
+	src := data
+	if isJSON(path, data) {
+		src = detab(data)
+	}
+	x := d.file1(src)
+	if len(d.probs) > 0 {
+		d.probs.sort()
+		return nil, &shakedown.Error{Kind: shakedown.KindInvalid, Err: d.probs}
+	}
+	x.File = path
+	x.SHA256 = hex.EncodeToString(sum[:])
+	return x, nil
+}
+
+// isJSON reports whether a file is JSON by its name or its first character.
+func isJSON(path string, data []byte) bool {
+	if strings.HasSuffix(strings.ToLower(path), ".json") {
+		return true
+	}
+	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	return len(t) > 0 && t[0] == '{'
+}
+
+// detab turns the tabs outside double-quoted strings of a JSON document into spaces. The
+// YAML parser counts a tab that starts a line after "{" as no column at all, which shifts the
+// positions of the first key; JSON allows no raw tab inside a string, so nothing else
+// changes, and columns stay byte columns.
+func detab(data []byte) []byte {
+	if bytes.IndexByte(data, '\t') < 0 {
+		return data
+	}
+	out := bytes.Clone(data)
+	inStr, esc := false, false
+	for i, c := range out {
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case !inStr && c == '\t':
+			out[i] = ' '
+		}
+	}
+	return out
+}
