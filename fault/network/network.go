@@ -1,0 +1,342 @@
+// Package network provides the host network faults — network.partition, network.loss,
+// network.delay, network.bandwidth, network.reset and dns.fail — and the two targets they act
+// on: netns (a named network namespace standing for a host) and host (this machine).
+//
+// Each fault is planned first, as a pure function of its parameters (Plan), then applied
+// through netlink: nftables rules in an inet table of the run's own named
+// shakedown_<run>_<fault>, and tbf qdiscs whose handle is derived from that name. Reverting
+// deletes exactly that table and those qdiscs, so concurrent runs and other people's rules are
+// never touched. Sweep finds what dead runs left behind.
+package network
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Undo types this package registers.
+const (
+	UndoTable = "network.table" // TableUndo: delete an nft table
+	UndoQdisc = "network.qdisc" // QdiscUndo: delete root qdiscs with a handle
+)
+
+// TableUndo is the journal form of an nft table to delete.
+type TableUndo struct {
+	Netns string `json:"netns"` // "" for this host's namespace
+	Table string `json:"table"` // inet family
+}
+
+// QdiscUndo is the journal form of root qdiscs to delete from every link of a namespace.
+type QdiscUndo struct {
+	Netns  string `json:"netns"`
+	Handle uint16 `json:"handle"` // major number
+}
+
+// NetnsParams are the parameters of the netns target.
+type NetnsParams struct {
+	Name string `json:"name" required:"true" doc:"name of the network namespace, as ip netns lists it (/run/netns/NAME)"`
+}
+
+// Validate checks the parameters.
+func (p *NetnsParams) Validate() error {
+	if p.Name == "" || strings.ContainsAny(p.Name, "/\x00") || p.Name == "." || p.Name == ".." {
+		return shakedown.Errorf(shakedown.KindInvalid, "netns name %q: want a plain name as ip netns lists it", p.Name)
+	}
+	return nil
+}
+
+// HostParams are the parameters of the host target: none.
+type HostParams struct{}
+
+// Register adds the netns and host targets, the network fault types and their undo
+// functions to r.
+func Register(r *shakedown.Registry) {
+	r.AddTarget(shakedown.TargetKind{
+		Name:    "netns",
+		Summary: "a named network namespace standing for a host",
+		Params:  func() any { return &NetnsParams{} },
+		Resolve: resolveNetns,
+	})
+	r.AddTarget(shakedown.TargetKind{
+		Name:    "host",
+		Summary: "this machine",
+		Params:  func() any { return &HostParams{} },
+		Resolve: resolveHost,
+	})
+	targets := []string{"netns", "host"}
+	add := func(name, summary, doc string, params func() any) {
+		r.AddFault(shakedown.FaultType{Name: name, Summary: summary, Doc: doc, Targets: targets, Root: true,
+			Params: params, New: newFault(name)})
+	}
+	add("network.partition", "drop traffic to and from cidrs (all but loopback if none)",
+		"Drops matching packets in an nft table of the run's own; revert deletes the table. See docs/host-faults.md.",
+		func() any { return &PartitionParams{Filter: Filter{Direction: DirBoth}} })
+	add("network.loss", "drop percent of packets at random",
+		"nft numgen random drops the share of matching packets; revert deletes the table.",
+		func() any { return &LossParams{Filter: Filter{Direction: DirOut}} })
+	add("network.delay", "add delay±jitter to packets (netem where the kernel has it, else userspace NFQUEUE)",
+		"Without netem, matching packets are queued to this process and accepted after delay±jitter; if the process dies they pass undelayed.",
+		func() any { return &DelayParams{Filter: Filter{Direction: DirOut}} })
+	add("network.bandwidth", "limit egress to rate with a tbf qdisc on every link",
+		"A root tbf qdisc on every link but loopback; a link whose root qdisc someone else set is a conflict. Egress only.",
+		func() any { return &BandwidthParams{Latency: shakedown.Duration(50e6)} })
+	add("network.reset", "answer TCP on ports with a reset",
+		"nft reject with tcp reset for TCP to the ports; new and established connections fail at once.",
+		func() any { return &ResetParams{Direction: DirBoth} })
+	add("dns.fail", "make DNS queries (UDP and TCP port 53) fail",
+		"Drops (timeouts) or refuses (ICMP port unreachable, TCP reset) queries leaving the target.",
+		func() any { return &DNSParams{Mode: DNSDrop} })
+	r.AddUndo(UndoTable, undoTable)
+	r.AddUndo(UndoQdisc, undoQdisc)
+}
+
+func resolveNetns(ctx context.Context, env shakedown.Env, params any) ([]shakedown.Instance, error) {
+	p, ok := params.(*NetnsParams)
+	if !ok {
+		return nil, shakedown.Errorf(shakedown.KindInternal, "netns target: unexpected parameters %T", params)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	h, err := nsHandle(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	h.Close()
+	return []shakedown.Instance{{Kind: "netns", ID: p.Name, Name: "netns " + p.Name,
+		Attrs: map[string]string{"netns": p.Name}}}, nil
+}
+
+func resolveHost(ctx context.Context, env shakedown.Env, params any) ([]shakedown.Instance, error) {
+	name, _ := os.Hostname()
+	return []shakedown.Instance{{Kind: "host", ID: "host", Name: "this host (" + name + ")",
+		Attrs: map[string]string{"netns": "", "hostname": name}}}, nil
+}
+
+// namespaceOf returns the namespace an instance stands for.
+func namespaceOf(in shakedown.Instance) (string, error) {
+	switch in.Kind {
+	case "host":
+		return "", nil
+	case "netns":
+		if n := in.Attrs["netns"]; n != "" {
+			return n, nil
+		}
+		return in.ID, nil
+	}
+	return "", shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s; network faults act on netns or host", in.Name, in.Kind)
+}
+
+// Fault is one network fault on its target namespaces.
+type Fault struct {
+	typ    string
+	name   string
+	seed   uint64
+	params any
+	ns     []string
+	table  string
+	plans  []Plan
+	netem  bool
+}
+
+func newFault(typ string) func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	return func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+		f := &Fault{typ: typ, name: spec.Name, seed: uint64(env.Seed), params: spec.Params,
+			table: TableName(env.RunID, spec.Name)}
+		if v, ok := spec.Params.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		seen := map[string]bool{}
+		for _, in := range targets {
+			ns, err := namespaceOf(in)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[ns] {
+				seen[ns] = true
+				f.ns = append(f.ns, ns)
+			}
+		}
+		if err := f.plan(); err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+}
+
+func (f *Fault) plan() error {
+	f.plans = f.plans[:0]
+	for _, ns := range f.ns {
+		p, err := planFor(f.typ, ns, f.table, f.params, f.netem)
+		if err != nil {
+			return err
+		}
+		f.plans = append(f.plans, p)
+	}
+	return nil
+}
+
+// Prepare checks that every namespace exists and whether the kernel has netem. It changes
+// nothing.
+func (f *Fault) Prepare(ctx context.Context) error {
+	for _, ns := range f.ns {
+		h, err := nsHandle(ns)
+		if err != nil {
+			return err
+		}
+		h.Close()
+	}
+	if _, ok := f.params.(*DelayParams); ok {
+		f.netem = HaveNetem()
+		return f.plan()
+	}
+	return nil
+}
+
+// Plans returns the fault's plans, one per namespace.
+func (f *Fault) Plans() []Plan { return f.plans }
+
+// Plan implements shakedown.Planner.
+func (f *Fault) Plan() []string {
+	var out []string
+	for _, p := range f.plans {
+		out = append(out, p.Lines()...)
+	}
+	return out
+}
+
+// Undo implements shakedown.Fault: per namespace, the qdisc and the table to delete.
+func (f *Fault) Undo() []shakedown.Undo {
+	var out []shakedown.Undo
+	for _, p := range f.plans {
+		if p.Qdisc != nil {
+			b, _ := json.Marshal(QdiscUndo{Netns: p.Netns, Handle: p.Qdisc.Handle})
+			out = append(out, shakedown.Undo{Type: UndoQdisc, Data: b,
+				Summary: fmt.Sprintf("%s: delete root qdisc %x: on every link", p.where(), p.Qdisc.Handle)})
+		}
+		if p.Table != "" {
+			b, _ := json.Marshal(TableUndo{Netns: p.Netns, Table: p.Table})
+			out = append(out, shakedown.Undo{Type: UndoTable, Data: b,
+				Summary: fmt.Sprintf("%s: delete nft table inet %s", p.where(), p.Table)})
+		}
+	}
+	return out
+}
+
+// Inject applies every plan. On failure it returns a Revert for what it applied.
+func (f *Fault) Inject(ctx context.Context) (shakedown.Revert, error) {
+	var delayers []*Delayer
+	revert := func(ctx context.Context) error {
+		var errs []error
+		for i := len(f.plans) - 1; i >= 0; i-- {
+			errs = append(errs, Remove(f.plans[i]))
+		}
+		for _, d := range delayers {
+			errs = append(errs, d.Stop())
+		}
+		return errors.Join(errs...)
+	}
+	for _, p := range f.plans {
+		d, err := Apply(p, f.seed)
+		if d != nil {
+			delayers = append(delayers, d)
+		}
+		if err != nil {
+			return revert, fmt.Errorf("inject %s: %w", f.typ, err)
+		}
+	}
+	return revert, nil
+}
+
+// Apply makes a plan so. For a userspace delay it returns the running Delayer, which the
+// caller stops after Remove. When it fails, what it applied stays for Remove to take back.
+func Apply(p Plan, seed uint64) (*Delayer, error) {
+	h, err := nsHandle(p.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	var d *Delayer
+	if p.Delay != nil {
+		if d, err = StartDelayer(h, p.Delay.QueueNum, p.Delay.Delay, p.Delay.Jitter, seed); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.where(), err)
+		}
+	}
+	if p.Table != "" {
+		// The table goes in first: for a qdisc it is the mark that lets Sweep find it.
+		if err := applyTable(h, p); err != nil {
+			return d, fmt.Errorf("%s: %w", p.where(), err)
+		}
+	}
+	if p.Qdisc != nil {
+		if err := applyQdisc(h, p.Qdisc); err != nil {
+			return d, fmt.Errorf("%s: %w", p.where(), err)
+		}
+	}
+	return d, nil
+}
+
+// Remove takes a plan back: its qdiscs, then its table. What is already gone is success, as
+// is a namespace that no longer exists.
+func Remove(p Plan) error {
+	var errs []error
+	if p.Qdisc != nil {
+		errs = append(errs, removeQdiscIn(p.Netns, p.Qdisc.Handle))
+	}
+	if p.Table != "" {
+		errs = append(errs, removeTableIn(p.Netns, p.Table))
+	}
+	return errors.Join(errs...)
+}
+
+func removeTableIn(ns, table string) error {
+	h, err := nsHandle(ns)
+	if gone(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer h.Close()
+	return removeTable(h, table)
+}
+
+func removeQdiscIn(ns string, handle uint16) error {
+	h, err := nsHandle(ns)
+	if gone(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer h.Close()
+	return removeQdisc(h, handle)
+}
+
+func undoTable(ctx context.Context, data json.RawMessage) error {
+	var u TableUndo
+	if err := json.Unmarshal(data, &u); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "decode "+UndoTable, err)
+	}
+	if _, ok := RunOf(u.Table); !ok {
+		return shakedown.Errorf(shakedown.KindInvalid, "%s: %q is not a table of ours", UndoTable, u.Table)
+	}
+	return removeTableIn(u.Netns, u.Table)
+}
+
+func undoQdisc(ctx context.Context, data json.RawMessage) error {
+	var u QdiscUndo
+	if err := json.Unmarshal(data, &u); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "decode "+UndoQdisc, err)
+	}
+	if u.Handle < 0x8000 {
+		return shakedown.Errorf(shakedown.KindInvalid, "%s: handle %x is not one of ours", UndoQdisc, u.Handle)
+	}
+	return removeQdiscIn(u.Netns, u.Handle)
+}

@@ -1,0 +1,397 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/shakedown-dev/shakedown"
+)
+
+// inject builds fault typ with params set by with, on netns ns for run, and injects it. The
+// test's cleanup reverts it.
+func inject(t *testing.T, run, typ, ns string, with func(p any)) (shakedown.Revert, *Fault) {
+	t.Helper()
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, ok := r.Fault(typ)
+	if !ok {
+		t.Fatalf("no fault type %s", typ)
+	}
+	p := ft.Params()
+	with(p)
+	spec := &shakedown.FaultSpec{Name: "f", Type: typ, Target: "t", Params: p}
+	inst := []shakedown.Instance{{Kind: "netns", ID: ns, Attrs: map[string]string{"netns": ns}}}
+	f, err := ft.New(shakedown.Env{RunID: run, Seed: 1}, spec, inst)
+	if err != nil {
+		t.Fatalf("new %s: %v", typ, err)
+	}
+	nf := f.(*Fault)
+	if err := nf.Prepare(context.Background()); err != nil {
+		t.Fatalf("prepare %s: %v", typ, err)
+	}
+	if len(f.Undo()) == 0 {
+		t.Fatalf("%s: no undo", typ)
+	}
+	rev, err := f.Inject(context.Background())
+	if err != nil {
+		if rev != nil {
+			rev(context.Background())
+		}
+		t.Fatalf("inject %s: %v", typ, err)
+	}
+	t.Cleanup(func() { rev(context.Background()) })
+	return rev, nf
+}
+
+func revertClean(t *testing.T, rev shakedown.Revert, spaces ...string) {
+	t.Helper()
+	for i := 0; i < 2; i++ { // a second revert must succeed too: reverts are idempotent
+		if err := rev(context.Background()); err != nil {
+			t.Fatalf("revert (%d): %v", i+1, err)
+		}
+	}
+	for _, ns := range spaces {
+		if left := ours(t, ns); len(left) > 0 {
+			t.Fatalf("after revert netns %s still has %v", ns, left)
+		}
+	}
+}
+
+func TestPartitionDropsAndHeals(t *testing.T) {
+	tp := newTopo(t)
+	srv := listenTCP(t, tp.b, tp.ipB)
+	udp := listenUDP(t, tp.b, tp.ipB, 0, true)
+	uc := dialUDP(t, tp.a, udp.LocalAddr().(*net.UDPAddr))
+	before, err := dialTCP(t, tp.a, srv, time.Second)
+	if err != nil {
+		t.Fatalf("dial before the fault: %v", err)
+	}
+	defer before.Close()
+
+	rev, _ := inject(t, "runpart", "network.partition", tp.b, func(p any) {
+		p.(*PartitionParams).CIDRs = []string{tp.ipA.String()}
+	})
+	if c, err := dialTCP(t, tp.a, srv, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("dial during the partition succeeded")
+	}
+	if _, err := udpRoundTrip(uc, 100*time.Millisecond); err == nil {
+		t.Fatal("UDP echo during the partition succeeded")
+	}
+	if _, err := before.Write([]byte("held")); err != nil {
+		t.Fatalf("write on the old connection: %v", err)
+	}
+	revertClean(t, rev, tp.b)
+
+	// Healed completely: new connections, UDP, and the old connection's held bytes.
+	c, err := dialTCP(t, tp.a, srv, time.Second)
+	if err != nil {
+		t.Fatalf("dial after revert: %v", err)
+	}
+	c.Close()
+	if _, err := udpRoundTrip(uc, time.Second); err != nil {
+		t.Fatalf("UDP echo after revert: %v", err)
+	}
+	before.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4)
+	if _, err := before.Read(buf); err != nil || string(buf) != "held" {
+		t.Fatalf("old connection after revert: read %q, %v", buf, err)
+	}
+}
+
+func TestPartitionPortsOnly(t *testing.T) {
+	tp := newTopo(t)
+	cut := listenTCP(t, tp.b, tp.ipB)
+	open := listenTCP(t, tp.b, tp.ipB)
+	rev, _ := inject(t, "runports", "network.partition", tp.b, func(p any) {
+		p.(*PartitionParams).Ports = []string{itoa(cut.Port)}
+	})
+	if c, err := dialTCP(t, tp.a, cut, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatalf("dial to the cut port %d succeeded", cut.Port)
+	}
+	c, err := dialTCP(t, tp.a, open, time.Second)
+	if err != nil {
+		t.Fatalf("dial to the open port %d: %v", open.Port, err)
+	}
+	c.Close()
+	revertClean(t, rev, tp.b)
+}
+
+// lossRun sends n datagrams from a to b and returns how many arrived.
+func lossRun(t testing.TB, tp *topo, n int) int {
+	t.Helper()
+	sink := listenUDP(t, tp.b, tp.ipB, 0, false)
+	c := dialUDP(t, tp.a, sink.LocalAddr().(*net.UDPAddr))
+	got := make(chan int)
+	go func() {
+		buf := make([]byte, 64)
+		count := 0
+		for {
+			sink.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, err := sink.Read(buf); err != nil {
+				got <- count
+				return
+			}
+			count++
+		}
+	}()
+	msg := []byte("x")
+	for i := 0; i < n; i++ {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 499 {
+			time.Sleep(time.Millisecond) // pacing the sender so the receiver's buffer never overflows
+		}
+	}
+	return <-got
+}
+
+func TestLossRate(t *testing.T) {
+	tp := newTopo(t)
+	const n, asked = 10000, 30.0
+	if got := lossRun(t, tp, n); got != n {
+		t.Fatalf("without the fault %d of %d datagrams arrived", got, n)
+	}
+	rev, _ := inject(t, "runloss", "network.loss", tp.b, func(p any) {
+		lp := p.(*LossParams)
+		lp.Percent, lp.Direction = asked, DirIn
+	})
+	got := lossRun(t, tp, n)
+	observed := 100 * float64(n-got) / n
+	t.Logf("loss asked %.1f%%, observed %.2f%% over %d datagrams", asked, observed, n)
+	// The binomial standard deviation is 0.46 points; 2 points is over 4 of them.
+	if observed < asked-2 || observed > asked+2 {
+		t.Fatalf("observed loss %.2f%%, want %.0f%%±2", observed, asked)
+	}
+	revertClean(t, rev, tp.b)
+	if got := lossRun(t, tp, 1000); got != 1000 {
+		t.Fatalf("after revert %d of 1000 datagrams arrived", got)
+	}
+}
+
+// rtts measures n UDP echo round trips at the given interval.
+func rtts(t testing.TB, c *net.UDPConn, n int, every time.Duration) []time.Duration {
+	t.Helper()
+	out := make([]time.Duration, 0, n)
+	next := time.Now()
+	for i := 0; i < n; i++ {
+		d, err := udpRoundTrip(c, 2*time.Second)
+		if err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+		out = append(out, d)
+		next = next.Add(every)
+		time.Sleep(time.Until(next)) // pacing the probe, not waiting for readiness
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func TestDelayUserspace(t *testing.T) {
+	tp := newTopo(t)
+	echo := listenUDP(t, tp.b, tp.ipB, 0, true)
+	c := dialUDP(t, tp.a, echo.LocalAddr().(*net.UDPAddr))
+	base := rtts(t, c, 50, time.Millisecond)[25]
+	const delay = 20 * time.Millisecond
+	rev, f := inject(t, "rundelay", "network.delay", tp.b, func(p any) {
+		dp := p.(*DelayParams)
+		dp.Delay = shakedown.Duration(delay)
+	})
+	if f.Plans()[0].Delay == nil {
+		t.Fatalf("plan %v does not use the userspace path", f.Plan())
+	}
+	got := rtts(t, c, 100, 2*time.Millisecond)
+	p50 := got[len(got)/2]
+	t.Logf("delay %s: baseline rtt p50 %s, with the fault p50 %s p99 %s", delay, base, p50, got[98])
+	if p50-base < delay || p50-base > delay+3*time.Millisecond {
+		t.Fatalf("added delay p50 %s, want %s (+3ms)", p50-base, delay)
+	}
+	revertClean(t, rev, tp.b)
+	if after := rtts(t, c, 20, time.Millisecond)[10]; after > base+5*time.Millisecond {
+		t.Fatalf("after revert rtt p50 %s, baseline %s", after, base)
+	}
+}
+
+func TestBandwidthLimits(t *testing.T) {
+	tp := newTopo(t)
+	srv := listenTCP(t, tp.b, tp.ipB)
+	measure := func(size int) float64 { // bytes per second of an echo transfer a→b→a
+		c, err := dialTCP(t, tp.a, srv, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		go func() { c.Write(make([]byte, size)) }()
+		buf := make([]byte, 64<<10)
+		for got := 0; got < size; {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("read after %d bytes: %v", got, err)
+			}
+			got += n
+		}
+		return float64(size) / time.Since(start).Seconds()
+	}
+	unlimited := measure(4 << 20)
+	rev, _ := inject(t, "runbw", "network.bandwidth", tp.b, func(p any) {
+		p.(*BandwidthParams).Rate = "8mbit" // 1 MB/s
+	})
+	limited := measure(1 << 20)
+	t.Logf("echo throughput unlimited %.1f MB/s, limited to 8mbit %.2f MB/s", unlimited/1e6, limited/1e6)
+	if limited > 1.15e6 || limited < 0.5e6 {
+		t.Fatalf("throughput %.2f MB/s under an 8mbit (1 MB/s) limit", limited/1e6)
+	}
+	revertClean(t, rev, tp.b)
+	if after := measure(4 << 20); after < 5e6 {
+		t.Fatalf("after revert throughput %.2f MB/s", after/1e6)
+	}
+}
+
+func TestResetResets(t *testing.T) {
+	tp := newTopo(t)
+	srv := listenTCP(t, tp.b, tp.ipB)
+	old, err := dialTCP(t, tp.a, srv, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	rev, _ := inject(t, "runreset", "network.reset", tp.b, func(p any) {
+		p.(*ResetParams).Ports = []string{itoa(srv.Port)}
+	})
+	_, err = dialTCP(t, tp.a, srv, time.Second)
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial during the fault: %v, want connection refused (a reset)", err)
+	}
+	old.Write([]byte("ping"))
+	old.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := old.Read(make([]byte, 4)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("established connection during the fault: %v, want connection reset", err)
+	}
+	revertClean(t, rev, tp.b)
+	c, err := dialTCP(t, tp.a, srv, time.Second)
+	if err != nil {
+		t.Fatalf("dial after revert: %v", err)
+	}
+	c.Close()
+}
+
+func TestDNSFail(t *testing.T) {
+	for _, mode := range []string{DNSRefuse, DNSDrop} {
+		t.Run(mode, func(t *testing.T) {
+			tp := newTopo(t)
+			dns := listenUDP(t, tp.b, tp.ipB, 53, true)
+			c := dialUDP(t, tp.a, dns.LocalAddr().(*net.UDPAddr))
+			if _, err := udpRoundTrip(c, time.Second); err != nil {
+				t.Fatalf("query before the fault: %v", err)
+			}
+			rev, _ := inject(t, "rundns", "dns.fail", tp.a, func(p any) { p.(*DNSParams).Mode = mode })
+			_, err := udpRoundTrip(c, 300*time.Millisecond)
+			var ne net.Error
+			switch {
+			case mode == DNSRefuse && !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.EPERM):
+				// A reject in the output hook fails the send itself with EPERM.
+				t.Fatalf("query during refuse: %v, want it refused at once", err)
+			case mode == DNSDrop && !(errors.As(err, &ne) && ne.Timeout()):
+				t.Fatalf("query during drop: %v, want a timeout", err)
+			}
+			revertClean(t, rev, tp.a)
+			// A fresh socket, as resolvers use: the old one may hold the refusal's ICMP error.
+			c = dialUDP(t, tp.a, dns.LocalAddr().(*net.UDPAddr))
+			if _, err := udpRoundTrip(c, time.Second); err != nil {
+				t.Fatalf("query after revert: %v", err)
+			}
+		})
+	}
+}
+
+func TestConcurrentRunsCoexist(t *testing.T) {
+	tp := newTopo(t)
+	s1 := listenTCP(t, tp.b, tp.ipB)
+	s2 := listenTCP(t, tp.b, tp.ipB)
+	rev1, _ := inject(t, "runone", "network.partition", tp.b, func(p any) { p.(*PartitionParams).Ports = []string{itoa(s1.Port)} })
+	rev2, _ := inject(t, "runtwo", "network.partition", tp.b, func(p any) { p.(*PartitionParams).Ports = []string{itoa(s2.Port)} })
+	want := []string{"table " + TableName("runone", "f"), "table " + TableName("runtwo", "f")}
+	if diff := cmp.Diff(want, sorted(ours(t, tp.b))); diff != "" {
+		t.Fatalf("tables with both runs injected (-want +got):\n%s", diff)
+	}
+	if err := rev1(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[1:], ours(t, tp.b)); diff != "" {
+		t.Fatalf("after reverting run one (-want +got):\n%s", diff)
+	}
+	if c, err := dialTCP(t, tp.a, s1, time.Second); err != nil {
+		t.Fatalf("run one's port after its revert: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := dialTCP(t, tp.a, s2, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("run two's port is open while run two is injected")
+	}
+	revertClean(t, rev2, tp.b)
+}
+
+func TestSweepRemovesLeftovers(t *testing.T) {
+	tp := newTopo(t)
+	dead, alive := "sweepdead"+tp.id, "sweeplive"+tp.id
+	for _, run := range []string{dead, alive} {
+		p := PlanBandwidth(tp.b, TableName(run, "bw"), &BandwidthParams{Rate: "100mbit", Latency: shakedown.Duration(50 * time.Millisecond)})
+		if run == alive {
+			p = PlanLoss(tp.b, TableName(run, "loss"), &LossParams{Percent: 1, Filter: Filter{Direction: DirOut}})
+		}
+		if _, err := Apply(p, 1); err != nil {
+			t.Fatalf("apply %s: %v", run, err)
+		}
+		t.Cleanup(func() { Remove(p) })
+	}
+	// Only runs of this test are candidates, so a sweep never touches a concurrent test's tables.
+	live := func(run string) bool { return run != dead }
+	removed, err := Sweep(context.Background(), live)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if len(removed) != 1 {
+		t.Fatalf("sweep removed %v, want only run %s's table", removed, dead)
+	}
+	if diff := cmp.Diff([]string{"table " + TableName(alive, "loss")}, ours(t, tp.b)); diff != "" {
+		t.Fatalf("after sweep (-want +got):\n%s", diff)
+	}
+}
+
+func TestMissingNamespaceIsNotFound(t *testing.T) {
+	r := shakedown.NewRegistry()
+	Register(r)
+	k, _ := r.Target("netns")
+	_, err := k.Resolve(context.Background(), shakedown.Env{}, &NetnsParams{Name: "shakedown-no-such-ns"})
+	if !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Fatalf("resolve a missing namespace: %v, want kind not found", err)
+	}
+	ft, _ := r.Fault("network.partition")
+	f, err := ft.New(shakedown.Env{RunID: "r"}, &shakedown.FaultSpec{Name: "f", Params: ft.Params()},
+		[]shakedown.Instance{{Kind: "netns", ID: "shakedown-no-such-ns"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.(*Fault).Prepare(context.Background()); !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Fatalf("prepare on a missing namespace: %v, want kind not found", err)
+	}
+	if _, err := f.Inject(context.Background()); !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Fatalf("inject on a missing namespace: %v, want kind not found", err)
+	}
+}
+
+func sorted(s []string) []string { sort.Strings(s); return s }
+
+func itoa(i int) string { return strconv.Itoa(i) }

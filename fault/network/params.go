@@ -1,0 +1,244 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Directions a filter applies in.
+const (
+	DirIn   = "in"   // packets arriving at the target
+	DirOut  = "out"  // packets leaving the target
+	DirBoth = "both" // both
+)
+
+// Filter narrows which packets a fault acts on. The zero value means every packet that does
+// not cross the loopback interface.
+type Filter struct {
+	CIDRs     []string `json:"cidrs,omitempty" doc:"peers the fault applies to (IPv4 or IPv6 CIDRs or addresses); empty means every peer but loopback"`
+	Ports     []string `json:"ports,omitempty" doc:"TCP and UDP ports (\"80\" or \"8000-8100\"), matched as source or destination; empty means all traffic"`
+	Direction string   `json:"direction,omitempty" doc:"in, out or both"`
+}
+
+func (f *Filter) validate() error {
+	if _, err := parseCIDRs(f.CIDRs); err != nil {
+		return err
+	}
+	if _, err := parsePorts(f.Ports); err != nil {
+		return err
+	}
+	switch f.Direction {
+	case DirIn, DirOut, DirBoth:
+	default:
+		return shakedown.Errorf(shakedown.KindInvalid, "direction %q: want in, out or both", f.Direction)
+	}
+	return nil
+}
+
+// PartitionParams are the parameters of network.partition.
+type PartitionParams struct {
+	Filter
+}
+
+// Validate checks the parameters.
+func (p *PartitionParams) Validate() error { return p.validate() }
+
+// LossParams are the parameters of network.loss.
+type LossParams struct {
+	Percent float64 `json:"percent" required:"true" doc:"share of matching packets dropped, above 0 and at most 100"`
+	Filter
+}
+
+// Validate checks the parameters.
+func (p *LossParams) Validate() error {
+	if err := checkPercent(p.Percent); err != nil {
+		return err
+	}
+	return p.validate()
+}
+
+// DelayParams are the parameters of network.delay.
+type DelayParams struct {
+	Delay  shakedown.Duration `json:"delay" required:"true" doc:"added to every matching packet"`
+	Jitter shakedown.Duration `json:"jitter,omitempty" doc:"each packet's delay is drawn uniformly from delay±jitter (packets may reorder)"`
+	Filter
+}
+
+// Validate checks the parameters.
+func (p *DelayParams) Validate() error {
+	if p.Delay.D() <= 0 || p.Delay.D() > maxDelay {
+		return shakedown.Errorf(shakedown.KindInvalid, "delay %s: want above 0 and at most %s", p.Delay, maxDelay)
+	}
+	if p.Jitter.D() > p.Delay.D() {
+		return shakedown.Errorf(shakedown.KindInvalid, "jitter %s is more than delay %s", p.Jitter, p.Delay)
+	}
+	return p.validate()
+}
+
+// maxDelay bounds the userspace delay: every held packet waits in the kernel's queue.
+const maxDelay = 10 * time.Second
+
+// BandwidthParams are the parameters of network.bandwidth.
+type BandwidthParams struct {
+	Rate    string             `json:"rate" required:"true" doc:"egress rate as tc writes it: 512kbit, 10mbit, 1gbit (bits/s) or 100kbps (bytes/s)"`
+	Burst   string             `json:"burst,omitempty" doc:"bucket size in bytes (64kb, 1500); default rate×10ms, at least 3000 bytes"`
+	Latency shakedown.Duration `json:"latency,omitempty" doc:"longest a packet waits in the bucket's queue before it is dropped"`
+}
+
+// Validate checks the parameters.
+func (p *BandwidthParams) Validate() error {
+	if _, err := ParseBitRate(p.Rate); err != nil {
+		return shakedown.Errorf(shakedown.KindInvalid, "rate: %w", err)
+	}
+	if p.Burst != "" {
+		if _, err := ParseSize(p.Burst); err != nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "burst: %w", err)
+		}
+	}
+	if p.Latency.D() <= 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "latency %s: want above 0", p.Latency)
+	}
+	return nil
+}
+
+// ResetParams are the parameters of network.reset.
+type ResetParams struct {
+	Ports     []string `json:"ports" required:"true" doc:"TCP ports whose connections are reset (\"5432\" or \"8000-8100\")"`
+	CIDRs     []string `json:"cidrs,omitempty" doc:"peers the fault applies to; empty means every peer but loopback"`
+	Direction string   `json:"direction,omitempty" doc:"in (connections to servers here), out (connections from here) or both"`
+}
+
+// Validate checks the parameters.
+func (p *ResetParams) Validate() error {
+	if len(p.Ports) == 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "ports: give at least one port")
+	}
+	f := Filter{CIDRs: p.CIDRs, Ports: p.Ports, Direction: p.Direction}
+	return f.validate()
+}
+
+// DNS failure modes.
+const (
+	DNSDrop   = "drop"   // queries vanish; resolvers time out
+	DNSRefuse = "refuse" // queries are refused at once (ICMP port unreachable, TCP reset)
+)
+
+// DNSParams are the parameters of dns.fail.
+type DNSParams struct {
+	Mode    string   `json:"mode,omitempty" doc:"drop (resolvers time out) or refuse (resolvers fail at once)"`
+	Servers []string `json:"servers,omitempty" doc:"name servers (CIDRs or addresses) whose queries fail; empty means all"`
+}
+
+// Validate checks the parameters.
+func (p *DNSParams) Validate() error {
+	if p.Mode != DNSDrop && p.Mode != DNSRefuse {
+		return shakedown.Errorf(shakedown.KindInvalid, "mode %q: want drop or refuse", p.Mode)
+	}
+	_, err := parseCIDRs(p.Servers)
+	return err
+}
+
+func checkPercent(p float64) error {
+	if !(p > 0 && p <= 100) {
+		return shakedown.Errorf(shakedown.KindInvalid, "percent %v: want above 0 and at most 100", p)
+	}
+	return nil
+}
+
+// parseCIDRs parses CIDRs and bare addresses (a /32 or /128).
+func parseCIDRs(in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, shakedown.Errorf(shakedown.KindInvalid, "cidr %q does not parse (want e.g. 10.0.0.0/8 or 10.0.0.1)", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(0, p.Bits()-96))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parsePorts parses "80" and "8000-8100".
+func parsePorts(in []string) ([]PortRange, error) {
+	out := make([]PortRange, 0, len(in))
+	for _, s := range in {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
+		if !isRange {
+			hi = lo
+		}
+		a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+		b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+		if err1 != nil || err2 != nil || a == 0 || b < a {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "port %q: want a port 1-65535 or a range like 8000-8100", s)
+		}
+		out = append(out, PortRange{uint16(a), uint16(b)})
+	}
+	return out, nil
+}
+
+// ParseBitRate parses a rate as tc(8) writes it and returns bytes per second: bit, kbit,
+// mbit, gbit, tbit are bits per second; bps, kbps, mbps, gbps are bytes per second; a bare
+// number is bits per second. Prefixes are decimal (k = 1000); kibit and friends are binary.
+func ParseBitRate(s string) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(f > 0) {
+		return 0, fmt.Errorf("rate %q: want e.g. 1mbit, 512kbit or 100kbps", s)
+	}
+	mult := map[string]float64{
+		"": 1.0 / 8, "bit": 1.0 / 8, "kbit": 1e3 / 8, "mbit": 1e6 / 8, "gbit": 1e9 / 8, "tbit": 1e12 / 8,
+		"kibit": 1024.0 / 8, "mibit": 1048576.0 / 8, "gibit": 1073741824.0 / 8,
+		"bps": 1, "kbps": 1e3, "mbps": 1e6, "gbps": 1e9, "kibps": 1024, "mibps": 1048576, "gibps": 1073741824,
+	}
+	m, ok := mult[unit]
+	if !ok {
+		return 0, fmt.Errorf("rate %q: unknown unit %q (want bit, kbit, mbit, gbit or bps, kbps, mbps, gbps)", s, unit)
+	}
+	v := f * m
+	if v < 1 || v > 1e13 {
+		return 0, fmt.Errorf("rate %q is out of range", s)
+	}
+	return uint64(v), nil
+}
+
+// ParseSize parses a byte count: 1500, 64kb, 64k, 1mb, 2kib, 1mib (k = 1000, ki = 1024).
+func ParseSize(s string) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: want e.g. 1500, 64kb or 1mib", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+		"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "tb": 1e12, "tib": 1 << 40}
+	m, ok := mult[unit]
+	if !ok {
+		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
+	}
+	if f*m > 1<<62 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return uint64(f * m), nil
+}
