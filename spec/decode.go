@@ -330,6 +330,7 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 		}
 		fs := map[string]entry{}
 		var probes []entry
+		unknown := false
 		for _, e := range es {
 			switch {
 			case slices.Contains(checkFields, e.key):
@@ -337,6 +338,7 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 			case d.isProbe(e.key):
 				probes = append(probes, e)
 			default:
+				unknown = true
 				d.addf(e.kn, e.path, "unknown field %q (want metric, a probe type (%s) or one of %s)",
 					e.key, d.probeTypes(), strings.Join(checkFields, ", "))
 			}
@@ -346,7 +348,7 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 		switch {
 		case isMetric && len(probes) > 0:
 			d.addf(probes[0].kn, probes[0].path, "a check is either a metric or a probe, not both")
-		case !isMetric && len(probes) == 0:
+		case !isMetric && len(probes) == 0 && !unknown:
 			d.addf(it, ip, "a check needs metric: or a probe (%s)", d.probeTypes())
 		case len(probes) > 1:
 			d.addf(probes[1].kn, probes[1].path, "a check has one probe; this one already has %s (line %d)", probes[0].key, d.pos(probes[0].kn).Line)
@@ -709,6 +711,7 @@ func (d *decoder) expectations(n ast.Node, path string) []*shakedown.Expectation
 		}
 		fs := map[string]entry{}
 		var probes []entry
+		unknown := false
 		for _, e := range es {
 			switch {
 			case slices.Contains(alertExpectFields, e.key) || slices.Contains(probeExpectFields, e.key):
@@ -716,6 +719,7 @@ func (d *decoder) expectations(n ast.Node, path string) []*shakedown.Expectation
 			case d.isProbe(e.key):
 				probes = append(probes, e)
 			default:
+				unknown = true
 				d.addf(e.kn, e.path, "unknown field %q (want alert, a probe type (%s), fires_within, resolves_within or recovers_within)", e.key, d.probeTypes())
 			}
 		}
@@ -724,7 +728,7 @@ func (d *decoder) expectations(n ast.Node, path string) []*shakedown.Expectation
 		switch {
 		case isAlert && len(probes) > 0:
 			d.addf(probes[0].kn, probes[0].path, "an expectation is either an alert or a probe, not both")
-		case !isAlert && len(probes) == 0:
+		case !isAlert && len(probes) == 0 && !unknown:
 			d.addf(it, ip, "an expectation needs alert: or a probe (%s)", d.probeTypes())
 		case len(probes) > 1:
 			d.addf(probes[1].kn, probes[1].path, "an expectation has one probe; this one already has %s (line %d)", probes[0].key, d.pos(probes[0].kn).Line)
@@ -745,6 +749,8 @@ func (d *decoder) expectations(n ast.Node, path string) []*shakedown.Expectation
 		x.ResolvesWithin, resolves = within("resolves_within")
 		x.RecoversWithin, recovers = within("recovers_within")
 		switch {
+		case isAlert && len(probes) > 0:
+			// reported above; its timings cannot be judged
 		case isAlert:
 			x.Alert = d.alert(alert)
 			if !fires && !resolves {
