@@ -1,0 +1,41 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// WriteVerdictLine writes the one line printed at the end of a run:
+//
+//	FAILED checkout-tolerates-slow-cache (exit 1, 1m52s): checkout p99 under 400ms did not hold
+//
+// A run that was not restored also names the command that reverts what is left. Where the
+// reports went is the caller's to print. Write errors are ignored: the line goes to a
+// terminal or a CI log, and the exit code carries the verdict anyway.
+func WriteVerdictLine(w io.Writer, r *shakedown.Record) {
+	if r == nil {
+		return
+	}
+	_, _ = io.WriteString(w, verdictLine(r)+"\n")
+}
+
+func verdictLine(r *shakedown.Record) string {
+	var b strings.Builder
+	b.WriteString(Status(r.Verdict))
+	if name := oneLine(r.Experiment.Name); name != "" {
+		b.WriteString(" " + name)
+	}
+	fmt.Fprintf(&b, " (exit %d, %s)", r.ExitCode, fmtDur(runDuration(r)))
+	reason := oneLine(r.Reason)
+	if reason == "" {
+		reason = r.Verdict.Meaning()
+	}
+	b.WriteString(": " + reason)
+	if r.Verdict == shakedown.VerdictNotRestored {
+		b.WriteString("; revert what is left with: " + oneLine(recoverCommand(r)))
+	}
+	return b.String()
+}
