@@ -457,3 +457,29 @@ func TestProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONProblems checks that positions in JSON files, tab-indented or not, point at the
+// offending tokens.
+func TestJSONProblems(t *testing.T) {
+	src := "{\n" + // 1
+		"\t\"version\": 2,\n" + // 2
+		"\t\"name\": \"t\",\n" + // 3
+		"\t\"targets\": {\"web\": {\"process\": {\"pid\": \"x\"}}},\n" + // 4
+		"\t\"faults\": [\n" + // 5
+		"\t\t{\"name\": \"f\", \"type\": \"process.pause\", \"target\": \"web\", \"duration\": 10, \"with\": {}},\n" + // 6
+		"\t\t{\"name\": \"f\", \"type\": \"process.pause\", \"target\": \"web\", \"duration\": \"1s\", \"colour\": \"red\"}\n" + // 7
+		"\t]\n" + // 8
+		"}\n"
+	for _, tc := range []struct{ name, src string }{
+		{"tabs.json", src},
+		{"spaces.json", strings.ReplaceAll(src, "\t", " ")},
+		{"tabs-no-extension", src},
+	} {
+		got := problemsOf(t, tc.name, tc.src, nil)
+		want := []at{{2, 13, "version"}, {4, 41, "targets.web.process.pid"}, {6, 71, "faults[0].duration"},
+			{7, 12, "faults[1].name"}, {7, 77, "faults[1].colour"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Load(%s) problems (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
