@@ -46,9 +46,9 @@ type Progress struct {
 	runs    []*runView // runs still live, in the order they started
 	byKey   map[string]*runView
 	ended   map[string]bool // runs whose run.end came; later events of theirs get no view
-	pending []string // lines to print above the live view at the next redraw
-	frame   []string // the live view as last drawn
-	redraws int      // how many times the live view was drawn, for tests
+	pending []string        // lines to print above the live view at the next redraw
+	frame   []string        // the live view as last drawn
+	redraws int             // how many times the live view was drawn, for tests
 
 	stop chan struct{} // closed by Close to stop the redraw loop
 	done chan struct{} // closed by the redraw loop when it returns
