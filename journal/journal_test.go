@@ -1,0 +1,614 @@
+package journal
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// The test binary doubles as a runner process that holds a journal, when helperEnv is set.
+const helperEnv = "SHAKEDOWN_JOURNAL_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if err := helper(mode, os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helper is a runner in another process. "hold": open a journal, begin one entry, say
+// "ready" and wait for stdin to end, then exit without closing the journal. "churn": begin
+// and finish many entries, then close.
+func helper(mode, stateDir, runID string) error {
+	j, err := Open(stateDir, runID, Meta{Experiment: "helper"})
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case "hold":
+		if _, err := j.Begin("held", []shakedown.Undo{undo("mark", runID)}, time.Hour); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		return nil // dies holding the journal: the kernel drops the lock
+	case "churn":
+		for i := range 50 {
+			id, err := j.Begin(fmt.Sprintf("f%d", i), []shakedown.Undo{undo("mark", runID)}, time.Hour)
+			if err != nil {
+				return err
+			}
+			if err := j.Done(id, nil); err != nil {
+				return err
+			}
+		}
+		return j.Close()
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+func undo(typ, arg string) shakedown.Undo {
+	data, _ := json.Marshal(arg)
+	return shakedown.Undo{Type: typ, Data: data, Summary: typ + " " + arg}
+}
+
+// recorder is an undo function that notes its arguments, in order, and fails for "fail".
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) registry() *shakedown.Registry {
+	reg := shakedown.NewRegistry()
+	reg.AddUndo("mark", func(_ context.Context, data json.RawMessage) error {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.calls = append(r.calls, s)
+		if s == "fail" {
+			return errors.New("refused")
+		}
+		return nil
+	})
+	return reg
+}
+
+func (r *recorder) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+// crash makes j look like the journal of a run killed at this point: its file stays as
+// written and its lock is dropped.
+func crash(t *testing.T, j *Journal) {
+	t.Helper()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.closed = true
+	if err := j.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustOpen(t *testing.T, dir, id string) *Journal {
+	t.Helper()
+	j, err := Open(dir, id, Meta{Experiment: "exp", File: "exp.yaml"})
+	if err != nil {
+		t.Fatalf("Open(%q): %v", id, err)
+	}
+	return j
+}
+
+func mustBegin(t *testing.T, j *Journal, fault string, undos ...shakedown.Undo) int {
+	t.Helper()
+	id, err := j.Begin(fault, undos, time.Hour)
+	if err != nil {
+		t.Fatalf("Begin(%q): %v", fault, err)
+	}
+	return id
+}
+
+var ignorePending = cmpopts.IgnoreFields(Pending{}, "Deadline", "Begun", "Meta")
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	before := time.Now()
+	a := mustBegin(t, j, "a", undo("mark", "a"))
+	b := mustBegin(t, j, "b", undo("mark", "b1"), undo("mark", "b2"))
+	if err := j.Done(a, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pending{{RunID: "run1", Entry: b, Fault: "b", Undos: []shakedown.Undo{undo("mark", "b1"), undo("mark", "b2")}, Live: true}}
+	if d := cmp.Diff(want, got, ignorePending); d != "" {
+		t.Fatalf("Scan after Begin a, b and Done a (-want +got):\n%s", d)
+	}
+	if dl := got[0].Deadline; dl.Before(before.Add(time.Hour)) || dl.After(time.Now().Add(time.Hour)) {
+		t.Errorf("deadline %v, want about an hour from %v", dl, before)
+	}
+	if m := got[0].Meta; m.Experiment != "exp" || m.File != "exp.yaml" || m.PID != os.Getpid() || m.Started.IsZero() {
+		t.Errorf("meta %+v, want exp, exp.yaml, this pid, a start time", m)
+	}
+	if err := j.Done(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := os.Stat(Path(dir, "run1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("journal of a run that ended with nothing pending: stat says %v, want it removed", err)
+	}
+	if got, err := Scan(dir); err != nil || len(got) != 0 {
+		t.Errorf("Scan after Close = %v, %v; want nothing", got, err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "same")
+	defer j.Close()
+	tests := []struct {
+		id   string
+		kind shakedown.Kind
+	}{
+		{"same", shakedown.KindConflict},
+		{"", shakedown.KindInvalid},
+		{"../escape", shakedown.KindInvalid},
+		{".hidden", shakedown.KindInvalid},
+		{"a/b", shakedown.KindInvalid},
+	}
+	for _, tt := range tests {
+		if _, err := Open(dir, tt.id, Meta{}); !shakedown.IsKind(err, tt.kind) {
+			t.Errorf("Open(%q) = %v, want kind %v", tt.id, err, tt.kind)
+		}
+	}
+	if _, err := j.Begin("x", nil, 0); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("Begin with ttl 0 = %v, want KindInvalid", err)
+	}
+	if err := j.Done(42, nil); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("Done(42) of no such entry = %v, want KindInvalid", err)
+	}
+}
+
+func TestCloseKeepsPending(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	id := mustBegin(t, j, "a", undo("mark", "a"))
+	if err := j.Done(id, errors.New("revert failed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); !shakedown.IsKind(err, shakedown.KindNotRestored) {
+		t.Fatalf("Close with an entry whose revert failed = %v, want KindNotRestored", err)
+	}
+	got, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pending{{RunID: "run1", Entry: id, Fault: "a", Undos: []shakedown.Undo{undo("mark", "a")}, LastErr: "revert failed", Ended: true}}
+	if d := cmp.Diff(want, got, ignorePending); d != "" {
+		t.Fatalf("Scan after Close (-want +got):\n%s", d)
+	}
+}
+
+func TestReplayLIFOAndIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	mustBegin(t, j, "first", undo("mark", "1"))
+	second := mustBegin(t, j, "second", undo("mark", "2"))
+	mustBegin(t, j, "third", undo("mark", "3a"), undo("mark", "3b"))
+	mustBegin(t, j, "empty")
+	if err := j.Done(second, nil); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, j)
+
+	var rec recorder
+	res, err := Replay(t.Context(), dir, rec.registry(), false)
+	if err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if d := cmp.Diff([]string{"3a", "3b", "1"}, rec.got()); d != "" {
+		t.Errorf("undos carried out (-want +got):\n%s", d)
+	}
+	want := []Result{
+		{RunID: "run1", Entry: 3, Fault: "third", Undo: undo("mark", "3a")},
+		{RunID: "run1", Entry: 3, Fault: "third", Undo: undo("mark", "3b")},
+		{RunID: "run1", Entry: 1, Fault: "first", Undo: undo("mark", "1")},
+	}
+	if d := cmp.Diff(want, res, cmpopts.EquateErrors()); d != "" {
+		t.Errorf("results (-want +got):\n%s", d)
+	}
+	if _, err := os.Stat(Path(dir, "run1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("journal after a full replay: stat says %v, want it removed", err)
+	}
+	res, err = Replay(t.Context(), dir, rec.registry(), false)
+	if err != nil || len(res) != 0 {
+		t.Errorf("second Replay = %v, %v; want nothing done", res, err)
+	}
+	if n := len(rec.got()); n != 3 {
+		t.Errorf("%d undos after the second Replay, want still 3", n)
+	}
+}
+
+func TestReplayFailureStaysPending(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	mustBegin(t, j, "ok", undo("mark", "ok"))
+	mustBegin(t, j, "refused", undo("mark", "fail"))
+	mustBegin(t, j, "unknown", shakedown.Undo{Type: "no.such.type", Data: json.RawMessage(`{}`)})
+	crash(t, j)
+
+	var rec recorder
+	res, err := Replay(t.Context(), dir, rec.registry(), false)
+	if !shakedown.IsKind(err, shakedown.KindNotRestored) {
+		t.Fatalf("Replay with failing undos = %v, want KindNotRestored", err)
+	}
+	var failed []string
+	for _, r := range res {
+		if r.Err != nil {
+			failed = append(failed, r.Fault)
+		}
+	}
+	if d := cmp.Diff([]string{"unknown", "refused"}, failed); d != "" {
+		t.Errorf("failed results (-want +got):\n%s", d)
+	}
+	left, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var faults []string
+	for _, p := range left {
+		faults = append(faults, p.Fault)
+		if p.LastErr == "" || p.Live {
+			t.Errorf("pending %q: LastErr %q, Live %v; want an error, not live", p.Fault, p.LastErr, p.Live)
+		}
+	}
+	if d := cmp.Diff([]string{"refused", "unknown"}, faults); d != "" {
+		t.Errorf("still pending after Replay (-want +got):\n%s", d)
+	}
+}
+
+func TestTornLastLine(t *testing.T) {
+	tests := []struct {
+		name string
+		tail func(whole []byte) []byte
+	}{
+		{"cut before newline", func(w []byte) []byte { return w[:len(w)/2] }},
+		{"cut before checksum ends", func(w []byte) []byte { return w[:5] }},
+		{"bad checksum, with newline", func(w []byte) []byte {
+			b := append([]byte(nil), w...)
+			b[20] ^= 1
+			return b
+		}},
+		{"zeros", func(w []byte) []byte { return make([]byte, 100) }},
+		{"zeros and newline", func(w []byte) []byte { return append(make([]byte, 100), '\n') }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j := mustOpen(t, dir, "run1")
+			mustBegin(t, j, "a", undo("mark", "a"))
+			crash(t, j)
+			whole, err := encodeLine(&record{Kind: kindBegin, ID: 2, Fault: "b", Undos: []shakedown.Undo{undo("mark", "b")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, Path(dir, "run1"), tt.tail(whole))
+
+			got, err := Scan(dir)
+			if err != nil {
+				t.Fatalf("Scan: %v", err)
+			}
+			if len(got) != 1 || got[0].Fault != "a" {
+				t.Fatalf("Scan = %+v, want only entry a", got)
+			}
+			var rec recorder
+			if _, err := Replay(t.Context(), dir, rec.registry(), false); err != nil {
+				t.Fatalf("Replay: %v", err)
+			}
+			if d := cmp.Diff([]string{"a"}, rec.got()); d != "" {
+				t.Errorf("undos (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestTornTailCutOffBeforeAppend(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	mustBegin(t, j, "a", undo("mark", "fail"))
+	crash(t, j)
+	appendFile(t, Path(dir, "run1"), []byte("0123abcd {\"k\":\"beg"))
+	var rec recorder
+	if _, err := Replay(t.Context(), dir, rec.registry(), false); !shakedown.IsKind(err, shakedown.KindNotRestored) {
+		t.Fatalf("Replay = %v, want KindNotRestored", err)
+	}
+	// The failed undo's done record went after the cut-off tail: the file still reads cleanly.
+	got, err := Scan(dir)
+	if err != nil {
+		t.Fatalf("Scan after a replay of a torn journal: %v", err)
+	}
+	if len(got) != 1 || got[0].LastErr == "" {
+		t.Fatalf("Scan = %+v, want entry a with its failure", got)
+	}
+}
+
+func TestCorruptFileReportedOthersRecovered(t *testing.T) {
+	dir := t.TempDir()
+	bad := mustOpen(t, dir, "bad")
+	mustBegin(t, bad, "bad-1", undo("mark", "bad-1"))
+	mustBegin(t, bad, "bad-2", undo("mark", "bad-2"))
+	crash(t, bad)
+	good := mustOpen(t, dir, "good")
+	mustBegin(t, good, "good-1", undo("mark", "good-1"))
+	crash(t, good)
+
+	// Damage the second line (bad-1's begin) in the middle of the file.
+	path := Path(dir, "bad")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := splitLines(data)
+	lines[1][30] ^= 0x20
+	if err := os.WriteFile(path, joinLines(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Scan(dir)
+	var ce *CorruptError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Path != path {
+		t.Fatalf("Scan = %v, want a CorruptError naming %s", err, path)
+	}
+	var rec recorder
+	_, err = Replay(t.Context(), dir, rec.registry(), false)
+	if !errors.As(err, &ce) || ce.Path != path {
+		t.Fatalf("Replay = %v, want a CorruptError naming %s", err, path)
+	}
+	if d := cmp.Diff([]string{"good-1", "bad-2"}, rec.got(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); d != "" {
+		t.Errorf("undos: the good run and what is readable of the bad one (-want +got):\n%s", d)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("corrupt journal must stay for a person to look at: %v", err)
+	}
+}
+
+func TestLiveRunSkipped(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "live") // another open Journal of this process holds the lock
+	defer j.Close()
+	mustBegin(t, j, "a", undo("mark", "a"))
+
+	var rec recorder
+	res, err := Replay(t.Context(), dir, rec.registry(), false)
+	if err != nil || len(res) != 0 {
+		t.Fatalf("Replay of a live run = %v, %v; want it skipped", res, err)
+	}
+	got, err := Scan(dir)
+	if err != nil || len(got) != 1 || !got[0].Live {
+		t.Fatalf("Scan = %+v, %v; want one live entry", got, err)
+	}
+	res, err = Replay(t.Context(), dir, rec.registry(), true)
+	if err != nil || len(res) != 1 {
+		t.Fatalf("Replay including live runs = %v, %v; want one undo", res, err)
+	}
+	if got, _ := Scan(dir); len(got) != 0 {
+		t.Errorf("Scan after replaying the live run = %+v, want nothing pending", got)
+	}
+	// The run goes on: its own records still land in the file, after the replay's.
+	id := mustBegin(t, j, "b", undo("mark", "b"))
+	if err := j.Done(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatalf("Close after the watchdog replayed part of the run: %v", err)
+	}
+}
+
+func TestLiveRunInOtherProcess(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", dir, "held")
+	cmd.Env = append(os.Environ(), helperEnv+"=hold")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("helper said %q, %v; want ready", line, err)
+	}
+
+	var rec recorder
+	if res, err := Replay(t.Context(), dir, rec.registry(), false); err != nil || len(res) != 0 {
+		t.Fatalf("Replay while another process holds the run = %v, %v; want it skipped", res, err)
+	}
+	if got, err := Scan(dir); err != nil || len(got) != 1 || !got[0].Live {
+		t.Fatalf("Scan = %+v, %v; want one live entry", got, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if got, err := Scan(dir); err != nil || len(got) != 1 || got[0].Live {
+		t.Fatalf("Scan after kill -9 = %+v, %v; want one dead entry", got, err)
+	}
+	if _, err := Replay(t.Context(), dir, rec.registry(), false); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"held"}, rec.got()); d != "" {
+		t.Errorf("undos after the run died (-want +got):\n%s", d)
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	// Two runs as goroutines of this process and two as processes, all in one state dir,
+	// while a third party keeps scanning and replaying dead runs.
+	for i := range 2 {
+		wg.Go(func() {
+			id := "g" + strconv.Itoa(i)
+			j, err := Open(dir, id, Meta{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for k := range 50 {
+				e, err := j.Begin(fmt.Sprint(k), []shakedown.Undo{undo("mark", id)}, time.Hour)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := j.Done(e, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if err := j.Close(); err != nil {
+				errs <- err
+			}
+		})
+	}
+	for i := range 2 {
+		wg.Go(func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^$", dir, "p"+strconv.Itoa(i))
+			cmd.Env = append(os.Environ(), helperEnv+"=churn")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("helper p%d: %v\n%s", i, err, out)
+			}
+		})
+	}
+	var rec recorder
+	stop := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := Scan(dir); err != nil {
+				errs <- fmt.Errorf("scan: %w", err)
+			}
+			if _, err := Replay(context.Background(), dir, rec.registry(), false); err != nil {
+				errs <- fmt.Errorf("replay: %w", err)
+			}
+		}
+	})
+	wg.Wait()
+	close(stop)
+	watcher.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := rec.got(); len(got) != 0 {
+		t.Errorf("replay undid %v of live runs", got)
+	}
+	ents, _ := os.ReadDir(RunsDir(dir))
+	if len(ents) != 0 {
+		t.Errorf("%d files left in the runs folder, want none", len(ents))
+	}
+}
+
+func appendFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func splitLines(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != '\n' {
+			i++
+		}
+		out = append(out, append([]byte(nil), b[:i]...))
+		if i < len(b) {
+			i++
+		}
+		b = b[i:]
+	}
+	return out
+}
+
+func joinLines(lines [][]byte) []byte {
+	var out []byte
+	for _, l := range lines {
+		out = append(append(out, l...), '\n')
+	}
+	return out
+}
+
+func TestStaleTempRemoved(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(RunsDir(dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(RunsDir(dir), ".dead.123.tmp")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * staleTemp)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(RunsDir(dir), ".opening.456.tmp")
+	if err := os.WriteFile(fresh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Replay(t.Context(), dir, shakedown.NewRegistry(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temporary file: %v, want removed", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file (an Open under way): %v, want kept", err)
+	}
+}
