@@ -1,0 +1,356 @@
+// Package load generates HTTP traffic and measures it: an open-model stream of requests at
+// a constant rate (optionally ramped up from zero), or a closed-model stream of N workers
+// sending as fast as they can, with latencies kept in HDR histograms per phase of a run,
+// a per-second timeline, and a short ring of recent requests for windowed values.
+//
+// # What is measured
+//
+// Requests are sent at their scheduled times whatever the responses do: a slow or stalled
+// server gets more concurrent requests, not fewer (there is no coordinated omission).
+// Latency runs from a request's scheduled send time to the end of reading its response
+// body, so a request that could not leave on time (all MaxInFlight requests busy) carries
+// its wait in its latency, and a send that leaves more than LateAfter behind schedule is
+// counted as late.
+//
+// A request is an error when it gets no response (transport errors, timeouts: its kind is
+// "timeout", "connection refused", "connection reset", "connection closed" or "transport")
+// or when its status is 400 or above (kind "status 503", …). 4xx count as errors because a
+// load's requests are meant to succeed: a refused request (a rate limit under a fault, a
+// wrong URL, missing auth) is not a served one, and a load that only gets 404s must not make
+// a steady state look healthy. Latencies of failed requests are counted like any other, so
+// timeouts show as latency at the timeout.
+//
+// Throughput is successful requests per second.
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// LateAfter is how far behind its schedule a send may leave before it counts as late.
+const LateAfter = time.Millisecond
+
+// DefaultMaxInFlight bounds concurrent requests when Options.MaxInFlight is 0.
+const DefaultMaxInFlight = 10_000
+
+// Options tune a Generator. The zero value works.
+type Options struct {
+	// Client sends the requests. When nil, a client with its own transport is used:
+	// keep-alives, up to 10 000 idle connections per host, no proxy from the environment,
+	// no compression, redirects followed.
+	Client *http.Client
+	// Now reads the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxInFlight bounds concurrent requests (DefaultMaxInFlight when 0). When all are
+	// busy, the next send waits for one to finish and is late.
+	MaxInFlight int
+	// Workers, when above zero, makes the load closed-model: that many workers each send a
+	// request as soon as their previous one is answered, as fast as the target allows,
+	// and the spec's rate and ramp are ignored.
+	Workers int
+}
+
+// Generator sends one load's requests and measures them. Its methods are safe for
+// concurrent use. Run it once.
+type Generator struct {
+	spec        *shakedown.LoadSpec
+	url         string
+	method      string
+	header      http.Header
+	body        []byte
+	timeout     time.Duration
+	client      *http.Client
+	now         func() time.Time
+	maxInFlight int
+	workers     int
+
+	rec *recorder
+}
+
+// New makes a generator for one load. It checks the spec (an http or https URL; a rate
+// above zero unless opts.Workers is set) and does no I/O.
+func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
+	op := "load " + spec.Name
+	u, err := url.Parse(spec.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: url %q: want http://host/… or https://host/…", op, spec.URL)
+	}
+	if opts.Workers <= 0 && !(spec.Rate > 0) {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v must be above zero", op, spec.Rate)
+	}
+	if opts.Workers < 0 || opts.MaxInFlight < 0 || spec.Ramp < 0 || spec.Timeout < 0 {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: negative workers, max in flight, ramp or timeout", op)
+	}
+	g := &Generator{
+		spec:        spec,
+		url:         spec.URL,
+		method:      spec.Method,
+		body:        []byte(spec.Body),
+		timeout:     spec.Timeout,
+		client:      opts.Client,
+		now:         opts.Now,
+		maxInFlight: opts.MaxInFlight,
+		workers:     opts.Workers,
+	}
+	if g.method == "" {
+		g.method = http.MethodGet
+	}
+	if g.timeout == 0 {
+		g.timeout = shakedown.DefaultRequestTimeout
+	}
+	if g.client == nil {
+		g.client = DefaultClient()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.maxInFlight == 0 {
+		g.maxInFlight = DefaultMaxInFlight
+	}
+	if len(spec.Headers) > 0 {
+		g.header = make(http.Header, len(spec.Headers))
+		for k, v := range spec.Headers {
+			g.header.Set(k, v)
+		}
+	}
+	g.rec = newRecorder(g.now)
+	return g, nil
+}
+
+// DefaultClient returns the client a Generator uses when Options.Client is nil.
+func DefaultClient() *http.Client {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         d.DialContext,
+		MaxIdleConnsPerHost: DefaultMaxInFlight,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}}
+}
+
+// SetPhase makes p the phase of the requests scheduled from now on. Before Run, it names
+// the phase the load starts in (PhaseBaseline when never called).
+func (g *Generator) SetPhase(p shakedown.Phase) { g.rec.setPhase(p) }
+
+// job is one request to send.
+type job struct {
+	sched time.Time
+	phase *phaseStats
+	row   *row
+}
+
+// Run sends requests on schedule until ctx ends, then waits for the requests in flight
+// (each is bounded by the load's timeout and is not cut short by ctx) and returns nil.
+func (g *Generator) Run(ctx context.Context) error {
+	start := g.now()
+	g.rec.begin(start)
+	if g.workers > 0 {
+		g.runClosed(ctx)
+	} else {
+		g.runOpen(ctx, start)
+	}
+	return nil
+}
+
+// runOpen sends on the open model's schedule. Requests go to a pool of workers that grows
+// up to maxInFlight when none is idle; reusing workers keeps their grown stacks.
+func (g *Generator) runOpen(ctx context.Context, start time.Time) {
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	workers := 0
+	worker := func(j job) {
+		defer wg.Done()
+		g.hit(ctx, j)
+		for j := range jobs {
+			g.hit(ctx, j)
+		}
+	}
+	rate := g.spec.Rate.PerSecond()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	stop := start
+	deadline, hasDeadline := ctx.Deadline()
+loop:
+	for i := int64(0); ; i++ {
+		at := start.Add(offset(rate, g.spec.Ramp, i))
+		if hasDeadline && !at.Before(deadline) {
+			// Due when the load ends: not sent, whichever of the two timers fires first.
+			if wait := deadline.Sub(g.now()); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+				case <-timer.C:
+				}
+			}
+			stop = deadline
+			break
+		}
+		if wait := at.Sub(g.now()); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				stop = g.now()
+				break loop
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			stop = g.now()
+			break
+		}
+		ph, w := g.rec.schedule(at)
+		j := job{sched: at, phase: ph, row: w}
+		select {
+		case jobs <- j:
+		default:
+			if workers < g.maxInFlight {
+				workers++
+				wg.Add(1)
+				go worker(j)
+			} else {
+				jobs <- j // bounded: every request in flight ends within its timeout
+			}
+		}
+	}
+	g.rec.end(stop)
+	close(jobs)
+	wg.Wait()
+	g.rec.finish()
+}
+
+// runClosed runs the closed model: each worker sends its next request when the last one
+// is answered.
+func (g *Generator) runClosed(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range g.workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				at := g.now()
+				ph, w := g.rec.schedule(at)
+				g.hit(ctx, job{sched: at, phase: ph, row: w})
+			}
+		})
+	}
+	<-ctx.Done()
+	g.rec.end(g.now())
+	wg.Wait()
+	g.rec.finish()
+}
+
+// hit sends one request and records its outcome.
+func (g *Generator) hit(ctx context.Context, j job) {
+	sent := g.now()
+	g.rec.noteSent(sent)
+	o := outcome{sched: j.sched, late: sent.Sub(j.sched) > LateAfter}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+	defer cancel()
+	var body io.Reader
+	if len(g.body) > 0 {
+		body = bytes.NewReader(g.body)
+	}
+	req, err := http.NewRequestWithContext(rctx, g.method, g.url, body)
+	if err == nil {
+		if g.header != nil {
+			// Shared read-only: net/http copies a request before it changes headers.
+			req.Header = g.header
+			if h := g.header.Get("Host"); h != "" {
+				req.Host = h
+			}
+		}
+		var resp *http.Response
+		resp, err = g.client.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			o.status = resp.StatusCode
+		}
+	}
+	o.done = g.now()
+	switch {
+	case err != nil:
+		o.errKind = errorKind(err, rctx)
+	case o.status >= 400:
+		o.errKind = "status " + strconv.Itoa(o.status)
+	}
+	g.rec.add(j.phase, j.row, o)
+}
+
+// errorKind names the sort of transport failure err is.
+func errorKind(err error, rctx context.Context) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(rctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	}
+	return "transport"
+}
+
+// Value returns metric (one of shakedown.MetricNames) over the requests completed in the
+// last window (to within 100 ms; windows beyond MaxWindow are clamped), or over the
+// requests scheduled in the current phase so far when window is 0, and n, the number of
+// requests it rests on. Latencies are in seconds, errors a fraction, throughput successful
+// requests per second. An unknown metric, or no requests, gives 0, 0.
+func (g *Generator) Value(metric string, window time.Duration) (v float64, n int) {
+	return g.rec.value(metric, window)
+}
+
+// PhaseValue returns metric over the requests scheduled in phase p, and how many there are.
+// Throughput is over the time p was current.
+func (g *Generator) PhaseValue(p shakedown.Phase, metric string) (v float64, n int) {
+	return g.rec.phaseValue(p, metric)
+}
+
+// PhaseSamples returns the raw samples behind metric in phase p, for significance tests:
+// per-request latencies in seconds (a uniform sample of MaxPhaseSamples when there were
+// more) for latency metrics; per-second error fractions (seconds without requests left
+// out) or per-second throughputs for errors and throughput. Ask after the phase has ended
+// and its requests completed, or the last seconds are short of their late answers.
+func (g *Generator) PhaseSamples(p shakedown.Phase, metric string) []float64 {
+	return g.rec.phaseSamples(p, metric)
+}
+
+// Record returns the load's measurements: per phase, and one timeline row per second by
+// scheduled send time.
+func (g *Generator) Record() shakedown.LoadRecord {
+	r := g.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lr := shakedown.LoadRecord{
+		Name:     g.spec.Name,
+		URL:      g.spec.URL,
+		Rate:     g.spec.Rate.PerSecond(),
+		PerPhase: map[shakedown.Phase]*shakedown.LoadStats{},
+		Timeline: []shakedown.TimelineRow{},
+	}
+	if r.start.IsZero() {
+		return lr
+	}
+	end := r.nowOrStop()
+	for _, p := range r.order {
+		s := r.phases[p]
+		lr.PerPhase[p] = loadStats(s, s.duration(end))
+	}
+	lr.Timeline = r.timeline()
+	return lr
+}

@@ -1,0 +1,282 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// run sends spec's load for d and returns the generator.
+func run(t *testing.T, spec *shakedown.LoadSpec, d time.Duration) *Generator {
+	t.Helper()
+	g, err := New(spec, Options{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	if err := g.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return g
+}
+
+// scheduled is how many sends an open load at rate for d must make: those due before d,
+// give or take the one due as d ends.
+func scheduled(rate float64, d time.Duration) (lo, hi int) {
+	n := int(math.Ceil(rate * d.Seconds()))
+	return n - 1, n
+}
+
+func TestFixedDelayReportedExactly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+	}))
+	defer srv.Close()
+	g := run(t, &shakedown.LoadSpec{Name: "slow", URL: srv.URL, Rate: 50}, 2*time.Second)
+	p50, n := g.PhaseValue(shakedown.PhaseBaseline, "latency.p50")
+	if n < 90 {
+		t.Fatalf("only %d requests", n)
+	}
+	if p50 < 0.050 || p50 > 0.051 {
+		t.Errorf("p50 of a server that waits 50ms = %.4fs, want within 1ms of 0.050s", p50)
+	}
+	if e, _ := g.PhaseValue(shakedown.PhaseBaseline, "errors"); e != 0 {
+		t.Errorf("errors = %v, want 0", e)
+	}
+}
+
+func TestStalledServerStillLoaded(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	const rate, d, timeout = 50.0, 2 * time.Second, time.Second
+	g := run(t, &shakedown.LoadSpec{Name: "stalled", URL: srv.URL, Rate: rate, Timeout: timeout}, d)
+	rec := g.Record()
+	st := rec.PerPhase[shakedown.PhaseBaseline]
+	lo, hi := scheduled(rate, d)
+	// Every scheduled request was sent, although none was answered...
+	if st.Count < int64(lo) || st.Count > int64(hi) {
+		t.Errorf("%d requests counted, want the %d–%d the schedule holds", st.Count, lo, hi)
+	}
+	if got := arrived.Load(); got != st.Count {
+		t.Errorf("server saw %d requests, generator counted %d", got, st.Count)
+	}
+	// ...each timed out and counts as an error, with its latency counted up to the timeout.
+	if st.Errors != st.Count {
+		t.Errorf("%d errors of %d requests, want all", st.Errors, st.Count)
+	}
+	kinds := g.Report().ErrorKinds
+	if kinds["timeout"] != st.Count {
+		t.Errorf("error kinds %v, want %d timeouts", kinds, st.Count)
+	}
+	// The histogram keeps three significant digits.
+	if min := g.Report().Latency.Min.Duration(); min < timeout-timeout/1000 {
+		t.Errorf("least latency %v, want at least the timeout %v", min, timeout)
+	}
+	for i, r := range rec.Timeline {
+		if r.Count != r.Errors || r.Count < int64(rate)-1 || r.P50.Duration() < timeout {
+			t.Errorf("timeline row %d = %+v, want ~%v failed sends with latency ≥ %v", i, r, rate, timeout)
+		}
+	}
+}
+
+func TestServerErrorsCounted(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 == 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer srv.Close()
+	g := run(t, &shakedown.LoadSpec{Name: "flaky", URL: srv.URL, Rate: 200}, 2*time.Second)
+	v, cnt := g.PhaseValue(shakedown.PhaseBaseline, "errors")
+	if math.Abs(v-0.1) > 1/float64(cnt)+1e-9 {
+		t.Errorf("errors = %v over %d requests, want 0.1", v, cnt)
+	}
+	if k := g.Report().ErrorKinds; k["status 500"] != int64(math.Round(v*float64(cnt))) || len(k) != 1 {
+		t.Errorf("error kinds = %v, want only status 500", k)
+	}
+}
+
+func TestMethodHeadersBody(t *testing.T) {
+	type seen struct{ method, header, body string }
+	got := make(chan seen, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		select {
+		case got <- seen{r.Method, r.Header.Get("X-Test"), b.String()}:
+		default:
+		}
+	}))
+	defer srv.Close()
+	run(t, &shakedown.LoadSpec{Name: "post", URL: srv.URL, Rate: 20, Method: "POST",
+		Headers: map[string]string{"x-test": "yes"}, Body: `{"a":1}`}, 200*time.Millisecond)
+	want := seen{"POST", "yes", `{"a":1}`}
+	if s := <-got; s != want {
+		t.Errorf("server saw %+v, want %+v", s, want)
+	}
+}
+
+func TestMainJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := Main(t.Context(), srv.URL, 100, time.Second, MainOptions{JSON: true}, &out); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	lo, hi := scheduled(100, time.Second)
+	if rep.Requests < int64(lo) || rep.Requests > int64(hi) || rep.Status["200"] != rep.Requests || rep.Success != 1 {
+		t.Errorf("report: %d requests, status %v, success %v; want %d–%d all 200", rep.Requests, rep.Status, rep.Success, lo, hi)
+	}
+	if math.Abs(rep.Achieved-100) > 1 {
+		t.Errorf("achieved rate %v, want 100", rep.Achieved)
+	}
+	if rep.Latency.Min <= 0 || rep.Latency.Max < rep.Latency.P99 || rep.Latency.P99 < rep.Latency.P50 {
+		t.Errorf("latencies out of order: %+v", rep.Latency)
+	}
+}
+
+func TestMainText(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := Main(t.Context(), srv.URL, 50, 200*time.Millisecond, MainOptions{}, &out); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	for _, want := range []string{"Requests", "Latencies", "Late sends", "503:", "status 503:"} {
+		if !bytes.Contains(out.Bytes(), []byte(want)) {
+			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestMainRefusesBadArguments(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+		rate shakedown.Rate
+		d    time.Duration
+	}{
+		{"zero duration", "http://127.0.0.1:1/", 10, 0},
+		{"zero rate", "http://127.0.0.1:1/", 0, time.Second},
+		{"bad url", "127.0.0.1:1", 10, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Main(t.Context(), tt.url, tt.rate, tt.d, MainOptions{}, &bytes.Buffer{})
+			if !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Errorf("Main(%q, %v, %v) = %v, want an invalid error", tt.url, tt.rate, tt.d, err)
+			}
+		})
+	}
+}
+
+func TestMaxMode(t *testing.T) {
+	var inFlight, most atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := Main(t.Context(), srv.URL, 0, 500*time.Millisecond, MainOptions{JSON: true, Workers: 4}, &out); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests < 10 || rep.Errors != 0 || rep.Workers != 4 {
+		t.Errorf("max mode: %d requests, %d errors, %d workers; want many, 0, 4", rep.Requests, rep.Errors, rep.Workers)
+	}
+	if m := most.Load(); m > 4 {
+		t.Errorf("server saw %d requests at once from 4 workers", m)
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	url := srv.URL
+	srv.Close()
+	g := run(t, &shakedown.LoadSpec{Name: "gone", URL: url, Rate: 20}, 300*time.Millisecond)
+	rep := g.Report()
+	if rep.Requests == 0 || rep.ErrorKinds["connection refused"] != rep.Requests {
+		t.Errorf("%d requests, error kinds %v; want all connection refused", rep.Requests, rep.ErrorKinds)
+	}
+}
+
+func FuzzParseHeader(f *testing.F) {
+	for _, s := range []string{"X-A: b", "x-a:b", ": b", "a b: c", "A: b\r\nC: d", "A:", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, value, err := ParseHeader(s)
+		if err != nil {
+			if !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Fatalf("ParseHeader(%q) error %v is not invalid", s, err)
+			}
+			return
+		}
+		h := http.Header{}
+		h.Set(name, value)
+		var b bytes.Buffer
+		if err := h.Write(&b); err != nil {
+			t.Fatalf("header %q: %q from %q does not write: %v", name, value, s, err)
+		}
+		n2, v2, err := ParseHeader(name + ": " + value)
+		if err != nil || n2 != name || v2 != value {
+			t.Fatalf("ParseHeader(%q) = %q, %q; again gives %q, %q, %v", s, name, value, n2, v2, err)
+		}
+	})
+}
+
+func TestParseHeader(t *testing.T) {
+	tests := []struct {
+		in, name, value string
+		ok              bool
+	}{
+		{"X-Api-Key: abc", "X-Api-Key", "abc", true},
+		{"content-type:application/json", "Content-Type", "application/json", true},
+		{"Host: example.com:80", "Host", "example.com:80", true},
+		{"novalue", "", "", false},
+		{"bad name: x", "", "", false},
+		{": x", "", "", false},
+	}
+	for _, tt := range tests {
+		name, value, err := ParseHeader(tt.in)
+		if (err == nil) != tt.ok || name != tt.name || value != tt.value {
+			t.Errorf("ParseHeader(%q) = %q, %q, %v; want %q, %q, ok=%v", tt.in, name, value, err, tt.name, tt.value, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,597 @@
+package load
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Histogram geometry: microseconds from 1 µs to one hour. Phases keep three significant
+// digits (0.1 %); the per-second timeline rows keep two (1 %), which is plenty for a
+// timeline and a seventh of the memory.
+const (
+	histLowest  = 1
+	histHighest = int64(time.Hour / time.Microsecond)
+	phaseDigits = 3
+	rowDigits   = 2
+)
+
+// The ring behind Value: bucketWidth buckets by completion time, as many as cover maxWindow.
+const (
+	bucketWidth = 100 * time.Millisecond
+	// MaxWindow is the longest window Value looks back over; longer windows are clamped.
+	MaxWindow = 60 * time.Second
+	ringSlots = int(MaxWindow / bucketWidth)
+)
+
+// MaxPhaseSamples bounds the raw latencies kept per phase for PhaseSamples. Beyond it the
+// kept ones are a uniform random sample (reservoir sampling with a fixed seed) of all of
+// the phase's requests; the phase's histogram still counts every request.
+const MaxPhaseSamples = 100_000
+
+// outcome is what became of one request.
+type outcome struct {
+	sched   time.Time // when it was due
+	done    time.Time // when its response was read, or it failed
+	late    bool      // it left more than LateAfter after it was due
+	status  int       // HTTP status, 0 when there was no response
+	errKind string    // "" for a success
+}
+
+func (o outcome) latency() time.Duration { return o.done.Sub(o.sched) }
+
+// micros converts a latency to whole microseconds within the histogram's range.
+func micros(d time.Duration) int64 {
+	us := int64(d / time.Microsecond)
+	return min(max(us, histLowest), histHighest)
+}
+
+// phaseStats sums up the requests scheduled in one phase.
+type phaseStats struct {
+	name   shakedown.Phase
+	spans  time.Duration // length of the phase's closed spans
+	open   time.Time     // start of its current span; zero when the phase is not current
+	first  time.Time     // when the phase first began
+	hist   *hdr.Histogram
+	count  int64
+	errs   int64
+	ok     int64
+	late   int64
+	kinds  map[string]int64 // errors by kind
+	codes  map[int]int64    // responses by status
+	raw    []uint32         // latencies in µs, a reservoir of at most MaxPhaseSamples
+	rng    *rand.Rand
+	second []secCount // by scheduled second since the phase first began
+}
+
+type secCount struct{ count, errs, ok int64 }
+
+func newPhaseStats(p shakedown.Phase, at time.Time) *phaseStats {
+	return &phaseStats{
+		name:  p,
+		open:  at,
+		first: at,
+		hist:  hdr.New(histLowest, histHighest, phaseDigits),
+		kinds: map[string]int64{},
+		codes: map[int]int64{},
+		rng:   rand.New(rand.NewPCG(1, uint64(len(p)))),
+	}
+}
+
+// duration is how long the phase has been current, up to now.
+func (s *phaseStats) duration(now time.Time) time.Duration {
+	d := s.spans
+	if !s.open.IsZero() {
+		d += now.Sub(s.open)
+	}
+	return d
+}
+
+func (s *phaseStats) add(o outcome) {
+	us := micros(o.latency())
+	s.hist.RecordValue(us)
+	s.count++
+	if o.late {
+		s.late++
+	}
+	if o.status != 0 {
+		s.codes[o.status]++
+	}
+	if o.errKind != "" {
+		s.errs++
+		s.kinds[o.errKind]++
+	} else {
+		s.ok++
+	}
+	if len(s.raw) < MaxPhaseSamples {
+		s.raw = append(s.raw, uint32(us))
+	} else if j := s.rng.Int64N(s.count); j < MaxPhaseSamples {
+		s.raw[j] = uint32(us)
+	}
+	if sec := int(o.sched.Sub(s.first) / time.Second); sec >= 0 {
+		for len(s.second) <= sec {
+			s.second = append(s.second, secCount{})
+		}
+		c := &s.second[sec]
+		c.count++
+		if o.errKind != "" {
+			c.errs++
+		} else {
+			c.ok++
+		}
+	}
+}
+
+// bucket is one slot of the ring behind Value: the requests completed in one bucketWidth.
+type bucket struct {
+	idx       int64 // which bucketWidth since the start it holds; -1 when empty
+	lat       []uint32
+	errs, oks int64
+}
+
+// row is one second of the timeline, by scheduled send time, while its requests complete.
+type row struct {
+	sec     int64
+	count   int64
+	errs    int64
+	pending int64 // scheduled but not yet complete
+	hist    *hdr.Histogram
+}
+
+var rowHists = sync.Pool{New: func() any { return hdr.New(histLowest, histHighest, rowDigits) }}
+
+// recorder holds everything a Generator measures. All of it is guarded by mu.
+type recorder struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	start   time.Time // when the load started; zero before
+	stopped time.Time // when it stopped sending; zero while it sends
+	cur     *phaseStats
+	phases  map[shakedown.Phase]*phaseStats
+	order   []shakedown.Phase
+
+	ring [ringSlots]bucket
+
+	curSec int64          // the latest second a request was scheduled in
+	live   map[int64]*row // timeline rows with requests still in flight
+	rows   []shakedown.TimelineRow
+
+	sent, done          int64
+	firstSent, lastSent time.Time
+	lastDone            time.Time
+}
+
+func newRecorder(now func() time.Time) *recorder {
+	r := &recorder{now: now, phases: map[shakedown.Phase]*phaseStats{}, live: map[int64]*row{}}
+	for i := range r.ring {
+		r.ring[i].idx = -1
+	}
+	return r
+}
+
+// setPhase makes p the phase of requests scheduled from now on.
+func (r *recorder) setPhase(p shakedown.Phase) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.setPhaseLocked(p, r.now())
+}
+
+func (r *recorder) setPhaseLocked(p shakedown.Phase, now time.Time) {
+	if r.cur != nil {
+		if r.cur.name == p {
+			return
+		}
+		if !r.cur.open.IsZero() {
+			r.cur.spans += now.Sub(r.cur.open)
+			r.cur.open = time.Time{}
+		}
+	}
+	s := r.phases[p]
+	if s == nil {
+		s = newPhaseStats(p, now)
+		r.phases[p] = s
+		r.order = append(r.order, p)
+	} else {
+		s.open = now
+	}
+	r.cur = s
+}
+
+// begin marks the start of sending.
+func (r *recorder) begin(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start = at
+	if r.cur == nil {
+		r.setPhaseLocked(shakedown.PhaseBaseline, at)
+	} else if r.cur.first.Before(at) && r.cur.count == 0 && r.cur.spans == 0 {
+		// The phase was set before the load started: it begins with the load.
+		r.cur.first, r.cur.open = at, at
+	}
+}
+
+// end marks the end of sending: the current phase's span closes here.
+func (r *recorder) end(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = at
+	if r.cur != nil && !r.cur.open.IsZero() {
+		r.cur.spans += at.Sub(r.cur.open)
+		r.cur.open = time.Time{}
+	}
+}
+
+// schedule notes a request due at sched and returns the phase it belongs to and its
+// timeline row.
+func (r *recorder) schedule(sched time.Time) (*phaseStats, *row) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sec := int64(sched.Sub(r.start) / time.Second)
+	if sec > r.curSec {
+		r.curSec = sec
+		for _, w := range r.live {
+			if w.pending == 0 && w.sec < sec {
+				r.seal(w)
+			}
+		}
+	}
+	w := r.live[sec]
+	if w == nil {
+		w = &row{sec: sec, hist: rowHists.Get().(*hdr.Histogram)}
+		r.live[sec] = w
+	}
+	w.pending++
+	return r.cur, w
+}
+
+// sent notes that a request left at t.
+func (r *recorder) noteSent(t time.Time) {
+	r.mu.Lock()
+	if r.sent == 0 || t.Before(r.firstSent) {
+		r.firstSent = t
+	}
+	if t.After(r.lastSent) {
+		r.lastSent = t
+	}
+	r.sent++
+	r.mu.Unlock()
+}
+
+// add records the outcome of a request of phase ph and timeline row w.
+func (r *recorder) add(ph *phaseStats, w *row, o outcome) {
+	us := micros(o.latency())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ph.add(o)
+	r.done++
+	if o.done.After(r.lastDone) {
+		r.lastDone = o.done
+	}
+
+	idx := max(int64(o.done.Sub(r.start)/bucketWidth), 0)
+	b := &r.ring[idx%int64(ringSlots)]
+	if b.idx != idx {
+		b.idx, b.lat, b.errs, b.oks = idx, b.lat[:0], 0, 0
+	}
+	b.lat = append(b.lat, uint32(us))
+	if o.errKind != "" {
+		b.errs++
+	} else {
+		b.oks++
+	}
+
+	w.count++
+	if o.errKind != "" {
+		w.errs++
+	}
+	w.hist.RecordValue(us)
+	w.pending--
+	if w.pending == 0 && (w.sec < r.curSec || !r.stopped.IsZero()) {
+		r.seal(w)
+	}
+}
+
+// seal turns a complete row into a TimelineRow and frees its histogram.
+func (r *recorder) seal(w *row) {
+	r.rows = append(r.rows, rowOf(r.start, w))
+	delete(r.live, w.sec)
+	w.hist.Reset()
+	rowHists.Put(w.hist)
+	w.hist = nil
+}
+
+func rowOf(start time.Time, w *row) shakedown.TimelineRow {
+	return shakedown.TimelineRow{
+		T:      shakedown.At(start.Add(time.Duration(w.sec) * time.Second)),
+		Count:  w.count,
+		Errors: w.errs,
+		P50:    usMillis(w.hist.ValueAtQuantile(50), w.count),
+		P99:    usMillis(w.hist.ValueAtQuantile(99), w.count),
+	}
+}
+
+// finish seals every row once nothing is in flight.
+func (r *recorder) finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.live {
+		if w.pending == 0 {
+			r.seal(w)
+		}
+	}
+}
+
+func usMillis(us, n int64) shakedown.Millis {
+	if n == 0 {
+		return 0
+	}
+	return shakedown.Millis(float64(us) / 1e3)
+}
+
+// value computes metric over the requests completed in the last window, or over the
+// current phase when window is 0.
+func (r *recorder) value(metric string, window time.Duration) (float64, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.start.IsZero() {
+		return 0, 0
+	}
+	now := r.now()
+	if window <= 0 {
+		if r.cur == nil {
+			return 0, 0
+		}
+		return phaseValue(r.cur, metric, r.cur.duration(now))
+	}
+	window = min(window, MaxWindow)
+	nowIdx := int64(now.Sub(r.start) / bucketWidth)
+	k := int64((window + bucketWidth - 1) / bucketWidth)
+	first := max(nowIdx-k+1, 0)
+	// The buckets cover from the start of the first to now: within one bucket of window.
+	span := now.Sub(r.start.Add(time.Duration(first) * bucketWidth))
+	var lat []uint32
+	var errs, oks int64
+	latency := isLatency(metric)
+	for idx := first; idx <= nowIdx; idx++ {
+		b := &r.ring[idx%int64(ringSlots)]
+		if b.idx != idx {
+			continue
+		}
+		errs += b.errs
+		oks += b.oks
+		if latency {
+			lat = append(lat, b.lat...)
+		}
+	}
+	n := errs + oks
+	switch {
+	case metric == "errors":
+		if n == 0 {
+			return 0, 0
+		}
+		return float64(errs) / float64(n), int(n)
+	case metric == "throughput":
+		if span <= 0 {
+			return 0, int(n)
+		}
+		return float64(oks) / span.Seconds(), int(n)
+	case latency:
+		if len(lat) == 0 {
+			return 0, 0
+		}
+		return latencyOf(metric, lat), len(lat)
+	}
+	return 0, 0
+}
+
+func isLatency(metric string) bool {
+	switch metric {
+	case "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.max", "latency.mean":
+		return true
+	}
+	return false
+}
+
+// quantileOf maps a latency metric to the percentile it names; 0 for the mean.
+func quantileOf(metric string) float64 {
+	switch metric {
+	case "latency.p50":
+		return 50
+	case "latency.p90":
+		return 90
+	case "latency.p95":
+		return 95
+	case "latency.p99":
+		return 99
+	case "latency.max":
+		return 100
+	}
+	return 0
+}
+
+// latencyOf computes a latency metric, in seconds, of raw µs latencies. Quantiles are
+// nearest-rank: the smallest value with at least the quantile's share at or below it.
+func latencyOf(metric string, lat []uint32) float64 {
+	q := quantileOf(metric)
+	if q == 0 {
+		var sum float64
+		for _, v := range lat {
+			sum += float64(v)
+		}
+		return sum / float64(len(lat)) / 1e6
+	}
+	slices.Sort(lat)
+	i := int(math.Ceil(q/100*float64(len(lat)))) - 1
+	return float64(lat[min(max(i, 0), len(lat)-1)]) / 1e6
+}
+
+// phaseValue computes metric over everything phase s scheduled, over d of phase time.
+func phaseValue(s *phaseStats, metric string, d time.Duration) (float64, int) {
+	n := int(s.count)
+	switch {
+	case metric == "errors":
+		if n == 0 {
+			return 0, 0
+		}
+		return float64(s.errs) / float64(n), n
+	case metric == "throughput":
+		if d <= 0 {
+			return 0, n
+		}
+		return float64(s.ok) / d.Seconds(), n
+	case isLatency(metric):
+		if n == 0 {
+			return 0, 0
+		}
+		if q := quantileOf(metric); q > 0 {
+			return float64(s.hist.ValueAtQuantile(q)) / 1e6, n
+		}
+		return s.hist.Mean() / 1e6, n
+	}
+	return 0, 0
+}
+
+func (r *recorder) phaseValue(p shakedown.Phase, metric string) (float64, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.phases[p]
+	if s == nil {
+		return 0, 0
+	}
+	return phaseValue(s, metric, s.duration(r.nowOrStop()))
+}
+
+// nowOrStop is the time the open phase is measured up to: now while sending, the stop
+// after. Must hold mu.
+func (r *recorder) nowOrStop() time.Time {
+	if !r.stopped.IsZero() {
+		return r.stopped
+	}
+	return r.now()
+}
+
+// phaseSamples returns the raw samples of metric in phase p: latencies in seconds, or one
+// value per second of the phase for errors (seconds with no request are left out) and
+// throughput. The phase's last second counts when at least half of it ran; its throughput
+// is scaled to a full second.
+func (r *recorder) phaseSamples(p shakedown.Phase, metric string) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.phases[p]
+	if s == nil {
+		return nil
+	}
+	if isLatency(metric) {
+		out := make([]float64, len(s.raw))
+		for i, v := range s.raw {
+			out[i] = float64(v) / 1e6
+		}
+		return out
+	}
+	d := s.duration(r.nowOrStop()).Seconds()
+	full := int(d)
+	secs := full
+	last := d - float64(full)
+	if last >= 0.5 {
+		secs++
+	}
+	var out []float64
+	for i := 0; i < secs; i++ {
+		var c secCount
+		if i < len(s.second) {
+			c = s.second[i]
+		}
+		switch metric {
+		case "errors":
+			if c.count > 0 {
+				out = append(out, float64(c.errs)/float64(c.count))
+			}
+		case "throughput":
+			v := float64(c.ok)
+			if i == full {
+				v /= last
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// loadStats sums up one phase for the run record.
+func loadStats(s *phaseStats, d time.Duration) *shakedown.LoadStats {
+	q := func(p float64) shakedown.Millis { return usMillis(s.hist.ValueAtQuantile(p), s.count) }
+	st := &shakedown.LoadStats{
+		Count:  s.count,
+		Errors: s.errs,
+		Late:   s.late,
+		P50:    q(50),
+		P90:    q(90),
+		P95:    q(95),
+		P99:    q(99),
+		Max:    usMillis(s.hist.Max(), s.count),
+	}
+	if s.count > 0 {
+		st.Mean = shakedown.Millis(math.Round(s.hist.Mean()) / 1e3)
+	}
+	if d > 0 {
+		st.Throughput = float64(s.ok) / d.Seconds()
+	}
+	return st
+}
+
+// timeline returns one row per second from the start to the last second with a request;
+// seconds with none are zero rows. Rows still in flight are read as they stand.
+func (r *recorder) timeline() []shakedown.TimelineRow {
+	byT := map[int64]shakedown.TimelineRow{}
+	last := int64(-1)
+	for _, w := range r.rows {
+		sec := int64(w.T.Sub(r.start) / time.Second)
+		byT[sec] = w
+		last = max(last, sec)
+	}
+	for sec, w := range r.live {
+		byT[sec] = rowOf(r.start, w)
+		last = max(last, sec)
+	}
+	out := make([]shakedown.TimelineRow, 0, last+1)
+	for sec := int64(0); sec <= last; sec++ {
+		w, ok := byT[sec]
+		if !ok {
+			w = shakedown.TimelineRow{T: shakedown.At(r.start.Add(time.Duration(sec) * time.Second))}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// errorKinds returns the error kinds of all phases, most frequent first.
+func (r *recorder) totals() (kinds map[string]int64, codes map[string]int64) {
+	kinds, codes = map[string]int64{}, map[string]int64{}
+	for _, s := range r.phases {
+		for k, n := range s.kinds {
+			kinds[k] += n
+		}
+		for c, n := range s.codes {
+			codes[strconv.Itoa(c)] += n
+		}
+	}
+	return kinds, codes
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
