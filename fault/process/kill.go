@@ -1,0 +1,320 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// UndoRestart is the undo type that runs a process.kill fault's restart command unless the
+// killed process came back by itself: RestartData.
+const UndoRestart = "process.restart"
+
+// KillParams are the parameters of process.kill.
+type KillParams struct {
+	Signal  string   `json:"signal" doc:"the signal to send: a name (KILL, SIGTERM, term) or a number (9)"`
+	Restart []string `json:"restart,omitempty" doc:"argv run as the revert, in its own session, unless a process matching the target runs again by then"`
+}
+
+// Validate checks the signal and the restart command.
+func (p *KillParams) Validate() error {
+	if _, err := ParseSignal(p.Signal); err != nil {
+		return shakedown.Errorf(shakedown.KindInvalid, "process.kill: signal: %w", err)
+	}
+	if len(p.Restart) > 0 && p.Restart[0] == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "process.kill: restart: the program name is empty")
+	}
+	return nil
+}
+
+// RestartData is the data of a process.restart undo.
+type RestartData struct {
+	Selector Selector `json:"selector"`         // how the killed processes were found
+	Before   []string `json:"before"`           // instance ids the selector matched before the kill
+	Argv     []string `json:"argv"`             // the restart command
+	Log      string   `json:"log,omitempty"`    // its stdout and stderr go here (appended); /dev/null when empty
+	Marker   string   `json:"marker,omitempty"` // "<pid> <starttime>" of the process a restart started
+}
+
+var killType = shakedown.FaultType{
+	Name:    "process.kill",
+	Summary: "send a signal (default KILL) to the selected processes; optionally restart them as the revert",
+	Doc: "Sends `signal` to each selected process, after checking that its pid still belongs to the " +
+		"process that was resolved (same start time); a process that is gone is reported and not " +
+		"signalled. A kill is one shot: with no `restart` the run watches the system recover on its own. " +
+		"With `restart`, the revert (after `duration` if one is set, else at the revert phase) runs that " +
+		"argv detached in its own session, its output appended to a log under the state directory, so a " +
+		"restarted server outlives shakedown; it runs it once, and not at all if a process matching the " +
+		"target that was not there before the kill already runs (a supervisor restarted it).",
+	Targets: []string{Kind},
+	OneShot: true,
+	Params:  func() any { return &KillParams{Signal: "KILL"} },
+	New:     newKill,
+}
+
+func newKill(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	params := &KillParams{Signal: "KILL"}
+	switch p := spec.Params.(type) {
+	case *KillParams:
+		if p != nil {
+			params = p
+		}
+	case KillParams:
+		params = &p
+	case nil:
+	default:
+		return nil, shakedown.Errorf(shakedown.KindInternal, "process.kill: parameters are %T, want *process.KillParams", spec.Params)
+	}
+	if err := params.Validate(); err != nil {
+		return nil, err
+	}
+	sig, _ := ParseSignal(params.Signal)
+	procs, err := procsOf(spec, targets)
+	if err != nil {
+		return nil, err
+	}
+	f := &kill{sig: sig, procs: procs}
+	if len(params.Restart) > 0 {
+		f.restart = &RestartData{Argv: slices.Clone(params.Restart)}
+		if len(procs) > 0 {
+			f.restart.Selector = procs[0].Selector
+		}
+		for _, p := range procs {
+			f.restart.Before = append(f.restart.Before, p.ID())
+		}
+		if env.StateDir != "" {
+			base := "process-restart-" + fileSafe(env.RunID) + "-" + fileSafe(spec.Name)
+			f.restart.Log = filepath.Join(env.StateDir, base+".log")
+			f.restart.Marker = filepath.Join(env.StateDir, base+".pid")
+		}
+	}
+	return f, nil
+}
+
+// kill is a process.kill fault.
+type kill struct {
+	sig     syscall.Signal
+	procs   []Proc
+	restart *RestartData // nil without a restart command
+}
+
+// Prepare notes which processes match the target before the kill, so that the restart can
+// tell a process that came back from one that was never killed. It changes nothing.
+func (f *kill) Prepare(ctx context.Context) error {
+	if f.restart == nil || f.restart.Selector == (Selector{}) {
+		return nil
+	}
+	procs, err := f.restart.Selector.find(ctx, procRoot)
+	if err != nil {
+		return err
+	}
+	for _, p := range procs {
+		if id := p.ID(); !slices.Contains(f.restart.Before, id) {
+			f.restart.Before = append(f.restart.Before, id)
+		}
+	}
+	return nil
+}
+
+func (f *kill) Plan() []string {
+	lines := make([]string, 0, len(f.procs)+1)
+	for _, p := range f.procs {
+		lines = append(lines, "SIG"+SignalName(f.sig)+" "+p.Label())
+	}
+	if f.restart != nil {
+		lines = append(lines, fmt.Sprintf("revert: run %s unless a new process matching %s runs", quoteArgv(f.restart.Argv), f.restart.Selector))
+	}
+	return lines
+}
+
+func (f *kill) Undo() []shakedown.Undo {
+	if f.restart == nil {
+		return nil
+	}
+	data, _ := json.Marshal(f.restart)
+	return []shakedown.Undo{{
+		Type:    UndoRestart,
+		Data:    data,
+		Summary: fmt.Sprintf("run %s unless %s runs again", quoteArgv(f.restart.Argv), f.restart.Selector),
+	}}
+}
+
+func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
+	killed, err := signalAll(ctx, f.procs, f.sig)
+	if len(killed) == 0 {
+		return nil, err
+	}
+	if f.restart == nil {
+		return func(context.Context) error { return nil }, err
+	}
+	data := *f.restart
+	return func(ctx context.Context) error { return Restart(ctx, data) }, err
+}
+
+// restartGrace is how long Restart watches a started command for an early failure.
+const restartGrace = 300 * time.Millisecond
+
+// Restart runs d.Argv detached, unless a process it started before still runs or the
+// selector matches a process that was not among d.Before (the killed one came back). It is
+// what a process.restart undo does. The started process runs in its own session with stdin
+// from /dev/null and its output appended to d.Log, and outlives the caller; Restart watches
+// it for restartGrace and fails if it exits non-zero by then.
+func Restart(ctx context.Context, d RestartData) error {
+	op := "restart " + d.Selector.String()
+	if len(d.Argv) == 0 || d.Argv[0] == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "%s: no command", op)
+	}
+	if pid, start, ok := readMarker(d.Marker); ok && Alive(pid, start) {
+		return nil
+	}
+	if d.Selector != (Selector{}) {
+		procs, err := d.Selector.find(ctx, procRoot)
+		if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
+			return shakedown.Wrap(shakedown.KindOf(err), op, err)
+		}
+		for _, p := range procs {
+			if !slices.Contains(d.Before, p.ID()) {
+				return nil // it came back by itself
+			}
+		}
+	}
+
+	out, err := openLog(d.Log)
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	defer out.Close()
+	cmd := exec.Command(d.Argv[0], d.Argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out // *os.File: the child gets the descriptor, no copying goroutine
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		kind := shakedown.KindInternal
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			kind = shakedown.KindNotFound
+		}
+		return shakedown.Wrap(kind, op, err)
+	}
+	pid := cmd.Process.Pid
+	if start, err := StartTime(pid); err == nil {
+		if err := writeMarker(d.Marker, pid, start); err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, op, err)
+		}
+	}
+	// The child is ours until it exits; reap it whenever that is so that it leaves no zombie.
+	// This goroutine ends with the child or with this process, whichever comes first.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	timer := time.NewTimer(restartGrace)
+	defer timer.Stop()
+	select {
+	case err := <-exited:
+		if err != nil {
+			return shakedown.Errorf(shakedown.KindInternal, "%s: %s exited at once: %w%s", op, quoteArgv(d.Argv), err, logTail(d.Log))
+		}
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func undoRestart(ctx context.Context, raw json.RawMessage) error {
+	var d RestartData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "undo "+UndoRestart, err)
+	}
+	return Restart(ctx, d)
+}
+
+func openLog(path string) (*os.File, error) {
+	if path == "" {
+		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+}
+
+// logTail returns the last lines of a restart log, for an error message.
+func logTail(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return " (log " + path + ": " + strings.Join(lines, " | ") + ")"
+}
+
+func readMarker(path string) (int, uint64, bool) {
+	if path == "" {
+		return 0, 0, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	start, err2 := strconv.ParseUint(f[1], 10, 64)
+	return pid, start, err1 == nil && err2 == nil && pid > 0
+}
+
+func writeMarker(path string, pid int, start uint64) error {
+	if path == "" {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, start), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// fileSafe keeps letters, digits, '-', '_' and '.' of s, for use in a file name.
+func fileSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
+}
+
+// quoteArgv shows an argv as people read it, quoting arguments that need it.
+func quoteArgv(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`|&;<>()*?[]{}#~") {
+			parts[i] = strconv.Quote(a)
+		} else {
+			parts[i] = a
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,145 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/shakedown-dev/shakedown"
+	"golang.org/x/sys/unix"
+)
+
+// UndoSignal is the undo type that sends a signal to one process, if it still runs:
+// SignalData.
+const UndoSignal = "process.signal"
+
+// SignalData is the data of a process.signal undo.
+type SignalData struct {
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"starttime"`
+	Signal    string `json:"signal"` // as ParseSignal reads it: "CONT"
+}
+
+var pauseType = shakedown.FaultType{
+	Name:    "process.pause",
+	Summary: "stop the selected processes with SIGSTOP; revert sends SIGCONT",
+	Doc: "Sends SIGSTOP to each selected process, which then neither runs nor answers, but keeps its " +
+		"sockets open: clients see timeouts, not refused connections. The revert sends SIGCONT to each " +
+		"process that still runs with the same pid and start time; a process that is gone counts as " +
+		"reverted. Processes owned by another user need root.",
+	Targets: []string{Kind},
+	New: func(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+		procs, err := procsOf(spec, targets)
+		if err != nil {
+			return nil, err
+		}
+		return &pause{procs: procs}, nil
+	},
+}
+
+// pause is a process.pause fault.
+type pause struct {
+	procs []Proc
+}
+
+func (f *pause) Plan() []string {
+	lines := make([]string, len(f.procs))
+	for i, p := range f.procs {
+		lines[i] = "SIGSTOP " + p.Label()
+	}
+	return lines
+}
+
+func (f *pause) Undo() []shakedown.Undo {
+	out := make([]shakedown.Undo, len(f.procs))
+	for i, p := range f.procs {
+		data, _ := json.Marshal(SignalData{PID: p.PID, StartTime: p.StartTime, Signal: "CONT"})
+		out[i] = shakedown.Undo{Type: UndoSignal, Data: data, Summary: "SIGCONT " + p.Label()}
+	}
+	return out
+}
+
+func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
+	stopped, err := signalAll(ctx, f.procs, syscall.SIGSTOP)
+	if len(stopped) == 0 {
+		return nil, err
+	}
+	revert := func(ctx context.Context) error {
+		var errs []error
+		for _, p := range stopped {
+			if _, err := Signal(p.PID, p.StartTime, syscall.SIGCONT); err != nil {
+				errs = append(errs, signalErr("SIGCONT", p, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	return revert, err
+}
+
+// signalAll sends sig to each process that still runs as it was resolved, and returns those
+// it signalled. Processes that are gone are reported in the error (KindNotFound), not
+// signalled.
+func signalAll(ctx context.Context, procs []Proc, sig syscall.Signal) ([]Proc, error) {
+	var done []Proc
+	var errs []error
+	name := "SIG" + SignalName(sig)
+	for _, p := range procs {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, shakedown.Wrap(shakedown.KindAborted, name, err))
+			break
+		}
+		ok, err := Signal(p.PID, p.StartTime, sig)
+		switch {
+		case err != nil:
+			errs = append(errs, signalErr(name, p, err))
+		case !ok:
+			errs = append(errs, shakedown.Errorf(shakedown.KindNotFound,
+				"%s %s: the process is gone (exited, or its pid belongs to another process now); not signalled", name, p.Label()))
+		default:
+			done = append(done, p)
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+func signalErr(name string, p Proc, err error) error {
+	kind := shakedown.KindInternal
+	if errors.Is(err, unix.EPERM) {
+		kind = shakedown.KindPermission
+	}
+	return shakedown.Wrap(kind, fmt.Sprintf("%s %s", name, p.Label()), err)
+}
+
+// procsOf returns the processes a fault's target instances stand for.
+func procsOf(spec *shakedown.FaultSpec, targets []shakedown.Instance) ([]Proc, error) {
+	out := make([]Proc, 0, len(targets))
+	for _, inst := range targets {
+		p, err := procOf(inst)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInvalid, "fault "+spec.Name, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func undoSignal(_ context.Context, raw json.RawMessage) error {
+	var d SignalData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "undo "+UndoSignal, err)
+	}
+	sig, err := ParseSignal(d.Signal)
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "undo "+UndoSignal, err)
+	}
+	if d.PID <= 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "undo %s: pid %d is not a process id", UndoSignal, d.PID)
+	}
+	p := Proc{PID: d.PID, StartTime: d.StartTime, Comm: "process"}
+	if _, err := Signal(d.PID, d.StartTime, sig); err != nil {
+		return signalErr("SIG"+SignalName(sig), p, err)
+	}
+	return nil
+}

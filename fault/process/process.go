@@ -1,0 +1,303 @@
+// Package process is shakedown's process fault family: the `process` target kind, which
+// finds running processes by pid, pidfile, name or command line, and the faults that act on
+// them — process.kill (a signal, with an optional restart as its revert) and process.pause
+// (SIGSTOP, reverted by SIGCONT).
+//
+// A process is named by its pid and its start time (field 22 of /proc/PID/stat), so a pid
+// the kernel hands to another process later is never signalled. Everything here reads the
+// Linux proc filesystem.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Kind is the name of the target kind.
+const Kind = "process"
+
+// Register adds the process target kind, the process.kill and process.pause fault types and
+// their undo types to r.
+func Register(r *shakedown.Registry) {
+	r.AddTarget(shakedown.TargetKind{
+		Name:    Kind,
+		Summary: "running processes on this machine, by pid, pidfile, name or command line",
+		Params:  func() any { return &Selector{} },
+		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
+			sel, err := selectorOf(params)
+			if err != nil {
+				return nil, err
+			}
+			return sel.Resolve(ctx)
+		},
+	})
+	r.AddFault(killType)
+	r.AddFault(pauseType)
+	r.AddUndo(UndoSignal, undoSignal)
+	r.AddUndo(UndoRestart, undoRestart)
+}
+
+// Selector is the parameter set of the process target: exactly one of its fields.
+type Selector struct {
+	PID     int    `json:"pid,omitempty" doc:"the process with this pid"`
+	PIDFile string `json:"pidfile,omitempty" doc:"the process whose pid this file holds"`
+	Name    string `json:"name,omitempty" doc:"processes whose command name (/proc/PID/comm) or argv[0] base name is exactly this"`
+	Cmdline string `json:"cmdline,omitempty" doc:"processes whose command line, arguments joined by spaces, matches this Go regexp"`
+}
+
+// Validate checks that exactly one way of finding processes is given.
+func (s *Selector) Validate() error {
+	n := 0
+	for _, set := range []bool{s.PID != 0, s.PIDFile != "", s.Name != "", s.Cmdline != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return shakedown.Errorf(shakedown.KindInvalid, "process target: give exactly one of pid, pidfile, name, cmdline (got %d)", n)
+	}
+	if s.PID < 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "process target: pid %d is not a process id", s.PID)
+	}
+	if s.Cmdline != "" {
+		if _, err := regexp.Compile(s.Cmdline); err != nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "process target: cmdline: %w", err)
+		}
+	}
+	return nil
+}
+
+// String describes the selector as people read it: "name=shop-web".
+func (s Selector) String() string {
+	switch {
+	case s.PID != 0:
+		return "pid=" + strconv.Itoa(s.PID)
+	case s.PIDFile != "":
+		return "pidfile=" + s.PIDFile
+	case s.Name != "":
+		return "name=" + s.Name
+	default:
+		return "cmdline=" + s.Cmdline
+	}
+}
+
+func selectorOf(params any) (*Selector, error) {
+	switch p := params.(type) {
+	case *Selector:
+		if p != nil {
+			return p, nil
+		}
+	case Selector:
+		return &p, nil
+	}
+	return nil, shakedown.Errorf(shakedown.KindInternal, "process target: parameters are %T, want *process.Selector", params)
+}
+
+// Proc is one resolved process; it is the Ref of the instances the process target resolves to.
+type Proc struct {
+	PID       int
+	StartTime uint64
+	Comm      string
+	Cmdline   []string
+	Selector  Selector // how it was found, so a restart can tell whether it came back
+}
+
+// ID returns the instance id "<pid>@<starttime>".
+func (p Proc) ID() string { return fmt.Sprintf("%d@%d", p.PID, p.StartTime) }
+
+// Label returns the name people read: "shop-web (pid 1234)".
+func (p Proc) Label() string { return fmt.Sprintf("%s (pid %d)", p.Comm, p.PID) }
+
+// ParseID reads an instance id "<pid>@<starttime>".
+func ParseID(id string) (pid int, start uint64, err error) {
+	a, b, ok := strings.Cut(id, "@")
+	if ok {
+		pid, err = strconv.Atoi(a)
+		if err == nil && pid > 0 {
+			start, err = strconv.ParseUint(b, 10, 64)
+			if err == nil {
+				return pid, start, nil
+			}
+		}
+	}
+	return 0, 0, shakedown.Errorf(shakedown.KindInvalid, "process id %q: want <pid>@<starttime>", id)
+}
+
+// Resolve finds the processes the selector stands for now, in pid order. It never returns
+// the calling process, pid 1, kernel threads or zombies. Finding none is not an error; a
+// missing or unreadable pidfile is (KindNotFound), and so is a bad regexp (KindInvalid).
+func (s *Selector) Resolve(ctx context.Context) ([]shakedown.Instance, error) {
+	procs, err := s.find(ctx, procRoot)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]shakedown.Instance, len(procs))
+	for i, p := range procs {
+		out[i] = instance(procRoot, p)
+	}
+	return out, nil
+}
+
+// find returns the processes under root that s selects.
+func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	self := os.Getpid()
+	switch {
+	case s.PID != 0 || s.PIDFile != "":
+		pid := s.PID
+		if s.PIDFile != "" {
+			var err error
+			if pid, err = readPIDFile(s.PIDFile); err != nil {
+				return nil, err
+			}
+		}
+		st, err := readStat(root, pid)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInternal, "resolve process "+s.String(), err)
+		}
+		if excluded(st, self) {
+			return nil, nil
+		}
+		argv, _ := readCmdline(root, pid)
+		return []Proc{{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s}}, nil
+	}
+
+	var re *regexp.Regexp
+	if s.Cmdline != "" {
+		re = regexp.MustCompile(s.Cmdline) // Validate compiled it
+	}
+	all, err := pids(root)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "list processes", err)
+	}
+	var out []Proc
+	for _, pid := range all {
+		if err := ctx.Err(); err != nil {
+			return nil, shakedown.Wrap(shakedown.KindAborted, "resolve process "+s.String(), err)
+		}
+		if pid == self || pid == 1 {
+			continue
+		}
+		st, err := readStat(root, pid)
+		if err != nil || excluded(st, self) {
+			continue // gone since the listing, or not ours to touch
+		}
+		var argv []string
+		switch {
+		case re == nil && st.Comm == s.Name:
+			argv, _ = readCmdline(root, pid)
+		case re == nil:
+			argv, _ = readCmdline(root, pid)
+			if len(argv) == 0 || filepath.Base(argv[0]) != s.Name {
+				continue
+			}
+		default:
+			argv, _ = readCmdline(root, pid)
+			if len(argv) == 0 || !re.MatchString(strings.Join(argv, " ")) {
+				continue
+			}
+		}
+		out = append(out, Proc{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s})
+	}
+	return out, nil
+}
+
+// excluded reports whether a process is never a target: shakedown itself, init, a kernel
+// thread or a zombie.
+func excluded(st Stat, self int) bool {
+	return st.PID == self || st.PID == 1 || st.KernelThread() || st.Dead()
+}
+
+func readPIDFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, shakedown.Wrap(shakedown.KindNotFound, "read pidfile", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, shakedown.Errorf(shakedown.KindNotFound, "pidfile %s holds no pid: %q", path, strings.TrimSpace(string(b)))
+	}
+	return pid, nil
+}
+
+func instance(root string, p Proc) shakedown.Instance {
+	attrs := map[string]string{
+		"pid":       strconv.Itoa(p.PID),
+		"starttime": strconv.FormatUint(p.StartTime, 10),
+		"comm":      p.Comm,
+		"cmdline":   strings.Join(p.Cmdline, " "),
+		"selector":  p.Selector.String(),
+	}
+	for k, v := range readCgroups(root, p.PID) {
+		attrs[k] = v
+	}
+	return shakedown.Instance{Kind: Kind, ID: p.ID(), Name: p.Label(), Attrs: attrs, Ref: p}
+}
+
+// procOf returns the process an instance stands for: its Ref when the process target made
+// it, else what its ID and attributes say.
+func procOf(inst shakedown.Instance) (Proc, error) {
+	switch r := inst.Ref.(type) {
+	case Proc:
+		return r, nil
+	case *Proc:
+		if r != nil {
+			return *r, nil
+		}
+	}
+	if inst.Kind != Kind {
+		return Proc{}, shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s, not a process", inst.Name, inst.Kind)
+	}
+	pid, start, err := ParseID(inst.ID)
+	if err != nil {
+		return Proc{}, err
+	}
+	p := Proc{PID: pid, StartTime: start, Comm: inst.Attrs["comm"]}
+	if p.Comm == "" {
+		p.Comm = "pid " + strconv.Itoa(pid)
+	}
+	if sel, ok := parseSelector(inst.Attrs["selector"]); ok {
+		p.Selector = sel
+	}
+	return p, nil
+}
+
+// parseSelector reads what Selector.String writes.
+func parseSelector(s string) (Selector, bool) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || v == "" {
+		return Selector{}, false
+	}
+	var sel Selector
+	switch k {
+	case "pid":
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return Selector{}, false
+		}
+		sel.PID = n
+	case "pidfile":
+		sel.PIDFile = v
+	case "name":
+		sel.Name = v
+	case "cmdline":
+		sel.Cmdline = v
+	default:
+		return Selector{}, false
+	}
+	return sel, sel.Validate() == nil
+}
