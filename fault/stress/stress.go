@@ -1,0 +1,505 @@
+// Package stress provides the resource faults — stress.cpu, stress.memory, stress.io,
+// disk.fill and process.freeze — on process and host targets.
+//
+// Stressors run as children of the shakedown binary (its hidden `stress` command, see
+// StressMain), each in its own process group, with a TTL of their own; their undo kills that
+// group, checked by start time, so the watchdog can end them after the runner dies. A
+// stressor for a process target is moved into the target's cgroups, so it competes for the
+// same CPU quota and memory limit. disk.fill writes one file named after the run;
+// process.freeze moves the targets into a freezer cgroup named after the run. Sweep finds
+// what dead runs left behind.
+package stress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Undo types this package registers.
+const (
+	UndoStressor = "stress.stressor" // StressorUndo: kill a stressor's process group
+	UndoFill     = "stress.fill"     // FillUndo: remove a fill file
+	UndoFreeze   = "stress.freeze"   // FreezeUndo: thaw, move processes back, remove the cgroup
+)
+
+// CPUParams are the parameters of stress.cpu.
+type CPUParams struct {
+	Percent float64 `json:"percent,omitempty" doc:"busy share of each loaded core, above 0 and at most 100"`
+	Cores   int     `json:"cores,omitempty" doc:"cores to load; 0 means every core"`
+}
+
+// Validate checks the parameters.
+func (p *CPUParams) Validate() error {
+	if !(p.Percent > 0 && p.Percent <= 100) {
+		return shakedown.Errorf(shakedown.KindInvalid, "percent %v: want above 0 and at most 100", p.Percent)
+	}
+	if p.Cores < 0 || p.Cores > 4096 {
+		return shakedown.Errorf(shakedown.KindInvalid, "cores %d: want 0 (all) or more", p.Cores)
+	}
+	return nil
+}
+
+// MemoryParams are the parameters of stress.memory.
+type MemoryParams struct {
+	Size string `json:"size" required:"true" doc:"memory to hold resident: 256mib, 1gb"`
+}
+
+// Validate checks the parameters.
+func (p *MemoryParams) Validate() error {
+	n, err := ParseSize(p.Size)
+	if err != nil || n == 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 256mib", p.Size)
+	}
+	return nil
+}
+
+// IOParams are the parameters of stress.io.
+type IOParams struct {
+	Path    string `json:"path,omitempty" doc:"directory to write in; default the system's temporary directory"`
+	Size    string `json:"size,omitempty" doc:"bytes each worker writes and syncs over and over"`
+	Workers int    `json:"workers,omitempty" doc:"concurrent writers"`
+}
+
+// Validate checks the parameters.
+func (p *IOParams) Validate() error {
+	if n, err := ParseSize(p.Size); err != nil || n == 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 64mib", p.Size)
+	}
+	if p.Workers < 1 || p.Workers > 64 {
+		return shakedown.Errorf(shakedown.KindInvalid, "workers %d: want 1 to 64", p.Workers)
+	}
+	return nil
+}
+
+// FreezeParams are the parameters of process.freeze: none.
+type FreezeParams struct{}
+
+// StressorUndo is the journal form of a fault's stressors. It is written before they start,
+// so it names them by the --run name they carry (shakedown_<run>_<fault>): the undo kills the
+// process group of every `stress … --run Name` process, and removes the io files Name left in
+// Dir. PGID and StartTime, when set, name one started stressor as well.
+type StressorUndo struct {
+	Name      string `json:"name"`
+	Dir       string `json:"dir,omitempty"` // stress.io's directory
+	PGID      int    `json:"pgid,omitempty"`
+	StartTime uint64 `json:"starttime,omitempty"`
+}
+
+// Register adds the resource fault types and their undo functions to r.
+func Register(r *shakedown.Registry) {
+	targets := []string{"process", "host"}
+	r.AddFault(shakedown.FaultType{Name: "stress.cpu", Summary: "burn percent of cores",
+		Doc:     "Child burners in their own process group (in the target's cpu cgroup for a process); revert kills them.",
+		Targets: targets, Params: func() any { return &CPUParams{Percent: 100} }, New: newStressor("stress.cpu")})
+	r.AddFault(shakedown.FaultType{Name: "stress.memory", Summary: "hold size of memory resident",
+		Doc:     "A child maps and touches size bytes (in the target's memory cgroup for a process); revert kills it.",
+		Targets: targets, Params: func() any { return &MemoryParams{} }, New: newStressor("stress.memory")})
+	r.AddFault(shakedown.FaultType{Name: "stress.io", Summary: "write and fsync files in path",
+		Doc:     "Children write and fsync size bytes over and over in path (in the target's blkio cgroup for a process); revert kills them and removes the files.",
+		Targets: targets, Params: func() any { return &IOParams{Size: "64mib", Workers: 1} }, New: newStressor("stress.io")})
+	r.AddFault(shakedown.FaultType{Name: "disk.fill", Summary: "fill the filesystem of path to percent, or by size",
+		Doc:     "One preallocated file in path; refused when it would leave less than keep_free free. Revert removes it.",
+		Targets: targets, Params: func() any { return &FillParams{KeepFree: DefaultKeepFree} }, New: newFill})
+	r.AddFault(shakedown.FaultType{Name: "process.freeze", Summary: "freeze processes with the cgroup freezer",
+		Doc:     "Moves the processes into a freezer cgroup of the run's own and freezes it; revert thaws them and moves them back.",
+		Targets: []string{"process"}, Root: true, Params: func() any { return &FreezeParams{} }, New: newFreeze})
+	r.AddUndo(UndoStressor, undoStressor)
+	r.AddUndo(UndoFill, undoFill)
+	r.AddUndo(UndoFreeze, undoFreeze)
+}
+
+// StressorPlan is one stressor to start: the arguments after the binary, and the cgroups to
+// move it into (controller → absolute cgroup directory).
+type StressorPlan struct {
+	Args    []string
+	Cgroups map[string]string
+	Target  string // who it is for, for people
+}
+
+// Lines describes the plan.
+func (p StressorPlan) Lines() []string {
+	out := []string{fmt.Sprintf("%s: start `shakedown %s` in its own process group", p.Target, strings.Join(p.Args, " "))}
+	for _, c := range sortedKeys(p.Cgroups) {
+		out = append(out, fmt.Sprintf("%s:   move it into %s cgroup %s", p.Target, c, p.Cgroups[c]))
+	}
+	return out
+}
+
+// cgroupRoot is where cgroup hierarchies are mounted.
+var cgroupRoot = "/sys/fs/cgroup"
+
+// controllersFor lists the v1 controllers a stressor joins for a process target.
+var controllersFor = map[string][]string{
+	"stress.cpu":    {"cpu", "cpuacct", "cpuset"},
+	"stress.memory": {"memory"},
+	"stress.io":     {"blkio"},
+}
+
+// PlanStressor plans one stressor of type typ with the given argv tail, for a target whose
+// cgroups are cg (nil for the host). A cgroup path "/" is the root: nothing to join.
+func PlanStressor(typ string, args []string, target string, cg Cgroups) StressorPlan {
+	p := StressorPlan{Args: args, Target: target, Cgroups: map[string]string{}}
+	if cg == nil {
+		return p
+	}
+	if path, ok := cg[""]; ok && len(cg) == 1 { // v2 only
+		if path != "/" {
+			p.Cgroups["unified"] = filepath.Join(cgroupRoot, path)
+		}
+		return p
+	}
+	for _, c := range controllersFor[typ] {
+		if path, ok := cg[c]; ok && path != "/" {
+			p.Cgroups[c] = filepath.Join(cgroupRoot, c, path)
+		}
+	}
+	return p
+}
+
+type stressor struct {
+	typ     string
+	env     shakedown.Env
+	args    []string // common argv tail without --run/--ttl
+	run     string
+	ttl     time.Duration
+	targets []shakedown.Instance
+	plans   []StressorPlan
+	started []*started
+}
+
+type started struct {
+	cmd   *exec.Cmd
+	undo  StressorUndo
+	exited chan struct{}
+}
+
+func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
+	return func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+		if v, ok := spec.Params.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		s := &stressor{typ: typ, env: env, targets: targets, run: name(env.RunID, spec.Name),
+			ttl: shakedown.TTL(spec.Duration)}
+		switch p := spec.Params.(type) {
+		case *CPUParams:
+			cores := p.Cores
+			if cores == 0 {
+				cores = runtime.NumCPU()
+			}
+			s.args = []string{"cpu", "--percent", strconv.FormatFloat(p.Percent, 'f', -1, 64), "--cores", strconv.Itoa(cores)}
+		case *MemoryParams:
+			n, _ := ParseSize(p.Size)
+			s.args = []string{"memory", "--size", strconv.FormatUint(n, 10)}
+		case *IOParams:
+			n, _ := ParseSize(p.Size)
+			dir := p.Path
+			if dir == "" {
+				dir = os.TempDir()
+			}
+			s.args = []string{"io", "--dir", dir, "--size", strconv.FormatUint(n, 10), "--workers", strconv.Itoa(p.Workers)}
+		default:
+			return nil, shakedown.Errorf(shakedown.KindInternal, "%s: unexpected parameters %T", typ, spec.Params)
+		}
+		for _, in := range targets {
+			if in.Kind != "process" && in.Kind != "host" {
+				return nil, shakedown.Errorf(shakedown.KindInvalid, "%s acts on process or host targets, not %s", typ, in.Kind)
+			}
+			if in.Kind == "process" {
+				if _, err := procOf(in); err != nil {
+					return nil, err
+				}
+			}
+		}
+		s.plan(nil)
+		return s, nil
+	}
+}
+
+func (s *stressor) argv() []string {
+	// The run's name goes in first so that Sweep can tell whose stressor a process is.
+	return append([]string{"stress", s.args[0], "--run", s.run, "--ttl", s.ttl.String()}, s.args[1:]...)
+}
+
+func (s *stressor) plan(cgs []Cgroups) {
+	s.plans = s.plans[:0]
+	for i, in := range s.targets {
+		var cg Cgroups
+		if cgs != nil {
+			cg = cgs[i]
+		}
+		s.plans = append(s.plans, PlanStressor(s.typ, s.argv(), in.Name, cg))
+	}
+}
+
+// Prepare reads the target processes' cgroups. It changes nothing.
+func (s *stressor) Prepare(ctx context.Context) error {
+	cgs := make([]Cgroups, len(s.targets))
+	for i, in := range s.targets {
+		if in.Kind != "process" {
+			continue
+		}
+		p, _ := procOf(in)
+		if !alive(p.PID, p.StartTime) {
+			return shakedown.Errorf(shakedown.KindNotFound, "process %d (start %d) is gone", p.PID, p.StartTime)
+		}
+		cg, err := cgroupsOf(p.PID)
+		if err != nil {
+			return err
+		}
+		cgs[i] = cg
+	}
+	s.plan(cgs)
+	return nil
+}
+
+// Plan implements shakedown.Planner.
+func (s *stressor) Plan() []string {
+	var out []string
+	for _, p := range s.plans {
+		out = append(out, p.Lines()...)
+	}
+	return out
+}
+
+// Undo names the fault's stressors by their run name; see StressorUndo.
+func (s *stressor) Undo() []shakedown.Undo {
+	b, _ := json.Marshal(s.undo())
+	return []shakedown.Undo{{Type: UndoStressor, Data: b,
+		Summary: fmt.Sprintf("kill the process groups of the %s stressors named %s", s.typ, s.run)}}
+}
+
+func (s *stressor) undo() StressorUndo {
+	u := StressorUndo{Name: s.run}
+	if s.args[0] == "io" {
+		u.Dir = s.args[2]
+	}
+	return u
+}
+
+// Executable is the binary stressors run; its `stress` command must call StressMain.
+var Executable = os.Executable
+
+// Inject starts one stressor per target and waits until each is loaded.
+func (s *stressor) Inject(ctx context.Context) (shakedown.Revert, error) {
+	revert := func(ctx context.Context) error {
+		var errs []error
+		for _, st := range s.started {
+			errs = append(errs, killGroup(st.undo))
+			select {
+			case <-st.exited:
+			case <-ctx.Done():
+				errs = append(errs, ctx.Err())
+			}
+		}
+		errs = append(errs, removeStressors(s.undo()))
+		return errors.Join(errs...)
+	}
+	if s.env.DryRun {
+		return func(context.Context) error { return nil }, nil
+	}
+	exe, err := Executable()
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "find the shakedown binary", err)
+	}
+	for _, p := range s.plans {
+		st, err := start(ctx, exe, p)
+		if st != nil {
+			s.started = append(s.started, st)
+		}
+		if err != nil {
+			return revert, fmt.Errorf("inject %s on %s: %w", s.typ, p.Target, err)
+		}
+	}
+	return revert, nil
+}
+
+// start runs one stressor in its own process group, moves it into its cgroups, and waits for
+// its ready line.
+func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "pipe", err)
+	}
+	defer r.Close()
+	var stderr strings.Builder
+	cmd := exec.Command(exe, append(append([]string(nil), p.Args...), "--ready-fd", "3")...)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Stderr = &limitedWriter{b: &stderr, n: 4096}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "start stressor", err)
+	}
+	st := &started{cmd: cmd, exited: make(chan struct{})}
+	st.undo.Name = p.Args[3]
+	st.undo.PGID = cmd.Process.Pid
+	st.undo.StartTime, _ = StartTime(cmd.Process.Pid)
+	go func() {
+		err := cmd.Wait()
+		if err != nil && !killed(err) {
+			slog.Warn("stressor exited", "args", strings.Join(p.Args, " "), "err", err, "stderr", stderr.String())
+		}
+		close(st.exited)
+	}()
+	for _, c := range sortedKeys(p.Cgroups) {
+		if err := os.WriteFile(filepath.Join(p.Cgroups[c], "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			kind := shakedown.KindInternal
+			if errors.Is(err, os.ErrPermission) {
+				kind = shakedown.KindPermission
+			}
+			return st, shakedown.Wrap(kind, fmt.Sprintf("move stressor into %s cgroup %s", c, p.Cgroups[c]), err)
+		}
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		buf := make([]byte, len(Ready))
+		n, _ := r.Read(buf)
+		ready <- string(buf[:n]) == Ready
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-st.exited
+			return st, shakedown.Errorf(shakedown.KindInternal, "stressor exited before it was loaded: %s", strings.TrimSpace(stderr.String()))
+		}
+	case <-ctx.Done():
+		return st, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return st, shakedown.Errorf(shakedown.KindInternal, "stressor not loaded within 30s")
+	}
+	return st, nil
+}
+
+func killed(err error) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return true
+		}
+	}
+	return false
+}
+
+// killGroup kills a stressor's process group if its leader is still the process that was
+// started; a group that is gone is success.
+func killGroup(u StressorUndo) error {
+	if u.PGID <= 1 {
+		return nil
+	}
+	if !alive(u.PGID, u.StartTime) {
+		// The leader is gone (or the pid reused): members of its group could remain only if
+		// they outlived it, which stressors do not, as they have no children.
+		return nil
+	}
+	if err := syscall.Kill(-u.PGID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("kill process group %d", u.PGID), err)
+	}
+	return nil
+}
+
+func undoStressor(ctx context.Context, data json.RawMessage) error {
+	var u StressorUndo
+	if err := json.Unmarshal(data, &u); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "decode "+UndoStressor, err)
+	}
+	if _, ok := runOf(u.Name); !ok {
+		return shakedown.Errorf(shakedown.KindInvalid, "%s: %q is not a stressor name of ours", UndoStressor, u.Name)
+	}
+	return errors.Join(killGroup(u), removeStressors(u))
+}
+
+// removeStressors kills every stressor named u.Name and removes the io files of that name.
+func removeStressors(u StressorUndo) error {
+	var errs []error
+	for _, s := range findStressors() {
+		switch {
+		case s.name != u.Name:
+		case s.pgid == s.pid:
+			errs = append(errs, killGroup(StressorUndo{PGID: s.pgid, StartTime: s.start}))
+		default: // not a group leader: not started by us as such, so only the process itself
+			if err := syscall.Kill(s.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if u.Dir != "" {
+		matches, _ := filepath.Glob(filepath.Join(u.Dir, u.Name+"_io_*.tmp"))
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil && !os.IsNotExist(err) {
+				errs = append(errs, shakedown.Wrap(shakedown.KindInternal, "remove io file", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type found struct {
+	name  string // --run
+	pid   int
+	pgid  int
+	start uint64 // of the group leader
+}
+
+// findStressors lists running `X stress KIND --run NAME …` processes.
+func findStressors() []found {
+	ents, err := os.ReadDir(procRoot)
+	if err != nil {
+		return nil
+	}
+	var out []found
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 5 || args[1] != "stress" || args[3] != "--run" {
+			continue
+		}
+		if _, ok := runOf(args[4]); !ok {
+			continue
+		}
+		pgid, err := syscall.Getpgid(pid)
+		if err != nil {
+			continue
+		}
+		st, err := StartTime(pgid)
+		if err != nil {
+			continue
+		}
+		out = append(out, found{name: args[4], pid: pid, pgid: pgid, start: st})
+	}
+	return out
+}
+
+type limitedWriter struct {
+	b *strings.Builder
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if room := l.n - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
