@@ -1,0 +1,310 @@
+// Package exec is the escape hatch among shakedown's faults: the `exec` fault runs one
+// command to inject a fault and another to revert it, for anything no built-in fault does.
+//
+// Commands are argument lists, never shell strings. Each runs in its own process group,
+// which is killed when its timeout passes.
+package exec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	"golang.org/x/sys/unix"
+)
+
+// Type is the name of the fault type, and UndoType that of its undo.
+const (
+	Type     = "exec"
+	UndoType = "exec"
+)
+
+// DefaultTimeout bounds each command when the parameters say nothing.
+const DefaultTimeout = 30 * time.Second
+
+// Register adds the exec fault type and its undo type to r.
+func Register(r *shakedown.Registry) {
+	r.AddFault(shakedown.FaultType{
+		Name:    Type,
+		Summary: "run an argv to inject a fault and another to revert it",
+		Doc: "Runs `inject` and fails, with its exit status and the last lines of its standard error, " +
+			"unless it exits 0. The revert runs `revert` (after `duration` if one is set, else at the " +
+			"revert phase); it must be idempotent, since recovery may run it again. Both run with " +
+			"shakedown's environment plus `env`, SHAKEDOWN_RUN_ID and SHAKEDOWN_FAULT, in `dir`, with " +
+			"standard input from /dev/null and standard output discarded; each runs in its own process " +
+			"group, killed when `timeout` passes. When inject fails after it started, the revert still " +
+			"runs. No shell is involved: use [sh, -c, \"...\"] explicitly if you need one.",
+		OneShot: true,
+		Params:  func() any { return &Params{Timeout: shakedown.Duration(DefaultTimeout)} },
+		New:     newFault,
+	})
+	r.AddUndo(UndoType, undo)
+}
+
+// Params are the parameters of the exec fault.
+type Params struct {
+	Inject  []string           `json:"inject" required:"true" doc:"argv run to inject the fault; it must exit 0"`
+	Revert  []string           `json:"revert,omitempty" doc:"argv run to revert the fault; it must exit 0 and may run more than once"`
+	Timeout shakedown.Duration `json:"timeout,omitempty" doc:"how long each command may run before its process group is killed (default 30s)"`
+	Env     map[string]string  `json:"env,omitempty" doc:"variables added to the environment of both commands"`
+	Dir     string             `json:"dir,omitempty" doc:"working directory of both commands (default: shakedown's)"`
+}
+
+// Validate checks the commands, the timeout and the environment.
+func (p *Params) Validate() error {
+	if len(p.Inject) == 0 || p.Inject[0] == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "exec: inject: give the argv to run, program first")
+	}
+	if len(p.Revert) > 0 && p.Revert[0] == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "exec: revert: the program name is empty")
+	}
+	if p.Timeout <= 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "exec: timeout must be positive, not %s", p.Timeout)
+	}
+	for k := range p.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return shakedown.Errorf(shakedown.KindInvalid, "exec: env: bad variable name %q", k)
+		}
+	}
+	return nil
+}
+
+// Command is one command of an exec fault; it is also the data of an exec undo.
+type Command struct {
+	Argv    []string           `json:"argv"`
+	Env     map[string]string  `json:"env,omitempty"` // added to the inherited environment
+	Dir     string             `json:"dir,omitempty"`
+	Timeout shakedown.Duration `json:"timeout"`
+}
+
+func newFault(env shakedown.Env, spec *shakedown.FaultSpec, _ []shakedown.Instance) (shakedown.Fault, error) {
+	p, ok := spec.Params.(*Params)
+	if !ok || p == nil {
+		return nil, shakedown.Errorf(shakedown.KindInternal, "exec: parameters are %T, want *exec.Params", spec.Params)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	vars := map[string]string{"SHAKEDOWN_RUN_ID": env.RunID, "SHAKEDOWN_FAULT": spec.Name}
+	maps.Copy(vars, p.Env)
+	// The revert may be replayed by a process started elsewhere: pin the directory.
+	dir := p.Dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	f := &fault{
+		inject: Command{Argv: slices.Clone(p.Inject), Env: vars, Dir: dir, Timeout: p.Timeout},
+		shown:  p,
+	}
+	if len(p.Revert) > 0 {
+		f.revert = &Command{Argv: slices.Clone(p.Revert), Env: vars, Dir: dir, Timeout: p.Timeout}
+	}
+	return f, nil
+}
+
+type fault struct {
+	inject Command
+	revert *Command
+	shown  *Params // as written, for the plan
+}
+
+func (f *fault) Plan() []string {
+	lines := []string{fmt.Sprintf("run %s (timeout %s)", quoteArgv(f.shown.Inject), f.shown.Timeout)}
+	if f.revert != nil {
+		lines = append(lines, "revert: run "+quoteArgv(f.shown.Revert))
+	}
+	return lines
+}
+
+func (f *fault) Undo() []shakedown.Undo {
+	if f.revert == nil {
+		return nil
+	}
+	data, _ := json.Marshal(f.revert)
+	return []shakedown.Undo{{Type: UndoType, Data: data, Summary: "run " + quoteArgv(f.revert.Argv)}}
+}
+
+func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
+	err := f.inject.Run(ctx)
+	var revert shakedown.Revert
+	switch {
+	case f.revert == nil:
+		revert = func(context.Context) error { return nil }
+	default:
+		rc := *f.revert
+		revert = rc.Run
+	}
+	if err != nil {
+		var se *startError
+		if errors.As(err, &se) {
+			return nil, err // nothing ran, nothing to revert
+		}
+	}
+	return revert, err
+}
+
+func undo(ctx context.Context, raw json.RawMessage) error {
+	var c Command
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "undo "+UndoType, err)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = shakedown.Duration(DefaultTimeout)
+	}
+	return c.Run(ctx)
+}
+
+// ExitError is how a command that ran failed: its exit code (or the signal that killed it)
+// and the end of its standard error.
+type ExitError struct {
+	Argv   []string
+	Code   int    // -1 when a signal ended it
+	Signal string // "KILL" when a signal ended it
+	Stderr string // its last lines
+}
+
+func (e *ExitError) Error() string {
+	var b strings.Builder
+	b.WriteString(quoteArgv(e.Argv))
+	if e.Signal != "" {
+		b.WriteString(": killed by SIG" + e.Signal)
+	} else {
+		fmt.Fprintf(&b, ": exit status %d", e.Code)
+	}
+	if e.Stderr != "" {
+		b.WriteString(": " + strings.ReplaceAll(e.Stderr, "\n", " | "))
+	}
+	return b.String()
+}
+
+// startError marks a command that could not be started at all.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// Run runs the command and returns nil when it exits 0 in time. The error is KindNotFound
+// or KindPermission when it cannot start, KindAborted when ctx ends, and KindInternal with an
+// *ExitError when it fails or times out.
+func (c Command) Run(ctx context.Context) error {
+	op := "run " + quoteArgv(c.Argv)
+	if len(c.Argv) == 0 || c.Argv[0] == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "run: empty command")
+	}
+	if err := ctx.Err(); err != nil {
+		return shakedown.Wrap(shakedown.KindAborted, op, err)
+	}
+	timeout := c.Timeout.D()
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// Standard error goes to an unlinked file rather than a pipe: a background process the
+	// command leaves behind cannot hold up Wait by keeping a pipe open.
+	errFile, err := os.CreateTemp("", "shakedown-exec-*")
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	os.Remove(errFile.Name())
+	defer errFile.Close()
+
+	cmd := osexec.CommandContext(runCtx, c.Argv[0], c.Argv[1:]...)
+	cmd.Dir = c.Dir
+	if len(c.Env) > 0 {
+		cmd.Env = os.Environ()
+		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+			cmd.Env = append(cmd.Env, k+"="+c.Env[k])
+		}
+	}
+	cmd.Stderr = errFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Start(); err != nil {
+		kind := shakedown.KindInternal
+		switch {
+		case errors.Is(err, osexec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+			kind = shakedown.KindNotFound
+		case errors.Is(err, fs.ErrPermission):
+			kind = shakedown.KindPermission
+		}
+		return shakedown.Wrap(kind, op, &startError{err})
+	}
+	err = cmd.Wait()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return shakedown.Wrap(shakedown.KindAborted, op, ctx.Err())
+	}
+	ee := &ExitError{Argv: c.Argv, Code: cmd.ProcessState.ExitCode(), Stderr: tail(errFile)}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		ee.Signal = signalName(ws.Signal())
+	}
+	if runCtx.Err() != nil {
+		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("exec: timed out after %s", timeout), ee)
+	}
+	return shakedown.Wrap(shakedown.KindInternal, "exec", ee)
+}
+
+// tailBytes and tailLines bound how much of standard error an error message quotes.
+const (
+	tailBytes = 2048
+	tailLines = 5
+)
+
+// tail returns the last lines of f.
+func tail(f *os.File) string {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil || size == 0 {
+		return ""
+	}
+	off := max(0, size-tailBytes)
+	buf := make([]byte, size-off)
+	n, _ := f.ReadAt(buf, off)
+	s := strings.TrimSpace(strings.ToValidUTF8(string(buf[:n]), "?"))
+	if off > 0 {
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			s = s[i+1:] // drop the partial first line
+		}
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > tailLines {
+		lines = lines[len(lines)-tailLines:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return strings.TrimPrefix(n, "SIG")
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// quoteArgv shows an argv as people read it, quoting arguments that need it.
+func quoteArgv(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`|&;<>()*?[]{}#~") {
+			parts[i] = strconv.Quote(a)
+		} else {
+			parts[i] = a
+		}
+	}
+	return strings.Join(parts, " ")
+}

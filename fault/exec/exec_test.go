@@ -1,0 +1,260 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/shakedown-dev/shakedown"
+)
+
+func build(t *testing.T, env shakedown.Env, p *Params) shakedown.Fault {
+	t.Helper()
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	ft, ok := reg.Fault(Type)
+	if !ok {
+		t.Fatal("exec fault type not registered")
+	}
+	if len(ft.Targets) != 0 {
+		t.Errorf("exec takes targets %v, want none", ft.Targets)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatalf("Validate(%+v): %v", p, err)
+	}
+	f, err := ft.New(env, &shakedown.FaultSpec{Name: "f1", Type: Type, Params: p}, nil)
+	if err != nil {
+		t.Fatalf("new exec: %v", err)
+	}
+	return f
+}
+
+func defaults(t *testing.T) *Params {
+	t.Helper()
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	ft, _ := reg.Fault(Type)
+	return ft.Params().(*Params)
+}
+
+func TestDefaultsAndValidate(t *testing.T) {
+	p := defaults(t)
+	if p.Timeout.D() != 30*time.Second {
+		t.Errorf("default timeout %s, want 30s", p.Timeout)
+	}
+	tests := []struct {
+		name string
+		p    Params
+		ok   bool
+	}{
+		{"inject only", Params{Inject: []string{"true"}, Timeout: p.Timeout}, true},
+		{"both", Params{Inject: []string{"true"}, Revert: []string{"true"}, Timeout: p.Timeout, Env: map[string]string{"A": "1"}}, true},
+		{"no inject", Params{Timeout: p.Timeout}, false},
+		{"empty program", Params{Inject: []string{""}, Timeout: p.Timeout}, false},
+		{"empty revert program", Params{Inject: []string{"true"}, Revert: []string{"", "x"}, Timeout: p.Timeout}, false},
+		{"zero timeout", Params{Inject: []string{"true"}}, false},
+		{"bad env name", Params{Inject: []string{"true"}, Timeout: p.Timeout, Env: map[string]string{"A=B": "1"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.Validate()
+			if tt.ok && err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if !tt.ok && !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Fatalf("Validate = %v, want KindInvalid", err)
+			}
+		})
+	}
+}
+
+func TestInjectAndRevert(t *testing.T) {
+	dir := t.TempDir()
+	p := defaults(t)
+	p.Inject = []string{"sh", "-c", `echo "in $FOO $SHAKEDOWN_RUN_ID $SHAKEDOWN_FAULT $(pwd)" >> log`}
+	p.Revert = []string{"sh", "-c", `echo "out $FOO" >> log`}
+	p.Env = map[string]string{"FOO": "bar baz"}
+	p.Dir = dir
+	f := build(t, shakedown.Env{RunID: "r9"}, p)
+
+	wantPlan := []string{
+		`run sh -c "echo \"in $FOO $SHAKEDOWN_RUN_ID $SHAKEDOWN_FAULT $(pwd)\" >> log" (timeout 30s)`,
+		`revert: run sh -c "echo \"out $FOO\" >> log"`,
+	}
+	if diff := cmp.Diff(wantPlan, f.(shakedown.Planner).Plan()); diff != "" {
+		t.Errorf("Plan (-want +got):\n%s", diff)
+	}
+	undos := f.Undo()
+	if len(undos) != 1 || undos[0].Type != UndoType {
+		t.Fatalf("Undo() = %+v, want one %s", undos, UndoType)
+	}
+
+	revert, err := f.Inject(t.Context())
+	if err != nil {
+		t.Fatalf("Inject: %v", err)
+	}
+	if err := revert(t.Context()); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	undo, _ := reg.Undo(UndoType)
+	if err := undo(t.Context(), undos[0].Data); err != nil {
+		t.Fatalf("undo from journal: %v", err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "log"))
+	want := fmt.Sprintf("in bar baz r9 f1 %s\nout bar baz\nout bar baz\n", dir)
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}
+
+func TestInjectFails(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "reverted")
+	p := defaults(t)
+	p.Inject = []string{"sh", "-c", "for i in 1 2 3 4 5 6 7; do echo line$i >&2; done; exit 3"}
+	p.Revert = []string{"touch", marker}
+	f := build(t, shakedown.Env{}, p)
+	revert, err := f.Inject(t.Context())
+	if !shakedown.IsKind(err, shakedown.KindInternal) {
+		t.Fatalf("Inject = %v, want KindInternal", err)
+	}
+	var ee *ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("Inject error %v holds no *ExitError", err)
+	}
+	if ee.Code != 3 || ee.Signal != "" {
+		t.Errorf("exit code %d signal %q, want 3 and none", ee.Code, ee.Signal)
+	}
+	if diff := cmp.Diff("line3\nline4\nline5\nline6\nline7", ee.Stderr); diff != "" {
+		t.Errorf("stderr tail (-want +got):\n%s", diff)
+	}
+	// It ran, so it may have done something: its revert is still returned.
+	if revert == nil {
+		t.Fatal("no revert after a failed inject that ran")
+	}
+	if err := revert(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("revert did not run: %v", err)
+	}
+}
+
+func TestInjectCannotStart(t *testing.T) {
+	p := defaults(t)
+	p.Inject = []string{filepath.Join(t.TempDir(), "no-such-program")}
+	p.Revert = []string{"true"}
+	revert, err := build(t, shakedown.Env{}, p).Inject(t.Context())
+	if !shakedown.IsKind(err, shakedown.KindNotFound) || revert != nil {
+		t.Fatalf("Inject = revert %v, %v; want no revert and KindNotFound", revert != nil, err)
+	}
+	p.Inject = []string{"no-such-program-on-path-" + strconv.Itoa(os.Getpid())}
+	if _, err := build(t, shakedown.Env{}, p).Inject(t.Context()); !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Fatalf("Inject = %v, want KindNotFound", err)
+	}
+}
+
+func TestRevertFails(t *testing.T) {
+	p := defaults(t)
+	p.Inject = []string{"true"}
+	p.Revert = []string{"sh", "-c", "echo nope >&2; exit 4"}
+	revert, err := build(t, shakedown.Env{}, p).Inject(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = revert(t.Context())
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 4 || ee.Stderr != "nope" {
+		t.Fatalf("revert = %v, want exit 4 with stderr nope", err)
+	}
+}
+
+// TestTimeoutKillsGroup: a command that outlives its timeout is killed with everything it
+// started, and the run does not wait for the background child.
+func TestTimeoutKillsGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	p := defaults(t)
+	p.Timeout = shakedown.Duration(200 * time.Millisecond)
+	p.Inject = []string{"sh", "-c", `sleep 60 & echo $! > ` + pidFile + `; wait`}
+	_, err := build(t, shakedown.Env{}, p).Inject(t.Context())
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Signal != "KILL" || !shakedown.IsKind(err, shakedown.KindInternal) {
+		t.Fatalf("Inject = %v, want KindInternal with the command killed by SIGKILL", err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if child <= 0 {
+		t.Fatalf("no child pid in %s", pidFile)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("background child %d outlived the timeout", child)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// alive reports whether pid runs and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// TestBackgroundChildDoesNotHoldUp: a command that leaves a process behind with its
+// standard error open returns as soon as it exits.
+func TestBackgroundChildDoesNotHoldUp(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	p := defaults(t)
+	p.Timeout = shakedown.Duration(20 * time.Second)
+	p.Inject = []string{"sh", "-c", `sleep 30 & echo $! > ` + pidFile}
+	if _, err := build(t, shakedown.Env{}, p).Inject(t.Context()); err != nil {
+		t.Fatalf("Inject: %v", err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if child <= 0 {
+		t.Fatalf("no child pid in %s", pidFile)
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	if !alive(child) {
+		t.Fatalf("background child %d is gone: Inject waited for it", child)
+	}
+}
+
+func TestCancelledRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := Command{Argv: []string{"sleep", "5"}, Timeout: shakedown.Duration(time.Minute)}.Run(ctx)
+	if !shakedown.IsKind(err, shakedown.KindAborted) {
+		t.Fatalf("Run on a cancelled context = %v, want KindAborted", err)
+	}
+}
+
+func TestUndoRejects(t *testing.T) {
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	undo, _ := reg.Undo(UndoType)
+	for _, data := range []string{`{`, `{"argv":[]}`, `{"argv":[""]}`} {
+		if err := undo(t.Context(), []byte(data)); !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("undo %s = %v, want KindInvalid", data, err)
+		}
+	}
+}
