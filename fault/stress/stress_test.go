@@ -1,0 +1,418 @@
+package stress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
+)
+
+// TestMain lets the test binary stand in for the shakedown binary: stressors re-exec it
+// with "stress …", as they re-exec the real binary's hidden command.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "stress" {
+		if err := StressMain(context.Background(), os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestPlanFill(t *testing.T) {
+	const gib = 1 << 30
+	st := FSStat{Total: 10 * gib, Free: 6 * gib, Avail: 5 * gib} // 40% used
+	tests := []struct {
+		name  string
+		p     FillParams
+		bytes uint64
+		kind  shakedown.Kind // when it must fail
+	}{
+		{"percent", FillParams{Percent: 50, KeepFree: "256mib"}, 1 * gib, 0},
+		{"size", FillParams{Size: "2gib", KeepFree: "256mib"}, 2 * gib, 0},
+		{"already above", FillParams{Percent: 30, KeepFree: "256mib"}, 0, 0},
+		{"under the floor", FillParams{Size: "4.9gib", KeepFree: "256mib"}, 0, shakedown.KindInvalid},
+		{"more than free", FillParams{Percent: 100, KeepFree: "1mib"}, 0, shakedown.KindInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := PlanFill(st, "/d/f", &tt.p)
+			if tt.kind != 0 {
+				if !shakedown.IsKind(err, tt.kind) {
+					t.Fatalf("PlanFill(%+v) error %v, want kind %v", tt.p, err, tt.kind)
+				}
+				return
+			}
+			if err != nil || got.Bytes != tt.bytes {
+				t.Fatalf("PlanFill(%+v) = %d bytes, %v; want %d", tt.p, got.Bytes, err, tt.bytes)
+			}
+		})
+	}
+}
+
+func TestFillValidate(t *testing.T) {
+	for _, p := range []FillParams{
+		{Path: "rel", Percent: 50, KeepFree: "1mib"},
+		{Path: "/tmp", KeepFree: "1mib"},
+		{Path: "/tmp", Percent: 50, Size: "1mib", KeepFree: "1mib"},
+		{Path: "/tmp", Percent: 101, KeepFree: "1mib"},
+		{Path: "/tmp", Percent: 50, KeepFree: "0"},
+	} {
+		if err := p.Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("Validate(%+v) = %v, want kind invalid", p, err)
+		}
+	}
+}
+
+func TestPlanStressor(t *testing.T) {
+	cg := Cgroups{"cpu": "/app", "cpuacct": "/app", "memory": "/app/m", "freezer": "/", "": "/"}
+	got := PlanStressor("stress.memory", []string{"stress", "memory"}, "web", cg)
+	want := map[string]string{"memory": filepath.Join(cgroupRoot, "memory/app/m")}
+	if diff := cmp.Diff(want, got.Cgroups); diff != "" {
+		t.Fatalf("memory stressor cgroups (-want +got):\n%s", diff)
+	}
+	if got := PlanStressor("stress.cpu", nil, "host", nil); len(got.Cgroups) != 0 {
+		t.Fatalf("host stressor joins %v, want no cgroup", got.Cgroups)
+	}
+}
+
+func TestParseCgroups(t *testing.T) {
+	in := "9:name=systemd:/\n6:freezer:/x y\n2:cpu,cpuacct:/a\n0::/u\n"
+	got, err := ParseCgroups([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Cgroups{"name=systemd": "/", "freezer": "/x y", "cpu": "/a", "cpuacct": "/a", "": "/u"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ParseCgroups (-want +got):\n%s", diff)
+	}
+	if _, err := ParseCgroups([]byte("garbage")); err == nil {
+		t.Fatal("ParseCgroups(garbage) succeeded")
+	}
+}
+
+func TestParseStartTime(t *testing.T) {
+	line := "24511 (a) b (c)) R 24507 24507 7193 0 -1 4194304 124 0 0 0 0 0 0 0 20 0 1 0 75246 3133440 410"
+	got, err := parseStartTime([]byte(line))
+	if err != nil || got != 75246 {
+		t.Fatalf("parseStartTime = %d, %v; want 75246", got, err)
+	}
+}
+
+func FuzzParseCgroups(f *testing.F) {
+	f.Add([]byte("6:freezer:/\n0::/u\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cg, err := ParseCgroups(b)
+		if err == nil {
+			for _, p := range cg {
+				if !strings.HasPrefix(p, "/") {
+					t.Fatalf("path %q without a leading /", p)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseStartTime(f *testing.F) {
+	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 9 10 11"))
+	f.Fuzz(func(t *testing.T, b []byte) { parseStartTime(b) })
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"1500", "64kb", "1.5gib", "", "x", "9e99"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { ParseSize(s) })
+}
+
+// newFault builds a fault of type typ for targets with params set by with.
+func newFault(t *testing.T, run, typ string, targets []shakedown.Instance, with func(p any)) shakedown.Fault {
+	t.Helper()
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, ok := r.Fault(typ)
+	if !ok {
+		t.Fatalf("no fault type %s", typ)
+	}
+	p := ft.Params()
+	with(p)
+	f, err := ft.New(shakedown.Env{RunID: run}, &shakedown.FaultSpec{Name: "f", Type: typ, Params: p, Duration: 20 * time.Second}, targets)
+	if err != nil {
+		t.Fatalf("new %s: %v", typ, err)
+	}
+	if pr, ok := f.(shakedown.Preparer); ok {
+		if err := pr.Prepare(context.Background()); err != nil {
+			t.Fatalf("prepare %s: %v", typ, err)
+		}
+	}
+	return f
+}
+
+func injectT(t *testing.T, f shakedown.Fault) shakedown.Revert {
+	t.Helper()
+	rev, err := f.Inject(context.Background())
+	if err != nil {
+		if rev != nil {
+			rev(context.Background())
+		}
+		t.Fatalf("inject: %v", err)
+	}
+	t.Cleanup(func() { rev(context.Background()) })
+	return rev
+}
+
+func revertTwice(t *testing.T, rev shakedown.Revert) {
+	t.Helper()
+	for i := 0; i < 2; i++ {
+		if err := rev(context.Background()); err != nil {
+			t.Fatalf("revert (%d): %v", i+1, err)
+		}
+	}
+}
+
+func host() []shakedown.Instance { return []shakedown.Instance{{Kind: "host", ID: "host", Name: "host"}} }
+
+func processOf(t *testing.T, pid int) []shakedown.Instance {
+	st, err := StartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []shakedown.Instance{{Kind: "process", ID: fmt.Sprintf("%d@%d", pid, st), Name: fmt.Sprintf("pid %d", pid),
+		Attrs: map[string]string{"pid": strconv.Itoa(pid), "starttime": strconv.FormatUint(st, 10)}}}
+}
+
+func TestDiskFill(t *testing.T) {
+	dir := t.TempDir()
+	f := newFault(t, "runfill", "disk.fill", host(), func(p any) {
+		fp := p.(*FillParams)
+		fp.Path, fp.Size, fp.KeepFree = dir, "8mib", "1mib"
+	})
+	rev := injectT(t, f)
+	file := filepath.Join(dir, name("runfill", "f")+FillSuffix)
+	var st syscall.Stat_t
+	if err := syscall.Stat(file, &st); err != nil {
+		t.Fatalf("fill file: %v", err)
+	}
+	if st.Blocks*512 < 8<<20 {
+		t.Fatalf("fill file holds %d bytes on disk, want 8 MiB", st.Blocks*512)
+	}
+	revertTwice(t, rev)
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("fill file after revert: %v", err)
+	}
+}
+
+func TestDiskFillRefusesUnderFloor(t *testing.T) {
+	dir := t.TempDir()
+	st, err := statFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, _ := r.Fault("disk.fill")
+	p := &FillParams{Path: dir, Size: strconv.FormatUint(st.Avail, 10), KeepFree: "1mib"}
+	f, err := ft.New(shakedown.Env{RunID: "runfloor"}, &shakedown.FaultSpec{Name: "f", Params: p}, host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.(shakedown.Preparer).Prepare(context.Background()); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Fatalf("prepare a fill of all free space: %v, want kind invalid", err)
+	}
+	if _, err := f.Inject(context.Background()); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Fatalf("inject a fill of all free space: %v, want kind invalid", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("refused fill left %v", ents)
+	}
+}
+
+func TestFreezeStopsAndThaws(t *testing.T) {
+	testenv.NeedRoot(t)
+	v := testenv.StartVictim(t)
+	get := func(timeout time.Duration) error {
+		c := http.Client{Timeout: timeout}
+		resp, err := c.Get("http://" + v.Addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	before, _ := cgroupsOf(v.PID)
+	f := newFault(t, "runfreeze", "process.freeze", processOf(t, v.PID), func(any) {})
+	rev := injectT(t, f)
+	if err := get(300 * time.Millisecond); err == nil {
+		t.Fatal("frozen victim answered")
+	}
+	revertTwice(t, rev)
+	if err := get(2 * time.Second); err != nil {
+		t.Fatalf("victim after thaw: %v", err)
+	}
+	after, _ := cgroupsOf(v.PID)
+	if before["freezer"] != after["freezer"] {
+		t.Fatalf("victim's freezer cgroup %q after revert, want %q", after["freezer"], before["freezer"])
+	}
+	if _, err := os.Stat(filepath.Join(freezerRoot(), name("runfreeze", "f"))); !os.IsNotExist(err) {
+		t.Fatalf("freezer cgroup after revert: %v", err)
+	}
+}
+
+// cpuTicks returns utime+stime of pid.
+func cpuTicks(t *testing.T, pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	s, _ := strconv.ParseUint(f[12], 10, 64)
+	return u + s
+}
+
+func stressorsOf(n string) []found {
+	var out []found
+	for _, s := range findStressors() {
+		if s.name == n {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func waitGone(t *testing.T, n string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for len(stressorsOf(n)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stressor %s still running after revert", n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling for the process to be reaped
+	}
+}
+
+func TestStressCPU(t *testing.T) {
+	f := newFault(t, "runcpu", "stress.cpu", host(), func(p any) {
+		p.(*CPUParams).Percent, p.(*CPUParams).Cores = 50, 1
+	})
+	rev := injectT(t, f)
+	n := name("runcpu", "f")
+	s := stressorsOf(n)
+	if len(s) != 1 {
+		t.Fatalf("stressors named %s: %v, want one", n, s)
+	}
+	t0, c0 := time.Now(), cpuTicks(t, s[0].pid)
+	time.Sleep(time.Second) // measuring CPU use over a window, not waiting for readiness
+	share := float64(cpuTicks(t, s[0].pid)-c0) / 100 / time.Since(t0).Seconds()
+	t.Logf("stress.cpu 50%% of 1 core: burner used %.0f%% of a core", 100*share)
+	// The upper bound checks the duty cycle; the lower only that it burns, since a loaded
+	// machine (other tests) can starve it well below its 50%.
+	if share < 0.05 || share > 0.7 {
+		t.Fatalf("burner used %.0f%% of a core, want about 50%%", 100*share)
+	}
+	revertTwice(t, rev)
+	waitGone(t, n)
+}
+
+func TestStressMemoryJoinsTargetCgroup(t *testing.T) {
+	v := testenv.StartVictim(t)
+	f := newFault(t, "runmem", "stress.memory", processOf(t, v.PID), func(p any) { p.(*MemoryParams).Size = "32mib" })
+	rev := injectT(t, f)
+	n := name("runmem", "f")
+	s := stressorsOf(n)
+	if len(s) != 1 {
+		t.Fatalf("stressors named %s: %v", n, s)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s[0].pid))
+	var rss int
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			rss, _ = strconv.Atoi(strings.Fields(l)[1])
+		}
+	}
+	if rss < 32<<10 {
+		t.Fatalf("memory stressor RSS %d KiB, want at least 32 MiB", rss)
+	}
+	vc, _ := cgroupsOf(v.PID)
+	sc, _ := cgroupsOf(s[0].pid)
+	if vc["memory"] != sc["memory"] {
+		t.Fatalf("stressor in memory cgroup %q, target in %q", sc["memory"], vc["memory"])
+	}
+	revertTwice(t, rev)
+	waitGone(t, n)
+}
+
+func TestStressIO(t *testing.T) {
+	dir := t.TempDir()
+	f := newFault(t, "runio", "stress.io", host(), func(p any) {
+		p.(*IOParams).Path, p.(*IOParams).Size = dir, "4mib"
+	})
+	rev := injectT(t, f)
+	n := name("runio", "f")
+	if m, _ := filepath.Glob(filepath.Join(dir, n+"_io_*.tmp")); len(m) != 1 {
+		t.Fatalf("io files: %v, want one", m)
+	}
+	revertTwice(t, rev)
+	waitGone(t, n)
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Fatalf("after revert %v remain", m)
+	}
+}
+
+func TestStressorUndoFromJournal(t *testing.T) {
+	// The undo written before inject kills the stressor, as the watchdog would replay it.
+	f := newFault(t, "runundo", "stress.cpu", host(), func(p any) { p.(*CPUParams).Percent, p.(*CPUParams).Cores = 10, 1 })
+	undo := f.Undo()
+	injectT(t, f)
+	n := name("runundo", "f")
+	if len(stressorsOf(n)) != 1 {
+		t.Fatalf("no stressor named %s", n)
+	}
+	if err := undoStressor(context.Background(), undo[0].Data); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	waitGone(t, n)
+}
+
+func TestSweepRemovesLeftovers(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	SweepDirs = []string{dir}
+	defer func() { SweepDirs = nil }()
+	dead := fmt.Sprintf("sweepdead%d", os.Getpid())
+	// A stressor, a fill file and a frozen victim of a dead run.
+	v := testenv.StartVictim(t)
+	injectT(t, newFault(t, dead, "process.freeze", processOf(t, v.PID), func(any) {}))
+	injectT(t, newFault(t, dead, "stress.cpu", host(), func(p any) { p.(*CPUParams).Percent, p.(*CPUParams).Cores = 10, 1 }))
+	fill := filepath.Join(dir, name(dead, "g")+FillSuffix)
+	if err := os.WriteFile(fill, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := Sweep(context.Background(), func(run string) bool { return run != dead })
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if len(removed) != 3 {
+		t.Fatalf("sweep removed %q, want the cgroup, the stressor and the file", removed)
+	}
+	waitGone(t, name(dead, "f"))
+	if _, err := os.Stat(fill); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("fill file after sweep: %v", err)
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + v.Addr + "/healthz")
+	if err != nil {
+		t.Fatalf("victim after sweep: %v", err)
+	}
+	resp.Body.Close()
+}
