@@ -1,0 +1,520 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// The roles a check plays.
+const (
+	roleSteady = "steady_state"
+	roleStop   = "stop_if"
+)
+
+// check is one steady-state check or stop condition with its live state.
+type check struct {
+	c      *shakedown.Check
+	role   string
+	kind   string // "metric" or the probe's type
+	every  time.Duration
+	prober shakedown.Prober
+	metric shakedown.Metric
+	load   Load
+	unit   shakedown.Unit
+	kick   chan struct{} // asks the sampler for a sample now (a phase started)
+
+	// Guarded by runner.mu.
+	win      []bool    // the last M judged samples, true when breached
+	since    time.Time // when the window's breach condition started to hold; zero when it does not
+	judged   bool      // a judged sample since the window was reset
+	holding  bool      // the window's breach condition does not hold
+	base     float64   // the baseline value, for baseline-relative tolerances
+	haveBase bool
+	tooFew   string // why the baseline-relative tolerances cannot be judged
+	fired    bool   // a stop condition that fired
+	phases   map[shakedown.Phase]*checkPhase
+	order    []shakedown.Phase
+}
+
+// checkPhase is a check's state in one phase.
+type checkPhase struct {
+	rec       *shakedown.CheckPhaseRecord
+	n, bad    int // samples taken and breached, including those not stored
+	broken    bool
+	detail    string // what the first break looked like
+	last      string
+	recovered bool // recovery: holding when the steady state came back
+}
+
+func (r *runner) newCheck(c *shakedown.Check, role string, loads map[string]Load) (*check, error) {
+	every := c.Every
+	if every <= 0 {
+		every = shakedown.DefaultEvery
+	}
+	ck := &check{c: c, role: role, every: every, kick: make(chan struct{}, 1), phases: map[shakedown.Phase]*checkPhase{}}
+	switch {
+	case c.Probe != nil:
+		pt, ok := r.reg.Probe(c.Probe.Type)
+		if !ok {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "check %s: unknown probe type %q", c.Name, c.Probe.Type)
+		}
+		p, err := pt.New(r.env, c.Probe.Params, every)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindOf(err), "check "+c.Name, err)
+		}
+		r.keep(p)
+		ck.prober, ck.kind = p, c.Probe.Type
+	case c.Metric != "":
+		m, err := shakedown.ParseMetric(c.Metric)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInvalid, "check "+c.Name, err)
+		}
+		l := loads[m.Load]
+		if l == nil {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "check %s: metric %s names no declared load", c.Name, c.Metric)
+		}
+		ck.metric, ck.load, ck.unit, ck.kind = m, l, m.Unit(), "metric"
+	default:
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "check %s: neither a metric nor a probe", c.Name)
+	}
+	return ck, nil
+}
+
+func (ck *check) relative() bool {
+	return ck.c.Max != nil && ck.c.Max.Relation != shakedown.Absolute ||
+		ck.c.Min != nil && ck.c.Min.Relation != shakedown.Absolute
+}
+
+// flakeResistant says whether the check tolerates transient breaches; such a check is judged
+// on its samples only, not on a phase's aggregate value.
+func (ck *check) flakeResistant() bool { return ck.c.For > 0 || ck.c.Window.M > 1 }
+
+func (ck *check) phase(p shakedown.Phase) *checkPhase {
+	ps := ck.phases[p]
+	if ps == nil {
+		ps = &checkPhase{rec: &shakedown.CheckPhaseRecord{Held: true, Samples: []shakedown.Sample{}}}
+		ck.phases[p] = ps
+		ck.order = append(ck.order, p)
+	}
+	return ps
+}
+
+func (ck *check) resetWindow() {
+	ck.win = ck.win[:0]
+	ck.since = time.Time{}
+	ck.judged, ck.holding = false, false
+}
+
+// push adds a judged sample to the window and reports whether the check is broken: at least
+// N of the last M samples breached, for at least For.
+func (ck *check) push(breached bool, at time.Time) bool {
+	n, m := ck.c.Window.N, ck.c.Window.M
+	if m <= 0 {
+		n, m = 1, 1
+	}
+	ck.win = append(ck.win, breached)
+	if len(ck.win) > m {
+		ck.win = append(ck.win[:0], ck.win[len(ck.win)-m:]...)
+	}
+	bad := 0
+	for _, b := range ck.win {
+		if b {
+			bad++
+		}
+	}
+	cond := bad >= n
+	switch {
+	case !cond:
+		ck.since = time.Time{}
+	case ck.since.IsZero():
+		ck.since = at
+	}
+	ck.judged, ck.holding = true, !cond
+	return cond && at.Sub(ck.since) >= ck.c.For
+}
+
+// bound returns the value a tolerance sets, if it can be known now.
+func (ck *check) bound(t *shakedown.Tolerance, phase shakedown.Phase) (float64, bool) {
+	if t.Relation == shakedown.Absolute {
+		return t.Value, true
+	}
+	if phase == shakedown.PhaseBaseline || !ck.haveBase {
+		return 0, false
+	}
+	return t.Bound(ck.base), true
+}
+
+// breach compares a metric value with the check's bounds. judged is false when a bound
+// cannot be known (a baseline-relative one during the baseline, or without a baseline).
+func (ck *check) breach(v float64, phase shakedown.Phase) (breached, judged bool) {
+	judged = true
+	for _, b := range []struct {
+		t     *shakedown.Tolerance
+		above bool
+	}{{ck.c.Max, true}, {ck.c.Min, false}} {
+		if b.t == nil {
+			continue
+		}
+		bound, ok := ck.bound(b.t, phase)
+		switch {
+		case !ok:
+			judged = false
+		case b.above && v > bound, !b.above && v < bound:
+			breached = true
+		}
+	}
+	return breached, judged
+}
+
+// threshold says in words what the check demands.
+func (ck *check) threshold() string {
+	var parts []string
+	if ck.prober != nil {
+		parts = append(parts, ck.kind+" probe holds")
+	}
+	tol := func(word string, t *shakedown.Tolerance) {
+		s := word + " " + t.Text
+		if t.Relation != shakedown.Absolute && ck.haveBase {
+			s += " (" + formatValue(ck.unit, t.Bound(ck.base)) + ")"
+		}
+		parts = append(parts, s)
+	}
+	if ck.c.Max != nil {
+		tol("max", ck.c.Max)
+	}
+	if ck.c.Min != nil {
+		tol("min", ck.c.Min)
+	}
+	if ck.c.Window.M > 1 {
+		parts = append(parts, "breaks on "+ck.c.Window.String()+" samples")
+	}
+	if ck.c.For > 0 {
+		parts = append(parts, "for "+shortDur(ck.c.For))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sampleLoop samples the check every interval, and at once when a phase starts, in the
+// phases it applies to, until ctx ends.
+func (r *runner) sampleLoop(ctx context.Context, ck *check) error {
+	t := time.NewTicker(ck.every)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		phase, epoch := r.phase, r.epoch
+		r.mu.Unlock()
+		if phase != "" && ck.c.AppliesTo(phase) {
+			r.sample(ctx, ck, phase, epoch)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-ck.kick:
+			t.Reset(ck.every)
+		}
+	}
+}
+
+// sample takes one sample. A probe is bounded by the sampling interval.
+func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, epoch int) {
+	at := r.now()
+	if ck.prober != nil {
+		pctx, cancel := context.WithTimeout(ctx, ck.every)
+		obs, err := ck.prober.Probe(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return // the run is ending; a probe cut short says nothing about the system
+		}
+		switch {
+		case err != nil && obs != "":
+			obs = "failed: " + obs + ": " + err.Error()
+		case err != nil:
+			obs = "failed: " + err.Error()
+		case obs == "":
+			obs = "ok"
+		default:
+			obs = "ok: " + obs
+		}
+		r.observe(ck, phase, epoch, at, nil, obs, err != nil)
+		return
+	}
+	v, n := ck.load.Value(ck.metric.Name, ck.every)
+	if n == 0 {
+		return // no requests completed in the interval: nothing to judge
+	}
+	r.observe(ck, phase, epoch, at, &v, "", false)
+}
+
+// observe records one sample, judges the check's window and acts on a break: a stop
+// condition aborts the run; a steady-state check breaking in the baseline makes the run not
+// steady, in the inject phase failed.
+func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Time, value *float64, observed string, breached bool) {
+	var stop string
+	var back bool
+	r.mu.Lock()
+	judged := true
+	if value != nil {
+		breached, judged = ck.breach(*value, phase)
+		observed = ck.c.Metric + " " + formatValue(ck.unit, *value)
+	}
+	ps := ck.phase(phase)
+	ps.n++
+	if breached {
+		ps.bad++
+	}
+	ps.last = observed
+	if len(ps.rec.Samples) < maxStoredSamples {
+		ps.rec.Samples = append(ps.rec.Samples, shakedown.Sample{At: shakedown.At(at), Held: !breached, Value: value, Observed: observed})
+	}
+	detail := observed
+	if value != nil {
+		detail += " (" + ck.threshold() + ")"
+		if !judged {
+			detail += ", not judged: no baseline value"
+		}
+	}
+	live := judged && (epoch == r.epoch || ck.role == roleStop)
+	if live {
+		broken := ck.push(breached, at)
+		if broken && !ps.broken && phase != shakedown.PhaseRevert {
+			ps.broken, ps.detail = true, detail
+			switch {
+			case ck.role == roleStop && !ck.fired:
+				ck.fired = true
+				stop = detail
+			case ck.role == roleSteady && phase == shakedown.PhaseBaseline:
+				if r.out.notSteady == "" {
+					r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
+				}
+			case ck.role == roleSteady && phase == shakedown.PhaseInject:
+				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
+			}
+		}
+		if phase == shakedown.PhaseRecovery && epoch == r.epoch {
+			back = r.updateRecoveredLocked(at)
+		}
+	}
+	r.mu.Unlock()
+	if back {
+		r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: phase, Detail: "steady state is back"})
+	}
+	r.emit(shakedown.Event{Kind: shakedown.EventCheck, Phase: phase, Name: ck.c.Name, Held: !breached, Detail: detail})
+	if stop != "" {
+		r.emit(shakedown.Event{Kind: shakedown.EventStop, Phase: phase, Name: ck.c.Name, Detail: stop})
+		r.abort(fmt.Sprintf("stop condition %q fired: %s", ck.c.Name, stop))
+	}
+	if live {
+		r.poke()
+	}
+}
+
+// countsForRecovery says whether a check must hold again for the steady state to be back.
+func (ck *check) countsForRecovery() bool {
+	return ck.role == roleSteady && ck.c.AppliesTo(shakedown.PhaseRecovery) && ck.tooFew == ""
+}
+
+// updateRecoveredLocked notes the moment every steady-state check holds again after the
+// revert. It reports whether that moment is now.
+func (r *runner) updateRecoveredLocked(at time.Time) bool {
+	if !r.recoveredAt.IsZero() {
+		return false
+	}
+	for _, ck := range r.checks {
+		if ck.countsForRecovery() && (!ck.judged || !ck.holding) {
+			return false
+		}
+	}
+	r.recoveredAt = at
+	for _, ck := range r.checks {
+		if ck.countsForRecovery() {
+			ck.phase(shakedown.PhaseRecovery).recovered = true
+		}
+	}
+	return true
+}
+
+func (r *runner) hasRecoveryChecks() bool {
+	for _, ck := range r.checks {
+		if ck.countsForRecovery() {
+			return true
+		}
+	}
+	return false
+}
+
+// notHoldingLocked names the steady-state checks that do not hold now.
+func (r *runner) notHoldingLocked() string {
+	var out []string
+	for _, ck := range r.checks {
+		if !ck.countsForRecovery() || ck.judged && ck.holding {
+			continue
+		}
+		last := "no sample"
+		if ps := ck.phases[shakedown.PhaseRecovery]; ps != nil && ps.last != "" {
+			last = ps.last
+		}
+		out = append(out, fmt.Sprintf("check %q: %s", ck.c.Name, last))
+	}
+	return strings.Join(out, "; ")
+}
+
+func (r *runner) baselineBroken() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.notSteady != ""
+}
+
+// baselineSampled says whether every steady-state probe has been sampled in the baseline.
+func (r *runner) baselineSampled() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ck := range r.checks {
+		if ck.role != roleSteady || ck.prober == nil || !ck.c.AppliesTo(shakedown.PhaseBaseline) {
+			continue
+		}
+		if ps := ck.phases[shakedown.PhaseBaseline]; ps == nil || ps.n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// computeBaselines fixes the baseline values of baseline-relative checks.
+func (r *runner) computeBaselines() {
+	for _, ck := range r.checks {
+		if ck.load == nil || !ck.relative() {
+			continue
+		}
+		v, n := ck.load.PhaseValue(shakedown.PhaseBaseline, ck.metric.Name)
+		r.mu.Lock()
+		if n >= MinBaselineSamples {
+			ck.base, ck.haveBase = v, true
+		} else {
+			ck.tooFew = fmt.Sprintf("too few samples to judge: the baseline had %d requests, %d needed", n, MinBaselineSamples)
+			if ck.role == roleSteady && (ck.c.AppliesTo(shakedown.PhaseInject) || ck.c.AppliesTo(shakedown.PhaseRecovery)) {
+				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q: %s", ck.c.Name, ck.tooFew))
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// closePhase sums up every check over phase p: the phase's aggregate value, the significance
+// of a baseline-relative difference, and whether the check held.
+func (r *runner) closePhase(p shakedown.Phase) {
+	r.mu.Lock()
+	if r.closed[p] {
+		r.mu.Unlock()
+		return
+	}
+	r.closed[p] = true
+	r.mu.Unlock()
+	for _, ck := range r.checks {
+		if !ck.c.AppliesTo(p) {
+			continue
+		}
+		var (
+			n         int
+			v         float64
+			sig       *bool
+			note      string
+			haveValue bool
+		)
+		if ck.load != nil {
+			v, n = ck.load.PhaseValue(p, ck.metric.Name)
+			haveValue = n > 0
+			r.mu.Lock()
+			compare := ck.haveBase && r.opts.Compare != nil && (p == shakedown.PhaseInject || p == shakedown.PhaseRecovery)
+			r.mu.Unlock()
+			if compare {
+				s, nt, err := r.opts.Compare(ck.load.PhaseSamples(shakedown.PhaseBaseline, ck.metric.Name), ck.load.PhaseSamples(p, ck.metric.Name))
+				if err != nil {
+					note = "significance not judged: " + err.Error()
+				} else {
+					sig, note = &s, nt
+				}
+			}
+		}
+		r.mu.Lock()
+		ps := ck.phase(p)
+		rec := ps.rec
+		rec.Threshold = ck.threshold()
+		rec.Significant = sig
+		if note != "" {
+			rec.Note = note
+		}
+		switch {
+		case ck.load != nil && haveValue:
+			rec.Observed = fmt.Sprintf("%s over %d requests", formatValue(ck.unit, v), n)
+		case ck.load != nil:
+			rec.Observed = "no requests"
+		default:
+			rec.Observed = fmt.Sprintf("%d of %d samples held", ps.n-ps.bad, ps.n)
+			if ps.last != "" {
+				rec.Observed += "; last " + ps.last
+			}
+		}
+		// A check without flake resistance must also hold over the phase as a whole.
+		if haveValue && ck.role == roleSteady && !ck.flakeResistant() && !ps.broken &&
+			(p == shakedown.PhaseBaseline || p == shakedown.PhaseInject) {
+			if breached, judged := ck.breach(v, p); judged && breached {
+				detail := fmt.Sprintf("%s %s over the %s phase (%s)", ck.c.Metric, formatValue(ck.unit, v), p, ck.threshold())
+				ps.broken, ps.detail = true, detail
+				if p == shakedown.PhaseBaseline && r.out.notSteady == "" {
+					r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
+				}
+				if p == shakedown.PhaseInject {
+					r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
+				}
+			}
+		}
+		switch {
+		case ck.role == roleStop:
+			rec.Held = !ps.broken
+		case p == shakedown.PhaseRevert:
+			rec.Held, rec.Note = true, "not judged during the revert"
+		case p == shakedown.PhaseRecovery:
+			switch {
+			case ck.tooFew != "":
+				rec.Held, rec.Note = false, ck.tooFew
+			case r.exp.Recovery <= 0:
+				rec.Held, rec.Note = true, "not judged: no recovery window"
+			default:
+				rec.Held = ps.recovered
+				if !ps.recovered {
+					ps.detail = "not back within " + shortDur(r.exp.Recovery) + " of the revert; last " + orDash(ps.last)
+				}
+			}
+		case ck.tooFew != "" && p != shakedown.PhaseBaseline:
+			rec.Held, rec.Note = false, ck.tooFew
+			ps.detail = ck.tooFew
+		default:
+			rec.Held = !ps.broken
+		}
+		r.mu.Unlock()
+	}
+}
+
+// finishChecks writes each check's record.
+func (r *runner) finishChecks() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ck := range r.checks {
+		cr := shakedown.CheckRecord{Name: ck.c.Name, Kind: ck.kind, Role: ck.role, Held: true,
+			PerPhase: map[shakedown.Phase]*shakedown.CheckPhaseRecord{}}
+		for _, p := range ck.order {
+			ps := ck.phases[p]
+			cr.PerPhase[p] = ps.rec
+			if !ps.rec.Held && cr.Held {
+				cr.Held = false
+				cr.Detail = fmt.Sprintf("%s: %s", p, orDash(ps.detail))
+			}
+		}
+		r.rec.Checks = append(r.rec.Checks, cr)
+	}
+}

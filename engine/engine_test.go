@@ -1,0 +1,826 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/engine"
+)
+
+func exp(faults ...*shakedown.FaultSpec) *shakedown.Experiment {
+	return &shakedown.Experiment{Version: 1, Name: "test", File: "test.yaml",
+		Baseline: 3 * time.Second, Recovery: 10 * time.Second, Faults: faults}
+}
+
+func flagCheck(name string, f *atomic.Bool) *shakedown.Check {
+	return &shakedown.Check{Name: name, Probe: &shakedown.ProbeSpec{Type: "flag", Params: &flagParams{Flag: f}}, Every: time.Second}
+}
+
+func fake(name string, p *fakeParams, d time.Duration, after ...string) *shakedown.FaultSpec {
+	return &shakedown.FaultSpec{Name: name, Type: "fake", Params: p, Duration: d, After: after}
+}
+
+// events collects a run's events.
+type events struct {
+	mu  sync.Mutex
+	all []shakedown.Event
+}
+
+func (e *events) add(ev shakedown.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+func (e *events) kinds(k shakedown.EventKind) []shakedown.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []shakedown.Event
+	for _, ev := range e.all {
+		if ev.Kind == k {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func opts(tr *trace, evs *events) engine.Options {
+	o := engine.Options{Registry: registry(), StateDir: "/tmp/state", Seed: 7}
+	if tr != nil {
+		o.OpenJournal = newJournal(tr).open
+	}
+	if evs != nil {
+		o.Events = evs.add
+	}
+	return o
+}
+
+func wantVerdict(t *testing.T, rec *shakedown.Record, v shakedown.Verdict) {
+	t.Helper()
+	if rec.Verdict != v || rec.ExitCode != v.ExitCode() {
+		t.Fatalf("verdict %s (exit %d), want %s (exit %d); reason: %s", rec.Verdict, rec.ExitCode, v, v.ExitCode(), rec.Reason)
+	}
+	if rec.Reason == "" || strings.Contains(rec.Reason, "\n") {
+		t.Errorf("reason %q: want one non-empty line", rec.Reason)
+	}
+}
+
+func check(rec *shakedown.Record, name string) *shakedown.CheckRecord {
+	for i := range rec.Checks {
+		if rec.Checks[i].Name == name {
+			return &rec.Checks[i]
+		}
+	}
+	return nil
+}
+
+func phases(rec *shakedown.Record) []shakedown.Phase {
+	var out []shakedown.Phase
+	for _, p := range rec.Phases {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func TestPassed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var injected, broken atomic.Bool
+		e := exp(fake("slow", &fakeParams{Trace: tr, Flag: &injected}, 5*time.Second))
+		e.SteadyState = []*shakedown.Check{flagCheck("healthy", &broken)}
+		evs := &events{}
+		start := time.Now()
+		rec := engine.Run(t.Context(), e, opts(tr, evs))
+		wantVerdict(t, rec, shakedown.VerdictPassed)
+		if diff := cmp.Diff([]shakedown.Phase{"baseline", "inject", "revert", "recovery"}, phases(rec)); diff != "" {
+			t.Errorf("phases (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"begin slow", "inject slow", "revert slow", "done slow", "close"}, tr.list()); diff != "" {
+			t.Errorf("journal and fault calls (-want +got):\n%s", diff)
+		}
+		f := rec.Faults[0]
+		if f.InjectedAt == nil || f.RevertedAt == nil {
+			t.Fatalf("fault record %+v: want injected_at and reverted_at", f)
+		}
+		if got := f.InjectedAt.Sub(start); got != 3*time.Second {
+			t.Errorf("injected %s after the start, want 3s (the baseline)", got)
+		}
+		if got := f.RevertedAt.Sub(f.InjectedAt.Time); got != 5*time.Second {
+			t.Errorf("held %s, want 5s", got)
+		}
+		c := check(rec, "healthy")
+		if c == nil || !c.Held || c.Kind != "flag" || c.Role != "steady_state" {
+			t.Fatalf("check record %+v: want a held steady-state flag check", c)
+		}
+		for _, p := range []shakedown.Phase{"baseline", "inject", "recovery"} {
+			if pr := c.PerPhase[p]; pr == nil || !pr.Held || len(pr.Samples) == 0 {
+				t.Errorf("check in %s: %+v, want held with samples", p, pr)
+			}
+		}
+		if rec.Recovery.TimeToRecover == nil {
+			t.Errorf("no time to recover recorded")
+		}
+		if rec.Seed != 7 || len(rec.ID) != 26 || rec.Schema != shakedown.RecordSchema {
+			t.Errorf("record seed %d id %q schema %q", rec.Seed, rec.ID, rec.Schema)
+		}
+		if got := evs.kinds(shakedown.EventRunEnd); len(got) != 1 || got[0].Verdict != shakedown.VerdictPassed {
+			t.Errorf("run end events %+v", got)
+		}
+		if got := len(evs.kinds(shakedown.EventPhase)); got != 4 {
+			t.Errorf("%d phase events, want 4", got)
+		}
+	})
+}
+
+func TestFailedWhenSteadyStateBreaksDuringInject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var flag atomic.Bool
+		e := exp(fake("break", &fakeParams{Trace: tr, Flag: &flag}, 5*time.Second))
+		e.SteadyState = []*shakedown.Check{flagCheck("healthy", &flag)}
+		rec := engine.Run(t.Context(), e, opts(tr, nil))
+		wantVerdict(t, rec, shakedown.VerdictFailed)
+		c := check(rec, "healthy")
+		if c.Held || c.PerPhase["inject"].Held || !c.PerPhase["baseline"].Held || !c.PerPhase["recovery"].Held {
+			t.Errorf("check %+v: want broken in inject only, held in baseline and recovery", c)
+		}
+		if !tr.has("revert break") || flag.Load() {
+			t.Errorf("the fault was not reverted: %v", tr.list())
+		}
+		if want := []shakedown.Phase{"baseline", "inject", "revert", "recovery"}; !cmp.Equal(want, phases(rec)) {
+			t.Errorf("phases %v, want %v: the run goes on through revert and recovery", phases(rec), want)
+		}
+	})
+}
+
+func TestNotSteadyInjectsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var flag atomic.Bool
+		flag.Store(true) // broken from the start
+		e := exp(fake("never", &fakeParams{Trace: tr, Flag: &atomic.Bool{}}, 5*time.Second))
+		e.Baseline = time.Minute
+		e.SteadyState = []*shakedown.Check{flagCheck("healthy", &flag)}
+		start := time.Now()
+		rec := engine.Run(t.Context(), e, opts(tr, nil))
+		wantVerdict(t, rec, shakedown.VerdictNotSteady)
+		if tr.has("inject never") || tr.has("begin never") {
+			t.Errorf("something was injected or journaled: %v", tr.list())
+		}
+		if d := time.Since(start); d >= time.Minute {
+			t.Errorf("the run took %s: a broken baseline should stop it at once", d)
+		}
+		if rec.Faults[0].InjectedAt != nil {
+			t.Errorf("fault record says injected")
+		}
+	})
+}
+
+func TestStopConditionAborts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var stormy atomic.Bool
+		e := exp(
+			fake("storm", &fakeParams{Trace: tr, Flag: &atomic.Bool{}, Flag2: &stormy, After: 2 * time.Second}, time.Minute),
+			fake("second", &fakeParams{Trace: tr, Flag: &atomic.Bool{}}, time.Minute, "storm"),
+		)
+		stop := flagCheck("error storm", &stormy)
+		stop.For = 2 * time.Second
+		e.StopIf = []*shakedown.Check{stop}
+		evs := &events{}
+		rec := engine.Run(t.Context(), e, opts(tr, evs))
+		wantVerdict(t, rec, shakedown.VerdictAborted)
+		if !strings.Contains(rec.Reason, "error storm") {
+			t.Errorf("reason %q does not name the stop condition", rec.Reason)
+		}
+		// Both reverted, last in first out.
+		if i, j := tr.index("revert second"), tr.index("revert storm"); i < 0 || j < 0 || i > j {
+			t.Errorf("reverts out of order or missing: %v", tr.list())
+		}
+		flipped, _ := tr.at("flag2 storm")
+		reverted, _ := tr.at("revert storm")
+		// The breach must last 2s (for:), is seen within one sampling interval (1s).
+		if d := reverted.Sub(flipped); d < 2*time.Second || d > 3*time.Second {
+			t.Errorf("reverted %s after the breach began, want within [2s, 3s]", d)
+		}
+		if len(evs.kinds(shakedown.EventStop)) != 1 {
+			t.Errorf("stop events: %+v", evs.kinds(shakedown.EventStop))
+		}
+		if c := check(rec, "error storm"); c == nil || c.Held || c.Role != "stop_if" {
+			t.Errorf("stop check record %+v", c)
+		}
+		if want := []shakedown.Phase{"baseline", "inject", "revert"}; !cmp.Equal(want, phases(rec)) {
+			t.Errorf("phases %v, want %v", phases(rec), want)
+		}
+	})
+}
+
+func TestCancelAndTimeoutAbortAndRevert(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cancelAt   time.Duration
+		timeout    time.Duration
+		wantReason string
+	}{
+		{name: "cancel", cancelAt: 10 * time.Second, wantReason: "cancelled"},
+		{name: "timeout", timeout: 2 * time.Minute, wantReason: "timeout after 2m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tr := &trace{}
+				var flag atomic.Bool
+				e := exp(fake("long", &fakeParams{Trace: tr, Flag: &flag}, time.Hour))
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				if tc.cancelAt > 0 {
+					time.AfterFunc(tc.cancelAt, cancel)
+				}
+				o := opts(tr, nil)
+				o.Timeout = tc.timeout
+				start := time.Now()
+				rec := engine.Run(ctx, e, o)
+				wantVerdict(t, rec, shakedown.VerdictAborted)
+				if rec.Reason != tc.wantReason {
+					t.Errorf("reason %q, want %q", rec.Reason, tc.wantReason)
+				}
+				if flag.Load() || !tr.has("done long") {
+					t.Errorf("not reverted: %v", tr.list())
+				}
+				if d := time.Since(start); d > max(tc.cancelAt, tc.timeout) {
+					t.Errorf("run took %s", d)
+				}
+			})
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, tc := range []struct {
+		name    string
+		exp     func() *shakedown.Experiment
+		opts    func(*engine.Options)
+		verdict shakedown.Verdict
+		gone    []string // files that must not exist after the run
+	}{
+		{
+			name: "empty target",
+			exp: func() *shakedown.Experiment {
+				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Target: "web", Params: &fakeParams{}, Duration: time.Second})
+				e.Targets = []*shakedown.TargetSpec{{Name: "web", Kind: "names", Params: &namesParams{}}}
+				return e
+			},
+			verdict: shakedown.VerdictError,
+		},
+		{
+			name: "over the blast-radius cap",
+			exp: func() *shakedown.Experiment {
+				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Target: "web", Params: &fakeParams{}, Duration: time.Second})
+				e.Targets = []*shakedown.TargetSpec{{Name: "web", Kind: "names", Params: &namesParams{Names: []string{"a", "b", "c"}}}}
+				return e
+			},
+			opts:    func(o *engine.Options) { o.MaxTargets = 2 },
+			verdict: shakedown.VerdictError,
+		},
+		{
+			name: "inject fails after another fault was injected",
+			exp: func() *shakedown.Experiment {
+				return exp(
+					&shakedown.FaultSpec{Name: "first", Type: "file", Params: &fileParams{Path: a}, Duration: time.Hour},
+					&shakedown.FaultSpec{Name: "second", Type: "file.half", Params: &fileParams{Path: b}, Duration: time.Hour, After: []string{"first"}},
+				)
+			},
+			verdict: shakedown.VerdictError,
+			gone:    []string{a, b},
+		},
+		{
+			name: "inject panics",
+			exp: func() *shakedown.Experiment {
+				return exp(
+					&shakedown.FaultSpec{Name: "first", Type: "file", Params: &fileParams{Path: a}, Duration: time.Hour},
+					&shakedown.FaultSpec{Name: "boom", Type: "file.panic", Params: &fileParams{Path: b}, Duration: time.Hour},
+				)
+			},
+			verdict: shakedown.VerdictError,
+			gone:    []string{a, b},
+		},
+		{
+			name: "unknown fault type",
+			exp: func() *shakedown.Experiment {
+				return exp(&shakedown.FaultSpec{Name: "f", Type: "nope", Duration: time.Second})
+			},
+			verdict: shakedown.VerdictInvalid,
+		},
+		{
+			name: "loads without a load generator",
+			exp: func() *shakedown.Experiment {
+				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: time.Second})
+				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 1}}
+				return e
+			},
+			verdict: shakedown.VerdictError,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.exp()
+			e.Baseline, e.Recovery = 0, 0
+			tr := &trace{}
+			o := opts(tr, nil)
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			rec := engine.Run(t.Context(), e, o)
+			wantVerdict(t, rec, tc.verdict)
+			for _, p := range tc.gone {
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("%s still exists: not reverted", p)
+				}
+			}
+			if len(rec.Faults) != len(e.Faults) {
+				t.Errorf("%d fault records, want %d", len(rec.Faults), len(e.Faults))
+			}
+		})
+	}
+}
+
+func TestEmptyTargetInjectsNothing(t *testing.T) {
+	tr := &trace{}
+	e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Target: "web", Params: &fakeParams{Trace: tr}, Duration: time.Second})
+	e.Targets = []*shakedown.TargetSpec{{Name: "web", Kind: "names", Params: &namesParams{}}}
+	rec := engine.Run(t.Context(), e, opts(tr, nil))
+	wantVerdict(t, rec, shakedown.VerdictError)
+	if rec.Reason != "target web resolved to nothing" {
+		t.Errorf("reason %q", rec.Reason)
+	}
+	if len(tr.list()) != 0 {
+		t.Errorf("something happened: %v", tr.list())
+	}
+	_, err := engine.Plan(t.Context(), e, opts(nil, nil))
+	if !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Errorf("plan: %v, want a not-found error", err)
+	}
+}
+
+func TestNotRestored(t *testing.T) {
+	t.Run("revert fails", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &trace{}
+			e := exp(fake("stuck", &fakeParams{Trace: tr, FailRevert: true}, time.Second))
+			rec := engine.Run(t.Context(), e, opts(tr, nil))
+			wantVerdict(t, rec, shakedown.VerdictNotRestored)
+			if rec.Recover != "shakedown recover --state-dir /tmp/state" {
+				t.Errorf("recover %q", rec.Recover)
+			}
+			if rec.Faults[0].RevertError == "" || rec.Faults[0].RevertedAt != nil {
+				t.Errorf("fault record %+v: want a revert error and no reverted_at", rec.Faults[0])
+			}
+			if !tr.has("done-failed stuck") {
+				t.Errorf("journal not told of the failed revert: %v", tr.list())
+			}
+		})
+	})
+	t.Run("no recovery within the window", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := &trace{}
+			var flag atomic.Bool
+			e := exp(fake("lasting", &fakeParams{Trace: tr, Flag: &flag, Keep: true}, time.Second))
+			e.SteadyState = []*shakedown.Check{flagCheck("healthy", &flag)}
+			start := time.Now()
+			rec := engine.Run(t.Context(), e, opts(tr, nil))
+			wantVerdict(t, rec, shakedown.VerdictNotRestored)
+			if rec.Recover != "" {
+				t.Errorf("recover %q: nothing is left injected", rec.Recover)
+			}
+			if c := check(rec, "healthy"); c.PerPhase["recovery"].Held {
+				t.Errorf("recovery phase held")
+			}
+			if d := time.Since(start); d < 3*time.Second+time.Second+10*time.Second {
+				t.Errorf("run took %s: the whole recovery window must be waited for", d)
+			}
+		})
+	})
+}
+
+func TestRecoveryEndsOnceSteady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var flag atomic.Bool
+		e := exp(fake("f", &fakeParams{Flag: &flag}, 5*time.Second))
+		e.Recovery = 10 * time.Minute
+		e.SteadyState = []*shakedown.Check{flagCheck("healthy", &flag)}
+		start := time.Now()
+		rec := engine.Run(t.Context(), e, opts(nil, nil))
+		wantVerdict(t, rec, shakedown.VerdictFailed)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("run took %s: recovery should end as soon as the steady state is back", d)
+		}
+		if rec.Recovery.TimeToRecover == nil || rec.Recovery.TimeToRecover.Duration() != 0 {
+			t.Errorf("time to recover %v, want 0 (the first sample after the revert holds)", rec.Recovery.TimeToRecover)
+		}
+	})
+}
+
+func TestGraphOrderAndParallelism(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		p := func() *fakeParams { return &fakeParams{Trace: tr} }
+		b := fake("b", p(), 5*time.Second, "a")
+		b.Delay = 2 * time.Second
+		c := fake("c", p(), 3*time.Second)
+		c.Delay = time.Second
+		e := exp(fake("a", p(), 10*time.Second), b, c, fake("d", p(), time.Second, "b", "c"))
+		e.Baseline, e.Recovery = 0, 0
+		start := time.Now()
+		rec := engine.Run(t.Context(), e, opts(tr, nil))
+		wantVerdict(t, rec, shakedown.VerdictPassed)
+		want := map[string]time.Duration{
+			"inject a": 0, "inject c": time.Second, "inject b": 2 * time.Second, "inject d": 2 * time.Second,
+			"revert d": 3 * time.Second, "revert c": 4 * time.Second, "revert b": 7 * time.Second, "revert a": 10 * time.Second,
+		}
+		got := map[string]time.Duration{}
+		for w := range want {
+			at, ok := tr.at(w)
+			if ok {
+				got[w] = at.Sub(start)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("fault timeline (-want +got):\n%s", diff)
+		}
+		if i, j := tr.index("begin d"), tr.index("inject d"); i < 0 || i > j {
+			t.Errorf("journal Begin not before Inject: %v", tr.list())
+		}
+		if i, j := tr.index("revert d"), tr.index("done d"); j < 0 || i > j {
+			t.Errorf("journal Done not after revert: %v", tr.list())
+		}
+		plan, err := engine.Plan(t.Context(), e, opts(nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var timeline []string
+		for _, f := range plan.Faults {
+			timeline = append(timeline, f.Name+" "+f.Start.String()+"-"+f.End.String())
+		}
+		if diff := cmp.Diff([]string{"a 0s-10s", "b 2s-7s", "c 1s-4s", "d 2s-3s"}, timeline); diff != "" {
+			t.Errorf("plan timeline (-want +got):\n%s", diff)
+		}
+		if got := plan.Faults[0].Lines; !cmp.Equal(got, []string{"set flag of a"}) {
+			t.Errorf("plan lines %q", got)
+		}
+	})
+}
+
+func TestOneShotRevertsInRevertPhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		e := exp(
+			&shakedown.FaultSpec{Name: "kill", Type: "fake.oneshot", Params: &fakeParams{Trace: tr}},
+			fake("after", &fakeParams{Trace: tr}, 2*time.Second, "kill"),
+		)
+		e.Baseline, e.Recovery = 0, 0
+		start := time.Now()
+		rec := engine.Run(t.Context(), e, opts(tr, nil))
+		wantVerdict(t, rec, shakedown.VerdictPassed)
+		at, _ := tr.at("revert kill")
+		if d := at.Sub(start); d != 2*time.Second {
+			t.Errorf("one-shot reverted at %s, want 2s (in the revert phase, after the graph)", d)
+		}
+	})
+}
+
+func TestSelectionIsSeeded(t *testing.T) {
+	e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Target: "web", Params: &fakeParams{}, Duration: time.Second})
+	names := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	e.Targets = []*shakedown.TargetSpec{{Name: "web", Kind: "names", Params: &namesParams{Names: names},
+		Select: shakedown.Selection{Mode: shakedown.SelectCount, Count: 3}}}
+	pick := func(seed int64) []string {
+		o := opts(nil, nil)
+		o.Seed = seed
+		p, err := engine.Plan(t.Context(), e, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Seed != seed || len(p.Targets) != 1 || len(p.Targets[0].Matched) != 10 {
+			t.Fatalf("plan %+v", p)
+		}
+		return p.Targets[0].Selected
+	}
+	first := pick(42)
+	if len(first) != 3 {
+		t.Fatalf("selected %v, want 3", first)
+	}
+	if again := pick(42); !cmp.Equal(first, again) {
+		t.Errorf("seed 42 picked %v then %v", first, again)
+	}
+	e.Baseline, e.Recovery = 0, 0
+	o := opts(nil, nil)
+	o.Seed = 42
+	rec := engine.Run(t.Context(), e, o)
+	if !cmp.Equal(rec.Targets[0].Selected, first) || rec.Seed != 42 {
+		t.Errorf("run selected %v with seed %d, plan %v", rec.Targets[0].Selected, rec.Seed, first)
+	}
+	o.Seed = 0
+	if p, err := engine.Plan(t.Context(), e, o); err != nil || p.Seed == 0 {
+		t.Errorf("plan with no seed: seed %v, err %v; want one picked", p.Seed, err)
+	}
+}
+
+func TestMetricChecks(t *testing.T) {
+	latency := "web.latency.p99"
+	for _, tc := range []struct {
+		name     string
+		check    func(t *testing.T) *shakedown.Check
+		baseline map[string]float64
+		baseN    int
+		during   float64 // live value while the fault is injected
+		verdict  shakedown.Verdict
+		stop     bool
+	}{
+		{
+			name:    "absolute holds",
+			check:   func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms")} },
+			during:  0.2,
+			verdict: shakedown.VerdictPassed,
+		},
+		{
+			name:    "absolute breaks",
+			check:   func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms")} },
+			during:  0.5,
+			verdict: shakedown.VerdictFailed,
+		},
+		{
+			name:     "relative holds",
+			check:    func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "2x baseline")} },
+			baseline: map[string]float64{"latency.p99": 0.1}, baseN: 500,
+			during:  0.15,
+			verdict: shakedown.VerdictPassed,
+		},
+		{
+			name:     "relative breaks",
+			check:    func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "2x baseline")} },
+			baseline: map[string]float64{"latency.p99": 0.1}, baseN: 500,
+			during:  0.25,
+			verdict: shakedown.VerdictFailed,
+		},
+		{
+			name:     "too few baseline samples",
+			check:    func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "baseline + 50ms")} },
+			baseline: map[string]float64{"latency.p99": 0.1}, baseN: 3,
+			during:  0.1,
+			verdict: shakedown.VerdictFailed,
+		},
+		{
+			name: "stop condition on a metric",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "storm", Metric: "web.errors", Max: mustTol(t, "20%"), For: 2 * time.Second}
+			},
+			during:  0.5,
+			verdict: shakedown.VerdictAborted,
+			stop:    true,
+		},
+		{
+			name: "window tolerates a blip",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms"), Window: shakedown.NofM{N: 3, M: 5}}
+			},
+			during:  -1, // one breached sample only
+			verdict: shakedown.VerdictPassed,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newLoad()
+				if tc.baseline != nil {
+					l.phase["baseline"], l.phaseN["baseline"] = tc.baseline, tc.baseN
+				}
+				metric := strings.TrimPrefix(tc.check(t).Metric, "web.")
+				l.set(metric, 0.1)
+				if metric == "errors" {
+					l.set(metric, 0)
+				}
+				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 10 * time.Second})
+				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 10}}
+				c := tc.check(t)
+				if tc.stop {
+					e.StopIf = []*shakedown.Check{c}
+				} else {
+					e.SteadyState = []*shakedown.Check{c}
+				}
+				o := opts(nil, nil)
+				o.NewLoad = func(spec *shakedown.LoadSpec) (engine.Load, error) { return l, nil }
+				o.Events = func(ev shakedown.Event) {
+					switch {
+					case ev.Kind == shakedown.EventInject && tc.during >= 0:
+						l.set(metric, tc.during)
+					case ev.Kind == shakedown.EventInject:
+						l.set(metric, 0.5)
+						time.AfterFunc(500*time.Millisecond, func() { l.set(metric, 0.1) })
+					case ev.Kind == shakedown.EventRevert:
+						l.set(metric, 0.1)
+						if metric == "errors" {
+							l.set(metric, 0)
+						}
+					}
+				}
+				rec := engine.Run(t.Context(), e, o)
+				wantVerdict(t, rec, tc.verdict)
+				if !l.ran.Load() {
+					t.Errorf("the load never ran")
+				}
+				if len(rec.Loads) != 1 {
+					t.Errorf("%d load records, want 1", len(rec.Loads))
+				}
+			})
+		})
+	}
+}
+
+func TestAlertExpectation(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		fireAfter         time.Duration
+		resolveAfter      time.Duration
+		verdict           shakedown.Verdict
+		wantDetect, wantR time.Duration
+	}{
+		// Alerts are polled every second from the first inject: a change is seen at the next poll.
+		{name: "met", fireAfter: 1500 * time.Millisecond, resolveAfter: 2500 * time.Millisecond, verdict: shakedown.VerdictPassed, wantDetect: 2 * time.Second, wantR: 3 * time.Second},
+		{name: "fires too late", fireAfter: 20 * time.Second, resolveAfter: time.Second, verdict: shakedown.VerdictFailed},
+		{name: "resolves too late", fireAfter: 500 * time.Millisecond, resolveAfter: 40 * time.Second, verdict: shakedown.VerdictFailed, wantDetect: time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := &alert{}
+				e := exp(fake("f", &fakeParams{}, 30*time.Second))
+				e.Expect = []*shakedown.Expectation{{Name: "alert fires", Alert: &shakedown.AlertSpec{Name: "Slow"},
+					FiresWithin: 10 * time.Second, ResolvesWithin: 30 * time.Second}}
+				o := opts(nil, nil)
+				o.NewAlert = func(*shakedown.AlertSpec) (engine.AlertSource, error) { return a, nil }
+				o.Events = func(ev shakedown.Event) {
+					switch ev.Kind {
+					case shakedown.EventInject:
+						time.AfterFunc(tc.fireAfter, func() { a.firing.Store(true) })
+					case shakedown.EventRevert:
+						time.AfterFunc(tc.resolveAfter, func() { a.firing.Store(false) })
+					}
+				}
+				rec := engine.Run(t.Context(), e, o)
+				wantVerdict(t, rec, tc.verdict)
+				x := rec.Expectations[0]
+				if tc.wantDetect > 0 && (x.TimeToDetect == nil || x.TimeToDetect.Duration() != tc.wantDetect) {
+					t.Errorf("time to detect %v ms, want %s (%s)", deref(x.TimeToDetect), tc.wantDetect, x.Detail)
+				}
+				if tc.wantR > 0 && (x.TimeToRecover == nil || x.TimeToRecover.Duration() != tc.wantR) {
+					t.Errorf("time to recover %v ms, want %s (%s)", deref(x.TimeToRecover), tc.wantR, x.Detail)
+				}
+				if x.Detail == "" {
+					t.Errorf("no detail")
+				}
+			})
+		})
+	}
+}
+
+func TestProbeExpectation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var flag atomic.Bool
+		e := exp(fake("f", &fakeParams{Flag: &flag, Keep: true}, 5*time.Second))
+		e.Expect = []*shakedown.Expectation{{Name: "back", Probe: &shakedown.ProbeSpec{Type: "flag", Params: &flagParams{Flag: &flag}},
+			RecoversWithin: 10 * time.Second}}
+		o := opts(nil, nil)
+		o.Events = func(ev shakedown.Event) {
+			if ev.Kind == shakedown.EventRevert {
+				time.AfterFunc(4*time.Second, func() { flag.Store(false) })
+			}
+		}
+		rec := engine.Run(t.Context(), e, o)
+		wantVerdict(t, rec, shakedown.VerdictPassed)
+		x := rec.Expectations[0]
+		if !x.Held || x.TimeToRecover == nil || x.TimeToRecover.Duration() < 4*time.Second || x.TimeToRecover.Duration() > 5*time.Second {
+			t.Errorf("expectation %+v, want held with time to recover in [4s, 5s]", x)
+		}
+	})
+}
+
+// TestPauseVictim pauses a real process and watches it with a real HTTP probe.
+func TestPauseVictim(t *testing.T) {
+	v := startVictim(t)
+	before := runtime.NumGoroutine()
+	e := &shakedown.Experiment{Version: 1, Name: "pause", Baseline: 300 * time.Millisecond, Recovery: 5 * time.Second,
+		Targets: []*shakedown.TargetSpec{{Name: "web", Kind: "pid", Params: &pidParams{PID: v.PID}}},
+		Faults:  []*shakedown.FaultSpec{{Name: "pause-web", Type: "pause", Target: "web", Duration: 800 * time.Millisecond}},
+		SteadyState: []*shakedown.Check{{Name: "healthz", Every: 100 * time.Millisecond,
+			Probe: &shakedown.ProbeSpec{Type: "http", Params: &urlParams{URL: "http://" + v.Addr + "/healthz"}}}},
+	}
+	tr := &trace{}
+	rec := engine.Run(t.Context(), e, opts(tr, nil))
+	wantVerdict(t, rec, shakedown.VerdictFailed)
+	if state := procState(t, v.PID); state == "T" {
+		t.Fatalf("victim left stopped")
+	}
+	c := check(rec, "healthz")
+	if c.PerPhase["inject"].Held || !c.PerPhase["recovery"].Held {
+		t.Errorf("healthz: %+v", c.PerPhase)
+	}
+	if rec.Recovery.TimeToRecover == nil {
+		t.Errorf("no time to recover")
+	}
+	waitGoroutines(t, before)
+}
+
+// TestCancelPausedVictim cancels a run while a real process is paused; it must be resumed.
+func TestCancelPausedVictim(t *testing.T) {
+	v := startVictim(t)
+	e := &shakedown.Experiment{Version: 1, Name: "pause",
+		Targets: []*shakedown.TargetSpec{{Name: "web", Kind: "pid", Params: &pidParams{PID: v.PID}}},
+		Faults:  []*shakedown.FaultSpec{{Name: "pause-web", Type: "pause", Target: "web", Duration: time.Hour}},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	o := opts(nil, nil)
+	o.Events = func(ev shakedown.Event) {
+		if ev.Kind == shakedown.EventInject {
+			cancel()
+		}
+	}
+	rec := engine.Run(ctx, e, o)
+	wantVerdict(t, rec, shakedown.VerdictAborted)
+	if state := procState(t, v.PID); state == "T" {
+		t.Fatalf("victim left stopped")
+	}
+}
+
+func TestPanicInEventsStillReverts(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	e := exp(&shakedown.FaultSpec{Name: "first", Type: "file", Params: &fileParams{Path: a}, Duration: time.Hour})
+	e.Baseline, e.Recovery = 0, 0
+	o := opts(nil, nil)
+	o.Events = func(ev shakedown.Event) {
+		if ev.Kind == shakedown.EventInject {
+			panic("a broken progress printer")
+		}
+	}
+	rec := engine.Run(t.Context(), e, o)
+	wantVerdict(t, rec, shakedown.VerdictError)
+	if _, err := os.Stat(a); err == nil {
+		t.Errorf("%s left behind", a)
+	}
+}
+
+func TestNoGoroutinesLeft(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 3 {
+		var flag atomic.Bool
+		e := exp(fake("f", &fakeParams{Flag: &flag}, 20*time.Millisecond))
+		e.Baseline, e.Recovery = 20*time.Millisecond, time.Second
+		c := flagCheck("healthy", &flag)
+		c.Every = 5 * time.Millisecond
+		e.SteadyState = []*shakedown.Check{c}
+		engine.Run(t.Context(), e, opts(&trace{}, nil))
+	}
+	waitGoroutines(t, before)
+}
+
+func TestID(t *testing.T) {
+	t0 := time.UnixMilli(1_700_000_000_000)
+	a, b := engine.NewID(t0), engine.NewID(t0.Add(time.Millisecond))
+	if len(a) != 26 || strings.ToLower(a) != a || strings.ContainsAny(a, "ilou") {
+		t.Errorf("id %q: want 26 lower-case Crockford characters", a)
+	}
+	if !(a < b) {
+		t.Errorf("ids not sorted by time: %q then %q", a, b)
+	}
+	if engine.NewID(t0) == a {
+		t.Errorf("two ids in the same millisecond are equal")
+	}
+}
+
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func deref(m *shakedown.Millis) any {
+	if m == nil {
+		return nil
+	}
+	return float64(*m)
+}

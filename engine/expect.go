@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// alertTimeout bounds one poll of an alert source.
+const alertTimeout = 5 * time.Second
+
+// expect is one detection or recovery expectation with what its polls saw.
+type expect struct {
+	e      *shakedown.Expectation
+	alert  AlertSource
+	prober shakedown.Prober
+	every  time.Duration
+	kick   chan struct{}
+
+	// Guarded by runner.mu.
+	firedAt   time.Time // alert: first seen firing after the first inject; probe: first seen failing
+	backAt    time.Time // alert: first seen resolved after the revert; probe: first seen holding
+	preFiring bool      // the alert fired before anything was injected
+	lastErr   string
+}
+
+func (r *runner) newExpect(e *shakedown.Expectation) (*expect, error) {
+	x := &expect{e: e, kick: make(chan struct{}, 1)}
+	switch {
+	case e.Alert != nil:
+		if r.opts.NewAlert == nil {
+			return nil, shakedown.Errorf(shakedown.KindInternal, "expectation %s: no alert source configured", e.Name)
+		}
+		a, err := r.opts.NewAlert(e.Alert)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindOf(err), "expectation "+e.Name, err)
+		}
+		r.keep(a)
+		x.alert, x.every = a, alertEvery
+	case e.Probe != nil:
+		pt, ok := r.reg.Probe(e.Probe.Type)
+		if !ok {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "expectation %s: unknown probe type %q", e.Name, e.Probe.Type)
+		}
+		within := max(e.RecoversWithin, e.FiresWithin)
+		x.every = min(max(within/20, 100*time.Millisecond), time.Second)
+		p, err := pt.New(r.env, e.Probe.Params, x.every)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindOf(err), "expectation "+e.Name, err)
+		}
+		r.keep(p)
+		x.prober = p
+	default:
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "expectation %s: neither an alert nor a probe", e.Name)
+	}
+	return x, nil
+}
+
+// pollLoop polls the expectation every interval, and at once on the first inject and when a
+// phase starts. An alert is polled from the baseline on, so that an unreachable source is
+// found before anything is injected.
+func (r *runner) pollLoop(ctx context.Context, x *expect) error {
+	t := time.NewTicker(x.every)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		phase := r.phase
+		r.mu.Unlock()
+		if phase != "" && (x.alert != nil || phase != shakedown.PhaseBaseline) {
+			r.poll(ctx, x, phase)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-x.kick:
+			t.Reset(x.every)
+		}
+	}
+}
+
+func (r *runner) poll(ctx context.Context, x *expect, phase shakedown.Phase) {
+	at := r.now()
+	var bad bool // alert firing, or probe failing
+	if x.alert != nil {
+		pctx, cancel := context.WithTimeout(ctx, alertTimeout)
+		firing, err := x.alert.Firing(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if phase == shakedown.PhaseBaseline {
+				kind := shakedown.KindOf(err)
+				if kind == shakedown.KindInternal {
+					kind = shakedown.KindUnavailable
+				}
+				r.fail(shakedown.Wrap(kind, "expectation "+x.e.Name, err))
+				return
+			}
+			r.mu.Lock()
+			x.lastErr = err.Error()
+			r.mu.Unlock()
+			r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: phase, Name: x.e.Name, Err: err.Error()})
+			return
+		}
+		bad = firing
+	} else {
+		pctx, cancel := context.WithTimeout(ctx, x.every)
+		_, err := x.prober.Probe(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		bad = err != nil
+	}
+	var ev string
+	r.mu.Lock()
+	fi, re := r.firstInject, r.revertEnd
+	switch {
+	case bad && fi.IsZero():
+		x.preFiring = x.alert != nil
+	case bad && x.firedAt.IsZero() && !at.Before(fi):
+		x.firedAt = at
+		ev = fmt.Sprintf("detected %s after the first inject", shortDur(at.Sub(fi)))
+	case !bad && !re.IsZero() && x.backAt.IsZero() && !at.Before(re) && (x.alert == nil || !x.firedAt.IsZero()):
+		x.backAt = at
+		ev = fmt.Sprintf("recovered %s after the revert", shortDur(at.Sub(re)))
+	}
+	r.mu.Unlock()
+	if ev != "" {
+		r.emit(shakedown.Event{Kind: shakedown.EventExpect, Phase: phase, Name: x.e.Name, Held: true, Detail: ev})
+		r.poke()
+	}
+}
+
+// judgeLocked decides an expectation as far as can be at now. deadline is when its
+// undecided parts will be decided.
+func (r *runner) judgeLocked(x *expect, now time.Time) (decided, held bool, detail string, deadline time.Time) {
+	fi, re := r.firstInject, r.revertEnd
+	e := x.e
+	decided, held = true, true
+	var notes []string
+	later := func(t time.Time) {
+		decided = false
+		if deadline.IsZero() || t.Before(deadline) {
+			deadline = t
+		}
+	}
+	what, back := "fired", "resolved"
+	if x.alert == nil {
+		what, back = "broke", "held again"
+	}
+	if e.FiresWithin > 0 {
+		switch {
+		case fi.IsZero():
+			held = false
+			notes = append(notes, "nothing was injected")
+		case !x.firedAt.IsZero() && x.firedAt.Sub(fi) <= e.FiresWithin:
+			notes = append(notes, fmt.Sprintf("%s after %s (within %s)", what, shortDur(x.firedAt.Sub(fi)), shortDur(e.FiresWithin)))
+		case !x.firedAt.IsZero():
+			held = false
+			notes = append(notes, fmt.Sprintf("%s after %s, expected within %s", what, shortDur(x.firedAt.Sub(fi)), shortDur(e.FiresWithin)))
+		case now.Sub(fi) > e.FiresWithin:
+			held = false
+			notes = append(notes, fmt.Sprintf("did not fire within %s of the first inject", shortDur(e.FiresWithin)))
+		default:
+			later(fi.Add(e.FiresWithin))
+		}
+		if x.preFiring {
+			notes = append(notes, "it was already firing before the first inject")
+		}
+	}
+	within := e.ResolvesWithin
+	if x.alert == nil {
+		within = e.RecoversWithin
+	}
+	if within > 0 {
+		switch {
+		case re.IsZero():
+			held = false
+			notes = append(notes, "nothing was reverted")
+		case x.alert != nil && x.firedAt.IsZero():
+			if e.FiresWithin <= 0 {
+				notes = append(notes, "never fired, nothing to resolve")
+			}
+		case !x.backAt.IsZero() && x.backAt.Sub(re) <= within:
+			notes = append(notes, fmt.Sprintf("%s %s after the revert (within %s)", back, shortDur(x.backAt.Sub(re)), shortDur(within)))
+		case !x.backAt.IsZero():
+			held = false
+			notes = append(notes, fmt.Sprintf("%s %s after the revert, expected within %s", back, shortDur(x.backAt.Sub(re)), shortDur(within)))
+		case now.Sub(re) > within:
+			held = false
+			notes = append(notes, fmt.Sprintf("not %s within %s of the revert", back, shortDur(within)))
+		default:
+			later(re.Add(within))
+		}
+	}
+	if x.lastErr != "" && !held {
+		notes = append(notes, "last error: "+x.lastErr)
+	}
+	return decided, held, strings.Join(notes, "; "), deadline
+}
+
+// expectationsDecided says whether every expectation is decided, and if not, when the next
+// undecided part will be.
+func (r *runner) expectationsDecided(now time.Time) (bool, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := true
+	var next time.Time
+	for _, x := range r.expects {
+		decided, _, _, dl := r.judgeLocked(x, now)
+		if !decided {
+			all = false
+			if next.IsZero() || dl.Before(next) {
+				next = dl
+			}
+		}
+	}
+	return all, next
+}
+
+// finishExpects writes each expectation's record and counts the missed ones as failures.
+func (r *runner) finishExpects(end time.Time) {
+	var events []shakedown.Event
+	r.mu.Lock()
+	for _, x := range r.expects {
+		decided, held, detail, _ := r.judgeLocked(x, end)
+		if !decided {
+			held, detail = false, "not judged: the run ended before it could be decided"
+		}
+		er := shakedown.ExpectationRecord{Name: x.e.Name, Held: held, Detail: detail}
+		if !x.firedAt.IsZero() {
+			er.FiredAt = shakedown.AtPtr(x.firedAt)
+			er.TimeToDetect = shakedown.MsPtr(x.firedAt.Sub(r.firstInject))
+		}
+		if !x.backAt.IsZero() {
+			er.ResolvedAt = shakedown.AtPtr(x.backAt)
+			er.TimeToRecover = shakedown.MsPtr(x.backAt.Sub(r.revertEnd))
+		}
+		r.rec.Expectations = append(r.rec.Expectations, er)
+		if !held {
+			r.out.failed = append(r.out.failed, fmt.Sprintf("expectation %q: %s", x.e.Name, detail))
+		}
+		events = append(events, shakedown.Event{Kind: shakedown.EventExpect, Name: x.e.Name, Held: held, Detail: detail})
+	}
+	r.mu.Unlock()
+	for _, ev := range events {
+		r.emit(ev)
+	}
+}

@@ -1,0 +1,831 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+var (
+	errTimeout  = errors.New("run timed out")
+	errStopped  = errors.New("stop condition fired")
+	errFinished = errors.New("run finished")
+	// errRevertFailed stops the fault graph after a revert failed; the failure itself is
+	// already in the outcome.
+	errRevertFailed = errors.New("revert failed")
+)
+
+// runner is one run of one experiment. The goroutine that calls Run owns it; samplers,
+// pollers, loads and fault goroutines report to it under mu.
+type runner struct {
+	exp  *shakedown.Experiment
+	opts Options
+	reg  *shakedown.Registry
+	now  func() time.Time
+	env  shakedown.Env
+	rec  *shakedown.Record
+
+	parent    context.Context
+	ctx       context.Context // cancelled by a stop condition, a failure, the timeout or the parent
+	cancel    context.CancelCauseFunc
+	stopTimer context.CancelFunc
+
+	s       *setup
+	loads   []*loadRun
+	checks  []*check
+	expects []*expect
+
+	jch     chan journalOpen // the journal being opened; nil once received
+	journal Journal
+
+	mon       errgroup.Group // loads, samplers and pollers
+	monCancel context.CancelFunc
+	graph     *errgroup.Group // the fault goroutines, while the inject phase runs
+	closers   []shakedown.Closer
+
+	wake   chan struct{} // poked when a sample may change what the main loop waits for
+	emitMu sync.Mutex
+
+	mu          sync.Mutex // guards everything below and the mutable state of checks and expects
+	phase       shakedown.Phase
+	epoch       int
+	closed      map[shakedown.Phase]bool
+	stack       []*held
+	firstInject time.Time
+	revertEnd   time.Time
+	recoveredAt time.Time
+	injectedAny bool
+	out         outcome
+}
+
+type loadRun struct {
+	spec *shakedown.LoadSpec
+	load Load
+}
+
+type journalOpen struct {
+	j   Journal
+	err error
+}
+
+// held is an injected fault waiting for its revert.
+type held struct {
+	n         *node
+	revert    shakedown.Revert
+	jid       int
+	journaled bool
+}
+
+// outcome collects what happened, by verdict class.
+type outcome struct {
+	notRestored  []string
+	revertFailed bool
+	errs         []error
+	aborted      string
+	failed       []string
+	notSteady    string
+}
+
+// Run runs one experiment and always returns a complete record with its verdict, exit code
+// and reason. It never returns with anything injected unless a revert failed; then the
+// verdict is not_restored and record.Recover holds the command that reverts what is left.
+//
+// Cancelling ctx aborts the run (exit 3) after reverting everything on a context detached
+// from ctx; so does opts.Timeout.
+func Run(ctx context.Context, exp *shakedown.Experiment, opts Options) (rec *shakedown.Record) {
+	r := newRunner(ctx, exp, opts)
+	defer func() {
+		if p := recover(); p != nil {
+			slog.Error("shakedown engine: panic in run", "run", r.env.RunID, "panic", p, "stack", string(debug.Stack()))
+			r.setErr(shakedown.Errorf(shakedown.KindInternal, "panic: %v", p))
+		}
+		r.finish()
+		rec = r.rec
+	}()
+	r.run()
+	return r.rec
+}
+
+func newRunner(ctx context.Context, exp *shakedown.Experiment, opts Options) *runner {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = randomSeed()
+	}
+	start := now()
+	r := &runner{
+		exp: exp, opts: opts, reg: opts.Registry, now: now, parent: ctx,
+		wake:   make(chan struct{}, 1),
+		closed: map[shakedown.Phase]bool{},
+	}
+	r.env = shakedown.Env{RunID: NewID(start), StateDir: opts.StateDir, Seed: seed}
+	host := opts.Host
+	r.rec = &shakedown.Record{
+		Schema: shakedown.RecordSchema,
+		ID:     r.env.RunID,
+		Experiment: shakedown.ExperimentRef{
+			Name: exp.Name, File: exp.File, SHA256: exp.SHA256,
+			Description: exp.Description, Labels: exp.Labels,
+		},
+		Commit:       opts.Commit,
+		StartedAt:    shakedown.At(start),
+		Seed:         seed,
+		Version:      shakedown.Version,
+		Host:         host,
+		Phases:       []shakedown.PhaseRecord{},
+		Targets:      []shakedown.TargetRecord{},
+		Faults:       []shakedown.FaultRecord{},
+		Checks:       []shakedown.CheckRecord{},
+		Expectations: []shakedown.ExpectationRecord{},
+		Loads:        []shakedown.LoadRecord{},
+	}
+	for _, f := range exp.Faults {
+		r.rec.Faults = append(r.rec.Faults, shakedown.FaultRecord{Name: f.Name, Type: f.Type, Target: f.Target, Params: f.Params})
+	}
+	var inner context.Context
+	inner, r.cancel = context.WithCancelCause(ctx)
+	r.ctx = inner
+	if opts.Timeout > 0 {
+		r.ctx, r.stopTimer = context.WithTimeoutCause(inner, opts.Timeout, errTimeout)
+	}
+	return r
+}
+
+// run goes through the phases. Whatever it leaves behind, finish cleans up.
+func (r *runner) run() {
+	r.emit(shakedown.Event{Kind: shakedown.EventRunStart, Detail: r.exp.File})
+	if r.ctx.Err() != nil {
+		return
+	}
+	s, err := build(r.ctx, r.env, r.exp, r.opts)
+	r.s = s
+	for _, t := range s.targets {
+		r.rec.Targets = append(r.rec.Targets, t.record())
+		r.emit(shakedown.Event{Kind: shakedown.EventTargets, Name: t.spec.Name,
+			Detail: fmt.Sprintf("selected %d of %d: %s", len(t.selected), len(t.matched), joinNames(instanceNames(t.selected)))})
+	}
+	if err != nil {
+		r.setErr(err)
+		return
+	}
+	if err := r.setupMonitors(); err != nil {
+		r.setErr(err)
+		return
+	}
+	r.openJournal()
+	r.startMonitors()
+	if !r.baseline() {
+		return
+	}
+	ok := r.inject()
+	r.revertPhase()
+	if ok {
+		r.recovery()
+	}
+}
+
+// openJournal opens the journal (and so starts the watchdog) while the baseline runs, so that
+// its start-up does not delay the first inject.
+func (r *runner) openJournal() {
+	if r.opts.OpenJournal == nil {
+		return
+	}
+	ch := make(chan journalOpen, 1)
+	r.jch = ch
+	open := r.opts.OpenJournal
+	go func() {
+		defer close(ch)
+		var res journalOpen
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					res.err = shakedown.Errorf(shakedown.KindInternal, "panic: %v", p)
+				}
+			}()
+			res.j, res.err = open(r.env.RunID, r.exp)
+		}()
+		ch <- res
+	}()
+}
+
+// awaitJournal waits for the journal to be open. It reports false when it could not be.
+func (r *runner) awaitJournal() bool {
+	if r.jch == nil {
+		return r.opts.OpenJournal == nil || r.journal != nil
+	}
+	res := <-r.jch
+	r.jch = nil
+	if res.err != nil {
+		r.setErr(shakedown.Wrap(shakedown.KindOf(res.err), "open journal", res.err))
+		return false
+	}
+	r.journal = res.j
+	return true
+}
+
+// baseline runs the baseline phase. It reports whether the inject phase may start.
+func (r *runner) baseline() bool {
+	r.enter(shakedown.PhaseBaseline, r.exp.Baseline)
+	timer := time.NewTimer(r.exp.Baseline)
+	defer timer.Stop()
+	// With a baseline, the phase lasts its length and until every steady-state probe has
+	// been sampled at least once (bounded by the probe's timeout): no evidence is no pass.
+	// Without one (0), nothing is waited for.
+	over := r.exp.Baseline <= 0
+	for !over || r.exp.Baseline > 0 && !r.baselineSampled() {
+		if r.baselineBroken() || r.ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-timer.C:
+			over = true
+		case <-r.ctx.Done():
+		case <-r.wake:
+		}
+	}
+	if r.baselineBroken() || r.ctx.Err() != nil {
+		return false
+	}
+	r.closePhase(shakedown.PhaseBaseline)
+	if r.baselineBroken() {
+		return false
+	}
+	r.computeBaselines()
+	return r.ctx.Err() == nil
+}
+
+// inject runs the fault graph. It reports whether the run went through it without being
+// interrupted or failing, so that the recovery is worth watching.
+func (r *runner) inject() bool {
+	if !r.awaitJournal() || r.ctx.Err() != nil {
+		return false
+	}
+	var length time.Duration
+	for _, n := range r.s.nodes {
+		length = max(length, n.end)
+	}
+	r.enter(shakedown.PhaseInject, length)
+	g, gctx := errgroup.WithContext(r.ctx)
+	r.mu.Lock()
+	r.graph = g
+	r.mu.Unlock()
+	for _, n := range r.s.nodes {
+		g.Go(func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = r.panicked("fault "+n.spec.Name, p)
+					r.setErr(err)
+				}
+			}()
+			return r.runNode(gctx, n)
+		})
+	}
+	g.Wait()
+	r.mu.Lock()
+	r.graph = nil
+	r.mu.Unlock()
+	r.closePhase(shakedown.PhaseInject)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ctx.Err() == nil && len(r.out.errs) == 0 && !r.out.revertFailed
+}
+
+// runNode waits for the fault's turn, injects it, holds it and reverts it.
+func (r *runner) runNode(ctx context.Context, n *node) error {
+	for _, d := range n.deps {
+		select {
+		case <-d.injected:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	if n.spec.Delay > 0 {
+		t := time.NewTimer(n.spec.Delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if p, ok := n.fault.(shakedown.Preparer); ok {
+		if err := p.Prepare(ctx); err != nil {
+			return r.injectFailed(ctx, n, fmt.Errorf("prepare: %w", err))
+		}
+	}
+	undos := n.fault.Undo()
+	h := &held{n: n}
+	if j := r.journal; j != nil {
+		id, err := j.Begin(n.spec.Name, undos, shakedown.TTL(n.spec.Duration))
+		if err != nil {
+			return r.injectFailed(ctx, n, fmt.Errorf("journal: %w", err))
+		}
+		h.jid, h.journaled = id, true
+	}
+	rev, err := r.safeInject(ctx, n, undos)
+	at := r.now()
+	h.revert = rev
+	if rev != nil {
+		r.mu.Lock()
+		r.stack = append(r.stack, h)
+		r.mu.Unlock()
+	} else if h.journaled {
+		r.journalDone(h, nil) // nothing to take back
+	}
+	if err != nil {
+		return r.injectFailed(ctx, n, err)
+	}
+	r.mu.Lock()
+	r.rec.Faults[n.idx].InjectedAt = shakedown.AtPtr(at)
+	first := r.firstInject.IsZero()
+	if first {
+		r.firstInject = at
+	}
+	r.injectedAny = true
+	r.mu.Unlock()
+	close(n.injected)
+	r.emit(shakedown.Event{Kind: shakedown.EventInject, Phase: shakedown.PhaseInject, Name: n.spec.Name,
+		Detail: fmt.Sprintf("%s on %s", n.spec.Type, orDash(joinNames(instanceNames(n.selected))))})
+	if first {
+		r.kickExpects()
+	}
+	if n.typ.OneShot && n.spec.Duration <= 0 {
+		return nil // its revert, if any, runs in the revert phase
+	}
+	t := time.NewTimer(n.spec.Duration)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return nil // the revert phase takes it back, with everything else, last in first out
+	}
+	if h := r.pop(n); h != nil {
+		if err := r.revertHeld(h); err != nil {
+			return errRevertFailed
+		}
+	}
+	return nil
+}
+
+// injectFailed records a fault that could not be injected. When the graph was already being
+// stopped, the failure is a consequence, not the cause.
+func (r *runner) injectFailed(ctx context.Context, n *node, err error) error {
+	r.mu.Lock()
+	r.rec.Faults[n.idx].Error = err.Error()
+	r.mu.Unlock()
+	r.emit(shakedown.Event{Kind: shakedown.EventInject, Phase: shakedown.PhaseInject, Name: n.spec.Name, Err: err.Error()})
+	if ctx.Err() != nil {
+		return nil // the graph was being stopped: an abort or an earlier failure is the cause
+	}
+	err = shakedown.Wrap(shakedown.KindOf(err), "inject "+n.spec.Name, err)
+	r.setErr(err)
+	return err
+}
+
+// safeInject calls Inject. When Inject panics, the fault's undos (already journaled) become
+// its revert, since it may have applied part of itself.
+func (r *runner) safeInject(ctx context.Context, n *node, undos []shakedown.Undo) (rev shakedown.Revert, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.panicked("inject "+n.spec.Name, p)
+			rev = r.undoRevert(undos)
+		}
+	}()
+	return n.fault.Inject(ctx)
+}
+
+// undoRevert returns a revert that carries out undos from the registry, last first.
+func (r *runner) undoRevert(undos []shakedown.Undo) shakedown.Revert {
+	if len(undos) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		var errs []error
+		for i := len(undos) - 1; i >= 0; i-- {
+			u := undos[i]
+			f, ok := r.reg.Undo(u.Type)
+			if !ok {
+				errs = append(errs, fmt.Errorf("undo %s: no undo function of this type", u.Type))
+				continue
+			}
+			if err := f(ctx, u.Data); err != nil {
+				errs = append(errs, fmt.Errorf("undo %s: %w", u.Summary, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+}
+
+func (r *runner) panicked(where string, p any) error {
+	slog.Error("shakedown engine: panic", "run", r.env.RunID, "in", where, "panic", p, "stack", string(debug.Stack()))
+	return shakedown.Errorf(shakedown.KindInternal, "panic in %s: %v", where, p)
+}
+
+// pop takes n's entry off the revert stack, or returns nil when it is not there.
+func (r *runner) pop(n *node) *held {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.stack) - 1; i >= 0; i-- {
+		if r.stack[i].n == n {
+			h := r.stack[i]
+			r.stack = append(r.stack[:i], r.stack[i+1:]...)
+			return h
+		}
+	}
+	return nil
+}
+
+func (r *runner) popLast() *held {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.stack) == 0 {
+		return nil
+	}
+	h := r.stack[len(r.stack)-1]
+	r.stack = r.stack[:len(r.stack)-1]
+	return h
+}
+
+// revertAll reverts whatever is still injected, last in first out.
+func (r *runner) revertAll() {
+	for h := r.popLast(); h != nil; h = r.popLast() {
+		r.revertHeld(h)
+	}
+}
+
+// revertHeld reverts one fault on a context detached from the run's, with its own deadline.
+func (r *runner) revertHeld(h *held) (err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), shakedown.DefaultRevertWait)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = r.panicked("revert "+h.n.spec.Name, p)
+			}
+		}()
+		err = h.revert(ctx)
+	}()
+	cancel()
+	at := r.now()
+	r.mu.Lock()
+	fr := &r.rec.Faults[h.n.idx]
+	if err != nil {
+		fr.RevertError = err.Error()
+		r.out.notRestored = append(r.out.notRestored, fmt.Sprintf("revert %s: %v", h.n.spec.Name, err))
+		r.out.revertFailed = true
+	} else {
+		fr.RevertedAt = shakedown.AtPtr(at)
+	}
+	phase := r.phase
+	r.mu.Unlock()
+	if h.journaled {
+		r.journalDone(h, err)
+	}
+	ev := shakedown.Event{Kind: shakedown.EventRevert, Phase: phase, Name: h.n.spec.Name}
+	if err != nil {
+		ev.Err = err.Error()
+	}
+	r.emit(ev)
+	return err
+}
+
+func (r *runner) journalDone(h *held, revertErr error) {
+	if err := r.journal.Done(h.jid, revertErr); err != nil {
+		// The watchdog may replay the undo later; undos are idempotent, so this is no harm
+		// to the system, only noise.
+		slog.Warn("shakedown engine: journal done", "run", r.env.RunID, "fault", h.n.spec.Name, "err", err)
+		r.emit(shakedown.Event{Kind: shakedown.EventLog, Name: h.n.spec.Name, Detail: "journal: " + err.Error()})
+	}
+}
+
+// revertPhase reverts what is still injected and marks the end of the revert.
+func (r *runner) revertPhase() {
+	r.enter(shakedown.PhaseRevert, 0)
+	r.revertAll()
+	r.mu.Lock()
+	r.revertEnd = r.now()
+	r.mu.Unlock()
+	r.closePhase(shakedown.PhaseRevert)
+}
+
+// recovery watches the steady state come back, with "eventually" semantics, and waits for
+// expectations to be decided.
+func (r *runner) recovery() {
+	if r.exp.Recovery <= 0 && len(r.expects) == 0 {
+		return
+	}
+	r.enter(shakedown.PhaseRecovery, r.exp.Recovery)
+	r.mu.Lock()
+	re := r.revertEnd
+	r.mu.Unlock()
+	steadyDeadline := re.Add(r.exp.Recovery)
+	judgeSteady := r.exp.Recovery > 0 && r.hasRecoveryChecks()
+	for r.ctx.Err() == nil {
+		now := r.now()
+		r.mu.Lock()
+		recovered := !r.recoveredAt.IsZero()
+		r.mu.Unlock()
+		steadyDone := !judgeSteady || recovered || !now.Before(steadyDeadline)
+		expDone, expDeadline := r.expectationsDecided(now)
+		if steadyDone && expDone {
+			break
+		}
+		var next time.Time
+		if !steadyDone {
+			next = steadyDeadline
+		}
+		if !expDone && (next.IsZero() || expDeadline.Before(next)) {
+			next = expDeadline
+		}
+		t := time.NewTimer(max(next.Sub(now), time.Millisecond))
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+		case <-r.wake:
+		}
+		t.Stop()
+	}
+	if r.ctx.Err() != nil {
+		return
+	}
+	r.closePhase(shakedown.PhaseRecovery)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if judgeSteady && r.recoveredAt.IsZero() {
+		r.out.notRestored = append(r.out.notRestored, fmt.Sprintf("steady state not back within %s of the revert: %s",
+			shortDur(r.exp.Recovery), r.notHoldingLocked()))
+	}
+	if !r.recoveredAt.IsZero() {
+		r.rec.Recovery.TimeToRecover = shakedown.MsPtr(max(0, r.recoveredAt.Sub(re)))
+	}
+}
+
+// enter starts phase p: the record, the loads, the checks' windows, and the event.
+func (r *runner) enter(p shakedown.Phase, length time.Duration) {
+	now := r.now()
+	r.mu.Lock()
+	if n := len(r.rec.Phases); n > 0 {
+		r.rec.Phases[n-1].End = shakedown.At(now)
+	}
+	r.rec.Phases = append(r.rec.Phases, shakedown.PhaseRecord{Name: p, Start: shakedown.At(now)})
+	r.phase = p
+	r.epoch++
+	for _, ck := range r.checks {
+		if ck.role == roleSteady {
+			ck.resetWindow()
+		}
+	}
+	r.mu.Unlock()
+	for _, l := range r.loads {
+		l.load.SetPhase(p)
+	}
+	for _, ck := range r.checks {
+		kick(ck.kick)
+	}
+	r.kickExpects()
+	r.emit(shakedown.Event{Kind: shakedown.EventPhase, Phase: p, Remaining: length})
+}
+
+func (r *runner) kickExpects() {
+	for _, x := range r.expects {
+		kick(x.kick)
+	}
+}
+
+func kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) poke() { kick(r.wake) }
+
+// setupMonitors builds loads, checks and expectations.
+func (r *runner) setupMonitors() error {
+	byName := map[string]Load{}
+	for _, ls := range r.exp.Loads {
+		if r.opts.NewLoad == nil {
+			return shakedown.Errorf(shakedown.KindInternal, "load %s: no load generator configured", ls.Name)
+		}
+		l, err := r.opts.NewLoad(ls)
+		if err != nil {
+			return shakedown.Wrap(shakedown.KindOf(err), "load "+ls.Name, err)
+		}
+		r.keep(l)
+		r.loads = append(r.loads, &loadRun{spec: ls, load: l})
+		byName[ls.Name] = l
+	}
+	for _, c := range r.exp.SteadyState {
+		ck, err := r.newCheck(c, roleSteady, byName)
+		if err != nil {
+			return err
+		}
+		r.checks = append(r.checks, ck)
+	}
+	for _, c := range r.exp.StopIf {
+		ck, err := r.newCheck(c, roleStop, byName)
+		if err != nil {
+			return err
+		}
+		r.checks = append(r.checks, ck)
+	}
+	for _, e := range r.exp.Expect {
+		x, err := r.newExpect(e)
+		if err != nil {
+			return err
+		}
+		r.expects = append(r.expects, x)
+	}
+	return nil
+}
+
+func (r *runner) keep(v any) {
+	if c, ok := v.(shakedown.Closer); ok && c != nil {
+		r.closers = append(r.closers, c)
+	}
+}
+
+// startMonitors starts the loads, the check samplers and the expectation pollers. They run
+// until finish stops them.
+func (r *runner) startMonitors() {
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.monCancel = cancel
+	for _, l := range r.loads {
+		r.goMon("load "+l.spec.Name, func() error {
+			if err := l.load.Run(ctx); err != nil && ctx.Err() == nil {
+				return shakedown.Wrap(shakedown.KindOf(err), "load "+l.spec.Name, err)
+			}
+			return nil
+		})
+	}
+	for _, ck := range r.checks {
+		r.goMon("check "+ck.c.Name, func() error { return r.sampleLoop(ctx, ck) })
+	}
+	for _, x := range r.expects {
+		r.goMon("expectation "+x.e.Name, func() error { return r.pollLoop(ctx, x) })
+	}
+}
+
+// goMon runs f in the monitors' group; an error or a panic fails the run.
+func (r *runner) goMon(what string, f func() error) {
+	r.mon.Go(func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = r.panicked(what, p)
+			}
+			if err != nil {
+				r.fail(err)
+			}
+		}()
+		return f()
+	})
+}
+
+// fail records a tool error and interrupts the run.
+func (r *runner) fail(err error) {
+	r.setErr(err)
+	r.cancel(err)
+}
+
+func (r *runner) setErr(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.out.errs = append(r.out.errs, err)
+}
+
+// abort interrupts the run for reason (a stop condition).
+func (r *runner) abort(reason string) {
+	r.mu.Lock()
+	if r.out.aborted == "" {
+		r.out.aborted = reason
+	}
+	r.mu.Unlock()
+	r.cancel(errStopped)
+}
+
+// noteInterruption says why the run's context ended, when nothing else has.
+func (r *runner) noteInterruption() {
+	if r.ctx.Err() == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.out.aborted != "" || len(r.out.errs) > 0 {
+		return
+	}
+	switch cause := context.Cause(r.ctx); {
+	case errors.Is(cause, errTimeout):
+		r.out.aborted = "timeout after " + shortDur(r.opts.Timeout)
+	case r.parent.Err() != nil:
+		r.out.aborted = "cancelled"
+		if c := context.Cause(r.parent); c != nil && !errors.Is(c, context.Canceled) {
+			r.out.aborted = "cancelled: " + c.Error()
+		}
+	default:
+		r.out.aborted = "interrupted: " + cause.Error()
+	}
+}
+
+// finish reverts whatever is left, stops everything the run started, and completes the
+// record. It runs on every path, panics included.
+func (r *runner) finish() {
+	r.noteInterruption()
+	r.cancel(errFinished)
+	if r.stopTimer != nil {
+		r.stopTimer()
+	}
+	r.mu.Lock()
+	g := r.graph
+	r.mu.Unlock()
+	if g != nil {
+		g.Wait() // only after a panic in the main goroutine during the inject phase
+	}
+	r.mu.Lock()
+	left := len(r.stack) > 0
+	phase := r.phase
+	r.mu.Unlock()
+	if left {
+		if phase != shakedown.PhaseRevert {
+			r.closePhase(phase)
+			r.enter(shakedown.PhaseRevert, 0)
+		}
+		r.revertAll()
+		r.mu.Lock()
+		r.revertEnd = r.now()
+		r.mu.Unlock()
+	}
+	if r.monCancel != nil {
+		r.monCancel()
+	}
+	r.mon.Wait()
+	r.mu.Lock()
+	phase = r.phase
+	r.mu.Unlock()
+	if phase != "" {
+		r.closePhase(phase)
+	}
+	end := r.now()
+	if n := len(r.rec.Phases); n > 0 {
+		r.rec.Phases[n-1].End = shakedown.At(end)
+	}
+	if r.jch != nil {
+		if res := <-r.jch; res.j != nil {
+			r.journal = res.j
+		}
+		r.jch = nil
+	}
+	if r.journal != nil {
+		if err := r.journal.Close(); err != nil {
+			slog.Warn("shakedown engine: close journal", "run", r.env.RunID, "err", err)
+		}
+	}
+	for _, l := range r.loads {
+		r.rec.Loads = append(r.rec.Loads, l.load.Record())
+	}
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i].Close()
+	}
+	if r.s != nil {
+		r.s.close()
+	}
+	r.finishChecks()
+	r.finishExpects(end)
+	r.rec.EndedAt = shakedown.At(end)
+	r.rec.Verdict, r.rec.Reason = r.verdict()
+	r.rec.ExitCode = r.rec.Verdict.ExitCode()
+	if r.out.revertFailed {
+		dir := r.opts.StateDir
+		if dir == "" {
+			dir = ".shakedown"
+		}
+		r.rec.Recover = "shakedown recover --state-dir " + dir
+	}
+	r.emit(shakedown.Event{Kind: shakedown.EventRunEnd, Verdict: r.rec.Verdict, Detail: r.rec.Reason})
+}
+
+// emit delivers an event, one at a time.
+func (r *runner) emit(ev shakedown.Event) {
+	if r.opts.Events == nil {
+		return
+	}
+	ev.Time = r.now()
+	ev.Run = r.env.RunID
+	ev.Experiment = r.exp.Name
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.opts.Events(ev)
+}

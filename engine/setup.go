@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// target is one resolved and selected target.
+type target struct {
+	spec     *shakedown.TargetSpec
+	matched  []shakedown.Instance
+	selected []shakedown.Instance
+}
+
+func (t *target) record() shakedown.TargetRecord {
+	return shakedown.TargetRecord{
+		Name:      t.spec.Name,
+		Kind:      t.spec.Kind,
+		Selection: t.spec.Select.String(),
+		Matched:   instanceNames(t.matched),
+		Selected:  instanceNames(t.selected),
+	}
+}
+
+// node is one fault of the graph.
+type node struct {
+	spec     *shakedown.FaultSpec
+	typ      *shakedown.FaultType
+	fault    shakedown.Fault
+	selected []shakedown.Instance
+	deps     []*node
+	start    time.Duration // planned offset from the inject phase's start
+	end      time.Duration
+	idx      int           // index in the record's faults
+	injected chan struct{} // closed by the fault's goroutine once it is injected
+}
+
+// setup is what an experiment resolves to before anything is injected.
+type setup struct {
+	targets []*target
+	nodes   []*node
+	closers []shakedown.Closer // closed when the run ends, even when setup failed half way
+}
+
+func (s *setup) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i].Close()
+	}
+	s.closers = nil
+}
+
+func (s *setup) keep(v any) {
+	if c, ok := v.(shakedown.Closer); ok && c != nil {
+		s.closers = append(s.closers, c)
+	}
+}
+
+// build lays out the fault graph, resolves and selects every target, enforces the
+// blast-radius caps and builds every fault. It injects nothing. The caller closes s, also
+// when err is not nil.
+func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, opts Options) (s *setup, err error) {
+	s = &setup{}
+	reg := opts.Registry
+	if reg == nil {
+		return s, shakedown.Errorf(shakedown.KindInternal, "no registry")
+	}
+	if err := s.layout(exp, reg); err != nil {
+		return s, err
+	}
+	maxTargets := minCap(exp.BlastRadius.MaxTargets, opts.MaxTargets)
+	maxPercent := minCapF(exp.BlastRadius.MaxPercent, opts.MaxPercent)
+	byName := map[string]*target{}
+	for _, ts := range exp.Targets {
+		kind, ok := reg.Target(ts.Kind)
+		if !ok {
+			return s, shakedown.Errorf(shakedown.KindInvalid, "target %s: unknown kind %q", ts.Name, ts.Kind)
+		}
+		all, err := kind.Resolve(ctx, env, ts.Params)
+		for _, in := range all {
+			s.keep(in.Ref)
+		}
+		if err != nil {
+			return s, shakedown.Wrap(shakedown.KindOf(err), "resolve target "+ts.Name, err)
+		}
+		if len(all) == 0 {
+			return s, shakedown.Errorf(shakedown.KindNotFound, "target %s resolved to nothing", ts.Name)
+		}
+		t := &target{spec: ts, matched: all, selected: shakedown.Select(ts.Select, all, env.Seed)}
+		if maxTargets > 0 && len(t.selected) > maxTargets {
+			return s, shakedown.Errorf(shakedown.KindPermission,
+				"target %s selects %d instances, above the blast-radius cap of %d", ts.Name, len(t.selected), maxTargets)
+		}
+		if pct := 100 * float64(len(t.selected)) / float64(len(all)); maxPercent > 0 && pct > maxPercent+1e-9 {
+			return s, shakedown.Errorf(shakedown.KindPermission,
+				"target %s selects %d of %d instances (%s%%), above the blast-radius cap of %s%%",
+				ts.Name, len(t.selected), len(all), ftoa(pct), ftoa(maxPercent))
+		}
+		s.targets = append(s.targets, t)
+		byName[ts.Name] = t
+	}
+	for _, n := range s.nodes {
+		var sel []shakedown.Instance
+		if n.spec.Target != "" {
+			t := byName[n.spec.Target]
+			if t == nil {
+				return s, shakedown.Errorf(shakedown.KindInvalid, "fault %s: undeclared target %q", n.spec.Name, n.spec.Target)
+			}
+			sel = t.selected
+		}
+		n.selected = sel
+		f, err := n.typ.New(env, n.spec, sel)
+		if err != nil {
+			return s, shakedown.Wrap(shakedown.KindOf(err), "build fault "+n.spec.Name, err)
+		}
+		if f == nil {
+			return s, shakedown.Errorf(shakedown.KindInternal, "build fault %s: type %s built nothing", n.spec.Name, n.typ.Name)
+		}
+		n.fault = f
+		s.keep(f)
+	}
+	return s, nil
+}
+
+// layout makes the graph's nodes in file order, checks the after: references, refuses
+// cycles and computes each fault's planned start and end.
+func (s *setup) layout(exp *shakedown.Experiment, reg *shakedown.Registry) error {
+	byName := map[string]*node{}
+	for i, fs := range exp.Faults {
+		typ, ok := reg.Fault(fs.Type)
+		if !ok {
+			return shakedown.Errorf(shakedown.KindInvalid, "fault %s: unknown type %q", fs.Name, fs.Type)
+		}
+		if byName[fs.Name] != nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "fault %s: declared twice", fs.Name)
+		}
+		n := &node{spec: fs, typ: typ, idx: i, injected: make(chan struct{})}
+		byName[fs.Name] = n
+		s.nodes = append(s.nodes, n)
+	}
+	for _, n := range s.nodes {
+		for _, a := range n.spec.After {
+			d := byName[a]
+			if d == nil {
+				return shakedown.Errorf(shakedown.KindInvalid, "fault %s: after undeclared fault %q", n.spec.Name, a)
+			}
+			n.deps = append(n.deps, d)
+		}
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := map[*node]int{}
+	var visit func(n *node, path []string) error
+	visit = func(n *node, path []string) error {
+		switch state[n] {
+		case done:
+			return nil
+		case visiting:
+			return shakedown.Errorf(shakedown.KindInvalid, "faults form a cycle: %s", strings.Join(append(path, n.spec.Name), " → "))
+		}
+		state[n] = visiting
+		var start time.Duration
+		for _, d := range n.deps {
+			if err := visit(d, append(path, n.spec.Name)); err != nil {
+				return err
+			}
+			start = max(start, d.start)
+		}
+		n.start = start + n.spec.Delay
+		n.end = n.start + n.spec.Duration
+		state[n] = done
+		return nil
+	}
+	for _, n := range s.nodes {
+		if err := visit(n, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func instanceNames(ins []shakedown.Instance) []string {
+	out := make([]string, 0, len(ins))
+	for _, in := range ins {
+		if in.Name != "" {
+			out = append(out, in.Name)
+		} else {
+			out = append(out, in.ID)
+		}
+	}
+	return out
+}
+
+func minCap(a, b int) int {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+func minCapF(a, b float64) float64 {
+	switch {
+	case !(a > 0):
+		return math.Max(b, 0)
+	case !(b > 0):
+		return a
+	}
+	return math.Min(a, b)
+}
+
+func ftoa(f float64) string { return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".") }
