@@ -25,8 +25,8 @@ type Options struct {
 	MaxTargets int           // blast-radius cap from flags, on top of exp.BlastRadius; 0: none
 	MaxPercent float64       // blast-radius cap from flags, on top of exp.BlastRadius; 0: none
 
-	NewLoad     func(spec *shakedown.LoadSpec) (Load, error)                // nil: an experiment with loads is an error
-	NewAlert    func(spec *shakedown.AlertSpec) (AlertSource, error)        // nil: alert expectations are an error
+	NewLoad     func(spec *shakedown.LoadSpec) (Load, error)                   // nil: an experiment with loads is an error
+	NewAlert    func(spec *shakedown.AlertSpec) (AlertSource, error)           // nil: alert expectations are an error
 	OpenJournal func(runID string, exp *shakedown.Experiment) (Journal, error) // nil: no journal (tests); real runs always have one
 	// Compare, when set, judges whether a baseline-relative check's observed samples differ
 	// from its baseline samples beyond chance (the stats package provides it). nil: not judged.

@@ -548,34 +548,44 @@ func TestMetricChecks(t *testing.T) {
 		stop     bool
 	}{
 		{
-			name:    "absolute holds",
-			check:   func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms")} },
+			name: "absolute holds",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms")}
+			},
 			during:  0.2,
 			verdict: shakedown.VerdictPassed,
 		},
 		{
-			name:    "absolute breaks",
-			check:   func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms")} },
+			name: "absolute breaks",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "400ms")}
+			},
 			during:  0.5,
 			verdict: shakedown.VerdictFailed,
 		},
 		{
-			name:     "relative holds",
-			check:    func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "2x baseline")} },
+			name: "relative holds",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "2x baseline")}
+			},
 			baseline: map[string]float64{"latency.p99": 0.1}, baseN: 500,
 			during:  0.15,
 			verdict: shakedown.VerdictPassed,
 		},
 		{
-			name:     "relative breaks",
-			check:    func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "2x baseline")} },
+			name: "relative breaks",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "2x baseline")}
+			},
 			baseline: map[string]float64{"latency.p99": 0.1}, baseN: 500,
 			during:  0.25,
 			verdict: shakedown.VerdictFailed,
 		},
 		{
-			name:     "too few baseline samples",
-			check:    func(t *testing.T) *shakedown.Check { return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "baseline + 50ms")} },
+			name: "too few baseline samples",
+			check: func(t *testing.T) *shakedown.Check {
+				return &shakedown.Check{Name: "p99", Metric: latency, Max: mustTol(t, "baseline + 50ms")}
+			},
 			baseline: map[string]float64{"latency.p99": 0.1}, baseN: 3,
 			during:  0.1,
 			verdict: shakedown.VerdictFailed,

@@ -317,7 +317,9 @@ func newJournal(tr *trace) *journal {
 	return &journal{tr: tr, names: map[int]string{}, undos: map[string][]shakedown.Undo{}}
 }
 
-func (j *journal) open(runID string, exp *shakedown.Experiment) (engine.Journal, error) { return j, nil }
+func (j *journal) open(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+	return j, nil
+}
 
 func (j *journal) Begin(fault string, undos []shakedown.Undo, ttl time.Duration) (int, error) {
 	j.mu.Lock()

@@ -218,4 +218,6 @@ func minCapF(a, b float64) float64 {
 	return math.Min(a, b)
 }
 
-func ftoa(f float64) string { return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".") }
+func ftoa(f float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
+}
