@@ -1,0 +1,48 @@
+# shakedown — see README.md. `make demo` and `make test` are all a fresh machine with Go needs.
+GO      ?= go
+BIN     := bin/shakedown
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/shakedown-dev/shakedown.Version=$(VERSION)
+
+.PHONY: build demo test vet fmt-check bench bench-proxy bench-load bench-network docs fuzz clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shakedown
+
+# The main job on the embedded default: a sample system and an experiment, no external services.
+demo: build
+	./$(BIN) demo
+
+# vet, formatting and every test with the race detector. Tests that need root or a Debian
+# package skip with a reason, and fail instead under SHAKEDOWN_REQUIRE_ALL=1 (.ci/run sets it).
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-proxy:
+	bench/proxy/run.sh
+
+bench-load:
+	bench/load/run.sh
+
+docs: build
+	./$(BIN) faults --markdown > docs/faults.md
+
+fuzz:
+	@for p in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$p | grep '^Fuzz'); do \
+	    echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin out

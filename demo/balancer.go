@@ -1,0 +1,160 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Balancer spreads requests over backends round-robin, as HAProxy does in the full sample:
+// an active health check takes a backend out after two failed checks and back in after two
+// good ones, and a request whose backend fails or does not answer within TryTimeout is
+// retried once on another backend.
+type Balancer struct {
+	Backends   []string      // host:port of each replica
+	CheckEvery time.Duration // health-check interval; 250ms when zero
+	TryTimeout time.Duration // per-try timeout; 150ms when zero
+	client     *http.Client
+	next       atomic.Uint64
+	mu         sync.RWMutex
+	up         []bool
+	fails, oks []int
+}
+
+// Run checks the backends' health until ctx ends. Call it once, in its own goroutine, before
+// serving.
+func (b *Balancer) Run(ctx context.Context) {
+	every := b.CheckEvery
+	if every == 0 {
+		every = 250 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var wg sync.WaitGroup
+		for i, addr := range b.Backends {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.record(i, b.check(ctx, addr, every))
+			}()
+		}
+		wg.Wait()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Balancer) init() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.up != nil {
+		return
+	}
+	b.up = make([]bool, len(b.Backends))
+	for i := range b.up {
+		b.up[i] = true
+	}
+	b.fails = make([]int, len(b.Backends))
+	b.oks = make([]int, len(b.Backends))
+	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
+}
+
+func (b *Balancer) check(ctx context.Context, addr string, timeout time.Duration) bool {
+	b.init()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (b *Balancer) record(i int, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ok {
+		b.oks[i]++
+		b.fails[i] = 0
+		if b.oks[i] >= 2 {
+			b.up[i] = true
+		}
+		return
+	}
+	b.fails[i]++
+	b.oks[i] = 0
+	if b.fails[i] >= 2 {
+		b.up[i] = false
+	}
+}
+
+// pick returns the next healthy backend other than skip, or -1.
+func (b *Balancer) pick(skip int) int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := len(b.Backends)
+	start := int(b.next.Add(1))
+	for k := range n {
+		i := (start + k) % n
+		if i != skip && b.up[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+var errNoBackend = errors.New("no healthy backend")
+
+func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.init()
+	if r.URL.Path == "/healthz" {
+		if b.pick(-1) < 0 {
+			http.Error(w, errNoBackend.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+		return
+	}
+	tryTimeout := b.TryTimeout
+	if tryTimeout == 0 {
+		tryTimeout = 150 * time.Millisecond
+	}
+	skip := -1
+	for try := 0; try < 2; try++ {
+		i := b.pick(skip)
+		if i < 0 {
+			break
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), tryTimeout)
+		req, _ := http.NewRequestWithContext(ctx, r.Method, "http://"+b.Backends[i]+r.URL.RequestURI(), nil)
+		resp, err := b.client.Do(req)
+		if err != nil || resp.StatusCode >= 500 {
+			if err == nil {
+				resp.Body.Close()
+			}
+			cancel()
+			skip = i
+			continue
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+		resp.Body.Close()
+		cancel()
+		return
+	}
+	http.Error(w, errNoBackend.Error(), http.StatusBadGateway)
+}
