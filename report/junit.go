@@ -241,7 +241,7 @@ func expectCase(class string, r *shakedown.Record, e *shakedown.ExpectationRecor
 		if times != "" {
 			tc.SystemOut = &junit.Output{Data: xmlText(times + "\n")}
 		}
-	case !injected(r) && e.FiredAt == nil:
+	case !judged(r, e):
 		tc.Skipped = &junit.Result{Message: xmlText("not judged: " + notJudged(r))}
 	default:
 		msg := oneLine(e.Detail)

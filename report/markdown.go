@@ -285,10 +285,11 @@ func writeExpectationsMarkdown(b *bytes.Buffer, r *shakedown.Record) {
 		return
 	}
 	b.WriteString("#### Expectations\n\n| expectation | held | fired | time to detect | resolved | time to recover | detail |\n|---|---|---:|---:|---:|---:|---|\n")
-	for _, e := range r.Expectations {
+	for i := range r.Expectations {
+		e := &r.Expectations[i]
 		held := "yes"
 		switch {
-		case !e.Held && !injected(r) && e.FiredAt == nil:
+		case !judged(r, e):
 			held = "not judged"
 		case !e.Held:
 			held = "**no**"

@@ -19,12 +19,14 @@ import (
 )
 
 // Status returns the upper-case word a report shows for a verdict: PASSED, FAILED, INVALID,
-// ABORTED, NOT RESTORED, ERROR or NOT STEADY. An empty verdict reads UNKNOWN.
+// ABORTED, NOT RESTORED, ERROR or NOT STEADY. An empty verdict reads UNKNOWN; an unknown
+// one is written the same way, on one line.
 func Status(v shakedown.Verdict) string {
-	if v == "" {
+	w := oneLine(strings.ReplaceAll(string(v), "_", " "))
+	if w == "" {
 		return "UNKNOWN"
 	}
-	return strings.ToUpper(strings.ReplaceAll(string(v), "_", " "))
+	return strings.ToUpper(w)
 }
 
 // runDuration is how long the run took, zero when either end is unknown.
@@ -128,6 +130,19 @@ func injected(r *shakedown.Record) bool {
 		if f.InjectedAt != nil || f.Error != "" || f.RevertError != "" {
 			return true
 		}
+	}
+	return false
+}
+
+// judged reports whether an expectation that did not hold was really judged, rather than
+// cut short: it fired, or the run went through every phase (passed, failed, not_restored).
+func judged(r *shakedown.Record, e *shakedown.ExpectationRecord) bool {
+	if e.Held || e.FiredAt != nil {
+		return true
+	}
+	switch r.Verdict {
+	case shakedown.VerdictPassed, shakedown.VerdictFailed, shakedown.VerdictNotRestored:
+		return true
 	}
 	return false
 }
