@@ -1,0 +1,488 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds of the toxic path of one link: the reader hands over chunks of at most
+// readSize bytes through a queue of inQueue chunks, and stops taking more while the
+// events waiting for their time hold more than maxQueued bytes. So a link never holds
+// more than about maxQueued + inQueue*readSize bytes, whatever its toxics.
+const (
+	readSize  = 32 << 10
+	inQueue   = 32
+	maxQueued = 4 << 20
+)
+
+var (
+	errInterrupted = errors.New("link interrupted to change path")
+	errEnded       = errors.New("connection ended by a toxic")
+)
+
+// toxicState is a toxic as a proxy holds it. It is never changed once published to
+// links: an update publishes a new one with a new id.
+type toxicState struct {
+	Toxic
+	dir   Direction
+	id    uint64
+	timer *time.Timer // the TTL; guarded by the proxy's mutex
+}
+
+var toxicIDs atomic.Uint64
+
+// entry is one toxic of a link's chain: its stage, or nil when the toxicity roll left it
+// out of this connection (or it acts on the proxy, not the link).
+type entry struct {
+	t  *toxicState
+	st stage
+}
+
+// link moves one direction of a connection, from src to dst.
+type link struct {
+	c        *conn
+	dir      Direction
+	src, dst net.Conn
+	notify   chan struct{} // a token when the chain of the direction changed
+	stop     atomic.Bool   // tells the reader of the toxic path to hand over and quit
+	entries  []entry
+	stages   []stage // the stages in effect, in chain order
+	counter  *atomic.Int64
+}
+
+// conn is one proxied connection: the client's and upstream's sockets and a link for
+// each direction.
+type conn struct {
+	p                *Proxy
+	client, upstream net.Conn
+	links            [2]*link
+	done             chan struct{}
+	once             sync.Once
+}
+
+func newConn(p *Proxy, client, upstream net.Conn) *conn {
+	c := &conn{p: p, client: client, upstream: upstream, done: make(chan struct{})}
+	c.links[Upstream] = &link{c: c, dir: Upstream, src: client, dst: upstream, notify: make(chan struct{}, 1), counter: &p.stats.bytes[Upstream]}
+	c.links[Downstream] = &link{c: c, dir: Downstream, src: upstream, dst: client, notify: make(chan struct{}, 1), counter: &p.stats.bytes[Downstream]}
+	return c
+}
+
+// serve runs both links and returns when the connection has ended.
+func (c *conn) serve() {
+	var wg sync.WaitGroup
+	wg.Go(func() { c.ended(c.links[Downstream].run()) })
+	c.ended(c.links[Upstream].run())
+	wg.Wait()
+	c.close()
+}
+
+// ended is called with the result of a link: a clean end (nil) leaves the other
+// direction running (a half-closed connection); anything else ends the connection.
+func (c *conn) ended(err error) {
+	if err != nil {
+		c.close()
+	}
+}
+
+func (c *conn) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.client.Close()
+		c.upstream.Close()
+	})
+}
+
+// reset ends the connection with a TCP RST on both sides.
+func (c *conn) reset() {
+	for _, s := range []net.Conn{c.client, c.upstream} {
+		if t, ok := s.(*net.TCPConn); ok {
+			t.SetLinger(0)
+		}
+	}
+	c.close()
+}
+
+// changed tells the link that its chain changed: a token for the toxic path, and a read
+// deadline in the past to interrupt the fast path.
+func (l *link) changed() {
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+	l.src.SetReadDeadline(time.Now())
+}
+
+// run moves bytes until the direction ends. It returns nil when the source ended and the
+// end was passed on (half-close), or why the connection must end.
+func (l *link) run() error {
+	l.rebuild(time.Now())
+	for {
+		if len(l.stages) == 0 {
+			// Clear a deadline left by a change, then look at the chain: a change made
+			// after this point sets a new deadline, so none is missed.
+			l.src.SetReadDeadline(time.Time{})
+			l.rebuild(time.Now())
+		}
+		var err error
+		if len(l.stages) == 0 {
+			err = l.fast()
+		} else {
+			err = l.slow()
+		}
+		if err != errInterrupted {
+			return err
+		}
+	}
+}
+
+// rebuild brings the link's stages in line with the proxy's chain for its direction. It
+// returns the events that stages removed from a live link leave behind (bytes they held,
+// a close) and whether any stage was removed.
+func (l *link) rebuild(now time.Time) ([]event, bool) {
+	chain := l.c.p.chain(l.dir)
+	old := l.entries
+	find := func(es []entry, id uint64) (entry, bool) {
+		for _, e := range es {
+			if e.t.id == id {
+				return e, true
+			}
+		}
+		return entry{}, false
+	}
+	next := make([]entry, 0, len(chain))
+	for _, t := range chain {
+		if e, ok := find(old, t.id); ok {
+			next = append(next, e)
+			continue
+		}
+		e := entry{t: t}
+		if t.Toxicity >= 1 || rand.Float32() < t.Toxicity {
+			e.st = t.Attributes.stage(now)
+		}
+		if in, ok := e.st.(inheritor); ok {
+			for _, o := range old {
+				if o.t.Name == t.Name && o.st != nil {
+					in.inherit(o.st)
+				}
+			}
+		}
+		if h, ok := e.st.(*httpStage); ok {
+			h.hits = &l.c.p.stats.httpHits
+		}
+		next = append(next, e)
+	}
+	var carried []event
+	removed := false
+	for _, e := range old {
+		if e.st == nil {
+			continue
+		}
+		if _, ok := find(next, e.t.id); ok {
+			var out []event
+			for _, ev := range carried {
+				out = e.st.push(ev, out)
+			}
+			carried = out
+			continue
+		}
+		removed = true
+		var mine []event
+		if f, ok := e.st.(flusher); ok {
+			mine = f.flush(now)
+		}
+		if r, ok := e.st.(remover); ok {
+			mine = append(mine, r.removed(now)...)
+		}
+		carried = append(mine, carried...)
+	}
+	l.entries = next
+	l.stages = l.stages[:0]
+	for _, e := range next {
+		if e.st != nil {
+			l.stages = append(l.stages, e.st)
+		}
+	}
+	return carried, removed
+}
+
+// through pushes events through the stages from index i on.
+func (l *link) through(i int, evs []event) []event {
+	for ; i < len(l.stages); i++ {
+		var out []event
+		for _, ev := range evs {
+			out = l.stages[i].push(ev, out)
+		}
+		evs = out
+	}
+	return evs
+}
+
+// fast moves bytes with no toxic in the way: in the kernel between two TCP sockets, else
+// through a buffer. A read deadline interrupts it without losing a byte.
+func (l *link) fast() error {
+	var err error
+	handled := false
+	if s, ok := l.src.(*net.TCPConn); ok {
+		if d, ok := l.dst.(*net.TCPConn); ok {
+			handled, err = spliceCopy(d, s, l.counter)
+		}
+	}
+	if !handled {
+		err = copyBuffer(l.dst, l.src, l.counter)
+	}
+	switch {
+	case err == nil:
+		halfClose(l.dst)
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errInterrupted
+	}
+	return err
+}
+
+func copyBuffer(dst io.Writer, src io.Reader, counter *atomic.Int64) error {
+	buf := make([]byte, readSize)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			counter.Add(int64(n))
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// halfClose passes the end of the stream on. A connection that cannot half-close is
+// closed.
+func halfClose(c net.Conn) {
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		hc.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// slow moves bytes through the link's stages: a reader goroutine stamps each chunk with
+// the time it arrived and queues it; this goroutine pushes it through the stages and
+// carries out the events they give, each at its time.
+func (l *link) slow() (err error) {
+	in := make(chan event, inQueue)
+	quit := make(chan struct{})
+	rdone := make(chan struct{})
+	l.stop.Store(false)
+	go l.read(in, quit, rdone)
+	defer func() {
+		close(quit)
+		if err != nil && err != errInterrupted {
+			l.c.close() // unblocks the reader
+		}
+		<-rdone
+	}()
+
+	var q queue
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		for q.len() > 0 && !q.head().at.After(now) {
+			if done, err := l.exec(q.pop()); done {
+				return err
+			}
+			now = time.Now()
+		}
+		next, has := time.Time{}, q.len() > 0
+		if has {
+			next = q.head().at
+		}
+		fired := false
+		for i, st := range l.stages {
+			d, ok := st.(deadliner)
+			if !ok {
+				continue
+			}
+			t, on := d.deadline()
+			switch {
+			case !on:
+			case !t.After(now):
+				q.push(l.through(i+1, d.fire())...)
+				fired = true
+			case !has || t.Before(next):
+				next, has = t, true
+			}
+		}
+		if fired {
+			continue
+		}
+		var inCh <-chan event
+		if q.bytes < maxQueued {
+			inCh = in
+		}
+		var tc <-chan time.Time
+		if has {
+			timer.Reset(next.Sub(now))
+			tc = timer.C
+		}
+		select {
+		case ev := <-inCh:
+			q.push(l.through(0, []event{ev})...)
+		case <-tc:
+		case <-l.notify:
+			now := time.Now()
+			evs, removed := l.rebuild(now)
+			if removed {
+				// A toxic taken away lets go of what it held back: what waits goes out now.
+				q.release(now)
+			}
+			q.push(evs...)
+			if len(l.stages) == 0 {
+				return l.leave(in, rdone, &q)
+			}
+		case <-l.c.done:
+			return errEnded
+		}
+	}
+}
+
+// leave ends the toxic path: it stops the reader, takes what it read, and carries out
+// every event left, now and in order, before the link goes back to the fast path.
+func (l *link) leave(in chan event, rdone chan struct{}, q *queue) error {
+	l.stop.Store(true)
+	l.src.SetReadDeadline(time.Now())
+	for waiting := true; waiting; {
+		select {
+		case ev := <-in:
+			q.push(ev)
+		case <-rdone:
+			waiting = false
+		}
+	}
+	for drained := false; !drained; {
+		select {
+		case ev := <-in:
+			q.push(ev)
+		default:
+			drained = true
+		}
+	}
+	for q.len() > 0 {
+		if done, err := l.exec(q.pop()); done {
+			return err
+		}
+	}
+	return errInterrupted
+}
+
+// exec carries out one event. done says the link has ended, and err why (nil for a
+// clean end of stream).
+func (l *link) exec(ev event) (done bool, err error) {
+	switch ev.kind {
+	case evData:
+		if _, err := l.dst.Write(ev.data); err != nil {
+			return true, err
+		}
+		l.counter.Add(int64(len(ev.data)))
+	case evReply:
+		if _, err := l.src.Write(ev.data); err != nil {
+			return true, err
+		}
+	case evEOF:
+		halfClose(l.dst)
+		return true, nil
+	case evClose:
+		l.c.close()
+		return true, errEnded
+	case evReset:
+		l.c.reset()
+		return true, errEnded
+	}
+	return false, nil
+}
+
+// read is the reader of the toxic path. It quits when told to (stop and a deadline), when
+// the source ends, or when quit closes.
+func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, readSize)
+	for {
+		n, err := l.src.Read(buf)
+		if n > 0 {
+			ev := event{kind: evData, data: append([]byte(nil), buf[:n]...), at: time.Now()}
+			select {
+			case in <- ev:
+			case <-quit:
+				return
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Clear the deadline, then look at the flag: a stop asked after the clear
+			// sets a new deadline, so none is missed.
+			l.src.SetReadDeadline(time.Time{})
+			if l.stop.Load() {
+				return
+			}
+			continue
+		}
+		ev := event{kind: evEOF, at: time.Now()}
+		if err != io.EOF {
+			ev.kind = evClose
+		}
+		select {
+		case in <- ev:
+		case <-quit:
+		}
+		return
+	}
+}
+
+// queue holds events waiting for their time, in order.
+type queue struct {
+	evs   []event
+	off   int
+	bytes int
+}
+
+func (q *queue) len() int     { return len(q.evs) - q.off }
+func (q *queue) head() *event { return &q.evs[q.off] }
+
+func (q *queue) push(evs ...event) {
+	if q.off > 0 && q.off == len(q.evs) {
+		q.evs, q.off = q.evs[:0], 0
+	}
+	for _, ev := range evs {
+		q.bytes += len(ev.data)
+	}
+	q.evs = append(q.evs, evs...)
+}
+
+func (q *queue) pop() event {
+	ev := q.evs[q.off]
+	q.evs[q.off] = event{}
+	q.off++
+	q.bytes -= len(ev.data)
+	return ev
+}
+
+// release makes every waiting event due now.
+func (q *queue) release(now time.Time) {
+	for i := q.off; i < len(q.evs); i++ {
+		if q.evs[i].at.After(now) {
+			q.evs[i].at = now
+		}
+	}
+}

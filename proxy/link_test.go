@@ -1,0 +1,296 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// readN reads exactly n bytes and returns them with the time the last one arrived.
+func readN(t *testing.T, c net.Conn, n int) ([]byte, time.Time) {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	return b, time.Now()
+}
+
+func add(t *testing.T, p *Proxy, typ, stream string, attrs Attrs) {
+	t.Helper()
+	if _, err := p.AddToxic(Toxic{Type: typ, Stream: stream, Toxicity: 1, Attributes: attrs}); err != nil {
+		t.Fatalf("add %s: %v", typ, err)
+	}
+}
+
+// Each toxic's timing, measured on the fake clock of a synctest bubble: exact, not
+// within a slack.
+func TestToxicTiming(t *testing.T) {
+	tests := []struct {
+		name   string
+		typ    string
+		attrs  Attrs
+		size   int
+		wantAt time.Duration // when the last byte arrives upstream
+	}{
+		{"no toxic", "", nil, 1000, 0},
+		{"latency", "latency", &Latency{Latency: 200}, 1000, 200 * time.Millisecond},
+		{"bandwidth 10 KB/s", "bandwidth", &Bandwidth{Rate: 10}, 5000, 500 * time.Millisecond},
+		{"slicer 100 bytes 1ms apart", "slicer", &Slicer{AverageSize: 100, Delay: 1000}, 800, 7 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := NewProxy("t", "", "", nil)
+				if tt.typ != "" {
+					add(t, p, tt.typ, "upstream", tt.attrs)
+				}
+				client, server, _, done := pipeConn(p)
+				data := bytes.Repeat([]byte("abcdefghij"), tt.size/10)
+				start := time.Now()
+				go client.Write(data)
+				got, at := readN(t, server, len(data))
+				if !bytes.Equal(got, data) {
+					t.Fatalf("bytes changed on the way")
+				}
+				if d := at.Sub(start); d != tt.wantAt {
+					t.Errorf("last byte after %v, want %v", d, tt.wantAt)
+				}
+				client.Close()
+				server.Close()
+				<-done
+			})
+		})
+	}
+}
+
+func TestLatencyJitterBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		add(t, p, "latency", "downstream", &Latency{Latency: 100, Jitter: 20})
+		client, server, _, done := pipeConn(p)
+		var prev time.Time
+		for i := 0; i < 50; i++ {
+			start := time.Now()
+			go server.Write([]byte{byte(i)})
+			b, at := readN(t, client, 1)
+			if b[0] != byte(i) {
+				t.Fatalf("byte %d arrived as %d", i, b[0])
+			}
+			if d := at.Sub(start); d < 80*time.Millisecond || d >= 120*time.Millisecond {
+				t.Fatalf("delay %v outside 100ms ± 20ms", d)
+			}
+			prev = at
+		}
+		_ = prev
+		client.Close()
+		server.Close()
+		<-done
+	})
+}
+
+func TestTimeoutClosesAfterTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		add(t, p, "timeout", "upstream", &Timeout{Timeout: 300})
+		client, server, _, done := pipeConn(p)
+		start := time.Now()
+		go client.Write([]byte("dropped"))
+		_, err := server.Read(make([]byte, 10))
+		if !isClosed(err) {
+			t.Fatalf("read upstream: %v, want the connection closed", err)
+		}
+		if d := time.Since(start); d != 300*time.Millisecond {
+			t.Errorf("closed after %v, want 300ms", d)
+		}
+		<-done
+	})
+}
+
+func TestTimeoutZeroHoldsUntilRemoved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		add(t, p, "timeout", "upstream", &Timeout{})
+		client, server, _, done := pipeConn(p)
+		go client.Write([]byte("dropped"))
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("connection ended under a timeout of 0")
+		default:
+		}
+		// Removing it closes the connection, whose stream lost bytes (as Toxiproxy).
+		if err := p.RemoveToxic("timeout_upstream"); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		server.Close()
+	})
+}
+
+func TestResetPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		add(t, p, "reset_peer", "upstream", &ResetPeer{Timeout: 50})
+		client, server, _, done := pipeConn(p)
+		start := time.Now()
+		go client.Write([]byte("x"))
+		if _, err := server.Read(make([]byte, 1)); !isClosed(err) {
+			t.Fatalf("read: %v, want closed", err)
+		}
+		if d := time.Since(start); d != 50*time.Millisecond {
+			t.Errorf("reset after %v, want 50ms", d)
+		}
+		<-done
+	})
+}
+
+func TestLimitData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		add(t, p, "limit_data", "upstream", &LimitData{Bytes: 7})
+		client, server, _, done := pipeConn(p)
+		go client.Write([]byte("0123456789"))
+		got, err := io.ReadAll(server)
+		if err != nil && !isClosed(err) {
+			t.Fatal(err)
+		}
+		if string(got) != "0123456" {
+			t.Errorf("got %q, want the first 7 bytes", got)
+		}
+		<-done
+	})
+}
+
+func TestSlowClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		add(t, p, "slow_close", "upstream", &SlowClose{Delay: 400})
+		client, server, _, done := pipeConn(p)
+		go func() { client.Write([]byte("bye")); client.Close() }()
+		start := time.Now()
+		got, _ := io.ReadAll(server)
+		if string(got) != "bye" {
+			t.Errorf("got %q", got)
+		}
+		if d := time.Since(start); d != 400*time.Millisecond {
+			t.Errorf("closed after %v, want 400ms", d)
+		}
+		<-done
+	})
+}
+
+// Toxics added and removed while bytes stream must not lose, repeat or reorder any.
+func TestToggleOnLiveConnectionPipe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewProxy("t", "", "", nil)
+		client, server, _, done := pipeConn(p)
+		data := pattern(1 << 20)
+		go func() {
+			for off := 0; off < len(data); off += 1000 {
+				client.Write(data[off:min(off+1000, len(data))])
+				time.Sleep(time.Millisecond)
+			}
+			client.Close()
+		}()
+		stop := make(chan struct{})
+		toggled := make(chan int)
+		go func() { toggled <- toggle(p, stop) }()
+		got, _ := io.ReadAll(server)
+		close(stop)
+		<-toggled
+		if !bytes.Equal(got, data) {
+			t.Fatalf("stream differs: got %d bytes, want %d; first difference at %d", len(got), len(data), firstDiff(got, data))
+		}
+		server.Close()
+		<-done
+	})
+}
+
+// The same over real TCP, through the splice fast path.
+func TestToggleOnLiveConnectionTCP(t *testing.T) {
+	backend := echoServer(t)
+	p := NewProxy("t", "127.0.0.1:0", backend, nil)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := pattern(8 << 20)
+	go func() {
+		for off := 0; off < len(data); off += 64 << 10 {
+			c.Write(data[off:min(off+64<<10, len(data))])
+		}
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	stop := make(chan struct{})
+	toggled := make(chan int)
+	go func() { toggled <- toggle(p, stop) }()
+	got, err := io.ReadAll(c)
+	close(stop)
+	n := <-toggled
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("stream differs after %d toggles: got %d bytes, want %d; first difference at %d", n, len(got), len(data), firstDiff(got, data))
+	}
+	t.Logf("%d toggles", n)
+}
+
+// toggle adds and removes toxics on both directions until stop closes.
+func toggle(p *Proxy, stop chan struct{}) int {
+	kinds := []Toxic{
+		{Name: "l", Type: "latency", Stream: "upstream", Toxicity: 1, Attributes: &Latency{Latency: 1}},
+		{Name: "s", Type: "slicer", Stream: "downstream", Toxicity: 1, Attributes: &Slicer{AverageSize: 500, SizeVariation: 100}},
+		{Name: "b", Type: "bandwidth", Stream: "upstream", Toxicity: 1, Attributes: &Bandwidth{Rate: 100000}},
+		{Name: "h", Type: "http_delay", Stream: "upstream", Toxicity: 1, Attributes: &HTTPDelay{Delay: 1, Percent: 100}},
+		{Name: "j", Type: "latency", Stream: "downstream", Toxicity: 1, Attributes: &Latency{Latency: 1, Jitter: 1}},
+	}
+	n := 0
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			p.ResetToxics()
+			return n
+		default:
+		}
+		k := kinds[i%len(kinds)]
+		if _, err := p.Toxic(k.Name); err == nil {
+			p.RemoveToxic(k.Name)
+		} else {
+			p.AddToxic(k)
+		}
+		n++
+		time.Sleep(time.Duration(i%3) * time.Millisecond)
+	}
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

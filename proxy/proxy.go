@@ -1,0 +1,460 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// dialTimeout bounds the connection to upstream made for each client.
+const dialTimeout = 10 * time.Second
+
+// Proxy listens on one address and links every client it accepts to one upstream
+// address, through the toxics it holds. The zero value is not usable; call NewProxy.
+// Whoever starts a proxy must Close it.
+type Proxy struct {
+	mu       sync.Mutex
+	name     string
+	listen   string
+	upstream string
+	enabled  bool
+	ln       net.Listener
+	conns    map[*conn]struct{}
+	toxics   []*toxicState // both directions, in the order they were added
+	chains   [2]atomic.Pointer[[]*toxicState]
+	wg       sync.WaitGroup // the accept loop and every connection
+	log      *slog.Logger
+	stats    stats
+	// expired is told about toxics removed because their TTL ran out.
+	expired func(p *Proxy, t Toxic)
+}
+
+type stats struct {
+	bytes    [2]atomic.Int64
+	accepted atomic.Int64
+	httpHits atomic.Int64
+	refused  atomic.Int64 // upstream dials that failed
+}
+
+// Info describes a proxy, in the shape Toxiproxy's API uses.
+type Info struct {
+	Name     string  `json:"name"`
+	Listen   string  `json:"listen"`
+	Upstream string  `json:"upstream"`
+	Enabled  bool    `json:"enabled"`
+	Toxics   []Toxic `json:"toxics"`
+}
+
+// NewProxy returns a proxy that is not yet listening. A nil logger discards.
+func NewProxy(name, listen, upstream string, log *slog.Logger) *Proxy {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Proxy{name: name, listen: listen, upstream: upstream, conns: map[*conn]struct{}{},
+		log: log.With("proxy", name)}
+	for d := range p.chains {
+		p.chains[d].Store(new([]*toxicState))
+	}
+	return p
+}
+
+// Name returns the proxy's name.
+func (p *Proxy) Name() string { return p.name }
+
+// Addr returns the address the proxy listens on (the bound one once it has listened).
+func (p *Proxy) Addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.listen
+}
+
+// Info returns a description of the proxy and its toxics.
+func (p *Proxy) Info() Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Info{Name: p.name, Listen: p.listen, Upstream: p.upstream, Enabled: p.enabled, Toxics: p.toxicsLocked()}
+}
+
+func (p *Proxy) chain(d Direction) []*toxicState { return *p.chains[d].Load() }
+
+// Start enables the proxy: it listens (unless a down toxic holds it down) and accepts
+// clients. Starting an enabled proxy does nothing.
+func (p *Proxy) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.enabled = true
+	if err := p.syncLocked(); err != nil {
+		p.enabled = false
+		return err
+	}
+	return nil
+}
+
+// Stop disables the proxy: it stops listening and drops its connections. Its toxics stay.
+func (p *Proxy) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.enabled = false
+	p.syncLocked()
+}
+
+// Close stops the proxy, removes its toxics and waits for its goroutines to end.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.enabled = false
+	for _, t := range p.toxics {
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+	}
+	p.toxics = nil
+	p.publishLocked()
+	p.syncLocked()
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
+}
+
+// Update changes the addresses and the enabled state as Toxiproxy does: a change of
+// address restarts the proxy.
+func (p *Proxy) Update(listen, upstream string, enabled bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if listen != p.listen || upstream != p.upstream {
+		if a, err := net.ResolveTCPAddr("tcp", listen); err != nil {
+			return shakedown.Wrap(shakedown.KindInvalid, "listen address", err)
+		} else if a.String() != p.listen || upstream != p.upstream {
+			p.enabled = false
+			p.syncLocked()
+			p.listen, p.upstream = listen, upstream
+		}
+	}
+	p.enabled = enabled
+	if err := p.syncLocked(); err != nil {
+		p.enabled = false
+		return err
+	}
+	return nil
+}
+
+// down reports whether a down toxic holds the proxy down.
+func (p *Proxy) downLocked() bool {
+	for _, t := range p.toxics {
+		if t.Type == "down" {
+			return true
+		}
+	}
+	return false
+}
+
+// syncLocked listens or stops listening as the proxy's state says.
+func (p *Proxy) syncLocked() error {
+	run := p.enabled && !p.downLocked()
+	switch {
+	case run && p.ln == nil:
+		ln, err := net.Listen("tcp", p.listen)
+		if err != nil {
+			kind := shakedown.KindInternal
+			if errors.Is(err, syscall.EADDRINUSE) {
+				kind = shakedown.KindConflict
+			}
+			return shakedown.Wrap(kind, "start proxy "+p.name, err)
+		}
+		p.ln = ln
+		p.listen = ln.Addr().String()
+		p.wg.Add(1)
+		go p.accept(ln)
+		p.log.Info("proxy listening", "listen", p.listen, "upstream", p.upstream)
+	case !run && p.ln != nil:
+		p.ln.Close()
+		p.ln = nil
+		for c := range p.conns {
+			c.close()
+		}
+		p.log.Info("proxy stopped", "listen", p.listen)
+	}
+	return nil
+}
+
+func (p *Proxy) accept(ln net.Listener) {
+	defer p.wg.Done()
+	for {
+		client, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or the like: wait a little rather than spin.
+			p.log.Warn("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		p.stats.accepted.Add(1)
+		p.wg.Add(1)
+		go p.handle(ln, client)
+	}
+}
+
+// handle dials upstream for one client and serves the connection.
+func (p *Proxy) handle(ln net.Listener, client net.Conn) {
+	defer p.wg.Done()
+	p.mu.Lock()
+	upstream := p.upstream
+	p.mu.Unlock()
+	up, err := net.DialTimeout("tcp", upstream, dialTimeout)
+	if err != nil {
+		p.stats.refused.Add(1)
+		p.log.Warn("dial upstream", "upstream", upstream, "err", err)
+		client.Close()
+		return
+	}
+	c := newConn(p, client, up)
+	p.mu.Lock()
+	if p.ln != ln { // stopped meanwhile
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	p.conns[c] = struct{}{}
+	p.mu.Unlock()
+	c.serve()
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// Connections returns how many connections the proxy carries now.
+func (p *Proxy) Connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// publishLocked hands each direction's chain to the links, and interrupts them so they
+// take it up.
+func (p *Proxy) publishLocked() {
+	for d := range p.chains {
+		var chain []*toxicState
+		for _, t := range p.toxics {
+			if t.dir == Direction(d) {
+				chain = append(chain, t)
+			}
+		}
+		if slices.Equal(chain, *p.chains[d].Load()) {
+			continue
+		}
+		p.chains[d].Store(&chain)
+		for c := range p.conns {
+			c.links[d].changed()
+		}
+	}
+}
+
+func (p *Proxy) toxicsLocked() []Toxic {
+	out := make([]Toxic, 0, len(p.toxics))
+	for _, d := range []Direction{Upstream, Downstream} {
+		for _, t := range p.toxics {
+			if t.dir == d {
+				out = append(out, t.Toxic)
+			}
+		}
+	}
+	return out
+}
+
+// Toxics returns the proxy's toxics, upstream ones first, as Toxiproxy lists them.
+func (p *Proxy) Toxics() []Toxic {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.toxicsLocked()
+}
+
+// Toxic returns the toxic called name.
+func (p *Proxy) Toxic(name string) (Toxic, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := p.findLocked(name); i >= 0 {
+		return p.toxics[i].Toxic, nil
+	}
+	return Toxic{}, errToxicNotFound
+}
+
+func (p *Proxy) findLocked(name string) int {
+	for i, t := range p.toxics {
+		if t.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// AddToxic adds a toxic and applies it to every live connection. Missing fields take
+// Toxiproxy's defaults; Attributes nil means the type's defaults.
+func (p *Proxy) AddToxic(t Toxic) (Toxic, error) {
+	if err := t.normalize(); err != nil {
+		return Toxic{}, err
+	}
+	t.Attributes = cloneAttrs(t.Type, t.Attributes)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.findLocked(t.Name) >= 0 {
+		return Toxic{}, errToxicExists
+	}
+	dir, _ := ParseDirection(t.Stream)
+	ts := &toxicState{Toxic: t, dir: dir, id: toxicIDs.Add(1)}
+	p.armLocked(ts)
+	p.toxics = append(p.toxics, ts)
+	p.publishLocked()
+	if err := p.syncLocked(); err != nil {
+		return ts.Toxic, err
+	}
+	return ts.Toxic, nil
+}
+
+// armLocked starts the TTL of a toxic.
+func (p *Proxy) armLocked(ts *toxicState) {
+	ts.ExpiresAt = nil
+	if ts.TTLMillis <= 0 {
+		return
+	}
+	at := time.Now().Add(ms(ts.TTLMillis))
+	ts.ExpiresAt = &at
+	name, id := ts.Name, ts.id
+	ts.timer = time.AfterFunc(ms(ts.TTLMillis), func() { p.expire(name, id) })
+}
+
+func (p *Proxy) expire(name string, id uint64) {
+	p.mu.Lock()
+	i := p.findLocked(name)
+	if i < 0 || p.toxics[i].id != id {
+		p.mu.Unlock()
+		return
+	}
+	t := p.toxics[i].Toxic
+	p.removeLocked(i)
+	p.mu.Unlock()
+	p.log.Info("toxic expired", "toxic", name)
+	if p.expired != nil {
+		p.expired(p, t)
+	}
+}
+
+// UpdateToxic changes a toxic's attributes, toxicity or TTL from a JSON body of the form
+// {"attributes": {...}, "toxicity": 0.5, "ttl_ms": 1000}; attributes not given keep
+// their values.
+func (p *Proxy) UpdateToxic(name string, body []byte) (Toxic, error) {
+	var in struct {
+		Attributes json.RawMessage `json:"attributes"`
+		Toxicity   *float32        `json:"toxicity"`
+		TTLMillis  *int64          `json:"ttl_ms"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return Toxic{}, badBody(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := p.findLocked(name)
+	if i < 0 {
+		return Toxic{}, errToxicNotFound
+	}
+	old := p.toxics[i]
+	t := old.Toxic
+	t.Attributes = cloneAttrs(t.Type, t.Attributes)
+	if len(in.Attributes) > 0 && string(in.Attributes) != "null" {
+		if err := json.Unmarshal(in.Attributes, t.Attributes); err != nil {
+			return Toxic{}, badBody(err)
+		}
+	}
+	if in.Toxicity != nil {
+		t.Toxicity = *in.Toxicity
+	}
+	if in.TTLMillis != nil {
+		t.TTLMillis = *in.TTLMillis
+	}
+	if err := t.normalize(); err != nil {
+		return Toxic{}, err
+	}
+	ts := &toxicState{Toxic: t, dir: old.dir, id: toxicIDs.Add(1)}
+	if old.timer != nil {
+		old.timer.Stop()
+	}
+	if in.TTLMillis != nil {
+		p.armLocked(ts)
+	} else if old.ExpiresAt != nil {
+		at := *old.ExpiresAt
+		ts.ExpiresAt = &at
+		name, id := ts.Name, ts.id
+		ts.timer = time.AfterFunc(time.Until(at), func() { p.expire(name, id) })
+	}
+	p.toxics[i] = ts
+	p.publishLocked()
+	return ts.Toxic, nil
+}
+
+// RemoveToxic removes a toxic from the proxy and from every live connection.
+func (p *Proxy) RemoveToxic(name string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := p.findLocked(name)
+	if i < 0 {
+		return errToxicNotFound
+	}
+	return p.removeLocked(i)
+}
+
+func (p *Proxy) removeLocked(i int) error {
+	t := p.toxics[i]
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	p.toxics = slices.Delete(p.toxics, i, i+1)
+	p.publishLocked()
+	return p.syncLocked()
+}
+
+// removeLeased removes the toxics held by lease id and returns their names.
+func (p *Proxy) removeLeased(id string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var names []string
+	for i := len(p.toxics) - 1; i >= 0; i-- {
+		if p.toxics[i].Lease == id {
+			names = append(names, p.toxics[i].Name)
+			if err := p.removeLocked(i); err != nil {
+				p.log.Warn("restart after lease expiry", "err", err)
+			}
+		}
+	}
+	return names
+}
+
+// ResetToxics removes every toxic.
+func (p *Proxy) ResetToxics() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.toxics {
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+	}
+	p.toxics = nil
+	p.publishLocked()
+	return p.syncLocked()
+}
+
+func (p *Proxy) String() string {
+	return fmt.Sprintf("proxy %s (%s → %s)", p.name, p.Addr(), p.upstream)
+}

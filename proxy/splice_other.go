@@ -1,0 +1,13 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"net"
+	"sync/atomic"
+)
+
+// spliceCopy is Linux only; elsewhere links copy through a buffer.
+func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err error) {
+	return false, nil
+}

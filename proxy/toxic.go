@@ -1,0 +1,383 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Direction is the way bytes flow on a link.
+type Direction int
+
+// The two directions of a proxied connection.
+const (
+	Upstream   Direction = iota // from the client to the upstream server
+	Downstream                  // from the upstream server back to the client
+)
+
+func (d Direction) String() string {
+	if d == Upstream {
+		return "upstream"
+	}
+	return "downstream"
+}
+
+// ParseDirection reads "upstream" or "downstream" (any case).
+func ParseDirection(s string) (Direction, error) {
+	switch strings.ToLower(s) {
+	case "upstream":
+		return Upstream, nil
+	case "downstream":
+		return Downstream, nil
+	}
+	return 0, errInvalidStream
+}
+
+// Toxic is one fault on one direction of a proxy, in the shape Toxiproxy's API uses.
+// TTLMillis, ExpiresAt and Lease are shakedown's extensions; Toxiproxy's clients ignore
+// them.
+type Toxic struct {
+	// Attributes is a pointer to the type's attribute struct (*Latency, *Bandwidth, …).
+	Attributes Attrs   `json:"attributes"`
+	Name       string  `json:"name"`
+	Type       string  `json:"type"`
+	Stream     string  `json:"stream"`
+	Toxicity   float32 `json:"toxicity"`
+	// TTLMillis, when above zero, removes the toxic that many milliseconds after it was
+	// added (or last updated with a TTL).
+	TTLMillis int64      `json:"ttl_ms,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Lease names a lease (see Server) that holds the toxic: when the lease expires, the
+	// toxic is removed.
+	Lease string `json:"lease,omitempty"`
+}
+
+// Attrs are the attributes of one toxic type.
+type Attrs interface {
+	validate() error
+	// stage returns the link stage that carries out the toxic, or nil for a toxic that
+	// acts on the whole proxy (down).
+	stage(now time.Time) stage
+}
+
+// Maximums that keep attributes sane: anything beyond is refused as absurd.
+const (
+	maxMillis    = int64(24 * time.Hour / time.Millisecond) // a day
+	maxRateKBps  = int64(1 << 40)                           // KB/s
+	maxSliceSize = 1 << 30
+	maxHeaderMap = 64
+)
+
+// Latency delays data by Latency ± Jitter milliseconds.
+type Latency struct {
+	Latency int64 `json:"latency"`
+	Jitter  int64 `json:"jitter"`
+}
+
+// Bandwidth limits the rate to Rate KB/s (1 KB = 1000 bytes); 0 means unlimited.
+type Bandwidth struct {
+	Rate int64 `json:"rate"`
+}
+
+// SlowClose delays the close (end of stream) by Delay milliseconds.
+type SlowClose struct {
+	Delay int64 `json:"delay"`
+}
+
+// Timeout drops all data, and closes the connection after Timeout milliseconds (never
+// when 0). Removing it closes the connections it held, whose streams lost data.
+type Timeout struct {
+	Timeout int64 `json:"timeout"`
+}
+
+// ResetPeer resets the connection (TCP RST) Timeout milliseconds after data arrives.
+type ResetPeer struct {
+	Timeout int64 `json:"timeout"`
+}
+
+// Slicer cuts data into pieces of AverageSize ± SizeVariation bytes, Delay microseconds
+// apart.
+type Slicer struct {
+	AverageSize   int `json:"average_size"`
+	SizeVariation int `json:"size_variation"`
+	Delay         int `json:"delay"`
+}
+
+// LimitData closes the connection once Bytes bytes have passed.
+type LimitData struct {
+	Bytes int64 `json:"bytes"`
+}
+
+// Down takes the whole proxy down while it exists: it stops listening and drops its
+// connections; removing it brings the proxy back.
+type Down struct{}
+
+// Match selects HTTP requests: all of its non-empty fields must match.
+type Match struct {
+	Method     string            `json:"method,omitempty"`      // exact, any case
+	PathPrefix string            `json:"path_prefix,omitempty"` // prefix of the request path
+	Headers    map[string]string `json:"headers,omitempty"`     // header name → exact value ("" or "*": present)
+}
+
+// HTTPAbort answers Status, without asking upstream, to Percent of the HTTP/1.x
+// requests that match. It acts on the upstream stream.
+type HTTPAbort struct {
+	Status  int     `json:"status"`
+	Percent float64 `json:"percent"`
+	Body    string  `json:"body,omitempty"`
+	Match   Match   `json:"match"`
+}
+
+// HTTPDelay holds Percent of the matching HTTP/1.x requests for Delay milliseconds
+// before they go upstream.
+type HTTPDelay struct {
+	Delay   int64   `json:"delay"`
+	Percent float64 `json:"percent"`
+	Match   Match   `json:"match"`
+}
+
+// toxicTypes maps each type name to a constructor of its attributes with defaults.
+var toxicTypes = map[string]func() Attrs{
+	"latency":    func() Attrs { return new(Latency) },
+	"bandwidth":  func() Attrs { return new(Bandwidth) },
+	"slow_close": func() Attrs { return new(SlowClose) },
+	"timeout":    func() Attrs { return new(Timeout) },
+	"reset_peer": func() Attrs { return new(ResetPeer) },
+	"slicer":     func() Attrs { return new(Slicer) },
+	"limit_data": func() Attrs { return new(LimitData) },
+	"down":       func() Attrs { return new(Down) },
+	"http_abort": func() Attrs { return &HTTPAbort{Status: http.StatusServiceUnavailable, Percent: 100} },
+	"http_delay": func() Attrs { return &HTTPDelay{Percent: 100} },
+}
+
+// ToxicTypes returns the names of the toxic types the proxy knows.
+func ToxicTypes() []string {
+	out := make([]string, 0, len(toxicTypes))
+	for n := range toxicTypes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// NewAttrs returns the attributes of toxic type typ with their defaults, or false for an
+// unknown type.
+func NewAttrs(typ string) (Attrs, bool) {
+	f, ok := toxicTypes[typ]
+	if !ok {
+		return nil, false
+	}
+	return f(), true
+}
+
+func millis(name string, v int64) error {
+	if v < 0 || v > maxMillis {
+		return shakedown.Errorf(shakedown.KindInvalid, "%s must lie in [0, %d] ms, got %d", name, maxMillis, v)
+	}
+	return nil
+}
+
+func (a *Latency) validate() error {
+	if err := millis("latency", a.Latency); err != nil {
+		return err
+	}
+	return millis("jitter", a.Jitter)
+}
+
+func (a *Bandwidth) validate() error {
+	if a.Rate < 0 || a.Rate > maxRateKBps {
+		return shakedown.Errorf(shakedown.KindInvalid, "rate must lie in [0, %d] KB/s, got %d", maxRateKBps, a.Rate)
+	}
+	return nil
+}
+
+func (a *SlowClose) validate() error { return millis("delay", a.Delay) }
+func (a *Timeout) validate() error   { return millis("timeout", a.Timeout) }
+func (a *ResetPeer) validate() error { return millis("timeout", a.Timeout) }
+func (a *Down) validate() error      { return nil }
+
+func (a *Slicer) validate() error {
+	switch {
+	case a.AverageSize < 1 || a.AverageSize > maxSliceSize:
+		return shakedown.Errorf(shakedown.KindInvalid, "average_size must lie in [1, %d], got %d", maxSliceSize, a.AverageSize)
+	case a.SizeVariation < 0 || a.SizeVariation >= a.AverageSize:
+		return shakedown.Errorf(shakedown.KindInvalid, "size_variation must lie in [0, average_size), got %d", a.SizeVariation)
+	case a.Delay < 0 || int64(a.Delay) > maxMillis*1000:
+		return shakedown.Errorf(shakedown.KindInvalid, "delay must lie in [0, %d] µs, got %d", maxMillis*1000, a.Delay)
+	}
+	return nil
+}
+
+func (a *LimitData) validate() error {
+	if a.Bytes < 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "bytes must not be negative, got %d", a.Bytes)
+	}
+	return nil
+}
+
+func (m *Match) validate() error {
+	if len(m.Headers) > maxHeaderMap {
+		return shakedown.Errorf(shakedown.KindInvalid, "match.headers has more than %d entries", maxHeaderMap)
+	}
+	if strings.ContainsAny(m.Method, " \r\n") {
+		return shakedown.Errorf(shakedown.KindInvalid, "match.method %q is not a method", m.Method)
+	}
+	return nil
+}
+
+func percent(p float64) error {
+	if !(p >= 0 && p <= 100) {
+		return shakedown.Errorf(shakedown.KindInvalid, "percent must lie in [0, 100], got %v", p)
+	}
+	return nil
+}
+
+func (a *HTTPAbort) validate() error {
+	if a.Status < 100 || a.Status > 599 {
+		return shakedown.Errorf(shakedown.KindInvalid, "status must lie in [100, 599], got %d", a.Status)
+	}
+	if len(a.Body) > 1<<16 {
+		return shakedown.Errorf(shakedown.KindInvalid, "body is longer than 64 KiB")
+	}
+	if err := percent(a.Percent); err != nil {
+		return err
+	}
+	return a.Match.validate()
+}
+
+func (a *HTTPDelay) validate() error {
+	if err := millis("delay", a.Delay); err != nil {
+		return err
+	}
+	if err := percent(a.Percent); err != nil {
+		return err
+	}
+	return a.Match.validate()
+}
+
+// Errors of the API, worded as Toxiproxy words them.
+var (
+	errInvalidStream  = shakedown.Errorf(shakedown.KindInvalid, "stream was invalid, can be either upstream or downstream")
+	errInvalidType    = shakedown.Errorf(shakedown.KindInvalid, "invalid toxic type")
+	errToxicExists    = shakedown.Errorf(shakedown.KindConflict, "toxic already exists")
+	errToxicNotFound  = shakedown.Errorf(shakedown.KindNotFound, "toxic not found")
+	errProxyExists    = shakedown.Errorf(shakedown.KindConflict, "proxy already exists")
+	errProxyNotFound  = shakedown.Errorf(shakedown.KindNotFound, "proxy not found")
+	errLeaseNotFound  = shakedown.Errorf(shakedown.KindNotFound, "lease not found")
+	errHTTPStreamOnly = shakedown.Errorf(shakedown.KindInvalid, "http toxics act on requests: stream must be upstream")
+)
+
+func badBody(err error) error {
+	return shakedown.Errorf(shakedown.KindInvalid, "bad request body: %v", err)
+}
+
+func missing(field string) error {
+	return shakedown.Errorf(shakedown.KindInvalid, "missing required field: %s", field)
+}
+
+// DecodeToxic decodes a toxic as POST /proxies/{proxy}/toxics receives it, fills in
+// Toxiproxy's defaults (stream downstream, toxicity 1, name type_stream) and validates
+// it.
+func DecodeToxic(data []byte) (Toxic, error) {
+	var in struct {
+		Name       string          `json:"name"`
+		Type       string          `json:"type"`
+		Stream     *string         `json:"stream"`
+		Toxicity   *float32        `json:"toxicity"`
+		Attributes json.RawMessage `json:"attributes"`
+		TTLMillis  int64           `json:"ttl_ms"`
+		Lease      string          `json:"lease"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&in); err != nil {
+		return Toxic{}, badBody(err)
+	}
+	t := Toxic{Name: in.Name, Type: in.Type, Stream: "downstream", Toxicity: 1, TTLMillis: in.TTLMillis, Lease: in.Lease}
+	if strings.HasPrefix(in.Type, "http_") {
+		t.Stream = "upstream"
+	}
+	if in.Stream != nil {
+		t.Stream = *in.Stream
+	}
+	if in.Toxicity != nil {
+		t.Toxicity = *in.Toxicity
+	}
+	attrs, ok := NewAttrs(t.Type)
+	if !ok {
+		// Toxiproxy checks the stream before the type.
+		if _, err := ParseDirection(t.Stream); err != nil {
+			return Toxic{}, err
+		}
+		return Toxic{}, errInvalidType
+	}
+	if len(in.Attributes) > 0 && !bytes.Equal(in.Attributes, []byte("null")) {
+		if err := json.Unmarshal(in.Attributes, attrs); err != nil {
+			return Toxic{}, badBody(err)
+		}
+	}
+	t.Attributes = attrs
+	if err := t.normalize(); err != nil {
+		return Toxic{}, err
+	}
+	return t, nil
+}
+
+// normalize fills defaults and validates t; it is what every way of adding a toxic goes
+// through.
+func (t *Toxic) normalize() error {
+	if t.Attributes == nil {
+		a, ok := NewAttrs(t.Type)
+		if !ok {
+			return errInvalidType
+		}
+		t.Attributes = a
+	}
+	if t.Stream == "" {
+		t.Stream = "downstream"
+		if strings.HasPrefix(t.Type, "http_") {
+			t.Stream = "upstream"
+		}
+	}
+	d, err := ParseDirection(t.Stream)
+	if err != nil {
+		return err
+	}
+	t.Stream = d.String()
+	if _, ok := toxicTypes[t.Type]; !ok {
+		return errInvalidType
+	}
+	if want, ok := NewAttrs(t.Type); ok && fmt.Sprintf("%T", want) != fmt.Sprintf("%T", t.Attributes) {
+		return shakedown.Errorf(shakedown.KindInvalid, "attributes of type %T do not fit toxic type %s", t.Attributes, t.Type)
+	}
+	if strings.HasPrefix(t.Type, "http_") && d != Upstream {
+		return errHTTPStreamOnly
+	}
+	if t.Name == "" {
+		t.Name = t.Type + "_" + t.Stream
+	}
+	if len(t.Name) > 256 || strings.ContainsAny(t.Name, "/?#") {
+		return shakedown.Errorf(shakedown.KindInvalid, "toxic name %q is too long or holds one of / ? #", t.Name)
+	}
+	if !(t.Toxicity >= 0 && t.Toxicity <= 1) || math.IsNaN(float64(t.Toxicity)) {
+		return shakedown.Errorf(shakedown.KindInvalid, "toxicity must lie in [0, 1], got %v", t.Toxicity)
+	}
+	if t.TTLMillis < 0 || t.TTLMillis > maxMillis {
+		return shakedown.Errorf(shakedown.KindInvalid, "ttl_ms must lie in [0, %d], got %d", maxMillis, t.TTLMillis)
+	}
+	return t.Attributes.validate()
+}
+
+// cloneAttrs returns a deep copy of a through JSON, so updates never touch attributes a
+// link is using.
+func cloneAttrs(typ string, a Attrs) Attrs {
+	c, _ := NewAttrs(typ)
+	b, err := json.Marshal(a)
+	if err == nil {
+		_ = json.Unmarshal(b, c)
+	}
+	return c
+}
