@@ -180,13 +180,11 @@ func checkCase(class string, r *shakedown.Record, c *shakedown.CheckRecord) juni
 
 	switch {
 	case !c.Held:
+		// The message names what was observed against the threshold in each phase that
+		// broke; the engine's own detail goes in the body.
 		msg := strings.Join(breaches(c), "; ")
-		if d := oneLine(c.Detail); d != "" {
-			if msg == "" {
-				msg = d
-			} else if !strings.Contains(msg, d) {
-				msg = d + ": " + msg
-			}
+		if msg == "" {
+			msg = oneLine(c.Detail)
 		}
 		if msg == "" {
 			msg = "did not hold"
@@ -195,7 +193,11 @@ func checkCase(class string, r *shakedown.Record, c *shakedown.CheckRecord) juni
 		if c.Role == "stop_if" {
 			typ = "stop_condition"
 		}
-		tc.Failure = &junit.Result{Message: xmlText(msg), Type: typ, Data: xmlText(data.String())}
+		body := data.String()
+		if d := oneLine(c.Detail); d != "" {
+			body = d + "\n" + body
+		}
+		tc.Failure = &junit.Result{Message: xmlText(msg), Type: typ, Data: xmlText(body)}
 	case len(c.PerPhase) == 0:
 		tc.Skipped = &junit.Result{Message: xmlText("not judged: " + notJudged(r))}
 	default:
@@ -259,12 +261,12 @@ func expectCase(class string, r *shakedown.Record, e *shakedown.ExpectationRecor
 
 func faultsCase(class string, r *shakedown.Record) junit.Testcase {
 	tc := junit.Testcase{Name: FaultsCase, Classname: class}
-	if len(r.Faults) == 0 {
-		tc.Skipped = &junit.Result{Message: "the run has no faults"}
-		return tc
-	}
 	if !injected(r) {
 		tc.Skipped = &junit.Result{Message: xmlText(notJudged(r))}
+		return tc
+	}
+	if len(r.Faults) == 0 {
+		tc.Skipped = &junit.Result{Message: "the run has no faults"}
 		return tc
 	}
 	var errs []string

@@ -368,7 +368,7 @@ func TestJUnitBreachMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := parseJUnit(t, b.Bytes())
-	want := "breached for 41s of 60s: inject: observed 612ms, threshold max 400ms"
+	want := "inject: observed 612ms, threshold max 400ms"
 	for _, c := range s.Suites[0].Cases {
 		if c.Name == "steady_state: checkout p99 under 400ms" {
 			if c.Failure == nil || c.Failure.Message != want {
