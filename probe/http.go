@@ -1,0 +1,183 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// HTTPParams are the parameters of the http probe.
+type HTTPParams struct {
+	URL        string            `json:"url" required:"true" doc:"the http:// or https:// URL to request"`
+	Method     string            `json:"method,omitempty" doc:"the request method (default GET)"`
+	Status     int               `json:"status,omitempty" doc:"the status the answer must have (default 200; 0 accepts any 2xx); redirects are followed unless it is a 3xx"`
+	BodyRegexp string            `json:"body_regexp,omitempty" doc:"a Go regexp the first MiB of the answer's body must match"`
+	Headers    map[string]string `json:"headers,omitempty" doc:"request headers; Host sets the virtual host"`
+}
+
+var token = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// Validate checks the URL, method, status, regexp and headers.
+func (p *HTTPParams) Validate() error {
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: want http://host[:port]/path or https://…", p.URL)
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err == nil && !validPort(port) {
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: bad port %q", p.URL, port)
+	}
+	if p.Method != "" && !token.MatchString(p.Method) {
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: bad method %q", p.Method)
+	}
+	if p.Status != 0 && (p.Status < 100 || p.Status > 599) {
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: status %d is not an HTTP status", p.Status)
+	}
+	if p.BodyRegexp != "" {
+		if _, err := regexp.Compile(p.BodyRegexp); err != nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "http probe: body_regexp: %w", err)
+		}
+	}
+	for k, v := range p.Headers {
+		if !token.MatchString(k) || strings.ContainsAny(v, "\r\n\x00") {
+			return shakedown.Errorf(shakedown.KindInvalid, "http probe: bad header %q", k)
+		}
+	}
+	return nil
+}
+
+// HTTP is an http prober. It keeps connections alive between samples; Close releases them.
+type HTTP struct {
+	p         HTTPParams
+	body      *regexp.Regexp
+	client    *http.Client
+	transport *http.Transport
+	timeout   time.Duration
+}
+
+// maxBody is how much of a body the http probe reads.
+const maxBody = 1 << 20
+
+// NewHTTP returns an http prober whose samples each take at most timeout (DefaultTimeout when
+// zero). The caller must Close it.
+func NewHTTP(p *HTTPParams, timeout time.Duration) (*HTTP, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	timeout = orDefault(timeout)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 4
+	h := &HTTP{p: *p, transport: tr, timeout: timeout}
+	if h.p.Method == "" {
+		h.p.Method = http.MethodGet
+	}
+	h.client = &http.Client{Transport: tr, Timeout: timeout}
+	if p.Status >= 300 && p.Status < 400 {
+		h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	if p.BodyRegexp != "" {
+		h.body = regexp.MustCompile(p.BodyRegexp)
+	}
+	return h, nil
+}
+
+// Probe sends one request.
+func (h *HTTP) Probe(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.p.URL, nil)
+	if err != nil {
+		return "bad request", shakedown.Wrap(shakedown.KindInvalid, "http probe", err)
+	}
+	for k, v := range h.p.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	start := time.Now()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		obs := netObservation(err, h.timeout)
+		return obs, shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s", h.p.Method, h.p.URL), err)
+	}
+	defer resp.Body.Close()
+	var body []byte
+	if h.body != nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	} else {
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)) // so the connection is reused
+	}
+	obs := fmt.Sprintf("%d in %s", resp.StatusCode, since(start))
+	if err != nil {
+		return obs + ": " + netObservation(err, h.timeout), shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s: read body", h.p.Method, h.p.URL), err)
+	}
+	switch {
+	case h.p.Status == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299):
+		return obs, shakedown.Errorf(shakedown.KindFailed, "%s %s: status %d, want 2xx", h.p.Method, h.p.URL, resp.StatusCode)
+	case h.p.Status != 0 && resp.StatusCode != h.p.Status:
+		return obs, shakedown.Errorf(shakedown.KindFailed, "%s %s: status %d, want %d", h.p.Method, h.p.URL, resp.StatusCode, h.p.Status)
+	case h.body != nil && !h.body.Match(body):
+		return obs + ", body does not match", shakedown.Errorf(shakedown.KindFailed, "%s %s: body does not match %q", h.p.Method, h.p.URL, h.p.BodyRegexp)
+	}
+	return obs, nil
+}
+
+// Close drops the kept-alive connections.
+func (h *HTTP) Close() error {
+	h.transport.CloseIdleConnections()
+	return nil
+}
+
+// netObservation says in a few words why a network operation failed.
+func netObservation(err error, timeout time.Duration) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out after " + formatDuration(timeout)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "cannot resolve " + dns.Name
+	}
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n >= 1 && n <= 65535
+}

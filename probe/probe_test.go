@@ -1,0 +1,394 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
+)
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// newProber builds a prober through the registry, as the engine does.
+func newProber(t testing.TB, typ string, params any, timeout time.Duration) shakedown.Prober {
+	t.Helper()
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	pt, ok := reg.Probe(typ)
+	if !ok {
+		t.Fatalf("probe type %s not registered", typ)
+	}
+	p, err := pt.New(shakedown.Env{}, params, timeout)
+	if err != nil {
+		t.Fatalf("new %s probe with %+v: %v", typ, params, err)
+	}
+	if c, ok := p.(shakedown.Closer); ok {
+		t.Cleanup(func() { c.Close() })
+	}
+	return p
+}
+
+func httpDefaults(t testing.TB) *HTTPParams {
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	pt, _ := reg.Probe("http")
+	return pt.Params().(*HTTPParams)
+}
+
+var observedTime = regexp.MustCompile(`^\d+ in \d+(\.\d+)?(ms|s)$`)
+
+func TestHTTPAgainstVictim(t *testing.T) {
+	ok := testenv.StartVictim(t)
+	failing := testenv.StartVictim(t, "-fail", "1")
+	slow := testenv.StartVictim(t, "-delay", "5s")
+	dead := deadAddr(t)
+
+	tests := []struct {
+		name    string
+		url     string
+		status  int
+		body    string
+		timeout time.Duration
+		holds   bool
+	}{
+		{"healthz", "http://" + ok.Addr + "/healthz", 200, "", time.Second, true},
+		{"body matches", "http://" + ok.Addr + "/healthz", 200, `^ok\s*$`, time.Second, true},
+		{"body does not match", "http://" + ok.Addr + "/healthz", 200, `nope`, time.Second, false},
+		{"any 2xx", "http://" + ok.Addr + "/", 0, "hello", time.Second, true},
+		{"200 when 404 wanted", "http://" + ok.Addr + "/healthz/x", 404, "", time.Second, false},
+		{"500 not 200", "http://" + failing.Addr + "/", 200, "", time.Second, false},
+		{"500 not 2xx", "http://" + failing.Addr + "/", 0, "", time.Second, false},
+		{"500 wanted", "http://" + failing.Addr + "/", 500, "", time.Second, true},
+		{"dead port", "http://" + dead + "/", 200, "", time.Second, false},
+		{"too slow", "http://" + slow.Addr + "/", 200, "", 100 * time.Millisecond, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := httpDefaults(t)
+			p.URL, p.Status, p.BodyRegexp = tt.url, tt.status, tt.body
+			obs, err := newProber(t, "http", p, tt.timeout).Probe(t.Context())
+			if tt.holds {
+				if err != nil {
+					t.Fatalf("probe %s: %v (observed %q), want it to hold", tt.url, err, obs)
+				}
+				if !observedTime.MatchString(obs) {
+					t.Errorf("observed %q, want like \"200 in 3.2ms\"", obs)
+				}
+				return
+			}
+			if !shakedown.IsKind(err, shakedown.KindFailed) {
+				t.Fatalf("probe %s: %v (observed %q), want KindFailed", tt.url, err, obs)
+			}
+			if obs == "" {
+				t.Error("no observation for a probe that does not hold")
+			}
+		})
+	}
+}
+
+func TestHTTPRequestAndKeepAlive(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/moved":
+			http.Redirect(w, r, "/echo", http.StatusFound)
+		case r.Method != http.MethodPost || r.Header.Get("X-Token") != "t1" || r.Host != "shop.test":
+			http.Error(w, "wrong request", http.StatusBadRequest)
+		default:
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+
+	p := httpDefaults(t)
+	p.URL, p.Method, p.Status = srv.URL+"/echo", "POST", 201
+	p.Headers = map[string]string{"X-Token": "t1", "Host": "shop.test"}
+	pr := newProber(t, "http", p, time.Second)
+	for i := range 5 {
+		if obs, err := pr.Probe(t.Context()); err != nil {
+			t.Fatalf("sample %d: %v (%s)", i, err, obs)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 samples opened %d connections, want 1 kept alive", n)
+	}
+
+	// Redirects are followed, unless a 3xx is what is wanted.
+	for _, tt := range []struct {
+		status int
+		holds  bool
+	}{{302, true}, {400, true}, {200, false}} {
+		q := httpDefaults(t)
+		q.URL, q.Status = srv.URL+"/moved", tt.status
+		_, err := newProber(t, "http", q, time.Second).Probe(t.Context())
+		if (err == nil) != tt.holds {
+			t.Errorf("GET /moved wanting %d: error %v, want holds=%v", tt.status, err, tt.holds)
+		}
+	}
+}
+
+func TestHTTPValidate(t *testing.T) {
+	tests := []struct {
+		p  HTTPParams
+		ok bool
+	}{
+		{HTTPParams{URL: "http://127.0.0.1:8080/healthz"}, true},
+		{HTTPParams{URL: "https://shop.example/x", Method: "HEAD", Status: 204, BodyRegexp: "ok", Headers: map[string]string{"Accept": "text/plain"}}, true},
+		{HTTPParams{URL: ""}, false},
+		{HTTPParams{URL: "127.0.0.1:8080/healthz"}, false},
+		{HTTPParams{URL: "ftp://127.0.0.1/"}, false},
+		{HTTPParams{URL: "http:///path"}, false},
+		{HTTPParams{URL: "http://127.0.0.1:99999/"}, false},
+		{HTTPParams{URL: "http://127.0.0.1:0/"}, false},
+		{HTTPParams{URL: "http://a/%zz"}, false},
+		{HTTPParams{URL: "http://a/", Method: "GET X"}, false},
+		{HTTPParams{URL: "http://a/", Status: 42}, false},
+		{HTTPParams{URL: "http://a/", BodyRegexp: "("}, false},
+		{HTTPParams{URL: "http://a/", Headers: map[string]string{"Bad Name": "x"}}, false},
+		{HTTPParams{URL: "http://a/", Headers: map[string]string{"X": "a\r\nInjected: 1"}}, false},
+	}
+	for _, tt := range tests {
+		err := tt.p.Validate()
+		if tt.ok && err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", tt.p, err)
+		}
+		if !tt.ok && !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("Validate(%+v) = %v, want KindInvalid", tt.p, err)
+		}
+	}
+	if d := httpDefaults(t); d.Method != "GET" || d.Status != 200 {
+		t.Errorf("defaults %+v, want GET and 200", d)
+	}
+}
+
+func TestTCP(t *testing.T) {
+	v := testenv.StartVictim(t)
+	obs, err := newProber(t, "tcp", &TCPParams{Address: v.Addr}, time.Second).Probe(t.Context())
+	if err != nil {
+		t.Fatalf("tcp probe of the victim: %v", err)
+	}
+	if !regexp.MustCompile(`^connected in \d+(\.\d+)?(ms|s)$`).MatchString(obs) {
+		t.Errorf("observed %q, want like \"connected in 0.4ms\"", obs)
+	}
+	obs, err = newProber(t, "tcp", &TCPParams{Address: deadAddr(t)}, time.Second).Probe(t.Context())
+	if !shakedown.IsKind(err, shakedown.KindFailed) || obs == "" {
+		t.Fatalf("tcp probe of a dead port: %q, %v; want KindFailed with an observation", obs, err)
+	}
+}
+
+func TestTCPValidate(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:80", true}, {"[::1]:6379", true}, {"cache.internal:6379", true},
+		{"", false}, {"127.0.0.1", false}, {":80", false}, {"127.0.0.1:", false},
+		{"127.0.0.1:http", false}, {"127.0.0.1:70000", false}, {"127.0.0.1:0", false},
+	} {
+		err := (&TCPParams{Address: tt.addr}).Validate()
+		if tt.ok != (err == nil) || (!tt.ok && !shakedown.IsKind(err, shakedown.KindInvalid)) {
+			t.Errorf("Validate(%q) = %v, want ok=%v", tt.addr, err, tt.ok)
+		}
+	}
+}
+
+func FuzzValidateAddresses(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "[::1]:1", "http://a:1/b", ":", "[", "http://[::1]:65535/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if (&TCPParams{Address: s}).Validate() == nil {
+			if _, port, err := net.SplitHostPort(s); err != nil || !validPort(port) {
+				t.Fatalf("tcp address %q accepted: %v", s, err)
+			}
+		}
+		if (&HTTPParams{URL: s}).Validate() == nil {
+			if _, err := http.NewRequest("GET", s, nil); err != nil {
+				t.Fatalf("url %q accepted but no request can be made of it: %v", s, err)
+			}
+		}
+	})
+}
+
+func TestExec(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		p    ExecParams
+		code int // -1: holds
+	}{
+		{"true", ExecParams{Command: []string{"true"}}, -1},
+		{"env and dir", ExecParams{Command: []string{"sh", "-c", `test "$WANT" = yes && test "$(pwd)" = "` + dir + `"`}, Env: map[string]string{"WANT": "yes"}, Dir: dir}, -1},
+		{"exit 3", ExecParams{Command: []string{"sh", "-c", "echo broken >&2; exit 3"}}, 3},
+		{"false", ExecParams{Command: []string{"false"}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obs, err := newProber(t, "exec", &tt.p, 5*time.Second).Probe(t.Context())
+			if tt.code < 0 {
+				if err != nil {
+					t.Fatalf("probe: %v (%s), want it to hold", err, obs)
+				}
+				if !strings.HasPrefix(obs, "exit 0 in ") {
+					t.Errorf("observed %q, want \"exit 0 in …\"", obs)
+				}
+				return
+			}
+			var ee *exec.ExitError
+			if !shakedown.IsKind(err, shakedown.KindFailed) || !errors.As(err, &ee) || ee.ExitCode() != tt.code {
+				t.Fatalf("probe: %v (%s), want KindFailed with exit code %d", err, obs, tt.code)
+			}
+			if !strings.HasPrefix(obs, fmt.Sprintf("exit %d in ", tt.code)) {
+				t.Errorf("observed %q, want it to start with the exit code", obs)
+			}
+		})
+	}
+}
+
+func TestExecTimeoutKillsGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	p := &ExecParams{Command: []string{"sh", "-c", `sleep 60 & echo $! > ` + pidFile + `; wait`}}
+	obs, err := newProber(t, "exec", p, 200*time.Millisecond).Probe(t.Context())
+	if !shakedown.IsKind(err, shakedown.KindFailed) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("probe: %v (%s), want a KindFailed timeout", err, obs)
+	}
+	b, _ := os.ReadFile(pidFile)
+	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if child <= 0 {
+		t.Fatalf("no child pid in %s", pidFile)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("background child %d outlived the timeout", child)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+func TestExecNotFoundAndValidate(t *testing.T) {
+	_, err := newProber(t, "exec", &ExecParams{Command: []string{filepath.Join(t.TempDir(), "nothing")}}, time.Second).Probe(t.Context())
+	if !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Errorf("probe of a missing program: %v, want KindNotFound", err)
+	}
+	for _, p := range []ExecParams{{}, {Command: []string{""}}, {Command: []string{"true"}, Env: map[string]string{"": "x"}}} {
+		if err := p.Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("Validate(%+v) = %v, want KindInvalid", p, err)
+		}
+	}
+}
+
+func TestNewRejectsBadParams(t *testing.T) {
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	for typ, params := range map[string]any{
+		"http": &HTTPParams{URL: "nope"},
+		"tcp":  &TCPParams{Address: "nope"},
+		"exec": &ExecParams{},
+	} {
+		pt, _ := reg.Probe(typ)
+		if _, err := pt.New(shakedown.Env{}, params, time.Second); !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("new %s with %+v: %v, want KindInvalid", typ, params, err)
+		}
+		if _, err := pt.New(shakedown.Env{}, 42, time.Second); err == nil {
+			t.Errorf("new %s with an int: no error", typ)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		420 * time.Microsecond:  "0.42ms",
+		3200 * time.Microsecond: "3.2ms",
+		120 * time.Millisecond:  "120ms",
+		1250 * time.Millisecond: "1.25s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func BenchmarkHTTPProbe(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer srv.Close()
+	p := &HTTPParams{URL: srv.URL, Status: 200, BodyRegexp: "ok"}
+	pr := newProber(b, "http", p, time.Second)
+	for b.Loop() {
+		if _, err := pr.Probe(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkTCPProbe(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	pr := newProber(b, "tcp", &TCPParams{Address: ln.Addr().String()}, time.Second)
+	for b.Loop() {
+		if _, err := pr.Probe(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkExecProbe(b *testing.B) {
+	pr := newProber(b, "exec", &ExecParams{Command: []string{"true"}}, time.Second)
+	for b.Loop() {
+		if _, err := pr.Probe(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
