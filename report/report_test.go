@@ -488,3 +488,40 @@ func unescapedPipes(s string) int {
 	}
 	return n
 }
+
+func TestFormats(t *testing.T) {
+	durs := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"}, {300 * time.Microsecond, "0.300ms"}, {850 * time.Millisecond, "850ms"},
+		{20 * time.Second, "20s"}, {20*time.Second + 12*time.Millisecond, "20.0s"},
+		{12345 * time.Millisecond, "12.3s"}, {80*time.Second + 305*time.Millisecond, "1m20s"},
+		{-1500 * time.Millisecond, "-1.5s"}, {2 * time.Hour, "2h0m0s"},
+	}
+	for _, tt := range durs {
+		if got := fmtDur(tt.d); got != tt.want {
+			t.Errorf("fmtDur(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+	millis := []struct {
+		m    shakedown.Millis
+		want string
+	}{
+		{0, "0ms"}, {0.25, "0.25ms"}, {41, "41ms"}, {612.4, "612ms"}, {2000, "2.00s"},
+	}
+	for _, tt := range millis {
+		if got := fmtMillis(tt.m); got != tt.want {
+			t.Errorf("fmtMillis(%v) = %q, want %q", tt.m, got, tt.want)
+		}
+	}
+	statuses := map[shakedown.Verdict]string{
+		shakedown.VerdictPassed: "PASSED", shakedown.VerdictNotRestored: "NOT RESTORED",
+		shakedown.VerdictNotSteady: "NOT STEADY", "": "UNKNOWN",
+	}
+	for v, want := range statuses {
+		if got := Status(v); got != want {
+			t.Errorf("Status(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
