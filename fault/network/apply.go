@@ -105,7 +105,14 @@ func removeTable(h netns.NsHandle, table string) error {
 	if err != nil {
 		return err
 	}
-	c.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: table})
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: table}
+	// Deleting the rules first heals at once; deleting the table unregisters its hooks, which
+	// waits for an RCU grace period (about 10 ms) before the kernel answers.
+	c.FlushTable(t)
+	if err := c.Flush(); err != nil && !gone(err) {
+		return shakedown.Wrap(kindOf(err), "flush nft table "+table, err)
+	}
+	c.DelTable(t)
 	if err := c.Flush(); err != nil && !gone(err) {
 		return shakedown.Wrap(kindOf(err), "delete nft table "+table, err)
 	}

@@ -79,7 +79,7 @@ func Register(r *shakedown.Registry) {
 		func() any { return &PartitionParams{Filter: Filter{Direction: DirBoth}} })
 	add("network.loss", "drop percent of packets at random",
 		"nft numgen random drops the share of matching packets; revert deletes the table.",
-		func() any { return &LossParams{Filter: Filter{Direction: DirOut}} })
+		func() any { return &LossParams{Filter: Filter{Direction: DirIn}} })
 	add("network.delay", "add delay±jitter to packets (netem where the kernel has it, else userspace NFQUEUE)",
 		"Without netem, matching packets are queued to this process and accepted after delay±jitter; if the process dies they pass undelayed.",
 		func() any { return &DelayParams{Filter: Filter{Direction: DirOut}} })

@@ -33,11 +33,11 @@ type DelayPlan struct {
 
 // QdiscPlan is a root qdisc put on every link of the namespace but loopback.
 type QdiscPlan struct {
-	Kind   string // "tbf" or "netem"
-	Handle uint16 // major number of the qdisc handle; derived from Table
-	Rate   uint64 // tbf: bytes per second
-	Burst  uint32 // tbf: bytes
-	Limit  uint32 // tbf: bytes queued at most; netem: packets
+	Kind   string        // "tbf" or "netem"
+	Handle uint16        // major number of the qdisc handle; derived from Table
+	Rate   uint64        // tbf: bytes per second
+	Burst  uint32        // tbf: bytes
+	Limit  uint32        // tbf: bytes queued at most; netem: packets
 	Delay  time.Duration // netem
 	Jitter time.Duration // netem
 }

@@ -78,4 +78,3 @@ func sweepNS(ns string, live func(string) bool) ([]string, error) {
 	}
 	return removed, errors.Join(errs...)
 }
-

@@ -193,7 +193,6 @@ func writeIO(ctx context.Context, run, dir string, size int64, workers int, stdo
 	return nil
 }
 
-
 // closeAfterWrite closes the ready pipe after the one line, so the parent sees EOF if the
 // stressor dies later rather than blocking.
 type closeAfterWrite struct{ f *os.File }

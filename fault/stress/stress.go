@@ -181,8 +181,8 @@ type stressor struct {
 }
 
 type started struct {
-	cmd   *exec.Cmd
-	undo  StressorUndo
+	cmd    *exec.Cmd
+	undo   StressorUndo
 	exited chan struct{}
 }
 

@@ -182,7 +182,9 @@ func revertTwice(t *testing.T, rev shakedown.Revert) {
 	}
 }
 
-func host() []shakedown.Instance { return []shakedown.Instance{{Kind: "host", ID: "host", Name: "host"}} }
+func host() []shakedown.Instance {
+	return []shakedown.Instance{{Kind: "host", ID: "host", Name: "host"}}
+}
 
 func processOf(t *testing.T, pid int) []shakedown.Instance {
 	st, err := StartTime(pid)
