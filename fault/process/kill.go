@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ type RestartData struct {
 	Selector Selector `json:"selector"`         // how the killed processes were found
 	Before   []string `json:"before"`           // instance ids the selector matched before the kill
 	Argv     []string `json:"argv"`             // the restart command
+	Dir      string   `json:"dir,omitempty"`    // its working directory: shakedown's when the fault was built
 	Log      string   `json:"log,omitempty"`    // its stdout and stderr go here (appended); /dev/null when empty
 	Marker   string   `json:"marker,omitempty"` // "<pid> <starttime>" of the process a restart started
 }
@@ -89,6 +91,10 @@ func newKill(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.I
 	f := &kill{sig: sig, procs: procs}
 	if len(params.Restart) > 0 {
 		f.restart = &RestartData{Argv: slices.Clone(params.Restart)}
+		// The undo may be replayed by a process started elsewhere: pin the directory.
+		if wd, err := os.Getwd(); err == nil {
+			f.restart.Dir = wd
+		}
 		if len(procs) > 0 {
 			f.restart.Selector = procs[0].Selector
 		}
@@ -161,43 +167,71 @@ func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
 		return func(context.Context) error { return nil }, err
 	}
 	data := *f.restart
-	return func(ctx context.Context) error { return Restart(ctx, data) }, err
+	var mu sync.Mutex
+	var started struct {
+		pid   int
+		start uint64
+	}
+	return func(ctx context.Context) error {
+		// Without a state directory there is no marker file: remember here what was started.
+		mu.Lock()
+		defer mu.Unlock()
+		if started.pid > 0 && Alive(started.pid, started.start) {
+			return nil
+		}
+		pid, start, err := restart(ctx, data)
+		if pid > 0 {
+			started.pid, started.start = pid, start
+		}
+		return err
+	}, err
 }
 
 // restartGrace is how long Restart watches a started command for an early failure.
 const restartGrace = 300 * time.Millisecond
 
-// Restart runs d.Argv detached, unless a process it started before still runs or the
-// selector matches a process that was not among d.Before (the killed one came back). It is
+// Restart runs d.Argv detached, unless a process it started before still runs (d.Marker) or
+// the selector matches a process that was not among d.Before (the killed one came back; not
+// checked for a pid selector, since a process that comes back has another pid). It is
 // what a process.restart undo does. The started process runs in its own session with stdin
 // from /dev/null and its output appended to d.Log, and outlives the caller; Restart watches
 // it for restartGrace and fails if it exits non-zero by then.
 func Restart(ctx context.Context, d RestartData) error {
+	_, _, err := restart(ctx, d)
+	return err
+}
+
+// restart is Restart that also returns the pid and start time of the process it started, if
+// it started one.
+func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 	op := "restart " + d.Selector.String()
 	if len(d.Argv) == 0 || d.Argv[0] == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: no command", op)
+		return 0, 0, shakedown.Errorf(shakedown.KindInvalid, "%s: no command", op)
 	}
 	if pid, start, ok := readMarker(d.Marker); ok && Alive(pid, start) {
-		return nil
+		return 0, 0, nil
 	}
-	if d.Selector != (Selector{}) {
+	// A process that comes back has a new pid, so a pid selector cannot tell; only the
+	// marker can.
+	if d.Selector != (Selector{}) && d.Selector.PID == 0 {
 		procs, err := d.Selector.find(ctx, procRoot)
 		if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
-			return shakedown.Wrap(shakedown.KindOf(err), op, err)
+			return 0, 0, shakedown.Wrap(shakedown.KindOf(err), op, err)
 		}
 		for _, p := range procs {
 			if !slices.Contains(d.Before, p.ID()) {
-				return nil // it came back by itself
+				return 0, 0, nil // it came back by itself
 			}
 		}
 	}
 
 	out, err := openLog(d.Log)
 	if err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, op, err)
+		return 0, 0, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	defer out.Close()
 	cmd := exec.Command(d.Argv[0], d.Argv[1:]...)
+	cmd.Dir = d.Dir
 	cmd.Stdout, cmd.Stderr = out, out // *os.File: the child gets the descriptor, no copying goroutine
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -205,12 +239,13 @@ func Restart(ctx context.Context, d RestartData) error {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			kind = shakedown.KindNotFound
 		}
-		return shakedown.Wrap(kind, op, err)
+		return 0, 0, shakedown.Wrap(kind, op, err)
 	}
 	pid := cmd.Process.Pid
-	if start, err := StartTime(pid); err == nil {
+	start, err := StartTime(pid)
+	if err == nil {
 		if err := writeMarker(d.Marker, pid, start); err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, op, err)
+			return pid, start, shakedown.Wrap(shakedown.KindInternal, op, err)
 		}
 	}
 	// The child is ours until it exits; reap it whenever that is so that it leaves no zombie.
@@ -222,12 +257,12 @@ func Restart(ctx context.Context, d RestartData) error {
 	select {
 	case err := <-exited:
 		if err != nil {
-			return shakedown.Errorf(shakedown.KindInternal, "%s: %s exited at once: %w%s", op, quoteArgv(d.Argv), err, logTail(d.Log))
+			return pid, start, shakedown.Errorf(shakedown.KindInternal, "%s: %s exited at once: %w%s", op, quoteArgv(d.Argv), err, logTail(d.Log))
 		}
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	return nil
+	return pid, start, nil
 }
 
 func undoRestart(ctx context.Context, raw json.RawMessage) error {

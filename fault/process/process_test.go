@@ -549,3 +549,49 @@ func BenchmarkResolveByName(b *testing.B) {
 	b.ReportMetric(float64(len(all)), "procs")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(1, len(all))), "ns/proc")
 }
+
+// TestRestartByPIDSelector: a restarted process has another pid, so with a pid target only
+// what the revert itself started tells it not to start another — the marker file in the
+// state directory, or, without one, the revert's own memory.
+func TestRestartByPIDSelector(t *testing.T) {
+	for _, stateDir := range []string{"", "state"} {
+		t.Run("state dir "+strconv.Quote(stateDir), func(t *testing.T) {
+			v := testenv.StartVictim(t)
+			bin := testenv.VictimBinary(t)
+			start := startTime(t, v.PID)
+			env := shakedown.Env{RunID: "run3"}
+			if stateDir != "" {
+				env.StateDir = filepath.Join(t.TempDir(), stateDir)
+			}
+			newPIDFile := filepath.Join(t.TempDir(), "new.pid")
+			params := &KillParams{Signal: "KILL", Restart: []string{bin, "-pidfile", newPIDFile}}
+			f := newFault(t, env, "process.kill", params, resolveOne(t, Selector{PID: v.PID}))
+			if err := f.(shakedown.Preparer).Prepare(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			undos := f.Undo()
+			revert, err := f.Inject(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "victim killed", func() bool { return !Alive(v.PID, start) })
+			if err := revert(t.Context()); err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			var newPID int
+			waitFor(t, "victim restarted", func() bool { newPID = testenv.ReadPIDFile(newPIDFile); return newPID > 0 })
+			adopt(t, newPID)
+			if err := revert(t.Context()); err != nil {
+				t.Fatalf("second revert: %v", err)
+			}
+			if stateDir != "" {
+				if err := undoFunc(t, UndoRestart)(t.Context(), undos[0].Data); err != nil {
+					t.Fatalf("undo from journal: %v", err)
+				}
+			}
+			if n := countMatching(t, newPIDFile); n != 1 {
+				t.Errorf("%d restarted victims run, want 1", n)
+			}
+		})
+	}
+}
