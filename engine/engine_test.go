@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -833,4 +834,47 @@ func deref(m *shakedown.Millis) any {
 		return nil
 	}
 	return float64(*m)
+}
+
+func TestCompareHookAndRecordJSON(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoad()
+		l.phase["baseline"], l.phaseN["baseline"] = map[string]float64{"latency.p99": 0.1}, 500
+		l.phase["inject"], l.phaseN["inject"] = map[string]float64{"latency.p99": 0.15}, 500
+		l.set("latency.p99", 0.1)
+		e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 5 * time.Second})
+		e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 10}}
+		e.SteadyState = []*shakedown.Check{{Name: "p99", Metric: "web.latency.p99", Max: mustTol(t, "2x baseline")}}
+		o := opts(nil, nil)
+		o.NewLoad = func(*shakedown.LoadSpec) (engine.Load, error) { return l, nil }
+		var calls atomic.Int32
+		o.Compare = func(baseline, observed []float64) (bool, string, error) {
+			calls.Add(1)
+			return true, "p=0.001", nil
+		}
+		rec := engine.Run(t.Context(), e, o)
+		wantVerdict(t, rec, shakedown.VerdictPassed)
+		pr := check(rec, "p99").PerPhase["inject"]
+		if pr.Significant == nil || !*pr.Significant || pr.Note != "p=0.001" {
+			t.Errorf("inject phase record %+v: want the comparer's judgement", pr)
+		}
+		if pr.Observed != "150ms over 500 requests" || pr.Threshold != "max 2x baseline (200ms)" {
+			t.Errorf("observed %q threshold %q", pr.Observed, pr.Threshold)
+		}
+		if calls.Load() == 0 {
+			t.Errorf("comparer never called")
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		for _, k := range []string{"schema", "id", "experiment", "started_at", "ended_at", "seed", "shakedown_version",
+			"verdict", "exit_code", "reason", "phases", "targets", "faults", "checks", "expectations", "loads", "recovery"} {
+			if v, ok := m[k]; !ok || v == nil {
+				t.Errorf("record field %q missing or null in %s", k, b)
+			}
+		}
+	})
 }

@@ -415,3 +415,12 @@ func mustTol(t *testing.T, s string) *shakedown.Tolerance {
 	}
 	return &tol
 }
+
+// Run runs e with the test registry and a recording journal.
+func Run(tb testing.TB, e *shakedown.Experiment, tr *trace) *shakedown.Record {
+	return runWith(tb, e, opts(tr, nil))
+}
+
+func runWith(tb testing.TB, e *shakedown.Experiment, o engine.Options) *shakedown.Record {
+	return engine.Run(tb.Context(), e, o)
+}
