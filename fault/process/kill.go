@@ -242,16 +242,16 @@ func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 		return 0, 0, shakedown.Wrap(kind, op, err)
 	}
 	pid := cmd.Process.Pid
-	start, err := StartTime(pid)
-	if err == nil {
-		if err := writeMarker(d.Marker, pid, start); err != nil {
-			return pid, start, shakedown.Wrap(shakedown.KindInternal, op, err)
-		}
-	}
+	start, _ := StartTime(pid) // 0 if it is gone already; Wait below says why
 	// The child is ours until it exits; reap it whenever that is so that it leaves no zombie.
 	// This goroutine ends with the child or with this process, whichever comes first.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	if start != 0 {
+		if err := writeMarker(d.Marker, pid, start); err != nil {
+			return pid, start, shakedown.Wrap(shakedown.KindInternal, op, err)
+		}
+	}
 	timer := time.NewTimer(restartGrace)
 	defer timer.Stop()
 	select {
