@@ -878,3 +878,52 @@ func TestCompareHookAndRecordJSON(t *testing.T) {
 		}
 	})
 }
+
+type failingAlert struct{}
+
+func (failingAlert) Firing(ctx context.Context) (bool, error) {
+	return false, shakedown.Errorf(shakedown.KindUnavailable, "GET http://127.0.0.1:9/api/v1/alerts: connection refused")
+}
+
+func TestUnreachableAlertSourceInBaselineInjectsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		e := exp(fake("f", &fakeParams{Trace: tr}, 5*time.Second))
+		e.Expect = []*shakedown.Expectation{{Name: "fires", Alert: &shakedown.AlertSpec{Name: "Slow"}, FiresWithin: time.Minute}}
+		o := opts(tr, nil)
+		o.NewAlert = func(*shakedown.AlertSpec) (engine.AlertSource, error) { return failingAlert{}, nil }
+		rec := engine.Run(t.Context(), e, o)
+		wantVerdict(t, rec, shakedown.VerdictError)
+		if !strings.Contains(rec.Reason, "127.0.0.1:9") {
+			t.Errorf("reason %q does not name the source", rec.Reason)
+		}
+		if tr.has("inject f") {
+			t.Errorf("injected: %v", tr.list())
+		}
+	})
+}
+
+func TestPanickingProbeStillReverts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var flag atomic.Bool
+		e := exp(fake("f", &fakeParams{Trace: tr, Flag: &flag}, time.Hour))
+		reg := registry()
+		reg.AddProbe(shakedown.ProbeType{Name: "boom", New: func(shakedown.Env, any, time.Duration) (shakedown.Prober, error) {
+			return proberFunc(func(ctx context.Context) (string, error) {
+				if flag.Load() {
+					panic("probe bug")
+				}
+				return "", nil
+			}), nil
+		}})
+		e.SteadyState = []*shakedown.Check{{Name: "boom", Probe: &shakedown.ProbeSpec{Type: "boom"}, Every: time.Second}}
+		o := opts(tr, nil)
+		o.Registry = reg
+		rec := engine.Run(t.Context(), e, o)
+		wantVerdict(t, rec, shakedown.VerdictError)
+		if flag.Load() || !tr.has("done f") {
+			t.Errorf("not reverted: %v", tr.list())
+		}
+	})
+}
