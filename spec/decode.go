@@ -51,7 +51,7 @@ func (d *decoder) file1(src []byte) *shakedown.Experiment {
 		}
 	}
 	if e, ok := fs["name"]; ok {
-		if s, ok := d.str(e.val, e.path); ok && s != "" {
+		if s, ok := d.str(e.val, e.path); ok && !isNull(d.resolve(e.val, e.path)) {
 			if !experimentName.MatchString(s) {
 				d.addf(e.val, e.path, "name %q must be lower case letters, digits, '.', '_' and '-', starting with a letter or digit", s)
 			}

@@ -134,3 +134,7 @@ func testRegistry() *shakedown.Registry {
 	r.AddProbe(shakedown.ProbeType{Name: "tcp", Params: func() any { return &tcpParams{} }, New: newProbe})
 	return r
 }
+
+func testRegistryNewFault(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
+	return nil, errors.New("not runnable in spec tests")
+}

@@ -1,0 +1,87 @@
+package spec_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/spec"
+)
+
+func FuzzLoad(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.*")
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(withFault("steady_state: [{name: a, metric: shop.errors, max: '${m}'}]")))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("version: 1\nfaults:\n  - <<: [*x, *y]\n"))
+	f.Add([]byte(""))
+	reg := testRegistry()
+	vars := map[string]string{"m": "1%"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		x, err := spec.Load("f.yaml", data, vars, reg)
+		if err == nil {
+			if x == nil || len(x.Faults) == 0 || x.Name == "" {
+				t.Fatalf("Load accepted an experiment without name or faults: %+v", x)
+			}
+			return
+		}
+		if !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Fatalf("error kind %v, want invalid: %v", shakedown.KindOf(err), err)
+		}
+		var ps spec.Problems
+		if !errors.As(err, &ps) || len(ps) == 0 {
+			t.Fatalf("error is not a list of problems: %v", err)
+		}
+		// The parser also ends lines at a lone \r.
+		nlines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1
+		for _, p := range ps {
+			switch {
+			case p.Msg == "":
+				t.Errorf("problem without a message: %#v", p)
+			case p.Pos.Line == 0 && p.Path != "":
+				t.Errorf("problem of a field without a line: %#v", p)
+			case p.Pos.Line > nlines+1:
+				t.Errorf("problem beyond the end of the file (%d lines): %#v", nlines, p)
+			}
+		}
+	})
+}
+
+func BenchmarkLoad(b *testing.B) {
+	data, err := os.ReadFile("testdata/design.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := testRegistry()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := spec.Load("design.yaml", data, nil, reg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLoadProblems(b *testing.B) {
+	data := []byte(with(
+		"faults:",
+		"  - {name: a, type: proxy.latency, target: web, with: {jitter: 5, toxicity: high}}",
+		"  - {name: a, type: nuke, after: [a, b]}",
+	))
+	reg := testRegistry()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := spec.Load("bad.yaml", data, nil, reg); err == nil {
+			b.Fatal("no problems")
+		}
+	}
+}
