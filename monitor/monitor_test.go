@@ -1,0 +1,179 @@
+package monitor
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+func ptr(v float64) *float64 { return &v }
+
+func TestPrometheusParamsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		p    PrometheusParams
+		ok   bool
+	}{
+		{"min", PrometheusParams{URL: "http://127.0.0.1:9090", Query: "up", Min: ptr(1)}, true},
+		{"max", PrometheusParams{URL: "http://127.0.0.1:9090", Query: "up", Max: ptr(1)}, true},
+		{"both", PrometheusParams{URL: "https://p:9090", Query: "up", Min: ptr(0), Max: ptr(1)}, true},
+		{"no bound", PrometheusParams{URL: "http://127.0.0.1:9090", Query: "up"}, false},
+		{"min above max", PrometheusParams{URL: "http://127.0.0.1:9090", Query: "up", Min: ptr(2), Max: ptr(1)}, false},
+		{"no query", PrometheusParams{URL: "http://127.0.0.1:9090", Max: ptr(1)}, false},
+		{"no url", PrometheusParams{Query: "up", Max: ptr(1)}, false},
+		{"not http", PrometheusParams{URL: "127.0.0.1:9090", Query: "up", Max: ptr(1)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.Validate()
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate(%+v) = %v, want ok=%v", tt.p, err, tt.ok)
+			}
+			if err != nil && !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Errorf("Validate error %v is not of kind invalid", err)
+			}
+		})
+	}
+}
+
+func TestRegister(t *testing.T) {
+	r := shakedown.NewRegistry()
+	Register(r)
+	pt, ok := r.Probe("prometheus")
+	if !ok {
+		t.Fatal("no prometheus probe registered")
+	}
+	params := pt.Params().(*PrometheusParams)
+	params.URL, params.Query, params.Max = "http://127.0.0.1:9", "up", ptr(1)
+	if _, err := pt.New(shakedown.Env{}, params, 0); err != nil {
+		t.Errorf("New: %v", err)
+	}
+}
+
+func TestNewAlertRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		spec shakedown.AlertSpec
+	}{
+		{"no name", shakedown.AlertSpec{Prometheus: "http://127.0.0.1:9090"}},
+		{"no source", shakedown.AlertSpec{Name: "A"}},
+		{"two sources", shakedown.AlertSpec{Name: "A", Prometheus: "http://127.0.0.1:9090", Alertmanager: "http://127.0.0.1:9093"}},
+		{"bad url", shakedown.AlertSpec{Name: "A", Alertmanager: "localhost:9093"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewAlert(&tt.spec); !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Errorf("NewAlert(%+v) = %v, want an invalid error", tt.spec, err)
+			}
+		})
+	}
+}
+
+// deadURL returns the URL of a port on which nothing listens.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	l.Close()
+	return u
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	u := deadURL(t)
+	p, err := NewPrometheus(&PrometheusParams{URL: u, Query: "up", Min: ptr(1)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Probe(t.Context()); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Errorf("probe of %s: %v, want unavailable", u, err)
+	}
+	for _, spec := range []shakedown.AlertSpec{{Name: "A", Prometheus: u}, {Name: "A", Alertmanager: u}} {
+		a, err := NewAlert(&spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Firing(t.Context()); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+			t.Errorf("%v: Firing = %v, want unavailable", a, err)
+		}
+	}
+}
+
+func TestNotPrometheusIsUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	p, _ := NewPrometheus(&PrometheusParams{URL: srv.URL, Query: "up", Min: ptr(1)}, 0)
+	if _, err := p.Probe(t.Context()); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Errorf("probe of a server that is not Prometheus: %v, want unavailable", err)
+	}
+	a, _ := NewAlert(&shakedown.AlertSpec{Name: "A", Alertmanager: srv.URL})
+	if _, err := a.Firing(t.Context()); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Errorf("alerts of a server that is not Alertmanager: %v, want unavailable", err)
+	}
+}
+
+// TestAlertmanagerMatching checks state and label matching on canned answers; the test
+// against a real Alertmanager is in prometheus_test.go.
+func TestAlertmanagerMatching(t *testing.T) {
+	const body = `[
+	 {"labels":{"alertname":"Slow","severity":"page","svc":"cache"},"status":{"state":"active","silencedBy":[],"inhibitedBy":[]}},
+	 {"labels":{"alertname":"Quiet","severity":"page"},"status":{"state":"suppressed","silencedBy":["x"],"inhibitedBy":[]}}
+	]`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v2/alerts" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		alert  string
+		labels map[string]string
+		want   bool
+	}{
+		{"by name", "Slow", nil, true},
+		{"by name and label", "Slow", map[string]string{"svc": "cache"}, true},
+		{"other label value", "Slow", map[string]string{"svc": "db"}, false},
+		{"label it lacks", "Slow", map[string]string{"zone": "a"}, false},
+		{"silenced", "Quiet", nil, false},
+		{"absent", "Nope", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := NewAlert(&shakedown.AlertSpec{Name: tt.alert, Labels: tt.labels, Alertmanager: srv.URL + "/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := a.Firing(context.Background())
+			if err != nil || got != tt.want {
+				t.Errorf("%v: Firing = %v, %v; want %v", a, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeAlertmanager(f *testing.F) {
+	f.Add([]byte(`[{"labels":{"alertname":"A"},"status":{"state":"active"}}]`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"error":"x"}`))
+	f.Add([]byte(`[{"labels":null,"status":{}}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		alerts, err := decodeAlertmanager(b)
+		if err != nil && alerts != nil {
+			t.Fatalf("decode %q: alerts and an error", b)
+		}
+		a := &Alert{spec: shakedown.AlertSpec{Name: "A", Labels: map[string]string{"x": "y"}}}
+		for _, al := range alerts {
+			a.matches(al.Labels) // must not panic on nil labels
+		}
+	})
+}
