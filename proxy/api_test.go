@@ -1,0 +1,296 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/google/go-cmp/cmp"
+)
+
+func roundTrip(t *testing.T, addr string, msg []byte) ([]byte, time.Duration, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial proxy: %v", err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := c.Write(msg); err != nil {
+		return nil, 0, err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(msg))
+	n, err := io.ReadFull(c, got)
+	return got[:n], time.Since(start), err
+}
+
+// Toxiproxy's own Go client drives our API: every toxic is added, shown to act on real
+// traffic, and removed.
+func TestToxiproxyClientToxics(t *testing.T) {
+	_, url := startAPI(t)
+	client := toxiproxy.NewClient(url)
+	backend := echoServer(t)
+	px, err := client.CreateProxy("echo", "127.0.0.1:0", backend)
+	if err != nil {
+		t.Fatalf("CreateProxy: %v", err)
+	}
+	if px.Listen == "127.0.0.1:0" || !px.Enabled {
+		t.Fatalf("created proxy %+v: want a bound listen address, enabled", px)
+	}
+	msg := []byte("hello through the proxy")
+	if got, _, err := roundTrip(t, px.Listen, msg); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("round trip without toxic: %q, %v", got, err)
+	}
+
+	tests := []struct {
+		typ    string
+		stream string
+		attrs  toxiproxy.Attributes
+		check  func(t *testing.T, got []byte, d time.Duration, err error)
+	}{
+		{"latency", "downstream", toxiproxy.Attributes{"latency": 150}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			if err != nil || !bytes.Equal(got, msg) || d < 150*time.Millisecond {
+				t.Errorf("latency: got %q after %v (%v), want the message after ≥150ms", got, d, err)
+			}
+		}},
+		{"bandwidth", "upstream", toxiproxy.Attributes{"rate": 1}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			// 23 bytes at 1 KB/s take 23 ms.
+			if err != nil || !bytes.Equal(got, msg) || d < 23*time.Millisecond {
+				t.Errorf("bandwidth: got %q after %v (%v)", got, d, err)
+			}
+		}},
+		{"slicer", "downstream", toxiproxy.Attributes{"average_size": 4, "size_variation": 1, "delay": 1000}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			if err != nil || !bytes.Equal(got, msg) || d < 4*time.Millisecond {
+				t.Errorf("slicer: got %q after %v (%v)", got, d, err)
+			}
+		}},
+		{"limit_data", "downstream", toxiproxy.Attributes{"bytes": 5}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			if string(got) != "hello" || err == nil {
+				t.Errorf("limit_data: got %q (%v), want hello then the end", got, err)
+			}
+		}},
+		{"timeout", "upstream", toxiproxy.Attributes{"timeout": 100}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			if len(got) != 0 || err == nil || d < 100*time.Millisecond {
+				t.Errorf("timeout: got %q after %v (%v), want nothing and a close after 100ms", got, d, err)
+			}
+		}},
+		{"reset_peer", "upstream", toxiproxy.Attributes{"timeout": 0}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			if len(got) != 0 || !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("reset_peer: got %q (%v), want connection reset", got, err)
+			}
+		}},
+		{"slow_close", "downstream", toxiproxy.Attributes{"delay": 10}, func(t *testing.T, got []byte, d time.Duration, err error) {
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Errorf("slow_close: got %q (%v)", got, err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			tox, err := px.AddToxic("", tt.typ, tt.stream, 1, tt.attrs)
+			if err != nil {
+				t.Fatalf("AddToxic: %v", err)
+			}
+			if want := tt.typ + "_" + tt.stream; tox.Name != want || tox.Stream != tt.stream || tox.Toxicity != 1 {
+				t.Errorf("toxic %+v: want name %s", tox, want)
+			}
+			listed, err := px.Toxics()
+			if err != nil || len(listed) != 1 || listed[0].Name != tox.Name {
+				t.Fatalf("Toxics: %+v, %v", listed, err)
+			}
+			got, d, err := roundTrip(t, px.Listen, msg)
+			tt.check(t, got, d, err)
+			if err := px.RemoveToxic(tox.Name); err != nil {
+				t.Fatalf("RemoveToxic: %v", err)
+			}
+			if got, _, err := roundTrip(t, px.Listen, msg); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("round trip after removal: %q, %v", got, err)
+			}
+		})
+	}
+
+	t.Run("update", func(t *testing.T) {
+		if _, err := px.AddToxic("lat", "latency", "", 1, toxiproxy.Attributes{"latency": 10, "jitter": 1}); err != nil {
+			t.Fatal(err)
+		}
+		up, err := px.UpdateToxic("lat", 0.5, toxiproxy.Attributes{"latency": 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := toxiproxy.Toxic{Name: "lat", Type: "latency", Stream: "downstream", Toxicity: 0.5,
+			Attributes: toxiproxy.Attributes{"latency": 20.0, "jitter": 1.0}}
+		if diff := cmp.Diff(want, *up); diff != "" {
+			t.Errorf("updated toxic (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("disable and reset", func(t *testing.T) {
+		if err := px.Disable(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := net.Dial("tcp", px.Listen); err == nil {
+			t.Fatal("disabled proxy still accepts")
+		}
+		if err := client.ResetState(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := client.Proxy("echo")
+		if err != nil || !again.Enabled || len(again.ActiveToxics) != 0 {
+			t.Fatalf("after reset: %+v, %v; want enabled with no toxics", again, err)
+		}
+		if got, _, err := roundTrip(t, px.Listen, msg); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round trip after reset: %q, %v", got, err)
+		}
+	})
+
+	t.Run("populate", func(t *testing.T) {
+		made, err := client.Populate([]toxiproxy.Proxy{
+			{Name: "echo", Listen: px.Listen, Upstream: backend, Enabled: true},
+			{Name: "second", Listen: "127.0.0.1:0", Upstream: backend, Enabled: true},
+		})
+		if err != nil || len(made) != 2 {
+			t.Fatalf("Populate: %+v, %v", made, err)
+		}
+		all, err := client.Proxies()
+		if err != nil || len(all) != 2 {
+			t.Fatalf("Proxies: %v, %v", all, err)
+		}
+		if got, _, err := roundTrip(t, all["second"].Listen, msg); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round trip through populated proxy: %q, %v", got, err)
+		}
+		if err := all["second"].Delete(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Bad input gets Toxiproxy's error shape and status, and disturbs nothing.
+func TestAPIBadInput(t *testing.T) {
+	_, url := startAPI(t)
+	client := toxiproxy.NewClient(url)
+	backend := echoServer(t)
+	px, err := client.CreateProxy("echo", "127.0.0.1:0", backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A live connection must survive every bad request below.
+	live, err := net.Dial("tcp", px.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"malformed proxy", "POST", "/proxies", `{"name":`, 400},
+		{"proxy without name", "POST", "/proxies", `{"upstream":"127.0.0.1:1"}`, 400},
+		{"proxy without upstream", "POST", "/proxies", `{"name":"x"}`, 400},
+		{"duplicate proxy", "POST", "/proxies", `{"name":"echo","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}`, 409},
+		{"listen in use", "POST", "/proxies", `{"name":"clash","upstream":"127.0.0.1:1","listen":"` + px.Listen + `"}`, 500},
+		{"unknown proxy", "GET", "/proxies/nope", ``, 404},
+		{"malformed toxic", "POST", "/proxies/echo/toxics", `{"type":"latency",`, 400},
+		{"unknown toxic type", "POST", "/proxies/echo/toxics", `{"type":"teleport"}`, 400},
+		{"bad stream", "POST", "/proxies/echo/toxics", `{"type":"latency","stream":"sideways"}`, 400},
+		{"negative latency", "POST", "/proxies/echo/toxics", `{"type":"latency","attributes":{"latency":-5}}`, 400},
+		{"absurd latency", "POST", "/proxies/echo/toxics", `{"type":"latency","attributes":{"latency":99999999999}}`, 400},
+		{"attribute of wrong type", "POST", "/proxies/echo/toxics", `{"type":"latency","attributes":{"latency":"slow"}}`, 400},
+		{"toxicity above one", "POST", "/proxies/echo/toxics", `{"type":"latency","toxicity":2}`, 400},
+		{"slicer of size zero", "POST", "/proxies/echo/toxics", `{"type":"slicer","attributes":{"average_size":0}}`, 400},
+		{"http toxic downstream", "POST", "/proxies/echo/toxics", `{"type":"http_abort","stream":"downstream"}`, 400},
+		{"bad http status", "POST", "/proxies/echo/toxics", `{"type":"http_abort","attributes":{"status":42}}`, 400},
+		{"unknown lease", "POST", "/proxies/echo/toxics", `{"type":"latency","lease":"nope"}`, 404},
+		{"unknown toxic", "DELETE", "/proxies/echo/toxics/nope", ``, 404},
+		{"negative lease ttl", "POST", "/leases", `{"ttl_ms":-1}`, 400},
+		{"renew unknown lease", "POST", "/leases/nope", ``, 404},
+		{"populate not a list", "POST", "/populate", `{"name":"x"}`, 400},
+		{"populate without upstream", "POST", "/populate", `[{"name":"x"}]`, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, url+tt.path, strings.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e apiError
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatalf("body is not Toxiproxy's error shape: %v", err)
+			}
+			if resp.StatusCode != tt.want || e.Status != tt.want || e.Message == "" {
+				t.Errorf("%s %s %s: status %d, body %+v; want %d", tt.method, tt.path, tt.body, resp.StatusCode, e, tt.want)
+			}
+		})
+	}
+	// The client sees the same errors as *ApiError.
+	_, err = px.AddToxic("", "teleport", "", 1, nil)
+	var ae *toxiproxy.ApiError
+	if !errors.As(err, &ae) || ae.Status != 400 {
+		t.Errorf("AddToxic of an unknown type: %v, want an ApiError with status 400", err)
+	}
+	msg := []byte("still alive")
+	live.Write(msg)
+	got := make([]byte, len(msg))
+	live.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(live, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("live connection disturbed: %q, %v", got, err)
+	}
+	if ts, _ := px.Toxics(); len(ts) != 0 {
+		t.Errorf("bad requests left toxics: %+v", ts)
+	}
+}
+
+func TestAPIBrowsersRefused(t *testing.T) {
+	_, url := startAPI(t)
+	req, _ := http.NewRequest("POST", url+"/reset", nil)
+	req.Header.Set("User-Agent", "Mozilla/5.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("status %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestAPIVersionAndMetrics(t *testing.T) {
+	_, url := startAPI(t)
+	client := toxiproxy.NewClient(url)
+	v, err := client.Version()
+	if err != nil || !bytes.Contains(v, []byte(`"version"`)) {
+		t.Fatalf("Version: %s, %v", v, err)
+	}
+	px, err := client.CreateProxy("m", "127.0.0.1:0", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.AddToxic("", "latency", "", 1, toxiproxy.Attributes{"latency": 1})
+	roundTrip(t, px.Listen, []byte("abc"))
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`shakedown_proxy_bytes_total{direction="upstream",proxy="m"} 3`,
+		`shakedown_proxy_connections_total{proxy="m"} 1`,
+		`shakedown_proxy_toxics{proxy="m",type="latency"} 1`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
