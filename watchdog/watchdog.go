@@ -1,0 +1,343 @@
+// Package watchdog is shakedown's dead-man switch: a process of its own that a run starts
+// before its first inject and that takes back, from the run's journal, whatever the run left
+// injected when it dies (even by kill -9) or when a fault outlives its deadline (TTL).
+//
+// The runner starts it with Start, in a new session (setsid), so that a Ctrl-C or a CI
+// cancel sent to the runner's process group does not reach it. Its stdin is a pipe whose
+// write end only the runner holds: when the runner dies, however it dies, the kernel closes
+// that end and the watchdog reads end of file at once. A runner that ends cleanly first
+// writes "stop", and the watchdog then leaves without undoing anything: the run's own
+// reverts did it, and what they could not undo stays in the journal for `shakedown recover`.
+// Its stdout and stderr go to a log file in the state dir, never to the runner's, so that a
+// CI step waiting for the runner's output ends when the runner ends.
+//
+// An entry past its deadline is undone by the watchdog even while the runner lives. The
+// runner's own revert of that fault then finds nothing left to take back, which is fine:
+// reverts and undos are idempotent ("already gone" is success), and the journal counts an
+// entry reverted once any done record says so.
+package watchdog
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/journal"
+)
+
+const (
+	// readyEnv names the descriptor on which the watchdog says it is ready. Start sets it;
+	// Main writes one line there and closes it.
+	readyEnv = "SHAKEDOWN_WATCHDOG_READY_FD"
+	// stopLine is what a runner that ended cleanly writes to the watchdog's stdin.
+	stopLine = "stop"
+	// readyWait bounds how long Start waits for the watchdog to come up.
+	readyWait = 10 * time.Second
+	// stopWait bounds how long Stop waits for the watchdog to leave; it may be finishing an
+	// undo, which has its own deadline.
+	stopWait = shakedown.DefaultRevertWait + 10*time.Second
+	// pollEvery is how often the watchdog reads the journal for new entries and deadlines.
+	pollEvery = 250 * time.Millisecond
+	// retryEvery is how often the watchdog retries an overdue entry whose undo failed.
+	retryEvery = 5 * time.Second
+	// lockGrace is how long the watchdog waits, after the runner's pipe closed, for the
+	// kernel to drop the runner's journal lock; it replays anyway afterwards.
+	lockGrace = 2 * time.Second
+)
+
+// LogPath returns the file the watchdog of run runID writes its log to.
+func LogPath(stateDir, runID string) string {
+	return filepath.Join(stateDir, "watchdog", runID+".log")
+}
+
+// Guard is a running watchdog. The runner must call Stop when the run ended cleanly; if the
+// runner dies instead, the watchdog undoes what the journal says is pending.
+type Guard struct {
+	cmd     *exec.Cmd
+	in      *os.File // the write end of the watchdog's stdin
+	logPath string
+	exited  chan struct{}
+	waitErr error // set before exited is closed
+}
+
+// Start spawns `exe args...` as the watchdog of run runID (the cli passes its own executable
+// and its hidden `watchdog` command, which calls Main) in a new session, with stdin a pipe
+// whose write end the returned Guard holds and stdout and stderr appended to LogPath. It
+// returns once the watchdog said it is ready, so that no inject precedes its guard.
+func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
+	op := "start watchdog of run " + runID
+	logPath := LogPath(stateDir, runID)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	defer logf.Close()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	defer inR.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		inW.Close()
+		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	defer readyR.Close()
+
+	cmd := exec.Command(exe, args...)
+	cmd.Stdin = inR
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.ExtraFiles = []*os.File{readyW} // descriptor 3
+	cmd.Env = append(os.Environ(), readyEnv+"=3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	readyW.Close() // the watchdog holds the only write end now
+	if err != nil {
+		inW.Close()
+		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	g := &Guard{cmd: cmd, in: inW, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		g.waitErr = cmd.Wait()
+		close(g.exited)
+	}()
+
+	line, err := readLine(readyR, readyWait)
+	if err != nil || line != "ready" {
+		cmd.Process.Kill()
+		inW.Close()
+		<-g.exited
+		if err == nil {
+			err = fmt.Errorf("said %q", line)
+		}
+		return nil, shakedown.Wrap(shakedown.KindInternal, op,
+			fmt.Errorf("not ready (%w; %v); see %s", err, g.waitErr, logPath))
+	}
+	return g, nil
+}
+
+// readLine reads one line from f within wait.
+func readLine(f *os.File, wait time.Duration) (string, error) {
+	if err := f.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(line, "\n"), nil
+}
+
+// PID returns the watchdog's process id.
+func (g *Guard) PID() int { return g.cmd.Process.Pid }
+
+// Exited is closed when the watchdog process has ended, which before Stop means the run is
+// no longer guarded.
+func (g *Guard) Exited() <-chan struct{} { return g.exited }
+
+// Stop tells the watchdog that the run ended cleanly and waits for it to exit; call it after
+// the journal's Close. When the watchdog exits cleanly its log file is removed.
+func (g *Guard) Stop() error {
+	op := fmt.Sprintf("stop watchdog (pid %d)", g.PID())
+	_, werr := io.WriteString(g.in, stopLine+"\n")
+	g.in.Close()
+	t := time.NewTimer(stopWait)
+	defer t.Stop()
+	select {
+	case <-g.exited:
+	case <-t.C:
+		g.cmd.Process.Kill()
+		<-g.exited
+		return shakedown.Errorf(shakedown.KindInternal, "%s: did not exit within %v; see %s", op, stopWait, g.logPath)
+	}
+	if g.waitErr != nil {
+		return shakedown.Wrap(shakedown.KindInternal, op, fmt.Errorf("%w (write: %v); see %s", g.waitErr, werr, g.logPath))
+	}
+	if werr != nil {
+		return shakedown.Wrap(shakedown.KindInternal, op, fmt.Errorf("it had left already: %w; see %s", werr, g.logPath))
+	}
+	os.Remove(g.logPath)
+	return nil
+}
+
+// Main is the watchdog process's body. It watches run runID through in (the read end of the
+// runner's pipe) and the run's journal under stateDir, and undoes with reg's undo functions:
+//
+//   - an entry whose deadline passed, at once, even while the runner lives;
+//   - everything pending, when in ends without the runner having written "stop" (the
+//     runner died), and then returns;
+//   - everything pending, when ctx is cancelled (the watchdog itself is being stopped), and
+//     then returns.
+//
+// After "stop" and the end of in it returns nil without undoing anything. While it runs, the
+// process swallows SIGINT and SIGHUP (they do not cancel ctx). The error is what could not be
+// undone or read. When Main returns before in ended (ctx), a goroutine stays blocked reading
+// in until it ends.
+func Main(ctx context.Context, stateDir, runID string, reg *shakedown.Registry, in io.Reader, log *slog.Logger) error {
+	// Swallowed, not ignored: an ignored signal stays ignored in the programs undos start.
+	// Reset drops the cli's own handlers, so these do not cancel ctx either.
+	sigs := make(chan os.Signal, 1)
+	signal.Reset(syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	return watch(ctx, stateDir, runID, reg, in, log, sigs)
+}
+
+// watch is Main without its signal handling; sigs delivers the signals to swallow.
+func watch(ctx context.Context, stateDir, runID string, reg *shakedown.Registry, in io.Reader, log *slog.Logger, sigs <-chan os.Signal) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("run", runID)
+
+	ended := make(chan bool, 1) // whether the runner said stop before in ended
+	go func() {
+		sc := bufio.NewScanner(in)
+		stopped := false
+		for sc.Scan() {
+			stopped = stopped || sc.Text() == stopLine
+		}
+		ended <- stopped
+	}()
+	if err := sayReady(); err != nil {
+		log.Warn("cannot say ready", "err", err)
+	}
+	log.Info("watchdog ready", "pid", os.Getpid(), "state_dir", stateDir)
+
+	w := &watcher{stateDir: stateDir, runID: runID, reg: reg, log: log, warned: map[string]bool{}, retryAt: map[int]time.Time{}}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case stopped := <-ended:
+			if stopped {
+				if p, _ := journal.ScanRun(stateDir, runID); len(p) > 0 {
+					log.Warn("run ended cleanly with faults still pending; left for shakedown recover", "pending", len(p))
+				} else {
+					log.Info("run ended cleanly")
+				}
+				return nil
+			}
+			start := time.Now()
+			log.Warn("runner gone without stopping the watchdog; undoing what it left")
+			err := w.replay(ctx, journal.ReplayOptions{IncludeLive: true, LockWait: lockGrace})
+			log.Info("replay finished", "took", time.Since(start), "err", err)
+			return err
+		case <-ctx.Done():
+			log.Warn("watchdog stopped; undoing what the run has pending", "cause", context.Cause(ctx))
+			return w.replay(context.WithoutCancel(ctx), journal.ReplayOptions{IncludeLive: true})
+		case s := <-sigs:
+			log.Info("signal swallowed: the watchdog leaves only when its run has", "signal", s)
+		case <-timer.C:
+			timer.Reset(w.check(ctx))
+		}
+	}
+}
+
+// sayReady writes "ready" to the descriptor Start passed, if any.
+func sayReady() error {
+	v := os.Getenv(readyEnv)
+	if v == "" {
+		return nil
+	}
+	os.Unsetenv(readyEnv) // not for the programs undos may run
+	fd, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", readyEnv, v, err)
+	}
+	f := os.NewFile(uintptr(fd), "ready")
+	if f == nil {
+		return fmt.Errorf("%s=%q: no such descriptor", readyEnv, v)
+	}
+	defer f.Close()
+	_, err = io.WriteString(f, "ready\n")
+	return err
+}
+
+type watcher struct {
+	stateDir, runID string
+	reg             *shakedown.Registry
+	log             *slog.Logger
+	warned          map[string]bool   // what was logged already
+	retryAt         map[int]time.Time // overdue entries whose undo failed: when to try again
+}
+
+// check reads the journal, undoes the entries whose deadline passed and returns how long to
+// wait before the next check.
+func (w *watcher) check(ctx context.Context) time.Duration {
+	pending, err := journal.ScanRun(w.stateDir, w.runID)
+	if err != nil {
+		w.warnOnce(err.Error(), "cannot read the journal", "err", err)
+	}
+	now := time.Now()
+	wait := pollEvery
+	due := false
+	for _, p := range pending {
+		for _, u := range p.Undos {
+			if _, ok := w.reg.Undo(u.Type); !ok {
+				w.warnOnce(fmt.Sprintf("type %d %s", p.Entry, u.Type), "no undo function for a pending fault",
+					"fault", p.Fault, "entry", p.Entry, "undo", u.Type)
+			}
+		}
+		at := p.Deadline
+		if r := w.retryAt[p.Entry]; r.After(at) {
+			at = r
+		}
+		if at.After(now) {
+			wait = min(wait, at.Sub(now))
+		} else {
+			due = true
+		}
+	}
+	if !due {
+		return wait
+	}
+	w.log.Warn("faults outlived their deadline; undoing them while the run lives")
+	w.replay(ctx, journal.ReplayOptions{IncludeLive: true, Due: now})
+	for _, p := range pending {
+		if !p.Deadline.After(now) {
+			w.retryAt[p.Entry] = now.Add(retryEvery) // matters only if it is still pending
+		}
+	}
+	return wait
+}
+
+// replay undoes the run's pending entries and logs what it did.
+func (w *watcher) replay(ctx context.Context, opts journal.ReplayOptions) error {
+	opts.By = journal.ByWatchdog
+	res, err := journal.ReplayRun(ctx, w.stateDir, w.runID, w.reg, opts)
+	for _, r := range res {
+		if r.Err != nil {
+			w.log.Error("undo failed", "fault", r.Fault, "entry", r.Entry, "undo", r.Undo.Type, "summary", r.Undo.Summary, "err", r.Err)
+		} else {
+			w.log.Info("undone", "fault", r.Fault, "entry", r.Entry, "undo", r.Undo.Type, "summary", r.Undo.Summary)
+		}
+	}
+	if err != nil {
+		w.log.Error("replay incomplete", "err", err)
+	}
+	return err
+}
+
+func (w *watcher) warnOnce(key, msg string, args ...any) {
+	if w.warned[key] {
+		return
+	}
+	w.warned[key] = true
+	w.log.Warn(msg, args...)
+}
