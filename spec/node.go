@@ -46,7 +46,9 @@ func (d *decoder) pos(n ast.Node) shakedown.Pos {
 	for n != nil {
 		switch m := n.(type) {
 		case *ast.MappingNode:
-			if len(m.Values) > 0 {
+			// A block mapping's token is its first ':'; point at its first key instead.
+			// A flow mapping's token is its '{'.
+			if len(m.Values) > 0 && !m.IsFlowStyle {
 				n = m.Values[0].Key
 				continue
 			}
@@ -514,7 +516,13 @@ func (d *decoder) number(n ast.Node, path string) (float64, bool) {
 			return v, true
 		}
 	}
-	d.addf(n, path, "want a finite number, not %s", kindName(n))
+	if _, ok := n.(*ast.InfinityNode); ok {
+		d.addf(n, path, "want a finite number, not %s", n.GetToken().Value)
+	} else if _, ok := n.(*ast.NanNode); ok {
+		d.addf(n, path, "want a finite number, not %s", n.GetToken().Value)
+	} else {
+		d.addf(n, path, "want a number, not %s", kindName(n))
+	}
 	return 0, false
 }
 

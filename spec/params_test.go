@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -92,5 +93,96 @@ func TestParamsDecode(t *testing.T) {
 		Sub: &nested{Inner: "deep"}}
 	if diff := cmp.Diff(want, x.Faults[0].Params, cmp.AllowUnexported(catalogParams{})); diff != "" {
 		t.Errorf("params (-want +got):\n%s", diff)
+	}
+}
+
+type typedParams struct {
+	Small  int8                `json:"small"`
+	Count  uint                `json:"count"`
+	On     bool                `json:"on"`
+	Ratio  float32             `json:"ratio"`
+	Argv   []string            `json:"argv"`
+	Env    map[string]string   `json:"env"`
+	Sub    *nested             `json:"sub"`
+	Rate   shakedown.Rate      `json:"rate"`
+	Window shakedown.NofM      `json:"window"`
+	Max    shakedown.Tolerance `json:"max"`
+}
+
+func TestParamsDecodeProblems(t *testing.T) {
+	reg := shakedown.NewRegistry()
+	reg.AddFault(shakedown.FaultType{Name: "typed", OneShot: true, New: testRegistryNewFault,
+		Params: func() any { return &typedParams{} }})
+	src := lines(
+		"version: 1",
+		"name: p",
+		"faults:",
+		"  - name: f",
+		"    type: typed",
+		"    with:",
+		"      small: 300",                // 7
+		"      count: -1",                 // 8
+		"      on: yes",                   // 9
+		"      ratio: .nan",               // 10
+		"      argv: [a, [b]]",            // 11
+		"      env: {a: {b: c}}",          // 12
+		"      sub: {inner: x, outer: y}", // 13
+		"      rate: fast",                // 14
+		"      window: [1, 2]",            // 15
+		"      max: lots",                 // 16
+	)
+	_, err := spec.Load("p.yaml", []byte(src), nil, reg)
+	var ps spec.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Load: %v, want problems", err)
+	}
+	var got []at
+	for _, p := range ps {
+		got = append(got, at{p.Pos.Line, p.Pos.Col, p.Path})
+	}
+	want := []at{
+		{7, 14, "faults[0].with.small"},
+		{8, 14, "faults[0].with.count"},
+		{9, 11, "faults[0].with.on"},
+		{10, 14, "faults[0].with.ratio"},
+		{11, 17, "faults[0].with.argv[1]"},
+		{12, 16, "faults[0].with.env.a"},
+		{13, 23, "faults[0].with.sub.outer"},
+		{14, 13, "faults[0].with.rate"},
+		{15, 15, "faults[0].with.window"},
+		{16, 12, "faults[0].with.max"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s\n%v", diff, err)
+	}
+}
+
+func TestMergeKeys(t *testing.T) {
+	src := lines(
+		"version: 1",
+		"name: t",
+		"targets:",
+		"  web: {process: &p {name: x}}",
+		"  api: {process: *p}",
+		"faults:",
+		"  - &f1",
+		"    name: a",
+		"    type: process.pause",
+		"    target: web",
+		"    duration: 1s",
+		"  - <<: *f1",
+		"    name: b",
+		"    target: api",
+		"    after: [a]",
+	)
+	x, err := spec.Load("m.yaml", []byte(src), nil, testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := x.Faults[1]
+	got := []any{b.Name, b.Type, b.Target, b.Duration, b.After, x.Targets[1].Params}
+	want := []any{"b", "process.pause", "api", time.Second, []string{"a"}, &processParams{Name: "x"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("merged fault (-want +got):\n%s", diff)
 	}
 }

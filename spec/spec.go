@@ -65,11 +65,15 @@ func LoadFile(path string, vars map[string]string, reg *shakedown.Registry) (*sh
 	return Load(path, data, vars, reg)
 }
 
-// Load decodes and validates the experiment file path whose content is data. vars fill
-// ${key} in string values; "$${" writes a literal "${". The error, when there is one, is a
-// *shakedown.Error of kind KindInvalid wrapping the file's Problems.
+// Load decodes and validates the experiment file path whose content is data, against the
+// fault types, target kinds and probe types of reg. vars fill ${key} in string values;
+// "$${" writes a literal "${". The error, when there is one, is a *shakedown.Error of kind
+// KindInvalid wrapping the file's Problems; nothing else is returned with it.
 func Load(path string, data []byte, vars map[string]string, reg *shakedown.Registry) (*shakedown.Experiment, error) {
 	sum := sha256.Sum256(data)
+	if reg == nil {
+		reg = shakedown.NewRegistry()
+	}
 	d := &decoder{file: path, vars: vars, reg: reg}
 	src := data
 	if isJSON(path, data) {
