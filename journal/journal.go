@@ -13,6 +13,18 @@
 // name, and whatever could still be read of it is replayed anyway: undos are idempotent, and
 // undoing too much is safer than leaving a fault behind.
 //
+// A run uses it so (the watchdog package guards the run while it lives):
+//
+//	j, err := journal.Open(stateDir, runID, meta)
+//	g, err := watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+//	for each fault f:
+//		id, err := j.Begin(name, f.Undo(), shakedown.TTL(duration)) // no inject if this fails
+//		revert, err := f.Inject(ctx)
+//		… later, last in first out:
+//		err = j.Done(id, revert(revertCtx)) // Done(id, nil) when the inject applied nothing
+//	err = j.Close() // KindNotRestored when something is still pending
+//	err = g.Stop()
+//
 // Undos are idempotent, so an entry may be undone more than once: by the watchdog when its
 // deadline passes while the runner still lives, and again by the runner's own revert, which
 // then finds nothing to take back. An entry counts as reverted once any done record says so.
@@ -156,7 +168,8 @@ func (j *Journal) RunID() string { return j.runID }
 // Path returns the journal's file.
 func (j *Journal) Path() string { return j.path }
 
-// Begin appends and fsyncs an entry saying that fault is about to be injected and that undos,
+// Begin appends and fsyncs an entry (the directory entry of the file was made durable by
+// Open) saying that fault is about to be injected and that undos,
 // carried out in order, take it back; its deadline is now+ttl, after which the watchdog
 // undoes it even while the run lives. It returns the entry's id for Done. Only once Begin has
 // returned may the fault be injected.

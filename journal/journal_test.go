@@ -612,3 +612,56 @@ func TestStaleTempRemoved(t *testing.T) {
 		t.Errorf("fresh temporary file (an Open under way): %v, want kept", err)
 	}
 }
+
+func TestOneJournalManyGoroutines(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	var wg sync.WaitGroup
+	ids := make(chan int, 8*20)
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 20 {
+				id, err := j.Begin(fmt.Sprintf("g%d-%d", g, k), []shakedown.Undo{undo("mark", "x")}, time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- id
+				if err := j.Done(id, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[int]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Errorf("entry id %d given twice", id)
+		}
+		seen[id] = true
+	}
+	if err := j.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	j := mustOpen(t, dir, "run1")
+	defer j.Close()
+	for path, want := range map[string]os.FileMode{
+		dir:               0o700 | os.ModeDir,
+		RunsDir(dir):      0o700 | os.ModeDir,
+		Path(dir, "run1"): 0o600,
+	} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode(); got != want {
+			t.Errorf("mode of %s = %v, want %v", path, got, want)
+		}
+	}
+}

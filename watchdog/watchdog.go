@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,6 +70,9 @@ type Guard struct {
 	logPath string
 	exited  chan struct{}
 	waitErr error // set before exited is closed
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start spawns `exe args...` as the watchdog of run runID (the cli passes its own executable
@@ -151,8 +155,14 @@ func (g *Guard) PID() int { return g.cmd.Process.Pid }
 func (g *Guard) Exited() <-chan struct{} { return g.exited }
 
 // Stop tells the watchdog that the run ended cleanly and waits for it to exit; call it after
-// the journal's Close. When the watchdog exits cleanly its log file is removed.
+// the journal's Close. When the watchdog exits cleanly its log file is removed. A second
+// call returns what the first did.
 func (g *Guard) Stop() error {
+	g.stopOnce.Do(func() { g.stopErr = g.stop() })
+	return g.stopErr
+}
+
+func (g *Guard) stop() error {
 	op := fmt.Sprintf("stop watchdog (pid %d)", g.PID())
 	_, werr := io.WriteString(g.in, stopLine+"\n")
 	g.in.Close()
@@ -175,7 +185,10 @@ func (g *Guard) Stop() error {
 	return nil
 }
 
-// Main is the watchdog process's body. It watches run runID through in (the read end of the
+// Main is the watchdog process's body: the cli's hidden command
+// `watchdog --state-dir D --run ID` calls Main(ctx, D, ID, reg, os.Stdin, a slog logger on
+// os.Stderr), and Start points that stderr at LogPath. reg must hold the undo functions of
+// every fault type the run may inject (the cli's full registry). It watches run runID through in (the read end of the
 // runner's pipe) and the run's journal under stateDir, and undoes with reg's undo functions:
 //
 //   - an entry whose deadline passed, at once, even while the runner lives;
