@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// call sends one request to a proxy daemon's API and decodes a success into out. An
+// error answer becomes an error of the kind its status says; an unreachable daemon is
+// KindUnavailable.
+func call(ctx context.Context, method, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, method+" "+url, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "shakedown/"+shakedown.Version)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindUnavailable, method+" "+url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindUnavailable, method+" "+url, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := resp.Status
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return shakedown.Wrap(kindOf(resp.StatusCode), method+" "+url, fmt.Errorf("%d: %s", resp.StatusCode, msg))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "decode answer of "+method+" "+url, err)
+		}
+	}
+	return nil
+}
+
+func kindOf(status int) shakedown.Kind {
+	switch status {
+	case http.StatusBadRequest:
+		return shakedown.KindInvalid
+	case http.StatusNotFound:
+		return shakedown.KindNotFound
+	case http.StatusConflict:
+		return shakedown.KindConflict
+	case http.StatusForbidden:
+		return shakedown.KindPermission
+	case http.StatusServiceUnavailable:
+		return shakedown.KindUnavailable
+	}
+	return shakedown.KindInternal
+}

@@ -1,0 +1,295 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	engine "github.com/shakedown-dev/shakedown/proxy"
+)
+
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { defer c.Close(); io.Copy(c, c) })
+		}
+	})
+	return ln.Addr().String()
+}
+
+func rtt(t *testing.T, addr string) time.Duration {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.Write([]byte("ping"))
+	b := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	return time.Since(start)
+}
+
+func registry() *shakedown.Registry {
+	r := shakedown.NewRegistry()
+	Register(r)
+	return r
+}
+
+func build(t *testing.T, r *shakedown.Registry, typ string, params any, targets []shakedown.Instance) shakedown.Fault {
+	t.Helper()
+	ft, ok := r.Fault(typ)
+	if !ok {
+		t.Fatalf("%s not registered", typ)
+	}
+	if v, ok := params.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			t.Fatalf("validate %s: %v", typ, err)
+		}
+	}
+	f, err := ft.New(shakedown.Env{RunID: "r1"}, &shakedown.FaultSpec{Name: "slow", Type: typ, Target: "cache", Params: params, Duration: time.Minute}, targets)
+	if err != nil {
+		t.Fatalf("new %s: %v", typ, err)
+	}
+	return f
+}
+
+func TestTargetValidate(t *testing.T) {
+	tests := []struct {
+		p  Target
+		ok bool
+	}{
+		{Target{Listen: "127.0.0.1:0", Upstream: "127.0.0.1:1"}, true},
+		{Target{API: "http://127.0.0.1:8474", Name: "db"}, true},
+		{Target{Listen: "127.0.0.1:0"}, false},
+		{Target{API: "x"}, false},
+		{Target{Listen: "a:1", Upstream: "b:1", API: "c", Name: "d"}, false},
+		{Target{}, false},
+	}
+	for _, tt := range tests {
+		err := tt.p.Validate()
+		if (err == nil) != tt.ok || (err != nil && !shakedown.IsKind(err, shakedown.KindInvalid)) {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", tt.p, err, tt.ok)
+		}
+	}
+}
+
+func TestParamsValidate(t *testing.T) {
+	r := registry()
+	tests := []struct {
+		typ    string
+		mutate func(any)
+		ok     bool
+	}{
+		{"proxy.latency", func(p any) { p.(*LatencyParams).Latency = shakedown.Duration(time.Second) }, true},
+		{"proxy.latency", func(p any) { p.(*LatencyParams).Stream = "sideways" }, false},
+		{"proxy.latency", func(p any) { p.(*LatencyParams).Toxicity = 1.5 }, false},
+		{"proxy.bandwidth", func(p any) { p.(*BandwidthParams).Rate = -1 }, false},
+		{"proxy.slicer", func(p any) { p.(*SlicerParams).AverageSize = 0 }, false},
+		{"proxy.slicer", func(p any) { p.(*SlicerParams).AverageSize = 10; p.(*SlicerParams).SizeVariation = 10 }, false},
+		{"proxy.limit_data", func(p any) { p.(*LimitDataParams).Bytes = -3 }, false},
+		{"http.abort", func(p any) {}, true},
+		{"http.abort", func(p any) { p.(*AbortParams).Status = 999 }, false},
+		{"http.abort", func(p any) { p.(*AbortParams).Percent = 101 }, false},
+		{"http.delay", func(p any) { p.(*DelayParams).Delay = shakedown.Duration(time.Second) }, true},
+	}
+	for _, tt := range tests {
+		ft, _ := r.Fault(tt.typ)
+		p := ft.Params()
+		tt.mutate(p)
+		err := p.(interface{ Validate() error }).Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("%s %+v: Validate = %v, want ok=%v", tt.typ, p, err, tt.ok)
+		}
+	}
+}
+
+func TestResolveDryRunStartsNothing(t *testing.T) {
+	k, _ := registry().Target(Kind)
+	addr := "127.0.0.1:" + freePort(t)
+	insts, err := k.Resolve(context.Background(), shakedown.Env{DryRun: true}, &Target{Listen: addr, Upstream: "127.0.0.1:1"})
+	if err != nil || len(insts) != 1 || insts[0].Ref != nil {
+		t.Fatalf("Resolve dry run: %+v, %v", insts, err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("a dry run started the proxy")
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+func TestInlineLatency(t *testing.T) {
+	r := registry()
+	k, _ := r.Target(Kind)
+	insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r1"}, &Target{Listen: "127.0.0.1:0", Upstream: echo(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := insts[0].Ref.(interface{ Close() error })
+	defer ref.Close()
+	addr := insts[0].Attrs["listen"]
+	f := build(t, r, "proxy.latency", &LatencyParams{Latency: shakedown.Duration(120 * time.Millisecond), Stream: "downstream", Toxicity: 1}, insts)
+	if len(f.Undo()) != 0 {
+		t.Errorf("inline fault has undos %+v: nothing can outlive the run", f.Undo())
+	}
+	if lines := f.(shakedown.Planner).Plan(); len(lines) != 1 || !strings.Contains(lines[0], "latency") {
+		t.Errorf("plan %q", lines)
+	}
+	revert, err := f.Inject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rtt(t, addr); d < 120*time.Millisecond {
+		t.Errorf("round trip %v under the fault, want ≥120ms", d)
+	}
+	if err := revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := revert(context.Background()); err != nil {
+		t.Fatalf("second revert: %v (must be idempotent)", err)
+	}
+	if d := rtt(t, addr); d > 100*time.Millisecond {
+		t.Errorf("round trip %v after the revert", d)
+	}
+}
+
+func daemon(t *testing.T) (*engine.Server, string) {
+	s := engine.NewServer(nil)
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { ts.Close(); s.Close() })
+	return s, ts.URL
+}
+
+func TestDaemonFaultLeaseAndUndo(t *testing.T) {
+	oldTTL, oldRenew := leaseTTL, leaseRenew
+	leaseTTL, leaseRenew = 300*time.Millisecond, 50*time.Millisecond
+	defer func() { leaseTTL, leaseRenew = oldTTL, oldRenew }()
+
+	s, api := daemon(t)
+	p, err := s.Create("db", "127.0.0.1:0", echo(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := registry()
+	k, _ := r.Target(Kind)
+	insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r1"}, &Target{API: api, Name: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Resolve(context.Background(), shakedown.Env{}, &Target{API: api, Name: "nope"}); !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Errorf("resolve a missing proxy: %v, want not found", err)
+	}
+	f := build(t, r, "http.abort", &AbortParams{Status: 503, Percent: 100, Toxicity: 1}, insts)
+	undos := f.Undo()
+	if len(undos) != 1 || undos[0].Type != UndoToxic {
+		t.Fatalf("undos %+v", undos)
+	}
+	revert, err := f.Inject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tox, err := p.Toxic("shakedown-r1-slow")
+	if err != nil || tox.Lease == "" || tox.TTLMillis != shakedown.TTL(time.Minute).Milliseconds() || tox.Stream != "upstream" {
+		t.Fatalf("toxic in the daemon: %+v, %v; want it leased, with a TTL", tox, err)
+	}
+	// Renewed, it outlives several lease TTLs.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, err := p.Toxic("shakedown-r1-slow"); err != nil {
+			t.Fatal("toxic expired while the fault renewed its lease")
+		}
+	}
+	if err := revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Toxic("shakedown-r1-slow"); err == nil {
+		t.Fatal("toxic still there after the revert")
+	}
+	if n := len(s.Leases()); n != 0 {
+		t.Errorf("%d leases left after the revert", n)
+	}
+	// Replaying the undo when the toxic is gone is success.
+	undo, _ := r.Undo(UndoToxic)
+	if err := undo(context.Background(), undos[0].Data); err != nil {
+		t.Errorf("undo of a toxic already gone: %v", err)
+	}
+	// Replaying it on a toxic still there removes it.
+	p.AddToxic(engine.Toxic{Name: "shakedown-r1-slow", Type: "latency", Toxicity: 1})
+	if err := undo(context.Background(), undos[0].Data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Toxic("shakedown-r1-slow"); err == nil {
+		t.Error("undo left the toxic")
+	}
+	var u ToxicUndo
+	json.Unmarshal(undos[0].Data, &u)
+	u.API = "http://127.0.0.1:1"
+	b, _ := json.Marshal(u)
+	if err := undo(context.Background(), b); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Errorf("undo against no daemon: %v, want unavailable", err)
+	}
+}
+
+// A fault whose runner stops renewing (killed) is removed by the daemon.
+func TestDaemonFaultExpiresWithoutRenewal(t *testing.T) {
+	oldTTL, oldRenew := leaseTTL, leaseRenew
+	leaseTTL, leaseRenew = 200*time.Millisecond, time.Hour // never renewed in time
+	defer func() { leaseTTL, leaseRenew = oldTTL, oldRenew }()
+	s, api := daemon(t)
+	p, _ := s.Create("db", "127.0.0.1:0", echo(t), true)
+	r := registry()
+	k, _ := r.Target(Kind)
+	insts, _ := k.Resolve(context.Background(), shakedown.Env{RunID: "r2"}, &Target{API: api, Name: "db"})
+	f := build(t, r, "proxy.down", nil, insts)
+	revert, err := f.Inject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer revert(context.Background())
+	if _, err := net.Dial("tcp", p.Addr()); err == nil {
+		t.Fatal("proxy.down: proxy still accepts")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := p.Toxic("shakedown-r1-slow"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unrenewed toxic not removed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := rtt(t, p.Addr()); d > time.Second {
+		t.Errorf("proxy back up but slow: %v", d)
+	}
+}
