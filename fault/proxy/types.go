@@ -274,4 +274,3 @@ func toxicName(env shakedown.Env, spec *shakedown.FaultSpec) string {
 	r := strings.NewReplacer("/", "_", "?", "_", "#", "_", " ", "_")
 	return r.Replace(n + "-" + spec.Name)
 }
-
