@@ -1,6 +1,7 @@
 package shakedown
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -130,8 +131,11 @@ func Wrap(kind Kind, op string, err error) error {
 // none, and KindAborted for context cancellation.
 func KindOf(err error) Kind {
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
 		return e.Kind
+	case errors.Is(err, context.Canceled):
+		return KindAborted
 	}
 	return KindInternal
 }

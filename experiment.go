@@ -97,16 +97,17 @@ const DefaultRequestTimeout = 5 * time.Second
 // Check is one clause of the steady state or one stop condition: either a metric of a load
 // with a tolerance, or a probe sampled every Every.
 type Check struct {
-	Name   string
-	Metric string     // "<load>.latency.p99", "<load>.errors", "<load>.throughput"; empty for a probe
-	Probe  *ProbeSpec // nil for a metric check
-	Min    *Tolerance // lower bound, for a metric check
-	Max    *Tolerance // upper bound, for a metric check
-	For    time.Duration
-	Window NofM          // flake resistance: N of the last M samples must breach
-	Every  time.Duration // sampling interval; DefaultEvery when unset
-	Phases []Phase       // the phases it applies to; all when empty
-	Pos    Pos
+	Name    string
+	Metric  string     // "<load>.latency.p99", "<load>.errors", "<load>.throughput"; empty for a probe
+	Probe   *ProbeSpec // nil for a metric check
+	Min     *Tolerance // lower bound, for a metric check
+	Max     *Tolerance // upper bound, for a metric check
+	For     time.Duration
+	Window  NofM          // flake resistance: N of the last M samples must breach
+	Every   time.Duration // sampling interval; DefaultEvery when unset
+	Timeout time.Duration // bounds one probe sample; ProbeTimeout(Every) when unset
+	Phases  []Phase       // the phases it applies to; all when empty
+	Pos     Pos
 }
 
 // AppliesTo reports whether the check is watched in phase p.
@@ -121,6 +122,11 @@ func (c *Check) AppliesTo(p Phase) bool {
 	}
 	return false
 }
+
+// ProbeTimeout is how long one probe sample may take when a check sets no timeout: its
+// sampling interval, but at least a second, so that a probe sampled often is not failed by a
+// busy machine's scheduling delays. A sample that overruns delays the next one.
+func ProbeTimeout(every time.Duration) time.Duration { return max(every, time.Second) }
 
 // ProbeSpec is a probe of a registered ProbeType with its decoded parameters.
 type ProbeSpec struct {

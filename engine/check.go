@@ -62,7 +62,11 @@ func (r *runner) newCheck(c *shakedown.Check, role string, loads map[string]Load
 		if !ok {
 			return nil, shakedown.Errorf(shakedown.KindInvalid, "check %s: unknown probe type %q", c.Name, c.Probe.Type)
 		}
-		p, err := pt.New(r.env, c.Probe.Params, every)
+		timeout := c.Timeout
+		if timeout <= 0 {
+			timeout = shakedown.ProbeTimeout(every)
+		}
+		p, err := pt.New(r.env, c.Probe.Params, timeout)
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindOf(err), "check "+c.Name, err)
 		}

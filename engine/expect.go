@@ -47,7 +47,7 @@ func (r *runner) newExpect(e *shakedown.Expectation) (*expect, error) {
 		}
 		within := max(e.RecoversWithin, e.FiresWithin)
 		x.every = min(max(within/20, 100*time.Millisecond), time.Second)
-		p, err := pt.New(r.env, e.Probe.Params, x.every)
+		p, err := pt.New(r.env, e.Probe.Params, shakedown.ProbeTimeout(x.every))
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindOf(err), "expectation "+e.Name, err)
 		}

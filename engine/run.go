@@ -330,7 +330,7 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 	undos := n.fault.Undo()
 	h := &held{n: n}
 	if j := r.journal; j != nil {
-		id, err := j.Begin(n.spec.Name, undos, shakedown.TTL(n.spec.Duration))
+		id, err := j.Begin(n.spec.Name, undos, r.ttl(n))
 		if err != nil {
 			return r.injectFailed(ctx, n, fmt.Errorf("journal: %w", err))
 		}
@@ -828,4 +828,18 @@ func (r *runner) emit(ev shakedown.Event) {
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	r.opts.Events(ev)
+}
+
+// ttl is how long the watchdog lets a fault live before it takes it back itself: its
+// duration plus a margin. A one-shot fault with no duration keeps its revert (a restart, say)
+// until the revert phase, so its TTL runs to the planned end of the whole fault graph.
+func (r *runner) ttl(n *node) time.Duration {
+	if n.spec.Duration > 0 {
+		return shakedown.TTL(n.spec.Duration)
+	}
+	var end time.Duration
+	for _, m := range r.s.nodes {
+		end = max(end, m.end)
+	}
+	return shakedown.TTL(max(0, end-n.start))
 }

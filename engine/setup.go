@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -88,7 +90,7 @@ func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, op
 			return s, shakedown.Wrap(shakedown.KindOf(err), "resolve target "+ts.Name, err)
 		}
 		if len(all) == 0 {
-			return s, shakedown.Errorf(shakedown.KindNotFound, "target %s resolved to nothing", ts.Name)
+			return s, shakedown.Errorf(shakedown.KindNotFound, "target %s resolved to nothing (%s)", ts.Name, describeParams(ts))
 		}
 		t := &target{spec: ts, matched: all, selected: shakedown.Select(ts.Select, all, env.Seed)}
 		if maxTargets > 0 && len(t.selected) > maxTargets {
@@ -220,4 +222,29 @@ func minCapF(a, b float64) float64 {
 
 func ftoa(f float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
+}
+
+// describeParams says what a target looked for, for people: "process name=shop-web".
+func describeParams(ts *shakedown.TargetSpec) string {
+	b, err := json.Marshal(ts.Params)
+	if err != nil || string(b) == "null" || string(b) == "{}" {
+		return ts.Kind
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return ts.Kind + " " + string(b)
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v == nil || v == "" || v == float64(0) || v == false {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := []string{ts.Kind}
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
+	}
+	return strings.Join(parts, " ")
 }

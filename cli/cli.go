@@ -1,0 +1,105 @@
+// Package cli is shakedown's command line: it parses flags, wires the adapters (spec, engine,
+// journal, watchdog, fault families, probes, load, proxy, reports) together and maps every
+// outcome to the exit-code table. cmd/shakedown calls Main; tests call it directly.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// ExitInterrupted is the exit code when a second interrupt ends shakedown at once: aborted.
+const ExitInterrupted = 3
+
+// exitError carries an exit code already explained to the user.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// app is one invocation's wiring.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	reg    *shakedown.Registry
+	log    *slog.Logger
+}
+
+// Main runs shakedown with args (without the program name) and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{
+		stdin:  stdin,
+		stdout: stdout,
+		stderr: stderr,
+		getenv: os.Getenv,
+		reg:    Registry(),
+		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	return a.exitCode(err)
+}
+
+func (a *app) exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var se *shakedown.Error
+	if !errors.As(err, &se) {
+		// Anything cobra says about usage (unknown command or flag, wrong arguments) is a
+		// usage error.
+		err = &shakedown.Error{Kind: shakedown.KindInvalid, Err: err}
+	}
+	fmt.Fprintln(a.stderr, "shakedown:", err)
+	return shakedown.KindOf(err).ExitCode()
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "shakedown",
+		Short: "Run resilience experiments with a verdict a pipeline can gate on",
+		Long: `shakedown runs resilience experiments the way a test suite runs tests: from files kept
+beside the system they exercise, with an exit code that says exactly what happened.
+
+Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6 not steady.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		Version:           shakedown.Version,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return shakedown.Wrap(shakedown.KindInvalid, "", err)
+	})
+	root.AddCommand(
+		a.validateCommand(),
+		a.planCommand(),
+		a.runCommand(),
+		a.recoverCommand(),
+		a.faultsCommand(),
+		a.schemaCommand(),
+		a.proxyCommand(),
+		a.loadCommand(),
+		a.demoCommand(),
+		a.demoReplicaCommand(),
+		a.watchdogCommand(),
+		a.stressCommand(),
+	)
+	return root
+}

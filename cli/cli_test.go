@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"shakedown": func() {
+			ctx, stop := SignalContext(context.Background(), os.Exit)
+			code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		},
+	})
+}
+
+// TestScripts runs the stories in testdata/script: one user session each, one per exit code
+// and per command.
+func TestScripts(t *testing.T) {
+	victim := testenv.VictimBinary(t)
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("VICTIM", victim)
+			env.Setenv("GITHUB_STEP_SUMMARY", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitfile": cmdWaitFile,
+			"pidstate": cmdPIDState,
+			"exits":    cmdExits,
+			"readvar":  cmdReadVar,
+			"signal":   cmdSignal,
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
+
+// waitfile FILE... waits up to 10 s for each file to exist.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	for _, f := range args {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := os.Stat(ts.MkAbs(f))
+			if (err == nil) != neg {
+				break
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("waitfile %s: not there after 10s", f)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// pidstate PIDFILE running|stopped|gone waits up to 10 s for the process whose pid is in
+// PIDFILE to be in that state.
+func cmdPIDState(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: pidstate PIDFILE running|stopped|gone")
+	}
+	pid := testenv.ReadPIDFile(ts.MkAbs(args[0]))
+	if pid == 0 {
+		ts.Fatalf("pidstate: no pid in %s", args[0])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := procState(pid)
+		if (got == args[1]) != neg {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("pidstate: pid %d is %s after 10s, want %s%s", pid, got, map[bool]string{true: "not "}[neg], args[1])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "gone"
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return "gone"
+	}
+	switch s[i+2] {
+	case 'T', 't':
+		return "stopped"
+	case 'Z', 'X':
+		return "gone"
+	default:
+		return "running"
+	}
+}
+
+// exits CODE PROG ARGS... runs PROG and requires its exit code to be exactly CODE; its output
+// becomes stdout and stderr for the commands that follow.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG ARGS...")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	path, err := exec.LookPath(args[1])
+	if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	cmd := exec.Command(path, args[2:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "WORK="+ts.Getenv("WORK"), "HOME="+ts.Getenv("HOME"),
+		"GITHUB_STEP_SUMMARY="+ts.Getenv("GITHUB_STEP_SUMMARY"), "TMPDIR="+ts.Getenv("TMPDIR"))
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	err = cmd.Run()
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// readvar FILE NAME sets $NAME to the trimmed content of FILE.
+func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: readvar FILE NAME")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Setenv(args[1], strings.TrimSpace(string(b)))
+}
+
+// signal SIG REGEXP sends SIG (INT, TERM or KILL) to this test's child processes whose command
+// line matches REGEXP: the background commands of the script.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal INT|TERM|KILL REGEXP")
+	}
+	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL}[args[0]]
+	if !ok {
+		ts.Fatalf("signal: unknown signal %q", args[0])
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	sent := 0
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "cmdline"))
+		if re.MatchString(strings.ReplaceAll(string(cmdline), "\x00", " ")) {
+			ts.Check(syscall.Kill(pid, sig))
+			sent++
+		}
+	}
+	if sent == 0 {
+		ts.Fatalf("signal: no child process matches %q", args[1])
+	}
+}

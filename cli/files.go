@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/spec"
+)
+
+// parseVars turns repeated --var key=value flags into a map.
+func parseVars(kvs []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "--var %q: want key=value", kv)
+		}
+		vars[k] = v
+	}
+	return vars, nil
+}
+
+// experimentFiles expands the arguments of run: files as given, directories into their
+// *.yaml, *.yml and *.json files in name order (a suite runs in that order).
+func experimentFiles(args []string) ([]string, error) {
+	var files []string
+	for _, arg := range args {
+		fi, err := os.Stat(arg)
+		if err != nil {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: %w", arg, unwrapPathError(err))
+		}
+		if !fi.IsDir() {
+			files = append(files, arg)
+			continue
+		}
+		entries, err := os.ReadDir(arg)
+		if err != nil {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: %w", arg, unwrapPathError(err))
+		}
+		var found []string
+		for _, e := range entries {
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".yaml", ".yml", ".json":
+				if !e.IsDir() {
+					found = append(found, filepath.Join(arg, e.Name()))
+				}
+			}
+		}
+		if len(found) == 0 {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: no experiment files (*.yaml, *.yml, *.json)", arg)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// loadAll decodes every file, printing every problem of every file to the error stream. It
+// returns the experiments in order, and an error of kind invalid when any file had a problem.
+func (a *app) loadAll(files []string, vars map[string]string) ([]*shakedown.Experiment, error) {
+	var exps []*shakedown.Experiment
+	bad := 0
+	for _, f := range files {
+		exp, err := spec.LoadFile(f, vars, a.reg)
+		if err != nil {
+			bad++
+			a.printProblems(f, err)
+			continue
+		}
+		exps = append(exps, exp)
+	}
+	if bad > 0 {
+		return nil, exitError{code: shakedown.VerdictInvalid.ExitCode()}
+	}
+	return exps, nil
+}
+
+// printProblems prints one line per problem, file:line:column: field.path: message.
+func (a *app) printProblems(file string, err error) {
+	var ps spec.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(a.stderr, p.Error())
+		}
+		fmt.Fprintf(a.stderr, "%s: %d problem%s\n", file, len(ps), plural(len(ps)))
+		return
+	}
+	fmt.Fprintf(a.stderr, "%s: %v\n", file, err)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

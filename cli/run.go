@@ -1,0 +1,320 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/engine"
+	"github.com/shakedown-dev/shakedown/journal"
+	"github.com/shakedown-dev/shakedown/load"
+	"github.com/shakedown-dev/shakedown/monitor"
+	"github.com/shakedown-dev/shakedown/report"
+	"github.com/shakedown-dev/shakedown/watchdog"
+)
+
+// DefaultStateDir is where runs keep their journals unless --state-dir says otherwise.
+const DefaultStateDir = ".shakedown"
+
+func (a *app) validateCommand() *cobra.Command {
+	var vars []string
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check experiment files; report every problem with its position",
+		Long: `Check experiment files. Every problem of every file is printed as
+file:line:column: field.path: message. Exit 0 when all are valid, 2 otherwise.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vs, err := parseVars(vars)
+			if err != nil {
+				return err
+			}
+			files, err := experimentFiles(args)
+			if err != nil {
+				return err
+			}
+			exps, err := a.loadAll(files, vs)
+			if err != nil {
+				return err
+			}
+			for _, e := range exps {
+				fmt.Fprintf(a.stdout, "%s: ok (%s: %d target%s, %d fault%s, %d check%s)\n", e.File, e.Name,
+					len(e.Targets), plural(len(e.Targets)), len(e.Faults), plural(len(e.Faults)),
+					len(e.SteadyState)+len(e.StopIf), plural(len(e.SteadyState)+len(e.StopIf)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "fill ${key} in the file with value (key=value, repeatable)")
+	return cmd
+}
+
+// runFlags are the flags run and plan share.
+type runFlags struct {
+	vars       []string
+	seed       int64
+	stateDir   string
+	maxTargets int
+	maxPercent float64
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "fill ${key} in the files with value (key=value, repeatable)")
+	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for random target selection (0: pick one; the record keeps it)")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", DefaultStateDir, "where runs keep their journals")
+	cmd.Flags().IntVar(&f.maxTargets, "max-targets", 0, "refuse to touch more than this many instances of any target (0: no cap)")
+	cmd.Flags().Float64Var(&f.maxPercent, "max-percent", 0, "refuse to touch more than this percent of any target's instances (0: no cap)")
+}
+
+func (a *app) options(f *runFlags) engine.Options {
+	host, _ := os.Hostname()
+	return engine.Options{
+		Registry:   a.reg,
+		StateDir:   f.stateDir,
+		Seed:       f.seed,
+		MaxTargets: f.maxTargets,
+		MaxPercent: f.maxPercent,
+		Host:       host,
+	}
+}
+
+func (a *app) planCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Resolve targets and show what a run would touch; inject nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vs, err := parseVars(f.vars)
+			if err != nil {
+				return err
+			}
+			exps, err := a.loadAll(args, vs)
+			if err != nil {
+				return err
+			}
+			exp := exps[0]
+			p, err := engine.Plan(cmd.Context(), exp, a.options(&f))
+			if err != nil {
+				return err
+			}
+			return report.WritePlan(a.stdout, planReport(exp, p))
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func planReport(exp *shakedown.Experiment, p *engine.PlanResult) *report.Plan {
+	out := &report.Plan{
+		Experiment: exp.Name,
+		File:       exp.File,
+		Baseline:   p.Baseline,
+		Recovery:   p.Recovery,
+	}
+	for _, t := range p.Targets {
+		out.Targets = append(out.Targets, report.PlanTarget{Name: t.Name, Kind: t.Kind, Selection: t.Selection,
+			Matched: t.Matched, Selected: t.Selected})
+	}
+	for _, pf := range p.Faults {
+		out.Faults = append(out.Faults, report.PlanFault{Name: pf.Name, Type: pf.Type, Target: pf.Target,
+			Start: pf.Start, End: pf.End, After: pf.After, Lines: pf.Lines})
+	}
+	for _, c := range exp.SteadyState {
+		out.Checks = append(out.Checks, "steady state: "+c.Name)
+	}
+	for _, c := range exp.StopIf {
+		out.Checks = append(out.Checks, "stop if: "+c.Name)
+	}
+	for _, e := range exp.Expect {
+		out.Checks = append(out.Checks, "expect: "+e.Name)
+	}
+	out.Notes = append(out.Notes, fmt.Sprintf("seed %d (pass --seed %d to run this selection)", p.Seed, p.Seed))
+	return out
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var (
+		f                     runFlags
+		junit, jsonOut, mdOut string
+		timeout               time.Duration
+		progress              string
+	)
+	cmd := &cobra.Command{
+		Use:   "run FILE|DIR...",
+		Short: "Run experiments: baseline, inject, revert, recover, verdict",
+		Long: `Run experiments. A directory is a suite: its *.yaml, *.yml and *.json files run in name
+order. Every file is validated before anything runs. The suite exits with the most severe
+code of its runs: 4 > 5 > 3 > 1 > 6 > 0 (2 before anything runs).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vs, err := parseVars(f.vars)
+			if err != nil {
+				return err
+			}
+			switch progress {
+			case "auto", "tty", "plain", "none":
+			default:
+				return shakedown.Errorf(shakedown.KindInvalid, "--progress %q: want auto, tty, plain or none", progress)
+			}
+			files, err := experimentFiles(args)
+			if err != nil {
+				return err
+			}
+			exps, err := a.loadAll(files, vs)
+			if err != nil {
+				return err
+			}
+			return a.runSuite(cmd.Context(), exps, &f, suiteOutputs{junit: junit, json: jsonOut, markdown: mdOut}, timeout, progress)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report to this file")
+	cmd.Flags().StringVar(&jsonOut, "json", "", "write the run records as JSON to this file (a folder ending in /: one file per run)")
+	cmd.Flags().StringVar(&mdOut, "markdown", "", "write a Markdown summary to this file")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "abort and revert a run that takes longer than this (0: no limit)")
+	cmd.Flags().StringVar(&progress, "progress", "auto", "live progress: auto, tty (redrawn), plain (a line per event) or none")
+	return cmd
+}
+
+type suiteOutputs struct{ junit, json, markdown string }
+
+func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *runFlags, out suiteOutputs, timeout time.Duration, progress string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)
+	}
+	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
+	var records []*shakedown.Record
+	for _, exp := range exps {
+		opts := a.options(f)
+		opts.Timeout = timeout
+		opts.Commit = commitInfo(a.getenv, filepath.Dir(exp.File))
+		opts.NewLoad = func(s *shakedown.LoadSpec) (engine.Load, error) { return load.New(s, load.Options{}) }
+		opts.NewAlert = func(s *shakedown.AlertSpec) (engine.AlertSource, error) { return monitor.NewAlert(s) }
+		opts.OpenJournal = func(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+			return openGuardedJournal(exe, f.stateDir, runID, exp)
+		}
+		var prog *report.Progress
+		if progress != "none" {
+			prog = report.NewProgress(a.stdout, tty)
+			opts.Events = prog.Event
+		}
+		rec := engine.Run(ctx, exp, opts)
+		if prog != nil {
+			prog.Close()
+		}
+		report.WriteVerdictLine(a.stdout, rec)
+		if rec.Recover != "" {
+			fmt.Fprintf(a.stderr, "shakedown: something may still be injected; run: %s\n", rec.Recover)
+		}
+		records = append(records, rec)
+		if ctx.Err() != nil {
+			break // cancelled: the rest of the suite does not start
+		}
+	}
+	if err := a.writeReports(records, out); err != nil {
+		return err
+	}
+	var verdicts []shakedown.Verdict
+	for _, r := range records {
+		verdicts = append(verdicts, r.Verdict)
+	}
+	worst := shakedown.Worst(verdicts...)
+	if len(records) > 1 {
+		fmt.Fprintf(a.stdout, "suite: %d run%s, %s (exit %d)\n", len(records), plural(len(records)),
+			strings.ToUpper(strings.ReplaceAll(string(worst), "_", " ")), worst.ExitCode())
+	}
+	if code := worst.ExitCode(); code != 0 {
+		return exitError{code: code}
+	}
+	return nil
+}
+
+func (a *app) writeReports(records []*shakedown.Record, out suiteOutputs) error {
+	write := func(path string, fn func(*os.File) error) error {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "write report", err)
+		}
+		fh, err := os.Create(path)
+		if err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "write report", err)
+		}
+		if err := fn(fh); err != nil {
+			fh.Close()
+			return shakedown.Wrap(shakedown.KindInternal, "write report "+path, err)
+		}
+		if err := fh.Close(); err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "write report", err)
+		}
+		fmt.Fprintf(a.stdout, "report: %s\n", path)
+		return nil
+	}
+	if out.junit != "" {
+		if err := write(out.junit, func(w *os.File) error { return report.WriteJUnit(w, records) }); err != nil {
+			return err
+		}
+	}
+	if out.json != "" {
+		if strings.HasSuffix(out.json, "/") || isDir(out.json) {
+			for _, r := range records {
+				r := r
+				if err := write(filepath.Join(out.json, r.ID+".json"), func(w *os.File) error {
+					return report.WriteJSON(w, []*shakedown.Record{r})
+				}); err != nil {
+					return err
+				}
+			}
+		} else if err := write(out.json, func(w *os.File) error { return report.WriteJSON(w, records) }); err != nil {
+			return err
+		}
+	}
+	if out.markdown != "" {
+		if err := write(out.markdown, func(w *os.File) error { return report.WriteMarkdown(w, records) }); err != nil {
+			return err
+		}
+	}
+	if err := report.AppendStepSummary(records, a.getenv); err != nil {
+		fmt.Fprintf(a.stderr, "shakedown: GITHUB_STEP_SUMMARY: %v\n", err)
+	}
+	return nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// guardedJournal is a run's journal together with the watchdog that replays it if the
+// runner dies.
+type guardedJournal struct {
+	*journal.Journal
+	guard *watchdog.Guard
+}
+
+func openGuardedJournal(exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File, PID: os.Getpid(), Started: time.Now()})
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "open journal", err)
+	}
+	g, err := watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+	if err != nil {
+		j.Close()
+		return nil, shakedown.Wrap(shakedown.KindInternal, "start watchdog", err)
+	}
+	return &guardedJournal{Journal: j, guard: g}, nil
+}
+
+func (g *guardedJournal) Close() error {
+	err := g.Journal.Close()
+	if serr := g.guard.Stop(); err == nil {
+		err = serr
+	}
+	return err
+}
