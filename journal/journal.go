@@ -211,6 +211,27 @@ func (j *Journal) Done(id int, revertErr error) error {
 	return shakedown.Wrap(shakedown.KindInternal, op, j.append(r))
 }
 
+// RevertedBy says whether entry id is reverted and who did it first (ByRunner, ByWatchdog
+// when its deadline passed, ByRecover) and when: a run calls it after its own revert to tell
+// whether the watchdog got there first.
+func (j *Journal) RevertedBy(id int) (by string, at time.Time, ok bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return "", time.Time{}, false
+	}
+	data, err := io.ReadAll(io.NewSectionReader(j.f, 0, 1<<62))
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	for _, e := range parseRun(data, j.runID).Entries {
+		if e.ID == id && e.Reverted {
+			return e.RevertedBy, e.RevertedAt, true
+		}
+	}
+	return "", time.Time{}, false
+}
+
 // Close appends that the run ended and releases the lock. When nothing is left pending (the
 // watchdog's records count too) the file is removed; otherwise it stays for `shakedown
 // recover`. Close returns an error, of kind KindNotRestored, naming what is still pending.

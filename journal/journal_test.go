@@ -422,10 +422,22 @@ func TestLiveRunSkipped(t *testing.T) {
 	if got, _ := Scan(dir); len(got) != 0 {
 		t.Errorf("Scan after replaying the live run = %+v, want nothing pending", got)
 	}
+	if err := j.Done(1, nil); err != nil { // the run's own revert, a no-op now
+		t.Fatal(err)
+	}
+	if by, _, ok := j.RevertedBy(1); !ok || by != ByRecover {
+		t.Errorf("RevertedBy(1) = %q, %v; want %q, true", by, ok, ByRecover)
+	}
 	// The run goes on: its own records still land in the file, after the replay's.
 	id := mustBegin(t, j, "b", undo("mark", "b"))
+	if _, _, ok := j.RevertedBy(id); ok {
+		t.Errorf("RevertedBy(%d) of an entry not reverted says reverted", id)
+	}
 	if err := j.Done(id, nil); err != nil {
 		t.Fatal(err)
+	}
+	if by, _, ok := j.RevertedBy(id); !ok || by != ByRunner {
+		t.Errorf("RevertedBy(%d) = %q, %v; want %q, true", id, by, ok, ByRunner)
 	}
 	if err := j.Close(); err != nil {
 		t.Fatalf("Close after the watchdog replayed part of the run: %v", err)

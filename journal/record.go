@@ -115,13 +115,15 @@ func (r *record) check() error {
 
 // entry is what a file says of one Begin.
 type entry struct {
-	ID       int
-	Fault    string
-	Undos    []shakedown.Undo
-	Begun    time.Time
-	Deadline time.Time
-	Reverted bool   // some done record said it was reverted
-	LastErr  string // the last failure to revert it, if any
+	ID         int
+	Fault      string
+	Undos      []shakedown.Undo
+	Begun      time.Time
+	Deadline   time.Time
+	Reverted   bool      // some done record said it was reverted
+	RevertedBy string    // who first did: ByRunner, ByWatchdog, ByRecover
+	RevertedAt time.Time // and when
+	LastErr    string    // the last failure to revert it, if any
 }
 
 // runFile is what one journal file says.
@@ -219,7 +221,9 @@ func parseRun(data []byte, runID string) *runFile {
 				continue // its begin was lost to corruption, which is reported already
 			}
 			if r.Err == "" {
-				e.Reverted = true
+				if !e.Reverted {
+					e.Reverted, e.RevertedBy, e.RevertedAt = true, r.By, r.Time
+				}
 			} else {
 				e.LastErr = r.Err
 			}

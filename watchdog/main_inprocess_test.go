@@ -95,6 +95,9 @@ func TestDeadlineTiming(t *testing.T) {
 		if d := cmp.Diff([]string{"short"}, p.c.got()); d != "" {
 			t.Fatalf("undone at the first deadline (-want +got):\n%s", d)
 		}
+		if by, at, ok := p.j.RevertedBy(short); !ok || by != journal.ByWatchdog || !at.Equal(time.Now()) {
+			t.Errorf("RevertedBy(short) = %q, %v, %v; want the watchdog, now", by, at, ok)
+		}
 		time.Sleep(30 * time.Minute)
 		synctest.Wait()
 		if d := cmp.Diff([]string{"short"}, p.c.got()); d != "" {

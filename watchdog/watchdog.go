@@ -185,11 +185,11 @@ func (g *Guard) stop() error {
 	return nil
 }
 
-// Main is the watchdog process's body: the cli's hidden command
-// `watchdog --state-dir D --run ID` calls Main(ctx, D, ID, reg, os.Stdin, a slog logger on
-// os.Stderr), and Start points that stderr at LogPath. reg must hold the undo functions of
-// every fault type the run may inject (the cli's full registry). It watches run runID through in (the read end of the
-// runner's pipe) and the run's journal under stateDir, and undoes with reg's undo functions:
+// Main is the watchdog process's body: the cli's hidden command `watchdog --state-dir D
+// --run ID` calls Main(ctx, D, ID, reg, os.Stdin, a slog logger on os.Stderr), and Start
+// points that stderr at LogPath. reg must hold the undo functions of every fault type the run
+// may inject (the cli's full registry). Main watches run runID through in (the read end of
+// the runner's pipe) and the run's journal under stateDir, and undoes with reg's functions:
 //
 //   - an entry whose deadline passed, at once, even while the runner lives;
 //   - everything pending, when in ends without the runner having written "stop" (the
