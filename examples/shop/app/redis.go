@@ -18,6 +18,9 @@ import (
 // deadline is closed, never reused.
 type Redis struct {
 	Addr string
+	// TTL, when set, makes entries written by Set expire after it (SET … PX), so that prices
+	// are read again from the store now and then.
+	TTL time.Duration
 
 	mu   sync.Mutex
 	idle []*respConn
@@ -44,7 +47,11 @@ func (c *Redis) Get(ctx context.Context, key string) (string, bool, error) {
 
 // Set implements Cache.
 func (c *Redis) Set(ctx context.Context, key, value string) error {
-	_, err := c.do(ctx, "SET", key, value)
+	args := []string{"SET", key, value}
+	if c.TTL > 0 {
+		args = append(args, "PX", strconv.FormatInt(c.TTL.Milliseconds(), 10))
+	}
+	_, err := c.do(ctx, args...)
 	return err
 }
 
