@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,10 +46,20 @@ func putPipe(p *pipe) {
 	}
 }
 
-// spliceCopy moves bytes from src to dst in the kernel until src ends (nil), an error,
-// or a read deadline on src (os.ErrDeadlineExceeded). It waits for src to be readable
-// before it takes a pipe, and empties the pipe into dst before it looks at src again, so
-// an interruption never strands a byte. handled is false when splice cannot be used and
+// readBufs holds the buffers of small reads; a link takes one only once its socket has
+// data, so idle links hold none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, smallRead); return &b }}
+
+// smallRead is the most one plain read takes; a read that fills it means bulk, which
+// moves to splice.
+const smallRead = 64 << 10
+
+// spliceCopy moves bytes from src to dst until src ends (nil), an error, or a read
+// deadline on src (os.ErrDeadlineExceeded). Small messages go through one plain read and
+// write (cheapest for request/response traffic); once a read fills its buffer the bytes
+// move in the kernel with splice(2) until the socket runs dry. A pipe or buffer is taken
+// only when bytes are there, and emptied into dst before src is read again, so an
+// interruption never strands a byte. handled is false when splice cannot be used and
 // nothing was moved.
 func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err error) {
 	srcRC, err := src.SyscallConn()
@@ -58,45 +70,80 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err
 	if err != nil {
 		return false, nil
 	}
-	var one [1]byte
 	for {
+		var buf *[]byte
 		var n int
-		var serr error
+		var rerr error
 		err := srcRC.Read(func(fd uintptr) bool {
-			n, _, serr = unix.Recvfrom(int(fd), one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			return serr != unix.EAGAIN && serr != unix.EINTR
+			b := readBufs.Get().(*[]byte)
+			for {
+				n, rerr = unix.Read(int(fd), *b)
+				if rerr != unix.EINTR {
+					break
+				}
+			}
+			if rerr == unix.EAGAIN {
+				readBufs.Put(b)
+				return false
+			}
+			buf = b
+			return true
 		})
 		if err != nil {
 			return true, err
 		}
-		if serr != nil {
-			return true, serr
+		if rerr != nil {
+			readBufs.Put(buf)
+			return true, rerr
 		}
-		if n == 0 {
+		if n <= 0 {
+			readBufs.Put(buf)
 			return true, nil // end of stream
 		}
-		p, perr := getPipe()
-		if perr != nil {
-			return handled, perr
+		_, werr := dst.Write((*buf)[:n])
+		readBufs.Put(buf)
+		if werr != nil {
+			return true, werr
 		}
+		counter.Add(int64(n))
+		if n < smallRead {
+			continue
+		}
+		if eof, err := spliceBulk(dstRC, srcRC, counter); err != nil || eof {
+			return true, err
+		}
+	}
+}
+
+// spliceBulk splices from src to dst until src has no more bytes for now.
+func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64) (eof bool, err error) {
+	p, err := getPipe()
+	if err != nil {
+		return false, err
+	}
+	for {
 		var moved int
+		var serr error
 		err = srcRC.Read(func(fd uintptr) bool {
-			var m int64
-			m, serr = unix.Splice(int(fd), nil, p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-			moved = int(m)
-			return serr != unix.EAGAIN && serr != unix.EINTR
+			for {
+				m, e := unix.Splice(int(fd), nil, p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+				if e == unix.EINTR {
+					continue
+				}
+				moved, serr = int(m), e
+				return true // never wait holding the pipe
+			}
 		})
-		if err == nil && serr == unix.EINVAL && !handled {
+		if err == nil && serr == unix.EAGAIN {
 			putPipe(p)
 			return false, nil
 		}
-		handled = true
-		if err != nil || serr != nil {
+		if err == nil {
+			err = serr
+		}
+		if err != nil {
 			putPipe(p) // nothing went into it
-			if err == nil {
-				err = serr
-			}
-			return true, err
+			return false, err
 		}
 		if moved == 0 {
 			putPipe(p)
@@ -127,9 +174,8 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err
 			if err == nil {
 				err = unix.EIO
 			}
-			return true, err
+			return false, err
 		}
-		putPipe(p)
 		counter.Add(int64(moved))
 	}
 }
