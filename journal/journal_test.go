@@ -360,6 +360,23 @@ func TestTornTailCutOffBeforeAppend(t *testing.T) {
 	}
 }
 
+func TestTornTailOfLiveRun(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "live")
+	defer j.Close()
+	mustBegin(t, j, "a", undo("mark", "a"))
+	// A cut line at the end of a live run's file: a replay beside the live writer must not
+	// make it a bad line in the middle.
+	appendFile(t, Path(dir, "live"), []byte("0123abcd {\"k\":\"beg"))
+	var rec recorder
+	if _, err := Replay(t.Context(), dir, rec.registry(), true); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if got, err := Scan(dir); err != nil || len(got) != 0 {
+		t.Fatalf("Scan = %+v, %v; want nothing pending and no corruption", got, err)
+	}
+}
+
 func TestCorruptFileReportedOthersRecovered(t *testing.T) {
 	dir := t.TempDir()
 	bad := mustOpen(t, dir, "bad")

@@ -154,7 +154,8 @@ func (f *runFile) pending() []*entry {
 
 // parseRun reads a journal file's contents. runID is what the file name says; a run record
 // naming another run makes the file corrupt. The last line may be cut (no newline) or fail its
-// checksum: it is ignored. A bad line elsewhere sets Corrupt; parsing goes on past it so that
+// checksum: it is ignored, and so is a bad line followed by an empty one (a replayer found it
+// cut and began a new line). A bad line elsewhere sets Corrupt; parsing goes on past it so that
 // as much as possible can still be undone.
 func parseRun(data []byte, runID string) *runFile {
 	f := &runFile{RunID: runID}
@@ -183,6 +184,12 @@ func parseRun(data []byte, runID string) *runFile {
 		}
 		r, err := decodeLine(line)
 		if err != nil {
+			if len(data) > 0 && data[0] == '\n' {
+				// A line cut by a crash, after which a replayer started afresh on a new line.
+				off += int64(nl + 1)
+				f.Valid = off
+				continue
+			}
 			if len(bytes.TrimSpace(data)) == 0 { // the last line: cut by a crash
 				f.Torn = true
 				break

@@ -202,7 +202,8 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 		errs = append(errs, err)
 	}
 	// A cut last line: a dead run's is cut off; beside a live writer, whose line may only be
-	// half written yet, a new line starts on a line of its own (the reader skips empty lines).
+	// half written yet, a new record follows an empty line, which tells the reader that a
+	// bad line before it was cut, and is skipped itself.
 	newline := false
 	if rf.Torn {
 		if locked {
@@ -278,14 +279,14 @@ func runUndo(ctx context.Context, reg *shakedown.Registry, u shakedown.Undo) err
 	return fn(uctx, u.Data)
 }
 
-// appendLine writes r at the end of f, on a fresh line when newline, and fsyncs it.
+// appendLine writes r at the end of f, after an empty line when newline, and fsyncs it.
 func appendLine(f *os.File, r *record, newline bool) error {
 	line, err := encodeLine(r)
 	if err != nil {
 		return err
 	}
 	if newline {
-		line = append([]byte{'\n'}, line...)
+		line = append([]byte("\n\n"), line...)
 	}
 	if _, err := f.Write(line); err != nil {
 		return err
