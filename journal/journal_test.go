@@ -482,6 +482,9 @@ func TestLiveRunInOtherProcess(t *testing.T) {
 		t.Fatalf("helper said %q, %v; want ready", line, err)
 	}
 
+	if live, err := IsLive(dir, "held"); err != nil || !live {
+		t.Fatalf("IsLive of a run another process holds = %v, %v; want true", live, err)
+	}
 	var rec recorder
 	if res, err := Replay(t.Context(), dir, rec.registry(), false); err != nil || len(res) != 0 {
 		t.Fatalf("Replay while another process holds the run = %v, %v; want it skipped", res, err)
@@ -494,6 +497,9 @@ func TestLiveRunInOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	if live, err := IsLive(dir, "held"); err != nil || live {
+		t.Fatalf("IsLive after kill -9 = %v, %v; want false", live, err)
+	}
 	if got, err := Scan(dir); err != nil || len(got) != 1 || got[0].Live {
 		t.Fatalf("Scan after kill -9 = %+v, %v; want one dead entry", got, err)
 	}

@@ -109,6 +109,24 @@ func ScanRun(stateDir, runID string) ([]Pending, error) {
 	return out, corruptError(path, rf)
 }
 
+// IsLive reports whether run runID has a journal in stateDir whose lock is held: the run (or
+// a replay of it) is going on. A run without a journal is not live.
+func IsLive(stateDir, runID string) (bool, error) {
+	if err := checkRunID(runID); err != nil {
+		return false, err
+	}
+	f, err := os.Open(Path(stateDir, runID))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, shakedown.Wrap(shakedown.KindInternal, "check run "+runID, err)
+	}
+	defer f.Close()
+	live, err := isLive(f)
+	return live, shakedown.Wrap(shakedown.KindInternal, "check run "+runID, err)
+}
+
 func corruptError(path string, rf *runFile) error {
 	if rf.Corrupt == nil {
 		return nil
