@@ -196,6 +196,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			return err
 		}
 		direct := latencyAt(be.http, 1000, dur)
+		if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
+			fmt.Printf("run %d direct     bulk %7.0f MB/s (no proxy: the ceiling this machine gives now)\n", r+1, tput)
+		}
 		for _, p := range []*peer{tp, sp} {
 			f, err := measure(p, be, idle, dur, direct)
 			if err != nil {
