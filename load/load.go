@@ -13,7 +13,8 @@
 // counted as late.
 //
 // A request is an error when it gets no response (transport errors, timeouts: its kind is
-// "timeout", "connection refused", "connection reset", "connection closed" or "transport")
+// "timeout", "connection refused", "connection reset", "connection closed" or "transport";
+// "not sent" for a request still waiting for one of MaxInFlight when the load ended)
 // or when its status is 400 or above (kind "status 503", …). 4xx count as errors because a
 // load's requests are meant to succeed: a refused request (a rate limit under a fault, a
 // wrong URL, missing auth) is not a served one, and a load that only gets 404s must not make
@@ -193,8 +194,10 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 	defer timer.Stop()
 	stop := start
 	deadline, hasDeadline := ctx.Deadline()
+	behind := false // the load ended with sends overdue
+	var i int64
 loop:
-	for i := int64(0); ; i++ {
+	for ; ; i++ {
 		at := start.Add(offset(rate, g.spec.Ramp, i))
 		if hasDeadline && !at.Before(deadline) {
 			// Due when the load ends: not sent, whichever of the two timers fires first.
@@ -218,6 +221,10 @@ loop:
 			}
 		} else if ctx.Err() != nil {
 			stop = g.now()
+			if hasDeadline && stop.After(deadline) {
+				stop = deadline
+			}
+			behind = true
 			break
 		}
 		ph, w := g.rec.schedule(at)
@@ -233,6 +240,17 @@ loop:
 				jobs <- j // bounded: every request in flight ends within its timeout
 			}
 		}
+	}
+	// Sends that fell due while all maxInFlight requests were busy, and that the end of
+	// the load found still waiting, count as errors ("not sent") whose latency runs to the
+	// end: the schedule's count stays whole, and the backlog shows.
+	for ; behind; i++ {
+		at := start.Add(offset(rate, g.spec.Ramp, i))
+		if !at.Before(stop) {
+			break
+		}
+		ph, w := g.rec.schedule(at)
+		g.rec.add(ph, w, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
 	}
 	g.rec.end(stop)
 	close(jobs)

@@ -281,3 +281,54 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestStalledTransportTimesOutOnSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ft := &fakeTransport{}
+		ft.delay.Store(int64(time.Hour)) // never answers
+		g := fakeGenerator(t, &shakedown.LoadSpec{Rate: 100, Timeout: 500 * time.Millisecond}, ft)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		g.Run(ctx)
+		st := g.Record().PerPhase[shakedown.PhaseBaseline]
+		want := &shakedown.LoadStats{Count: 300, Errors: 300, P50: 500, P90: 500, P95: 500, P99: 500, Max: 500, Mean: 500}
+		if d := cmp.Diff(want, st, cmp.Comparer(approx), cmp.Comparer(approxMs)); d != "" {
+			t.Errorf("stalled target (-want +got):\n%s", d)
+		}
+		if k := g.Report().ErrorKinds; k["timeout"] != 300 {
+			t.Errorf("error kinds %v, want 300 timeouts", k)
+		}
+	})
+}
+
+func TestSaturatedSendsAreLateAndSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ft := &fakeTransport{}
+		ft.delay.Store(int64(200 * time.Millisecond))
+		// 10 requests in flight of 200 ms each carry 50/s: at 100/s, sends fall behind.
+		g, err := New(&shakedown.LoadSpec{Name: "f", URL: "http://fake.invalid/", Rate: 100},
+			Options{Client: &http.Client{Transport: ft}, MaxInFlight: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+		defer cancel()
+		g.Run(ctx)
+		rec := g.Record()
+		st := rec.PerPhase[shakedown.PhaseBaseline]
+		if st.Count != 400 {
+			t.Errorf("%d requests, want all 400 scheduled ones", st.Count)
+		}
+		if st.Late < 300 {
+			t.Errorf("%d late sends, want most of 400", st.Late)
+		}
+		// Latency counts from the schedule, so it grows with the backlog...
+		if p0, p1 := rec.Timeline[0].P50, rec.Timeline[1].P50; p1 <= p0 || st.Max.Duration() < 1500*time.Millisecond {
+			t.Errorf("p50 of seconds 0 and 1: %v, %v; max %v; want growing latencies past 1.5s", p0, p1, st.Max)
+		}
+		// ...and what the end found still waiting to be sent counts as not sent.
+		if k := g.Report().ErrorKinds; k["not sent"] == 0 || k["not sent"] != st.Errors {
+			t.Errorf("error kinds %v, want only not sent", k)
+		}
+	})
+}
