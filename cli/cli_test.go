@@ -161,8 +161,9 @@ func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[1], strings.TrimSpace(string(b)))
 }
 
-// signal SIG REGEXP sends SIG (INT, TERM or KILL) to this test's child processes whose command
-// line matches REGEXP: the background commands of the script.
+// signal SIG REGEXP sends SIG (INT, TERM or KILL) to this script's background commands whose
+// command line matches REGEXP: children of the test process working in the script's folder
+// (scripts run in parallel in one test process).
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: signal INT|TERM|KILL REGEXP")
@@ -190,6 +191,9 @@ func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if cwd, err := os.Readlink(filepath.Join(filepath.Dir(f), "cwd")); err != nil || cwd != ts.MkAbs(".") {
+			continue
+		}
 		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "cmdline"))
 		if re.MatchString(strings.ReplaceAll(string(cmdline), "\x00", " ")) {
 			ts.Check(syscall.Kill(pid, sig))

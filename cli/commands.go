@@ -18,6 +18,7 @@ import (
 	"github.com/shakedown-dev/shakedown/fault/stress"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/load"
+	"github.com/shakedown-dev/shakedown/proxy"
 	"github.com/shakedown-dev/shakedown/spec"
 	"github.com/shakedown-dev/shakedown/watchdog"
 )
@@ -242,7 +243,22 @@ func (a *app) schemaCommand() *cobra.Command {
 	}
 }
 
-func (a *app) proxyCommand() *cobra.Command { return &cobra.Command{Use: "proxy"} }
+func (a *app) proxyCommand() *cobra.Command {
+	var cfg proxy.Config
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run the fault proxy daemon (Toxiproxy-compatible HTTP API)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+			return proxy.Serve(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.API, "api", "127.0.0.1:8474", "address of the HTTP API")
+	cmd.Flags().BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow an API address that is not loopback")
+	cmd.Flags().StringVar(&cfg.Config, "config", "", "a JSON file of proxies to create at start (as /populate takes)")
+	return cmd
+}
 
 func (a *app) loadCommand() *cobra.Command {
 	var (

@@ -5,6 +5,7 @@ import (
 	"github.com/shakedown-dev/shakedown/fault/exec"
 	"github.com/shakedown-dev/shakedown/fault/network"
 	"github.com/shakedown-dev/shakedown/fault/process"
+	faultproxy "github.com/shakedown-dev/shakedown/fault/proxy"
 	"github.com/shakedown-dev/shakedown/fault/stress"
 	"github.com/shakedown-dev/shakedown/monitor"
 	"github.com/shakedown-dev/shakedown/probe"
@@ -18,6 +19,7 @@ func Registry() *shakedown.Registry {
 	for _, register := range []func(*shakedown.Registry){
 		process.Register,
 		exec.Register,
+		faultproxy.Register,
 		network.Register,
 		stress.Register,
 		probe.Register,

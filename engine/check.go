@@ -17,15 +17,16 @@ const (
 
 // check is one steady-state check or stop condition with its live state.
 type check struct {
-	c      *shakedown.Check
-	role   string
-	kind   string // "metric" or the probe's type
-	every  time.Duration
-	prober shakedown.Prober
-	metric shakedown.Metric
-	load   Load
-	unit   shakedown.Unit
-	kick   chan struct{} // asks the sampler for a sample now (a phase started)
+	c       *shakedown.Check
+	role    string
+	kind    string // "metric" or the probe's type
+	every   time.Duration
+	timeout time.Duration // bounds one probe sample
+	prober  shakedown.Prober
+	metric  shakedown.Metric
+	load    Load
+	unit    shakedown.Unit
+	kick    chan struct{} // asks the sampler for a sample now (a phase started)
 
 	// Guarded by runner.mu.
 	win      []bool    // the last M judged samples, true when breached
@@ -66,6 +67,7 @@ func (r *runner) newCheck(c *shakedown.Check, role string, loads map[string]Load
 		if timeout <= 0 {
 			timeout = shakedown.ProbeTimeout(every)
 		}
+		ck.timeout = timeout
 		p, err := pt.New(r.env, c.Probe.Params, timeout)
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindOf(err), "check "+c.Name, err)
@@ -224,11 +226,12 @@ func (r *runner) sampleLoop(ctx context.Context, ck *check) error {
 	}
 }
 
-// sample takes one sample. A probe is bounded by the sampling interval.
+// sample takes one sample. A probe is bounded by the check's timeout; a sample that overruns
+// the interval delays the next one.
 func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, epoch int) {
 	at := r.now()
 	if ck.prober != nil {
-		pctx, cancel := context.WithTimeout(ctx, ck.every)
+		pctx, cancel := context.WithTimeout(ctx, ck.timeout)
 		obs, err := ck.prober.Probe(pctx)
 		cancel()
 		if ctx.Err() != nil {

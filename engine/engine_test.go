@@ -731,7 +731,7 @@ func TestPauseVictim(t *testing.T) {
 	e := &shakedown.Experiment{Version: 1, Name: "pause", Baseline: 300 * time.Millisecond, Recovery: 5 * time.Second,
 		Targets: []*shakedown.TargetSpec{{Name: "web", Kind: "pid", Params: &pidParams{PID: v.PID}}},
 		Faults:  []*shakedown.FaultSpec{{Name: "pause-web", Type: "pause", Target: "web", Duration: 800 * time.Millisecond}},
-		SteadyState: []*shakedown.Check{{Name: "healthz", Every: 100 * time.Millisecond,
+		SteadyState: []*shakedown.Check{{Name: "healthz", Every: 100 * time.Millisecond, Timeout: 250 * time.Millisecond,
 			Probe: &shakedown.ProbeSpec{Type: "http", Params: &urlParams{URL: "http://" + v.Addr + "/healthz"}}}},
 	}
 	tr := &trace{}

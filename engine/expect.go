@@ -109,7 +109,7 @@ func (r *runner) poll(ctx context.Context, x *expect, phase shakedown.Phase) {
 		}
 		bad = firing
 	} else {
-		pctx, cancel := context.WithTimeout(ctx, x.every)
+		pctx, cancel := context.WithTimeout(ctx, shakedown.ProbeTimeout(x.every))
 		_, err := x.prober.Probe(pctx)
 		cancel()
 		if ctx.Err() != nil {

@@ -109,7 +109,7 @@ func (h *HTTP) Probe(ctx context.Context) (string, error) {
 	start := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
-		obs := netObservation(err, h.timeout)
+		obs := netObservation(err, time.Since(start))
 		return obs, shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s", h.p.Method, h.p.URL), err)
 	}
 	defer resp.Body.Close()
@@ -121,7 +121,7 @@ func (h *HTTP) Probe(ctx context.Context) (string, error) {
 	}
 	obs := fmt.Sprintf("%d in %s", resp.StatusCode, since(start))
 	if err != nil {
-		return obs + ": " + netObservation(err, h.timeout), shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s: read body", h.p.Method, h.p.URL), err)
+		return obs + ": " + netObservation(err, time.Since(start)), shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s: read body", h.p.Method, h.p.URL), err)
 	}
 	switch {
 	case h.p.Status == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299):
@@ -141,7 +141,7 @@ func (h *HTTP) Close() error {
 }
 
 // netObservation says in a few words why a network operation failed.
-func netObservation(err error, timeout time.Duration) string {
+func netObservation(err error, took time.Duration) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -153,7 +153,7 @@ func netObservation(err error, timeout time.Duration) string {
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timed out after " + formatDuration(timeout)
+		return "timed out after " + formatDuration(took)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed"
 	}

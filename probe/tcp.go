@@ -45,7 +45,7 @@ func (t *TCP) Probe(ctx context.Context) (string, error) {
 	start := time.Now()
 	conn, err := t.dialer.DialContext(ctx, "tcp", t.address)
 	if err != nil {
-		return netObservation(err, t.dialer.Timeout), shakedown.Wrap(shakedown.KindFailed, "connect "+t.address, err)
+		return netObservation(err, time.Since(start)), shakedown.Wrap(shakedown.KindFailed, "connect "+t.address, err)
 	}
 	obs := "connected in " + since(start)
 	conn.Close()

@@ -107,10 +107,9 @@ func (d *decoder) phases(n ast.Node, path string, x *shakedown.Experiment) {
 		if !ok || isNull(d.resolve(e.val, e.path)) {
 			continue
 		}
+		// Zero is allowed: a baseline of 0 injects at once (nothing is measured first), a
+		// recovery of 0 does not judge recovery.
 		if v, ok := d.duration(e.val, e.path); ok {
-			if v <= 0 {
-				d.addf(e.val, e.path, "the %s phase must last longer than zero", p.key)
-			}
 			*p.dst = v
 		}
 	}
@@ -311,7 +310,7 @@ func (d *decoder) itemName(fs map[string]entry, item ast.Node, path string, seen
 	return s
 }
 
-var checkFields = []string{"name", "metric", "min", "max", "every", "for", "window", "phases"}
+var checkFields = []string{"name", "metric", "min", "max", "every", "timeout", "for", "window", "phases"}
 
 func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shakedown.Check {
 	items, ok := d.seq(n, path)
@@ -371,6 +370,16 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 					d.addf(e.val, e.path, "every must be longer than zero")
 				}
 				c.Every = v
+			}
+		}
+		if e, ok := fs["timeout"]; ok && !isNull(d.resolve(e.val, e.path)) {
+			if c.Metric != "" {
+				d.addf(e.kn, e.path, "timeout applies to probe checks only")
+			} else if v, ok := d.duration(e.val, e.path); ok {
+				if v <= 0 {
+					d.addf(e.val, e.path, "timeout must be longer than zero")
+				}
+				c.Timeout = v
 			}
 		}
 		if e, ok := fs["for"]; ok {

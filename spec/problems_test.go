@@ -404,7 +404,6 @@ func TestProblems(t *testing.T) {
 				"labels: {a: [b]}",                                 // 19
 			),
 			want: []at{
-				{16, 20, "phases.baseline"},
 				{16, 33, "phases.recovery"},
 				{16, 37, "phases.during"},
 				{17, 29, "blast_radius.max_targets"},

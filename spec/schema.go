@@ -176,11 +176,12 @@ func targetBranches(reg *shakedown.Registry) []any {
 
 func commonCheck() obj {
 	return obj{
-		"name":   obj{"type": "string", "minLength": 1},
-		"every":  ref("duration"),
-		"for":    ref("duration"),
-		"window": ref("window"),
-		"phases": obj{"type": "array", "items": ref("phase"), "uniqueItems": true},
+		"name":    obj{"type": "string", "minLength": 1},
+		"every":   ref("duration"),
+		"timeout": ref("duration"),
+		"for":     ref("duration"),
+		"window":  ref("window"),
+		"phases":  obj{"type": "array", "items": ref("phase"), "uniqueItems": true},
 	}
 }
 
