@@ -183,7 +183,8 @@ func parseQuantity(t string) (Tolerance, error) {
 }
 
 // Fits reports whether a tolerance written in unit u can bound a metric measured in m. A bare
-// number fits a fraction (0.01) and a plain number; a factor fits anything.
+// number fits a fraction (0.01) and a plain number. (A factor of the baseline fits any
+// metric: see Tolerance.Fits.)
 func (u Unit) Fits(m Unit) bool {
 	switch u {
 	case m:
@@ -192,6 +193,15 @@ func (u Unit) Fits(m Unit) bool {
 		return m == UnitFraction || m == UnitNone
 	}
 	return false
+}
+
+// Fits reports whether the tolerance can bound a metric measured in m: a factor of the
+// baseline fits any metric; an absolute value or an offset must be written in a unit that fits.
+func (t Tolerance) Fits(m Unit) bool {
+	if t.Relation == Factor {
+		return true
+	}
+	return t.Unit.Fits(m)
 }
 
 // NofM is a flake-resistant window: a check breaks when at least N of its last M samples

@@ -295,12 +295,9 @@ func (a *app) watchdogCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			logf, err := os.OpenFile(filepath.Join(stateDir, "watchdog.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-			if err != nil {
-				return shakedown.Wrap(shakedown.KindInternal, "watchdog log", err)
-			}
-			defer logf.Close()
-			log := slog.New(slog.NewTextHandler(logf, nil))
+			// The watchdog's stderr is its per-run log (watchdog.LogPath), set up by
+			// watchdog.Start; it never holds the runner's output open.
+			log := slog.New(slog.NewTextHandler(a.stderr, nil))
 			// The watchdog outlives the runner's cancellation by design: it is the thing that
 			// cleans up after it.
 			return watchdog.Main(context.WithoutCancel(cmd.Context()), stateDir, runID, a.reg, a.stdin, log)
