@@ -1,0 +1,404 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// API versions this client speaks. It asks the daemon for its version once and uses the
+// lower of the two; daemons older than MinAPIVersion are refused.
+const (
+	MaxAPIVersion = "1.47"
+	MinAPIVersion = "1.25"
+)
+
+// DefaultHost is the endpoint used when neither the target nor DOCKER_HOST names one.
+const DefaultHost = "unix:///var/run/docker.sock"
+
+// Endpoint is a parsed DOCKER_HOST value.
+type Endpoint struct {
+	Host   string // as given, for messages and undo records
+	Scheme string // "unix" or "tcp"
+	Addr   string // socket path or host:port
+}
+
+// ParseHost reads a DOCKER_HOST value: unix:///path, tcp://host:port or http://host:port.
+// The empty string means DefaultHost. Other schemes (ssh, npipe) are refused as KindInvalid.
+func ParseHost(host string) (Endpoint, error) {
+	if host == "" {
+		host = DefaultHost
+	}
+	scheme, rest, ok := strings.Cut(host, "://")
+	if !ok {
+		return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want unix:///path or tcp://host:port", host)
+	}
+	switch scheme {
+	case "unix":
+		if rest == "" || !strings.HasPrefix(rest, "/") {
+			return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want an absolute socket path", host)
+		}
+		return Endpoint{Host: host, Scheme: "unix", Addr: filepath.Clean(rest)}, nil
+	case "tcp", "http":
+		u, err := url.Parse("tcp://" + rest)
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
+			return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want tcp://host:port", host)
+		}
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "2375")
+		}
+		return Endpoint{Host: host, Scheme: "tcp", Addr: addr}, nil
+	}
+	return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: scheme %q is not supported (want unix or tcp)", host, scheme)
+}
+
+// HostFrom returns the endpoint to use: explicit when given, else getenv("DOCKER_HOST"),
+// else DefaultHost.
+func HostFrom(explicit string, getenv func(string) string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if getenv != nil {
+		if h := getenv("DOCKER_HOST"); h != "" {
+			return h
+		}
+	}
+	return DefaultHost
+}
+
+// Client is a small Docker Engine API client: the calls shakedown's container faults,
+// target and probe make, over a unix socket or TCP. It works with dockerd and with Podman's
+// compatible service. It is safe for concurrent use.
+type Client struct {
+	ep      Endpoint
+	http    *http.Client
+	mu      sync.Mutex
+	version string // negotiated; empty until the first call
+}
+
+// NewClient returns a client for host (a DOCKER_HOST value). It does no I/O. For tcp hosts
+// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are honoured as the docker CLI does.
+func NewClient(host string) (*Client, error) {
+	ep, err := ParseHost(host)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	scheme := "http"
+	switch ep.Scheme {
+	case "unix":
+		d := net.Dialer{Timeout: 5 * time.Second}
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", ep.Addr)
+		}
+	case "tcp":
+		d := net.Dialer{Timeout: 5 * time.Second}
+		tr.DialContext = d.DialContext
+		if os.Getenv("DOCKER_TLS_VERIFY") != "" {
+			cfg, err := tlsConfig(os.Getenv("DOCKER_CERT_PATH"))
+			if err != nil {
+				return nil, err
+			}
+			tr.TLSClientConfig = cfg
+			scheme = "https"
+		}
+	}
+	c := &Client{ep: ep, http: &http.Client{Transport: roundTripper{tr, scheme, ep}}}
+	return c, nil
+}
+
+// roundTripper fills in the scheme and host of every request.
+type roundTripper struct {
+	tr     *http.Transport
+	scheme string
+	ep     Endpoint
+}
+
+func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	r.URL.Scheme = rt.scheme
+	if rt.ep.Scheme == "unix" {
+		r.URL.Host = "docker"
+	} else {
+		r.URL.Host = rt.ep.Addr
+	}
+	return rt.tr.RoundTrip(r)
+}
+
+func tlsConfig(dir string) (*tls.Config, error) {
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".docker")
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "docker TLS: %s holds no certificate", filepath.Join(dir, "ca.pem"))
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS", err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Host returns the DOCKER_HOST value the client talks to.
+func (c *Client) Host() string { return c.ep.Host }
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// APIError is an answer of the daemon other than success.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("docker API: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// statusOf returns the HTTP status of an *APIError in err's chain, or 0.
+func statusOf(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+func kindOfStatus(status int) shakedown.Kind {
+	switch status {
+	case http.StatusNotFound:
+		return shakedown.KindNotFound
+	case http.StatusConflict, http.StatusNotModified:
+		return shakedown.KindConflict
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return shakedown.KindPermission
+	case http.StatusBadRequest:
+		return shakedown.KindInvalid
+	case http.StatusServiceUnavailable:
+		return shakedown.KindUnavailable
+	}
+	return shakedown.KindInternal
+}
+
+// Version returns the API version the client uses with this daemon, asking it once.
+func (c *Client) Version(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	v := c.version
+	c.mu.Unlock()
+	if v != "" {
+		return v, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/_ping", nil)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindInternal, "docker ping", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", c.transportErr("docker ping", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	server := resp.Header.Get("Api-Version")
+	if resp.StatusCode != http.StatusOK || server == "" {
+		// very old daemons do not send the header; /version always says it
+		var ver struct{ ApiVersion string }
+		if err := c.do(ctx, http.MethodGet, "/version", nil, nil, &ver); err != nil {
+			return "", err
+		}
+		server = ver.ApiVersion
+	}
+	v, err = Negotiate(server)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindUnavailable, "docker at "+c.ep.Host, err)
+	}
+	c.mu.Lock()
+	c.version = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// Negotiate returns the API version to speak with a daemon that says it speaks server.
+func Negotiate(server string) (string, error) {
+	if _, _, ok := parseVersion(server); !ok {
+		return "", fmt.Errorf("daemon API version %q is not a version", server)
+	}
+	if CompareVersions(server, MinAPIVersion) < 0 {
+		return "", fmt.Errorf("daemon API version %s is older than %s", server, MinAPIVersion)
+	}
+	if CompareVersions(server, MaxAPIVersion) > 0 {
+		return MaxAPIVersion, nil
+	}
+	return server, nil
+}
+
+func parseVersion(v string) (major, minor int, ok bool) {
+	a, b, found := strings.Cut(v, ".")
+	if !found {
+		return 0, 0, false
+	}
+	x, err1 := strconv.Atoi(a)
+	y, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || x < 0 || y < 0 || x > 1000 || y > 100000 {
+		return 0, 0, false
+	}
+	return x, y, true
+}
+
+// CompareVersions compares API versions "1.41" and "1.47": -1, 0 or 1. Unparseable versions
+// sort first.
+func CompareVersions(a, b string) int {
+	x1, y1, ok1 := parseVersion(a)
+	x2, y2, ok2 := parseVersion(b)
+	switch {
+	case !ok1 && !ok2:
+		return 0
+	case !ok1:
+		return -1
+	case !ok2:
+		return 1
+	case x1 != x2:
+		return cmpInt(x1, x2)
+	}
+	return cmpInt(y1, y2)
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// transportErr turns a failure to reach the daemon into a KindUnavailable error.
+func (c *Client) transportErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return shakedown.Wrap(shakedown.KindAborted, op, err)
+	}
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
+		return shakedown.Wrap(shakedown.KindPermission, op+": docker at "+c.ep.Host, err)
+	}
+	return shakedown.Wrap(shakedown.KindUnavailable, op+": cannot reach docker at "+c.ep.Host, err)
+}
+
+// do sends one request to /v<version><path> with query q and, when in is not nil, a JSON
+// body; it decodes a JSON answer into out when out is not nil. A status of 300 or more is an
+// *APIError wrapped in a shakedown error of the matching kind.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	resp, err := c.send(ctx, method, path, q, in, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, "docker "+method+" "+path+": decode answer", err)
+	}
+	return nil
+}
+
+// send is do without decoding: the caller closes the body of a successful response.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, in any, contentType string) (*http.Response, error) {
+	op := "docker " + method + " " + path
+	prefix := ""
+	if path != "/version" && path != "/_ping" {
+		v, err := c.Version(ctx)
+		if err != nil {
+			return nil, err
+		}
+		prefix = "/v" + v
+	}
+	var body io.Reader
+	switch b := in.(type) {
+	case nil:
+	case io.Reader:
+		body = b
+	default:
+		buf, err := json.Marshal(in)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+		}
+		body = bytes.NewReader(buf)
+		contentType = "application/json"
+	}
+	u := prefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, shakedown.Wrap(shakedown.KindAborted, op, err)
+		}
+		return nil, c.transportErr(op, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		ae := &APIError{Status: resp.StatusCode, Message: errorMessage(b)}
+		return nil, shakedown.Wrap(kindOfStatus(resp.StatusCode), op, ae)
+	}
+	return resp, nil
+}
+
+// errorMessage reads the daemon's {"message": "..."} error body, or returns it as text.
+func errorMessage(b []byte) string {
+	var m struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(b, &m) == nil && m.Message != "" {
+		return m.Message
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// Ping checks that the daemon answers and negotiates the API version.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.Version(ctx)
+	return err
+}

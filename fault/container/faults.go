@@ -1,0 +1,625 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// The undo types of the container faults. Each is idempotent: a container that is gone, or
+// already in the state the undo brings it to, counts as done.
+const (
+	UndoStart   = "container.start"   // start the container if it is not running: Ref
+	UndoUnpause = "container.unpause" // unpause the container if it is paused: Ref
+	UndoConnect = "container.connect" // rejoin a network with the same aliases and address: ConnectData
+)
+
+// Ref names one container in an undo record: the daemon it lives on and its full id.
+type Ref struct {
+	Host string `json:"host"`
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+func (r Ref) label() string { return Container{ID: r.ID, Name: r.Name}.Label() }
+
+// ConnectData is the data of a container.connect undo.
+type ConnectData struct {
+	Ref
+	Network   string   `json:"network"`    // its name
+	NetworkID string   `json:"network_id"` // its id, when known
+	Aliases   []string `json:"aliases,omitempty"`
+	IPv4      string   `json:"ipv4,omitempty"` // the address it had, asked for again when the network allows
+	IPv6      string   `json:"ipv6,omitempty"`
+}
+
+// parallelism bounds how many containers one fault acts on at once.
+const parallelism = 16
+
+// KillParams are the parameters of container.kill.
+type KillParams struct {
+	Signal string `json:"signal" doc:"the signal to send, by name (KILL, SIGTERM) or number"`
+}
+
+// Validate checks the signal.
+func (p *KillParams) Validate() error {
+	if _, err := NormalizeSignal(p.Signal); err != nil {
+		return err
+	}
+	return nil
+}
+
+// GraceParams are the parameters of container.stop and container.restart.
+type GraceParams struct {
+	Grace shakedown.Duration `json:"grace" doc:"how long the container has to exit after SIGTERM before it is killed"`
+}
+
+// Validate checks the grace period.
+func (p *GraceParams) Validate() error {
+	if p.Grace < 0 || p.Grace.D() > time.Hour {
+		return shakedown.Errorf(shakedown.KindInvalid, "grace %s: want 0 to 1h", p.Grace)
+	}
+	return nil
+}
+
+// DisconnectParams are the parameters of container.disconnect.
+type DisconnectParams struct {
+	Network string `json:"network" required:"true" doc:"the network (name or id) the containers leave"`
+	Force   bool   `json:"force" doc:"force the disconnection"`
+}
+
+// Validate checks that a network is named.
+func (p *DisconnectParams) Validate() error {
+	if strings.TrimSpace(p.Network) == "" {
+		return shakedown.Errorf(shakedown.KindInvalid, "container.disconnect: network is required")
+	}
+	return nil
+}
+
+var signalNames = map[string]int{
+	"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
+	"USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17,
+	"CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25,
+	"VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "PWR": 30, "SYS": 31,
+}
+
+// NormalizeSignal reads a signal as a name with or without SIG ("KILL", "sigterm") or a
+// number (1–64) and returns the form the Engine API takes: "SIGKILL" or "40". The empty
+// string is SIGKILL.
+func NormalizeSignal(s string) (string, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	if t == "" {
+		return "SIGKILL", nil
+	}
+	if n, err := strconv.Atoi(t); err == nil {
+		if n < 1 || n > 64 {
+			return "", shakedown.Errorf(shakedown.KindInvalid, "signal %q: want 1–64", s)
+		}
+		for name, v := range signalNames {
+			if v == n {
+				return "SIG" + name, nil
+			}
+		}
+		return strconv.Itoa(n), nil
+	}
+	t = strings.TrimPrefix(t, "SIG")
+	if _, ok := signalNames[t]; !ok {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "signal %q is not a signal name", s)
+	}
+	return "SIG" + t, nil
+}
+
+var (
+	killType = shakedown.FaultType{
+		Name:    "container.kill",
+		Summary: "send a signal (default SIGKILL) to the main process of the selected containers",
+		Doc: "Sends `signal` to each selected container's main process through the Engine API. It is " +
+			"one-shot: nothing is taken back; the run watches the container's restart policy, its " +
+			"orchestrator or its peers recover. A paused container cannot be killed.",
+		Targets: []string{Kind},
+		OneShot: true,
+		Params:  func() any { return &KillParams{Signal: "KILL"} },
+		New:     newKill,
+	}
+	stopType = shakedown.FaultType{
+		Name:    "container.stop",
+		Summary: "stop the selected containers; revert starts them again",
+		Doc: "Stops each selected container (SIGTERM, then SIGKILL after `grace`) and starts it again " +
+			"when the fault's duration ends, as FIS's stop-instances with startInstancesAfterDuration. " +
+			"The revert starts only containers that are not running; one that is gone counts as started.",
+		Targets: []string{Kind},
+		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
+		New:     newStop,
+	}
+	pauseType = shakedown.FaultType{
+		Name:    "container.pause",
+		Summary: "freeze every process of the selected containers; revert unpauses them",
+		Doc: "Pauses each selected container (the cgroup freezer): its processes neither run nor answer, " +
+			"but its sockets stay open, so peers see timeouts rather than refused connections. The revert " +
+			"unpauses each container that is still paused.",
+		Targets: []string{Kind},
+		New:     newPause,
+	}
+	restartType = shakedown.FaultType{
+		Name:    "container.restart",
+		Summary: "restart the selected containers (one-shot)",
+		Doc: "Restarts each selected container: SIGTERM, SIGKILL after `grace`, then start. One-shot; if " +
+			"the run dies half way, recovery starts any container the restart left stopped.",
+		Targets: []string{Kind},
+		OneShot: true,
+		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
+		New:     newRestart,
+	}
+	disconnectType = shakedown.FaultType{
+		Name:    "container.disconnect",
+		Summary: "take the selected containers off a network; revert rejoins them",
+		Doc: "Disconnects each selected container from `network`, a partition as its peers on that " +
+			"network see it. Before that it records the container's aliases and address there; the revert " +
+			"connects it again with the same aliases and, where the network has a configured subnet, the " +
+			"same address (else the daemon picks one). A container already on the network again counts as " +
+			"reverted.",
+		Targets: []string{Kind},
+		Params:  func() any { return &DisconnectParams{} },
+		New:     newDisconnect,
+	}
+)
+
+// base is what every container fault holds: its selected containers.
+type base struct {
+	name string
+	ctrs []Container
+}
+
+func newBase(spec *shakedown.FaultSpec, targets []shakedown.Instance) (base, error) {
+	if v, ok := spec.Params.(interface{ Validate() error }); ok && spec.Params != nil {
+		if err := v.Validate(); err != nil {
+			return base{}, err
+		}
+	}
+	b := base{name: spec.Type}
+	for _, in := range targets {
+		c, err := containerOf(in)
+		if err != nil {
+			return base{}, err
+		}
+		b.ctrs = append(b.ctrs, c)
+	}
+	if len(b.ctrs) == 0 {
+		return base{}, shakedown.Errorf(shakedown.KindNotFound, "%s: no containers selected", spec.Type)
+	}
+	return b, nil
+}
+
+func (b *base) refs(typ, verb string) []shakedown.Undo {
+	out := make([]shakedown.Undo, len(b.ctrs))
+	for i, c := range b.ctrs {
+		data, _ := json.Marshal(Ref{Host: c.Host, ID: c.ID, Name: c.Name})
+		out[i] = shakedown.Undo{Type: typ, Data: data, Summary: verb + " container " + c.Label()}
+	}
+	return out
+}
+
+func (b *base) plan(verb string) []string {
+	out := make([]string, len(b.ctrs))
+	for i, c := range b.ctrs {
+		out[i] = verb + " container " + c.Label() + " on " + c.Host
+	}
+	return out
+}
+
+// each runs fn on every container, parallelism at a time, and returns the containers it
+// succeeded on (in their order) and the errors of the others, joined.
+func each(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
+	ok := make([]bool, len(ctrs))
+	errs := make([]error, len(ctrs))
+	var g errgroup.Group
+	g.SetLimit(parallelism)
+	for i, c := range ctrs {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				errs[i] = shakedown.Wrap(shakedown.KindAborted, op+" "+c.Label(), err)
+				return nil
+			}
+			cl, err := ClientFor(c.Host)
+			if err == nil {
+				err = fn(ctx, cl, c)
+			}
+			if err != nil {
+				errs[i] = shakedown.Wrap(shakedown.KindOf(err), op+" "+c.Label(), err)
+				return nil
+			}
+			ok[i] = true
+			return nil
+		})
+	}
+	g.Wait()
+	var done []Container
+	for i, c := range ctrs {
+		if ok[i] {
+			done = append(done, c)
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// revertEach returns a Revert that runs undo on each container.
+func revertEach(op string, ctrs []Container, undo func(context.Context, *Client, Ref) error) shakedown.Revert {
+	if len(ctrs) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		_, err := each(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
+			return undo(ctx, cl, Ref{Host: c.Host, ID: c.ID, Name: c.Name})
+		})
+		return err
+	}
+}
+
+// ---- container.kill
+
+type kill struct {
+	base
+	signal string
+}
+
+func newKill(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	b, err := newBase(spec, targets)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := spec.Params.(*KillParams)
+	if p == nil {
+		p = &KillParams{Signal: "KILL"}
+	}
+	sig, err := NormalizeSignal(p.Signal)
+	if err != nil {
+		return nil, err
+	}
+	return &kill{base: b, signal: sig}, nil
+}
+
+func (f *kill) Plan() []string         { return f.plan(f.signal) }
+func (f *kill) Undo() []shakedown.Undo { return nil }
+
+func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
+	_, err := each(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.Kill(ctx, c.ID, f.signal)
+	})
+	return nil, err
+}
+
+// ---- container.stop
+
+type stop struct {
+	base
+	grace time.Duration
+}
+
+func graceOf(spec *shakedown.FaultSpec) time.Duration {
+	if p, ok := spec.Params.(*GraceParams); ok && p != nil {
+		return p.Grace.D()
+	}
+	return 10 * time.Second
+}
+
+func newStop(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	b, err := newBase(spec, targets)
+	if err != nil {
+		return nil, err
+	}
+	return &stop{base: b, grace: graceOf(spec)}, nil
+}
+
+func (f *stop) Plan() []string         { return f.plan("stop (grace " + f.grace.String() + ")") }
+func (f *stop) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
+
+func (f *stop) Inject(ctx context.Context) (shakedown.Revert, error) {
+	done, err := each(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.Stop(ctx, c.ID, f.grace)
+	})
+	// a stop that failed half way may still have stopped the container: start all of them
+	if err != nil {
+		done = f.ctrs
+	}
+	return revertEach("start", done, ensureStarted), err
+}
+
+// ---- container.pause
+
+type pause struct{ base }
+
+func newPause(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	b, err := newBase(spec, targets)
+	if err != nil {
+		return nil, err
+	}
+	return &pause{b}, nil
+}
+
+func (f *pause) Plan() []string         { return f.plan("pause") }
+func (f *pause) Undo() []shakedown.Undo { return f.refs(UndoUnpause, "unpause") }
+
+func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
+	done, err := each(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.Pause(ctx, c.ID)
+	})
+	if err != nil {
+		done = f.ctrs // unpause checks the state first: safe on the ones that were not paused
+	}
+	return revertEach("unpause", done, ensureUnpaused), err
+}
+
+// ---- container.restart
+
+type restart struct {
+	base
+	grace time.Duration
+}
+
+func newRestart(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	b, err := newBase(spec, targets)
+	if err != nil {
+		return nil, err
+	}
+	return &restart{base: b, grace: graceOf(spec)}, nil
+}
+
+func (f *restart) Plan() []string { return f.plan("restart (grace " + f.grace.String() + ")") }
+
+// Undo starts the containers: a run that dies half way through a restart must not leave
+// them stopped.
+func (f *restart) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
+
+func (f *restart) Inject(ctx context.Context) (shakedown.Revert, error) {
+	_, err := each(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.Restart(ctx, c.ID, f.grace)
+	})
+	if err != nil {
+		return revertEach("start", f.ctrs, ensureStarted), err
+	}
+	return nil, nil
+}
+
+// ---- container.disconnect
+
+type disconnect struct {
+	base
+	network string
+	force   bool
+
+	mu    sync.Mutex
+	links []ConnectData // one per container, filled by Prepare
+}
+
+func newDisconnect(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+	b, err := newBase(spec, targets)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := spec.Params.(*DisconnectParams)
+	if p == nil {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "container.disconnect: network is required")
+	}
+	return &disconnect{base: b, network: p.Network, force: p.Force}, nil
+}
+
+func (f *disconnect) Plan() []string { return f.plan("disconnect from network " + f.network + ":") }
+
+// Prepare records each container's aliases and address on the network, so the undo can
+// rejoin it as it was. A container that is not on the network is KindInvalid.
+func (f *disconnect) Prepare(ctx context.Context) error {
+	links := make([]ConnectData, len(f.ctrs))
+	var mu sync.Mutex
+	_, err := each(ctx, "container.disconnect: read", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		nw, err := cl.InspectNetwork(ctx, f.network)
+		if err != nil {
+			return err
+		}
+		d, err := cl.Inspect(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		att := attachment(d, nw.Name, nw.ID)
+		if att == nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "container %s is not on network %s", c.Label(), nw.Name)
+		}
+		cd := ConnectData{Ref: Ref{Host: c.Host, ID: c.ID, Name: c.Name}, Network: nw.Name, NetworkID: nw.ID,
+			Aliases: userAliases(att.Aliases, d.ID), IPv4: att.IPAddress, IPv6: att.GlobalIPv6Address}
+		if att.IPAMConfig != nil && att.IPAMConfig.IPv4Address != "" {
+			cd.IPv4 = att.IPAMConfig.IPv4Address
+		}
+		mu.Lock()
+		for i := range f.ctrs {
+			if f.ctrs[i].ID == c.ID {
+				links[i] = cd
+			}
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.links = links
+	f.mu.Unlock()
+	return nil
+}
+
+// attachment returns the container's attachment to the network with this name or id.
+func attachment(d *Details, name, id string) *Attachment {
+	for n, a := range d.NetworkSettings.Networks {
+		if a != nil && (n == name || (id != "" && a.NetworkID == id)) {
+			return a
+		}
+	}
+	return nil
+}
+
+// userAliases drops the short container id that older daemons list among the aliases: the
+// daemon adds it again on its own.
+func userAliases(aliases []string, id string) []string {
+	var out []string
+	for _, a := range aliases {
+		if a != ShortID(id) && a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (f *disconnect) Undo() []shakedown.Undo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]shakedown.Undo, 0, len(f.links))
+	for _, l := range f.links {
+		data, _ := json.Marshal(l)
+		out = append(out, shakedown.Undo{Type: UndoConnect, Data: data,
+			Summary: fmt.Sprintf("connect container %s to network %s", l.label(), l.Network)})
+	}
+	return out
+}
+
+func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
+	f.mu.Lock()
+	links := f.links
+	f.mu.Unlock()
+	if len(links) != len(f.ctrs) {
+		if err := f.Prepare(ctx); err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		links = f.links
+		f.mu.Unlock()
+	}
+	byID := map[string]ConnectData{}
+	for _, l := range links {
+		byID[l.ID] = l
+	}
+	_, err := each(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.Disconnect(ctx, byID[c.ID].NetworkID, c.ID, f.force)
+	})
+	revert := func(ctx context.Context) error {
+		_, err := each(ctx, "connect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+			return ensureConnected(ctx, cl, byID[c.ID])
+		})
+		return err
+	}
+	return revert, err
+}
+
+// ---- undos
+
+// ensureStarted starts a container unless it runs or is gone.
+func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
+	d, err := cl.Inspect(ctx, r.ID)
+	if shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if d.State.Running {
+		return nil
+	}
+	if err := cl.Start(ctx, r.ID); err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
+		return err
+	}
+	return nil
+}
+
+// ensureUnpaused unpauses a container if it is paused and still there.
+func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
+	d, err := cl.Inspect(ctx, r.ID)
+	if shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !d.State.Paused {
+		return nil
+	}
+	err = cl.Unpause(ctx, r.ID)
+	if err == nil || shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil
+	}
+	if d2, err2 := cl.Inspect(ctx, r.ID); err2 == nil && !d2.State.Paused {
+		return nil // someone else unpaused it meanwhile
+	}
+	return err
+}
+
+// ensureConnected connects a container to the network again, as it was, unless it is there
+// already or the container or network is gone.
+func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
+	d, err := cl.Inspect(ctx, cd.ID)
+	if shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if attachment(d, cd.Network, cd.NetworkID) != nil {
+		return nil
+	}
+	network := cd.NetworkID
+	if network == "" {
+		network = cd.Network
+	}
+	if _, err := cl.InspectNetwork(ctx, network); shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil // the network is gone: there is nothing to rejoin
+	} else if err != nil {
+		return err
+	}
+	cfg := ConnectConfig{Aliases: cd.Aliases, IPv4: cd.IPv4, IPv6: cd.IPv6}
+	err = cl.Connect(ctx, network, cd.ID, cfg)
+	if err != nil && (cfg.IPv4 != "" || cfg.IPv6 != "") && !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		// a fixed address needs a network with a configured subnet, and the address may
+		// be taken meanwhile: join with one the daemon picks
+		cfg.IPv4, cfg.IPv6 = "", ""
+		err = cl.Connect(ctx, network, cd.ID, cfg)
+	}
+	if err != nil {
+		if d2, err2 := cl.Inspect(ctx, cd.ID); err2 == nil && attachment(d2, cd.Network, cd.NetworkID) != nil {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+func undoRef(f func(context.Context, *Client, Ref) error) shakedown.UndoFunc {
+	return func(ctx context.Context, data json.RawMessage) error {
+		var r Ref
+		if err := json.Unmarshal(data, &r); err != nil || r.ID == "" || r.Host == "" {
+			return shakedown.Errorf(shakedown.KindInvalid, "container undo: bad data %s", data)
+		}
+		cl, err := ClientFor(r.Host)
+		if err != nil {
+			return err
+		}
+		return f(ctx, cl, r)
+	}
+}
+
+func undoConnect(ctx context.Context, data json.RawMessage) error {
+	var cd ConnectData
+	if err := json.Unmarshal(data, &cd); err != nil || cd.ID == "" || cd.Host == "" || (cd.Network == "" && cd.NetworkID == "") {
+		return shakedown.Errorf(shakedown.KindInvalid, "container.connect undo: bad data %s", data)
+	}
+	cl, err := ClientFor(cd.Host)
+	if err != nil {
+		return err
+	}
+	return ensureConnected(ctx, cl, cd)
+}

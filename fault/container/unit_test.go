@@ -1,0 +1,338 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+func TestParseHost(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Endpoint
+		kind shakedown.Kind
+		bad  bool
+	}{
+		{in: "", want: Endpoint{Host: DefaultHost, Scheme: "unix", Addr: "/var/run/docker.sock"}},
+		{in: "unix:///tmp/x/docker.sock", want: Endpoint{Host: "unix:///tmp/x/docker.sock", Scheme: "unix", Addr: "/tmp/x/docker.sock"}},
+		{in: "tcp://127.0.0.1:2376", want: Endpoint{Host: "tcp://127.0.0.1:2376", Scheme: "tcp", Addr: "127.0.0.1:2376"}},
+		{in: "tcp://localhost", want: Endpoint{Host: "tcp://localhost", Scheme: "tcp", Addr: "localhost:2375"}},
+		{in: "http://[::1]:2375", want: Endpoint{Host: "http://[::1]:2375", Scheme: "tcp", Addr: "[::1]:2375"}},
+		{in: "unix://relative.sock", bad: true},
+		{in: "ssh://me@host", bad: true},
+		{in: "npipe:////./pipe/docker_engine", bad: true},
+		{in: "/var/run/docker.sock", bad: true},
+		{in: "tcp://", bad: true},
+		{in: "tcp://h:1/path", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseHost(tt.in)
+		if tt.bad {
+			if !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Errorf("ParseHost(%q) = %+v, %v; want KindInvalid", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseHost(%q): %v", tt.in, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("ParseHost(%q) (-want +got)\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestHostFrom(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "DOCKER_HOST" {
+				return v
+			}
+			return ""
+		}
+	}
+	tests := []struct{ explicit, env, want string }{
+		{"unix:///a.sock", "unix:///b.sock", "unix:///a.sock"},
+		{"", "unix:///b.sock", "unix:///b.sock"},
+		{"", "", DefaultHost},
+	}
+	for _, tt := range tests {
+		if got := HostFrom(tt.explicit, env(tt.env)); got != tt.want {
+			t.Errorf("HostFrom(%q) with DOCKER_HOST=%q = %q, want %q", tt.explicit, tt.env, got, tt.want)
+		}
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	tests := []struct {
+		server, want string
+		bad          bool
+	}{
+		{server: "1.41", want: "1.41"},
+		{server: "1.47", want: "1.47"},
+		{server: "1.51", want: MaxAPIVersion},
+		{server: "2.0", want: MaxAPIVersion},
+		{server: "1.24", bad: true},
+		{server: "one", bad: true},
+		{server: "", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := Negotiate(tt.server)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("Negotiate(%q) = %q, %v; want %q (error %v)", tt.server, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestNormalizeSignal(t *testing.T) {
+	tests := []struct {
+		in, want string
+		bad      bool
+	}{
+		{"", "SIGKILL", false}, {"KILL", "SIGKILL", false}, {"sigterm", "SIGTERM", false},
+		{"9", "SIGKILL", false}, {"15", "SIGTERM", false}, {"40", "40", false},
+		{"0", "", true}, {"65", "", true}, {"BOGUS", "", true}, {"SIG", "", true},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeSignal(tt.in)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("NormalizeSignal(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestParseStartTime(t *testing.T) {
+	stat := "1234 (a) b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 18446744073709551615"
+	got, err := ParseStartTime([]byte(stat))
+	if err != nil || got != 987654 {
+		t.Fatalf("ParseStartTime = %d, %v; want 987654", got, err)
+	}
+	for _, bad := range []string{"", "1234 (x", "1234 (x) S 1 2", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 0 0 0 0 nope"} {
+		if _, err := ParseStartTime([]byte(bad)); err == nil {
+			t.Errorf("ParseStartTime(%q): no error", bad)
+		}
+	}
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	if v, err := ParseStartTime(b); err != nil || v == 0 {
+		t.Fatalf("ParseStartTime(/proc/self/stat) = %d, %v", v, err)
+	}
+}
+
+func TestParseCgroups(t *testing.T) {
+	in := "12:memory:/docker/abc\n11:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n0::/system.slice/docker-abc.scope\nbroken\n"
+	want := map[string]string{
+		"cgroup.memory":  "/docker/abc",
+		"cgroup.cpu":     "/docker/abc",
+		"cgroup.cpuacct": "/docker/abc",
+		"cgroup":         "/system.slice/docker-abc.scope",
+	}
+	if diff := cmp.Diff(want, ParseCgroups([]byte(in))); diff != "" {
+		t.Errorf("ParseCgroups (-want +got)\n%s", diff)
+	}
+}
+
+func TestHostSide(t *testing.T) {
+	root := t.TempDir()
+	id := strings.Repeat("ab", 32)
+	dir := filepath.Join(root, "42")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "stat"), []byte("42 (srv) S 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5555 0 0"), 0o644)
+	os.WriteFile(filepath.Join(dir, "cgroup"), []byte("4:memory:/docker/"+id+"\n"), 0o644)
+	want := map[string]string{"pid": "42", "starttime": "5555", "netns_path": filepath.Join(dir, "ns", "net"),
+		"cgroup.memory": "/docker/" + id, "cgroup": "/docker/" + id}
+	if diff := cmp.Diff(want, hostSide(root, 42, id)); diff != "" {
+		t.Errorf("hostSide (-want +got)\n%s", diff)
+	}
+	// a pid whose cgroup does not name the container is not its process
+	if got := hostSide(root, 42, strings.Repeat("cd", 32)); got != nil {
+		t.Errorf("hostSide of another container's id = %v, want nil", got)
+	}
+	if got := hostSide(root, 0, id); got != nil {
+		t.Errorf("hostSide of pid 0 = %v, want nil", got)
+	}
+}
+
+func TestSelectorValidate(t *testing.T) {
+	tests := []struct {
+		sel Selector
+		ok  bool
+	}{
+		{Selector{Name: "web"}, true},
+		{Selector{Labels: map[string]string{"app": "shop"}}, true},
+		{Selector{ComposeService: "web", ComposeProject: "shop"}, true},
+		{Selector{}, false},
+		{Selector{Name: "web", ComposeService: "web"}, false},
+		{Selector{ComposeProject: "shop"}, false},
+		{Selector{Labels: map[string]string{"a=b": "c"}}, false},
+		{Selector{Name: "web", DockerHost: "ssh://x"}, false},
+	}
+	for _, tt := range tests {
+		err := tt.sel.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", tt.sel, err, tt.ok)
+		}
+		if err != nil && !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("Validate(%+v) = %v, want KindInvalid", tt.sel, err)
+		}
+	}
+}
+
+func TestFiltersAndMatch(t *testing.T) {
+	s := Selector{ComposeService: "web", ComposeProject: "shop"}
+	want := map[string][]string{"label": {LabelComposeProject + "=shop", LabelComposeService + "=web"}}
+	if diff := cmp.Diff(want, s.filters()); diff != "" {
+		t.Errorf("filters (-want +got)\n%s", diff)
+	}
+	byName := Selector{Name: "web"}
+	tests := []struct {
+		c    Summary
+		want bool
+	}{
+		{Summary{ID: "0123456789abcdef", Names: []string{"/web"}}, true},
+		{Summary{ID: "0123456789abcdef", Names: []string{"/web-1"}}, false},
+		{Summary{ID: "0123456789abcdef", Names: []string{"/other/web"}}, false},
+	}
+	for _, tt := range tests {
+		if got := byName.matches(tt.c); got != tt.want {
+			t.Errorf("name=web matches %v = %v, want %v", tt.c.Names, got, tt.want)
+		}
+	}
+	if !(&Selector{Name: "0123456789ab"}).matches(Summary{ID: "0123456789abcdef"}) {
+		t.Errorf("a 12-character id prefix does not match")
+	}
+}
+
+// TestUnreachableDaemon: a daemon that cannot be reached is KindUnavailable, before
+// anything is injected.
+func TestUnreachableDaemon(t *testing.T) {
+	reg := registry()
+	kind, _ := reg.Target(Kind)
+	host := "unix://" + filepath.Join(t.TempDir(), "none.sock")
+	_, err := kind.Resolve(t.Context(), shakedown.Env{}, &Selector{Name: "web", DockerHost: host})
+	if !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("resolve against %s: %v, want KindUnavailable", host, err)
+	}
+}
+
+// fakeDaemon answers the Engine API from a handler, for the client's edge cases.
+func fakeDaemon(t *testing.T, h http.HandlerFunc) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	cl, err := NewClient("tcp://" + strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func TestClientStatuses(t *testing.T) {
+	cl := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.43")
+			w.Write([]byte("OK"))
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/v1.43/") {
+			http.Error(w, `{"message":"wrong version"}`, http.StatusBadRequest)
+			return
+		}
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/start"):
+			w.WriteHeader(http.StatusNotModified)
+		case strings.HasSuffix(r.URL.Path, "/pause"):
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"message":"container is not running"}`))
+		case strings.HasSuffix(r.URL.Path, "/json"):
+			if r.URL.Query().Get("all") != "1" {
+				http.Error(w, "listings must ask for all", http.StatusBadRequest)
+				return
+			}
+			w.Write([]byte(`[]`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"message":"no such container"}`))
+		}
+	})
+	ctx := t.Context()
+	if err := cl.Start(ctx, "x"); err != nil {
+		t.Errorf("start of a running container: %v, want nil", err)
+	}
+	if err := cl.Pause(ctx, "x"); !shakedown.IsKind(err, shakedown.KindConflict) || statusOf(err) != 409 {
+		t.Errorf("pause: %v, want KindConflict 409", err)
+	}
+	if err := cl.Kill(ctx, "x", "SIGKILL"); !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Errorf("kill: %v, want KindNotFound", err)
+	}
+	if _, err := cl.List(ctx, nil); err != nil {
+		t.Errorf("list: %v", err)
+	}
+	if v, _ := cl.Version(ctx); v != "1.43" {
+		t.Errorf("negotiated %q, want 1.43", v)
+	}
+}
+
+func TestUndoBadData(t *testing.T) {
+	reg := registry()
+	for _, typ := range []string{UndoStart, UndoUnpause, UndoConnect} {
+		fn, _ := reg.Undo(typ)
+		for _, data := range []string{`{}`, `null`, `[`, `{"id":"x"}`} {
+			if err := fn(context.Background(), json.RawMessage(data)); !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Errorf("%s undo of %s: %v, want KindInvalid", typ, data, err)
+			}
+		}
+	}
+}
+
+func TestNewRejectsOtherKinds(t *testing.T) {
+	reg := registry()
+	ft, _ := reg.Fault("container.pause")
+	_, err := ft.New(shakedown.Env{}, &shakedown.FaultSpec{Type: "container.pause"},
+		[]shakedown.Instance{{Kind: "process", ID: "1@2", Name: "x"}})
+	if !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Fatalf("container.pause on a process: %v, want KindInvalid", err)
+	}
+	// an instance rebuilt from its record (no Ref) still works
+	f, err := ft.New(shakedown.Env{}, &shakedown.FaultSpec{Type: "container.pause"},
+		[]shakedown.Instance{{Kind: Kind, ID: "abc", Name: "x", Attrs: map[string]string{"host": "unix:///x.sock", "name": "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"pause container x (abc) on unix:///x.sock"}, f.(shakedown.Planner).Plan()); diff != "" {
+		t.Errorf("plan (-want +got)\n%s", diff)
+	}
+	var u Ref
+	json.Unmarshal(f.Undo()[0].Data, &u)
+	if diff := cmp.Diff(Ref{Host: "unix:///x.sock", ID: "abc", Name: "x"}, u); diff != "" {
+		t.Errorf("undo data (-want +got)\n%s", diff)
+	}
+}
+
+func TestParamsValidate(t *testing.T) {
+	if err := (&GraceParams{Grace: shakedown.Duration(-time.Second)}).Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("negative grace: %v", err)
+	}
+	if err := (&DisconnectParams{}).Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("no network: %v", err)
+	}
+	if err := (&KillParams{Signal: "NOPE"}).Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("bad signal: %v", err)
+	}
+	if err := (&ProbeParams{Selector: Selector{Name: "x"}, Min: -1}).Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("negative min: %v", err)
+	}
+}
