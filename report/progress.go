@@ -79,9 +79,14 @@ func (p *Progress) Event(e shakedown.Event) {
 	defer p.mu.Unlock()
 	rv := p.view(e)
 	line := plainLine(e, rv.phase, p.now)
+	news := rv.news(e)
 	rv.apply(e, p.now())
 	if !p.tty || p.closed {
-		p.write(line + "\n")
+		// A log gets a check's line only when its state changes or a phase begins, not on
+		// every sample: a check sampled every 100 ms would bury everything else.
+		if news {
+			p.write(line + "\n")
+		}
 		if e.Kind == shakedown.EventRunEnd {
 			p.forget(rv)
 		}
@@ -249,8 +254,35 @@ type runView struct {
 	expects    []*item
 	stops      []*item
 	ended      bool
+	logged     map[string]string // check name → "phase/state" of its last line in a log
 	verdict    shakedown.Verdict
 	reason     string
+}
+
+// news reports whether e tells something a log should show: anything but a check sample
+// whose state is the same as in the check's last line of this phase.
+func (rv *runView) news(e shakedown.Event) bool {
+	if e.Kind != shakedown.EventCheck {
+		return true
+	}
+	state := "holding"
+	if !e.Held {
+		state = "BREACHED"
+	}
+	key := e.Name
+	if rv.logged == nil {
+		rv.logged = map[string]string{}
+	}
+	phase := e.Phase
+	if phase == "" {
+		phase = rv.phase
+	}
+	mark := string(phase) + "/" + state
+	if rv.logged[key] == mark {
+		return false
+	}
+	rv.logged[key] = mark
+	return true
 }
 
 // item is one named line of the live view.

@@ -262,7 +262,7 @@ func TestProgressConcurrent(t *testing.T) {
 							kind = shakedown.EventInject
 						}
 						p.Event(shakedown.Event{Time: t0, Run: run, Experiment: "exp-" + run, Kind: kind,
-							Phase: shakedown.PhaseInject, Name: fmt.Sprintf("n%d", i%7), Held: i%3 == 0})
+							Phase: shakedown.PhaseInject, Name: fmt.Sprintf("n%d", i), Held: i%3 == 0})
 					}
 					p.Event(shakedown.Event{Time: t0, Run: run, Experiment: "exp-" + run, Kind: shakedown.EventRunEnd,
 						Verdict: shakedown.VerdictPassed})
@@ -312,5 +312,27 @@ func TestCountdown(t *testing.T) {
 		if got := countdown(tt.elapsed, tt.total); got != tt.want {
 			t.Errorf("countdown(%v, %v) = %q, want %q", tt.elapsed, tt.total, got, tt.want)
 		}
+	}
+}
+
+// TestProgressPlainLogsCheckChanges: a log shows a check when its state changes or a phase
+// begins, not every sample.
+func TestProgressPlainLogsCheckChanges(t *testing.T) {
+	var b strings.Builder
+	p := NewProgress(&b, false)
+	ev := func(phase shakedown.Phase, held bool) {
+		p.Event(shakedown.Event{Time: t0, Run: "r", Experiment: "e", Kind: shakedown.EventCheck, Phase: phase, Name: "c", Held: held})
+	}
+	ev(shakedown.PhaseBaseline, true) // first: logged
+	ev(shakedown.PhaseBaseline, true) // same: not
+	ev(shakedown.PhaseInject, true)   // new phase: logged
+	ev(shakedown.PhaseInject, false)  // breached: logged
+	ev(shakedown.PhaseInject, false)  // same: not
+	ev(shakedown.PhaseInject, true)   // holding again: logged
+	ev(shakedown.PhaseRecovery, true) // new phase: logged
+	ev(shakedown.PhaseRecovery, true) // same: not
+	p.Close()
+	if got := strings.Count(b.String(), "\n"); got != 5 {
+		t.Errorf("%d lines, want 5:\n%s", got, b.String())
 	}
 }
