@@ -250,7 +250,16 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 		r.observe(ck, phase, epoch, at, nil, obs, err != nil)
 		return
 	}
-	v, n := ck.load.Value(ck.metric.Name, ck.every)
+	// Early in a phase, judge only the requests of this phase: a window reaching back into
+	// the previous phase would carry its values over (a recovery "back" on inject's
+	// requests, say).
+	r.mu.Lock()
+	window := ck.every
+	if at.Sub(r.phaseAt) < window {
+		window = 0 // the current phase so far
+	}
+	r.mu.Unlock()
+	v, n := ck.load.Value(ck.metric.Name, window)
 	if n == 0 {
 		return // no requests completed in the interval: nothing to judge
 	}

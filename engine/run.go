@@ -62,6 +62,7 @@ type runner struct {
 	firstInject time.Time
 	revertEnd   time.Time
 	recoveredAt time.Time
+	phaseAt     time.Time // when the current phase began (guarded by mu)
 	injectedAny bool
 	out         outcome
 }
@@ -582,6 +583,7 @@ func (r *runner) enter(p shakedown.Phase, length time.Duration) {
 	}
 	r.rec.Phases = append(r.rec.Phases, shakedown.PhaseRecord{Name: p, Start: shakedown.At(now)})
 	r.phase = p
+	r.phaseAt = now
 	r.epoch++
 	for _, ck := range r.checks {
 		if ck.role == roleSteady {
