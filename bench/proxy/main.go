@@ -156,7 +156,22 @@ func startBackends(bulkBytes int64) backends {
 			left -= n
 		}
 	})
-	b.echo = listen(func(c net.Conn) { io.Copy(c, c) })
+	// A plain read/write loop: io.Copy between TCP sockets would splice, and hold a pipe
+	// (two more descriptors) for each idle connection.
+	b.echo = listen(func(c net.Conn) {
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, err := c.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 	})}
@@ -273,6 +288,9 @@ func measure(p *peer, be backends, idle int, dur time.Duration, direct []time.Du
 	}
 	f.rate = requestRate(web.Listen, 16, dur)
 	f.addedP99 = ms(p99(latencyAt(web.Listen, 1000, dur)) - p99(direct))
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil && len(fds) > 1000 {
+		fmt.Printf("note: %d descriptors open in the driver before the idle figure\n", len(fds))
+	}
 	if f.rss, err = idleRSS(p, echo.Listen, idle); err != nil {
 		return f, err
 	}
@@ -395,7 +413,10 @@ func idleRSS(p *peer, addr string, n int) (float64, error) {
 	for i := 0; i < n; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			return 0, fmt.Errorf("idle connection %d: %w", i, err)
+			fds, _ := os.ReadDir("/proc/self/fd")
+			var lim syscall.Rlimit
+			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+			return 0, fmt.Errorf("idle connection %d (%d descriptors open here, limit %d): %w", i, len(fds), lim.Cur, err)
 		}
 		conns = append(conns, c)
 		c.Write(one)
