@@ -139,7 +139,7 @@ in_ns() {
 start_replica() {
   local i=$1 name="web-$1"
   local addr; addr=$(replica_addr "$i")
-  local dsn="postgres://shop@$SHOP_GATEWAY:$SHOP_DB_PORT/shop?sslmode=disable&connect_timeout=1"
+  local dsn="postgres://shop@$SHOP_GATEWAY:$SHOP_DB_PORT/shop?sslmode=disable&connect_timeout=1&pool_min_conns=4&pool_max_conns=12"
   # setsid: the supervisor outlives this script; ip netns exec replaces itself with it.
   if [ "$SHOP_NETNS" = 1 ]; then
     setsid ip netns exec "$(netns_of "$i")" \
@@ -164,10 +164,11 @@ stop_pidfile() {
   local f=$1 secs=${2:-5} p
   p=$(cat "$f" 2>/dev/null) || return 0
   if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-    kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null
+    kill -CONT "$p" 2>/dev/null || true
+    kill -TERM "$p" 2>/dev/null || true
     local deadline=$((SECONDS + secs))
     while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
+    kill -KILL "$p" 2>/dev/null || true
   fi
   rm -f "$f"
 }

@@ -153,13 +153,13 @@ defaults
     option httplog
     timeout connect 200ms
     timeout client 10s
-    timeout server 5s
+    timeout server 1s
     timeout check 400ms
-    # A request that could not reach a replica (refused, reset before an answer) is retried
-    # once more, on another replica.
+    # A checkout is a read: one that could not reach a replica (refused, reset, or no answer
+    # within 1 s) is retried, on another replica.
     retries 2
     option redispatch 1
-    retry-on conn-failure empty-response
+    retry-on conn-failure empty-response response-timeout
 
 frontend shop
     bind 127.0.0.1:$SHOP_PORT
