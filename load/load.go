@@ -200,7 +200,31 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 	defer timer.Stop()
 	stop := start
 	deadline, hasDeadline := ctx.Deadline()
-	behind := false // the load ended with sends overdue
+	end := func() time.Time { // when sending stopped: now, but no later than the deadline
+		if t := g.now(); !hasDeadline || t.Before(deadline) {
+			return t
+		}
+		return deadline
+	}
+	// dispatch hands j to an idle worker, or a new one; with all maxInFlight busy it waits
+	// for one when wait is true, and reports false when not.
+	dispatch := func(j job, wait bool) bool {
+		select {
+		case jobs <- j:
+			return true
+		default:
+		}
+		if workers < g.maxInFlight {
+			workers++
+			wg.Add(1)
+			go worker(j)
+			return true
+		}
+		if wait {
+			jobs <- j // bounded: every request in flight ends within its timeout
+		}
+		return wait
+	}
 	var i int64
 loop:
 	for ; ; i++ {
@@ -221,42 +245,30 @@ loop:
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
-				stop = g.now()
+				stop = end()
 				break loop
 			case <-timer.C:
 			}
 		} else if ctx.Err() != nil {
-			stop = g.now()
-			if hasDeadline && stop.After(deadline) {
-				stop = deadline
-			}
-			behind = true
+			stop = end()
 			break
 		}
 		ph, w := g.rec.schedule(at)
-		j := job{sched: at, phase: ph, row: w}
-		select {
-		case jobs <- j:
-		default:
-			if workers < g.maxInFlight {
-				workers++
-				wg.Add(1)
-				go worker(j)
-			} else {
-				jobs <- j // bounded: every request in flight ends within its timeout
-			}
-		}
+		dispatch(job{sched: at, phase: ph, row: w}, true)
 	}
-	// Sends that fell due while all maxInFlight requests were busy, and that the end of
-	// the load found still waiting, count as errors ("not sent") whose latency runs to the
-	// end: the schedule's count stays whole, and the backlog shows.
-	for ; behind; i++ {
+	// Sends that fell due before the end but were not handed out (the dispatcher was
+	// behind) go out now, late; those that find all maxInFlight requests busy count as
+	// errors ("not sent") whose latency runs to the end, so that the schedule's count
+	// stays whole and a backlog shows.
+	for ; ; i++ {
 		at := start.Add(offset(rate, g.spec.Ramp, i))
 		if !at.Before(stop) {
 			break
 		}
 		ph, w := g.rec.schedule(at)
-		g.rec.add(ph, w, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
+		if !dispatch(job{sched: at, phase: ph, row: w}, false) {
+			g.rec.add(ph, w, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
+		}
 	}
 	g.rec.end(stop)
 	close(jobs)
@@ -289,8 +301,7 @@ func (g *Generator) hit(ctx context.Context, j job) {
 		time.Sleep(early)
 	}
 	sent := g.now()
-	g.rec.noteSent(sent)
-	o := outcome{sched: j.sched, late: sent.Sub(j.sched) > LateAfter}
+	o := outcome{sched: j.sched, sent: sent, late: sent.Sub(j.sched) > LateAfter}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
 	defer cancel()
 	var body io.Reader

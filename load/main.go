@@ -30,7 +30,7 @@ type Report struct {
 	Method   string  `json:"method"`
 	Rate     float64 `json:"rate"`              // asked for, per second; 0 in max mode
 	Workers  int     `json:"workers,omitempty"` // max mode
-	Requests int64   `json:"requests"`
+	Requests int64   `json:"requests"`          // every request due, including any never sent (see Errors)
 	// Duration runs from the first send to the last; Wait from the last send to the last
 	// answer.
 	Duration shakedown.Millis `json:"duration"`
@@ -104,10 +104,9 @@ func (g *Generator) Report() Report {
 	if g.workers == 0 {
 		rep.Rate = g.spec.Rate.PerSecond()
 	}
-	if r.sent == 0 {
+	if r.done == 0 {
 		return rep
 	}
-	rep.Requests = r.sent
 	dur := r.lastSent.Sub(r.firstSent)
 	rep.Duration = shakedown.Ms(dur)
 	if r.lastDone.After(r.lastSent) {
@@ -133,7 +132,7 @@ func (g *Generator) Report() Report {
 	st := loadStats(all, 0)
 	rep.Latency = LatencyReport{Min: usMillis(all.hist.Min(), all.count), Mean: st.Mean, P50: st.P50,
 		P90: st.P90, P95: st.P95, P99: st.P99, Max: st.Max}
-	rep.Errors, rep.Late = all.errs, all.late
+	rep.Requests, rep.Errors, rep.Late = all.count, all.errs, all.late
 	rep.ErrorKinds, rep.Status = r.totals()
 	rep.Timeline = r.timeline()
 	return rep

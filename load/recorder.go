@@ -40,6 +40,7 @@ const MaxPhaseSamples = 100_000
 // outcome is what became of one request.
 type outcome struct {
 	sched   time.Time // when it was due
+	sent    time.Time // when it left; zero when it was never sent
 	done    time.Time // when its response was read, or it failed
 	late    bool      // it left more than LateAfter after it was due
 	status  int       // HTTP status, 0 when there was no response
@@ -252,25 +253,21 @@ func (r *recorder) schedule(sched time.Time) (*phaseStats, *row) {
 	return r.cur, w
 }
 
-// sent notes that a request left at t.
-func (r *recorder) noteSent(t time.Time) {
-	r.mu.Lock()
-	if r.sent == 0 || t.Before(r.firstSent) {
-		r.firstSent = t
-	}
-	if t.After(r.lastSent) {
-		r.lastSent = t
-	}
-	r.sent++
-	r.mu.Unlock()
-}
-
 // add records the outcome of a request of phase ph and timeline row w.
 func (r *recorder) add(ph *phaseStats, w *row, o outcome) {
 	us := micros(o.latency())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ph.add(o)
+	if t := o.sent; !t.IsZero() {
+		if r.sent == 0 || t.Before(r.firstSent) {
+			r.firstSent = t
+		}
+		if t.After(r.lastSent) {
+			r.lastSent = t
+		}
+		r.sent++
+	}
 	r.done++
 	if o.done.After(r.lastDone) {
 		r.lastDone = o.done
