@@ -8,6 +8,7 @@
 #   SHOP_BIN          where shop, supervise and shakedown are (default $SHOP_STATE/bin)
 #   SHOP_NETNS        1: each replica in its own network namespace (default when root); 0: not
 #   SHOP_SUBNET       the first three octets of the replicas' private /24 (default 10.77.0)
+#   SHOP_PREFIX       names the namespaces (PREFIX-host-N), veths (PREFIXvN), bridge (PREFIXbr0); default shop
 #   SHOP_PORT         the shop's front door, HAProxy (default 18080)
 #   SHOP_STATS_PORT   HAProxy's stats page and Prometheus exporter (default 18404)
 #   SHOP_PROM_PORT    Prometheus (default 19090)
@@ -44,7 +45,9 @@ else
   SHOP_GATEWAY=127.0.0.1
   SHOP_WEB_PORT=${SHOP_WEB_PORT:-18081}
 fi
-SHOP_BRIDGE=shopbr0
+SHOP_PREFIX=${SHOP_PREFIX:-shop}
+[[ $SHOP_PREFIX =~ ^[a-z][a-z0-9]{0,7}$ ]] || { echo "error: SHOP_PREFIX=$SHOP_PREFIX: want 1 to 8 lower-case letters and digits" >&2; exit 1; }
+SHOP_BRIDGE=${SHOP_PREFIX}br0
 RUN=$SHOP_STATE/run
 LOGS=$SHOP_STATE/log
 
@@ -52,8 +55,8 @@ say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # Names and addresses of replica i (1-based).
-netns_of() { echo "shop-host-$1"; }
-veth_of() { echo "shopv$1"; }
+netns_of() { echo "$SHOP_PREFIX-host-$1"; }
+veth_of() { echo "${SHOP_PREFIX}v$1"; }
 replica_addr() {
   if [ "$SHOP_NETNS" = 1 ]; then echo "$SHOP_SUBNET.$((10 + $1)):$SHOP_WEB_PORT"
   else echo "127.0.0.1:$((SHOP_WEB_PORT + $1 - 1))"; fi

@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// stubCache answers after delay with err, or from its map.
+type stubCache struct {
+	mu    sync.Mutex
+	m     map[string]string
+	delay time.Duration
+	err   error
+	calls int
+}
+
+func (c *stubCache) Get(ctx context.Context, key string) (string, bool, error) {
+	c.mu.Lock()
+	c.calls++
+	d, err := c.delay, c.err
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return "", false, ctx.Err()
+		}
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return v, ok, nil
+}
+
+func (c *stubCache) Set(_ context.Context, key, value string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]string{}
+	}
+	c.m[key] = value
+	return nil
+}
+
+// flakyStore fails while down is set.
+type flakyStore struct {
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *flakyStore) Price(ctx context.Context, item string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return 0, errors.New("connection refused")
+	}
+	return DefaultPrices().Price(ctx, item)
+}
+
+func (s *flakyStore) set(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+func checkout(t *testing.T, h http.Handler, item string) (int, answer, http.Header) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/checkout?item="+item, nil))
+	var a answer
+	if rec.Code == 200 {
+		if err := json.NewDecoder(rec.Body).Decode(&a); err != nil {
+			t.Fatalf("decode answer: %v", err)
+		}
+	}
+	return rec.Code, a, rec.Header()
+}
+
+func TestCheckoutSources(t *testing.T) {
+	tests := []struct {
+		name       string
+		cache      *stubCache
+		timeout    time.Duration
+		storeDown  bool
+		stale      bool
+		warm       bool // one checkout with a healthy store first
+		wantCode   int
+		wantSource string
+		wantResult string // the shop_cache_lookups_total label counted
+	}{
+		{name: "cache hit", cache: &stubCache{m: map[string]string{"price:widget": "1999"}}, wantCode: 200, wantSource: "cache", wantResult: CacheHit},
+		{name: "cache miss", cache: &stubCache{}, wantCode: 200, wantSource: "store", wantResult: CacheMiss},
+		{name: "slow cache past the timeout", cache: &stubCache{delay: time.Second}, timeout: 20 * time.Millisecond, wantCode: 200, wantSource: "store", wantResult: CacheTimeout},
+		{name: "slow cache, no timeout", cache: &stubCache{m: map[string]string{"price:widget": "1999"}, delay: 40 * time.Millisecond}, wantCode: 200, wantSource: "cache", wantResult: CacheSlow},
+		{name: "cache error", cache: &stubCache{err: errors.New("refused")}, wantCode: 200, wantSource: "store", wantResult: CacheError},
+		{name: "store down, no stale", cache: &stubCache{err: errors.New("refused")}, storeDown: true, wantCode: 503, wantResult: CacheError},
+		{name: "store down, stale answer", cache: &stubCache{err: errors.New("refused")}, storeDown: true, stale: true, warm: true, wantCode: 200, wantSource: "stale", wantResult: CacheError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &flakyStore{}
+			s := New(Config{Name: "w", Cache: tt.cache, Store: store, CacheTimeout: tt.timeout, ServeStale: tt.stale})
+			if tt.warm {
+				checkout(t, s, "widget")
+			}
+			store.set(tt.storeDown)
+			code, a, h := checkout(t, s, "widget")
+			if code != tt.wantCode || code == 200 && a.Source != tt.wantSource {
+				t.Fatalf("checkout: %d from %q, want %d from %q", code, a.Source, tt.wantCode, tt.wantSource)
+			}
+			if got := h.Get("X-Degraded") != ""; got != (tt.wantSource == "stale") {
+				t.Errorf("X-Degraded set %v, want %v", got, tt.wantSource == "stale")
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			want := `shop_cache_lookups_total{result="` + tt.wantResult + `"} `
+			if !strings.Contains(rec.Body.String(), want+"1") && !strings.Contains(rec.Body.String(), want+"2") {
+				t.Errorf("metrics lack %s1:\n%s", want, grep(rec.Body.String(), "shop_cache_lookups_total"))
+			}
+		})
+	}
+}
+
+func grep(s, word string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestUnknownItemIs404(t *testing.T) {
+	s := New(Config{Store: DefaultPrices()})
+	if code, _, _ := checkout(t, s, "nothing"); code != http.StatusNotFound {
+		t.Fatalf("checkout of an unknown item: %d, want 404", code)
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []Setting
+		wantErr bool
+	}{
+		{in: "", want: nil},
+		{in: "# c\n\na = 1\nb=\"x y\"\n", want: []Setting{{"a", "1", 3}, {"b", "x y", 4}}},
+		{in: "cache_timeout = 50ms # not a comment", want: []Setting{{"cache_timeout", "50ms # not a comment", 1}}},
+		{in: "novalue\n", wantErr: true},
+		{in: "=1\n", wantErr: true},
+		{in: "a b = 1\n", wantErr: true},
+		{in: "a=1\na=2\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSettings([]byte(tt.in))
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseSettings(%q): error %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" && !tt.wantErr {
+			t.Errorf("ParseSettings(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func FuzzParseSettings(f *testing.F) {
+	f.Add([]byte("a = 1\n# c\nb=\"2\"\n"))
+	f.Add([]byte("x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := ParseSettings(b)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, s := range got {
+			if s.Key == "" || seen[s.Key] || strings.ContainsAny(s.Key, " =\n") {
+				t.Fatalf("bad setting %+v from %q", s, b)
+			}
+			seen[s.Key] = true
+		}
+	})
+}
