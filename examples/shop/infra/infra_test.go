@@ -79,7 +79,7 @@ func newShop(t *testing.T) *shop {
 // run runs one of the scripts and returns its exit code and output.
 func (s *shop) run(script string, args ...string) (int, string) {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(".", script), args...)
+	cmd := exec.Command("./"+script, args...)
 	cmd.Env = s.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
