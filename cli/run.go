@@ -16,6 +16,7 @@ import (
 	"github.com/shakedown-dev/shakedown/load"
 	"github.com/shakedown-dev/shakedown/monitor"
 	"github.com/shakedown-dev/shakedown/report"
+	"github.com/shakedown-dev/shakedown/stats"
 	"github.com/shakedown-dev/shakedown/watchdog"
 )
 
@@ -183,6 +184,12 @@ code of its runs: 4 > 5 > 3 > 1 > 6 > 0 (2 before anything runs).`,
 	return cmd
 }
 
+// compare judges a baseline-relative check with the stats package's bootstrap rule.
+func compare(metric string, baseline, observed []float64) engine.Comparison {
+	r := stats.Compare(baseline, observed, stats.ForMetric(metric), stats.Options{})
+	return engine.Comparison{Enough: r.Enough, Significant: r.Significant, Note: r.Note}
+}
+
 type suiteOutputs struct{ junit, json, markdown string }
 
 func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *runFlags, out suiteOutputs, timeout time.Duration, progress string) error {
@@ -198,6 +205,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		opts.Commit = commitInfo(a.getenv, filepath.Dir(exp.File))
 		opts.NewLoad = func(s *shakedown.LoadSpec) (engine.Load, error) { return load.New(s, load.Options{}) }
 		opts.NewAlert = func(s *shakedown.AlertSpec) (engine.AlertSource, error) { return monitor.NewAlert(s) }
+		opts.Compare = compare
 		opts.OpenJournal = func(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
 			return openGuardedJournal(exe, f.stateDir, runID, exp)
 		}

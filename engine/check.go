@@ -22,6 +22,7 @@ type check struct {
 	kind    string // "metric" or the probe's type
 	every   time.Duration
 	timeout time.Duration // bounds one probe sample
+	compare bool          // a Comparer judges this baseline-relative check
 	prober  shakedown.Prober
 	metric  shakedown.Metric
 	load    Load
@@ -84,6 +85,7 @@ func (r *runner) newCheck(c *shakedown.Check, role string, loads map[string]Load
 			return nil, shakedown.Errorf(shakedown.KindInvalid, "check %s: metric %s names no declared load", c.Name, c.Metric)
 		}
 		ck.metric, ck.load, ck.unit, ck.kind = m, l, m.Unit(), "metric"
+		ck.compare = r.opts.Compare != nil
 	default:
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "check %s: neither a metric nor a probe", c.Name)
 	}
@@ -93,6 +95,12 @@ func (r *runner) newCheck(c *shakedown.Check, role string, loads map[string]Load
 func (ck *check) relative() bool {
 	return ck.c.Max != nil && ck.c.Max.Relation != shakedown.Absolute ||
 		ck.c.Min != nil && ck.c.Min.Relation != shakedown.Absolute
+}
+
+// judgedBySignificance says whether a breach of the check during inject is decided when the
+// phase ends, by comparing its samples with the baseline's, rather than at once.
+func (ck *check) judgedBySignificance() bool {
+	return ck.role == roleSteady && ck.relative() && ck.compare
 }
 
 // flakeResistant says whether the check tolerates transient breaches; such a check is judged
@@ -307,7 +315,7 @@ func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Ti
 				if r.out.notSteady == "" {
 					r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
 				}
-			case ck.role == roleSteady && phase == shakedown.PhaseInject:
+			case ck.role == roleSteady && phase == shakedown.PhaseInject && !ck.judgedBySignificance():
 				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
 			}
 		}
@@ -438,6 +446,7 @@ func (r *runner) closePhase(p shakedown.Phase) {
 			n         int
 			v         float64
 			sig       *bool
+			cmp       *Comparison
 			note      string
 			haveValue bool
 		)
@@ -448,11 +457,11 @@ func (r *runner) closePhase(p shakedown.Phase) {
 			compare := ck.haveBase && r.opts.Compare != nil && (p == shakedown.PhaseInject || p == shakedown.PhaseRecovery)
 			r.mu.Unlock()
 			if compare {
-				s, nt, err := r.opts.Compare(ck.load.PhaseSamples(shakedown.PhaseBaseline, ck.metric.Name), ck.load.PhaseSamples(p, ck.metric.Name))
-				if err != nil {
-					note = "significance not judged: " + err.Error()
-				} else {
-					sig, note = &s, nt
+				c := r.opts.Compare(ck.metric.Name, ck.load.PhaseSamples(shakedown.PhaseBaseline, ck.metric.Name), ck.load.PhaseSamples(p, ck.metric.Name))
+				cmp = &c
+				note = c.Note
+				if c.Enough {
+					sig = &c.Significant
 				}
 			}
 		}
@@ -484,9 +493,24 @@ func (r *runner) closePhase(p shakedown.Phase) {
 				if p == shakedown.PhaseBaseline && r.out.notSteady == "" {
 					r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
 				}
-				if p == shakedown.PhaseInject {
+				if p == shakedown.PhaseInject && !ck.judgedBySignificance() {
 					r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
 				}
+			}
+		}
+		// A baseline-relative check is judged on evidence: it breaks only when its bound was
+		// breached and the difference from the baseline is significant, and it cannot pass
+		// on too few samples to tell.
+		if p == shakedown.PhaseInject && ck.judgedBySignificance() && cmp != nil {
+			switch {
+			case !cmp.Enough:
+				ps.broken, ps.detail = true, "too few samples to judge: "+cmp.Note
+				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q: %s", ck.c.Name, ps.detail))
+			case ps.broken && !cmp.Significant:
+				ps.broken = false
+				rec.Note = "bound breached, but the difference from the baseline is not significant: " + cmp.Note
+			case ps.broken:
+				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s; %s", ck.c.Name, ps.detail, cmp.Note))
 			}
 		}
 		switch {

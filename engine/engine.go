@@ -68,9 +68,16 @@ type AlertSource interface {
 	Firing(ctx context.Context) (bool, error)
 }
 
-// Comparer judges whether observed differs from baseline beyond chance (a bootstrap
-// interval or a rank test). It returns a short note for people ("p=0.003, n=120/118").
-type Comparer func(baseline, observed []float64) (significant bool, note string, err error)
+// Comparer judges whether observed samples of a load metric ("latency.p99", "errors")
+// differ from the baseline's beyond chance.
+type Comparer func(metric string, baseline, observed []float64) Comparison
+
+// Comparison is a Comparer's answer.
+type Comparison struct {
+	Enough      bool   // both sides had enough samples to judge
+	Significant bool   // Enough, and the difference is beyond chance
+	Note        string // for people: the difference and its interval, or why it cannot be judged
+}
 
 // MinBaselineSamples is the fewest requests a baseline must hold for a baseline-relative
 // tolerance to be judged. With fewer, the check says "too few samples to judge" and the run

@@ -848,9 +848,9 @@ func TestCompareHookAndRecordJSON(t *testing.T) {
 		o := opts(nil, nil)
 		o.NewLoad = func(*shakedown.LoadSpec) (engine.Load, error) { return l, nil }
 		var calls atomic.Int32
-		o.Compare = func(baseline, observed []float64) (bool, string, error) {
+		o.Compare = func(metric string, baseline, observed []float64) engine.Comparison {
 			calls.Add(1)
-			return true, "p=0.001", nil
+			return engine.Comparison{Enough: true, Significant: true, Note: "p=0.001"}
 		}
 		rec := engine.Run(t.Context(), e, o)
 		wantVerdict(t, rec, shakedown.VerdictPassed)
@@ -926,4 +926,43 @@ func TestPanickingProbeStillReverts(t *testing.T) {
 			t.Errorf("not reverted: %v", tr.list())
 		}
 	})
+}
+
+// TestSignificanceDecidesRelativeBreaches: a baseline-relative check breaks only on a
+// significant breach, and does not pass on too few samples.
+func TestSignificanceDecidesRelativeBreaches(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inject   float64 // p99 during inject; the bound is 2x the baseline's 0.1
+		cmp      engine.Comparison
+		want     shakedown.Verdict
+		wantNote string
+	}{
+		{"breach, significant", 0.35, engine.Comparison{Enough: true, Significant: true, Note: "diff +250ms"}, shakedown.VerdictFailed, "diff +250ms"},
+		{"breach, not significant", 0.35, engine.Comparison{Enough: true, Note: "diff +250ms [-10ms, +500ms]"}, shakedown.VerdictPassed, "not significant"},
+		{"held, too few samples", 0.15, engine.Comparison{Note: "p99 needs 1000 samples, baseline has 500"}, shakedown.VerdictFailed, "1000 samples"},
+		{"held, enough", 0.15, engine.Comparison{Enough: true, Significant: true, Note: "diff +50ms"}, shakedown.VerdictPassed, "diff +50ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newLoad()
+				l.phase["baseline"], l.phaseN["baseline"] = map[string]float64{"latency.p99": 0.1}, 500
+				l.phase["inject"], l.phaseN["inject"] = map[string]float64{"latency.p99": tc.inject}, 500
+				l.set("latency.p99", 0.1)
+				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 5 * time.Second})
+				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 10}}
+				e.SteadyState = []*shakedown.Check{{Name: "p99", Metric: "web.latency.p99", Max: mustTol(t, "2x baseline"),
+					Phases: []shakedown.Phase{shakedown.PhaseBaseline, shakedown.PhaseInject}}}
+				o := opts(nil, nil)
+				o.NewLoad = func(*shakedown.LoadSpec) (engine.Load, error) { return l, nil }
+				o.Compare = func(string, []float64, []float64) engine.Comparison { return tc.cmp }
+				rec := engine.Run(t.Context(), e, o)
+				wantVerdict(t, rec, tc.want)
+				pr := check(rec, "p99").PerPhase["inject"]
+				if !strings.Contains(pr.Note+rec.Reason, tc.wantNote) {
+					t.Errorf("inject note %q, reason %q: want %q in one of them", pr.Note, rec.Reason, tc.wantNote)
+				}
+			})
+		})
+	}
 }
