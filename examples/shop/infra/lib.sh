@@ -115,7 +115,7 @@ take_lock() {
     kill -0 "$holder" 2>/dev/null && holder=" by pid $holder" || holder=""
     say "error: another shop pipeline or infra command is running on $SHOP_STATE (it holds $SHOP_STATE.lock$holder)"
     say "  wait for it to finish, or set SHOP_STATE to a directory of your own"
-    exit 1
+    exit "${SHOP_LOCK_EXIT:-1}"
   fi
   echo $$ >"$SHOP_STATE.lock.pid"
   export SHOP_LOCKED=1

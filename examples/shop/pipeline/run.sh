@@ -21,7 +21,7 @@ version_file "$version" >/dev/null || exit 2
 OUT=${OUT:-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 
-take_lock # a second pipeline on the same state directory stops here, touching nothing
+SHOP_LOCK_EXIT=5 take_lock # a second pipeline on the same state directory stops here, touching nothing
 
 t0=$SECONDS
 timings=$OUT/timings.txt
