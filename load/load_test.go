@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,9 +38,18 @@ func scheduled(rate float64, d time.Duration) (lo, hi int) {
 	return n - 1, n
 }
 
+// TestFixedDelayReportedExactly: a server that waits 50 ms per request is reported with a
+// p50 of 50 ms, within 1 ms of what the server itself measured (a sleep on a busy machine
+// can overshoot; the generator must not add to that).
 func TestFixedDelayReportedExactly(t *testing.T) {
+	var mu sync.Mutex
+	var served []float64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		served = append(served, time.Since(start).Seconds())
+		mu.Unlock()
 	}))
 	defer srv.Close()
 	g := run(t, &shakedown.LoadSpec{Name: "slow", URL: srv.URL, Rate: 50}, 2*time.Second)
@@ -46,8 +57,12 @@ func TestFixedDelayReportedExactly(t *testing.T) {
 	if n < 90 {
 		t.Fatalf("only %d requests", n)
 	}
-	if p50 < 0.050 || p50 > 0.051 {
-		t.Errorf("p50 of a server that waits 50ms = %.4fs, want within 1ms of 0.050s", p50)
+	mu.Lock()
+	sort.Float64s(served)
+	server := served[len(served)/2]
+	mu.Unlock()
+	if p50 < 0.050 || p50 > server+0.001 {
+		t.Errorf("p50 of a server that waits 50ms = %.4fs, want within 1ms of the server's own %.4fs", p50, server)
 	}
 	if e, _ := g.PhaseValue(shakedown.PhaseBaseline, "errors"); e != 0 {
 		t.Errorf("errors = %v, want 0", e)
