@@ -1,0 +1,342 @@
+package shakedown_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "250ms", want: 250 * time.Millisecond},
+		{in: "2m", want: 2 * time.Minute},
+		{in: "1m30s", want: 90 * time.Second},
+		{in: "0", want: 0},
+		{in: "PT1M", want: time.Minute},
+		{in: "PT1M30S", want: 90 * time.Second},
+		{in: "PT0.5S", want: 500 * time.Millisecond},
+		{in: "P1DT2H", want: 26 * time.Hour},
+		{in: "pt2s", want: 2 * time.Second},
+		{in: "", bad: true},
+		{in: "P", bad: true},
+		{in: "PT", bad: true},
+		{in: "P1Y", bad: true},
+		{in: "-1s", bad: true},
+		{in: "soon", bad: true},
+		{in: "10", bad: true},
+	} {
+		got, err := shakedown.ParseDuration(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("ParseDuration(%q) error = %v, want error %v", tc.in, err, tc.bad)
+			continue
+		}
+		if !tc.bad && got != tc.want {
+			t.Errorf("ParseDuration(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseSelection(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want shakedown.Selection
+		bad  bool
+	}{
+		{in: "", want: shakedown.Selection{Mode: shakedown.SelectAll}},
+		{in: "all", want: shakedown.Selection{Mode: shakedown.SelectAll}},
+		{in: "count(1)", want: shakedown.Selection{Mode: shakedown.SelectCount, Count: 1}},
+		{in: "count( 3 )", want: shakedown.Selection{Mode: shakedown.SelectCount, Count: 3}},
+		{in: "percent(10)", want: shakedown.Selection{Mode: shakedown.SelectPercent, Percent: 10}},
+		{in: "percent(12.5%)", want: shakedown.Selection{Mode: shakedown.SelectPercent, Percent: 12.5}},
+		{in: "count(0)", bad: true},
+		{in: "count(1.5)", bad: true},
+		{in: "percent(0)", bad: true},
+		{in: "percent(101)", bad: true},
+		{in: "some", bad: true},
+		{in: "count(-1)", bad: true},
+	} {
+		got, err := shakedown.ParseSelection(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("ParseSelection(%q) error = %v, want error %v", tc.in, err, tc.bad)
+			continue
+		}
+		if !tc.bad && got != tc.want {
+			t.Errorf("ParseSelection(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSelectSizeAndSeed(t *testing.T) {
+	all := make([]int, 20)
+	for i := range all {
+		all[i] = i
+	}
+	for _, tc := range []struct {
+		sel  string
+		want int
+	}{{"all", 20}, {"count(3)", 3}, {"count(50)", 20}, {"percent(10)", 2}, {"percent(1)", 1}, {"percent(12)", 3}} {
+		s, _ := shakedown.ParseSelection(tc.sel)
+		got := shakedown.Select(s, all, 42)
+		if len(got) != tc.want {
+			t.Errorf("%s of 20: selected %d, want %d", tc.sel, len(got), tc.want)
+		}
+		if again := shakedown.Select(s, all, 42); !cmp.Equal(got, again) {
+			t.Errorf("%s with the same seed picked %v then %v", tc.sel, got, again)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i] <= got[i-1] {
+				t.Errorf("%s: %v is not in the original order", tc.sel, got)
+			}
+		}
+	}
+	s, _ := shakedown.ParseSelection("count(5)")
+	differ := false
+	for seed := int64(1); seed < 10 && !differ; seed++ {
+		differ = !cmp.Equal(shakedown.Select(s, all, 0), shakedown.Select(s, all, seed))
+	}
+	if !differ {
+		t.Errorf("count(5) of 20 picked the same instances for ten seeds")
+	}
+	if got := shakedown.Select(s, []int{}, 1); len(got) != 0 {
+		t.Errorf("selection from nothing = %v", got)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+		bad  bool
+	}{
+		{in: "50/s", want: 50}, {in: "3000/m", want: 50}, {in: "7200/h", want: 2}, {in: "12.5", want: 12.5},
+		{in: "0", bad: true}, {in: "-5/s", bad: true}, {in: "5/d", bad: true}, {in: "fast", bad: true}, {in: "NaN", bad: true},
+	} {
+		got, err := shakedown.ParseRate(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("ParseRate(%q) error = %v, want error %v", tc.in, err, tc.bad)
+			continue
+		}
+		if !tc.bad && math.Abs(got.PerSecond()-tc.want) > 1e-9 {
+			t.Errorf("ParseRate(%q) = %v, want %v/s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseTolerance(t *testing.T) {
+	for _, tc := range []struct {
+		in                   string
+		rel                  shakedown.Relation
+		value                float64
+		unit                 shakedown.Unit
+		bound200ms           float64 // Bound with a baseline of 0.2
+		fitsLatency, fitsErr bool
+	}{
+		{"400ms", shakedown.Absolute, 0.4, shakedown.UnitDuration, 0.4, true, false},
+		{"1%", shakedown.Absolute, 0.01, shakedown.UnitFraction, 0.01, false, true},
+		{"0.01", shakedown.Absolute, 0.01, shakedown.UnitNone, 0.01, false, true},
+		{"50/s", shakedown.Absolute, 50, shakedown.UnitRate, 50, false, false},
+		{"2x baseline", shakedown.Factor, 2, shakedown.UnitNone, 0.4, true, true},
+		{"1.5 x baseline", shakedown.Factor, 1.5, shakedown.UnitNone, 0.3, true, true},
+		{"baseline + 50ms", shakedown.Offset, 0.05, shakedown.UnitDuration, 0.25, true, false},
+		{"baseline - 10%", shakedown.Offset, -0.1, shakedown.UnitFraction, 0.1, false, true},
+	} {
+		got, err := shakedown.ParseTolerance(tc.in)
+		if err != nil {
+			t.Errorf("ParseTolerance(%q): %v", tc.in, err)
+			continue
+		}
+		if got.Relation != tc.rel || math.Abs(got.Value-tc.value) > 1e-12 || got.Unit != tc.unit {
+			t.Errorf("ParseTolerance(%q) = %+v, want relation %q value %v unit %q", tc.in, got, tc.rel, tc.value, tc.unit)
+		}
+		if b := got.Bound(0.2); math.Abs(b-tc.bound200ms) > 1e-12 {
+			t.Errorf("%q.Bound(0.2) = %v, want %v", tc.in, b, tc.bound200ms)
+		}
+		if got.Fits(shakedown.UnitDuration) != tc.fitsLatency || got.Fits(shakedown.UnitFraction) != tc.fitsErr {
+			t.Errorf("%q fits latency %v errors %v, want %v %v", tc.in, got.Fits(shakedown.UnitDuration),
+				got.Fits(shakedown.UnitFraction), tc.fitsLatency, tc.fitsErr)
+		}
+	}
+	for _, bad := range []string{"", "fast", "x baseline", "baseline * 2", "baseline +", "%", "-2x baseline"} {
+		if _, err := shakedown.ParseTolerance(bad); err == nil {
+			t.Errorf("ParseTolerance(%q) accepted", bad)
+		}
+	}
+}
+
+func TestNofM(t *testing.T) {
+	var w shakedown.NofM
+	if err := w.UnmarshalText([]byte("3 of 5")); err != nil || w != (shakedown.NofM{N: 3, M: 5}) {
+		t.Errorf("3 of 5 = %+v, %v", w, err)
+	}
+	if err := w.UnmarshalText([]byte("2/4")); err != nil || w != (shakedown.NofM{N: 2, M: 4}) {
+		t.Errorf("2/4 = %+v, %v", w, err)
+	}
+	for _, bad := range []string{"5 of 3", "0 of 3", "three of five", ""} {
+		if err := new(shakedown.NofM).UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("window %q accepted", bad)
+		}
+	}
+}
+
+func TestParseMetric(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want shakedown.Metric
+		unit shakedown.Unit
+	}{
+		{"checkout.latency.p99", shakedown.Metric{Load: "checkout", Name: "latency.p99"}, shakedown.UnitDuration},
+		{"checkout.errors", shakedown.Metric{Load: "checkout", Name: "errors"}, shakedown.UnitFraction},
+		{"api-v2.throughput", shakedown.Metric{Load: "api-v2", Name: "throughput"}, shakedown.UnitRate},
+	} {
+		got, err := shakedown.ParseMetric(tc.in)
+		if err != nil || got != tc.want || got.Unit() != tc.unit {
+			t.Errorf("ParseMetric(%q) = %+v (%q), %v; want %+v (%q)", tc.in, got, got.Unit(), err, tc.want, tc.unit)
+		}
+	}
+	for _, bad := range []string{"checkout", "checkout.latency.p42", ".errors", "checkout.latency"} {
+		if _, err := shakedown.ParseMetric(bad); err == nil {
+			t.Errorf("ParseMetric(%q) accepted", bad)
+		}
+	}
+}
+
+// TestExitCodes is the exit-code table of the README, and the suite's order of severity.
+func TestExitCodes(t *testing.T) {
+	want := map[shakedown.Verdict]int{
+		shakedown.VerdictPassed: 0, shakedown.VerdictFailed: 1, shakedown.VerdictInvalid: 2, shakedown.VerdictAborted: 3,
+		shakedown.VerdictNotRestored: 4, shakedown.VerdictError: 5, shakedown.VerdictNotSteady: 6,
+	}
+	for v, code := range want {
+		if v.ExitCode() != code {
+			t.Errorf("%s exits %d, want %d", v, v.ExitCode(), code)
+		}
+	}
+	order := []shakedown.Verdict{shakedown.VerdictPassed, shakedown.VerdictNotSteady, shakedown.VerdictFailed,
+		shakedown.VerdictAborted, shakedown.VerdictError, shakedown.VerdictNotRestored}
+	for i := 1; i < len(order); i++ {
+		if got := shakedown.Worst(order[:i+1]...); got != order[i] {
+			t.Errorf("Worst(%v) = %s, want %s", order[:i+1], got, order[i])
+		}
+		if got := shakedown.Worst(order[i], order[i-1]); got != order[i] {
+			t.Errorf("Worst(%s, %s) = %s", order[i], order[i-1], got)
+		}
+	}
+	if got := shakedown.Worst(); got != shakedown.VerdictPassed {
+		t.Errorf("Worst() = %s, want passed", got)
+	}
+	for kind, code := range map[shakedown.Kind]int{
+		shakedown.KindInternal: 5, shakedown.KindInvalid: 2, shakedown.KindNotFound: 5, shakedown.KindPermission: 5,
+		shakedown.KindUnavailable: 5, shakedown.KindConflict: 5, shakedown.KindFailed: 1, shakedown.KindAborted: 3,
+		shakedown.KindNotRestored: 4, shakedown.KindNotSteady: 6,
+	} {
+		if kind.ExitCode() != code {
+			t.Errorf("kind %s exits %d, want %d", kind, kind.ExitCode(), code)
+		}
+	}
+}
+
+func TestErrorKinds(t *testing.T) {
+	base := errors.New("connection refused")
+	err := fmt.Errorf("probe: %w", shakedown.Wrap(shakedown.KindUnavailable, "query http://127.0.0.1:9090", base))
+	if !shakedown.IsKind(err, shakedown.KindUnavailable) || shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("IsKind on %v", err)
+	}
+	if shakedown.KindOf(err) != shakedown.KindUnavailable || !errors.Is(err, base) {
+		t.Errorf("KindOf(%v) = %s", err, shakedown.KindOf(err))
+	}
+	if got := err.Error(); got != "probe: query http://127.0.0.1:9090: connection refused" {
+		t.Errorf("Error() = %q", got)
+	}
+	if shakedown.KindOf(errors.New("plain")) != shakedown.KindInternal {
+		t.Errorf("a plain error is not internal")
+	}
+	if shakedown.KindOf(fmt.Errorf("x: %w", context.Canceled)) != shakedown.KindAborted {
+		t.Errorf("cancellation is not aborted")
+	}
+	if shakedown.Wrap(shakedown.KindInvalid, "op", nil) != nil {
+		t.Errorf("Wrap(nil) is not nil")
+	}
+	if shakedown.KindNotFound.HTTPStatus() != 404 || shakedown.KindInvalid.HTTPStatus() != 400 {
+		t.Errorf("HTTP status mapping")
+	}
+}
+
+func TestRecordTimeAndMillis(t *testing.T) {
+	at := shakedown.At(time.Date(2026, 11, 27, 12, 3, 4, 123456789, time.FixedZone("x", 3600)))
+	b, _ := at.MarshalJSON()
+	if string(b) != `"2026-11-27T11:03:04.123Z"` {
+		t.Errorf("time = %s", b)
+	}
+	var back shakedown.Time
+	if err := back.UnmarshalJSON(b); err != nil || !back.Equal(at.Truncate(time.Millisecond)) {
+		t.Errorf("round trip = %v, %v", back, err)
+	}
+	if m := shakedown.Ms(1500 * time.Microsecond); m != 1.5 {
+		t.Errorf("Ms(1.5ms) = %v", m)
+	}
+	if ttl := shakedown.TTL(time.Minute); ttl != time.Minute+shakedown.DefaultTTLMargin {
+		t.Errorf("TTL = %v", ttl)
+	}
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"250ms", "PT1M30S", "P1DT2H", "0", "-1s", "PT0.5S", "P99999999999999D"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := shakedown.ParseDuration(s)
+		if err == nil && d < 0 {
+			t.Errorf("ParseDuration(%q) = %v, a negative duration", s, d)
+		}
+	})
+}
+
+func FuzzParseTolerance(f *testing.F) {
+	for _, s := range []string{"400ms", "1%", "2x baseline", "baseline + 50ms", "50/s", "0.01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tol, err := shakedown.ParseTolerance(s)
+		if err != nil {
+			return
+		}
+		if math.IsNaN(tol.Bound(1)) {
+			t.Errorf("ParseTolerance(%q) bound is NaN", s)
+		}
+		again, err := shakedown.ParseTolerance(tol.Text)
+		if err != nil || again != tol {
+			t.Errorf("ParseTolerance(%q) does not round-trip: %+v vs %+v (%v)", s, tol, again, err)
+		}
+	})
+}
+
+func FuzzParseSelectionAndRate(f *testing.F) {
+	for _, s := range []string{"count(3)", "percent(10)", "all", "50/s", "3000/m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if sel, err := shakedown.ParseSelection(s); err == nil {
+			if n := sel.Size(7); n < 0 || n > 7 {
+				t.Errorf("%q selects %d of 7", s, n)
+			}
+			again, err := shakedown.ParseSelection(sel.String())
+			if err != nil || again != sel {
+				t.Errorf("selection %q does not round-trip: %+v vs %+v", s, sel, again)
+			}
+		}
+		if r, err := shakedown.ParseRate(s); err == nil && !(r.PerSecond() > 0) {
+			t.Errorf("ParseRate(%q) = %v", s, r)
+		}
+	})
+}
