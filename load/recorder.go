@@ -40,6 +40,7 @@ const MaxPhaseSamples = 100_000
 // outcome is what became of one request.
 type outcome struct {
 	sched   time.Time // when it was due
+	from    time.Time // where its latency starts: sched, or sent when only the generator held it up
 	sent    time.Time // when it left; zero when it was never sent
 	done    time.Time // when its response was read, or it failed
 	late    bool      // it left more than LateAfter after it was due
@@ -47,7 +48,12 @@ type outcome struct {
 	errKind string    // "" for a success
 }
 
-func (o outcome) latency() time.Duration { return o.done.Sub(o.sched) }
+func (o outcome) latency() time.Duration {
+	if o.from.IsZero() {
+		return o.done.Sub(o.sched)
+	}
+	return o.done.Sub(o.from)
+}
 
 // micros converts a latency to whole microseconds within the histogram's range.
 func micros(d time.Duration) int64 {
