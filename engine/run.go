@@ -674,6 +674,9 @@ func (r *runner) startMonitors() {
 			return nil
 		})
 	}
+	if len(r.loads) > 0 && r.opts.Events != nil {
+		r.goMon("load summary", func() error { r.loadSummaries(ctx); return nil })
+	}
 	for _, ck := range r.checks {
 		r.goMon("check "+ck.c.Name, func() error { return r.sampleLoop(ctx, ck) })
 	}
@@ -844,4 +847,36 @@ func (r *runner) ttl(n *node) time.Duration {
 		end = max(end, m.end)
 	}
 	return shakedown.TTL(max(0, end-n.start))
+}
+
+// loadSummaries emits, once a second, what each load did in the last second: the rate of
+// answers, the errors and the p99, for live progress.
+func (r *runner) loadSummaries(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, l := range r.loads {
+			thr, n := l.load.Value("throughput", time.Second)
+			if n == 0 {
+				r.emit(shakedown.Event{Kind: shakedown.EventLoad, Phase: r.currentPhase(), Name: l.spec.Name, Detail: "no answers in the last second"})
+				continue
+			}
+			errs, _ := l.load.Value("errors", time.Second)
+			p99, _ := l.load.Value("latency.p99", time.Second)
+			r.emit(shakedown.Event{Kind: shakedown.EventLoad, Phase: r.currentPhase(), Name: l.spec.Name,
+				Detail: fmt.Sprintf("%.0f ok/s, %s errors, p99 %s", thr, formatValue(shakedown.UnitFraction, errs),
+					formatValue(shakedown.UnitDuration, p99))})
+		}
+	}
+}
+
+func (r *runner) currentPhase() shakedown.Phase {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.phase
 }

@@ -254,14 +254,29 @@ type runView struct {
 	expects    []*item
 	stops      []*item
 	ended      bool
-	logged     map[string]string // check name → "phase/state" of its last line in a log
+	logged     map[string]string    // check name → "phase/state" of its last line in a log
+	loadLogged map[string]time.Time // load name → time of its last line in a log
 	verdict    shakedown.Verdict
 	reason     string
 }
 
+// LoadLogEvery is how often a log (not a terminal) shows a load's one-second summary.
+const LoadLogEvery = 10 * time.Second
+
 // news reports whether e tells something a log should show: anything but a check sample
 // whose state is the same as in the check's last line of this phase.
 func (rv *runView) news(e shakedown.Event) bool {
+	if e.Kind == shakedown.EventLoad {
+		// A load says how it did every second; a log shows that every LoadLogEvery.
+		if rv.loadLogged == nil {
+			rv.loadLogged = map[string]time.Time{}
+		}
+		if last, ok := rv.loadLogged[e.Name]; ok && e.Time.Sub(last) < LoadLogEvery {
+			return false
+		}
+		rv.loadLogged[e.Name] = e.Time
+		return true
+	}
 	if e.Kind != shakedown.EventCheck {
 		return true
 	}
