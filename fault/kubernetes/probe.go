@@ -1,0 +1,178 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// ProbeParams are the parameters of the kubernetes probe: a Deployment whose ready replicas
+// must equal its desired count, or pods matching labels of which min_ready must be Ready.
+type ProbeParams struct {
+	Cluster
+	Namespace  string            `json:"namespace,omitempty" doc:"the namespace; default \"default\""`
+	Deployment string            `json:"deployment,omitempty" doc:"holds when this Deployment's ready, updated and current replicas all equal its desired count"`
+	Labels     map[string]string `json:"labels,omitempty" doc:"holds when min_ready pods carrying these labels are Ready"`
+	Fields     string            `json:"fields,omitempty" doc:"with labels: a field selector the pods must also match"`
+	MinReady   int               `json:"min_ready,omitempty" doc:"with labels: how many pods must be Ready; default 1"`
+}
+
+// Validate checks that exactly one of deployment and labels is given.
+func (p *ProbeParams) Validate() error {
+	if (p.Deployment == "") == (len(p.Labels) == 0) {
+		return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: give exactly one of deployment and labels")
+	}
+	if err := validNamespace(p.Namespace); err != nil {
+		return err
+	}
+	if p.Deployment != "" {
+		if errs := validation.IsDNS1123Subdomain(p.Deployment); len(errs) > 0 {
+			return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: deployment %q: %s", p.Deployment, strings.Join(errs, "; "))
+		}
+		if p.MinReady != 0 || p.Fields != "" {
+			return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: min_ready and fields go with labels, not deployment")
+		}
+		return nil
+	}
+	if p.MinReady < 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: min_ready %d is negative", p.MinReady)
+	}
+	pp := PodsParams{Namespace: p.Namespace, Labels: p.Labels, Fields: p.Fields}
+	return pp.Validate()
+}
+
+var probeType = shakedown.ProbeType{
+	Name:    "kubernetes",
+	Summary: "a Deployment has all its desired replicas ready, or enough pods matching labels are Ready",
+	Params:  func() any { return &ProbeParams{} },
+	New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
+		p, ok := params.(*ProbeParams)
+		if !ok || p == nil {
+			return nil, shakedown.Errorf(shakedown.KindInternal, "kubernetes probe: parameters are %T", params)
+		}
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		return &Prober{Params: *p, Timeout: timeout}, nil
+	},
+}
+
+// Prober samples the kubernetes probe. It follows a watch from its first sample on, so a
+// sample reads what the watch last brought and costs the API server nothing; Close stops
+// the watch.
+type Prober struct {
+	Params  ProbeParams
+	Timeout time.Duration
+
+	mu   sync.Mutex
+	deps *view[*appsv1.Deployment]
+	pods *view[*corev1.Pod]
+}
+
+// Close stops the prober's watch.
+func (p *Prober) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deps != nil {
+		p.deps.Close()
+		p.deps = nil
+	}
+	if p.pods != nil {
+		p.pods.Close()
+		p.pods = nil
+	}
+	return nil
+}
+
+// Probe holds when the Deployment is fully ready, or enough matching pods are Ready.
+func (p *Prober) Probe(ctx context.Context) (string, error) {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := connect(p.Params.Cluster)
+	if err != nil {
+		return "", err
+	}
+	ns := nsOr(p.Params.Namespace)
+	p.mu.Lock()
+	if p.Params.Deployment != "" && p.deps == nil {
+		p.deps = watchDeployment(ctx, c, ns, p.Params.Deployment)
+	}
+	if p.Params.Deployment == "" && p.pods == nil {
+		pp := PodsParams{Labels: p.Params.Labels, Fields: p.Params.Fields}
+		p.pods = watchPods(ctx, c, ns, pp.listOptions())
+	}
+	deps, pods := p.deps, p.pods
+	p.mu.Unlock()
+
+	if deps != nil {
+		if err := deps.WaitSynced(ctx); err != nil {
+			return "", err
+		}
+		items, _, _ := deps.Snapshot()
+		if len(items) == 0 {
+			return "deployment not found", shakedown.Errorf(shakedown.KindFailed, "deployment %s/%s not found", ns, p.Params.Deployment)
+		}
+		ok, obs := DeploymentReady(items[0])
+		if !ok {
+			return obs, shakedown.Errorf(shakedown.KindFailed, "deployment %s/%s: %s", ns, p.Params.Deployment, obs)
+		}
+		return obs, nil
+	}
+	if err := pods.WaitSynced(ctx); err != nil {
+		return "", err
+	}
+	items, _, _ := pods.Snapshot()
+	ready, total := 0, 0
+	for _, pod := range items {
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		total++
+		if podReady(pod) {
+			ready++
+		}
+	}
+	want := max(1, p.Params.MinReady)
+	obs := fmt.Sprintf("%d of %d pods ready", ready, total)
+	if ready < want {
+		return obs, shakedown.Errorf(shakedown.KindFailed, "pods %s in %s: %s, want %d", strings.TrimPrefix((&PodsParams{Labels: p.Params.Labels}).String(), ns+":"), ns, obs, want)
+	}
+	return obs, nil
+}
+
+// DeploymentReady reports whether a Deployment has rolled out fully: the controller has seen
+// its latest spec and its current, updated, ready and available replicas all equal the
+// desired count. The observation reads "3/3 ready".
+func DeploymentReady(d *appsv1.Deployment) (bool, string) {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	obs := fmt.Sprintf("%d/%d ready", s.ReadyReplicas, want)
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return false, obs + " (rollout not yet observed)"
+	case s.UpdatedReplicas != want:
+		return false, obs + fmt.Sprintf(" (%d updated)", s.UpdatedReplicas)
+	case s.Replicas != want:
+		return false, obs + fmt.Sprintf(" (%d current)", s.Replicas)
+	case s.ReadyReplicas != want:
+		return false, obs
+	case s.AvailableReplicas != want:
+		return false, obs + fmt.Sprintf(" (%d available)", s.AvailableReplicas)
+	}
+	return true, obs
+}
