@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -277,6 +278,8 @@ func (c *conn) evict(ctx context.Context, p Pod, grace *int64, retryFor time.Dur
 			return nil
 		case apierrors.IsConflict(err) && p.UID != "":
 			return nil // a replacement took the name; the pod resolved is gone
+		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+			return nil // its namespace is being deleted, and the pod with it
 		case !apierrors.IsTooManyRequests(err):
 			return apiErr(err, "create", "pods/eviction", p.Namespace, p.Name)
 		}
@@ -285,10 +288,12 @@ func (c *conn) evict(ctx context.Context, p Pod, grace *int64, retryFor time.Dur
 		if s, ok := apierrors.SuggestsClientDelay(err); ok && s > 0 {
 			wait = time.Duration(s) * time.Second
 		}
-		if time.Now().Add(wait).After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return shakedown.Errorf(shakedown.KindUnavailable,
 				"evict pod %s: its disruption budget still refuses after %s: %w", p.label(), retryFor, err)
 		}
+		wait = min(wait, left) // one last try at the deadline
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
