@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -108,6 +109,9 @@ type conn struct {
 
 var conns sync.Map // Cluster → *conn
 
+// wrapTransport, when set (by benchmarks), wraps the HTTP transport of new connections.
+var wrapTransport func(http.RoundTripper) http.RoundTripper
+
 // connect returns the connection for c, making it on first use. An unknown context is
 // KindInvalid; a kubeconfig that cannot be read is KindInvalid; no configuration at all
 // outside a cluster is KindUnavailable.
@@ -120,6 +124,9 @@ func connect(c Cluster) (*conn, error) {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	if wrapTransport != nil {
+		cfg.WrapTransport = wrapTransport
+	}
 	cfg.UserAgent = "shakedown/" + shakedown.Version
 	cs, err := k8s.NewForConfig(cfg)
 	if err != nil {
