@@ -44,7 +44,7 @@ var (
 )
 
 // serverBinary builds testdata/ctrsrv as a static binary, once.
-func serverBinary(t *testing.T) string {
+func serverBinary(t testing.TB) string {
 	t.Helper()
 	srvOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "shakedown-ctrsrv-")
@@ -85,7 +85,7 @@ var (
 
 // image builds the test image on the engine at host once per test binary and returns its
 // tag.
-func image(t *testing.T, cl *Client) string {
+func image(t testing.TB, cl *Client) string {
 	t.Helper()
 	imgMu.Lock()
 	defer imgMu.Unlock()
@@ -108,14 +108,14 @@ func image(t *testing.T, cl *Client) string {
 
 // bed is one engine with what a test created on it, removed at cleanup.
 type bed struct {
-	t     *testing.T
+	t     testing.TB
 	host  string
 	cl    *Client
 	img   string
 	label string // a label value unique to this test, on everything it creates
 }
 
-func newBed(t *testing.T, host string) *bed {
+func newBed(t testing.TB, host string) *bed {
 	t.Helper()
 	cl, err := NewClient(host)
 	if err != nil {
