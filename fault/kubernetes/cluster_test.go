@@ -402,17 +402,25 @@ func TestProbeIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dp.(shakedown.Closer).Close()
 	if obs, err := dp.Probe(t.Context()); err != nil {
 		t.Fatalf("deployment probe: %q, %v", obs, err)
 	}
 	pp, _ := pt.New(shakedown.Env{}, &ProbeParams{Cluster: b.cluster, Namespace: b.ns, Labels: map[string]string{"app": "web"}, MinReady: 3}, 5*time.Second)
-	defer pp.(shakedown.Closer).Close()
 	if obs, err := pp.Probe(t.Context()); err != nil {
 		t.Fatalf("pods probe: %q, %v", obs, err)
 	}
-	// scale to zero: both probes fail, and say so as KindFailed
+	// a sample right after a change never answers from before it
 	s, _ := b.c.cs.AppsV1().Deployments(b.ns).GetScale(t.Context(), "web", metav1.GetOptions{})
+	s.Spec.Replicas = 4
+	if _, err := b.c.cs.AppsV1().Deployments(b.ns).UpdateScale(t.Context(), "web", s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := dp.Probe(t.Context()); !shakedown.IsKind(err, shakedown.KindFailed) {
+		t.Fatalf("deployment probe right after a scale to 4: %q, %v; want KindFailed", obs, err)
+	}
+	b.waitReady("web", time.Minute)
+	// scale to zero: both probes fail, and say so as KindFailed
+	s, _ = b.c.cs.AppsV1().Deployments(b.ns).GetScale(t.Context(), "web", metav1.GetOptions{})
 	s.Spec.Replicas = 0
 	b.c.cs.AppsV1().Deployments(b.ns).UpdateScale(t.Context(), "web", s, metav1.UpdateOptions{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -426,7 +434,6 @@ func TestProbeIntegration(t *testing.T) {
 		t.Fatalf("pods probe with no pods: %q, %v; want KindFailed", obs, err)
 	}
 	np, _ := pt.New(shakedown.Env{}, &ProbeParams{Cluster: b.cluster, Namespace: b.ns, Deployment: "nope"}, 5*time.Second)
-	defer np.(shakedown.Closer).Close()
 	if _, err := np.Probe(t.Context()); !shakedown.IsKind(err, shakedown.KindFailed) {
 		t.Fatalf("probe of a missing deployment: %v, want KindFailed", err)
 	}

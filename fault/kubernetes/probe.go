@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/shakedown-dev/shakedown"
@@ -65,31 +67,12 @@ var probeType = shakedown.ProbeType{
 	},
 }
 
-// Prober samples the kubernetes probe. It follows a watch from its first sample on, so a
-// sample reads what the watch last brought and costs the API server nothing; Close stops
-// the watch.
+// Prober samples the kubernetes probe. Each sample reads the API server afresh (one get
+// and one list): a sample must not answer from a watch that has not yet seen the fault,
+// or a Deployment would look ready the instant after its pods were deleted.
 type Prober struct {
 	Params  ProbeParams
 	Timeout time.Duration
-
-	mu   sync.Mutex
-	deps *view[*appsv1.Deployment]
-	pods *view[*corev1.Pod]
-}
-
-// Close stops the prober's watch.
-func (p *Prober) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.deps != nil {
-		p.deps.Close()
-		p.deps = nil
-	}
-	if p.pods != nil {
-		p.pods.Close()
-		p.pods = nil
-	}
-	return nil
 }
 
 // Probe holds when the Deployment is fully ready, or enough matching pods are Ready.
@@ -105,51 +88,66 @@ func (p *Prober) Probe(ctx context.Context) (string, error) {
 		return "", err
 	}
 	ns := nsOr(p.Params.Namespace)
-	p.mu.Lock()
-	if p.Params.Deployment != "" && p.deps == nil {
-		p.deps = watchDeployment(ctx, c, ns, p.Params.Deployment)
-	}
-	if p.Params.Deployment == "" && p.pods == nil {
-		pp := PodsParams{Labels: p.Params.Labels, Fields: p.Params.Fields}
-		p.pods = watchPods(ctx, c, ns, pp.listOptions())
-	}
-	deps, pods := p.deps, p.pods
-	p.mu.Unlock()
-
-	if deps != nil {
-		if err := deps.WaitSynced(ctx); err != nil {
-			return "", err
-		}
-		items, _, _ := deps.Snapshot()
-		if len(items) == 0 {
+	if p.Params.Deployment != "" {
+		d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, p.Params.Deployment, getOpts)
+		if apierrors.IsNotFound(err) {
 			return "deployment not found", shakedown.Errorf(shakedown.KindFailed, "deployment %s/%s not found", ns, p.Params.Deployment)
 		}
-		ok, obs := DeploymentReady(items[0])
+		if err != nil {
+			return "", apiErr(err, "get", "deployments", ns, p.Params.Deployment)
+		}
+		ok, obs := DeploymentReady(d)
+		if ok {
+			// the status can lag the pods by a moment: count them too
+			sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+			if err != nil {
+				return "", shakedown.Wrap(shakedown.KindInvalid, "deployment "+ns+"/"+d.Name+" selector", err)
+			}
+			pods, err := c.listPods(ctx, ns, metav1.ListOptions{LabelSelector: sel.String()})
+			if err != nil {
+				return "", err
+			}
+			ready, live := countReady(pods)
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			if ready != int(want) || live != int(want) {
+				ok = false
+				obs = fmt.Sprintf("%d/%d ready (%d pods ready of %d not terminating)", d.Status.ReadyReplicas, want, ready, live)
+			}
+		}
 		if !ok {
 			return obs, shakedown.Errorf(shakedown.KindFailed, "deployment %s/%s: %s", ns, p.Params.Deployment, obs)
 		}
 		return obs, nil
 	}
-	if err := pods.WaitSynced(ctx); err != nil {
+	pp := PodsParams{Labels: p.Params.Labels, Fields: p.Params.Fields}
+	pods, err := c.listPods(ctx, ns, pp.listOptions())
+	if err != nil {
 		return "", err
 	}
-	items, _, _ := pods.Snapshot()
-	ready, total := 0, 0
-	for _, pod := range items {
-		if pod.DeletionTimestamp != nil {
-			continue
-		}
-		total++
-		if podReady(pod) {
-			ready++
-		}
-	}
+	ready, total := countReady(pods)
 	want := max(1, p.Params.MinReady)
 	obs := fmt.Sprintf("%d of %d pods ready", ready, total)
 	if ready < want {
-		return obs, shakedown.Errorf(shakedown.KindFailed, "pods %s in %s: %s, want %d", strings.TrimPrefix((&PodsParams{Labels: p.Params.Labels}).String(), ns+":"), ns, obs, want)
+		return obs, shakedown.Errorf(shakedown.KindFailed, "pods %s in %s: %s, want %d", labels.SelectorFromSet(p.Params.Labels), ns, obs, want)
 	}
 	return obs, nil
+}
+
+// countReady counts the pods that are not being deleted, and of those the Ready ones.
+func countReady(pods []corev1.Pod) (ready, live int) {
+	for i := range pods {
+		if pods[i].DeletionTimestamp != nil {
+			continue
+		}
+		live++
+		if podReady(&pods[i]) {
+			ready++
+		}
+	}
+	return ready, live
 }
 
 // DeploymentReady reports whether a Deployment has rolled out fully: the controller has seen
