@@ -235,6 +235,7 @@ type CreateSpec struct {
 	IPv4        string   // fixed address on Network
 	Healthcheck []string // e.g. ["CMD", "/srv", "-check"]
 	Interval    time.Duration
+	Restart     string // restart policy: "", "always", "unless-stopped", "on-failure"
 }
 
 // Create creates a container and returns its id.
@@ -251,14 +252,19 @@ func (c *Client) Create(ctx context.Context, s CreateSpec) (string, error) {
 		cfg["Healthcheck"] = map[string]any{"Test": s.Healthcheck, "Interval": iv.Nanoseconds(),
 			"Timeout": iv.Nanoseconds(), "Retries": 1}
 	}
+	hc := map[string]any{}
+	if s.Restart != "" {
+		hc["RestartPolicy"] = map[string]any{"Name": s.Restart}
+	}
 	if s.Network != "" {
 		ep := map[string]any{"Aliases": s.Aliases}
 		if s.IPv4 != "" {
 			ep["IPAMConfig"] = IPAM{IPv4Address: s.IPv4}
 		}
-		cfg["HostConfig"] = map[string]any{"NetworkMode": s.Network}
+		hc["NetworkMode"] = s.Network
 		cfg["NetworkingConfig"] = map[string]any{"EndpointsConfig": map[string]any{s.Network: ep}}
 	}
+	cfg["HostConfig"] = hc
 	var out struct {
 		ID string `json:"Id"`
 	}

@@ -219,3 +219,17 @@ func ids(ins []shakedown.Instance) []string {
 	}
 	return out
 }
+
+// TestMain removes the images the tests built once they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	imgMu.Lock()
+	for host, tag := range imgBuilt {
+		if cl, err := NewClient(host); err == nil {
+			cl.RemoveImage(context.Background(), tag)
+			cl.Close()
+		}
+	}
+	imgMu.Unlock()
+	os.Exit(code)
+}

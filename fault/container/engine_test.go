@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,19 +257,39 @@ func TestKillIntegration(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			b := newBed(t, host)
 			reg := registry()
-			id := b.run(CreateSpec{Name: "kill"})
+			// through the engine's API: Docker counts it as stopped by hand, no restart
+			id := b.run(CreateSpec{Name: "kill-api"})
 			b.waitState(id, "running", running)
-			ins := b.resolve(reg, Selector{Name: b.name("kill")})
-			f := build(t, reg, "container.kill", &KillParams{Signal: "SIGKILL"}, ins)
+			ins := b.resolve(reg, Selector{Name: b.name("kill-api")})
+			f := build(t, reg, "container.kill", &KillParams{Signal: "SIGKILL", Via: "api"}, ins)
 			rev, undos := inject(t, f)
 			if rev != nil || len(undos) != 0 {
 				t.Fatalf("kill is one-shot: revert %v, undos %v", rev != nil, undos)
 			}
 			b.waitState(id, "exited", func(d *Details) bool { return !d.State.Running })
-			// killing a container that no longer runs fails, and says which
+			// killing a container that no longer runs fails
 			f = build(t, reg, "container.kill", nil, ins)
 			if _, err := f.Inject(t.Context()); err == nil {
 				t.Fatalf("kill of a stopped container: no error")
+			}
+
+			// from the host, as a crash: the restart policy brings it back
+			id = b.run(CreateSpec{Name: "kill-host", Restart: "unless-stopped"})
+			before := b.waitState(id, "running", running)
+			ins = b.resolve(reg, Selector{Name: b.name("kill-host")})
+			if ins[0].Attrs["pid"] == "" {
+				t.Fatalf("no host-side pid for a container of a local engine: %v", ins[0].Attrs)
+			}
+			f = build(t, reg, "container.kill", &KillParams{Signal: "KILL", Via: "host"}, ins)
+			if plan := f.(shakedown.Planner).Plan(); len(plan) != 1 || !strings.Contains(plan[0], "pid "+ins[0].Attrs["pid"]) {
+				t.Errorf("plan %q does not name the pid", plan)
+			}
+			inject(t, f)
+			after := b.waitState(id, "restarted", func(d *Details) bool { return running(d) && d.State.Pid != before.State.Pid })
+			t.Logf("%s: restarted by its policy, pid %d -> %d", eng, before.State.Pid, after.State.Pid)
+			// the resolved pid is gone now: a second kill refuses to signal whatever took it
+			if _, err := f.Inject(t.Context()); !shakedown.IsKind(err, shakedown.KindNotFound) {
+				t.Fatalf("second kill of a gone process: %v, want KindNotFound", err)
 			}
 		})
 	}

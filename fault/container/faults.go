@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -48,14 +51,19 @@ const parallelism = 16
 // KillParams are the parameters of container.kill.
 type KillParams struct {
 	Signal string `json:"signal" doc:"the signal to send, by name (KILL, SIGTERM) or number"`
+	Via    string `json:"via" doc:"host: signal the container's init process from this machine, as a crash would (restart policies apply); api: ask the engine (Docker then counts the container as stopped by hand, and does not restart it); auto: host when the process is visible here, else api"`
 }
 
-// Validate checks the signal.
+// Validate checks the signal and the way.
 func (p *KillParams) Validate() error {
 	if _, err := NormalizeSignal(p.Signal); err != nil {
 		return err
 	}
-	return nil
+	switch p.Via {
+	case "", "auto", "host", "api":
+		return nil
+	}
+	return shakedown.Errorf(shakedown.KindInvalid, "container.kill: via %q: want auto, host or api", p.Via)
 }
 
 // GraceParams are the parameters of container.stop and container.restart.
@@ -122,12 +130,15 @@ var (
 	killType = shakedown.FaultType{
 		Name:    "container.kill",
 		Summary: "send a signal (default SIGKILL) to the main process of the selected containers",
-		Doc: "Sends `signal` to each selected container's main process through the Engine API. It is " +
-			"one-shot: nothing is taken back; the run watches the container's restart policy, its " +
-			"orchestrator or its peers recover. A paused container cannot be killed.",
+		Doc: "Sends `signal` to each selected container's main process. With `via: host` (the default " +
+			"when the engine runs on this machine) the signal goes straight to the process, checked by " +
+			"its start time, as in a crash: the engine sees the container die and its restart policy " +
+			"applies. With `via: api` the engine's kill endpoint sends it; Docker then counts the " +
+			"container as stopped by hand and does not restart it. One-shot: nothing is taken back; " +
+			"the run watches the restart policy, the orchestrator or the peers recover.",
 		Targets: []string{Kind},
 		OneShot: true,
-		Params:  func() any { return &KillParams{Signal: "KILL"} },
+		Params:  func() any { return &KillParams{Signal: "KILL", Via: "auto"} },
 		New:     newKill,
 	}
 	stopType = shakedown.FaultType{
@@ -269,6 +280,7 @@ func revertEach(op string, ctrs []Container, undo func(context.Context, *Client,
 type kill struct {
 	base
 	signal string
+	via    string
 }
 
 func newKill(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
@@ -284,17 +296,77 @@ func newKill(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Ins
 	if err != nil {
 		return nil, err
 	}
-	return &kill{base: b, signal: sig}, nil
+	via := p.Via
+	if via == "" {
+		via = "auto"
+	}
+	if via == "host" {
+		for _, c := range b.ctrs {
+			if c.PID <= 0 || c.StartTime == 0 {
+				return nil, shakedown.Errorf(shakedown.KindInvalid,
+					"container.kill via host: the process of container %s is not visible on this machine", c.Label())
+			}
+		}
+	}
+	return &kill{base: b, signal: sig, via: via}, nil
 }
 
-func (f *kill) Plan() []string         { return f.plan(f.signal) }
+// hostSide reports whether the kill of c goes straight to its process.
+func (f *kill) hostSide(c Container) bool {
+	return f.via == "host" || (f.via == "auto" && c.PID > 0 && c.StartTime != 0)
+}
+
+func (f *kill) Plan() []string {
+	out := make([]string, len(f.ctrs))
+	for i, c := range f.ctrs {
+		if f.hostSide(c) {
+			out[i] = fmt.Sprintf("%s pid %d (init of container %s)", f.signal, c.PID, c.Label())
+		} else {
+			out[i] = f.signal + " container " + c.Label() + " through " + c.Host
+		}
+	}
+	return out
+}
+
 func (f *kill) Undo() []shakedown.Undo { return nil }
 
 func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
 	_, err := each(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		if f.hostSide(c) {
+			return signalPID(c, f.signal)
+		}
 		return cl.Kill(ctx, c.ID, f.signal)
 	})
 	return nil, err
+}
+
+// signalPID sends sig ("SIGKILL" or a number) to the container's init process if it is
+// still the process resolved (same start time). One that is gone is KindNotFound.
+func signalPID(c Container, sig string) error {
+	n, ok := signalNames[strings.TrimPrefix(sig, "SIG")]
+	if !ok {
+		var err error
+		if n, err = strconv.Atoi(sig); err != nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "signal %q", sig)
+		}
+	}
+	stat, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(c.PID), "stat"))
+	if err != nil {
+		return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone", c.PID, c.Label())
+	}
+	if st, err := ParseStartTime(stat); err != nil || st != c.StartTime {
+		return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone (its pid now names another)", c.PID, c.Label())
+	}
+	if err := syscall.Kill(c.PID, syscall.Signal(n)); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone", c.PID, c.Label())
+		}
+		if errors.Is(err, syscall.EPERM) {
+			return shakedown.Wrap(shakedown.KindPermission, fmt.Sprintf("signal pid %d of container %s", c.PID, c.Label()), err)
+		}
+		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("signal pid %d", c.PID), err)
+	}
+	return nil
 }
 
 // ---- container.stop

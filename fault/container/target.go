@@ -154,6 +154,10 @@ type Container struct {
 	Name    string
 	State   string // "running" or "paused" when resolved
 	Details *Details
+	// PID and StartTime name the container's init process as this machine sees it; zero
+	// when the daemon is elsewhere.
+	PID       int
+	StartTime uint64
 }
 
 // Label returns the name people read: "web-1 (0123456789ab)".
@@ -244,6 +248,8 @@ func instance(c Container, root string) shakedown.Instance {
 			attrs[k] = v
 		}
 	}
+	c.PID, _ = strconv.Atoi(attrs["pid"])
+	c.StartTime, _ = strconv.ParseUint(attrs["starttime"], 10, 64)
 	return shakedown.Instance{Kind: Kind, ID: c.ID, Name: c.Label(), Attrs: attrs, Ref: c}
 }
 
@@ -344,5 +350,8 @@ func containerOf(in shakedown.Instance) (Container, error) {
 	if name == "" {
 		name = ShortID(in.ID)
 	}
-	return Container{Host: in.Attrs["host"], ID: in.ID, Name: name, State: in.Attrs["state"]}, nil
+	c := Container{Host: in.Attrs["host"], ID: in.ID, Name: name, State: in.Attrs["state"]}
+	c.PID, _ = strconv.Atoi(in.Attrs["pid"])
+	c.StartTime, _ = strconv.ParseUint(in.Attrs["starttime"], 10, 64)
+	return c, nil
 }
