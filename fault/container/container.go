@@ -26,8 +26,17 @@ import (
 )
 
 // Register adds the container target kind, the container.* fault types, their undo types
-// and the container probe to r.
-func Register(r *shakedown.Registry) {
+// and the container probe to r. Targets and probes that name no docker_host use
+// $DOCKER_HOST, else the default socket.
+func Register(r *shakedown.Registry) { RegisterWith(r, Options{}) }
+
+// Options are defaults a command line sets for the whole run (--docker-host).
+type Options struct {
+	DockerHost string // used by targets and probes that name no docker_host
+}
+
+// RegisterWith is Register with defaults for targets and probes that leave them out.
+func RegisterWith(r *shakedown.Registry, o Options) {
 	r.AddTarget(shakedown.TargetKind{
 		Name:    Kind,
 		Summary: "running or paused containers of a Docker or Podman engine, by name, labels or Compose service",
@@ -37,7 +46,11 @@ func Register(r *shakedown.Registry) {
 			if err != nil {
 				return nil, err
 			}
-			return sel.Resolve(ctx)
+			s := *sel
+			if s.DockerHost == "" {
+				s.DockerHost = o.DockerHost
+			}
+			return s.Resolve(ctx)
 		},
 	})
 	for _, t := range []shakedown.FaultType{killType, stopType, pauseType, restartType, disconnectType} {
@@ -58,7 +71,11 @@ func Register(r *shakedown.Registry) {
 			if err := p.Validate(); err != nil {
 				return nil, err
 			}
-			return &Prober{Params: *p, Timeout: timeout}, nil
+			pp := *p
+			if pp.DockerHost == "" {
+				pp.DockerHost = o.DockerHost
+			}
+			return &Prober{Params: pp, Timeout: timeout}, nil
 		},
 	})
 }

@@ -336,3 +336,13 @@ func TestParamsValidate(t *testing.T) {
 		t.Errorf("negative min: %v", err)
 	}
 }
+
+// TestRegisterWithDefaults: a run-wide docker host reaches targets that name none.
+func TestRegisterWithDefaults(t *testing.T) {
+	r := shakedown.NewRegistry()
+	RegisterWith(r, Options{DockerHost: "unix://" + filepath.Join(t.TempDir(), "none.sock")})
+	kind, _ := r.Target(Kind)
+	if _, err := kind.Resolve(t.Context(), shakedown.Env{}, &Selector{Name: "web"}); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("resolve against the default host: %v, want KindUnavailable", err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	k8s "k8s.io/client-go/kubernetes"
@@ -38,8 +39,28 @@ const (
 )
 
 // Register adds the Kubernetes target kinds, fault types, undo types and the kubernetes
-// probe to r.
-func Register(r *shakedown.Registry) {
+// probe to r. Targets and probes that name no kubeconfig or context use $KUBECONFIG or
+// ~/.kube/config and its current context, else the in-cluster service account.
+func Register(r *shakedown.Registry) { RegisterWith(r, Options{}) }
+
+// Options are defaults a command line sets for the whole run (--kubeconfig, --context).
+type Options struct {
+	Kubeconfig string // for targets and probes that name no kubeconfig
+	Context    string // for targets and probes that name no context
+}
+
+func (o Options) apply(c Cluster) Cluster {
+	if c.Kubeconfig == "" {
+		c.Kubeconfig = o.Kubeconfig
+	}
+	if c.Context == "" {
+		c.Context = o.Context
+	}
+	return c
+}
+
+// RegisterWith is Register with defaults for targets and probes that leave them out.
+func RegisterWith(r *shakedown.Registry, o Options) {
 	r.AddTarget(shakedown.TargetKind{
 		Name:    KindPods,
 		Summary: "pods of one namespace, by labels and fields (Kubernetes)",
@@ -49,7 +70,9 @@ func Register(r *shakedown.Registry) {
 			if !ok || p == nil {
 				return nil, shakedown.Errorf(shakedown.KindInternal, "pods target: parameters are %T", params)
 			}
-			return p.Resolve(ctx)
+			q := *p
+			q.Cluster = o.apply(q.Cluster)
+			return q.Resolve(ctx)
 		},
 	})
 	r.AddTarget(shakedown.TargetKind{
@@ -61,7 +84,9 @@ func Register(r *shakedown.Registry) {
 			if !ok || p == nil {
 				return nil, shakedown.Errorf(shakedown.KindInternal, "deployment target: parameters are %T", params)
 			}
-			return p.Resolve(ctx)
+			q := *p
+			q.Cluster = o.apply(q.Cluster)
+			return q.Resolve(ctx)
 		},
 	})
 	r.AddTarget(shakedown.TargetKind{
@@ -73,7 +98,9 @@ func Register(r *shakedown.Registry) {
 			if !ok || p == nil {
 				return nil, shakedown.Errorf(shakedown.KindInternal, "node target: parameters are %T", params)
 			}
-			return p.Resolve(ctx)
+			q := *p
+			q.Cluster = o.apply(q.Cluster)
+			return q.Resolve(ctx)
 		},
 	})
 	for _, t := range []shakedown.FaultType{podDeleteType, podEvictType, scaleType, cordonType, drainType, isolateType} {
@@ -82,7 +109,16 @@ func Register(r *shakedown.Registry) {
 	r.AddUndo(UndoScale, undoScale)
 	r.AddUndo(UndoUncordon, undoUncordon)
 	r.AddUndo(UndoIsolate, undoIsolate)
-	r.AddProbe(probeType)
+	pt := probeType
+	pt.New = func(env shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
+		if p, ok := params.(*ProbeParams); ok && p != nil {
+			q := *p
+			q.Cluster = o.apply(q.Cluster)
+			params = &q
+		}
+		return probeType.New(env, params, timeout)
+	}
+	r.AddProbe(pt)
 }
 
 // Cluster names the cluster to talk to. Both fields are optional: with neither, $KUBECONFIG

@@ -314,3 +314,14 @@ func TestPlanFromRecordedInstances(t *testing.T) {
 		t.Errorf("plan (-want +got)\n%s", diff)
 	}
 }
+
+// TestRegisterWithDefaults: a run-wide kubeconfig reaches targets that name none.
+func TestRegisterWithDefaults(t *testing.T) {
+	r := shakedown.NewRegistry()
+	missing := filepath.Join(t.TempDir(), "none")
+	RegisterWith(r, Options{Kubeconfig: missing, Context: "x"})
+	kind, _ := r.Target(KindPods)
+	if _, err := kind.Resolve(t.Context(), shakedown.Env{}, &PodsParams{}); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Fatalf("resolve with a missing default kubeconfig: %v, want KindInvalid", err)
+	}
+}
