@@ -16,9 +16,10 @@ rounds=${ROUNDS:-3}
 rate=${RATE:-2000}
 duration=${DURATION:-15s}
 workers=${WORKERS:-16}
-install=${PEERS_INSTALL:-$repo/../shared/peers/install.sh}
-
-bindir=$(sh "$install" | tail -n 1)
+# The peer, vegeta v12.13.0, built from the Go module proxy into a cache of its own.
+bindir=${PEERS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/shakedown-peers/bin}
+mkdir -p "$bindir"
+[ -x "$bindir/vegeta" ] || GOBIN=$bindir go install github.com/tsenart/vegeta/v12@v12.13.0
 vegeta=$bindir/vegeta
 [ -x "$vegeta" ] || { echo "run.sh: no vegeta at $vegeta" >&2; exit 1; }
 
