@@ -70,7 +70,7 @@ func bigBed(b *testing.B, n int32) (*bed, *counting) {
 // recovered waits, following a watch, until the deployment has want Ready pods, none of
 // them one of the deleted, and reports itself fully ready; it returns how long that took
 // from t0.
-func recovered(b *testing.B, bd *bed, want int, deleted map[types.UID]bool, t0 time.Time) time.Duration {
+func recovered(b testing.TB, bd *bed, want int, deleted map[types.UID]bool, t0 time.Time) time.Duration {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
