@@ -87,6 +87,16 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return shakedown.Wrap(shakedown.KindInvalid, "", err)
 	})
+	var engines Engines
+	root.PersistentFlags().StringVar(&engines.DockerHost, "docker-host", "", "Docker or Podman engine for container targets that name none (default $DOCKER_HOST)")
+	root.PersistentFlags().StringVar(&engines.Kubeconfig, "kubeconfig", "", "kubeconfig for Kubernetes targets that name none (default $KUBECONFIG, ~/.kube/config, in-cluster)")
+	root.PersistentFlags().StringVar(&engines.Context, "context", "", "kubeconfig context for Kubernetes targets that name none")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if engines != (Engines{}) {
+			a.reg = RegistryWith(engines)
+		}
+		return nil
+	}
 	root.AddCommand(
 		a.validateCommand(),
 		a.planCommand(),

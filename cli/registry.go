@@ -2,7 +2,9 @@ package cli
 
 import (
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/fault/container"
 	"github.com/shakedown-dev/shakedown/fault/exec"
+	"github.com/shakedown-dev/shakedown/fault/kubernetes"
 	"github.com/shakedown-dev/shakedown/fault/network"
 	"github.com/shakedown-dev/shakedown/fault/process"
 	faultproxy "github.com/shakedown-dev/shakedown/fault/proxy"
@@ -11,10 +13,22 @@ import (
 	"github.com/shakedown-dev/shakedown/probe"
 )
 
+// Engines are the run-wide defaults of the engine-backed target families, set by the
+// --docker-host, --kubeconfig and --context flags.
+type Engines struct {
+	DockerHost string
+	Kubeconfig string
+	Context    string
+}
+
 // Registry returns the registry of every built-in target kind, fault type, probe type and
-// undo. It is the one list of built-ins: the catalog, the schema, validation, runs and
-// recovery all read it. A new fault family adds one line here.
-func Registry() *shakedown.Registry {
+// undo, with no engine defaults.
+func Registry() *shakedown.Registry { return RegistryWith(Engines{}) }
+
+// RegistryWith returns the registry of every built-in with the given engine defaults. It
+// is the one list of built-ins: the catalog, the schema, validation, runs and recovery all
+// read it. A new fault family adds one line here.
+func RegistryWith(e Engines) *shakedown.Registry {
 	r := shakedown.NewRegistry()
 	for _, register := range []func(*shakedown.Registry){
 		process.Register,
@@ -22,6 +36,10 @@ func Registry() *shakedown.Registry {
 		faultproxy.Register,
 		network.Register,
 		stress.Register,
+		func(r *shakedown.Registry) { container.RegisterWith(r, container.Options{DockerHost: e.DockerHost}) },
+		func(r *shakedown.Registry) {
+			kubernetes.RegisterWith(r, kubernetes.Options{Kubeconfig: e.Kubeconfig, Context: e.Context})
+		},
 		probe.Register,
 		monitor.Register,
 	} {
