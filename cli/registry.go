@@ -4,7 +4,6 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/fault/container"
 	"github.com/shakedown-dev/shakedown/fault/exec"
-	"github.com/shakedown-dev/shakedown/fault/kubernetes"
 	"github.com/shakedown-dev/shakedown/fault/network"
 	"github.com/shakedown-dev/shakedown/fault/process"
 	faultproxy "github.com/shakedown-dev/shakedown/fault/proxy"
@@ -37,9 +36,7 @@ func RegistryWith(e Engines) *shakedown.Registry {
 		network.Register,
 		stress.Register,
 		func(r *shakedown.Registry) { container.RegisterWith(r, container.Options{DockerHost: e.DockerHost}) },
-		func(r *shakedown.Registry) {
-			kubernetes.RegisterWith(r, kubernetes.Options{Kubeconfig: e.Kubeconfig, Context: e.Context})
-		},
+		func(r *shakedown.Registry) { registerKubernetes(r, e) },
 		probe.Register,
 		monitor.Register,
 	} {
