@@ -19,6 +19,13 @@ import (
 // NetnsDir is where named network namespaces live (ip-netns(8)).
 const NetnsDir = "/run/netns"
 
+// isProcNetns says whether name is a process's namespace path, /proc/PID/ns/net.
+func isProcNetns(name string) bool {
+	var pid int
+	n, err := fmt.Sscanf(name, "/proc/%d/ns/net", &pid)
+	return err == nil && n == 1 && pid > 0 && name == fmt.Sprintf("/proc/%d/ns/net", pid)
+}
+
 // nsHandle opens the named namespace, or this process's own when name is "". The caller
 // closes it. A namespace that does not exist is KindNotFound.
 func nsHandle(name string) (netns.NsHandle, error) {
@@ -29,10 +36,14 @@ func nsHandle(name string) (netns.NsHandle, error) {
 		}
 		return h, nil
 	}
-	if name != filepath.Base(name) || name == "." || name == ".." {
+	path := filepath.Join(NetnsDir, name)
+	switch {
+	case isProcNetns(name):
+		path = name // a container's: /proc/PID/ns/net
+	case name != filepath.Base(name) || name == "." || name == "..":
 		return netns.None(), shakedown.Errorf(shakedown.KindInvalid, "network namespace name %q is not a plain name", name)
 	}
-	h, err := netns.GetFromPath(filepath.Join(NetnsDir, name))
+	h, err := netns.GetFromPath(path)
 	if err != nil {
 		kind := shakedown.KindInternal
 		switch {

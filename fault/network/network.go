@@ -69,7 +69,7 @@ func Register(r *shakedown.Registry) {
 		Params:  func() any { return &HostParams{} },
 		Resolve: resolveHost,
 	})
-	targets := []string{"netns", "host"}
+	targets := []string{"netns", "container", "host"}
 	add := func(name, summary, doc string, params func() any) {
 		r.AddFault(shakedown.FaultType{Name: name, Summary: summary, Doc: doc, Targets: targets, Root: true,
 			Params: params, New: newFault(name)})
@@ -129,8 +129,15 @@ func namespaceOf(in shakedown.Instance) (string, error) {
 			return n, nil
 		}
 		return in.ID, nil
+	case "container":
+		// A container's namespace is its init process's: /proc/PID/ns/net, as the container
+		// family gives it. It is checked again when the fault is prepared and applied.
+		if p := in.Attrs["netns_path"]; isProcNetns(p) {
+			return p, nil
+		}
+		return "", shakedown.Errorf(shakedown.KindInvalid, "container %s has no network namespace on this machine (a remote engine?)", in.Name)
 	}
-	return "", shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s; network faults act on netns or host", in.Name, in.Kind)
+	return "", shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s; network faults act on netns, container or host", in.Name, in.Kind)
 }
 
 // Fault is one network fault on its target namespaces.

@@ -3,7 +3,11 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"syscall"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // inject builds fault typ with params set by with, on netns ns for run, and injects it. The
@@ -395,3 +400,54 @@ func TestMissingNamespaceIsNotFound(t *testing.T) {
 func sorted(s []string) []string { sort.Strings(s); return s }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestPartitionContainerNamespace: a container target's network namespace is its init
+// process's (/proc/PID/ns/net, as the container family gives it); the fault applies there
+// and its revert leaves nothing.
+func TestPartitionContainerNamespace(t *testing.T) {
+	tp := newTopo(t)
+	nsenter := testenv.NeedCommand(t, "nsenter")
+	// A process living in b's namespace stands for the container's init process.
+	cmd := exec.Command(nsenter, "--net="+filepath.Join(NetnsDir, tp.b), "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	waitFor(t, "the process to enter the namespace", 5*time.Second, func() bool {
+		mine, err1 := os.Readlink(path)
+		theirs, err2 := os.Readlink("/proc/self/ns/net")
+		return err1 == nil && err2 == nil && mine != theirs
+	})
+	srv := listenTCP(t, tp.b, tp.ipB)
+
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, _ := r.Fault("network.partition")
+	p := ft.Params().(*PartitionParams)
+	p.CIDRs = []string{tp.ipA.String()}
+	inst := []shakedown.Instance{{Kind: "container", ID: "c1", Name: "c1",
+		Attrs: map[string]string{"netns_path": path, "pid": strconv.Itoa(cmd.Process.Pid)}}}
+	f, err := ft.New(shakedown.Env{RunID: "runctr", Seed: 1}, &shakedown.FaultSpec{Name: "f", Type: ft.Name, Params: p}, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.(*Fault).Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := f.Inject(context.Background())
+	if err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	t.Cleanup(func() { rev(context.Background()) })
+	if c, err := dialTCP(t, tp.a, srv, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("dial into the container's namespace during the partition succeeded")
+	}
+	revertClean(t, rev, path)
+	c, err := dialTCP(t, tp.a, srv, time.Second)
+	if err != nil {
+		t.Fatalf("dial after revert: %v", err)
+	}
+	c.Close()
+}

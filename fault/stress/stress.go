@@ -98,21 +98,25 @@ type StressorUndo struct {
 	StartTime uint64 `json:"starttime,omitempty"`
 }
 
+// hasProcess says whether a target instance stands for a process whose cgroups a stressor
+// joins: a process, or a container (by its init process, as the container family gives it).
+func hasProcess(in shakedown.Instance) bool { return in.Kind == "process" || in.Kind == "container" }
+
 // Register adds the resource fault types and their undo functions to r.
 func Register(r *shakedown.Registry) {
-	targets := []string{"process", "host"}
+	targets := []string{"process", "container", "host"}
 	r.AddFault(shakedown.FaultType{Name: "stress.cpu", Summary: "burn percent of cores",
-		Doc:     "Child burners in their own process group (in the target's cpu cgroup for a process); revert kills them.",
+		Doc:     "Child burners in their own process group (in the target's cpu cgroup for a process or container); revert kills them.",
 		Targets: targets, Params: func() any { return &CPUParams{Percent: 100} }, New: newStressor("stress.cpu")})
 	r.AddFault(shakedown.FaultType{Name: "stress.memory", Summary: "hold size of memory resident",
-		Doc:     "A child maps and touches size bytes (in the target's memory cgroup for a process); revert kills it.",
+		Doc:     "A child maps and touches size bytes (in the target's memory cgroup for a process or container); revert kills it.",
 		Targets: targets, Params: func() any { return &MemoryParams{} }, New: newStressor("stress.memory")})
 	r.AddFault(shakedown.FaultType{Name: "stress.io", Summary: "write and fsync files in path",
-		Doc:     "Children write and fsync size bytes over and over in path (in the target's blkio cgroup for a process); revert kills them and removes the files.",
+		Doc:     "Children write and fsync size bytes over and over in path (in the target's blkio cgroup for a process or container); revert kills them and removes the files.",
 		Targets: targets, Params: func() any { return &IOParams{Size: "64mib", Workers: 1} }, New: newStressor("stress.io")})
 	r.AddFault(shakedown.FaultType{Name: "disk.fill", Summary: "fill the filesystem of path to percent, or by size",
 		Doc:     "One preallocated file in path; refused when it would leave less than keep_free free. Revert removes it.",
-		Targets: targets, Params: func() any { return &FillParams{KeepFree: DefaultKeepFree} }, New: newFill})
+		Targets: []string{"process", "host"}, Params: func() any { return &FillParams{KeepFree: DefaultKeepFree} }, New: newFill})
 	r.AddFault(shakedown.FaultType{Name: "process.freeze", Summary: "freeze processes with the cgroup freezer",
 		Doc:     "Moves the processes into a freezer cgroup of the run's own and freezes it; revert thaws them and moves them back.",
 		Targets: []string{"process"}, Root: true, Params: func() any { return &FreezeParams{} }, New: newFreeze})
@@ -216,10 +220,10 @@ func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedo
 			return nil, shakedown.Errorf(shakedown.KindInternal, "%s: unexpected parameters %T", typ, spec.Params)
 		}
 		for _, in := range targets {
-			if in.Kind != "process" && in.Kind != "host" {
-				return nil, shakedown.Errorf(shakedown.KindInvalid, "%s acts on process or host targets, not %s", typ, in.Kind)
+			if in.Kind != "process" && in.Kind != "container" && in.Kind != "host" {
+				return nil, shakedown.Errorf(shakedown.KindInvalid, "%s acts on process, container or host targets, not %s", typ, in.Kind)
 			}
-			if in.Kind == "process" {
+			if hasProcess(in) {
 				if _, err := procOf(in); err != nil {
 					return nil, err
 				}
@@ -250,7 +254,7 @@ func (s *stressor) plan(cgs []Cgroups) {
 func (s *stressor) Prepare(ctx context.Context) error {
 	cgs := make([]Cgroups, len(s.targets))
 	for i, in := range s.targets {
-		if in.Kind != "process" {
+		if !hasProcess(in) {
 			continue
 		}
 		p, _ := procOf(in)
