@@ -47,6 +47,7 @@ func TestScripts(t *testing.T) {
 			"exits":    cmdExits,
 			"readvar":  cmdReadVar,
 			"signal":   cmdSignal,
+			"waitout":  cmdWaitOut,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -202,5 +203,26 @@ func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if sent == 0 {
 		ts.Fatalf("signal: no child process matches %q", args[1])
+	}
+}
+
+// waitout REGEXP PROG ARGS... runs PROG until its output matches REGEXP (with !, until it no
+// longer does), for up to 10 s.
+func cmdWaitOut(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: [!] waitout REGEXP PROG ARGS...")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command(args[1], args[2:]...).CombinedOutput()
+		if re.Match(out) != neg {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitout: %s %s after 10s:\n%s", map[bool]string{false: "no match for", true: "still matches"}[neg], args[0], out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -245,6 +245,13 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 		if ctx.Err() != nil {
 			return // the run is ending; a probe cut short says nothing about the system
 		}
+		if phase == shakedown.PhaseBaseline && shakedown.IsKind(err, shakedown.KindUnavailable) {
+			// Monitoring that cannot be reached (a Prometheus that does not answer) is the
+			// environment failing, not the system being unsteady: nothing is injected, and the
+			// run says which endpoint it could not reach.
+			r.fail(shakedown.Wrap(shakedown.KindUnavailable, "check "+ck.c.Name, err))
+			return
+		}
 		switch {
 		case err != nil && obs != "":
 			obs = "failed: " + obs + ": " + err.Error()
