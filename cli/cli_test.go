@@ -49,12 +49,23 @@ func TestScripts(t *testing.T) {
 			"signal":   cmdSignal,
 			"waitout":  cmdWaitOut,
 		},
+		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
+		// under SHAKEDOWN_REQUIRE_ALL=1 a missing one fails the script instead of letting
+		// it skip.
 		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "root":
-				return os.Geteuid() == 0, nil
+			what, ok := strings.CutPrefix(cond, "need:")
+			if !ok {
+				return false, fmt.Errorf("unknown condition %q", cond)
 			}
-			return false, fmt.Errorf("unknown condition %q", cond)
+			have := os.Geteuid() == 0
+			if what != "root" {
+				_, err := exec.LookPath(what)
+				have = err == nil
+			}
+			if !have && testenv.RequireAll() {
+				return false, fmt.Errorf("required but missing: %s (SHAKEDOWN_REQUIRE_ALL=1)", what)
+			}
+			return have, nil
 		},
 	})
 }
