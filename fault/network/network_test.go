@@ -414,10 +414,13 @@ func TestPartitionContainerNamespace(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	want, err := os.Stat(filepath.Join(NetnsDir, tp.b))
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the process to enter the namespace", 5*time.Second, func() bool {
-		mine, err1 := os.Readlink(path)
-		theirs, err2 := os.Readlink("/proc/self/ns/net")
-		return err1 == nil && err2 == nil && mine != theirs
+		got, err := os.Stat(path)
+		return err == nil && os.SameFile(got, want)
 	})
 	srv := listenTCP(t, tp.b, tp.ipB)
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -12,7 +11,7 @@ import (
 
 // Prefix starts the name of every nftables table this package creates:
 // "shakedown_<run>_<fault>". Sweep finds leftovers by it.
-const Prefix = "shakedown_"
+const Prefix = shakedown.ResourcePrefix
 
 // Plan is everything one fault does in one network namespace. It is computed without I/O;
 // Apply makes it so and Remove takes it back.
@@ -80,38 +79,12 @@ func (p Plan) Lines() []string {
 	return out
 }
 
-// TableName returns the table a fault of a run uses: shakedown_<run>_<fault>, where run
-// keeps only letters and digits (so that Sweep can read it back) and fault only letters,
-// digits and underscores.
-func TableName(runID, fault string) string {
-	run := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, runID)
-	f := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
-			return r
-		}
-		return '_'
-	}, fault)
-	name := Prefix + run + "_" + f
-	if len(name) > 200 {
-		name = name[:200]
-	}
-	return name
-}
+// TableName returns the table a fault of a run uses: shakedown_<run>_<fault>
+// (shakedown.ResourceName).
+func TableName(runID, fault string) string { return shakedown.ResourceName(runID, fault) }
 
 // RunOf returns the run part of a table name made by TableName.
-func RunOf(table string) (string, bool) {
-	rest, ok := strings.CutPrefix(table, Prefix)
-	if !ok {
-		return "", false
-	}
-	run, _, ok := strings.Cut(rest, "_")
-	return run, ok && run != ""
-}
+func RunOf(table string) (string, bool) { return shakedown.RunOfResource(table) }
 
 // hash16 maps a table name to a number in [0x8000, 0xfffe], used for queue numbers and
 // qdisc handles so that concurrent runs pick different ones.

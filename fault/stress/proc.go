@@ -12,39 +12,13 @@ import (
 )
 
 // Prefix starts the names of cgroups and files this package creates: shakedown_<run>_<fault>.
-const Prefix = "shakedown_"
+const Prefix = shakedown.ResourcePrefix
 
-// name returns shakedown_<run>_<fault>, with the run reduced to letters and digits so that
-// runOf can read it back.
-func name(runID, fault string) string {
-	run := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, runID)
-	f := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
-			return r
-		}
-		return '_'
-	}, fault)
-	n := Prefix + run + "_" + f
-	if len(n) > 200 {
-		n = n[:200]
-	}
-	return n
-}
+// name returns shakedown_<run>_<fault> (shakedown.ResourceName).
+func name(runID, fault string) string { return shakedown.ResourceName(runID, fault) }
 
 // runOf returns the run part of a name made by name.
-func runOf(n string) (string, bool) {
-	rest, ok := strings.CutPrefix(n, Prefix)
-	if !ok {
-		return "", false
-	}
-	run, _, ok := strings.Cut(rest, "_")
-	return run, ok && run != ""
-}
+func runOf(n string) (string, bool) { return shakedown.RunOfResource(n) }
 
 // procRoot is where /proc is; tests keep it.
 var procRoot = "/proc"
