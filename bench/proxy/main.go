@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -39,7 +40,15 @@ func main() {
 	bulkMB := flag.Int("bulk-mb", 500, "megabytes moved for the throughput figure")
 	idle := flag.Int("idle", 10000, "idle connections for the memory figure")
 	dur := flag.Duration("duration", 3*time.Second, "length of each request-rate and latency measurement")
+	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
 	flag.Parse()
+	if *only != "" {
+		set := map[string]bool{}
+		for _, f := range strings.Split(*only, ",") {
+			set[strings.TrimSpace(f)] = true
+		}
+		want = func(f string) bool { return set[f] }
+	}
 	if *serve != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -58,6 +67,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// want says whether a figure is to be measured.
+var want = func(string) bool { return true }
 
 // peer is one proxy under test: a process and a client of its API.
 type peer struct {
@@ -106,6 +118,38 @@ func (p *peer) stop() {
 	}
 }
 
+// fds returns how many descriptors the peer holds.
+func (p *peer) fds() int {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+	return len(fds)
+}
+
+// settle waits until the peer holds at most n descriptors.
+func (p *peer) settle(n int, within time.Duration) error {
+	for deadline := time.Now().Add(within); p.fds() > n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still %d descriptors open after %v (want at most %d)", p.fds(), within, n)
+		}
+	}
+	return nil
+}
+
+// cpu returns the CPU time the peer has used, user and system.
+func (p *peer) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which is in parentheses) start at state.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // clock ticks (USER_HZ is 100 on Linux)
+}
+
 func (p *peer) rss() int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
@@ -125,6 +169,7 @@ func (p *peer) rss() int64 {
 type backends struct {
 	bulk, echo, http string
 	bulkBytes        int64
+	cleanup          func()
 }
 
 func listen(serve func(net.Conn)) string {
@@ -144,13 +189,39 @@ func listen(serve func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-func startBackends(bulkBytes int64) backends {
-	chunk := make([]byte, 1<<20)
-	b := backends{bulkBytes: bulkBytes}
+// bulkFileSize is the size of the file the bulk backend sends again and again.
+const bulkFileSize = 64 << 20
+
+func startBackends(bulkBytes int64) (backends, error) {
+	// The bulk backend sends from a file with sendfile(2) and the client takes the bytes
+	// with splice(2) into /dev/null, so that neither end copies through user space and
+	// the figure is the proxy's, not the driver's.
+	f, err := os.CreateTemp("", "proxybench-bulk-*")
+	if err != nil {
+		return backends{}, err
+	}
+	name := f.Name()
+	_, err = f.Write(make([]byte, bulkFileSize))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return backends{}, err
+	}
+	b := backends{bulkBytes: bulkBytes, cleanup: func() { os.Remove(name) }}
 	b.bulk = listen(func(c net.Conn) {
+		f, err := os.Open(name)
+		if err != nil {
+			return
+		}
+		defer f.Close()
 		for left := bulkBytes; left > 0; {
-			n := min(left, int64(len(chunk)))
-			if _, err := c.Write(chunk[:n]); err != nil {
+			n := min(left, bulkFileSize)
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return
+			}
+			if _, err := io.Copy(c, io.LimitReader(f, n)); err != nil { // sendfile
 				return
 			}
 			left -= n
@@ -178,20 +249,25 @@ func startBackends(bulkBytes int64) backends {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	b.http = ln.Addr().String()
-	return b
+	return b, nil
 }
 
 // figures of one peer in one run.
 type figures struct {
 	throughput float64 // MB/s
 	rate       float64 // requests/s
+	cpuPerReq  float64 // µs of the proxy's CPU time per keep-alive request
 	addedP99   float64 // ms over direct
 	rss        float64 // bytes with the idle connections open
 	accuracy   float64 // p99 |error| of a 200 ms latency toxic, ms
 }
 
 func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
-	be := startBackends(int64(bulkMB) << 20)
+	be, err := startBackends(int64(bulkMB) << 20)
+	if err != nil {
+		return err
+	}
+	defer be.cleanup()
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -210,20 +286,51 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			tp.stop()
 			return err
 		}
-		direct := latencyAt(be.http, 1000, dur)
-		if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
-			fmt.Printf("run %d direct     bulk %7.0f MB/s (no proxy: the ceiling this machine gives now)\n", r+1, tput)
+		var direct []time.Duration
+		if want("latency") {
+			direct = latencyAt(be.http, 1000, dur)
 		}
-		for _, p := range []*peer{tp, sp} {
-			f, err := measure(p, be, idle, dur, direct)
+		echoRTT, err := roundTrip(be.echo)
+		if err != nil {
+			return err
+		}
+		if want("bulk") {
+			if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
+				fmt.Printf("run %d direct     bulk %7.0f MB/s (no proxy: the ceiling this machine gives now)\n", r+1, tput)
+			}
+		}
+		if want("rate") {
+			fmt.Printf("run %d direct     keep-alive %7.0f req/s (no proxy)\n", r+1, requestRate(be.http, 16, dur))
+		}
+		peers := []*peer{tp, sp}
+		if r%2 == 1 { // each goes first in every other run
+			peers[0], peers[1] = sp, tp
+		}
+		ls := make([]links, len(peers))
+		for i, p := range peers {
+			if ls[i], err = setup(p, be); err != nil {
+				tp.stop()
+				sp.stop()
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		}
+		var rates, cpus []float64
+		if want("rate") {
+			rates, cpus = interleavedRate(peers, ls, 16, dur)
+		}
+		for i, p := range peers {
+			f, err := measure(p, ls[i], be, idle, dur, direct, echoRTT)
 			if err != nil {
 				tp.stop()
 				sp.stop()
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
+			if rates != nil {
+				f.rate, f.cpuPerReq = rates[i], cpus[i]
+			}
 			results[p.name] = append(results[p.name], f)
-			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms\n",
-				r+1, p.name, f.throughput, f.rate, f.addedP99, idle, f.rss/(1<<20), f.accuracy)
+			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms\n",
+				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy)
 		}
 		tp.stop()
 		sp.stop()
@@ -266,38 +373,80 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	return nil
 }
 
-func measure(p *peer, be backends, idle int, dur time.Duration, direct []time.Duration) (figures, error) {
+// links are the proxies a peer holds for the measurements, one per backend.
+type links struct{ bulk, web, echo *toxiproxy.Proxy }
+
+func setup(p *peer, be backends) (links, error) {
+	var l links
+	var err error
+	for _, x := range []struct {
+		to       **toxiproxy.Proxy
+		name, up string
+	}{{&l.bulk, "bulk", be.bulk}, {&l.web, "web", be.http}, {&l.echo, "echo", be.echo}} {
+		if *x.to, err = p.client.CreateProxy(x.name, "127.0.0.1:0", x.up); err != nil {
+			return l, err
+		}
+	}
+	return l, nil
+}
+
+// rateSlices is how many turns each peer takes in the request-rate figure.
+const rateSlices = 6
+
+// interleavedRate measures the keep-alive request rate of each peer for d in all, in
+// turns of d/rateSlices, so that whatever else the machine runs weighs on both alike. It
+// returns each peer's requests/s and its CPU time per request in µs.
+func interleavedRate(peers []*peer, ls []links, workers int, d time.Duration) (rates, cpus []float64) {
+	n := make([]float64, len(peers))
+	cpu := make([]time.Duration, len(peers))
+	slice := d / rateSlices
+	for range rateSlices {
+		for i, p := range peers {
+			before := p.cpu()
+			n[i] += requestRate(ls[i].web.Listen, workers, slice) * slice.Seconds()
+			cpu[i] += p.cpu() - before
+		}
+	}
+	for i := range peers {
+		rates = append(rates, n[i]/d.Seconds())
+		cpus = append(cpus, float64(cpu[i])/float64(time.Microsecond)/n[i])
+	}
+	return rates, cpus
+}
+
+func measure(p *peer, l links, be backends, idle int, dur time.Duration, direct []time.Duration, echoRTT time.Duration) (figures, error) {
 	var f figures
-	mk := func(name, upstream string) (*toxiproxy.Proxy, error) {
-		return p.client.CreateProxy(name, "127.0.0.1:0", upstream)
+	var err error
+	echo := l.echo
+	if want("bulk") {
+		if f.throughput, err = throughput(l.bulk.Listen, be.bulkBytes); err != nil {
+			return f, err
+		}
 	}
-	bulk, err := mk("bulk", be.bulk)
-	if err != nil {
-		return f, err
+	if want("latency") {
+		f.addedP99 = ms(p99(latencyAt(l.web.Listen, 1000, dur)) - p99(direct))
 	}
-	web, err := mk("web", be.http)
-	if err != nil {
-		return f, err
-	}
-	echo, err := mk("echo", be.echo)
-	if err != nil {
-		return f, err
-	}
-	if f.throughput, err = throughput(bulk.Listen, be.bulkBytes); err != nil {
-		return f, err
-	}
-	f.rate = requestRate(web.Listen, 16, dur)
-	f.addedP99 = ms(p99(latencyAt(web.Listen, 1000, dur)) - p99(direct))
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil && len(fds) > 1000 {
 		fmt.Printf("note: %d descriptors open in the driver before the idle figure\n", len(fds))
 	}
-	if f.rss, err = idleRSS(p, echo.Listen, idle); err != nil {
+	base := p.fds()
+	if want("idle") {
+		if f.rss, err = idleRSS(p, echo.Listen, idle); err != nil {
+			return f, err
+		}
+	}
+	if !want("accuracy") {
+		return f, p.client.ResetState()
+	}
+	// The idle connections are closed now: measure the toxic once the proxy has let go
+	// of them, not while it tears down thousands of sockets.
+	if err := p.settle(base+16, 60*time.Second); err != nil {
 		return f, err
 	}
 	if _, err := echo.AddToxic("lat", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 200}); err != nil {
 		return f, err
 	}
-	if f.accuracy, err = accuracy(echo.Listen, 200*time.Millisecond); err != nil {
+	if f.accuracy, err = accuracy(echo.Listen, 200*time.Millisecond, echoRTT); err != nil {
 		return f, err
 	}
 	return f, p.client.ResetState()
@@ -305,14 +454,21 @@ func measure(p *peer, be backends, idle int, dur time.Duration, direct []time.Du
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// throughput reads a bulk stream through addr into /dev/null (with splice(2): the driver
+// copies nothing) and returns MB/s.
 func throughput(addr string, want int64) (float64, error) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	start := time.Now()
-	n, err := io.Copy(io.Discard, c)
+	n, err := io.Copy(null, c)
 	if err != nil {
 		return 0, err
 	}
@@ -339,26 +495,68 @@ func get(c *http.Client, url string) error {
 	return nil
 }
 
-// requestRate runs workers closed-loop keep-alive clients for d and returns requests/s.
+// requestRate runs workers closed-loop HTTP/1.1 keep-alive clients, one connection
+// each, for d and returns requests/s. The clients are lean (one write of a prepared
+// request, a buffered read of the answer) so that the driver, which shares the machine
+// with the proxy, spends as little as it can of it.
 func requestRate(addr string, workers int, d time.Duration) float64 {
-	c := httpClient(workers)
-	defer c.CloseIdleConnections()
-	url := "http://" + addr + "/"
-	get(c, url)
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	end := time.Now().Add(d)
+	req := []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
 	for range workers {
 		wg.Go(func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
 			for time.Now().Before(end) {
-				if get(c, url) == nil {
-					n.Add(1)
+				if _, err := c.Write(req); err != nil {
+					return
 				}
+				if err := readResponse(r); err != nil {
+					return
+				}
+				n.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	return float64(n.Load()) / d.Seconds()
+}
+
+// readResponse reads one HTTP/1.1 response with a Content-Length body and checks that
+// it is a 200.
+func readResponse(r *bufio.Reader) error {
+	status, err := r.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
+		return fmt.Errorf("response %q", status)
+	}
+	length := -1
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
+				return err
+			}
+		}
+	}
+	if length < 0 {
+		return errors.New("response without Content-Length")
+	}
+	_, err = r.Discard(length)
+	return err
 }
 
 // latencyAt sends rate requests/s (open model, keep-alive) for d and returns the
@@ -429,16 +627,41 @@ func idleRSS(p *peer, addr string, n int) (float64, error) {
 	return float64(p.rss()), nil
 }
 
-// accuracy measures round trips through an echo link with a 200 ms latency toxic and
-// returns the p99 of |round trip − direct round trip − latency|, in ms.
-func accuracy(addr string, latency time.Duration) (float64, error) {
-	const conns, rounds = 20, 25
+// roundTrip returns the median round trip of a small message through an echo server at
+// addr.
+func roundTrip(addr string) (time.Duration, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	b := make([]byte, 16)
+	var rtts []time.Duration
+	for range 200 {
+		start := time.Now()
+		c.Write(b)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return 0, err
+		}
+		rtts = append(rtts, time.Since(start))
+	}
+	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+	return rtts[len(rtts)/2], nil
+}
+
+// accuracy measures round trips through an echo link with a latency toxic on the way
+// back and returns the p99 of |round trip − (latency + direct round trip)|, in ms. The
+// connections start spread over one latency period, so requests arrive at the proxy
+// spread out rather than all at once.
+func accuracy(addr string, latency, direct time.Duration) (float64, error) {
+	const conns, rounds = 50, 20
 	var mu sync.Mutex
 	var errs []time.Duration
 	var wg sync.WaitGroup
 	var first error
-	for range conns {
+	for i := range conns {
 		wg.Go(func() {
+			time.Sleep(time.Duration(i) * latency / conns)
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				mu.Lock()
@@ -447,18 +670,17 @@ func accuracy(addr string, latency time.Duration) (float64, error) {
 				return
 			}
 			defer c.Close()
-			r := bufio.NewReader(c)
 			b := make([]byte, 16)
 			for range rounds {
 				start := time.Now()
 				c.Write(b)
-				if _, err := io.ReadFull(r, b); err != nil {
+				if _, err := io.ReadFull(c, b); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()
 					return
 				}
-				e := time.Since(start) - latency
+				e := time.Since(start) - latency - direct
 				if e < 0 {
 					e = -e
 				}

@@ -5,7 +5,11 @@
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-peers=$("$root/../shared/peers/install.sh" | tail -n 1)
+# The peer, toxiproxy-server v2.12.0, is built from the Go module proxy into a cache
+# folder once ($PEERS_DIR to choose another).
+peers=${PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shakedown/bench-peers}
+mkdir -p "$peers"
+[ -x "$peers/server" ] || GOBIN=$peers go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0
 # 10,000 idle connections need about 40,000 descriptors in this process and 20,000 in
 # each proxy.
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
