@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -290,44 +291,16 @@ func hostSide(root string, pid int, id string) map[string]string {
 // ParseStartTime reads a process's start time (field 22, in clock ticks since boot) from
 // the contents of /proc/PID/stat.
 func ParseStartTime(stat []byte) (uint64, error) {
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, shakedown.Errorf(shakedown.KindInternal, "proc stat: no command name")
-	}
-	f := strings.Fields(s[i+1:])
-	// fields after the name start at field 3 (state); starttime is field 22
-	if len(f) < 20 {
-		return 0, shakedown.Errorf(shakedown.KindInternal, "proc stat: %d fields after the name, want 20 or more", len(f))
-	}
-	v, err := strconv.ParseUint(f[19], 10, 64)
+	st, err := procfs.ParseStat(stat)
 	if err != nil {
-		return 0, shakedown.Errorf(shakedown.KindInternal, "proc stat: start time %q: %w", f[19], err)
+		return 0, shakedown.Wrap(shakedown.KindInternal, "proc stat", err)
 	}
-	return v, nil
+	return st.StartTime, nil
 }
 
 // ParseCgroups reads /proc/PID/cgroup: "cgroup" for the unified (v2) path, "cgroup.<ctrl>"
 // for each v1 controller, as the process target writes them.
-func ParseCgroups(b []byte) map[string]string {
-	out := map[string]string{}
-	for line := range strings.Lines(string(b)) {
-		parts := strings.SplitN(strings.TrimRight(line, "\n"), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			out["cgroup"] = parts[2]
-			continue
-		}
-		for c := range strings.SplitSeq(parts[1], ",") {
-			if c != "" && !strings.HasPrefix(c, "name=") {
-				out["cgroup."+c] = parts[2]
-			}
-		}
-	}
-	return out
-}
+func ParseCgroups(b []byte) map[string]string { return procfs.ParseCgroups(b) }
 
 // containerOf returns the container an instance stands for: its Ref when the container
 // target made it, else what its ID and attributes say.

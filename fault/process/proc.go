@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,82 +16,15 @@ import (
 )
 
 // procRoot is where the proc filesystem is mounted.
-const procRoot = "/proc"
-
-// pfKThread is PF_KTHREAD in the flags field of /proc/PID/stat: the task is a kernel thread.
-const pfKThread = 0x00200000
+const procRoot = procfs.Root
 
 // Stat is what shakedown reads of /proc/PID/stat.
-type Stat struct {
-	PID       int
-	Comm      string // the command name, as in /proc/PID/comm (at most 15 bytes, any bytes but NUL)
-	State     byte   // R, S, D, T, t, Z, X, …
-	PPID      int
-	Session   int
-	Flags     uint64
-	StartTime uint64 // field 22: clock ticks after boot
-}
+type Stat = procfs.Stat
 
-// KernelThread reports whether the task is a kernel thread.
-func (s Stat) KernelThread() bool { return s.Flags&pfKThread != 0 }
+// ParseStat parses the contents of /proc/PID/stat.
+func ParseStat(b []byte) (Stat, error) { return procfs.ParseStat(b) }
 
-// Dead reports whether the task has exited (a zombie or dead task).
-func (s Stat) Dead() bool { return s.State == 'Z' || s.State == 'X' || s.State == 'x' }
-
-// ParseStat parses the contents of /proc/PID/stat. The command name sits between the first
-// '(' and the last ')' and may itself hold spaces and parentheses.
-func ParseStat(b []byte) (Stat, error) {
-	var s Stat
-	open := bytes.IndexByte(b, '(')
-	shut := bytes.LastIndexByte(b, ')')
-	if open < 1 || shut < open {
-		return s, errors.New("malformed stat: no (comm)")
-	}
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
-	if err != nil || pid <= 0 {
-		return s, fmt.Errorf("malformed stat: bad pid %q", bytes.TrimSpace(b[:open]))
-	}
-	s.PID = pid
-	s.Comm = string(b[open+1 : shut])
-	// Fields after the comm, numbered from 3 (state).
-	rest := bytes.Fields(b[shut+1:])
-	const first = 3
-	field := func(n int) []byte { return rest[n-first] }
-	if len(rest) < 22-first+1 {
-		return s, fmt.Errorf("malformed stat: %d fields after comm, want at least %d", len(rest), 22-first+1)
-	}
-	if st := field(3); len(st) != 1 {
-		return s, fmt.Errorf("malformed stat: bad state %q", st)
-	} else {
-		s.State = st[0]
-	}
-	if s.PPID, err = strconv.Atoi(string(field(4))); err != nil {
-		return s, fmt.Errorf("malformed stat: bad ppid: %w", err)
-	}
-	if s.Session, err = strconv.Atoi(string(field(6))); err != nil {
-		return s, fmt.Errorf("malformed stat: bad session: %w", err)
-	}
-	if s.Flags, err = strconv.ParseUint(string(field(9)), 10, 64); err != nil {
-		return s, fmt.Errorf("malformed stat: bad flags: %w", err)
-	}
-	if s.StartTime, err = strconv.ParseUint(string(field(22)), 10, 64); err != nil {
-		return s, fmt.Errorf("malformed stat: bad starttime: %w", err)
-	}
-	return s, nil
-}
-
-// readStat reads and parses root/PID/stat. A process that does not exist is an error for
-// which errors.Is(err, fs.ErrNotExist) holds.
-func readStat(root string, pid int) (Stat, error) {
-	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "stat"))
-	if err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			err = fs.ErrNotExist
-		}
-		return Stat{}, err
-	}
-	return ParseStat(b)
-}
+func readStat(root string, pid int) (Stat, error) { return procfs.ReadStat(root, pid) }
 
 // readCmdline returns the argv of a process, or nil for a kernel thread or a zombie.
 func readCmdline(root string, pid int) ([]string, error) {
@@ -106,31 +39,7 @@ func readCmdline(root string, pid int) ([]string, error) {
 	return strings.Split(string(b), "\x00"), nil
 }
 
-// readCgroups returns the cgroup paths of a process: "cgroup" for the unified hierarchy and
-// "cgroup.<controller>" for each cgroup v1 controller. Named v1 hierarchies are left out.
-func readCgroups(root string, pid int) map[string]string {
-	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "cgroup"))
-	if err != nil {
-		return nil
-	}
-	out := map[string]string{}
-	for line := range strings.Lines(string(b)) {
-		parts := strings.SplitN(strings.TrimRight(line, "\n"), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			out["cgroup"] = parts[2]
-			continue
-		}
-		for c := range strings.SplitSeq(parts[1], ",") {
-			if c != "" && !strings.HasPrefix(c, "name=") {
-				out["cgroup."+c] = parts[2]
-			}
-		}
-	}
-	return out
-}
+func readCgroups(root string, pid int) map[string]string { return procfs.ReadCgroups(root, pid) }
 
 // pids lists the process ids under root in ascending order.
 func pids(root string) ([]int, error) {
@@ -156,23 +65,11 @@ func pids(root string) ([]int, error) {
 	return out, nil
 }
 
-// StartTime returns the start time of process pid in clock ticks after boot (field 22 of
-// /proc/PID/stat). Together with the pid it names one process for good: a pid the kernel
-// hands out again belongs to a process with another start time.
-func StartTime(pid int) (uint64, error) {
-	s, err := readStat(procRoot, pid)
-	if err != nil {
-		return 0, err
-	}
-	return s.StartTime, nil
-}
+// StartTime returns the start time of process pid (procfs.StartTime).
+func StartTime(pid int) (uint64, error) { return procfs.StartTime(pid) }
 
-// Alive reports whether the process pid that started at start still runs: it exists, has
-// that start time and is not a zombie.
-func Alive(pid int, start uint64) bool {
-	s, err := readStat(procRoot, pid)
-	return err == nil && s.StartTime == start && !s.Dead()
-}
+// Alive reports whether the process pid that started at start still runs (procfs.Alive).
+func Alive(pid int, start uint64) bool { return procfs.Alive(pid, start) }
 
 // Signal sends sig to the process pid that started at start, and to no other. It reports
 // whether the signal was sent: false with a nil error when that process is gone (exited, a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -201,7 +202,7 @@ func TestFindFakeProc(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "cmdline"), []byte(argv), 0o644)
 	}
 	add(1, statLine(1, "worker", 'S', 0, 1, 0, 1), "worker\x00")
-	add(100, statLine(100, "worker", 'S', 2, 0, pfKThread, 10), "")
+	add(100, statLine(100, "worker", 'S', 2, 0, procfs.PFKThread, 10), "")
 	add(101, statLine(101, "worker", 'Z', 1, 101, 0, 11), "")
 	add(102, statLine(102, "worker", 'S', 1, 102, 0, 12), "worker\x00--serve\x00")
 	add(103, statLine(103, "weird) (name", 'S', 1, 103, 0, 13), "/usr/bin/worker\x00-x\x00")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"os"
 	"strconv"
 	"strings"
@@ -36,23 +37,10 @@ func StartTime(pid int) (uint64, error) {
 	return parseStartTime(b)
 }
 
-// parseStartTime reads field 22 of a /proc/PID/stat line. The command field may hold spaces
-// and parentheses, so fields are counted from the last ')'.
+// parseStartTime reads field 22 of a /proc/PID/stat line.
 func parseStartTime(b []byte) (uint64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat line without a command")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); field 22 is f[19].
-	if len(f) < 20 {
-		return 0, fmt.Errorf("stat line with %d fields after the command, want at least 20", len(f))
-	}
-	v, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("start time %q: %w", f[19], err)
-	}
-	return v, nil
+	st, err := procfs.ParseStat(b)
+	return st.StartTime, err
 }
 
 // alive reports whether pid is still the process that started at start.
