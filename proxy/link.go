@@ -295,6 +295,14 @@ func (l *link) slow() (err error) {
 	var q queue
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// Between sockets a timerfd alarm wakes the link at the exact time; the runtime timer
+	// is armed as well, for when the process is too busy to look at its poller soon.
+	var al *alarm
+	if _, ok := l.dst.(*net.TCPConn); ok {
+		if al = newAlarm(); al != nil {
+			defer al.disarm()
+		}
+	}
 	for {
 		now := time.Now()
 		for q.len() > 0 && !q.head().at.After(now) {
@@ -331,14 +339,20 @@ func (l *link) slow() (err error) {
 			inCh = in
 		}
 		var tc <-chan time.Time
+		var ac <-chan struct{}
 		if has {
 			timer.Reset(next.Sub(now))
 			tc = timer.C
+			if al != nil {
+				al.arm(next)
+				ac = al.c
+			}
 		}
 		select {
 		case ev := <-inCh:
 			q.push(l.through(0, []event{ev})...)
 		case <-tc:
+		case <-ac:
 		case <-l.notify:
 			now := time.Now()
 			evs, removed := l.rebuild(now)
@@ -415,11 +429,12 @@ func (l *link) exec(ev event) (done bool, err error) {
 // the source ends, or when quit closes.
 func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	buf := make([]byte, readSize)
+	next, stop := chunkReader(l.src)
+	defer stop()
 	for {
-		n, err := l.src.Read(buf)
-		if n > 0 {
-			ev := event{kind: evData, data: append([]byte(nil), buf[:n]...), at: time.Now()}
+		data, at, err := next()
+		if len(data) > 0 {
+			ev := event{kind: evData, data: data, at: at}
 			select {
 			case in <- ev:
 			case <-quit:
@@ -448,6 +463,18 @@ func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{})
 		}
 		return
 	}
+}
+
+// bufferedChunks reads chunks from src through a buffer of the link's own.
+func bufferedChunks(src net.Conn) (next func() ([]byte, time.Time, error), stop func()) {
+	buf := make([]byte, readSize)
+	return func() ([]byte, time.Time, error) {
+		n, err := src.Read(buf)
+		if n > 0 {
+			return append([]byte(nil), buf[:n]...), time.Now(), err
+		}
+		return nil, time.Now(), err
+	}, func() {}
 }
 
 // queue holds events waiting for their time, in order.

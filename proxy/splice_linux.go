@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -223,4 +225,94 @@ func writeAll(rc syscall.RawConn, b []byte) error {
 		return err
 	}
 	return werr
+}
+
+// chunkReader returns a function that reads the next chunk from src, of at most readSize
+// bytes, into a slice of its own, with the time it arrived. From a TCP socket it takes a
+// buffer only while bytes are there, so a link on the toxic path that sits idle holds
+// none, and the time is the kernel's receive timestamp (SO_TIMESTAMPNS), not the time
+// this process got round to reading: a latency toxic counts from the true arrival. stop
+// turns the timestamps off again.
+func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop func()) {
+	tc, ok := src.(*net.TCPConn)
+	if !ok {
+		return bufferedChunks(src)
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return bufferedChunks(src)
+	}
+	stamped := false
+	rc.Control(func(fd uintptr) {
+		stamped = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) == nil
+	})
+	stop = func() {
+		if stamped {
+			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 0) })
+		}
+	}
+	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
+	next = func() ([]byte, time.Time, error) {
+		var data []byte
+		var at time.Time
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			b := readBufs.Get().(*[]byte)
+			defer readBufs.Put(b)
+			var n, oobn int
+			for {
+				if stamped {
+					n, oobn, _, _, rerr = unix.Recvmsg(int(fd), (*b)[:readSize], oob, 0)
+				} else {
+					n, rerr = rawRead(int(fd), (*b)[:readSize])
+				}
+				if rerr != unix.EINTR {
+					break
+				}
+			}
+			if rerr == unix.EAGAIN {
+				return false
+			}
+			at = time.Now()
+			if n > 0 {
+				data = append([]byte(nil), (*b)[:n]...)
+				if oobn > 0 {
+					at = arrival(oob[:oobn], at)
+				}
+			}
+			return true
+		})
+		switch {
+		case err != nil:
+			return nil, at, err
+		case rerr != nil:
+			return nil, at, rerr
+		case data == nil:
+			return nil, at, io.EOF
+		}
+		return data, at, nil
+	}
+	return next, stop
+}
+
+// arrival turns the receive timestamp in a control message (wall clock) into a time on
+// now's monotonic clock. Without one, or with one that makes no sense (a clock step), it
+// is now.
+func arrival(oob []byte, now time.Time) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return now
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS || len(m.Data) < int(unsafe.Sizeof(unix.Timespec{})) {
+			continue
+		}
+		ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+		age := now.Sub(time.Unix(ts.Unix()))
+		if age < 0 || age > time.Second {
+			return now
+		}
+		return now.Add(-age)
+	}
+	return now
 }
