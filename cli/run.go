@@ -102,10 +102,19 @@ func (a *app) planCommand() *cobra.Command {
 			}
 			exp := exps[0]
 			p, err := engine.Plan(cmd.Context(), exp, a.options(&f))
-			if err != nil {
-				return err
+			if p == nil || len(p.Faults) == 0 {
+				if err != nil {
+					return err
+				}
 			}
-			return report.WritePlan(a.stdout, planReport(exp, p))
+			pr := planReport(exp, p)
+			if err != nil {
+				pr.Notes = append(pr.Notes, fmt.Sprintf("a run would stop before injecting anything: %v (exit %d)", err, shakedown.KindOf(err).ExitCode()))
+			}
+			if werr := report.WritePlan(a.stdout, pr); werr != nil {
+				return werr
+			}
+			return err
 		},
 	}
 	f.register(cmd)

@@ -30,7 +30,8 @@ type PlannedFault struct {
 
 // Plan resolves targets with env.DryRun set, applies selection with the seed and the
 // blast-radius caps, builds each fault to collect what it would do, and lays out the fault
-// graph's timeline. It injects nothing. Its errors carry the kinds a run would end with.
+// graph's timeline. It injects nothing. Its errors carry the kinds a run would end with;
+// with an error it still returns what it could plan, when it got as far as the fault graph.
 func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanResult, error) {
 	seed := opts.Seed
 	if seed == 0 {
@@ -43,9 +44,8 @@ func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanRe
 	env := shakedown.Env{RunID: NewID(now()), StateDir: opts.StateDir, Seed: seed, DryRun: true}
 	s, err := build(ctx, env, exp, opts)
 	defer s.close()
-	if err != nil {
-		return nil, err
-	}
+	// Even when a run could not go on (a target resolves to nothing, say), the plan says
+	// what it knows: the targets resolved so far and the fault graph's timeline.
 	p := &PlanResult{Seed: seed, Baseline: exp.Baseline, Recovery: exp.Recovery}
 	for _, t := range s.targets {
 		p.Targets = append(p.Targets, t.record())
@@ -56,10 +56,10 @@ func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanRe
 			Selected: instanceNames(n.selected), After: n.spec.After,
 			Start: n.start, End: n.end, OneShot: n.typ.OneShot,
 		}
-		if pl, ok := n.fault.(shakedown.Planner); ok {
+		if pl, ok := n.fault.(shakedown.Planner); ok && n.fault != nil {
 			pf.Lines = pl.Plan()
 		}
 		p.Faults = append(p.Faults, pf)
 	}
-	return p, nil
+	return p, err
 }
