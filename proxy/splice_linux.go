@@ -73,6 +73,7 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err
 	if err != nil {
 		return false, nil
 	}
+	w := newRawWriter(dstRC)
 	for {
 		var buf *[]byte
 		var n int
@@ -103,7 +104,7 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err
 			readBufs.Put(buf)
 			return true, nil // end of stream
 		}
-		werr := writeAll(dstRC, (*buf)[:n])
+		werr := w.writeAll((*buf)[:n])
 		readBufs.Put(buf)
 		if werr != nil {
 			return true, werr
@@ -202,29 +203,46 @@ func rawWrite(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
-// writeAll writes b to a socket, waiting while its buffer is full.
-func writeAll(rc syscall.RawConn, b []byte) error {
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for len(b) > 0 {
-			n, e := rawWrite(int(fd), b)
-			switch {
-			case e == unix.EINTR:
-				continue
-			case e == unix.EAGAIN:
-				return false
-			case e != nil:
-				werr = e
-				return true
-			}
-			b = b[n:]
+// rawWriter writes whole buffers to a socket, waiting while its buffer is full. It is
+// made once per link so that a write allocates nothing.
+type rawWriter struct {
+	rc  syscall.RawConn
+	b   []byte
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func newRawWriter(rc syscall.RawConn) *rawWriter {
+	w := &rawWriter{rc: rc}
+	w.fn = w.write
+	return w
+}
+
+func (w *rawWriter) write(fd uintptr) bool {
+	for len(w.b) > 0 {
+		n, e := rawWrite(int(fd), w.b)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			return false
+		case e != nil:
+			w.err = e
+			return true
 		}
-		return true
-	})
+		w.b = w.b[n:]
+	}
+	return true
+}
+
+func (w *rawWriter) writeAll(b []byte) error {
+	w.b, w.err = b, nil
+	err := w.rc.Write(w.fn)
+	w.b = nil
 	if err != nil {
 		return err
 	}
-	return werr
+	return w.err
 }
 
 // chunkReader returns a function that reads the next chunk from src, of at most readSize
