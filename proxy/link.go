@@ -54,6 +54,10 @@ type link struct {
 	entries  []entry
 	stages   []stage // the stages in effect, in chain order
 	counter  *atomic.Int64
+	// seen is the chain the stages were built from: the fast path compares it with the
+	// proxy's after each read, and hands what it read to the toxic path when it changed.
+	seen    *[]*toxicState
+	pending *event // read by the fast path after a change, for the toxic path to take first
 }
 
 // conn is one proxied connection: the client's and upstream's sockets and a link for
@@ -108,15 +112,23 @@ func (c *conn) reset() {
 	c.close()
 }
 
-// changed tells the link that its chain changed: a token for the toxic path, and a read
-// deadline in the past to interrupt the fast path.
-func (l *link) changed() {
+// changed tells the link that its chain changed: a token for the toxic path. The fast
+// path notices the change with the next bytes it reads; a chain that acts without bytes
+// (a timeout) cannot wait for them, and interrupt puts a read deadline in the past to stop
+// the fast path at once.
+func (l *link) changed(interrupt bool) {
 	select {
 	case l.notify <- struct{}{}:
 	default:
 	}
-	l.src.SetReadDeadline(time.Now())
+	if interrupt {
+		l.src.SetReadDeadline(time.Now())
+	}
 }
+
+// chainChanged reports whether the proxy's chain is no longer the one the link's stages
+// were built from.
+func (l *link) chainChanged() bool { return l.c.p.chains[l.dir].Load() != l.seen }
 
 // run moves bytes until the direction ends. It returns nil when the source ended and the
 // end was passed on (half-close), or why the connection must end.
@@ -131,6 +143,9 @@ func (l *link) run() error {
 		}
 		var err error
 		if len(l.stages) == 0 {
+			if done, err := l.flushPending(); done {
+				return err
+			}
 			err = l.fast()
 		} else {
 			err = l.slow()
@@ -145,7 +160,9 @@ func (l *link) run() error {
 // returns the events that stages removed from a live link leave behind (bytes they held,
 // a close) and whether any stage was removed.
 func (l *link) rebuild(now time.Time) ([]event, bool) {
-	chain := l.c.p.chain(l.dir)
+	seen := l.c.p.chains[l.dir].Load()
+	chain := *seen
+	l.seen = seen
 	old := l.entries
 	find := func(es []entry, id uint64) (entry, bool) {
 		for _, e := range es {
@@ -223,44 +240,69 @@ func (l *link) through(i int, evs []event) []event {
 	return evs
 }
 
+// errChanged stops the fast path when the chain changed; what it had read is in pending.
+var errChanged = errors.New("chain changed")
+
 // fast moves bytes with no toxic in the way: in the kernel between two TCP sockets, else
-// through a buffer. A read deadline interrupts it without losing a byte.
+// through a buffer. It stops, without losing a byte, at a read deadline or when it reads
+// bytes (or the end of the stream) after the chain changed: those go to l.pending.
 func (l *link) fast() error {
 	var err error
+	var pending *event
 	handled := false
 	if s, ok := l.src.(*net.TCPConn); ok {
 		if d, ok := l.dst.(*net.TCPConn); ok {
-			handled, err = spliceCopy(d, s, l.counter)
+			handled, pending, err = spliceCopy(d, s, l.counter, l.chainChanged)
 		}
 	}
 	if !handled {
-		err = copyBuffer(l.dst, l.src, l.counter)
+		pending, err = copyBuffer(l.dst, l.src, l.counter, l.chainChanged)
 	}
 	switch {
 	case err == nil:
 		halfClose(l.dst)
 		return nil
+	case err == errChanged:
+		l.pending = pending
+		return errInterrupted
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errInterrupted
 	}
 	return err
 }
 
-func copyBuffer(dst io.Writer, src io.Reader, counter *atomic.Int64) error {
+// flushPending carries out, straight away, what the fast path read after a change that
+// left the link without stages after all (a toxicity roll). done and err are exec's.
+func (l *link) flushPending() (done bool, err error) {
+	if l.pending == nil {
+		return false, nil
+	}
+	ev := *l.pending
+	l.pending = nil
+	return l.exec(ev)
+}
+
+func copyBuffer(dst io.Writer, src io.Reader, counter *atomic.Int64, changed func() bool) (*event, error) {
 	buf := make([]byte, readSize)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if changed() {
+				return &event{kind: evData, data: append([]byte(nil), buf[:n]...), at: time.Now()}, errChanged
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
+				return nil, werr
 			}
 			counter.Add(int64(n))
 		}
 		if err == io.EOF {
-			return nil
+			if changed() {
+				return &event{kind: evEOF, at: time.Now()}, errChanged
+			}
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
@@ -293,6 +335,10 @@ func (l *link) slow() (err error) {
 	}()
 
 	var q queue
+	if l.pending != nil { // read by the fast path after the change: it goes first
+		q.push(l.through(0, []event{*l.pending})...)
+		l.pending = nil
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// Between sockets a timerfd alarm wakes the link at the exact time; the runtime timer

@@ -294,3 +294,53 @@ func firstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
+
+// A toxic added to a live connection that sits idle on the fast path takes effect with
+// the next bytes or the end of the stream, timed from when they arrive; a timeout, which
+// acts without bytes, interrupts the fast path at once.
+func TestToxicAddedToIdleLink(t *testing.T) {
+	tests := []struct {
+		name  string
+		typ   string
+		attrs Attrs
+		bytes bool          // the client writes "hello" (else it only closes)
+		want  string        // what arrives upstream
+		after time.Duration // from the write (or close) to the end upstream
+	}{
+		{"latency delays the next bytes", "latency", &Latency{Latency: 100}, true, "hello", 100 * time.Millisecond},
+		{"slow_close delays the end", "slow_close", &SlowClose{Delay: 250}, false, "", 250 * time.Millisecond},
+		{"limit_data cuts the next bytes", "limit_data", &LimitData{Bytes: 2}, true, "he", 0},
+		{"timeout closes without bytes", "timeout", &Timeout{Timeout: 300}, false, "", 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := NewProxy("t", "", "", nil)
+				client, server, _, done := pipeConn(p)
+				// One byte through first: the link is live and on the fast path.
+				go client.Write([]byte("x"))
+				readN(t, server, 1)
+				synctest.Wait()
+				add(t, p, tt.typ, "upstream", tt.attrs)
+				start := time.Now()
+				if tt.typ == "timeout" {
+					// Nothing is written: the timeout must close the connection itself.
+				} else if tt.bytes {
+					go func() { client.Write([]byte("hello")); client.Close() }()
+				} else {
+					client.Close()
+				}
+				got, _ := io.ReadAll(server)
+				if string(got) != tt.want {
+					t.Errorf("upstream got %q, want %q", got, tt.want)
+				}
+				if d := time.Since(start); d != tt.after {
+					t.Errorf("ended upstream after %v, want %v", d, tt.after)
+				}
+				client.Close()
+				server.Close()
+				<-done
+			})
+		})
+	}
+}

@@ -257,8 +257,16 @@ func (p *Proxy) publishLocked() {
 			continue
 		}
 		p.chains[d].Store(&chain)
+		// Links on the fast path take up a chain with their next bytes, unless it has a
+		// toxic that acts without bytes (a timeout): then they are interrupted now.
+		interrupt := false
+		for _, t := range chain {
+			if _, ok := t.Attributes.stage(time.Time{}).(deadliner); ok {
+				interrupt = true
+			}
+		}
 		for c := range p.conns {
-			c.links[d].changed()
+			c.links[d].changed(interrupt)
 		}
 	}
 }

@@ -57,21 +57,22 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, smallRead); return 
 // moves to splice.
 const smallRead = 64 << 10
 
-// spliceCopy moves bytes from src to dst until src ends (nil), an error, or a read
-// deadline on src (os.ErrDeadlineExceeded). Small messages go through one plain read and
-// write (cheapest for request/response traffic); once a read fills its buffer the bytes
-// move in the kernel with splice(2) until the socket runs dry. A pipe or buffer is taken
-// only when bytes are there, and emptied into dst before src is read again, so an
+// spliceCopy moves bytes from src to dst until src ends (nil), an error, a read deadline
+// on src (os.ErrDeadlineExceeded), or bytes or the end read after changed() turned true
+// (errChanged, with what was read in pending). Small messages go through one plain read
+// and write (cheapest for request/response traffic); once a read fills its buffer the
+// bytes move in the kernel with splice(2) until the socket runs dry. A pipe or buffer is
+// taken only when bytes are there, and emptied into dst before src is read again, so an
 // interruption never strands a byte. handled is false when splice cannot be used and
 // nothing was moved.
-func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err error) {
+func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool) (handled bool, pending *event, err error) {
 	srcRC, err := src.SyscallConn()
 	if err != nil {
-		return false, nil
+		return false, nil, nil
 	}
 	dstRC, err := dst.SyscallConn()
 	if err != nil {
-		return false, nil
+		return false, nil, nil
 	}
 	w := newRawWriter(dstRC)
 	for {
@@ -94,38 +95,51 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err
 			return true
 		})
 		if err != nil {
-			return true, err
+			return true, nil, err
 		}
 		if rerr != nil {
 			readBufs.Put(buf)
-			return true, rerr
+			return true, nil, rerr
 		}
 		if n <= 0 {
 			readBufs.Put(buf)
-			return true, nil // end of stream
+			if changed() {
+				return true, &event{kind: evEOF, at: time.Now()}, errChanged
+			}
+			return true, nil, nil // end of stream
+		}
+		if changed() {
+			ev := &event{kind: evData, data: append([]byte(nil), (*buf)[:n]...), at: time.Now()}
+			readBufs.Put(buf)
+			return true, ev, errChanged
 		}
 		werr := w.writeAll((*buf)[:n])
 		readBufs.Put(buf)
 		if werr != nil {
-			return true, werr
+			return true, nil, werr
 		}
 		counter.Add(int64(n))
 		if n < smallRead {
 			continue
 		}
-		if eof, err := spliceBulk(dstRC, srcRC, counter); err != nil || eof {
-			return true, err
+		if eof, err := spliceBulk(dstRC, srcRC, counter, changed); err != nil || eof {
+			return true, nil, err
 		}
 	}
 }
 
 // spliceBulk splices from src to dst until src has no more bytes for now.
-func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64) (eof bool, err error) {
+// It stops with errChanged, the pipe empty, when changed() turns true.
+func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64, changed func() bool) (eof bool, err error) {
 	p, err := getPipe()
 	if err != nil {
 		return false, err
 	}
 	for {
+		if changed() {
+			putPipe(p)
+			return false, errChanged
+		}
 		var moved int
 		var serr error
 		err = srcRC.Read(func(fd uintptr) bool {

@@ -9,8 +9,8 @@ import (
 )
 
 // spliceCopy is Linux only; elsewhere links copy through a buffer.
-func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64) (handled bool, err error) {
-	return false, nil
+func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool) (handled bool, pending *event, err error) {
+	return false, nil, nil
 }
 
 func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop func()) {
