@@ -2,11 +2,15 @@
 // faults ("toxics", in Toxiproxy's words) per direction, and a daemon that serves a
 // Toxiproxy-compatible REST API over a set of such proxies.
 //
-// A link with no fault moves bytes in the kernel (splice(2) between the two sockets);
-// a link with faults moves them through a bounded queue where each toxic is a stage
-// that schedules, slices, drops or ends the stream. Faults can be added and removed on
-// live connections: the link interrupts its reader with a read deadline, switches path
-// and resumes, so no byte is lost or reordered.
+// A link with no fault moves bytes in the kernel (splice(2) between the two sockets;
+// small messages by one read and one write); a link with faults moves them through a
+// bounded queue where each toxic is a stage that schedules, slices, drops or ends the
+// stream. Bytes are stamped with the kernel's receive time and let out when a timerfd
+// alarm rings, so a latency toxic is exact to a fraction of a millisecond. Faults can be
+// added and removed on live connections: a link on the fast path takes up a new chain
+// with the next bytes it reads (or at once, through a read deadline, for a timeout), a
+// link on the toxic path with its next event; it switches path and resumes, so no byte is
+// lost or reordered.
 //
 // Beside Toxiproxy's toxics (latency, bandwidth, slow_close, timeout, reset_peer,
 // slicer, limit_data) the proxy has "down" (the proxy stops listening and drops its

@@ -137,7 +137,8 @@ func (l *link) run() error {
 	for {
 		if len(l.stages) == 0 {
 			// Clear a deadline left by a change, then look at the chain: a change made
-			// after this point sets a new deadline, so none is missed.
+			// after this point sets a new deadline or is seen by the fast path with
+			// its next read, so none is missed.
 			l.src.SetReadDeadline(time.Time{})
 			l.rebuild(time.Now())
 		}
