@@ -37,6 +37,10 @@ bench-proxy:
 bench-load:
 	bench/load/run.sh
 
+# Host faults' timings (needs root): inject to effect, revert to healed, userspace delay, loss.
+bench-network:
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./fault/network
+
 docs: build
 	./$(BIN) faults --markdown > docs/faults.md
 
