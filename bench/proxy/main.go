@@ -7,8 +7,9 @@
 // The driver shares the machine with the proxies, so it spends as little of it as it
 // can: the bulk backend sends with sendfile(2) and the client splices into /dev/null; the
 // keep-alive clients write a prepared request and read the answer through a buffer; and
-// the request rate is measured in short turns of each proxy in alternation, so that load
-// from elsewhere weighs on both alike. The accuracy figure is |round trip − (latency +
+// the request rate and the added latency (against the backend reached directly) are
+// measured in short turns of each in alternation, so that load from elsewhere weighs on
+// all alike. The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
 // period, measured once the proxy has let go of the idle connections.
 //
@@ -296,10 +297,6 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			tp.stop()
 			return err
 		}
-		var direct []time.Duration
-		if want("latency") {
-			direct = latencyAt(be.http, 1000, dur)
-		}
 		echoRTT, err := roundTrip(be.echo)
 		if err != nil {
 			return err
@@ -328,8 +325,12 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		if want("rate") {
 			rates, cpus = interleavedRate(peers, ls, 16, dur)
 		}
+		var lats [][]time.Duration // direct, then each peer
+		if want("latency") {
+			lats = interleavedLatency([]string{be.http, ls[0].web.Listen, ls[1].web.Listen}, 1000, dur)
+		}
 		for i, p := range peers {
-			f, err := measure(p, ls[i], be, idle, dur, direct, echoRTT)
+			f, err := measure(p, ls[i], be, idle, echoRTT)
 			if err != nil {
 				tp.stop()
 				sp.stop()
@@ -337,6 +338,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			}
 			if rates != nil {
 				f.rate, f.cpuPerReq = rates[i], cpus[i]
+			}
+			if lats != nil {
+				f.addedP99 = ms(p99(lats[i+1]) - p99(lats[0]))
 			}
 			results[p.name] = append(results[p.name], f)
 			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms\n",
@@ -400,7 +404,7 @@ func setup(p *peer, be backends) (links, error) {
 	return l, nil
 }
 
-// rateSlices is how many turns each peer takes in the request-rate figure.
+// rateSlices is how many turns each peer takes in the request-rate and latency figures.
 const rateSlices = 6
 
 // interleavedRate measures the keep-alive request rate of each peer for d in all, in
@@ -424,7 +428,7 @@ func interleavedRate(peers []*peer, ls []links, workers int, d time.Duration) (r
 	return rates, cpus
 }
 
-func measure(p *peer, l links, be backends, idle int, dur time.Duration, direct []time.Duration, echoRTT time.Duration) (figures, error) {
+func measure(p *peer, l links, be backends, idle int, echoRTT time.Duration) (figures, error) {
 	var f figures
 	var err error
 	echo := l.echo
@@ -432,9 +436,6 @@ func measure(p *peer, l links, be backends, idle int, dur time.Duration, direct 
 		if f.throughput, err = throughput(l.bulk.Listen, be.bulkBytes); err != nil {
 			return f, err
 		}
-	}
-	if want("latency") {
-		f.addedP99 = ms(p99(latencyAt(l.web.Listen, 1000, dur)) - p99(direct))
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil && len(fds) > 1000 {
 		fmt.Printf("note: %d descriptors open in the driver before the idle figure\n", len(fds))
@@ -577,15 +578,29 @@ func readResponse(r *bufio.Reader) error {
 	return err
 }
 
-// latencyAt sends rate requests/s (open model, keep-alive) for d and returns the
-// latencies.
-func latencyAt(addr string, rate int, d time.Duration) []time.Duration {
-	c := httpClient(64)
-	defer c.CloseIdleConnections()
-	url := "http://" + addr + "/"
-	for range 64 {
-		get(c, url)
+// interleavedLatency sends requests at rate/s (open model, keep-alive) to each of addrs
+// in turns of d/rateSlices, d in all for each, and returns the latencies per address.
+// Each address has a client of its own, warmed up before the turns begin.
+func interleavedLatency(addrs []string, rate int, d time.Duration) [][]time.Duration {
+	clients := make([]*http.Client, len(addrs))
+	for i, a := range addrs {
+		clients[i] = httpClient(64)
+		defer clients[i].CloseIdleConnections()
+		latencyAt(clients[i], a, rate, 200*time.Millisecond)
 	}
+	out := make([][]time.Duration, len(addrs))
+	for range rateSlices {
+		for i, a := range addrs {
+			out[i] = append(out[i], latencyAt(clients[i], a, rate, d/rateSlices)...)
+		}
+	}
+	return out
+}
+
+// latencyAt sends rate requests/s (open model, keep-alive) to addr for d and returns the
+// latencies.
+func latencyAt(c *http.Client, addr string, rate int, d time.Duration) []time.Duration {
+	url := "http://" + addr + "/"
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
