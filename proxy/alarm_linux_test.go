@@ -148,19 +148,55 @@ func TestChunkReaderKernelTimestamp(t *testing.T) {
 	defer s.Close()
 	next, stop := chunkReader(s)
 	defer stop()
-	if _, err := c.Write([]byte("hello")); err != nil {
+	raw, err := s.(*net.TCPConn).SyscallConn()
+	if err != nil {
 		t.Fatal(err)
 	}
-	// On loopback the write has queued the bytes at the receiver when it returns.
-	sent := time.Now()
-	time.Sleep(20 * time.Millisecond) // the bytes wait in the socket
-	readAt := time.Now()
-	data, at, err := next()
-	if err != nil || string(data) != "hello" {
-		t.Fatalf("read %q, %v", data, err)
+	// send writes msg, waits until it is queued at the receiver (on a busy machine loopback
+	// delivery can lag the write), lets it wait there for wait — the reader comes late —
+	// and reads it: it returns when the write began, when the bytes were seen queued, and
+	// the stamp.
+	send := func(msg string, wait time.Duration) (before, queued, at time.Time) {
+		before = time.Now()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var n int
+			raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+			if n >= len(msg) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the bytes never reached the receiving socket")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		queued = time.Now()
+		time.Sleep(wait)
+		data, at, err := next()
+		if err != nil || string(data) != msg {
+			t.Fatalf("read %q, %v", data, err)
+		}
+		return before, queued, at
 	}
-	if !at.Before(readAt) || at.After(sent) {
-		t.Errorf("stamped %v after the write returned and %v before the read began; want before the write returned", at.Sub(sent), readAt.Sub(at))
+	// The kernel turns receive timestamps on for the whole host asynchronously after the
+	// first socket asks for them: until then a packet is stamped when it is read. Wait for
+	// that, as a long-running proxy never has to.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, queued, at := send("x", 5*time.Millisecond)
+		if !at.After(queued) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("receive timestamps never came on")
+		}
+	}
+	before, queued, at := send("hello", 20*time.Millisecond)
+	if at.Before(before) || at.After(queued) {
+		t.Errorf("stamped %v after the write began and %v after the bytes were seen queued; want between the two",
+			at.Sub(before), at.Sub(queued))
 	}
 	c.Close()
 	if _, _, err := next(); err != io.EOF {
