@@ -25,6 +25,22 @@ type Instance struct {
 	Ref any `json:"-"`
 }
 
+// RefAs returns in.Ref as a T when the target family that resolved the instance put one
+// there, as a T or a non-nil *T. Faults of that family use it before falling back on what
+// the instance's ID and Attrs say (an instance replayed from a journal has no Ref).
+func RefAs[T any](in Instance) (T, bool) {
+	switch r := in.Ref.(type) {
+	case T:
+		return r, true
+	case *T:
+		if r != nil {
+			return *r, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
 // Fault is one fault of an experiment, built for its selected target instances.
 //
 // The engine calls Undo, writes what it returns to the journal and syncs it, and only then

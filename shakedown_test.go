@@ -340,3 +340,19 @@ func FuzzParseSelectionAndRate(f *testing.F) {
 		}
 	})
 }
+
+func TestRefAs(t *testing.T) {
+	type handle struct{ n int }
+	if h, ok := shakedown.RefAs[handle](shakedown.Instance{Ref: handle{1}}); !ok || h.n != 1 {
+		t.Errorf("value Ref: %v, %v", h, ok)
+	}
+	if h, ok := shakedown.RefAs[handle](shakedown.Instance{Ref: &handle{2}}); !ok || h.n != 2 {
+		t.Errorf("pointer Ref: %v, %v", h, ok)
+	}
+	if _, ok := shakedown.RefAs[handle](shakedown.Instance{Ref: (*handle)(nil)}); ok {
+		t.Errorf("nil pointer Ref taken")
+	}
+	if _, ok := shakedown.RefAs[handle](shakedown.Instance{Ref: "other"}); ok {
+		t.Errorf("Ref of another type taken")
+	}
+}

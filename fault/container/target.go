@@ -305,13 +305,8 @@ func ParseCgroups(b []byte) map[string]string { return procfs.ParseCgroups(b) }
 // containerOf returns the container an instance stands for: its Ref when the container
 // target made it, else what its ID and attributes say.
 func containerOf(in shakedown.Instance) (Container, error) {
-	switch r := in.Ref.(type) {
-	case Container:
+	if r, ok := shakedown.RefAs[Container](in); ok {
 		return r, nil
-	case *Container:
-		if r != nil {
-			return *r, nil
-		}
 	}
 	if in.Kind != Kind {
 		return Container{}, shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s, not a container", in.Name, in.Kind)

@@ -173,13 +173,8 @@ func podReady(p *corev1.Pod) bool {
 
 // podOf returns the pod an instance stands for.
 func podOf(in shakedown.Instance) (Pod, error) {
-	switch r := in.Ref.(type) {
-	case Pod:
+	if r, ok := shakedown.RefAs[Pod](in); ok {
 		return r, nil
-	case *Pod:
-		if r != nil {
-			return *r, nil
-		}
 	}
 	if in.Kind != KindPods {
 		return Pod{}, shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s, not a pod", in.Name, in.Kind)
@@ -255,13 +250,8 @@ func (p *DeploymentParams) Resolve(ctx context.Context) ([]shakedown.Instance, e
 }
 
 func deploymentOf(in shakedown.Instance) (Deployment, error) {
-	switch r := in.Ref.(type) {
-	case Deployment:
+	if r, ok := shakedown.RefAs[Deployment](in); ok {
 		return r, nil
-	case *Deployment:
-		if r != nil {
-			return *r, nil
-		}
 	}
 	if in.Kind != KindDeployment {
 		return Deployment{}, shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s, not a deployment", in.Name, in.Kind)
@@ -331,13 +321,8 @@ func (p *NodeParams) Resolve(ctx context.Context) ([]shakedown.Instance, error) 
 }
 
 func nodeOf(in shakedown.Instance) (Node, error) {
-	switch r := in.Ref.(type) {
-	case Node:
+	if r, ok := shakedown.RefAs[Node](in); ok {
 		return r, nil
-	case *Node:
-		if r != nil {
-			return *r, nil
-		}
 	}
 	if in.Kind != KindNode {
 		return Node{}, shakedown.Errorf(shakedown.KindInvalid, "target %s is a %s, not a node", in.Name, in.Kind)
