@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -63,65 +62,35 @@ func NewExec(p *ExecParams, timeout time.Duration) (*Exec, error) {
 // Probe runs the command once.
 func (e *Exec) Probe(ctx context.Context) (string, error) {
 	op := "run " + strings.Join(e.p.Command, " ")
-	runCtx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	// Standard error goes to an unlinked file, not a pipe: something the command leaves
-	// running cannot hold up Wait.
-	errFile, err := os.CreateTemp("", "shakedown-probe-*")
-	if err != nil {
-		return "cannot run", shakedown.Wrap(shakedown.KindInternal, op, err)
-	}
-	os.Remove(errFile.Name())
-	defer errFile.Close()
-
-	cmd := exec.CommandContext(runCtx, e.p.Command[0], e.p.Command[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stderr = e.p.Dir, e.env, errFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	res, err := argv.Run(ctx, e.p.Command, e.p.Dir, e.env, e.timeout)
+	took := formatDuration(res.Took)
+	var se *argv.StartError
+	switch {
+	case err == nil:
+		return fmt.Sprintf("exit 0 in %s", took), nil
+	case errors.As(err, &se):
 		kind := shakedown.KindFailed
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			kind = shakedown.KindNotFound
 		}
 		return "cannot start", shakedown.Wrap(kind, op, err)
-	}
-	err = cmd.Wait()
-	took := since(start)
-	code := cmd.ProcessState.ExitCode()
-	switch {
-	case err == nil:
-		return fmt.Sprintf("exit 0 in %s", took), nil
 	case ctx.Err() != nil:
 		return "cancelled", shakedown.Wrap(shakedown.KindAborted, op, ctx.Err())
-	case runCtx.Err() != nil:
+	case res.TimedOut:
 		return "timed out after " + formatDuration(e.timeout),
 			shakedown.Wrap(shakedown.KindFailed, op, fmt.Errorf("timed out after %s, process group killed: %w", e.timeout, context.DeadlineExceeded))
 	}
-	obs := fmt.Sprintf("exit %d in %s", code, took)
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		obs = fmt.Sprintf("killed by signal %d in %s", int(ws.Signal()), took)
+	obs := fmt.Sprintf("exit %d in %s", res.Code, took)
+	if res.Signal != 0 {
+		obs = fmt.Sprintf("killed by signal %d in %s", int(res.Signal), took)
 	}
-	if t := tail(errFile, 200); t != "" {
+	if t := oneLine(argv.Last(res.Stderr, 200)); t != "" {
 		obs += ": " + t
 	}
 	return obs, shakedown.Wrap(shakedown.KindFailed, op, fmt.Errorf("%w (%s)", err, obs))
 }
 
-// tail returns about the last n bytes of f, whole lines where it can, on one line.
-func tail(f *os.File, n int64) string {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil || size == 0 {
-		return ""
-	}
-	off := max(0, size-n)
-	buf := make([]byte, size-off)
-	k, _ := f.ReadAt(buf, off)
-	s := strings.TrimSpace(strings.ToValidUTF8(string(buf[:k]), "?"))
-	if off > 0 {
-		if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
-			s = s[i+1:]
-		}
-	}
+// oneLine puts the lines of s on one line, separated by " | ".
+func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
 }

@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 	"io/fs"
 	"maps"
 	"os"
@@ -148,7 +148,7 @@ func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
 		revert = rc.Run
 	}
 	if err != nil {
-		var se *startError
+		var se *argv.StartError
 		if errors.As(err, &se) {
 			return nil, err // nothing ran, nothing to revert
 		}
@@ -190,12 +190,6 @@ func (e *ExitError) Error() string {
 	return b.String()
 }
 
-// startError marks a command that could not be started at all.
-type startError struct{ err error }
-
-func (e *startError) Error() string { return e.err.Error() }
-func (e *startError) Unwrap() error { return e.err }
-
 // Run runs the command and returns nil when it exits 0 in time. The error is KindNotFound
 // or KindPermission when it cannot start, KindAborted when ctx ends, and KindInternal with an
 // *ExitError when it fails or times out.
@@ -211,30 +205,19 @@ func (c Command) Run(ctx context.Context) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	// Standard error goes to an unlinked file rather than a pipe: a background process the
-	// command leaves behind cannot hold up Wait by keeping a pipe open.
-	errFile, err := os.CreateTemp("", "shakedown-exec-*")
-	if err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, op, err)
-	}
-	os.Remove(errFile.Name())
-	defer errFile.Close()
-
-	cmd := osexec.CommandContext(runCtx, c.Argv[0], c.Argv[1:]...)
-	cmd.Dir = c.Dir
+	var env []string
 	if len(c.Env) > 0 {
-		cmd.Env = os.Environ()
+		env = os.Environ()
 		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-			cmd.Env = append(cmd.Env, k+"="+c.Env[k])
+			env = append(env, k+"="+c.Env[k])
 		}
 	}
-	cmd.Stderr = errFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	if err := cmd.Start(); err != nil {
+	res, err := argv.Run(ctx, c.Argv, c.Dir, env, timeout)
+	var se *argv.StartError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
 		kind := shakedown.KindInternal
 		switch {
 		case errors.Is(err, osexec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
@@ -242,49 +225,29 @@ func (c Command) Run(ctx context.Context) error {
 		case errors.Is(err, fs.ErrPermission):
 			kind = shakedown.KindPermission
 		}
-		return shakedown.Wrap(kind, op, &startError{err})
-	}
-	err = cmd.Wait()
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
+		return shakedown.Wrap(kind, op, err)
+	case ctx.Err() != nil:
 		return shakedown.Wrap(shakedown.KindAborted, op, ctx.Err())
 	}
-	ee := &ExitError{Argv: c.Argv, Code: cmd.ProcessState.ExitCode(), Stderr: tail(errFile)}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		ee.Signal = signalName(ws.Signal())
+	ee := &ExitError{Argv: c.Argv, Code: res.Code, Stderr: lastLines(res.Stderr, tailLines)}
+	if res.Signal != 0 {
+		ee.Signal = signalName(res.Signal)
 	}
-	if runCtx.Err() != nil {
+	if res.TimedOut {
 		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("exec: timed out after %s", timeout), ee)
 	}
 	return shakedown.Wrap(shakedown.KindInternal, "exec", ee)
 }
 
 // tailBytes and tailLines bound how much of standard error an error message quotes.
-const (
-	tailBytes = 2048
-	tailLines = 5
-)
+// tailLines is how many of the last lines of standard error an ExitError keeps.
+const tailLines = 5
 
-// tail returns the last lines of f.
-func tail(f *os.File) string {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil || size == 0 {
-		return ""
-	}
-	off := max(0, size-tailBytes)
-	buf := make([]byte, size-off)
-	n, _ := f.ReadAt(buf, off)
-	s := strings.TrimSpace(strings.ToValidUTF8(string(buf[:n]), "?"))
-	if off > 0 {
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			s = s[i+1:] // drop the partial first line
-		}
-	}
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
-	if len(lines) > tailLines {
-		lines = lines[len(lines)-tailLines:]
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
 }

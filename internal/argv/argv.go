@@ -1,0 +1,111 @@
+// Package argv runs a command given as an argument list — never a shell string — the way
+// exec faults and exec probes need: in a process group of its own that is killed whole on
+// timeout or cancellation, with its standard error kept in an unlinked file rather than a
+// pipe, so that a background child it leaves behind cannot hold up the wait.
+package argv
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// TailBytes is how much of the end of standard error a Result keeps.
+const TailBytes = 2048
+
+// Result is how a command that started ended.
+type Result struct {
+	Took     time.Duration
+	Code     int            // exit code; -1 when a signal ended it
+	Signal   syscall.Signal // the signal that ended it, or 0
+	Stderr   string         // the last TailBytes of standard error, from a whole line, trimmed
+	TimedOut bool           // the timeout, not the caller's context, ended it
+}
+
+// StartError is a command that could not be started at all.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Run runs argv in dir with env (nil: this process's environment) for at most timeout. It
+// returns a *StartError when the command could not start, the context's error when ctx
+// ended first, an error (an *exec.ExitError, or one wrapping context.DeadlineExceeded when
+// TimedOut) when the command failed, and nil when it exited 0.
+func Run(ctx context.Context, argv []string, dir string, env []string, timeout time.Duration) (Result, error) {
+	var res Result
+	if len(argv) == 0 || argv[0] == "" {
+		return res, &StartError{errors.New("empty command")}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	errFile, err := os.CreateTemp("", "shakedown-argv-*")
+	if err != nil {
+		return res, &StartError{err}
+	}
+	os.Remove(errFile.Name())
+	defer errFile.Close()
+
+	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, errFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, &StartError{err}
+	}
+	err = cmd.Wait()
+	res.Took = time.Since(start)
+	res.Code = cmd.ProcessState.ExitCode()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		res.Signal = ws.Signal()
+	}
+	if err == nil {
+		return res, nil
+	}
+	res.Stderr = tail(errFile, TailBytes)
+	switch {
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	case runCtx.Err() != nil:
+		res.TimedOut = true
+		return res, errors.Join(err, context.DeadlineExceeded)
+	}
+	return res, err
+}
+
+// tail returns the last n bytes of f, starting at a whole line where it can, trimmed.
+func tail(f *os.File, n int64) string {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil || size == 0 {
+		return ""
+	}
+	off := max(0, size-n)
+	buf := make([]byte, size-off)
+	k, _ := f.ReadAt(buf, off)
+	s := strings.TrimSpace(strings.ToValidUTF8(string(buf[:k]), "?"))
+	if off > 0 {
+		s = dropPartialLine(s)
+	}
+	return s
+}
+
+// Last returns the end of s of at most n bytes, starting at a whole line where it can.
+func Last(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.TrimSpace(dropPartialLine(s[len(s)-n:]))
+}
+
+func dropPartialLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
+		return s[i+1:]
+	}
+	return s
+}
