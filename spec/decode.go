@@ -310,6 +310,51 @@ func (d *decoder) itemName(fs map[string]entry, item ast.Node, path string, seen
 	return s
 }
 
+// positiveDuration reads the duration of field k, which must be above zero when given. given
+// is false when the field is absent or null.
+func (d *decoder) positiveDuration(fs map[string]entry, k string) (v time.Duration, given bool) {
+	e, ok := fs[k]
+	if !ok || isNull(d.resolve(e.val, e.path)) {
+		return 0, false
+	}
+	v, ok = d.duration(e.val, e.path)
+	if ok && v <= 0 {
+		d.addf(e.val, e.path, "%s must be longer than zero", k)
+	}
+	return v, true
+}
+
+// fieldsOrProbe sorts the entries of a check or an expectation into its known fields and
+// the keys naming probe types, reporting any other key with what it wants. The item must have
+// either key (metric, alert) or exactly one probe: what names the item ("a check"), key and
+// what key stands for ("a metric") go into the messages.
+func (d *decoder) fieldsOrProbe(es []entry, known []string, want string, it ast.Node, ip, item, key, keyNoun string) (map[string]entry, []entry) {
+	fs := map[string]entry{}
+	var probes []entry
+	bad := false
+	for _, e := range es {
+		switch {
+		case slices.Contains(known, e.key):
+			fs[e.key] = e
+		case d.isProbe(e.key):
+			probes = append(probes, e)
+		default:
+			bad = true
+			d.addf(e.kn, e.path, "unknown field %q (want %s)", e.key, want)
+		}
+	}
+	_, has := fs[key]
+	switch {
+	case has && len(probes) > 0:
+		d.addf(probes[0].kn, probes[0].path, "%s is either %s or a probe, not both", item, keyNoun)
+	case !has && len(probes) == 0 && !bad:
+		d.addf(it, ip, "%s needs %s: or a probe (%s)", item, key, d.probeTypes())
+	case len(probes) > 1:
+		d.addf(probes[1].kn, probes[1].path, "%s has one probe; this one already has %s (line %d)", item, probes[0].key, d.pos(probes[0].kn).Line)
+	}
+	return fs, probes
+}
+
 var checkFields = []string{"name", "metric", "min", "max", "every", "timeout", "for", "window", "phases"}
 
 func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shakedown.Check {
@@ -327,31 +372,11 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 		if !ok {
 			continue
 		}
-		fs := map[string]entry{}
-		var probes []entry
-		unknown := false
-		for _, e := range es {
-			switch {
-			case slices.Contains(checkFields, e.key):
-				fs[e.key] = e
-			case d.isProbe(e.key):
-				probes = append(probes, e)
-			default:
-				unknown = true
-				d.addf(e.kn, e.path, "unknown field %q (want metric, a probe type (%s) or one of %s)",
-					e.key, d.probeTypes(), strings.Join(checkFields, ", "))
-			}
-		}
+		fs, probes := d.fieldsOrProbe(es, checkFields,
+			"metric, a probe type ("+d.probeTypes()+") or one of "+strings.Join(checkFields, ", "),
+			it, ip, "a check", "metric", "a metric")
 		c.Name = d.itemName(fs, it, ip, seen)
 		metric, isMetric := fs["metric"]
-		switch {
-		case isMetric && len(probes) > 0:
-			d.addf(probes[0].kn, probes[0].path, "a check is either a metric or a probe, not both")
-		case !isMetric && len(probes) == 0 && !unknown:
-			d.addf(it, ip, "a check needs metric: or a probe (%s)", d.probeTypes())
-		case len(probes) > 1:
-			d.addf(probes[1].kn, probes[1].path, "a check has one probe; this one already has %s (line %d)", probes[0].key, d.pos(probes[0].kn).Line)
-		}
 		if isMetric {
 			d.metricCheck(c, fs, metric, it, ip, loads)
 		} else {
@@ -364,23 +389,13 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 				c.Probe = d.probe(probes[0])
 			}
 		}
-		if e, ok := fs["every"]; ok && !isNull(d.resolve(e.val, e.path)) {
-			if v, ok := d.duration(e.val, e.path); ok {
-				if v <= 0 {
-					d.addf(e.val, e.path, "every must be longer than zero")
-				}
-				c.Every = v
-			}
+		if v, given := d.positiveDuration(fs, "every"); given && v > 0 {
+			c.Every = v
 		}
-		if e, ok := fs["timeout"]; ok && !isNull(d.resolve(e.val, e.path)) {
-			if c.Metric != "" {
-				d.addf(e.kn, e.path, "timeout applies to probe checks only")
-			} else if v, ok := d.duration(e.val, e.path); ok {
-				if v <= 0 {
-					d.addf(e.val, e.path, "timeout must be longer than zero")
-				}
-				c.Timeout = v
-			}
+		if e, ok := fs["timeout"]; ok && c.Metric != "" && !isNull(d.resolve(e.val, e.path)) {
+			d.addf(e.kn, e.path, "timeout applies to probe checks only")
+		} else {
+			c.Timeout, _ = d.positiveDuration(fs, "timeout")
 		}
 		if e, ok := fs["for"]; ok {
 			c.For, _ = d.duration(e.val, e.path)
@@ -718,45 +733,15 @@ func (d *decoder) expectations(n ast.Node, path string) []*shakedown.Expectation
 		if !ok {
 			continue
 		}
-		fs := map[string]entry{}
-		var probes []entry
-		unknown := false
-		for _, e := range es {
-			switch {
-			case slices.Contains(alertExpectFields, e.key) || slices.Contains(probeExpectFields, e.key):
-				fs[e.key] = e
-			case d.isProbe(e.key):
-				probes = append(probes, e)
-			default:
-				unknown = true
-				d.addf(e.kn, e.path, "unknown field %q (want alert, a probe type (%s), fires_within, resolves_within or recovers_within)", e.key, d.probeTypes())
-			}
-		}
+		fs, probes := d.fieldsOrProbe(es, append(slices.Clone(alertExpectFields), probeExpectFields...),
+			"alert, a probe type ("+d.probeTypes()+"), fires_within, resolves_within or recovers_within",
+			it, ip, "an expectation", "alert", "an alert")
 		x.Name = d.itemName(fs, it, ip, seen)
 		alert, isAlert := fs["alert"]
-		switch {
-		case isAlert && len(probes) > 0:
-			d.addf(probes[0].kn, probes[0].path, "an expectation is either an alert or a probe, not both")
-		case !isAlert && len(probes) == 0 && !unknown:
-			d.addf(it, ip, "an expectation needs alert: or a probe (%s)", d.probeTypes())
-		case len(probes) > 1:
-			d.addf(probes[1].kn, probes[1].path, "an expectation has one probe; this one already has %s (line %d)", probes[0].key, d.pos(probes[0].kn).Line)
-		}
-		within := func(k string) (v time.Duration, given bool) {
-			e, ok := fs[k]
-			if !ok || isNull(d.resolve(e.val, e.path)) {
-				return 0, false
-			}
-			dur, ok := d.duration(e.val, e.path)
-			if ok && dur <= 0 {
-				d.addf(e.val, e.path, "%s must be longer than zero", k)
-			}
-			return dur, true
-		}
 		var fires, resolves, recovers bool
-		x.FiresWithin, fires = within("fires_within")
-		x.ResolvesWithin, resolves = within("resolves_within")
-		x.RecoversWithin, recovers = within("recovers_within")
+		x.FiresWithin, fires = d.positiveDuration(fs, "fires_within")
+		x.ResolvesWithin, resolves = d.positiveDuration(fs, "resolves_within")
+		x.RecoversWithin, recovers = d.positiveDuration(fs, "recovers_within")
 		switch {
 		case isAlert && len(probes) > 0:
 			// reported above; its timings cannot be judged
