@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,12 +44,7 @@ func (g *gauge) get() float64  { return math.Float64frombits(g.bits.Load()) }
 // freeAddr returns a 127.0.0.1 address nothing listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", testenv.Ports(t, 1)[0])
 }
 
 // startServer starts bin with args (the listen address appended by listen(addr)) and waits

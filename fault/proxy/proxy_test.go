@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 	engine "github.com/shakedown-dev/shakedown/proxy"
 )
 
@@ -128,7 +130,7 @@ func TestParamsValidate(t *testing.T) {
 
 func TestResolveDryRunStartsNothing(t *testing.T) {
 	k, _ := registry().Target(Kind)
-	addr := "127.0.0.1:" + freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.Ports(t, 1)[0])
 	insts, err := k.Resolve(context.Background(), shakedown.Env{DryRun: true}, &Target{Listen: addr, Upstream: "127.0.0.1:1"})
 	if err != nil || len(insts) != 1 || insts[0].Ref != nil {
 		t.Fatalf("Resolve dry run: %+v, %v", insts, err)
@@ -137,16 +139,6 @@ func TestResolveDryRunStartsNothing(t *testing.T) {
 		c.Close()
 		t.Fatal("a dry run started the proxy")
 	}
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 func TestInlineLatency(t *testing.T) {

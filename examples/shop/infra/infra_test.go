@@ -27,25 +27,6 @@ func needShop(t *testing.T) {
 	testenv.Need(t, len(pg) > 0, "postgresql is not installed")
 }
 
-// freePorts returns n ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
-
 type shop struct {
 	t     *testing.T
 	state string
@@ -61,7 +42,7 @@ func newShop(t *testing.T) *shop {
 	}
 	os.Chmod(dir, 0o755) // PostgreSQL runs as its own user and must reach its data directory
 	state := filepath.Join(dir, "state")
-	p := freePorts(t, 9)
+	p := testenv.Ports(t, 9)
 	s := &shop{t: t, state: state, env: append(os.Environ(),
 		"SHOP_STATE="+state, "SHOP_PREFIX=shopt", "SHOP_SUBNET=10.77.9", "SHOP_LOCKED=",
 		"SHOP_PORT="+strconv.Itoa(p[0]), "SHOP_STATS_PORT="+strconv.Itoa(p[1]),
