@@ -72,26 +72,26 @@ func readBody(r *http.Request) ([]byte, error) {
 // Handler returns the HTTP API: Toxiproxy's routes, /leases, and /metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /reset", s.reset)
-	mux.HandleFunc("GET /proxies", s.proxyIndex)
-	mux.HandleFunc("POST /proxies", s.proxyCreate)
+	mux.Handle("POST /reset", handler(s.reset))
+	mux.Handle("GET /proxies", handler(s.proxyIndex))
+	mux.Handle("POST /proxies", handler(s.proxyCreate))
 	mux.HandleFunc("POST /populate", s.populate)
-	mux.HandleFunc("GET /proxies/{proxy}", s.proxyShow)
-	mux.HandleFunc("POST /proxies/{proxy}", s.proxyUpdate)
-	mux.HandleFunc("PATCH /proxies/{proxy}", s.proxyUpdate)
-	mux.HandleFunc("DELETE /proxies/{proxy}", s.proxyDelete)
-	mux.HandleFunc("GET /proxies/{proxy}/toxics", s.toxicIndex)
-	mux.HandleFunc("POST /proxies/{proxy}/toxics", s.toxicCreate)
-	mux.HandleFunc("GET /proxies/{proxy}/toxics/{toxic}", s.toxicShow)
-	mux.HandleFunc("POST /proxies/{proxy}/toxics/{toxic}", s.toxicUpdate)
-	mux.HandleFunc("PATCH /proxies/{proxy}/toxics/{toxic}", s.toxicUpdate)
-	mux.HandleFunc("DELETE /proxies/{proxy}/toxics/{toxic}", s.toxicDelete)
-	mux.HandleFunc("GET /version", s.version)
-	mux.HandleFunc("GET /leases", s.leaseIndex)
-	mux.HandleFunc("POST /leases", s.leaseCreate)
-	mux.HandleFunc("GET /leases/{lease}", s.leaseShow)
-	mux.HandleFunc("POST /leases/{lease}", s.leaseRenew)
-	mux.HandleFunc("DELETE /leases/{lease}", s.leaseDelete)
+	mux.Handle("GET /proxies/{proxy}", handler(s.proxyShow))
+	mux.Handle("POST /proxies/{proxy}", handler(s.proxyUpdate))
+	mux.Handle("PATCH /proxies/{proxy}", handler(s.proxyUpdate))
+	mux.Handle("DELETE /proxies/{proxy}", handler(s.proxyDelete))
+	mux.Handle("GET /proxies/{proxy}/toxics", handler(s.toxicIndex))
+	mux.Handle("POST /proxies/{proxy}/toxics", handler(s.toxicCreate))
+	mux.Handle("GET /proxies/{proxy}/toxics/{toxic}", handler(s.toxicShow))
+	mux.Handle("POST /proxies/{proxy}/toxics/{toxic}", handler(s.toxicUpdate))
+	mux.Handle("PATCH /proxies/{proxy}/toxics/{toxic}", handler(s.toxicUpdate))
+	mux.Handle("DELETE /proxies/{proxy}/toxics/{toxic}", handler(s.toxicDelete))
+	mux.Handle("GET /version", handler(s.version))
+	mux.Handle("GET /leases", handler(s.leaseIndex))
+	mux.Handle("POST /leases", handler(s.leaseCreate))
+	mux.Handle("GET /leases/{lease}", handler(s.leaseShow))
+	mux.Handle("POST /leases/{lease}", handler(s.leaseRenew))
+	mux.Handle("DELETE /leases/{lease}", handler(s.leaseDelete))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// As Toxiproxy: browsers may not drive the API (a web page could otherwise).
@@ -104,20 +104,33 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
-	if err := s.Reset(); err != nil {
+// handler is an API route: it answers a status and a value to encode as JSON, or an error
+// that goes out in Toxiproxy's shape. A nil value answers the status with no body.
+type handler func(r *http.Request) (int, any, error)
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	code, v, err := h(r)
+	switch {
+	case err != nil:
 		writeError(w, err)
-		return
+	case v == nil:
+		w.WriteHeader(code)
+	default:
+		writeJSON(w, code, v)
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) proxyIndex(w http.ResponseWriter, r *http.Request) {
+// noContent is what a route answers when it did what was asked and has nothing to say.
+func noContent(err error) (int, any, error) { return http.StatusNoContent, nil, err }
+
+func (s *Server) reset(r *http.Request) (int, any, error) { return noContent(s.Reset()) }
+
+func (s *Server) proxyIndex(r *http.Request) (int, any, error) {
 	out := map[string]Info{}
 	for _, p := range s.Proxies() {
 		out[p.name] = p.Info()
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
 // DecodeProxy decodes a proxy as POST /proxies receives it; enabled defaults to true.
@@ -139,23 +152,20 @@ func DecodeProxy(b []byte) (ProxyConfig, error) {
 	return in, nil
 }
 
-func (s *Server) proxyCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) proxyCreate(r *http.Request) (int, any, error) {
 	b, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	in, err := DecodeProxy(b)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	p, err := s.Create(in.Name, in.Listen, in.Upstream, *in.Enabled)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusCreated, p.Info())
+	return http.StatusCreated, p.Info(), nil
 }
 
 func (s *Server) populate(w http.ResponseWriter, r *http.Request) {
@@ -181,25 +191,22 @@ func (s *Server) populate(w http.ResponseWriter, r *http.Request) {
 	}{infos})
 }
 
-func (s *Server) proxyShow(w http.ResponseWriter, r *http.Request) {
+func (s *Server) proxyShow(r *http.Request) (int, any, error) {
 	p, err := s.Proxy(r.PathValue("proxy"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, p.Info())
+	return http.StatusOK, p.Info(), nil
 }
 
-func (s *Server) proxyUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) proxyUpdate(r *http.Request) (int, any, error) {
 	p, err := s.Proxy(r.PathValue("proxy"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	b, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	info := p.Info()
 	in := struct {
@@ -208,104 +215,83 @@ func (s *Server) proxyUpdate(w http.ResponseWriter, r *http.Request) {
 		Enabled  bool   `json:"enabled"`
 	}{info.Listen, info.Upstream, info.Enabled}
 	if err := json.Unmarshal(b, &in); err != nil {
-		writeError(w, badBody(err))
-		return
+		return 0, nil, badBody(err)
 	}
 	if err := p.Update(in.Listen, in.Upstream, in.Enabled); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, p.Info())
+	return http.StatusOK, p.Info(), nil
 }
 
-func (s *Server) proxyDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.Delete(r.PathValue("proxy")); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (s *Server) proxyDelete(r *http.Request) (int, any, error) {
+	return noContent(s.Delete(r.PathValue("proxy")))
 }
 
-func (s *Server) toxicIndex(w http.ResponseWriter, r *http.Request) {
+func (s *Server) toxicIndex(r *http.Request) (int, any, error) {
 	p, err := s.Proxy(r.PathValue("proxy"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, p.Toxics())
+	return http.StatusOK, p.Toxics(), nil
 }
 
-func (s *Server) toxicCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) toxicCreate(r *http.Request) (int, any, error) {
 	if _, err := s.Proxy(r.PathValue("proxy")); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	b, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	t, err := DecodeToxic(b)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	t, err = s.AddToxic(r.PathValue("proxy"), t)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, t) // Toxiproxy answers 200 here, not 201
+	return http.StatusOK, t, nil // Toxiproxy answers 200 here, not 201
 }
 
-func (s *Server) toxicShow(w http.ResponseWriter, r *http.Request) {
+func (s *Server) toxicShow(r *http.Request) (int, any, error) {
 	p, err := s.Proxy(r.PathValue("proxy"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	t, err := p.Toxic(r.PathValue("toxic"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, t)
+	return http.StatusOK, t, nil
 }
 
-func (s *Server) toxicUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) toxicUpdate(r *http.Request) (int, any, error) {
 	p, err := s.Proxy(r.PathValue("proxy"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	b, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	t, err := p.UpdateToxic(r.PathValue("toxic"), b)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, t)
+	return http.StatusOK, t, nil
 }
 
-func (s *Server) toxicDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) toxicDelete(r *http.Request) (int, any, error) {
 	p, err := s.Proxy(r.PathValue("proxy"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	if err := p.RemoveToxic(r.PathValue("toxic")); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return noContent(p.RemoveToxic(r.PathValue("toxic")))
 }
 
-func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"version": APIVersion})
+func (s *Server) version(r *http.Request) (int, any, error) {
+	return http.StatusOK, map[string]string{"version": APIVersion}, nil
 }
 
 // leaseRequest is the body of POST /leases and POST /leases/{id}; both may be empty.
@@ -330,53 +316,44 @@ func decodeLease(r *http.Request) (time.Duration, error) {
 	return ms(in.TTLMillis), nil
 }
 
-func (s *Server) leaseIndex(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Leases())
+func (s *Server) leaseIndex(r *http.Request) (int, any, error) {
+	return http.StatusOK, s.Leases(), nil
 }
 
-func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) leaseCreate(r *http.Request) (int, any, error) {
 	ttl, err := decodeLease(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	l, err := s.NewLease(ttl)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusCreated, l)
+	return http.StatusCreated, l, nil
 }
 
-func (s *Server) leaseShow(w http.ResponseWriter, r *http.Request) {
+func (s *Server) leaseShow(r *http.Request) (int, any, error) {
 	l, err := s.Lease(r.PathValue("lease"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, l)
+	return http.StatusOK, l, nil
 }
 
-func (s *Server) leaseRenew(w http.ResponseWriter, r *http.Request) {
+func (s *Server) leaseRenew(r *http.Request) (int, any, error) {
 	ttl, err := decodeLease(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	l, err := s.Renew(r.PathValue("lease"), ttl)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, l)
+	return http.StatusOK, l, nil
 }
 
-func (s *Server) leaseDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.Release(r.PathValue("lease")); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (s *Server) leaseDelete(r *http.Request) (int, any, error) {
+	return noContent(s.Release(r.PathValue("lease")))
 }
 
 func resolveTCP(addr string) (string, error) {
