@@ -249,8 +249,10 @@ func (c *Client) Create(ctx context.Context, s CreateSpec) (string, error) {
 		if iv <= 0 {
 			iv = time.Second
 		}
+		// A check may take a while on a busy machine: it has its own, longer deadline, and
+		// one slow answer does not make the container unhealthy.
 		cfg["Healthcheck"] = map[string]any{"Test": s.Healthcheck, "Interval": iv.Nanoseconds(),
-			"Timeout": iv.Nanoseconds(), "Retries": 1}
+			"Timeout": (10 * time.Second).Nanoseconds(), "Retries": 3}
 	}
 	hc := map[string]any{}
 	if s.Restart != "" {
