@@ -12,8 +12,11 @@ import (
 
 // Balancer spreads requests over backends round-robin, as HAProxy does in the full sample:
 // an active health check takes a backend out after two failed checks and back in after two
-// good ones, and a request whose backend fails or does not answer within TryTimeout is
-// retried once on another backend.
+// good ones. A request whose backend fails goes to another at once; one whose backend has
+// not answered within TryTimeout also goes to another, without giving up the first (a
+// hedged request): a paused replica costs a request TryTimeout, and a busy but healthy one
+// still answers if it is the first to. Up to three backends are tried; the client's own
+// timeout bounds the whole.
 type Balancer struct {
 	Backends   []string      // host:port of each replica
 	CheckEvery time.Duration // health-check interval; 250ms when zero
@@ -99,27 +102,30 @@ func (b *Balancer) record(i int, ok bool) {
 	}
 }
 
-// pick returns the next healthy backend other than skip, or -1.
-func (b *Balancer) pick(skip int) int {
+// pick returns the next healthy backend not yet tried, or -1.
+func (b *Balancer) pick(tried map[int]bool) int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	n := len(b.Backends)
 	start := int(b.next.Add(1))
 	for k := range n {
 		i := (start + k) % n
-		if i != skip && b.up[i] {
+		if !tried[i] && b.up[i] {
 			return i
 		}
 	}
 	return -1
 }
 
+// maxTries bounds the backends one request tries.
+const maxTries = 3
+
 var errNoBackend = errors.New("no healthy backend")
 
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.init()
 	if r.URL.Path == "/healthz" {
-		if b.pick(-1) < 0 {
+		if b.pick(nil) < 0 {
 			http.Error(w, errNoBackend.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -130,31 +136,67 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tryTimeout == 0 {
 		tryTimeout = 150 * time.Millisecond
 	}
-	skip := -1
-	for try := 0; try < 2; try++ {
-		i := b.pick(skip)
-		if i < 0 {
-			break
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	answers := make(chan answer, maxTries)
+	tried := map[int]bool{}
+	pending := 0
+	// try sends the request to one more backend; false when there is none left to try.
+	try := func() bool {
+		i := b.pick(tried)
+		if i < 0 || len(tried) >= maxTries {
+			return false
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), tryTimeout)
+		tried[i] = true
+		pending++
 		req, _ := http.NewRequestWithContext(ctx, r.Method, "http://"+b.Backends[i]+r.URL.RequestURI(), nil)
-		resp, err := b.client.Do(req)
-		if err != nil || resp.StatusCode >= 500 {
-			if err == nil {
-				resp.Body.Close()
+		go func() {
+			resp, err := b.client.Do(req)
+			answers <- answer{resp, err}
+		}()
+		return true
+	}
+	// Tries still out when the request is done are closed as they come back.
+	defer func() {
+		go func(n int) {
+			for range n {
+				if a := <-answers; a.err == nil {
+					a.resp.Body.Close()
+				}
 			}
-			cancel()
-			skip = i
-			continue
+		}(pending)
+	}()
+	hedge := time.NewTimer(tryTimeout)
+	defer hedge.Stop()
+	try()
+	for pending > 0 {
+		select {
+		case a := <-answers:
+			pending--
+			if a.err == nil && a.resp.StatusCode < 500 {
+				for k, v := range a.resp.Header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(a.resp.StatusCode)
+				io.Copy(w, a.resp.Body)
+				a.resp.Body.Close()
+				return
+			}
+			if a.err == nil {
+				a.resp.Body.Close()
+			}
+			if try() {
+				hedge.Reset(tryTimeout)
+			}
+		case <-hedge.C:
+			if try() {
+				hedge.Reset(tryTimeout)
+			}
 		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-		resp.Body.Close()
-		cancel()
-		return
 	}
 	http.Error(w, errNoBackend.Error(), http.StatusBadGateway)
 }
