@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -174,7 +175,7 @@ func (d *decoder) targets(n ast.Node, path string, kinds map[string]string) []*s
 			}
 			k, known := d.reg.Target(f.key)
 			if !known {
-				d.addf(f.kn, f.path, "unknown target kind %q (want %s)", f.key, d.targetKinds())
+				d.addf(f.kn, f.path, "unknown target kind %q%s", f.key, hint(f.key, d.targetNames(), "want "+d.targetKinds()))
 				continue
 			}
 			if kindEntry != nil {
@@ -193,20 +194,24 @@ func (d *decoder) targets(n ast.Node, path string, kinds map[string]string) []*s
 	return out
 }
 
-func (d *decoder) targetKinds() string {
+func (d *decoder) targetKinds() string { return orNone(d.targetNames()) }
+
+func (d *decoder) targetNames() []string {
 	var names []string
 	for _, k := range d.reg.Targets() {
 		names = append(names, k.Name)
 	}
-	return orNone(names)
+	return names
 }
 
-func (d *decoder) probeTypes() string {
+func (d *decoder) probeTypes() string { return orNone(d.probeNames()) }
+
+func (d *decoder) probeNames() []string {
 	var names []string
 	for _, p := range d.reg.Probes() {
 		names = append(names, p.Name)
 	}
-	return orNone(names)
+	return names
 }
 
 func orNone(names []string) string {
@@ -340,7 +345,7 @@ func (d *decoder) fieldsOrProbe(es []entry, known []string, want string, it ast.
 			probes = append(probes, e)
 		default:
 			bad = true
-			d.addf(e.kn, e.path, "unknown field %q (want %s)", e.key, want)
+			d.addf(e.kn, e.path, "unknown field %q%s", e.key, hint(e.key, append(slices.Clone(known), d.probeNames()...), "want "+want))
 		}
 	}
 	_, has := fs[key]
@@ -435,7 +440,7 @@ func (d *decoder) metricCheck(c *shakedown.Check, fs map[string]entry, metric en
 		case err != nil:
 			d.addf(metric.val, metric.path, "%v", err)
 		case !loads[m.Load]:
-			d.addf(metric.val, metric.path, "metric %s names no declared load %q", s, m.Load)
+			d.addf(metric.val, metric.path, "metric %s names no declared load %q%s", s, m.Load, suggest(m.Load, slices.Sorted(maps.Keys(loads))))
 		default:
 			c.Metric = s
 			mok = true
@@ -560,7 +565,7 @@ func (d *decoder) faults(sec entry, kinds map[string]string) []*shakedown.FaultS
 				for _, t := range d.reg.Faults() {
 					names = append(names, t.Name)
 				}
-				d.addf(e.val, e.path, "unknown fault type %q (want %s)", s, orNone(names))
+				d.addf(e.val, e.path, "unknown fault type %q%s", s, hint(s, names, "want "+orNone(names)))
 			}
 		}
 		if ft != nil {
@@ -639,7 +644,7 @@ func (d *decoder) faultTarget(f *shakedown.FaultSpec, ft *shakedown.FaultType, f
 			names = append(names, k)
 		}
 		slices.Sort(names)
-		d.addf(e.val, e.path, "target %q is not declared under targets (declared: %s)", s, orNoneDeclared(names))
+		d.addf(e.val, e.path, "target %q is not declared under targets%s", s, hint(s, names, "declared: "+orNoneDeclared(names)))
 	case kind != "" && !slices.Contains(ft.Targets, kind):
 		d.addf(e.val, e.path, "target %s is a %s target; %s acts on %s", s, kind, ft.Name, strings.Join(ft.Targets, " or "))
 	}
@@ -670,7 +675,7 @@ func (d *decoder) checkAfter(faults []*shakedown.FaultSpec, afters [][]faultRef,
 			case r.name == faults[i].Name:
 				d.addf(r.node, r.path, "a fault cannot come after itself")
 			case !ok:
-				d.addf(r.node, r.path, "no fault is called %q", r.name)
+				d.addf(r.node, r.path, "no fault is called %q%s", r.name, suggest(r.name, slices.Sorted(maps.Keys(idx))))
 			default:
 				edges[i] = append(edges[i], j)
 				refs[i] = append(refs[i], r)

@@ -311,7 +311,7 @@ func (d *decoder) fields(es []entry, known ...string) map[string]entry {
 	out := make(map[string]entry, len(es))
 	for _, e := range es {
 		if !slices.Contains(known, e.key) {
-			d.addf(e.kn, e.path, "unknown field %q (want one of %s)", e.key, strings.Join(known, ", "))
+			d.addf(e.kn, e.path, "unknown field %q%s", e.key, hint(e.key, known, "want one of "+strings.Join(known, ", ")))
 			continue
 		}
 		out[e.key] = e

@@ -411,7 +411,7 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string, depth i
 			if len(names) == 0 {
 				d.addf(e.kn, e.path, "unknown parameter %q (there are none)", e.key)
 			} else {
-				d.addf(e.kn, e.path, "unknown parameter %q (want one of %s)", e.key, strings.Join(names, ", "))
+				d.addf(e.kn, e.path, "unknown parameter %q%s", e.key, hint(e.key, names, "want one of "+strings.Join(names, ", ")))
 			}
 			continue
 		}

@@ -482,3 +482,47 @@ func TestJSONProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestProblemsSuggestSpellings: a name a letter or two from a known one is answered with the
+// known one, wherever names are looked up.
+func TestProblemsSuggestSpellings(t *testing.T) {
+	src := lines(
+		"version: 1",
+		"name: t",
+		"targets:",
+		"  web: {proces: {name: x}}",
+		"  cache: {proxy: {listen: 127.0.0.1:1, upstream: 127.0.0.1:2}}",
+		"load:",
+		"  checkout: {url: http://127.0.0.1:1/, rate: 5/s, timout: 1s}",
+		"steady_state:",
+		"  - {name: a, metric: checkuot.errors, max: 1%}",
+		"faults:",
+		"  - {name: slow, type: proxy.latncy, target: cache, duration: 1s}",
+		"  - {name: g, type: proxy.latency, target: cahce, after: [slwo], duration: 1s, whit: {}}",
+		"  - {name: h, type: proxy.latency, target: cache, duration: 1s, with: {latancy: 1s}}",
+	)
+	_, err := spec.Load("typos.yaml", []byte(src), nil, testRegistry())
+	var ps spec.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Load: %v, want Problems", err)
+	}
+	var msgs []string
+	for _, p := range ps {
+		msgs = append(msgs, p.Path+": "+p.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{
+		`targets.web.proces: unknown target kind "proces" (did you mean "process"?)`,
+		`load.checkout.timout: unknown field "timout" (did you mean "timeout"?)`,
+		`steady_state[0].metric: metric checkuot.errors names no declared load "checkuot" (did you mean "checkout"?)`,
+		`faults[0].type: unknown fault type "proxy.latncy" (did you mean "proxy.latency"?)`,
+		`faults[1].target: target "cahce" is not declared under targets (did you mean "cache"?)`,
+		`faults[1].after[0]: no fault is called "slwo" (did you mean "slow"?)`,
+		`faults[1].whit: unknown field "whit" (did you mean "with"?)`,
+		`faults[2].with.latancy: unknown parameter "latancy" (did you mean "latency"?)`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no problem %q in:\n%s", want, all)
+		}
+	}
+}
