@@ -429,6 +429,17 @@ func (d *decoder) probe(e entry) *shakedown.ProbeSpec {
 	return &shakedown.ProbeSpec{Type: pt.Name, Params: d.params(pt.Params, e.val, e.kn, e.path, "probe "+pt.Name)}
 }
 
+// metricNames lists every metric of the declared loads.
+func metricNames(loads map[string]bool) []string {
+	var names []string
+	for _, l := range slices.Sorted(maps.Keys(loads)) {
+		for _, n := range shakedown.MetricNames() {
+			names = append(names, l+"."+n)
+		}
+	}
+	return names
+}
+
 func (d *decoder) metricCheck(c *shakedown.Check, fs map[string]entry, metric entry, item ast.Node, path string, loads map[string]bool) {
 	var m shakedown.Metric
 	mok := false
@@ -438,7 +449,11 @@ func (d *decoder) metricCheck(c *shakedown.Check, fs map[string]entry, metric en
 		case s == "":
 			d.addf(metric.kn, metric.path, "metric is required")
 		case err != nil:
-			d.addf(metric.val, metric.path, "%v", err)
+			if hint := suggest(s, metricNames(loads)); hint != "" {
+				d.addf(metric.val, metric.path, "unknown metric %q%s", s, hint)
+			} else {
+				d.addf(metric.val, metric.path, "%v", err)
+			}
 		case !loads[m.Load]:
 			d.addf(metric.val, metric.path, "metric %s names no declared load %q%s", s, m.Load, suggest(m.Load, slices.Sorted(maps.Keys(loads))))
 		default:
