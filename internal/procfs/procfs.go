@@ -60,7 +60,8 @@ func ParseStat(b []byte) (Stat, error) {
 	if len(rest) < 22-first+1 {
 		return s, fmt.Errorf("malformed stat: %d fields after comm, want at least %d", len(rest), 22-first+1)
 	}
-	if st := field(3); len(st) != 1 {
+	// The state is one letter (R, S, D, Z, T, t, X, I…).
+	if st := field(3); len(st) != 1 || !('A' <= st[0] && st[0] <= 'Z' || 'a' <= st[0] && st[0] <= 'z') {
 		return s, fmt.Errorf("malformed stat: bad state %q", st)
 	} else {
 		s.State = st[0]
