@@ -230,3 +230,32 @@ func (w *NofM) UnmarshalText(b []byte) error {
 	w.N, w.M = n, m
 	return nil
 }
+
+// byteUnits are the multipliers of a byte count's unit: k, m, g, t are powers of 1000, ki, mi,
+// gi, ti powers of 1024; a trailing b is optional.
+var byteUnits = map[string]float64{"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+	"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40}
+
+// ParseBytes parses a byte count: 1500, 64kb, 64k, 1mb, 2kib, 1mib, 1.5gib (k = 1000,
+// ki = 1024), case-insensitive.
+func ParseBytes(s string) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: want e.g. 1500, 64kb or 1mib", s)
+	}
+	m, ok := byteUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
+	}
+	if f*m > 1<<62 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return uint64(f * m), nil
+}

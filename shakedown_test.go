@@ -356,3 +356,28 @@ func TestRefAs(t *testing.T) {
 		t.Errorf("Ref of another type taken")
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]uint64{"1500": 1500, "64kb": 64000, "64K": 64000, "1mb": 1e6, "2kib": 2048,
+		"1mib": 1 << 20, "1.5gib": 3 << 29, " 2 TB ": 2e12, "1ti": 1 << 40, "0": 0} {
+		if got, err := shakedown.ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "1pb", "1 k b", "9e99", "1e30kb"} {
+		if got, err := shakedown.ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"1500", "64kb", "1.5gib", "", "x", "9e99"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := shakedown.ParseBytes(s); err == nil && n > 1<<62 {
+			t.Errorf("ParseBytes(%q) = %d, above the bound", s, n)
+		}
+	})
+}

@@ -96,7 +96,7 @@ func (p *BandwidthParams) Validate() error {
 		return shakedown.Errorf(shakedown.KindInvalid, "rate: %w", err)
 	}
 	if p.Burst != "" {
-		if _, err := ParseSize(p.Burst); err != nil {
+		if _, err := shakedown.ParseBytes(p.Burst); err != nil {
 			return shakedown.Errorf(shakedown.KindInvalid, "burst: %w", err)
 		}
 	}
@@ -217,28 +217,4 @@ func ParseBitRate(s string) (uint64, error) {
 		return 0, fmt.Errorf("rate %q is out of range", s)
 	}
 	return uint64(v), nil
-}
-
-// ParseSize parses a byte count: 1500, 64kb, 64k, 1mb, 2kib, 1mib (k = 1000, ki = 1024).
-func ParseSize(s string) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("size %q: want e.g. 1500, 64kb or 1mib", s)
-	}
-	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-		"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "tb": 1e12, "tib": 1 << 40}
-	m, ok := mult[unit]
-	if !ok {
-		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
-	}
-	if f*m > 1<<62 {
-		return 0, fmt.Errorf("size %q is too large", s)
-	}
-	return uint64(f * m), nil
 }

@@ -250,7 +250,7 @@ func PlanBandwidth(netns, table string, p *BandwidthParams) Plan {
 	rate, _ := ParseBitRate(p.Rate)
 	burst := max(rate/100, 3000)
 	if p.Burst != "" {
-		b, _ := ParseSize(p.Burst)
+		b, _ := shakedown.ParseBytes(p.Burst)
 		burst = max(b, 1600)
 	}
 	burst = min(burst, 1<<31)

@@ -38,11 +38,11 @@ func (p *FillParams) Validate() error {
 		return shakedown.Errorf(shakedown.KindInvalid, "percent %v: want above 0 and at most 100", p.Percent)
 	}
 	if p.Size != "" {
-		if n, err := ParseSize(p.Size); err != nil || n == 0 {
+		if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
 			return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 1gib", p.Size)
 		}
 	}
-	if n, err := ParseSize(p.KeepFree); err != nil || n < 1<<20 {
+	if n, err := shakedown.ParseBytes(p.KeepFree); err != nil || n < 1<<20 {
 		return shakedown.Errorf(shakedown.KindInvalid, "keep_free %q: want a size of at least 1mib", p.KeepFree)
 	}
 	return nil
@@ -73,11 +73,11 @@ func (p FillPlan) Lines() []string {
 // PlanFill decides how much to write, given the filesystem as it is. It refuses a fill that
 // would leave less than keep_free available, with KindInvalid.
 func PlanFill(st FSStat, file string, p *FillParams) (FillPlan, error) {
-	keep, _ := ParseSize(p.KeepFree)
+	keep, _ := shakedown.ParseBytes(p.KeepFree)
 	used := st.Total - st.Free
 	var want uint64
 	if p.Size != "" {
-		want, _ = ParseSize(p.Size)
+		want, _ = shakedown.ParseBytes(p.Size)
 	} else {
 		target := uint64(float64(st.Total) * p.Percent / 100)
 		if target > used {
@@ -234,30 +234,6 @@ func undoFill(ctx context.Context, data json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: %q is not a fill file of ours", UndoFill, u.File)
 	}
 	return removeFill(u.File)
-}
-
-// ParseSize parses a byte count: 1500, 64kb, 64k, 1mb, 2kib, 1mib, 1gib (k = 1000, ki = 1024).
-func ParseSize(s string) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("size %q: want e.g. 1500, 64kb or 1mib", s)
-	}
-	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
-		"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40}
-	m, ok := mult[unit]
-	if !ok {
-		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
-	}
-	if f*m > 1<<62 {
-		return 0, fmt.Errorf("size %q is too large", s)
-	}
-	return uint64(f * m), nil
 }
 
 func sortedKeys(m map[string]string) []string {

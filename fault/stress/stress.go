@@ -59,7 +59,7 @@ type MemoryParams struct {
 
 // Validate checks the parameters.
 func (p *MemoryParams) Validate() error {
-	n, err := ParseSize(p.Size)
+	n, err := shakedown.ParseBytes(p.Size)
 	if err != nil || n == 0 {
 		return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 256mib", p.Size)
 	}
@@ -75,7 +75,7 @@ type IOParams struct {
 
 // Validate checks the parameters.
 func (p *IOParams) Validate() error {
-	if n, err := ParseSize(p.Size); err != nil || n == 0 {
+	if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
 		return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 64mib", p.Size)
 	}
 	if p.Workers < 1 || p.Workers > 64 {
@@ -207,10 +207,10 @@ func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedo
 			}
 			s.args = []string{"cpu", "--percent", strconv.FormatFloat(p.Percent, 'f', -1, 64), "--cores", strconv.Itoa(cores)}
 		case *MemoryParams:
-			n, _ := ParseSize(p.Size)
+			n, _ := shakedown.ParseBytes(p.Size)
 			s.args = []string{"memory", "--size", strconv.FormatUint(n, 10)}
 		case *IOParams:
-			n, _ := ParseSize(p.Size)
+			n, _ := shakedown.ParseBytes(p.Size)
 			dir := p.Path
 			if dir == "" {
 				dir = os.TempDir()

@@ -130,13 +130,6 @@ func FuzzParseStartTime(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { parseStartTime(b) })
 }
 
-func FuzzParseSize(f *testing.F) {
-	for _, s := range []string{"1500", "64kb", "1.5gib", "", "x", "9e99"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) { ParseSize(s) })
-}
-
 // newFault builds a fault of type typ for targets with params set by with.
 func newFault(t *testing.T, run, typ string, targets []shakedown.Instance, with func(p any)) shakedown.Fault {
 	t.Helper()
