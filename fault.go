@@ -41,6 +41,22 @@ func RefAs[T any](in Instance) (T, bool) {
 	return zero, false
 }
 
+// ParamsAs returns the decoded parameters a registry entry's New or Resolve receives as the
+// *T its Params function makes (a T is taken too). Anything else is a wiring mistake, an
+// internal error that names what (e.g. "http probe") and the types.
+func ParamsAs[T any](params any, what string) (*T, error) {
+	switch p := params.(type) {
+	case *T:
+		if p != nil {
+			return p, nil
+		}
+	case T:
+		return &p, nil
+	}
+	var zero *T
+	return nil, Errorf(KindInternal, "%s: parameters are %T, want %T", what, params, zero)
+}
+
 // Fault is one fault of an experiment, built for its selected target instances.
 //
 // The engine calls Undo, writes what it returns to the journal and syncs it, and only then

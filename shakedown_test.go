@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,4 +381,20 @@ func FuzzParseBytes(f *testing.F) {
 			t.Errorf("ParseBytes(%q) = %d, above the bound", s, n)
 		}
 	})
+}
+
+func TestParamsAs(t *testing.T) {
+	type P struct{ N int }
+	if p, err := shakedown.ParamsAs[P](&P{N: 1}, "x probe"); err != nil || p.N != 1 {
+		t.Errorf("ParamsAs(*P) = %v, %v", p, err)
+	}
+	if p, err := shakedown.ParamsAs[P](P{N: 2}, "x probe"); err != nil || p.N != 2 {
+		t.Errorf("ParamsAs(P) = %v, %v", p, err)
+	}
+	for _, in := range []any{(*P)(nil), nil, "P"} {
+		_, err := shakedown.ParamsAs[P](in, "x probe")
+		if !shakedown.IsKind(err, shakedown.KindInternal) || !strings.HasPrefix(err.Error(), "x probe: parameters are ") {
+			t.Errorf("ParamsAs(%#v): %v, want an internal error naming x probe", in, err)
+		}
+	}
 }

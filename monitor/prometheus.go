@@ -32,9 +32,9 @@ func Register(r *shakedown.Registry) {
 		Summary: "an instant PromQL query whose single value must lie within min and max",
 		Params:  func() any { return &PrometheusParams{} },
 		New: func(env shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
-			p, ok := params.(*PrometheusParams)
-			if !ok {
-				return nil, shakedown.Errorf(shakedown.KindInternal, "prometheus probe: parameters are %T", params)
+			p, err := shakedown.ParamsAs[PrometheusParams](params, "prometheus probe")
+			if err != nil {
+				return nil, err
 			}
 			return NewPrometheus(p, timeout)
 		},

@@ -20,7 +20,7 @@ func Register(r *shakedown.Registry) {
 		Summary: "an HTTP request answers with the expected status (and body)",
 		Params:  func() any { return &HTTPParams{Method: "GET", Status: 200} },
 		New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
-			p, err := paramsOf[HTTPParams](params, "http")
+			p, err := shakedown.ParamsAs[HTTPParams](params, "http probe")
 			if err != nil {
 				return nil, err
 			}
@@ -32,7 +32,7 @@ func Register(r *shakedown.Registry) {
 		Summary: "a TCP connection to an address opens",
 		Params:  func() any { return &TCPParams{} },
 		New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
-			p, err := paramsOf[TCPParams](params, "tcp")
+			p, err := shakedown.ParamsAs[TCPParams](params, "tcp probe")
 			if err != nil {
 				return nil, err
 			}
@@ -44,7 +44,7 @@ func Register(r *shakedown.Registry) {
 		Summary: "a command exits 0",
 		Params:  func() any { return &ExecParams{} },
 		New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
-			p, err := paramsOf[ExecParams](params, "exec")
+			p, err := shakedown.ParamsAs[ExecParams](params, "exec probe")
 			if err != nil {
 				return nil, err
 			}
@@ -55,19 +55,6 @@ func Register(r *shakedown.Registry) {
 
 // DefaultTimeout bounds one sample when a prober is built with no timeout.
 const DefaultTimeout = 5 * time.Second
-
-func paramsOf[T any](params any, probe string) (*T, error) {
-	switch p := params.(type) {
-	case *T:
-		if p != nil {
-			return p, nil
-		}
-	case T:
-		return &p, nil
-	}
-	var zero T
-	return nil, shakedown.Errorf(shakedown.KindInternal, "%s probe: parameters are %T, want %T", probe, params, &zero)
-}
 
 func orDefault(timeout time.Duration) time.Duration {
 	if timeout <= 0 {

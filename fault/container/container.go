@@ -42,7 +42,7 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		Summary: "running or paused containers of a Docker or Podman engine, by name, labels or Compose service",
 		Params:  func() any { return &Selector{} },
 		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			sel, err := selectorOf(params)
+			sel, err := shakedown.ParamsAs[Selector](params, "container target")
 			if err != nil {
 				return nil, err
 			}
@@ -64,9 +64,9 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		Summary: "the selected containers run (and, with healthy, pass their health check)",
 		Params:  func() any { return &ProbeParams{} },
 		New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
-			p, ok := params.(*ProbeParams)
-			if !ok || p == nil {
-				return nil, shakedown.Errorf(shakedown.KindInternal, "container probe: parameters are %T", params)
+			p, err := shakedown.ParamsAs[ProbeParams](params, "container probe")
+			if err != nil {
+				return nil, err
 			}
 			if err := p.Validate(); err != nil {
 				return nil, err

@@ -121,18 +121,6 @@ func (s *Selector) matches(c Summary) bool {
 	return false
 }
 
-func selectorOf(params any) (*Selector, error) {
-	switch p := params.(type) {
-	case *Selector:
-		if p != nil {
-			return p, nil
-		}
-	case Selector:
-		return &p, nil
-	}
-	return nil, shakedown.Errorf(shakedown.KindInternal, "container target: parameters are %T, want *container.Selector", params)
-}
-
 var clients sync.Map // DOCKER_HOST value → *Client
 
 // ClientFor returns the shared client for a DOCKER_HOST value.

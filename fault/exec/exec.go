@@ -91,9 +91,9 @@ type Command struct {
 }
 
 func newFault(env shakedown.Env, spec *shakedown.FaultSpec, _ []shakedown.Instance) (shakedown.Fault, error) {
-	p, ok := spec.Params.(*Params)
-	if !ok || p == nil {
-		return nil, shakedown.Errorf(shakedown.KindInternal, "exec: parameters are %T, want *exec.Params", spec.Params)
+	p, err := shakedown.ParamsAs[Params](spec.Params, "exec")
+	if err != nil {
+		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err

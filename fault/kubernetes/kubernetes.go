@@ -66,9 +66,9 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		Summary: "pods of one namespace, by labels and fields (Kubernetes)",
 		Params:  func() any { return &PodsParams{} },
 		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			p, ok := params.(*PodsParams)
-			if !ok || p == nil {
-				return nil, shakedown.Errorf(shakedown.KindInternal, "pods target: parameters are %T", params)
+			p, err := shakedown.ParamsAs[PodsParams](params, "pods target")
+			if err != nil {
+				return nil, err
 			}
 			q := *p
 			q.Cluster = o.apply(q.Cluster)
@@ -80,9 +80,9 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		Summary: "one Deployment, by namespace and name (Kubernetes)",
 		Params:  func() any { return &DeploymentParams{} },
 		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			p, ok := params.(*DeploymentParams)
-			if !ok || p == nil {
-				return nil, shakedown.Errorf(shakedown.KindInternal, "deployment target: parameters are %T", params)
+			p, err := shakedown.ParamsAs[DeploymentParams](params, "deployment target")
+			if err != nil {
+				return nil, err
 			}
 			q := *p
 			q.Cluster = o.apply(q.Cluster)
@@ -94,9 +94,9 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		Summary: "cluster nodes, by labels or name (Kubernetes)",
 		Params:  func() any { return &NodeParams{} },
 		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			p, ok := params.(*NodeParams)
-			if !ok || p == nil {
-				return nil, shakedown.Errorf(shakedown.KindInternal, "node target: parameters are %T", params)
+			p, err := shakedown.ParamsAs[NodeParams](params, "node target")
+			if err != nil {
+				return nil, err
 			}
 			q := *p
 			q.Cluster = o.apply(q.Cluster)

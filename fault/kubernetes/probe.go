@@ -56,9 +56,9 @@ var probeType = shakedown.ProbeType{
 	Summary: "a Deployment has all its desired replicas ready, or enough pods matching labels are Ready",
 	Params:  func() any { return &ProbeParams{} },
 	New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
-		p, ok := params.(*ProbeParams)
-		if !ok || p == nil {
-			return nil, shakedown.Errorf(shakedown.KindInternal, "kubernetes probe: parameters are %T", params)
+		p, err := shakedown.ParamsAs[ProbeParams](params, "kubernetes probe")
+		if err != nil {
+			return nil, err
 		}
 		if err := p.Validate(); err != nil {
 			return nil, err

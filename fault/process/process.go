@@ -33,7 +33,7 @@ func Register(r *shakedown.Registry) {
 		Summary: "running processes on this machine, by pid, pidfile, name or command line",
 		Params:  func() any { return &Selector{} },
 		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			sel, err := selectorOf(params)
+			sel, err := shakedown.ParamsAs[Selector](params, "process target")
 			if err != nil {
 				return nil, err
 			}
@@ -88,18 +88,6 @@ func (s Selector) String() string {
 	default:
 		return "cmdline=" + s.Cmdline
 	}
-}
-
-func selectorOf(params any) (*Selector, error) {
-	switch p := params.(type) {
-	case *Selector:
-		if p != nil {
-			return p, nil
-		}
-	case Selector:
-		return &p, nil
-	}
-	return nil, shakedown.Errorf(shakedown.KindInternal, "process target: parameters are %T, want *process.Selector", params)
 }
 
 // Proc is one resolved process; it is the Ref of the instances the process target resolves to.
