@@ -583,8 +583,8 @@ func (d *decoder) faults(sec entry, kinds map[string]string) []*shakedown.FaultS
 				d.addf(e.val, e.path, "unknown fault type %q%s", s, hint(s, names, "want "+orNone(names)))
 			}
 		}
+		d.faultTarget(f, ft, fs, it, ip, kinds)
 		if ft != nil {
-			d.faultTarget(f, ft, fs, it, ip, kinds)
 			var with ast.Node
 			at := it
 			if e, ok := fs["with"]; ok {
@@ -637,6 +637,14 @@ func (d *decoder) faultTarget(f *shakedown.FaultSpec, ft *shakedown.FaultType, f
 		ok = false
 	}
 	switch {
+	case ft == nil && ok:
+		// The type is unknown (reported already); the target can still be looked up.
+		if s, ok := d.str(e.val, e.path); ok {
+			d.declaredTarget(e, s, kinds)
+		}
+		return
+	case ft == nil:
+		return
 	case !ok && len(ft.Targets) > 0:
 		d.addf(item, child(path, "target"), "target is required: %s acts on a %s target", ft.Name, strings.Join(ft.Targets, " or "))
 		return
@@ -654,15 +662,19 @@ func (d *decoder) faultTarget(f *shakedown.FaultSpec, ft *shakedown.FaultType, f
 	kind, declared := kinds[s]
 	switch {
 	case !declared:
-		names := make([]string, 0, len(kinds))
-		for k := range kinds {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		d.addf(e.val, e.path, "target %q is not declared under targets%s", s, hint(s, names, "declared: "+orNoneDeclared(names)))
+		d.declaredTarget(e, s, kinds)
 	case kind != "" && !slices.Contains(ft.Targets, kind):
 		d.addf(e.val, e.path, "target %s is a %s target; %s acts on %s", s, kind, ft.Name, strings.Join(ft.Targets, " or "))
 	}
+}
+
+// declaredTarget reports a fault's target s when no target of that name is declared.
+func (d *decoder) declaredTarget(e entry, s string, kinds map[string]string) {
+	if _, ok := kinds[s]; ok {
+		return
+	}
+	names := slices.Sorted(maps.Keys(kinds))
+	d.addf(e.val, e.path, "target %q is not declared under targets%s", s, hint(s, names, "declared: "+orNoneDeclared(names)))
 }
 
 func orNoneDeclared(names []string) string {

@@ -501,6 +501,7 @@ func TestProblemsSuggestSpellings(t *testing.T) {
 		"  - {name: slow, type: proxy.latncy, target: cache, duration: 1s}",
 		"  - {name: g, type: proxy.latency, target: cahce, after: [slwo], duration: 1s, whit: {}}",
 		"  - {name: h, type: proxy.latency, target: cache, duration: 1s, with: {latancy: 1s}}",
+		"  - {name: i, type: nope, target: cahe}",
 	)
 	_, err := spec.Load("typos.yaml", []byte(src), nil, testRegistry())
 	var ps spec.Problems
@@ -522,6 +523,8 @@ func TestProblemsSuggestSpellings(t *testing.T) {
 		`faults[1].after[0]: no fault is called "slwo" (did you mean "slow"?)`,
 		`faults[1].whit: unknown field "whit" (did you mean "with"?)`,
 		`faults[2].with.latancy: unknown parameter "latancy" (did you mean "latency"?)`,
+		// the target is looked up even when the fault type is unknown
+		`faults[3].target: target "cahe" is not declared under targets (did you mean "cache"?)`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no problem %q in:\n%s", want, all)
