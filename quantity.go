@@ -231,6 +231,19 @@ func (w *NofM) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// NumberAndUnit splits a quantity such as "1.5 GiB" or "512kbit" into its leading decimal
+// number and the unit after it, lower-cased, for parsers of units the caller knows.
+func NumberAndUnit(s string) (float64, string, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	return f, unit, err
+}
+
 // byteUnits are the multipliers of a byte count's unit: k, m, g, t are powers of 1000, ki, mi,
 // gi, ti powers of 1024; a trailing b is optional.
 var byteUnits = map[string]float64{"": 1, "b": 1,
@@ -240,13 +253,7 @@ var byteUnits = map[string]float64{"": 1, "b": 1,
 // ParseBytes parses a byte count: 1500, 64kb, 64k, 1mb, 2kib, 1mib, 1.5gib (k = 1000,
 // ki = 1024), case-insensitive.
 func ParseBytes(s string) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	f, err := strconv.ParseFloat(num, 64)
+	f, unit, err := NumberAndUnit(s)
 	if err != nil || f < 0 {
 		return 0, fmt.Errorf("size %q: want e.g. 1500, 64kb or 1mib", s)
 	}

@@ -193,13 +193,7 @@ func parsePorts(in []string) ([]PortRange, error) {
 // mbit, gbit, tbit are bits per second; bps, kbps, mbps, gbps are bytes per second; a bare
 // number is bits per second. Prefixes are decimal (k = 1000); kibit and friends are binary.
 func ParseBitRate(s string) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	f, err := strconv.ParseFloat(num, 64)
+	f, unit, err := shakedown.NumberAndUnit(s)
 	if err != nil || !(f > 0) {
 		return 0, fmt.Errorf("rate %q: want e.g. 1mbit, 512kbit or 100kbps", s)
 	}
