@@ -73,7 +73,7 @@ func (r *runner) newCheck(c *shakedown.Check, role string, loads map[string]Load
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindOf(err), "check "+c.Name, err)
 		}
-		r.keep(p)
+		r.s.keep(p)
 		ck.prober, ck.kind = p, c.Probe.Type
 	case c.Metric != "":
 		m, err := shakedown.ParseMetric(c.Metric)
@@ -318,12 +318,8 @@ func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Ti
 			case ck.role == roleStop && !ck.fired:
 				ck.fired = true
 				stop = detail
-			case ck.role == roleSteady && phase == shakedown.PhaseBaseline:
-				if r.out.notSteady == "" {
-					r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
-				}
-			case ck.role == roleSteady && phase == shakedown.PhaseInject && !ck.judgedBySignificance():
-				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
+			case ck.role == roleSteady:
+				r.brokeLocked(ck, phase, detail)
 			}
 		}
 		if phase == shakedown.PhaseRecovery && epoch == r.epoch {
@@ -341,6 +337,20 @@ func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Ti
 	}
 	if live {
 		r.poke()
+	}
+}
+
+// brokeLocked acts on steady-state check ck breaking in phase p: in the baseline the run is
+// not steady; in the inject phase it failed, unless the check's significance is judged when
+// the phase ends. A break in other phases changes no verdict here.
+func (r *runner) brokeLocked(ck *check, p shakedown.Phase, detail string) {
+	switch {
+	case p == shakedown.PhaseBaseline:
+		if r.out.notSteady == "" {
+			r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
+		}
+	case p == shakedown.PhaseInject && !ck.judgedBySignificance():
+		r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
 	}
 }
 
@@ -497,12 +507,7 @@ func (r *runner) closePhase(p shakedown.Phase) {
 			if breached, judged := ck.breach(v, p); judged && breached {
 				detail := fmt.Sprintf("%s %s over the %s phase (%s)", ck.c.Metric, formatValue(ck.unit, v), p, ck.threshold())
 				ps.broken, ps.detail = true, detail
-				if p == shakedown.PhaseBaseline && r.out.notSteady == "" {
-					r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
-				}
-				if p == shakedown.PhaseInject && !ck.judgedBySignificance() {
-					r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
-				}
+				r.brokeLocked(ck, p, detail)
 			}
 		}
 		// A baseline-relative check is judged on evidence: it breaks only when its bound was

@@ -38,7 +38,7 @@ func (r *runner) newExpect(e *shakedown.Expectation) (*expect, error) {
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindOf(err), "expectation "+e.Name, err)
 		}
-		r.keep(a)
+		r.s.keep(a)
 		x.alert, x.every = a, alertEvery
 	case e.Probe != nil:
 		pt, ok := r.reg.Probe(e.Probe.Type)
@@ -51,7 +51,7 @@ func (r *runner) newExpect(e *shakedown.Expectation) (*expect, error) {
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindOf(err), "expectation "+e.Name, err)
 		}
-		r.keep(p)
+		r.s.keep(p)
 		x.prober = p
 	default:
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "expectation %s: neither an alert nor a probe", e.Name)

@@ -56,7 +56,7 @@ func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanRe
 			Selected: instanceNames(n.selected), After: n.spec.After,
 			Start: n.start, End: n.end, OneShot: n.typ.OneShot,
 		}
-		if pl, ok := n.fault.(shakedown.Planner); ok && n.fault != nil {
+		if pl, ok := n.fault.(shakedown.Planner); ok {
 			pf.Lines = pl.Plan()
 		}
 		p.Faults = append(p.Faults, pf)

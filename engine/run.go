@@ -49,7 +49,6 @@ type runner struct {
 	mon       errgroup.Group // loads, samplers and pollers
 	monCancel context.CancelFunc
 	graph     *errgroup.Group // the fault goroutines, while the inject phase runs
-	closers   []shakedown.Closer
 
 	wake   chan struct{} // poked when a sample may change what the main loop waits for
 	emitMu sync.Mutex
@@ -272,11 +271,7 @@ func (r *runner) inject() bool {
 	if !r.awaitJournal() || r.ctx.Err() != nil {
 		return false
 	}
-	var length time.Duration
-	for _, n := range r.s.nodes {
-		length = max(length, n.end)
-	}
-	r.enter(shakedown.PhaseInject, length)
+	r.enter(shakedown.PhaseInject, r.s.length())
 	g, gctx := errgroup.WithContext(r.ctx)
 	r.mu.Lock()
 	r.graph = g
@@ -627,7 +622,7 @@ func (r *runner) setupMonitors() error {
 		if err != nil {
 			return shakedown.Wrap(shakedown.KindOf(err), "load "+ls.Name, err)
 		}
-		r.keep(l)
+		r.s.keep(l)
 		r.loads = append(r.loads, &loadRun{spec: ls, load: l})
 		byName[ls.Name] = l
 	}
@@ -653,12 +648,6 @@ func (r *runner) setupMonitors() error {
 		r.expects = append(r.expects, x)
 	}
 	return nil
-}
-
-func (r *runner) keep(v any) {
-	if c, ok := v.(shakedown.Closer); ok && c != nil {
-		r.closers = append(r.closers, c)
-	}
 }
 
 // startMonitors starts the loads, the check samplers and the expectation pollers. They run
@@ -801,10 +790,7 @@ func (r *runner) finish() {
 	for _, l := range r.loads {
 		r.rec.Loads = append(r.rec.Loads, l.load.Record())
 	}
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i].Close()
-	}
-	if r.s != nil {
+	if r.s != nil { // closes the probes, alert sources and loads too, last made first
 		r.s.close()
 	}
 	r.finishChecks()
@@ -842,11 +828,7 @@ func (r *runner) ttl(n *node) time.Duration {
 	if n.spec.Duration > 0 {
 		return shakedown.TTL(n.spec.Duration)
 	}
-	var end time.Duration
-	for _, m := range r.s.nodes {
-		end = max(end, m.end)
-	}
-	return shakedown.TTL(max(0, end-n.start))
+	return shakedown.TTL(max(0, r.s.length()-n.start))
 }
 
 // loadSummaries emits, once a second, what each load did in the last second: the rate of

@@ -46,7 +46,18 @@ type node struct {
 type setup struct {
 	targets []*target
 	nodes   []*node
-	closers []shakedown.Closer // closed when the run ends, even when setup failed half way
+	// closers are what the run made that needs closing (instances, faults, probes, alert
+	// sources, loads), closed last made first when the run ends, even when setup failed half way.
+	closers []shakedown.Closer
+}
+
+// length is the planned length of the fault graph: where its last fault ends.
+func (s *setup) length() time.Duration {
+	var end time.Duration
+	for _, n := range s.nodes {
+		end = max(end, n.end)
+	}
+	return end
 }
 
 func (s *setup) close() {
