@@ -31,6 +31,9 @@ type decoder struct {
 	probs   Problems
 	anchors map[string]ast.Node
 	aliases int
+	// dangling holds the aliases already reported as naming no anchor: a value is resolved
+	// by every check that looks at it, and its problem is reported once.
+	dangling map[*ast.AliasNode]bool
 }
 
 // entry is one key of a mapping with its value.
@@ -110,6 +113,7 @@ func (d *decoder) parse(src []byte) ast.Node {
 		return nil
 	}
 	d.anchors = map[string]ast.Node{}
+	d.dangling = map[*ast.AliasNode]bool{}
 	d.collectAnchors(body, 0)
 	return body
 }
@@ -165,7 +169,10 @@ func (d *decoder) resolve(n ast.Node, path string) ast.Node {
 			}
 			v, ok := d.anchors[name]
 			if !ok || i > 100 {
-				d.addf(m, path, "alias *%s names no anchor", name)
+				if !d.dangling[m] {
+					d.dangling[m] = true
+					d.addf(m, path, "alias *%s names no anchor", name)
+				}
 				return nil
 			}
 			n = v
@@ -408,15 +415,15 @@ func expandVars(s string, vars map[string]string) (string, error) {
 	return b.String(), nil
 }
 
-// required records a problem when a required field is missing.
+// required records a problem when a required field is missing. A field whose alias names no
+// anchor is not missing: that problem is reported already.
 func (d *decoder) required(fs map[string]entry, at ast.Node, path string, keys ...string) {
 	for _, k := range keys {
-		if e, ok := fs[k]; !ok || isNull(d.resolve(e.val, e.path)) {
-			n := at
-			if ok {
-				n = e.kn
-			}
-			d.addf(n, child(path, k), "%s is required", k)
+		e, ok := fs[k]
+		if !ok {
+			d.addf(at, child(path, k), "%s is required", k)
+		} else if v := d.resolve(e.val, e.path); v != nil && isNull(v) {
+			d.addf(e.kn, child(path, k), "%s is required", k)
 		}
 	}
 }

@@ -416,10 +416,14 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string, depth i
 			continue
 		}
 		f := fs[i]
-		if isNull(d.resolve(e.val, e.path)) {
+		val := d.resolve(e.val, e.path)
+		if val != nil && isNull(val) {
 			continue // checked below when required
 		}
 		given[f.name] = true
+		if val == nil {
+			continue // its alias names no anchor: reported already
+		}
 		d.decodeValue(e.val, fieldAlloc(v, f.index), e.path, e.kn, depth+1)
 	}
 	for _, f := range fs {

@@ -422,6 +422,19 @@ func TestProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "an alias that names no anchor, once",
+			src: with(
+				"faults:", // 11
+				"  - {name: f, type: *t, target: web, duration: 1s}", // 12
+				"steady_state:",                  // 13
+				"  - {name: c, http: {url: *u}}", // 14
+			),
+			want: []at{
+				{12, 21, "faults[0].type"},
+				{14, 27, "steady_state[0].http.url"},
+			},
+		},
+		{
 			name: "variables",
 			src: lines(
 				"version: '${v}'",                          // 1
