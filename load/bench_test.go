@@ -93,3 +93,18 @@ func BenchmarkRecordOf(b *testing.B) {
 		g.Record()
 	}
 }
+
+// BenchmarkRequest is the cost of making one send's request.
+func BenchmarkRequest(b *testing.B) {
+	g, err := New(&shakedown.LoadSpec{Name: "b", URL: "http://127.0.0.1:8080/api/items?x=1", Rate: 2000,
+		Method: "POST", Headers: map[string]string{"X-Test": "yes"}, Body: `{"a":1}`}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	for b.Loop() {
+		if _, err := g.request(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -35,7 +35,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -44,6 +43,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,7 +81,8 @@ type Generator struct {
 	url         string
 	method      string
 	header      http.Header
-	body        []byte
+	req         *http.Request // every send's request but for its context and body; nil when reqErr
+	reqErr      error         // why no request can be made: every send fails with it
 	timeout     time.Duration
 	client      *http.Client
 	now         func() time.Time
@@ -109,7 +110,6 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 		spec:        spec,
 		url:         spec.URL,
 		method:      spec.Method,
-		body:        []byte(spec.Body),
 		timeout:     spec.Timeout,
 		client:      opts.Client,
 		now:         opts.Now,
@@ -135,6 +135,19 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 		g.header = make(http.Header, len(spec.Headers))
 		for k, v := range spec.Headers {
 			g.header.Set(k, v)
+		}
+	}
+	// The URL is parsed and the request built once; each send takes a shallow copy.
+	var body io.Reader
+	if spec.Body != "" {
+		body = strings.NewReader(spec.Body)
+	}
+	g.req, g.reqErr = http.NewRequest(g.method, g.url, body)
+	if g.req != nil && g.header != nil {
+		// Shared read-only: net/http copies a request before it changes headers.
+		g.req.Header = g.header
+		if h := g.header.Get("Host"); h != "" {
+			g.req.Host = h
 		}
 	}
 	g.rec = newRecorder(g.now)
@@ -190,11 +203,12 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	workers := 0
+	sendCtx := context.WithoutCancel(ctx)
 	worker := func(j job) {
 		defer wg.Done()
-		g.hit(ctx, j)
+		g.hit(sendCtx, j)
 		for j := range jobs {
-			g.hit(ctx, j)
+			g.hit(sendCtx, j)
 		}
 	}
 	rate := g.spec.Rate.PerSecond()
@@ -284,12 +298,13 @@ loop:
 // is answered.
 func (g *Generator) runClosed(ctx context.Context) {
 	var wg sync.WaitGroup
+	sendCtx := context.WithoutCancel(ctx)
 	for range g.workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				at := g.now()
 				ph, w := g.rec.schedule(at)
-				g.hit(ctx, job{sched: at, phase: ph, row: w})
+				g.hit(sendCtx, job{sched: at, phase: ph, row: w})
 			}
 		})
 	}
@@ -299,7 +314,9 @@ func (g *Generator) runClosed(ctx context.Context) {
 	g.rec.finish()
 }
 
-// hit sends one request when it is due and records its outcome.
+// hit sends one request when it is due and records its outcome. ctx carries the run's
+// values but not its end (context.WithoutCancel): a request in flight is bounded by the
+// load's timeout alone.
 func (g *Generator) hit(ctx context.Context, j job) {
 	if early := j.sched.Sub(g.now()); early > 0 {
 		time.Sleep(early)
@@ -309,21 +326,10 @@ func (g *Generator) hit(ctx context.Context, j job) {
 	if !j.blocked && sent.After(j.sched) {
 		o.from = sent
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+	rctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	var body io.Reader
-	if len(g.body) > 0 {
-		body = bytes.NewReader(g.body)
-	}
-	req, err := http.NewRequestWithContext(rctx, g.method, g.url, body)
+	req, err := g.request(rctx)
 	if err == nil {
-		if g.header != nil {
-			// Shared read-only: net/http copies a request before it changes headers.
-			req.Header = g.header
-			if h := g.header.Get("Host"); h != "" {
-				req.Host = h
-			}
-		}
 		var resp *http.Response
 		resp, err = g.client.Do(req)
 		if err == nil {
@@ -340,6 +346,21 @@ func (g *Generator) hit(ctx context.Context, j job) {
 		o.errKind = "status " + strconv.Itoa(o.status)
 	}
 	g.rec.add(j.phase, j.row, o)
+}
+
+// request returns the request of one send, with ctx and a body of its own.
+func (g *Generator) request(ctx context.Context) (*http.Request, error) {
+	if g.reqErr != nil {
+		return nil, g.reqErr
+	}
+	req := g.req.WithContext(ctx)
+	if g.header == nil {
+		req.Header = make(http.Header)
+	}
+	if req.GetBody != nil {
+		req.Body, _ = req.GetBody() // a new reader of the same string: it cannot fail
+	}
+	return req, nil
 }
 
 // errorKind names the sort of transport failure err is.
