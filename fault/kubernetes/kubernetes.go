@@ -49,60 +49,44 @@ type Options struct {
 	Context    string // for targets and probes that name no context
 }
 
-func (o Options) apply(c Cluster) Cluster {
+// fill sets what c leaves out to the run's defaults.
+func (o Options) fill(c *Cluster) {
 	if c.Kubeconfig == "" {
 		c.Kubeconfig = o.Kubeconfig
 	}
 	if c.Context == "" {
 		c.Context = o.Context
 	}
-	return c
+}
+
+// clusterTarget is the target kind name whose parameters are a P: they name their cluster
+// (an embedded Cluster), and what they leave out of it comes from o before P resolves.
+func clusterTarget[P any, PP interface {
+	*P
+	cluster() *Cluster
+	Resolve(context.Context) ([]shakedown.Instance, error)
+}](o Options, name, summary string) shakedown.TargetKind {
+	return shakedown.TargetKind{
+		Name:    name,
+		Summary: summary,
+		Params:  func() any { return PP(new(P)) },
+		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
+			p, err := shakedown.ParamsAs[P](params, name+" target")
+			if err != nil {
+				return nil, err
+			}
+			q := *p
+			o.fill(PP(&q).cluster())
+			return PP(&q).Resolve(ctx)
+		},
+	}
 }
 
 // RegisterWith is Register with defaults for targets and probes that leave them out.
 func RegisterWith(r *shakedown.Registry, o Options) {
-	r.AddTarget(shakedown.TargetKind{
-		Name:    KindPods,
-		Summary: "pods of one namespace, by labels and fields (Kubernetes)",
-		Params:  func() any { return &PodsParams{} },
-		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			p, err := shakedown.ParamsAs[PodsParams](params, "pods target")
-			if err != nil {
-				return nil, err
-			}
-			q := *p
-			q.Cluster = o.apply(q.Cluster)
-			return q.Resolve(ctx)
-		},
-	})
-	r.AddTarget(shakedown.TargetKind{
-		Name:    KindDeployment,
-		Summary: "one Deployment, by namespace and name (Kubernetes)",
-		Params:  func() any { return &DeploymentParams{} },
-		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			p, err := shakedown.ParamsAs[DeploymentParams](params, "deployment target")
-			if err != nil {
-				return nil, err
-			}
-			q := *p
-			q.Cluster = o.apply(q.Cluster)
-			return q.Resolve(ctx)
-		},
-	})
-	r.AddTarget(shakedown.TargetKind{
-		Name:    KindNode,
-		Summary: "cluster nodes, by labels or name (Kubernetes)",
-		Params:  func() any { return &NodeParams{} },
-		Resolve: func(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
-			p, err := shakedown.ParamsAs[NodeParams](params, "node target")
-			if err != nil {
-				return nil, err
-			}
-			q := *p
-			q.Cluster = o.apply(q.Cluster)
-			return q.Resolve(ctx)
-		},
-	})
+	r.AddTarget(clusterTarget[PodsParams](o, KindPods, "pods of one namespace, by labels and fields (Kubernetes)"))
+	r.AddTarget(clusterTarget[DeploymentParams](o, KindDeployment, "one Deployment, by namespace and name (Kubernetes)"))
+	r.AddTarget(clusterTarget[NodeParams](o, KindNode, "cluster nodes, by labels or name (Kubernetes)"))
 	for _, t := range []shakedown.FaultType{podDeleteType, podEvictType, scaleType, cordonType, drainType, isolateType} {
 		r.AddFault(t)
 	}
@@ -113,7 +97,7 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 	pt.New = func(env shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
 		if p, ok := params.(*ProbeParams); ok && p != nil {
 			q := *p
-			q.Cluster = o.apply(q.Cluster)
+			o.fill(&q.Cluster)
 			params = &q
 		}
 		return probeType.New(env, params, timeout)
@@ -127,6 +111,9 @@ type Cluster struct {
 	Kubeconfig string `json:"kubeconfig,omitempty" doc:"path of the kubeconfig file; default $KUBECONFIG, else ~/.kube/config, else in-cluster"`
 	Context    string `json:"context,omitempty" doc:"the kubeconfig context to use; default its current context"`
 }
+
+// cluster lets clusterTarget reach the Cluster embedded in a target's parameters.
+func (c *Cluster) cluster() *Cluster { return c }
 
 // Client-side rate limits. client-go's defaults (5/s, burst 10) would make a fault over a
 // hundred pods wait on itself for seconds; the server's own priority and fairness still
