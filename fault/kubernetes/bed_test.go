@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
@@ -77,6 +78,25 @@ func (b *bed) deployment(name string, n int32) *appsv1.Deployment {
 	}
 	b.waitReady(name, 2*time.Minute)
 	return d
+}
+
+// watchDeployment returns a view of one Deployment.
+func watchDeployment(ctx context.Context, c *conn, ns, name string) *view[*appsv1.Deployment] {
+	deps := c.cs.AppsV1().Deployments(ns)
+	opts := metav1.ListOptions{FieldSelector: "metadata.name=" + name}
+	return newView(ctx, opts,
+		func(ctx context.Context, o metav1.ListOptions) ([]*appsv1.Deployment, string, error) {
+			l, err := deps.List(ctx, o)
+			if err != nil {
+				return nil, "", apiErr(err, "list", "deployments", ns, "")
+			}
+			out := make([]*appsv1.Deployment, len(l.Items))
+			for i := range l.Items {
+				out[i] = &l.Items[i]
+			}
+			return out, l.ResourceVersion, nil
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return deps.Watch(ctx, o) })
 }
 
 // waitReady waits, following a watch, until the Deployment is fully ready, and returns how

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,7 +27,6 @@ type view[T any] struct {
 	mu      sync.Mutex
 	items   map[string]T
 	synced  bool
-	lastErr error
 	changed chan struct{} // closed and replaced on every change
 
 	cancel context.CancelFunc
@@ -71,10 +69,6 @@ func (v *view[T]) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		items, rv, err := v.list(ctx, v.opts)
 		if err != nil {
-			v.mu.Lock()
-			v.lastErr = err
-			v.notify()
-			v.mu.Unlock()
 			if !sleepCtx(ctx, backoff) {
 				return
 			}
@@ -87,7 +81,7 @@ func (v *view[T]) run(ctx context.Context) {
 			m[key(any(it))] = it
 		}
 		v.mu.Lock()
-		v.items, v.synced, v.lastErr = m, true, nil
+		v.items, v.synced = m, true
 		v.notify()
 		v.mu.Unlock()
 		v.follow(ctx, rv)
@@ -155,16 +149,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// Snapshot returns the objects as last seen, whether the view has listed yet, and the
-// error of its last list, if that failed.
-func (v *view[T]) Snapshot() ([]T, bool, error) {
+// Snapshot returns the objects as last seen, and whether the view has listed yet.
+func (v *view[T]) Snapshot() ([]T, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	out := make([]T, 0, len(v.items))
 	for _, it := range v.items {
 		out = append(out, it)
 	}
-	return out, v.synced, v.lastErr
+	return out, v.synced
 }
 
 // Wait returns when cond holds for the view's objects, or with ctx's error. It wakes on
@@ -174,7 +167,7 @@ func (v *view[T]) Wait(ctx context.Context, cond func([]T) bool) error {
 		v.mu.Lock()
 		ch := v.changed
 		v.mu.Unlock()
-		items, synced, _ := v.Snapshot()
+		items, synced := v.Snapshot()
 		if synced && cond(items) {
 			return nil
 		}
@@ -182,34 +175,6 @@ func (v *view[T]) Wait(ctx context.Context, cond func([]T) bool) error {
 		case <-ctx.Done():
 			return shakedown.Wrap(shakedown.KindAborted, "wait", ctx.Err())
 		case <-ch:
-		}
-	}
-}
-
-// WaitSynced waits until the view has listed once, and returns the last list error if ctx
-// ends first.
-func (v *view[T]) WaitSynced(ctx context.Context) error {
-	for {
-		v.mu.Lock()
-		ch, synced, err := v.changed, v.synced, v.lastErr
-		v.mu.Unlock()
-		if synced {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return err
-			}
-			return shakedown.Wrap(shakedown.KindUnavailable, "list and watch", ctx.Err())
-		case <-ch:
-			v.mu.Lock()
-			err := v.lastErr
-			synced := v.synced
-			v.mu.Unlock()
-			if !synced && err != nil && !shakedown.IsKind(err, shakedown.KindUnavailable) {
-				return err // forbidden, not found: waiting will not help
-			}
 		}
 	}
 }
@@ -230,23 +195,4 @@ func watchPods(ctx context.Context, c *conn, ns string, opts metav1.ListOptions)
 			return out, l.ResourceVersion, nil
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return pods.Watch(ctx, o) })
-}
-
-// watchDeployment returns a view of one Deployment.
-func watchDeployment(ctx context.Context, c *conn, ns, name string) *view[*appsv1.Deployment] {
-	deps := c.cs.AppsV1().Deployments(ns)
-	opts := metav1.ListOptions{FieldSelector: "metadata.name=" + name}
-	return newView(ctx, opts,
-		func(ctx context.Context, o metav1.ListOptions) ([]*appsv1.Deployment, string, error) {
-			l, err := deps.List(ctx, o)
-			if err != nil {
-				return nil, "", apiErr(err, "list", "deployments", ns, "")
-			}
-			out := make([]*appsv1.Deployment, len(l.Items))
-			for i := range l.Items {
-				out[i] = &l.Items[i]
-			}
-			return out, l.ResourceVersion, nil
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return deps.Watch(ctx, o) })
 }
