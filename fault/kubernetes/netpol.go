@@ -212,14 +212,7 @@ func (f *isolate) apply(ctx context.Context, ns string) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return apiErr(err, "create", "networkpolicies", ns, f.policy)
 	}
-	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, IsolateLabel, f.policy)
-	return eachPod(ctx, pods, func(ctx context.Context, c *conn, p Pod) error {
-		_, err := c.cs.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return apiErr(err, "patch", "pods", p.Namespace, p.Name)
-		}
-		return nil
-	})
+	return labelPods(ctx, pods, fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, IsolateLabel, f.policy))
 }
 
 // removeIsolation deletes the policy and takes the label off the pods. What is gone
@@ -237,7 +230,12 @@ func removeIsolation(ctx context.Context, d IsolateData) error {
 	for i, name := range d.Pods {
 		pods[i] = Pod{Cluster: d.Cluster, Namespace: d.Namespace, Name: name}
 	}
-	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:null}}}`, IsolateLabel)
+	return labelPods(ctx, pods, fmt.Appendf(nil, `{"metadata":{"labels":{%q:null}}}`, IsolateLabel))
+}
+
+// labelPods applies a merge patch of their labels to the pods. A pod that is gone needs no
+// label.
+func labelPods(ctx context.Context, pods []Pod, patch []byte) error {
 	return eachPod(ctx, pods, func(ctx context.Context, c *conn, p Pod) error {
 		_, err := c.cs.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {

@@ -108,10 +108,7 @@ func (p *Prober) Probe(ctx context.Context) (string, error) {
 				return "", err
 			}
 			ready, live := countReady(pods)
-			want := int32(1)
-			if d.Spec.Replicas != nil {
-				want = *d.Spec.Replicas
-			}
+			want := desiredReplicas(d)
 			if ready != int(want) || live != int(want) {
 				ok = false
 				obs = fmt.Sprintf("%d/%d ready (%d pods ready of %d not terminating)", d.Status.ReadyReplicas, want, ready, live)
@@ -150,14 +147,20 @@ func countReady(pods []corev1.Pod) (ready, live int) {
 	return ready, live
 }
 
+// desiredReplicas returns a Deployment's desired replica count: 1 when its spec leaves it
+// out, as the API server defaults it.
+func desiredReplicas(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas != nil {
+		return *d.Spec.Replicas
+	}
+	return 1
+}
+
 // DeploymentReady reports whether a Deployment has rolled out fully: the controller has seen
 // its latest spec and its current, updated, ready and available replicas all equal the
 // desired count. The observation reads "3/3 ready".
 func DeploymentReady(d *appsv1.Deployment) (bool, string) {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := desiredReplicas(d)
 	s := d.Status
 	obs := fmt.Sprintf("%d/%d ready", s.ReadyReplicas, want)
 	switch {

@@ -54,7 +54,7 @@ type scale struct {
 	to   int32
 
 	mu   sync.Mutex
-	from map[string]ScaleData // by UID, filled by Prepare
+	from map[string]ScaleData // by name/namespace, filled by Prepare
 }
 
 func newScale(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
@@ -145,7 +145,9 @@ func (f *scale) Inject(ctx context.Context) (shakedown.Revert, error) {
 		sd := from[d.Name+"/"+d.Namespace]
 		c, err := connect(d.Cluster)
 		if err == nil {
-			err = setReplicas(ctx, c, ScaleData{Cluster: sd.Cluster, Namespace: sd.Namespace, Name: sd.Name, UID: sd.UID, Replicas: f.to})
+			to := sd
+			to.Replicas = f.to
+			err = setReplicas(ctx, c, to)
 		}
 		if err != nil {
 			errs = append(errs, err)

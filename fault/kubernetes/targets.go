@@ -234,10 +234,7 @@ func (p *DeploymentParams) Resolve(ctx context.Context) ([]shakedown.Instance, e
 		return nil, apiErr(err, "get", "deployments", ns, p.Name)
 	}
 	ref := Deployment{Cluster: c.cluster, Namespace: ns, Name: d.Name, UID: string(d.UID)}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := desiredReplicas(d)
 	attrs := map[string]string{
 		"namespace": ns, "name": d.Name, "uid": string(d.UID),
 		"replicas": strconv.Itoa(int(want)), "ready": strconv.Itoa(int(d.Status.ReadyReplicas)),
