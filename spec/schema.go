@@ -4,7 +4,9 @@ import (
 	"encoding"
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -119,16 +121,16 @@ func Schema(reg *shakedown.Registry) ([]byte, error) {
 		"required":             []any{"version", "name", "faults"},
 		"properties": obj{
 			"version":     obj{"const": 1},
-			"name":        obj{"type": "string", "pattern": `^[a-z0-9][a-z0-9._-]*$`},
+			"name":        obj{"type": "string", "pattern": experimentName.String()},
 			"description": obj{"type": []any{"string", "null"}},
 			"labels":      ref("strings"),
 			"targets": obj{
 				"type": []any{"object", "null"}, "additionalProperties": ref("target"),
-				"propertyNames": obj{"pattern": `^[A-Za-z0-9_][A-Za-z0-9._-]*$`},
+				"propertyNames": obj{"pattern": targetName.String()},
 			},
 			"load": obj{
 				"type": []any{"object", "null"}, "additionalProperties": ref("load"),
-				"propertyNames": obj{"pattern": `^[A-Za-z0-9_][A-Za-z0-9_-]*$`},
+				"propertyNames": obj{"pattern": loadName.String()},
 			},
 			"steady_state": obj{"type": []any{"array", "null"}, "items": ref("check")},
 			"stop_if":      obj{"type": []any{"array", "null"}, "items": ref("check")},
@@ -187,8 +189,12 @@ func commonCheck() obj {
 
 func checkBranches(reg *shakedown.Registry) []any {
 	metric := commonCheck()
+	names := shakedown.MetricNames()
+	for i, n := range names {
+		names[i] = regexp.QuoteMeta(n)
+	}
 	metric["metric"] = obj{"type": "string",
-		"pattern": `^[A-Za-z0-9_-]+\.(latency\.(p50|p90|p95|p99|max|mean)|errors|throughput)$`}
+		"pattern": `^[A-Za-z0-9_-]+\.(` + strings.Join(names, "|") + `)$`}
 	metric["min"] = ref("tolerance")
 	metric["max"] = ref("tolerance")
 	out := []any{obj{
@@ -211,7 +217,7 @@ func faultBranches(reg *shakedown.Registry) []any {
 	var out []any
 	for _, ft := range reg.Faults() {
 		props := obj{
-			"name":     obj{"type": "string", "pattern": `^[A-Za-z0-9_][A-Za-z0-9._-]*$`},
+			"name":     obj{"type": "string", "pattern": faultName.String()},
 			"type":     obj{"const": ft.Name, "description": ft.Summary},
 			"duration": ref("duration"),
 			"after":    obj{"type": "array", "items": obj{"type": "string"}, "uniqueItems": true},

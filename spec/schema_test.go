@@ -99,6 +99,8 @@ func TestSchemaRefuses(t *testing.T) {
 		{"bad duration", strings.Replace(string(design), "baseline: 20s", "baseline: 20 seconds", 1)},
 		{"no faults", strings.Split(string(design), "faults:")[0] + "faults: []\n"},
 		{"metric without bounds", with("steady_state: [{name: a, metric: shop.errors}]", "faults: [{name: f, type: process.kill, target: web}]")},
+		{"unknown metric", with("steady_state: [{name: a, metric: shop.latency.p42, max: 1s}]", "faults: [{name: f, type: process.kill, target: web}]")},
+		{"bad experiment name", strings.Replace(string(design), "name: ", "name: Upper-", 1)},
 	} {
 		if _, err := spec.Load(tc.name, []byte(tc.src), nil, reg); err == nil {
 			t.Errorf("Load(%s) accepts it; the case is meant to be invalid", tc.name)
