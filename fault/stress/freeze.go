@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // FreezePlan is a freezer cgroup of the run's own and the processes to freeze in it.
@@ -41,11 +42,11 @@ func (p FreezePlan) Lines() []string {
 
 func freezerRoot() string { return filepath.Join(cgroupRoot, "freezer") }
 
-// PlanFreeze plans a freeze of procs, each with its cgroups as /proc/PID/cgroup lists them.
-func PlanFreeze(cgroup string, procs []proc, cgs []Cgroups) (FreezePlan, error) {
+// PlanFreeze plans a freeze of procs, each with its cgroups as procfs.ReadCgroups keys them.
+func PlanFreeze(cgroup string, procs []proc, cgs []map[string]string) (FreezePlan, error) {
 	p := FreezePlan{Cgroup: cgroup}
 	for i, pr := range procs {
-		orig, ok := cgs[i]["freezer"]
+		orig, ok := cgs[i]["cgroup.freezer"]
 		if !ok {
 			return FreezePlan{}, shakedown.Errorf(shakedown.KindUnavailable,
 				"process %d has no v1 freezer cgroup; this host has no cgroup v1 freezer", pr.PID)
@@ -83,12 +84,9 @@ func (f *freeze) Prepare(ctx context.Context) error {
 			return shakedown.Errorf(shakedown.KindUnavailable, "no cgroup v1 freezer mounted at %s", freezerRoot())
 		}
 	}
-	cgs := make([]Cgroups, len(f.procs))
+	cgs := make([]map[string]string, len(f.procs))
 	for i, p := range f.procs {
-		if !alive(p.PID, p.StartTime) {
-			return shakedown.Errorf(shakedown.KindNotFound, "process %d (start %d) is gone", p.PID, p.StartTime)
-		}
-		cg, err := cgroupsOf(p.PID)
+		cg, err := cgroupsOf(p)
 		if err != nil {
 			return err
 		}
@@ -125,7 +123,7 @@ func (f *freeze) Inject(ctx context.Context) (shakedown.Revert, error) {
 		return nil, shakedown.Wrap(kind, "create freezer cgroup", err)
 	}
 	for _, p := range f.plan.Procs {
-		if !alive(p.PID, p.StartTime) {
+		if !procfs.Alive(p.PID, p.StartTime) {
 			return revert, shakedown.Errorf(shakedown.KindNotFound, "process %d is gone", p.PID)
 		}
 		if err := writeFile(filepath.Join(f.plan.Cgroup, "cgroup.procs"), strconv.Itoa(p.PID)); err != nil {
@@ -189,7 +187,7 @@ func thaw(ctx context.Context, p FreezePlan) error {
 	}
 	var errs []error
 	for _, pr := range p.Procs {
-		if !alive(pr.PID, pr.StartTime) {
+		if !procfs.Alive(pr.PID, pr.StartTime) {
 			continue
 		}
 		dst := filepath.Join(freezerRoot(), filepath.Clean("/"+pr.Original))

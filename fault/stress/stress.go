@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // Undo types this package registers.
@@ -153,20 +154,21 @@ var controllersFor = map[string][]string{
 }
 
 // PlanStressor plans one stressor of type typ with the given argv tail, for a target whose
-// cgroups are cg (nil for the host). A cgroup path "/" is the root: nothing to join.
-func PlanStressor(typ string, args []string, target string, cg Cgroups) StressorPlan {
+// cgroups are cg, keyed as procfs.ReadCgroups keys them (nil for the host). A cgroup path "/"
+// is the root: nothing to join.
+func PlanStressor(typ string, args []string, target string, cg map[string]string) StressorPlan {
 	p := StressorPlan{Args: args, Target: target, Cgroups: map[string]string{}}
 	if cg == nil {
 		return p
 	}
-	if path, ok := cg[""]; ok && len(cg) == 1 { // v2 only
+	if path, ok := cg["cgroup"]; ok && len(cg) == 1 { // v2 only
 		if path != "/" {
 			p.Cgroups["unified"] = filepath.Join(cgroupRoot, path)
 		}
 		return p
 	}
 	for _, c := range controllersFor[typ] {
-		if path, ok := cg[c]; ok && path != "/" {
+		if path, ok := cg["cgroup."+c]; ok && path != "/" {
 			p.Cgroups[c] = filepath.Join(cgroupRoot, c, path)
 		}
 	}
@@ -239,10 +241,10 @@ func (s *stressor) argv() []string {
 	return append([]string{"stress", s.args[0], "--run", s.run, "--ttl", s.ttl.String()}, s.args[1:]...)
 }
 
-func (s *stressor) plan(cgs []Cgroups) {
+func (s *stressor) plan(cgs []map[string]string) {
 	s.plans = s.plans[:0]
 	for i, in := range s.targets {
-		var cg Cgroups
+		var cg map[string]string
 		if cgs != nil {
 			cg = cgs[i]
 		}
@@ -252,16 +254,13 @@ func (s *stressor) plan(cgs []Cgroups) {
 
 // Prepare reads the target processes' cgroups. It changes nothing.
 func (s *stressor) Prepare(ctx context.Context) error {
-	cgs := make([]Cgroups, len(s.targets))
+	cgs := make([]map[string]string, len(s.targets))
 	for i, in := range s.targets {
 		if !hasProcess(in) {
 			continue
 		}
 		p, _ := procOf(in)
-		if !alive(p.PID, p.StartTime) {
-			return shakedown.Errorf(shakedown.KindNotFound, "process %d (start %d) is gone", p.PID, p.StartTime)
-		}
-		cg, err := cgroupsOf(p.PID)
+		cg, err := cgroupsOf(p)
 		if err != nil {
 			return err
 		}
@@ -353,7 +352,7 @@ func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
 	st := &started{cmd: cmd, exited: make(chan struct{})}
 	st.undo.Name = p.Args[3]
 	st.undo.PGID = cmd.Process.Pid
-	st.undo.StartTime, _ = StartTime(cmd.Process.Pid)
+	st.undo.StartTime, _ = procfs.StartTime(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
 		if err != nil && !killed(err) {
@@ -406,7 +405,7 @@ func killGroup(u StressorUndo) error {
 	if u.PGID <= 1 {
 		return nil
 	}
-	if !alive(u.PGID, u.StartTime) {
+	if !procfs.Alive(u.PGID, u.StartTime) {
 		// The leader is gone (or the pid reused): members of its group could remain only if
 		// they outlived it, which stressors do not, as they have no children.
 		return nil
@@ -462,7 +461,7 @@ type found struct {
 
 // findStressors lists running `X stress KIND --run NAME …` processes.
 func findStressors() []found {
-	ents, err := os.ReadDir(procRoot)
+	ents, err := os.ReadDir(procfs.Root)
 	if err != nil {
 		return nil
 	}
@@ -472,7 +471,7 @@ func findStressors() []found {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "cmdline"))
+		b, err := os.ReadFile(filepath.Join(procfs.Root, e.Name(), "cmdline"))
 		if err != nil {
 			continue
 		}
@@ -487,7 +486,7 @@ func findStressors() []found {
 		if err != nil {
 			continue
 		}
-		st, err := StartTime(pgid)
+		st, err := procfs.StartTime(pgid)
 		if err != nil {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -77,7 +78,7 @@ func TestFillValidate(t *testing.T) {
 }
 
 func TestPlanStressor(t *testing.T) {
-	cg := Cgroups{"cpu": "/app", "cpuacct": "/app", "memory": "/app/m", "freezer": "/", "": "/"}
+	cg := map[string]string{"cgroup.cpu": "/app", "cgroup.cpuacct": "/app", "cgroup.memory": "/app/m", "cgroup.freezer": "/", "cgroup": "/"}
 	got := PlanStressor("stress.memory", []string{"stress", "memory"}, "web", cg)
 	want := map[string]string{"memory": filepath.Join(cgroupRoot, "memory/app/m")}
 	if diff := cmp.Diff(want, got.Cgroups); diff != "" {
@@ -86,48 +87,6 @@ func TestPlanStressor(t *testing.T) {
 	if got := PlanStressor("stress.cpu", nil, "host", nil); len(got.Cgroups) != 0 {
 		t.Fatalf("host stressor joins %v, want no cgroup", got.Cgroups)
 	}
-}
-
-func TestParseCgroups(t *testing.T) {
-	in := "9:name=systemd:/\n6:freezer:/x y\n2:cpu,cpuacct:/a\n0::/u\n"
-	got, err := ParseCgroups([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Cgroups{"name=systemd": "/", "freezer": "/x y", "cpu": "/a", "cpuacct": "/a", "": "/u"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("ParseCgroups (-want +got):\n%s", diff)
-	}
-	if _, err := ParseCgroups([]byte("garbage")); err == nil {
-		t.Fatal("ParseCgroups(garbage) succeeded")
-	}
-}
-
-func TestParseStartTime(t *testing.T) {
-	line := "24511 (a) b (c)) R 24507 24507 7193 0 -1 4194304 124 0 0 0 0 0 0 0 20 0 1 0 75246 3133440 410"
-	got, err := parseStartTime([]byte(line))
-	if err != nil || got != 75246 {
-		t.Fatalf("parseStartTime = %d, %v; want 75246", got, err)
-	}
-}
-
-func FuzzParseCgroups(f *testing.F) {
-	f.Add([]byte("6:freezer:/\n0::/u\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		cg, err := ParseCgroups(b)
-		if err == nil {
-			for _, p := range cg {
-				if !strings.HasPrefix(p, "/") {
-					t.Fatalf("path %q without a leading /", p)
-				}
-			}
-		}
-	})
-}
-
-func FuzzParseStartTime(f *testing.F) {
-	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 9 10 11"))
-	f.Fuzz(func(t *testing.T, b []byte) { parseStartTime(b) })
 }
 
 // newFault builds a fault of type typ for targets with params set by with.
@@ -180,7 +139,7 @@ func host() []shakedown.Instance {
 }
 
 func processOf(t *testing.T, pid int) []shakedown.Instance {
-	st, err := StartTime(pid)
+	st, err := procfs.StartTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +204,7 @@ func TestFreezeStopsAndThaws(t *testing.T) {
 		}
 		return err
 	}
-	before, _ := cgroupsOf(v.PID)
+	before := procfs.ReadCgroups(procfs.Root, v.PID)
 	f := newFault(t, "runfreeze", "process.freeze", processOf(t, v.PID), func(any) {})
 	rev := injectT(t, f)
 	if err := get(300 * time.Millisecond); err == nil {
@@ -255,9 +214,9 @@ func TestFreezeStopsAndThaws(t *testing.T) {
 	if err := get(2 * time.Second); err != nil {
 		t.Fatalf("victim after thaw: %v", err)
 	}
-	after, _ := cgroupsOf(v.PID)
-	if before["freezer"] != after["freezer"] {
-		t.Fatalf("victim's freezer cgroup %q after revert, want %q", after["freezer"], before["freezer"])
+	after := procfs.ReadCgroups(procfs.Root, v.PID)
+	if before["cgroup.freezer"] != after["cgroup.freezer"] {
+		t.Fatalf("victim's freezer cgroup %q after revert, want %q", after["cgroup.freezer"], before["cgroup.freezer"])
 	}
 	if _, err := os.Stat(filepath.Join(freezerRoot(), name("runfreeze", "f"))); !os.IsNotExist(err) {
 		t.Fatalf("freezer cgroup after revert: %v", err)
@@ -338,10 +297,10 @@ func TestStressMemoryJoinsTargetCgroup(t *testing.T) {
 	if rss < 32<<10 {
 		t.Fatalf("memory stressor RSS %d KiB, want at least 32 MiB", rss)
 	}
-	vc, _ := cgroupsOf(v.PID)
-	sc, _ := cgroupsOf(s[0].pid)
-	if vc["memory"] != sc["memory"] {
-		t.Fatalf("stressor in memory cgroup %q, target in %q", sc["memory"], vc["memory"])
+	vc := procfs.ReadCgroups(procfs.Root, v.PID)
+	sc := procfs.ReadCgroups(procfs.Root, s[0].pid)
+	if vc["cgroup.memory"] != sc["cgroup.memory"] {
+		t.Fatalf("stressor in memory cgroup %q, target in %q", sc["cgroup.memory"], vc["cgroup.memory"])
 	}
 	revertTwice(t, rev)
 	waitGone(t, n)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // SweepDirs are directories Sweep searches for fill and io files besides the system's
@@ -93,7 +95,7 @@ func sweepDirs() []string {
 	add("/tmp")
 	add("/var/tmp")
 	add("/dev/shm")
-	if f, err := os.Open(filepath.Join(procRoot, "self/mounts")); err == nil {
+	if f, err := os.Open(filepath.Join(procfs.Root, "self/mounts")); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
 		skip := map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "devpts": true,
