@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,6 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 	reg    *shakedown.Registry
-	log    *slog.Logger
 }
 
 // Main runs shakedown with args (without the program name) and returns the exit code.
@@ -42,7 +40,6 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		stderr: stderr,
 		getenv: os.Getenv,
 		reg:    Registry(),
-		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	root := a.rootCommand()
 	root.SetArgs(args)

@@ -81,12 +81,9 @@ Exit 0 when nothing is left injected, 4 when something could not be reverted.`,
 // runIsLive tells whether a run is still alive: its journal is locked, or its watchdog or
 // runner still runs somewhere on this machine (a run of another state dir).
 func (a *app) runIsLive(stateDir string) func(string) bool {
-	pending, _ := journal.Scan(stateDir)
 	return func(runID string) bool {
-		for _, p := range pending {
-			if p.RunID == runID && p.Live {
-				return true
-			}
+		if live, _ := journal.IsLive(stateDir, runID); live {
+			return true
 		}
 		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 		for _, f := range procs {

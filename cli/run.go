@@ -246,7 +246,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 	worst := shakedown.Worst(verdicts...)
 	if len(records) > 1 {
 		fmt.Fprintf(a.stdout, "suite: %d run%s, %s (exit %d)\n", len(records), plural(len(records)),
-			strings.ToUpper(strings.ReplaceAll(string(worst), "_", " ")), worst.ExitCode())
+			report.Status(worst), worst.ExitCode())
 	}
 	if code := worst.ExitCode(); code != 0 {
 		return exitError{code: code}
@@ -281,7 +281,6 @@ func (a *app) writeReports(records []*shakedown.Record, out suiteOutputs) error 
 	if out.json != "" {
 		if strings.HasSuffix(out.json, "/") || isDir(out.json) {
 			for _, r := range records {
-				r := r
 				if err := write(filepath.Join(out.json, r.ID+".json"), func(w *os.File) error {
 					return report.WriteJSON(w, []*shakedown.Record{r})
 				}); err != nil {
