@@ -16,6 +16,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -111,20 +112,12 @@ func cmdPIDState(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func procState(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	st, err := procfs.ReadStat(procfs.Root, pid)
+	switch {
+	case err != nil || st.Dead():
 		return "gone"
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return "gone"
-	}
-	switch s[i+2] {
-	case 'T', 't':
+	case st.State == 'T' || st.State == 't':
 		return "stopped"
-	case 'Z', 'X':
-		return "gone"
 	default:
 		return "running"
 	}
