@@ -132,18 +132,15 @@ func verdictCase(class string, r *shakedown.Record) junit.Testcase {
 		}
 		return tc
 	}
-	reason := oneLine(r.Reason)
-	if reason == "" {
-		reason = r.Verdict.Meaning()
-	}
+	why := reason(r)
 	var data strings.Builder
-	fmt.Fprintf(&data, "%s (exit %d): %s\n", Status(r.Verdict), r.ExitCode, reason)
+	fmt.Fprintf(&data, "%s (exit %d): %s\n", Status(r.Verdict), r.ExitCode, why)
 	fmt.Fprintf(&data, "%s means %s\n", r.Verdict, r.Verdict.Meaning())
 	if r.Verdict == shakedown.VerdictNotRestored {
 		fmt.Fprintf(&data, "something may still be injected; revert it with: %s\n", recoverCommand(r))
 	}
 	res := &junit.Result{
-		Message: xmlText(Status(r.Verdict) + ": " + reason),
+		Message: xmlText(Status(r.Verdict) + ": " + why),
 		Type:    string(r.Verdict),
 		Data:    xmlText(data.String()),
 	}

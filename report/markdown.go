@@ -101,11 +101,7 @@ func writeMarkdown(b *bytes.Buffer, records []*shakedown.Record) {
 
 func writeRunMarkdown(b *bytes.Buffer, r *shakedown.Record) {
 	fmt.Fprintf(b, "### %s: %s\n\n", Status(r.Verdict), mdText(r.Experiment.Name))
-	reason := r.Reason
-	if reason == "" {
-		reason = r.Verdict.Meaning()
-	}
-	fmt.Fprintf(b, "**%s** (exit %d): %s\n\n", Status(r.Verdict), r.ExitCode, mdText(reason))
+	fmt.Fprintf(b, "**%s** (exit %d): %s\n\n", Status(r.Verdict), r.ExitCode, mdText(reason(r)))
 	if d := oneLine(r.Experiment.Description); d != "" {
 		fmt.Fprintf(b, "%s\n\n", mdText(d))
 	}

@@ -147,6 +147,15 @@ func judged(r *shakedown.Record, e *shakedown.ExpectationRecord) bool {
 	return false
 }
 
+// reason is why the run ended as it did, on one line: the record's reason, or what its
+// verdict means when it gives none.
+func reason(r *shakedown.Record) string {
+	if s := oneLine(r.Reason); s != "" {
+		return s
+	}
+	return r.Verdict.Meaning()
+}
+
 // recoverCommand is the command that reverts what a not_restored run left behind.
 func recoverCommand(r *shakedown.Record) string {
 	if r.Recover != "" {

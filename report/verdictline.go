@@ -29,11 +29,7 @@ func verdictLine(r *shakedown.Record) string {
 		b.WriteString(" " + name)
 	}
 	fmt.Fprintf(&b, " (exit %d, %s)", r.ExitCode, fmtDur(runDuration(r)))
-	reason := oneLine(r.Reason)
-	if reason == "" {
-		reason = r.Verdict.Meaning()
-	}
-	b.WriteString(": " + reason)
+	b.WriteString(": " + reason(r))
 	if r.Verdict == shakedown.VerdictNotRestored {
 		b.WriteString("; revert what is left with: " + oneLine(recoverCommand(r)))
 	}
