@@ -2,6 +2,7 @@ package container
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -286,19 +287,9 @@ func CompareVersions(a, b string) int {
 	case !ok2:
 		return 1
 	case x1 != x2:
-		return cmpInt(x1, x2)
+		return cmp.Compare(x1, x2)
 	}
-	return cmpInt(y1, y2)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(y1, y2)
 }
 
 // transportErr turns a failure to reach the daemon into a KindUnavailable error.
