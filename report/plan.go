@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func writePlan(w *bufio.Writer, p *Plan) {
 		list := t.Matched
 		// Anything selected but not listed as matched is still shown.
 		for _, s := range t.Selected {
-			if !contains(t.Matched, s) {
+			if !slices.Contains(t.Matched, s) {
 				list = append(list[:len(list):len(list)], s)
 			}
 		}
@@ -220,15 +221,6 @@ func writeGantt(w *bufio.Writer, faults []PlanFault, span time.Duration) {
 		}
 		fmt.Fprintf(w, "  %s |%s|\n", pad(clip(oneLine(f.Name), planNameMaxLen), nw), row)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // clip shortens s to n runes, marking the cut.
