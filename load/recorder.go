@@ -102,8 +102,8 @@ func (s *phaseStats) duration(now time.Time) time.Duration {
 	return d
 }
 
-func (s *phaseStats) add(o outcome) {
-	us := micros(o.latency())
+// add counts o, whose latency is us microseconds.
+func (s *phaseStats) add(o outcome, us int64) {
 	s.hist.RecordValue(us)
 	s.count++
 	if o.late {
@@ -264,7 +264,7 @@ func (r *recorder) add(ph *phaseStats, w *row, o outcome) {
 	us := micros(o.latency())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ph.add(o)
+	ph.add(o, us)
 	if t := o.sent; !t.IsZero() {
 		if r.sent == 0 || t.Before(r.firstSent) {
 			r.firstSent = t
@@ -575,7 +575,7 @@ func (r *recorder) timeline() []shakedown.TimelineRow {
 	return out
 }
 
-// errorKinds returns the error kinds of all phases, most frequent first.
+// totals returns the error kinds and the status codes of all phases, with their counts.
 func (r *recorder) totals() (kinds map[string]int64, codes map[string]int64) {
 	kinds, codes = map[string]int64{}, map[string]int64{}
 	for _, s := range r.phases {
