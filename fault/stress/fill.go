@@ -184,14 +184,7 @@ func (f *fill) Inject(ctx context.Context) (shakedown.Revert, error) {
 	revert := func(context.Context) error { return removeFill(f.file) }
 	fh, err := os.OpenFile(f.file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		kind := shakedown.KindInternal
-		switch {
-		case errors.Is(err, os.ErrExist):
-			kind = shakedown.KindConflict
-		case errors.Is(err, os.ErrPermission):
-			kind = shakedown.KindPermission
-		}
-		return nil, shakedown.Wrap(kind, "create fill file", err)
+		return nil, shakedown.Wrap(fileKind(err), "create fill file", err)
 	}
 	defer fh.Close()
 	if err := allocate(ctx, fh, int64(f.plan.Bytes)); err != nil {
@@ -234,6 +227,21 @@ func undoFill(ctx context.Context, data json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: %q is not a fill file of ours", UndoFill, u.File)
 	}
 	return removeFill(u.File)
+}
+
+// fileKind is the kind of a failed file or cgroup operation: KindConflict when the file is
+// there already, KindPermission when it may not be touched, KindNotFound when it (or its
+// directory) is missing, else KindInternal.
+func fileKind(err error) shakedown.Kind {
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return shakedown.KindConflict
+	case errors.Is(err, os.ErrPermission):
+		return shakedown.KindPermission
+	case errors.Is(err, os.ErrNotExist):
+		return shakedown.KindNotFound
+	}
+	return shakedown.KindInternal
 }
 
 func sortedKeys(m map[string]string) []string {

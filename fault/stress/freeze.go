@@ -113,14 +113,7 @@ func (f *freeze) Inject(ctx context.Context) (shakedown.Revert, error) {
 	}
 	revert := func(ctx context.Context) error { return thaw(ctx, f.plan) }
 	if err := os.Mkdir(f.plan.Cgroup, 0o755); err != nil {
-		kind := shakedown.KindInternal
-		switch {
-		case errors.Is(err, os.ErrExist):
-			kind = shakedown.KindConflict
-		case errors.Is(err, os.ErrPermission):
-			kind = shakedown.KindPermission
-		}
-		return nil, shakedown.Wrap(kind, "create freezer cgroup", err)
+		return nil, shakedown.Wrap(fileKind(err), "create freezer cgroup", err)
 	}
 	for _, p := range f.plan.Procs {
 		if !procfs.Alive(p.PID, p.StartTime) {
@@ -141,14 +134,7 @@ func (f *freeze) Inject(ctx context.Context) (shakedown.Revert, error) {
 
 func writeFile(path, s string) error {
 	if err := os.WriteFile(path, []byte(s), 0); err != nil {
-		kind := shakedown.KindInternal
-		switch {
-		case errors.Is(err, os.ErrPermission):
-			kind = shakedown.KindPermission
-		case errors.Is(err, os.ErrNotExist):
-			kind = shakedown.KindNotFound
-		}
-		return shakedown.Wrap(kind, "write "+path, err)
+		return shakedown.Wrap(fileKind(err), "write "+path, err)
 	}
 	return nil
 }

@@ -362,11 +362,7 @@ func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
 	}()
 	for _, c := range sortedKeys(p.Cgroups) {
 		if err := os.WriteFile(filepath.Join(p.Cgroups[c], "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
-			kind := shakedown.KindInternal
-			if errors.Is(err, os.ErrPermission) {
-				kind = shakedown.KindPermission
-			}
-			return st, shakedown.Wrap(kind, fmt.Sprintf("move stressor into %s cgroup %s", c, p.Cgroups[c]), err)
+			return st, shakedown.Wrap(fileKind(err), fmt.Sprintf("move stressor into %s cgroup %s", c, p.Cgroups[c]), err)
 		}
 	}
 	ready := make(chan bool, 1)
