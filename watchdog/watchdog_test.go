@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 	"github.com/shakedown-dev/shakedown/journal"
 )
@@ -82,15 +83,12 @@ func (r *runner) expect(t testing.TB, prefix string) string {
 
 // procStat returns the state letter, process group and session of pid, or 0 when it is gone.
 func procStat(pid int) (state byte, pgrp, session int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(procfs.Root, pid)
 	if err != nil {
 		return 0, 0, 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	pgrp, _ = strconv.Atoi(f[2])
-	session, _ = strconv.Atoi(f[3])
-	return f[0][0], pgrp, session
+	pgrp, _ = unix.Getpgid(pid)
+	return st.State, pgrp, st.Session
 }
 
 func stopped(pid int) bool { s, _, _ := procStat(pid); return s == 'T' || s == 't' }
