@@ -390,36 +390,27 @@ func (rv *runView) render(now time.Time, final bool) []string {
 		}
 		out = append(out, head)
 	}
+	sections := []struct {
+		kind  string
+		items []*item
+	}{{"fault", rv.faults}, {"check", rv.checks}, {"load", rv.loads}, {"expect", rv.expects}, {"stop", rv.stops}}
 	w := 0
-	for _, l := range [][]*item{rv.faults, rv.checks, rv.loads, rv.expects, rv.stops} {
-		for _, it := range l {
+	for _, sec := range sections {
+		for _, it := range sec.items {
 			w = max(w, len([]rune(clip(it.name, planNameMaxLen))))
 		}
 	}
-	row := func(kind string, it *item) {
-		s := fmt.Sprintf("  %-6s %s", kind, pad(clip(it.name, planNameMaxLen), w))
-		if it.state != "" {
-			s += "  " + it.state
+	for _, sec := range sections {
+		for _, it := range sec.items {
+			s := fmt.Sprintf("  %-6s %s", sec.kind, pad(clip(it.name, planNameMaxLen), w))
+			if it.state != "" {
+				s += "  " + it.state
+			}
+			if it.detail != "" {
+				s += "  " + it.detail
+			}
+			out = append(out, strings.TrimRight(s, " "))
 		}
-		if it.detail != "" {
-			s += "  " + it.detail
-		}
-		out = append(out, strings.TrimRight(s, " "))
-	}
-	for _, it := range rv.faults {
-		row("fault", it)
-	}
-	for _, it := range rv.checks {
-		row("check", it)
-	}
-	for _, it := range rv.loads {
-		row("load", it)
-	}
-	for _, it := range rv.expects {
-		row("expect", it)
-	}
-	for _, it := range rv.stops {
-		row("stop", it)
 	}
 	return out
 }
