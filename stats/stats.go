@@ -196,14 +196,7 @@ func Compare(baseline, observed []float64, s Statistic, opts Options) Result {
 	ratio := make([]float64, len(bs))
 	for i := range bs {
 		diff[i] = os[i] - bs[i]
-		switch {
-		case bs[i] != 0:
-			ratio[i] = os[i] / bs[i]
-		case os[i] == 0:
-			ratio[i] = 1
-		default:
-			ratio[i] = math.Inf(1)
-		}
+		ratio[i] = ratioOf(os[i], bs[i])
 	}
 	alpha := (1 - opts.Confidence) / 2
 	r.Low, r.High = interval(diff, alpha)
@@ -255,6 +248,7 @@ func (r Result) Judge(t shakedown.Tolerance, upper bool) Judgement {
 	return j
 }
 
+// ratioOf is o / b, where 0 / 0 is 1 and anything else over 0 is +Inf.
 func ratioOf(o, b float64) float64 {
 	switch {
 	case b != 0:
