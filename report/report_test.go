@@ -250,20 +250,22 @@ func checkCounts(t *testing.T, s xSuites) {
 func TestJUnitParsesAndCountsAddUp(t *testing.T) {
 	// outcome is what a testcase came to: "pass", "failure", "error" or "skipped".
 	type outcome map[string]string
+	passed := outcome{
+		"verdict": "pass", "steady_state: checkout p99 under 400ms": "pass",
+		"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "pass",
+		"stop_if: error storm": "pass", "expect: cache alert fires": "pass", FaultsCase: "pass",
+	}
+	failed := outcome{
+		"verdict": "failure", "steady_state: checkout p99 under 400ms": "failure",
+		"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "pass",
+		"stop_if: error storm": "pass", "expect: cache alert fires": "pass", FaultsCase: "pass",
+	}
 	tests := []struct {
 		name string
 		want []outcome // per suite, testcase name → outcome
 	}{
-		{"passed", []outcome{{
-			"verdict": "pass", "steady_state: checkout p99 under 400ms": "pass",
-			"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "pass",
-			"stop_if: error storm": "pass", "expect: cache alert fires": "pass", FaultsCase: "pass",
-		}}},
-		{"failed", []outcome{{
-			"verdict": "failure", "steady_state: checkout p99 under 400ms": "failure",
-			"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "pass",
-			"stop_if: error storm": "pass", "expect: cache alert fires": "pass", FaultsCase: "pass",
-		}}},
+		{"passed", []outcome{passed}},
+		{"failed", []outcome{failed}},
 		{"not_restored", []outcome{{
 			"verdict": "failure", "steady_state: checkout p99 under 400ms": "pass",
 			"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "failure",
@@ -285,14 +287,7 @@ func TestJUnitParsesAndCountsAddUp(t *testing.T) {
 			"stop_if: error storm": "skipped", "expect: cache alert fires": "skipped", FaultsCase: "error",
 		}}},
 		{"invalid", []outcome{{"verdict": "error", FaultsCase: "skipped"}}},
-		{"suite", []outcome{
-			{"verdict": "pass", "steady_state: checkout p99 under 400ms": "pass",
-				"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "pass",
-				"stop_if: error storm": "pass", "expect: cache alert fires": "pass", FaultsCase: "pass"},
-			{"verdict": "failure", "steady_state: checkout p99 under 400ms": "failure",
-				"steady_state: checkout errors under 1%": "pass", "steady_state: healthz answers": "pass",
-				"stop_if: error storm": "pass", "expect: cache alert fires": "pass", FaultsCase: "pass"},
-		}},
+		{"suite", []outcome{passed, failed}},
 	}
 	byName := map[string]func() []*shakedown.Record{}
 	for _, c := range cases {
