@@ -217,6 +217,21 @@ func rawWrite(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
+// rawRecvmsg is recvmsg(2) as rawRead is read(2), into b with control messages into oob.
+// Unlike unix.Recvmsg it allocates nothing (no source address: the socket is connected).
+func rawRecvmsg(fd int, b, oob []byte) (n, oobn int, err error) {
+	iov := unix.Iovec{Base: unsafe.SliceData(b)}
+	iov.SetLen(len(b))
+	msg := unix.Msghdr{Iov: &iov, Control: unsafe.SliceData(oob)}
+	msg.SetIovlen(1)
+	msg.SetControllen(len(oob))
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), int(msg.Controllen), nil
+}
+
 // rawWriter writes whole buffers to a socket, waiting while its buffer is full. It is
 // made once per link so that a write allocates nothing.
 type rawWriter struct {
@@ -294,7 +309,7 @@ func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop fun
 			var n, oobn int
 			for {
 				if stamped {
-					n, oobn, _, _, rerr = unix.Recvmsg(int(fd), (*b)[:readSize], oob, 0)
+					n, oobn, rerr = rawRecvmsg(int(fd), (*b)[:readSize], oob)
 				} else {
 					n, rerr = rawRead(int(fd), (*b)[:readSize])
 				}
@@ -331,20 +346,24 @@ func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop fun
 // now's monotonic clock. Without one, or with one that makes no sense (a clock step), it
 // is now.
 func arrival(oob []byte, now time.Time) time.Time {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return now
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS || len(m.Data) < int(unsafe.Sizeof(unix.Timespec{})) {
-			continue
-		}
-		ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-		age := now.Sub(time.Unix(ts.Unix()))
-		if age < 0 || age > time.Second {
+	// The messages are walked one by one, not gathered into a slice: this runs per chunk.
+	var ts *unix.Timespec
+	for len(oob) >= unix.CmsgLen(0) {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
 			return now
 		}
-		return now.Add(-age)
+		if ts == nil && h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts = (*unix.Timespec)(unsafe.Pointer(&data[0]))
+		}
+		oob = rest
 	}
-	return now
+	if ts == nil {
+		return now
+	}
+	age := now.Sub(time.Unix(ts.Unix()))
+	if age < 0 || age > time.Second {
+		return now
+	}
+	return now.Add(-age)
 }
