@@ -52,7 +52,8 @@ type link struct {
 	notify   chan struct{} // a token when the chain of the direction changed
 	stop     atomic.Bool   // tells the reader of the toxic path to hand over and quit
 	entries  []entry
-	stages   []stage // the stages in effect, in chain order
+	stages   []stage    // the stages in effect, in chain order
+	spare    [2][]event // what the stages give, reused chunk after chunk (see enqueue)
 	counter  *atomic.Int64
 	// seen is the chain the stages were built from: the fast path compares it with the
 	// proxy's after each read, and hands what it read to the toxic path when it changed.
@@ -229,16 +230,20 @@ func (l *link) rebuild(now time.Time) ([]event, bool) {
 	return carried, removed
 }
 
-// through pushes events through the stages from index i on.
-func (l *link) through(i int, evs []event) []event {
+// enqueue pushes events through the stages from index i on and queues what comes out.
+// The stages write into the link's two spare slices in turn, so a chunk costs no
+// allocation; the spares are cleared once the events are queued, holding no bytes.
+func (l *link) enqueue(q *queue, i int, evs ...event) {
 	for ; i < len(l.stages); i++ {
-		var out []event
+		out := l.spare[i%2][:0]
 		for _, ev := range evs {
 			out = l.stages[i].push(ev, out)
 		}
-		evs = out
+		l.spare[i%2], evs = out, out
 	}
-	return evs
+	q.push(evs...)
+	clear(l.spare[0])
+	clear(l.spare[1])
 }
 
 // errChanged stops the fast path when the chain changed; what it had read is in pending.
@@ -337,7 +342,7 @@ func (l *link) slow() (err error) {
 
 	var q queue
 	if l.pending != nil { // read by the fast path after the change: it goes first
-		q.push(l.through(0, []event{*l.pending})...)
+		l.enqueue(&q, 0, *l.pending)
 		l.pending = nil
 	}
 	timer := time.NewTimer(time.Hour)
@@ -372,7 +377,7 @@ func (l *link) slow() (err error) {
 			switch {
 			case !on:
 			case !t.After(now):
-				q.push(l.through(i+1, d.fire())...)
+				l.enqueue(&q, i+1, d.fire()...)
 				fired = true
 			case !has || t.Before(next):
 				next, has = t, true
@@ -397,7 +402,7 @@ func (l *link) slow() (err error) {
 		}
 		select {
 		case ev := <-inCh:
-			q.push(l.through(0, []event{ev})...)
+			l.enqueue(&q, 0, ev)
 		case <-tc:
 		case <-ac:
 		case <-l.notify:
