@@ -21,6 +21,7 @@ type Balancer struct {
 	Backends   []string      // host:port of each replica
 	CheckEvery time.Duration // health-check interval; 250ms when zero
 	TryTimeout time.Duration // per-try timeout; 150ms when zero
+	once       sync.Once     // makes client, up, fails and oks on first use
 	client     *http.Client
 	next       atomic.Uint64
 	mu         sync.RWMutex
@@ -55,19 +56,20 @@ func (b *Balancer) Run(ctx context.Context) {
 	}
 }
 
+// init makes the balancer's state on first use. It runs once: after that it costs a load,
+// not the write lock every request and every check would otherwise take.
 func (b *Balancer) init() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.up != nil {
-		return
-	}
-	b.up = make([]bool, len(b.Backends))
-	for i := range b.up {
-		b.up[i] = true
-	}
-	b.fails = make([]int, len(b.Backends))
-	b.oks = make([]int, len(b.Backends))
-	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
+	b.once.Do(func() {
+		b.mu.Lock() // readers of up take mu, and may come before init
+		defer b.mu.Unlock()
+		b.up = make([]bool, len(b.Backends))
+		for i := range b.up {
+			b.up[i] = true
+		}
+		b.fails = make([]int, len(b.Backends))
+		b.oks = make([]int, len(b.Backends))
+		b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
+	})
 }
 
 func (b *Balancer) check(ctx context.Context, addr string, timeout time.Duration) bool {
