@@ -243,11 +243,7 @@ func (d *decoder) params(newParams func() any, n, at ast.Node, path, what string
 		return nil
 	}
 	before := len(d.probs)
-	if n == nil {
-		d.decodeValue(nil, v.Elem(), path, at, 0)
-	} else {
-		d.decodeValue(n, v.Elem(), path, n, 0)
-	}
+	d.decodeValue(n, v.Elem(), path, at, 0)
 	if len(d.probs) == before {
 		if val, ok := p.(interface{ Validate() error }); ok {
 			if err := val.Validate(); err != nil {
