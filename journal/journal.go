@@ -56,15 +56,13 @@ type Meta struct {
 // Journal is the journal of one live run. Its methods are safe for concurrent use. The run
 // must Close it; until then (or until the process dies) it holds the file's lock.
 type Journal struct {
-	mu      sync.Mutex
-	f       *os.File
-	path    string
-	runID   string
-	last    int
-	begun   map[int]bool
-	err     error // sticky: after a failed write nothing more is written
-	closed  bool
-	syncDir bool // whether the directory still needs an fsync
+	mu     sync.Mutex
+	f      *os.File
+	path   string
+	runID  string
+	last   int   // the id of the last entry begun; entries are 1 … last
+	err    error // sticky: after a failed write nothing more is written
+	closed bool
 }
 
 // ErrCorrupt is wrapped by errors about journal files that cannot be fully read.
@@ -159,7 +157,7 @@ func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	if err := syncDir(stateDir); err != nil {
 		return fail(shakedown.KindInternal, err)
 	}
-	return &Journal{f: f, path: final, runID: runID, begun: map[int]bool{}}, nil
+	return &Journal{f: f, path: final, runID: runID}, nil
 }
 
 // RunID returns the id of the journal's run.
@@ -191,7 +189,6 @@ func (j *Journal) Begin(fault string, undos []shakedown.Undo, ttl time.Duration)
 		return 0, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	j.last = id
-	j.begun[id] = true
 	return id, nil
 }
 
@@ -201,7 +198,7 @@ func (j *Journal) Done(id int, revertErr error) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	op := fmt.Sprintf("journal revert of entry %d", id)
-	if !j.begun[id] {
+	if id < 1 || id > j.last {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: no such entry", op)
 	}
 	r := &record{Kind: kindDone, Time: time.Now(), ID: id, By: ByRunner}
