@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shakedown-dev/shakedown/internal/argv"
 	"io/fs"
-	"maps"
-	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 )
 
 // ExecParams are the parameters of the exec probe.
@@ -29,7 +26,7 @@ func (p *ExecParams) Validate() error {
 		return shakedown.Errorf(shakedown.KindInvalid, "exec probe: command: give the argv to run, program first")
 	}
 	for k := range p.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
+		if !argv.ValidEnvName(k) {
 			return shakedown.Errorf(shakedown.KindInvalid, "exec probe: env: bad variable name %q", k)
 		}
 	}
@@ -49,14 +46,7 @@ func NewExec(p *ExecParams, timeout time.Duration) (*Exec, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Exec{p: *p, timeout: orDefault(timeout)}
-	if len(p.Env) > 0 {
-		e.env = os.Environ()
-		for _, k := range slices.Sorted(maps.Keys(p.Env)) {
-			e.env = append(e.env, k+"="+p.Env[k])
-		}
-	}
-	return e, nil
+	return &Exec{p: *p, env: argv.Environ(p.Env), timeout: orDefault(timeout)}, nil
 }
 
 // Probe runs the command once.

@@ -10,10 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/shakedown-dev/shakedown/internal/argv"
 	"io/fs"
 	"maps"
-	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
@@ -22,8 +20,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shakedown-dev/shakedown"
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 )
 
 // Type is the name of the fault type, and UndoType that of its undo.
@@ -75,7 +75,7 @@ func (p *Params) Validate() error {
 		return shakedown.Errorf(shakedown.KindInvalid, "exec: timeout must be positive, not %s", p.Timeout)
 	}
 	for k := range p.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
+		if !argv.ValidEnvName(k) {
 			return shakedown.Errorf(shakedown.KindInvalid, "exec: env: bad variable name %q", k)
 		}
 	}
@@ -205,14 +205,7 @@ func (c Command) Run(ctx context.Context) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	var env []string
-	if len(c.Env) > 0 {
-		env = os.Environ()
-		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-			env = append(env, k+"="+c.Env[k])
-		}
-	}
-	res, err := argv.Run(ctx, c.Argv, c.Dir, env, timeout)
+	res, err := argv.Run(ctx, c.Argv, c.Dir, argv.Environ(c.Env), timeout)
 	var se *argv.StartError
 	switch {
 	case err == nil:
@@ -239,7 +232,6 @@ func (c Command) Run(ctx context.Context) error {
 	return shakedown.Wrap(shakedown.KindInternal, "exec", ee)
 }
 
-// tailBytes and tailLines bound how much of standard error an error message quotes.
 // tailLines is how many of the last lines of standard error an ExitError keeps.
 const tailLines = 5
 

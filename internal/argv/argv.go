@@ -8,12 +8,33 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
+
+// Environ returns this process's environment with extra added, in the order of their names,
+// for Run; nil, which inherits the environment, when extra is empty.
+func Environ(extra map[string]string) []string {
+	if len(extra) == 0 {
+		return nil
+	}
+	env := os.Environ()
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
+}
+
+// ValidEnvName reports whether name can name an environment variable: it is not empty and
+// holds no '=' or NUL.
+func ValidEnvName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "=\x00")
+}
 
 // TailBytes is how much of the end of standard error a Result keeps.
 const TailBytes = 2048

@@ -3,6 +3,7 @@ package argv
 import (
 	"context"
 	"errors"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,29 @@ func TestLast(t *testing.T) {
 	} {
 		if got := Last(tc.in, tc.n); got != tc.want {
 			t.Errorf("Last(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestEnviron(t *testing.T) {
+	if env := Environ(nil); env != nil {
+		t.Errorf("Environ(nil) = %d variables, want nil (inherit)", len(env))
+	}
+	t.Setenv("ARGV_TEST_INHERITED", "1")
+	env := Environ(map[string]string{"B": "2", "A": "1 2"})
+	if n := len(env); n < 3 || env[n-2] != "A=1 2" || env[n-1] != "B=2" || !slices.Contains(env, "ARGV_TEST_INHERITED=1") {
+		t.Errorf("Environ(A, B) = %q, want the inherited environment then A=1 2, B=2", env)
+	}
+	res, err := Run(context.Background(), []string{"sh", "-c", `test "$A" = "1 2" && test "$ARGV_TEST_INHERITED" = 1`}, "", env, 5*time.Second)
+	if err != nil {
+		t.Errorf("run with Environ(A, B): %+v, %v", res, err)
+	}
+}
+
+func TestValidEnvName(t *testing.T) {
+	for name, want := range map[string]bool{"PATH": true, "a_b1": true, "": false, "A=B": false, "A\x00": false} {
+		if got := ValidEnvName(name); got != want {
+			t.Errorf("ValidEnvName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }
