@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // UndoRestart is the undo type that runs a process.kill fault's restart command unless the
@@ -123,7 +124,7 @@ func (f *kill) Prepare(ctx context.Context) error {
 	if f.restart == nil || f.restart.Selector == (Selector{}) {
 		return nil
 	}
-	procs, err := f.restart.Selector.find(ctx, procRoot)
+	procs, err := f.restart.Selector.find(ctx, procfs.Root)
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,7 @@ func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
 		// Without a state directory there is no marker file: remember here what was started.
 		mu.Lock()
 		defer mu.Unlock()
-		if started.pid > 0 && Alive(started.pid, started.start) {
+		if started.pid > 0 && procfs.Alive(started.pid, started.start) {
 			return nil
 		}
 		pid, start, err := restart(ctx, data)
@@ -208,13 +209,13 @@ func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 	if len(d.Argv) == 0 || d.Argv[0] == "" {
 		return 0, 0, shakedown.Errorf(shakedown.KindInvalid, "%s: no command", op)
 	}
-	if pid, start, ok := readMarker(d.Marker); ok && Alive(pid, start) {
+	if pid, start, ok := readMarker(d.Marker); ok && procfs.Alive(pid, start) {
 		return 0, 0, nil
 	}
 	// A process that comes back has a new pid, so a pid selector cannot tell; only the
 	// marker can.
 	if d.Selector != (Selector{}) && d.Selector.PID == 0 {
-		procs, err := d.Selector.find(ctx, procRoot)
+		procs, err := d.Selector.find(ctx, procfs.Root)
 		if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
 			return 0, 0, shakedown.Wrap(shakedown.KindOf(err), op, err)
 		}
@@ -242,7 +243,7 @@ func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 		return 0, 0, shakedown.Wrap(kind, op, err)
 	}
 	pid := cmd.Process.Pid
-	start, _ := StartTime(pid) // 0 if it is gone already; Wait below says why
+	start, _ := procfs.StartTime(pid) // 0 if it is gone already; Wait below says why
 	// The child is ours until it exits; reap it whenever that is so that it leaves no zombie.
 	// This goroutine ends with the child or with this process, whichever comes first.
 	exited := make(chan error, 1)

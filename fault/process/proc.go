@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,19 +11,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"golang.org/x/sys/unix"
 )
-
-// procRoot is where the proc filesystem is mounted.
-const procRoot = procfs.Root
-
-// Stat is what shakedown reads of /proc/PID/stat.
-type Stat = procfs.Stat
-
-// ParseStat parses the contents of /proc/PID/stat.
-func ParseStat(b []byte) (Stat, error) { return procfs.ParseStat(b) }
-
-func readStat(root string, pid int) (Stat, error) { return procfs.ReadStat(root, pid) }
 
 // readCmdline returns the argv of a process, or nil for a kernel thread or a zombie.
 func readCmdline(root string, pid int) ([]string, error) {
@@ -38,8 +27,6 @@ func readCmdline(root string, pid int) ([]string, error) {
 	}
 	return strings.Split(string(b), "\x00"), nil
 }
-
-func readCgroups(root string, pid int) map[string]string { return procfs.ReadCgroups(root, pid) }
 
 // pids lists the process ids under root in ascending order.
 func pids(root string) ([]int, error) {
@@ -65,12 +52,6 @@ func pids(root string) ([]int, error) {
 	return out, nil
 }
 
-// StartTime returns the start time of process pid (procfs.StartTime).
-func StartTime(pid int) (uint64, error) { return procfs.StartTime(pid) }
-
-// Alive reports whether the process pid that started at start still runs (procfs.Alive).
-func Alive(pid int, start uint64) bool { return procfs.Alive(pid, start) }
-
 // Signal sends sig to the process pid that started at start, and to no other. It reports
 // whether the signal was sent: false with a nil error when that process is gone (exited, a
 // zombie, or its pid now belongs to another process). A pidfd pins the process between the
@@ -85,7 +66,7 @@ func Signal(pid int, start uint64, sig syscall.Signal) (bool, error) {
 		return false, nil
 	case errors.Is(err, unix.ENOSYS):
 		// No pidfds (Linux < 5.3): check, then signal, and accept the tiny window between.
-		if !Alive(pid, start) {
+		if !procfs.Alive(pid, start) {
 			return false, nil
 		}
 		return sent(unix.Kill(pid, sig))
@@ -93,7 +74,7 @@ func Signal(pid int, start uint64, sig syscall.Signal) (bool, error) {
 		return false, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
 	defer unix.Close(fd)
-	if !Alive(pid, start) {
+	if !procfs.Alive(pid, start) {
 		return false, nil
 	}
 	return sent(unix.PidfdSendSignal(fd, sig, nil, 0))

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // Kind is the name of the target kind.
@@ -124,13 +125,13 @@ func ParseID(id string) (pid int, start uint64, err error) {
 // the calling process, pid 1, kernel threads or zombies. Finding none is not an error; a
 // missing or unreadable pidfile is (KindNotFound), and so is a bad regexp (KindInvalid).
 func (s *Selector) Resolve(ctx context.Context) ([]shakedown.Instance, error) {
-	procs, err := s.find(ctx, procRoot)
+	procs, err := s.find(ctx, procfs.Root)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]shakedown.Instance, len(procs))
 	for i, p := range procs {
-		out[i] = instance(procRoot, p)
+		out[i] = instance(procfs.Root, p)
 	}
 	return out, nil
 }
@@ -150,7 +151,7 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 				return nil, err
 			}
 		}
-		st, err := readStat(root, pid)
+		st, err := procfs.ReadStat(root, pid)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
@@ -180,7 +181,7 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 		if pid == self || pid == 1 {
 			continue
 		}
-		st, err := readStat(root, pid)
+		st, err := procfs.ReadStat(root, pid)
 		if err != nil || excluded(st, self) {
 			continue // gone since the listing, or not ours to touch
 		}
@@ -206,7 +207,7 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 
 // excluded reports whether a process is never a target: shakedown itself, init, a kernel
 // thread or a zombie.
-func excluded(st Stat, self int) bool {
+func excluded(st procfs.Stat, self int) bool {
 	return st.PID == self || st.PID == 1 || st.KernelThread() || st.Dead()
 }
 
@@ -230,7 +231,7 @@ func instance(root string, p Proc) shakedown.Instance {
 		"cmdline":   strings.Join(p.Cmdline, " "),
 		"selector":  p.Selector.String(),
 	}
-	for k, v := range readCgroups(root, p.PID) {
+	for k, v := range procfs.ReadCgroups(root, p.PID) {
 		attrs[k] = v
 	}
 	return shakedown.Instance{Kind: Kind, ID: p.ID(), Name: p.Label(), Attrs: attrs, Ref: p}

@@ -31,7 +31,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func state(t *testing.T, pid int) byte {
 	t.Helper()
-	st, err := readStat(procRoot, pid)
+	st, err := procfs.ReadStat(procfs.Root, pid)
 	if err != nil {
 		return 0
 	}
@@ -40,7 +40,7 @@ func state(t *testing.T, pid int) byte {
 
 func startTime(t *testing.T, pid int) uint64 {
 	t.Helper()
-	s, err := StartTime(pid)
+	s, err := procfs.StartTime(pid)
 	if err != nil {
 		t.Fatalf("StartTime(%d): %v", pid, err)
 	}
@@ -346,7 +346,7 @@ func TestPIDReuseGuard(t *testing.T) {
 		if _, err := f.Inject(t.Context()); !shakedown.IsKind(err, shakedown.KindNotFound) {
 			t.Fatalf("Inject on a reused pid: %v, want KindNotFound", err)
 		}
-		if !Alive(v.PID, start) {
+		if !procfs.Alive(v.PID, start) {
 			t.Fatalf("victim was killed")
 		}
 	})
@@ -397,7 +397,7 @@ func TestKillWithSignal(t *testing.T) {
 	if err := v.Cmd.Wait(); err != nil {
 		t.Errorf("victim after SIGTERM: %v, want a clean exit", err)
 	}
-	if Alive(v.PID, start) {
+	if procfs.Alive(v.PID, start) {
 		t.Error("victim still alive")
 	}
 	if err := revert(t.Context()); err != nil {
@@ -443,7 +443,7 @@ func TestKillAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Inject: %v", err)
 	}
-	waitFor(t, "victim killed", func() bool { return !Alive(v.PID, start) })
+	waitFor(t, "victim killed", func() bool { return !procfs.Alive(v.PID, start) })
 	if n := countMatching(t, v.PIDFile); n != 0 {
 		t.Fatalf("%d victims run after the kill, want 0", n)
 	}
@@ -457,7 +457,7 @@ func TestKillAndRestart(t *testing.T) {
 		return newPID != v.PID && newPID > 0
 	})
 	adopt(t, newPID)
-	st, err := readStat(procRoot, newPID)
+	st, err := procfs.ReadStat(procfs.Root, newPID)
 	if err != nil {
 		t.Fatalf("restarted victim: %v", err)
 	}
@@ -498,7 +498,7 @@ func TestRestartSkipsWhenSupervisorRestarted(t *testing.T) {
 	if _, err := f.Inject(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "victim killed", func() bool { return !Alive(v.PID, start) })
+	waitFor(t, "victim killed", func() bool { return !procfs.Alive(v.PID, start) })
 
 	// The supervisor.
 	sup := testenv.StartVictim(t, "-pidfile", v.PIDFile)
@@ -546,7 +546,7 @@ func BenchmarkResolveByName(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	all, _ := pids(procRoot)
+	all, _ := pids(procfs.Root)
 	b.ReportMetric(float64(len(all)), "procs")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(1, len(all))), "ns/proc")
 }
@@ -575,7 +575,7 @@ func TestRestartByPIDSelector(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "victim killed", func() bool { return !Alive(v.PID, start) })
+			waitFor(t, "victim killed", func() bool { return !procfs.Alive(v.PID, start) })
 			if err := revert(t.Context()); err != nil {
 				t.Fatalf("revert: %v", err)
 			}

@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -8,23 +9,74 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// statLine builds a /proc/PID/stat line with the given fields and zeros elsewhere.
+func statLine(pid int, comm string, state byte, ppid, session int, flags, start uint64) string {
+	f := make([]string, 52-2) // fields 3..52
+	for i := range f {
+		f[i] = "0"
+	}
+	f[3-3] = string(state)
+	f[4-3] = fmt.Sprint(ppid)
+	f[6-3] = fmt.Sprint(session)
+	f[9-3] = fmt.Sprint(flags)
+	f[22-3] = fmt.Sprint(start)
+	return fmt.Sprintf("%d (%s) %s\n", pid, comm, strings.Join(f, " "))
+}
+
 func TestParseStat(t *testing.T) {
-	line := "1234 (we) (ird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 18446744073709551615"
-	s, err := ParseStat([]byte(line))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		in   string
+		want Stat
+	}{
+		{"plain", statLine(1234, "shop-web", 'S', 1, 1234, 4194560, 98765), Stat{PID: 1234, Comm: "shop-web", State: 'S', PPID: 1, Session: 1234, Flags: 4194560, StartTime: 98765}},
+		{"spaces", statLine(7, "tmux: server", 'R', 1, 7, 0, 5), Stat{PID: 7, Comm: "tmux: server", State: 'R', PPID: 1, Session: 7, StartTime: 5}},
+		{"parentheses", statLine(8, ") (x) 1 2 (", 'T', 2, 3, 0, 99), Stat{PID: 8, Comm: ") (x) 1 2 (", State: 'T', PPID: 2, Session: 3, StartTime: 99}},
+		{"empty comm", statLine(9, "", 'Z', 1, 1, 0, 1), Stat{PID: 9, State: 'Z', PPID: 1, Session: 1, StartTime: 1}},
+		{"kernel thread", "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 24 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+			Stat{PID: 2, Comm: "kthreadd", State: 'S', Flags: 2129984, StartTime: 24}},
+		{"real machine line", "1049 (sh) S 1 1049 1049 34816 1050 4194304 139 0 0 0 0 0 0 0 20 0 1 0 1234567 2637824 220 18446744073709551615 1 1 0 0 0 0 0 0 65536 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+			Stat{PID: 1049, Comm: "sh", State: 'S', PPID: 1, Session: 1049, Flags: 4194304, StartTime: 1234567}},
+		{"comm with parentheses and spaces", "1234 (we) (ird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 18446744073709551615",
+			Stat{PID: 1234, Comm: "we) (ird) name", State: 'S', PPID: 1, Session: 1234, Flags: 4194560, StartTime: 98765}},
+		{"comm ending in two parentheses, line cut short", "24511 (a) b (c)) R 24507 24507 7193 0 -1 4194304 124 0 0 0 0 0 0 0 20 0 1 0 75246 3133440 410",
+			Stat{PID: 24511, Comm: "a) b (c)", State: 'R', PPID: 24507, Session: 7193, Flags: 4194304, StartTime: 75246}},
 	}
-	if s.PID != 1234 || s.Comm != "we) (ird) name" || s.State != 'S' || s.PPID != 1 || s.StartTime != 98765 {
-		t.Errorf("ParseStat = %+v", s)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseStat([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("ParseStat(%q): %v", tt.in, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseStat(%q) mismatch (-want +got):\n%s", tt.in, diff)
+			}
+		})
 	}
-	// A line cut after the fields shakedown reads, with a comm ending in "))".
-	line = "24511 (a) b (c)) R 24507 24507 7193 0 -1 4194304 124 0 0 0 0 0 0 0 20 0 1 0 75246 3133440 410"
-	if s, err := ParseStat([]byte(line)); err != nil || s.StartTime != 75246 {
-		t.Errorf("ParseStat(%q) start time = %d, %v; want 75246", line, s.StartTime, err)
+	if got := (Stat{Flags: 2129984}).KernelThread(); !got {
+		t.Errorf("kthreadd flags: KernelThread() = false, want true")
 	}
-	for _, bad := range []string{"", "1234 S 1", "x (c) S 1 2 3", "1234 (c) S 1 1234"} {
-		if _, err := ParseStat([]byte(bad)); err == nil {
-			t.Errorf("ParseStat(%q) accepted", bad)
+}
+
+func TestParseStatRejects(t *testing.T) {
+	for _, in := range []string{
+		"",
+		"1234",
+		"1234 S 1",
+		"1234 (x",
+		"x) (y) S",
+		"x (c) S 1 2 3",
+		"1234 (c) S 1 1234",
+		"abc (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0",
+		"0 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0",
+		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0",         // too short
+		"12 (x) SS 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0",    // bad state
+		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5 0",    // negative start time
+		"12 (x) S one 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0",   // bad ppid
+		"12 (x) S 1 1 1 0 -1 flags 0 0 0 0 0 0 0 0 20 0 1 0 5 0", // bad flags
+	} {
+		if got, err := ParseStat([]byte(in)); err == nil {
+			t.Errorf("ParseStat(%q) = %+v, want an error", in, got)
 		}
 	}
 }
@@ -48,16 +100,30 @@ func TestParseCgroups(t *testing.T) {
 }
 
 func FuzzParseStat(f *testing.F) {
+	f.Add([]byte(statLine(1234, "shop-web", 'S', 1, 1234, 0, 98765)))
+	f.Add([]byte(statLine(8, ") (x) 1 2 (", 'T', 2, 3, 0, 99)))
+	f.Add([]byte("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 24 0"))
+	f.Add([]byte("1 ((() S"))
 	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5 0 0"))
 	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 9 10 11"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseStat(b)
-		if err == nil && s.PID <= 0 {
-			t.Errorf("ParseStat(%q) gave pid %d", b, s.PID)
+		if err != nil {
+			return
+		}
+		if s.PID <= 0 {
+			t.Fatalf("ParseStat(%q) accepted pid %d", b, s.PID)
+		}
+		// Whatever comm was read, writing it back and parsing again gives the same Stat.
+		again, err := ParseStat([]byte(statLine(s.PID, s.Comm, s.State, s.PPID, s.Session, s.Flags, s.StartTime)))
+		if err != nil {
+			t.Fatalf("re-parse of %+v: %v", s, err)
+		}
+		if diff := cmp.Diff(s, again); diff != "" {
+			t.Fatalf("round trip of %q (-first +again):\n%s", b, diff)
 		}
 	})
 }
-
 func FuzzParseCgroups(f *testing.F) {
 	f.Add([]byte("6:freezer:/\n0::/u\n"))
 	f.Add([]byte("9:name=systemd:/\n2:cpu,cpuacct:/a\n"))
