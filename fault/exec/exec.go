@@ -139,21 +139,14 @@ func (f *fault) Undo() []shakedown.Undo {
 
 func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	err := f.inject.Run(ctx)
-	var revert shakedown.Revert
-	switch {
-	case f.revert == nil:
-		revert = func(context.Context) error { return nil }
-	default:
-		rc := *f.revert
-		revert = rc.Run
+	var se *argv.StartError
+	if errors.As(err, &se) {
+		return nil, err // nothing ran, nothing to revert
 	}
-	if err != nil {
-		var se *argv.StartError
-		if errors.As(err, &se) {
-			return nil, err // nothing ran, nothing to revert
-		}
+	if f.revert == nil {
+		return func(context.Context) error { return nil }, err
 	}
-	return revert, err
+	return f.revert.Run, err
 }
 
 func undo(ctx context.Context, raw json.RawMessage) error {
