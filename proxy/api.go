@@ -76,16 +76,16 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /proxies", handler(s.proxyIndex))
 	mux.Handle("POST /proxies", handler(s.proxyCreate))
 	mux.HandleFunc("POST /populate", s.populate)
-	mux.Handle("GET /proxies/{proxy}", handler(s.proxyShow))
-	mux.Handle("POST /proxies/{proxy}", handler(s.proxyUpdate))
-	mux.Handle("PATCH /proxies/{proxy}", handler(s.proxyUpdate))
+	mux.Handle("GET /proxies/{proxy}", s.onProxy(s.proxyShow))
+	mux.Handle("POST /proxies/{proxy}", s.onProxy(s.proxyUpdate))
+	mux.Handle("PATCH /proxies/{proxy}", s.onProxy(s.proxyUpdate))
 	mux.Handle("DELETE /proxies/{proxy}", handler(s.proxyDelete))
-	mux.Handle("GET /proxies/{proxy}/toxics", handler(s.toxicIndex))
-	mux.Handle("POST /proxies/{proxy}/toxics", handler(s.toxicCreate))
-	mux.Handle("GET /proxies/{proxy}/toxics/{toxic}", handler(s.toxicShow))
-	mux.Handle("POST /proxies/{proxy}/toxics/{toxic}", handler(s.toxicUpdate))
-	mux.Handle("PATCH /proxies/{proxy}/toxics/{toxic}", handler(s.toxicUpdate))
-	mux.Handle("DELETE /proxies/{proxy}/toxics/{toxic}", handler(s.toxicDelete))
+	mux.Handle("GET /proxies/{proxy}/toxics", s.onProxy(s.toxicIndex))
+	mux.Handle("POST /proxies/{proxy}/toxics", s.onProxy(s.toxicCreate))
+	mux.Handle("GET /proxies/{proxy}/toxics/{toxic}", s.onProxy(s.toxicShow))
+	mux.Handle("POST /proxies/{proxy}/toxics/{toxic}", s.onProxy(s.toxicUpdate))
+	mux.Handle("PATCH /proxies/{proxy}/toxics/{toxic}", s.onProxy(s.toxicUpdate))
+	mux.Handle("DELETE /proxies/{proxy}/toxics/{toxic}", s.onProxy(s.toxicDelete))
 	mux.Handle("GET /version", handler(s.version))
 	mux.Handle("GET /leases", handler(s.leaseIndex))
 	mux.Handle("POST /leases", handler(s.leaseCreate))
@@ -120,8 +120,31 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// onProxy is a route on the proxy named by {proxy} in the path; an unknown name answers
+// Toxiproxy's "proxy not found".
+func (s *Server) onProxy(h func(p *Proxy, r *http.Request) (int, any, error)) handler {
+	return func(r *http.Request) (int, any, error) {
+		p, err := s.Proxy(r.PathValue("proxy"))
+		if err != nil {
+			return 0, nil, err
+		}
+		return h(p, r)
+	}
+}
+
 // noContent is what a route answers when it did what was asked and has nothing to say.
 func noContent(err error) (int, any, error) { return http.StatusNoContent, nil, err }
+
+// ok answers 200 with v, or the error; created answers 201.
+func ok(v any, err error) (int, any, error)      { return answer(http.StatusOK, v, err) }
+func created(v any, err error) (int, any, error) { return answer(http.StatusCreated, v, err) }
+
+func answer(code int, v any, err error) (int, any, error) {
+	if err != nil {
+		return 0, nil, err
+	}
+	return code, v, nil
+}
 
 func (s *Server) reset(r *http.Request) (int, any, error) { return noContent(s.Reset()) }
 
@@ -191,19 +214,11 @@ func (s *Server) populate(w http.ResponseWriter, r *http.Request) {
 	}{infos})
 }
 
-func (s *Server) proxyShow(r *http.Request) (int, any, error) {
-	p, err := s.Proxy(r.PathValue("proxy"))
-	if err != nil {
-		return 0, nil, err
-	}
+func (s *Server) proxyShow(p *Proxy, r *http.Request) (int, any, error) {
 	return http.StatusOK, p.Info(), nil
 }
 
-func (s *Server) proxyUpdate(r *http.Request) (int, any, error) {
-	p, err := s.Proxy(r.PathValue("proxy"))
-	if err != nil {
-		return 0, nil, err
-	}
+func (s *Server) proxyUpdate(p *Proxy, r *http.Request) (int, any, error) {
 	b, err := readBody(r)
 	if err != nil {
 		return 0, nil, err
@@ -227,18 +242,11 @@ func (s *Server) proxyDelete(r *http.Request) (int, any, error) {
 	return noContent(s.Delete(r.PathValue("proxy")))
 }
 
-func (s *Server) toxicIndex(r *http.Request) (int, any, error) {
-	p, err := s.Proxy(r.PathValue("proxy"))
-	if err != nil {
-		return 0, nil, err
-	}
+func (s *Server) toxicIndex(p *Proxy, r *http.Request) (int, any, error) {
 	return http.StatusOK, p.Toxics(), nil
 }
 
-func (s *Server) toxicCreate(r *http.Request) (int, any, error) {
-	if _, err := s.Proxy(r.PathValue("proxy")); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) toxicCreate(p *Proxy, r *http.Request) (int, any, error) {
 	b, err := readBody(r)
 	if err != nil {
 		return 0, nil, err
@@ -247,46 +255,23 @@ func (s *Server) toxicCreate(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	t, err = s.AddToxic(r.PathValue("proxy"), t)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, t, nil // Toxiproxy answers 200 here, not 201
+	// s.AddToxic, not p.AddToxic: it checks the toxic's lease.
+	return ok(s.AddToxic(r.PathValue("proxy"), t)) // Toxiproxy answers 200 here, not 201
 }
 
-func (s *Server) toxicShow(r *http.Request) (int, any, error) {
-	p, err := s.Proxy(r.PathValue("proxy"))
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := p.Toxic(r.PathValue("toxic"))
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, t, nil
+func (s *Server) toxicShow(p *Proxy, r *http.Request) (int, any, error) {
+	return ok(p.Toxic(r.PathValue("toxic")))
 }
 
-func (s *Server) toxicUpdate(r *http.Request) (int, any, error) {
-	p, err := s.Proxy(r.PathValue("proxy"))
-	if err != nil {
-		return 0, nil, err
-	}
+func (s *Server) toxicUpdate(p *Proxy, r *http.Request) (int, any, error) {
 	b, err := readBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	t, err := p.UpdateToxic(r.PathValue("toxic"), b)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, t, nil
+	return ok(p.UpdateToxic(r.PathValue("toxic"), b))
 }
 
-func (s *Server) toxicDelete(r *http.Request) (int, any, error) {
-	p, err := s.Proxy(r.PathValue("proxy"))
-	if err != nil {
-		return 0, nil, err
-	}
+func (s *Server) toxicDelete(p *Proxy, r *http.Request) (int, any, error) {
 	return noContent(p.RemoveToxic(r.PathValue("toxic")))
 }
 
@@ -325,19 +310,11 @@ func (s *Server) leaseCreate(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	l, err := s.NewLease(ttl)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, l, nil
+	return created(s.NewLease(ttl))
 }
 
 func (s *Server) leaseShow(r *http.Request) (int, any, error) {
-	l, err := s.Lease(r.PathValue("lease"))
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, l, nil
+	return ok(s.Lease(r.PathValue("lease")))
 }
 
 func (s *Server) leaseRenew(r *http.Request) (int, any, error) {
@@ -345,11 +322,7 @@ func (s *Server) leaseRenew(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	l, err := s.Renew(r.PathValue("lease"), ttl)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, l, nil
+	return ok(s.Renew(r.PathValue("lease"), ttl))
 }
 
 func (s *Server) leaseDelete(r *http.Request) (int, any, error) {
