@@ -7,17 +7,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -282,8 +281,7 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 	if !shakedown.IsKind(err, shakedown.KindFailed) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("probe: %v (%s), want a KindFailed timeout", err, obs)
 	}
-	b, _ := os.ReadFile(pidFile)
-	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	child := testenv.ReadPIDFile(pidFile)
 	if child <= 0 {
 		t.Fatalf("no child pid in %s", pidFile)
 	}
@@ -296,14 +294,10 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 	}
 }
 
+// alive reports whether pid runs and is not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+	s, err := procfs.ReadStat(procfs.Root, pid)
+	return err == nil && !s.Dead()
 }
 
 func TestExecNotFoundAndValidate(t *testing.T) {

@@ -7,13 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func build(t *testing.T, env shakedown.Env, p *Params) shakedown.Fault {
@@ -192,8 +194,7 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Signal != "KILL" || !shakedown.IsKind(err, shakedown.KindInternal) {
 		t.Fatalf("Inject = %v, want KindInternal with the command killed by SIGKILL", err)
 	}
-	b, _ := os.ReadFile(pidFile)
-	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	child := testenv.ReadPIDFile(pidFile)
 	if child <= 0 {
 		t.Fatalf("no child pid in %s", pidFile)
 	}
@@ -208,13 +209,8 @@ func TestTimeoutKillsGroup(t *testing.T) {
 
 // alive reports whether pid runs and is not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+	s, err := procfs.ReadStat(procfs.Root, pid)
+	return err == nil && !s.Dead()
 }
 
 // TestBackgroundChildDoesNotHoldUp: a command that leaves a process behind with its
@@ -228,8 +224,7 @@ func TestBackgroundChildDoesNotHoldUp(t *testing.T) {
 	if _, err := build(t, shakedown.Env{}, p).Inject(t.Context()); err != nil {
 		t.Fatalf("Inject: %v", err)
 	}
-	b, _ := os.ReadFile(pidFile)
-	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	child := testenv.ReadPIDFile(pidFile)
 	if child <= 0 {
 		t.Fatalf("no child pid in %s", pidFile)
 	}
