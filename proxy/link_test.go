@@ -72,7 +72,6 @@ func TestLatencyJitterBounds(t *testing.T) {
 		p := NewProxy("t", "", "", nil)
 		add(t, p, "latency", "downstream", &Latency{Latency: 100, Jitter: 20})
 		client, server, _, done := pipeConn(p)
-		var prev time.Time
 		for i := 0; i < 50; i++ {
 			start := time.Now()
 			go server.Write([]byte{byte(i)})
@@ -83,9 +82,7 @@ func TestLatencyJitterBounds(t *testing.T) {
 			if d := at.Sub(start); d < 80*time.Millisecond || d >= 120*time.Millisecond {
 				t.Fatalf("delay %v outside 100ms ± 20ms", d)
 			}
-			prev = at
 		}
-		_ = prev
 		client.Close()
 		server.Close()
 		<-done
