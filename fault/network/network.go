@@ -294,36 +294,21 @@ func Apply(p Plan, seed uint64) (*Delayer, error) {
 // Remove takes a plan back: its qdiscs, then its table. What is already gone is success, as
 // is a namespace that no longer exists.
 func Remove(p Plan) error {
+	h, err := nsHandle(p.Netns)
+	if gone(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer h.Close()
 	var errs []error
 	if p.Qdisc != nil {
-		errs = append(errs, removeQdiscIn(p.Netns, p.Qdisc.Handle))
+		errs = append(errs, removeQdisc(h, p.Qdisc.Handle))
 	}
 	if p.Table != "" {
-		errs = append(errs, removeTableIn(p.Netns, p.Table))
+		errs = append(errs, removeTable(h, p.Table))
 	}
 	return errors.Join(errs...)
-}
-
-func removeTableIn(ns, table string) error {
-	h, err := nsHandle(ns)
-	if gone(err) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	defer h.Close()
-	return removeTable(h, table)
-}
-
-func removeQdiscIn(ns string, handle uint16) error {
-	h, err := nsHandle(ns)
-	if gone(err) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	defer h.Close()
-	return removeQdisc(h, handle)
 }
 
 func undoTable(ctx context.Context, data json.RawMessage) error {
@@ -334,7 +319,7 @@ func undoTable(ctx context.Context, data json.RawMessage) error {
 	if _, ok := RunOf(u.Table); !ok {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: %q is not a table of ours", UndoTable, u.Table)
 	}
-	return removeTableIn(u.Netns, u.Table)
+	return Remove(Plan{Netns: u.Netns, Table: u.Table})
 }
 
 func undoQdisc(ctx context.Context, data json.RawMessage) error {
@@ -345,5 +330,5 @@ func undoQdisc(ctx context.Context, data json.RawMessage) error {
 	if u.Handle < 0x8000 {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: handle %x is not one of ours", UndoQdisc, u.Handle)
 	}
-	return removeQdiscIn(u.Netns, u.Handle)
+	return Remove(Plan{Netns: u.Netns, Qdisc: &QdiscPlan{Handle: u.Handle}})
 }
