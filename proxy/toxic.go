@@ -326,6 +326,9 @@ func DecodeToxic(data []byte) (Toxic, error) {
 	return t, nil
 }
 
+// Validate reports whether AddToxic would take t, once its defaults are filled in.
+func (t Toxic) Validate() error { return t.normalize() }
+
 // normalize fills defaults and validates t; it is what every way of adding a toxic goes
 // through.
 func (t *Toxic) normalize() error {

@@ -31,7 +31,7 @@ func validateToxic(ft string, p toxicParams) error {
 	if err := checkCommon(ft, stream, toxicity); err != nil {
 		return err
 	}
-	if _, err := engine.NewProxy("check", "", "", nil).AddToxic(engine.Toxic{Type: typ, Stream: stream, Toxicity: float32(toxicity), Attributes: attrs}); err != nil {
+	if err := (engine.Toxic{Type: typ, Stream: stream, Toxicity: float32(toxicity), Attributes: attrs}).Validate(); err != nil {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: %w", ft, err)
 	}
 	return nil
