@@ -314,15 +314,17 @@ type guardedJournal struct {
 	guard *watchdog.Guard
 }
 
+// openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
+// what failed and carry their kind already.
 func openGuardedJournal(exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
-	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File, PID: os.Getpid(), Started: time.Now()})
+	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File})
 	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, "open journal", err)
+		return nil, err
 	}
 	g, err := watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
 	if err != nil {
 		j.Close()
-		return nil, shakedown.Wrap(shakedown.KindInternal, "start watchdog", err)
+		return nil, err
 	}
 	return &guardedJournal{Journal: j, guard: g}, nil
 }
