@@ -182,13 +182,9 @@ func removeToxic(ctx context.Context, u ToxicUndo) error {
 // fault is one proxy.* or http.* fault on its targets.
 type fault struct {
 	ft       string // the fault type, for messages
-	spec     *shakedown.FaultSpec
 	toxic    engine.Toxic
 	targets  []shakedown.Instance
 	describe string
-
-	mu     sync.Mutex
-	leases map[int]string // target index → lease id, once injected
 }
 
 func (f *fault) Undo() []shakedown.Undo {

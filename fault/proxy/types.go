@@ -261,7 +261,7 @@ func newFault(name string, params func() any, env shakedown.Env, spec *shakedown
 	if spec.Duration > 0 {
 		t.TTLMillis = shakedown.TTL(spec.Duration).Milliseconds()
 	}
-	return &fault{ft: name, spec: spec, toxic: t, targets: targets, describe: describe}, nil
+	return &fault{ft: name, toxic: t, targets: targets, describe: describe}, nil
 }
 
 // toxicName names the toxic after the run and the fault, so that it is recognisable in
