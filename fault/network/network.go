@@ -97,9 +97,9 @@ func Register(r *shakedown.Registry) {
 }
 
 func resolveNetns(ctx context.Context, env shakedown.Env, params any) ([]shakedown.Instance, error) {
-	p, ok := params.(*NetnsParams)
-	if !ok {
-		return nil, shakedown.Errorf(shakedown.KindInternal, "netns target: unexpected parameters %T", params)
+	p, err := shakedown.ParamsAs[NetnsParams](params, "netns target")
+	if err != nil {
+		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err

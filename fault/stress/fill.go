@@ -142,9 +142,9 @@ type fill struct {
 const FillSuffix = ".fill"
 
 func newFill(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
-	p, ok := spec.Params.(*FillParams)
-	if !ok {
-		return nil, shakedown.Errorf(shakedown.KindInternal, "disk.fill: unexpected parameters %T", spec.Params)
+	p, err := shakedown.ParamsAs[FillParams](spec.Params, "disk.fill")
+	if err != nil {
+		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
