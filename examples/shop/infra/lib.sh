@@ -68,6 +68,10 @@ pg_bindir() {
   local p; p=$(command -v pg_ctl 2>/dev/null) && dirname "$p"
 }
 
+# as_pg COMMAND...: run COMMAND as the postgres user when root (PostgreSQL refuses to run
+# as root), else as ourselves.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
 # check_packages says which Debian packages are missing, and how to install them.
 check_packages() {
   local missing=() cmd pkg
@@ -122,10 +126,11 @@ take_lock() {
 }
 
 # The version files are the only place versions are defined.
+known_versions() { (cd "$SHOP_DIR/versions" && ls *.env | sed 's/\.env$//' | tr '\n' ' '); }
 version_file() {
   local v=$1 f=$SHOP_DIR/versions/$1.env
   if [ -z "$v" ] || [ ! -f "$f" ] || [[ $v == */* ]]; then
-    say "error: unknown version '${v}'; known versions: $(cd "$SHOP_DIR/versions" && ls *.env | sed 's/\.env$//' | tr '\n' ' ')"
+    say "error: unknown version '${v}'; known versions: $(known_versions)"
     return 1
   fi
   echo "$f"
@@ -144,18 +149,12 @@ start_replica() {
   local addr; addr=$(replica_addr "$i")
   local dsn="postgres://shop@$SHOP_GATEWAY:$SHOP_DB_PORT/shop?sslmode=disable&connect_timeout=1&pool_min_conns=4&pool_max_conns=12"
   # setsid: the supervisor outlives this script; ip netns exec replaces itself with it.
-  if [ "$SHOP_NETNS" = 1 ]; then
-    setsid ip netns exec "$(netns_of "$i")" \
-      "$SHOP_BIN/supervise" -pidfile "$RUN/$name.pid" -log "$LOGS/$name.log" -- \
-      "$SHOP_BIN/shop" -name "$name" -listen "$addr" -redis "$SHOP_GATEWAY:$SHOP_CACHE_PORT" \
-      -postgres "$dsn" -config "$SHOP_STATE/shop.env" \
-      </dev/null >>"$LOGS/supervise-$name.log" 2>&1 9>&- &
-  else
-    setsid "$SHOP_BIN/supervise" -pidfile "$RUN/$name.pid" -log "$LOGS/$name.log" -- \
-      "$SHOP_BIN/shop" -name "$name" -listen "$addr" -redis "$SHOP_GATEWAY:$SHOP_CACHE_PORT" \
-      -postgres "$dsn" -config "$SHOP_STATE/shop.env" \
-      </dev/null >>"$LOGS/supervise-$name.log" 2>&1 9>&- &
-  fi
+  local ns=()
+  [ "$SHOP_NETNS" = 1 ] && ns=(ip netns exec "$(netns_of "$i")")
+  setsid "${ns[@]}" "$SHOP_BIN/supervise" -pidfile "$RUN/$name.pid" -log "$LOGS/$name.log" -- \
+    "$SHOP_BIN/shop" -name "$name" -listen "$addr" -redis "$SHOP_GATEWAY:$SHOP_CACHE_PORT" \
+    -postgres "$dsn" -config "$SHOP_STATE/shop.env" \
+    </dev/null >>"$LOGS/supervise-$name.log" 2>&1 9>&- &
   echo $! >"$RUN/supervise-$name.pid"
   wait_until 15 "replica $name at $addr" http_ok "http://$addr/healthz" || {
     say "  its log: $LOGS/$name.log"; tail -n 5 "$LOGS/$name.log" >&2 2>/dev/null; return 1; }

@@ -11,7 +11,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 version=${1:-}
-[ $# -eq 1 ] || die "usage: provision.sh VERSION (one of: $(cd "$SHOP_DIR/versions" && ls *.env | sed 's/\.env$//' | tr '\n' ' '))"
+[ $# -eq 1 ] || die "usage: provision.sh VERSION (one of: $(known_versions))"
 vfile=$(version_file "$version") || exit 1
 take_lock
 check_packages || exit 1
@@ -80,7 +80,6 @@ fi
 
 # PostgreSQL: our own cluster in $SHOP_STATE/pg, listening on 127.0.0.1 only.
 pgbin=$(pg_bindir)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if ! alive "$RUN/postgres.pid"; then
   if [ ! -f "$SHOP_STATE/pg/PG_VERSION" ]; then
     rm -rf "$SHOP_STATE/pg"; mkdir -p "$SHOP_STATE/pg"

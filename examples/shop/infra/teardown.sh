@@ -48,11 +48,7 @@ for s in haproxy prometheus proxy redis; do stop_pidfile "$RUN/$s.pid" 5 & done
 if [ -f "$SHOP_STATE/pg/postmaster.pid" ] && pgbin=$(pg_bindir) && [ -n "$pgbin" ]; then
   pm=$(head -n 1 "$SHOP_STATE/pg/postmaster.pid")
   children=$(pgrep -P "$pm" 2>/dev/null | tr '\n' ' ')
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$pgbin/pg_ctl" -D "$SHOP_STATE/pg" -m immediate -w -t 10 stop >/dev/null 2>&1
-  else
-    "$pgbin/pg_ctl" -D "$SHOP_STATE/pg" -m immediate -w -t 10 stop >/dev/null 2>&1
-  fi
+  as_pg "$pgbin/pg_ctl" -D "$SHOP_STATE/pg" -m immediate -w -t 10 stop >/dev/null 2>&1
   for p in $pm $children; do kill -KILL "$p" 2>/dev/null; done
 fi
 rm -f "$RUN/postgres.pid"
