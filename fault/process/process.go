@@ -185,18 +185,14 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 		if err != nil || excluded(st, self) {
 			continue // gone since the listing, or not ours to touch
 		}
-		var argv []string
+		argv, _ := readCmdline(root, pid)
 		switch {
-		case re == nil && st.Comm == s.Name:
-			argv, _ = readCmdline(root, pid)
-		case re == nil:
-			argv, _ = readCmdline(root, pid)
-			if len(argv) == 0 || filepath.Base(argv[0]) != s.Name {
+		case re != nil:
+			if len(argv) == 0 || !re.MatchString(strings.Join(argv, " ")) {
 				continue
 			}
-		default:
-			argv, _ = readCmdline(root, pid)
-			if len(argv) == 0 || !re.MatchString(strings.Join(argv, " ")) {
+		case st.Comm != s.Name:
+			if len(argv) == 0 || filepath.Base(argv[0]) != s.Name {
 				continue
 			}
 		}
