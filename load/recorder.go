@@ -342,37 +342,20 @@ func usMillis(us, n int64) shakedown.Millis {
 // value computes metric over the requests completed in the last window, or over the
 // current phase when window is 0.
 func (r *recorder) value(metric string, window time.Duration) (float64, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.start.IsZero() {
-		return 0, 0
-	}
-	now := r.now()
 	if window <= 0 {
-		if r.cur == nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.start.IsZero() || r.cur == nil {
 			return 0, 0
 		}
-		return phaseValue(r.cur, metric, r.cur.duration(now))
+		return phaseValue(r.cur, metric, r.cur.duration(r.now()))
 	}
-	window = min(window, MaxWindow)
-	nowIdx := int64(now.Sub(r.start) / bucketWidth)
-	k := int64((window + bucketWidth - 1) / bucketWidth)
-	first := max(nowIdx-k+1, 0)
-	// The buckets cover from the start of the first to now: within one bucket of window.
-	span := now.Sub(r.start.Add(time.Duration(first) * bucketWidth))
-	var lat []uint32
-	var errs, oks int64
 	latency := isLatency(metric)
-	for idx := first; idx <= nowIdx; idx++ {
-		b := &r.ring[idx%int64(ringSlots)]
-		if b.idx != idx {
-			continue
-		}
-		errs += b.errs
-		oks += b.oks
-		if latency {
-			lat = append(lat, b.lat...)
-		}
+	// Sorting the latencies is the costly part (milliseconds for a long window at a high
+	// rate): it comes after recent has let go of the lock, so that no send waits for it.
+	lat, errs, oks, span, ok := r.recent(min(window, MaxWindow), latency)
+	if !ok {
+		return 0, 0
 	}
 	n := errs + oks
 	switch {
@@ -393,6 +376,38 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 		return latencyOf(metric, lat), len(lat)
 	}
 	return 0, 0
+}
+
+// recent returns what the ring holds of the requests completed in the last window (at most
+// MaxWindow): a copy of their latencies when withLat, their errors and successes, and how
+// long the buckets they came from span. ok is false before the load starts.
+func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, errs, oks int64, span time.Duration, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.start.IsZero() {
+		return nil, 0, 0, 0, false
+	}
+	now := r.now()
+	nowIdx := int64(now.Sub(r.start) / bucketWidth)
+	k := int64((window + bucketWidth - 1) / bucketWidth)
+	first := max(nowIdx-k+1, 0)
+	// The buckets cover from the start of the first to now: within one bucket of window.
+	span = now.Sub(r.start.Add(time.Duration(first) * bucketWidth))
+	for idx := first; idx <= nowIdx; idx++ {
+		if b := &r.ring[idx%int64(ringSlots)]; b.idx == idx {
+			errs += b.errs
+			oks += b.oks
+		}
+	}
+	if withLat {
+		lat = make([]uint32, 0, errs+oks) // a bucket holds one latency per error or success
+		for idx := first; idx <= nowIdx; idx++ {
+			if b := &r.ring[idx%int64(ringSlots)]; b.idx == idx {
+				lat = append(lat, b.lat...)
+			}
+		}
+	}
+	return lat, errs, oks, span, true
 }
 
 func isLatency(metric string) bool {
