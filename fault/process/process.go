@@ -161,7 +161,7 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 		if excluded(st, self) {
 			return nil, nil
 		}
-		argv, _ := readCmdline(root, pid)
+		argv, _ := procfs.ReadCmdline(root, pid)
 		return []Proc{{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s}}, nil
 	}
 
@@ -169,7 +169,7 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 	if s.Cmdline != "" {
 		re = regexp.MustCompile(s.Cmdline) // Validate compiled it
 	}
-	all, err := pids(root)
+	all, err := procfs.PIDs(root)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, "list processes", err)
 	}
@@ -185,7 +185,7 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 		if err != nil || excluded(st, self) {
 			continue // gone since the listing, or not ours to touch
 		}
-		argv, _ := readCmdline(root, pid)
+		argv, _ := procfs.ReadCmdline(root, pid)
 		switch {
 		case re != nil:
 			if len(argv) == 0 || !re.MatchString(strings.Join(argv, " ")) {

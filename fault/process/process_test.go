@@ -546,7 +546,7 @@ func BenchmarkResolveByName(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	all, _ := pids(procfs.Root)
+	all, _ := procfs.PIDs(procfs.Root)
 	b.ReportMetric(float64(len(all)), "procs")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(1, len(all))), "ns/proc")
 }

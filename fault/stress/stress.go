@@ -457,21 +457,16 @@ type found struct {
 
 // findStressors lists running `X stress KIND --run NAME …` processes.
 func findStressors() []found {
-	ents, err := os.ReadDir(procfs.Root)
+	pids, err := procfs.PIDs(procfs.Root)
 	if err != nil {
 		return nil
 	}
 	var out []found
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	for _, pid := range pids {
+		args, err := procfs.ReadCmdline(procfs.Root, pid)
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(procfs.Root, e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		if len(args) < 5 || args[1] != "stress" || args[3] != "--run" {
 			continue
 		}

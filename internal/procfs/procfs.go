@@ -1,5 +1,6 @@
-// Package procfs reads what shakedown needs of Linux's /proc: a process's stat line (its
-// state, and the start time that, with the pid, names one process for good) and its cgroups.
+// Package procfs reads what shakedown needs of Linux's /proc: the process ids, a process's
+// stat line (its state, and the start time that, with the pid, names one process for good),
+// its command line and its cgroups.
 // The process, stress and container fault families share it.
 package procfs
 
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,6 +94,44 @@ func ReadStat(root string, pid int) (Stat, error) {
 		return Stat{}, err
 	}
 	return ParseStat(b)
+}
+
+// ReadCmdline returns the argv of a process from root/PID/cmdline, or nil for a kernel
+// thread or a zombie.
+func ReadCmdline(root string, pid int) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return strings.Split(string(b), "\x00"), nil
+}
+
+// PIDs lists the process ids under root in ascending order.
+func PIDs(root string) ([]int, error) {
+	d, err := os.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, len(names))
+	for _, n := range names {
+		if n == "" || n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(n); err == nil {
+			out = append(out, pid)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
 }
 
 // ReadCgroups returns the cgroup paths of a process: "cgroup" for the unified hierarchy and

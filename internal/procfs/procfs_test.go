@@ -3,6 +3,7 @@ package procfs
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,6 +89,17 @@ func TestOwnProcess(t *testing.T) {
 	}
 	if !Alive(os.Getpid(), start) || Alive(os.Getpid(), start+1) {
 		t.Errorf("Alive does not tell this process by its start time")
+	}
+}
+
+func TestOwnPIDAndCmdline(t *testing.T) {
+	all, err := PIDs(Root)
+	if err != nil || !slices.Contains(all, os.Getpid()) || !slices.IsSorted(all) {
+		t.Fatalf("PIDs(%s) = %d pids, %v; want them sorted, this process among them", Root, len(all), err)
+	}
+	argv, err := ReadCmdline(Root, os.Getpid())
+	if err != nil || len(argv) != len(os.Args) || argv[0] != os.Args[0] {
+		t.Errorf("ReadCmdline(self) = %q, %v; want %q", argv, err, os.Args)
 	}
 }
 
