@@ -134,9 +134,8 @@ func (l *link) chainChanged() bool { return l.c.p.chains[l.dir].Load() != l.seen
 // run moves bytes until the direction ends. It returns nil when the source ended and the
 // end was passed on (half-close), or why the connection must end.
 func (l *link) run() error {
-	l.rebuild(time.Now())
 	for {
-		if len(l.stages) == 0 {
+		if len(l.stages) == 0 { // so always on the first turn
 			// Clear a deadline left by a change, then look at the chain: a change made
 			// after this point sets a new deadline or is seen by the fast path with
 			// its next read, so none is missed.
