@@ -464,5 +464,7 @@ func (p *Proxy) ResetToxics() error {
 }
 
 func (p *Proxy) String() string {
-	return fmt.Sprintf("proxy %s (%s → %s)", p.name, p.Addr(), p.upstream)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("proxy %s (%s → %s)", p.name, p.listen, p.upstream)
 }
