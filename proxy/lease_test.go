@@ -34,11 +34,9 @@ func TestToxicTTL(t *testing.T) {
 		defer s.Close()
 		h := s.Handler()
 		do(t, h, "POST", "/proxies", `{"name":"p","upstream":"127.0.0.1:1","enabled":false}`, nil)
-		var tox Toxic
 		if code := do(t, h, "POST", "/proxies/p/toxics", `{"type":"latency","ttl_ms":5000}`, &json.RawMessage{}); code != 200 {
 			t.Fatalf("add: %d", code)
 		}
-		_ = tox
 		time.Sleep(4999 * time.Millisecond)
 		synctest.Wait()
 		if code := do(t, h, "GET", "/proxies/p/toxics/latency_downstream", "", nil); code != 200 {
