@@ -539,8 +539,12 @@ func (q *queue) len() int     { return len(q.evs) - q.off }
 func (q *queue) head() *event { return &q.evs[q.off] }
 
 func (q *queue) push(evs ...event) {
-	if q.off > 0 && q.off == len(q.evs) {
-		q.evs, q.off = q.evs[:0], 0
+	// Move the waiting events to the front once the popped ones fill half the slice: a
+	// queue that is never empty (a steady stream under latency) must not grow forever.
+	if q.off > 0 && 2*q.off >= len(q.evs) {
+		n := copy(q.evs, q.evs[q.off:])
+		clear(q.evs[n:])
+		q.evs, q.off = q.evs[:n], 0
 	}
 	for _, ev := range evs {
 		q.bytes += len(ev.data)

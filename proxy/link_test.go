@@ -341,3 +341,18 @@ func TestToxicAddedToIdleLink(t *testing.T) {
 		})
 	}
 }
+
+// A queue that never runs empty keeps to the room its waiting events need.
+func TestQueueNeverEmptyStaysSmall(t *testing.T) {
+	var q queue
+	q.push(event{at: time.Unix(0, 0)}, event{at: time.Unix(1, 0)}, event{at: time.Unix(2, 0)})
+	for i := range 100000 {
+		q.push(event{at: time.Unix(int64(i+3), 0)})
+		if got, want := q.pop().at, time.Unix(int64(i), 0); !got.Equal(want) {
+			t.Fatalf("pop %d: event of %v, want %v", i, got, want)
+		}
+	}
+	if q.len() != 3 || cap(q.evs) > 64 {
+		t.Errorf("3 events waiting after 100000 in and out: len %d, room for %d", q.len(), cap(q.evs))
+	}
+}
