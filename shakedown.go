@@ -34,3 +34,6 @@ const (
 	DefaultTTLMargin  = 30 * time.Second
 	DefaultRevertWait = 30 * time.Second // how long a single revert may take
 )
+
+// DefaultStateDir is where runs keep their journals unless told otherwise (--state-dir).
+const DefaultStateDir = ".shakedown"

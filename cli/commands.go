@@ -73,7 +73,7 @@ Exit 0 when nothing is left injected, 4 when something could not be reverted.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", DefaultStateDir, "the state dir runs kept their journals in")
+	cmd.Flags().StringVar(&stateDir, "state-dir", shakedown.DefaultStateDir, "the state dir runs kept their journals in")
 	cmd.Flags().BoolVar(&sweep, "sweep", false, "also remove leftovers of dead runs found by their names when no journal survived")
 	return cmd
 }
@@ -300,7 +300,7 @@ func (a *app) watchdogCommand() *cobra.Command {
 			return watchdog.Main(context.WithoutCancel(cmd.Context()), stateDir, runID, a.reg, a.stdin, log)
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", DefaultStateDir, "")
+	cmd.Flags().StringVar(&stateDir, "state-dir", shakedown.DefaultStateDir, "")
 	cmd.Flags().StringVar(&runID, "run", "", "")
 	return cmd
 }

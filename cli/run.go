@@ -20,9 +20,6 @@ import (
 	"github.com/shakedown-dev/shakedown/watchdog"
 )
 
-// DefaultStateDir is where runs keep their journals unless --state-dir says otherwise.
-const DefaultStateDir = ".shakedown"
-
 func (a *app) validateCommand() *cobra.Command {
 	var vars []string
 	cmd := &cobra.Command{
@@ -68,7 +65,7 @@ type runFlags struct {
 func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "fill ${key} in the files with value (key=value, repeatable)")
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for random target selection (0: pick one; the record keeps it)")
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", DefaultStateDir, "where runs keep their journals")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", shakedown.DefaultStateDir, "where runs keep their journals")
 	cmd.Flags().IntVar(&f.maxTargets, "max-targets", 0, "refuse to touch more than this many instances of any target (0: no cap)")
 	cmd.Flags().Float64Var(&f.maxPercent, "max-percent", 0, "refuse to touch more than this percent of any target's instances (0: no cap)")
 }

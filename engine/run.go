@@ -801,7 +801,7 @@ func (r *runner) finish() {
 	if r.out.revertFailed {
 		dir := r.opts.StateDir
 		if dir == "" {
-			dir = ".shakedown"
+			dir = shakedown.DefaultStateDir
 		}
 		r.rec.Recover = "shakedown recover --state-dir " + dir
 	}
