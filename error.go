@@ -84,6 +84,24 @@ func (k Kind) HTTPStatus() int {
 	}
 }
 
+// KindOfStatus is HTTPStatus read backwards, for clients of HTTP APIs (the proxy daemon, a
+// container engine): the kind of error a status answers. 401 is a permission problem too, and
+// 304 (an engine's "already in that state") a conflict.
+func KindOfStatus(status int) Kind {
+	switch status {
+	case http.StatusUnauthorized:
+		return KindPermission
+	case http.StatusNotModified:
+		return KindConflict
+	}
+	for _, k := range []Kind{KindInvalid, KindNotFound, KindPermission, KindConflict, KindUnavailable} {
+		if k.HTTPStatus() == status {
+			return k
+		}
+	}
+	return KindInternal
+}
+
 // Error is shakedown's error type. Op names the operation that failed ("inject
 // process.pause on web"); Err is the cause.
 type Error struct {

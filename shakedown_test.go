@@ -398,3 +398,17 @@ func TestParamsAs(t *testing.T) {
 		}
 	}
 }
+
+func TestKindOfStatusReadsHTTPStatusBackwards(t *testing.T) {
+	for _, k := range []shakedown.Kind{shakedown.KindInvalid, shakedown.KindNotFound, shakedown.KindPermission,
+		shakedown.KindConflict, shakedown.KindUnavailable, shakedown.KindInternal} {
+		if got := shakedown.KindOfStatus(k.HTTPStatus()); got != k {
+			t.Errorf("KindOfStatus(%d) = %v, want %v", k.HTTPStatus(), got, k)
+		}
+	}
+	for status, want := range map[int]shakedown.Kind{401: shakedown.KindPermission, 304: shakedown.KindConflict, 502: shakedown.KindInternal} {
+		if got := shakedown.KindOfStatus(status); got != want {
+			t.Errorf("KindOfStatus(%d) = %v, want %v", status, got, want)
+		}
+	}
+}

@@ -194,22 +194,6 @@ func statusOf(err error) int {
 	return 0
 }
 
-func kindOfStatus(status int) shakedown.Kind {
-	switch status {
-	case http.StatusNotFound:
-		return shakedown.KindNotFound
-	case http.StatusConflict, http.StatusNotModified:
-		return shakedown.KindConflict
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return shakedown.KindPermission
-	case http.StatusBadRequest:
-		return shakedown.KindInvalid
-	case http.StatusServiceUnavailable:
-		return shakedown.KindUnavailable
-	}
-	return shakedown.KindInternal
-}
-
 // Version returns the API version the client uses with this daemon, asking it once.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	c.mu.Lock()
@@ -368,7 +352,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 		ae := &APIError{Status: resp.StatusCode, Message: errorMessage(b)}
-		return nil, shakedown.Wrap(kindOfStatus(resp.StatusCode), op, ae)
+		return nil, shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), op, ae)
 	}
 	return resp, nil
 }

@@ -41,7 +41,7 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		return shakedown.Wrap(kindOf(resp.StatusCode), method+" "+url, fmt.Errorf("%d: %s", resp.StatusCode, msg))
+		return shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), method+" "+url, fmt.Errorf("%d: %s", resp.StatusCode, msg))
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -49,20 +49,4 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 		}
 	}
 	return nil
-}
-
-func kindOf(status int) shakedown.Kind {
-	switch status {
-	case http.StatusBadRequest:
-		return shakedown.KindInvalid
-	case http.StatusNotFound:
-		return shakedown.KindNotFound
-	case http.StatusConflict:
-		return shakedown.KindConflict
-	case http.StatusForbidden:
-		return shakedown.KindPermission
-	case http.StatusServiceUnavailable:
-		return shakedown.KindUnavailable
-	}
-	return shakedown.KindInternal
 }
