@@ -122,9 +122,9 @@ type fault struct {
 }
 
 func (f *fault) Plan() []string {
-	lines := []string{fmt.Sprintf("run %s (timeout %s)", quoteArgv(f.shown.Inject), f.shown.Timeout)}
+	lines := []string{fmt.Sprintf("run %s (timeout %s)", argv.Quote(f.shown.Inject), f.shown.Timeout)}
 	if f.revert != nil {
-		lines = append(lines, "revert: run "+quoteArgv(f.shown.Revert))
+		lines = append(lines, "revert: run "+argv.Quote(f.shown.Revert))
 	}
 	return lines
 }
@@ -134,7 +134,7 @@ func (f *fault) Undo() []shakedown.Undo {
 		return nil
 	}
 	data, _ := json.Marshal(f.revert)
-	return []shakedown.Undo{{Type: UndoType, Data: data, Summary: "run " + quoteArgv(f.revert.Argv)}}
+	return []shakedown.Undo{{Type: UndoType, Data: data, Summary: "run " + argv.Quote(f.revert.Argv)}}
 }
 
 func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
@@ -171,7 +171,7 @@ type ExitError struct {
 
 func (e *ExitError) Error() string {
 	var b strings.Builder
-	b.WriteString(quoteArgv(e.Argv))
+	b.WriteString(argv.Quote(e.Argv))
 	if e.Signal != "" {
 		b.WriteString(": killed by SIG" + e.Signal)
 	} else {
@@ -187,7 +187,7 @@ func (e *ExitError) Error() string {
 // or KindPermission when it cannot start, KindAborted when ctx ends, and KindInternal with an
 // *ExitError when it fails or times out.
 func (c Command) Run(ctx context.Context) error {
-	op := "run " + quoteArgv(c.Argv)
+	op := "run " + argv.Quote(c.Argv)
 	if len(c.Argv) == 0 || c.Argv[0] == "" {
 		return shakedown.Errorf(shakedown.KindInvalid, "run: empty command")
 	}
@@ -242,17 +242,4 @@ func signalName(sig syscall.Signal) string {
 		return strings.TrimPrefix(n, "SIG")
 	}
 	return strconv.Itoa(int(sig))
-}
-
-// quoteArgv shows an argv as people read it, quoting arguments that need it.
-func quoteArgv(argv []string) string {
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`|&;<>()*?[]{}#~") {
-			parts[i] = strconv.Quote(a)
-		} else {
-			parts[i] = a
-		}
-	}
-	return strings.Join(parts, " ")
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
@@ -142,7 +143,7 @@ func (f *kill) Plan() []string {
 		lines = append(lines, "SIG"+SignalName(f.sig)+" "+p.Label())
 	}
 	if f.restart != nil {
-		lines = append(lines, fmt.Sprintf("revert: run %s unless a new process matching %s runs", quoteArgv(f.restart.Argv), f.restart.Selector))
+		lines = append(lines, fmt.Sprintf("revert: run %s unless a new process matching %s runs", argv.Quote(f.restart.Argv), f.restart.Selector))
 	}
 	return lines
 }
@@ -155,7 +156,7 @@ func (f *kill) Undo() []shakedown.Undo {
 	return []shakedown.Undo{{
 		Type:    UndoRestart,
 		Data:    data,
-		Summary: fmt.Sprintf("run %s unless %s runs again", quoteArgv(f.restart.Argv), f.restart.Selector),
+		Summary: fmt.Sprintf("run %s unless %s runs again", argv.Quote(f.restart.Argv), f.restart.Selector),
 	}}
 }
 
@@ -258,7 +259,7 @@ func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 	select {
 	case err := <-exited:
 		if err != nil {
-			return pid, start, shakedown.Errorf(shakedown.KindInternal, "%s: %s exited at once: %w%s", op, quoteArgv(d.Argv), err, logTail(d.Log))
+			return pid, start, shakedown.Errorf(shakedown.KindInternal, "%s: %s exited at once: %w%s", op, argv.Quote(d.Argv), err, logTail(d.Log))
 		}
 	case <-timer.C:
 	case <-ctx.Done():
@@ -340,17 +341,4 @@ func fileSafe(s string) string {
 		return "_"
 	}
 	return string(b)
-}
-
-// quoteArgv shows an argv as people read it, quoting arguments that need it.
-func quoteArgv(argv []string) string {
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`|&;<>()*?[]{}#~") {
-			parts[i] = strconv.Quote(a)
-		} else {
-			parts[i] = a
-		}
-	}
-	return strings.Join(parts, " ")
 }

@@ -72,3 +72,11 @@ func TestValidEnvName(t *testing.T) {
 		}
 	}
 }
+
+func TestQuote(t *testing.T) {
+	got := Quote([]string{"redis-cli", "-p", "6379", "", "DEBUG SLEEP", "a$b"})
+	want := `redis-cli -p 6379 "" "DEBUG SLEEP" "a$b"`
+	if got != want {
+		t.Fatalf("Quote = %s, want %s", got, want)
+	}
+}
