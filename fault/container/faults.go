@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // The undo types of the container faults. Each is idempotent: a container that is gone, or
@@ -354,21 +353,18 @@ func signalPID(c Container, sig string) error {
 			return shakedown.Errorf(shakedown.KindInvalid, "signal %q", sig)
 		}
 	}
-	stat, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(c.PID), "stat"))
-	if err != nil {
-		return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone", c.PID, c.Label())
-	}
-	if st, err := ParseStartTime(stat); err != nil || st != c.StartTime {
-		return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone (its pid now names another)", c.PID, c.Label())
-	}
-	if err := syscall.Kill(c.PID, syscall.Signal(n)); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone", c.PID, c.Label())
-		}
-		if errors.Is(err, syscall.EPERM) {
-			return shakedown.Wrap(shakedown.KindPermission, fmt.Sprintf("signal pid %d of container %s", c.PID, c.Label()), err)
-		}
+	// pinned by a pidfd, so a pid the kernel handed to another process is never signalled
+	ok, err := procfs.Signal(c.PID, c.StartTime, syscall.Signal(n))
+	switch {
+	case errors.Is(err, syscall.EPERM):
+		return shakedown.Wrap(shakedown.KindPermission, fmt.Sprintf("signal pid %d of container %s", c.PID, c.Label()), err)
+	case err != nil:
 		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("signal pid %d", c.PID), err)
+	case !ok:
+		if st, err := procfs.ReadStat(procfs.Root, c.PID); err == nil && st.StartTime != c.StartTime {
+			return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone (its pid now names another)", c.PID, c.Label())
+		}
+		return shakedown.Errorf(shakedown.KindNotFound, "process %d of container %s is gone", c.PID, c.Label())
 	}
 	return nil
 }

@@ -15,15 +15,12 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/argv"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // Type is the name of the fault type, and UndoType that of its undo.
@@ -217,7 +214,7 @@ func (c Command) Run(ctx context.Context) error {
 	}
 	ee := &ExitError{Argv: c.Argv, Code: res.Code, Stderr: lastLines(res.Stderr, tailLines)}
 	if res.Signal != 0 {
-		ee.Signal = signalName(res.Signal)
+		ee.Signal = procfs.SignalName(res.Signal)
 	}
 	if res.TimedOut {
 		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("exec: timed out after %s", timeout), ee)
@@ -235,11 +232,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func signalName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return strings.TrimPrefix(n, "SIG")
-	}
-	return strconv.Itoa(int(sig))
 }

@@ -140,7 +140,7 @@ func (f *kill) Prepare(ctx context.Context) error {
 func (f *kill) Plan() []string {
 	lines := make([]string, 0, len(f.procs)+1)
 	for _, p := range f.procs {
-		lines = append(lines, "SIG"+SignalName(f.sig)+" "+p.Label())
+		lines = append(lines, "SIG"+procfs.SignalName(f.sig)+" "+p.Label())
 	}
 	if f.restart != nil {
 		lines = append(lines, fmt.Sprintf("revert: run %s unless a new process matching %s runs", argv.Quote(f.restart.Argv), f.restart.Selector))

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // statLine builds a /proc/PID/stat line with the given fields and zeros elsewhere.
@@ -65,8 +67,8 @@ func FuzzParseSignal(f *testing.F) {
 			t.Fatalf("ParseSignal(%q) = %d, outside 1..%d", s, sig, maxSignal)
 		}
 		// The name it is shown by reads back as the same signal.
-		if back, err := ParseSignal(SignalName(sig)); err != nil || back != sig {
-			t.Fatalf("ParseSignal(SignalName(%d) = %q) = %v, %v", sig, SignalName(sig), back, err)
+		if back, err := ParseSignal(procfs.SignalName(sig)); err != nil || back != sig {
+			t.Fatalf("ParseSignal(SignalName(%d) = %q) = %v, %v", sig, procfs.SignalName(sig), back, err)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +70,7 @@ func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
 	revert := func(ctx context.Context) error {
 		var errs []error
 		for _, p := range stopped {
-			if _, err := Signal(p.PID, p.StartTime, syscall.SIGCONT); err != nil {
+			if _, err := procfs.Signal(p.PID, p.StartTime, syscall.SIGCONT); err != nil {
 				errs = append(errs, signalErr("SIGCONT", p, err))
 			}
 		}
@@ -84,13 +85,13 @@ func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
 func signalAll(ctx context.Context, procs []Proc, sig syscall.Signal) ([]Proc, error) {
 	var done []Proc
 	var errs []error
-	name := "SIG" + SignalName(sig)
+	name := "SIG" + procfs.SignalName(sig)
 	for _, p := range procs {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, shakedown.Wrap(shakedown.KindAborted, name, err))
 			break
 		}
-		ok, err := Signal(p.PID, p.StartTime, sig)
+		ok, err := procfs.Signal(p.PID, p.StartTime, sig)
 		switch {
 		case err != nil:
 			errs = append(errs, signalErr(name, p, err))
@@ -138,8 +139,8 @@ func undoSignal(_ context.Context, raw json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "undo %s: pid %d is not a process id", UndoSignal, d.PID)
 	}
 	p := Proc{PID: d.PID, StartTime: d.StartTime, Comm: "process"}
-	if _, err := Signal(d.PID, d.StartTime, sig); err != nil {
-		return signalErr("SIG"+SignalName(sig), p, err)
+	if _, err := procfs.Signal(d.PID, d.StartTime, sig); err != nil {
+		return signalErr("SIG"+procfs.SignalName(sig), p, err)
 	}
 	return nil
 }

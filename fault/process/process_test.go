@@ -351,8 +351,8 @@ func TestPIDReuseGuard(t *testing.T) {
 		}
 	})
 	t.Run("undo", func(t *testing.T) {
-		if ok, err := Signal(v.PID, start, syscall.SIGSTOP); !ok || err != nil {
-			t.Fatalf("Signal(SIGSTOP) = %v, %v", ok, err)
+		if ok, err := procfs.Signal(v.PID, start, syscall.SIGSTOP); !ok || err != nil {
+			t.Fatalf("procfs.Signal(SIGSTOP) = %v, %v", ok, err)
 		}
 		waitFor(t, "victim stopped", func() bool { return state(t, v.PID) == 'T' })
 		data := fmt.Appendf(nil, `{"pid":%d,"starttime":%d,"signal":"CONT"}`, v.PID, start+1)
@@ -419,8 +419,8 @@ func countMatching(t *testing.T, pidfile string) int {
 func adopt(t *testing.T, pid int) {
 	start := startTime(t, pid)
 	t.Cleanup(func() {
-		Signal(pid, start, syscall.SIGCONT)
-		Signal(pid, start, syscall.SIGKILL)
+		procfs.Signal(pid, start, syscall.SIGCONT)
+		procfs.Signal(pid, start, syscall.SIGKILL)
 	})
 }
 

@@ -1,7 +1,8 @@
 // Package procfs reads what shakedown needs of Linux's /proc: the process ids, a process's
 // stat line (its state, and the start time that, with the pid, names one process for good),
-// its command line and its cgroups.
-// The process, stress and container fault families share it.
+// its command line and its cgroups — and signals a process named by its pid and start time,
+// never another that took its pid. The process, stress, container and exec fault families
+// share it.
 package procfs
 
 import (
