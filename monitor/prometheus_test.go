@@ -136,13 +136,7 @@ func write(t *testing.T, path, s string) {
 // eventually polls cond every 100ms until it is true or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
-	}
+	testenv.WaitFor(t, what, within, cond)
 }
 
 func TestPrometheusProbeAgainstPrometheus(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
-	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -285,19 +284,8 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 	if child <= 0 {
 		t.Fatalf("no child pid in %s", pidFile)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(child) {
-		if time.Now().After(deadline) {
-			t.Fatalf("background child %d outlived the timeout", child)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
-// alive reports whether pid runs and is not a zombie.
-func alive(pid int) bool {
-	s, err := procfs.ReadStat(procfs.Root, pid)
-	return err == nil && !s.Dead()
+	testenv.WaitFor(t, fmt.Sprintf("background child %d gone after the timeout", child), 10*time.Second,
+		func() bool { return !testenv.Running(child) })
 }
 
 func TestExecNotFoundAndValidate(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // An alarm never rings before the time it was armed for, whatever the order the alarms
@@ -206,7 +208,7 @@ func TestChunkReaderKernelTimestamp(t *testing.T) {
 
 // Through real sockets, with the timerfd alarm, a latency toxic never delivers early.
 func TestLatencyOverTCPNeverEarly(t *testing.T) {
-	p := NewProxy("t", "127.0.0.1:0", echoServer(t), nil)
+	p := NewProxy("t", "127.0.0.1:0", testenv.EchoServer(t), nil)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func roundTrip(t *testing.T, addr string, msg []byte) ([]byte, time.Duration, error) {
@@ -38,7 +40,7 @@ func roundTrip(t *testing.T, addr string, msg []byte) ([]byte, time.Duration, er
 func TestToxiproxyClientToxics(t *testing.T) {
 	_, url := startAPI(t)
 	client := toxiproxy.NewClient(url)
-	backend := echoServer(t)
+	backend := testenv.EchoServer(t)
 	px, err := client.CreateProxy("echo", "127.0.0.1:0", backend)
 	if err != nil {
 		t.Fatalf("CreateProxy: %v", err)
@@ -177,7 +179,7 @@ func TestToxiproxyClientToxics(t *testing.T) {
 func TestAPIBadInput(t *testing.T) {
 	_, url := startAPI(t)
 	client := toxiproxy.NewClient(url)
-	backend := echoServer(t)
+	backend := testenv.EchoServer(t)
 	px, err := client.CreateProxy("echo", "127.0.0.1:0", backend)
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +274,7 @@ func TestAPIVersionAndMetrics(t *testing.T) {
 	if err != nil || !bytes.Contains(v, []byte(`"version"`)) {
 		t.Fatalf("Version: %s, %v", v, err)
 	}
-	px, err := client.CreateProxy("m", "127.0.0.1:0", echoServer(t))
+	px, err := client.CreateProxy("m", "127.0.0.1:0", testenv.EchoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // benchLink streams b.N × 64 KiB through a proxy to a sink, with the given toxic.
 func benchLink(b *testing.B, toxic *Toxic) {
-	sink := sinkServer(b, func(c net.Conn) { io.Copy(io.Discard, c) })
+	sink := testenv.Serve(b, func(c net.Conn) { io.Copy(io.Discard, c) })
 	p := NewProxy("bench", "127.0.0.1:0", sink, nil)
 	if err := p.Start(); err != nil {
 		b.Fatal(err)
@@ -57,7 +59,7 @@ func BenchmarkHTTPStage(b *testing.B) {
 // BenchmarkFastPathRoundTrip echoes small messages through a proxy without toxics, one
 // round trip per op: the per-request cost of keep-alive traffic.
 func BenchmarkFastPathRoundTrip(b *testing.B) {
-	p := NewProxy("bench", "127.0.0.1:0", echoServer(b), nil)
+	p := NewProxy("bench", "127.0.0.1:0", testenv.EchoServer(b), nil)
 	if err := p.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func BenchmarkFastPathRoundTrip(b *testing.B) {
 // daemon is p99 within 1 ms.
 func BenchmarkLatencyError(b *testing.B) {
 	const latency = 5 * time.Millisecond
-	echo := echoServer(b)
+	echo := testenv.EchoServer(b)
 	p := NewProxy("bench", "127.0.0.1:0", echo, nil)
 	if err := p.Start(); err != nil {
 		b.Fatal(err)

@@ -5,41 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
-
-// echoServer starts a TCP server on 127.0.0.1 that echoes what it reads and half-closes
-// when the client does.
-func echoServer(t testing.TB) string {
-	t.Helper()
-	return sinkServer(t, func(c net.Conn) {
-		io.Copy(c, c)
-		c.(*net.TCPConn).CloseWrite()
-	})
-}
-
-// sinkServer accepts connections and hands each to serve.
-func sinkServer(t testing.TB, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); serve(c) })
-		}
-	})
-	return ln.Addr().String()
-}
 
 // startAPI serves a new Server's API on 127.0.0.1.
 func startAPI(t testing.TB) (*Server, string) {
@@ -53,13 +23,7 @@ func startAPI(t testing.TB) (*Server, string) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, what, within, cond)
 }
 
 // pipeConn wires a conn of p between two net.Pipes and serves it; the test holds the

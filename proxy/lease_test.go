@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // do sends one API request to h in-process and decodes the answer into out.
@@ -132,7 +134,7 @@ func holdLease(api string) {
 // A toxic held by a lease disappears once its holder is killed with SIGKILL.
 func TestLeaseHolderKilled(t *testing.T) {
 	s, url := startAPI(t)
-	if _, err := s.Create("held", "127.0.0.1:0", echoServer(t), true); err != nil {
+	if _, err := s.Create("held", "127.0.0.1:0", testenv.EchoServer(t), true); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // readN reads exactly n bytes and returns them with the time the last one arrived.
@@ -210,7 +212,7 @@ func TestToggleOnLiveConnectionPipe(t *testing.T) {
 
 // The same over real TCP, through the splice fast path.
 func TestToggleOnLiveConnectionTCP(t *testing.T) {
-	backend := echoServer(t)
+	backend := testenv.EchoServer(t)
 	p := NewProxy("t", "127.0.0.1:0", backend, nil)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)

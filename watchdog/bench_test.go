@@ -31,7 +31,7 @@ func BenchmarkKill9ToRevert(b *testing.B) {
 		}
 		took = append(took, time.Since(start))
 		r.cmd.Wait()
-		waitFor(b, "watchdog exited", 10*time.Second, func() bool { return exited(r.watchdog) })
+		testenv.WaitFor(b, "watchdog exited", 10*time.Second, func() bool { return exited(r.watchdog) })
 		reap(r.watchdog)
 		r.watchdog = 0
 	}

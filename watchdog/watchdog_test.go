@@ -93,18 +93,6 @@ func procStat(pid int) (state byte, pgrp, session int) {
 
 func stopped(pid int) bool { s, _, _ := procStat(pid); return s == 'T' || s == 't' }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
-	}
-}
-
 // reap waits for pid, an orphan of ours since the test is a child subreaper, and returns
 // how it ended; -1 when it is not our child.
 func reap(pid int) int {
@@ -204,11 +192,11 @@ func TestRunnerDeathReverts(t *testing.T) {
 			if err := tt.kill(r); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "victim running again", 10*time.Second, func() bool { return !stopped(v.PID) })
+			testenv.WaitFor(t, "victim running again", 10*time.Second, func() bool { return !stopped(v.PID) })
 			t.Logf("runner killed → victim running again: %v", time.Since(start))
 			r.cmd.Wait()
 
-			waitFor(t, "watchdog exited", 10*time.Second, func() bool { return exited(r.watchdog) })
+			testenv.WaitFor(t, "watchdog exited", 10*time.Second, func() bool { return exited(r.watchdog) })
 			if code := reap(r.watchdog); code != 0 && code != -1 {
 				t.Errorf("watchdog exit status %d, want 0; log:\n%s", code, readLog(r))
 			}
@@ -224,7 +212,7 @@ func TestRunnerDeathReverts(t *testing.T) {
 func TestTTLExpiresWhileRunnerLives(t *testing.T) {
 	v := testenv.StartVictim(t)
 	r := startRunner(t, v.PID, 300*time.Millisecond)
-	waitFor(t, "victim running again after the TTL", 10*time.Second, func() bool { return !stopped(v.PID) })
+	testenv.WaitFor(t, "victim running again after the TTL", 10*time.Second, func() bool { return !stopped(v.PID) })
 	if exited(r.cmd.Process.Pid) || exited(r.watchdog) {
 		t.Fatalf("runner or watchdog gone; the TTL must be enforced while both live")
 	}

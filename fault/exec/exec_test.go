@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shakedown-dev/shakedown"
-	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -198,19 +197,8 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	if child <= 0 {
 		t.Fatalf("no child pid in %s", pidFile)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(child) {
-		if time.Now().After(deadline) {
-			t.Fatalf("background child %d outlived the timeout", child)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
-// alive reports whether pid runs and is not a zombie.
-func alive(pid int) bool {
-	s, err := procfs.ReadStat(procfs.Root, pid)
-	return err == nil && !s.Dead()
+	testenv.WaitFor(t, fmt.Sprintf("background child %d gone after the timeout", child), 10*time.Second,
+		func() bool { return !testenv.Running(child) })
 }
 
 // TestBackgroundChildDoesNotHoldUp: a command that leaves a process behind with its
@@ -229,7 +217,7 @@ func TestBackgroundChildDoesNotHoldUp(t *testing.T) {
 		t.Fatalf("no child pid in %s", pidFile)
 	}
 	defer syscall.Kill(child, syscall.SIGKILL)
-	if !alive(child) {
+	if !testenv.Running(child) {
 		t.Fatalf("background child %d is gone: Inject waited for it", child)
 	}
 }

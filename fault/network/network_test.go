@@ -418,7 +418,7 @@ func TestPartitionContainerNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the process to enter the namespace", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "the process to enter the namespace", 5*time.Second, func() bool {
 		got, err := os.Stat(path)
 		return err == nil && os.SameFile(got, want)
 	})

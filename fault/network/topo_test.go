@@ -87,7 +87,7 @@ func newTopo(tb testing.TB) *topo {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		waitFor(tb, side.link+" up", 5*time.Second, func() bool {
+		testenv.WaitFor(tb, side.link+" up", 5*time.Second, func() bool {
 			l, err := nh.LinkByName(side.link)
 			return err == nil && l.Attrs().OperState == netlink.OperUp
 		})
@@ -276,16 +276,4 @@ func ours(tb testing.TB, ns string) []string {
 		out = append(out, fmt.Sprintf("qdisc %s %x: on link %d", q.Type(), q.Attrs().Handle>>16, q.Attrs().LinkIndex))
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, what string, d time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition with a deadline
-	}
 }

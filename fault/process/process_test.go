@@ -17,16 +17,10 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds, for at most 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
+	testenv.WaitFor(t, what, 10*time.Second, cond)
 }
 
 func state(t *testing.T, pid int) byte {

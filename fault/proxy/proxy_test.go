@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +15,6 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 	engine "github.com/shakedown-dev/shakedown/proxy"
 )
-
-func echo(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); io.Copy(c, c) })
-		}
-	})
-	return ln.Addr().String()
-}
 
 func rtt(t *testing.T, addr string) time.Duration {
 	t.Helper()
@@ -144,7 +123,7 @@ func TestResolveDryRunStartsNothing(t *testing.T) {
 func TestInlineLatency(t *testing.T) {
 	r := registry()
 	k, _ := r.Target(Kind)
-	insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r1"}, &Target{Listen: "127.0.0.1:0", Upstream: echo(t)})
+	insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r1"}, &Target{Listen: "127.0.0.1:0", Upstream: testenv.EchoServer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +168,7 @@ func TestDaemonFaultLeaseAndUndo(t *testing.T) {
 	defer func() { leaseTTL, leaseRenew = oldTTL, oldRenew }()
 
 	s, api := daemon(t)
-	p, err := s.Create("db", "127.0.0.1:0", echo(t), true)
+	p, err := s.Create("db", "127.0.0.1:0", testenv.EchoServer(t), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +237,7 @@ func TestDaemonFaultExpiresWithoutRenewal(t *testing.T) {
 	leaseTTL, leaseRenew = 200*time.Millisecond, time.Hour // never renewed in time
 	defer func() { leaseTTL, leaseRenew = oldTTL, oldRenew }()
 	s, api := daemon(t)
-	p, _ := s.Create("db", "127.0.0.1:0", echo(t), true)
+	p, _ := s.Create("db", "127.0.0.1:0", testenv.EchoServer(t), true)
 	r := registry()
 	k, _ := r.Target(Kind)
 	insts, _ := k.Resolve(context.Background(), shakedown.Env{RunID: "r2"}, &Target{API: api, Name: "db"})
