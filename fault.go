@@ -41,6 +41,16 @@ func RefAs[T any](in Instance) (T, bool) {
 	return zero, false
 }
 
+// ValidateParams checks decoded parameters that know how to (they have a Validate method);
+// others pass. A fault type's New calls it, so faults built from Go rather than from a file
+// are checked the same way.
+func ValidateParams(params any) error {
+	if v, ok := params.(interface{ Validate() error }); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
 // ParamsAs returns the decoded parameters a registry entry's New or Resolve receives as the
 // *T its Params function makes (a T is taken too). Anything else is a wiring mistake, an
 // internal error that names what (e.g. "http probe") and the types.

@@ -245,10 +245,8 @@ func (d *decoder) params(newParams func() any, n, at ast.Node, path, what string
 	before := len(d.probs)
 	d.decodeValue(n, v.Elem(), path, at, 0)
 	if len(d.probs) == before {
-		if val, ok := p.(interface{ Validate() error }); ok {
-			if err := val.Validate(); err != nil {
-				d.addf(at, path, "%v", err)
-			}
+		if err := shakedown.ValidateParams(p); err != nil {
+			d.addf(at, path, "%v", err)
 		}
 	}
 	return p

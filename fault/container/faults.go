@@ -190,10 +190,8 @@ type base struct {
 }
 
 func newBase(spec *shakedown.FaultSpec, targets []shakedown.Instance) (base, error) {
-	if v, ok := spec.Params.(interface{ Validate() error }); ok && spec.Params != nil {
-		if err := v.Validate(); err != nil {
-			return base{}, err
-		}
+	if err := shakedown.ValidateParams(spec.Params); err != nil {
+		return base{}, err
 	}
 	b := base{name: spec.Type}
 	for _, in := range targets {

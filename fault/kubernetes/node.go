@@ -80,7 +80,7 @@ type nodeFault struct {
 
 func newNodeFault(drain bool) func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
 	return func(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
-		if err := validate(spec.Params); err != nil {
+		if err := shakedown.ValidateParams(spec.Params); err != nil {
 			return nil, err
 		}
 		f := &nodeFault{drain: drain, p: DrainParams{RetryFor: shakedown.Duration(DefaultRetryFor)}}

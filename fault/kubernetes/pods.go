@@ -83,13 +83,6 @@ var (
 	}
 )
 
-func validate(params any) error {
-	if v, ok := params.(interface{ Validate() error }); ok && params != nil {
-		return v.Validate()
-	}
-	return nil
-}
-
 func podsOf(typ string, targets []shakedown.Instance) ([]Pod, error) {
 	pods := make([]Pod, 0, len(targets))
 	for _, in := range targets {
@@ -119,7 +112,7 @@ type podDelete struct {
 }
 
 func newPodDelete(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
-	if err := validate(spec.Params); err != nil {
+	if err := shakedown.ValidateParams(spec.Params); err != nil {
 		return nil, err
 	}
 	pods, err := podsOf(spec.Type, targets)
@@ -227,7 +220,7 @@ type podEvict struct {
 }
 
 func newPodEvict(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
-	if err := validate(spec.Params); err != nil {
+	if err := shakedown.ValidateParams(spec.Params); err != nil {
 		return nil, err
 	}
 	pods, err := podsOf(spec.Type, targets)

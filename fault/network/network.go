@@ -156,10 +156,8 @@ func newFault(typ string) func(env shakedown.Env, spec *shakedown.FaultSpec, tar
 	return func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 		f := &Fault{typ: typ, name: spec.Name, seed: uint64(env.Seed), params: spec.Params,
 			table: TableName(env.RunID, spec.Name)}
-		if v, ok := spec.Params.(interface{ Validate() error }); ok {
-			if err := v.Validate(); err != nil {
-				return nil, err
-			}
+		if err := shakedown.ValidateParams(spec.Params); err != nil {
+			return nil, err
 		}
 		seen := map[string]bool{}
 		for _, in := range targets {

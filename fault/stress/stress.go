@@ -194,10 +194,8 @@ type started struct {
 
 func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
 	return func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
-		if v, ok := spec.Params.(interface{ Validate() error }); ok {
-			if err := v.Validate(); err != nil {
-				return nil, err
-			}
+		if err := shakedown.ValidateParams(spec.Params); err != nil {
+			return nil, err
 		}
 		s := &stressor{typ: typ, env: env, targets: targets, run: name(env.RunID, spec.Name),
 			ttl: shakedown.TTL(spec.Duration)}
