@@ -171,6 +171,18 @@ alive() { # alive PIDFILE BINARYNAME
 	[[ -d /proc/$pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
 }
 
+# running PIDFILE: the process started by start_bg has not exited. Unlike alive, it does
+# not look at the command line: right after the fork the child is still a copy of this
+# shell, and reading it then as "exited" failed starts on a busy machine.
+running() {
+	local pid stat
+	[[ -f $1 ]] || return 1
+	pid=$(<"$1")
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) } # the state follows the command name in parentheses
+	[[ ${stat:0:1} != [ZX] ]]
+}
+
 start_bg() { # start_bg NAME cmd...
 	local name=$1
 	shift
@@ -182,7 +194,7 @@ wait_for() { # wait_for SECONDS COMPONENT cmd...  (fails early if COMPONENT died
 	local secs=$1 what=$2 t0=$SECONDS
 	shift 2
 	until "$@" >/dev/null 2>&1; do
-		if [[ -f $DIR/pids/$what.pid ]] && ! alive "$DIR/pids/$what.pid" "$what"; then
+		if [[ -f $DIR/pids/$what.pid ]] && ! running "$DIR/pids/$what.pid"; then
 			tail -n 5 "$DIR/logs/$what.log" >&2 || true
 			die "$what exited (see $DIR/logs/$what.log)"
 		fi
@@ -190,7 +202,7 @@ wait_for() { # wait_for SECONDS COMPONENT cmd...  (fails early if COMPONENT died
 		sleep 0.2
 	done
 	# the check may have reached someone else's server: ours must be alive
-	if [[ -f $DIR/pids/$what.pid ]] && ! alive "$DIR/pids/$what.pid" "$what"; then
+	if [[ -f $DIR/pids/$what.pid ]] && ! running "$DIR/pids/$what.pid"; then
 		tail -n 5 "$DIR/logs/$what.log" >&2 || true
 		die "$what exited (see $DIR/logs/$what.log)"
 	fi
