@@ -72,7 +72,8 @@ func ParamsAs[T any](params any, what string) (*T, error) {
 // The engine calls Undo, writes what it returns to the journal and syncs it, and only then
 // calls Inject. Inject applies the fault and returns the Revert that takes it back; when it
 // fails half way it still returns a Revert for what it applied, or nil if nothing was.
-// A Revert must be idempotent and treat "already gone" as success.
+// A Revert must be idempotent and treat "already gone" as success. When the runner cannot
+// revert (a panic in Inject, a crash), the undos are carried out instead, last first.
 type Fault interface {
 	Undo() []Undo
 	Inject(ctx context.Context) (Revert, error)

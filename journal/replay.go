@@ -246,7 +246,8 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 			break
 		}
 		var failed []error
-		for _, u := range e.Undos {
+		for j := len(e.Undos) - 1; j >= 0; j-- { // last first, as the engine does
+			u := e.Undos[j]
 			err := runUndo(ctx, reg, u)
 			if err != nil {
 				err = shakedown.Wrap(shakedown.KindNotRestored,
