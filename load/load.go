@@ -82,6 +82,7 @@ type Generator struct {
 	method      string
 	header      http.Header
 	req         *http.Request // every send's request but for its context and body; nil when reqErr
+	ownHeader   bool          // each send needs its own copy of the headers (a cookie jar adds to them)
 	reqErr      error         // why no request can be made: every send fails with it
 	timeout     time.Duration
 	client      *http.Client
@@ -143,8 +144,10 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 		body = strings.NewReader(spec.Body)
 	}
 	g.req, g.reqErr = http.NewRequest(g.method, g.url, body)
+	// The headers are shared read-only: net/http copies a request before it changes them,
+	// but for a client's cookie jar, which adds to them in place.
+	g.ownHeader = g.client.Jar != nil
 	if g.req != nil && g.header != nil {
-		// Shared read-only: net/http copies a request before it changes headers.
 		g.req.Header = g.header
 		if h := g.header.Get("Host"); h != "" {
 			g.req.Host = h
@@ -354,8 +357,8 @@ func (g *Generator) request(ctx context.Context) (*http.Request, error) {
 		return nil, g.reqErr
 	}
 	req := g.req.WithContext(ctx)
-	if g.header == nil {
-		req.Header = make(http.Header)
+	if g.ownHeader {
+		req.Header = req.Header.Clone()
 	}
 	if req.GetBody != nil {
 		req.Body, _ = req.GetBody() // a new reader of the same string: it cannot fail

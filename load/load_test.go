@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"sort"
 	"sync/atomic"
@@ -153,6 +154,52 @@ func TestMethodHeadersBody(t *testing.T) {
 	want := seen{"POST", "yes", `{"a":1}`}
 	if s := <-got; s != want {
 		t.Errorf("server saw %+v, want %+v", s, want)
+	}
+}
+
+// TestCookieJarClient: a caller's client with a cookie jar adds the server's cookie to every
+// send; the headers of the load stay the same on each and no send sees another's cookies
+// (with -race, sharing one header map between concurrent sends would be reported).
+func TestCookieJarClient(t *testing.T) {
+	var withCookie, withHeader, sends atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sends.Add(1)
+		if c, err := r.Cookie("session"); err == nil && c.Value == "s1" && len(r.Cookies()) == 1 {
+			withCookie.Add(1)
+		}
+		if r.Header.Get("X-Test") == "yes" {
+			withHeader.Add(1)
+		}
+		time.Sleep(5 * time.Millisecond) // sends overlap
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: "s1"})
+	}))
+	defer srv.Close()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := DefaultClient()
+	client.Jar = jar
+	spec := &shakedown.LoadSpec{Name: "jar", URL: srv.URL, Rate: 200, Headers: map[string]string{"x-test": "yes"}}
+	g, err := New(spec, Options{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	if err := g.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := sends.Load()
+	if n < 50 || withHeader.Load() != n {
+		t.Errorf("%d sends, %d with the load's header; want at least 50, all with it", n, withHeader.Load())
+	}
+	// The first sends go out before any answer has set the cookie.
+	if c := withCookie.Load(); c < n/2 {
+		t.Errorf("%d of %d sends carried exactly the jar's one cookie, want most", c, n)
+	}
+	if h := spec.Headers; len(h) != 1 {
+		t.Errorf("the spec's headers changed: %v", h)
 	}
 }
 
