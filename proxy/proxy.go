@@ -84,8 +84,6 @@ func (p *Proxy) Info() Info {
 	return Info{Name: p.name, Listen: p.listen, Upstream: p.upstream, Enabled: p.enabled, Toxics: p.toxicsLocked()}
 }
 
-func (p *Proxy) chain(d Direction) []*toxicState { return *p.chains[d].Load() }
-
 // Start enables the proxy: it listens (unless a down toxic holds it down) and accepts
 // clients. Starting an enabled proxy does nothing.
 func (p *Proxy) Start() error {

@@ -27,7 +27,7 @@ type catalogParams struct {
 	Env      map[string]string `json:"env"`
 	Sub      *nested           `json:"sub"`
 	Skipped  string            `json:"-"`
-	internal int
+	internal int               //lint:ignore U1000 an unexported field: Params must leave it out
 }
 
 func TestParams(t *testing.T) {

@@ -183,7 +183,7 @@ func TestStopIntegration(t *testing.T) {
 			b.waitState(id, "running", running)
 			ins := b.resolve(reg, Selector{Name: b.name("stop")})
 			f := build(t, reg, "container.stop", &GraceParams{Grace: shakedown.Duration(2 * time.Second)}, ins)
-			rev, undos := inject(t, f)
+			rev, _ := inject(t, f)
 			if s := b.state(id); s != "exited" && s != "stopped" {
 				t.Fatalf("after inject: state %s, want exited", s)
 			}
@@ -196,7 +196,7 @@ func TestStopIntegration(t *testing.T) {
 			}
 			// the journal's undo does the same when the runner could not
 			f = build(t, reg, "container.stop", nil, ins)
-			_, undos = inject(t, f)
+			_, undos := inject(t, f)
 			if len(undos) != 1 || undos[0].Type != UndoStart {
 				t.Fatalf("undos %+v, want one %s", undos, UndoStart)
 			}
@@ -331,7 +331,7 @@ func TestDisconnectIntegration(t *testing.T) {
 			}
 			ins := b.resolve(reg, Selector{Name: b.name("dis")})
 			f := build(t, reg, "container.disconnect", &DisconnectParams{Network: net}, ins)
-			rev, undos := inject(t, f)
+			rev, _ := inject(t, f)
 			if d := b.waitState(id, "running", running); attachment(d, net, "") != nil {
 				t.Fatalf("after inject: still on %s", net)
 			}
@@ -360,7 +360,7 @@ func TestDisconnectIntegration(t *testing.T) {
 			}
 			// the journal's undo, after a fresh disconnect
 			f = build(t, reg, "container.disconnect", &DisconnectParams{Network: net}, ins)
-			_, undos = inject(t, f)
+			_, undos := inject(t, f)
 			if len(undos) != 1 || undos[0].Type != UndoConnect {
 				t.Fatalf("undos %+v", undos)
 			}

@@ -291,7 +291,7 @@ func TestCordonDrainIntegration(t *testing.T) {
 		t.Fatal(ins, err)
 	}
 	f := build(t, reg, shakedown.Env{}, "node.cordon", "c", nil, ins)
-	rev, undos := inject(t, f)
+	rev, _ := inject(t, f)
 	if !b.unschedulable(node) {
 		t.Fatalf("%s not cordoned", node)
 	}
@@ -302,7 +302,7 @@ func TestCordonDrainIntegration(t *testing.T) {
 		t.Fatalf("%s still cordoned after revert", node)
 	}
 	// undo via the journal
-	_, undos = inject(t, build(t, reg, shakedown.Env{}, "node.cordon", "c", nil, ins))
+	_, undos := inject(t, build(t, reg, shakedown.Env{}, "node.cordon", "c", nil, ins))
 	replay(t, reg, undos)
 	if b.unschedulable(node) {
 		t.Fatalf("%s still cordoned after undo", node)

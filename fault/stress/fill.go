@@ -135,7 +135,6 @@ type fill struct {
 	p    *FillParams
 	file string
 	plan FillPlan
-	err  error
 }
 
 // FillSuffix ends the name of every fill file.

@@ -16,7 +16,7 @@ func statLine(pid int, comm string, state byte, ppid, session int, flags, start 
 	for i := range f {
 		f[i] = "0"
 	}
-	f[3-3] = string(state)
+	f[0] = string(state) // field 3
 	f[4-3] = fmt.Sprint(ppid)
 	f[6-3] = fmt.Sprint(session)
 	f[9-3] = fmt.Sprint(flags)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -119,7 +120,7 @@ func New(cfg Config) *Server {
 	})
 	up.Set(1)
 	reg.MustRegister(s.requests, s.latency, cacheLatency, s.lookups, s.storeErrors, up,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{CacheHit, CacheMiss, CacheSlow, CacheTimeout, CacheError, CacheSkipped} {
 		s.lookups.WithLabelValues(r) // export zeros, so rates exist from the first scrape
 	}
