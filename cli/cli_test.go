@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -35,6 +36,11 @@ func TestMain(m *testing.M) {
 // and per command.
 func TestScripts(t *testing.T) {
 	victim := testenv.VictimBinary(t)
+	// Caught here, SIGHUP is at its default action in the commands the scripts start, even
+	// when this test was started ignoring it (nohup): the hangup stories need to know which.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -166,14 +172,14 @@ func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[1], strings.TrimSpace(string(b)))
 }
 
-// signal SIG REGEXP sends SIG (INT, TERM or KILL) to this script's background commands whose
+// signal SIG REGEXP sends SIG (INT, TERM, HUP or KILL) to this script's background commands whose
 // command line matches REGEXP: children of the test process working in the script's folder
 // (scripts run in parallel in one test process).
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: signal INT|TERM|KILL REGEXP")
+		ts.Fatalf("usage: signal INT|TERM|HUP|KILL REGEXP")
 	}
-	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL}[args[0]]
+	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[0]]
 	if !ok {
 		ts.Fatalf("signal: unknown signal %q", args[0])
 	}
