@@ -18,14 +18,18 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
+// roundTrip sends msg through the proxy at addr and reads as many bytes back; it returns them
+// with the time since it began to dial.
 func roundTrip(t *testing.T, addr string, msg []byte) ([]byte, time.Duration, error) {
 	t.Helper()
+	// The clock starts before the dial: a toxic's time may start as the proxy accepts, which
+	// can be before a busy client's Dial returns.
+	start := time.Now()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial proxy: %v", err)
 	}
 	defer c.Close()
-	start := time.Now()
 	if _, err := c.Write(msg); err != nil {
 		return nil, 0, err
 	}
