@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	// Orphaned watchdogs (their runner was killed) become children of the test, which can
 	// then see how they exited.
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	// Caught here, SIGINT and SIGHUP are at their default action (death) in the runners the
+	// tests start, even when the test was started ignoring them (nohup, a background job).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
 	os.Exit(m.Run())
 }
 
