@@ -7,10 +7,24 @@
 // from that Registry. Only the cli package wires adapters together.
 package shakedown
 
-import "time"
+import (
+	"runtime/debug"
+	"time"
+)
 
-// Version is the version of shakedown, set at build time with -ldflags -X.
+// Version is the version of shakedown: set at build time with -ldflags -X, else the module
+// version the Go command stamped into the binary (a tag for `go install …@v1.2.3`, a
+// pseudo-version of the commit for a build in a checkout), else "dev".
 var Version = "dev"
+
+func init() {
+	if Version != "dev" {
+		return
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		Version = bi.Main.Version
+	}
+}
 
 // Phase is one stage of a run.
 type Phase string

@@ -240,6 +240,18 @@ func (a *app) schemaCommand() *cobra.Command {
 	}
 }
 
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print shakedown's version (as --version does)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintf(a.stdout, "shakedown version %s\n", shakedown.Version)
+			return err
+		},
+	}
+}
+
 func (a *app) proxyCommand() *cobra.Command {
 	var cfg proxy.Config
 	cmd := &cobra.Command{
