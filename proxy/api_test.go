@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -45,12 +46,15 @@ func TestToxiproxyClientToxics(t *testing.T) {
 	_, url := startAPI(t)
 	client := toxiproxy.NewClient(url)
 	backend := testenv.EchoServer(t)
-	px, err := client.CreateProxy("echo", "127.0.0.1:0", backend)
+	// Disabled and reset below, the proxy listens again on the same port: a port below the
+	// ephemeral range, which no connection takes meanwhile.
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.Ports(t, 1)[0])
+	px, err := client.CreateProxy("echo", listen, backend)
 	if err != nil {
 		t.Fatalf("CreateProxy: %v", err)
 	}
-	if px.Listen == "127.0.0.1:0" || !px.Enabled {
-		t.Fatalf("created proxy %+v: want a bound listen address, enabled", px)
+	if px.Listen != listen || !px.Enabled {
+		t.Fatalf("created proxy %+v: want it listening on %s, enabled", px, listen)
 	}
 	msg := []byte("hello through the proxy")
 	if got, _, err := roundTrip(t, px.Listen, msg); err != nil || !bytes.Equal(got, msg) {
@@ -169,6 +173,9 @@ func TestToxiproxyClientToxics(t *testing.T) {
 		all, err := client.Proxies()
 		if err != nil || len(all) != 2 {
 			t.Fatalf("Proxies: %v, %v", all, err)
+		}
+		if l := all["second"].Listen; l == "127.0.0.1:0" {
+			t.Fatalf("populated proxy listens on %s, want the bound address", l)
 		}
 		if got, _, err := roundTrip(t, all["second"].Listen, msg); err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("round trip through populated proxy: %q, %v", got, err)

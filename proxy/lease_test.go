@@ -95,6 +95,14 @@ func TestLeaseRenewAndExpire(t *testing.T) {
 
 // leaseHolderEnv makes the test binary a lease holder: it takes a lease, adds a toxic
 // under it, says "ready" and renews until killed.
+//
+// It renews every holderRenew a lease of holderTTL: a renewal may be late by the difference
+// (a busy machine not scheduling the holder, a slow request) without the lease running out.
+const (
+	holderTTL   = 2 * time.Second
+	holderRenew = 100 * time.Millisecond
+)
+
 const leaseHolderEnv = "SHAKEDOWN_PROXY_TEST_LEASE_HOLDER"
 
 func TestMain(m *testing.M) {
@@ -122,11 +130,11 @@ func holdLease(api string) {
 		return b.Bytes()
 	}
 	var l Lease
-	json.Unmarshal(post("/leases", `{"ttl_ms":400}`), &l)
+	json.Unmarshal(post("/leases", fmt.Sprintf(`{"ttl_ms":%d}`, holderTTL.Milliseconds())), &l)
 	post("/proxies/held/toxics", fmt.Sprintf(`{"name":"held","type":"latency","lease":%q}`, l.ID))
 	fmt.Println("ready")
 	for {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(holderRenew)
 		post("/leases/"+l.ID, "")
 	}
 }
@@ -154,7 +162,7 @@ func TestLeaseHolderKilled(t *testing.T) {
 	p, _ := s.Proxy("held")
 	present := func() bool { _, err := p.Toxic("held"); return err == nil }
 	// While the holder lives and renews, the toxic outlives several TTLs.
-	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+	for end := time.Now().Add(2*holderTTL + holderTTL/4); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if !present() {
 			t.Fatal("toxic removed while its holder renewed the lease")
 		}
@@ -163,6 +171,6 @@ func TestLeaseHolderKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	eventually(t, 5*time.Second, "toxic removed after its holder was killed", func() bool { return !present() })
-	t.Logf("toxic gone %v after SIGKILL (lease TTL 400ms)", time.Since(killed).Round(time.Millisecond))
+	eventually(t, holderTTL+10*time.Second, "toxic removed after its holder was killed", func() bool { return !present() })
+	t.Logf("toxic gone %v after SIGKILL (lease TTL %v)", time.Since(killed).Round(time.Millisecond), holderTTL)
 }

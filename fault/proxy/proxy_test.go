@@ -150,8 +150,14 @@ func TestInlineLatency(t *testing.T) {
 	if err := revert(context.Background()); err != nil {
 		t.Fatalf("second revert: %v (must be idempotent)", err)
 	}
-	if d := rtt(t, addr); d > 100*time.Millisecond {
-		t.Errorf("round trip %v after the revert", d)
+	// Reverted, the latency is gone: under it no round trip could be faster than 120ms. The
+	// fastest of a few is taken, so that a busy machine slowing some of them does not count.
+	fastest := time.Hour
+	for range 5 {
+		fastest = min(fastest, rtt(t, addr))
+	}
+	if fastest >= 120*time.Millisecond {
+		t.Errorf("fastest of 5 round trips %v after the revert, want under the 120ms latency", fastest)
 	}
 }
 
@@ -163,8 +169,10 @@ func daemon(t *testing.T) (*engine.Server, string) {
 }
 
 func TestDaemonFaultLeaseAndUndo(t *testing.T) {
+	// Renewed every 150ms (each renewal bounded by that), a lease of 1.5s survives renewals
+	// that a busy machine makes late or slow; it is shorter than the time watched below.
 	oldTTL, oldRenew := leaseTTL, leaseRenew
-	leaseTTL, leaseRenew = 300*time.Millisecond, 50*time.Millisecond
+	leaseTTL, leaseRenew = 1500*time.Millisecond, 150*time.Millisecond
 	defer func() { leaseTTL, leaseRenew = oldTTL, oldRenew }()
 
 	s, api := daemon(t)
@@ -195,7 +203,7 @@ func TestDaemonFaultLeaseAndUndo(t *testing.T) {
 		t.Fatalf("toxic in the daemon: %+v, %v; want it leased, with a TTL", tox, err)
 	}
 	// Renewed, it outlives several lease TTLs.
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(2*leaseTTL + leaseTTL/4); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		if _, err := p.Toxic("shakedown-r1-slow"); err != nil {
 			t.Fatal("toxic expired while the fault renewed its lease")
 		}
@@ -233,11 +241,17 @@ func TestDaemonFaultLeaseAndUndo(t *testing.T) {
 
 // A fault whose runner stops renewing (killed) is removed by the daemon.
 func TestDaemonFaultExpiresWithoutRenewal(t *testing.T) {
+	// The TTL leaves a busy machine time to see the proxy down before the lease runs out.
 	oldTTL, oldRenew := leaseTTL, leaseRenew
-	leaseTTL, leaseRenew = 200*time.Millisecond, time.Hour // never renewed in time
+	leaseTTL, leaseRenew = 2*time.Second, time.Hour // never renewed in time
 	defer func() { leaseTTL, leaseRenew = oldTTL, oldRenew }()
 	s, api := daemon(t)
-	p, _ := s.Create("db", "127.0.0.1:0", testenv.EchoServer(t), true)
+	// The proxy listens again on its port when the lease runs out: a port below the
+	// ephemeral range, which no connection takes meanwhile.
+	p, err := s.Create("db", fmt.Sprintf("127.0.0.1:%d", testenv.Ports(t, 1)[0]), testenv.EchoServer(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := registry()
 	k, _ := r.Target(Kind)
 	insts, _ := k.Resolve(context.Background(), shakedown.Env{RunID: "r2"}, &Target{API: api, Name: "db"})
@@ -250,7 +264,7 @@ func TestDaemonFaultExpiresWithoutRenewal(t *testing.T) {
 	if _, err := net.Dial("tcp", p.Addr()); err == nil {
 		t.Fatal("proxy.down: proxy still accepts")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(leaseTTL + 10*time.Second)
 	for {
 		if _, err := p.Toxic("shakedown-r1-slow"); err != nil {
 			break
