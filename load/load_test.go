@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,36 +41,76 @@ func scheduled(rate float64, d time.Duration) (lo, hi int) {
 	return n - 1, n
 }
 
+// timedTransport measures each round trip it carries, from the moment the client hands it
+// the request to the closing of the response body: what a plain HTTP client measures.
+type timedTransport struct {
+	rt http.RoundTripper
+	mu sync.Mutex
+	d  []float64 // seconds
+}
+
+func (tt *timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := tt.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &timedBody{ReadCloser: resp.Body, tt: tt, start: start}
+	return resp, nil
+}
+
+type timedBody struct {
+	io.ReadCloser
+	tt    *timedTransport
+	start time.Time
+	once  sync.Once
+}
+
+func (b *timedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		d := time.Since(b.start).Seconds()
+		b.tt.mu.Lock()
+		b.tt.d = append(b.tt.d, d)
+		b.tt.mu.Unlock()
+	})
+	return err
+}
+
 // TestFixedDelayReportedExactly: a server that waits 50 ms per request is reported with a
-// p50 of 50 ms, within 1 ms of what a plain HTTP client measures against the same server in
-// the same test — so the generator adds no error of its own, whatever a busy machine (or the
-// race detector) adds to every client's round trip.
+// p50 of at least 50 ms, within 1 ms of what its transport measures for the same requests —
+// so the generator adds no error of its own, whatever a busy machine (or the race detector)
+// adds to every round trip. Measuring the very same requests, rather than others sent before
+// or after, keeps a machine whose load changes meanwhile out of the comparison.
 func TestFixedDelayReportedExactly(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(50 * time.Millisecond)
 	}))
 	defer srv.Close()
-	g := run(t, &shakedown.LoadSpec{Name: "slow", URL: srv.URL, Rate: 50}, 2*time.Second)
+	client := DefaultClient()
+	tt := &timedTransport{rt: client.Transport}
+	client.Transport = tt
+	g, err := New(&shakedown.LoadSpec{Name: "slow", URL: srv.URL, Rate: 50}, Options{Client: client})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := g.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 	p50, n := g.PhaseValue(shakedown.PhaseBaseline, "latency.p50")
 	if n < 90 {
 		t.Fatalf("only %d requests", n)
 	}
-	var plain []float64
-	client := srv.Client()
-	for range 30 {
-		start := time.Now()
-		resp, err := client.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		plain = append(plain, time.Since(start).Seconds())
+	plain := tt.d
+	if len(plain) != n {
+		t.Fatalf("the transport carried %d round trips, the generator counted %d", len(plain), n)
 	}
 	sort.Float64s(plain)
 	ref := plain[len(plain)/2]
 	if p50 < 0.050 || math.Abs(p50-ref) > 0.001 {
-		t.Errorf("p50 of a server that waits 50ms = %.4fs, want within 1ms of a plain client's %.4fs", p50, ref)
+		t.Errorf("p50 of a server that waits 50ms = %.4fs, want within 1ms of its transport's %.4fs", p50, ref)
 	}
 	if e, _ := g.PhaseValue(shakedown.PhaseBaseline, "errors"); e != 0 {
 		t.Errorf("errors = %v, want 0", e)
@@ -178,6 +220,10 @@ func TestCookieJarClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The jar holds the cookie from the start, so every send must carry it exactly once,
+	// however a busy machine orders the sends and the answers that set it again.
+	u, _ := url.Parse(srv.URL)
+	jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: "s1"}})
 	client := DefaultClient()
 	client.Jar = jar
 	spec := &shakedown.LoadSpec{Name: "jar", URL: srv.URL, Rate: 200, Headers: map[string]string{"x-test": "yes"}}
@@ -194,9 +240,8 @@ func TestCookieJarClient(t *testing.T) {
 	if n < 50 || withHeader.Load() != n {
 		t.Errorf("%d sends, %d with the load's header; want at least 50, all with it", n, withHeader.Load())
 	}
-	// The first sends go out before any answer has set the cookie.
-	if c := withCookie.Load(); c < n/2 {
-		t.Errorf("%d of %d sends carried exactly the jar's one cookie, want most", c, n)
+	if c := withCookie.Load(); c != n {
+		t.Errorf("%d of %d sends carried exactly the jar's one cookie, want all", c, n)
 	}
 	if h := spec.Headers; len(h) != 1 {
 		t.Errorf("the spec's headers changed: %v", h)
@@ -218,7 +263,14 @@ func TestMainJSON(t *testing.T) {
 	if rep.Requests < int64(lo) || rep.Requests > int64(hi) || rep.Status["200"] != rep.Requests || rep.Success != 1 {
 		t.Errorf("report: %d requests, status %v, success %v; want %d–%d all 200", rep.Requests, rep.Status, rep.Success, lo, hi)
 	}
-	if math.Abs(rep.Achieved-100) > 1 {
+	// The achieved rate is the sends over the time from the first to the last. That a quiet
+	// machine keeps the schedule exactly is tested on a fake clock (schedule_test.go); here a
+	// busy one may make the first or last send late by tens of milliseconds, so only the
+	// reckoning is exact and the rate itself is held to the schedule within 20%.
+	if d := rep.Duration.Duration(); d <= 0 || math.Abs(rep.Achieved-float64(rep.Requests-1)/d.Seconds()) > 1e-3*rep.Achieved {
+		t.Errorf("achieved rate %v, want the %d sends after the first over the %v from first to last", rep.Achieved, rep.Requests-1, d)
+	}
+	if math.Abs(rep.Achieved-100) > 20 {
 		t.Errorf("achieved rate %v, want 100", rep.Achieved)
 	}
 	if rep.Latency.Min <= 0 || rep.Latency.Max < rep.Latency.P99 || rep.Latency.P99 < rep.Latency.P50 {
