@@ -724,14 +724,16 @@ func TestProbeExpectation(t *testing.T) {
 	})
 }
 
-// TestPauseVictim pauses a real process and watches it with a real HTTP probe.
+// TestPauseVictim pauses a real process and watches it with a real HTTP probe. The probe's
+// timeout is long enough that a busy machine answering slowly does not break the baseline,
+// and the pause outlasts it.
 func TestPauseVictim(t *testing.T) {
 	v := startVictim(t)
 	before := runtime.NumGoroutine()
 	e := &shakedown.Experiment{Version: 1, Name: "pause", Baseline: 300 * time.Millisecond, Recovery: 5 * time.Second,
 		Targets: []*shakedown.TargetSpec{{Name: "web", Kind: "pid", Params: &pidParams{PID: v.PID}}},
-		Faults:  []*shakedown.FaultSpec{{Name: "pause-web", Type: "pause", Target: "web", Duration: 800 * time.Millisecond}},
-		SteadyState: []*shakedown.Check{{Name: "healthz", Every: 100 * time.Millisecond, Timeout: 250 * time.Millisecond,
+		Faults:  []*shakedown.FaultSpec{{Name: "pause-web", Type: "pause", Target: "web", Duration: 4 * time.Second}},
+		SteadyState: []*shakedown.Check{{Name: "healthz", Every: 100 * time.Millisecond, Timeout: 2 * time.Second,
 			Probe: &shakedown.ProbeSpec{Type: "http", Params: &urlParams{URL: "http://" + v.Addr + "/healthz"}}}},
 	}
 	tr := &trace{}
