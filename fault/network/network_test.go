@@ -55,6 +55,10 @@ func inject(t *testing.T, run, typ, ns string, with func(p any)) (shakedown.Reve
 	return rev, nf
 }
 
+// patient bounds a dial, a round trip or a read that must succeed: long, as only a broken
+// network waits it out, and a busy machine may be slow to answer.
+const patient = 10 * time.Second
+
 func revertClean(t *testing.T, rev shakedown.Revert, spaces ...string) {
 	t.Helper()
 	for i := 0; i < 2; i++ { // a second revert must succeed too: reverts are idempotent
@@ -74,7 +78,7 @@ func TestPartitionDropsAndHeals(t *testing.T) {
 	srv := listenTCP(t, tp.b, tp.ipB)
 	udp := listenUDP(t, tp.b, tp.ipB, 0, true)
 	uc := dialUDP(t, tp.a, udp.LocalAddr().(*net.UDPAddr))
-	before, err := dialTCP(t, tp.a, srv, time.Second)
+	before, err := dialTCP(t, tp.a, srv, patient)
 	if err != nil {
 		t.Fatalf("dial before the fault: %v", err)
 	}
@@ -96,15 +100,15 @@ func TestPartitionDropsAndHeals(t *testing.T) {
 	revertClean(t, rev, tp.b)
 
 	// Healed completely: new connections, UDP, and the old connection's held bytes.
-	c, err := dialTCP(t, tp.a, srv, time.Second)
+	c, err := dialTCP(t, tp.a, srv, patient)
 	if err != nil {
 		t.Fatalf("dial after revert: %v", err)
 	}
 	c.Close()
-	if _, err := udpRoundTrip(uc, time.Second); err != nil {
+	if _, err := udpRoundTrip(uc, patient); err != nil {
 		t.Fatalf("UDP echo after revert: %v", err)
 	}
-	before.SetReadDeadline(time.Now().Add(5 * time.Second))
+	before.SetReadDeadline(time.Now().Add(patient))
 	buf := make([]byte, 4)
 	if _, err := before.Read(buf); err != nil || string(buf) != "held" {
 		t.Fatalf("old connection after revert: read %q, %v", buf, err)
@@ -122,7 +126,7 @@ func TestPartitionPortsOnly(t *testing.T) {
 		c.Close()
 		t.Fatalf("dial to the cut port %d succeeded", cut.Port)
 	}
-	c, err := dialTCP(t, tp.a, open, time.Second)
+	c, err := dialTCP(t, tp.a, open, patient)
 	if err != nil {
 		t.Fatalf("dial to the open port %d: %v", open.Port, err)
 	}
@@ -130,18 +134,29 @@ func TestPartitionPortsOnly(t *testing.T) {
 	revertClean(t, rev, tp.b)
 }
 
-// lossRun sends n datagrams from a to b and returns how many arrived.
+// lossRun sends n datagrams from a to b and returns how many arrived. The receiver stops at
+// 300ms of silence once the sender is done, not before: a busy machine may hold up the sender
+// longer than that between two datagrams.
 func lossRun(t testing.TB, tp *topo, n int) int {
 	t.Helper()
 	sink := listenUDP(t, tp.b, tp.ipB, 0, false)
 	c := dialUDP(t, tp.a, sink.LocalAddr().(*net.UDPAddr))
 	got := make(chan int)
+	sent := make(chan struct{})
 	go func() {
 		buf := make([]byte, 64)
 		count := 0
 		for {
 			sink.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 			if _, err := sink.Read(buf); err != nil {
+				var ne net.Error
+				select {
+				case <-sent:
+				default:
+					if errors.As(err, &ne) && ne.Timeout() {
+						continue
+					}
+				}
 				got <- count
 				return
 			}
@@ -157,6 +172,7 @@ func lossRun(t testing.TB, tp *topo, n int) int {
 			time.Sleep(time.Millisecond) // pacing the sender so the receiver's buffer never overflows
 		}
 	}
+	close(sent)
 	return <-got
 }
 
@@ -205,7 +221,8 @@ func TestDelayUserspace(t *testing.T) {
 	tp := newTopo(t)
 	echo := listenUDP(t, tp.b, tp.ipB, 0, true)
 	c := dialUDP(t, tp.a, echo.LocalAddr().(*net.UDPAddr))
-	base := rtts(t, c, 50, time.Millisecond)[25]
+	before := rtts(t, c, 50, time.Millisecond)
+	base, baseMin := before[25], before[0]
 	const delay = 20 * time.Millisecond
 	rev, f := inject(t, "rundelay", "network.delay", tp.b, func(p any) {
 		dp := p.(*DelayParams)
@@ -216,13 +233,19 @@ func TestDelayUserspace(t *testing.T) {
 	}
 	got := rtts(t, c, 100, 2*time.Millisecond)
 	p50 := got[len(got)/2]
-	t.Logf("delay %s: baseline rtt p50 %s, with the fault p50 %s p99 %s", delay, base, p50, got[98])
-	if p50-base < delay || p50-base > delay+3*time.Millisecond {
-		t.Fatalf("added delay p50 %s, want %s (+3ms)", p50-base, delay)
+	t.Logf("delay %s: baseline rtt min %s p50 %s, with the fault min %s p50 %s p99 %s", delay, baseMin, base, got[0], p50, got[98])
+	// No round trip is delayed less than asked. The added delay is judged on the fastest
+	// round trips, before and with the fault: a busy machine slows some of them, seldom all.
+	// The median is only held under twice the delay (no build-up of delays).
+	if got[0] < delay || got[0]-baseMin > delay+3*time.Millisecond {
+		t.Fatalf("fastest round trip %s with the fault (%s without), want %s more (+3ms) and never less", got[0], baseMin, delay)
+	}
+	if p50-base >= 2*delay {
+		t.Fatalf("added delay p50 %s, want about %s", p50-base, delay)
 	}
 	revertClean(t, rev, tp.b)
-	if after := rtts(t, c, 20, time.Millisecond)[10]; after > base+5*time.Millisecond {
-		t.Fatalf("after revert rtt p50 %s, baseline %s", after, base)
+	if after := rtts(t, c, 20, time.Millisecond)[0]; after > baseMin+5*time.Millisecond {
+		t.Fatalf("after revert fastest rtt %s, baseline %s", after, baseMin)
 	}
 }
 
@@ -230,7 +253,7 @@ func TestBandwidthLimits(t *testing.T) {
 	tp := newTopo(t)
 	srv := listenTCP(t, tp.b, tp.ipB)
 	measure := func(size int) float64 { // bytes per second of an echo transfer a→b→a
-		c, err := dialTCP(t, tp.a, srv, time.Second)
+		c, err := dialTCP(t, tp.a, srv, patient)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +289,7 @@ func TestBandwidthLimits(t *testing.T) {
 func TestResetResets(t *testing.T) {
 	tp := newTopo(t)
 	srv := listenTCP(t, tp.b, tp.ipB)
-	old, err := dialTCP(t, tp.a, srv, time.Second)
+	old, err := dialTCP(t, tp.a, srv, patient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,17 +297,17 @@ func TestResetResets(t *testing.T) {
 	rev, _ := inject(t, "runreset", "network.reset", tp.b, func(p any) {
 		p.(*ResetParams).Ports = []string{itoa(srv.Port)}
 	})
-	_, err = dialTCP(t, tp.a, srv, time.Second)
+	_, err = dialTCP(t, tp.a, srv, patient)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial during the fault: %v, want connection refused (a reset)", err)
 	}
 	old.Write([]byte("ping"))
-	old.SetReadDeadline(time.Now().Add(time.Second))
+	old.SetReadDeadline(time.Now().Add(patient))
 	if _, err := old.Read(make([]byte, 4)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("established connection during the fault: %v, want connection reset", err)
 	}
 	revertClean(t, rev, tp.b)
-	c, err := dialTCP(t, tp.a, srv, time.Second)
+	c, err := dialTCP(t, tp.a, srv, patient)
 	if err != nil {
 		t.Fatalf("dial after revert: %v", err)
 	}
@@ -297,7 +320,7 @@ func TestDNSFail(t *testing.T) {
 			tp := newTopo(t)
 			dns := listenUDP(t, tp.b, tp.ipB, 53, true)
 			c := dialUDP(t, tp.a, dns.LocalAddr().(*net.UDPAddr))
-			if _, err := udpRoundTrip(c, time.Second); err != nil {
+			if _, err := udpRoundTrip(c, patient); err != nil {
 				t.Fatalf("query before the fault: %v", err)
 			}
 			rev, _ := inject(t, "rundns", "dns.fail", tp.a, func(p any) { p.(*DNSParams).Mode = mode })
@@ -313,7 +336,7 @@ func TestDNSFail(t *testing.T) {
 			revertClean(t, rev, tp.a)
 			// A fresh socket, as resolvers use: the old one may hold the refusal's ICMP error.
 			c = dialUDP(t, tp.a, dns.LocalAddr().(*net.UDPAddr))
-			if _, err := udpRoundTrip(c, time.Second); err != nil {
+			if _, err := udpRoundTrip(c, patient); err != nil {
 				t.Fatalf("query after revert: %v", err)
 			}
 		})
@@ -336,7 +359,7 @@ func TestConcurrentRunsCoexist(t *testing.T) {
 	if diff := cmp.Diff(want[1:], ours(t, tp.b)); diff != "" {
 		t.Fatalf("after reverting run one (-want +got):\n%s", diff)
 	}
-	if c, err := dialTCP(t, tp.a, s1, time.Second); err != nil {
+	if c, err := dialTCP(t, tp.a, s1, patient); err != nil {
 		t.Fatalf("run one's port after its revert: %v", err)
 	} else {
 		c.Close()
@@ -418,7 +441,7 @@ func TestPartitionContainerNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, "the process to enter the namespace", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "the process to enter the namespace", patient, func() bool {
 		got, err := os.Stat(path)
 		return err == nil && os.SameFile(got, want)
 	})
@@ -448,7 +471,7 @@ func TestPartitionContainerNamespace(t *testing.T) {
 		t.Fatal("dial into the container's namespace during the partition succeeded")
 	}
 	revertClean(t, rev, path)
-	c, err := dialTCP(t, tp.a, srv, time.Second)
+	c, err := dialTCP(t, tp.a, srv, patient)
 	if err != nil {
 		t.Fatalf("dial after revert: %v", err)
 	}

@@ -87,7 +87,7 @@ func newTopo(tb testing.TB) *topo {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		testenv.WaitFor(tb, side.link+" up", 5*time.Second, func() bool {
+		testenv.WaitFor(tb, side.link+" up", patient, func() bool {
 			l, err := nh.LinkByName(side.link)
 			return err == nil && l.Attrs().OperState == netlink.OperUp
 		})
