@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -73,16 +72,10 @@ func TestNewAlertRefuses(t *testing.T) {
 	}
 }
 
-// deadURL returns the URL of a port on which nothing listens.
+// deadURL returns the URL of a port on which nothing listens (see freeAddr).
 func deadURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	return u
+	return "http://" + freeAddr(t)
 }
 
 func TestUnreachableIsUnavailable(t *testing.T) {

@@ -19,17 +19,16 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
-// deadAddr returns a loopback address nothing listens on.
+// deadAddr returns a loopback address nothing listens on: a port below the ephemeral range,
+// which the next test to listen on port 0 cannot be given meanwhile.
 func deadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", testenv.Ports(t, 1)[0])
 }
+
+// patient bounds a probe that must hold: long, as only a broken probe waits it out, and a
+// busy machine may be slow to answer.
+const patient = 10 * time.Second
 
 // newProber builds a prober through the registry, as the engine does.
 func newProber(t testing.TB, typ string, params any, timeout time.Duration) shakedown.Prober {
@@ -73,15 +72,15 @@ func TestHTTPAgainstVictim(t *testing.T) {
 		timeout time.Duration
 		holds   bool
 	}{
-		{"healthz", "http://" + ok.Addr + "/healthz", 200, "", time.Second, true},
-		{"body matches", "http://" + ok.Addr + "/healthz", 200, `^ok\s*$`, time.Second, true},
-		{"body does not match", "http://" + ok.Addr + "/healthz", 200, `nope`, time.Second, false},
-		{"any 2xx", "http://" + ok.Addr + "/", 0, "hello", time.Second, true},
-		{"200 when 404 wanted", "http://" + ok.Addr + "/healthz/x", 404, "", time.Second, false},
-		{"500 not 200", "http://" + failing.Addr + "/", 200, "", time.Second, false},
-		{"500 not 2xx", "http://" + failing.Addr + "/", 0, "", time.Second, false},
-		{"500 wanted", "http://" + failing.Addr + "/", 500, "", time.Second, true},
-		{"dead port", "http://" + dead + "/", 200, "", time.Second, false},
+		{"healthz", "http://" + ok.Addr + "/healthz", 200, "", patient, true},
+		{"body matches", "http://" + ok.Addr + "/healthz", 200, `^ok\s*$`, patient, true},
+		{"body does not match", "http://" + ok.Addr + "/healthz", 200, `nope`, patient, false},
+		{"any 2xx", "http://" + ok.Addr + "/", 0, "hello", patient, true},
+		{"200 when 404 wanted", "http://" + ok.Addr + "/healthz/x", 404, "", patient, false},
+		{"500 not 200", "http://" + failing.Addr + "/", 200, "", patient, false},
+		{"500 not 2xx", "http://" + failing.Addr + "/", 0, "", patient, false},
+		{"500 wanted", "http://" + failing.Addr + "/", 500, "", patient, true},
+		{"dead port", "http://" + dead + "/", 200, "", patient, false},
 		{"too slow", "http://" + slow.Addr + "/", 200, "", 100 * time.Millisecond, false},
 	}
 	for _, tt := range tests {
@@ -131,7 +130,7 @@ func TestHTTPRequestAndKeepAlive(t *testing.T) {
 	p := httpDefaults(t)
 	p.URL, p.Method, p.Status = srv.URL+"/echo", "POST", 201
 	p.Headers = map[string]string{"X-Token": "t1", "Host": "shop.test"}
-	pr := newProber(t, "http", p, time.Second)
+	pr := newProber(t, "http", p, patient)
 	for i := range 5 {
 		if obs, err := pr.Probe(t.Context()); err != nil {
 			t.Fatalf("sample %d: %v (%s)", i, err, obs)
@@ -148,7 +147,7 @@ func TestHTTPRequestAndKeepAlive(t *testing.T) {
 	}{{302, true}, {400, true}, {200, false}} {
 		q := httpDefaults(t)
 		q.URL, q.Status = srv.URL+"/moved", tt.status
-		_, err := newProber(t, "http", q, time.Second).Probe(t.Context())
+		_, err := newProber(t, "http", q, patient).Probe(t.Context())
 		if (err == nil) != tt.holds {
 			t.Errorf("GET /moved wanting %d: error %v, want holds=%v", tt.status, err, tt.holds)
 		}
@@ -191,14 +190,14 @@ func TestHTTPValidate(t *testing.T) {
 
 func TestTCP(t *testing.T) {
 	v := testenv.StartVictim(t)
-	obs, err := newProber(t, "tcp", &TCPParams{Address: v.Addr}, time.Second).Probe(t.Context())
+	obs, err := newProber(t, "tcp", &TCPParams{Address: v.Addr}, patient).Probe(t.Context())
 	if err != nil {
 		t.Fatalf("tcp probe of the victim: %v", err)
 	}
 	if !regexp.MustCompile(`^connected in \d+(\.\d+)?(ms|s)$`).MatchString(obs) {
 		t.Errorf("observed %q, want like \"connected in 0.4ms\"", obs)
 	}
-	obs, err = newProber(t, "tcp", &TCPParams{Address: deadAddr(t)}, time.Second).Probe(t.Context())
+	obs, err = newProber(t, "tcp", &TCPParams{Address: deadAddr(t)}, patient).Probe(t.Context())
 	if !shakedown.IsKind(err, shakedown.KindFailed) || obs == "" {
 		t.Fatalf("tcp probe of a dead port: %q, %v; want KindFailed with an observation", obs, err)
 	}
@@ -252,7 +251,7 @@ func TestExec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			obs, err := newProber(t, "exec", &tt.p, 5*time.Second).Probe(t.Context())
+			obs, err := newProber(t, "exec", &tt.p, patient).Probe(t.Context())
 			if tt.code < 0 {
 				if err != nil {
 					t.Fatalf("probe: %v (%s), want it to hold", err, obs)
@@ -276,7 +275,8 @@ func TestExec(t *testing.T) {
 func TestExecTimeoutKillsGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child")
 	p := &ExecParams{Command: []string{"sh", "-c", `sleep 60 & echo $! > ` + pidFile + `; wait`}}
-	obs, err := newProber(t, "exec", p, 200*time.Millisecond).Probe(t.Context())
+	// The timeout gives a busy machine time to start the shell and its child first.
+	obs, err := newProber(t, "exec", p, 2*time.Second).Probe(t.Context())
 	if !shakedown.IsKind(err, shakedown.KindFailed) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("probe: %v (%s), want a KindFailed timeout", err, obs)
 	}

@@ -186,7 +186,8 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child")
 	p := defaults(t)
-	p.Timeout = shakedown.Duration(200 * time.Millisecond)
+	// The timeout gives a busy machine time to start the shell and its child first.
+	p.Timeout = shakedown.Duration(2 * time.Second)
 	p.Inject = []string{"sh", "-c", `sleep 60 & echo $! > ` + pidFile + `; wait`}
 	_, err := build(t, shakedown.Env{}, p).Inject(t.Context())
 	var ee *ExitError

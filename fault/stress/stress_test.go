@@ -211,7 +211,7 @@ func TestFreezeStopsAndThaws(t *testing.T) {
 		t.Fatal("frozen victim answered")
 	}
 	revertTwice(t, rev)
-	if err := get(2 * time.Second); err != nil {
+	if err := get(10 * time.Second); err != nil {
 		t.Fatalf("victim after thaw: %v", err)
 	}
 	after := procfs.ReadCgroups(procfs.Root, v.PID)
@@ -363,7 +363,7 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	if _, err := os.Stat(fill); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("fill file after sweep: %v", err)
 	}
-	c := http.Client{Timeout: 2 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get("http://" + v.Addr + "/healthz")
 	if err != nil {
 		t.Fatalf("victim after sweep: %v", err)
