@@ -38,9 +38,10 @@ func TestScripts(t *testing.T) {
 	victim := testenv.VictimBinary(t)
 	// Caught here, SIGHUP is at its default action in the commands the scripts start, even
 	// when this test was started ignoring it (nohup): the hangup stories need to know which.
+	// (A cleanup, not a defer: the scripts run in parallel after this function returns.)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	t.Cleanup(func() { signal.Stop(hup) })
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
