@@ -495,6 +495,9 @@ func (r *runner) closePhase(p shakedown.Phase) {
 			rec.Observed = fmt.Sprintf("%s over %d requests", formatValue(ck.unit, v), n)
 		case ck.load != nil:
 			rec.Observed = "no requests"
+			if p != shakedown.PhaseRevert && rec.Note == "" {
+				rec.Note = "not judged: the load sent no request in this phase"
+			}
 		default:
 			rec.Observed = fmt.Sprintf("%d of %d samples held", ps.n-ps.bad, ps.n)
 			if ps.last != "" {

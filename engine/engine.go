@@ -58,6 +58,9 @@ type Load interface {
 	// "throughput") over the last window, or over the current phase so far when window is 0,
 	// and the number of requests it is computed from.
 	Value(metric string, window time.Duration) (v float64, n int)
+	// AwaitPhase waits until the requests scheduled in phase p have completed (within the
+	// load's timeout) or ctx ends; then PhaseValue and PhaseSamples of p count them all.
+	AwaitPhase(ctx context.Context, p shakedown.Phase) error
 	PhaseValue(p shakedown.Phase, metric string) (v float64, n int)
 	PhaseSamples(p shakedown.Phase, metric string) []float64
 	Record() shakedown.LoadRecord

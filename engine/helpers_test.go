@@ -400,6 +400,8 @@ func (l *load) PhaseValue(p shakedown.Phase, metric string) (float64, int) {
 
 func (l *load) PhaseSamples(p shakedown.Phase, metric string) []float64 { return nil }
 
+func (l *load) AwaitPhase(ctx context.Context, p shakedown.Phase) error { return nil }
+
 func (l *load) Record() shakedown.LoadRecord { return shakedown.LoadRecord{Name: "web"} }
 
 // alert is an alert source that fires while the test says so.

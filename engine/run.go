@@ -47,6 +47,7 @@ type runner struct {
 	journal Journal
 
 	mon       errgroup.Group // loads, samplers and pollers
+	closing   sync.WaitGroup // phases being closed once their requests complete
 	monCancel context.CancelFunc
 	graph     *errgroup.Group // the fault goroutines, while the inject phase runs
 
@@ -291,7 +292,7 @@ func (r *runner) inject() bool {
 	r.mu.Lock()
 	r.graph = nil
 	r.mu.Unlock()
-	r.closePhase(shakedown.PhaseInject)
+	r.closeWhenAnswered(shakedown.PhaseInject)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ctx.Err() == nil && len(r.out.errs) == 0 && !r.out.revertFailed
@@ -507,6 +508,19 @@ func (r *runner) journalDone(h *held, revertErr error) {
 	}
 }
 
+// closeWhenAnswered closes phase p once the loads' requests scheduled in it have completed —
+// each within its timeout, so a request the fault held up counts with its full latency — or
+// the run ends, without holding up what follows (the revert). The recovery and the end of
+// the run wait for it.
+func (r *runner) closeWhenAnswered(p shakedown.Phase) {
+	r.closing.Go(func() {
+		for _, l := range r.loads {
+			l.load.AwaitPhase(r.ctx, p)
+		}
+		r.closePhase(p)
+	})
+}
+
 // revertPhase reverts what is still injected and marks the end of the revert.
 func (r *runner) revertPhase() {
 	r.enter(shakedown.PhaseRevert, 0)
@@ -557,6 +571,7 @@ func (r *runner) recovery() {
 	if r.ctx.Err() != nil {
 		return
 	}
+	r.closing.Wait() // the inject phase is judged before the recovery
 	r.closePhase(shakedown.PhaseRecovery)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -737,6 +752,7 @@ func (r *runner) noteInterruption() {
 // finish reverts whatever is left, stops everything the run started, and completes the
 // record. It runs on every path, panics included.
 func (r *runner) finish() {
+	r.closing.Wait() // the inject phase's requests, each within its timeout, unless ctx ended
 	r.noteInterruption()
 	r.cancel(errFinished)
 	if r.stopTimer != nil {

@@ -23,12 +23,12 @@ func filled(rate int, d time.Duration) (*recorder, *clock) {
 	for i := range n {
 		sched := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 		c.t = sched
-		ph, w := r.schedule(sched)
+		f := r.schedule(sched)
 		o := outcome{sched: sched, done: sched.Add(time.Duration(1+i%20) * time.Millisecond), status: 200}
 		if i%50 == 0 {
 			o.status, o.errKind = 503, "status 503"
 		}
-		r.add(ph, w, o)
+		r.add(f, o)
 	}
 	c.t = start.Add(d)
 	return r, c
@@ -44,8 +44,8 @@ func BenchmarkRecord(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		sched := start.Add(time.Duration(i) * 500 * time.Microsecond) // 2000/s
-		ph, w := r.schedule(sched)
-		r.add(ph, w, outcome{sched: sched, done: sched.Add(time.Duration(1+i%20) * time.Millisecond), status: 200})
+		f := r.schedule(sched)
+		r.add(f, outcome{sched: sched, done: sched.Add(time.Duration(1+i%20) * time.Millisecond), status: 200})
 		i++
 	}
 }
@@ -57,8 +57,8 @@ func BenchmarkRecordParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			sched := time.Now()
-			ph, w := r.schedule(sched)
-			r.add(ph, w, outcome{sched: sched, done: time.Now(), status: 200})
+			f := r.schedule(sched)
+			r.add(f, outcome{sched: sched, done: time.Now(), status: 200})
 		}
 	})
 }

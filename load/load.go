@@ -176,8 +176,7 @@ func (g *Generator) SetPhase(p shakedown.Phase) { g.rec.setPhase(p) }
 // job is one request to send.
 type job struct {
 	sched   time.Time
-	phase   *phaseStats
-	row     *row
+	fl      *flight
 	blocked bool // it waited for a request in flight to finish: its wait counts as latency
 }
 
@@ -242,7 +241,8 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 		}
 		if wait {
 			j.blocked = true
-			jobs <- j // bounded: every request in flight ends within its timeout
+			j.fl.start(j.sched) // its wait is latency
+			jobs <- j           // bounded: every request in flight ends within its timeout
 		}
 		return wait
 	}
@@ -274,8 +274,7 @@ loop:
 			stop = end()
 			break
 		}
-		ph, w := g.rec.schedule(at)
-		dispatch(job{sched: at, phase: ph, row: w}, true)
+		dispatch(job{sched: at, fl: g.rec.schedule(at)}, true)
 	}
 	// Sends that fell due before the end but were not handed out (the dispatcher was
 	// behind) go out now, late; those that find all maxInFlight requests busy count as
@@ -286,9 +285,9 @@ loop:
 		if !at.Before(stop) {
 			break
 		}
-		ph, w := g.rec.schedule(at)
-		if !dispatch(job{sched: at, phase: ph, row: w}, false) {
-			g.rec.add(ph, w, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
+		fl := g.rec.schedule(at)
+		if !dispatch(job{sched: at, fl: fl}, false) {
+			g.rec.add(fl, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
 		}
 	}
 	g.rec.end(stop)
@@ -306,8 +305,7 @@ func (g *Generator) runClosed(ctx context.Context) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				at := g.now()
-				ph, w := g.rec.schedule(at)
-				g.hit(sendCtx, job{sched: at, phase: ph, row: w})
+				g.hit(sendCtx, job{sched: at, fl: g.rec.schedule(at)})
 			}
 		})
 	}
@@ -329,6 +327,9 @@ func (g *Generator) hit(ctx context.Context, j job) {
 	if !j.blocked && sent.After(j.sched) {
 		o.from = sent
 	}
+	if !j.blocked {
+		j.fl.start(sent)
+	}
 	rctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	req, err := g.request(rctx)
@@ -348,7 +349,7 @@ func (g *Generator) hit(ctx context.Context, j job) {
 	case o.status >= 400:
 		o.errKind = "status " + strconv.Itoa(o.status)
 	}
-	g.rec.add(j.phase, j.row, o)
+	g.rec.add(j.fl, o)
 }
 
 // request returns the request of one send, with ctx and a body of its own.
@@ -384,9 +385,10 @@ func errorKind(err error, rctx context.Context) string {
 }
 
 // Value returns metric (one of shakedown.MetricNames) over the requests completed in the
-// last window (to within 100 ms; windows beyond MaxWindow are clamped), or over the
-// requests scheduled in the current phase so far when window is 0, and n, the number of
-// requests it rests on. Latencies are in seconds, errors a fraction, throughput successful
+// last window (to within 100 ms; windows beyond MaxWindow are clamped) and those still in
+// flight (latencies count their age so far, the least they can be; throughput counts them
+// as not answered), or over the requests scheduled in the current phase so far when window
+// is 0, and n, the number of requests it rests on. Latencies are in seconds, errors a fraction, throughput successful
 // requests per second. An unknown metric, or no requests, gives 0, 0.
 func (g *Generator) Value(metric string, window time.Duration) (v float64, n int) {
 	return g.rec.value(metric, window)
@@ -396,6 +398,13 @@ func (g *Generator) Value(metric string, window time.Duration) (v float64, n int
 // Throughput is over the time p was current.
 func (g *Generator) PhaseValue(p shakedown.Phase, metric string) (v float64, n int) {
 	return g.rec.phaseValue(p, metric)
+}
+
+// AwaitPhase waits until every request scheduled in phase p so far has completed (each ends
+// within the load's timeout), or ctx ends. Ask once p is no longer the current phase, then
+// PhaseValue and PhaseSamples of p count every one of its requests.
+func (g *Generator) AwaitPhase(ctx context.Context, p shakedown.Phase) error {
+	return g.rec.awaitPhase(ctx, p)
 }
 
 // PhaseSamples returns the raw samples behind metric in phase p, for significance tests:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // run sends spec's load for d and returns the generator.
@@ -115,6 +116,80 @@ func TestFixedDelayReportedExactly(t *testing.T) {
 	if e, _ := g.PhaseValue(shakedown.PhaseBaseline, "errors"); e != 0 {
 		t.Errorf("errors = %v, want 0", e)
 	}
+}
+
+// TestHungServerShowsWhileItHangs: while a server holds every request, a window's latency
+// counts the requests in flight at their age so far and its throughput is a judged zero,
+// rather than "no requests"; once the phase is over, AwaitPhase returns when its requests
+// have been answered, and the phase then counts every one of them with its full latency.
+func TestHungServerShowsWhileItHangs(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	var releaseOnce sync.Once
+	unhang := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unhang()
+
+	g, err := New(&shakedown.LoadSpec{Name: "hung", URL: srv.URL, Rate: 50, Timeout: 30 * time.Second}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetPhase(shakedown.PhaseInject)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+
+	// Held for at least 500ms, the oldest requests make the window's p99 at least that.
+	testenv.WaitFor(t, "requests held for 500ms", 10*time.Second, func() bool {
+		p99, n := g.Value("latency.p99", time.Second)
+		return n > 0 && p99 >= 0.5
+	})
+	p50, n := g.Value("latency.p50", time.Second)
+	if n < 20 || p50 <= 0 {
+		t.Errorf("p50 %v over %d requests in flight, want their ages", p50, n)
+	}
+	if tp, n := g.Value("throughput", time.Second); tp != 0 || n == 0 {
+		t.Errorf("throughput %v over %d requests while none is answered, want 0 over those in flight", tp, n)
+	}
+	if e, n := g.Value("errors", time.Second); n != 0 {
+		t.Errorf("errors %v over %d requests while none has ended, want nothing to judge", e, n)
+	}
+
+	g.SetPhase(shakedown.PhaseRecovery)
+	held := arrived.Load()
+	awaited := make(chan error, 1)
+	go func() { awaited <- g.AwaitPhase(t.Context(), shakedown.PhaseInject) }()
+	select {
+	case err := <-awaited:
+		t.Fatalf("AwaitPhase returned (%v) while the phase's requests were held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	unhang()
+	select {
+	case err := <-awaited:
+		if err != nil {
+			t.Fatalf("AwaitPhase: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("AwaitPhase did not return after the requests were answered")
+	}
+	n50, n := g.PhaseValue(shakedown.PhaseInject, "latency.p50")
+	if int64(n) < held {
+		t.Errorf("the inject phase counts %d requests, want at least the %d held", n, held)
+	}
+	if n50 < 0.2 { // every one was held for the 200ms above at least
+		t.Errorf("inject p50 %vs, want at least the 0.2s every request was held", n50)
+	}
+	cancel()
+	<-done
 }
 
 func TestStalledServerStillLoaded(t *testing.T) {

@@ -1,12 +1,14 @@
 package load
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -63,20 +65,22 @@ func micros(d time.Duration) int64 {
 
 // phaseStats sums up the requests scheduled in one phase.
 type phaseStats struct {
-	name   shakedown.Phase
-	spans  time.Duration // length of the phase's closed spans
-	open   time.Time     // start of its current span; zero when the phase is not current
-	first  time.Time     // when the phase first began
-	hist   *hdr.Histogram
-	count  int64
-	errs   int64
-	ok     int64
-	late   int64
-	kinds  map[string]int64 // errors by kind
-	codes  map[int]int64    // responses by status
-	raw    []uint32         // latencies in µs, a reservoir of at most MaxPhaseSamples
-	rng    *rand.Rand
-	second []secCount // by scheduled second since the phase first began
+	name    shakedown.Phase
+	pending int64         // scheduled but not yet complete
+	drained chan struct{} // closed when pending drops to 0; made by a waiter
+	spans   time.Duration // length of the phase's closed spans
+	open    time.Time     // start of its current span; zero when the phase is not current
+	first   time.Time     // when the phase first began
+	hist    *hdr.Histogram
+	count   int64
+	errs    int64
+	ok      int64
+	late    int64
+	kinds   map[string]int64 // errors by kind
+	codes   map[int]int64    // responses by status
+	raw     []uint32         // latencies in µs, a reservoir of at most MaxPhaseSamples
+	rng     *rand.Rand
+	second  []secCount // by scheduled second since the phase first began
 }
 
 type secCount struct{ count, errs, ok int64 }
@@ -144,6 +148,15 @@ type bucket struct {
 	errs, oks int64
 }
 
+// flight is one scheduled request until its outcome is recorded: its phase and timeline
+// row, and while it is in flight its place in the recorder's list of those.
+type flight struct {
+	phase      *phaseStats
+	row        *row
+	from       atomic.Int64 // when its latency started to run (Unix ns); 0 before it did
+	prev, next *flight      // the in-flight list; guarded by the recorder's mu
+}
+
 // row is one second of the timeline, by scheduled send time, while its requests complete.
 type row struct {
 	sec     int64
@@ -152,6 +165,8 @@ type row struct {
 	pending int64 // scheduled but not yet complete
 	hist    *hdr.Histogram
 }
+
+var flights = sync.Pool{New: func() any { return new(flight) }}
 
 var rowHists = sync.Pool{New: func() any { return hdr.New(histLowest, histHighest, rowDigits) }}
 
@@ -169,6 +184,7 @@ type recorder struct {
 
 	curSec int64          // the latest second a request was scheduled in
 	live   map[int64]*row // timeline rows with requests still in flight
+	flying flight         // sentinel of the list of requests scheduled and not complete
 	rows   []shakedown.TimelineRow
 
 	sent, done          int64
@@ -178,6 +194,7 @@ type recorder struct {
 
 func newRecorder(now func() time.Time) *recorder {
 	r := &recorder{now: now, phases: map[shakedown.Phase]*phaseStats{}, live: map[int64]*row{}}
+	r.flying.prev, r.flying.next = &r.flying, &r.flying
 	for i := range r.ring {
 		r.ring[i].idx = -1
 	}
@@ -236,9 +253,9 @@ func (r *recorder) end(at time.Time) {
 	}
 }
 
-// schedule notes a request due at sched and returns the phase it belongs to and its
-// timeline row.
-func (r *recorder) schedule(sched time.Time) (*phaseStats, *row) {
+// schedule notes a request due at sched and returns its flight: the phase it belongs to and
+// its timeline row. Its latency counts as running from when it is started (start).
+func (r *recorder) schedule(sched time.Time) *flight {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sec := int64(sched.Sub(r.start) / time.Second)
@@ -256,15 +273,32 @@ func (r *recorder) schedule(sched time.Time) (*phaseStats, *row) {
 		r.live[sec] = w
 	}
 	w.pending++
-	return r.cur, w
+	r.cur.pending++
+	f := flights.Get().(*flight)
+	f.phase, f.row = r.cur, w
+	f.prev, f.next = r.flying.prev, &r.flying
+	f.prev.next, r.flying.prev = f, f
+	return f
 }
 
-// add records the outcome of a request of phase ph and timeline row w.
-func (r *recorder) add(ph *phaseStats, w *row, o outcome) {
+// start notes that f's latency runs from t: it is sent, or waits for a request in flight to
+// end (which counts as latency). Until then it is not counted as in flight.
+func (f *flight) start(t time.Time) { f.from.Store(t.UnixNano()) }
+
+// add records the outcome of the request f.
+func (r *recorder) add(f *flight, o outcome) {
 	us := micros(o.latency())
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	f.prev.next, f.next.prev = f.next, f.prev
+	ph, w := f.phase, f.row
+	*f = flight{} // the caller lets go of f with this call
+	flights.Put(f)
 	ph.add(o, us)
+	if ph.pending--; ph.pending == 0 && ph.drained != nil {
+		close(ph.drained)
+		ph.drained = nil
+	}
 	if t := o.sent; !t.IsZero() {
 		if r.sent == 0 || t.Before(r.firstSent) {
 			r.firstSent = t
@@ -340,7 +374,10 @@ func usMillis(us, n int64) shakedown.Millis {
 }
 
 // value computes metric over the requests completed in the last window, or over the
-// current phase when window is 0.
+// current phase when window is 0. Over a window, the requests still in flight count too:
+// for latencies at their age so far, the least their latency can be, so that a system that
+// stops answering shows as slow while it hangs rather than as having no requests; for
+// throughput as requests not (yet) answered.
 func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 	if window <= 0 {
 		r.mu.Lock()
@@ -353,7 +390,7 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 	latency := isLatency(metric)
 	// Sorting the latencies is the costly part (milliseconds for a long window at a high
 	// rate): it comes after recent has let go of the lock, so that no send waits for it.
-	lat, errs, oks, span, ok := r.recent(min(window, MaxWindow), latency)
+	lat, errs, oks, flying, span, ok := r.recent(min(window, MaxWindow), latency)
 	if !ok {
 		return 0, 0
 	}
@@ -366,9 +403,9 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 		return float64(errs) / float64(n), int(n)
 	case metric == "throughput":
 		if span <= 0 {
-			return 0, int(n)
+			return 0, int(n + flying)
 		}
-		return float64(oks) / span.Seconds(), int(n)
+		return float64(oks) / span.Seconds(), int(n + flying)
 	case latency:
 		if len(lat) == 0 {
 			return 0, 0
@@ -380,12 +417,13 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 
 // recent returns what the ring holds of the requests completed in the last window (at most
 // MaxWindow): a copy of their latencies when withLat, their errors and successes, and how
-// long the buckets they came from span. ok is false before the load starts.
-func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, errs, oks int64, span time.Duration, ok bool) {
+// long the buckets they came from span; and the requests in flight, whose ages so far
+// join the latencies. ok is false before the load starts.
+func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, errs, oks, flying int64, span time.Duration, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.start.IsZero() {
-		return nil, 0, 0, 0, false
+		return nil, 0, 0, 0, 0, false
 	}
 	now := r.now()
 	nowIdx := int64(now.Sub(r.start) / bucketWidth)
@@ -407,7 +445,39 @@ func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, err
 			}
 		}
 	}
-	return lat, errs, oks, span, true
+	nowNs := now.UnixNano()
+	for f := r.flying.next; f != &r.flying; f = f.next {
+		if from := f.from.Load(); from != 0 && from < nowNs {
+			flying++
+			if withLat {
+				lat = append(lat, uint32(micros(time.Duration(nowNs-from))))
+			}
+		}
+	}
+	return lat, errs, oks, flying, span, true
+}
+
+// awaitPhase waits until every request scheduled in phase p so far is complete (each ends
+// within the load's timeout), or ctx ends.
+func (r *recorder) awaitPhase(ctx context.Context, p shakedown.Phase) error {
+	for {
+		r.mu.Lock()
+		s := r.phases[p]
+		if s == nil || s.pending == 0 {
+			r.mu.Unlock()
+			return nil
+		}
+		if s.drained == nil {
+			s.drained = make(chan struct{})
+		}
+		drained := s.drained
+		r.mu.Unlock()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 }
 
 func isLatency(metric string) bool {
