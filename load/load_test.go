@@ -118,26 +118,32 @@ func TestFixedDelayReportedExactly(t *testing.T) {
 	}
 }
 
+// holdingServer starts a server that holds every request until release is called (at the
+// latest when the test ends) or its client gives up, counting those that arrived.
+func holdingServer(t *testing.T) (target string, arrived *atomic.Int64, release func()) {
+	held := make(chan struct{})
+	arrived = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		}
+	}))
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(srv.Close)
+	t.Cleanup(release) // runs first: the handlers return before the server closes
+	return srv.URL, arrived, release
+}
+
 // TestHungServerShowsWhileItHangs: while a server holds every request, a window's latency
 // counts the requests in flight at their age so far and its throughput is a judged zero,
 // rather than "no requests"; once the phase is over, AwaitPhase returns when its requests
 // have been answered, and the phase then counts every one of them with its full latency.
 func TestHungServerShowsWhileItHangs(t *testing.T) {
-	release := make(chan struct{})
-	var arrived atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived.Add(1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	var releaseOnce sync.Once
-	unhang := func() { releaseOnce.Do(func() { close(release) }) }
-	defer unhang()
-
-	g, err := New(&shakedown.LoadSpec{Name: "hung", URL: srv.URL, Rate: 50, Timeout: 30 * time.Second}, Options{})
+	target, arrived, unhang := holdingServer(t)
+	g, err := New(&shakedown.LoadSpec{Name: "hung", URL: target, Rate: 50, Timeout: 30 * time.Second}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,20 +199,9 @@ func TestHungServerShowsWhileItHangs(t *testing.T) {
 }
 
 func TestStalledServerStillLoaded(t *testing.T) {
-	release := make(chan struct{})
-	var arrived atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived.Add(1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
-
+	target, arrived, _ := holdingServer(t)
 	const rate, d, timeout = 50.0, 2 * time.Second, time.Second
-	g := run(t, &shakedown.LoadSpec{Name: "stalled", URL: srv.URL, Rate: rate, Timeout: timeout}, d)
+	g := run(t, &shakedown.LoadSpec{Name: "stalled", URL: target, Rate: rate, Timeout: timeout}, d)
 	rec := g.Record()
 	st := rec.PerPhase[shakedown.PhaseBaseline]
 	lo, hi := scheduled(rate, d)
