@@ -156,6 +156,18 @@ func reason(r *shakedown.Record) string {
 	return r.Verdict.Meaning()
 }
 
+// leftInjected says whether a fault of the run may still be injected: its revert failed, or
+// it was injected and no revert was recorded. A run not restored only because its steady
+// state did not come back has nothing left for recover to undo.
+func leftInjected(r *shakedown.Record) bool {
+	for _, f := range r.Faults {
+		if f.RevertError != "" || f.InjectedAt != nil && f.RevertedAt == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // recoverCommand is the command that reverts what a not_restored run left behind.
 func recoverCommand(r *shakedown.Record) string {
 	if r.Recover != "" {

@@ -77,6 +77,39 @@ func TestVerdictLines(t *testing.T) {
 	}
 }
 
+// TestRecoverHintOnlyWhenSomethingIsLeft: a run not restored because a revert failed names
+// the command that reverts what is left, in every report; one not restored only because its
+// steady state did not come back (every fault reverted) has nothing left for it to undo,
+// and does not send its reader there.
+func TestRecoverHintOnlyWhenSomethingIsLeft(t *testing.T) {
+	notBack := notRestoredRecord()
+	notBack.Reason = "steady state not back within 30s of the revert: check \"checkout answers\": timeout after 2s"
+	notBack.Faults[1].RevertedAt = notBack.Faults[1].InjectedAt
+	notBack.Faults[1].RevertError = ""
+	for _, tc := range []struct {
+		name string
+		r    *shakedown.Record
+		want bool
+	}{
+		{"revert failed", notRestoredRecord(), true},
+		{"steady state not back", notBack, false},
+	} {
+		var line, junit, md bytes.Buffer
+		WriteVerdictLine(&line, tc.r)
+		if err := WriteJUnit(&junit, []*shakedown.Record{tc.r}); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteMarkdown(&md, []*shakedown.Record{tc.r}); err != nil {
+			t.Fatal(err)
+		}
+		for what, out := range map[string]string{"verdict line": line.String(), "JUnit": junit.String(), "Markdown": md.String()} {
+			if got := strings.Contains(out, tc.r.Recover); got != tc.want {
+				t.Errorf("%s: %s names %q: %v, want %v:\n%s", tc.name, what, tc.r.Recover, got, tc.want, out)
+			}
+		}
+	}
+}
+
 // timeEqual lets cmp compare record times by instant.
 var timeEqual = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
 

@@ -12,7 +12,7 @@ import (
 //
 //	FAILED checkout-tolerates-slow-cache (exit 1, 1m52s): checkout p99 under 400ms did not hold
 //
-// A run that was not restored also names the command that reverts what is left. Where the
+// A run that left a fault injected also names the command that reverts it. Where the
 // reports went is the caller's to print. Write errors are ignored: the line goes to a
 // terminal or a CI log, and the exit code carries the verdict anyway.
 func WriteVerdictLine(w io.Writer, r *shakedown.Record) {
@@ -30,7 +30,7 @@ func verdictLine(r *shakedown.Record) string {
 	}
 	fmt.Fprintf(&b, " (exit %d, %s)", r.ExitCode, fmtDur(runDuration(r)))
 	b.WriteString(": " + reason(r))
-	if r.Verdict == shakedown.VerdictNotRestored {
+	if r.Verdict == shakedown.VerdictNotRestored && leftInjected(r) {
 		b.WriteString("; revert what is left with: " + oneLine(recoverCommand(r)))
 	}
 	return b.String()
