@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,17 +134,109 @@ func planReport(exp *shakedown.Experiment, p *engine.PlanResult) *report.Plan {
 		out.Faults = append(out.Faults, report.PlanFault{Name: pf.Name, Type: pf.Type, Target: pf.Target,
 			Start: pf.Start, End: pf.End, After: pf.After, Lines: pf.Lines})
 	}
+	for _, l := range exp.Loads {
+		out.Loads = append(out.Loads, describeLoad(l))
+	}
 	for _, c := range exp.SteadyState {
-		out.Checks = append(out.Checks, "steady state: "+c.Name)
+		out.Checks = append(out.Checks, "steady state: "+describeCheck(c))
 	}
 	for _, c := range exp.StopIf {
-		out.Checks = append(out.Checks, "stop if: "+c.Name)
+		out.Checks = append(out.Checks, "stop if: "+describeCheck(c))
 	}
 	for _, e := range exp.Expect {
-		out.Checks = append(out.Checks, "expect: "+e.Name)
+		out.Checks = append(out.Checks, "expect: "+describeExpectation(e))
 	}
 	out.Notes = append(out.Notes, fmt.Sprintf("seed %d (pass --seed %d to run this selection)", p.Seed, p.Seed))
 	return out
+}
+
+// describeLoad says what a load sends, for a plan: "checkout: GET http://…/ at 20/s,
+// timeout 5s".
+func describeLoad(l *shakedown.LoadSpec) string {
+	method := l.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	timeout := l.Timeout
+	if timeout == 0 {
+		timeout = shakedown.DefaultRequestTimeout
+	}
+	s := fmt.Sprintf("%s: %s %s at %s", l.Name, method, l.URL, l.Rate)
+	if l.Ramp > 0 {
+		s += ", rising from 0 over " + l.Ramp.String()
+	}
+	return s + ", timeout " + timeout.String()
+}
+
+// describeCheck says what a check watches and its bounds, for a plan: "checkout p99 (
+// checkout.latency.p99 max 250ms for 3s, every 1s)".
+func describeCheck(c *shakedown.Check) string {
+	var what []string
+	if c.Metric != "" {
+		w := c.Metric
+		if c.Min != nil {
+			w += " min " + c.Min.String()
+		}
+		if c.Max != nil {
+			w += " max " + c.Max.String()
+		}
+		what = append(what, w)
+	} else if c.Probe != nil {
+		what = append(what, describeProbe(c.Probe))
+	}
+	if c.For > 0 {
+		what = append(what, "for "+c.For.String())
+	}
+	if c.Window.M > 1 {
+		what = append(what, "breaks on "+c.Window.String()+" samples")
+	}
+	every := c.Every
+	if every == 0 {
+		every = shakedown.DefaultEvery
+	}
+	what = append(what, "every "+every.String())
+	if len(c.Phases) > 0 {
+		var ps []string
+		for _, p := range c.Phases {
+			ps = append(ps, string(p))
+		}
+		what = append(what, "in "+strings.Join(ps, ", "))
+	}
+	return c.Name + " (" + strings.Join(what, ", ") + ")"
+}
+
+// describeProbe names a probe and, when its parameters can say, what it asks.
+func describeProbe(p *shakedown.ProbeSpec) string {
+	if s, ok := p.Params.(fmt.Stringer); ok {
+		return p.Type + " " + s.String()
+	}
+	return p.Type + " probe"
+}
+
+// describeExpectation says what an expectation waits for, for a plan.
+func describeExpectation(e *shakedown.Expectation) string {
+	var what []string
+	switch {
+	case e.Alert != nil:
+		w := "alert " + e.Alert.Name
+		if e.FiresWithin > 0 {
+			w += " fires within " + e.FiresWithin.String() + " of the inject"
+		}
+		if e.ResolvesWithin > 0 {
+			w += ", resolves within " + e.ResolvesWithin.String() + " of the revert"
+		}
+		what = append(what, w)
+	case e.Probe != nil:
+		w := describeProbe(e.Probe)
+		if e.RecoversWithin > 0 {
+			w += " holds again within " + e.RecoversWithin.String() + " of the revert"
+		}
+		what = append(what, w)
+	}
+	if len(what) == 0 {
+		return e.Name
+	}
+	return e.Name + " (" + strings.Join(what, ", ") + ")"
 }
 
 func (a *app) runCommand() *cobra.Command {

@@ -49,6 +49,18 @@ type PrometheusParams struct {
 	Max   *float64 `json:"max,omitempty" doc:"the value must be at most this"`
 }
 
+// String says what the probe asks, for a plan.
+func (p *PrometheusParams) String() string {
+	s := fmt.Sprintf("query %q at %s", p.Query, p.URL)
+	if p.Min != nil {
+		s += fmt.Sprintf(", min %g", *p.Min)
+	}
+	if p.Max != nil {
+		s += fmt.Sprintf(", max %g", *p.Max)
+	}
+	return s
+}
+
 // Validate checks the parameters.
 func (p *PrometheusParams) Validate() error {
 	if err := checkURL(p.URL); err != nil {

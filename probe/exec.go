@@ -20,6 +20,9 @@ type ExecParams struct {
 	Dir     string            `json:"dir,omitempty" doc:"its working directory (default: shakedown's)"`
 }
 
+// String says what the probe runs, for a plan.
+func (p *ExecParams) String() string { return argv.Quote(p.Command) + " exits 0" }
+
 // Validate checks the command and the environment.
 func (p *ExecParams) Validate() error {
 	if len(p.Command) == 0 || p.Command[0] == "" {

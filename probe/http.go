@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,25 @@ type HTTPParams struct {
 }
 
 var token = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// String says what the probe asks, for a plan: "GET http://…/healthz, status 200".
+func (p *HTTPParams) String() string {
+	method := p.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	s := method + " " + p.URL
+	switch p.Status {
+	case 0:
+		s += ", any 2xx"
+	default:
+		s += ", status " + strconv.Itoa(p.Status)
+	}
+	if p.BodyRegexp != "" {
+		s += ", body matches " + strconv.Quote(p.BodyRegexp)
+	}
+	return s
+}
 
 // Validate checks the URL, method, status, regexp and headers.
 func (p *HTTPParams) Validate() error {

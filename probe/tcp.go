@@ -13,6 +13,9 @@ type TCPParams struct {
 	Address string `json:"address" required:"true" doc:"host:port to connect to"`
 }
 
+// String says what the probe asks, for a plan.
+func (p *TCPParams) String() string { return "connect to " + p.Address }
+
 // Validate checks that the address is a host and a numeric port.
 func (p *TCPParams) Validate() error {
 	host, port, err := net.SplitHostPort(p.Address)

@@ -20,6 +20,7 @@ type Plan struct {
 	Recovery   time.Duration
 	Targets    []PlanTarget
 	Faults     []PlanFault
+	Loads      []string // what each load sends, through every phase
 	Checks     []string
 	Notes      []string
 }
@@ -149,6 +150,12 @@ func writePlan(w *bufio.Writer, p *Plan) {
 		}
 	}
 
+	if len(p.Loads) > 0 {
+		w.WriteString("\nload, through every phase\n")
+		for _, l := range p.Loads {
+			fmt.Fprintf(w, "  - %s\n", oneLine(l))
+		}
+	}
 	if len(p.Checks) > 0 {
 		w.WriteString("\nchecks watched\n")
 		for _, c := range p.Checks {

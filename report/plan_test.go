@@ -39,6 +39,7 @@ func samplePlan() *Plan {
 				Start: 40 * time.Second, End: 40 * time.Second,
 				Lines: []string{"delete 3 pods with a 30s grace period; the deployment replaces them"}},
 		},
+		Loads: []string{"checkout: GET http://127.0.0.1:8080/checkout at 50/s, timeout 5s"},
 		Checks: []string{"checkout p99 under 400ms (metric checkout.latency.p99 max 400ms)",
 			"healthz answers (http GET http://127.0.0.1:8080/healthz, status 200, every 1s)",
 			"stop if error storm (checkout.errors max 20% for 5s)"},
