@@ -384,9 +384,9 @@ func errorKind(err error, rctx context.Context) string {
 	return "transport"
 }
 
-// Value returns metric (one of shakedown.MetricNames) over the requests completed in the
-// last window (to within 100 ms; windows beyond MaxWindow are clamped) and those still in
-// flight (latencies count their age so far, the least they can be; throughput counts them
+// Value returns metric (one of shakedown.MetricNames) over the current phase's requests
+// completed in the last window (to within 100 ms; windows beyond MaxWindow are clamped) and
+// those still in flight (latencies count their age so far, the least they can be; throughput counts them
 // as not answered), or over the requests scheduled in the current phase so far when window
 // is 0, and n, the number of requests it rests on. Latencies are in seconds, errors a fraction, throughput successful
 // requests per second. An unknown metric, or no requests, gives 0, 0.

@@ -118,32 +118,44 @@ func TestFixedDelayReportedExactly(t *testing.T) {
 	}
 }
 
-// holdingServer starts a server that holds every request until release is called (at the
-// latest when the test ends) or its client gives up, counting those that arrived.
-func holdingServer(t *testing.T) (target string, arrived *atomic.Int64, release func()) {
+// holder is a server that holds every request until release is called (at the latest when
+// the test ends) or its client gives up, counting those it held; while pass is set, it
+// answers new requests at once.
+type holder struct {
+	url     string
+	arrived atomic.Int64 // requests held
+	pass    atomic.Bool
+	release func()
+}
+
+func holdingServer(t *testing.T) *holder {
+	h := &holder{}
 	held := make(chan struct{})
-	arrived = new(atomic.Int64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived.Add(1)
+		if h.pass.Load() {
+			return
+		}
+		h.arrived.Add(1)
 		select {
 		case <-held:
 		case <-r.Context().Done():
 		}
 	}))
 	var once sync.Once
-	release = func() { once.Do(func() { close(held) }) }
+	h.url, h.release = srv.URL, func() { once.Do(func() { close(held) }) }
 	t.Cleanup(srv.Close)
-	t.Cleanup(release) // runs first: the handlers return before the server closes
-	return srv.URL, arrived, release
+	t.Cleanup(h.release) // runs first: the handlers return before the server closes
+	return h
 }
 
 // TestHungServerShowsWhileItHangs: while a server holds every request, a window's latency
 // counts the requests in flight at their age so far and its throughput is a judged zero,
 // rather than "no requests"; once the phase is over, AwaitPhase returns when its requests
 // have been answered, and the phase then counts every one of them with its full latency.
+// Their late answers do not count in the next phase's windows, which judge its own requests.
 func TestHungServerShowsWhileItHangs(t *testing.T) {
-	target, arrived, unhang := holdingServer(t)
-	g, err := New(&shakedown.LoadSpec{Name: "hung", URL: target, Rate: 50, Timeout: 30 * time.Second}, Options{})
+	srv := holdingServer(t)
+	g, err := New(&shakedown.LoadSpec{Name: "hung", URL: srv.url, Rate: 50, Timeout: 30 * time.Second}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,16 +181,17 @@ func TestHungServerShowsWhileItHangs(t *testing.T) {
 		t.Errorf("errors %v over %d requests while none has ended, want nothing to judge", e, n)
 	}
 
+	srv.pass.Store(true) // the fault is gone: new requests are answered at once
 	g.SetPhase(shakedown.PhaseRecovery)
-	held := arrived.Load()
+	held := srv.arrived.Load()
 	awaited := make(chan error, 1)
 	go func() { awaited <- g.AwaitPhase(t.Context(), shakedown.PhaseInject) }()
 	select {
 	case err := <-awaited:
 		t.Fatalf("AwaitPhase returned (%v) while the phase's requests were held", err)
-	case <-time.After(200 * time.Millisecond):
+	case <-time.After(time.Second):
 	}
-	unhang()
+	srv.release()
 	select {
 	case err := <-awaited:
 		if err != nil {
@@ -191,17 +204,22 @@ func TestHungServerShowsWhileItHangs(t *testing.T) {
 	if int64(n) < held {
 		t.Errorf("the inject phase counts %d requests, want at least the %d held", n, held)
 	}
-	if n50 < 0.2 { // every one was held for the 200ms above at least
-		t.Errorf("inject p50 %vs, want at least the 0.2s every request was held", n50)
+	if n50 < 1 { // every one was held for the second above at least
+		t.Errorf("inject p50 %vs, want at least the 1s every request was held", n50)
+	}
+	// The held requests were just answered, after a second or more, in the recovery's window:
+	// it holds the recovery's own requests, answered at once.
+	if p99, n := g.Value("latency.p99", time.Second); n == 0 || p99 >= 0.5 {
+		t.Errorf("recovery p99 %vs over %d requests, want its own fast answers alone", p99, n)
 	}
 	cancel()
 	<-done
 }
 
 func TestStalledServerStillLoaded(t *testing.T) {
-	target, arrived, _ := holdingServer(t)
+	srv := holdingServer(t)
 	const rate, d, timeout = 50.0, 2 * time.Second, time.Second
-	g := run(t, &shakedown.LoadSpec{Name: "stalled", URL: target, Rate: rate, Timeout: timeout}, d)
+	g := run(t, &shakedown.LoadSpec{Name: "stalled", URL: srv.url, Rate: rate, Timeout: timeout}, d)
 	rec := g.Record()
 	st := rec.PerPhase[shakedown.PhaseBaseline]
 	lo, hi := scheduled(rate, d)
@@ -209,7 +227,7 @@ func TestStalledServerStillLoaded(t *testing.T) {
 	if st.Count < int64(lo) || st.Count > int64(hi) {
 		t.Errorf("%d requests counted, want the %d–%d the schedule holds", st.Count, lo, hi)
 	}
-	if got := arrived.Load(); got != st.Count {
+	if got := srv.arrived.Load(); got != st.Count {
 		t.Errorf("server saw %d requests, generator counted %d", got, st.Count)
 	}
 	// ...each timed out and counts as an error, with its latency counted up to the timeout.

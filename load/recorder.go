@@ -141,7 +141,8 @@ func (s *phaseStats) add(o outcome, us int64) {
 	}
 }
 
-// bucket is one slot of the ring behind Value: the requests completed in one bucketWidth.
+// bucket is one slot of the ring behind Value: the requests of the current phase completed
+// in one bucketWidth.
 type bucket struct {
 	idx       int64 // which bucketWidth since the start it holds; -1 when empty
 	lat       []uint32
@@ -313,16 +314,21 @@ func (r *recorder) add(f *flight, o outcome) {
 		r.lastDone = o.done
 	}
 
-	idx := max(int64(o.done.Sub(r.start)/bucketWidth), 0)
-	b := &r.ring[idx%int64(ringSlots)]
-	if b.idx != idx {
-		b.idx, b.lat, b.errs, b.oks = idx, b.lat[:0], 0, 0
-	}
-	b.lat = append(b.lat, uint32(us))
-	if o.errKind != "" {
-		b.errs++
-	} else {
-		b.oks++
+	// The windows behind Value hold the current phase's requests: an answer to a request of
+	// an earlier phase (one a fault held up, answered after the revert) tells nothing of the
+	// phase it arrives in.
+	if ph == r.cur {
+		idx := max(int64(o.done.Sub(r.start)/bucketWidth), 0)
+		b := &r.ring[idx%int64(ringSlots)]
+		if b.idx != idx {
+			b.idx, b.lat, b.errs, b.oks = idx, b.lat[:0], 0, 0
+		}
+		b.lat = append(b.lat, uint32(us))
+		if o.errKind != "" {
+			b.errs++
+		} else {
+			b.oks++
+		}
 	}
 
 	w.count++
@@ -373,8 +379,9 @@ func usMillis(us, n int64) shakedown.Millis {
 	return shakedown.Millis(float64(us) / 1e3)
 }
 
-// value computes metric over the requests completed in the last window, or over the
-// current phase when window is 0. Over a window, the requests still in flight count too:
+// value computes metric over the current phase's requests completed in the last window, or
+// over the whole current phase when window is 0. Over a window, the phase's requests still
+// in flight count too:
 // for latencies at their age so far, the least their latency can be, so that a system that
 // stops answering shows as slow while it hangs rather than as having no requests; for
 // throughput as requests not (yet) answered.
@@ -415,10 +422,10 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 	return 0, 0
 }
 
-// recent returns what the ring holds of the requests completed in the last window (at most
-// MaxWindow): a copy of their latencies when withLat, their errors and successes, and how
-// long the buckets they came from span; and the requests in flight, whose ages so far
-// join the latencies. ok is false before the load starts.
+// recent returns what the ring holds of the current phase's requests completed in the last
+// window (at most MaxWindow): a copy of their latencies when withLat, their errors and
+// successes, and how long the buckets they came from span; and the phase's requests in
+// flight, whose ages so far join the latencies. ok is false before the load starts.
 func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, errs, oks, flying int64, span time.Duration, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -447,7 +454,7 @@ func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, err
 	}
 	nowNs := now.UnixNano()
 	for f := r.flying.next; f != &r.flying; f = f.next {
-		if from := f.from.Load(); from != 0 && from < nowNs {
+		if from := f.from.Load(); f.phase == r.cur && from != 0 && from < nowNs {
 			flying++
 			if withLat {
 				lat = append(lat, uint32(micros(time.Duration(nowNs-from))))
