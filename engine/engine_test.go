@@ -968,3 +968,67 @@ func TestSignificanceDecidesRelativeBreaches(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectJudgedOnceAnswered: the inject phase is judged on its requests once they have
+// been answered — here 3s after the fault ends, slower than the bound — while the revert
+// goes ahead on time; a panic in that wait is an error of the run, which still reverts.
+func TestInjectJudgedOnceAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		panic bool
+		want  shakedown.Verdict
+	}{
+		{"late answers are slow", false, shakedown.VerdictFailed},
+		{"the wait panics", true, shakedown.VerdictError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tr := &trace{}
+				var flag atomic.Bool
+				l := newLoad()
+				l.set("latency.p99", 0.1)
+				l.phase["baseline"], l.phaseN["baseline"] = map[string]float64{"latency.p99": 0.1}, 30
+				l.phase["inject"], l.phaseN["inject"] = map[string]float64{"latency.p99": 0.1}, 10
+				var answered time.Time
+				l.await = func(ctx context.Context, p shakedown.Phase) error {
+					if p != shakedown.PhaseInject {
+						return nil
+					}
+					time.Sleep(3 * time.Second)
+					if tc.panic {
+						panic("load bug")
+					}
+					l.mu.Lock()
+					l.phase["inject"], l.phaseN["inject"] = map[string]float64{"latency.p99": 4}, 50
+					l.mu.Unlock()
+					answered = time.Now()
+					return nil
+				}
+				e := exp(fake("f", &fakeParams{Trace: tr, Flag: &flag}, 5*time.Second))
+				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 10}}
+				e.SteadyState = []*shakedown.Check{{Name: "p99", Metric: "web.latency.p99", Max: mustTol(t, "1s")}}
+				o := opts(tr, nil)
+				o.NewLoad = func(*shakedown.LoadSpec) (engine.Load, error) { return l, nil }
+				rec := engine.Run(t.Context(), e, o)
+				wantVerdict(t, rec, tc.want)
+				if flag.Load() || !tr.has("done f") {
+					t.Fatalf("not reverted: %v", tr.list())
+				}
+				if tc.panic {
+					return
+				}
+				f := rec.Faults[0]
+				if f.RevertedAt == nil || f.InjectedAt == nil || f.RevertedAt.Sub(f.InjectedAt.Time) != 5*time.Second {
+					t.Errorf("fault %+v: want it reverted on time, 5s after the inject", f)
+				}
+				if !f.RevertedAt.Before(answered) {
+					t.Errorf("reverted at %v, after the inject's requests were answered at %v: the revert waited", f.RevertedAt.Time, answered)
+				}
+				pr := check(rec, "p99").PerPhase["inject"]
+				if pr == nil || pr.Held || !strings.Contains(pr.Observed, "over 50 requests") {
+					t.Errorf("inject phase %+v: want it broken on the 50 answered requests", pr)
+				}
+			})
+		})
+	}
+}

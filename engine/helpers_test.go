@@ -359,6 +359,8 @@ type load struct {
 	phaseN  map[shakedown.Phase]int
 	current shakedown.Phase
 	ran     atomic.Bool
+	// await, when set, is what AwaitPhase does: the phase's requests being answered.
+	await func(ctx context.Context, p shakedown.Phase) error
 }
 
 func newLoad() *load {
@@ -400,7 +402,12 @@ func (l *load) PhaseValue(p shakedown.Phase, metric string) (float64, int) {
 
 func (l *load) PhaseSamples(p shakedown.Phase, metric string) []float64 { return nil }
 
-func (l *load) AwaitPhase(ctx context.Context, p shakedown.Phase) error { return nil }
+func (l *load) AwaitPhase(ctx context.Context, p shakedown.Phase) error {
+	if l.await == nil {
+		return nil
+	}
+	return l.await(ctx, p)
+}
 
 func (l *load) Record() shakedown.LoadRecord { return shakedown.LoadRecord{Name: "web"} }
 

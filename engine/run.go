@@ -514,6 +514,11 @@ func (r *runner) journalDone(h *held, revertErr error) {
 // the run wait for it.
 func (r *runner) closeWhenAnswered(p shakedown.Phase) {
 	r.closing.Go(func() {
+		defer func() {
+			if v := recover(); v != nil {
+				r.setErr(r.panicked("close phase "+string(p), v))
+			}
+		}()
 		for _, l := range r.loads {
 			l.load.AwaitPhase(r.ctx, p)
 		}
