@@ -757,7 +757,15 @@ func (r *runner) noteInterruption() {
 // finish reverts whatever is left, stops everything the run started, and completes the
 // record. It runs on every path, panics included.
 func (r *runner) finish() {
-	r.closing.Wait() // the inject phase's requests, each within its timeout, unless ctx ended
+	r.mu.Lock()
+	injected := len(r.stack) > 0
+	r.mu.Unlock()
+	if !injected {
+		// The inject phase is judged once its requests are answered, each within its
+		// timeout. With a fault still in, the revert comes first: the cancel below cuts the
+		// wait short.
+		r.closing.Wait()
+	}
 	r.noteInterruption()
 	r.cancel(errFinished)
 	if r.stopTimer != nil {
@@ -783,6 +791,7 @@ func (r *runner) finish() {
 		r.revertEnd = r.now()
 		r.mu.Unlock()
 	}
+	r.closing.Wait()
 	if r.monCancel != nil {
 		r.monCancel()
 	}
