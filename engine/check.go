@@ -36,8 +36,9 @@ type check struct {
 	holding  bool      // the window's breach condition does not hold
 	base     float64   // the baseline value, for baseline-relative tolerances
 	haveBase bool
-	tooFew   string // why the baseline-relative tolerances cannot be judged
-	fired    bool   // a stop condition that fired
+	tooFew   string        // why the baseline-relative tolerances cannot be judged
+	fired    bool          // a stop condition that fired
+	probing  chan struct{} // closed when the probe sample in flight has been observed; nil when none is
 	phases   map[shakedown.Phase]*checkPhase
 	order    []shakedown.Phase
 }
@@ -239,6 +240,16 @@ func (r *runner) sampleLoop(ctx context.Context, ck *check) error {
 func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, epoch int) {
 	at := r.now()
 	if ck.prober != nil {
+		done := make(chan struct{})
+		r.mu.Lock()
+		ck.probing = done
+		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			ck.probing = nil
+			r.mu.Unlock()
+			close(done)
+		}()
 		pctx, cancel := context.WithTimeout(ctx, ck.timeout)
 		obs, err := ck.prober.Probe(pctx)
 		cancel()
@@ -310,6 +321,16 @@ func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Ti
 		}
 	}
 	live := judged && (epoch == r.epoch || ck.role == roleStop)
+	if !live && breached && value == nil && ck.role == roleSteady && !ck.flakeResistant() &&
+		(phase == shakedown.PhaseInject || r.phase == shakedown.PhaseInject) {
+		// A probe that began or failed in the inject phase but came back after a phase change
+		// (the fault held its answer past the phase's end, or from before its start) is
+		// evidence about the inject phase: it breaks it, as a sample within it would.
+		if ips := ck.phase(shakedown.PhaseInject); !ips.broken {
+			ips.broken, ips.detail = true, detail
+			r.brokeLocked(ck, shakedown.PhaseInject, detail)
+		}
+	}
 	if live {
 		broken := ck.push(breached, at)
 		if broken && !ps.broken && phase != shakedown.PhaseRevert {

@@ -1032,3 +1032,40 @@ func TestInjectJudgedOnceAnswered(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeHeldPastTheInjectBreaksIt: a probe sample sent during the inject phase that the
+// fault holds until after the phase has ended (it times out then) breaks the inject phase,
+// and the phase is judged only once that sample is back.
+func TestProbeHeldPastTheInjectBreaksIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var hung atomic.Bool
+		reg := registry()
+		reg.AddProbe(shakedown.ProbeType{Name: "hangs", New: func(shakedown.Env, any, time.Duration) (shakedown.Prober, error) {
+			return proberFunc(func(ctx context.Context) (string, error) {
+				if !hung.Load() {
+					return "", nil
+				}
+				<-ctx.Done() // no answer while the fault is in: the sample times out
+				return "", ctx.Err()
+			}), nil
+		}})
+		// The fault starts 500ms into the inject phase, after its first sample, and ends at
+		// 2.5s; the sample of 1s times out at 3s, after the phase.
+		f := fake("f", &fakeParams{Trace: tr, Flag: &hung}, 2*time.Second)
+		f.Delay = 500 * time.Millisecond
+		e := exp(f)
+		e.SteadyState = []*shakedown.Check{{Name: "answers", Probe: &shakedown.ProbeSpec{Type: "hangs"},
+			Every: time.Second, Timeout: 2 * time.Second}}
+		o := opts(tr, nil)
+		o.Registry = reg
+		rec := engine.Run(t.Context(), e, o)
+		wantVerdict(t, rec, shakedown.VerdictFailed)
+		if pr := check(rec, "answers").PerPhase["inject"]; pr == nil || pr.Held {
+			t.Errorf("inject phase %+v: want it broken by the sample that came back after it", pr)
+		}
+		if hung.Load() || !tr.has("done f") {
+			t.Errorf("not reverted: %v", tr.list())
+		}
+	})
+}

@@ -292,7 +292,6 @@ func (r *runner) inject() bool {
 	r.mu.Lock()
 	r.graph = nil
 	r.mu.Unlock()
-	r.closeWhenAnswered(shakedown.PhaseInject)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ctx.Err() == nil && len(r.out.errs) == 0 && !r.out.revertFailed
@@ -508,11 +507,20 @@ func (r *runner) journalDone(h *held, revertErr error) {
 	}
 }
 
-// closeWhenAnswered closes phase p once the loads' requests scheduled in it have completed —
-// each within its timeout, so a request the fault held up counts with its full latency — or
-// the run ends, without holding up what follows (the revert). The recovery and the end of
-// the run wait for it.
+// closeWhenAnswered closes phase p, which has just ended, once what was asked during it has
+// come back — the loads' requests scheduled in it, each within its timeout, so a request the
+// fault held up counts with its full latency; the probe samples in flight, each within its
+// check's timeout — or the run ends, without holding up what follows (the revert). The
+// recovery and the end of the run wait for it.
 func (r *runner) closeWhenAnswered(p shakedown.Phase) {
+	r.mu.Lock()
+	var probing []chan struct{}
+	for _, ck := range r.checks {
+		if ck.probing != nil {
+			probing = append(probing, ck.probing)
+		}
+	}
+	r.mu.Unlock()
 	r.closing.Go(func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -522,13 +530,25 @@ func (r *runner) closeWhenAnswered(p shakedown.Phase) {
 		for _, l := range r.loads {
 			l.load.AwaitPhase(r.ctx, p)
 		}
+		for _, done := range probing {
+			select {
+			case <-done:
+			case <-r.ctx.Done():
+			}
+		}
 		r.closePhase(p)
 	})
 }
 
 // revertPhase reverts what is still injected and marks the end of the revert.
 func (r *runner) revertPhase() {
+	r.mu.Lock()
+	injected := r.phase == shakedown.PhaseInject
+	r.mu.Unlock()
 	r.enter(shakedown.PhaseRevert, 0)
+	if injected {
+		r.closeWhenAnswered(shakedown.PhaseInject)
+	}
 	r.revertAll()
 	r.mu.Lock()
 	r.revertEnd = r.now()
