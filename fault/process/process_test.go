@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/internal/procfs/procfstest"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -195,13 +196,13 @@ func TestFindFakeProc(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644)
 		os.WriteFile(filepath.Join(dir, "cmdline"), []byte(argv), 0o644)
 	}
-	add(1, statLine(1, "worker", 'S', 0, 1, 0, 1), "worker\x00")
-	add(100, statLine(100, "worker", 'S', 2, 0, procfs.PFKThread, 10), "")
-	add(101, statLine(101, "worker", 'Z', 1, 101, 0, 11), "")
-	add(102, statLine(102, "worker", 'S', 1, 102, 0, 12), "worker\x00--serve\x00")
-	add(103, statLine(103, "weird) (name", 'S', 1, 103, 0, 13), "/usr/bin/worker\x00-x\x00")
-	add(104, statLine(104, "other", 'S', 1, 104, 0, 14), "/usr/bin/other\x00worker\x00")
-	add(os.Getpid(), statLine(os.Getpid(), "worker", 'R', 1, 1, 0, 15), "worker\x00")
+	add(1, procfstest.StatLine(1, "worker", 'S', 0, 1, 0, 1), "worker\x00")
+	add(100, procfstest.StatLine(100, "worker", 'S', 2, 0, procfs.PFKThread, 10), "")
+	add(101, procfstest.StatLine(101, "worker", 'Z', 1, 101, 0, 11), "")
+	add(102, procfstest.StatLine(102, "worker", 'S', 1, 102, 0, 12), "worker\x00--serve\x00")
+	add(103, procfstest.StatLine(103, "weird) (name", 'S', 1, 103, 0, 13), "/usr/bin/worker\x00-x\x00")
+	add(104, procfstest.StatLine(104, "other", 'S', 1, 104, 0, 14), "/usr/bin/other\x00worker\x00")
+	add(os.Getpid(), procfstest.StatLine(os.Getpid(), "worker", 'R', 1, 1, 0, 15), "worker\x00")
 	os.MkdirAll(filepath.Join(root, "self"), 0o755)
 
 	tests := []struct {

@@ -1,28 +1,15 @@
 package procfs
 
 import (
-	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// statLine builds a /proc/PID/stat line with the given fields and zeros elsewhere.
-func statLine(pid int, comm string, state byte, ppid, session int, flags, start uint64) string {
-	f := make([]string, 52-2) // fields 3..52
-	for i := range f {
-		f[i] = "0"
-	}
-	f[0] = string(state) // field 3
-	f[4-3] = fmt.Sprint(ppid)
-	f[6-3] = fmt.Sprint(session)
-	f[9-3] = fmt.Sprint(flags)
-	f[22-3] = fmt.Sprint(start)
-	return fmt.Sprintf("%d (%s) %s\n", pid, comm, strings.Join(f, " "))
-}
+	"github.com/shakedown-dev/shakedown/internal/procfs/procfstest"
+)
 
 func TestParseStat(t *testing.T) {
 	tests := []struct {
@@ -30,10 +17,10 @@ func TestParseStat(t *testing.T) {
 		in   string
 		want Stat
 	}{
-		{"plain", statLine(1234, "shop-web", 'S', 1, 1234, 4194560, 98765), Stat{PID: 1234, Comm: "shop-web", State: 'S', PPID: 1, Session: 1234, Flags: 4194560, StartTime: 98765}},
-		{"spaces", statLine(7, "tmux: server", 'R', 1, 7, 0, 5), Stat{PID: 7, Comm: "tmux: server", State: 'R', PPID: 1, Session: 7, StartTime: 5}},
-		{"parentheses", statLine(8, ") (x) 1 2 (", 'T', 2, 3, 0, 99), Stat{PID: 8, Comm: ") (x) 1 2 (", State: 'T', PPID: 2, Session: 3, StartTime: 99}},
-		{"empty comm", statLine(9, "", 'Z', 1, 1, 0, 1), Stat{PID: 9, State: 'Z', PPID: 1, Session: 1, StartTime: 1}},
+		{"plain", procfstest.StatLine(1234, "shop-web", 'S', 1, 1234, 4194560, 98765), Stat{PID: 1234, Comm: "shop-web", State: 'S', PPID: 1, Session: 1234, Flags: 4194560, StartTime: 98765}},
+		{"spaces", procfstest.StatLine(7, "tmux: server", 'R', 1, 7, 0, 5), Stat{PID: 7, Comm: "tmux: server", State: 'R', PPID: 1, Session: 7, StartTime: 5}},
+		{"parentheses", procfstest.StatLine(8, ") (x) 1 2 (", 'T', 2, 3, 0, 99), Stat{PID: 8, Comm: ") (x) 1 2 (", State: 'T', PPID: 2, Session: 3, StartTime: 99}},
+		{"empty comm", procfstest.StatLine(9, "", 'Z', 1, 1, 0, 1), Stat{PID: 9, State: 'Z', PPID: 1, Session: 1, StartTime: 1}},
 		{"kernel thread", "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 24 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
 			Stat{PID: 2, Comm: "kthreadd", State: 'S', Flags: 2129984, StartTime: 24}},
 		{"real machine line", "1049 (sh) S 1 1049 1049 34816 1050 4194304 139 0 0 0 0 0 0 0 20 0 1 0 1234567 2637824 220 18446744073709551615 1 1 0 0 0 0 0 0 65536 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
@@ -112,8 +99,8 @@ func TestParseCgroups(t *testing.T) {
 }
 
 func FuzzParseStat(f *testing.F) {
-	f.Add([]byte(statLine(1234, "shop-web", 'S', 1, 1234, 0, 98765)))
-	f.Add([]byte(statLine(8, ") (x) 1 2 (", 'T', 2, 3, 0, 99)))
+	f.Add([]byte(procfstest.StatLine(1234, "shop-web", 'S', 1, 1234, 0, 98765)))
+	f.Add([]byte(procfstest.StatLine(8, ") (x) 1 2 (", 'T', 2, 3, 0, 99)))
 	f.Add([]byte("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 24 0"))
 	f.Add([]byte("1 ((() S"))
 	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5 0 0"))
@@ -127,7 +114,7 @@ func FuzzParseStat(f *testing.F) {
 			t.Fatalf("ParseStat(%q) accepted pid %d", b, s.PID)
 		}
 		// Whatever comm was read, writing it back and parsing again gives the same Stat.
-		again, err := ParseStat([]byte(statLine(s.PID, s.Comm, s.State, s.PPID, s.Session, s.Flags, s.StartTime)))
+		again, err := ParseStat([]byte(procfstest.StatLine(s.PID, s.Comm, s.State, s.PPID, s.Session, s.Flags, s.StartTime)))
 		if err != nil {
 			t.Fatalf("re-parse of %+v: %v", s, err)
 		}
