@@ -290,10 +290,8 @@ func (r *runner) inject() bool {
 	}
 	g.Wait()
 	r.mu.Lock()
-	r.graph = nil
-	r.mu.Unlock()
-	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.graph = nil
 	return r.ctx.Err() == nil && len(r.out.errs) == 0 && !r.out.revertFailed
 }
 
