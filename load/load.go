@@ -80,9 +80,7 @@ type Generator struct {
 	spec        *shakedown.LoadSpec
 	url         string
 	method      string
-	header      http.Header
 	req         *http.Request // every send's request but for its context and body; nil when reqErr
-	ownHeader   bool          // each send needs its own copy of the headers (a cookie jar adds to them)
 	reqErr      error         // why no request can be made: every send fails with it
 	timeout     time.Duration
 	client      *http.Client
@@ -132,24 +130,21 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	if g.maxInFlight == 0 {
 		g.maxInFlight = DefaultMaxInFlight
 	}
-	if len(spec.Headers) > 0 {
-		g.header = make(http.Header, len(spec.Headers))
-		for k, v := range spec.Headers {
-			g.header.Set(k, v)
-		}
-	}
 	// The URL is parsed and the request built once; each send takes a shallow copy.
 	var body io.Reader
 	if spec.Body != "" {
 		body = strings.NewReader(spec.Body)
 	}
 	g.req, g.reqErr = http.NewRequest(g.method, g.url, body)
-	// The headers are shared read-only: net/http copies a request before it changes them,
-	// but for a client's cookie jar, which adds to them in place.
-	g.ownHeader = g.client.Jar != nil
-	if g.req != nil && g.header != nil {
-		g.req.Header = g.header
-		if h := g.header.Get("Host"); h != "" {
+	if g.req != nil && len(spec.Headers) > 0 {
+		// The headers are shared read-only: net/http copies a request before it changes
+		// them, but for a client's cookie jar, which adds to them in place (see request).
+		header := make(http.Header, len(spec.Headers))
+		for k, v := range spec.Headers {
+			header.Set(k, v)
+		}
+		g.req.Header = header
+		if h := header.Get("Host"); h != "" {
 			g.req.Host = h
 		}
 	}
@@ -358,7 +353,7 @@ func (g *Generator) request(ctx context.Context) (*http.Request, error) {
 		return nil, g.reqErr
 	}
 	req := g.req.WithContext(ctx)
-	if g.ownHeader {
+	if g.client.Jar != nil { // the jar adds its cookies to the headers in place
 		req.Header = req.Header.Clone()
 	}
 	if req.GetBody != nil {
