@@ -136,7 +136,7 @@ func verdictCase(class string, r *shakedown.Record) junit.Testcase {
 	var data strings.Builder
 	fmt.Fprintf(&data, "%s (exit %d): %s\n", Status(r.Verdict), r.ExitCode, why)
 	fmt.Fprintf(&data, "%s means %s\n", r.Verdict, r.Verdict.Meaning())
-	if r.Verdict == shakedown.VerdictNotRestored && leftInjected(r) {
+	if leftInjected(r) {
 		fmt.Fprintf(&data, "something may still be injected; revert it with: %s\n", recoverCommand(r))
 	}
 	res := &junit.Result{

@@ -130,7 +130,7 @@ func writeRunMarkdown(b *bytes.Buffer, r *shakedown.Record) {
 	}
 	b.WriteString(strings.Join(facts, " · ") + "\n\n")
 
-	if r.Verdict == shakedown.VerdictNotRestored && leftInjected(r) {
+	if leftInjected(r) {
 		b.WriteString("> [!CAUTION]\n> Something may still be injected. Revert it with:\n>\n")
 		b.WriteString("> ```sh\n> " + oneLine(recoverCommand(r)) + "\n> ```\n\n")
 	}

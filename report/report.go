@@ -156,10 +156,13 @@ func reason(r *shakedown.Record) string {
 	return r.Verdict.Meaning()
 }
 
-// leftInjected says whether a fault of the run may still be injected: its revert failed, or
-// it was injected and no revert was recorded. A run not restored only because its steady
-// state did not come back has nothing left for recover to undo.
+// leftInjected says whether a run not restored may have left a fault injected: its revert
+// failed, or it was injected and no revert was recorded. A run not restored only because its
+// steady state did not come back has nothing left for recover to undo.
 func leftInjected(r *shakedown.Record) bool {
+	if r.Verdict != shakedown.VerdictNotRestored {
+		return false
+	}
 	for _, f := range r.Faults {
 		if f.RevertError != "" || f.InjectedAt != nil && f.RevertedAt == nil {
 			return true

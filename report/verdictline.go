@@ -30,7 +30,7 @@ func verdictLine(r *shakedown.Record) string {
 	}
 	fmt.Fprintf(&b, " (exit %d, %s)", r.ExitCode, fmtDur(runDuration(r)))
 	b.WriteString(": " + reason(r))
-	if r.Verdict == shakedown.VerdictNotRestored && leftInjected(r) {
+	if leftInjected(r) {
 		b.WriteString("; revert what is left with: " + oneLine(recoverCommand(r)))
 	}
 	return b.String()
