@@ -90,11 +90,7 @@ func watchDeployment(ctx context.Context, c *conn, ns, name string) *view[*appsv
 			if err != nil {
 				return nil, "", apiErr(err, "list", "deployments", ns, "")
 			}
-			out := make([]*appsv1.Deployment, len(l.Items))
-			for i := range l.Items {
-				out[i] = &l.Items[i]
-			}
-			return out, l.ResourceVersion, nil
+			return itemRefs(l.Items), l.ResourceVersion, nil
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return deps.Watch(ctx, o) })
 }

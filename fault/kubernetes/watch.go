@@ -188,11 +188,16 @@ func watchPods(ctx context.Context, c *conn, ns string, opts metav1.ListOptions)
 			if err != nil {
 				return nil, "", apiErr(err, "list", "pods", ns, "")
 			}
-			out := make([]*corev1.Pod, len(l.Items))
-			for i := range l.Items {
-				out[i] = &l.Items[i]
-			}
-			return out, l.ResourceVersion, nil
+			return itemRefs(l.Items), l.ResourceVersion, nil
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return pods.Watch(ctx, o) })
+}
+
+// itemRefs returns pointers to the items of a list, as a view's list function gives them.
+func itemRefs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
