@@ -6,9 +6,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"testing"
-	"time"
-
-	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // startAPI serves a new Server's API on 127.0.0.1.
@@ -18,12 +15,6 @@ func startAPI(t testing.TB) (*Server, string) {
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); s.Close() })
 	return s, ts.URL
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testenv.WaitFor(t, what, within, cond)
 }
 
 // pipeConn wires a conn of p between two net.Pipes and serves it; the test holds the

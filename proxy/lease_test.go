@@ -171,6 +171,6 @@ func TestLeaseHolderKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	eventually(t, holderTTL+10*time.Second, "toxic removed after its holder was killed", func() bool { return !present() })
+	testenv.WaitFor(t, "toxic removed after its holder was killed", holderTTL+10*time.Second, func() bool { return !present() })
 	t.Logf("toxic gone %v after SIGKILL (lease TTL %v)", time.Since(killed).Round(time.Millisecond), holderTTL)
 }
