@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // backend starts a test server with the given handler and returns its host:port.
@@ -80,13 +82,11 @@ func TestBalancerHealthCheckTakesAHungBackendOut(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go b.Run(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for !func() bool { b.mu.RLock(); defer b.mu.RUnlock(); return len(b.up) == 2 && !b.up[0] && b.up[1] }() {
-		if time.Now().After(deadline) {
-			t.Fatal("the hung backend was not taken out within 5s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
+	testenv.WaitFor(t, "the hung backend taken out", 5*time.Second, func() bool {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		return len(b.up) == 2 && !b.up[0] && b.up[1]
+	})
 	for len(hits) > 0 {
 		<-hits
 	}
