@@ -89,6 +89,11 @@ type Undo struct {
 	Type    string          `json:"type"`
 	Data    json.RawMessage `json:"data"`
 	Summary string          `json:"summary"` // for people: "SIGCONT pid 1234"
+	// Interrupt marks an undo that stops an inject still running (kills the processes an
+	// exec fault's inject started, say). It is carried out first, and only when the inject
+	// may not have returned: the runner died during it. The runner's own revert never needs
+	// it, as it reverts only once the inject has returned.
+	Interrupt bool `json:"interrupt,omitempty"`
 }
 
 // UndoFunc carries out an Undo of its type. It must be idempotent: "already gone" is success.

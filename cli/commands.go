@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/fault/network"
 	"github.com/shakedown-dev/shakedown/fault/stress"
+	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/load"
 	"github.com/shakedown-dev/shakedown/proxy"
@@ -31,25 +33,16 @@ func (a *app) recoverCommand() *cobra.Command {
 		Short: "Revert everything a dead run left injected",
 		Long: `Revert everything that runs which are no longer alive left injected, from their journals
 under the state dir. Safe to run at any time and more than once: live runs are left alone
-and reverts are idempotent. With --sweep it also removes leftovers named after dead runs
-(nftables tables, qdiscs, freezer cgroups, fill files) when no journal survived.
-Exit 0 when nothing is left injected, 4 when something could not be reverted.`,
+and reverts are idempotent. A damaged journal is reported with its damaged lines, everything
+that can still be read of it is reverted, and it is kept; a journal that is not private to
+you (another user's, or one others could write) is refused and nothing in it is run. With
+--sweep it also removes leftovers named after dead runs (nftables tables, qdiscs, freezer
+cgroups, fill files) when no journal survived.
+Exit 0 when nothing is left injected, 4 when something could not be reverted or read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.WithoutCancel(cmd.Context())
-			results, err := journal.Replay(ctx, stateDir, a.reg, false)
-			if err != nil {
-				fmt.Fprintf(a.stderr, "shakedown: recover: %v\n", err)
-			}
-			failed := err != nil
-			for _, r := range results {
-				if r.Err != nil {
-					failed = true
-					fmt.Fprintf(a.stdout, "FAILED  run %s fault %s: %s: %v\n", r.RunID, r.Fault, r.Undo.Summary, r.Err)
-					continue
-				}
-				fmt.Fprintf(a.stdout, "reverted  run %s fault %s: %s\n", r.RunID, r.Fault, r.Undo.Summary)
-			}
+			done, failed := a.recoverJournals(ctx, stateDir)
 			if sweep {
 				live := a.runIsLive(stateDir)
 				for _, sweep := range []func(context.Context, func(string) bool) ([]string, error){network.Sweep, stress.Sweep} {
@@ -61,10 +54,10 @@ Exit 0 when nothing is left injected, 4 when something could not be reverted.`,
 						failed = true
 						fmt.Fprintf(a.stderr, "shakedown: sweep: %v\n", err)
 					}
-					results = append(results, make([]journal.Result, len(removed))...)
+					done += len(removed)
 				}
 			}
-			if len(results) == 0 && !failed {
+			if done == 0 && !failed {
 				fmt.Fprintln(a.stdout, "nothing to recover")
 			}
 			if failed {
@@ -76,6 +69,66 @@ Exit 0 when nothing is left injected, 4 when something could not be reverted.`,
 	cmd.Flags().StringVar(&stateDir, "state-dir", shakedown.DefaultStateDir, "the state dir runs kept their journals in")
 	cmd.Flags().BoolVar(&sweep, "sweep", false, "also remove leftovers of dead runs found by their names when no journal survived")
 	return cmd
+}
+
+// recoverJournals replays the journals of the dead runs in stateDir, newest first, and says
+// what it did, run by run: each undo reverted or failed, each damaged journal with its lines,
+// each refused journal with the reason. It returns how many things it did and whether
+// anything may still be injected.
+func (a *app) recoverJournals(ctx context.Context, stateDir string) (done int, failed bool) {
+	ids, err := journal.RunIDs(stateDir)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "shakedown: recover: %v\n", err)
+		return 0, true
+	}
+	journal.RemoveStaleTemps(stateDir)
+	for i := len(ids) - 1; i >= 0; i-- {
+		id := ids[i]
+		results, err := journal.ReplayRun(ctx, stateDir, id, a.reg, journal.ReplayOptions{})
+		for _, r := range results {
+			done++
+			if r.Err != nil {
+				fmt.Fprintf(a.stdout, "FAILED    run %s fault %s: %s: %v\n", r.RunID, r.Fault, r.Undo.Summary, r.Err)
+				continue
+			}
+			fmt.Fprintf(a.stdout, "reverted  run %s fault %s: %s\n", r.RunID, r.Fault, r.Undo.Summary)
+		}
+		if err == nil {
+			continue
+		}
+		failed = true
+		var ce *journal.CorruptError
+		switch {
+		case errors.As(err, &ce):
+			for _, d := range ce.Damaged {
+				fmt.Fprintf(a.stdout, "DAMAGED   run %s journal %s %v\n", id, ce.Path, d)
+			}
+			fmt.Fprintf(a.stdout, "          what was written in the damaged part cannot be read, so it was not undone; "+
+				"every entry that could be read was. Check the system by hand, then remove %s\n", ce.Path)
+		case errors.Is(err, private.ErrUnsafe):
+			fmt.Fprintf(a.stdout, "REFUSED   run %s: %v\n", id, err)
+			fmt.Fprintf(a.stdout, "          nothing in it was run: only a journal private to you is replayed\n")
+		}
+		if !errors.As(err, &ce) && !errors.Is(err, private.ErrUnsafe) || hasOtherErrors(err) {
+			fmt.Fprintf(a.stderr, "shakedown: recover: %v\n", err)
+		}
+	}
+	return done, failed
+}
+
+// hasOtherErrors says whether err joins errors besides a damaged or refused journal.
+func hasOtherErrors(err error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return false
+	}
+	for _, e := range j.Unwrap() {
+		var ce *journal.CorruptError
+		if !errors.As(e, &ce) && !errors.Is(e, private.ErrUnsafe) {
+			return true
+		}
+	}
+	return false
 }
 
 // runIsLive tells whether a run is still alive: its journal is locked, or its watchdog or

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/engine"
+	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/load"
 	"github.com/shakedown-dev/shakedown/monitor"
@@ -292,6 +293,11 @@ func compare(metric string, baseline, observed []float64) engine.Comparison {
 type suiteOutputs struct{ junit, json, markdown string }
 
 func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *runFlags, out suiteOutputs, timeout time.Duration, progress string) error {
+	// The journals in the state dir say what to run to undo a fault: a folder others could
+	// replace is refused before anything starts (see package internal/private).
+	if err := private.CheckDir(f.stateDir); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+f.stateDir, err)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)

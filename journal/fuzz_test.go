@@ -1,8 +1,10 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,36 +58,57 @@ func FuzzDecodeLine(f *testing.F) {
 	})
 }
 
-// FuzzParseRun: whole files never make the reader panic, and the valid prefix it reports
-// parses to the same entries without a torn tail.
+// FuzzParseRun: whole files never make the reader panic, what it reports lies within the
+// file, and marking a cut last line the way a replayer does makes it read as nothing worse:
+// the same entries, the same damage, no cut line left.
 func FuzzParseRun(f *testing.F) {
 	var file []byte
 	for _, r := range []*record{
 		{Kind: kindRun, Version: Version, Run: "r1"},
 		{Kind: kindBegin, ID: 1, Fault: "f", Undos: []shakedown.Undo{{Type: "t", Data: json.RawMessage(`1`)}}},
 		{Kind: kindBegin, ID: 2, Fault: "g"},
+		{Kind: kindInjected, ID: 2},
 		{Kind: kindDone, ID: 1},
+		{Kind: kindGuard, PID: 42},
 	} {
-		line, _ := encodeLine(r)
+		line, _ := encodeTwice(r)
 		file = append(file, line...)
 	}
 	f.Add(file)
 	f.Add(file[:len(file)-7])
 	f.Add(append(append([]byte(nil), file...), "\n\n"...))
+	crlf := []byte(strings.ReplaceAll(string(file), "\n", "\r\n"))
+	f.Add(crlf)
+	merged := append([]byte(nil), file...)
+	merged[bytes.IndexByte(merged, '\n')] = 'x'
+	f.Add(merged)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rf := parseRun(data, "r1")
-		if rf.Valid < 0 || rf.Valid > int64(len(data)) {
-			t.Fatalf("valid prefix %d of %d bytes", rf.Valid, len(data))
+		for _, d := range rf.Damaged {
+			if d.Offset < 0 || d.Offset > int64(len(data)) || d.Len < 0 {
+				t.Fatalf("damage %+v outside a file of %d bytes", d, len(data))
+			}
 		}
-		if rf.Corrupt != nil {
+		if rf.Tail < 0 {
 			return
 		}
-		again := parseRun(data[:rf.Valid], "r1")
-		if again.Torn || again.Corrupt != nil {
-			t.Fatalf("valid prefix of %q reads as torn %v, corrupt %v", data, again.Torn, again.Corrupt)
+		if rf.Tail > int64(len(data)) {
+			t.Fatalf("cut line at %d of %d bytes", rf.Tail, len(data))
+		}
+		cut, err := encodeLine(&record{Kind: kindCut, Off: rf.Tail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		marked := append(append(append([]byte(nil), data...), '\n'), cut...)
+		again := parseRun(marked, "r1")
+		if again.Tail >= 0 {
+			t.Fatalf("after its cut record, the cut line at %d still reads as cut at %d", rf.Tail, again.Tail)
 		}
 		if d := cmp.Diff(rf.Entries, again.Entries); d != "" {
-			t.Fatalf("entries of the valid prefix differ (-whole +prefix):\n%s", d)
+			t.Fatalf("entries once the cut line is marked (-before +after):\n%s", d)
+		}
+		if len(again.Damaged) != len(rf.Damaged) {
+			t.Fatalf("damage once the cut line is marked: %v, before %v", again.Damaged, rf.Damaged)
 		}
 	})
 }

@@ -8,10 +8,18 @@
 // never write each other's files; readers (Scan) never change a file; Replay changes only
 // files of dead runs, which it locks first, unless asked to include live ones.
 //
-// A file is JSON lines, each prefixed with its CRC-32C: a line cut by a crash (the last one)
-// is ignored, any other bad line makes the file corrupt. A corrupt file is reported with its
-// name, and whatever could still be read of it is replayed anyway: undos are idempotent, and
-// undoing too much is safer than leaving a fault behind.
+// A file is JSON lines, each prefixed with its CRC-32C; run and begin records are written
+// twice. The file is only ever appended to, never truncated or rewritten, and it is removed
+// only when every entry in it was reverted and nothing of it is damaged. Damage — a line that
+// fails its check — never hides the rest: every record that can still be read is read and
+// its undos carried out, and the damaged lines are reported by number, with the run, so
+// that a person can look; such a file stays. A last line without its newline is a write cut
+// by a crash (a begin cut so was never injected): it is ignored, and a replayer marks it with
+// a cut record before appending. See parseRun.
+//
+// The state dir, runs/ and the files are private to their user (0700, 0600); a journal that
+// is not — another user's, or one others could write — is refused by name and never
+// replayed: its undos would run commands as whoever replays it (package internal/private).
 //
 // A run uses it so (the watchdog package guards the run while it lives):
 //
@@ -20,6 +28,7 @@
 //	for each fault f:
 //		id, err := j.Begin(name, f.Undo(), shakedown.TTL(duration)) // no inject if this fails
 //		revert, err := f.Inject(ctx)
+//		err = j.Injected(id) // the inject returned: nothing of it runs any more
 //		… later, last in first out:
 //		err = j.Done(id, revert(revertCtx)) // Done(id, nil) when the inject applied nothing
 //	err = j.Close() // KindNotRestored when something is still pending
@@ -43,6 +52,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/private"
 )
 
 // Meta says which run a journal belongs to, for people reading Scan's output.
@@ -66,13 +76,15 @@ type Journal struct {
 }
 
 // ErrCorrupt is wrapped by errors about journal files that cannot be fully read.
-var ErrCorrupt = errors.New("journal is corrupt")
+var ErrCorrupt = errors.New("journal is damaged")
 
 const (
 	runsDir  = "runs"
 	suffix   = ".jsonl"
 	fileMode = 0o600
-	dirMode  = 0o700
+	// maxSize bounds what is read of a journal file. A run writes a few hundred bytes per
+	// fault; a file larger than this is damage, and only its beginning is read.
+	maxSize = 64 << 20
 )
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -90,11 +102,12 @@ func checkRunID(runID string) error {
 	return nil
 }
 
-// Open creates the journal of run runID under stateDir (creating the folders, mode 0700) and
-// takes its lock. Meta.PID and Meta.Started default to this process and now. A journal of the
-// same run id that already exists is a KindConflict error. The file only ever appears under
-// its final name locked and holding its first record, so a reader never takes a run being
-// opened for a dead one.
+// Open creates the journal of run runID under stateDir (creating the folders, mode 0700,
+// after checking that the state dir is private: see package internal/private) and takes its
+// lock. Meta.PID and Meta.Started default to this process and now. A journal of the same run
+// id that already exists is a KindConflict error. The file only ever appears under its final
+// name locked and holding its first record, so a reader never takes a run being opened for a
+// dead one.
 func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	op := "open journal of run " + runID
 	if err := checkRunID(runID); err != nil {
@@ -106,9 +119,9 @@ func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	if meta.Started.IsZero() {
 		meta.Started = time.Now()
 	}
-	runs := RunsDir(stateDir)
-	if err := os.MkdirAll(runs, dirMode); err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	runs, err := private.MkdirOwn(stateDir, runsDir)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
 	final := Path(stateDir, runID)
 	if _, err := os.Lstat(final); err == nil {
@@ -129,11 +142,11 @@ func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return fail(shakedown.KindInternal, fmt.Errorf("lock %s: %w", f.Name(), err))
 	}
-	line, err := encodeLine(&record{Kind: kindRun, Time: time.Now(), Version: Version, Run: runID, Meta: &meta})
+	lines, err := encodeTwice(&record{Kind: kindRun, Time: time.Now(), Version: Version, Run: runID, Meta: &meta})
 	if err != nil {
 		return fail(shakedown.KindInternal, err)
 	}
-	if _, err := f.Write(line); err != nil {
+	if _, err := f.Write(lines); err != nil {
 		return fail(shakedown.KindInternal, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -168,9 +181,12 @@ func (j *Journal) Path() string { return j.path }
 
 // Begin appends and fsyncs an entry (the directory entry of the file was made durable by
 // Open) saying that fault is about to be injected and that undos,
-// carried out in order, take it back; its deadline is now+ttl, after which the watchdog
-// undoes it even while the run lives. It returns the entry's id for Done. Only once Begin has
-// returned may the fault be injected.
+// carried out last first, take it back; its deadline is now+ttl, after which the watchdog
+// undoes it even while the run lives. It returns the entry's id for Injected and Done. Only
+// once Begin has returned may the fault be injected.
+//
+// An undo marked Interrupt stops an inject that may still be running (its processes); it is
+// carried out, before the others, only while no Injected record says the inject returned.
 func (j *Journal) Begin(fault string, undos []shakedown.Undo, ttl time.Duration) (int, error) {
 	op := "journal " + fault
 	if ttl <= 0 {
@@ -185,11 +201,32 @@ func (j *Journal) Begin(fault string, undos []shakedown.Undo, ttl time.Duration)
 	defer j.mu.Unlock()
 	now := time.Now()
 	id := j.last + 1
-	if err := j.append(&record{Kind: kindBegin, Time: now, ID: id, Fault: fault, Undos: undos, Deadline: now.Add(ttl)}); err != nil {
+	if err := j.append(&record{Kind: kindBegin, Time: now, ID: id, Fault: fault, Undos: undos, Deadline: now.Add(ttl)}, true); err != nil {
 		return 0, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	j.last = id
 	return id, nil
+}
+
+// Injected appends and fsyncs that the inject of entry id returned, so that nothing of it
+// runs any more: its Interrupt undos are no longer needed.
+func (j *Journal) Injected(id int) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	op := fmt.Sprintf("journal the inject of entry %d", id)
+	if id < 1 || id > j.last {
+		return shakedown.Errorf(shakedown.KindInvalid, "%s: no such entry", op)
+	}
+	return shakedown.Wrap(shakedown.KindInternal, op, j.append(&record{Kind: kindInjected, Time: time.Now(), ID: id}, false))
+}
+
+// Guarded appends and fsyncs that the watchdog with process id pid took up guarding the run
+// (the first, or one that replaced a watchdog that died).
+func (j *Journal) Guarded(pid int) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return shakedown.Wrap(shakedown.KindInternal, "journal the watchdog",
+		j.append(&record{Kind: kindGuard, Time: time.Now(), PID: pid}, false))
 }
 
 // Done appends and fsyncs that entry id was reverted (revertErr nil) or that reverting it
@@ -205,7 +242,7 @@ func (j *Journal) Done(id int, revertErr error) error {
 	if revertErr != nil {
 		r.Err = revertErr.Error()
 	}
-	return shakedown.Wrap(shakedown.KindInternal, op, j.append(r))
+	return shakedown.Wrap(shakedown.KindInternal, op, j.append(r, false))
 }
 
 // RevertedBy says whether entry id is reverted and who did it first (ByRunner, ByWatchdog
@@ -217,7 +254,7 @@ func (j *Journal) RevertedBy(id int) (by string, at time.Time, ok bool) {
 	if j.closed {
 		return "", time.Time{}, false
 	}
-	data, err := io.ReadAll(io.NewSectionReader(j.f, 0, 1<<62))
+	data, err := readAll(j.f)
 	if err != nil {
 		return "", time.Time{}, false
 	}
@@ -230,8 +267,9 @@ func (j *Journal) RevertedBy(id int) (by string, at time.Time, ok bool) {
 }
 
 // Close appends that the run ended and releases the lock. When nothing is left pending (the
-// watchdog's records count too) the file is removed; otherwise it stays for `shakedown
-// recover`. Close returns an error, of kind KindNotRestored, naming what is still pending.
+// watchdog's records count too) and nothing of the file is damaged, the file is removed;
+// otherwise it stays for `shakedown recover` or a person. Close returns an error, of kind
+// KindNotRestored, naming what is still pending or damaged.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -241,16 +279,16 @@ func (j *Journal) Close() error {
 	j.closed = true
 	op := "close journal of run " + j.runID
 	defer j.f.Close()
-	if err := j.append(&record{Kind: kindEnd, Time: time.Now()}); err != nil {
+	if err := j.append(&record{Kind: kindEnd, Time: time.Now()}, false); err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
-	data, err := io.ReadAll(io.NewSectionReader(j.f, 0, 1<<62))
+	data, err := readAll(j.f)
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	rf := parseRun(data, j.runID)
-	if rf.Corrupt != nil {
-		return shakedown.Wrap(shakedown.KindInternal, op, &CorruptError{Path: j.path, Err: rf.Corrupt})
+	if err := damageError(j.path, rf); err != nil {
+		return shakedown.Wrap(shakedown.KindNotRestored, op, err)
 	}
 	if p := rf.pending(); len(p) > 0 {
 		return shakedown.Errorf(shakedown.KindNotRestored, "%s: %d fault(s) still pending, first %q (entry %d); run `shakedown recover`", op, len(p), p[0].Fault, p[0].ID)
@@ -262,16 +300,20 @@ func (j *Journal) Close() error {
 	return shakedown.Wrap(shakedown.KindInternal, op, syncDir(filepath.Dir(j.path)))
 }
 
-// append writes r as one line and fsyncs the file. After a failure the journal writes
-// nothing more: a later line would follow a cut one.
-func (j *Journal) append(r *record) error {
+// append writes r as one line (two copies when twice) and fsyncs the file. After a failure
+// the journal writes nothing more: a later line would follow a cut one.
+func (j *Journal) append(r *record, twice bool) error {
 	if j.err != nil {
 		return j.err
 	}
 	if j.closed && r.Kind != kindEnd {
 		return errors.New("journal is closed")
 	}
-	line, err := encodeLine(r)
+	encode := encodeLine
+	if twice {
+		encode = encodeTwice
+	}
+	line, err := encode(r)
 	if err != nil {
 		return err
 	}
@@ -284,4 +326,10 @@ func (j *Journal) append(r *record) error {
 		return j.err
 	}
 	return nil
+}
+
+// readAll reads f from its start, at most maxSize bytes and one more, so that a file larger
+// than maxSize shows as such.
+func readAll(f *os.File) ([]byte, error) {
+	return io.ReadAll(io.NewSectionReader(f, 0, maxSize+1))
 }

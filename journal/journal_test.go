@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/private"
 )
 
 // The test binary doubles as a runner process that holds a journal, when helperEnv is set.
@@ -298,18 +301,19 @@ func TestReplayFailureStaysPending(t *testing.T) {
 
 func TestTornLastLine(t *testing.T) {
 	tests := []struct {
-		name string
-		tail func(whole []byte) []byte
+		name    string
+		tail    func(whole []byte) []byte
+		damaged bool // a line that has its newline and fails its check is damage, not a cut write
 	}{
-		{"cut before newline", func(w []byte) []byte { return w[:len(w)/2] }},
-		{"cut before checksum ends", func(w []byte) []byte { return w[:5] }},
+		{"cut before newline", func(w []byte) []byte { return w[:len(w)/2] }, false},
+		{"cut before checksum ends", func(w []byte) []byte { return w[:5] }, false},
+		{"zeros", func(w []byte) []byte { return make([]byte, 100) }, false},
 		{"bad checksum, with newline", func(w []byte) []byte {
 			b := append([]byte(nil), w...)
 			b[20] ^= 1
 			return b
-		}},
-		{"zeros", func(w []byte) []byte { return make([]byte, 100) }},
-		{"zeros and newline", func(w []byte) []byte { return append(make([]byte, 100), '\n') }},
+		}, true},
+		{"zeros and newline", func(w []byte) []byte { return append(make([]byte, 100), '\n') }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,40 +328,63 @@ func TestTornLastLine(t *testing.T) {
 			appendFile(t, Path(dir, "run1"), tt.tail(whole))
 
 			got, err := Scan(dir)
-			if err != nil {
-				t.Fatalf("Scan: %v", err)
+			if tt.damaged != errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Scan error %v; want damage reported: %v", err, tt.damaged)
 			}
 			if len(got) != 1 || got[0].Fault != "a" {
 				t.Fatalf("Scan = %+v, want only entry a", got)
 			}
 			var rec recorder
-			if _, err := Replay(t.Context(), dir, rec.registry(), false); err != nil {
-				t.Fatalf("Replay: %v", err)
+			_, err = Replay(t.Context(), dir, rec.registry(), false)
+			if tt.damaged != (errors.Is(err, ErrCorrupt) && shakedown.IsKind(err, shakedown.KindNotRestored)) {
+				t.Fatalf("Replay = %v; want damage (not restored) reported: %v", err, tt.damaged)
 			}
 			if d := cmp.Diff([]string{"a"}, rec.got()); d != "" {
 				t.Errorf("undos (-want +got):\n%s", d)
+			}
+			_, err = os.Stat(Path(dir, "run1"))
+			if kept := err == nil; kept != tt.damaged {
+				t.Errorf("journal kept after the replay: %v, want %v (kept exactly when damaged)", kept, tt.damaged)
 			}
 		})
 	}
 }
 
-func TestTornTailCutOffBeforeAppend(t *testing.T) {
+func TestTornTailMarkedBeforeAppend(t *testing.T) {
 	dir := t.TempDir()
 	j := mustOpen(t, dir, "run1")
 	mustBegin(t, j, "a", undo("mark", "fail"))
 	crash(t, j)
-	appendFile(t, Path(dir, "run1"), []byte("0123abcd {\"k\":\"beg"))
+	path := Path(dir, "run1")
+	appendFile(t, path, []byte("0123abcd {\"k\":\"beg"))
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rec recorder
 	if _, err := Replay(t.Context(), dir, rec.registry(), false); !shakedown.IsKind(err, shakedown.KindNotRestored) {
 		t.Fatalf("Replay = %v, want KindNotRestored", err)
 	}
-	// The failed undo's done record went after the cut-off tail: the file still reads cleanly.
-	got, err := Scan(dir)
+	after, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("Scan after a replay of a torn journal: %v", err)
+		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].LastErr == "" {
-		t.Fatalf("Scan = %+v, want entry a with its failure", got)
+	if !bytes.HasPrefix(after, before) {
+		t.Fatalf("the replay changed what was there:\nbefore %q\nafter  %q", before, after)
+	}
+	// The failed undo's done record went after the marked cut line: the file still reads
+	// cleanly, twice.
+	for range 2 {
+		got, err := Scan(dir)
+		if err != nil {
+			t.Fatalf("Scan after a replay of a torn journal: %v", err)
+		}
+		if len(got) != 1 || got[0].LastErr == "" {
+			t.Fatalf("Scan = %+v, want entry a with its failure", got)
+		}
+		if _, err := Replay(t.Context(), dir, rec.registry(), false); errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Replay of a marked cut line = %v, want no damage", err)
+		}
 	}
 }
 
@@ -374,11 +401,11 @@ func TestTornTailOfLiveRun(t *testing.T) {
 		t.Fatalf("Replay: %v", err)
 	}
 	if got, err := Scan(dir); err != nil || len(got) != 0 {
-		t.Fatalf("Scan = %+v, %v; want nothing pending and no corruption", got, err)
+		t.Fatalf("Scan = %+v, %v; want nothing pending and no damage", got, err)
 	}
 }
 
-func TestCorruptFileReportedOthersRecovered(t *testing.T) {
+func TestDamagedFileReportedOthersRecovered(t *testing.T) {
 	dir := t.TempDir()
 	bad := mustOpen(t, dir, "bad")
 	mustBegin(t, bad, "bad-1", undo("mark", "bad-1"))
@@ -388,34 +415,49 @@ func TestCorruptFileReportedOthersRecovered(t *testing.T) {
 	mustBegin(t, good, "good-1", undo("mark", "good-1"))
 	crash(t, good)
 
-	// Damage the second line (bad-1's begin) in the middle of the file.
+	// Damage both copies of bad-1's begin record, in the middle of the file.
 	path := Path(dir, "bad")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := splitLines(data)
-	lines[1][30] ^= 0x20
+	lines[2][30] ^= 0x20
+	lines[3][31] ^= 0x20
 	if err := os.WriteFile(path, joinLines(lines), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	_, err = Scan(dir)
 	var ce *CorruptError
-	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Path != path {
-		t.Fatalf("Scan = %v, want a CorruptError naming %s", err, path)
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Path != path || ce.RunID != "bad" {
+		t.Fatalf("Scan = %v, want a CorruptError naming %s and run bad", err, path)
+	}
+	if lines := damagedLines(ce); !slices.Equal(lines, []int{3, 4}) {
+		t.Errorf("damaged lines %v, want [3 4]", lines)
 	}
 	var rec recorder
 	_, err = Replay(t.Context(), dir, rec.registry(), false)
-	if !errors.As(err, &ce) || ce.Path != path {
-		t.Fatalf("Replay = %v, want a CorruptError naming %s", err, path)
+	if !errors.As(err, &ce) || ce.Path != path || !shakedown.IsKind(err, shakedown.KindNotRestored) {
+		t.Fatalf("Replay = %v, want a CorruptError naming %s, not restored", err, path)
 	}
 	if d := cmp.Diff([]string{"good-1", "bad-2"}, rec.got(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); d != "" {
 		t.Errorf("undos: the good run and what is readable of the bad one (-want +got):\n%s", d)
 	}
 	if _, err := os.Stat(path); err != nil {
-		t.Errorf("corrupt journal must stay for a person to look at: %v", err)
+		t.Errorf("damaged journal must stay for a person to look at: %v", err)
 	}
+	if _, err := Replay(t.Context(), dir, rec.registry(), false); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("second Replay = %v, want the damage reported again", err)
+	}
+}
+
+func damagedLines(ce *CorruptError) []int {
+	var out []int
+	for _, d := range ce.Damaged {
+		out = append(out, d.Line)
+	}
+	return out
 }
 
 func TestLiveRunSkipped(t *testing.T) {
@@ -698,6 +740,264 @@ func TestPermissions(t *testing.T) {
 		}
 		if got := info.Mode(); got != want {
 			t.Errorf("mode of %s = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// TestEveryByteDamaged damages a journal of a killed run one byte at a time — a bit flipped
+// at every position, a newline made something else, a newline put in the middle of each line
+// — and replays each copy. Whatever the damage, every entry the run left pending is undone,
+// and a replay that reports success leaves no journal, while one that reports a problem keeps
+// it: never success with a fault still in, never a journal lost.
+func TestEveryByteDamaged(t *testing.T) {
+	src := t.TempDir()
+	j := mustOpen(t, src, "run1")
+	a := mustBegin(t, j, "pause-web", undo("mark", "a"))
+	if err := j.Injected(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Guarded(4242); err != nil {
+		t.Fatal(err)
+	}
+	b := mustBegin(t, j, "slow-cache", undo("mark", "b1"), undo("mark", "b2"))
+	if err := j.Injected(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Done(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustBegin(t, j, "exec", shakedown.Undo{Type: "mark", Data: json.RawMessage(`"c-stop"`), Interrupt: true}, undo("mark", "c"))
+	crash(t, j)
+	orig, err := os.ReadFile(Path(src, "run1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a", "c", "c-stop"} // each pending entry's undos, in any order
+
+	type variant struct {
+		at int
+		to byte
+	}
+	var vs []variant
+	for i, c := range orig {
+		vs = append(vs, variant{i, c ^ 0x01})
+		switch c {
+		case '\n':
+			vs = append(vs, variant{i, 'x'}, variant{i, '\r'})
+		case '{', '}', ' ':
+			vs = append(vs, variant{i, '\n'})
+		}
+	}
+	for _, v := range vs {
+		damaged := append([]byte(nil), orig...)
+		damaged[v.at] = v.to
+		dir := t.TempDir()
+		if err := os.MkdirAll(RunsDir(dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		path := Path(dir, "run1")
+		if err := os.WriteFile(path, damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var rec recorder
+		_, err := Replay(t.Context(), dir, rec.registry(), false)
+		got := rec.got()
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("byte %d (%q → %q): undo %q not carried out (did %v; replay said %v)", v.at, orig[v.at], v.to, w, got, err)
+			}
+		}
+		_, statErr := os.Stat(path)
+		switch kept := statErr == nil; {
+		case err == nil && kept:
+			t.Errorf("byte %d (%q → %q): replay succeeded but left the journal", v.at, orig[v.at], v.to)
+		case err != nil && !kept:
+			t.Errorf("byte %d (%q → %q): replay failed (%v) and the journal is gone", v.at, orig[v.at], v.to, err)
+		case err != nil && !errors.Is(err, ErrCorrupt):
+			t.Errorf("byte %d (%q → %q): replay failed with %v, want damage reported", v.at, orig[v.at], v.to, err)
+		}
+	}
+	t.Logf("%d damaged copies of a %d-byte journal replayed", len(vs), len(orig))
+}
+
+// TestCRLF reads a journal whose line ends were converted to CR LF as if they had not been.
+func TestCRLF(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	mustBegin(t, j, "a", undo("mark", "a"))
+	crash(t, j)
+	path := Path(dir, "run1")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	if _, err := Replay(t.Context(), dir, rec.registry(), false); err != nil {
+		t.Fatalf("Replay of a CR LF journal: %v", err)
+	}
+	if d := cmp.Diff([]string{"a"}, rec.got()); d != "" {
+		t.Errorf("undos (-want +got):\n%s", d)
+	}
+}
+
+// TestRefusesJournalsOthersCouldWrite: a journal says which commands undo a fault, so one
+// that another user owns or could have written is refused, by name and with the reason, and
+// nothing in it is carried out; it stays where it is.
+func TestRefusesJournalsOthersCouldWrite(t *testing.T) {
+	root := os.Geteuid() == 0
+	tests := []struct {
+		name     string
+		needRoot bool
+		spoil    func(t *testing.T, stateDir, path string)
+	}{
+		{"journal owned by another user", true, func(t *testing.T, _, path string) {
+			must(t, os.Chown(path, 65534, 65534))
+		}},
+		{"journal writable by others", false, func(t *testing.T, _, path string) {
+			must(t, os.Chmod(path, 0o666))
+		}},
+		{"journal writable by its group", false, func(t *testing.T, _, path string) {
+			must(t, os.Chmod(path, 0o620))
+		}},
+		{"runs folder writable by others", false, func(t *testing.T, stateDir, _ string) {
+			must(t, os.Chmod(RunsDir(stateDir), 0o777))
+		}},
+		{"runs folder writable by others, sticky", false, func(t *testing.T, stateDir, _ string) {
+			must(t, os.Chmod(RunsDir(stateDir), os.ModeSticky|0o777))
+		}},
+		{"runs folder owned by another user", true, func(t *testing.T, stateDir, _ string) {
+			must(t, os.Chown(RunsDir(stateDir), 65534, 65534))
+		}},
+		{"state dir writable by others without the sticky bit", false, func(t *testing.T, stateDir, _ string) {
+			must(t, os.Chmod(stateDir, 0o777))
+		}},
+		{"a folder above the state dir writable by others", false, func(t *testing.T, stateDir, _ string) {
+			must(t, os.Chmod(filepath.Dir(stateDir), 0o777))
+		}},
+		{"journal is a symbolic link", false, func(t *testing.T, stateDir, path string) {
+			elsewhere := filepath.Join(stateDir, "elsewhere.jsonl")
+			must(t, os.Rename(path, elsewhere))
+			must(t, os.Symlink(elsewhere, path))
+		}},
+		{"journal is a FIFO", false, func(t *testing.T, _, path string) {
+			must(t, os.Remove(path))
+			must(t, syscall.Mkfifo(path, 0o600))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.needRoot && !root {
+				t.Skip("needs root to give a file to another user")
+			}
+			stateDir := filepath.Join(t.TempDir(), "above", "state")
+			j := mustOpen(t, stateDir, "run1")
+			mustBegin(t, j, "a", undo("mark", "a"))
+			crash(t, j)
+			path := Path(stateDir, "run1")
+			tt.spoil(t, stateDir, path)
+
+			var rec recorder
+			_, err := Replay(t.Context(), stateDir, rec.registry(), false)
+			if !errors.Is(err, private.ErrUnsafe) || !shakedown.IsKind(err, shakedown.KindNotRestored) {
+				t.Fatalf("Replay = %v, want a refusal (private.ErrUnsafe), not restored", err)
+			}
+			if got := rec.got(); len(got) != 0 {
+				t.Errorf("undos %v carried out from a refused journal", got)
+			}
+			if _, err := os.Lstat(path); err != nil {
+				t.Errorf("refused journal: %v, want it left where it is", err)
+			}
+			if _, err := ScanRun(stateDir, "run1"); !errors.Is(err, private.ErrUnsafe) {
+				t.Errorf("ScanRun = %v, want the refusal too", err)
+			}
+		})
+	}
+	t.Run("sticky state dir others can write", func(t *testing.T) {
+		stateDir := filepath.Join(t.TempDir(), "state")
+		j := mustOpen(t, stateDir, "run1")
+		mustBegin(t, j, "a", undo("mark", "a"))
+		crash(t, j)
+		must(t, os.Chmod(stateDir, os.ModeSticky|0o777)) // like /tmp: what is ours in it stays ours
+		var rec recorder
+		if _, err := Replay(t.Context(), stateDir, rec.registry(), false); err != nil {
+			t.Fatalf("Replay under a sticky state dir: %v", err)
+		}
+		if d := cmp.Diff([]string{"a"}, rec.got()); d != "" {
+			t.Errorf("undos (-want +got):\n%s", d)
+		}
+	})
+}
+
+// TestOpenRefusesUnsafeStateDir: a run does not start a journal (and so injects nothing) in
+// a state dir others could replace.
+func TestOpenRefusesUnsafeStateDir(t *testing.T) {
+	above := filepath.Join(t.TempDir(), "shared")
+	must(t, os.Mkdir(above, 0o777))
+	must(t, os.Chmod(above, 0o777))
+	if _, err := Open(filepath.Join(above, "state"), "run1", Meta{}); !errors.Is(err, private.ErrUnsafe) {
+		t.Errorf("Open under a folder others can write = %v, want a refusal", err)
+	}
+	mine := filepath.Join(t.TempDir(), "state")
+	must(t, os.MkdirAll(RunsDir(mine), 0o700))
+	must(t, os.Chmod(RunsDir(mine), 0o770))
+	if _, err := Open(mine, "run1", Meta{}); !errors.Is(err, private.ErrUnsafe) {
+		t.Errorf("Open with a runs folder its group can write = %v, want a refusal", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHugeJournal: a journal larger than maxSize is read only so far, and said to be damaged;
+// what could be read of it is undone, and it stays.
+func TestHugeJournal(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	mustBegin(t, j, "a", undo("mark", "a"))
+	crash(t, j)
+	path := Path(dir, "run1")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	must(t, f.Truncate(maxSize+4096)) // a sparse tail of zeros
+	f.Close()
+	var rec recorder
+	if _, err := Replay(t.Context(), dir, rec.registry(), false); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Replay of a huge journal = %v, want damage reported", err)
+	}
+	if d := cmp.Diff([]string{"a"}, rec.got()); d != "" {
+		t.Errorf("undos (-want +got):\n%s", d)
+	}
+}
+
+// TestInterruptUndosFirstUntilInjected: an entry whose inject may still be running has its
+// Interrupt undos carried out first; once the journal says the inject returned, they are not.
+func TestInterruptUndosFirstUntilInjected(t *testing.T) {
+	stop := shakedown.Undo{Type: "mark", Data: json.RawMessage(`"stop"`), Interrupt: true}
+	for _, injected := range []bool{false, true} {
+		dir := t.TempDir()
+		j := mustOpen(t, dir, "run1")
+		id := mustBegin(t, j, "exec", undo("mark", "revert1"), stop, undo("mark", "revert2"))
+		if injected {
+			must(t, j.Injected(id))
+		}
+		crash(t, j)
+		var rec recorder
+		if _, err := Replay(t.Context(), dir, rec.registry(), false); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"stop", "revert2", "revert1"}
+		if injected {
+			want = want[1:]
+		}
+		if d := cmp.Diff(want, rec.got()); d != "" {
+			t.Errorf("injected %v: undos (-want +got):\n%s", injected, d)
 		}
 	}
 }

@@ -7,20 +7,29 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
 )
 
 // Version is the version of the journal format, written in the first record of every file.
-const Version = 1
+//
+//	1  one copy of every record; a replayer that found a cut last line began on a new line
+//	   after an empty one
+//	2  run and begin records written twice; a replayer marks a cut last line with a cut
+//	   record; injected and guard records
+const Version = 2
 
 // Record kinds.
 const (
-	kindRun   = "run"   // first record: the run's id and Meta
-	kindBegin = "begin" // a fault is about to be injected; how to undo it
-	kindDone  = "done"  // an entry was reverted (Err empty) or reverting it failed
-	kindEnd   = "end"   // the runner ended the run (Close)
+	kindRun      = "run"      // first record: the run's id and Meta
+	kindBegin    = "begin"    // a fault is about to be injected; how to undo it
+	kindInjected = "injected" // the fault's inject returned: nothing of it runs any more
+	kindDone     = "done"     // an entry was reverted (Err empty) or reverting it failed
+	kindGuard    = "guard"    // a watchdog (PID) took up guarding the run
+	kindCut      = "cut"      // the bytes from Off up to this record were a line cut by a crash
+	kindEnd      = "end"      // the runner ended the run (Close)
 )
 
 // Who wrote a done record.
@@ -43,6 +52,8 @@ type record struct {
 	Deadline time.Time        `json:"deadline,omitzero"`
 	Err      string           `json:"err,omitempty"`
 	By       string           `json:"by,omitempty"`
+	PID      int              `json:"pid,omitempty"`
+	Off      int64            `json:"off,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -61,6 +72,16 @@ func encodeLine(r *record) ([]byte, error) {
 	line = fmt.Appendf(line, "%08x ", crc32.Checksum(js, castagnoli))
 	line = append(line, js...)
 	return append(line, '\n'), nil
+}
+
+// encodeTwice returns r's line twice: run and begin records are written so, in one write, so
+// that damage to one copy leaves the other to read.
+func encodeTwice(r *record) ([]byte, error) {
+	line, err := encodeLine(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(line, line...), nil
 }
 
 // decodeLine decodes one line (without its newline) written by encodeLine. Every error
@@ -100,13 +121,17 @@ func (r *record) check() error {
 			return fmt.Errorf("%w: run record without run id or version", errBadLine)
 		}
 		if r.Version > Version {
-			return fmt.Errorf("%w: journal version %d is newer than this binary's %d", errBadLine, r.Version, Version)
+			return fmt.Errorf("%w: journal version %d is newer than this binary's %d: use that version's shakedown recover", errBadLine, r.Version, Version)
 		}
-	case kindBegin, kindDone:
+	case kindBegin, kindDone, kindInjected:
 		if r.ID <= 0 {
 			return fmt.Errorf("%w: %s record without entry id", errBadLine, r.Kind)
 		}
-	case kindEnd:
+	case kindCut:
+		if r.Off < 0 {
+			return fmt.Errorf("%w: cut record with offset %d", errBadLine, r.Off)
+		}
+	case kindGuard, kindEnd:
 	default:
 		return fmt.Errorf("%w: unknown record kind %q", errBadLine, r.Kind)
 	}
@@ -120,25 +145,46 @@ type entry struct {
 	Undos      []shakedown.Undo
 	Begun      time.Time
 	Deadline   time.Time
+	Injected   bool      // an injected record says the inject returned
 	Reverted   bool      // some done record said it was reverted
 	RevertedBy string    // who first did: ByRunner, ByWatchdog, ByRecover
 	RevertedAt time.Time // and when
 	LastErr    string    // the last failure to revert it, if any
 }
 
+// Damage is a part of a journal file that is not a valid record and not a line cut by a
+// crash: whatever was written there (an entry to undo, perhaps) cannot be read.
+type Damage struct {
+	Line   int   // 1-based number of the line it is on
+	Offset int64 // of its first byte in the file
+	Len    int
+	Err    error
+}
+
+func (d Damage) Error() string {
+	if d.Line == 0 {
+		return fmt.Sprintf("byte %d: %v", d.Offset, d.Err)
+	}
+	return fmt.Sprintf("line %d: %v", d.Line, d.Err)
+}
+
 // runFile is what one journal file says.
 type runFile struct {
 	RunID   string
+	Version int // of the run record; 0 when none could be read
 	Meta    Meta
 	Entries []*entry // in order of Begin
 	Ended   bool
-	// Valid is the length of the prefix made of whole, valid lines; Torn is true when
-	// bytes after it were ignored as a line cut by a crash.
-	Valid int64
-	Torn  bool
-	// Corrupt is set when a line other than the last is not valid, or the file does not
-	// start with a run record. The entries that could be read are still there.
-	Corrupt error
+	Guards  []int // the watchdogs' pids, in the order they took up the guard
+	// Damaged lists the damaged parts of the file, in order. The entries that could be read
+	// are still there: records copied twice, and records found inside a damaged line, are
+	// read whenever one whole copy survives.
+	Damaged []Damage
+	// Tail is the offset of a last line cut by a crash (no newline, not a record), or -1.
+	// It is ignored: a cut begin record is one whose fault was never injected, as Begin
+	// returns only once its line is synced.
+	Tail int64
+	Size int64
 }
 
 // pending returns the entries not yet reverted, in order of Begin.
@@ -152,91 +198,209 @@ func (f *runFile) pending() []*entry {
 	return out
 }
 
-// parseRun reads a journal file's contents. runID is what the file name says; a run record
-// naming another run makes the file corrupt. The last line may be cut (no newline) or fail its
-// checksum: it is ignored, and so is a bad line followed by an empty one (a replayer found it
-// cut and began a new line). A bad line elsewhere sets Corrupt; parsing goes on past it so that
-// as much as possible can still be undone.
+// maxSalvage bounds how many places inside one damaged line are tried as the start of a
+// record.
+const maxSalvage = 64
+
+// parseRun reads a journal file's contents. runID is what the file name says.
+//
+// Every line is a record, checked by its CRC. A line that fails its check is damage, unless
+// it is the last one and has no newline (a write cut by a crash), or a later cut record names
+// it. Damage never hides what is around it: the lines before and after are read as usual,
+// records found inside a damaged line (two lines run together because the newline between
+// them was damaged) are read too, and run and begin records are written twice, so one
+// damaged copy loses nothing. A carriage return before a newline is ignored (a file whose
+// line ends were converted).
 func parseRun(data []byte, runID string) *runFile {
-	f := &runFile{RunID: runID}
-	byID := map[int]*entry{}
+	p := &parser{f: &runFile{RunID: runID, Tail: -1, Size: int64(len(data))}, runID: runID, byID: map[int]*entry{}}
+	if len(data) > maxSize {
+		data = data[:maxSize]
+		defer func() {
+			p.f.Damaged = append(p.f.Damaged, Damage{Offset: maxSize,
+				Err: fmt.Errorf("%w: the file is larger than %d MiB: what follows is not read", errBadLine, maxSize>>20)})
+		}()
+	}
 	var off int64
 	lineNo := 0
-	sawHeader := false
-	setCorrupt := func(err error) {
-		if f.Corrupt == nil {
-			f.Corrupt = err
-		}
-	}
 	for len(data) > 0 {
+		lineNo++
 		nl := bytes.IndexByte(data, '\n')
-		if nl < 0 { // the last line, cut before its newline
-			f.Torn = true
-			break
+		terminated := nl >= 0
+		if !terminated {
+			nl = len(data)
 		}
 		line := data[:nl]
-		data = data[nl+1:]
-		lineNo++
-		if len(bytes.TrimSpace(line)) == 0 { // a writer that found a cut line starts afresh
-			off += int64(nl + 1)
-			f.Valid = off
-			continue
+		next := data[min(nl+1, len(data)):]
+		if terminated {
+			line = bytes.TrimSuffix(line, []byte{'\r'})
 		}
-		r, err := decodeLine(line)
-		if err != nil {
-			if len(data) > 0 && data[0] == '\n' {
-				// A line cut by a crash, after which a replayer started afresh on a new line.
-				off += int64(nl + 1)
-				f.Valid = off
+		p.line(line, off, lineNo, terminated, len(next) > 0 && next[0] == '\n')
+		off += int64(min(nl+1, len(data)))
+		data = next
+	}
+	p.finish()
+	return p.f
+}
+
+type parser struct {
+	f       *runFile
+	runID   string
+	byID    map[int]*entry
+	sawRun  bool
+	records int // valid records read so far
+	bad     []Damage
+	cut     map[int64]bool // offsets cut records name
+	v1Cut   map[int64]bool // v1 files: bad lines followed by an empty line
+}
+
+// line reads one line at off. nextEmpty says the line after it is empty.
+func (p *parser) line(line []byte, off int64, lineNo int, terminated, nextEmpty bool) {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return
+	}
+	r, err := decodeLine(line)
+	if err == nil {
+		p.apply(r, off, lineNo)
+		return
+	}
+	found := salvage(line, !terminated)
+	if !terminated && len(found) == 0 {
+		p.f.Tail = off
+		return
+	}
+	p.bad = append(p.bad, Damage{Line: lineNo, Offset: off, Len: len(line), Err: err})
+	if nextEmpty {
+		if p.v1Cut == nil {
+			p.v1Cut = map[int64]bool{}
+		}
+		p.v1Cut[off] = true
+	}
+	for _, r := range found {
+		p.apply(r, off, lineNo)
+	}
+}
+
+// salvage finds the records inside a line that fails its check: a record starts at the
+// beginning of the line or wherever 8 hex digits, a space and '{' follow the byte that was
+// its newline, and it ends before the next such start (or that start's newline) or at the end
+// of the line (less one byte, the damaged newline, when the line is the file's unterminated
+// last).
+func salvage(line []byte, last bool) []*record {
+	var starts []int
+	for i := 0; i+10 <= len(line) && len(starts) < maxSalvage; i++ {
+		if line[i+8] == ' ' && line[i+9] == '{' && isHex(line[i:i+8]) {
+			starts = append(starts, i)
+		}
+	}
+	var out []*record
+	for k, s := range starts {
+		ends := []int{len(line)}
+		if last {
+			ends = append(ends, len(line)-1)
+		}
+		for _, n := range starts[k+1:] {
+			ends = append(ends, n-1, n)
+		}
+		for _, e := range ends {
+			if e <= s+10 {
 				continue
 			}
-			if len(bytes.TrimSpace(data)) == 0 { // the last line: cut by a crash
-				f.Torn = true
+			if r, err := decodeLine(line[s:e]); err == nil {
+				out = append(out, r)
 				break
 			}
-			setCorrupt(fmt.Errorf("line %d: %w", lineNo, err))
-			off += int64(nl + 1)
-			continue
 		}
-		off += int64(nl + 1)
-		f.Valid = off
-		if !sawHeader {
-			sawHeader = true
-			if r.Kind != kindRun {
-				setCorrupt(fmt.Errorf("line %d: %w: first record is %q, not %q", lineNo, errBadLine, r.Kind, kindRun))
-			}
+	}
+	return out
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
 		}
-		switch r.Kind {
-		case kindRun:
-			if r.Run != runID {
-				setCorrupt(fmt.Errorf("line %d: %w: file of run %q holds run %q", lineNo, errBadLine, runID, r.Run))
-			}
+	}
+	return true
+}
+
+// apply takes in one valid record read at off.
+func (p *parser) apply(r *record, off int64, lineNo int) {
+	f := p.f
+	damage := func(format string, args ...any) {
+		p.bad = append(p.bad, Damage{Line: lineNo, Offset: off, Err: fmt.Errorf("%w: "+format, append([]any{errBadLine}, args...)...)})
+	}
+	if p.records == 0 && r.Kind != kindRun && !p.sawRun && len(p.bad) == 0 {
+		damage("the file does not start with its run record")
+	}
+	p.records++
+	switch r.Kind {
+	case kindRun:
+		if r.Run != p.runID {
+			damage("file of run %q holds run %q", p.runID, r.Run)
+			return
+		}
+		if !p.sawRun {
+			p.sawRun = true
+			f.Version = r.Version
 			if r.Meta != nil {
 				f.Meta = *r.Meta
 			}
-		case kindBegin:
-			if byID[r.ID] != nil {
-				setCorrupt(fmt.Errorf("line %d: %w: entry %d begun twice", lineNo, errBadLine, r.ID))
-				continue
-			}
-			e := &entry{ID: r.ID, Fault: r.Fault, Undos: r.Undos, Begun: r.Time, Deadline: r.Deadline}
-			byID[r.ID] = e
-			f.Entries = append(f.Entries, e)
-		case kindDone:
-			e := byID[r.ID]
-			if e == nil {
-				continue // its begin was lost to corruption, which is reported already
-			}
-			if r.Err == "" {
-				if !e.Reverted {
-					e.Reverted, e.RevertedBy, e.RevertedAt = true, r.By, r.Time
-				}
-			} else {
-				e.LastErr = r.Err
-			}
-		case kindEnd:
-			f.Ended = true
 		}
+	case kindBegin:
+		e := &entry{ID: r.ID, Fault: r.Fault, Undos: r.Undos, Begun: r.Time, Deadline: r.Deadline}
+		if old := p.byID[r.ID]; old != nil {
+			if !sameBegin(old, e) {
+				damage("entry %d begun twice, differently", r.ID)
+			}
+			return // the second copy
+		}
+		p.byID[r.ID] = e
+		f.Entries = append(f.Entries, e)
+	case kindInjected:
+		if e := p.byID[r.ID]; e != nil {
+			e.Injected = true
+		}
+	case kindDone:
+		e := p.byID[r.ID]
+		if e == nil {
+			return // its begin was lost to damage, which is reported
+		}
+		if r.Err == "" {
+			if !e.Reverted {
+				e.Reverted, e.RevertedBy, e.RevertedAt = true, r.By, r.Time
+			}
+		} else {
+			e.LastErr = r.Err
+		}
+	case kindGuard:
+		f.Guards = append(f.Guards, r.PID)
+	case kindCut:
+		if p.cut == nil {
+			p.cut = map[int64]bool{}
+		}
+		p.cut[r.Off] = true
+	case kindEnd:
+		f.Ended = true
 	}
-	return f
+}
+
+func sameBegin(a, b *entry) bool {
+	return a.Fault == b.Fault && a.Begun.Equal(b.Begun) && a.Deadline.Equal(b.Deadline) &&
+		slices.EqualFunc(a.Undos, b.Undos, func(x, y shakedown.Undo) bool {
+			return x.Type == y.Type && x.Summary == y.Summary && bytes.Equal(x.Data, y.Data)
+		})
+}
+
+// finish decides which bad lines are damage: those no cut record excuses (nor, in a version 1
+// file, the empty line a replayer of that version wrote after a cut line).
+func (p *parser) finish() {
+	for _, d := range p.bad {
+		if d.Len > 0 && (p.cut[d.Offset] || p.f.Version == 1 && p.v1Cut[d.Offset]) {
+			continue
+		}
+		p.f.Damaged = append(p.f.Damaged, d)
+	}
+	if !p.sawRun && p.records > 0 && len(p.f.Damaged) == 0 {
+		p.f.Damaged = append(p.f.Damaged, Damage{Line: 1, Err: fmt.Errorf("%w: no run record", errBadLine)})
+	}
 }

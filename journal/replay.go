@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/private"
 )
 
 // Pending is an entry of a journal that no done record says was reverted.
@@ -21,6 +22,7 @@ type Pending struct {
 	Undos    []shakedown.Undo
 	Deadline time.Time
 	Live     bool // the run's lock is held: it is still running (or being replayed)
+	Injected bool // the inject returned; its Interrupt undos are not needed
 
 	Meta    Meta      // of the run
 	Begun   time.Time // when the entry was written
@@ -56,8 +58,9 @@ const staleTemp = time.Minute
 
 // Scan lists the pending entries of every run in stateDir, run by run in order of run id
 // and within a run in order of Begin. A file that cannot be fully read adds an error (wrapping
-// ErrCorrupt when it is damaged) naming it; the pending entries that could be read from it are
-// listed all the same, and other files are not affected.
+// ErrCorrupt when it is damaged, private.ErrUnsafe when it is refused) naming it; the pending
+// entries that could be read from a damaged file are listed all the same, and other files are
+// not affected.
 func Scan(stateDir string) ([]Pending, error) {
 	ids, err := runIDs(stateDir)
 	if err != nil {
@@ -82,19 +85,19 @@ func ScanRun(stateDir, runID string) ([]Pending, error) {
 	}
 	path := Path(stateDir, runID)
 	op := "read journal " + path
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := openJournal(stateDir, path, os.O_RDONLY)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
 	defer f.Close()
 	live, err := isLive(f)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
-	data, err := io.ReadAll(f)
+	data, err := readAll(f)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
@@ -103,10 +106,10 @@ func ScanRun(stateDir, runID string) ([]Pending, error) {
 	for _, e := range rf.pending() {
 		out = append(out, Pending{
 			RunID: runID, Entry: e.ID, Fault: e.Fault, Undos: e.Undos, Deadline: e.Deadline,
-			Live: live, Meta: rf.Meta, Begun: e.Begun, LastErr: e.LastErr, Ended: rf.Ended,
+			Live: live, Injected: e.Injected, Meta: rf.Meta, Begun: e.Begun, LastErr: e.LastErr, Ended: rf.Ended,
 		})
 	}
-	return out, corruptError(path, rf)
+	return out, damageError(path, rf)
 }
 
 // IsLive reports whether run runID has a journal in stateDir whose lock is held: the run (or
@@ -127,23 +130,57 @@ func IsLive(stateDir, runID string) (bool, error) {
 	return live, shakedown.Wrap(shakedown.KindInternal, "check run "+runID, err)
 }
 
-func corruptError(path string, rf *runFile) error {
-	if rf.Corrupt == nil {
-		return nil
+// openJournal opens a journal file once the state dir, runs/ and the file itself are found
+// private (package internal/private): a journal someone else could have written is refused
+// before a byte of it is read.
+func openJournal(stateDir, path string, flag int) (*os.File, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
-	return shakedown.Wrap(shakedown.KindInternal, "read journal", &CorruptError{Path: path, Err: rf.Corrupt})
+	if err := private.CheckDir(stateDir); err != nil {
+		return nil, err
+	}
+	if err := private.CheckOwnDir(RunsDir(stateDir)); err != nil {
+		return nil, err
+	}
+	return private.Open(path, flag)
 }
 
-// CorruptError says which journal file is damaged and how. errors.Is(err, ErrCorrupt) holds.
+func damageError(path string, rf *runFile) error {
+	if len(rf.Damaged) == 0 {
+		return nil
+	}
+	return shakedown.Wrap(shakedown.KindNotRestored, "read journal", &CorruptError{Path: path, RunID: rf.RunID, Damaged: rf.Damaged})
+}
+
+// CorruptError says which journal file is damaged, where and how. errors.Is(err,
+// ErrCorrupt) holds.
 type CorruptError struct {
-	Path string
-	Err  error
+	Path    string
+	RunID   string
+	Damaged []Damage
 }
 
 func (e *CorruptError) Error() string {
-	return e.Path + ": " + ErrCorrupt.Error() + ": " + e.Err.Error()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (run %s): %v: ", e.Path, e.RunID, ErrCorrupt)
+	for i, d := range e.Damaged {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.Error())
+	}
+	b.WriteString(": what was written there cannot be read, so it cannot be undone; every entry that could be read was; " +
+		"check the system by hand, then remove the file")
+	return b.String()
 }
-func (e *CorruptError) Unwrap() error        { return e.Err }
+
+func (e *CorruptError) Unwrap() error {
+	if len(e.Damaged) == 0 {
+		return nil
+	}
+	return e.Damaged[0].Err
+}
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // Replay carries out the pending undos of every dead run in stateDir (of live ones too when
@@ -154,7 +191,7 @@ func Replay(ctx context.Context, stateDir string, reg *shakedown.Registry, inclu
 	if err != nil {
 		return nil, err
 	}
-	removeStaleTemps(stateDir)
+	RemoveStaleTemps(stateDir)
 	var out []Result
 	var errs []error
 	// Newest run first (run ids sort by time), as a run's own entries go last in, first out.
@@ -173,15 +210,18 @@ func Replay(ctx context.Context, stateDir string, reg *shakedown.Registry, inclu
 }
 
 // ReplayRun replays one run's pending entries, last begun first. The undos of one entry run
-// in the order they are listed, each with its own deadline (shakedown.DefaultRevertWait);
-// the entry's done record says whether all of them succeeded.
+// last first, each with its own deadline (shakedown.DefaultRevertWait); its Interrupt undos
+// come first, and only while the journal does not say its inject returned. The entry's done
+// record says whether all of them succeeded.
 //
-// A dead run's journal is locked while it is replayed: a line cut by its crash is cut off,
-// and when nothing is left pending (and the file is not corrupt) the file is removed. So a
-// second replay does nothing. A live run is skipped unless opts.IncludeLive.
+// A dead run's journal is locked while it is replayed. When nothing is left pending and
+// nothing of the file is damaged, the file is removed, so a second replay does nothing.
+// A live run is skipped unless opts.IncludeLive. A journal that is not private (package
+// internal/private) is refused and nothing in it is carried out.
 //
-// The error joins every failed undo (KindNotRestored), a corrupt journal (ErrCorrupt) and any
-// failure to read or write the journal; Results hold each undo's own error.
+// The error joins every failed undo (KindNotRestored), a damaged journal (ErrCorrupt, also
+// KindNotRestored: what was in the damaged part may still be injected), a refused journal
+// and any failure to read or write the journal; Results hold each undo's own error.
 func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Registry, opts ReplayOptions) ([]Result, error) {
 	if err := checkRunID(runID); err != nil {
 		return nil, err
@@ -191,9 +231,13 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 	}
 	path := Path(stateDir, runID)
 	op := "replay journal " + path
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := openJournal(stateDir, path, os.O_RDWR|os.O_APPEND)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	if errors.Is(err, private.ErrUnsafe) {
+		// Something may still be injected, and nothing here may undo it.
+		return nil, shakedown.Wrap(shakedown.KindNotRestored, op, err)
 	}
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
@@ -210,27 +254,20 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 	if locked && !sameFile(f, path) {
 		return nil, nil // replayed and removed meanwhile
 	}
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	data, err := readAll(f)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	rf := parseRun(data, runID)
 	var errs []error
-	if err := corruptError(path, rf); err != nil {
+	if err := damageError(path, rf); err != nil {
 		errs = append(errs, err)
 	}
-	// A cut last line: a dead run's is cut off; beside a live writer, whose line may only be
-	// half written yet, a new record follows an empty line, which tells the reader that a
-	// bad line before it was cut, and is skipped itself.
-	newline := false
-	if rf.Torn {
-		if locked {
-			if err := f.Truncate(rf.Valid); err != nil {
-				return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
-			}
-		} else {
-			newline = true
-		}
+	// A last line cut by a crash is marked by a cut record before anything follows it, so
+	// that it reads as what it was, not as damage in the middle of the file.
+	var cut *record
+	if rf.Tail >= 0 {
+		cut = &record{Kind: kindCut, Time: time.Now(), Off: rf.Tail}
 	}
 
 	var out []Result
@@ -246,8 +283,7 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 			break
 		}
 		var failed []error
-		for j := len(e.Undos) - 1; j >= 0; j-- { // last first, as the engine does
-			u := e.Undos[j]
+		for _, u := range ordered(e) {
 			err := runUndo(ctx, reg, u)
 			if err != nil {
 				err = shakedown.Wrap(shakedown.KindNotRestored,
@@ -263,13 +299,13 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 		} else {
 			left--
 		}
-		if err := appendLine(f, r, newline); err != nil {
+		if err := appendRecords(f, cut, r); err != nil {
 			errs = append(errs, shakedown.Wrap(shakedown.KindInternal, op, err))
 			break
 		}
-		newline = false
+		cut = nil
 	}
-	if locked && left == 0 && rf.Corrupt == nil && len(errs) == 0 {
+	if locked && left == 0 && len(rf.Damaged) == 0 && len(errs) == 0 {
 		// Nothing of the dead run is left to undo: forget it.
 		if err := os.Remove(path); err != nil {
 			errs = append(errs, shakedown.Wrap(shakedown.KindInternal, op, err))
@@ -278,6 +314,26 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// ordered returns the undos of e in the order they are carried out: the Interrupt undos
+// first, unless the inject is known to have returned, then the others last first, as the
+// engine reverts an inject that panicked.
+func ordered(e *entry) []shakedown.Undo {
+	var out []shakedown.Undo
+	if !e.Injected {
+		for _, u := range e.Undos {
+			if u.Interrupt {
+				out = append(out, u)
+			}
+		}
+	}
+	for j := len(e.Undos) - 1; j >= 0; j-- {
+		if !e.Undos[j].Interrupt {
+			out = append(out, e.Undos[j])
+		}
+	}
+	return out
 }
 
 func describe(u shakedown.Undo) string {
@@ -298,16 +354,24 @@ func runUndo(ctx context.Context, reg *shakedown.Registry, u shakedown.Undo) err
 	return fn(uctx, u.Data)
 }
 
-// appendLine writes r at the end of f, after an empty line when newline, and fsyncs it.
-func appendLine(f *os.File, r *record, newline bool) error {
-	line, err := encodeLine(r)
-	if err != nil {
-		return err
+// appendRecords writes the records that are not nil at the end of f, in one write, and
+// fsyncs it. A cut record begins on a line of its own: it ends the cut line before it.
+func appendRecords(f *os.File, rs ...*record) error {
+	var buf []byte
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		line, err := encodeLine(r)
+		if err != nil {
+			return err
+		}
+		if r.Kind == kindCut {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, line...)
 	}
-	if newline {
-		line = append([]byte("\n\n"), line...)
-	}
-	if _, err := f.Write(line); err != nil {
+	if _, err := f.Write(buf); err != nil {
 		return err
 	}
 	return f.Sync()
@@ -333,7 +397,10 @@ func lockWithin(ctx context.Context, f *os.File, wait time.Duration) (bool, erro
 	}
 }
 
-// runIDs lists the runs that have a journal in stateDir, sorted.
+// RunIDs lists the runs that have a journal in stateDir, sorted (oldest first: run ids sort
+// by time).
+func RunIDs(stateDir string) ([]string, error) { return runIDs(stateDir) }
+
 func runIDs(stateDir string) ([]string, error) {
 	ents, err := os.ReadDir(RunsDir(stateDir))
 	if errors.Is(err, os.ErrNotExist) {
@@ -345,25 +412,28 @@ func runIDs(stateDir string) ([]string, error) {
 	var ids []string
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), suffix)
-		if ok && e.Type().IsRegular() && checkRunID(id) == nil {
-			ids = append(ids, id)
+		if ok && checkRunID(id) == nil {
+			ids = append(ids, id) // what is not a regular file is refused, by name, when read
 		}
 	}
 	sort.Strings(ids)
 	return ids, nil
 }
 
-// removeStaleTemps removes what Opens that died half way left: temporary files nobody holds
-// locked and that are older than staleTemp.
-func removeStaleTemps(stateDir string) {
+// RemoveStaleTemps removes what Opens that died half way left: temporary files nobody holds
+// locked and that are older than staleTemp. Replay calls it.
+func RemoveStaleTemps(stateDir string) {
 	dir := RunsDir(stateDir)
+	if private.CheckOwnDir(dir) != nil {
+		return
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".tmp") {
+		if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".tmp") || !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()
@@ -371,7 +441,7 @@ func removeStaleTemps(stateDir string) {
 			continue
 		}
 		path := dir + string(os.PathSeparator) + name
-		f, err := os.Open(path)
+		f, err := private.Open(path, os.O_RDONLY)
 		if err != nil {
 			continue
 		}
