@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/journal"
 )
 
@@ -57,9 +58,12 @@ const (
 	lockGrace = 2 * time.Second
 )
 
+// logDir is the folder of the state dir that holds the watchdogs' logs.
+const logDir = "watchdog"
+
 // LogPath returns the file the watchdog of run runID writes its log to.
 func LogPath(stateDir, runID string) string {
-	return filepath.Join(stateDir, "watchdog", runID+".log")
+	return filepath.Join(stateDir, logDir, runID+".log")
 }
 
 // Guard is a running watchdog. The runner must call Stop when the run ended cleanly; if the
@@ -82,14 +86,17 @@ type Guard struct {
 func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
 	op := "start watchdog of run " + runID
 	logPath := LogPath(stateDir, runID)
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
+	if _, err := private.MkdirOwn(stateDir, logDir); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	defer logf.Close()
+	if err := private.CheckFile(logf); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindPermission, op, err)
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)

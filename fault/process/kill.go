@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/argv"
+	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
@@ -105,8 +107,8 @@ func newKill(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.I
 		}
 		if env.StateDir != "" {
 			base := "process-restart-" + fileSafe(env.RunID) + "-" + fileSafe(spec.Name)
-			f.restart.Log = filepath.Join(env.StateDir, base+".log")
-			f.restart.Marker = filepath.Join(env.StateDir, base+".pid")
+			f.restart.Log = filepath.Join(env.StateDir, restartDir, base+".log")
+			f.restart.Marker = filepath.Join(env.StateDir, restartDir, base+".pid")
 		}
 	}
 	return f, nil
@@ -275,14 +277,27 @@ func undoRestart(ctx context.Context, raw json.RawMessage) error {
 	return Restart(ctx, d)
 }
 
+// restartDir is the folder of the state dir that holds restart logs and markers, private to
+// the user (see package internal/private): a marker decides whether a restart runs again.
+const restartDir = "restart"
+
 func openLog(path string) (*os.File, error) {
 	if path == "" {
 		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if _, err := private.MkdirOwn(filepath.Dir(dir), filepath.Base(dir)); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := private.CheckFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // logTail returns the last lines of a restart log, for an error message.
@@ -290,7 +305,18 @@ func logTail(path string) string {
 	if path == "" {
 		return ""
 	}
-	b, err := os.ReadFile(path)
+	f, err := private.Open(path, os.O_RDONLY)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const tail = 4096 // the log of a restarted service may be long: its end is enough
+	if size, err := f.Seek(0, io.SeekEnd); err == nil && size > tail {
+		f.Seek(size-tail, io.SeekStart)
+	} else {
+		f.Seek(0, io.SeekStart)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, tail))
 	if err != nil || len(bytes.TrimSpace(b)) == 0 {
 		return ""
 	}
@@ -305,7 +331,12 @@ func readMarker(path string) (int, uint64, bool) {
 	if path == "" {
 		return 0, 0, false
 	}
-	b, err := os.ReadFile(path)
+	fh, err := private.Open(path, os.O_RDONLY)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, 64))
 	if err != nil {
 		return 0, 0, false
 	}
@@ -323,7 +354,7 @@ func writeMarker(path string, pid int, start uint64) error {
 		return nil
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, start), 0o644); err != nil {
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, start), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -459,7 +459,7 @@ func TestKillAndRestart(t *testing.T) {
 	if st.Session != newPID {
 		t.Errorf("restarted victim is in session %d, want its own (%d)", st.Session, newPID)
 	}
-	if _, err := os.Stat(filepath.Join(env.StateDir, "process-restart-run1-f1.log")); err != nil {
+	if _, err := os.Stat(filepath.Join(env.StateDir, restartDir, "process-restart-run1-f1.log")); err != nil {
 		t.Errorf("restart log: %v", err)
 	}
 
