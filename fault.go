@@ -96,6 +96,26 @@ type Undo struct {
 	Interrupt bool `json:"interrupt,omitempty"`
 }
 
+// InOrder returns undos in the order they are carried out when the fault's Revert cannot be
+// (an inject that panicked, a replay of the journal): the Interrupt undos first, unless the
+// inject is known to have returned, then the others last first.
+func InOrder(undos []Undo, injectReturned bool) []Undo {
+	out := make([]Undo, 0, len(undos))
+	if !injectReturned {
+		for _, u := range undos {
+			if u.Interrupt {
+				out = append(out, u)
+			}
+		}
+	}
+	for i := len(undos) - 1; i >= 0; i-- {
+		if !undos[i].Interrupt {
+			out = append(out, undos[i])
+		}
+	}
+	return out
+}
+
 // UndoFunc carries out an Undo of its type. It must be idempotent: "already gone" is success.
 type UndoFunc func(ctx context.Context, data json.RawMessage) error
 

@@ -44,6 +44,10 @@ type Journal interface {
 	// Begin writes and syncs what is about to be injected and how to undo it. The engine
 	// injects only after Begin returned nil.
 	Begin(fault string, undos []shakedown.Undo, ttl time.Duration) (id int, err error)
+	// Injected records that the fault's Inject returned (whether or not it failed): nothing
+	// of the inject runs any more, so the undos marked Interrupt are not needed. It is not
+	// called for an Inject that panicked.
+	Injected(id int) error
 	// Done records that the fault was reverted (revertErr nil) or that its revert failed.
 	Done(id int, revertErr error) error
 	// Close says the run ended; it stops the watchdog.

@@ -1069,3 +1069,24 @@ func TestProbeHeldPastTheInjectBreaksIt(t *testing.T) {
 		}
 	})
 }
+
+// TestInjectedJournaled: once a fault's Inject has returned, the journal hears of it, so that
+// a replay knows nothing of the inject still runs; an Inject that panicked is not reported so,
+// and its undos are replayed as for an inject that may still be running.
+func TestInjectedJournaled(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	e := exp(
+		&shakedown.FaultSpec{Name: "first", Type: "file", Params: &fileParams{Path: a}, Duration: time.Hour},
+		&shakedown.FaultSpec{Name: "boom", Type: "file.panic", Params: &fileParams{Path: b}, Duration: time.Hour, After: []string{"first"}},
+	)
+	e.Baseline, e.Recovery = 0, 0
+	tr := &trace{}
+	o := opts(tr, nil)
+	j := newJournal(tr)
+	o.OpenJournal = j.open
+	engine.Run(t.Context(), e, o)
+	if d := cmp.Diff(map[string]bool{"first": true}, j.injected); d != "" {
+		t.Errorf("faults journaled as injected (-want +got):\n%s", d)
+	}
+}

@@ -305,12 +305,13 @@ func registry() *shakedown.Registry {
 
 // journal is a journal that records Begin and Done in a trace.
 type journal struct {
-	tr     *trace
-	mu     sync.Mutex
-	names  map[int]string
-	next   int
-	closed bool
-	undos  map[string][]shakedown.Undo
+	tr       *trace
+	mu       sync.Mutex
+	names    map[int]string
+	next     int
+	closed   bool
+	undos    map[string][]shakedown.Undo
+	injected map[string]bool // faults whose Inject returned
 }
 
 func newJournal(tr *trace) *journal {
@@ -329,6 +330,16 @@ func (j *journal) Begin(fault string, undos []shakedown.Undo, ttl time.Duration)
 	j.undos[fault] = undos
 	j.tr.add("begin " + fault)
 	return j.next, nil
+}
+
+func (j *journal) Injected(id int) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.injected == nil {
+		j.injected = map[string]bool{}
+	}
+	j.injected[j.names[id]] = true
+	return nil
 }
 
 func (j *journal) Done(id int, revertErr error) error {

@@ -330,8 +330,14 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 		}
 		h.jid, h.journaled = id, true
 	}
-	rev, err := r.safeInject(ctx, n, undos)
+	rev, err, returned := r.safeInject(ctx, n, undos)
 	at := r.now()
+	if h.journaled && returned {
+		if jerr := r.journal.Injected(h.jid); jerr != nil {
+			// The watchdog would stop processes that are gone already: no harm, only noise.
+			slog.Warn("shakedown engine: journal injected", "run", r.env.RunID, "fault", n.spec.Name, "err", jerr)
+		}
+	}
 	h.revert = rev
 	if rev != nil {
 		r.mu.Lock()
@@ -390,27 +396,28 @@ func (r *runner) injectFailed(ctx context.Context, n *node, err error) error {
 	return err
 }
 
-// safeInject calls Inject. When Inject panics, the fault's undos (already journaled) become
-// its revert, since it may have applied part of itself.
-func (r *runner) safeInject(ctx context.Context, n *node, undos []shakedown.Undo) (rev shakedown.Revert, err error) {
+// safeInject calls Inject and says whether it returned. When Inject panics, the fault's
+// undos (already journaled) become its revert, since it may have applied part of itself.
+func (r *runner) safeInject(ctx context.Context, n *node, undos []shakedown.Undo) (rev shakedown.Revert, err error, returned bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = r.panicked("inject "+n.spec.Name, p)
 			rev = r.undoRevert(undos)
 		}
 	}()
-	return n.fault.Inject(ctx)
+	rev, err = n.fault.Inject(ctx)
+	return rev, err, true
 }
 
-// undoRevert returns a revert that carries out undos from the registry, last first.
+// undoRevert returns a revert that carries out undos from the registry, in the order of
+// shakedown.InOrder for an inject that did not return normally: its processes may still run.
 func (r *runner) undoRevert(undos []shakedown.Undo) shakedown.Revert {
 	if len(undos) == 0 {
 		return nil
 	}
 	return func(ctx context.Context) error {
 		var errs []error
-		for i := len(undos) - 1; i >= 0; i-- {
-			u := undos[i]
+		for _, u := range shakedown.InOrder(undos, false) {
 			f, ok := r.reg.Undo(u.Type)
 			if !ok {
 				errs = append(errs, fmt.Errorf("undo %s: no undo function of this type", u.Type))

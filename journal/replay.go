@@ -283,7 +283,7 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 			break
 		}
 		var failed []error
-		for _, u := range ordered(e) {
+		for _, u := range shakedown.InOrder(e.Undos, e.Injected) {
 			err := runUndo(ctx, reg, u)
 			if err != nil {
 				err = shakedown.Wrap(shakedown.KindNotRestored,
@@ -314,26 +314,6 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 		}
 	}
 	return out, errors.Join(errs...)
-}
-
-// ordered returns the undos of e in the order they are carried out: the Interrupt undos
-// first, unless the inject is known to have returned, then the others last first, as the
-// engine reverts an inject that panicked.
-func ordered(e *entry) []shakedown.Undo {
-	var out []shakedown.Undo
-	if !e.Injected {
-		for _, u := range e.Undos {
-			if u.Interrupt {
-				out = append(out, u)
-			}
-		}
-	}
-	for j := len(e.Undos) - 1; j >= 0; j-- {
-		if !e.Undos[j].Interrupt {
-			out = append(out, e.Undos[j])
-		}
-	}
-	return out
 }
 
 func describe(u shakedown.Undo) string {

@@ -23,10 +23,19 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
-// Type is the name of the fault type, and UndoType that of its undo.
+// Type is the name of the fault type, UndoType that of its undo (the revert command) and
+// StopType that of the undo that stops an inject still running.
 const (
 	Type     = "exec"
 	UndoType = "exec"
+	StopType = "exec.stop"
+)
+
+// The environment variables that mark an inject's processes and a revert's, and all their
+// children: SHAKEDOWN_INJECT=<run>/<fault>, SHAKEDOWN_REVERT=<run>/<fault>.
+const (
+	InjectMark = "SHAKEDOWN_INJECT"
+	RevertMark = "SHAKEDOWN_REVERT"
 )
 
 // DefaultTimeout bounds each command when the parameters say nothing.
@@ -43,12 +52,17 @@ func Register(r *shakedown.Registry) {
 			"shakedown's environment plus `env`, SHAKEDOWN_RUN_ID and SHAKEDOWN_FAULT, in `dir`, with " +
 			"standard input from /dev/null and standard output discarded; each runs in its own process " +
 			"group, killed when `timeout` passes. When inject fails after it started, the revert still " +
-			"runs. No shell is involved: use [sh, -c, \"...\"] explicitly if you need one.",
+			"runs. If the runner dies while `inject` still runs, the watchdog (or `shakedown recover`) " +
+			"first kills it and everything it started — every process carrying its SHAKEDOWN_INJECT " +
+			"variable — and only then runs `revert`; a `revert` left running by a dead runner is killed " +
+			"the same way (SHAKEDOWN_REVERT) before it runs again. No shell is involved: use " +
+			"[sh, -c, \"...\"] explicitly if you need one.",
 		OneShot: true,
 		Params:  func() any { return &Params{Timeout: shakedown.Duration(DefaultTimeout)} },
 		New:     newFault,
 	})
 	r.AddUndo(UndoType, undo)
+	r.AddUndo(StopType, stop)
 }
 
 // Params are the parameters of the exec fault.
@@ -102,19 +116,29 @@ func newFault(env shakedown.Env, spec *shakedown.FaultSpec, _ []shakedown.Instan
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
+	mark := env.RunID + "/" + spec.Name
 	f := &fault{
-		inject: Command{Argv: slices.Clone(p.Inject), Env: vars, Dir: dir, Timeout: p.Timeout},
+		inject: Command{Argv: slices.Clone(p.Inject), Env: with(vars, InjectMark, mark), Dir: dir, Timeout: p.Timeout},
+		mark:   mark,
 		shown:  p,
 	}
 	if len(p.Revert) > 0 {
-		f.revert = &Command{Argv: slices.Clone(p.Revert), Env: vars, Dir: dir, Timeout: p.Timeout}
+		f.revert = &Command{Argv: slices.Clone(p.Revert), Env: with(vars, RevertMark, mark), Dir: dir, Timeout: p.Timeout}
 	}
 	return f, nil
+}
+
+// with returns a copy of vars with k set to v.
+func with(vars map[string]string, k, v string) map[string]string {
+	out := maps.Clone(vars)
+	out[k] = v
+	return out
 }
 
 type fault struct {
 	inject Command
 	revert *Command
+	mark   string  // the value of InjectMark and RevertMark
 	shown  *Params // as written, for the plan
 }
 
@@ -126,12 +150,38 @@ func (f *fault) Plan() []string {
 	return lines
 }
 
+// Undo is the revert command, if any, and before it (when the runner died during the
+// inject) the kill of the inject's processes.
 func (f *fault) Undo() []shakedown.Undo {
-	if f.revert == nil {
-		return nil
+	marker := argv.Marker(InjectMark, f.mark)
+	stopData, _ := json.Marshal(stopData{Marker: marker})
+	undos := []shakedown.Undo{{Type: StopType, Data: stopData, Interrupt: true,
+		Summary: "kill what the inject still runs (" + marker + ")"}}
+	if f.revert != nil {
+		data, _ := json.Marshal(f.revert)
+		undos = append(undos, shakedown.Undo{Type: UndoType, Data: data, Summary: "run " + argv.Quote(f.revert.Argv)})
 	}
-	data, _ := json.Marshal(f.revert)
-	return []shakedown.Undo{{Type: UndoType, Data: data, Summary: "run " + argv.Quote(f.revert.Argv)}}
+	return undos
+}
+
+// stopData is the data of a StopType undo.
+type stopData struct {
+	Marker string `json:"marker"` // NAME=value
+}
+
+// stop kills every process the marker names: an inject still running, and its children.
+func stop(_ context.Context, raw json.RawMessage) error {
+	var d stopData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "undo "+StopType, err)
+	}
+	if !strings.HasPrefix(d.Marker, InjectMark+"=") && !strings.HasPrefix(d.Marker, RevertMark+"=") {
+		return shakedown.Errorf(shakedown.KindInvalid, "undo %s: %q is not a marker of ours", StopType, d.Marker)
+	}
+	if _, err := argv.KillMarked(d.Marker); err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, "undo "+StopType, err)
+	}
+	return nil
 }
 
 func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
@@ -146,6 +196,8 @@ func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	return f.revert.Run, err
 }
 
+// undo runs the revert command from the journal, after killing an earlier run of it that a
+// dead runner may have left going: the two would race.
 func undo(ctx context.Context, raw json.RawMessage) error {
 	var c Command
 	if err := json.Unmarshal(raw, &c); err != nil {
@@ -153,6 +205,11 @@ func undo(ctx context.Context, raw json.RawMessage) error {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = shakedown.Duration(DefaultTimeout)
+	}
+	if m, ok := c.Env[RevertMark]; ok {
+		if _, err := argv.KillMarked(argv.Marker(RevertMark, m)); err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "undo "+UndoType+": stop an earlier revert", err)
+		}
 	}
 	return c.Run(ctx)
 }

@@ -94,8 +94,8 @@ func TestInjectAndRevert(t *testing.T) {
 		t.Errorf("Plan (-want +got):\n%s", diff)
 	}
 	undos := f.Undo()
-	if len(undos) != 1 || undos[0].Type != UndoType {
-		t.Fatalf("Undo() = %+v, want one %s", undos, UndoType)
+	if len(undos) != 2 || undos[0].Type != StopType || !undos[0].Interrupt || undos[1].Type != UndoType || undos[1].Interrupt {
+		t.Fatalf("Undo() = %+v, want an interrupting %s, then %s", undos, StopType, UndoType)
 	}
 
 	revert, err := f.Inject(t.Context())
@@ -108,7 +108,7 @@ func TestInjectAndRevert(t *testing.T) {
 	reg := shakedown.NewRegistry()
 	Register(reg)
 	undo, _ := reg.Undo(UndoType)
-	if err := undo(t.Context(), undos[0].Data); err != nil {
+	if err := undo(t.Context(), undos[1].Data); err != nil {
 		t.Fatalf("undo from journal: %v", err)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, "log"))
@@ -240,5 +240,92 @@ func TestUndoRejects(t *testing.T) {
 		if err := undo(t.Context(), []byte(data)); !shakedown.IsKind(err, shakedown.KindInvalid) {
 			t.Errorf("undo %s = %v, want KindInvalid", data, err)
 		}
+	}
+}
+
+// TestUndoStopsInjectStillRunning: the runner died while the inject ran (`sleep; touch
+// mark`). Replayed from the journal, the undos first kill the inject and everything it
+// started — even a child that left its process group and session — and only then revert, so
+// nothing of the inject happens after the revert.
+func TestUndoStopsInjectStillRunning(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "mark")
+	escaped := filepath.Join(dir, "escaped")
+	started := filepath.Join(dir, "started")
+	p := defaults(t)
+	p.Timeout = shakedown.Duration(time.Minute)
+	p.Inject = []string{"sh", "-c", `setsid sh -c 'echo $$ > ` + escaped + `; sleep 60; touch ` + mark + `' & touch ` + started + `; sleep 60; touch ` + mark}
+	p.Revert = []string{"rm", "-f", mark}
+	f := build(t, shakedown.Env{RunID: "r1"}, p)
+
+	injected := make(chan error, 1)
+	go func() {
+		_, err := f.Inject(context.Background()) // the "runner", which then dies
+		injected <- err
+	}()
+	testenv.WaitFor(t, "inject started", 10*time.Second, func() bool {
+		_, err := os.Stat(started)
+		return err == nil && testenv.ReadPIDFile(escaped) > 0
+	})
+	other := testenv.ReadPIDFile(escaped)
+
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	for _, u := range shakedown.InOrder(f.Undo(), false) {
+		fn, _ := reg.Undo(u.Type)
+		if err := fn(t.Context(), u.Data); err != nil {
+			t.Fatalf("undo %s: %v", u.Type, err)
+		}
+	}
+	select {
+	case err := <-injected:
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Signal != "KILL" {
+			t.Errorf("the interrupted inject = %v, want it killed by SIGKILL", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the inject still runs after its undo")
+	}
+	testenv.WaitFor(t, fmt.Sprintf("the escaped child %d gone", other), 10*time.Second,
+		func() bool { return !testenv.Running(other) })
+	if _, err := os.Stat(mark); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mark: %v, want it never made", err)
+	}
+}
+
+// TestUndoStopsEarlierRevert: a revert a dead runner left running is killed before the
+// journal's undo runs it again, so that the two never race.
+func TestUndoStopsEarlierRevert(t *testing.T) {
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	p := defaults(t)
+	p.Timeout = shakedown.Duration(time.Minute)
+	p.Inject = []string{"true"}
+	p.Revert = []string{"sh", "-c", `if [ -e ` + started + ` ]; then exit 0; fi; touch ` + started + `; sleep 60`}
+	f := build(t, shakedown.Env{RunID: "r1"}, p)
+	revert, err := f.Inject(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- revert(context.Background()) }() // the runner's revert, then it dies
+	testenv.WaitFor(t, "first revert started", 10*time.Second, func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	reg := shakedown.NewRegistry()
+	Register(reg)
+	undo, _ := reg.Undo(UndoType)
+	if err := undo(t.Context(), f.Undo()[1].Data); err != nil {
+		t.Fatalf("undo from journal: %v", err)
+	}
+	select {
+	case err := <-first:
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Signal != "KILL" {
+			t.Errorf("the earlier revert = %v, want it killed by SIGKILL", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the earlier revert still runs after the undo ran the revert again")
 	}
 }

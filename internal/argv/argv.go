@@ -7,6 +7,7 @@ package argv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // Environ returns this process's environment with extra added, in the order of their names,
@@ -143,4 +146,57 @@ func Quote(argv []string) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// Marker returns the environment entry NAME=value that marks the processes of one command and
+// all their descendants (who inherit it), so that KillMarked can find them later from another
+// process — the watchdog, `shakedown recover` — which never knew their pids.
+func Marker(name, value string) string { return name + "=" + value }
+
+// killRounds bounds how often KillMarked scans: each round kills every marked process it
+// finds, and a process can only be found again if it forked in between.
+const killRounds = 50
+
+// KillMarked kills, with SIGKILL, every process whose environment holds marker (see Marker)
+// — a command still running and whatever it started — and scans again until none is left. A
+// process is signalled by pid and start time, so a reused pid is never hit. It returns how
+// many it killed; an error when some could not be killed or kept appearing.
+func KillMarked(marker string) (int, error) {
+	self := os.Getpid()
+	killed := 0
+	for range killRounds {
+		pids, err := procfs.PIDs(procfs.Root)
+		if err != nil {
+			return killed, err
+		}
+		found := 0
+		var errs []error
+		for _, pid := range pids {
+			if pid == self || !procfs.HasEnv(procfs.Root, pid, marker) {
+				continue
+			}
+			start, err := procfs.StartTime(pid)
+			if err != nil {
+				continue // gone
+			}
+			ok, err := procfs.Signal(pid, start, syscall.SIGKILL)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("kill pid %d: %w", pid, err))
+				continue
+			}
+			if ok {
+				found++
+				killed++
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return killed, err
+		}
+		if found == 0 {
+			return killed, nil
+		}
+		// Give the killed a moment to die, and their forks a moment to show.
+		time.Sleep(time.Millisecond)
+	}
+	return killed, fmt.Errorf("processes marked %s kept appearing after %d rounds of kills", marker, killRounds)
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,6 +110,31 @@ func ReadCmdline(root string, pid int) ([]string, error) {
 		return nil, nil
 	}
 	return strings.Split(string(b), "\x00"), nil
+}
+
+// HasEnv reports whether the environment a process started with (root/PID/environ) holds the
+// entry "NAME=value" exactly. What the process changed in its environment since is not seen;
+// its children inherit the entry. A process that cannot be read (gone, another user's) does
+// not have it.
+func HasEnv(root string, pid int, entry string) bool {
+	f, err := os.Open(filepath.Join(root, strconv.Itoa(pid), "environ"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	// An environment is at most a few hundred KiB (ARG_MAX); read it in one go, bounded.
+	b, err := io.ReadAll(io.LimitReader(f, 4<<20))
+	if err != nil {
+		return false
+	}
+	for len(b) > 0 {
+		var e []byte
+		e, b, _ = bytes.Cut(b, []byte{0})
+		if string(e) == entry {
+			return true
+		}
+	}
+	return false
 }
 
 // PIDs lists the process ids under root in ascending order.
