@@ -33,6 +33,9 @@ type Record struct {
 	Loads        []LoadRecord        `json:"loads"`
 	Recovery     RecoveryRecord      `json:"recovery"`
 	Recover      string              `json:"recover,omitempty"` // the command that reverts what is left, when not restored
+	// Unguarded lists the times the run held faults while no watchdog lived (one died and
+	// another took over, or none could): a run with any never passes.
+	Unguarded []string `json:"unguarded,omitempty"`
 }
 
 // ExperimentRef identifies the experiment a record is of.

@@ -50,12 +50,13 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile": cmdWaitFile,
-			"pidstate": cmdPIDState,
-			"exits":    cmdExits,
-			"readvar":  cmdReadVar,
-			"signal":   cmdSignal,
-			"waitout":  cmdWaitOut,
+			"waitfile":     cmdWaitFile,
+			"pidstate":     cmdPIDState,
+			"exits":        cmdExits,
+			"readvar":      cmdReadVar,
+			"signal":       cmdSignal,
+			"waitout":      cmdWaitOut,
+			"killwatchdog": cmdKillWatchdog,
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
 		// under SHAKEDOWN_REQUIRE_ALL=1 a missing one fails the script instead of letting
@@ -235,5 +236,60 @@ func cmdWaitOut(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("waitout: %s %s after 10s:\n%s", map[bool]string{false: "no match for", true: "still matches"}[neg], args[0], out)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// killwatchdog [-stop] STATEDIR [replaced] kills (with -stop: stops, SIGSTOP) the watchdog
+// guarding a run in STATEDIR (an absolute path, as the script gave run), and with "replaced"
+// waits up to 10 s for another to be ready to guard it in its place (its log says so).
+func cmdKillWatchdog(ts *testscript.TestScript, neg bool, args []string) {
+	sig := syscall.SIGKILL
+	if len(args) > 0 && args[0] == "-stop" {
+		sig, args = syscall.SIGSTOP, args[1:]
+	}
+	if neg || len(args) < 1 || len(args) > 2 || len(args) == 2 && args[1] != "replaced" {
+		ts.Fatalf("usage: killwatchdog [-stop] STATEDIR [replaced]")
+	}
+	stateDir := args[0]
+	want := "watchdog --state-dir " + stateDir + " --run "
+	// find returns a live watchdog of a run in stateDir other than pid not, ready when asked,
+	// and its run.
+	find := func(not int, ready bool) (int, string) {
+		pids, _ := procfs.PIDs(procfs.Root)
+		for _, pid := range pids {
+			argv, err := procfs.ReadCmdline(procfs.Root, pid)
+			line := strings.Join(argv, " ")
+			if err != nil || pid == not || !strings.Contains(line, want) || procState(pid) != "running" {
+				continue
+			}
+			run := strings.Fields(line[strings.Index(line, want)+len(want):])[0]
+			if ready {
+				log, _ := os.ReadFile(filepath.Join(stateDir, "watchdog", run+".log"))
+				if !regexp.MustCompile(`msg="watchdog ready" .*pid=` + strconv.Itoa(pid) + ` `).Match(log) {
+					continue
+				}
+			}
+			return pid, run
+		}
+		return 0, ""
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	old, _ := find(0, true)
+	for ; old == 0; old, _ = find(0, true) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("killwatchdog: no watchdog guards a run in %s after 10s", stateDir)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.Check(syscall.Kill(old, sig))
+	if len(args) < 2 {
+		return
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for next, _ := find(old, true); next == 0; next, _ = find(old, true) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("killwatchdog: no watchdog took over from pid %d within 10s", old)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

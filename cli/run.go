@@ -403,11 +403,11 @@ func isDir(path string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// guardedJournal is a run's journal together with the watchdog that replays it if the
-// runner dies.
+// guardedJournal is a run's journal together with the Keeper that keeps a watchdog alive to
+// replay it if the runner dies.
 type guardedJournal struct {
 	*journal.Journal
-	guard *watchdog.Guard
+	keeper *watchdog.Keeper
 }
 
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
@@ -417,17 +417,31 @@ func openGuardedJournal(exe, stateDir, runID string, exp *shakedown.Experiment) 
 	if err != nil {
 		return nil, err
 	}
-	g, err := watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+	start := func() (*watchdog.Guard, error) {
+		return watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+	}
+	k, err := watchdog.Keep(start, j.Holding, j.Guarded)
 	if err != nil {
 		j.Close()
 		return nil, err
 	}
-	return &guardedJournal{Journal: j, guard: g}, nil
+	return &guardedJournal{Journal: j, keeper: k}, nil
 }
+
+// Begin journals a fault once a live watchdog guards the run: nothing is injected unguarded.
+func (g *guardedJournal) Begin(fault string, undos []shakedown.Undo, ttl time.Duration) (int, error) {
+	if err := g.keeper.Ensure(); err != nil {
+		return 0, err
+	}
+	return g.Journal.Begin(fault, undos, ttl)
+}
+
+func (g *guardedJournal) Lost() <-chan error { return g.keeper.Lost() }
+func (g *guardedJournal) Lapses() []string   { return g.keeper.Lapses() }
 
 func (g *guardedJournal) Close() error {
 	err := g.Journal.Close()
-	if serr := g.guard.Stop(); err == nil {
+	if serr := g.keeper.Stop(); err == nil {
 		err = serr
 	}
 	return err

@@ -54,6 +54,16 @@ type Journal interface {
 	Close() error
 }
 
+// Guarded is a Journal whose faults a watchdog guards, which can die. The engine watches
+// Lost from the moment the journal is open: an error there means the guard is lost for good
+// while faults are held, and the run reverts everything at once and ends in error. Lapses,
+// read at the end, lists the times faults were held while no watchdog lived (one died and
+// another took over): such a run never passes.
+type Guarded interface {
+	Lost() <-chan error
+	Lapses() []string
+}
+
 // Load is one stream of built-in traffic, running through every phase.
 type Load interface {
 	Run(ctx context.Context) error // sends on schedule until ctx ends

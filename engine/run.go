@@ -232,6 +232,19 @@ func (r *runner) awaitJournal() bool {
 		return false
 	}
 	r.journal = res.j
+	if g, ok := r.journal.(Guarded); ok {
+		lost := g.Lost()
+		r.mon.Go(func() error {
+			select {
+			case err := <-lost:
+				r.setErr(err)
+				r.emit(shakedown.Event{Kind: shakedown.EventLog, Detail: err.Error()})
+				r.cancel(err)
+			case <-r.ctx.Done():
+			}
+			return nil
+		})
+	}
 	return true
 }
 
@@ -840,6 +853,13 @@ func (r *runner) finish() {
 	if r.journal != nil {
 		if err := r.journal.Close(); err != nil {
 			slog.Warn("shakedown engine: close journal", "run", r.env.RunID, "err", err)
+		}
+		if g, ok := r.journal.(Guarded); ok {
+			for _, l := range g.Lapses() {
+				r.rec.Unguarded = append(r.rec.Unguarded, l)
+				r.setErr(shakedown.Errorf(shakedown.KindInternal, "unguarded: %s", l))
+				r.emit(shakedown.Event{Kind: shakedown.EventLog, Detail: "unguarded: " + l})
+			}
 		}
 	}
 	for _, l := range r.loads {

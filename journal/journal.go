@@ -266,6 +266,20 @@ func (j *Journal) RevertedBy(id int) (by string, at time.Time, ok bool) {
 	return "", time.Time{}, false
 }
 
+// Holding says whether some entry is not reverted yet: the run holds a fault.
+func (j *Journal) Holding() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return false
+	}
+	data, err := readAll(j.f)
+	if err != nil {
+		return true // cannot tell: assume the worst
+	}
+	return len(parseRun(data, j.runID).pending()) > 0
+}
+
 // Close appends that the run ended and releases the lock. When nothing is left pending (the
 // watchdog's records count too) and nothing of the file is damaged, the file is removed;
 // otherwise it stays for `shakedown recover` or a person. Close returns an error, of kind

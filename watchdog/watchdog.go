@@ -20,6 +20,7 @@ package watchdog
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,7 +129,7 @@ func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
 		close(g.exited)
 	}()
 
-	line, err := readLine(readyR, readyWait)
+	line, err := readReady(readyR, cmd.Process.Pid, g.exited)
 	if err != nil || line != "ready" {
 		cmd.Process.Kill()
 		inW.Close()
@@ -142,16 +143,41 @@ func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
 	return g, nil
 }
 
-// readLine reads one line from f within wait.
-func readLine(f *os.File, wait time.Duration) (string, error) {
-	if err := f.SetReadDeadline(time.Now().Add(wait)); err != nil {
-		return "", err
+// readReady reads the line the watchdog pid says on f once it is ready, within readyWait. A
+// watchdog that exits or is stopped (SIGSTOP) before it is ready fails at once: it cannot
+// guard anything.
+func readReady(f *os.File, pid int, exited <-chan struct{}) (string, error) {
+	deadline := time.Now().Add(readyWait)
+	r := bufio.NewReader(f)
+	var line []byte
+	for {
+		next := time.Now().Add(50 * time.Millisecond)
+		if next.After(deadline) {
+			next = deadline
+		}
+		if err := f.SetReadDeadline(next); err != nil {
+			return "", err
+		}
+		part, err := r.ReadSlice('\n')
+		line = append(line, part...)
+		switch {
+		case err == nil:
+			return strings.TrimSuffix(string(line), "\n"), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return "", err
+		case !time.Now().Before(deadline):
+			return "", fmt.Errorf("not ready within %v", readyWait)
+		case isStopped(pid):
+			return "", errors.New("stopped (SIGSTOP) before it was ready")
+		}
+		select {
+		case <-exited:
+			return "", errors.New("exited before it was ready")
+		default:
+		}
 	}
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(line, "\n"), nil
 }
 
 // PID returns the watchdog's process id.
