@@ -75,7 +75,10 @@ type TargetSpec struct {
 	Kind   string // the key naming its kind: "process", "proxy", "netns", "container", …
 	Params any    // the kind's parameter struct (TargetKind.Params), decoded and validated
 	Select Selection
-	Pos    Pos
+	// Share lets other runs on this machine hold faults on the target's instances while this
+	// run does, when both runs allow it and every fault involved stacks (FaultType.Stacks).
+	Share bool
+	Pos   Pos
 }
 
 // LoadSpec is one named stream of built-in HTTP traffic that runs through every phase.

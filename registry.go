@@ -16,6 +16,11 @@ type FaultType struct {
 	Targets []string // the target kinds it accepts; empty when it takes no target
 	OneShot bool     // needs no duration: the run watches the system recover on its own
 	Root    bool     // needs root
+	// Stacks says that its revert takes back only what this fault added (its own nft table,
+	// toxic, stressor or file), so that another run's fault on the same instance survives it:
+	// runs that both allow it (a target's share: true) may then hold one instance at once.
+	// A fault whose revert restores a state (SIGCONT, a replica count, a cordon) does not.
+	Stacks bool
 	// Params returns a pointer to a new parameter struct holding the defaults, or nil when
 	// the type takes no parameters. Fields are decoded from `with:` by their json tags;
 	// a `doc` tag describes a field for the catalog and schema; `required:"true"` marks a

@@ -46,6 +46,8 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("VICTIM", victim)
+			// Each story has a registry of held faults of its own, shared by the runs it starts.
+			env.Setenv("SHAKEDOWN_RUNTIME_DIR", filepath.Join(env.WorkDir, ".runtime"))
 			env.Setenv("GITHUB_STEP_SUMMARY", "")
 			return nil
 		},
@@ -148,7 +150,8 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	cmd := exec.Command(path, args[2:]...)
 	cmd.Dir = ts.MkAbs(".")
 	cmd.Env = append(os.Environ(), "WORK="+ts.Getenv("WORK"), "HOME="+ts.Getenv("HOME"),
-		"GITHUB_STEP_SUMMARY="+ts.Getenv("GITHUB_STEP_SUMMARY"), "TMPDIR="+ts.Getenv("TMPDIR"))
+		"GITHUB_STEP_SUMMARY="+ts.Getenv("GITHUB_STEP_SUMMARY"), "TMPDIR="+ts.Getenv("TMPDIR"),
+		"SHAKEDOWN_RUNTIME_DIR="+ts.Getenv("SHAKEDOWN_RUNTIME_DIR"))
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
 	err = cmd.Run()
 	got := 0

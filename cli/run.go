@@ -13,7 +13,9 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/engine"
+	"github.com/shakedown-dev/shakedown/hold"
 	"github.com/shakedown-dev/shakedown/internal/private"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/load"
 	"github.com/shakedown-dev/shakedown/monitor"
@@ -72,7 +74,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Float64Var(&f.maxPercent, "max-percent", 0, "refuse to touch more than this percent of any target's instances (0: no cap)")
 }
 
-func (a *app) options(f *runFlags) engine.Options {
+func (a *app) options(f *runFlags, exp *shakedown.Experiment) engine.Options {
 	host, _ := os.Hostname()
 	return engine.Options{
 		Registry:   a.reg,
@@ -81,7 +83,68 @@ func (a *app) options(f *runFlags) engine.Options {
 		MaxTargets: f.maxTargets,
 		MaxPercent: f.maxPercent,
 		Host:       host,
+		Claim: func(runID string, cs []engine.Claim) (func(bool), error) {
+			return a.claim(f.stateDir, runID, exp, cs)
+		},
+		Held: func(cs []engine.Claim) ([]string, error) { return a.held(f.stateDir, exp, cs) },
 	}
+}
+
+// holds is the machine-wide registry of held faults (package hold).
+func (a *app) holds() *hold.Registry {
+	return &hold.Registry{Dir: hold.DefaultDir(a.getenv), Live: holdIsLive}
+}
+
+// holdIsLive says whether a run still holds what it registered: its runner lives, or its
+// journal says something is still injected (or cannot be read: then it may be).
+func holdIsLive(h *hold.Hold) bool {
+	if h.PID > 0 && procfs.Alive(h.PID, h.Start) {
+		return true
+	}
+	pending, err := journal.ScanRun(h.StateDir, h.Run)
+	return err != nil || len(pending) > 0
+}
+
+// claim registers with the registry what run runID's faults will touch, or says which other
+// live run holds what it would touch.
+func (a *app) claim(stateDir, runID string, exp *shakedown.Experiment, cs []engine.Claim) (func(bool), error) {
+	reg := a.holds()
+	h := newHold(stateDir, runID, exp, cs)
+	if err := reg.Claim(h); err != nil {
+		return nil, err
+	}
+	return func(leftInjected bool) {
+		if leftInjected {
+			return // the journal keeps the hold live until the rest is undone
+		}
+		if err := reg.Release(runID); err != nil {
+			fmt.Fprintf(a.stderr, "shakedown: %v\n", err)
+		}
+	}, nil
+}
+
+// held says, for plan, what of cs another live run holds now.
+func (a *app) held(stateDir string, exp *shakedown.Experiment, cs []engine.Claim) ([]string, error) {
+	conflicts, err := a.holds().Conflicts(newHold(stateDir, "plan", exp, cs))
+	var out []string
+	for _, c := range conflicts {
+		out = append(out, c.String())
+	}
+	return out, err
+}
+
+func newHold(stateDir, runID string, exp *shakedown.Experiment, cs []engine.Claim) *hold.Hold {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	start, _ := procfs.StartTime(os.Getpid())
+	h := &hold.Hold{Run: runID, Experiment: exp.Name, File: exp.File, StateDir: abs, PID: os.Getpid(), Start: start, Since: time.Now()}
+	for _, c := range cs {
+		h.Items = append(h.Items, hold.Item{Key: hold.Key(c.Instance), Name: c.Instance.Name, Target: c.Target,
+			Fault: c.Fault, Type: c.Type, Share: c.Share, Stacks: c.Stacks})
+	}
+	return h
 }
 
 func (a *app) planCommand() *cobra.Command {
@@ -100,7 +163,7 @@ func (a *app) planCommand() *cobra.Command {
 				return err
 			}
 			exp := exps[0]
-			p, err := engine.Plan(cmd.Context(), exp, a.options(&f))
+			p, err := engine.Plan(cmd.Context(), exp, a.options(&f, exp))
 			if p == nil || len(p.Faults) == 0 {
 				if err != nil {
 					return err
@@ -146,6 +209,9 @@ func planReport(exp *shakedown.Experiment, p *engine.PlanResult) *report.Plan {
 	}
 	for _, e := range exp.Expect {
 		out.Checks = append(out.Checks, "expect: "+describeExpectation(e))
+	}
+	for _, h := range p.Held {
+		out.Notes = append(out.Notes, "held by another run: "+h)
 	}
 	out.Notes = append(out.Notes, fmt.Sprintf("seed %d (pass --seed %d to run this selection)", p.Seed, p.Seed))
 	return out
@@ -305,7 +371,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
 	var records []*shakedown.Record
 	for _, exp := range exps {
-		opts := a.options(f)
+		opts := a.options(f, exp)
 		opts.Timeout = timeout
 		opts.Commit = commitInfo(a.getenv, filepath.Dir(exp.File))
 		opts.NewLoad = func(s *shakedown.LoadSpec) (engine.Load, error) { return load.New(s, load.Options{}) }

@@ -32,10 +32,27 @@ type Options struct {
 	// from its baseline samples beyond chance (the stats package provides it). nil: not judged.
 	Compare Comparer
 
+	// Claim, when set, registers what the run's faults will touch with the machine-wide
+	// registry of held faults, once the targets are resolved and before the baseline. An
+	// error (another live run holds one of the instances) ends the run before anything is
+	// injected. release is called at the end, with whether something may be left injected
+	// (then the claim stands until the journal is replayed).
+	Claim func(runID string, claims []Claim) (release func(leftInjected bool), err error)
+	// Held, when set, says for plan which of the claims another live run holds now.
+	Held func(claims []Claim) ([]string, error)
+
 	Events func(shakedown.Event) // progress; may be nil. Called from one goroutine at a time, in order.
 	Commit *shakedown.Commit
 	Host   string
 	Now    func() time.Time // nil: time.Now (used for recorded times)
+}
+
+// Claim is one fault of a run on one selected target instance.
+type Claim struct {
+	Instance            shakedown.Instance
+	Target, Fault, Type string
+	Share               bool // the target allows other runs at once
+	Stacks              bool // the fault type's revert takes back only its own change
 }
 
 // Journal records each fault before it is injected, so that a watchdog or `shakedown

@@ -10,6 +10,7 @@ import (
 // PlanResult is what a run of an experiment would touch, and when.
 type PlanResult struct {
 	Seed     int64
+	Held     []string // the instances another live run holds now: a run would stop there
 	Targets  []shakedown.TargetRecord
 	Faults   []PlannedFault
 	Baseline time.Duration
@@ -60,6 +61,16 @@ func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanRe
 			pf.Lines = pl.Plan()
 		}
 		p.Faults = append(p.Faults, pf)
+	}
+	if err == nil && opts.Held != nil {
+		held, herr := opts.Held(s.claims(exp))
+		p.Held = held
+		switch {
+		case herr != nil:
+			err = herr
+		case len(held) > 0:
+			err = shakedown.Errorf(shakedown.KindConflict, "%s", held[0])
+		}
 	}
 	return p, err
 }

@@ -45,6 +45,7 @@ type runner struct {
 
 	jch     chan journalOpen // the journal being opened; nil once received
 	journal Journal
+	release func(leftInjected bool) // of the run's claim on its target instances, if any
 
 	mon       errgroup.Group // loads, samplers and pollers
 	closing   sync.WaitGroup // phases being closed once their requests complete
@@ -179,6 +180,14 @@ func (r *runner) run() {
 	if err != nil {
 		r.setErr(err)
 		return
+	}
+	if r.opts.Claim != nil {
+		release, err := r.opts.Claim(r.env.RunID, s.claims(r.exp))
+		if err != nil {
+			r.setErr(err)
+			return
+		}
+		r.release = release
 	}
 	if err := r.setupMonitors(); err != nil {
 		r.setErr(err)
@@ -861,6 +870,12 @@ func (r *runner) finish() {
 				r.emit(shakedown.Event{Kind: shakedown.EventLog, Detail: "unguarded: " + l})
 			}
 		}
+	}
+	if r.release != nil {
+		r.mu.Lock()
+		left := r.out.revertFailed
+		r.mu.Unlock()
+		r.release(left)
 	}
 	for _, l := range r.loads {
 		r.rec.Loads = append(r.rec.Loads, l.load.Record())

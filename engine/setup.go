@@ -259,3 +259,19 @@ func describeParams(ts *shakedown.TargetSpec) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// claims lists what the run's faults will touch: one claim per fault and selected instance.
+func (s *setup) claims(exp *shakedown.Experiment) []Claim {
+	share := map[string]bool{}
+	for _, t := range exp.Targets {
+		share[t.Name] = t.Share
+	}
+	var out []Claim
+	for _, n := range s.nodes {
+		for _, in := range n.selected {
+			out = append(out, Claim{Instance: in, Target: n.spec.Target, Fault: n.spec.Name, Type: n.spec.Type,
+				Share: share[n.spec.Target], Stacks: n.typ.Stacks})
+		}
+	}
+	return out
+}

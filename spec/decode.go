@@ -160,6 +160,10 @@ func (d *decoder) targets(n ast.Node, path string, kinds map[string]string) []*s
 		}
 		var kindEntry *entry
 		for _, f := range body {
+			if f.key == "share" {
+				t.Share, _ = d.boolean(f.val, f.path)
+				continue
+			}
 			if f.key == "select" {
 				s, ok := d.str(f.val, f.path)
 				if !ok {
@@ -187,7 +191,7 @@ func (d *decoder) targets(n ast.Node, path string, kinds map[string]string) []*s
 			kinds[e.key] = k.Name
 			t.Params = d.params(k.Params, f.val, f.kn, f.path, "target kind "+k.Name)
 		}
-		if kindEntry == nil && !slices.ContainsFunc(body, func(f entry) bool { return f.key != "select" }) {
+		if kindEntry == nil && !slices.ContainsFunc(body, func(f entry) bool { return f.key != "select" && f.key != "share" }) {
 			d.addf(e.kn, e.path, "target %s needs a kind: one of %s", e.key, d.targetKinds())
 		}
 	}

@@ -96,7 +96,7 @@ func Schema(reg *shakedown.Registry) ([]byte, error) {
 			"required": []any{"url", "rate"},
 		},
 		"target": obj{
-			"description": "one key naming the target kind, with its parameters, and an optional select",
+			"description": "one key naming the target kind, with its parameters, an optional select and share",
 			"oneOf":       targetBranches(reg),
 		},
 		"check": obj{
@@ -169,7 +169,8 @@ func targetBranches(reg *shakedown.Registry) []any {
 	for _, k := range reg.Targets() {
 		out = append(out, obj{
 			"type": "object", "additionalProperties": false,
-			"properties": obj{k.Name: paramsSchema(k.Params, k.Summary), "select": ref("selection")},
+			"properties": obj{k.Name: paramsSchema(k.Params, k.Summary), "select": ref("selection"),
+				"share": obj{"type": "boolean", "description": "let other runs hold faults on these instances at once, when both allow it and every fault involved stacks"}},
 			"required":   []any{k.Name},
 		})
 	}

@@ -72,7 +72,10 @@ func Register(r *shakedown.Registry) {
 	targets := []string{"netns", "container", "host"}
 	add := func(name, summary, doc string, params func() any) {
 		r.AddFault(shakedown.FaultType{Name: name, Summary: summary, Doc: doc, Targets: targets, Root: true,
-			Params: params, New: newFault(name)})
+			Params: params, New: newFault(name),
+			// An nft table of the run's own stacks; a root qdisc (bandwidth, netem delay) or
+			// a userspace queue (delay without netem) is one per link.
+			Stacks: name != "network.delay" && name != "network.bandwidth"})
 	}
 	add("network.partition", "drop traffic to and from cidrs (all but loopback if none)",
 		"Drops matching packets in an nft table of the run's own; revert deletes the table. See docs/host-faults.md.",

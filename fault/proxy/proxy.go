@@ -42,6 +42,7 @@ func Register(r *shakedown.Registry) {
 		Resolve: resolve,
 	})
 	for _, ft := range faultTypes() {
+		ft.Stacks = true // each toxic has a name of its run's own; its revert removes that one
 		r.AddFault(ft)
 	}
 	r.AddUndo(UndoToxic, undoToxic)

@@ -106,16 +106,16 @@ func hasProcess(in shakedown.Instance) bool { return in.Kind == "process" || in.
 // Register adds the resource fault types and their undo functions to r.
 func Register(r *shakedown.Registry) {
 	targets := []string{"process", "container", "host"}
-	r.AddFault(shakedown.FaultType{Name: "stress.cpu", Summary: "burn percent of cores",
+	r.AddFault(shakedown.FaultType{Name: "stress.cpu", Stacks: true, Summary: "burn percent of cores",
 		Doc:     "Child burners in their own process group (in the target's cpu cgroup for a process or container); revert kills them.",
 		Targets: targets, Params: func() any { return &CPUParams{Percent: 100} }, New: newStressor("stress.cpu")})
-	r.AddFault(shakedown.FaultType{Name: "stress.memory", Summary: "hold size of memory resident",
+	r.AddFault(shakedown.FaultType{Name: "stress.memory", Stacks: true, Summary: "hold size of memory resident",
 		Doc:     "A child maps and touches size bytes (in the target's memory cgroup for a process or container); revert kills it.",
 		Targets: targets, Params: func() any { return &MemoryParams{} }, New: newStressor("stress.memory")})
-	r.AddFault(shakedown.FaultType{Name: "stress.io", Summary: "write and fsync files in path",
+	r.AddFault(shakedown.FaultType{Name: "stress.io", Stacks: true, Summary: "write and fsync files in path",
 		Doc:     "Children write and fsync size bytes over and over in path (in the target's blkio cgroup for a process or container); revert kills them and removes the files.",
 		Targets: targets, Params: func() any { return &IOParams{Size: "64mib", Workers: 1} }, New: newStressor("stress.io")})
-	r.AddFault(shakedown.FaultType{Name: "disk.fill", Summary: "fill the filesystem of path to percent, or by size",
+	r.AddFault(shakedown.FaultType{Name: "disk.fill", Stacks: true, Summary: "fill the filesystem of path to percent, or by size",
 		Doc:     "One preallocated file in path; refused when it would leave less than keep_free free. Revert removes it.",
 		Targets: []string{"process", "host"}, Params: func() any { return &FillParams{KeepFree: DefaultKeepFree} }, New: newFill})
 	r.AddFault(shakedown.FaultType{Name: "process.freeze", Summary: "freeze processes with the cgroup freezer",

@@ -1,0 +1,347 @@
+// Package hold is the machine-wide registry of held faults: which run holds a fault on which
+// target instance, so that runs on one machine know each other's. A run claims the instances
+// its faults will touch before its baseline; when another live run holds one of them, the
+// claim fails, naming that run, and nothing is injected — a second run's revert (a SIGCONT, a
+// restored replica count) would otherwise undo the first run's fault in the middle of its
+// window. Two runs may hold one instance at once only when both allow it (`share: true` on
+// the target) and the fault types of both take back only what they added themselves
+// (shakedown.FaultType.Stacks): their own nft table, toxic, stressor or file.
+//
+// The registry is a folder private to its user (see internal/private), by default
+// /run/shakedown for root, $XDG_RUNTIME_DIR/shakedown (or the temporary folder's
+// shakedown-<uid>) for others, or $SHAKEDOWN_RUNTIME_DIR:
+//
+//	holds/<run id>.json   one file per run that holds instances, written whole (rename)
+//	lock                  flock(2)ed while a claim or a release reads and writes
+//
+// A hold lasts while its run does, and after it for as long as the run's journal still says
+// something is injected (the run died; the watchdog or `shakedown recover` has yet to undo
+// it): Registry.Live decides. A hold no longer live is removed by the next claim.
+package hold
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/private"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
+)
+
+// Hold is what one run holds.
+type Hold struct {
+	Run        string    `json:"run"`
+	Experiment string    `json:"experiment"`
+	File       string    `json:"file,omitempty"`
+	StateDir   string    `json:"state_dir"` // absolute: where its journal is
+	PID        int       `json:"pid"`       // the runner
+	Start      uint64    `json:"start"`     // the runner's start time, so a reused pid is not taken for it
+	Since      time.Time `json:"since"`
+	Items      []Item    `json:"items"`
+}
+
+// Item is one fault of a run on one target instance.
+type Item struct {
+	Key    string `json:"key"`  // the instance's kind and id: "process:1234@98765"
+	Name   string `json:"name"` // the instance, for people: "shop-web (pid 1234)"
+	Target string `json:"target"`
+	Fault  string `json:"fault"`
+	Type   string `json:"type"`
+	Share  bool   `json:"share,omitempty"`  // the experiment lets other runs hold the instance too
+	Stacks bool   `json:"stacks,omitempty"` // the fault type's revert takes back only its own change
+}
+
+// Key returns the registry key of a target instance.
+func Key(in shakedown.Instance) string { return in.Kind + ":" + in.ID }
+
+// Registry is a folder of holds.
+type Registry struct {
+	Dir string
+	// Live says whether a hold of another run still holds: its runner lives, or its journal
+	// says something is still injected. nil: every hold is live.
+	Live func(h *Hold) bool
+	// LockWait bounds the wait for the registry's lock. Default 10s.
+	LockWait time.Duration
+}
+
+// DefaultDir returns the registry folder for this user: $SHAKEDOWN_RUNTIME_DIR, else
+// /run/shakedown for root, else $XDG_RUNTIME_DIR/shakedown, else <temp>/shakedown-<uid>.
+func DefaultDir(getenv func(string) string) string {
+	if d := getenv("SHAKEDOWN_RUNTIME_DIR"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/run/shakedown"
+	}
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "shakedown")
+	}
+	return filepath.Join(os.TempDir(), "shakedown-"+strconv.Itoa(os.Geteuid()))
+}
+
+const (
+	holdsDir = "holds"
+	lockName = "lock"
+	// maxHold bounds what is read of one hold file; a run's holds take a few KiB.
+	maxHold = 1 << 20
+)
+
+// Conflict is an instance held by another run that a claim cannot share.
+type Conflict struct {
+	Mine, Theirs Item
+	Holder       *Hold
+}
+
+func (c Conflict) String() string {
+	h := c.Holder
+	s := fmt.Sprintf("%s (target %s) is held by run %s (experiment %s, pid %d, since %s): its fault %s (%s)",
+		c.Mine.Name, c.Mine.Target, h.Run, h.Experiment, h.PID, h.Since.Format(time.TimeOnly), c.Theirs.Fault, c.Theirs.Type)
+	switch {
+	case h.PID > 0 && !procfs.Alive(h.PID, h.Start):
+		s += "; its runner is gone and what it injected is not reverted yet: shakedown recover --state-dir " + h.StateDir
+	case !c.Mine.Share || !c.Theirs.Share:
+		s += "; wait for it to end, or let both share the target (share: true) if their faults stack"
+	case !c.Mine.Stacks:
+		s += fmt.Sprintf("; %s cannot share an instance: its revert would undo the other run's fault", c.Mine.Type)
+	default:
+		s += fmt.Sprintf("; %s cannot share an instance: its revert would undo this run's fault", c.Theirs.Type)
+	}
+	return s
+}
+
+// ErrHeld is wrapped by the error of a claim that conflicts.
+var ErrHeld = errors.New("held by another run")
+
+// compatible says whether two runs may hold one instance with these faults at once.
+func compatible(a, b Item) bool { return a.Share && b.Share && a.Stacks && b.Stacks }
+
+// Claim registers h unless another live run holds one of its instances in a way they cannot
+// share; then it registers nothing and returns a KindConflict error wrapping ErrHeld that
+// names every conflict. Holds no longer live are removed on the way. The caller calls
+// Release when the run ends with nothing left injected.
+func (r *Registry) Claim(h *Hold) error {
+	op := "claim the targets of run " + h.Run
+	if len(h.Items) == 0 {
+		return nil
+	}
+	unlock, err := r.lock()
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	defer unlock()
+	conflicts, err := r.conflicts(h, true)
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	if len(conflicts) > 0 {
+		msgs := make([]string, len(conflicts))
+		for i, c := range conflicts {
+			msgs[i] = c.String()
+		}
+		return shakedown.Wrap(shakedown.KindConflict, op, fmt.Errorf("%w: %s", ErrHeld, strings.Join(msgs, "; ")))
+	}
+	return shakedown.Wrap(shakedown.KindInternal, op, r.write(h))
+}
+
+// Conflicts returns the conflicts a claim of h would meet now, without claiming (plan).
+func (r *Registry) Conflicts(h *Hold) ([]Conflict, error) {
+	if _, err := os.Stat(filepath.Join(r.Dir, holdsDir)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	unlock, err := r.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.conflicts(h, false)
+}
+
+// Release removes run's hold.
+func (r *Registry) Release(run string) error {
+	unlock, err := r.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = os.Remove(r.path(run))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return shakedown.Wrap(shakedown.KindInternal, "release the targets of run "+run, err)
+}
+
+// List returns every hold in the registry, live or not, in order of run id.
+func (r *Registry) List() ([]*Hold, error) {
+	unlock, err := r.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.read()
+}
+
+func (r *Registry) path(run string) string { return filepath.Join(r.Dir, holdsDir, run+".json") }
+
+// conflicts reads every hold but h's own and checks h against the live ones; with prune it
+// removes the holds no longer live. Called locked.
+func (r *Registry) conflicts(h *Hold, prune bool) ([]Conflict, error) {
+	holds, err := r.read()
+	if err != nil {
+		return nil, err
+	}
+	var out []Conflict
+	for _, other := range holds {
+		if other.Run == h.Run {
+			continue
+		}
+		if r.Live != nil && !r.Live(other) {
+			if prune {
+				os.Remove(r.path(other.Run))
+			}
+			continue
+		}
+		for _, mine := range h.Items {
+			for _, theirs := range other.Items {
+				if mine.Key == theirs.Key && !compatible(mine, theirs) {
+					out = append(out, Conflict{Mine: mine, Theirs: theirs, Holder: other})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// read decodes every hold file. One that cannot be read is an error naming it: it may stand
+// for a live run.
+func (r *Registry) read() ([]*Hold, error) {
+	dir := filepath.Join(r.Dir, holdsDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "read the registry of held faults", err)
+	}
+	var out []*Hold
+	var errs []error
+	for _, e := range ents {
+		run, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		h, err := readHold(filepath.Join(dir, e.Name()))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if h.Run != run {
+			errs = append(errs, fmt.Errorf("%s holds run %q", filepath.Join(dir, e.Name()), h.Run))
+			continue
+		}
+		out = append(out, h)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "read the registry of held faults (a hold that cannot be read may stand for a live run: "+
+			"remove it once no other run is live)", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Run < out[j].Run })
+	return out, nil
+}
+
+func readHold(path string) (*Hold, error) {
+	f, err := private.Open(path, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxHold+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxHold {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxHold)
+	}
+	var h Hold
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: data after the hold", path)
+	}
+	if h.Run == "" {
+		return nil, fmt.Errorf("%s: no run", path)
+	}
+	return &h, nil
+}
+
+// write puts h in place whole: a temporary file renamed over the old one. Called locked.
+func (r *Registry) write(h *Hold) error {
+	dir := filepath.Join(r.Dir, holdsDir)
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+h.Run+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), r.path(h.Run)); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// lock takes the registry's lock, creating the folders (private) as needed.
+func (r *Registry) lock() (unlock func(), err error) {
+	if _, err := private.MkdirOwn(r.Dir, holdsDir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.Dir, lockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "open "+path, err)
+	}
+	if err := private.CheckFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	wait := r.LockWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, shakedown.Wrap(shakedown.KindUnavailable, "lock "+path, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
