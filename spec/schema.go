@@ -171,7 +171,7 @@ func targetBranches(reg *shakedown.Registry) []any {
 			"type": "object", "additionalProperties": false,
 			"properties": obj{k.Name: paramsSchema(k.Params, k.Summary), "select": ref("selection"),
 				"share": obj{"type": "boolean", "description": "let other runs hold faults on these instances at once, when both allow it and every fault involved stacks"}},
-			"required":   []any{k.Name},
+			"required": []any{k.Name},
 		})
 	}
 	return oneOf(out)
