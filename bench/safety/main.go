@@ -9,6 +9,13 @@
 //
 // It prints one line per trial that left something, and a summary per fault and kill; it
 // exits 1 when any trial left anything.
+//
+//	go run ./bench/safety -corrupt [-bin bin/shakedown]
+//
+// damages the journal of a real run killed during a process pause (runner and watchdog both
+// killed) at every byte, one at a time (a bit flipped; a newline also made a letter and a
+// carriage return), and runs `recover` on each copy with the victim stopped again: it must
+// never exit 0 with the victim still stopped, and never lose a journal it did not fully undo.
 package main
 
 import (
@@ -32,8 +39,13 @@ func main() {
 	trials := flag.Int("trials", 200, "how many trials")
 	bin := flag.String("bin", "bin/shakedown", "the shakedown binary")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the random moments and choices")
+	corrupt := flag.Bool("corrupt", false, "damage a real journal at every byte instead")
 	flag.Parse()
-	if err := run(*bin, *trials, *seed); err != nil {
+	do := func() error { return run(*bin, *trials, *seed) }
+	if *corrupt {
+		do = func() error { return corruptCampaign(*bin) }
+	}
+	if err := do(); err != nil {
 		fmt.Fprintln(os.Stderr, "safety:", err)
 		os.Exit(1)
 	}
@@ -352,3 +364,108 @@ func waitFor(d time.Duration, cond func() bool) error {
 	return nil
 }
 
+// corruptCampaign: see the package comment.
+func corruptCampaign(bin string) error {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "shakedown-corrupt-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	e := &env{bin: bin, dir: dir}
+	defer e.close()
+	e.victim = exec.Command("sleep", "100000")
+	if err := e.victim.Start(); err != nil {
+		return err
+	}
+	victim := e.victim.Process.Pid
+	os.WriteFile(filepath.Join(dir, "victim.pid"), []byte(strconv.Itoa(victim)), 0o644)
+	state := filepath.Join(dir, "state")
+	exp := filepath.Join(dir, "exp.yaml")
+	os.WriteFile(exp, []byte("version: 1\nname: corrupt\nphases: {baseline: 0s}\ntargets:\n  v: {process: {pidfile: "+
+		filepath.Join(dir, "victim.pid")+"}}\nfaults:\n  - {name: pause-web, type: process.pause, target: v, duration: 5m}\n"), 0o644)
+	runner := exec.Command(bin, "run", "--progress", "none", "--state-dir", state, exp)
+	runner.Env = append(os.Environ(), "SHAKEDOWN_RUNTIME_DIR="+filepath.Join(dir, "runtime"))
+	if err := runner.Start(); err != nil {
+		return err
+	}
+	if err := waitFor(20*time.Second, func() bool { st := procState(victim); return st == 'T' || st == 't' }); err != nil {
+		return errors.New("the victim was never paused")
+	}
+	waitFor(5*time.Second, func() bool { return len(watchdogs(state)) > 0 })
+	for _, pid := range watchdogs(state) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	runner.Process.Kill()
+	runner.Wait()
+	files, _ := filepath.Glob(filepath.Join(state, "runs", "*.jsonl"))
+	if len(files) != 1 {
+		return fmt.Errorf("%d journals after the kill, want 1", len(files))
+	}
+	orig, err := os.ReadFile(files[0])
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(files[0])
+	type variant struct {
+		at int
+		to byte
+	}
+	var vs []variant
+	for i, c := range orig {
+		vs = append(vs, variant{i, c ^ 1})
+		if c == '\n' {
+			vs = append(vs, variant{i, 'x'}, variant{i, '\r'})
+		}
+	}
+	var exit0, exit4, other, stillIn, lost int
+	for _, v := range vs {
+		syscall.Kill(victim, syscall.SIGSTOP)
+		waitFor(5*time.Second, func() bool { st := procState(victim); return st == 'T' || st == 't' })
+		sd := filepath.Join(dir, "c", strconv.Itoa(v.at)+"-"+strconv.Itoa(int(v.to)))
+		os.MkdirAll(filepath.Join(sd, "runs"), 0o700)
+		damaged := append([]byte(nil), orig...)
+		damaged[v.at] = v.to
+		path := filepath.Join(sd, "runs", name)
+		os.WriteFile(path, damaged, 0o600)
+		err := exec.Command(bin, "recover", "--state-dir", sd).Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			return err
+		}
+		// The undo's SIGCONT may be on its way; give it the moment a person would.
+		waitFor(2*time.Second, func() bool { st := procState(victim); return st != 'T' && st != 't' })
+		stopped := procState(victim) == 'T' || procState(victim) == 't'
+		_, statErr := os.Stat(path)
+		kept := statErr == nil
+		switch code {
+		case 0:
+			exit0++
+		case 4:
+			exit4++
+		default:
+			other++
+		}
+		if stopped {
+			stillIn++
+		}
+		if code == 0 && stopped || code != 0 && !kept {
+			lost++
+			fmt.Printf("byte %d (%q → %q): recover exit %d, victim stopped %v, journal kept %v\n", v.at, orig[v.at], v.to, code, stopped, kept)
+		}
+		os.RemoveAll(sd)
+	}
+	syscall.Kill(victim, syscall.SIGCONT)
+	fmt.Printf("journal of %d bytes, %d damaged copies: recover exited 0 on %d, 4 on %d, other on %d; victim left stopped %d times; "+
+		"exit 0 with the fault in, or a journal lost: %d\n", len(orig), len(vs), exit0, exit4, other, stillIn, lost)
+	if lost > 0 {
+		return fmt.Errorf("%d damaged journals broke the promise", lost)
+	}
+	return nil
+}
