@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -173,6 +174,7 @@ func (a *app) planCommand() *cobra.Command {
 			if err != nil {
 				pr.Notes = append(pr.Notes, fmt.Sprintf("a run would stop before injecting anything: %v (exit %d)", err, shakedown.KindOf(err).ExitCode()))
 			}
+			a.red.Redact(pr)
 			if werr := report.WritePlan(a.stdout, pr); werr != nil {
 				return werr
 			}
@@ -228,7 +230,7 @@ func describeLoad(l *shakedown.LoadSpec) string {
 	if timeout == 0 {
 		timeout = shakedown.DefaultRequestTimeout
 	}
-	s := fmt.Sprintf("%s: %s %s at %s", l.Name, method, l.URL, l.Rate)
+	s := fmt.Sprintf("%s: %s %s at %s", l.Name, method, shakedown.RedactURL(l.URL), l.Rate)
 	if l.Ramp > 0 {
 		s += ", rising from 0 over " + l.Ramp.String()
 	}
@@ -369,6 +371,9 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		return shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)
 	}
 	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
+	for _, exp := range exps {
+		a.red.Add(exp.Secrets()...)
+	}
 	var records []*shakedown.Record
 	for _, exp := range exps {
 		opts := a.options(f, exp)
@@ -380,15 +385,20 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		opts.OpenJournal = func(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
 			return openGuardedJournal(exe, f.stateDir, runID, exp)
 		}
+		opts.Log = slog.New(slog.NewTextHandler(a.stderr, nil))
 		var prog *report.Progress
 		if progress != "none" {
 			prog = report.NewProgress(a.stdout, tty)
-			opts.Events = prog.Event
+			opts.Events = func(e shakedown.Event) {
+				a.red.Redact(&e)
+				prog.Event(e)
+			}
 		}
 		rec := engine.Run(ctx, exp, opts)
 		if prog != nil {
 			prog.Close()
 		}
+		a.red.Redact(rec)
 		report.WriteVerdictLine(a.stdout, rec)
 		if rec.Recover != "" {
 			fmt.Fprintf(a.stderr, "shakedown: something may still be injected; run: %s\n", rec.Recover)
