@@ -127,7 +127,7 @@ func resolve(ctx context.Context, env shakedown.Env, params any) ([]shakedown.In
 	}
 	return []shakedown.Instance{{
 		Kind:  Kind,
-		ID:    api + "/proxies/" + t.Name,
+		ID:    shakedown.RedactURL(api) + "/proxies/" + t.Name, // an identity, shown and stored: no password
 		Name:  fmt.Sprintf("proxy %s (%s → %s) at %s", info.Name, info.Listen, info.Upstream, shakedown.RedactURL(api)),
 		Attrs: map[string]string{"mode": "daemon", "api": api, "name": info.Name, "listen": info.Listen, "upstream": info.Upstream},
 		Ref:   &daemonRef{api: api, name: info.Name},

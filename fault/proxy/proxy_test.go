@@ -298,7 +298,7 @@ func TestDaemonSecretsHidden(t *testing.T) {
 	f := build(t, r, "http.abort", &AbortParams{Status: 503, Percent: 100, Toxicity: 1,
 		Match: Match{Headers: map[string]string{"Authorization": "Bearer T0kenToMatch", "X-Canary": "yes"}}}, insts)
 	undos := f.Undo()
-	shown := []string{insts[0].Name, fmt.Sprint(rerr), undos[0].Summary}
+	shown := []string{insts[0].Name, insts[0].ID, fmt.Sprint(rerr), undos[0].Summary}
 	shown = append(shown, f.(shakedown.Planner).Plan()...)
 	for _, s := range shown {
 		if strings.Contains(s, "Passw0rdInAPI") || strings.Contains(s, "T0kenToMatch") {
