@@ -360,7 +360,7 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 	if h.journaled && returned {
 		if jerr := r.journal.Injected(h.jid); jerr != nil {
 			// The watchdog would stop processes that are gone already: no harm, only noise.
-			slog.Warn("shakedown engine: journal injected", "run", r.env.RunID, "fault", n.spec.Name, "err", jerr)
+			r.log().Warn("shakedown engine: journal injected", "run", r.env.RunID, "fault", n.spec.Name, "err", jerr)
 		}
 	}
 	h.revert = rev
