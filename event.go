@@ -24,7 +24,7 @@ const (
 // order from one goroutine at a time.
 type Event struct {
 	Time       time.Time
-	Run        string // the run's ID
+	Run        string `redact:"keep"` // the run's ID
 	Experiment string
 	Kind       EventKind
 	Phase      Phase

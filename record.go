@@ -13,14 +13,14 @@ const RecordSchema = "shakedown.run/v1"
 // Record is everything needed to explain a run's verdict afterwards. Every report (JSON,
 // JUnit, Markdown) and the history read it.
 type Record struct {
-	Schema       string              `json:"schema"`
-	ID           string              `json:"id"`
+	Schema       string              `json:"schema" redact:"keep"`
+	ID           string              `json:"id" redact:"keep"`
 	Experiment   ExperimentRef       `json:"experiment"`
 	Commit       *Commit             `json:"commit,omitempty"`
 	StartedAt    Time                `json:"started_at"`
 	EndedAt      Time                `json:"ended_at"`
 	Seed         int64               `json:"seed"`
-	Version      string              `json:"shakedown_version"`
+	Version      string              `json:"shakedown_version" redact:"keep"`
 	Host         string              `json:"host"`
 	Verdict      Verdict             `json:"verdict"`
 	ExitCode     int                 `json:"exit_code"`
@@ -36,22 +36,26 @@ type Record struct {
 	// Unguarded lists the times the run held faults while no watchdog lived (one died and
 	// another took over, or none could): a run with any never passes.
 	Unguarded []string `json:"unguarded,omitempty"`
+	// Redacted lists the fields of the experiment whose values are secrets
+	// ("load.checkout.url", "faults[0].with.env.TOKEN"): they are written as xxxxx here and
+	// in every report, and so is any other text that held one.
+	Redacted []string `json:"redacted,omitempty" redact:"keep"`
 }
 
 // ExperimentRef identifies the experiment a record is of.
 type ExperimentRef struct {
 	Name        string            `json:"name"`
 	File        string            `json:"file"`
-	SHA256      string            `json:"sha256"`
+	SHA256      string            `json:"sha256" redact:"keep"`
 	Description string            `json:"description,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 }
 
 // Commit is the commit under test, when known.
 type Commit struct {
-	SHA    string `json:"sha"`
+	SHA    string `json:"sha" redact:"keep"`
 	Branch string `json:"branch,omitempty"`
-	Source string `json:"source"` // "GITHUB_SHA", "CI_COMMIT_SHA", "git"
+	Source string `json:"source" redact:"keep"` // "GITHUB_SHA", "CI_COMMIT_SHA", "git"
 }
 
 // PhaseRecord is when a phase ran.

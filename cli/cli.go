@@ -30,22 +30,28 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 	reg    *shakedown.Registry
+	// red hides secrets in everything this invocation writes: stdout and stderr pass
+	// through it, and so do records, events and plans before they are formatted. Each
+	// experiment loaded adds its secrets.
+	red *shakedown.Redactor
 }
 
 // Main runs shakedown with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	red := shakedown.NewRedactor()
 	a := &app{
 		stdin:  stdin,
-		stdout: stdout,
-		stderr: stderr,
+		stdout: redactWriter{w: stdout, red: red},
+		stderr: redactWriter{w: stderr, red: red},
 		getenv: os.Getenv,
 		reg:    Registry(),
+		red:    red,
 	}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	err := root.ExecuteContext(ctx)
 	return a.exitCode(err)
 }

@@ -59,6 +59,7 @@ func TestScripts(t *testing.T) {
 			"signal":       cmdSignal,
 			"waitout":      cmdWaitOut,
 			"killwatchdog": cmdKillWatchdog,
+			"nosecrets":    cmdNoSecrets,
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
 		// under SHAKEDOWN_REQUIRE_ALL=1 a missing one fails the script instead of letting
@@ -294,5 +295,52 @@ func cmdKillWatchdog(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("killwatchdog: no watchdog took over from pid %d within 10s", old)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// nosecrets SECRETS PATH... fails when any line of the file SECRETS occurs in any of the
+// PATHs: files, directories (every file under them, recursively), or stdout and stderr, the
+// output of the last command.
+func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: nosecrets SECRETS PATH...")
+	}
+	var secrets []string
+	for _, l := range strings.Split(ts.ReadFile(args[0]), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			secrets = append(secrets, l)
+		}
+	}
+	if len(secrets) == 0 {
+		ts.Fatalf("nosecrets: %s lists no secret", args[0])
+	}
+	check := func(name, content string) {
+		for _, s := range secrets {
+			if i := strings.Index(content, s); i >= 0 {
+				line := content[strings.LastIndexByte(content[:i], '\n')+1:]
+				if j := strings.IndexByte(line, '\n'); j >= 0 {
+					line = line[:j]
+				}
+				ts.Fatalf("nosecrets: %s shows the secret %q: %s", name, s, line)
+			}
+		}
+	}
+	for _, p := range args[1:] {
+		if p == "stdout" || p == "stderr" {
+			check(p, ts.ReadFile(p))
+			continue
+		}
+		err := filepath.WalkDir(ts.MkAbs(p), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			check(path, string(b))
+			return nil
+		})
+		ts.Check(err)
 	}
 }

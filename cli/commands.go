@@ -340,6 +340,8 @@ func (a *app) loadCommand() *cobra.Command {
 			if duration <= 0 {
 				return shakedown.Errorf(shakedown.KindInvalid, "--duration must be above zero")
 			}
+			ls := &shakedown.LoadSpec{Name: "load", URL: args[0], Headers: opts.Headers}
+			a.red.Add((&shakedown.Experiment{Loads: []*shakedown.LoadSpec{ls}}).Secrets()...)
 			return load.Main(cmd.Context(), args[0], r, duration, opts, a.stdout)
 		},
 	}

@@ -18,7 +18,8 @@ func parseVars(kvs []string) (map[string]string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, shakedown.Errorf(shakedown.KindInvalid, "--var %q: want key=value", kv)
+			// Not quoted: what was meant as key=value may be a secret's value.
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "--var: want key=value, got an argument without a key and \"=\"")
 		}
 		vars[k] = v
 	}
@@ -80,6 +81,7 @@ func (a *app) loadAll(files []string, vars map[string]string) ([]*shakedown.Expe
 			a.printProblems(f, err)
 			continue
 		}
+		a.red.Add(exp.Secrets()...)
 		exps = append(exps, exp)
 	}
 	if bad > 0 {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -173,6 +174,7 @@ func (a *app) planCommand() *cobra.Command {
 			if err != nil {
 				pr.Notes = append(pr.Notes, fmt.Sprintf("a run would stop before injecting anything: %v (exit %d)", err, shakedown.KindOf(err).ExitCode()))
 			}
+			a.red.Redact(pr)
 			if werr := report.WritePlan(a.stdout, pr); werr != nil {
 				return werr
 			}
@@ -228,7 +230,7 @@ func describeLoad(l *shakedown.LoadSpec) string {
 	if timeout == 0 {
 		timeout = shakedown.DefaultRequestTimeout
 	}
-	s := fmt.Sprintf("%s: %s %s at %s", l.Name, method, l.URL, l.Rate)
+	s := fmt.Sprintf("%s: %s %s at %s", l.Name, method, shakedown.RedactURL(l.URL), l.Rate)
 	if l.Ramp > 0 {
 		s += ", rising from 0 over " + l.Ramp.String()
 	}
@@ -317,8 +319,11 @@ func (a *app) runCommand() *cobra.Command {
 		Use:   "run FILE|DIR...",
 		Short: "Run experiments: baseline, inject, revert, recover, verdict",
 		Long: `Run experiments. A directory is a suite: its *.yaml, *.yml and *.json files run in name
-order. Every file is validated before anything runs. The suite exits with the most severe
-code of its runs: 4 > 5 > 3 > 1 > 6 > 0 (2 before anything runs).`,
+order. Every file is validated, and every report path checked, before anything runs. The
+suite exits with the most severe code of its runs: 4 > 5 > 3 > 1 > 6 > 0 (2 before
+anything runs). A report that cannot be written after the runs is said on stderr; the exit
+code stays the verdict's. Secrets (URL passwords, credential-like headers, env: values) are
+written as xxxxx in every report and line printed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vs, err := parseVars(f.vars)
@@ -368,7 +373,15 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)
 	}
+	// A report that cannot be written is found now, before anything is injected, not
+	// after the faults ran.
+	if err := checkReports(reportPaths(out, a.getenv)); err != nil {
+		return err
+	}
 	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
+	for _, exp := range exps {
+		a.red.Add(exp.Secrets()...)
+	}
 	var records []*shakedown.Record
 	for _, exp := range exps {
 		opts := a.options(f, exp)
@@ -380,15 +393,20 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		opts.OpenJournal = func(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
 			return openGuardedJournal(exe, f.stateDir, runID, exp)
 		}
+		opts.Log = slog.New(slog.NewTextHandler(a.stderr, nil))
 		var prog *report.Progress
 		if progress != "none" {
 			prog = report.NewProgress(a.stdout, tty)
-			opts.Events = prog.Event
+			opts.Events = func(e shakedown.Event) {
+				a.red.Redact(&e)
+				prog.Event(e)
+			}
 		}
 		rec := engine.Run(ctx, exp, opts)
 		if prog != nil {
 			prog.Close()
 		}
+		a.red.Redact(rec)
 		report.WriteVerdictLine(a.stdout, rec)
 		if rec.Recover != "" {
 			fmt.Fprintf(a.stderr, "shakedown: something may still be injected; run: %s\n", rec.Recover)
@@ -398,9 +416,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 			break // cancelled: the rest of the suite does not start
 		}
 	}
-	if err := a.writeReports(records, out); err != nil {
-		return err
-	}
+	a.writeReports(records, out)
 	var verdicts []shakedown.Verdict
 	for _, r := range records {
 		verdicts = append(verdicts, r.Verdict)
@@ -412,54 +428,6 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 	}
 	if code := worst.ExitCode(); code != 0 {
 		return exitError{code: code}
-	}
-	return nil
-}
-
-func (a *app) writeReports(records []*shakedown.Record, out suiteOutputs) error {
-	write := func(path string, fn func(*os.File) error) error {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, "write report", err)
-		}
-		fh, err := os.Create(path)
-		if err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, "write report", err)
-		}
-		if err := fn(fh); err != nil {
-			fh.Close()
-			return shakedown.Wrap(shakedown.KindInternal, "write report "+path, err)
-		}
-		if err := fh.Close(); err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, "write report", err)
-		}
-		fmt.Fprintf(a.stdout, "report: %s\n", path)
-		return nil
-	}
-	if out.junit != "" {
-		if err := write(out.junit, func(w *os.File) error { return report.WriteJUnit(w, records) }); err != nil {
-			return err
-		}
-	}
-	if out.json != "" {
-		if strings.HasSuffix(out.json, "/") || isDir(out.json) {
-			for _, r := range records {
-				if err := write(filepath.Join(out.json, r.ID+".json"), func(w *os.File) error {
-					return report.WriteJSON(w, []*shakedown.Record{r})
-				}); err != nil {
-					return err
-				}
-			}
-		} else if err := write(out.json, func(w *os.File) error { return report.WriteJSON(w, records) }); err != nil {
-			return err
-		}
-	}
-	if out.markdown != "" {
-		if err := write(out.markdown, func(w *os.File) error { return report.WriteMarkdown(w, records) }); err != nil {
-			return err
-		}
-	}
-	if err := report.AppendStepSummary(records, a.getenv); err != nil {
-		fmt.Fprintf(a.stderr, "shakedown: GITHUB_STEP_SUMMARY: %v\n", err)
 	}
 	return nil
 }

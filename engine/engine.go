@@ -10,6 +10,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -45,6 +46,7 @@ type Options struct {
 	Commit *shakedown.Commit
 	Host   string
 	Now    func() time.Time // nil: time.Now (used for recorded times)
+	Log    *slog.Logger     // what goes in no record (a panic's stack); nil: slog.Default()
 }
 
 // Claim is one fault of a run on one selected target instance.

@@ -1090,3 +1090,30 @@ func TestInjectedJournaled(t *testing.T) {
 		t.Errorf("faults journaled as injected (-want +got):\n%s", d)
 	}
 }
+
+// TestRecordHidesSecrets: the record shows a fault's parameters with their secrets as
+// xxxxx, and lists the fields of the experiment that held one; the experiment keeps them.
+func TestRecordHidesSecrets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var injected atomic.Bool
+		p := &fakeParams{Trace: tr, Flag: &injected, Token: "T0kenInParams"}
+		e := exp(fake("slow", p, time.Second))
+		e.SteadyState = []*shakedown.Check{{Name: "web", Probe: &shakedown.ProbeSpec{Type: "url",
+			Params: &urlParams{URL: "http://u:Passw0rdInURL@127.0.0.1:1/"}}}}
+		rec := engine.Run(t.Context(), e, opts(tr, &events{}))
+		b, err := json.Marshal(rec.Faults[0].Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"Token":"xxxxx"`) || strings.Contains(string(b), "T0kenInParams") {
+			t.Errorf("fault params in the record: %s, want the token as xxxxx", b)
+		}
+		if p.Token != "T0kenInParams" {
+			t.Errorf("the experiment's parameters lost their token: %q", p.Token)
+		}
+		if diff := cmp.Diff([]string{"faults[0].with.Token", "steady_state[0].url.URL"}, rec.Redacted); diff != "" {
+			t.Errorf("redacted fields (-want +got):\n%s", diff)
+		}
+	})
+}

@@ -87,6 +87,7 @@ type (
 		Panic      bool          // Inject panics
 		After      time.Duration // with Flag2: set Flag2 this long after the inject
 		Flag2      *atomic.Bool
+		Token      string // a secret: the record must not show it
 	}
 	flagParams struct{ Flag *atomic.Bool } // the probe holds while Flag is false
 	pathParams struct{ Path string }       // the probe holds while Path does not exist

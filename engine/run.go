@@ -106,7 +106,7 @@ func Run(ctx context.Context, exp *shakedown.Experiment, opts Options) (rec *sha
 	r := newRunner(ctx, exp, opts)
 	defer func() {
 		if p := recover(); p != nil {
-			slog.Error("shakedown engine: panic in run", "run", r.env.RunID, "panic", p, "stack", string(debug.Stack()))
+			r.log().Error("shakedown engine: panic in run", "run", r.env.RunID, "panic", p, "stack", string(debug.Stack()))
 			r.setErr(shakedown.Errorf(shakedown.KindInternal, "panic: %v", p))
 		}
 		r.finish()
@@ -152,9 +152,12 @@ func newRunner(ctx context.Context, exp *shakedown.Experiment, opts Options) *ru
 		Expectations: []shakedown.ExpectationRecord{},
 		Loads:        []shakedown.LoadRecord{},
 	}
-	for _, f := range exp.Faults {
-		r.rec.Faults = append(r.rec.Faults, shakedown.FaultRecord{Name: f.Name, Type: f.Type, Target: f.Target, Params: f.Params})
+	// The record shows parameters with their secrets hidden, and says which fields held one.
+	for i, f := range exp.Faults {
+		r.rec.Faults = append(r.rec.Faults, shakedown.FaultRecord{Name: f.Name, Type: f.Type, Target: f.Target,
+			Params: shakedown.RedactParams(fmt.Sprintf("faults[%d].with", i), f.Params)})
 	}
+	r.rec.Redacted = shakedown.SecretPaths(exp.Secrets())
 	var inner context.Context
 	inner, r.cancel = context.WithCancelCause(ctx)
 	r.ctx = inner
@@ -357,7 +360,7 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 	if h.journaled && returned {
 		if jerr := r.journal.Injected(h.jid); jerr != nil {
 			// The watchdog would stop processes that are gone already: no harm, only noise.
-			slog.Warn("shakedown engine: journal injected", "run", r.env.RunID, "fault", n.spec.Name, "err", jerr)
+			r.log().Warn("shakedown engine: journal injected", "run", r.env.RunID, "fault", n.spec.Name, "err", jerr)
 		}
 	}
 	h.revert = rev
@@ -453,8 +456,16 @@ func (r *runner) undoRevert(undos []shakedown.Undo) shakedown.Revert {
 	}
 }
 
+// log is where the engine logs what does not belong in the record.
+func (r *runner) log() *slog.Logger {
+	if r.opts.Log != nil {
+		return r.opts.Log
+	}
+	return slog.Default()
+}
+
 func (r *runner) panicked(where string, p any) error {
-	slog.Error("shakedown engine: panic", "run", r.env.RunID, "in", where, "panic", p, "stack", string(debug.Stack()))
+	r.log().Error("shakedown engine: panic", "run", r.env.RunID, "in", where, "panic", p, "stack", string(debug.Stack()))
 	return shakedown.Errorf(shakedown.KindInternal, "panic in %s: %v", where, p)
 }
 
@@ -529,7 +540,7 @@ func (r *runner) journalDone(h *held, revertErr error) {
 	if err := r.journal.Done(h.jid, revertErr); err != nil {
 		// The watchdog may replay the undo later; undos are idempotent, so this is no harm
 		// to the system, only noise.
-		slog.Warn("shakedown engine: journal done", "run", r.env.RunID, "fault", h.n.spec.Name, "err", err)
+		r.log().Warn("shakedown engine: journal done", "run", r.env.RunID, "fault", h.n.spec.Name, "err", err)
 		r.emit(shakedown.Event{Kind: shakedown.EventLog, Name: h.n.spec.Name, Detail: "journal: " + err.Error()})
 	}
 }
@@ -861,7 +872,7 @@ func (r *runner) finish() {
 	}
 	if r.journal != nil {
 		if err := r.journal.Close(); err != nil {
-			slog.Warn("shakedown engine: close journal", "run", r.env.RunID, "err", err)
+			r.log().Warn("shakedown engine: close journal", "run", r.env.RunID, "err", err)
 		}
 		if g, ok := r.journal.(Guarded); ok {
 			for _, l := range g.Lapses() {

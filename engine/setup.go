@@ -235,9 +235,10 @@ func ftoa(f float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
 }
 
-// describeParams says what a target looked for, for people: "process name=shop-web".
+// describeParams says what a target looked for, for people: "process name=shop-web". Its
+// secrets (a URL's password, say) show as xxxxx.
 func describeParams(ts *shakedown.TargetSpec) string {
-	b, err := json.Marshal(ts.Params)
+	b, err := json.Marshal(shakedown.RedactParams("", ts.Params))
 	if err != nil || string(b) == "null" || string(b) == "{}" {
 		return ts.Kind
 	}

@@ -97,7 +97,7 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	op := "load " + spec.Name
 	u, err := url.Parse(spec.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: url %q: want http://host/… or https://host/…", op, spec.URL)
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: url %q: want http://host/… or https://host/…", op, shakedown.RedactURL(spec.URL))
 	}
 	if opts.Workers <= 0 && !(spec.Rate > 0) {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v must be above zero", op, spec.Rate)
@@ -419,7 +419,7 @@ func (g *Generator) Record() shakedown.LoadRecord {
 	defer r.mu.Unlock()
 	lr := shakedown.LoadRecord{
 		Name:     g.spec.Name,
-		URL:      g.spec.URL,
+		URL:      shakedown.RedactURL(g.spec.URL),
 		Rate:     g.spec.Rate.PerSecond(),
 		PerPhase: map[shakedown.Phase]*shakedown.LoadStats{},
 		Timeline: []shakedown.TimelineRow{},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -485,5 +487,33 @@ func TestParseHeader(t *testing.T) {
 		if (err == nil) != tt.ok || name != tt.name || value != tt.value {
 			t.Errorf("ParseHeader(%q) = %q, %q, %v; want %q, %q, ok=%v", tt.in, name, value, err, tt.name, tt.value, tt.ok)
 		}
+	}
+}
+
+// TestURLPasswordHidden: the load's record, its report and its errors show the URL without
+// its password or secret query parameters.
+func TestURLPasswordHidden(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://shop:Passw0rdInURL@", 1) + "/?token=T0kenInQuery"
+	var out bytes.Buffer
+	if err := Main(t.Context(), u, 50, 100*time.Millisecond, MainOptions{}, &out); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	g, err := New(&shakedown.LoadSpec{Name: "l", URL: u, Rate: 1}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, nerr := New(&shakedown.LoadSpec{Name: "l", URL: "ftp://shop:Passw0rdInURL@h/", Rate: 1}, Options{})
+	_, _, herr := ParseHeader("Bearer T0kenInHeader")
+	for _, s := range []string{out.String(), g.Record().URL, fmt.Sprint(nerr), fmt.Sprint(herr)} {
+		for _, secret := range []string{"Passw0rdInURL", "T0kenInQuery", "T0kenInHeader"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q shows the secret %q", s, secret)
+			}
+		}
+	}
+	if !strings.Contains(out.String(), "shop:xxxxx@") {
+		t.Errorf("report does not show the URL with its password hidden:\n%s", out.String())
 	}
 }

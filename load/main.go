@@ -99,7 +99,7 @@ func (g *Generator) Report() Report {
 	r := g.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := Report{URL: g.url, Method: g.method, Workers: g.workers, ErrorKinds: map[string]int64{},
+	rep := Report{URL: shakedown.RedactURL(g.url), Method: g.method, Workers: g.workers, ErrorKinds: map[string]int64{},
 		Status: map[string]int64{}, Timeline: []shakedown.TimelineRow{}}
 	if g.workers == 0 {
 		rep.Rate = g.spec.Rate.PerSecond()
@@ -178,7 +178,11 @@ func ParseHeader(s string) (name, value string, err error) {
 	name, value, ok := strings.Cut(s, ":")
 	name = strings.TrimSpace(name)
 	if !ok || !isToken(name) || strings.ContainsAny(value, "\r\n\x00") {
-		return "", "", shakedown.Errorf(shakedown.KindInvalid, "header %q: want Name: value", s)
+		// Only a name is quoted: the value may be a credential.
+		if !ok || !isToken(name) {
+			return "", "", shakedown.Errorf(shakedown.KindInvalid, "header: want Name: value")
+		}
+		return "", "", shakedown.Errorf(shakedown.KindInvalid, "header %q: its value holds a line break or NUL", name)
 	}
 	return http.CanonicalHeaderKey(name), strings.TrimSpace(value), nil
 }

@@ -59,7 +59,7 @@ func (a *Alert) String() string {
 	if where == "" {
 		where = a.spec.Alertmanager
 	}
-	return fmt.Sprintf("alert %s%s at %s", a.spec.Name, fmtLabels(a.spec.Labels), where)
+	return fmt.Sprintf("alert %s%s at %s", a.spec.Name, fmtLabels(a.spec.Labels), shakedown.RedactURL(where))
 }
 
 // Firing reports whether the alert fires now: in Prometheus, an alert of that alertname and
@@ -75,7 +75,7 @@ func (a *Alert) Firing(ctx context.Context) (bool, error) {
 	if a.prom != nil {
 		res, err := a.prom.Alerts(ctx)
 		if err != nil {
-			return false, shakedown.Wrap(shakedown.KindUnavailable, "ask "+a.spec.Prometheus+" for alerts", err)
+			return false, shakedown.Wrap(shakedown.KindUnavailable, "ask "+shakedown.RedactURL(a.spec.Prometheus)+" for alerts", err)
 		}
 		for _, al := range res.Alerts {
 			if al.State != v1.AlertStateFiring {
@@ -125,7 +125,7 @@ type amAlert struct {
 
 func (a *Alert) alertmanager(ctx context.Context) ([]amAlert, error) {
 	u := strings.TrimSuffix(a.spec.Alertmanager, "/") + "/api/v2/alerts"
-	op := "ask " + u + " for alerts"
+	op := "ask " + shakedown.RedactURL(u) + " for alerts"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, op, err)

@@ -2,8 +2,10 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/shakedown-dev/shakedown"
@@ -169,4 +171,30 @@ func FuzzDecodeAlertmanager(f *testing.F) {
 			a.matches(al.Labels) // must not panic on nil labels
 		}
 	})
+}
+
+// TestURLPasswordHidden: a monitoring URL's password shows as xxxxx in plans and errors.
+func TestURLPasswordHidden(t *testing.T) {
+	u := strings.Replace(deadURL(t), "http://", "http://admin:Passw0rdInURL@", 1)
+	pp := &PrometheusParams{URL: u, Query: "up", Min: ptr(1)}
+	p, err := NewPrometheus(pp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, perr := p.Probe(t.Context())
+	shown := []string{pp.String(), fmt.Sprint(perr),
+		(&PrometheusParams{URL: "ftp://admin:Passw0rdInURL@h/", Query: "up", Min: ptr(1)}).Validate().Error()}
+	for _, spec := range []shakedown.AlertSpec{{Name: "A", Prometheus: u}, {Name: "A", Alertmanager: u}} {
+		a, err := NewAlert(&spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ferr := a.Firing(t.Context())
+		shown = append(shown, a.String(), fmt.Sprint(ferr))
+	}
+	for _, s := range shown {
+		if strings.Contains(s, "Passw0rdInURL") || !strings.Contains(s, "admin:xxxxx@") {
+			t.Errorf("%q: want the URL shown with its password as xxxxx", s)
+		}
+	}
 }

@@ -51,7 +51,7 @@ type PrometheusParams struct {
 
 // String says what the probe asks, for a plan.
 func (p *PrometheusParams) String() string {
-	s := fmt.Sprintf("query %q at %s", p.Query, p.URL)
+	s := fmt.Sprintf("query %q at %s", p.Query, shakedown.RedactURL(p.URL))
 	if p.Min != nil {
 		s += fmt.Sprintf(", min %g", *p.Min)
 	}
@@ -80,7 +80,7 @@ func (p *PrometheusParams) Validate() error {
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "url %q: want http://host:port or https://host:port", s)
+		return shakedown.Errorf(shakedown.KindInvalid, "url %q: want http://host:port or https://host:port", shakedown.RedactURL(s))
 	}
 	return nil
 }
@@ -114,7 +114,7 @@ func (pr *Prometheus) Probe(ctx context.Context) (observed string, err error) {
 		ctx, cancel = context.WithTimeout(ctx, pr.timeout)
 		defer cancel()
 	}
-	op := fmt.Sprintf("query %q at %s", pr.p.Query, pr.p.URL)
+	op := fmt.Sprintf("query %q at %s", pr.p.Query, shakedown.RedactURL(pr.p.URL))
 	val, _, _, err := pr.api.Query(ctx, pr.p.Query, pr.now())
 	if err != nil {
 		return "", apiError(op, err)

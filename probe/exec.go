@@ -16,7 +16,7 @@ import (
 // ExecParams are the parameters of the exec probe.
 type ExecParams struct {
 	Command []string          `json:"command" required:"true" doc:"argv to run; the probe holds when it exits 0"`
-	Env     map[string]string `json:"env,omitempty" doc:"variables added to its environment"`
+	Env     map[string]string `json:"env,omitempty" doc:"variables added to its environment; their values are secrets, shown as xxxxx in everything shakedown writes"`
 	Dir     string            `json:"dir,omitempty" doc:"its working directory (default: shakedown's)"`
 }
 
@@ -54,7 +54,7 @@ func NewExec(p *ExecParams, timeout time.Duration) (*Exec, error) {
 
 // Probe runs the command once.
 func (e *Exec) Probe(ctx context.Context) (string, error) {
-	op := "run " + strings.Join(e.p.Command, " ")
+	op := "run " + argv.Quote(e.p.Command)
 	res, err := argv.Run(ctx, e.p.Command, e.p.Dir, e.env, e.timeout)
 	took := formatDuration(res.Took)
 	var se *argv.StartError
@@ -77,7 +77,7 @@ func (e *Exec) Probe(ctx context.Context) (string, error) {
 	if res.Signal != 0 {
 		obs = fmt.Sprintf("killed by signal %d in %s", int(res.Signal), took)
 	}
-	if t := oneLine(argv.Last(res.Stderr, 200)); t != "" {
+	if t := oneLine(argv.Last(argv.Hide(res.Stderr, e.p.Env), 200)); t != "" {
 		obs += ": " + t
 	}
 	return obs, shakedown.Wrap(shakedown.KindFailed, op, fmt.Errorf("%w (%s)", err, obs))

@@ -23,7 +23,7 @@ type HTTPParams struct {
 	Method     string            `json:"method,omitempty" doc:"the request method (default GET)"`
 	Status     int               `json:"status,omitempty" doc:"the status the answer must have (default 200; 0 accepts any 2xx); redirects are followed unless it is a 3xx"`
 	BodyRegexp string            `json:"body_regexp,omitempty" doc:"a Go regexp the first MiB of the answer's body must match"`
-	Headers    map[string]string `json:"headers,omitempty" doc:"request headers; Host sets the virtual host"`
+	Headers    map[string]string `json:"headers,omitempty" doc:"request headers; Host sets the virtual host; the values of Authorization, Cookie and other credential-like names are secrets, shown as xxxxx in everything shakedown writes"`
 }
 
 var token = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -34,7 +34,7 @@ func (p *HTTPParams) String() string {
 	if method == "" {
 		method = http.MethodGet
 	}
-	s := method + " " + p.URL
+	s := method + " " + shakedown.RedactURL(p.URL)
 	switch p.Status {
 	case 0:
 		s += ", any 2xx"
@@ -51,13 +51,17 @@ func (p *HTTPParams) String() string {
 func (p *HTTPParams) Validate() error {
 	u, err := url.Parse(p.URL)
 	if err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url: %w", err)
+		var ue *url.Error // it quotes the URL whole, password and all
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: %w", shakedown.RedactURL(p.URL), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: want http://host[:port]/path or https://…", p.URL)
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: want http://host[:port]/path or https://…", shakedown.RedactURL(p.URL))
 	}
 	if _, port, err := net.SplitHostPort(u.Host); err == nil && !validPort(port) {
-		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: bad port %q", p.URL, port)
+		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: bad port %q", shakedown.RedactURL(p.URL), port)
 	}
 	if p.Method != "" && !token.MatchString(p.Method) {
 		return shakedown.Errorf(shakedown.KindInvalid, "http probe: bad method %q", p.Method)
@@ -81,6 +85,7 @@ func (p *HTTPParams) Validate() error {
 // HTTP is an http prober. It keeps connections alive between samples; Close releases them.
 type HTTP struct {
 	p         HTTPParams
+	shown     string // the URL as messages show it: without its password
 	body      *regexp.Regexp
 	client    *http.Client
 	transport *http.Transport
@@ -99,7 +104,7 @@ func NewHTTP(p *HTTPParams, timeout time.Duration) (*HTTP, error) {
 	timeout = orDefault(timeout)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 4
-	h := &HTTP{p: *p, transport: tr, timeout: timeout}
+	h := &HTTP{p: *p, shown: shakedown.RedactURL(p.URL), transport: tr, timeout: timeout}
 	if h.p.Method == "" {
 		h.p.Method = http.MethodGet
 	}
@@ -115,7 +120,7 @@ func NewHTTP(p *HTTPParams, timeout time.Duration) (*HTTP, error) {
 
 // Probe sends one request.
 func (h *HTTP) Probe(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.p.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.shown, nil)
 	if err != nil {
 		return "bad request", shakedown.Wrap(shakedown.KindInvalid, "http probe", err)
 	}
@@ -130,7 +135,7 @@ func (h *HTTP) Probe(ctx context.Context) (string, error) {
 	resp, err := h.client.Do(req)
 	if err != nil {
 		obs := netObservation(err, time.Since(start))
-		return obs, shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s", h.p.Method, h.p.URL), err)
+		return obs, shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s", h.p.Method, h.shown), err)
 	}
 	defer resp.Body.Close()
 	var body []byte
@@ -141,15 +146,15 @@ func (h *HTTP) Probe(ctx context.Context) (string, error) {
 	}
 	obs := fmt.Sprintf("%d in %s", resp.StatusCode, since(start))
 	if err != nil {
-		return obs + ": " + netObservation(err, time.Since(start)), shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s: read body", h.p.Method, h.p.URL), err)
+		return obs + ": " + netObservation(err, time.Since(start)), shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s: read body", h.p.Method, h.shown), err)
 	}
 	switch {
 	case h.p.Status == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299):
-		return obs, shakedown.Errorf(shakedown.KindFailed, "%s %s: status %d, want 2xx", h.p.Method, h.p.URL, resp.StatusCode)
+		return obs, shakedown.Errorf(shakedown.KindFailed, "%s %s: status %d, want 2xx", h.p.Method, h.shown, resp.StatusCode)
 	case h.p.Status != 0 && resp.StatusCode != h.p.Status:
-		return obs, shakedown.Errorf(shakedown.KindFailed, "%s %s: status %d, want %d", h.p.Method, h.p.URL, resp.StatusCode, h.p.Status)
+		return obs, shakedown.Errorf(shakedown.KindFailed, "%s %s: status %d, want %d", h.p.Method, h.shown, resp.StatusCode, h.p.Status)
 	case h.body != nil && !h.body.Match(body):
-		return obs + ", body does not match", shakedown.Errorf(shakedown.KindFailed, "%s %s: body does not match %q", h.p.Method, h.p.URL, h.p.BodyRegexp)
+		return obs + ", body does not match", shakedown.Errorf(shakedown.KindFailed, "%s %s: body does not match %q", h.p.Method, h.shown, h.p.BodyRegexp)
 	}
 	return obs, nil
 }

@@ -374,3 +374,34 @@ func BenchmarkExecProbe(b *testing.B) {
 		}
 	}
 }
+
+// TestSecretsHidden: an exec probe's env: values in what it printed, an http probe's URL
+// password and secret query parameters show as xxxxx in observations, errors and plans.
+func TestSecretsHidden(t *testing.T) {
+	ep := &ExecParams{Command: []string{"sh", "-c", `echo "no entry with $KEY" >&2; exit 1`}, Env: map[string]string{"KEY": "K3yInEnv"}}
+	obs, err := newProber(t, "exec", ep, patient).Probe(t.Context())
+	if err == nil {
+		t.Fatalf("exec probe held (%s), want it to fail", obs)
+	}
+	if !strings.Contains(obs, "no entry with xxxxx") {
+		t.Errorf("exec observation %q, want what it printed with the value hidden", obs)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer srv.Close()
+	hp := httpDefaults(t)
+	hp.URL = strings.Replace(srv.URL, "http://", "http://u:Passw0rdInURL@", 1) + "/?api_key=K3yInQuery"
+	hp.Headers = map[string]string{"Authorization": "Bearer T0kenInHeader"}
+	hobs, herr := newProber(t, "http", hp, patient).Probe(t.Context())
+	if herr == nil {
+		t.Fatalf("http probe held (%s), want status 418 to fail it", hobs)
+	}
+	bad := &HTTPParams{URL: "http://u:Passw0rdInURL@127.0.0.1:99999999/"}
+	shown := strings.Join([]string{obs, err.Error(), ep.String(), hobs, herr.Error(), hp.String(), bad.Validate().Error()}, "\n")
+	for _, secret := range []string{"K3yInEnv", "Passw0rdInURL", "K3yInQuery", "T0kenInHeader"} {
+		if strings.Contains(shown, secret) {
+			t.Errorf("the secret %q shows in:\n%s", secret, shown)
+		}
+	}
+}

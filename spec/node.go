@@ -582,7 +582,7 @@ func (d *decoder) httpURL(n ast.Node, path string) (string, bool) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		d.addf(n, path, "want an http:// or https:// URL, not %q", s)
+		d.addf(n, path, "want an http:// or https:// URL, not %q", shakedown.RedactURL(s))
 		return "", false
 	}
 	return s, true

@@ -49,18 +49,18 @@ func ParseHost(host string) (Endpoint, error) {
 	}
 	scheme, rest, ok := strings.Cut(host, "://")
 	if !ok {
-		return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want unix:///path or tcp://host:port", host)
+		return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want unix:///path or tcp://host:port", shakedown.RedactURL(host))
 	}
 	switch scheme {
 	case "unix":
 		if rest == "" || !strings.HasPrefix(rest, "/") {
-			return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want an absolute socket path", host)
+			return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want an absolute socket path", shakedown.RedactURL(host))
 		}
 		return Endpoint{Host: host, Scheme: "unix", Addr: filepath.Clean(rest)}, nil
 	case "tcp", "http":
 		u, err := url.Parse("tcp://" + rest)
 		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
-			return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want tcp://host:port", host)
+			return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: want tcp://host:port", shakedown.RedactURL(host))
 		}
 		addr := u.Host
 		if u.Port() == "" {
@@ -68,7 +68,7 @@ func ParseHost(host string) (Endpoint, error) {
 		}
 		return Endpoint{Host: host, Scheme: "tcp", Addr: addr}, nil
 	}
-	return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: scheme %q is not supported (want unix or tcp)", host, scheme)
+	return Endpoint{}, shakedown.Errorf(shakedown.KindInvalid, "docker host %q: scheme %q is not supported (want unix or tcp)", shakedown.RedactURL(host), scheme)
 }
 
 // HostFrom returns the endpoint to use: explicit when given, else getenv("DOCKER_HOST"),

@@ -53,6 +53,17 @@ func TestParseHost(t *testing.T) {
 	}
 }
 
+// TestParseHostHidesPassword: a docker host refused for its user and password does not
+// show the password.
+func TestParseHostHidesPassword(t *testing.T) {
+	for _, h := range []string{"tcp://me:Passw0rdInHost@h:2376", "ssh://me:Passw0rdInHost@h"} {
+		_, err := ParseHost(h)
+		if !shakedown.IsKind(err, shakedown.KindInvalid) || strings.Contains(err.Error(), "Passw0rdInHost") {
+			t.Errorf("ParseHost(%q) = %v, want KindInvalid without the password", h, err)
+		}
+	}
+}
+
 func TestHostFrom(t *testing.T) {
 	env := func(v string) func(string) string {
 		return func(k string) string {

@@ -70,7 +70,7 @@ type Params struct {
 	Inject  []string           `json:"inject" required:"true" doc:"argv run to inject the fault; it must exit 0"`
 	Revert  []string           `json:"revert,omitempty" doc:"argv run to revert the fault; it must exit 0 and may run more than once"`
 	Timeout shakedown.Duration `json:"timeout,omitempty" doc:"how long each command may run before its process group is killed (default 30s)"`
-	Env     map[string]string  `json:"env,omitempty" doc:"variables added to the environment of both commands"`
+	Env     map[string]string  `json:"env,omitempty" doc:"variables added to the environment of both commands; their values are secrets, shown as xxxxx in everything shakedown writes"`
 	Dir     string             `json:"dir,omitempty" doc:"working directory of both commands (default: shakedown's)"`
 }
 
@@ -220,7 +220,7 @@ type ExitError struct {
 	Argv   []string
 	Code   int    // -1 when a signal ended it
 	Signal string // "KILL" when a signal ended it
-	Stderr string // its last lines
+	Stderr string // its last lines, with the values of its env: written as xxxxx
 }
 
 func (e *ExitError) Error() string {
@@ -269,7 +269,7 @@ func (c Command) Run(ctx context.Context) error {
 	case ctx.Err() != nil:
 		return shakedown.Wrap(shakedown.KindAborted, op, ctx.Err())
 	}
-	ee := &ExitError{Argv: c.Argv, Code: res.Code, Stderr: lastLines(res.Stderr, tailLines)}
+	ee := &ExitError{Argv: c.Argv, Code: res.Code, Stderr: argv.Hide(lastLines(res.Stderr, tailLines), c.fileEnv())}
 	if res.Signal != 0 {
 		ee.Signal = procfs.SignalName(res.Signal)
 	}
@@ -277,6 +277,17 @@ func (c Command) Run(ctx context.Context) error {
 		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("exec: timed out after %s", timeout), ee)
 	}
 	return shakedown.Wrap(shakedown.KindInternal, "exec", ee)
+}
+
+// fileEnv is the part of the command's environment that the file's env: gave it: the
+// secrets to hide in what it printed. What shakedown sets itself (the run, the fault, the
+// marks) is none.
+func (c Command) fileEnv() map[string]string {
+	out := maps.Clone(c.Env)
+	for _, k := range []string{"SHAKEDOWN_RUN_ID", "SHAKEDOWN_FAULT", InjectMark, RevertMark} {
+		delete(out, k)
+	}
+	return out
 }
 
 // tailLines is how many of the last lines of standard error an ExitError keeps.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -327,5 +328,42 @@ func TestUndoStopsEarlierRevert(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the earlier revert still runs after the undo ran the revert again")
+	}
+}
+
+// TestSecretsHidden: what a command prints of its env: values (not of the variables
+// shakedown sets), and a URL's password in its argv, show as xxxxx in its error, its plan
+// and its undo's summary; the undo's data keeps the values, since the revert needs them when
+// it is replayed.
+func TestSecretsHidden(t *testing.T) {
+	p := defaults(t)
+	p.Inject = []string{"sh", "-c", `echo "login with $TOKEN failed in $SHAKEDOWN_INJECT" >&2; exit 3`}
+	p.Revert = []string{"curl", "http://ops:Passw0rdInArgv@127.0.0.1:1/undo"}
+	p.Env = map[string]string{"TOKEN": "T0kenInEnv"}
+	f := build(t, shakedown.Env{RunID: "r1"}, p)
+	_, err := f.Inject(t.Context())
+	var ee *ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("Inject = %v, want an *ExitError", err)
+	}
+	if want := "login with xxxxx failed in r1/f1"; ee.Stderr != want { // shakedown's own variables are no secrets
+		t.Errorf("stderr tail = %q, want %q", ee.Stderr, want)
+	}
+	shown := []string{err.Error()}
+	shown = append(shown, f.(shakedown.Planner).Plan()...)
+	var revert string
+	for _, u := range f.Undo() {
+		shown = append(shown, u.Summary)
+		if u.Type == UndoType {
+			revert = string(u.Data)
+		}
+	}
+	for _, secret := range []string{"T0kenInEnv", "Passw0rdInArgv"} {
+		if s := strings.Join(shown, "\n"); strings.Contains(s, secret) {
+			t.Errorf("%q shows the secret %q", s, secret)
+		}
+	}
+	if !strings.Contains(revert, "T0kenInEnv") || !strings.Contains(revert, "Passw0rdInArgv") {
+		t.Errorf("the revert's undo data %s lost what the revert needs", revert)
 	}
 }

@@ -18,20 +18,21 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 // error answer becomes an error of the kind its status says; an unreachable daemon is
 // KindUnavailable.
 func call(ctx context.Context, method, url string, body []byte, out any) error {
+	op := method + " " + shakedown.RedactURL(url) // the API's URL may hold a password
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return shakedown.Wrap(shakedown.KindInvalid, method+" "+url, err)
+		return shakedown.Wrap(shakedown.KindInvalid, op, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "shakedown/"+shakedown.Version)
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return shakedown.Wrap(shakedown.KindUnavailable, method+" "+url, err)
+		return shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return shakedown.Wrap(shakedown.KindUnavailable, method+" "+url, err)
+		return shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -41,11 +42,11 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		return shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), method+" "+url, fmt.Errorf("%d: %s", resp.StatusCode, msg))
+		return shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), op, fmt.Errorf("%d: %s", resp.StatusCode, msg))
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, "decode answer of "+method+" "+url, err)
+			return shakedown.Wrap(shakedown.KindInternal, "decode answer of "+op, err)
 		}
 	}
 	return nil

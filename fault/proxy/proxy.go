@@ -123,12 +123,12 @@ func resolve(ctx context.Context, env shakedown.Env, params any) ([]shakedown.In
 	api := apiURL(t.API)
 	var info engine.Info
 	if err := call(ctx, "GET", api+"/proxies/"+t.Name, nil, &info); err != nil {
-		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("find proxy %s at %s", t.Name, api), err)
+		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("find proxy %s at %s", t.Name, shakedown.RedactURL(api)), err)
 	}
 	return []shakedown.Instance{{
 		Kind:  Kind,
-		ID:    api + "/proxies/" + t.Name,
-		Name:  fmt.Sprintf("proxy %s (%s → %s) at %s", info.Name, info.Listen, info.Upstream, api),
+		ID:    shakedown.RedactURL(api) + "/proxies/" + t.Name, // an identity, shown and stored: no password
+		Name:  fmt.Sprintf("proxy %s (%s → %s) at %s", info.Name, info.Listen, info.Upstream, shakedown.RedactURL(api)),
 		Attrs: map[string]string{"mode": "daemon", "api": api, "name": info.Name, "listen": info.Listen, "upstream": info.Upstream},
 		Ref:   &daemonRef{api: api, name: info.Name},
 	}}, nil
@@ -169,7 +169,7 @@ func undoToxic(ctx context.Context, data json.RawMessage) error {
 func removeToxic(ctx context.Context, u ToxicUndo) error {
 	err := call(ctx, "DELETE", u.API+"/proxies/"+u.Proxy+"/toxics/"+u.Toxic, nil, nil)
 	if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
-		return shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("remove toxic %s from proxy %s at %s", u.Toxic, u.Proxy, u.API), err)
+		return shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("remove toxic %s from proxy %s at %s", u.Toxic, u.Proxy, shakedown.RedactURL(u.API)), err)
 	}
 	if u.Lease != "" {
 		err := call(ctx, "DELETE", u.API+"/leases/"+u.Lease, nil, nil)
@@ -197,7 +197,7 @@ func (f *fault) Undo() []shakedown.Undo {
 		}
 		data, _ := json.Marshal(ToxicUndo{API: d.api, Proxy: d.name, Toxic: f.toxic.Name})
 		out = append(out, shakedown.Undo{Type: UndoToxic, Data: data,
-			Summary: fmt.Sprintf("remove toxic %s from proxy %s at %s", f.toxic.Name, d.name, d.api)})
+			Summary: fmt.Sprintf("remove toxic %s from proxy %s at %s", f.toxic.Name, d.name, shakedown.RedactURL(d.api))})
 	}
 	return out
 }
@@ -265,7 +265,7 @@ func (f *fault) injectDaemon(ctx context.Context, ref *daemonRef) (shakedown.Rev
 	var lease engine.Lease
 	body, _ := json.Marshal(map[string]int64{"ttl_ms": leaseTTL.Milliseconds()})
 	if err := call(ctx, "POST", ref.api+"/leases", body, &lease); err != nil {
-		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("inject %s: take a lease at %s", f.ft, ref.api), err)
+		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("inject %s: take a lease at %s", f.ft, shakedown.RedactURL(ref.api)), err)
 	}
 	undo := ToxicUndo{API: ref.api, Proxy: ref.name, Toxic: f.toxic.Name, Lease: lease.ID}
 	t := f.toxic
@@ -276,7 +276,7 @@ func (f *fault) injectDaemon(ctx context.Context, ref *daemonRef) (shakedown.Rev
 	}
 	if err := call(ctx, "POST", ref.api+"/proxies/"+ref.name+"/toxics", body, nil); err != nil {
 		call(context.WithoutCancel(ctx), "DELETE", ref.api+"/leases/"+lease.ID, nil, nil)
-		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("inject %s on proxy %s at %s", f.ft, ref.name, ref.api), err)
+		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("inject %s on proxy %s at %s", f.ft, ref.name, shakedown.RedactURL(ref.api)), err)
 	}
 	// Renew the lease while the fault is injected; the revert stops and waits for it.
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -278,3 +278,37 @@ func TestDaemonFaultExpiresWithoutRenewal(t *testing.T) {
 		t.Errorf("proxy back up but slow: %v", d)
 	}
 }
+
+// TestDaemonSecretsHidden: the password of a daemon's API URL, and a credential an HTTP
+// fault matches on, show as xxxxx in the instance, the plan, the undo's summary and errors;
+// the undo's data keeps the URL, which its replay needs.
+func TestDaemonSecretsHidden(t *testing.T) {
+	s, api := daemon(t)
+	if _, err := s.Create("db", "127.0.0.1:0", testenv.EchoServer(t), true); err != nil {
+		t.Fatal(err)
+	}
+	api = strings.Replace(api, "http://", "http://ops:Passw0rdInAPI@", 1)
+	r := registry()
+	k, _ := r.Target(Kind)
+	insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r1"}, &Target{API: api, Name: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rerr := k.Resolve(context.Background(), shakedown.Env{}, &Target{API: api, Name: "nope"})
+	f := build(t, r, "http.abort", &AbortParams{Status: 503, Percent: 100, Toxicity: 1,
+		Match: Match{Headers: map[string]string{"Authorization": "Bearer T0kenToMatch", "X-Canary": "yes"}}}, insts)
+	undos := f.Undo()
+	shown := []string{insts[0].Name, insts[0].ID, fmt.Sprint(rerr), undos[0].Summary}
+	shown = append(shown, f.(shakedown.Planner).Plan()...)
+	for _, s := range shown {
+		if strings.Contains(s, "Passw0rdInAPI") || strings.Contains(s, "T0kenToMatch") {
+			t.Errorf("%q shows a secret", s)
+		}
+	}
+	if !strings.Contains(strings.Join(shown, "\n"), "X-Canary: yes") {
+		t.Errorf("the plan %q no longer says which requests match", shown)
+	}
+	if !strings.Contains(string(undos[0].Data), "Passw0rdInAPI") {
+		t.Errorf("undo data %s lost the API's URL", undos[0].Data)
+	}
+}

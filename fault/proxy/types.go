@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
@@ -184,7 +186,11 @@ func describeMatch(m Match) string {
 	if m.PathPrefix != "" {
 		parts = append(parts, m.PathPrefix+"*")
 	}
-	for k, v := range m.Headers {
+	for _, k := range slices.Sorted(maps.Keys(m.Headers)) {
+		v := m.Headers[k]
+		if shakedown.SecretName(k) && v != "*" {
+			v = shakedown.Redacted // a credential to match is still a credential
+		}
 		parts = append(parts, k+": "+v)
 	}
 	if len(parts) == 0 {

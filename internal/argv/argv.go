@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
@@ -135,10 +136,11 @@ func dropPartialLine(s string) string {
 	return s
 }
 
-// Quote shows an argv as people read it, quoting the arguments that need it.
+// Quote shows an argv as people read it, quoting the arguments that need it. The password
+// of a URL among the arguments shows as xxxxx.
 func Quote(argv []string) string {
 	parts := make([]string, len(argv))
-	for i, a := range argv {
+	for i, a := range shakedown.RedactArgs(argv) {
 		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`|&;<>()*?[]{}#~") {
 			parts[i] = strconv.Quote(a)
 		} else {
@@ -199,4 +201,14 @@ func KillMarked(marker string) (int, error) {
 		time.Sleep(time.Millisecond)
 	}
 	return killed, fmt.Errorf("processes marked %s kept appearing after %d rounds of kills", marker, killRounds)
+}
+
+// Hide returns s, something a command printed, with the values of secrets (the variables a
+// file gave it in env:) and any URL's password written as xxxxx.
+func Hide(s string, secrets map[string]string) string {
+	var ss []shakedown.Secret
+	for k, v := range secrets {
+		ss = append(ss, shakedown.Secret{Path: k, Value: v})
+	}
+	return shakedown.NewRedactor(ss...).String(s)
 }
