@@ -178,14 +178,14 @@ func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[1], strings.TrimSpace(string(b)))
 }
 
-// signal SIG REGEXP sends SIG (INT, TERM, HUP or KILL) to this script's background commands whose
+// signal SIG REGEXP sends SIG (INT, TERM, HUP, KILL or STOP) to this script's background commands whose
 // command line matches REGEXP: children of the test process working in the script's folder
 // (scripts run in parallel in one test process).
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: signal INT|TERM|HUP|KILL REGEXP")
+		ts.Fatalf("usage: signal INT|TERM|HUP|KILL|STOP REGEXP")
 	}
-	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[0]]
+	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL, "STOP": syscall.SIGSTOP}[args[0]]
 	if !ok {
 		ts.Fatalf("signal: unknown signal %q", args[0])
 	}

@@ -219,6 +219,11 @@ func (e *env) trial(i int, fault, kill string, at time.Duration) ([]string, erro
 	timer := time.NewTimer(at)
 	select {
 	case <-timer.C:
+		if kill == "both" {
+			// Stopped first, the runner cannot replace its watchdog: both die at once, as
+			// when a whole CI job is killed.
+			runner.Process.Signal(syscall.SIGSTOP)
+		}
 		if kill == "watchdog" || kill == "both" {
 			for _, pid := range watchdogs(state) {
 				syscall.Kill(pid, syscall.SIGKILL)
