@@ -273,7 +273,7 @@ func (e *env) leftovers(fault, dir, state string) []string {
 		if _, err := os.Stat(filepath.Join(dir, "mark")); err == nil {
 			out = append(out, "exec mark left")
 		}
-		if n := marked("SHAKEDOWN_INJECT="); n > 0 {
+		if n := marked("SHAKEDOWN_INJECT=", dir); n > 0 {
 			out = append(out, fmt.Sprintf("%d inject processes left", n))
 		}
 	case "proxy":
@@ -294,8 +294,10 @@ func (e *env) leftovers(fault, dir, state string) []string {
 			out = append(out, "nft table left: "+strings.TrimSpace(string(b)))
 		}
 	}
-	if ents, _ := os.ReadDir(filepath.Join(state, "runs")); len(ents) > 0 {
-		out = append(out, fmt.Sprintf("%d journal files left", len(ents)))
+	// Journals only: a temporary file of an Open killed half way holds no entry, and recover
+	// removes it once it is a minute old.
+	if js, _ := filepath.Glob(filepath.Join(state, "runs", "*.jsonl")); len(js) > 0 {
+		out = append(out, fmt.Sprintf("%d journal files left", len(js)))
 	}
 	return out
 }
@@ -320,13 +322,17 @@ func watchdogs(state string) []int {
 	return out
 }
 
-// marked counts live processes whose environment has an entry starting with prefix.
-func marked(prefix string) int {
+// marked counts live processes working in dir whose environment has an entry starting with
+// prefix.
+func marked(prefix, dir string) int {
 	n := 0
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil || cwd != dir {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
