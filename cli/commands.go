@@ -86,6 +86,9 @@ func (a *app) recoverJournals(ctx context.Context, stateDir string) (done int, f
 		id := ids[i]
 		results, err := journal.ReplayRun(ctx, stateDir, id, a.reg, journal.ReplayOptions{})
 		for _, r := range results {
+			if r.Again && r.Err == nil {
+				continue // the second pass over an interrupted inject: said once is enough
+			}
 			done++
 			if r.Err != nil {
 				fmt.Fprintf(a.stdout, "FAILED    run %s fault %s: %s: %v\n", r.RunID, r.Fault, r.Undo.Summary, r.Err)

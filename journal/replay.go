@@ -37,6 +37,7 @@ type Result struct {
 	Fault string
 	Undo  shakedown.Undo
 	Err   error
+	Again bool // a second pass over an entry whose inject had not returned when its run died
 }
 
 // ReplayOptions tune ReplayRun.
@@ -273,25 +274,10 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 	var out []Result
 	pending := rf.pending()
 	left := len(pending)
-	for i := len(pending) - 1; i >= 0; i-- {
-		e := pending[i]
-		if !opts.Due.IsZero() && e.Deadline.After(opts.Due) {
-			continue
-		}
-		if ctx.Err() != nil {
-			errs = append(errs, shakedown.Wrap(shakedown.KindAborted, op, context.Cause(ctx)))
-			break
-		}
-		var failed []error
-		for _, u := range shakedown.InOrder(e.Undos, e.Injected) {
-			err := runUndo(ctx, reg, u)
-			if err != nil {
-				err = shakedown.Wrap(shakedown.KindNotRestored,
-					fmt.Sprintf("undo %s of fault %s (run %s, entry %d)", describe(u), e.Fault, runID, e.ID), err)
-				failed = append(failed, err)
-			}
-			out = append(out, Result{RunID: runID, Entry: e.ID, Fault: e.Fault, Undo: u, Err: err})
-		}
+	// Entries whose inject may not have returned: a request it sent (to a container engine,
+	// say) may land after the undo. Their done records wait for a second pass.
+	var interrupted []*entry
+	done := func(e *entry, failed []error) bool {
 		r := &record{Kind: kindDone, Time: time.Now(), ID: e.ID, By: opts.By}
 		if err := errors.Join(failed...); err != nil {
 			r.Err = err.Error()
@@ -301,9 +287,48 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 		}
 		if err := appendRecords(f, cut, r); err != nil {
 			errs = append(errs, shakedown.Wrap(shakedown.KindInternal, op, err))
-			break
+			return false
 		}
 		cut = nil
+		return true
+	}
+	for i := len(pending) - 1; i >= 0; i-- {
+		e := pending[i]
+		if !opts.Due.IsZero() && e.Deadline.After(opts.Due) {
+			continue
+		}
+		if ctx.Err() != nil {
+			errs = append(errs, shakedown.Wrap(shakedown.KindAborted, op, context.Cause(ctx)))
+			break
+		}
+		res, failed := undoEntry(ctx, reg, runID, e)
+		out = append(out, res...)
+		if !e.Injected && len(failed) == 0 {
+			interrupted = append(interrupted, e)
+			continue
+		}
+		if !done(e, failed) {
+			break
+		}
+	}
+	if len(interrupted) > 0 {
+		// What the interrupted injects had sent on its way has landed by now: undo again.
+		t := time.NewTimer(settle)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		for _, e := range interrupted {
+			res, failed := undoEntry(ctx, reg, runID, e)
+			for i := range res {
+				res[i].Again = true
+			}
+			out = append(out, res...)
+			if !done(e, failed) {
+				break
+			}
+		}
 	}
 	if locked && left == 0 && len(rf.Damaged) == 0 && len(errs) == 0 {
 		// Nothing of the dead run is left to undo: forget it.
@@ -314,6 +339,26 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// settle is how long a replay waits before undoing again an entry whose inject had not
+// returned when its run died. (A variable for tests.)
+var settle = time.Second
+
+// undoEntry carries out e's undos, in the order of shakedown.InOrder.
+func undoEntry(ctx context.Context, reg *shakedown.Registry, runID string, e *entry) ([]Result, []error) {
+	var out []Result
+	var failed []error
+	for _, u := range shakedown.InOrder(e.Undos, e.Injected) {
+		err := runUndo(ctx, reg, u)
+		if err != nil {
+			err = shakedown.Wrap(shakedown.KindNotRestored,
+				fmt.Sprintf("undo %s of fault %s (run %s, entry %d)", describe(u), e.Fault, runID, e.ID), err)
+			failed = append(failed, err)
+		}
+		out = append(out, Result{RunID: runID, Entry: e.ID, Fault: e.Fault, Undo: u, Err: err})
+	}
+	return out, failed
 }
 
 func describe(u shakedown.Undo) string {

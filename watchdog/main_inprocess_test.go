@@ -74,6 +74,9 @@ func (p *inProcess) begin(t *testing.T, fault string, ttl time.Duration) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := p.j.Injected(id); err != nil { // as the engine does once the inject returned
+		t.Fatal(err)
+	}
 	return id
 }
 

@@ -132,6 +132,9 @@ func runnerMain(spec string) error {
 			return fmt.Errorf("victim %d did not stop", pid)
 		}
 	}
+	if err := j.Injected(id); err != nil {
+		return err
+	}
 	fmt.Println("injected")
 
 	bufio.NewReader(os.Stdin).ReadString('\n')
