@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,7 +41,17 @@ func main() {
 	bin := flag.String("bin", "bin/shakedown", "the shakedown binary")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the random moments and choices")
 	corrupt := flag.Bool("corrupt", false, "damage a real journal at every byte instead")
+	onlyFault := flag.String("fault", "", "only this fault: pause, exec, proxy or network")
+	onlyKill := flag.String("kill", "", "only this kill: runner, watchdog or both")
+	keep := flag.Bool("keep", false, "keep the folder of the trials, to look at what was left")
 	flag.Parse()
+	if *onlyFault != "" {
+		faults = []string{*onlyFault}
+	}
+	if *onlyKill != "" {
+		kills = []string{*onlyKill}
+	}
+	keepDir = *keep
 	do := func() error { return run(*bin, *trials, *seed) }
 	if *corrupt {
 		do = func() error { return corruptCampaign(*bin) }
@@ -50,6 +61,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// keepDir keeps the trials' folder.
+var keepDir bool
 
 // kinds of fault and of kill.
 var (
@@ -75,7 +89,11 @@ func run(bin string, trials int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if keepDir {
+		fmt.Println("trials in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	e := &env{bin: bin, dir: dir}
 	defer e.close()
 	if err := e.start(); err != nil {
@@ -88,7 +106,7 @@ func run(bin string, trials int, seed uint64) error {
 	failures := 0
 	avail := faults
 	if e.netns == "" {
-		avail = faults[:3]
+		avail = slices.DeleteFunc(slices.Clone(faults), func(f string) bool { return f == "network" })
 		fmt.Println("not root: no network trials")
 	}
 	fmt.Printf("seed %d, %d trials\n", seed, trials)
