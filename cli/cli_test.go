@@ -59,6 +59,7 @@ func TestScripts(t *testing.T) {
 			"signal":       cmdSignal,
 			"waitout":      cmdWaitOut,
 			"killwatchdog": cmdKillWatchdog,
+			"nowatchdog":   cmdNoWatchdog,
 			"nosecrets":    cmdNoSecrets,
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
@@ -342,5 +343,33 @@ func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
 			return nil
 		})
 		ts.Check(err)
+	}
+}
+
+// nowatchdog STATEDIR waits up to 10 s for no watchdog of a run in STATEDIR (an absolute path)
+// to be left: one that outlived its runner has finished its replay.
+func cmdNoWatchdog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: nowatchdog STATEDIR")
+	}
+	want := "watchdog --state-dir " + args[0] + " --run "
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		found := 0
+		pids, _ := procfs.PIDs(procfs.Root)
+		for _, pid := range pids {
+			argv, err := procfs.ReadCmdline(procfs.Root, pid)
+			if err == nil && strings.Contains(strings.Join(argv, " "), want) && procState(pid) != "gone" {
+				found = pid
+				break
+			}
+		}
+		if found == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("nowatchdog: watchdog %d of a run in %s still there after 10s", found, args[0])
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

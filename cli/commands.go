@@ -84,6 +84,11 @@ func (a *app) recoverJournals(ctx context.Context, stateDir string) (done int, f
 	journal.RemoveStaleTemps(stateDir)
 	for i := len(ids) - 1; i >= 0; i-- {
 		id := ids[i]
+		if live, _ := journal.IsLive(stateDir, id); live {
+			done++
+			fmt.Fprintf(a.stdout, "live      run %s: its runner, or its watchdog, is at work on it; left alone\n", id)
+			continue
+		}
 		results, err := journal.ReplayRun(ctx, stateDir, id, a.reg, journal.ReplayOptions{})
 		for _, r := range results {
 			if r.Again && r.Err == nil {
