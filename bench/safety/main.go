@@ -269,13 +269,18 @@ func (e *env) trial(i int, fault, kill string, at time.Duration) ([]string, erro
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("recover: %v: %s", err, strings.TrimSpace(string(out))))
 	}
-	// Watchdogs still replaying get a moment; none may stay.
-	waitFor(10*time.Second, func() bool { return len(watchdogs(state)) == 0 })
+	// A watchdog still replaying (one that was being started when the runner was stopped,
+	// say, and so escaped the kill) gets a moment to finish; then none may stay and nothing
+	// may be left.
+	var left []string
+	waitFor(10*time.Second, func() bool {
+		left = e.leftovers(fault, dir, state)
+		return len(watchdogs(state)) == 0 && len(left) == 0
+	})
 	if w := watchdogs(state); len(w) > 0 {
 		problems = append(problems, fmt.Sprintf("watchdogs %v still running", w))
 	}
-	problems = append(problems, e.leftovers(fault, dir, state)...)
-	return problems, nil
+	return append(problems, left...), nil
 }
 
 // leftovers says what of the fault is still in, and whether a journal is left.
