@@ -1020,3 +1020,29 @@ func TestInterruptUndosFirstUntilInjected(t *testing.T) {
 		}
 	}
 }
+
+// TestFIFONeverWaitedOn: a FIFO in the runs folder under a journal's name is refused by every
+// reader at once, never waited on.
+func TestFIFONeverWaitedOn(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.MkdirAll(RunsDir(dir), 0o700))
+	must(t, syscall.Mkfifo(Path(dir, "fifo"), 0o600))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if live, err := IsLive(dir, "fifo"); live || !errors.Is(err, private.ErrUnsafe) {
+			t.Errorf("IsLive of a FIFO = %v, %v; want a refusal", live, err)
+		}
+		if _, err := Scan(dir); !errors.Is(err, private.ErrUnsafe) {
+			t.Errorf("Scan = %v, want a refusal", err)
+		}
+		if _, err := Replay(context.Background(), dir, shakedown.NewRegistry(), false); !errors.Is(err, private.ErrUnsafe) {
+			t.Errorf("Replay = %v, want a refusal", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader waited on the FIFO")
+	}
+}

@@ -119,12 +119,14 @@ func IsLive(stateDir, runID string) (bool, error) {
 	if err := checkRunID(runID); err != nil {
 		return false, err
 	}
-	f, err := os.Open(Path(stateDir, runID))
+	// Without following a link or waiting on a FIFO; a file refused here is refused, with
+	// the reason, by whatever reads it next.
+	f, err := private.Open(Path(stateDir, runID), os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, shakedown.Wrap(shakedown.KindInternal, "check run "+runID, err)
+		return false, shakedown.Wrap(shakedown.KindOf(err), "check run "+runID, err)
 	}
 	defer f.Close()
 	live, err := isLive(f)
