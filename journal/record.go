@@ -282,9 +282,9 @@ func (p *parser) line(line []byte, off int64, lineNo int, terminated, nextEmpty 
 
 // salvage finds the records inside a line that fails its check: a record starts at the
 // beginning of the line or wherever 8 hex digits, a space and '{' follow the byte that was
-// its newline, and it ends before the next such start (or that start's newline) or at the end
-// of the line (less one byte, the damaged newline, when the line is the file's unterminated
-// last).
+// its newline, and it ends just before the next such start (less the damaged newline, or
+// not) or, for the last start, at the end of the line (less one byte, the damaged newline,
+// when the line is the file's unterminated last). The work is linear in the line's length.
 func salvage(line []byte, last bool) []*record {
 	var starts []int
 	for i := 0; i+10 <= len(line) && len(starts) < maxSalvage; i++ {
@@ -293,21 +293,20 @@ func salvage(line []byte, last bool) []*record {
 		}
 	}
 	var out []*record
-	budget := salvageBudget * (len(line) + 1024) // bytes checked, all tries together
 	for k, s := range starts {
-		ends := []int{len(line)}
-		if last {
-			ends = append(ends, len(line)-1)
-		}
-		for _, n := range starts[k+1:] {
-			ends = append(ends, n-1, n)
+		var ends []int
+		if k+1 < len(starts) {
+			n := starts[k+1]
+			ends = []int{n - 1, n}
+		} else {
+			ends = []int{len(line)}
+			if last {
+				ends = append(ends, len(line)-1)
+			}
 		}
 		for _, e := range ends {
 			if e <= s+10 {
 				continue
-			}
-			if budget -= e - s; budget < 0 {
-				return out
 			}
 			if r, err := decodeLine(line[s:e]); err == nil {
 				out = append(out, r)
@@ -317,9 +316,6 @@ func salvage(line []byte, last bool) []*record {
 	}
 	return out
 }
-
-// salvageBudget bounds the work of salvaging one line to this many times its length.
-const salvageBudget = 8
 
 func isHex(b []byte) bool {
 	for _, c := range b {
