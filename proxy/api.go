@@ -223,16 +223,12 @@ func (s *Server) proxyUpdate(p *Proxy, r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	info := p.Info()
-	in := struct {
-		Listen   string `json:"listen"`
-		Upstream string `json:"upstream"`
-		Enabled  bool   `json:"enabled"`
-	}{info.Listen, info.Upstream, info.Enabled}
+	// Fields not given keep their values, as in Toxiproxy.
+	var in proxyPatch
 	if err := json.Unmarshal(b, &in); err != nil {
 		return 0, nil, badBody(err)
 	}
-	if err := p.Update(in.Listen, in.Upstream, in.Enabled); err != nil {
+	if err := p.update(in); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, p.Info(), nil

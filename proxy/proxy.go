@@ -21,12 +21,18 @@ const dialTimeout = 10 * time.Second
 // Proxy listens on one address and links every client it accepts to one upstream
 // address, through the toxics it holds. The zero value is not usable; call NewProxy.
 // Whoever starts a proxy must Close it.
+//
+// A proxy listens exactly when it is enabled, not closed and not held down by a down
+// toxic: every change of state goes through syncLocked, which makes the listener follow,
+// and a listen that fails leaves the proxy disabled. Close is final: a closed proxy never
+// listens again, whoever still holds it.
 type Proxy struct {
 	mu       sync.Mutex
 	name     string
 	listen   string
 	upstream string
 	enabled  bool
+	closed   bool
 	ln       net.Listener
 	conns    map[*conn]struct{}
 	toxics   []*toxicState // both directions, in the order they were added
@@ -85,16 +91,16 @@ func (p *Proxy) Info() Info {
 }
 
 // Start enables the proxy: it listens (unless a down toxic holds it down) and accepts
-// clients. Starting an enabled proxy does nothing.
+// clients. Starting an enabled proxy does nothing; starting a closed one is an error of
+// kind KindNotFound.
 func (p *Proxy) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.enabled = true
-	if err := p.syncLocked(); err != nil {
-		p.enabled = false
-		return err
+	if p.closed {
+		return errProxyNotFound
 	}
-	return nil
+	p.enabled = true
+	return p.syncLocked()
 }
 
 // Stop disables the proxy: it stops listening and drops its connections. Its toxics stay.
@@ -105,10 +111,21 @@ func (p *Proxy) Stop() {
 	p.syncLocked()
 }
 
-// Close stops the proxy, removes its toxics and waits for its goroutines to end.
+// Close stops the proxy for good, removes its toxics and waits for its goroutines to end.
+// Closing a closed proxy does nothing.
 func (p *Proxy) Close() error {
+	p.shut()
+	p.wg.Wait()
+	return nil
+}
+
+// shut is the part of Close that changes state: from its return the proxy listens no
+// more, carries no connection and will never listen again. Its goroutines may still be
+// ending; p.wg.Wait waits for them.
+func (p *Proxy) shut() {
 	p.mu.Lock()
-	p.enabled = false
+	defer p.mu.Unlock()
+	p.closed = true
 	for _, t := range p.toxics {
 		if t.timer != nil {
 			t.timer.Stop()
@@ -117,31 +134,52 @@ func (p *Proxy) Close() error {
 	p.toxics = nil
 	p.publishLocked()
 	p.syncLocked()
-	p.mu.Unlock()
-	p.wg.Wait()
-	return nil
 }
 
 // Update changes the addresses and the enabled state as Toxiproxy does: a change of
 // address restarts the proxy.
 func (p *Proxy) Update(listen, upstream string, enabled bool) error {
+	return p.update(proxyPatch{Listen: &listen, Upstream: &upstream, Enabled: &enabled})
+}
+
+// proxyPatch is a change to a proxy: the fields given replace the proxy's own.
+type proxyPatch struct {
+	Listen   *string `json:"listen"`
+	Upstream *string `json:"upstream"`
+	Enabled  *bool   `json:"enabled"`
+}
+
+// update applies u in one critical section, so concurrent updates of different fields do
+// not undo each other.
+func (p *Proxy) update(u proxyPatch) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return errProxyNotFound
+	}
+	listen, upstream, enabled := p.listen, p.upstream, p.enabled
+	if u.Listen != nil {
+		listen = *u.Listen
+	}
+	if u.Upstream != nil {
+		upstream = *u.Upstream
+	}
+	if u.Enabled != nil {
+		enabled = *u.Enabled
+	}
 	if listen != p.listen || upstream != p.upstream {
-		if a, err := net.ResolveTCPAddr("tcp", listen); err != nil {
-			return shakedown.Wrap(shakedown.KindInvalid, "listen address", err)
-		} else if a.String() != p.listen || upstream != p.upstream {
+		a, err := net.ResolveTCPAddr("tcp", listen)
+		if err != nil {
+			return shakedown.Wrap(shakedown.KindInvalid, "listen address "+listen, err)
+		}
+		if a.String() != p.listen || upstream != p.upstream {
 			p.enabled = false
 			p.syncLocked()
 			p.listen, p.upstream = listen, upstream
 		}
 	}
 	p.enabled = enabled
-	if err := p.syncLocked(); err != nil {
-		p.enabled = false
-		return err
-	}
-	return nil
+	return p.syncLocked()
 }
 
 // down reports whether a down toxic holds the proxy down.
@@ -154,16 +192,23 @@ func (p *Proxy) downLocked() bool {
 	return false
 }
 
-// syncLocked listens or stops listening as the proxy's state says.
+// syncLocked listens or stops listening as the proxy's state says. It is the only place
+// that opens or closes the listener. When it cannot listen, the proxy is disabled: a
+// proxy that says it is enabled and not down always listens.
 func (p *Proxy) syncLocked() error {
-	run := p.enabled && !p.downLocked()
+	run := p.enabled && !p.closed && !p.downLocked()
 	switch {
 	case run && p.ln == nil:
 		ln, err := net.Listen("tcp", p.listen)
 		if err != nil {
+			p.enabled = false
+			var dns *net.DNSError
 			kind := shakedown.KindInternal
-			if errors.Is(err, syscall.EADDRINUSE) {
+			switch {
+			case errors.Is(err, syscall.EADDRINUSE):
 				kind = shakedown.KindConflict
+			case errors.As(err, &dns) && dns.IsNotFound:
+				kind = shakedown.KindInvalid // a host that does not exist: the address is wrong
 			}
 			return shakedown.Wrap(kind, "start proxy "+p.name, err)
 		}
@@ -316,6 +361,9 @@ func (p *Proxy) AddToxic(t Toxic) (Toxic, error) {
 	t.Attributes = cloneAttrs(t.Type, t.Attributes)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return Toxic{}, errProxyNotFound
+	}
 	if p.findLocked(t.Name) >= 0 {
 		return Toxic{}, errToxicExists
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"sort"
@@ -23,8 +24,16 @@ const (
 
 // Server is a set of named proxies and the leases that hold toxics on them: what the
 // daemon's API serves. Whoever makes one must Close it.
+//
+// Every listener the server's proxies hold belongs to a proxy in its set: a proxy is
+// closed (Proxy.shut) in the same critical section of mu that takes it out of the set, and
+// a closed proxy never listens again, so a call that still holds it (an update, a reset, a
+// toxic or lease that expires) cannot open a listener nobody can see. A proxy joins the
+// set already started, in the critical section that checks its name is free. The lock
+// order is s.mu, then a proxy's mu.
 type Server struct {
 	mu      sync.Mutex
+	closed  bool
 	proxies map[string]*Proxy
 	leases  map[string]*lease
 	log     *slog.Logger
@@ -60,18 +69,26 @@ func NewServer(log *slog.Logger) *Server {
 	return s
 }
 
-// Close stops every proxy and forgets every lease.
+// errServerClosed answers what would add to a closed server.
+var errServerClosed = shakedown.Errorf(shakedown.KindUnavailable, "proxy server closed")
+
+// Close stops every proxy and forgets every lease; what would add a proxy or a lease
+// afterwards fails. Closing a closed server does nothing.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	s.closed = true
 	proxies := s.proxies
 	s.proxies = map[string]*Proxy{}
+	for _, p := range proxies {
+		p.shut()
+	}
 	for _, l := range s.leases {
 		l.timer.Stop()
 	}
 	s.leases = map[string]*lease{}
 	s.mu.Unlock()
 	for _, p := range proxies {
-		p.Close()
+		p.wg.Wait()
 	}
 	return nil
 }
@@ -107,50 +124,74 @@ func (s *Server) newProxy(name, listen, upstream string) *Proxy {
 
 // Create adds a proxy and starts it when enabled.
 func (s *Server) Create(name, listen, upstream string, enabled bool) (*Proxy, error) {
-	if name == "" {
-		return nil, missing("name")
-	}
-	if upstream == "" {
-		return nil, missing("upstream")
+	c := ProxyConfig{Name: name, Listen: listen, Upstream: upstream, Enabled: &enabled}
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errServerClosed
+	}
 	if _, ok := s.proxies[name]; ok {
 		return nil, errProxyExists
 	}
-	p := s.newProxy(name, listen, upstream)
-	if enabled {
+	return s.addLocked(c)
+}
+
+// addLocked makes the proxy of c, starts it when enabled and adds it to the set; the
+// name must be free.
+func (s *Server) addLocked(c ProxyConfig) (*Proxy, error) {
+	p := s.newProxy(c.Name, c.Listen, c.Upstream)
+	if *c.Enabled {
 		if err := p.Start(); err != nil {
+			p.shut()
 			return nil, err
 		}
 	}
-	s.proxies[name] = p
+	s.proxies[c.Name] = p
 	return p, nil
+}
+
+// removeLocked closes the named proxy and takes it out of the set. The caller waits for
+// its goroutines (p.wg.Wait) once it has let go of s.mu.
+func (s *Server) removeLocked(name string) (*Proxy, bool) {
+	p, ok := s.proxies[name]
+	if ok {
+		p.shut()
+		delete(s.proxies, name)
+	}
+	return p, ok
 }
 
 // Delete stops and removes a proxy.
 func (s *Server) Delete(name string) error {
 	s.mu.Lock()
-	p, ok := s.proxies[name]
-	delete(s.proxies, name)
+	p, ok := s.removeLocked(name)
 	s.mu.Unlock()
 	if !ok {
 		return errProxyNotFound
 	}
-	return p.Close()
+	p.wg.Wait()
+	return nil
 }
 
-// Reset enables every proxy and removes every toxic.
+// Reset enables every proxy and removes every toxic. A proxy that cannot listen again
+// stays disabled, and the others are reset all the same; the error says which failed.
 func (s *Server) Reset() error {
-	for _, p := range s.Proxies() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, p := range s.proxies {
 		if err := p.ResetToxics(); err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		if err := p.Start(); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ProxyConfig is one proxy of a populate request or a config file.
@@ -159,6 +200,17 @@ type ProxyConfig struct {
 	Listen   string `json:"listen"`
 	Upstream string `json:"upstream"`
 	Enabled  *bool  `json:"enabled"`
+}
+
+// check reports whether c names a proxy, with an upstream.
+func (c ProxyConfig) check() error {
+	if c.Name == "" {
+		return missing("name")
+	}
+	if c.Upstream == "" {
+		return missing("upstream")
+	}
+	return nil
 }
 
 // DecodePopulate decodes and checks a populate request: a JSON array of proxies.
@@ -187,21 +239,7 @@ func DecodePopulate(r io.Reader) ([]ProxyConfig, error) {
 func (s *Server) Populate(cfgs []ProxyConfig) ([]*Proxy, error) {
 	out := make([]*Proxy, 0, len(cfgs))
 	for _, c := range cfgs {
-		s.mu.Lock()
-		old, ok := s.proxies[c.Name]
-		s.mu.Unlock()
-		if ok {
-			info := old.Info()
-			if info.Upstream == c.Upstream && sameListen(info.Listen, c.Listen) {
-				out = append(out, old)
-				continue
-			}
-			old.Close()
-			s.mu.Lock()
-			delete(s.proxies, c.Name)
-			s.mu.Unlock()
-		}
-		p, err := s.Create(c.Name, c.Listen, c.Upstream, *c.Enabled)
+		p, err := s.populateOne(c)
 		if err != nil {
 			return out, err
 		}
@@ -210,12 +248,44 @@ func (s *Server) Populate(cfgs []ProxyConfig) ([]*Proxy, error) {
 	return out, nil
 }
 
-func sameListen(have, want string) bool {
-	if have == want {
-		return true
+// populateOne keeps the proxy called c.Name when its addresses are c's, and replaces it
+// (or makes it) otherwise.
+func (s *Server) populateOne(c ProxyConfig) (*Proxy, error) {
+	if err := c.check(); err != nil {
+		return nil, err
 	}
-	a, err := resolveTCP(want)
-	return err == nil && a == have
+	resolved := c.Listen
+	if a, err := resolveTCP(c.Listen); err == nil {
+		resolved = a // before taking the lock: it may ask DNS
+	}
+	s.mu.Lock()
+	p, old, err := s.replaceLocked(c, resolved)
+	s.mu.Unlock()
+	if old != nil {
+		old.wg.Wait()
+	}
+	return p, err
+}
+
+// replaceLocked is populateOne's critical section, in one piece: two populates of one
+// name cannot both take the old proxy out, nor one take out the other's new proxy. It
+// returns the proxy kept or made, and the one it took out, whose goroutines the caller
+// waits for.
+func (s *Server) replaceLocked(c ProxyConfig, resolved string) (p, old *Proxy, err error) {
+	if s.closed {
+		return nil, nil, errServerClosed
+	}
+	if old, ok := s.proxies[c.Name]; ok {
+		info := old.Info()
+		if info.Upstream == c.Upstream && (info.Listen == c.Listen || info.Listen == resolved) {
+			return old, nil, nil
+		}
+		s.removeLocked(c.Name)
+		p, err := s.addLocked(c)
+		return p, old, err
+	}
+	p, err = s.addLocked(c)
+	return p, nil, err
 }
 
 // NewLease makes a lease that lives ttl unless renewed; ttl 0 means DefaultLeaseTTL.
@@ -231,6 +301,9 @@ func (s *Server) NewLease(ttl time.Duration) (Lease, error) {
 	id := hex.EncodeToString(b[:])
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return Lease{}, errServerClosed
+	}
 	if len(s.leases) >= maxLeases {
 		return Lease{}, shakedown.Errorf(shakedown.KindConflict, "too many leases (%d)", maxLeases)
 	}
