@@ -228,6 +228,44 @@ func TestAPIBadInput(t *testing.T) {
 		{"renew unknown lease", "POST", "/leases/nope", ``, 404},
 		{"populate not a list", "POST", "/populate", `{"name":"x"}`, 400},
 		{"populate without upstream", "POST", "/populate", `[{"name":"x"}]`, 400},
+		{"proxy name with a slash", "POST", "/proxies", `{"name":"a/..","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}`, 400},
+		{"proxy name a dot segment", "POST", "/proxies", `{"name":"..","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}`, 400},
+		{"populate name a dot segment", "POST", "/populate", `[{"name":".","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}]`, 400},
+		{"listen without port", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":"nonsense"}`, 400},
+		{"listen port out of range", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":"127.0.0.1:99999"}`, 400},
+		{"listen host not a host", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":"a b:80"}`, 400},
+		{"listen of wrong type", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":80}`, 400},
+		{"upstream without port", "POST", "/proxies", `{"name":"x","upstream":"nonsense"}`, 400},
+		{"upstream on port zero", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:0"}`, 400},
+		{"enabled of wrong type", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","enabled":"yes"}`, 400},
+		{"move to a malformed listen", "POST", "/proxies/echo", `{"listen":"nonsense"}`, 400},
+		{"re-point to a malformed upstream", "PATCH", "/proxies/echo", `{"upstream":"127.0.0.1"}`, 400},
+		{"update of wrong type", "POST", "/proxies/echo", `{"enabled":1}`, 400},
+		{"populate malformed listen", "POST", "/populate", `[{"name":"x","upstream":"127.0.0.1:1","listen":"127.0.0.1:http:1"}]`, 400},
+		{"populate with data after the list", "POST", "/populate", `[] garbage`, 400},
+		{"populate with a second list", "POST", "/populate", `[] []`, 400},
+		{"proxy with data after it", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"} x`, 400},
+		{"toxic with data after it", "POST", "/proxies/echo/toxics", `{"type":"latency"}}`, 400},
+		{"toxic update with data after it", "PATCH", "/proxies/echo/toxics/latency_downstream", `{"toxicity":0.5} {}`, 400},
+		{"lease with data after it", "POST", "/leases", `{"ttl_ms":1000} garbage`, 400},
+		{"lease ttl that overflows a duration", "POST", "/leases", `{"ttl_ms":288230376151712504}`, 400},
+		{"lease ttl beyond int64", "POST", "/leases", `{"ttl_ms":9223372036854775808}`, 400},
+		{"lease ttl of wrong type", "POST", "/leases", `{"ttl_ms":"5"}`, 400},
+		{"lease ttl not whole", "POST", "/leases", `{"ttl_ms":1.5}`, 400},
+		{"renewal ttl that overflows a duration", "POST", "/leases/nope", `{"ttl_ms":288230376151712504}`, 400},
+		{"toxic ttl that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"latency","ttl_ms":288230376151712504}`, 400},
+		{"latency that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"latency","attributes":{"latency":288230376151712504}}`, 400},
+		{"jitter that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"latency","attributes":{"jitter":9223372036854775807}}`, 400},
+		{"slow close that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"slow_close","attributes":{"delay":288230376151712504}}`, 400},
+		{"timeout that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"timeout","attributes":{"timeout":288230376151712504}}`, 400},
+		{"reset that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"reset_peer","attributes":{"timeout":288230376151712504}}`, 400},
+		{"slicer delay that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"slicer","attributes":{"average_size":10,"delay":9223372036854775807}}`, 400},
+		{"http delay that overflows a duration", "POST", "/proxies/echo/toxics", `{"type":"http_delay","attributes":{"delay":288230376151712504}}`, 400},
+		{"rate beyond its bound", "POST", "/proxies/echo/toxics", `{"type":"bandwidth","attributes":{"rate":9223372036854775807}}`, 400},
+		{"negative bytes", "POST", "/proxies/echo/toxics", `{"type":"limit_data","attributes":{"bytes":-1}}`, 400},
+		{"toxicity beyond float32", "POST", "/proxies/echo/toxics", `{"type":"latency","toxicity":1e39}`, 400},
+		{"oversized body", "POST", "/proxies", strings.Repeat(" ", maxBody) + `{"name":"x","upstream":"127.0.0.1:1"}`, 413},
+		{"oversized populate", "POST", "/populate", "[" + strings.Repeat(" ", maxBody) + "]", 413},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +299,40 @@ func TestAPIBadInput(t *testing.T) {
 	}
 	if ts, _ := px.Toxics(); len(ts) != 0 {
 		t.Errorf("bad requests left toxics: %+v", ts)
+	}
+	all, err := client.Proxies()
+	if err != nil || len(all) != 1 || all["echo"].Listen != px.Listen || !all["echo"].Enabled {
+		t.Errorf("bad requests changed the proxies: %+v, %v; want echo alone, as it was", all, err)
+	}
+}
+
+// An error about a number quotes the number the client sent, whatever became of it.
+func TestAPIErrorsQuoteTheNumberSent(t *testing.T) {
+	_, url := startAPI(t)
+	if _, err := toxiproxy.NewClient(url).CreateProxy("p", "127.0.0.1:0", "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	const big = "288230376151712504" // times a million, wraps around to 760 ms
+	tests := []struct{ path, body string }{
+		{"/leases", `{"ttl_ms":` + big + `}`},
+		{"/proxies/p/toxics", `{"type":"latency","ttl_ms":` + big + `}`},
+		{"/proxies/p/toxics", `{"type":"latency","attributes":{"latency":` + big + `}}`},
+		{"/proxies/p/toxics", `{"type":"timeout","attributes":{"timeout":` + big + `}}`},
+		{"/proxies/p/toxics", `{"type":"bandwidth","attributes":{"rate":` + big + `}}`},
+		{"/proxies/p/toxics", `{"type":"slicer","attributes":{"average_size":` + big + `}}`},
+		{"/leases", `{"ttl_ms":-` + big + `}`},
+	}
+	for _, tt := range tests {
+		resp, err := http.Post(url+tt.path, "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e apiError
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(e.Message, big) {
+			t.Errorf("POST %s %s: %d %q; want 400 quoting %s", tt.path, tt.body, resp.StatusCode, e.Message, big)
+		}
 	}
 }
 
