@@ -1,10 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -70,6 +70,11 @@ func readBody(r *http.Request) ([]byte, error) {
 }
 
 // Handler returns the HTTP API: Toxiproxy's routes, /leases, and /metrics.
+//
+// It answers as Toxiproxy does, but refuses with 400 what Toxiproxy takes and cannot
+// honour: a body with more than one JSON value, an address that is not host:port, a
+// proxy name its routes could not reach, a number beyond its bound (which Toxiproxy may
+// let wrap around). A body beyond 1 MiB is 413.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /reset", handler(s.reset))
@@ -156,23 +161,18 @@ func (s *Server) proxyIndex(r *http.Request) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
-// DecodeProxy decodes a proxy as POST /proxies receives it; enabled defaults to true.
+// DecodeProxy decodes and checks a proxy as POST /proxies receives it; enabled defaults
+// to true.
 func DecodeProxy(b []byte) (ProxyConfig, error) {
 	in := ProxyConfig{}
-	if err := json.Unmarshal(b, &in); err != nil {
-		return in, badBody(err)
+	if err := decodeJSON(b, &in); err != nil {
+		return in, err
 	}
 	if in.Enabled == nil {
 		t := true
 		in.Enabled = &t
 	}
-	if in.Name == "" {
-		return in, missing("name")
-	}
-	if in.Upstream == "" {
-		return in, missing("upstream")
-	}
-	return in, nil
+	return in, in.check()
 }
 
 func (s *Server) proxyCreate(r *http.Request) (int, any, error) {
@@ -192,7 +192,11 @@ func (s *Server) proxyCreate(r *http.Request) (int, any, error) {
 }
 
 func (s *Server) populate(w http.ResponseWriter, r *http.Request) {
-	cfgs, err := DecodePopulate(r.Body)
+	b, err := readBody(r)
+	var cfgs []ProxyConfig
+	if err == nil {
+		cfgs, err = DecodePopulate(b)
+	}
 	var made []*Proxy
 	if err == nil {
 		made, err = s.Populate(cfgs)
@@ -225,8 +229,8 @@ func (s *Server) proxyUpdate(p *Proxy, r *http.Request) (int, any, error) {
 	}
 	// Fields not given keep their values, as in Toxiproxy.
 	var in proxyPatch
-	if err := json.Unmarshal(b, &in); err != nil {
-		return 0, nil, badBody(err)
+	if err := decodeJSON(b, &in); err != nil {
+		return 0, nil, err
 	}
 	if err := p.update(in); err != nil {
 		return 0, nil, err
@@ -286,13 +290,14 @@ func decodeLease(r *http.Request) (time.Duration, error) {
 		return 0, err
 	}
 	var in leaseRequest
-	if len(strings.TrimSpace(string(b))) > 0 {
-		if err := json.Unmarshal(b, &in); err != nil {
-			return 0, badBody(err)
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := decodeJSON(b, &in); err != nil {
+			return 0, err
 		}
 	}
-	if in.TTLMillis < 0 {
-		return 0, shakedown.Errorf(shakedown.KindInvalid, "ttl_ms must not be negative, got %d", in.TTLMillis)
+	// Checked in milliseconds, as sent: converted first, a large value would wrap around.
+	if err := millis("ttl_ms", in.TTLMillis); err != nil {
+		return 0, err
 	}
 	return ms(in.TTLMillis), nil
 }
@@ -323,12 +328,4 @@ func (s *Server) leaseRenew(r *http.Request) (int, any, error) {
 
 func (s *Server) leaseDelete(r *http.Request) (int, any, error) {
 	return noContent(s.Release(r.PathValue("lease")))
-}
-
-func resolveTCP(addr string) (string, error) {
-	a, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	return a.String(), nil
 }

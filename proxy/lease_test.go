@@ -18,7 +18,7 @@ import (
 )
 
 // do sends one API request to h in-process and decodes the answer into out.
-func do(t *testing.T, h http.Handler, method, path, body string, out any) int {
+func do(t testing.TB, h http.Handler, method, path, body string, out any) int {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))

@@ -152,6 +152,16 @@ type proxyPatch struct {
 // update applies u in one critical section, so concurrent updates of different fields do
 // not undo each other.
 func (p *Proxy) update(u proxyPatch) error {
+	if u.Listen != nil {
+		if err := checkListen(*u.Listen); err != nil {
+			return err
+		}
+	}
+	if u.Upstream != nil {
+		if err := checkUpstream(*u.Upstream); err != nil {
+			return err
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -415,8 +425,8 @@ func (p *Proxy) UpdateToxic(name string, body []byte) (Toxic, error) {
 		Toxicity   *float32        `json:"toxicity"`
 		TTLMillis  *int64          `json:"ttl_ms"`
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		return Toxic{}, badBody(err)
+	if err := decodeJSON(body, &in); err != nil {
+		return Toxic{}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -41,12 +41,11 @@ func Serve(ctx context.Context, cfg Config) error {
 	s := NewServer(log)
 	defer s.Close()
 	if cfg.Config != "" {
-		f, err := os.Open(cfg.Config)
+		b, err := os.ReadFile(cfg.Config)
 		if err != nil {
 			return shakedown.Wrap(shakedown.KindInvalid, "read proxy config", err)
 		}
-		cfgs, err := DecodePopulate(f)
-		f.Close()
+		cfgs, err := DecodePopulate(b)
 		if err != nil {
 			return shakedown.Wrap(shakedown.KindInvalid, "read proxy config "+cfg.Config, err)
 		}

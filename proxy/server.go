@@ -3,11 +3,10 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,7 +121,7 @@ func (s *Server) newProxy(name, listen, upstream string) *Proxy {
 	return p
 }
 
-// Create adds a proxy and starts it when enabled.
+// Create adds a proxy and starts it when enabled. The addresses must be host:port.
 func (s *Server) Create(name, listen, upstream string, enabled bool) (*Proxy, error) {
 	c := ProxyConfig{Name: name, Listen: listen, Upstream: upstream, Enabled: &enabled}
 	if err := c.check(); err != nil {
@@ -202,29 +201,36 @@ type ProxyConfig struct {
 	Enabled  *bool  `json:"enabled"`
 }
 
-// check reports whether c names a proxy, with an upstream.
+// check reports whether c names a proxy the API can address, with an upstream and
+// addresses of the form host:port.
 func (c ProxyConfig) check() error {
 	if c.Name == "" {
 		return missing("name")
 	}
+	// /proxies/{name} could not reach such a name (the router would cut or clean the
+	// path), so nothing could change or delete the proxy.
+	if len(c.Name) > 256 || strings.ContainsAny(c.Name, "/?#") || c.Name == "." || c.Name == ".." {
+		return shakedown.Errorf(shakedown.KindInvalid, "proxy name %q is longer than 256 bytes, holds one of / ? # or is a dot segment", c.Name)
+	}
 	if c.Upstream == "" {
 		return missing("upstream")
 	}
-	return nil
+	if err := checkListen(c.Listen); err != nil {
+		return err
+	}
+	return checkUpstream(c.Upstream)
 }
 
-// DecodePopulate decodes and checks a populate request: a JSON array of proxies.
-func DecodePopulate(r io.Reader) ([]ProxyConfig, error) {
+// DecodePopulate decodes and checks a populate request: a JSON array of proxies, and
+// nothing after it. Enabled defaults to true.
+func DecodePopulate(data []byte) ([]ProxyConfig, error) {
 	var in []ProxyConfig
-	if err := json.NewDecoder(r).Decode(&in); err != nil {
-		return nil, badBody(err)
+	if err := decodeJSON(data, &in); err != nil {
+		return nil, err
 	}
 	for i := range in {
-		if in[i].Name == "" {
-			return nil, shakedown.Errorf(shakedown.KindInvalid, "missing required field: name at proxy %d", i+1)
-		}
-		if in[i].Upstream == "" {
-			return nil, shakedown.Errorf(shakedown.KindInvalid, "missing required field: upstream at proxy %d", i+1)
+		if err := in[i].check(); err != nil {
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "%v at proxy %d", err, i+1) // Toxiproxy's words
 		}
 		if in[i].Enabled == nil {
 			t := true

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -57,7 +58,18 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+// ms converts milliseconds to a duration. Callers check their range first (millis);
+// beyond time.Duration's, it saturates rather than wrap around to a small value.
+func ms(v int64) time.Duration {
+	const most = int64(math.MaxInt64 / time.Millisecond)
+	switch {
+	case v > most:
+		return math.MaxInt64
+	case v < -most:
+		return math.MinInt64
+	}
+	return time.Duration(v) * time.Millisecond
+}
 
 // latencyStage delays data by latency ± jitter after it was read, in order.
 type latencyStage struct {

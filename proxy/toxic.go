@@ -293,8 +293,8 @@ func DecodeToxic(data []byte) (Toxic, error) {
 		TTLMillis  int64           `json:"ttl_ms"`
 		Lease      string          `json:"lease"`
 	}
-	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&in); err != nil {
-		return Toxic{}, badBody(err)
+	if err := decodeJSON(data, &in); err != nil {
+		return Toxic{}, err
 	}
 	t := Toxic{Name: in.Name, Type: in.Type, Stream: "downstream", Toxicity: 1, TTLMillis: in.TTLMillis, Lease: in.Lease}
 	if strings.HasPrefix(in.Type, "http_") {
