@@ -210,7 +210,7 @@ func (c ProxyConfig) check() error {
 	// /proxies/{name} could not reach such a name (the router would cut or clean the
 	// path), so nothing could change or delete the proxy.
 	if len(c.Name) > 256 || strings.ContainsAny(c.Name, "/?#") || c.Name == "." || c.Name == ".." {
-		return shakedown.Errorf(shakedown.KindInvalid, "proxy name %q is longer than 256 bytes, holds one of / ? # or is a dot segment", c.Name)
+		return shakedown.Errorf(shakedown.KindInvalid, "proxy name %q: /proxies/{name} could not reach it; give 1 to 256 bytes without / ? #, not . or ..", c.Name)
 	}
 	if c.Upstream == "" {
 		return missing("upstream")
