@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -346,5 +347,49 @@ func TestListenersOwnedWhenTwoCallsRace(t *testing.T) {
 				t.Errorf("every server closed, the process still listens on %s", portList(left))
 			}
 		})
+	}
+}
+
+// When the daemon stops, whatever calls are in flight, nothing it opened still listens.
+func TestServeStopsEveryListener(t *testing.T) {
+	before := listeningPorts(t)
+	path := filepath.Join(t.TempDir(), "proxies.json")
+	config := `[{"name":"a","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"},{"name":"b","listen":"localhost:0","upstream":"127.0.0.1:1"}]`
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	api := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Config{API: "127.0.0.1:0", Config: path, Ready: func(a string) { api <- a }})
+	}()
+	url := "http://" + <-api
+	if got := len(newListeners(t, before)); got != 3 {
+		t.Fatalf("serving with two proxies, the process listens on %d new ports, want 3 (the API and two proxies)", got)
+	}
+	// Calls over HTTP while the daemon stops: creates and enables, answered or refused.
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := 0; ctx.Err() == nil && j < 200; j++ {
+				body := fmt.Sprintf(`{"name":"c%d-%d","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"}`, i, j)
+				if resp, err := http.Post(url+"/proxies", "application/json", strings.NewReader(body)); err == nil {
+					resp.Body.Close()
+				}
+				if resp, err := http.Post(url+"/reset", "application/json", nil); err == nil {
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	testenv.WaitFor(t, "calls make proxies", 10*time.Second, func() bool { return len(newListeners(t, before)) > 5 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	wg.Wait()
+	if left := newListeners(t, before); len(left) > 0 {
+		t.Errorf("the daemon stopped, the process still listens on %s", portList(left))
 	}
 }
