@@ -390,3 +390,44 @@ func TestAPIVersionAndMetrics(t *testing.T) {
 		return true
 	})
 }
+
+// An update changes the fields it gives and keeps the others: a proxy moved or re-pointed
+// stays enabled or disabled as it was.
+func TestAPIUpdateKeepsWhatItDoesNotGive(t *testing.T) {
+	s := NewServer(nil)
+	defer s.Close()
+	h := s.Handler()
+	ports := testenv.Ports(t, 2)
+	a, b := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	if code := do(t, h, "POST", "/proxies", `{"name":"p","listen":"`+a+`","upstream":"127.0.0.1:1"}`, nil); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	steps := []struct {
+		body string
+		want Info
+	}{
+		{`{"listen":"` + b + `"}`, Info{Name: "p", Listen: b, Upstream: "127.0.0.1:1", Enabled: true}},
+		{`{"upstream":"127.0.0.1:2"}`, Info{Name: "p", Listen: b, Upstream: "127.0.0.1:2", Enabled: true}},
+		{`{"enabled":false}`, Info{Name: "p", Listen: b, Upstream: "127.0.0.1:2", Enabled: false}},
+		{`{"listen":"` + a + `"}`, Info{Name: "p", Listen: a, Upstream: "127.0.0.1:2", Enabled: false}},
+		{`{"enabled":true}`, Info{Name: "p", Listen: a, Upstream: "127.0.0.1:2", Enabled: true}},
+		{`{}`, Info{Name: "p", Listen: a, Upstream: "127.0.0.1:2", Enabled: true}},
+	}
+	for _, st := range steps {
+		var got Info
+		if code := do(t, h, "PATCH", "/proxies/p", st.body, &got); code != 200 {
+			t.Fatalf("PATCH %s: %d", st.body, code)
+		}
+		got.Toxics = nil
+		if diff := cmp.Diff(st.want, got); diff != "" {
+			t.Fatalf("PATCH %s (-want +got):\n%s", st.body, diff)
+		}
+		c, err := net.Dial("tcp", got.Listen)
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) != got.Enabled {
+			t.Fatalf("PATCH %s: enabled %t, but dialing %s: %v", st.body, got.Enabled, got.Listen, err)
+		}
+	}
+}

@@ -152,10 +152,18 @@ type proxyPatch struct {
 // update applies u in one critical section, so concurrent updates of different fields do
 // not undo each other.
 func (p *Proxy) update(u proxyPatch) error {
+	// The listen address is resolved before taking the lock: it may ask DNS, and every
+	// new connection takes the lock.
+	var resolved string
 	if u.Listen != nil {
 		if err := checkListen(*u.Listen); err != nil {
 			return err
 		}
+		a, err := resolveTCP(*u.Listen)
+		if err != nil {
+			return shakedown.Wrap(shakedown.KindInvalid, "listen address "+*u.Listen, err)
+		}
+		resolved = a
 	}
 	if u.Upstream != nil {
 		if err := checkUpstream(*u.Upstream); err != nil {
@@ -167,25 +175,20 @@ func (p *Proxy) update(u proxyPatch) error {
 	if p.closed {
 		return errProxyNotFound
 	}
-	listen, upstream, enabled := p.listen, p.upstream, p.enabled
-	if u.Listen != nil {
-		listen = *u.Listen
-	}
-	if u.Upstream != nil {
-		upstream = *u.Upstream
-	}
+	enabled := p.enabled
 	if u.Enabled != nil {
 		enabled = *u.Enabled
 	}
-	if listen != p.listen || upstream != p.upstream {
-		a, err := net.ResolveTCPAddr("tcp", listen)
-		if err != nil {
-			return shakedown.Wrap(shakedown.KindInvalid, "listen address "+listen, err)
+	// As Toxiproxy: another listen address (once resolved) or upstream restarts the proxy.
+	moved := u.Listen != nil && *u.Listen != p.listen && resolved != p.listen
+	if moved || u.Upstream != nil && *u.Upstream != p.upstream {
+		p.enabled = false
+		p.syncLocked()
+		if u.Listen != nil {
+			p.listen = *u.Listen
 		}
-		if a.String() != p.listen || upstream != p.upstream {
-			p.enabled = false
-			p.syncLocked()
-			p.listen, p.upstream = listen, upstream
+		if u.Upstream != nil {
+			p.upstream = *u.Upstream
 		}
 	}
 	p.enabled = enabled
