@@ -221,6 +221,10 @@ func (a *LimitData) validate() error {
 }
 
 func (m *Match) validate() error {
+	if len(m.Headers) == 0 {
+		// One form for "no header to match": an empty map reads back from JSON as none.
+		m.Headers = nil
+	}
 	if len(m.Headers) > maxHeaderMap {
 		return shakedown.Errorf(shakedown.KindInvalid, "match.headers has more than %d entries", maxHeaderMap)
 	}
