@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shakedown-dev/shakedown"
@@ -24,6 +25,22 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("version: 1\nfaults:\n  - <<: [*x, *y]\n"))
 	f.Add([]byte(""))
+	// Past the limits, or at them: deep, wide, self-referring and expanding files.
+	for _, s := range []string{
+		strings.Repeat("[", spec.MaxDepth+1),
+		strings.Repeat(`{"a":`, spec.MaxDepth+1),
+		strings.Repeat("- ", spec.MaxDepth+1),
+		strings.Repeat("-\n0:\n", spec.MaxDepth),
+		strings.Repeat("? ", 100),
+		strings.Repeat("---\na: 1\n", 100),
+		"a: &a [*a, *a]\n",
+		"a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nd: [*c, *c, *c]\n",
+		"m: &m {a: 1}\nn: &n [{<<: *m}, {<<: *m}]\no: [{<<: *n}]\n",
+		withFault("description: ${m}${m}${m}"),
+		"\t[\n\t\t[\n",
+	} {
+		f.Add([]byte(s))
+	}
 	reg := testRegistry()
 	vars := map[string]string{"m": "1%"}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -9,19 +9,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // maxAliases bounds how many aliases one file may expand, so that a small file cannot make
 // the decoder walk an exponential tree.
 const maxAliases = 10000
 
-// maxDepth bounds how deep generic values (parameters of type any) may nest.
-const maxDepth = 64
+// maxDepth bounds how deep generic values (parameters of type any) may nest, aliases
+// followed.
+const maxDepth = MaxDepth
 
 // decoder walks the AST of one file and collects problems.
 type decoder struct {
@@ -31,6 +36,10 @@ type decoder struct {
 	probs   Problems
 	anchors map[string]ast.Node
 	aliases int
+	// size is the file's size with its aliases and ${vars} expanded so far; it stays within
+	// MaxFileSize.
+	size     int
+	sizeSaid bool // the problem of ${vars} past MaxFileSize is recorded
 	// dangling holds the aliases already reported as naming no anchor: a value is resolved
 	// by every check that looks at it, and its problem is reported once.
 	dangling map[*ast.AliasNode]bool
@@ -75,15 +84,46 @@ func (d *decoder) pos(n ast.Node) shakedown.Pos {
 	return p
 }
 
-// addf records a problem at node n (the whole file when n is nil).
+// addf records a problem at node n (the whole file when n is nil). Strings and errors among
+// args are cut short: a message quotes a value, it does not repeat a page of it.
 func (d *decoder) addf(n ast.Node, path, format string, args ...any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			args[i] = clip(v, 80)
+		case error:
+			args[i] = clip(v.Error(), 200)
+		}
+	}
 	d.probs = append(d.probs, Problem{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// clip returns s, or its first bytes and "…" when it is longer than n bytes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
 // parse parses src and returns the body of its single document, or nil after recording why
-// there is none.
+// there is none. A file past the limits (MaxFileSize, MaxNodes, MaxDepth) is refused before
+// the parser sees it, and one whose aliases expand past them after.
 func (d *decoder) parse(src []byte) ast.Node {
-	f, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
+	if len(src) > MaxFileSize {
+		d.tooLarge(src)
+		return nil
+	}
+	tks := lexer.Tokenize(string(src))
+	nodes, ok := d.guard(tks)
+	if !ok {
+		return nil
+	}
+	f, err := parser.Parse(tks, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) {
@@ -114,7 +154,13 @@ func (d *decoder) parse(src []byte) ast.Node {
 	}
 	d.anchors = map[string]ast.Node{}
 	d.dangling = map[*ast.AliasNode]bool{}
+	if !d.depthOK(body, 0) {
+		return nil
+	}
 	d.collectAnchors(body, 0)
+	if !d.expansion(body, nodes, len(src)) {
+		return nil
+	}
 	return body
 }
 
@@ -366,10 +412,18 @@ func (d *decoder) str(n ast.Node, path string) (string, bool) {
 }
 
 // expand fills the ${vars} of s, found at node n.
+// The text ${vars} add counts towards MaxFileSize, as aliases do.
 func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
 	out, err := expandVars(s, d.vars)
 	if err != nil {
 		d.addf(n, path, "%v", err)
+		return "", false
+	}
+	if d.size += max(len(out)-len(s), 0); d.size > MaxFileSize {
+		if !d.sizeSaid {
+			d.sizeSaid = true
+			d.addf(n, path, "variables expand the file to more than %s, the most an experiment file may hold", userfile.Size(MaxFileSize))
+		}
 		return "", false
 	}
 	return out, true

@@ -10,11 +10,13 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
+	"errors"
+	"io/fs"
 	"slices"
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // Problem is one thing wrong with an experiment file.
@@ -56,11 +58,24 @@ func (ps Problems) sort() {
 	})
 }
 
-// LoadFile reads path and loads it as Load does.
+// LoadFile reads path and loads it as Load does. Only a regular file is read: a path that
+// names a FIFO, a device, a socket or a directory is refused without blocking on it (the
+// error wraps userfile.ErrNotRegular), and no more than MaxFileSize bytes are read. Errors
+// are of kind KindInvalid.
 func LoadFile(path string, vars map[string]string, reg *shakedown.Registry) (*shakedown.Experiment, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInvalid, "read experiment", err)
+	data, err := userfile.Read(path, MaxFileSize)
+	switch {
+	case errors.Is(err, userfile.ErrTooLarge):
+		d := &decoder{file: path}
+		d.tooLarge(data)
+		return nil, &shakedown.Error{Kind: shakedown.KindInvalid, Err: d.probs}
+	case err != nil:
+		// The caller names the file; the path error would name it again.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &shakedown.Error{Kind: shakedown.KindInvalid, Err: err}
 	}
 	return Load(path, data, vars, reg)
 }
@@ -68,7 +83,8 @@ func LoadFile(path string, vars map[string]string, reg *shakedown.Registry) (*sh
 // Load decodes and validates the experiment file path whose content is data, against the
 // fault types, target kinds and probe types of reg. vars fill ${key} in string values;
 // "$${" writes a literal "${". The error, when there is one, is a *shakedown.Error of kind
-// KindInvalid wrapping the file's Problems; nothing else is returned with it.
+// KindInvalid wrapping the file's Problems; nothing else is returned with it. A file past the
+// limits (MaxFileSize, MaxNodes, MaxDepth) is one problem, at the place it went past.
 func Load(path string, data []byte, vars map[string]string, reg *shakedown.Registry) (*shakedown.Experiment, error) {
 	sum := sha256.Sum256(data)
 	if reg == nil {
