@@ -52,9 +52,29 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if ctx.Err() != nil && cmd != nil && cmd.Annotations[onSignal] == "" {
+		// Cut short: whatever the command was doing, and whatever its being cut short made
+		// it return, it is aborted.
+		fmt.Fprintln(a.stderr, "shakedown:", context.Cause(ctx))
+		return ExitInterrupted
+	}
 	return a.exitCode(err)
 }
+
+// What the first signal means to a command, in its annotation onSignal; by default that the
+// command is cut short and exits 3 (aborted).
+const (
+	onSignal = "shakedown/on-signal"
+	// signalVerdict: run and demo stop, revert and exit with the run's verdict, which says
+	// how it ended (aborted, or not restored when a revert failed).
+	signalVerdict = "verdict"
+	// signalServes: the proxy daemon serves until a signal stops it, its normal end.
+	signalServes = "serves"
+	// signalReverts: recover and the watchdog revert what they were asked to whatever
+	// happens, and are not ended Grace after the signal (holdExit).
+	signalReverts = "reverts"
+)
 
 func (a *app) exitCode(err error) int {
 	if err == nil {
@@ -98,13 +118,18 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 		if engines != (Engines{}) {
 			a.reg = RegistryWith(engines)
 		}
+		if cmd.Annotations[onSignal] == signalReverts {
+			holdExit(cmd.Context()) // for as long as the process lives
+		}
 		return nil
 	}
+	recoverCmd := a.recoverCommand()
+	recoverCmd.Annotations = map[string]string{onSignal: signalReverts}
 	root.AddCommand(
 		a.validateCommand(),
 		a.planCommand(),
 		a.runCommand(),
-		a.recoverCommand(),
+		recoverCmd,
 		a.faultsCommand(),
 		a.schemaCommand(),
 		a.proxyCommand(),

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"shakedown": func() {
-			ctx, stop := SignalContext(context.Background(), os.Exit)
+			ctx, stop := SignalContext(context.Background(), os.Stderr, os.Exit)
 			code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 			stop()
 			os.Exit(code)
@@ -61,6 +64,8 @@ func TestScripts(t *testing.T) {
 			"killwatchdog": cmdKillWatchdog,
 			"nowatchdog":   cmdNoWatchdog,
 			"nosecrets":    cmdNoSecrets,
+			"repeat":       cmdRepeat,
+			"interrupt":    cmdInterrupt,
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
 		// under SHAKEDOWN_REQUIRE_ALL=1 a missing one fails the script instead of letting
@@ -135,27 +140,42 @@ func procState(pid int) string {
 	}
 }
 
-// exits CODE PROG ARGS... runs PROG and requires its exit code to be exactly CODE; its output
-// becomes stdout and stderr for the commands that follow.
+// exits [-within D] [-rss MB] CODE PROG ARGS... runs PROG and requires its exit code to be
+// exactly CODE; its output becomes stdout and stderr for the commands that follow. With
+// -within it must end within D (it is killed then), with -rss its peak resident memory must
+// stay under MB megabytes.
 func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	within, rss := time.Duration(0), int64(0)
+	for len(args) > 1 && strings.HasPrefix(args[0], "-") {
+		var err error
+		switch args[0] {
+		case "-within":
+			within, err = time.ParseDuration(args[1])
+		case "-rss":
+			rss, err = strconv.ParseInt(args[1], 10, 64)
+		default:
+			ts.Fatalf("exits: unknown flag %s", args[0])
+		}
+		ts.Check(err)
+		args = args[2:]
+	}
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exits CODE PROG ARGS...")
+		ts.Fatalf("usage: exits [-within D] [-rss MB] CODE PROG ARGS...")
 	}
 	want, err := strconv.Atoi(args[0])
 	if err != nil {
 		ts.Fatalf("exits: bad code %q", args[0])
 	}
-	path, err := exec.LookPath(args[1])
-	if err != nil {
-		ts.Fatalf("exits: %v", err)
-	}
-	cmd := exec.Command(path, args[2:]...)
-	cmd.Dir = ts.MkAbs(".")
-	cmd.Env = append(os.Environ(), "WORK="+ts.Getenv("WORK"), "HOME="+ts.Getenv("HOME"),
-		"GITHUB_STEP_SUMMARY="+ts.Getenv("GITHUB_STEP_SUMMARY"), "TMPDIR="+ts.Getenv("TMPDIR"),
-		"SHAKEDOWN_RUNTIME_DIR="+ts.Getenv("SHAKEDOWN_RUNTIME_DIR"))
+	cmd := scriptCommand(ts, args[1:])
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
-	err = cmd.Run()
+	ts.Check(cmd.Start())
+	if within > 0 {
+		t := time.AfterFunc(within, func() { cmd.Process.Kill() })
+		defer t.Stop()
+	}
+	start := time.Now()
+	err = cmd.Wait()
+	took := time.Since(start)
 	got := 0
 	var ee *exec.ExitError
 	switch {
@@ -164,9 +184,154 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	case err != nil:
 		ts.Fatalf("exits: %v", err)
 	}
+	if within > 0 && took >= within {
+		ts.Fatalf("%s still running after %v", args[1], within)
+	}
+	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss >> 10 // kilobytes on Linux
+	ts.Logf("%s: exit %d after %v, peak memory %d MB", args[1], got, took.Round(time.Millisecond), peak)
+	if rss > 0 && peak >= rss {
+		ts.Fatalf("%s peaked at %d MB, want under %d MB", args[1], peak, rss)
+	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
+}
+
+// scriptCommand is PROG ARGS... as the script would run it, in its folder and environment.
+func scriptCommand(ts *testscript.TestScript, args []string) *exec.Cmd {
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "WORK="+ts.Getenv("WORK"), "HOME="+ts.Getenv("HOME"),
+		"GITHUB_STEP_SUMMARY="+ts.Getenv("GITHUB_STEP_SUMMARY"), "TMPDIR="+ts.Getenv("TMPDIR"),
+		"SHAKEDOWN_RUNTIME_DIR="+ts.Getenv("SHAKEDOWN_RUNTIME_DIR"))
+	return cmd
+}
+
+// repeat [-append] FILE COUNT TEXT writes TEXT (with Go escapes such as \n) COUNT times to
+// FILE: the small files that would take gigabytes, without keeping them in the script.
+func cmdRepeat(ts *testscript.TestScript, neg bool, args []string) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if len(args) > 0 && args[0] == "-append" {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		args = args[1:]
+	}
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: repeat [-append] FILE COUNT TEXT")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	text, err := strconv.Unquote(`"` + args[2] + `"`)
+	ts.Check(err)
+	f, err := os.OpenFile(ts.MkAbs(args[0]), flags, 0o644)
+	ts.Check(err)
+	w := bufio.NewWriter(f)
+	for range n {
+		w.WriteString(text)
+	}
+	ts.Check(w.Flush())
+	ts.Check(f.Close())
+}
+
+// interrupt [-ready REGEXP | -ready-socket] SIG CODE PROG ARGS... starts PROG, waits up to
+// 10 s until it is at work — its output matches REGEXP, or it holds a socket — sends it SIG
+// (INT, TERM or HUP) and requires it to exit with CODE within a second: the promise the first
+// signal makes. Its output, stdout and stderr together, becomes stdout.
+func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
+	var ready *regexp.Regexp
+	socket := false
+	switch {
+	case len(args) > 1 && args[0] == "-ready":
+		var err error
+		ready, err = regexp.Compile(args[1])
+		ts.Check(err)
+		args = args[2:]
+	case len(args) > 0 && args[0] == "-ready-socket":
+		socket = true
+		args = args[1:]
+	}
+	if neg || len(args) < 3 || (ready == nil && !socket) {
+		ts.Fatalf("usage: interrupt -ready REGEXP | -ready-socket SIG CODE PROG ARGS...")
+	}
+	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP}[args[0]]
+	if !ok {
+		ts.Fatalf("interrupt: unknown signal %q", args[0])
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	var out lockedBuffer
+	cmd := scriptCommand(ts, args[2:])
+	cmd.Stdout, cmd.Stderr = &out, &out
+	ts.Check(cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !(ready != nil && ready.MatchString(out.String()) || socket && holdsSocket(cmd.Process.Pid)) {
+		select {
+		case err := <-exited:
+			ts.Fatalf("%s ended (%v) before it was at work:\n%s", args[2], err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			ts.Fatalf("%s not at work after 10s:\n%s", args[2], out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.Check(cmd.Process.Signal(sig))
+	sent := time.Now()
+	select {
+	case err = <-exited:
+	case <-time.After(time.Second):
+		cmd.Process.Kill()
+		<-exited
+		ts.Fatalf("%s still running a second after SIG%s:\n%s", args[2], args[0], out.String())
+	}
+	ts.Logf("%s: ended %v after SIG%s", args[2], time.Since(sent).Round(time.Millisecond), args[0])
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("interrupt: %v", err)
+	}
+	ts.Stdout().Write([]byte(out.String()))
+	if got != want {
+		ts.Fatalf("%s exited %d after SIG%s, want %d:\n%s", args[2], got, args[0], want, out.String())
+	}
+}
+
+// holdsSocket tells whether process pid has a socket open.
+func holdsSocket(pid int) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:") {
+			return true
+		}
+	}
+	return false
+}
+
+// lockedBuffer is a bytes.Buffer a process writes to while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // readvar FILE NAME sets $NAME to the trimmed content of FILE.

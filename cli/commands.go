@@ -316,9 +316,10 @@ func (a *app) versionCommand() *cobra.Command {
 func (a *app) proxyCommand() *cobra.Command {
 	var cfg proxy.Config
 	cmd := &cobra.Command{
-		Use:   "proxy",
-		Short: "Run the fault proxy daemon (Toxiproxy-compatible HTTP API)",
-		Args:  cobra.NoArgs,
+		Use:         "proxy",
+		Short:       "Run the fault proxy daemon (Toxiproxy-compatible HTTP API)",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{onSignal: signalServes},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
 			return proxy.Serve(cmd.Context(), cfg)
@@ -362,10 +363,11 @@ func (a *app) loadCommand() *cobra.Command {
 func (a *app) watchdogCommand() *cobra.Command {
 	var stateDir, runID string
 	cmd := &cobra.Command{
-		Use:    "watchdog",
-		Short:  "Guard a run: revert from its journal if the runner dies or a fault outlives its TTL",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:         "watchdog",
+		Short:       "Guard a run: revert from its journal if the runner dies or a fault outlives its TTL",
+		Hidden:      true,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{onSignal: signalReverts},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The watchdog's stderr is its per-run log (watchdog.LogPath), set up by
 			// watchdog.Start; it never holds the runner's output open.

@@ -22,7 +22,8 @@ func (a *app) demoCommand() *cobra.Command {
 in this binary, no external services — and run demo's experiment on it: the cache gets 200 ms
 slower and one replica is paused, and checkout must stay fast and error-free. Reports go to
 --out. The exit code is the run's.`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{onSignal: signalVerdict},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			exe, err := os.Executable()

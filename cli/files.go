@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -71,10 +72,14 @@ func unwrapPathError(err error) error {
 
 // loadAll decodes every file, printing every problem of every file to the error stream. It
 // returns the experiments in order, and an error of kind invalid when any file had a problem.
-func (a *app) loadAll(files []string, vars map[string]string) ([]*shakedown.Experiment, error) {
+// Each file is bounded (spec.MaxFileSize and the other limits); a signal stops it between two.
+func (a *app) loadAll(ctx context.Context, files []string, vars map[string]string) ([]*shakedown.Experiment, error) {
 	var exps []*shakedown.Experiment
 	bad := 0
 	for _, f := range files {
+		if ctx.Err() != nil {
+			return nil, shakedown.Wrap(shakedown.KindAborted, "read experiments", context.Cause(ctx))
+		}
 		exp, err := spec.LoadFile(f, vars, a.reg)
 		if err != nil {
 			bad++

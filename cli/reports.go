@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 	"github.com/shakedown-dev/shakedown/report"
 )
 
@@ -82,7 +83,8 @@ func checkWritable(p reportPath) error {
 		if fi.IsDir() {
 			return &fs.PathError{Op: "open", Path: p.path, Err: errors.New("is a directory")}
 		}
-		f, err := os.OpenFile(p.path, os.O_WRONLY, 0)
+		// Not waiting on a FIFO nobody reads from: that is an error here, not a hang.
+		f, err := userfile.Open(p.path, os.O_WRONLY)
 		if err != nil {
 			return err
 		}
@@ -172,7 +174,7 @@ func writeReport(path string, fn func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
+	f, err := userfile.Create(path, false)
 	if err != nil {
 		return err
 	}

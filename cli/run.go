@@ -42,7 +42,7 @@ file:line:column: field.path: message. Exit 0 when all are valid, 2 otherwise.`,
 			if err != nil {
 				return err
 			}
-			exps, err := a.loadAll(files, vs)
+			exps, err := a.loadAll(cmd.Context(), files, vs)
 			if err != nil {
 				return err
 			}
@@ -159,7 +159,7 @@ func (a *app) planCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			exps, err := a.loadAll(args, vs)
+			exps, err := a.loadAll(cmd.Context(), args, vs)
 			if err != nil {
 				return err
 			}
@@ -324,7 +324,8 @@ suite exits with the most severe code of its runs: 4 > 5 > 3 > 1 > 6 > 0 (2 befo
 anything runs). A report that cannot be written after the runs is said on stderr; the exit
 code stays the verdict's. Secrets (URL passwords, credential-like headers, env: values) are
 written as xxxxx in every report and line printed.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:        cobra.MinimumNArgs(1),
+		Annotations: map[string]string{onSignal: signalVerdict},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vs, err := parseVars(f.vars)
 			if err != nil {
@@ -339,7 +340,7 @@ written as xxxxx in every report and line printed.`,
 			if err != nil {
 				return err
 			}
-			exps, err := a.loadAll(files, vs)
+			exps, err := a.loadAll(cmd.Context(), files, vs)
 			if err != nil {
 				return err
 			}
@@ -397,12 +398,17 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		var prog *report.Progress
 		if progress != "none" {
 			prog = report.NewProgress(a.stdout, tty)
-			opts.Events = func(e shakedown.Event) {
+		}
+		hold := faultsHeld(ctx)
+		opts.Events = func(e shakedown.Event) {
+			hold(e)
+			if prog != nil {
 				a.red.Redact(&e)
 				prog.Event(e)
 			}
 		}
 		rec := engine.Run(ctx, exp, opts)
+		hold(shakedown.Event{Kind: shakedown.EventRunEnd})
 		if prog != nil {
 			prog.Close()
 		}
@@ -430,6 +436,26 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		return exitError{code: code}
 	}
 	return nil
+}
+
+// faultsHeld returns what a run's events go through so that, from the start of its inject
+// phase to the end of its revert, a signal does not end the process before the revert is
+// done (holdExit).
+func faultsHeld(ctx context.Context) func(shakedown.Event) {
+	var release func()
+	return func(e shakedown.Event) {
+		switch {
+		case e.Kind == shakedown.EventPhase && e.Phase == shakedown.PhaseInject:
+			if release == nil {
+				release = holdExit(ctx)
+			}
+		case e.Kind == shakedown.EventPhase && e.Phase == shakedown.PhaseRecovery, e.Kind == shakedown.EventRunEnd:
+			if release != nil {
+				release()
+				release = nil
+			}
+		}
+	}
 }
 
 func isDir(path string) bool {

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // WriteMarkdown writes a GitHub-flavoured Markdown summary of the runs, suited to
@@ -41,7 +41,7 @@ func AppendStepSummary(records []*shakedown.Record, getenv func(string) string) 
 	}
 	var b bytes.Buffer
 	writeMarkdown(&b, records)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := userfile.Create(path, true)
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "append step summary", err)
 	}

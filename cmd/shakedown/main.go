@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	ctx, stop := cli.SignalContext(context.Background(), os.Exit)
+	ctx, stop := cli.SignalContext(context.Background(), os.Stderr, os.Exit)
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -125,14 +125,20 @@ func Size(n int64) string {
 }
 
 // Create opens the file at path for writing, as os.Create does, or for appending with
-// appending set. A FIFO no process reads from is refused at once, with an *fs.PathError that
-// says so, instead of blocking until one does; a pipe or terminal that has a reader (/dev/stdout,
-// a shell's >(...)) is written to as usual. Whoever gets the file closes it.
+// appending set; see Open.
 func Create(path string, appending bool) (*os.File, error) {
-	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if appending {
-		flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		return Open(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	}
+	return Open(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+}
+
+// Open opens the file at path as os.OpenFile does with flag (and mode 0644 for a file it
+// creates), without ever waiting on what path names: a FIFO opened to write that no process
+// reads from is refused at once, with an *fs.PathError that says so, instead of blocking
+// until one does; a pipe or terminal that has a reader (/dev/stdout, a shell's >(...)) is
+// written to as usual. Whoever gets the file closes it.
+func Open(path string, flag int) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|openFlags, 0o644)
 	if err != nil && noReader(err) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: errNoReader}
