@@ -21,6 +21,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // Kind is the name of the target kind.
@@ -207,8 +208,12 @@ func excluded(st procfs.Stat, self int) bool {
 	return st.PID == self || st.PID == 1 || st.KernelThread() || st.Dead()
 }
 
+// maxPIDFile is the most of a pidfile read: a pid and a newline, with room to spare.
+const maxPIDFile = 4096
+
 func readPIDFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
+	// A pidfile is named by the experiment: only a regular file is read, a little of it.
+	b, err := userfile.Read(path, maxPIDFile)
 	if err != nil {
 		return 0, shakedown.Wrap(shakedown.KindNotFound, "read pidfile", err)
 	}

@@ -150,6 +150,11 @@ func TestResolveNothingOrError(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not a pid\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Neither blocks: a FIFO no one writes to, a device that never ends.
+	fifo := filepath.Join(t.TempDir(), "fifo.pid")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	selfName := filepath.Base(os.Args[0])
 	tests := []struct {
 		name string
@@ -164,6 +169,8 @@ func TestResolveNothingOrError(t *testing.T) {
 		{"no such name", Selector{Name: "no-such-process-here"}, nil},
 		{"missing pidfile", Selector{PIDFile: dead}, ptr(shakedown.KindNotFound)},
 		{"garbage pidfile", Selector{PIDFile: garbage}, ptr(shakedown.KindNotFound)},
+		{"pidfile that is a FIFO", Selector{PIDFile: fifo}, ptr(shakedown.KindNotFound)},
+		{"pidfile that is /dev/zero", Selector{PIDFile: "/dev/zero"}, ptr(shakedown.KindNotFound)},
 		{"bad regexp", Selector{Cmdline: "a("}, ptr(shakedown.KindInvalid)},
 		{"nothing", Selector{}, ptr(shakedown.KindInvalid)},
 	}
