@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // API versions this client speaks. It asks the daemon for its version once and uses the
@@ -146,22 +147,30 @@ func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	return rt.tr.RoundTrip(r)
 }
 
+// maxPEM is the most of a certificate or key file read.
+const maxPEM = 1 << 20
+
 func tlsConfig(dir string) (*tls.Config, error) {
 	if dir == "" {
 		home, _ := os.UserHomeDir()
 		dir = filepath.Join(home, ".docker")
 	}
-	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS", err)
+	// DOCKER_CERT_PATH names them: regular files only, of a certificate's size.
+	var pem [3][]byte
+	for i, name := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		b, err := userfile.Read(filepath.Join(dir, name), maxPEM)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS", err)
+		}
+		pem[i] = b
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
+	if !pool.AppendCertsFromPEM(pem[0]) {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "docker TLS: %s holds no certificate", filepath.Join(dir, "ca.pem"))
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	cert, err := tls.X509KeyPair(pem[1], pem[2])
 	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS", err)
+		return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS "+dir, err)
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

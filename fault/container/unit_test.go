@@ -3,17 +3,21 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 func TestParseHost(t *testing.T) {
@@ -355,5 +359,30 @@ func TestRegisterWithDefaults(t *testing.T) {
 	kind, _ := r.Target(Kind)
 	if _, err := kind.Resolve(t.Context(), shakedown.Env{}, &Selector{Name: "web"}); !shakedown.IsKind(err, shakedown.KindUnavailable) {
 		t.Fatalf("resolve against the default host: %v, want KindUnavailable", err)
+	}
+}
+
+// TestTLSConfigFiles: the certificate files DOCKER_CERT_PATH names are read only when they are
+// regular files; a FIFO there is refused at once rather than waited on.
+func TestTLSConfigFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "ca.pem"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := tlsConfig(dir)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !shakedown.IsKind(err, shakedown.KindInvalid) || !errors.Is(err, userfile.ErrNotRegular) {
+			t.Errorf("tlsConfig with a FIFO for ca.pem: %v, want invalid, not a regular file", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tlsConfig with a FIFO for ca.pem: still blocked after 10s")
+	}
+	if _, err := tlsConfig(t.TempDir()); !shakedown.IsKind(err, shakedown.KindInvalid) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tlsConfig without files: %v, want invalid, not there", err)
 	}
 }
