@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // The target kinds.
@@ -163,6 +165,9 @@ func connect(c Cluster) (*conn, error) {
 // restConfig loads the client configuration for c and says which cluster it names, so
 // that an undo written now reaches the same cluster later even if the current context
 // changes meanwhile.
+// maxKubeconfig is the largest kubeconfig read: certificates inlined for a few dozen clusters.
+const maxKubeconfig = 16 << 20
+
 func restConfig(c Cluster) (*rest.Config, Cluster, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	eff := Cluster{Kubeconfig: c.Kubeconfig}
@@ -170,6 +175,15 @@ func restConfig(c Cluster) (*rest.Config, Cluster, error) {
 		rules.ExplicitPath = c.Kubeconfig
 	} else {
 		eff.Kubeconfig = os.Getenv(clientcmd.RecommendedConfigPathEnvVar)
+	}
+	// client-go reads these whole, whatever they are: a FIFO would hold it forever.
+	for _, path := range append([]string{rules.ExplicitPath}, rules.GetLoadingPrecedence()...) {
+		if path == "" {
+			continue
+		}
+		if err := userfile.Check(path, maxKubeconfig); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, Cluster{}, shakedown.Wrap(shakedown.KindInvalid, "read kubeconfig", err)
+		}
 	}
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.Context})
 	raw, err := cc.RawConfig()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +248,11 @@ contexts:
 current-context: a
 `
 	os.WriteFile(kc, []byte(cfg), 0o600)
+	// Neither is read (client-go would wait on the FIFO, and read /dev/zero forever).
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		in   Cluster
 		want Cluster
@@ -256,6 +262,8 @@ current-context: a
 		{in: Cluster{Kubeconfig: kc, Context: "b"}, want: Cluster{Kubeconfig: kc, Context: "b"}},
 		{in: Cluster{Kubeconfig: kc, Context: "zzz"}, kind: shakedown.KindInvalid},
 		{in: Cluster{Kubeconfig: filepath.Join(dir, "missing")}, kind: shakedown.KindInvalid},
+		{in: Cluster{Kubeconfig: fifo}, kind: shakedown.KindInvalid},
+		{in: Cluster{Kubeconfig: "/dev/zero"}, kind: shakedown.KindInvalid},
 	}
 	for _, tt := range tests {
 		rc, got, err := restConfig(tt.in)
@@ -269,6 +277,11 @@ current-context: a
 			t.Errorf("restConfig(%+v): host %s (-want +got)\n%s", tt.in, rc.Host, diff)
 		}
 	}
+	t.Setenv("KUBECONFIG", fifo)
+	if _, _, err := restConfig(Cluster{}); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("restConfig with KUBECONFIG a FIFO: %v, want invalid", err)
+	}
+	t.Setenv("KUBECONFIG", kc)
 	c, err := connect(Cluster{Kubeconfig: kc})
 	if err != nil {
 		t.Fatal(err)
