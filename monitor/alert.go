@@ -37,12 +37,12 @@ func NewAlert(spec *shakedown.AlertSpec) (*Alert, error) {
 	case (spec.Prometheus == "") == (spec.Alertmanager == ""):
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "alert %s: give exactly one of prometheus and alertmanager", spec.Name)
 	}
-	a := &Alert{spec: *spec, client: &http.Client{Transport: api.DefaultRoundTripper}}
+	a := &Alert{spec: *spec, client: &http.Client{Transport: capped{api.DefaultRoundTripper}}}
 	if spec.Prometheus != "" {
 		if err := checkURL(spec.Prometheus); err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "alert "+spec.Name+": prometheus", err)
 		}
-		c, err := api.NewClient(api.Config{Address: spec.Prometheus})
+		c, err := api.NewClient(api.Config{Address: spec.Prometheus, RoundTripper: capped{api.DefaultRoundTripper}})
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "alert "+spec.Name, err)
 		}
@@ -136,7 +136,7 @@ func (a *Alert) alertmanager(ctx context.Context) ([]amAlert, error) {
 		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := io.ReadAll(resp.Body) // capped at maxAnswer
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}

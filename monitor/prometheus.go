@@ -99,7 +99,7 @@ func NewPrometheus(p *PrometheusParams, timeout time.Duration) (*Prometheus, err
 	if err := p.Validate(); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
 	}
-	c, err := api.NewClient(api.Config{Address: p.URL})
+	c, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: capped{api.DefaultRoundTripper}})
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
 	}
