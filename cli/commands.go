@@ -18,6 +18,7 @@ import (
 	"github.com/shakedown-dev/shakedown/fault/network"
 	"github.com/shakedown-dev/shakedown/fault/stress"
 	"github.com/shakedown-dev/shakedown/internal/private"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/load"
 	"github.com/shakedown-dev/shakedown/proxy"
@@ -313,6 +314,9 @@ func (a *app) versionCommand() *cobra.Command {
 	}
 }
 
+// maxProxyConfig is the largest proxy --config file: thousands of proxies.
+const maxProxyConfig = 4 << 20
+
 func (a *app) proxyCommand() *cobra.Command {
 	var cfg proxy.Config
 	cmd := &cobra.Command{
@@ -322,6 +326,12 @@ func (a *app) proxyCommand() *cobra.Command {
 		Annotations: map[string]string{onSignal: signalServes},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+			if cfg.Config != "" {
+				// The daemon reads it whole: a FIFO would hold it up, /dev/zero fill it.
+				if err := userfile.Check(cfg.Config, maxProxyConfig); err != nil {
+					return shakedown.Wrap(shakedown.KindInvalid, "--config", err)
+				}
+			}
 			return proxy.Serve(cmd.Context(), cfg)
 		},
 	}
