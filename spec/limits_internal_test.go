@@ -69,3 +69,17 @@ func treeDepth(n ast.Node, depth int) int {
 	}
 	return level + deepest
 }
+
+// TestAddfClips: a quoted value is cut short in a message; the message's own text is not.
+func TestAddfClips(t *testing.T) {
+	if got, want := string(verbsOf("a %q %5.2f %% %*d %v %")), "qf*dv"; got != want {
+		t.Errorf("verbsOf = %q, want %q", got, want)
+	}
+	d := &decoder{file: "f.yaml"}
+	long := strings.Repeat("é", 1000)
+	d.addf(nil, "", "unknown %q (want %s)", long, long)
+	msg := d.probs[0].Msg
+	if want := `unknown "` + strings.Repeat("é", 40) + `…" (want ` + long + ")"; msg != want {
+		t.Errorf("message %.200q…, want %.200q…", msg, want)
+	}
+}

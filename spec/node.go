@@ -84,18 +84,41 @@ func (d *decoder) pos(n ast.Node) shakedown.Pos {
 	return p
 }
 
-// addf records a problem at node n (the whole file when n is nil). Strings and errors among
-// args are cut short: a message quotes a value, it does not repeat a page of it.
+// addf records a problem at node n (the whole file when n is nil). Values it quotes (%q) are
+// cut short, and so are errors: a message points at a value, it does not repeat a page of it.
 func (d *decoder) addf(n ast.Node, path, format string, args ...any) {
+	verbs := verbsOf(format)
 	for i, a := range args {
 		switch v := a.(type) {
 		case string:
-			args[i] = clip(v, 80)
+			if i < len(verbs) && verbs[i] == 'q' {
+				args[i] = clip(v, 80)
+			}
 		case error:
 			args[i] = clip(v.Error(), 200)
 		}
 	}
 	d.probs = append(d.probs, Problem{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// verbsOf returns the verb of each operand of a format, in order.
+func verbsOf(format string) []byte {
+	var verbs []byte
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		// Flags, width and precision come before the verb; a * takes an operand of its own.
+		for i++; i < len(format) && strings.IndexByte("+-# 0123456789.*", format[i]) >= 0; i++ {
+			if format[i] == '*' {
+				verbs = append(verbs, '*')
+			}
+		}
+		if i < len(format) && format[i] != '%' {
+			verbs = append(verbs, format[i])
+		}
+	}
+	return verbs
 }
 
 // clip returns s, or its first bytes and "…" when it is longer than n bytes.

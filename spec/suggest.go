@@ -1,16 +1,28 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// maxEdits is the most edits a suggestion may be away from what was written.
+const maxEdits = 3
 
 // suggest returns ` (did you mean "x"?)` when exactly one of known is a likely misspelling
 // of got — a few edits away, relative to its length — and "" otherwise.
 func suggest(got string, known []string) string {
 	best, bestD, ties := "", -1, 0
+	n := utf8.RuneCountInString(got)
 	for _, k := range known {
 		if k == got {
 			return ""
 		}
-		d := editDistance(got, k)
+		// Names that differ in length by more than the most edits ever suggested are further
+		// apart than that: no need to count (a long value would cost its length times k's).
+		d := maxEdits + 1
+		if m := utf8.RuneCountInString(k); n-m <= maxEdits && m-n <= maxEdits {
+			d = editDistance(got, k)
+		}
 		switch {
 		case bestD < 0 || d < bestD:
 			best, bestD, ties = k, d, 1
@@ -18,7 +30,7 @@ func suggest(got string, known []string) string {
 			ties++
 		}
 	}
-	if bestD < 0 || ties > 1 || bestD > max(1, min(3, (len([]rune(got))+2)/3)) {
+	if bestD < 0 || ties > 1 || bestD > max(1, min(maxEdits, (n+2)/3)) {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
