@@ -1117,3 +1117,28 @@ func TestRecordHidesSecrets(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelWhileResolving: a run cancelled while a target resolves — an engine that does not
+// answer — is aborted, not an error of the tool, and injects nothing.
+func TestCancelWhileResolving(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := registry()
+		reg.AddTarget(shakedown.TargetKind{Name: "hang", Resolve: func(ctx context.Context, env shakedown.Env, params any) ([]shakedown.Instance, error) {
+			<-ctx.Done()
+			return nil, shakedown.Wrap(shakedown.KindUnavailable, "ask the engine", ctx.Err())
+		}})
+		tr := &trace{}
+		e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake.oneshot", Params: &fakeParams{Trace: tr}})
+		e.Targets = []*shakedown.TargetSpec{{Name: "web", Kind: "hang"}}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		time.AfterFunc(10*time.Second, cancel)
+		o := opts(tr, nil)
+		o.Registry = reg
+		rec := engine.Run(ctx, e, o)
+		wantVerdict(t, rec, shakedown.VerdictAborted)
+		if got := tr.list(); len(got) != 0 {
+			t.Errorf("something ran: %v", got)
+		}
+	})
+}

@@ -181,7 +181,11 @@ func (r *runner) run() {
 			Detail: fmt.Sprintf("selected %d of %d: %s", len(t.selected), len(t.matched), joinNames(instanceNames(t.selected)))})
 	}
 	if err != nil {
-		r.setErr(err)
+		// Resolving a target cut short by a signal or the timeout is that interruption,
+		// which finish records, and not a failure of the tool.
+		if r.ctx.Err() == nil {
+			r.setErr(err)
+		}
 		return
 	}
 	if r.opts.Claim != nil {
