@@ -53,13 +53,29 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	cmd, err := root.ExecuteContextC(ctx)
-	if ctx.Err() != nil && cmd != nil && cmd.Annotations[onSignal] == "" {
-		// Cut short: whatever the command was doing, and whatever its being cut short made
-		// it return, it is aborted.
+	if ctx.Err() != nil && cutShort(cmd, err) {
+		// Whatever the command was doing, and whatever its being cut short made it return,
+		// it is aborted.
 		fmt.Fprintln(a.stderr, "shakedown:", context.Cause(ctx))
 		return ExitInterrupted
 	}
 	return a.exitCode(err)
+}
+
+// cutShort tells whether a signal cut cmd short, given what it returned: any command but those
+// that say otherwise (onSignal), and a run that ended before it had a verdict.
+func cutShort(cmd *cobra.Command, err error) bool {
+	if cmd == nil {
+		return true
+	}
+	switch cmd.Annotations[onSignal] {
+	case signalVerdict:
+		var verdict exitError
+		return err != nil && !errors.As(err, &verdict)
+	case signalServes, signalReverts:
+		return false
+	}
+	return true
 }
 
 // What the first signal means to a command, in its annotation onSignal; by default that the
@@ -67,7 +83,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 const (
 	onSignal = "shakedown/on-signal"
 	// signalVerdict: run and demo stop, revert and exit with the run's verdict, which says
-	// how it ended (aborted, or not restored when a revert failed).
+	// how it ended (aborted, or not restored when a revert failed); stopped before they
+	// have one, they are cut short.
 	signalVerdict = "verdict"
 	// signalServes: the proxy daemon serves until a signal stops it, its normal end.
 	signalServes = "serves"
