@@ -434,8 +434,8 @@ func (d *decoder) str(n ast.Node, path string) (string, bool) {
 	return "", false
 }
 
-// expand fills the ${vars} of s, found at node n.
-// The text ${vars} add counts towards MaxFileSize, as aliases do.
+// expand fills the ${vars} of s, found at node n. The text they add counts towards
+// MaxFileSize, as the text aliases stand for does.
 func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
 	out, err := expandVars(s, d.vars)
 	if err != nil {
