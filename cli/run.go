@@ -408,6 +408,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 			}
 		}
 		rec := engine.Run(ctx, exp, opts)
+		noteVerdict(ctx, rec.Verdict)
 		hold(shakedown.Event{Kind: shakedown.EventRunEnd})
 		if prog != nil {
 			prog.Close()

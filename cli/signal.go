@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shakedown-dev/shakedown"
 )
 
 // Grace is how long a command has, after the first signal, to return by itself. One that has
@@ -20,8 +22,9 @@ const Grace = 500 * time.Millisecond
 // reverts what it injected and exits, and any other command stops. Behind it stands a promise:
 // the command ends within Grace, whatever it is blocked on, unless it holds off while it
 // reverts (a run, recover, the watchdog). A second signal calls exit(ExitInterrupted) at once;
-// the watchdog then reverts whatever is still injected. Either exit says why on stderr. stop
-// releases the signals.
+// the watchdog then reverts whatever is still injected. Either exit says why on stderr, and
+// its code is 3 (aborted) unless a run already ended worse (noteVerdict). stop releases the
+// signals.
 //
 // A SIGHUP the process was started ignoring (nohup) stays ignored: a run meant to outlive its
 // terminal does.
@@ -45,7 +48,7 @@ func SignalContext(parent context.Context, stderr io.Writer, exit func(int)) (ct
 // watchSignals is SignalContext on a channel of signals, with the grace period given; exit
 // gets the code and why.
 func watchSignals(parent context.Context, sigs <-chan os.Signal, exit func(code int, why string), grace time.Duration) (context.Context, func()) {
-	g := &exitGuard{released: make(chan struct{}, 1)}
+	g := &exitGuard{verdict: shakedown.VerdictPassed, released: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancelCause(context.WithValue(parent, exitGuardKey{}, g))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -65,7 +68,7 @@ func watchSignals(parent context.Context, sigs <-chan os.Signal, exit func(code 
 		for {
 			select {
 			case again := <-sigs:
-				exit(ExitInterrupted, (&interrupted{sig: again}).Error()+" again: exiting at once")
+				exit(g.exitCode(), (&interrupted{sig: again}).Error()+" again: exiting at once")
 				return
 			case <-done:
 				return
@@ -75,7 +78,7 @@ func watchSignals(parent context.Context, sigs <-chan os.Signal, exit func(code 
 				}
 			case <-deadline.C:
 				if !g.held() {
-					exit(ExitInterrupted, first)
+					exit(g.exitCode(), first)
 					return
 				}
 				// Held: the release resets the deadline.
@@ -103,11 +106,32 @@ func (e *interrupted) Error() string {
 // Is makes a cancelled context's cause context.Canceled too.
 func (e *interrupted) Is(target error) bool { return target == context.Canceled }
 
-// exitGuard counts what holds off the exit that ends a command Grace after the first signal.
+// exitGuard counts what holds off the exit that ends a command Grace after the first signal,
+// and knows what that exit's code must say.
 type exitGuard struct {
 	mu       sync.Mutex
 	holds    int
-	released chan struct{} // gets a token when the last hold is released
+	verdict  shakedown.Verdict // the worst a run already had (noteVerdict)
+	released chan struct{}     // gets a token when the last hold is released
+}
+
+// exitCode is the code a command ended by a signal exits with: aborted, or the verdict a run
+// already had when that is worse (not restored).
+func (g *exitGuard) exitCode() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return shakedown.Worst(shakedown.VerdictAborted, g.verdict).ExitCode()
+}
+
+// noteVerdict tells the exit that may end the command ctx belongs to the verdict of a run it
+// finished, so that ending the process while it writes its reports cannot hide a fault left
+// injected.
+func noteVerdict(ctx context.Context, v shakedown.Verdict) {
+	if g, _ := ctx.Value(exitGuardKey{}).(*exitGuard); g != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.verdict = shakedown.Worst(g.verdict, v)
+	}
 }
 
 type exitGuardKey struct{}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/shakedown-dev/shakedown"
 )
 
 // TestWatchSignals: the first signal cancels, and ends the process Grace later unless a
@@ -97,4 +99,34 @@ func TestHoldExitWithoutSignals(t *testing.T) {
 	release := holdExit(context.Background())
 	release()
 	release()
+}
+
+// TestExitKeepsTheVerdict: ended by a signal after a run was not restored, the process says
+// so (4), not merely aborted (3).
+func TestExitKeepsTheVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		noted []shakedown.Verdict
+		want  int
+	}{
+		{nil, 3},
+		{[]shakedown.Verdict{shakedown.VerdictPassed}, 3},
+		{[]shakedown.Verdict{shakedown.VerdictAborted}, 3},
+		{[]shakedown.Verdict{shakedown.VerdictNotRestored, shakedown.VerdictAborted}, 4},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var code atomic.Int64
+			sigs := make(chan os.Signal, 1)
+			ctx, stop := watchSignals(context.Background(), sigs, func(c int, why string) { code.Store(int64(c)) }, time.Second)
+			defer stop()
+			for _, v := range tc.noted {
+				noteVerdict(ctx, v)
+			}
+			sigs <- syscall.SIGINT
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			if got := code.Load(); got != int64(tc.want) {
+				t.Errorf("after %v: exit %d, want %d", tc.noted, got, tc.want)
+			}
+		})
+	}
 }
