@@ -15,7 +15,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 )
 
-// ExitInterrupted is the exit code when a second interrupt ends shakedown at once: aborted.
+// ExitInterrupted is the exit code of a command a signal ends: aborted.
 const ExitInterrupted = 3
 
 // exitError carries an exit code already explained to the user.
