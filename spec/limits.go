@@ -81,16 +81,23 @@ func (d *decoder) guard(tks token.Tokens) (nodes int, ok bool) {
 // Depth counts open flow collections ("[", "{") and, outside them, block collections: a
 // "-", "?" or key that starts a line, or follows a "-" on its line ("- - x", "- a: b"), at a
 // column deeper than the collection it is in. (A "?" marks a key of the mapping it is in,
-// so what follows it on its line is no deeper.) It is a cheap first look: the parser
-// also nests some things the columns do not show ("a:\n- x" puts a list at its mapping's
-// indentation), so the tree it builds is measured again (depthOK) — but only once the node
-// count has bounded what building it costs.
+// so what follows it on its line is no deeper.) Some nest at the column of what holds them:
+// a list under a key that ends its line ("a:\n- x"), and, the parser being lenient, a
+// mapping under a "-" that ends its line ("-\nk: v") and whatever follows a line that ends
+// with a tag ("- !t\n- x"). The tree the parser builds is measured again (depthOK) for what
+// this misses, once the node count has bounded what building it costs; FuzzMeasure holds
+// this to never saying more than the tree.
 func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 	var (
-		flow    int   // open flow collections
-		block   []int // columns of the open block collections, increasing
-		line    = -1  // of the previous token
-		compact bool  // the previous token was a "-" on this line, in block context
+		flow    int        // open flow collections
+		block   []level    // the open block collections, by column
+		line    = -1       // of the previous token
+		first   bool       // no token but anchors and tags came before on this line
+		compact bool       // the previous token was a "-" on this line, in block context
+		ended   token.Type // what the previous line ended with
+		last    token.Type // the last token that is no comment, anchor or tag
+		// decorated: the last token was a tag, whose node is to follow
+		decorated bool
 	)
 	for i, tk := range tks {
 		if tk.Type == token.CommentType || tk.Position == nil {
@@ -99,17 +106,29 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 		if nodes++; nodes > MaxNodes {
 			return nodes, depth, tk
 		}
-		if flow == 0 && (tk.Position.Line != line || compact) && startsBlock(tks, i) {
-			c := tk.Position.Column
-			for len(block) > 0 && block[len(block)-1] > c {
-				block = block[:len(block)-1]
-			}
-			if len(block) == 0 || block[len(block)-1] < c {
-				block = append(block, c)
+		if tk.Position.Line != line {
+			line, first, compact = tk.Position.Line, true, false
+			ended = last // what the previous line ended with
+			if decorated {
+				ended = token.TagType // a tag, whose node is on this line
 			}
 		}
-		compact = flow == 0 && tk.Type == token.SequenceEntryType
-		line = tk.Position.Line
+		switch tk.Type {
+		case token.DocumentHeaderType, token.DocumentEndType:
+			block = block[:0] // the next document
+		}
+		name := i > 0 && (tks[i-1].Type == token.AnchorType || tks[i-1].Type == token.AliasType)
+		decoration := tk.Type == token.AnchorType || tk.Type == token.TagType ||
+			tk.Type == token.DocumentHeaderType || tk.Type == token.DocumentEndType || name
+		decorated = tk.Type == token.TagType
+		if !decoration {
+			if flow == 0 && (first || compact) && startsBlock(tks, i) {
+				block = nest(block, tk, first, ended)
+			}
+			first = false
+			compact = flow == 0 && tk.Type == token.SequenceEntryType
+			last = tk.Type
+		}
 		switch tk.Type {
 		case token.SequenceStartType, token.MappingStartType:
 			flow++
@@ -123,11 +142,63 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 	return nodes, depth, nil
 }
 
+// level is an open block collection: the column of its items, and how it nests.
+type level struct {
+	col  int
+	kind int
+}
+
+// How a block collection nests in what holds it: deeper, or at its column.
+const (
+	indented     = iota
+	listUnderKey // "a:\n- x"
+	mapUnderItem // "-\nk: v"
+	underTag     // "- !t\n- x": the node a tag ending its line is of
+)
+
+// nest updates the open block collections for tk, a "-", "?" or key at the start of its line
+// (first) or after a "-" on it; ended is what the line before ended with.
+func nest(block []level, tk *token.Token, first bool, ended token.Type) []level {
+	c := tk.Position.Column
+	for len(block) > 0 && block[len(block)-1].col > c {
+		block = block[:len(block)-1]
+	}
+	top := func() level {
+		if len(block) == 0 {
+			return level{col: -1}
+		}
+		return block[len(block)-1]
+	}
+	isKey := tk.Type != token.SequenceEntryType
+	switch {
+	case first && ended == token.TagType && top().col == c:
+		return append(block, level{c, underTag})
+	case !isKey && first && ended == token.MappingValueType && top().col == c:
+		return append(block, level{c, listUnderKey})
+	case isKey && first && ended == token.SequenceEntryType && top().col == c:
+		return append(block, level{c, mapUnderItem})
+	case isKey:
+		// A key after a list under a key is the next key of that key's mapping.
+		for len(block) > 0 && top().col == c && top().kind == listUnderKey {
+			block = block[:len(block)-1]
+		}
+	}
+	if top().col < c {
+		block = append(block, level{c, indented})
+	}
+	return block
+}
+
 // startsBlock tells whether tks[i] is an item of a block collection: a "-", a "?" or a key.
 func startsBlock(tks token.Tokens, i int) bool {
 	switch tks[i].Type {
 	case token.SequenceEntryType, token.MappingKeyType:
 		return true
+	case token.AliasType:
+		i++ // an alias and its name are one node
+	}
+	if i >= len(tks) {
+		return false
 	}
 	for _, next := range tks[i+1:] {
 		if next.Type != token.CommentType {

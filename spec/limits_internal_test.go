@@ -28,6 +28,14 @@ func FuzzMeasure(f *testing.F) {
 		"a:\n  b:\n    c:\n  d:\n    e:\n      f: g\n",
 		strings.Repeat("[", 70) + strings.Repeat("]", 70),
 		strings.Repeat("- ", 40) + "x\n",
+		"-\n0:\n-\n0:\n",
+		"-\n0: 1\n1: 2\n",
+		"a:\n- x\nb:\n- y\n",
+		"- !t\n- x\n",
+		"a: &x\n- y\n",
+		"- &0\n-\n",
+		"*a : b\n",
+		"--- - a\n... - b\n",
 	} {
 		f.Add(s)
 	}

@@ -74,7 +74,7 @@ func pathological() []struct {
 		{name: "nested block", src: deepBlock(100), line: 65, col: 129},
 		{name: "nested compact lists", src: strings.Repeat("- ", 100000), line: 1, col: 129},
 		{name: "complex keys", src: strings.Repeat("? ", 100000), line: 1, col: 2*spec.MaxNodes + 1},
-		// The parser nests these though their columns do not: its tree is measured too.
+		// The parser nests these though their columns do not.
 		{name: "nested at one column", src: strings.Repeat("-\n0:\n", 3300), line: 65, col: 1},
 		{name: "many items", src: items(20000), line: spec.MaxNodes/2 + 1, col: 1},
 		{name: "many documents", src: strings.Repeat("---\na: 1\n", 20000), line: 2*(spec.MaxNodes/4) + 1, col: 1},
