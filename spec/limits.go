@@ -30,9 +30,9 @@ import (
 const (
 	// MaxFileSize is the most bytes an experiment file may hold.
 	MaxFileSize = 256 << 10
-	// MaxNodes is the most nodes a file may hold: every key, value, list item and piece of
-	// punctuation ("-", ":", ",", brackets, "---") counts one, and comments none. Aliases
-	// count as the nodes they stand for.
+	// MaxNodes is the most nodes a file may hold: every key, value, list item, anchor, tag
+	// and piece of punctuation ("-", ":", ",", brackets, "---") counts one (they are the
+	// scanner's tokens), and comments none. Aliases count as the nodes they stand for.
 	MaxNodes = 10000
 	// MaxDepth is how deep the mappings and lists of a file may nest: the top one is the
 	// first level, each one inside another one level deeper.
