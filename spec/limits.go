@@ -82,11 +82,11 @@ func (d *decoder) guard(tks token.Tokens) (nodes int, ok bool) {
 // "-", "?" or key that starts a line, or follows a "-" on its line ("- - x", "- a: b"), at a
 // column deeper than the collection it is in. (A "?" marks a key of the mapping it is in,
 // so what follows it on its line is no deeper.) Some nest at the column of what holds them:
-// a list under a key that ends its line ("a:\n- x"), and, the parser being lenient, a
-// mapping under a "-" that ends its line ("-\nk: v") and whatever follows a line that ends
-// with a tag ("- !t\n- x"). The tree the parser builds is measured again (depthOK) for what
-// this misses, once the node count has bounded what building it costs; FuzzMeasure holds
-// this to never saying more than the tree.
+// a list under a key that ends its line ("a:\n- x") and, the parser being lenient, a
+// mapping under a "-" that ends its line ("-\nk: v"). The tree the parser builds is measured
+// again (depthOK) for what this misses (a node on the line after its tag, say), once the node
+// count has bounded what building it costs; FuzzMeasure holds this to never saying more than
+// the tree.
 func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 	var (
 		flow    int        // open flow collections
@@ -96,8 +96,6 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 		compact bool       // the previous token was a "-" on this line, in block context
 		ended   token.Type // what the previous line ended with
 		last    token.Type // the last token that is no comment, anchor or tag
-		// decorated: the last token was a tag, whose node is to follow
-		decorated bool
 	)
 	for i, tk := range tks {
 		if tk.Type == token.CommentType || tk.Position == nil {
@@ -108,10 +106,7 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 		}
 		if tk.Position.Line != line {
 			line, first, compact = tk.Position.Line, true, false
-			ended = last // what the previous line ended with
-			if decorated {
-				ended = token.TagType // a tag, whose node is on this line
-			}
+			ended = last
 		}
 		switch tk.Type {
 		case token.DocumentHeaderType, token.DocumentEndType:
@@ -120,7 +115,6 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 		name := i > 0 && (tks[i-1].Type == token.AnchorType || tks[i-1].Type == token.AliasType)
 		decoration := tk.Type == token.AnchorType || tk.Type == token.TagType ||
 			tk.Type == token.DocumentHeaderType || tk.Type == token.DocumentEndType || name
-		decorated = tk.Type == token.TagType
 		if !decoration {
 			if flow == 0 && (first || compact) && startsBlock(tks, i) {
 				block = nest(block, tk, first, ended)
@@ -153,7 +147,6 @@ const (
 	indented     = iota
 	listUnderKey // "a:\n- x"
 	mapUnderItem // "-\nk: v"
-	underTag     // "- !t\n- x": the node a tag ending its line is of
 )
 
 // nest updates the open block collections for tk, a "-", "?" or key at the start of its line
@@ -171,8 +164,6 @@ func nest(block []level, tk *token.Token, first bool, ended token.Type) []level 
 	}
 	isKey := tk.Type != token.SequenceEntryType
 	switch {
-	case first && ended == token.TagType && top().col == c:
-		return append(block, level{c, underTag})
 	case !isKey && first && ended == token.MappingValueType && top().col == c:
 		return append(block, level{c, listUnderKey})
 	case isKey && first && ended == token.SequenceEntryType && top().col == c:
