@@ -96,6 +96,10 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 		compact bool       // the previous token was a "-" on this line, in block context
 		ended   token.Type // what the previous line ended with
 		last    token.Type // the last token that is no comment, anchor or tag
+		at      int        // the column of what came before a node on its line: anchors, tags, "---"
+		// nested and endedAt: the column of the last "-", "?" or key of this line and of the
+		// previous one
+		nested, endedAt int
 	)
 	for i, tk := range tks {
 		if tk.Type == token.CommentType || tk.Position == nil {
@@ -105,8 +109,11 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 			return nodes, depth, tk
 		}
 		if tk.Position.Line != line {
-			line, first, compact = tk.Position.Line, true, false
-			ended = last
+			line, first, compact, at = tk.Position.Line, true, false, 0
+			ended, endedAt, nested = last, nested, 0
+			if ended == token.MappingKeyType {
+				at = endedAt // the parser takes what follows a "?" for the key it marks
+			}
 		}
 		switch tk.Type {
 		case token.DocumentHeaderType, token.DocumentEndType:
@@ -115,10 +122,23 @@ func measure(tks token.Tokens) (nodes, depth int, past *token.Token) {
 		name := i > 0 && (tks[i-1].Type == token.AnchorType || tks[i-1].Type == token.AliasType)
 		decoration := tk.Type == token.AnchorType || tk.Type == token.TagType ||
 			tk.Type == token.DocumentHeaderType || tk.Type == token.DocumentEndType || name
+		if decoration && !name && at == 0 {
+			at = tk.Position.Column
+		}
 		if !decoration {
-			if flow == 0 && (first || compact) && startsBlock(tks, i) {
-				block = nest(block, tk, first, ended)
+			switch {
+			case flow != 0 || !(first || compact) || !startsBlock(tks, i):
+			case at > 0:
+				// Where the parser puts a node written after its anchor, its tag or "---"
+				// depends on more than columns: it closes what is deeper than those, and
+				// opens nothing that the tree's depth would not find.
+				block = closeDeeper(block, at)
+			default:
+				c := tk.Position.Column
+				block = nest(block, tk, first && endedAt == c, ended)
+				nested = c
 			}
+			at = 0
 			first = false
 			compact = flow == 0 && tk.Type == token.SequenceEntryType
 			last = tk.Type
@@ -150,12 +170,11 @@ const (
 )
 
 // nest updates the open block collections for tk, a "-", "?" or key at the start of its line
-// (first) or after a "-" on it; ended is what the line before ended with.
-func nest(block []level, tk *token.Token, first bool, ended token.Type) []level {
+// or after a "-" on it; under is whether it starts its line at the column of the last "-",
+// "?" or key of the line before, which ended with ended.
+func nest(block []level, tk *token.Token, under bool, ended token.Type) []level {
 	c := tk.Position.Column
-	for len(block) > 0 && block[len(block)-1].col > c {
-		block = block[:len(block)-1]
-	}
+	block = closeDeeper(block, c)
 	top := func() level {
 		if len(block) == 0 {
 			return level{col: -1}
@@ -164,9 +183,9 @@ func nest(block []level, tk *token.Token, first bool, ended token.Type) []level 
 	}
 	isKey := tk.Type != token.SequenceEntryType
 	switch {
-	case !isKey && first && ended == token.MappingValueType && top().col == c:
+	case !isKey && under && ended == token.MappingValueType && top().col == c:
 		return append(block, level{c, listUnderKey})
-	case isKey && first && ended == token.SequenceEntryType && top().col == c:
+	case isKey && under && ended == token.SequenceEntryType && top().col == c:
 		return append(block, level{c, mapUnderItem})
 	case isKey:
 		// A key after a list under a key is the next key of that key's mapping.
@@ -176,6 +195,14 @@ func nest(block []level, tk *token.Token, first bool, ended token.Type) []level 
 	}
 	if top().col < c {
 		block = append(block, level{c, indented})
+	}
+	return block
+}
+
+// closeDeeper closes the block collections deeper than column c.
+func closeDeeper(block []level, c int) []level {
+	for len(block) > 0 && block[len(block)-1].col > c {
+		block = block[:len(block)-1]
 	}
 	return block
 }
@@ -191,9 +218,13 @@ func startsBlock(tks token.Tokens, i int) bool {
 	if i >= len(tks) {
 		return false
 	}
+	if i > 0 && (tks[i-1].Type == token.LiteralType || tks[i-1].Type == token.FoldedType) {
+		return false // the text of a block scalar
+	}
 	for _, next := range tks[i+1:] {
 		if next.Type != token.CommentType {
-			return next.Type == token.MappingValueType
+			// A key's ":" is on its line.
+			return next.Type == token.MappingValueType && next.Position.Line == tks[i].Position.Line
 		}
 	}
 	return false

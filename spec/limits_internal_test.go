@@ -7,6 +7,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // FuzzMeasure holds measure to being a first look that never says more than the tree will:
@@ -44,6 +45,11 @@ func FuzzMeasure(f *testing.F) {
 		_, depth, past := measure(tks)
 		if past != nil {
 			return
+		}
+		for i := 1; i < len(tks); i++ {
+			if tks[i].Type == token.DocumentHeaderType && tks[i-1].Type == token.DocumentHeaderType {
+				return // the parser drops what follows two "---" in a row: its tree is not all
+			}
 		}
 		file, err := parser.Parse(tks, 0, parser.AllowDuplicateMapKey())
 		if err != nil {
