@@ -392,7 +392,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		opts.NewAlert = func(s *shakedown.AlertSpec) (engine.AlertSource, error) { return monitor.NewAlert(s) }
 		opts.Compare = compare
 		opts.OpenJournal = func(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
-			return openGuardedJournal(exe, f.stateDir, runID, exp)
+			return openGuardedJournal(ctx, exe, f.stateDir, runID, exp)
 		}
 		opts.Log = slog.New(slog.NewTextHandler(a.stderr, nil))
 		var prog *report.Progress
@@ -469,11 +469,12 @@ func isDir(path string) bool {
 type guardedJournal struct {
 	*journal.Journal
 	keeper *watchdog.Keeper
+	ctx    context.Context // the run's: Close holds off the exit a signal forces (holdExit)
 }
 
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
 // what failed and carry their kind already.
-func openGuardedJournal(exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+func openGuardedJournal(ctx context.Context, exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
 	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File})
 	if err != nil {
 		return nil, err
@@ -486,7 +487,7 @@ func openGuardedJournal(exe, stateDir, runID string, exp *shakedown.Experiment) 
 		j.Close()
 		return nil, err
 	}
-	return &guardedJournal{Journal: j, keeper: k}, nil
+	return &guardedJournal{Journal: j, keeper: k, ctx: ctx}, nil
 }
 
 // Begin journals a fault once a live watchdog guards the run: nothing is injected unguarded.
@@ -500,7 +501,10 @@ func (g *guardedJournal) Begin(fault string, undos []shakedown.Undo, ttl time.Du
 func (g *guardedJournal) Lost() <-chan error { return g.keeper.Lost() }
 func (g *guardedJournal) Lapses() []string   { return g.keeper.Lapses() }
 
+// Close closes the journal and stops the watchdog. A signal's forced exit waits for that
+// (a watchdog still starting takes a moment to stop), so that the run can say its verdict.
 func (g *guardedJournal) Close() error {
+	defer holdExit(g.ctx)()
 	err := g.Journal.Close()
 	if serr := g.keeper.Stop(); err == nil {
 		err = serr

@@ -14,8 +14,8 @@ import (
 )
 
 // Grace is how long a command has, after the first signal, to return by itself. One that has
-// not is ended by exit(ExitInterrupted) — unless it is reverting what it injected (holdExit);
-// then Grace runs again from the moment the revert is done.
+// not is ended by exit(ExitInterrupted) — unless it is reverting what it injected or stopping
+// its watchdog (holdExit); then Grace runs again from the moment that is done.
 const Grace = 500 * time.Millisecond
 
 // SignalContext returns a context that the first SIGINT, SIGTERM or SIGHUP cancels, so a run
@@ -143,8 +143,8 @@ func (g *exitGuard) held() bool {
 }
 
 // holdExit keeps the command that ctx belongs to from being ended Grace after the first
-// signal, until release is called: for a revert, which has a deadline of its own and must not
-// be cut short. A second signal still ends it at once. Without SignalContext behind ctx (a
+// signal, until release is called: for a revert, or a watchdog's stop, which have deadlines
+// of their own and must not be cut short. A second signal still ends it at once. Without SignalContext behind ctx (a
 // test calling Main), it does nothing.
 func holdExit(ctx context.Context) (release func()) {
 	g, _ := ctx.Value(exitGuardKey{}).(*exitGuard)
