@@ -176,14 +176,7 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	start := time.Now()
 	err = cmd.Wait()
 	took := time.Since(start)
-	got := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		got = ee.ExitCode()
-	case err != nil:
-		ts.Fatalf("exits: %v", err)
-	}
+	got := exitCode(ts, "exits", err)
 	if within > 0 && took >= within {
 		ts.Fatalf("%s still running after %v", args[1], within)
 	}
@@ -297,18 +290,23 @@ func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s still running a second after SIG%s:\n%s", args[2], args[0], out.String())
 	}
 	ts.Logf("%s: ended %v after SIG%s", args[2], time.Since(sent).Round(time.Millisecond), args[0])
-	got := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		got = ee.ExitCode()
-	case err != nil:
-		ts.Fatalf("interrupt: %v", err)
-	}
+	got := exitCode(ts, "interrupt", err)
 	ts.Stdout().Write([]byte(out.String()))
 	if got != want {
 		ts.Fatalf("%s exited %d after SIG%s, want %d:\n%s", args[2], got, args[0], want, out.String())
 	}
+}
+
+// exitCode is the exit code that cmd.Wait's err says; any other error fails the command op.
+func exitCode(ts *testscript.TestScript, op string, err error) int {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", op, err)
+	}
+	return 0
 }
 
 // holdsSocket tells whether process pid has a socket open.
