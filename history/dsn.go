@@ -1,0 +1,96 @@
+package history
+
+import (
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Driver says which database a DSN names.
+type Driver string
+
+// The drivers. The zero Driver is the default store: DefaultFile in the state dir.
+const (
+	DriverDefault  Driver = ""
+	DriverOff      Driver = "off"
+	DriverSQLite   Driver = "sqlite"
+	DriverPostgres Driver = "postgres"
+)
+
+// DefaultFile is the name of the default store, a SQLite file in the state dir.
+const DefaultFile = "history.db"
+
+// EnvVar names the environment variable that says which store to use when --history does not.
+const EnvVar = "SHAKEDOWN_HISTORY"
+
+// DSN names a history store: a SQLite file, a PostgreSQL database, or none.
+type DSN struct {
+	Driver Driver
+	// Path is the SQLite file, or the PostgreSQL connection URL.
+	Path string
+}
+
+// ParseDSN reads a store name: "" (the default store), "off", a path, "sqlite:PATH",
+// "postgres://…" or "postgresql://…". Anything else with a scheme is refused (KindInvalid).
+func ParseDSN(s string) (DSN, error) {
+	switch {
+	case s == "":
+		return DSN{}, nil
+	case s == "off":
+		return DSN{Driver: DriverOff}, nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %s: %v", shakedown.RedactURL(s), stripURLError(err))
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %s: no host", shakedown.RedactURL(s))
+		}
+		return DSN{Driver: DriverPostgres, Path: s}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if p == "" {
+			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %q: sqlite: needs a file path", s)
+		}
+		return DSN{Driver: DriverSQLite, Path: p}, nil
+	case strings.Contains(s, "://"):
+		scheme, _, _ := strings.Cut(s, "://")
+		return DSN{}, shakedown.Errorf(shakedown.KindInvalid,
+			"history store %s: unknown kind of store %q: want a file path, sqlite:PATH, postgres://… or off", shakedown.RedactURL(s), scheme)
+	}
+	return DSN{Driver: DriverSQLite, Path: s}, nil
+}
+
+// stripURLError drops url.Error's repetition of the URL, which may hold a password.
+func stripURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// In resolves the default store to DefaultFile in stateDir; other DSNs are returned as they are.
+func (d DSN) In(stateDir string) DSN {
+	if d.Driver == DriverDefault {
+		return DSN{Driver: DriverSQLite, Path: filepath.Join(stateDir, DefaultFile)}
+	}
+	return d
+}
+
+// Off reports whether the DSN says not to keep a history.
+func (d DSN) Off() bool { return d.Driver == DriverOff }
+
+// String names the store for messages, its password hidden.
+func (d DSN) String() string {
+	switch d.Driver {
+	case DriverDefault:
+		return "the default store"
+	case DriverOff:
+		return "off"
+	case DriverPostgres:
+		return shakedown.RedactURL(d.Path)
+	}
+	return d.Path
+}

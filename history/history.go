@@ -1,0 +1,314 @@
+// Package history is the store of run records: every run's whole record, with the columns
+// and figures that listing, marks, the regression gate's reference query and locks need. It
+// keeps them in a SQLite file (the default, pure Go, one machine) or a PostgreSQL database
+// (shared by many CI runners), behind one Store.
+//
+//	ParseDSN ─► Open ─► migrate (goose, embedded) ─► Store
+//	                                                 ├─ Record, Import     write (idempotent by run id)
+//	                                                 ├─ List, Run          read, with marks
+//	                                                 ├─ Reference, Latest  read, for the gate
+//	                                                 ├─ Prune              delete
+//	                                                 └─ Lock               leases on shared environments
+//
+// The schema is versioned by migrations embedded in the binary: a newer binary migrates an
+// older store when it opens it; an older binary meeting a newer schema refuses before it
+// writes anything. Whoever opens a Store must Close it.
+package history
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// versionTable is the table in which goose keeps the schema version.
+const versionTable = "shakedown_schema"
+
+// BusyTimeout is how long a SQLite writer waits for another to finish before giving up.
+const BusyTimeout = 30 * time.Second
+
+// Store is an open history store. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dsn     DSN
+	dialect dialect
+}
+
+// Open opens the store dsn names, creating it if needed, and migrates its schema to this
+// binary's version. A schema newer than this binary knows is refused (KindConflict) before
+// anything is written. A DSN still DriverDefault or DriverOff is refused (KindInvalid): resolve
+// it with In first.
+func Open(ctx context.Context, dsn DSN) (*Store, error) {
+	op := "open history store " + dsn.String()
+	var (
+		db  *sql.DB
+		err error
+		d   dialect
+	)
+	switch dsn.Driver {
+	case DriverSQLite:
+		d = sqliteDialect
+		db, err = openSQLite(dsn.Path)
+	case DriverPostgres:
+		d = postgresDialect
+		db, err = openPostgres(dsn.Path)
+	case DriverOff:
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: the history is off", op)
+	default:
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: no store named", op)
+	}
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	s := &Store{db: db, dsn: dsn, dialect: d}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	return s, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DSN is the store's name.
+func (s *Store) DSN() DSN { return s.dsn }
+
+func openSQLite(path string) (*sql.DB, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s is a folder, not a file", path)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, shakedown.Errorf(kindOfFSError(err), "create its folder: %w", err)
+	}
+	// The file is created here, not by SQLite, so that a folder that cannot be written says
+	// so plainly, and so that it is private to its user like the rest of the state dir.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, shakedown.Errorf(kindOfFSError(err), "%w", err)
+	}
+	f.Close()
+	// WAL lets readers go on while one writes; the busy timeout makes concurrent writers (8
+	// runs of a suite on one machine) wait their turn instead of failing; immediate
+	// transactions take the write lock at BEGIN, so two writers never deadlock upgrading.
+	q := fmt.Sprintf("?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate", BusyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", path+q)
+	if err != nil {
+		return nil, sqliteError(err)
+	}
+	return db, nil
+}
+
+func kindOfFSError(err error) shakedown.Kind {
+	if errors.Is(err, fs.ErrPermission) {
+		return shakedown.KindPermission
+	}
+	return shakedown.KindInternal
+}
+
+// sqliteError says what a SQLite error means for a user: a file that is not a database, a
+// folder that cannot be written.
+func sqliteError(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return shakedown.Errorf(shakedown.KindInternal, "the file is not a history database, or it is damaged (%v)", err)
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		return shakedown.Errorf(shakedown.KindPermission, "the file or its folder cannot be written (%v)", err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return shakedown.Errorf(shakedown.KindUnavailable, "the database stayed locked by another writer for %s (%v)", BusyTimeout, err)
+	}
+	return err
+}
+
+func openPostgres(url string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s", redactErr(err, url))
+	}
+	db.SetMaxOpenConns(8)
+	db.SetConnMaxIdleTime(time.Minute)
+	return db, nil
+}
+
+// redactErr is err's message with the password in url hidden.
+func redactErr(err error, url string) string {
+	msg := err.Error()
+	if r := shakedown.RedactURL(url); r != url {
+		msg = strings.ReplaceAll(msg, url, r)
+	}
+	return msg
+}
+
+// ConnectTimeout bounds how long Open waits for a PostgreSQL server that does not answer.
+const ConnectTimeout = 10 * time.Second
+
+// storeError gives err the kind and words a user needs: an unreachable server, a damaged
+// file, a folder that cannot be written.
+func (s *Store) storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.dialect == sqliteDialect {
+		return sqliteError(err)
+	}
+	var se *shakedown.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if isConnectError(err) {
+		return shakedown.Errorf(shakedown.KindUnavailable, "cannot reach the server: %s", redactErr(err, s.dsn.Path))
+	}
+	return errors.New(redactErr(err, s.dsn.Path))
+}
+
+// migrate brings the schema to this binary's version, after refusing one that is newer.
+func (s *Store) migrate(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	err := s.db.PingContext(cctx)
+	cancel()
+	if err != nil {
+		return s.storeError(err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	opts := []goose.ProviderOption{goose.WithTableName(versionTable), goose.WithDisableGlobalRegistry(true)}
+	gd := goose.DialectSQLite3
+	if s.dialect == postgresDialect {
+		gd = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gd, s.db, sub, opts...)
+	if err != nil {
+		return err
+	}
+	want := Version()
+	have, err := s.schemaVersion(ctx)
+	if err != nil {
+		return s.storeError(err)
+	}
+	if have > want {
+		return shakedown.Errorf(shakedown.KindConflict,
+			"its schema is version %d, newer than this shakedown knows (%d): use a newer shakedown (nothing was written)", have, want)
+	}
+	if have == want {
+		return nil
+	}
+	// Several processes may meet an old store at once: SQLite files are migrated under an
+	// flock of the file, PostgreSQL under goose's advisory session lock.
+	unlock := func() {}
+	if s.dialect == sqliteDialect {
+		if unlock, err = flockFile(s.dsn.Path); err != nil {
+			return err
+		}
+	}
+	defer unlock()
+	if _, err := p.Up(ctx); err != nil {
+		return s.storeError(fmt.Errorf("migrate schema to version %d: %w", want, err))
+	}
+	return nil
+}
+
+// Version is the schema version this binary writes: its newest migration's.
+func Version() int64 {
+	entries, _ := fs.ReadDir(migrations, "migrations")
+	var v int64
+	for _, e := range entries {
+		var n int64
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &n); err == nil && n > v {
+			v = n
+		}
+	}
+	return v
+}
+
+// schemaVersion reads the store's schema version without writing anything: 0 for a new store.
+func (s *Store) schemaVersion(ctx context.Context) (int64, error) {
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, s.dialect.tableExists, versionTable).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM "+versionTable+" WHERE is_applied").Scan(&v)
+	return v.Int64, err
+}
+
+// dialect is what differs between the two databases in the queries this package writes.
+type dialect struct {
+	name        string
+	tableExists string // one parameter: the table name; answers a boolean
+	nowMillis   string // an expression: the database clock in ms since the epoch
+	dollar      bool   // placeholders are $1, $2… rather than ?
+}
+
+var (
+	sqliteDialect = dialect{
+		name:        "sqlite",
+		tableExists: "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
+		nowMillis:   "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+	}
+	postgresDialect = dialect{
+		name:        "postgres",
+		tableExists: "SELECT to_regclass($1) IS NOT NULL",
+		nowMillis:   "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+		dollar:      true,
+	}
+)
+
+// q rewrites a query written with ? placeholders for the dialect.
+func (d dialect) q(query string) string {
+	if !d.dollar {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// isConnectError reports whether err says the server could not be reached.
+func isConnectError(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne)
+}
