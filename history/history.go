@@ -180,7 +180,11 @@ func (s *Store) storeError(err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	if isConnectError(err) {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && isConnectError(err):
+		return shakedown.Errorf(shakedown.KindUnavailable, "the server refused the connection: %s", redactErr(err, s.dsn.Path))
+	case isConnectError(err):
 		return shakedown.Errorf(shakedown.KindUnavailable, "cannot reach the server: %s", redactErr(err, s.dsn.Path))
 	}
 	return errors.New(redactErr(err, s.dsn.Path))

@@ -1,6 +1,8 @@
 package history
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -39,9 +41,9 @@ func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 
 // insert files r in tx and reports whether it was new.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *shakedown.Record) (bool, error) {
-	doc, err := json.Marshal(r)
+	doc, err := encodeRecord(r)
 	if err != nil {
-		return false, shakedown.Wrap(shakedown.KindInternal, "encode record", err)
+		return false, err
 	}
 	var sha, branch string
 	if r.Commit != nil {
@@ -51,7 +53,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *shakedown.Record) (bo
 		(id, experiment, experiment_sha256, commit_sha, branch, host, started_at, ended_at, verdict, exit_code, record)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 		r.ID, r.Experiment.Name, r.Experiment.SHA256, sha, branch, r.Host,
-		millis(r.StartedAt), millis(r.EndedAt), string(r.Verdict), r.ExitCode, string(doc))
+		millis(r.StartedAt), millis(r.EndedAt), string(r.Verdict), r.ExitCode, doc)
 	if err != nil {
 		return false, err
 	}
@@ -148,15 +150,41 @@ func (s *Store) records(ctx context.Context, query string, args ...any) ([]*shak
 	defer rows.Close()
 	var out []*shakedown.Record
 	for rows.Next() {
-		var doc string
+		var doc []byte
 		if err := rows.Scan(&doc); err != nil {
 			return nil, s.storeError(err)
 		}
-		var r shakedown.Record
-		if err := json.Unmarshal([]byte(doc), &r); err != nil {
-			return nil, shakedown.Errorf(shakedown.KindInternal, "a stored record does not decode: %v", err)
+		r, err := decodeRecord(doc)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, &r)
+		out = append(out, r)
 	}
 	return out, s.storeError(rows.Err())
+}
+
+// encodeRecord is how a record is stored: its JSON, gzip-compressed.
+func encodeRecord(r *shakedown.Record) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(r); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "encode record", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, "encode record", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeRecord reads a stored record back.
+func decodeRecord(doc []byte) (*shakedown.Record, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(doc))
+	if err != nil {
+		return nil, shakedown.Errorf(shakedown.KindInternal, "a stored record does not decode: %v", err)
+	}
+	var r shakedown.Record
+	if err := json.NewDecoder(zr).Decode(&r); err != nil {
+		return nil, shakedown.Errorf(shakedown.KindInternal, "a stored record does not decode: %v", err)
+	}
+	return &r, nil
 }

@@ -3,6 +3,7 @@ package history_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +14,14 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Wrap(m).Run()) }
+func TestMain(m *testing.M) {
+	if dsn := os.Getenv("HISTORY_TEST_HOLD_LOCK"); dsn != "" {
+		holdLock(dsn) // a holder for TestKilledHolderLapses; it never returns
+	}
+	code := pgtest.Wrap(m).Run()
+	bigCleanup()
+	os.Exit(code)
+}
 
 // backends runs f once on a new SQLite file and once on a new PostgreSQL database.
 func backends(t *testing.T, f func(t *testing.T, dsn history.DSN)) {
@@ -65,4 +73,15 @@ func run(n int, exp string, v shakedown.Verdict, commit, branch string, p99 floa
 			}}},
 		Recovery: shakedown.RecoveryRecord{TimeToRecover: &ttr},
 	}
+}
+
+// closedPort returns a port of 127.0.0.1 on which nothing listens.
+func closedPort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
 }

@@ -1,5 +1,7 @@
 -- Runs: one row per run record, with the columns the history and the gate query by. Times are
--- milliseconds since the Unix epoch (UTC), so both dialects sort and compare them alike.
+-- milliseconds since the Unix epoch (UTC), so both dialects sort and compare them alike. The
+-- record is the run's whole shakedown.run/v1 JSON document, gzip-compressed (a sixth of its
+-- size); SQLite keeps a blob as it is in a column of any declared type.
 
 -- +goose Up
 CREATE TABLE runs (
@@ -13,7 +15,7 @@ CREATE TABLE runs (
     ended_at          BIGINT NOT NULL,
     verdict           TEXT NOT NULL,
     exit_code         INTEGER NOT NULL,
-    record            TEXT NOT NULL
+    record            BYTEA NOT NULL
 );
 CREATE INDEX runs_started ON runs (started_at, id);
 CREATE INDEX runs_experiment ON runs (experiment, started_at, id);
