@@ -40,6 +40,9 @@ type Experiment struct {
 	StopIf      []*Check
 	Expect      []*Expectation
 	BlastRadius BlastRadius
+	// Lock names a lease the run takes in the history store before it injects anything, so
+	// that runs on one shared environment wait for each other ("" takes none).
+	Lock string
 }
 
 // Target returns the target called name, or nil.

@@ -22,7 +22,7 @@ var (
 )
 
 var topFields = []string{"version", "name", "description", "labels", "targets", "load",
-	"steady_state", "phases", "faults", "stop_if", "expect", "blast_radius"}
+	"steady_state", "phases", "faults", "stop_if", "expect", "blast_radius", "lock"}
 
 // file1 decodes the experiment in src. The experiment is only meaningful when no problem
 // was recorded.
@@ -91,7 +91,26 @@ func (d *decoder) file1(src []byte) *shakedown.Experiment {
 	if e, ok := fs["blast_radius"]; ok {
 		d.blastRadius(e.val, e.path, &x.BlastRadius)
 	}
+	if e, ok := fs["lock"]; ok {
+		x.Lock = d.lock(e.val, e.path)
+	}
 	return x
+}
+
+// lockName is what a lock may be called: it names a shared environment ("staging",
+// "eu-west/staging") in the history store's locks table.
+var lockName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._:/-]{0,127}$`)
+
+// lock reads the name of the lock a run takes before it injects anything.
+func (d *decoder) lock(n ast.Node, path string) string {
+	s, ok := d.str(n, path)
+	if !ok || isNull(d.resolve(n, path)) {
+		return ""
+	}
+	if !lockName.MatchString(s) {
+		d.addf(n, path, "lock %q must be 1 to 128 letters, digits, '.', '_', ':', '/' and '-', starting with a letter, digit or '_'", s)
+	}
+	return s
 }
 
 func (d *decoder) phases(n ast.Node, path string, x *shakedown.Experiment) {

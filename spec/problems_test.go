@@ -84,6 +84,7 @@ func TestValidVariants(t *testing.T) {
 		src  string
 	}{
 		{"base", withFault()},
+		{"lock", withFault("lock: eu-west/staging_2")},
 		{"one-shot without duration", with(
 			"faults:",
 			"  - {name: k, type: process.kill, target: web, with: {restart: [a, b]}}",
@@ -410,6 +411,24 @@ func TestProblems(t *testing.T) {
 				{17, 45, "blast_radius.max_percent"},
 				{18, 14, "description"},
 				{19, 13, "labels.a"},
+			},
+		},
+		{
+			name: "lock",
+			src: withFault(
+				"lock: 'staging env'", // 16
+			),
+			want: []at{
+				{16, 7, "lock"},
+			},
+		},
+		{
+			name: "lock not a string",
+			src: withFault(
+				"lock: [staging]", // 16
+			),
+			want: []at{
+				{16, 7, "lock"},
 			},
 		},
 		{
