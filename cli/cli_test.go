@@ -20,12 +20,13 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/shakedown-dev/shakedown/internal/pgtest"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(pgtest.Wrap(m), map[string]func(){
 		"shakedown": func() {
 			ctx, stop := SignalContext(context.Background(), os.Stderr, os.Exit)
 			code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -52,6 +53,12 @@ func TestScripts(t *testing.T) {
 			// Each story has a registry of held faults of its own, shared by the runs it starts.
 			env.Setenv("SHAKEDOWN_RUNTIME_DIR", filepath.Join(env.WorkDir, ".runtime"))
 			env.Setenv("GITHUB_STEP_SUMMARY", "")
+			// The stories choose their commits; the tests' own checkout says nothing of them.
+			env.Setenv("GITHUB_SHA", "")
+			env.Setenv("GITHUB_REF_NAME", "")
+			env.Setenv("CI_COMMIT_SHA", "")
+			env.Setenv("CI_COMMIT_REF_NAME", "")
+			env.Setenv("SHAKEDOWN_HISTORY", "")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -66,6 +73,7 @@ func TestScripts(t *testing.T) {
 			"nosecrets":    cmdNoSecrets,
 			"repeat":       cmdRepeat,
 			"interrupt":    cmdInterrupt,
+			"pgdb":         cmdPGDB(t),
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
 		// under SHAKEDOWN_REQUIRE_ALL=1 a missing one fails the script instead of letting
@@ -76,7 +84,11 @@ func TestScripts(t *testing.T) {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
 			have := os.Geteuid() == 0
-			if what != "root" {
+			switch what {
+			case "root":
+			case "postgres":
+				have = pgtest.Installed()
+			default:
 				_, err := exec.LookPath(what)
 				have = err == nil
 			}
@@ -207,6 +219,10 @@ func scriptCommand(ts *testscript.TestScript, args []string) *exec.Cmd {
 		// Built with the race detector, a process sleeps a second before it exits; the
 		// stories time exits.
 		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	// What says which commit is under test and where runs are recorded, as the story set it.
+	for _, k := range []string{"GITHUB_SHA", "GITHUB_REF_NAME", "CI_COMMIT_SHA", "CI_COMMIT_REF_NAME", "SHAKEDOWN_HISTORY"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
 	return cmd
 }
 
@@ -540,5 +556,18 @@ func cmdNoWatchdog(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("nowatchdog: watchdog %d of a run in %s still there after 10s", found, args[0])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// pgdb NAME creates a database on the tests' PostgreSQL server (started on first use) and sets
+// $NAME to its URL. Stories that use it hold [need:postgres].
+func cmdPGDB(t *testing.T) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 1 {
+			ts.Fatalf("usage: pgdb NAME")
+		}
+		url, err := pgtest.Start(t).NewDB()
+		ts.Check(err)
+		ts.Setenv(args[0], url)
 	}
 }

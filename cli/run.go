@@ -65,6 +65,7 @@ type runFlags struct {
 	stateDir   string
 	maxTargets int
 	maxPercent float64
+	hist       historyRunFlags // run only (see history_run.go)
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -348,6 +349,7 @@ written as xxxxx in every report and line printed.`,
 		},
 	}
 	f.register(cmd)
+	f.hist.register(cmd)
 	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&jsonOut, "json", "", "write the run records as JSON to this file (a folder ending in /: one file per run)")
 	cmd.Flags().StringVar(&mdOut, "markdown", "", "write a Markdown summary to this file")
@@ -379,6 +381,11 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 	if err := checkReports(reportPaths(out, a.getenv)); err != nil {
 		return err
 	}
+	hist, err := a.newRunHistory(ctx, f, exps)
+	if err != nil {
+		return err
+	}
+	defer hist.close()
 	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
 	for _, exp := range exps {
 		a.red.Add(exp.Secrets()...)
@@ -395,6 +402,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 			return openGuardedJournal(ctx, exe, f.stateDir, runID, exp)
 		}
 		opts.Log = slog.New(slog.NewTextHandler(a.stderr, nil))
+		opts.Claim = hist.withLocks(ctx, exp, opts.Host, opts.Commit, opts.Claim)
 		var prog *report.Progress
 		if progress != "none" {
 			prog = report.NewProgress(a.stdout, tty)
@@ -419,6 +427,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 			fmt.Fprintf(a.stderr, "shakedown: something may still be injected; run: %s\n", rec.Recover)
 		}
 		records = append(records, rec)
+		hist.record(ctx, rec)
 		if ctx.Err() != nil {
 			break // cancelled: the rest of the suite does not start
 		}
@@ -433,6 +442,7 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		fmt.Fprintf(a.stdout, "suite: %d run%s, %s (exit %d)\n", len(records), plural(len(records)),
 			report.Status(worst), worst.ExitCode())
 	}
+	hist.summary()
 	if code := worst.ExitCode(); code != 0 {
 		return exitError{code: code}
 	}

@@ -165,6 +165,7 @@ func (s *Store) lease(name, holder string, ttl time.Duration) *Lease {
 // (it lapsed and another took it) reports on Lost and stops; one that cannot reach the store
 // tries again at the next tick, and reports on Lost once the lease has surely lapsed.
 func (l *Lease) renew(ctx context.Context) {
+	defer close(l.lost)
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
 	renewed := time.Now()
@@ -199,7 +200,8 @@ func (l *Lease) renew(ctx context.Context) {
 	}
 }
 
-// Lost delivers an error if the lease is lost while held.
+// Lost delivers an error if the lease is lost while held; it is closed once the lease is
+// released or lost.
 func (l *Lease) Lost() <-chan error { return l.lost }
 
 // Release stops renewing the lease and gives the lock up. It is safe to call more than once.

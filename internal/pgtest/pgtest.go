@@ -101,18 +101,29 @@ func Start(t testing.TB) *Server {
 // DB creates a new, empty database on the package's server and returns its URL.
 func DB(t testing.TB) string {
 	t.Helper()
-	s := Start(t)
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), s.n.Add(1))
-	admin, err := sql.Open("pgx", s.URL("postgres"))
+	url, err := Start(t).NewDB()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return url
+}
+
+// NewDB creates a new, empty database on the server and returns its URL.
+func (s *Server) NewDB() (string, error) {
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), s.n.Add(1))
+	admin, err := sql.Open("pgx", s.URL("postgres"))
+	if err != nil {
+		return "", err
+	}
 	defer admin.Close()
 	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	return s.URL(name)
+	return s.URL(name), nil
 }
+
+// Installed reports whether PostgreSQL's server programs are on this machine.
+func Installed() bool { return binDir() != "" }
 
 // URL is the connection URL of database db on the server.
 func (s *Server) URL(db string) string {
