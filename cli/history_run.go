@@ -38,6 +38,7 @@ func (f *historyRunFlags) register(cmd *cobra.Command) {
 type runHistory struct {
 	a           *app
 	dsn         history.DSN
+	stateDir    string
 	lockTimeout time.Duration
 	locks       []string // from --lock, for every run
 	store       *history.Store
@@ -52,7 +53,7 @@ type runHistory struct {
 // lock is a precondition, so a store that cannot be had then ends the suite before anything
 // is injected.
 func (a *app) newRunHistory(ctx context.Context, f *runFlags, exps []*shakedown.Experiment) (*runHistory, error) {
-	h := &runHistory{a: a, lockTimeout: f.hist.lockTimeout, locks: f.hist.locks}
+	h := &runHistory{a: a, stateDir: f.stateDir, lockTimeout: f.hist.lockTimeout, locks: f.hist.locks}
 	if h.lockTimeout <= 0 {
 		h.lockTimeout = history.DefaultLockTimeout
 	}
@@ -112,14 +113,14 @@ func (h *runHistory) summary() {
 		return
 	}
 	list := "shakedown history"
-	if h.dsn.Driver == history.DriverPostgres || h.dsn.Path != defaultHistoryPath() {
+	switch {
+	case h.dsn == history.DSN{}.In(shakedown.DefaultStateDir) && h.stateDir == shakedown.DefaultStateDir:
+	case h.dsn == history.DSN{}.In(h.stateDir):
+		list += " --state-dir " + h.stateDir
+	default:
 		list += " --history " + h.dsn.String()
 	}
 	fmt.Fprintf(h.a.stdout, "recorded %d run%s in the history (%s); list with: %s\n", h.recorded, plural(h.recorded), h.dsn, list)
-}
-
-func defaultHistoryPath() string {
-	return history.DSN{}.In(shakedown.DefaultStateDir).Path
 }
 
 // close closes the store, once every lease is released.
