@@ -2,6 +2,7 @@ package history_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/pgtest"
 )
 
 // realistic returns a record the size of a run of DESIGN's example experiment (20 s
@@ -64,19 +66,39 @@ func variant(r *shakedown.Record, i int) *shakedown.Record {
 	return &v
 }
 
-// BenchmarkRecord: filing one run of realistic size in a SQLite store (goal ≤ 20 ms), with
-// the bytes the store grows by per run.
+// BenchmarkRecord: filing one run of realistic size in a SQLite store (goal ≤ 20 ms) and in
+// a PostgreSQL one (with the bytes its tables and indexes grow by per run).
 func BenchmarkRecord(b *testing.B) {
-	dsn := history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(b.TempDir(), "history.db")}
-	s := open(b, dsn)
 	r := realistic(b)
 	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		if err := s.Record(ctx, variant(r, i)); err != nil {
+	b.Run("sqlite", func(b *testing.B) {
+		s := open(b, history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(b.TempDir(), "history.db")})
+		for i := 0; b.Loop(); i++ {
+			if err := s.Record(ctx, variant(r, i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("postgres", func(b *testing.B) {
+		url := pgtest.DB(b)
+		s := open(b, history.DSN{Driver: history.DriverPostgres, Path: url})
+		n := 0
+		for b.Loop() {
+			if err := s.Record(ctx, variant(r, n)); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		db, err := sql.Open("pgx", url)
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
+		defer db.Close()
+		var size int64
+		if err := db.QueryRow(`SELECT pg_total_relation_size('runs') + pg_total_relation_size('figures')`).Scan(&size); err == nil && n > 0 {
+			b.ReportMetric(float64(size)/float64(n), "stored-B/run")
+		}
+	})
 }
 
 const bigHistory = 100_000
