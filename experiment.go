@@ -40,6 +40,7 @@ type Experiment struct {
 	StopIf      []*Check
 	Expect      []*Expectation
 	BlastRadius BlastRadius
+	Gate        *GateSpec // the gate: block; nil when the file has none
 	// Lock names a lease the run takes in the history store before it injects anything, so
 	// that runs on one shared environment wait for each other ("" takes none).
 	Lock string

@@ -22,7 +22,7 @@ var (
 )
 
 var topFields = []string{"version", "name", "description", "labels", "targets", "load",
-	"steady_state", "phases", "faults", "stop_if", "expect", "blast_radius", "lock"}
+	"steady_state", "phases", "faults", "stop_if", "expect", "blast_radius", "lock", "gate"}
 
 // file1 decodes the experiment in src. The experiment is only meaningful when no problem
 // was recorded.
@@ -93,6 +93,9 @@ func (d *decoder) file1(src []byte) *shakedown.Experiment {
 	}
 	if e, ok := fs["lock"]; ok {
 		x.Lock = d.lock(e.val, e.path)
+	}
+	if e, ok := fs["gate"]; ok {
+		x.Gate = d.gate(e.val, e.path)
 	}
 	return x
 }

@@ -22,6 +22,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(withFault("steady_state: [{name: a, metric: shop.errors, max: '${m}'}]")))
+	f.Add([]byte(withFault("gate: {min_runs: 3, tolerance: '${m}', floors: {ms: 1, ratio: 0.5}, ignore: ['*.errors during inject']}")))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("version: 1\nfaults:\n  - <<: [*x, *y]\n"))
 	f.Add([]byte(""))

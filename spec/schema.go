@@ -149,10 +149,35 @@ func Schema(reg *shakedown.Registry) ([]byte, error) {
 					"max_percent": obj{"type": "number", "exclusiveMinimum": 0, "maximum": 100},
 				},
 			},
+			"gate": gateSchema(),
 		},
 		"$defs": defs,
 	}
 	return json.MarshalIndent(s, "", "  ")
+}
+
+// gateSchema is the schema of the gate: block (see decoder.gate).
+func gateSchema() obj {
+	floor := obj{"type": "number", "minimum": 0}
+	return obj{
+		"description": "the regression gate's settings for this experiment (run --gate regressions)",
+		"type":        []any{"object", "null"}, "additionalProperties": false,
+		"properties": obj{
+			"min_runs": obj{"type": "integer", "minimum": 1, "maximum": 1000,
+				"description": "fewer reference runs never regress (default 5)"},
+			"max_runs": obj{"type": "integer", "minimum": 1, "maximum": 1000,
+				"description": "the newest this many passing runs are the reference (default 10)"},
+			"tolerance": obj{"description": "how much worse than the references is material: 20% or 0.2 (default 20%)",
+				"anyOf": []any{obj{"type": "number", "minimum": 0}, obj{"type": "string", "pattern": `^\s*[0-9.]+\s*%?\s*$`}, ref("var")}},
+			"floors": obj{
+				"description": "absolute noise floor per figure unit (defaults ms: 5, ratio: 0.01, rps: 1, number: 0)",
+				"type":        "object", "additionalProperties": false,
+				"properties": obj{"ms": floor, "ratio": obj{"type": "number", "minimum": 0, "maximum": 1}, "rps": floor, "number": floor},
+			},
+			"ignore": obj{"description": "figures not judged: names or keys, * and ? as wildcards",
+				"type": []any{"array", "null"}, "items": obj{"type": "string", "minLength": 1}},
+		},
+	}
 }
 
 func ref(def string) obj { return obj{"$ref": "#/$defs/" + def} }
