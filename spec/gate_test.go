@@ -47,10 +47,10 @@ func TestGateBlock(t *testing.T) {
 
 func TestGateProblems(t *testing.T) {
 	src := withFault(
-		"gate:",                   // 16
-		"  min_runs: 0",           // 17
-		"  max_runs: many",        // 18
-		"  tolerance: -5%",        // 19
+		"gate:",            // 16
+		"  min_runs: 0",    // 17
+		"  max_runs: many", // 18
+		"  tolerance: -5%", // 19
 		"  floors: {ms: -1, ratio: 2, percent: 1, rps: fast}", // 20
 		"  ignore: ['[', ok, {a: b}]",                         // 21
 		"  window: 3",                                         // 22
