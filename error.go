@@ -23,6 +23,7 @@ const (
 	KindAborted                 // a stop condition fired or the run was cancelled (exit 3)
 	KindNotRestored             // a revert failed or the system did not recover (exit 4)
 	KindNotSteady               // the baseline did not hold (exit 6)
+	KindRegressed               // a figure got worse than its reference runs (exit 7)
 )
 
 var kindNames = [...]string{
@@ -36,6 +37,7 @@ var kindNames = [...]string{
 	KindAborted:     "aborted",
 	KindNotRestored: "not restored",
 	KindNotSteady:   "not steady",
+	KindRegressed:   "regressed",
 }
 
 func (k Kind) String() string {
@@ -58,6 +60,8 @@ func (k Kind) Verdict() Verdict {
 		return VerdictNotRestored
 	case KindNotSteady:
 		return VerdictNotSteady
+	case KindRegressed:
+		return VerdictRegressed
 	default:
 		return VerdictError
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -191,4 +192,25 @@ func checkWorse(threshold, unit string) int {
 		return -1
 	}
 	return +1
+}
+
+// FormatFigure writes a figure's value in its unit, as reports show it: "241ms", "9.3ms",
+// "2.5%", "48/s", "3" (one decimal below 100, none above).
+func FormatFigure(v float64, unit string) string {
+	switch unit {
+	case FigureMs:
+		return figureNum(v) + "ms"
+	case FigureRatio:
+		return figureNum(v*100) + "%"
+	case FigureRPS:
+		return figureNum(v) + "/s"
+	}
+	return figureNum(v)
+}
+
+func figureNum(v float64) string {
+	if math.Abs(v) >= 100 {
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
 }

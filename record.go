@@ -40,6 +40,9 @@ type Record struct {
 	// ("load.checkout.url", "faults[0].with.env.TOKEN"): they are written as xxxxx here and
 	// in every report, and so is any other text that held one.
 	Redacted []string `json:"redacted,omitempty" redact:"keep"`
+	// Gate is what the regression gate (run --gate regressions) judged: the reference runs,
+	// the rule's settings and each figure's judgement; absent when the run was not gated.
+	Gate *GateRecord `json:"gate,omitempty"`
 }
 
 // ExperimentRef identifies the experiment a record is of.

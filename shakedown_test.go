@@ -217,14 +217,20 @@ func TestExitCodes(t *testing.T) {
 	want := map[shakedown.Verdict]int{
 		shakedown.VerdictPassed: 0, shakedown.VerdictFailed: 1, shakedown.VerdictInvalid: 2, shakedown.VerdictAborted: 3,
 		shakedown.VerdictNotRestored: 4, shakedown.VerdictError: 5, shakedown.VerdictNotSteady: 6,
+		shakedown.VerdictRegressed: 7,
+	}
+	if len(want) != len(shakedown.Verdicts) {
+		t.Errorf("the table has %d verdicts, Verdicts %d", len(want), len(shakedown.Verdicts))
 	}
 	for v, code := range want {
 		if v.ExitCode() != code {
 			t.Errorf("%s exits %d, want %d", v, v.ExitCode(), code)
 		}
 	}
-	order := []shakedown.Verdict{shakedown.VerdictPassed, shakedown.VerdictNotSteady, shakedown.VerdictFailed,
-		shakedown.VerdictAborted, shakedown.VerdictError, shakedown.VerdictNotRestored}
+	// 2 > 4 > 5 > 3 > 1 > 7 > 6 > 0, read from the right.
+	order := []shakedown.Verdict{shakedown.VerdictPassed, shakedown.VerdictNotSteady, shakedown.VerdictRegressed,
+		shakedown.VerdictFailed, shakedown.VerdictAborted, shakedown.VerdictError, shakedown.VerdictNotRestored,
+		shakedown.VerdictInvalid}
 	for i := 1; i < len(order); i++ {
 		if got := shakedown.Worst(order[:i+1]...); got != order[i] {
 			t.Errorf("Worst(%v) = %s, want %s", order[:i+1], got, order[i])
@@ -239,7 +245,7 @@ func TestExitCodes(t *testing.T) {
 	for kind, code := range map[shakedown.Kind]int{
 		shakedown.KindInternal: 5, shakedown.KindInvalid: 2, shakedown.KindNotFound: 5, shakedown.KindPermission: 5,
 		shakedown.KindUnavailable: 5, shakedown.KindConflict: 5, shakedown.KindFailed: 1, shakedown.KindAborted: 3,
-		shakedown.KindNotRestored: 4, shakedown.KindNotSteady: 6,
+		shakedown.KindNotRestored: 4, shakedown.KindNotSteady: 6, shakedown.KindRegressed: 7,
 	} {
 		if kind.ExitCode() != code {
 			t.Errorf("kind %s exits %d, want %d", kind, kind.ExitCode(), code)

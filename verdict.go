@@ -12,11 +12,12 @@ const (
 	VerdictNotRestored Verdict = "not_restored" // 4: a revert failed or the system did not recover
 	VerdictError       Verdict = "error"        // 5: the tool or the environment failed
 	VerdictNotSteady   Verdict = "not_steady"   // 6: the baseline did not hold; nothing was injected
+	VerdictRegressed   Verdict = "regressed"    // 7: passed, but a figure got worse than its reference runs (run --gate regressions)
 )
 
 // Verdicts lists every verdict in exit-code order.
 var Verdicts = []Verdict{VerdictPassed, VerdictFailed, VerdictInvalid, VerdictAborted,
-	VerdictNotRestored, VerdictError, VerdictNotSteady}
+	VerdictNotRestored, VerdictError, VerdictNotSteady, VerdictRegressed}
 
 // ExitCode returns the process exit code of the verdict.
 func (v Verdict) ExitCode() int {
@@ -33,6 +34,8 @@ func (v Verdict) ExitCode() int {
 		return 4
 	case VerdictNotSteady:
 		return 6
+	case VerdictRegressed:
+		return 7
 	default:
 		return 5
 	}
@@ -53,31 +56,36 @@ func (v Verdict) Meaning() string {
 		return "a revert failed or the system did not recover; `shakedown recover` printed"
 	case VerdictNotSteady:
 		return "the baseline did not hold; nothing was injected"
+	case VerdictRegressed:
+		return "passed its own checks, but a figure is significantly and materially worse than in its reference runs (--gate regressions)"
 	default:
 		return "the tool or the environment failed (target not found, injection failed)"
 	}
 }
 
-// severity orders verdicts for a suite: 4 > 5 > 3 > 1 > 6 > 0, with invalid above all
-// (it is reported before anything runs).
+// severity orders verdicts for a suite: 4 > 5 > 3 > 1 > 7 > 6 > 0, with invalid above all
+// (it is reported before anything runs). A regression ranks below a failure (the run did not
+// hold at all) and above not_steady (nothing was tried).
 func (v Verdict) severity() int {
 	switch v {
 	case VerdictInvalid:
-		return 7
+		return 8
 	case VerdictNotRestored:
-		return 6
+		return 7
 	case VerdictError:
-		return 5
+		return 6
 	case VerdictAborted:
-		return 4
+		return 5
 	case VerdictFailed:
+		return 4
+	case VerdictRegressed:
 		return 3
 	case VerdictNotSteady:
 		return 2
 	case VerdictPassed:
 		return 1
 	default:
-		return 5 // an unknown verdict counts as an error
+		return 6 // an unknown verdict counts as an error
 	}
 }
 

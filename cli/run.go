@@ -321,7 +321,7 @@ func (a *app) runCommand() *cobra.Command {
 		Short: "Run experiments: baseline, inject, revert, recover, verdict",
 		Long: `Run experiments. A directory is a suite: its *.yaml, *.yml and *.json files run in name
 order. Every file is validated, and every report path checked, before anything runs. The
-suite exits with the most severe code of its runs: 4 > 5 > 3 > 1 > 6 > 0 (2 before
+suite exits with the most severe code of its runs: 4 > 5 > 3 > 1 > 7 > 6 > 0 (2 before
 anything runs). A report that cannot be written after the runs is said on stderr; the exit
 code stays the verdict's. Secrets (URL passwords, credential-like headers, env: values) are
 written as xxxxx in every report and line printed.`,

@@ -352,25 +352,7 @@ func PText(p, alpha float64) string {
 }
 
 // Format writes a figure's value in its unit: "241ms", "2.5%", "48/s", "3".
-func Format(v float64, unit string) string {
-	switch unit {
-	case shakedown.FigureMs:
-		return num(v) + "ms"
-	case shakedown.FigureRatio:
-		return num(v*100) + "%"
-	case shakedown.FigureRPS:
-		return num(v) + "/s"
-	}
-	return num(v)
-}
-
-// num writes v with at most one decimal below 100 and none above.
-func num(v float64) string {
-	if math.Abs(v) >= 100 {
-		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
-	}
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
-}
+func Format(v float64, unit string) string { return shakedown.FormatFigure(v, unit) }
 
 func plural(n int) string {
 	if n == 1 {

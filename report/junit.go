@@ -121,6 +121,9 @@ func junitSuite(i int, r *shakedown.Record) junit.Testsuite {
 		s.AddTestcase(expectCase(class, r, &r.Expectations[i]))
 	}
 	s.AddTestcase(faultsCase(class, r))
+	for _, tc := range gateCases(class, r) {
+		s.AddTestcase(tc)
+	}
 	return s
 }
 
@@ -146,7 +149,7 @@ func verdictCase(class string, r *shakedown.Record) junit.Testcase {
 	}
 	switch r.Verdict {
 	case shakedown.VerdictFailed, shakedown.VerdictAborted, shakedown.VerdictNotRestored,
-		shakedown.VerdictNotSteady:
+		shakedown.VerdictNotSteady, shakedown.VerdictRegressed:
 		tc.Failure = res
 	default: // invalid, error and anything unknown: the run itself went wrong
 		tc.Error = res

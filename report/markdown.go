@@ -135,6 +135,7 @@ func writeRunMarkdown(b *bytes.Buffer, r *shakedown.Record) {
 		b.WriteString("> ```sh\n> " + oneLine(recoverCommand(r)) + "\n> ```\n\n")
 	}
 
+	writeGateMarkdown(b, r)
 	writeTargetsMarkdown(b, r)
 	writeChecksMarkdown(b, r)
 	writeFaultsMarkdown(b, r)

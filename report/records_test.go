@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -253,6 +254,38 @@ func invalidRecord() *shakedown.Record {
 	}
 }
 
+// regressedRecord passed its own checks, but its p99 under the fault is well above that of
+// its reference runs on main.
+func regressedRecord() *shakedown.Record {
+	r := base("01JXA6Q8W3M4N5P6R7S8T9V0WH")
+	r.Commit = &shakedown.Commit{SHA: "5e1f3c9a0b7d2e4f6a8c0b1d3e5f7a9c1b3d5e7f", Branch: "feature/cache", Source: "GITHUB_SHA"}
+	r.Verdict, r.ExitCode = shakedown.VerdictRegressed, 7
+	r.Reason = "checkout.latency.p99 during inject 331ms vs 92ms (median of 10 runs on main, p<0.01); 1 more figure regressed"
+	var refs []string
+	for i := range 10 {
+		refs = append(refs, fmt.Sprintf("01JXA5Q8W3M4N5P6R7S8T9V0%02d", i))
+	}
+	r.Gate = &shakedown.GateRecord{Reference: "main", References: refs, MinRuns: 5, Tolerance: 0.2,
+		Floors: map[string]float64{"ms": 5, "ratio": 0.01, "rps": 1, "": 0}, Alpha: 0.01, Judged: true,
+		Regressions: []string{"checkout.latency.p99 during inject", "recovery.time_to_recover"},
+		Figures: []shakedown.GateFigure{
+			{Name: "checkout.latency.p50", Phase: "inject", Unit: "ms", Value: 243, N: 10, Median: 240, Scale: 4, Change: 3, P: 0.31},
+			{Name: "checkout.latency.p99", Phase: "inject", Unit: "ms", Value: 331, N: 10, Median: 92, Scale: 2.5, Change: 239,
+				P: 1e-6, Significant: true, Material: true, Regressed: true},
+			{Name: "recovery.time_to_recover", Unit: "ms", Value: 9000, N: 10, Median: 3000, Scale: 150, Change: 6000,
+				P: 1e-5, Significant: true, Material: true, Regressed: true},
+		}}
+	return r
+}
+
+// gatedRecord passed, and the gate could not judge it yet.
+func gatedRecord() *shakedown.Record {
+	r := base("01JXA6Q8W3M4N5P6R7S8T9V0WJ")
+	r.Gate = &shakedown.GateRecord{Reference: "main", References: []string{"a", "b", "c"}, MinRuns: 5, Tolerance: 0.2,
+		Floors: map[string]float64{"ms": 5}, Alpha: 0.01, Note: "not enough history (3 of 5)"}
+	return r
+}
+
 // cases are the records the golden files are made from.
 var cases = []struct {
 	name    string
@@ -266,4 +299,6 @@ var cases = []struct {
 	{"error", func() []*shakedown.Record { return []*shakedown.Record{errorRecord()} }},
 	{"invalid", func() []*shakedown.Record { return []*shakedown.Record{invalidRecord()} }},
 	{"suite", func() []*shakedown.Record { return []*shakedown.Record{passedRecord(), failedRecord()} }},
+	{"regressed", func() []*shakedown.Record { return []*shakedown.Record{regressedRecord()} }},
+	{"gated", func() []*shakedown.Record { return []*shakedown.Record{gatedRecord()} }},
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // Status returns the upper-case word a report shows for a verdict: PASSED, FAILED, INVALID,
-// ABORTED, NOT RESTORED, ERROR or NOT STEADY. An empty verdict reads UNKNOWN; an unknown
+// ABORTED, NOT RESTORED, ERROR, NOT STEADY or REGRESSED. An empty verdict reads UNKNOWN; an unknown
 // one is written the same way, on one line.
 func Status(v shakedown.Verdict) string {
 	w := oneLine(strings.ReplaceAll(string(v), "_", " "))

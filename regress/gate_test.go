@@ -1,0 +1,92 @@
+package regress
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// record is a passed run whose checkout p99 during inject is p99 ms and whose time to recover
+// is ttr ms.
+func record(id string, p99, ttr float64) *shakedown.Record {
+	m := shakedown.Millis(ttr)
+	return &shakedown.Record{
+		ID: id, Verdict: shakedown.VerdictPassed, Reason: "the hypothesis held",
+		Loads: []shakedown.LoadRecord{{Name: "checkout", PerPhase: map[shakedown.Phase]*shakedown.LoadStats{
+			shakedown.PhaseBaseline: {Count: 100, P50: 20, P99: 40, Throughput: 50},
+			shakedown.PhaseInject:   {Count: 100, P50: 60, P99: shakedown.Millis(p99), Throughput: 50},
+		}}},
+		Recovery: shakedown.RecoveryRecord{TimeToRecover: &m},
+	}
+}
+
+func history(n int) []*shakedown.Record {
+	var out []*shakedown.Record
+	for i := range n {
+		out = append(out, record(fmt.Sprintf("ref%02d", i), 92+float64(i%3)-1, 3000+float64(10*(i%4))))
+	}
+	return out
+}
+
+func TestGateRegressed(t *testing.T) {
+	r := record("run", 241, 3000)
+	if !Gate(r, history(12), "main", Defaults()) {
+		t.Fatalf("a p99 of 241ms against 92ms did not regress: %+v", r.Gate)
+	}
+	if r.Verdict != shakedown.VerdictRegressed || r.ExitCode != 7 {
+		t.Errorf("verdict %s exit %d, want regressed 7", r.Verdict, r.ExitCode)
+	}
+	if want := "checkout.latency.p99 during inject 241ms vs 92ms (median of 10 runs on main, p<0.01)"; r.Reason != want {
+		t.Errorf("reason %q, want %q", r.Reason, want)
+	}
+	g := r.Gate
+	if !g.Judged || len(g.References) != 10 || g.References[0] != "ref00" || len(g.Regressions) != 1 {
+		t.Errorf("gate record: judged %v, references %v, regressions %v", g.Judged, g.References, g.Regressions)
+	}
+	if len(g.Figures) != 9 {
+		t.Errorf("judged %d figures, want 9", len(g.Figures))
+	}
+}
+
+func TestGateSeveralRegressions(t *testing.T) {
+	r := record("run", 241, 9000)
+	Gate(r, history(10), "", Defaults())
+	if want := "recovery.time_to_recover 9000ms vs 3010ms (median of 10 runs, p<0.01); 1 more figure regressed"; r.Reason != want {
+		t.Errorf("reason %q, want %q", r.Reason, want)
+	}
+}
+
+func TestGatePasses(t *testing.T) {
+	r := record("run", 93, 3020)
+	if Gate(r, history(10), "main", Defaults()) || r.Verdict != shakedown.VerdictPassed || r.Reason != "the hypothesis held" {
+		t.Errorf("a usual run: verdict %s, reason %q", r.Verdict, r.Reason)
+	}
+	if !r.Gate.Judged || len(r.Gate.Figures) != 9 || len(r.Gate.Regressions) != 0 {
+		t.Errorf("gate: judged %v, %d figures, regressions %v", r.Gate.Judged, len(r.Gate.Figures), r.Gate.Regressions)
+	}
+}
+
+func TestGateNotEnoughHistory(t *testing.T) {
+	r := record("run", 500, 3000)
+	if Gate(r, history(3), "main", Defaults()) || r.Verdict != shakedown.VerdictPassed {
+		t.Errorf("3 references regressed the run: %s", r.Verdict)
+	}
+	if r.Gate.Judged || len(r.Gate.References) != 3 {
+		t.Errorf("gate: judged %v, references %v", r.Gate.Judged, r.Gate.References)
+	}
+	if r.Gate.Note != "not enough history (3 of 5)" {
+		t.Errorf("gate note %q", r.Gate.Note)
+	}
+}
+
+func TestGateOnlyJudgesPassedRuns(t *testing.T) {
+	r := record("run", 500, 3000)
+	r.Verdict, r.ExitCode, r.Reason = shakedown.VerdictFailed, 1, "checkout p99 broke"
+	if Gate(r, history(10), "main", Defaults()) || r.Verdict != shakedown.VerdictFailed || r.ExitCode != 1 || r.Reason != "checkout p99 broke" {
+		t.Errorf("a failed run: verdict %s exit %d reason %q; want its own", r.Verdict, r.ExitCode, r.Reason)
+	}
+	if r.Gate.Judged || r.Gate.Note != "not judged: the run failed on its own" {
+		t.Errorf("gate: judged %v, note %q", r.Gate.Judged, r.Gate.Note)
+	}
+}
