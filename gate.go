@@ -19,6 +19,7 @@ type GateRecord struct {
 	// References are the ids of the reference runs, newest first.
 	References []string           `json:"reference_runs"`
 	MinRuns    int                `json:"min_runs"`
+	MaxRuns    int                `json:"max_runs"`
 	Tolerance  float64            `json:"tolerance"`
 	Floors     map[string]float64 `json:"floors"`
 	Alpha      float64            `json:"alpha"`

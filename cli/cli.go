@@ -118,7 +118,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `shakedown runs resilience experiments the way a test suite runs tests: from files kept
 beside the system they exercise, with an exit code that says exactly what happened.
 
-Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6 not steady.`,
+Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6 not steady,
+7 regressed (run --gate regressions).`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		Version:           shakedown.Version,
@@ -146,6 +147,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 		a.validateCommand(),
 		a.planCommand(),
 		a.runCommand(),
+		a.compareCommand(),
 		recoverCmd,
 		a.faultsCommand(),
 		a.schemaCommand(),

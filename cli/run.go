@@ -66,6 +66,7 @@ type runFlags struct {
 	maxTargets int
 	maxPercent float64
 	hist       historyRunFlags // run only (see history_run.go)
+	gate       gateFlags       // run only (see gate.go)
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -323,7 +324,11 @@ func (a *app) runCommand() *cobra.Command {
 order. Every file is validated, and every report path checked, before anything runs. The
 suite exits with the most severe code of its runs: 4 > 5 > 3 > 1 > 7 > 6 > 0 (2 before
 anything runs). A report that cannot be written after the runs is said on stderr; the exit
-code stays the verdict's. Secrets (URL passwords, credential-like headers, env: values) are
+code stays the verdict's. With --gate regressions, a run that passed is then judged
+against its reference runs in the history (the last passing runs of the same experiment on
+--reference, default the run's own branch): a figure significantly and materially worse
+makes it regressed (exit 7); fewer than 5 reference runs never regress. Secrets (URL
+passwords, credential-like headers, env: values) are
 written as xxxxx in every report and line printed.`,
 		Args:        cobra.MinimumNArgs(1),
 		Annotations: map[string]string{onSignal: signalVerdict},
@@ -350,6 +355,7 @@ written as xxxxx in every report and line printed.`,
 	}
 	f.register(cmd)
 	f.hist.register(cmd)
+	f.gate.register(cmd)
 	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&jsonOut, "json", "", "write the run records as JSON to this file (a folder ending in /: one file per run)")
 	cmd.Flags().StringVar(&mdOut, "markdown", "", "write a Markdown summary to this file")
@@ -386,6 +392,10 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		return err
 	}
 	defer hist.close()
+	gt, err := a.openGate(ctx, f.gate, hist, exps)
+	if err != nil {
+		return err
+	}
 	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
 	for _, exp := range exps {
 		a.red.Add(exp.Secrets()...)
@@ -422,6 +432,9 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 			prog.Close()
 		}
 		a.red.Redact(rec)
+		if gt != nil {
+			gt.judge(ctx, a, exp, rec)
+		}
 		report.WriteVerdictLine(a.stdout, rec)
 		if rec.Recover != "" {
 			fmt.Fprintf(a.stderr, "shakedown: something may still be injected; run: %s\n", rec.Recover)

@@ -16,7 +16,7 @@ import (
 // It reports whether the run regressed.
 func Gate(r *shakedown.Record, refs []*shakedown.Record, branch string, o Options) bool {
 	o = o.normal()
-	g := &shakedown.GateRecord{Reference: branch, MinRuns: o.MinRuns, Tolerance: o.Tolerance,
+	g := &shakedown.GateRecord{Reference: branch, MinRuns: o.MinRuns, MaxRuns: o.MaxRuns, Tolerance: o.Tolerance,
 		Floors: o.Floors, Alpha: o.Alpha, Ignore: o.Ignore}
 	r.Gate = g
 	if len(refs) > o.MaxRuns {

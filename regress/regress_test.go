@@ -312,3 +312,18 @@ func TestDeterministic(t *testing.T) {
 		t.Errorf("Judge changed its input")
 	}
 }
+
+func TestDiff(t *testing.T) {
+	run := []shakedown.Figure{p99(241), rps(48), errs(0.02), {Name: "only.here", Value: 1}}
+	other := []shakedown.Figure{errs(0), p99(92), rps(50)}
+	got := Diff(run, other)
+	if len(got) != 3 {
+		t.Fatalf("Diff paired %d figures, want 3: %+v", len(got), got)
+	}
+	if c := got[0]; c.Key() != "checkout.latency.p99 during inject" || c.Other != 92 || c.Change != 149 || math.Abs(c.Relative-149.0/92) > 1e-12 {
+		t.Errorf("p99: %+v", c)
+	}
+	if c := got[2]; c.Name != "checkout.errors" || !math.IsInf(c.Relative, 1) {
+		t.Errorf("errors from 0: %+v", c)
+	}
+}

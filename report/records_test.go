@@ -265,7 +265,7 @@ func regressedRecord() *shakedown.Record {
 	for i := range 10 {
 		refs = append(refs, fmt.Sprintf("01JXA5Q8W3M4N5P6R7S8T9V0%02d", i))
 	}
-	r.Gate = &shakedown.GateRecord{Reference: "main", References: refs, MinRuns: 5, Tolerance: 0.2,
+	r.Gate = &shakedown.GateRecord{Reference: "main", References: refs, MinRuns: 5, MaxRuns: 10, Tolerance: 0.2,
 		Floors: map[string]float64{"ms": 5, "ratio": 0.01, "rps": 1, "": 0}, Alpha: 0.01, Judged: true,
 		Regressions: []string{"checkout.latency.p99 during inject", "recovery.time_to_recover"},
 		Figures: []shakedown.GateFigure{
@@ -281,7 +281,7 @@ func regressedRecord() *shakedown.Record {
 // gatedRecord passed, and the gate could not judge it yet.
 func gatedRecord() *shakedown.Record {
 	r := base("01JXA6Q8W3M4N5P6R7S8T9V0WJ")
-	r.Gate = &shakedown.GateRecord{Reference: "main", References: []string{"a", "b", "c"}, MinRuns: 5, Tolerance: 0.2,
+	r.Gate = &shakedown.GateRecord{Reference: "main", References: []string{"a", "b", "c"}, MinRuns: 5, MaxRuns: 10, Tolerance: 0.2,
 		Floors: map[string]float64{"ms": 5}, Alpha: 0.01, Note: "not enough history (3 of 5)"}
 	return r
 }
