@@ -200,7 +200,7 @@ func withRun(run, other *shakedown.Record) *comparison {
 type comparison struct {
 	Experiment    string         `json:"experiment"`
 	Run           runRef         `json:"run"`
-	Other         runRef         `json:"other,omitzero"`          // the run compared with
+	Other         runRef         `json:"other,omitzero"`           // the run compared with
 	Reference     string         `json:"reference,omitempty"`      // or the branch of the reference runs
 	ReferenceRuns []string       `json:"reference_runs,omitempty"` // their ids, newest first
 	Alpha         float64        `json:"alpha,omitempty"`
