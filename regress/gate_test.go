@@ -14,8 +14,9 @@ func record(id string, p99, ttr float64) *shakedown.Record {
 	return &shakedown.Record{
 		ID: id, Verdict: shakedown.VerdictPassed, Reason: "the hypothesis held",
 		Loads: []shakedown.LoadRecord{{Name: "checkout", PerPhase: map[shakedown.Phase]*shakedown.LoadStats{
-			shakedown.PhaseBaseline: {Count: 100, P50: 20, P99: 40, Throughput: 50},
-			shakedown.PhaseInject:   {Count: 100, P50: 60, P99: shakedown.Millis(p99), Throughput: 50},
+			shakedown.PhaseBaseline: {Count: 1000, P50: 20, P99: 40, Throughput: 50},
+			shakedown.PhaseInject:   {Count: 1000, P50: 60, P99: shakedown.Millis(p99), Throughput: 50},
+			shakedown.PhaseRevert:   {Count: 30, P50: 60, P99: 70, Throughput: 50},
 		}}},
 		Recovery: shakedown.RecoveryRecord{TimeToRecover: &m},
 	}
@@ -44,8 +45,8 @@ func TestGateRegressed(t *testing.T) {
 	if !g.Judged || len(g.References) != 10 || g.References[0] != "ref00" || len(g.Regressions) != 1 {
 		t.Errorf("gate record: judged %v, references %v, regressions %v", g.Judged, g.References, g.Regressions)
 	}
-	if len(g.Figures) != 9 {
-		t.Errorf("judged %d figures, want 9", len(g.Figures))
+	if len(g.Figures) != 13 {
+		t.Errorf("judged %d figures, want 13", len(g.Figures))
 	}
 }
 
@@ -62,7 +63,7 @@ func TestGatePasses(t *testing.T) {
 	if Gate(r, history(10), "main", Defaults()) || r.Verdict != shakedown.VerdictPassed || r.Reason != "the hypothesis held" {
 		t.Errorf("a usual run: verdict %s, reason %q", r.Verdict, r.Reason)
 	}
-	if !r.Gate.Judged || len(r.Gate.Figures) != 9 || len(r.Gate.Regressions) != 0 {
+	if !r.Gate.Judged || len(r.Gate.Figures) != 13 || len(r.Gate.Regressions) != 0 {
 		t.Errorf("gate: judged %v, %d figures, regressions %v", r.Gate.Judged, len(r.Gate.Figures), r.Gate.Regressions)
 	}
 }
@@ -88,5 +89,39 @@ func TestGateOnlyJudgesPassedRuns(t *testing.T) {
 	}
 	if r.Gate.Judged || r.Gate.Note != "not judged: the run failed on its own" {
 		t.Errorf("gate: judged %v, note %q", r.Gate.Judged, r.Gate.Note)
+	}
+}
+
+// TestGateTooFewRequests: a p99 over fewer than 1000 requests is one of its few slowest
+// requests; it is shown, not judged, in the run and left out of the references.
+func TestGateTooFewRequests(t *testing.T) {
+	r := record("run", 241, 3000)
+	r.Loads[0].PerPhase[shakedown.PhaseInject].Count = 400
+	r.Checks = []shakedown.CheckRecord{{Name: "p99", PerPhase: map[shakedown.Phase]*shakedown.CheckPhaseRecord{
+		shakedown.PhaseInject: {Observed: "241ms over 400 requests", Threshold: "max 1s",
+			Samples: []shakedown.Sample{{Observed: "checkout.latency.p99 241ms"}}},
+		shakedown.PhaseBaseline: {Observed: "1% over 400 requests", Threshold: "max 5%",
+			Samples: []shakedown.Sample{{Observed: "checkout.errors 1%"}}},
+	}}}
+	if Gate(r, history(10), "main", Defaults()) {
+		t.Fatalf("regressed on a p99 of 400 requests: %s", r.Reason)
+	}
+	notes := map[string]string{}
+	for _, f := range r.Gate.Figures {
+		notes[shakedown.Figure{Name: f.Name, Phase: f.Phase}.Key()] = f.Note
+	}
+	for key, want := range map[string]string{
+		"checkout.latency.p99 during inject": "too few requests to judge (400 of 1000)",
+		"p99.observed during inject":         "too few requests to judge (400 of 1000)",
+		"checkout.latency.p99 during revert": "too few requests to judge (30 of 1000)",
+		"checkout.latency.p50 during revert": "",
+		"checkout.latency.p50 during inject": "",
+	} {
+		if got, ok := notes[key]; !ok || got != want {
+			t.Errorf("%s: note %q (present %v), want %q", key, got, ok, want)
+		}
+	}
+	if _, ok := notes["p99.observed during baseline"]; !ok {
+		t.Errorf("an error ratio over 400 requests is a mean: judged, not left out (notes %v)", notes)
 	}
 }

@@ -51,6 +51,14 @@
 // references hold (an alert that fired in only some of them) is not judged either. At most
 // MaxRuns (default 10) references are used, the newest first.
 //
+// Too few requests: a latency quantile rests on the requests of its phase, and a p99 of 200
+// requests is the second slowest of them, which one scheduling hiccup of a shared runner
+// moves by more than any tolerance. Gate judges a quantile (a load's p50 or p99, a check's
+// value of a quantile metric) only over as many requests as the stats package asks of it for
+// a baseline comparison — 20 for p50, 1000 for p99 — and leaves it out of the references
+// otherwise; it is shown, marked "too few requests to judge (400 of 1000)". Run the load at a
+// rate that gives the phases you gate on their requests.
+//
 // Times to detect and to recover are measured at the samples of the checks and alerts, so
 // they move in steps of a check's interval: when that interval is more than a fifth of the
 // time, one step is material. Raise the tolerance in the experiment's gate: block, or ignore
