@@ -125,6 +125,22 @@ func TestOneOutlierCannotSway(t *testing.T) {
 	}
 }
 
+// TestTwoSlowReferences: two slow references of ten show that slow runs happen (a shared
+// machine); a run like them is not a regression, while one much slower still is.
+func TestTwoSlowReferences(t *testing.T) {
+	rs := refs(p99, 98, 101, 100, 103, 99, 97, 102, 100, 150, 160)
+	if r := judgeOne(t, p99(150), rs, Defaults()); r.Regressed {
+		t.Errorf("150ms beside two slow references of 150 and 160ms: regressed (scale %g, p %g)", r.Scale, r.P)
+	}
+	if r := judgeOne(t, p99(200), rs, Defaults()); !r.Regressed {
+		t.Errorf("200ms beside two slow references of 150 and 160ms: not regressed (scale %g, p %g)", r.Scale, r.P)
+	}
+	one := refs(p99, 98, 101, 100, 103, 99, 97, 102, 100, 101, 160)
+	if r := judgeOne(t, p99(155), one, Defaults()); !r.Regressed {
+		t.Errorf("155ms beside one slow reference of 160ms: not regressed (scale %g, p %g)", r.Scale, r.P)
+	}
+}
+
 func TestLowerIsWorse(t *testing.T) {
 	rs := refs(rps, 50, 49.8, 50.1, 50, 49.9, 50, 50.2)
 	if r := judgeOne(t, rps(30), rs, Defaults()); !r.Regressed || r.Worsening != 20 {

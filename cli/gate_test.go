@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/history"
+)
+
+// slowServer is an HTTP server whose latency the test controls: base normally; fault while
+// the fault file exists (an exec fault creates it, its revert removes it) and for after
+// beyond that, the time the system takes to recover.
+type slowServer struct {
+	file string
+	mu   sync.Mutex
+	base time.Duration
+	slow time.Duration // while the fault holds, and for after beyond
+	aft  time.Duration
+	seen bool      // the fault file was there
+	off  time.Time // when it was first found gone
+}
+
+func (s *slowServer) set(slow, after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slow, s.aft = slow, after
+}
+
+func (s *slowServer) delay() time.Duration {
+	_, err := os.Stat(s.file)
+	on := err == nil
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on:
+		s.seen, s.off = true, time.Time{}
+		return s.slow
+	case s.seen && s.off.IsZero():
+		s.off = now
+		return s.slow
+	case s.seen && now.Sub(s.off) < s.aft:
+		return s.slow
+	}
+	s.seen = false
+	return s.base
+}
+
+func (s *slowServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(s.delay())
+	fmt.Fprintln(w, "ok")
+}
+
+// gateExperiment is a short experiment on the server at addr: 1000 requests a second, so
+// that the baseline (1.2 s) and the fault (1.5 s) carry the 1000 requests a p99 is judged on.
+// The server's latencies under the fault (400 ms, 800 ms doubled) and its time to recover
+// (about 1.4 s, 2.9 s doubled) are large beside the 100 ms a busy shared machine adds now and
+// then to a run.
+// The steady state (p99 over 50 ms windows under 50 ms, broken only when that lasts 500 ms:
+// the load's first connections are slower, and the machine is shared) must come back after the revert; the time it
+// takes is the run's time to recover.
+func gateExperiment(addr, faultFile string) string {
+	return `version: 1
+name: checkout-slow-cache
+load:
+  checkout: {url: "http://` + addr + `/", rate: 1000/s, timeout: 2s}
+steady_state:
+  - name: checkout fast
+    metric: checkout.latency.p99
+    max: 50ms
+    every: 50ms
+    for: 500ms
+    phases: [baseline, recovery]
+phases: {baseline: 1200ms, recovery: 8s}
+faults:
+  - name: slow-cache
+    type: exec
+    with: {inject: [touch, "` + faultFile + `"], revert: [rm, -f, "` + faultFile + `"]}
+    duration: 1500ms
+`
+}
+
+// TestGateHonesty is the gate's honesty with a real server and real runs of the real binary,
+// recorded into a real SQLite store: 10 reference runs on main, then 20 identical runs → no
+// regression; 10 runs with the p99 under the fault doubled, and 10 with the time to recover
+// doubled → regressed, every one.
+func TestGateHonesty(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: 50 runs of an experiment")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	srv := &slowServer{file: filepath.Join(dir, "fault"), base: time.Millisecond}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	exp := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(exp, []byte(gateExperiment(strings.TrimPrefix(ts.URL, "http://"), srv.file)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dsn := "sqlite:" + filepath.Join(dir, "history.db")
+	ctx := context.Background()
+	store, err := history.Open(ctx, history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(dir, "history.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+
+	// The machine is shared: a run it made not steady (its baseline slow beyond the bound
+	// for half a second) says nothing about the gate and is run again, 5 times in all at most.
+	n, retries := 0, 0
+	var run func(gated bool) *shakedown.Record
+	run = func(gated bool) *shakedown.Record {
+		t.Helper()
+		n++
+		out := filepath.Join(dir, fmt.Sprintf("run-%02d.json", n))
+		args := []string{"run", "--progress", "none", "--state-dir", filepath.Join(dir, "state"), "--history", dsn, "--json", out, exp}
+		if gated {
+			args = append(args, "--gate", "regressions")
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "GITHUB_SHA=5e1f3c9a0b7d", "GITHUB_REF_NAME=main", "GITHUB_STEP_SUMMARY=")
+		b, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("run %d: %v", n, err)
+		}
+		data, rerr := os.ReadFile(out)
+		if rerr != nil {
+			t.Fatalf("run %d: %v\n%s", n, rerr, b)
+		}
+		recs, derr := history.DecodeRecords(data)
+		if derr != nil {
+			t.Fatalf("run %d: %v", n, derr)
+		}
+		r := recs[0]
+		if r.Verdict == shakedown.VerdictNotSteady && retries < 5 {
+			retries++
+			t.Logf("run %d: %s: %s; run again", n, r.Verdict, r.Reason)
+			return run(gated)
+		}
+		if r.Verdict != shakedown.VerdictPassed && r.Verdict != shakedown.VerdictRegressed {
+			t.Fatalf("run %d: %s, want passed or regressed:\n%s", n, r.Verdict, b)
+		}
+		if r.ExitCode != cmd.ProcessState.ExitCode() {
+			t.Errorf("run %d: exit %d, record says %d", n, cmd.ProcessState.ExitCode(), r.ExitCode)
+		}
+		if err := store.Record(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	regressions := func(what string, runs int) (regressed int) {
+		for range runs {
+			r := run(true)
+			if r.Gate == nil || !r.Gate.Judged {
+				t.Fatalf("%s: the gate did not judge run %s: %+v", what, r.ID, r.Gate)
+			}
+			if r.Verdict == shakedown.VerdictRegressed {
+				regressed++
+			}
+			t.Logf("%s: %s %s", what, r.Verdict, r.Reason)
+		}
+		return regressed
+	}
+
+	srv.set(400*time.Millisecond, time.Second)
+	for range 10 {
+		if r := run(false); r.Verdict != shakedown.VerdictPassed {
+			t.Fatalf("reference run %s: %s", r.ID, r.Reason)
+		}
+	}
+	if got := regressions("identical", 20); got != 0 {
+		t.Errorf("identical runs: %d of 20 regressed, want none", got)
+	}
+	srv.set(800*time.Millisecond, time.Second)
+	if got := regressions("p99 under the fault doubled", 10); got != 10 {
+		t.Errorf("p99 under the fault doubled: %d of 10 regressed, want 10", got)
+	}
+	srv.set(400*time.Millisecond, 2500*time.Millisecond)
+	if got := regressions("time to recover doubled", 10); got != 10 {
+		t.Errorf("time to recover doubled: %d of 10 regressed, want 10", got)
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// buildBinary builds the real shakedown binary once per test binary.
+func buildBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shakedown-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "shakedown")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/shakedown-dev/shakedown/cmd/shakedown").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build shakedown: %v", binErr)
+	}
+	return binPath
+}
