@@ -19,7 +19,7 @@ import (
 func (a *app) compareCommand() *cobra.Command {
 	var (
 		historyDSN, stateDir, reference string
-		jsonOut                          bool
+		jsonOut                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compare RUN [RUN | --reference BRANCH]",
@@ -145,24 +145,48 @@ func (c *comparer) withReference(ctx context.Context, run *shakedown.Record, bra
 	figs := make([][]shakedown.Figure, len(refs))
 	ids := make([]string, len(refs))
 	for i, r := range refs {
-		figs[i], ids[i] = shakedown.Figures(r), r.ID
+		figs[i], _ = regress.Judgeable(r)
+		ids[i] = r.ID
 	}
 	cmp := &comparison{Experiment: run.Experiment.Name, Run: describe(run), Reference: branch, ReferenceRuns: ids,
 		Alpha: opts.Alpha, minRuns: opts.MinRuns}
 	// Every figure is shown against the references' median, judged or not.
 	o := opts
 	o.MinRuns = 1
-	judged := regress.Judge(shakedown.Figures(run), figs, o)
+	judgeable, few := regress.Judgeable(run)
+	judged := regress.Judge(judgeable, figs, o)
 	enough := len(refs) >= opts.MinRuns
 	if !enough {
 		cmp.Note = fmt.Sprintf("not enough history (%d of %d): changes are shown, not judged", len(refs), opts.MinRuns)
 	}
-	for _, r := range judged.Figures {
-		fc := figureChange{Name: r.Name, Phase: r.Phase, Unit: r.Unit, Value: r.Value, Other: r.Median,
-			Change: r.Change, Percent: percent(r.Change, r.Median), N: r.N}
-		if enough && r.N >= opts.MinRuns {
-			p, sig, mat, reg := r.P, r.Significant, r.Material, r.Regressed
-			fc.P, fc.Significant, fc.Material, fc.Regressed = &p, &sig, &mat, &reg
+	byKey := map[string]regress.Result{}
+	for _, r := range append(judged.Figures, few...) {
+		byKey[r.Key()] = r
+	}
+	for _, f := range shakedown.Figures(run) {
+		r, ok := byKey[f.Key()]
+		if !ok {
+			continue
+		}
+		delete(byKey, f.Key())
+		fc := figureChange{Name: r.Name, Phase: r.Phase, Unit: r.Unit, Value: r.Value, N: r.N}
+		switch {
+		case r.N == 0:
+			fc.Note = r.Note
+			if fc.Note == "" {
+				fc.Note = "no reference run holds it"
+			}
+		default:
+			fc.Other, fc.Change, fc.Percent = r.Median, r.Change, percent(r.Change, r.Median)
+			if enough && r.N >= opts.MinRuns {
+				p, sig, mat, reg := r.P, r.Significant, r.Material, r.Regressed
+				fc.P, fc.Significant, fc.Material, fc.Regressed = &p, &sig, &mat, &reg
+			} else if enough {
+				fc.Note = fmt.Sprintf("not judged: %d of %d runs hold it", r.N, opts.MinRuns)
+			}
+		}
+		if r.Note != "" && r.N > 0 {
+			fc.Note = r.Note
 		}
 		cmp.Figures = append(cmp.Figures, fc)
 	}
@@ -257,6 +281,7 @@ type figureChange struct {
 	Significant *bool           `json:"significant,omitempty"`
 	Material    *bool           `json:"material,omitempty"`
 	Regressed   *bool           `json:"regressed,omitempty"`
+	Note        string          `json:"note,omitempty"` // why it is not judged
 }
 
 func percent(change, of float64) *float64 {
@@ -277,24 +302,30 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 	}
 	fmt.Fprintf(&b, "%s: run %s against %s\n\n", c.Experiment, c.Run, against)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "figure\tthis run\t%s\tchange\t", head)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
 	if c.Reference != "" {
-		fmt.Fprint(tw, "p\tjudgement\t")
+		row("figure", "this run", head, "change", "p", "judgement")
+	} else {
+		row("figure", "this run", head, "change")
 	}
-	fmt.Fprintln(tw)
 	for _, f := range c.Figures {
 		key := shakedown.Figure{Name: f.Name, Phase: f.Phase}.Key()
-		ch := shakedown.FormatFigure(f.Change, f.Unit)
-		if f.Change > 0 {
-			ch = "+" + ch
+		other, ch := "-", "-"
+		if f.N > 0 {
+			other = shakedown.FormatFigure(f.Other, f.Unit)
+			ch = shakedown.FormatFigure(f.Change, f.Unit)
+			if f.Change > 0 {
+				ch = "+" + ch
+			}
+			if f.Percent != nil {
+				ch += fmt.Sprintf(" (%+.0f%%)", *f.Percent)
+			}
 		}
-		if f.Percent != nil {
-			ch += fmt.Sprintf(" (%+.0f%%)", *f.Percent)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", key, shakedown.FormatFigure(f.Value, f.Unit), shakedown.FormatFigure(f.Other, f.Unit), ch)
+		cells := []string{key, shakedown.FormatFigure(f.Value, f.Unit), other, ch}
 		if c.Reference != "" {
 			p, judgement := "-", "-"
-			if f.P != nil {
+			switch {
+			case f.P != nil:
 				p = regress.PText(*f.P, c.Alpha)
 				switch {
 				case *f.Regressed:
@@ -304,12 +335,12 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 				case *f.Material:
 					judgement = "material, not significant"
 				}
-			} else if f.N < c.minRuns {
-				judgement = fmt.Sprintf("not judged (%d of %d runs)", f.N, c.minRuns)
+			case f.Note != "":
+				judgement = f.Note
 			}
-			fmt.Fprintf(tw, "%s\t%s\t", p, judgement)
+			cells = append(cells, p, judgement)
 		}
-		fmt.Fprintln(tw)
+		row(cells...)
 	}
 	tw.Flush()
 	if c.Note != "" {

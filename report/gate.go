@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/shakedown-dev/shakedown"
@@ -31,6 +32,9 @@ func gateSummary(g *shakedown.GateRecord) string {
 		note := oneLine(g.Note)
 		if note == "" {
 			note = "not judged"
+		}
+		if !strings.HasPrefix(note, "not enough history") {
+			return note // not about the references
 		}
 		return note + on
 	case len(g.Regressions) == 0:
