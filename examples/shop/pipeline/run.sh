@@ -4,12 +4,22 @@
 #   build → provision VERSION → smoke test → fault injection (shakedown run) → teardown
 #
 # Teardown always runs (trap), whatever happened before. The exit code is the fault stage's,
-# shakedown's table (0 passed, 1 failed, 3 aborted, 4 not restored, 5 error, 6 not steady);
-# a pipeline that does not get that far exits 2 (bad usage, unknown version) or 5 (build,
-# provision, smoke test, lock or teardown failed). Reports go to $OUT (default out/):
-# junit.xml, summary.md, runs/*.json, timings.txt, and the services' logs in logs/.
+# shakedown's table (0 passed, 1 failed, 3 aborted, 4 not restored, 5 error, 6 not steady,
+# 7 regressed); a pipeline that does not get that far exits 2 (bad usage, unknown version)
+# or 5 (build, provision, smoke test, lock or teardown failed). Reports go to $OUT (default
+# out/): junit.xml, summary.md, runs/*.json, timings.txt, and the services' logs in logs/.
 #
-# Settings: OUT, and those of infra/lib.sh (SHOP_STATE, ports, SHOP_NETNS…).
+# Every run is recorded in the history (SHAKEDOWN_HISTORY, default history.db in
+# $SHOP_STATE/shakedown, which teardown keeps), and the fault stage gates on regressions:
+# a run that passes its own checks but is significantly and materially worse than the last
+# passing runs of its experiment on $REFERENCE exits 7. Until $REFERENCE has 5 such runs,
+# nothing is judged ("not enough history").
+#
+# Settings: OUT; GATE (regressions, or off), REFERENCE (default main); SHOP_BRANCH, the
+# branch the runs are recorded on (default: CI's, else the checkout's); SHOP_EXPERIMENTS, a
+# pattern of experiment file names (default *: all); SHOP_RUNS, how many times the fault
+# stage runs, stopping at the first that does not pass (default 1: more builds a reference
+# quickly); and those of infra/lib.sh (SHOP_STATE, ports, SHOP_NETNS…).
 set -uo pipefail
 SHOP=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=$(cd "$SHOP/../.." && pwd)
@@ -75,16 +85,31 @@ vars=(
   --var "web2=$(replica_addr 2)"
   --var "web2_host=$(netns_of 2)"
 )
-experiments=("$SHOP"/experiments/*.yaml)
+experiments=("$SHOP"/experiments/${SHOP_EXPERIMENTS:-*}.yaml)
 if [ "$SHOP_NETNS" != 1 ]; then
   # Without namespaces there is no replica host to partition.
   say "SHOP_NETNS=0: skipping $(basename "$SHOP"/experiments/*partition*.yaml) (needs root and namespaces)"
   experiments=($(printf '%s\n' "${experiments[@]}" | grep -v partition))
 fi
+gate=()
+case ${GATE:-regressions} in
+  regressions) gate=(--gate regressions --reference "${REFERENCE:-main}") ;;
+  off) ;;
+  *) say "GATE=$GATE: want regressions or off"; exit 2 ;;
+esac
+if [ -n "${SHOP_BRANCH:-}" ]; then
+  # The record takes the branch from the CI's variables; say it the same way.
+  export GITHUB_SHA=${GITHUB_SHA:-$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)}
+  export GITHUB_REF_NAME=$SHOP_BRANCH
+fi
 rm -rf "$OUT/runs"
-"$SHOP_BIN/shakedown" run "${vars[@]}" --state-dir "$SHOP_STATE/shakedown" \
-  --junit "$OUT/junit.xml" --markdown "$OUT/summary.md" --json "$OUT/runs/" "${experiments[@]}"
-suite=$?
+for i in $(seq 1 "${SHOP_RUNS:-1}"); do
+  [ "${SHOP_RUNS:-1}" -gt 1 ] && say "fault stage, run $i of $SHOP_RUNS"
+  "$SHOP_BIN/shakedown" run "${vars[@]}" --state-dir "$SHOP_STATE/shakedown" "${gate[@]}" \
+    --junit "$OUT/junit.xml" --markdown "$OUT/summary.md" --json "$OUT/runs/" "${experiments[@]}"
+  suite=$?
+  [ "$suite" = 0 ] || break
+done
 stage_end
 say "fault stage: shakedown exited $suite"
 exit $suite
