@@ -125,3 +125,13 @@ func TestGateTooFewRequests(t *testing.T) {
 		t.Errorf("an error ratio over 400 requests is a mean: judged, not left out (notes %v)", notes)
 	}
 }
+
+// BenchmarkJudge: judging the figures of a run against 10 references, without the store
+// (BenchmarkGate in package history measures it with the reference query).
+func BenchmarkJudge(b *testing.B) {
+	refs := history(10)
+	for b.Loop() {
+		r := record("run", 241, 3000)
+		Gate(r, refs, "main", Defaults())
+	}
+}

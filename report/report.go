@@ -135,13 +135,14 @@ func injected(r *shakedown.Record) bool {
 }
 
 // judged reports whether an expectation that did not hold was really judged, rather than
-// cut short: it fired, or the run went through every phase (passed, failed, not_restored).
+// cut short: it fired, or the run went through every phase (passed, failed, not_restored,
+// regressed).
 func judged(r *shakedown.Record, e *shakedown.ExpectationRecord) bool {
 	if e.Held || e.FiredAt != nil {
 		return true
 	}
 	switch r.Verdict {
-	case shakedown.VerdictPassed, shakedown.VerdictFailed, shakedown.VerdictNotRestored:
+	case shakedown.VerdictPassed, shakedown.VerdictFailed, shakedown.VerdictNotRestored, shakedown.VerdictRegressed:
 		return true
 	}
 	return false
