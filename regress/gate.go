@@ -29,7 +29,7 @@ func Gate(r *shakedown.Record, refs []*shakedown.Record, branch string, o Option
 		g.References = append(g.References, ref.ID)
 	}
 	if r.Verdict != shakedown.VerdictPassed {
-		g.Note = fmt.Sprintf("not judged: the run %s on its own", r.Verdict)
+		g.Note = fmt.Sprintf("not judged: its own verdict is %s", r.Verdict)
 		return false
 	}
 	figs := make([][]shakedown.Figure, len(refs))

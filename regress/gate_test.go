@@ -87,7 +87,7 @@ func TestGateOnlyJudgesPassedRuns(t *testing.T) {
 	if Gate(r, history(10), "main", Defaults()) || r.Verdict != shakedown.VerdictFailed || r.ExitCode != 1 || r.Reason != "checkout p99 broke" {
 		t.Errorf("a failed run: verdict %s exit %d reason %q; want its own", r.Verdict, r.ExitCode, r.Reason)
 	}
-	if r.Gate.Judged || r.Gate.Note != "not judged: the run failed on its own" {
+	if r.Gate.Judged || r.Gate.Note != "not judged: its own verdict is failed" {
 		t.Errorf("gate: judged %v, note %q", r.Gate.Judged, r.Gate.Note)
 	}
 }
