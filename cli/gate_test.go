@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,11 @@ steady_state:
     for: 300ms
     phases: [baseline, recovery]
 phases: {baseline: 1200ms, recovery: 8s}
+gate:
+  # What these measure is when a request reaches this test's server, not how it behaves: a
+  # request sent in the inject phase but accepted after the revert is failed, and the
+  # recovery phase's successes depend on how many were. A busy machine moves both at will.
+  ignore: ["checkout.errors during inject", "checkout.throughput during recovery"]
 faults:
   - name: slow-cache
     type: exec
@@ -175,7 +181,8 @@ func TestGateHonesty(t *testing.T) {
 		}
 		return r
 	}
-	regressions := func(what string, runs int) (regressed int) {
+	// regressions counts the runs that regressed, and of those the ones where figure did.
+	regressions := func(what string, runs int, figure string) (regressed, caught int) {
 		for range runs {
 			r := run(true)
 			if r.Gate == nil || !r.Gate.Judged {
@@ -183,10 +190,13 @@ func TestGateHonesty(t *testing.T) {
 			}
 			if r.Verdict == shakedown.VerdictRegressed {
 				regressed++
+				if slices.Contains(r.Gate.Regressions, figure) {
+					caught++
+				}
 			}
 			t.Logf("%s: %s %s", what, r.Verdict, r.Reason)
 		}
-		return regressed
+		return regressed, caught
 	}
 
 	srv.set(400*time.Millisecond, time.Second)
@@ -196,16 +206,16 @@ func TestGateHonesty(t *testing.T) {
 			t.Fatalf("reference run %s: %s", r.ID, r.Reason)
 		}
 	}
-	if got := regressions("identical", 20); got != 0 {
+	if got, _ := regressions("identical", 20, ""); got != 0 {
 		t.Errorf("identical runs: %d of 20 regressed, want none", got)
 	}
 	srv.set(800*time.Millisecond, time.Second)
-	if got := regressions("p99 under the fault doubled", 10); got != 10 {
-		t.Errorf("p99 under the fault doubled: %d of 10 regressed, want 10", got)
+	if _, got := regressions("p99 under the fault doubled", 10, "checkout.latency.p99 during inject"); got != 10 {
+		t.Errorf("p99 under the fault doubled: %d of 10 regressed on it, want 10", got)
 	}
 	srv.set(400*time.Millisecond, 2500*time.Millisecond)
-	if got := regressions("time to recover doubled", 10); got != 10 {
-		t.Errorf("time to recover doubled: %d of 10 regressed, want 10", got)
+	if _, got := regressions("time to recover doubled", 10, "recovery.time_to_recover"); got != 10 {
+		t.Errorf("time to recover doubled: %d of 10 regressed on it, want 10", got)
 	}
 }
 
@@ -236,29 +246,12 @@ func watchStalls() func() time.Duration {
 	}
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// buildBinary builds the real shakedown binary once per test binary.
+// buildBinary builds the real shakedown binary into the test's temporary folder.
 func buildBinary(t testing.TB) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "shakedown-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "shakedown")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/shakedown-dev/shakedown/cmd/shakedown").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build shakedown: %v", binErr)
+	bin := filepath.Join(t.TempDir(), "shakedown")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/shakedown-dev/shakedown/cmd/shakedown").CombinedOutput(); err != nil {
+		t.Fatalf("build shakedown: %v\n%s", err, out)
 	}
-	return binPath
+	return bin
 }
