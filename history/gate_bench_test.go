@@ -14,7 +14,7 @@ import (
 func BenchmarkGate(b *testing.B) {
 	s := open(b, big(b))
 	ctx := context.Background()
-	run := variant(realistic(b), bigHistory+7) // experiment-07, on main
+	run := variant(realistic(b), bigHistory+27) // experiment-07, on main, passed
 	if run.Experiment.Name != "experiment-07" || run.Commit.Branch != "main" {
 		b.Fatalf("run is of %s on %s", run.Experiment.Name, run.Commit.Branch)
 	}
