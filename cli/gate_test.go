@@ -98,7 +98,7 @@ steady_state:
     every: 50ms
     for: 300ms
     phases: [baseline, recovery]
-phases: {baseline: 1200ms, recovery: 8s}
+phases: {baseline: 1200ms, recovery: 5s}
 gate:
   # What these measure is when a request reaches this test's server, not how it behaves: a
   # request sent in the inject phase but accepted after the revert is failed, and the
