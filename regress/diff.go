@@ -1,8 +1,6 @@
 package regress
 
 import (
-	"math"
-
 	"github.com/shakedown-dev/shakedown"
 )
 
@@ -32,14 +30,7 @@ func Diff(run, other []shakedown.Figure) []Change {
 		}
 		seen[f.Key()] = true
 		c := Change{Figure: f, Other: o, Change: f.Value - o}
-		switch {
-		case o != 0:
-			c.Relative = c.Change / math.Abs(o)
-		case c.Change > 0:
-			c.Relative = math.Inf(1)
-		case c.Change < 0:
-			c.Relative = math.Inf(-1)
-		}
+		c.Relative = relative(c.Change, o)
 		out = append(out, c)
 	}
 	return out

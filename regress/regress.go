@@ -252,14 +252,7 @@ func judge(f shakedown.Figure, ref []float64, o Options) Result {
 		w = -1
 	}
 	r.Worsening = w * r.Change
-	switch {
-	case m != 0:
-		r.Relative = r.Worsening / math.Abs(m)
-	case r.Worsening > 0:
-		r.Relative = math.Inf(1)
-	case r.Worsening < 0:
-		r.Relative = math.Inf(-1)
-	}
+	r.Relative = relative(r.Worsening, m)
 	// The test, on a log scale where the unit's values are sizes that vary by a share of
 	// themselves (latency, throughput) and every value is above zero.
 	xs, y := ref, f.Value
@@ -387,4 +380,18 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// relative is change as a share of base's size; a change from 0 is infinite (its sign kept),
+// no change from 0 is none.
+func relative(change, base float64) float64 {
+	switch {
+	case base != 0:
+		return change / math.Abs(base)
+	case change > 0:
+		return math.Inf(1)
+	case change < 0:
+		return math.Inf(-1)
+	}
+	return 0
 }
