@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -418,5 +419,72 @@ func TestOpenErrors(t *testing.T) {
 	b, _ := os.ReadFile(corrupt)
 	if string(b) != "this is not a database, it is a note left here by mistake.....\n" {
 		t.Errorf("opening a corrupt file changed it to %q", b)
+	}
+}
+
+// readOnly makes dir unwritable for this process: by its mode, or, for root, whom modes do
+// not stop, by the immutable attribute (chattr +i), taken off again when the test ends.
+func readOnly(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o700) })
+		return
+	}
+	chattr, err := exec.LookPath("chattr")
+	if err != nil {
+		t.Fatalf("chattr (e2fsprogs) is needed to make a folder read-only for root: %v", err)
+	}
+	if out, err := exec.Command(chattr, "+i", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chattr +i %s: %v\n%s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command(chattr, "-i", dir).Run() })
+}
+
+// TestReadOnlyDirectory: a store in a folder nobody may write is an error saying so, for a
+// new store and for one that was there before the folder became read-only, and a store that
+// could not be opened leaves nothing behind.
+func TestReadOnlyDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	existing := history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(dir, "old.db")}
+	s := open(t, existing)
+	mustRecord(t, s, run(1, "a", shakedown.VerdictPassed, "c", "main", 90))
+	s.Close()
+	before := snapshot(t, existing)
+	readOnly(t, dir)
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Fatalf("%s is still writable", dir)
+	}
+
+	fresh := history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(dir, "history.db")}
+	if s, err := history.Open(context.Background(), fresh); err == nil {
+		s.Close()
+		t.Fatalf("Open of a new store in a read-only folder succeeded")
+	} else {
+		t.Logf("Open (new): %v", err)
+	}
+	if _, err := os.Stat(fresh.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a store that could not be opened left %s behind (%v)", fresh.Path, err)
+	}
+
+	// The old store: opening it for a write, or writing to it, fails with an error; it is
+	// what it was.
+	s, err := history.Open(context.Background(), existing)
+	if err == nil {
+		err = s.Record(context.Background(), run(2, "a", shakedown.VerdictPassed, "c", "main", 90))
+		s.Close()
+	}
+	if err == nil {
+		t.Fatalf("recording into a store in a read-only folder succeeded")
+	}
+	t.Logf("Open or Record (existing): %v", err)
+	if after := snapshot(t, existing); after != before {
+		t.Errorf("the store in the read-only folder changed")
 	}
 }
