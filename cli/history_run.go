@@ -144,8 +144,9 @@ func (h *runHistory) lockNames(exp *shakedown.Experiment) []string {
 
 // withLocks wraps a run's claim so that the run takes its locks first: after its targets are
 // resolved, before its baseline and before anything is injected. The locks are held until
-// the run ends, renewed meanwhile.
-func (h *runHistory) withLocks(ctx context.Context, exp *shakedown.Experiment, host string, commit *shakedown.Commit, claim claimFunc) claimFunc {
+// the run ends, renewed meanwhile; a lock lost meanwhile cuts the run short (cancel), which
+// reverts what it injected and ends aborted.
+func (h *runHistory) withLocks(ctx context.Context, cancel context.CancelCauseFunc, exp *shakedown.Experiment, host string, commit *shakedown.Commit, claim claimFunc) claimFunc {
 	names := h.lockNames(exp)
 	if len(names) == 0 {
 		return claim
@@ -173,7 +174,7 @@ func (h *runHistory) withLocks(ctx context.Context, exp *shakedown.Experiment, h
 				return nil, err
 			}
 			leases = append(leases, l)
-			h.watchers.Go(func() { h.watchLease(name, l) })
+			h.watchers.Go(func() { h.watchLease(name, l, cancel) })
 		}
 		release := func(bool) {}
 		if claim != nil {
@@ -191,10 +192,11 @@ func (h *runHistory) withLocks(ctx context.Context, exp *shakedown.Experiment, h
 	}
 }
 
-// watchLease says loudly when a lease is lost while the run holds it. It ends when the lease
-// is released.
-func (h *runHistory) watchLease(name string, l *history.Lease) {
+// watchLease says loudly when a lease is lost while the run holds it, and cuts the run short
+// (cancel): another run may hold the lock now. It ends when the lease is released.
+func (h *runHistory) watchLease(name string, l *history.Lease, cancel context.CancelCauseFunc) {
 	if err, ok := <-l.Lost(); ok {
-		fmt.Fprintf(h.a.stderr, "shakedown: WARNING: lost lock %s while running: %v\n", name, err)
+		fmt.Fprintf(h.a.stderr, "shakedown: WARNING: lost lock %s while running: %v; the run is cut short\n", name, err)
+		cancel(err)
 	}
 }

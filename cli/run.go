@@ -412,7 +412,9 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 			return openGuardedJournal(ctx, exe, f.stateDir, runID, exp)
 		}
 		opts.Log = slog.New(slog.NewTextHandler(a.stderr, nil))
-		opts.Claim = hist.withLocks(ctx, exp, opts.Host, opts.Commit, opts.Claim)
+		// A run whose lock lapses no longer has the system to itself: it is cut short.
+		runCtx, cancelRun := context.WithCancelCause(ctx)
+		opts.Claim = hist.withLocks(ctx, cancelRun, exp, opts.Host, opts.Commit, opts.Claim)
 		var prog *report.Progress
 		if progress != "none" {
 			prog = report.NewProgress(a.stdout, tty)
@@ -425,7 +427,8 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 				prog.Event(e)
 			}
 		}
-		rec := engine.Run(ctx, exp, opts)
+		rec := engine.Run(runCtx, exp, opts)
+		cancelRun(nil)
 		noteVerdict(ctx, rec.Verdict)
 		hold(shakedown.Event{Kind: shakedown.EventRunEnd})
 		if prog != nil {
