@@ -423,7 +423,8 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // readOnly makes dir unwritable for this process: by its mode, or, for root, whom modes do
-// not stop, by the immutable attribute (chattr +i), taken off again when the test ends.
+// not stop, by the immutable attribute (chattr +i) where the file system has it, else by a
+// read-only bind mount of dir on itself; undone when the test ends.
 func readOnly(t *testing.T, dir string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -433,14 +434,19 @@ func readOnly(t *testing.T, dir string) {
 		t.Cleanup(func() { os.Chmod(dir, 0o700) })
 		return
 	}
-	chattr, err := exec.LookPath("chattr")
-	if err != nil {
-		t.Fatalf("chattr (e2fsprogs) is needed to make a folder read-only for root: %v", err)
+	out, err := exec.Command("chattr", "+i", dir).CombinedOutput()
+	if err == nil {
+		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+		return
 	}
-	if out, err := exec.Command(chattr, "+i", dir).CombinedOutput(); err != nil {
-		t.Fatalf("chattr +i %s: %v\n%s", dir, err, out)
+	t.Logf("chattr +i %s: %v %s; a read-only bind mount instead", dir, err, out)
+	if out, err := exec.Command("mount", "--bind", dir, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount --bind %s: %v\n%s", dir, err, out)
 	}
-	t.Cleanup(func() { exec.Command(chattr, "-i", dir).Run() })
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	if out, err := exec.Command("mount", "-o", "remount,ro,bind", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount -o remount,ro,bind %s: %v\n%s", dir, err, out)
+	}
 }
 
 // TestReadOnlyDirectory: a store in a folder nobody may write is an error saying so, for a
