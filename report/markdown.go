@@ -14,8 +14,8 @@ import (
 // $GITHUB_STEP_SUMMARY: a table with one row per run (status word, experiment, exit code,
 // duration, reason), then for each run its targets, checks (observed against threshold per
 // phase), faults (inject and revert times relative to the start, errors), expectations
-// (time to detect and to recover), loads per phase, and for a run that was not restored the
-// `shakedown recover` command.
+// (time to detect and to recover), loads per phase with a Mermaid chart of each load's p99
+// per second, and for a run that was not restored the `shakedown recover` command.
 func WriteMarkdown(w io.Writer, records []*shakedown.Record) error {
 	if err := checkRecords(records); err != nil {
 		return err
@@ -141,6 +141,7 @@ func writeRunMarkdown(b *bytes.Buffer, r *shakedown.Record) {
 	writeFaultsMarkdown(b, r)
 	writeExpectationsMarkdown(b, r)
 	writeLoadsMarkdown(b, r)
+	writeLoadChartsMarkdown(b, r)
 }
 
 func shortSHA(s string) string {
