@@ -13,6 +13,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 	"github.com/shakedown-dev/shakedown/regress"
 )
 
@@ -108,7 +109,7 @@ func (c *comparer) close() {
 // run reads RUN: a run record file, or a run id in the history.
 func (c *comparer) run(ctx context.Context, arg string) (*shakedown.Record, error) {
 	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
-		data, err := os.ReadFile(arg)
+		data, err := userfile.Read(arg, history.MaxRecordFile)
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "read run record "+arg, err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // historyDSN is the store a command uses: --history when given, else $SHAKEDOWN_HISTORY,
@@ -303,7 +304,7 @@ added, and the command exits 2 after adding the other files.`,
 			}()
 			bad := 0
 			for _, file := range files {
-				b, err := os.ReadFile(file)
+				b, err := userfile.Read(file, history.MaxRecordFile)
 				if err != nil {
 					return shakedown.Wrap(shakedown.KindInvalid, "import", err)
 				}

@@ -17,6 +17,10 @@ import (
 // strict: unknown fields, a schema other than shakedown.run/v1, a record without an id, an
 // experiment name, a start time or a known verdict, and anything after the JSON value are
 // refused (KindInvalid) with the record's number and the field.
+// MaxRecordFile is the most bytes a file of run records may hold to be read (imported or
+// compared): far above the megabytes an hour-long run's record takes.
+const MaxRecordFile = 256 << 20
+
 func DecodeRecords(data []byte) ([]*shakedown.Record, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
