@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/dashboard"
+	"github.com/shakedown-dev/shakedown/history"
+)
+
+// serveFlags are serve's flags.
+type serveFlags struct {
+	dsn, stateDir                 string
+	listen                        string
+	readTokenFile, writeTokenFile string
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the dashboard over the history: pages, a JSON API, badges and /metrics",
+		Long: `Serve a dashboard over the history store until SIGINT or SIGTERM: every experiment with
+its recent verdicts, the trends of its headline figures across commits, each run's report, a
+badge of each experiment's last verdict (/badge/NAME.svg), a JSON API of the same data
+(/api/…) and /metrics for Prometheus.
+
+Reading needs a token when a token file is given: --read-token-file for reading,
+--write-token-file for reading and for write actions (stopping a live run). The API takes
+"Authorization: Bearer TOKEN"; the pages ask for it once (a cookie). With no token file
+reading is open, and allowed only on a loopback address: serving beyond this machine
+without a token file is refused. Write actions always need the write token.`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{onSignal: signalServes},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.serve(cmd, f)
+		},
+	}
+	historyFlag(cmd, &f.dsn, &f.stateDir)
+	cmd.Flags().StringVar(&f.listen, "listen", dashboard.DefaultListen, "the address to serve on (host:port; port 0 picks a free one)")
+	cmd.Flags().StringVar(&f.readTokenFile, "read-token-file", "", "a file holding the token that reading needs")
+	cmd.Flags().StringVar(&f.writeTokenFile, "write-token-file", "", "a file holding the token that write actions (and reading) need")
+	return cmd
+}
+
+// serve checks the tokens and the address, opens the store, and serves until the command's
+// context is done.
+func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
+	ctx := cmd.Context()
+	o := dashboard.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, nil))}
+	var err error
+	if f.readTokenFile != "" {
+		if o.ReadToken, err = dashboard.ReadToken(f.readTokenFile); err != nil {
+			return shakedown.Wrap(shakedown.KindInvalid, "--read-token-file", err)
+		}
+	}
+	if f.writeTokenFile != "" {
+		if o.WriteToken, err = dashboard.ReadToken(f.writeTokenFile); err != nil {
+			return shakedown.Wrap(shakedown.KindInvalid, "--write-token-file", err)
+		}
+	}
+	dsn, err := a.historyDSN(f.dsn, f.stateDir)
+	if err != nil {
+		return err
+	}
+	if dsn.Off() {
+		return shakedown.Errorf(shakedown.KindInvalid, "--history off: there is no history to serve")
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		kind := shakedown.KindInvalid
+		if errors.Is(err, syscall.EADDRINUSE) {
+			kind = shakedown.KindConflict
+		}
+		return shakedown.Wrap(kind, "--listen "+f.listen, err)
+	}
+	defer ln.Close()
+	if o.ReadToken == "" && o.WriteToken == "" && !dashboard.Loopback(ln.Addr()) {
+		return shakedown.Errorf(shakedown.KindInvalid,
+			"--listen %s is not a loopback address, and no token file is given: anyone who reaches it could read the history; give --read-token-file (and --write-token-file for write actions), or listen on 127.0.0.1", f.listen)
+	}
+	s, err := history.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	o.Store = s
+	fmt.Fprintf(a.stdout, "serving the dashboard of %s at %s\n", dsn, dashboard.URL(ln.Addr()))
+	return dashboard.Serve(ctx, ln, o)
+}
