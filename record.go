@@ -91,9 +91,12 @@ type FaultRecord struct {
 
 // CheckRecord is one check's result over the run.
 type CheckRecord struct {
-	Name     string                      `json:"name"`
-	Kind     string                      `json:"kind"` // "metric", "http", "tcp", "exec", …
-	Role     string                      `json:"role"` // "steady_state" or "stop_if"
+	Name string `json:"name"`
+	Kind string `json:"kind"` // "metric", "http", "tcp", "exec", …
+	Role string `json:"role"` // "steady_state" or "stop_if"
+	// Metric is the load metric a metric check measures ("checkout.latency.p99"); empty for
+	// a probe and in records written before it was recorded.
+	Metric   string                      `json:"metric,omitempty"`
 	Held     bool                        `json:"held"`
 	Detail   string                      `json:"detail,omitempty"` // why it did not hold
 	PerPhase map[Phase]*CheckPhaseRecord `json:"phases"`
@@ -101,10 +104,15 @@ type CheckRecord struct {
 
 // CheckPhaseRecord is one check's result in one phase.
 type CheckPhaseRecord struct {
-	Held      bool     `json:"held"`
-	Observed  string   `json:"observed"`
-	Threshold string   `json:"threshold"`
-	Samples   []Sample `json:"samples"`
+	Held      bool   `json:"held"`
+	Observed  string `json:"observed"`
+	Threshold string `json:"threshold"`
+	// Max and Min are the check's bounds in this phase as numbers, in the metric's base unit
+	// (seconds, a fraction, per second), when known: an absolute bound, or a bound relative to
+	// the baseline once the baseline's value is. Absent for a probe.
+	Max     *float64 `json:"max,omitempty"`
+	Min     *float64 `json:"min,omitempty"`
+	Samples []Sample `json:"samples"`
 	// Significant says, for a baseline-relative check, whether the difference from the
 	// baseline is real given the samples; nil when not judged.
 	Significant *bool  `json:"significant,omitempty"`

@@ -185,6 +185,21 @@ func (ck *check) breach(v float64, phase shakedown.Phase) (breached, judged bool
 	return breached, judged
 }
 
+// bounds returns the check's upper and lower bounds in phase p, where it has them and they
+// can be known now.
+func (ck *check) bounds(p shakedown.Phase) (hi, lo *float64) {
+	at := func(t *shakedown.Tolerance) *float64 {
+		if t == nil || ck.load == nil {
+			return nil
+		}
+		if v, ok := ck.bound(t, p); ok {
+			return &v
+		}
+		return nil
+	}
+	return at(ck.c.Max), at(ck.c.Min)
+}
+
 // threshold says in words what the check demands.
 func (ck *check) threshold() string {
 	var parts []string
@@ -507,6 +522,7 @@ func (r *runner) closePhase(p shakedown.Phase) {
 		ps := ck.phase(p)
 		rec := ps.rec
 		rec.Threshold = ck.threshold()
+		rec.Max, rec.Min = ck.bounds(p)
 		rec.Significant = sig
 		if note != "" {
 			rec.Note = note
@@ -581,7 +597,7 @@ func (r *runner) finishChecks() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ck := range r.checks {
-		cr := shakedown.CheckRecord{Name: ck.c.Name, Kind: ck.kind, Role: ck.role, Held: true,
+		cr := shakedown.CheckRecord{Name: ck.c.Name, Kind: ck.kind, Role: ck.role, Metric: ck.c.Metric, Held: true,
 			PerPhase: map[shakedown.Phase]*shakedown.CheckPhaseRecord{}}
 		for _, p := range ck.order {
 			ps := ck.phases[p]

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -119,26 +118,4 @@ func gateCases(class string, r *shakedown.Record) []junit.Testcase {
 				Data: xmlText(line + "\nsignificantly and materially worse than the reference runs (" + gateSummary(g) + ")\n")}})
 	}
 	return out
-}
-
-// writeGateMarkdown writes what the gate judged: a Regressions table, or one line.
-func writeGateMarkdown(b *bytes.Buffer, r *shakedown.Record) {
-	g := r.Gate
-	if g == nil {
-		return
-	}
-	regs := regressed(g)
-	if len(regs) == 0 {
-		fmt.Fprintf(b, "Regression gate: %s.\n\n", mdText(gateSummary(g)))
-		return
-	}
-	b.WriteString("#### Regressions\n\n")
-	fmt.Fprintf(b, "%s (tolerance %s, %s).\n\n", mdText(gateSummary(g)),
-		shakedown.FormatFigure(g.Tolerance, shakedown.FigureRatio), pText(0, g.Alpha))
-	b.WriteString("| figure | this run | reference median | change | runs | p |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, f := range regs {
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s |\n", mdText(figureKey(f)), shakedown.FormatFigure(f.Value, f.Unit),
-			shakedown.FormatFigure(f.Median, f.Unit), mdText(changeText(f)), f.N, pText(f.P, g.Alpha))
-	}
-	b.WriteString("\n")
 }

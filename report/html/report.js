@@ -1,0 +1,246 @@
+// The charts of shakedown's HTML report, drawn by uPlot from the run data in the page's
+// #shakedown-data block (times in seconds since each run's start, series as columns).
+//
+// Every chart of a run shares its phases (bands along the top), its faults' windows (shaded
+// and labelled) and its marks (alert fired, fault reverted, steady state back): a small uPlot
+// plugin draws them through uPlot's hooks, under and over the series. Each check's bound is
+// drawn as a line on the chart of the metric it bounds. What a chart drew is kept on it
+// (plot.shakedown) and every chart is listed in window.shakedownCharts, for tests to read
+// back; document.body.dataset.charts becomes "drawn" once every chart has drawn.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("shakedown-data").textContent);
+  var charts = [];
+  window.shakedownCharts = charts;
+
+  var colors = {
+    p50: "#0969da", p99: "#bc4c00", errors: "#cf222e", throughput: "#1a7f37",
+    held: "#1a7f37", breached: "#cf222e", fault: "rgba(207,34,46,0.10)", faultLine: "rgba(207,34,46,0.55)",
+    phase: ["rgba(9,105,218,0.05)", "rgba(9,105,218,0.00)"], text: "#59636e",
+    bound: ["#8250df", "#bf8700", "#1b7c83", "#cf222e"],
+    detect: "#8250df", revert: "#1a7f37", back: "#0969da"
+  };
+
+  // kinds say, per chart of a load, which metrics it draws and how a base-unit value of the
+  // metric reads on it.
+  var kinds = {
+    latency: { label: "latency (ms)", factor: 1000, metric: function (m) { return m.indexOf("latency.") === 0; } },
+    errors: { label: "errors (% of requests)", factor: 100, metric: function (m) { return m === "errors"; } },
+    throughput: { label: "requests per second", factor: 1, metric: function (m) { return m === "throughput"; } }
+  };
+
+  function fmtSecs(v) {
+    if (v == null) return "";
+    var s = Math.round(v * 10) / 10;
+    if (Math.abs(s) < 60) return s + "s";
+    var m = Math.floor(s / 60);
+    return m + "m" + Math.round(s - 60 * m) + "s";
+  }
+
+  function fmtNum(v, digits) {
+    return v == null ? "-" : (Math.round(v * Math.pow(10, digits)) / Math.pow(10, digits)).toString();
+  }
+
+  // overlay is the plugin that draws a run's phases, fault windows, marks and bounds.
+  function overlay(run, bounds) {
+    function x(u, v) { return u.valToPos(v, "x", true); }
+    function drawn(u) {
+      return u.shakedown || (u.shakedown = { phases: [], faults: [], marks: [], bounds: [] });
+    }
+    return {
+      hooks: {
+        drawClear: function (u) {
+          var ctx = u.ctx, b = u.bbox, px = devicePixelRatio || 1, d = drawn(u);
+          d.phases = []; d.faults = [];
+          ctx.save();
+          ctx.beginPath();
+          ctx.rect(b.left, b.top, b.width, b.height);
+          ctx.clip();
+          ctx.font = (10 * px) + "px sans-serif";
+          ctx.textBaseline = "top";
+          run.phases.forEach(function (p, i) {
+            var x0 = x(u, p.from), x1 = x(u, p.to);
+            ctx.fillStyle = colors.phase[i % 2];
+            ctx.fillRect(x0, b.top, x1 - x0, b.height);
+            ctx.fillStyle = colors.text;
+            ctx.fillText(p.name, x0 + 3 * px, b.top + 2 * px);
+            d.phases.push({ name: p.name, from: p.from, to: p.to, x0: x0 / px, x1: x1 / px });
+          });
+          run.faults.forEach(function (f, i) {
+            var x0 = x(u, f.from), x1 = x(u, f.to);
+            ctx.fillStyle = colors.fault;
+            ctx.fillRect(x0, b.top, x1 - x0, b.height);
+            ctx.strokeStyle = colors.faultLine;
+            ctx.lineWidth = px;
+            ctx.strokeRect(x0, b.top, x1 - x0, b.height);
+            ctx.fillStyle = colors.errors;
+            ctx.fillText(f.name + (f.open ? " (not reverted)" : ""), x0 + 3 * px, b.top + (14 + 12 * i) * px);
+            d.faults.push({ name: f.name, from: f.from, to: f.to, open: !!f.open, x0: x0 / px, x1: x1 / px });
+          });
+          ctx.restore();
+        },
+        draw: function (u) {
+          var ctx = u.ctx, b = u.bbox, px = devicePixelRatio || 1, d = drawn(u);
+          d.marks = []; d.bounds = [];
+          ctx.save();
+          ctx.beginPath();
+          ctx.rect(b.left, b.top, b.width, b.height);
+          ctx.clip();
+          ctx.font = (10 * px) + "px sans-serif";
+          ctx.lineWidth = px;
+          (bounds || []).forEach(function (bd, i) {
+            var y = u.valToPos(bd.value, "y", true), x0 = x(u, bd.from), x1 = x(u, bd.to);
+            ctx.strokeStyle = ctx.fillStyle = colors.bound[i % colors.bound.length];
+            ctx.setLineDash([6 * px, 4 * px]);
+            ctx.beginPath();
+            ctx.moveTo(x0, y);
+            ctx.lineTo(x1, y);
+            ctx.stroke();
+            ctx.setLineDash([]);
+            ctx.textBaseline = "bottom";
+            ctx.fillText(bd.label, x0 + 3 * px, y - 2 * px);
+            d.bounds.push({ label: bd.label, value: bd.value, from: bd.from, to: bd.to, y: y / px, x0: x0 / px, x1: x1 / px });
+          });
+          run.marks.forEach(function (m, i) {
+            var xm = x(u, m.t);
+            ctx.strokeStyle = ctx.fillStyle = colors[m.kind] || colors.text;
+            ctx.setLineDash([2 * px, 3 * px]);
+            ctx.beginPath();
+            ctx.moveTo(xm, b.top);
+            ctx.lineTo(xm, b.top + b.height);
+            ctx.stroke();
+            ctx.setLineDash([]);
+            ctx.textBaseline = "bottom";
+            ctx.fillText(m.label, xm + 3 * px, b.top + b.height - (4 + 12 * (i % 4)) * px);
+            d.marks.push({ kind: m.kind, label: m.label, t: m.t, x: xm / px });
+          });
+          ctx.restore();
+        }
+      }
+    };
+  }
+
+  function xAxis() {
+    return { label: "seconds since the start", values: function (u, splits) { return splits.map(fmtSecs); } };
+  }
+
+  function baseOptions(el, run, runIndex, title, bounds) {
+    return {
+      title: title,
+      width: Math.max(320, el.clientWidth),
+      height: 220,
+      cursor: { sync: { key: "run-" + runIndex } },
+      scales: { x: { time: false, range: function () { return [0, Math.max(run.end, 1)]; } } },
+      plugins: [overlay(run, bounds)],
+      hooks: { draw: [function (u) { if (!u.shakedownDrawn) { u.shakedownDrawn = true; done(); } }] },
+      legend: { live: true }
+    };
+  }
+
+  // loadChart draws one of a load's charts: latency, errors or throughput, with the samples
+  // and bounds of the checks on its metrics.
+  function loadChart(el, run, runIndex, load, kind) {
+    var k = kinds[kind], t = load.t, cols = [], series = [{ label: "time", value: function (u, v) { return fmtSecs(v); } }];
+    if (kind === "latency") {
+      cols.push(load.p50, load.p99);
+      series.push({ label: "p50", stroke: colors.p50, width: 1.5, spanGaps: true, value: function (u, v) { return fmtNum(v, 1) + " ms"; } });
+      series.push({ label: "p99", stroke: colors.p99, width: 1.5, spanGaps: true, value: function (u, v) { return fmtNum(v, 1) + " ms"; } });
+    } else if (kind === "errors") {
+      cols.push(load.count.map(function (n, i) { return n > 0 ? 100 * load.errors[i] / n : null; }));
+      series.push({ label: "error rate", stroke: colors.errors, width: 1.5, spanGaps: true, value: function (u, v) { return fmtNum(v, 2) + " %"; } });
+    } else {
+      cols.push(load.count);
+      series.push({ label: "requests/s", stroke: colors.throughput, width: 1.5, spanGaps: true, value: function (u, v) { return fmtNum(v, 0) + "/s"; } });
+    }
+    var tables = [[t].concat(cols)], bounds = [], top = 0;
+    run.checks.forEach(function (c) {
+      if (c.load !== load.name || !c.metric || !k.metric(c.metric)) return;
+      var vals = c.value.map(function (v) { return v == null ? null : v * k.factor; });
+      if (vals.some(function (v) { return v != null; })) {
+        tables.push([c.t, vals]);
+        series.push({ label: c.name + " (samples)", stroke: colors.bound[bounds.length % colors.bound.length], width: 0,
+          paths: function () { return null; }, points: { show: true, size: 5 }, value: function (u, v) { return fmtNum(v, 2); } });
+      }
+      c.bounds.forEach(function (b) {
+        [["max", b.max], ["min", b.min]].forEach(function (mb) {
+          if (mb[1] == null) return;
+          var v = mb[1] * k.factor;
+          top = Math.max(top, v);
+          bounds.push({ label: c.name + ": " + mb[0] + " " + fmtNum(v, 2), value: v, from: b.from, to: b.to });
+        });
+      });
+    });
+    var joined = tables.length > 1 ? uPlot.join(tables) : tables[0];
+    var opts = baseOptions(el, run, runIndex, load.name + ": " + k.label, bounds);
+    opts.series = series;
+    opts.scales.y = { range: function (u, lo, hi) { return [0, Math.max(hi || 0, top) * 1.1 || 1]; } };
+    opts.axes = [xAxis(), { label: k.label, size: 60 }];
+    return new uPlot(opts, joined, el);
+  }
+
+  // checksChart draws every check's samples over time: one row per check, a point per
+  // sample, green where it held and red where it was breached.
+  function checksChart(el, run, runIndex) {
+    var times = [];
+    run.checks.forEach(function (c) { times = times.concat(c.t); });
+    times = Array.from(new Set(times)).sort(function (a, b) { return a - b; });
+    var at = new Map(times.map(function (t, i) { return [t, i]; }));
+    var cols = [times], series = [{ label: "time", value: function (u, v) { return fmtSecs(v); } }], names = [];
+    run.checks.forEach(function (c, ci) {
+      var row = ci + 1, held = new Array(times.length).fill(null), broke = new Array(times.length).fill(null);
+      var text = new Array(times.length).fill("");
+      c.t.forEach(function (t, j) {
+        var i = at.get(t);
+        (c.held[j] ? held : broke)[i] = row;
+        text[i] = c.value[j] != null ? valueText(c, c.value[j]) : c.text[j];
+      });
+      names.push(c.name);
+      var show = function (u, v, si, i) { return i == null || v == null ? "" : text[i] || (si % 2 ? "held" : "breached"); };
+      cols.push(held, broke);
+      series.push({ label: c.name + " held", stroke: colors.held, fill: colors.held, width: 0, paths: function () { return null; },
+        points: { show: true, size: 7, fill: colors.held }, value: show });
+      series.push({ label: c.name + " breached", stroke: colors.breached, width: 0, paths: function () { return null; },
+        points: { show: true, size: 7, fill: colors.breached }, value: show });
+    });
+    var longest = names.reduce(function (n, s) { return Math.max(n, s.length); }, 0);
+    var opts = baseOptions(el, run, runIndex, "check samples", []);
+    opts.height = Math.max(140, 70 + 26 * names.length);
+    opts.series = series;
+    opts.scales.y = { range: function () { return [0.5, names.length + 0.5]; } };
+    opts.axes = [xAxis(), {
+      size: Math.min(320, 24 + 7.5 * longest),
+      splits: function () { return names.map(function (n, i) { return i + 1; }); },
+      values: function (u, splits) { return splits.map(function (v) { return names[v - 1] || ""; }); },
+      grid: { show: false }
+    }];
+    return new uPlot(opts, cols, el);
+  }
+
+  function valueText(c, v) {
+    if (c.unit === "duration") return fmtNum(v * 1000, 1) + " ms";
+    if (c.unit === "fraction") return fmtNum(v * 100, 2) + " %";
+    if (c.unit === "rate") return fmtNum(v, 1) + "/s";
+    return fmtNum(v, 3);
+  }
+
+  var els = document.querySelectorAll(".chart[data-kind]");
+  var pending = els.length;
+  function done() {
+    if (--pending === 0) document.body.dataset.charts = "drawn";
+  }
+  if (pending === 0) document.body.dataset.charts = "drawn";
+  els.forEach(function (el) {
+    var runIndex = +el.dataset.run, run = data.runs[runIndex], kind = el.dataset.kind, plot, load = null;
+    if (kind === "checks") {
+      plot = checksChart(el, run, runIndex);
+    } else {
+      load = run.loads[+el.dataset.load];
+      plot = loadChart(el, run, runIndex, load, kind);
+    }
+    charts.push({ run: runIndex, load: load ? load.name : null, kind: kind, plot: plot });
+  });
+
+  window.addEventListener("resize", function () {
+    charts.forEach(function (c) { c.plot.setSize({ width: Math.max(320, c.plot.root.parentNode.clientWidth), height: c.plot.height }); });
+  });
+})();

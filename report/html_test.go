@@ -1,0 +1,222 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// hostile is text from outside (an experiment's name, a URL, a probe's output) written to
+// break out of where the report puts it: the markup, an attribute, the script, the JSON.
+const hostile = "</script><img src=x onerror=alert(1)><!--<script>x\u2028\"'`]]>&amp;</style>"
+
+// hostileRecord has the hostile text in every field a record takes from outside.
+func hostileRecord() *shakedown.Record {
+	r := failedRecord()
+	r.ID = "01J" + hostile
+	r.Experiment.Name = "exp " + hostile
+	r.Experiment.Description = "desc " + hostile
+	r.Experiment.File = "file " + hostile
+	r.Reason = "reason " + hostile
+	r.Host = "host " + hostile
+	r.Commit.Branch = "branch " + hostile
+	r.Targets[0].Name = "target " + hostile
+	r.Targets[0].Selected = []string{"sel " + hostile}
+	r.Faults[0].Name = "fault " + hostile
+	r.Faults[1].RevertError = "revert " + hostile
+	r.Checks[0].Name = "check " + hostile
+	r.Checks[0].Metric = "checkout.latency.p99"
+	r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Observed = "probe said " + hostile
+	r.Checks[0].PerPhase[shakedown.PhaseInject].Observed = "observed " + hostile
+	r.Checks[0].PerPhase[shakedown.PhaseInject].Max = fp(0.4)
+	r.Expectations[0].Name = "expect " + hostile
+	r.Expectations[0].Detail = "detail " + hostile
+	r.Loads[0].Name = "load " + hostile
+	r.Loads[0].URL = "http://127.0.0.1/?q=" + hostile
+	return r
+}
+
+// parseHTML parses a page as a browser would and returns its elements by tag.
+func parseHTML(t *testing.T, page []byte) map[string][]*html.Node {
+	t.Helper()
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatalf("parse the page: %v", err)
+	}
+	els := map[string][]*html.Node{}
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			els[n.Data] = append(els[n.Data], n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return els
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
+}
+
+// TestHTMLKeepsHostileTextText: text from a record that holds markup, a script's end or a
+// comment stays text everywhere: the page has only its own three scripts (the data, uPlot,
+// ours) and no element or attribute of the record's making, and the data block reads back
+// as the record's text.
+func TestHTMLKeepsHostileTextText(t *testing.T) {
+	r := hostileRecord()
+	var b bytes.Buffer
+	if err := WriteHTML(&b, []*shakedown.Record{r, passedRecord()}, HTMLOptions{Title: "title " + hostile,
+		RunURL: func(id string) string { return "/runs/" + id }}); err != nil {
+		t.Fatal(err)
+	}
+	els := parseHTML(t, b.Bytes())
+	if n := len(els["script"]); n != 3 {
+		t.Errorf("the page has %d scripts, want 3 (data, uPlot, ours)", n)
+	}
+	for _, tag := range []string{"img", "style"} {
+		want := map[string]int{"img": 0, "style": 2}[tag]
+		if n := len(els[tag]); n != want {
+			t.Errorf("the page has %d <%s> elements, want %d", n, tag, want)
+		}
+	}
+	for tag, nodes := range els {
+		for _, n := range nodes {
+			for _, a := range n.Attr {
+				if strings.HasPrefix(a.Key, "on") {
+					t.Errorf("<%s> has an event handler attribute %s=%q", tag, a.Key, a.Val)
+				}
+			}
+		}
+	}
+	if !strings.Contains(textOf(els["h2"][0]), "exp "+oneLine(hostile)) {
+		t.Errorf("the run's heading %q does not show the experiment's name as text", textOf(els["h2"][0]))
+	}
+	var data *html.Node
+	for _, s := range els["script"] {
+		if attr(s, "type") == "application/json" {
+			data = s
+		}
+		if attr(s, "type") == "" && attr(s, "src") != "" {
+			t.Errorf("a script loads %s", attr(s, "src"))
+		}
+	}
+	if data == nil {
+		t.Fatal("no data block")
+	}
+	var got chartData
+	if err := json.Unmarshal([]byte(textOf(data)), &got); err != nil {
+		t.Fatalf("the data block is not JSON: %v", err)
+	}
+	if len(got.Runs) != 2 {
+		t.Fatalf("the data holds %d runs, want 2", len(got.Runs))
+	}
+	run := got.Runs[0]
+	want := oneLine(hostile)
+	if run.Loads[0].Name != "load "+want || run.Checks[0].Name != "check "+want ||
+		!slices.Contains(run.Checks[0].Text, "probe said "+want) || run.Faults[0].Name != "fault "+want {
+		t.Errorf("the data does not read back as the record's text: %+v", run)
+	}
+	if run.Checks[0].Load != "checkout" || run.Checks[0].Metric != "latency.p99" {
+		t.Errorf("the check's metric reads %q %q, want checkout latency.p99", run.Checks[0].Load, run.Checks[0].Metric)
+	}
+	// The anchors and links of the runs hold the id as given, escaped for where they are.
+	section := els["section"][0]
+	if attr(section, "id") != "run-"+oneLine(r.ID) {
+		t.Errorf("the run's section has id %q, want run-ID", attr(section, "id"))
+	}
+}
+
+// TestHTMLEdgeRecords: a page renders for runs with nothing to draw or little of it: no
+// loads, no faults, no timeline, a run that ended before the inject, an invalid run, a
+// record of nothing, an old record without the fields added since, and a suite of them.
+func TestHTMLEdgeRecords(t *testing.T) {
+	for _, c := range edgeCases() {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteHTML(&b, c.records, HTMLOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			els := parseHTML(t, b.Bytes())
+			if n := len(els["section"]); n != len(c.records) {
+				t.Errorf("%d run sections, want %d", n, len(c.records))
+			}
+			charts := 0
+			for _, d := range els["div"] {
+				if strings.Contains(attr(d, "class"), "chart") {
+					charts++
+				}
+			}
+			if charts != c.charts {
+				t.Errorf("%d charts, want %d", charts, c.charts)
+			}
+		})
+	}
+}
+
+type edgeCase struct {
+	name    string
+	records []*shakedown.Record
+	charts  int
+}
+
+func edgeCases() []edgeCase {
+	noLoads := passedRecord()
+	noLoads.Loads = nil
+	noFaults := passedRecord()
+	noFaults.Faults, noFaults.Expectations = nil, nil
+	noTimeline := passedRecord()
+	noTimeline.Loads[0].Timeline = nil
+	var old shakedown.Record
+	if err := json.Unmarshal([]byte(`{"schema":"shakedown.run/v1","id":"old","experiment":{"name":"old"},
+		"started_at":"2025-06-02T09:30:00.000Z","verdict":"passed",
+		"checks":[{"name":"c","kind":"metric","role":"steady_state","held":true,"phases":{"baseline":{"held":true,"observed":"1ms","threshold":"max 1s","samples":[{"t":"2025-06-02T09:30:01.000Z","held":true,"value":0.001}]}}}],
+		"loads":[{"name":"l","url":"http://x","rate":1,"phases":{},"timeline":[{"t":"2025-06-02T09:30:00.000Z","count":1,"errors":0,"p50":1,"p99":2}]}]}`), &old); err != nil {
+		panic(err)
+	}
+	return []edgeCase{
+		{"none", nil, 0},
+		{"empty record", []*shakedown.Record{{}}, 0},
+		{"passed", []*shakedown.Record{passedRecord()}, 4},
+		{"no loads", []*shakedown.Record{noLoads}, 1},
+		{"no faults", []*shakedown.Record{noFaults}, 4},
+		{"no timeline", []*shakedown.Record{noTimeline}, 1},
+		{"not steady", []*shakedown.Record{notSteadyRecord()}, 4},
+		{"aborted", []*shakedown.Record{abortedRecord()}, 4},
+		{"error", []*shakedown.Record{errorRecord()}, 4},
+		{"invalid", []*shakedown.Record{invalidRecord()}, 0},
+		{"not restored", []*shakedown.Record{notRestoredRecord()}, 4},
+		{"regressed", []*shakedown.Record{regressedRecord()}, 4},
+		{"old", []*shakedown.Record{&old}, 4},
+		{"suite", []*shakedown.Record{passedRecord(), invalidRecord(), noLoads, &old, longRecord(time.Minute)}, 4 + 0 + 1 + 4 + 7},
+	}
+}
