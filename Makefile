@@ -16,7 +16,8 @@ demo:
 	CGO_ENABLED=0 $(GO) build -tags nokubernetes -trimpath -ldflags '$(LDFLAGS)' -o bin/shakedown-demo ./cmd/shakedown
 	@./bin/shakedown-demo demo; code=$$?; \
 	echo; echo "the history of the demo's runs (./bin/shakedown-demo history --state-dir out/demo/state):"; \
-	./bin/shakedown-demo history --state-dir out/demo/state --limit 5; exit $$code
+	./bin/shakedown-demo history --state-dir out/demo/state --limit 5; \
+	echo; echo "the demo's HTML report: out/demo/report.html (open it in a browser; it needs no network)"; exit $$code
 
 # vet, formatting and every test with the race detector. Tests that need root or a Debian
 # package skip with a reason, and fail instead under SHAKEDOWN_REQUIRE_ALL=1 (.ci/run sets it).

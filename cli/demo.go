@@ -57,6 +57,7 @@ slower and one replica is paused, and checkout must stay fast and error-free. Re
 				junit:    filepath.Join(out, "junit.xml"),
 				json:     filepath.Join(out, "run.json"),
 				markdown: filepath.Join(out, "summary.md"),
+				html:     filepath.Join(out, "report.html"),
 			}
 			fmt.Fprintf(a.stdout, "running %s (the experiment is in %s)\n", exp.Name, file)
 			return a.runSuite(ctx, []*shakedown.Experiment{exp}, &f, outs, 2*time.Minute, progress)

@@ -35,10 +35,19 @@ func reportPaths(out suiteOutputs, getenv func(string) string) []reportPath {
 	if out.markdown != "" {
 		ps = append(ps, reportPath{name: "--markdown", path: out.markdown, write: report.WriteMarkdown})
 	}
+	if out.html != "" {
+		ps = append(ps, reportPath{name: "--html", path: out.html, write: writeHTML})
+	}
 	if p := getenv("GITHUB_STEP_SUMMARY"); p != "" {
 		ps = append(ps, reportPath{name: "GITHUB_STEP_SUMMARY", path: p, append: true})
 	}
 	return ps
+}
+
+// writeHTML writes the HTML report of a run or a suite to a file: one page, no run pages to
+// link to.
+func writeHTML(w io.Writer, records []*shakedown.Record) error {
+	return report.WriteHTML(w, records, report.HTMLOptions{})
 }
 
 // checkReports makes sure every report can be written, before a run starts: each is

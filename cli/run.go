@@ -314,6 +314,7 @@ func (a *app) runCommand() *cobra.Command {
 	var (
 		f                     runFlags
 		junit, jsonOut, mdOut string
+		htmlOut               string
 		timeout               time.Duration
 		progress              string
 	)
@@ -350,7 +351,7 @@ written as xxxxx in every report and line printed.`,
 			if err != nil {
 				return err
 			}
-			return a.runSuite(cmd.Context(), exps, &f, suiteOutputs{junit: junit, json: jsonOut, markdown: mdOut}, timeout, progress)
+			return a.runSuite(cmd.Context(), exps, &f, suiteOutputs{junit: junit, json: jsonOut, markdown: mdOut, html: htmlOut}, timeout, progress)
 		},
 	}
 	f.register(cmd)
@@ -359,6 +360,7 @@ written as xxxxx in every report and line printed.`,
 	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&jsonOut, "json", "", "write the run records as JSON to this file (a folder ending in /: one file per run)")
 	cmd.Flags().StringVar(&mdOut, "markdown", "", "write a Markdown summary to this file")
+	cmd.Flags().StringVar(&htmlOut, "html", "", "write an HTML report with charts to this file (one page, opens with no network)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "abort and revert a run that takes longer than this (0: no limit)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "live progress: auto, tty (redrawn), plain (a line per event) or none")
 	return cmd
@@ -370,7 +372,7 @@ func compare(metric string, baseline, observed []float64) engine.Comparison {
 	return engine.Comparison{Enough: r.Enough, Significant: r.Significant, Note: r.Note}
 }
 
-type suiteOutputs struct{ junit, json, markdown string }
+type suiteOutputs struct{ junit, json, markdown, html string }
 
 func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *runFlags, out suiteOutputs, timeout time.Duration, progress string) error {
 	// The journals in the state dir say what to run to undo a fault: a folder others could

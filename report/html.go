@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -100,12 +101,14 @@ type htmlRun struct {
 	Description         string
 	ExitCode            int
 	Facts               []fact
-	Recover             string   // the command that reverts what the run may have left
-	Loads               []string // the loads with a timeline to draw
-	NoTimeline          bool     // loads, but none with a timeline
+	Recover             string     // the command that reverts what the run may have left
+	Loads               []htmlLoad // the loads with a timeline to draw
+	NoTimeline          bool       // loads, but none with a timeline
 	HasSamples          bool
 	Tables              []htmlTable
 }
+
+type htmlLoad struct{ Name, URL, Rate string }
 
 type htmlTable struct {
 	Title         string
@@ -156,7 +159,11 @@ func newHTMLPage(records []*shakedown.Record, o HTMLOptions) *htmlPage {
 		p.Overview.Rows[i][1].Link = "#" + run.Anchor
 		p.Data.Runs[i] = newChartRun(r)
 		for _, l := range p.Data.Runs[i].Loads {
-			p.Runs[i].Loads = append(p.Runs[i].Loads, l.Name)
+			hl := htmlLoad{Name: l.Name, URL: l.url}
+			if l.rate > 0 {
+				hl.Rate = strconv.FormatFloat(l.rate, 'f', -1, 64) + "/s"
+			}
+			p.Runs[i].Loads = append(p.Runs[i].Loads, hl)
 		}
 		p.Runs[i].NoTimeline = len(r.Loads) > 0 && len(p.Runs[i].Loads) == 0
 		p.Runs[i].HasSamples = len(p.Data.Runs[i].Checks) > 0

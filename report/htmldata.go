@@ -52,6 +52,9 @@ type chartLoad struct {
 	Errors []int64   `json:"errors"`
 	P50    []float64 `json:"p50"`
 	P99    []float64 `json:"p99"`
+
+	url  string // for the page, not the script
+	rate float64
 }
 
 // chartCheck is a check's samples in columns, in time order, with its bounds. For a metric
@@ -141,7 +144,7 @@ func newChartRun(r *shakedown.Record) chartRun {
 		if len(l.Timeline) == 0 {
 			continue
 		}
-		cl := chartLoad{Name: oneLine(l.Name)}
+		cl := chartLoad{Name: oneLine(l.Name), url: oneLine(l.URL), rate: l.Rate}
 		for _, row := range l.Timeline {
 			if row.T.IsZero() {
 				continue
