@@ -89,7 +89,10 @@ func newChartRun(r *shakedown.Record) chartRun {
 	if t0.IsZero() {
 		return c
 	}
-	rel := func(t time.Time) float64 { return secs(t.Sub(t0)) }
+	// Times count in the record's milliseconds (it writes them truncated), so that the page
+	// of a run and the page of its record read back from JSON are the same.
+	t0 = t0.Truncate(time.Millisecond)
+	rel := func(t time.Time) float64 { return secs(t.Truncate(time.Millisecond).Sub(t0)) }
 	end := r.EndedAt.Time
 	for _, p := range r.Phases {
 		if p.End.After(end) {
@@ -124,7 +127,7 @@ func newChartRun(r *shakedown.Record) chartRun {
 		s := chartSpan{Name: oneLine(f.Name), From: rel(f.InjectedAt.Time), To: c.End}
 		if f.RevertedAt != nil && !f.RevertedAt.IsZero() {
 			s.To = rel(f.RevertedAt.Time)
-			c.Marks = append(c.Marks, chartMark{Kind: "revert", Label: oneLine(f.Name) + " reverted", T: s.To})
+			c.Marks = append(c.Marks, chartMark{Kind: "revert", Label: "reverted " + oneLine(f.Name), T: s.To})
 		} else {
 			s.Open = true
 		}
@@ -132,7 +135,7 @@ func newChartRun(r *shakedown.Record) chartRun {
 	}
 	for _, e := range r.Expectations {
 		if e.FiredAt != nil && !e.FiredAt.IsZero() {
-			c.Marks = append(c.Marks, chartMark{Kind: "detect", Label: oneLine(e.Name) + " fired", T: rel(e.FiredAt.Time)})
+			c.Marks = append(c.Marks, chartMark{Kind: "detect", Label: "detected: " + oneLine(e.Name), T: rel(e.FiredAt.Time)})
 		}
 	}
 	if ttr := r.Recovery.TimeToRecover; ttr != nil && !revertEnd.IsZero() {

@@ -5,8 +5,9 @@
 // and labelled) and its marks (alert fired, fault reverted, steady state back): a small uPlot
 // plugin draws them through uPlot's hooks, under and over the series. Each check's bound is
 // drawn as a line on the chart of the metric it bounds. What a chart drew is kept on it
-// (plot.shakedown) and every chart is listed in window.shakedownCharts, for tests to read
-// back; document.body.dataset.charts becomes "drawn" once every chart has drawn.
+// (plot.shakedown, in CSS pixels from the plotting area's corner, as uPlot's valToPos gives
+// them) and every chart is listed in window.shakedownCharts, for tests to read back;
+// document.body.dataset.charts becomes "drawn" once every chart has drawn.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("shakedown-data").textContent);
@@ -24,17 +25,17 @@
   // kinds say, per chart of a load, which metrics it draws and how a base-unit value of the
   // metric reads on it.
   var kinds = {
-    latency: { label: "latency (ms)", factor: 1000, metric: function (m) { return m.indexOf("latency.") === 0; } },
-    errors: { label: "errors (% of requests)", factor: 100, metric: function (m) { return m === "errors"; } },
-    throughput: { label: "requests per second", factor: 1, metric: function (m) { return m === "throughput"; } }
+    latency: { label: "latency (ms)", unit: " ms", factor: 1000, metric: function (m) { return m.indexOf("latency.") === 0; } },
+    errors: { label: "errors (% of requests)", unit: " %", factor: 100, metric: function (m) { return m === "errors"; } },
+    throughput: { label: "requests per second", unit: "/s", factor: 1, metric: function (m) { return m === "throughput"; } }
   };
 
   function fmtSecs(v) {
     if (v == null) return "";
-    var s = Math.round(v * 10) / 10;
+    var s = Math.round(v * 100) / 100;
     if (Math.abs(s) < 60) return s + "s";
-    var m = Math.floor(s / 60);
-    return m + "m" + Math.round(s - 60 * m) + "s";
+    var m = Math.floor(s / 60), r = Math.round(s - 60 * m);
+    return m + "m" + (r ? r + "s" : "");
   }
 
   function fmtNum(v, digits) {
@@ -63,8 +64,8 @@
             ctx.fillStyle = colors.phase[i % 2];
             ctx.fillRect(x0, b.top, x1 - x0, b.height);
             ctx.fillStyle = colors.text;
-            ctx.fillText(p.name, x0 + 3 * px, b.top + 2 * px);
-            d.phases.push({ name: p.name, from: p.from, to: p.to, x0: x0 / px, x1: x1 / px });
+            if (ctx.measureText(p.name).width + 6 * px <= x1 - x0) ctx.fillText(p.name, x0 + 3 * px, b.top + 2 * px);
+            d.phases.push({ name: p.name, from: p.from, to: p.to, x0: (x0 - b.left) / px, x1: (x1 - b.left) / px });
           });
           run.faults.forEach(function (f, i) {
             var x0 = x(u, f.from), x1 = x(u, f.to);
@@ -75,7 +76,7 @@
             ctx.strokeRect(x0, b.top, x1 - x0, b.height);
             ctx.fillStyle = colors.errors;
             ctx.fillText(f.name + (f.open ? " (not reverted)" : ""), x0 + 3 * px, b.top + (14 + 12 * i) * px);
-            d.faults.push({ name: f.name, from: f.from, to: f.to, open: !!f.open, x0: x0 / px, x1: x1 / px });
+            d.faults.push({ name: f.name, from: f.from, to: f.to, open: !!f.open, x0: (x0 - b.left) / px, x1: (x1 - b.left) / px });
           });
           ctx.restore();
         },
@@ -88,9 +89,9 @@
           ctx.clip();
           ctx.font = (10 * px) + "px sans-serif";
           ctx.lineWidth = px;
-          (bounds || []).forEach(function (bd, i) {
+          (bounds || []).forEach(function (bd) {
             var y = u.valToPos(bd.value, "y", true), x0 = x(u, bd.from), x1 = x(u, bd.to);
-            ctx.strokeStyle = ctx.fillStyle = colors.bound[i % colors.bound.length];
+            ctx.strokeStyle = ctx.fillStyle = colors.bound[bd.color % colors.bound.length];
             ctx.setLineDash([6 * px, 4 * px]);
             ctx.beginPath();
             ctx.moveTo(x0, y);
@@ -98,8 +99,10 @@
             ctx.stroke();
             ctx.setLineDash([]);
             ctx.textBaseline = "bottom";
-            ctx.fillText(bd.label, x0 + 3 * px, y - 2 * px);
-            d.bounds.push({ label: bd.label, value: bd.value, from: bd.from, to: bd.to, y: y / px, x0: x0 / px, x1: x1 / px });
+            ctx.textAlign = "right";
+            ctx.fillText(bd.label, Math.min(x1, b.left + b.width) - 3 * px, y - 2 * px);
+            ctx.textAlign = "left";
+            d.bounds.push({ label: bd.label, value: bd.value, from: bd.from, to: bd.to, y: (y - b.top) / px, x0: (x0 - b.left) / px, x1: (x1 - b.left) / px });
           });
           run.marks.forEach(function (m, i) {
             var xm = x(u, m.t);
@@ -112,7 +115,7 @@
             ctx.setLineDash([]);
             ctx.textBaseline = "bottom";
             ctx.fillText(m.label, xm + 3 * px, b.top + b.height - (4 + 12 * (i % 4)) * px);
-            d.marks.push({ kind: m.kind, label: m.label, t: m.t, x: xm / px });
+            d.marks.push({ kind: m.kind, label: m.label, t: m.t, x: (xm - b.left) / px });
           });
           ctx.restore();
         }
@@ -152,28 +155,32 @@
       cols.push(load.count);
       series.push({ label: "requests/s", stroke: colors.throughput, width: 1.5, spanGaps: true, value: function (u, v) { return fmtNum(v, 0) + "/s"; } });
     }
-    var tables = [[t].concat(cols)], bounds = [], top = 0;
+    var tables = [[t].concat(cols)], bounds = [], top = 0, color = 0;
     run.checks.forEach(function (c) {
       if (c.load !== load.name || !c.metric || !k.metric(c.metric)) return;
-      var vals = c.value.map(function (v) { return v == null ? null : v * k.factor; });
+      var vals = c.value.map(function (v) { return v == null ? null : v * k.factor; }), ci = color++;
       if (vals.some(function (v) { return v != null; })) {
         tables.push([c.t, vals]);
-        series.push({ label: c.name + " (samples)", stroke: colors.bound[bounds.length % colors.bound.length], width: 0,
-          paths: function () { return null; }, points: { show: true, size: 5 }, value: function (u, v) { return fmtNum(v, 2); } });
+        series.push({ label: c.name + " (samples)", stroke: colors.bound[ci % colors.bound.length], width: 0,
+          paths: function () { return null; }, points: { show: true, size: 5 }, value: function (u, v) { return fmtNum(v, 2) + k.unit; } });
       }
-      c.bounds.forEach(function (b) {
-        [["max", b.max], ["min", b.min]].forEach(function (mb) {
-          if (mb[1] == null) return;
-          var v = mb[1] * k.factor;
+      ["max", "min"].forEach(function (side) {
+        var last = null;
+        c.bounds.forEach(function (b) {
+          if (b[side] == null) { last = null; return; }
+          var v = b[side] * k.factor;
           top = Math.max(top, v);
-          bounds.push({ label: c.name + ": " + mb[0] + " " + fmtNum(v, 2), value: v, from: b.from, to: b.to });
+          var same = last && last.value === v && Math.abs(last.to - b.from) < 0.5;
+          if (same) { last.to = b.to; return; }
+          last = { label: c.name + ": " + side + " " + fmtNum(v, 2) + k.unit, value: v, from: b.from, to: b.to, color: ci };
+          bounds.push(last);
         });
       });
     });
     var joined = tables.length > 1 ? uPlot.join(tables) : tables[0];
     var opts = baseOptions(el, run, runIndex, load.name + ": " + k.label, bounds);
     opts.series = series;
-    opts.scales.y = { range: function (u, lo, hi) { return [0, Math.max(hi || 0, top) * 1.1 || 1]; } };
+    opts.scales.y = { range: function (u, lo, hi) { return [0, Math.max(hi || 0, top) * 1.25 || 1]; } };
     opts.axes = [xAxis(), { label: k.label, size: 60 }];
     return new uPlot(opts, joined, el);
   }
@@ -204,6 +211,10 @@
     });
     var longest = names.reduce(function (n, s) { return Math.max(n, s.length); }, 0);
     var opts = baseOptions(el, run, runIndex, "check samples", []);
+    opts.legend = { show: false };
+    var readout = document.createElement("ul");
+    readout.className = "readout";
+    opts.hooks.setCursor = [function (u) { showSamples(readout, run.checks, u.posToVal(u.cursor.left, "x"), u.cursor.left >= 0); }];
     opts.height = Math.max(140, 70 + 26 * names.length);
     opts.series = series;
     opts.scales.y = { range: function () { return [0.5, names.length + 0.5]; } };
@@ -213,7 +224,31 @@
       values: function (u, splits) { return splits.map(function (v) { return names[v - 1] || ""; }); },
       grid: { show: false }
     }];
-    return new uPlot(opts, cols, el);
+    var plot = new uPlot(opts, cols, el);
+    el.appendChild(readout);
+    showSamples(readout, run.checks, 0, false);
+    return plot;
+  }
+
+  // showSamples lists, for each check, its last sample at or before t: what it observed and
+  // whether it held.
+  function showSamples(list, checks, t, hover) {
+    list.textContent = "";
+    checks.forEach(function (c) {
+      var li = document.createElement("li"), j = -1;
+      for (var i = 0; i < c.t.length && c.t[i] <= t; i++) j = i;
+      if (!hover) {
+        var bad = c.held.filter(function (h) { return !h; }).length;
+        li.textContent = c.name + ": " + c.t.length + " samples, " + bad + " breached";
+      } else if (j < 0) {
+        li.textContent = c.name + ": no sample yet";
+      } else {
+        li.textContent = c.name + " at " + fmtSecs(c.t[j]) + ": " + (c.value[j] != null ? valueText(c, c.value[j]) : c.text[j] || "-") +
+          (c.held[j] ? " (held)" : " (breached)");
+        if (!c.held[j]) li.className = "breached";
+      }
+      list.appendChild(li);
+    });
   }
 
   function valueText(c, v) {
