@@ -69,7 +69,7 @@ type chartCheck struct {
 	T      []float64    `json:"t"`
 	Held   []int        `json:"held"` // 1 held, 0 breached
 	Value  []*float64   `json:"value"`
-	Text   []string     `json:"text"` // what was observed, for a sample without a value
+	Text   []string     `json:"text"` // what was observed, for a sample without a value ("" with one)
 	Bounds []chartBound `json:"bounds"`
 }
 
@@ -206,7 +206,11 @@ func newChartCheck(r *shakedown.Record, c *shakedown.CheckRecord, rel func(time.
 		ck.T = append(ck.T, rel(s.At.Time))
 		ck.Held = append(ck.Held, held)
 		ck.Value = append(ck.Value, finitePtr(s.Value))
-		ck.Text = append(ck.Text, oneLine(s.Observed))
+		text := ""
+		if s.Value == nil { // a value says it in fewer bytes
+			text = oneLine(s.Observed)
+		}
+		ck.Text = append(ck.Text, text)
 	}
 	return ck, len(ck.T) > 0
 }

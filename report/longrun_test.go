@@ -42,12 +42,12 @@ func longRecord(length time.Duration) *shakedown.Record {
 	r.Loads = loads
 
 	max400, max1 := 0.4, 0.01
-	perSecond := func(from, to time.Duration, value func(time.Duration) float64, bound float64) []shakedown.Sample {
+	perSecond := func(metric string, from, to time.Duration, value func(time.Duration) float64, bound float64) []shakedown.Sample {
 		var out []shakedown.Sample
 		for s := from; s < to; s += time.Second {
 			v := value(s)
 			out = append(out, shakedown.Sample{At: at(s + 500*time.Millisecond), Held: v <= bound, Value: &v,
-				Observed: fmt.Sprintf("%g", v)})
+				Observed: fmt.Sprintf("%s %g", metric, v)})
 		}
 		return out
 	}
@@ -70,7 +70,7 @@ func longRecord(length time.Duration) *shakedown.Record {
 			from, to := p.Start.Sub(t0), p.End.Sub(t0)
 			b := bound
 			c.PerPhase[p.Name] = &shakedown.CheckPhaseRecord{Held: true, Observed: "fine", Threshold: "max",
-				Max: &b, Samples: perSecond(from, to, value, bound)}
+				Max: &b, Samples: perSecond(metric, from, to, value, bound)}
 		}
 		return c
 	}
