@@ -7,7 +7,8 @@
 # shakedown's table (0 passed, 1 failed, 3 aborted, 4 not restored, 5 error, 6 not steady,
 # 7 regressed); a pipeline that does not get that far exits 2 (bad usage, unknown version)
 # or 5 (build, provision, smoke test, lock or teardown failed). Reports go to $OUT (default
-# out/): junit.xml, summary.md, runs/*.json, timings.txt, and the services' logs in logs/.
+# out/): junit.xml, summary.md, runs/*.json, report.html (charts, opens with no network),
+# timings.txt, and the services' logs in logs/.
 #
 # Every run is recorded in the history (SHAKEDOWN_HISTORY, default history.db in
 # $SHOP_STATE/shakedown, which teardown keeps), and the fault stage gates on regressions:
@@ -109,7 +110,7 @@ passed=0
 for i in $(seq 1 $(( runs > 1 ? 2 * runs : 1 ))); do
   [ "$runs" -gt 1 ] && say "fault stage, run $i (passed so far: $passed of $runs)"
   "$SHOP_BIN/shakedown" run "${vars[@]}" --state-dir "$SHOP_STATE/shakedown" "${gate[@]}" \
-    --junit "$OUT/junit.xml" --markdown "$OUT/summary.md" --json "$OUT/runs/" "${experiments[@]}"
+    --junit "$OUT/junit.xml" --markdown "$OUT/summary.md" --json "$OUT/runs/" --html "$OUT/report.html" "${experiments[@]}"
   suite=$?
   case $suite in
     0) passed=$((passed + 1)) ;;
