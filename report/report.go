@@ -1,7 +1,7 @@
 // Package report turns run records (shakedown.Record) and live run events (shakedown.Event)
 // into what people and CI systems read: the JSON record, JUnit XML, a GitHub-flavoured
-// Markdown summary, live terminal progress, the verdict line printed after each run, and the
-// text of `shakedown plan`.
+// Markdown summary, a self-contained HTML report with charts, live terminal progress, the
+// verdict line printed after each run, and the text of `shakedown plan`.
 //
 // Writers take an io.Writer and never close it; the caller owns it. Output is deterministic
 // for a given record: times are written in UTC or relative to the run's start, and maps are
