@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -836,6 +837,61 @@ func deref(m *shakedown.Millis) any {
 		return nil
 	}
 	return float64(*m)
+}
+
+// TestCheckBoundsInTheRecord: a metric check's record names its metric and gives its bounds
+// per phase as numbers in the metric's base unit: an absolute bound in every phase, a
+// baseline-relative one once the baseline's value is known (not in the baseline itself).
+func TestCheckBoundsInTheRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoad()
+		l.phase["baseline"], l.phaseN["baseline"] = map[string]float64{"latency.p99": 0.1, "errors": 0}, 500
+		l.phase["inject"], l.phaseN["inject"] = map[string]float64{"latency.p99": 0.15, "errors": 0}, 500
+		l.set("latency.p99", 0.1)
+		l.set("errors", 0)
+		e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 5 * time.Second})
+		e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 10}}
+		e.SteadyState = []*shakedown.Check{
+			{Name: "p99", Metric: "web.latency.p99", Max: mustTol(t, "2x baseline")},
+			{Name: "errors", Metric: "web.errors", Max: mustTol(t, "1%"), Min: mustTol(t, "0%")},
+		}
+		o := opts(nil, nil)
+		o.NewLoad = func(*shakedown.LoadSpec) (engine.Load, error) { return l, nil }
+		rec := engine.Run(t.Context(), e, o)
+		wantVerdict(t, rec, shakedown.VerdictPassed)
+		val := func(p *float64) any {
+			if p == nil {
+				return nil
+			}
+			return *p
+		}
+		for _, tc := range []struct {
+			check, metric string
+			phase         shakedown.Phase
+			max, min      any
+		}{
+			{"p99", "web.latency.p99", shakedown.PhaseBaseline, nil, nil},
+			{"p99", "web.latency.p99", shakedown.PhaseInject, 0.2, nil},
+			{"errors", "web.errors", shakedown.PhaseBaseline, 0.01, 0.0},
+			{"errors", "web.errors", shakedown.PhaseInject, 0.01, 0.0},
+		} {
+			c := check(rec, tc.check)
+			if c.Metric != tc.metric {
+				t.Errorf("check %s: metric %q, want %q", tc.check, c.Metric, tc.metric)
+			}
+			pr := c.PerPhase[tc.phase]
+			if pr == nil {
+				t.Errorf("check %s: no %s phase", tc.check, tc.phase)
+				continue
+			}
+			if got, ok := val(pr.Max).(float64); tc.max != nil && (!ok || math.Abs(got-tc.max.(float64)) > 1e-9) || tc.max == nil && pr.Max != nil {
+				t.Errorf("check %s in %s: max %v, want %v", tc.check, tc.phase, val(pr.Max), tc.max)
+			}
+			if got, ok := val(pr.Min).(float64); tc.min != nil && (!ok || got != tc.min.(float64)) || tc.min == nil && pr.Min != nil {
+				t.Errorf("check %s in %s: min %v, want %v", tc.check, tc.phase, val(pr.Min), tc.min)
+			}
+		}
+	})
 }
 
 func TestCompareHookAndRecordJSON(t *testing.T) {
