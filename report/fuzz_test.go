@@ -124,3 +124,31 @@ func FuzzMarkdownText(f *testing.F) {
 		}
 	})
 }
+
+// Whatever text a record carries, the HTML report keeps it text: the page has its own three
+// scripts and nothing else that runs or loads, and its data block is JSON.
+func FuzzHTML(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s, s, s, s)
+	}
+	f.Add(hostile, hostile, hostile, hostile)
+	f.Fuzz(func(t *testing.T, name, detail, observed, reason string) {
+		r := hostileRecord()
+		r.ID = name
+		r.Experiment.Name = name
+		r.Reason = reason
+		r.Checks[0].Name = name
+		r.Checks[0].Detail = detail
+		r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Observed = observed
+		r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Value = nil
+		r.Faults[0].Name = detail
+		r.Expectations[0].Name = observed
+		r.Loads[0].Name = name
+		r.Loads[0].URL = observed
+		var b bytes.Buffer
+		if err := WriteHTML(&b, []*shakedown.Record{r}, HTMLOptions{Title: reason}); err != nil {
+			t.Fatal(err)
+		}
+		checkPageSafe(t, b.Bytes())
+	})
+}

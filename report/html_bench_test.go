@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,58 @@ func waitDrawn(t testing.TB, tab *browser.Tab) bool {
 	return browser.Eval[bool](t, tab, `new Promise(ok => { const t0 = Date.now();
 		(function wait() { if (document.body && document.body.dataset.charts === "drawn") ok(true);
 			else if (Date.now() - t0 > 20000) ok(false); else requestAnimationFrame(wait); })(); })`)
+}
+
+// TestHTMLEdgeRecordsInChromium: one page holding every edge record and a hostile one opens
+// in Chromium with no console error; every chart of the page is drawn; the hostile text made
+// no element and ran nothing; every run's section is where its link says.
+func TestHTMLEdgeRecordsInChromium(t *testing.T) {
+	records := []*shakedown.Record{hostileRecord()}
+	for _, c := range edgeCases() {
+		records = append(records, c.records...)
+	}
+	// The hostile text tries to run this; nothing may.
+	records[0].Experiment.Name = `</script><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">`
+	page := filepath.Join(t.TempDir(), "report.html")
+	f, err := os.Create(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(f, records, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tab := browser.Open(t, browser.Options{Offline: true})
+	tab.Do(t, chromedp.Navigate("file://"+page))
+	if !waitDrawn(t, tab) {
+		t.Fatalf("the charts were not drawn (page errors: %v)", tab.Errors())
+	}
+	tab.NoErrors(t)
+	type state struct {
+		Charts, Elements, Images, Sections int
+		Pwned                              any
+		Heading                            string
+		Linked                             bool
+	}
+	got := browser.Eval[state](t, tab, `({
+		charts: window.shakedownCharts.length,
+		elements: document.querySelectorAll(".chart[data-kind]").length,
+		images: document.images.length,
+		sections: document.querySelectorAll("section.run").length,
+		pwned: window.pwned === undefined ? null : window.pwned,
+		heading: document.querySelector("section.run h2").textContent,
+		linked: [...document.querySelectorAll("header.page table a")].every(a => document.getElementById(decodeURIComponent(a.hash.slice(1))) !== null),
+	})`)
+	if got.Charts != got.Elements || got.Charts == 0 {
+		t.Errorf("%d charts drawn for %d chart elements", got.Charts, got.Elements)
+	}
+	if got.Images != 0 || got.Pwned != nil {
+		t.Errorf("the hostile name made %d images, window.pwned = %v", got.Images, got.Pwned)
+	}
+	if !strings.Contains(got.Heading, records[0].Experiment.Name) {
+		t.Errorf("the first run's heading %q does not show its name as text", got.Heading)
+	}
+	if got.Sections != len(records) || !got.Linked {
+		t.Errorf("%d run sections for %d records; every link of the list reaches its run: %v", got.Sections, len(records), got.Linked)
+	}
 }

@@ -34,6 +34,7 @@ func hostileRecord() *shakedown.Record {
 	r.Checks[0].Name = "check " + hostile
 	r.Checks[0].Metric = "checkout.latency.p99"
 	r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Observed = "probe said " + hostile
+	r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Value = nil
 	r.Checks[0].PerPhase[shakedown.PhaseInject].Observed = "observed " + hostile
 	r.Checks[0].PerPhase[shakedown.PhaseInject].Max = fp(0.4)
 	r.Expectations[0].Name = "expect " + hostile
@@ -99,44 +100,11 @@ func TestHTMLKeepsHostileTextText(t *testing.T) {
 		RunURL: func(id string) string { return "/runs/" + id }}); err != nil {
 		t.Fatal(err)
 	}
-	els := parseHTML(t, b.Bytes())
-	if n := len(els["script"]); n != 3 {
-		t.Errorf("the page has %d scripts, want 3 (data, uPlot, ours)", n)
-	}
-	for _, tag := range []string{"img", "style"} {
-		want := map[string]int{"img": 0, "style": 2}[tag]
-		if n := len(els[tag]); n != want {
-			t.Errorf("the page has %d <%s> elements, want %d", n, tag, want)
-		}
-	}
-	for tag, nodes := range els {
-		for _, n := range nodes {
-			for _, a := range n.Attr {
-				if strings.HasPrefix(a.Key, "on") {
-					t.Errorf("<%s> has an event handler attribute %s=%q", tag, a.Key, a.Val)
-				}
-			}
-		}
-	}
+	els := checkPageSafe(t, b.Bytes())
 	if !strings.Contains(textOf(els["h2"][0]), "exp "+oneLine(hostile)) {
 		t.Errorf("the run's heading %q does not show the experiment's name as text", textOf(els["h2"][0]))
 	}
-	var data *html.Node
-	for _, s := range els["script"] {
-		if attr(s, "type") == "application/json" {
-			data = s
-		}
-		if attr(s, "type") == "" && attr(s, "src") != "" {
-			t.Errorf("a script loads %s", attr(s, "src"))
-		}
-	}
-	if data == nil {
-		t.Fatal("no data block")
-	}
-	var got chartData
-	if err := json.Unmarshal([]byte(textOf(data)), &got); err != nil {
-		t.Fatalf("the data block is not JSON: %v", err)
-	}
+	got := pageData(t, els)
 	if len(got.Runs) != 2 {
 		t.Fatalf("the data holds %d runs, want 2", len(got.Runs))
 	}
@@ -154,6 +122,61 @@ func TestHTMLKeepsHostileTextText(t *testing.T) {
 	if attr(section, "id") != "run-"+oneLine(r.ID) {
 		t.Errorf("the run's section has id %q, want run-ID", attr(section, "id"))
 	}
+}
+
+// checkPageSafe parses a page and fails t if it has more than its own scripts (the data
+// block, uPlot and ours, none loaded from anywhere), an element that loads or embeds
+// something, an event handler attribute, or a data block that is not JSON.
+func checkPageSafe(t *testing.T, page []byte) map[string][]*html.Node {
+	t.Helper()
+	els := parseHTML(t, page)
+	if n := len(els["script"]); n != 3 {
+		t.Errorf("the page has %d scripts, want 3 (data, uPlot, ours)", n)
+	}
+	for _, s := range els["script"] {
+		if attr(s, "src") != "" {
+			t.Errorf("a script loads %s", attr(s, "src"))
+		}
+	}
+	for _, tag := range []string{"img", "iframe", "object", "embed", "link", "base", "form", "svg", "math"} {
+		if n := len(els[tag]); n != 0 {
+			t.Errorf("the page has %d <%s> elements, want none", n, tag)
+		}
+	}
+	if n := len(els["style"]); n != 2 {
+		t.Errorf("the page has %d <style> elements, want 2 (uPlot's, ours)", n)
+	}
+	for tag, nodes := range els {
+		for _, n := range nodes {
+			for _, a := range n.Attr {
+				if strings.HasPrefix(a.Key, "on") || a.Key == "style" || a.Key == "srcdoc" {
+					t.Errorf("<%s> has an attribute %s=%q", tag, a.Key, a.Val)
+				}
+				if a.Key == "href" && !strings.HasPrefix(a.Val, "#") && !strings.HasPrefix(a.Val, "/runs/") &&
+					a.Val != "https://github.com/leeoniya/uPlot" {
+					t.Errorf("<%s> links to %q", tag, a.Val)
+				}
+			}
+		}
+	}
+	pageData(t, els)
+	return els
+}
+
+// pageData decodes the page's data block.
+func pageData(t *testing.T, els map[string][]*html.Node) chartData {
+	t.Helper()
+	var data chartData
+	for _, s := range els["script"] {
+		if attr(s, "type") == "application/json" {
+			if err := json.Unmarshal([]byte(textOf(s)), &data); err != nil {
+				t.Fatalf("the data block is not JSON: %v", err)
+			}
+			return data
+		}
+	}
+	t.Fatal("no data block")
+	return data
 }
 
 // TestHTMLEdgeRecords: a page renders for runs with nothing to draw or little of it: no
