@@ -140,7 +140,7 @@ func newHTMLPage(records []*shakedown.Record, o HTMLOptions) *htmlPage {
 		Status:       Status(worst),
 		StatusClass:  verdictClass(worst),
 		Counts:       verdictCounts(records),
-		CSP:          "default-src 'none'; script-src " + scriptHashes() + "; style-src 'unsafe-inline'; img-src data:",
+		CSP:          "default-src 'none'; script-src " + scriptHashes() + "; style-src 'unsafe-inline'",
 		UPlotCSS:     template.CSS(webassets.UPlotCSS),
 		CSS:          template.CSS(htmlStyle),
 		UPlotJS:      template.JS(webassets.UPlotJS),

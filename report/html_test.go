@@ -32,7 +32,7 @@ func hostileRecord() *shakedown.Record {
 	r.Faults[0].Name = "fault " + hostile
 	r.Faults[1].RevertError = "revert " + hostile
 	r.Checks[0].Name = "check " + hostile
-	r.Checks[0].Metric = "checkout.latency.p99"
+	r.Checks[0].Metric = "load " + hostile + ".latency.p99"
 	r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Observed = "probe said " + hostile
 	r.Checks[0].PerPhase[shakedown.PhaseInject].Samples[0].Value = nil
 	r.Checks[0].PerPhase[shakedown.PhaseInject].Observed = "observed " + hostile
@@ -114,8 +114,8 @@ func TestHTMLKeepsHostileTextText(t *testing.T) {
 		!slices.Contains(run.Checks[0].Text, "probe said "+want) || run.Faults[0].Name != "fault "+want {
 		t.Errorf("the data does not read back as the record's text: %+v", run)
 	}
-	if run.Checks[0].Load != "checkout" || run.Checks[0].Metric != "latency.p99" {
-		t.Errorf("the check's metric reads %q %q, want checkout latency.p99", run.Checks[0].Load, run.Checks[0].Metric)
+	if run.Checks[0].Load != run.Loads[0].Name || run.Checks[0].Metric != "latency.p99" {
+		t.Errorf("the check's metric reads %q %q, want the load's latency.p99", run.Checks[0].Load, run.Checks[0].Metric)
 	}
 	// The anchors and links of the runs hold the id as given, escaped for where they are.
 	section := els["section"][0]

@@ -175,7 +175,7 @@ func newChartRun(r *shakedown.Record) chartRun {
 func newChartCheck(r *shakedown.Record, c *shakedown.CheckRecord, rel func(time.Time) float64) (chartCheck, bool) {
 	ck := chartCheck{Name: oneLine(c.Name), Role: c.Role, Bounds: []chartBound{}}
 	if m, err := shakedown.ParseMetric(c.Metric); err == nil {
-		ck.Load, ck.Metric, ck.Unit = m.Load, m.Name, string(m.Unit())
+		ck.Load, ck.Metric, ck.Unit = oneLine(m.Load), m.Name, string(m.Unit())
 	}
 	var all []shakedown.Sample
 	for _, p := range phaseOrder(c.PerPhase) {

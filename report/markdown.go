@@ -69,7 +69,7 @@ func writeMarkdown(b *bytes.Buffer, records []*shakedown.Record) {
 		verdicts[i] = r.Verdict
 		counts[r.Verdict]++
 	}
-	fmt.Fprintf(b, "## shakedown: %s\n\n", Status(shakedown.Worst(verdicts...)))
+	fmt.Fprintf(b, "## shakedown: %s\n\n", mdText(Status(shakedown.Worst(verdicts...))))
 	if len(records) == 0 {
 		b.WriteString("No experiments ran.\n")
 		return
@@ -94,8 +94,8 @@ func writeMarkdown(b *bytes.Buffer, records []*shakedown.Record) {
 }
 
 func writeRunMarkdown(b *bytes.Buffer, r *shakedown.Record) {
-	fmt.Fprintf(b, "### %s: %s\n\n", Status(r.Verdict), mdText(r.Experiment.Name))
-	fmt.Fprintf(b, "**%s** (exit %d): %s\n\n", Status(r.Verdict), r.ExitCode, mdText(reason(r)))
+	fmt.Fprintf(b, "### %s: %s\n\n", mdText(Status(r.Verdict)), mdText(r.Experiment.Name))
+	fmt.Fprintf(b, "**%s** (exit %d): %s\n\n", mdText(Status(r.Verdict)), r.ExitCode, mdText(reason(r)))
 	if d := oneLine(r.Experiment.Description); d != "" {
 		fmt.Fprintf(b, "%s\n\n", mdText(d))
 	}

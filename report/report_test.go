@@ -481,8 +481,11 @@ func TestMarkdownEscapes(t *testing.T) {
 	r.Experiment.Name = "pipes | and *stars* <b>"
 	r.Reason = "line one\nline two | `code`"
 	r.Checks[0].Name = "p99 | <script>"
+	r.Checks[1].Role = "a | <b>role</b>"
+	odd := passedRecord()
+	odd.Verdict = "no|such <i>verdict</i>"
 	var b bytes.Buffer
-	if err := WriteMarkdown(&b, []*shakedown.Record{r}); err != nil {
+	if err := WriteMarkdown(&b, []*shakedown.Record{r, odd}); err != nil {
 		t.Fatal(err)
 	}
 	// Every row of a table has as many unescaped pipes as the table's header.
@@ -499,7 +502,8 @@ func TestMarkdownEscapes(t *testing.T) {
 			t.Errorf("table row %q has %d unescaped pipes, its header %d", l, n, header)
 		}
 	}
-	if strings.Contains(b.String(), "<script>") || strings.Contains(b.String(), "line one\nline two") {
+	if strings.Contains(b.String(), "<script>") || strings.Contains(b.String(), "line one\nline two") ||
+		strings.Contains(b.String(), "<B>") || strings.Contains(b.String(), "<I>") || strings.Contains(b.String(), "<b>") {
 		t.Errorf("markup from the record went through unescaped:\n%s", b.String())
 	}
 }
