@@ -42,6 +42,18 @@
     return v == null ? "-" : (Math.round(v * Math.pow(10, digits)) / Math.pow(10, digits)).toString();
   }
 
+  // label writes text just right of x, or just left of it where it would leave the plotting
+  // area b.
+  function label(ctx, b, text, x, y, px) {
+    if (x + 3 * px + ctx.measureText(text).width > b.left + b.width) {
+      ctx.textAlign = "right";
+      ctx.fillText(text, x - 3 * px, y);
+      ctx.textAlign = "left";
+    } else {
+      ctx.fillText(text, x + 3 * px, y);
+    }
+  }
+
   // overlay is the plugin that draws a run's phases, fault windows, marks and bounds.
   function overlay(run, bounds) {
     function x(u, v) { return u.valToPos(v, "x", true); }
@@ -75,7 +87,7 @@
             ctx.lineWidth = px;
             ctx.strokeRect(x0, b.top, x1 - x0, b.height);
             ctx.fillStyle = colors.errors;
-            ctx.fillText(f.name + (f.open ? " (not reverted)" : ""), x0 + 3 * px, b.top + (14 + 12 * i) * px);
+            label(ctx, b, f.name + (f.open ? " (not reverted)" : ""), x0, b.top + (14 + 12 * i) * px, px);
             d.faults.push({ name: f.name, from: f.from, to: f.to, open: !!f.open, x0: (x0 - b.left) / px, x1: (x1 - b.left) / px });
           });
           ctx.restore();
@@ -114,7 +126,7 @@
             ctx.stroke();
             ctx.setLineDash([]);
             ctx.textBaseline = "bottom";
-            ctx.fillText(m.label, xm + 3 * px, b.top + b.height - (4 + 12 * (i % 4)) * px);
+            label(ctx, b, m.label, xm, b.top + b.height - (4 + 12 * (i % 4)) * px, px);
             d.marks.push({ kind: m.kind, label: m.label, t: m.t, x: (xm - b.left) / px });
           });
           ctx.restore();
