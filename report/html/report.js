@@ -7,7 +7,8 @@
 // drawn as a line on the chart of the metric it bounds. What a chart drew is kept on it
 // (plot.shakedown, in CSS pixels from the plotting area's corner, as uPlot's valToPos gives
 // them) and every chart is listed in window.shakedownCharts, for tests to read back;
-// document.body.dataset.charts becomes "drawn" once every chart has drawn.
+// document.body.dataset.charts becomes "drawn" once every chart has drawn, and
+// window.shakedownDrawnAt says when (ms since the page's navigation began).
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("shakedown-data").textContent);
@@ -273,9 +274,15 @@
   var els = document.querySelectorAll(".chart[data-kind]");
   var pending = els.length;
   function done() {
-    if (--pending === 0) document.body.dataset.charts = "drawn";
+    if (--pending === 0) {
+      window.shakedownDrawnAt = performance.now();
+      document.body.dataset.charts = "drawn";
+    }
   }
-  if (pending === 0) document.body.dataset.charts = "drawn";
+  if (pending === 0) {
+    window.shakedownDrawnAt = performance.now();
+    document.body.dataset.charts = "drawn";
+  }
   els.forEach(function (el) {
     var runIndex = +el.dataset.run, run = data.runs[runIndex], kind = el.dataset.kind, plot, load = null;
     if (kind === "checks") {
