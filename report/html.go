@@ -95,7 +95,7 @@ type htmlPage struct {
 // htmlRun is one run's section.
 type htmlRun struct {
 	Index               int
-	Anchor, ID, URL     string
+	Anchor, URL         string
 	Status, StatusClass string
 	Experiment, Reason  string
 	Description         string
@@ -156,7 +156,7 @@ func newHTMLPage(records []*shakedown.Record, o HTMLOptions) *htmlPage {
 	for i, r := range records {
 		run := newHTMLRun(i, r, o)
 		p.Runs = append(p.Runs, run)
-		p.Overview.Rows[i][1].Link = "#" + run.Anchor
+		p.Overview.Rows[i][summaryExperiment].Link = "#" + run.Anchor // the list links each run
 		p.Data.Runs[i] = newChartRun(r)
 		for _, l := range p.Data.Runs[i].Loads {
 			hl := htmlLoad{Name: l.Name, URL: l.url}
@@ -175,7 +175,6 @@ func newHTMLRun(i int, r *shakedown.Record, o HTMLOptions) htmlRun {
 	run := htmlRun{
 		Index:       i,
 		Anchor:      runAnchor(i, r),
-		ID:          r.ID,
 		Status:      Status(r.Verdict),
 		StatusClass: verdictClass(r.Verdict),
 		Experiment:  oneLine(r.Experiment.Name),

@@ -62,6 +62,9 @@ func runTables(r *shakedown.Record) []table {
 	return out
 }
 
+// summaryExperiment is the column of summaryTable that names the experiment.
+const summaryExperiment = 1
+
 // summaryTable has one row per run: status, experiment, exit code, duration and reason.
 func summaryTable(records []*shakedown.Record) table {
 	t := table{Head: []string{"status", "experiment", "exit", "duration", "reason"},
