@@ -236,27 +236,3 @@ func verdictClass(v shakedown.Verdict) string {
 	}
 	return "v-unknown"
 }
-
-// verdictCounts says how many runs ended how: "3 runs: 2 passed, 1 failed."; empty for one
-// run.
-func verdictCounts(records []*shakedown.Record) string {
-	if len(records) < 2 {
-		return ""
-	}
-	counts := map[shakedown.Verdict]int{}
-	for _, r := range records {
-		counts[r.Verdict]++
-	}
-	var parts []string
-	known := 0
-	for _, v := range shakedown.Verdicts {
-		if n := counts[v]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, strings.ReplaceAll(string(v), "_", " ")))
-			known += n
-		}
-	}
-	if n := len(records) - known; n > 0 {
-		parts = append(parts, fmt.Sprintf("%d unknown", n))
-	}
-	return fmt.Sprintf("%d runs: %s.", len(records), strings.Join(parts, ", "))
-}

@@ -64,24 +64,16 @@ func AppendStepSummary(records []*shakedown.Record, getenv func(string) string) 
 
 func writeMarkdown(b *bytes.Buffer, records []*shakedown.Record) {
 	verdicts := make([]shakedown.Verdict, len(records))
-	counts := map[shakedown.Verdict]int{}
 	for i, r := range records {
 		verdicts[i] = r.Verdict
-		counts[r.Verdict]++
 	}
 	fmt.Fprintf(b, "## shakedown: %s\n\n", mdText(Status(shakedown.Worst(verdicts...))))
 	if len(records) == 0 {
 		b.WriteString("No experiments ran.\n")
 		return
 	}
-	if len(records) > 1 {
-		var parts []string
-		for _, v := range shakedown.Verdicts {
-			if n := counts[v]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, strings.ReplaceAll(string(v), "_", " ")))
-			}
-		}
-		fmt.Fprintf(b, "%d runs: %s.\n\n", len(records), strings.Join(parts, ", "))
+	if c := verdictCounts(records); c != "" {
+		b.WriteString(mdText(c) + "\n\n")
 	}
 	writeTableMarkdown(b, summaryTable(records))
 	for _, r := range records {

@@ -62,6 +62,30 @@ func runTables(r *shakedown.Record) []table {
 	return out
 }
 
+// verdictCounts says how many runs ended how: "3 runs: 2 passed, 1 failed."; empty for one
+// run.
+func verdictCounts(records []*shakedown.Record) string {
+	if len(records) < 2 {
+		return ""
+	}
+	counts := map[shakedown.Verdict]int{}
+	for _, r := range records {
+		counts[r.Verdict]++
+	}
+	var parts []string
+	known := 0
+	for _, v := range shakedown.Verdicts {
+		if n := counts[v]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, strings.ReplaceAll(string(v), "_", " ")))
+			known += n
+		}
+	}
+	if n := len(records) - known; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d unknown", n))
+	}
+	return fmt.Sprintf("%d runs: %s.", len(records), strings.Join(parts, ", "))
+}
+
 // summaryExperiment is the column of summaryTable that names the experiment.
 const summaryExperiment = 1
 
