@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,16 +243,16 @@ func TestHTMLReportOfARealRun(t *testing.T) {
 	}
 
 	// The marks: the alert fired, the fault reverted, the steady state back.
-	want := map[string]float64{"revert": rel(f.RevertedAt.Time)}
+	marks := map[string]float64{"revert": rel(f.RevertedAt.Time)}
 	if e := r.Expectations[0]; e.FiredAt != nil {
-		want["detect"] = rel(e.FiredAt.Time)
+		marks["detect"] = rel(e.FiredAt.Time)
 	} else {
 		t.Errorf("the alert did not fire (%s): the page has no detection to mark", e.Detail)
 	}
 	if ttr := r.Recovery.TimeToRecover; ttr != nil {
 		for _, p := range r.Phases {
 			if p.Name == shakedown.PhaseRevert {
-				want["back"] = rel(p.End.Add(ttr.Duration()))
+				marks["back"] = rel(p.End.Add(ttr.Duration()))
 			}
 		}
 	} else {
@@ -260,7 +262,7 @@ func TestHTMLReportOfARealRun(t *testing.T) {
 	for _, m := range kinds["latency"].Drawn.Marks {
 		got[m.Kind] = m.T
 	}
-	for k, v := range want {
+	for k, v := range marks {
 		if g, ok := got[k]; !ok || !near(g, v, 0.0015) {
 			t.Errorf("mark %s at %v (drawn %v), record %.3f", k, g, ok, v)
 		}
@@ -295,6 +297,31 @@ func TestHTMLReportOfARealRun(t *testing.T) {
 	}
 	if points != samples {
 		t.Errorf("the samples chart has %d points, the record %d samples", points, samples)
+	}
+
+	// Under the cursor, the list under the samples chart says what the probe saw last.
+	var probe *shakedown.Sample
+	for _, c := range r.Checks {
+		if c.Name == "checkout answers" {
+			if p := c.PerPhase[shakedown.PhaseInject]; p != nil && len(p.Samples) > 0 {
+				probe = &p.Samples[len(p.Samples)-1]
+			}
+		}
+	}
+	if probe == nil {
+		t.Fatal("the probe has no sample in the inject phase")
+	}
+	said := browser.Eval[[]string](t, tab, fmt.Sprintf(`(() => { const c = window.shakedownCharts.find(c => c.kind === "checks");
+		c.plot.setCursor({left: c.plot.valToPos(%g, "x") + 0.5, top: 5});
+		return [...c.plot.root.parentNode.querySelectorAll(".readout li")].map(li => li.textContent); })()`, rel(probe.At.Time)))
+	// The page writes seconds to the hundredth.
+	at := strconv.FormatFloat(math.Round(rel(probe.At.Time)*100)/100, 'f', -1, 64)
+	want := fmt.Sprintf("checkout answers at %ss: %s (held)", at, probe.Observed)
+	if !probe.Held {
+		want = strings.Replace(want, "(held)", "(breached)", 1)
+	}
+	if !slices.Contains(said, want) {
+		t.Errorf("under the cursor at %.3fs the list says %q, want %q among it", rel(probe.At.Time), said, want)
 	}
 
 	if os.Getenv("SHAKEDOWN_UPDATE_SCREENSHOTS") == "1" {

@@ -199,7 +199,8 @@
   }
 
   // checksChart draws every check's samples over time: one row per check, a point per
-  // sample, green where it held and red where it was breached.
+  // sample, green where it held and red where it was breached. The list under it says what
+  // each check saw last before the cursor (its value, or what the probe said).
   function checksChart(el, run, runIndex) {
     var times = [];
     run.checks.forEach(function (c) { times = times.concat(c.t); });
@@ -208,19 +209,13 @@
     var cols = [times], series = [{ label: "time", value: function (u, v) { return fmtSecs(v); } }], names = [];
     run.checks.forEach(function (c, ci) {
       var row = ci + 1, held = new Array(times.length).fill(null), broke = new Array(times.length).fill(null);
-      var text = new Array(times.length).fill("");
-      c.t.forEach(function (t, j) {
-        var i = at.get(t);
-        (c.held[j] ? held : broke)[i] = row;
-        text[i] = c.value[j] != null ? valueText(c, c.value[j]) : c.text[j];
-      });
+      c.t.forEach(function (t, j) { (c.held[j] ? held : broke)[at.get(t)] = row; });
       names.push(c.name);
-      var show = function (u, v, si, i) { return i == null || v == null ? "" : text[i] || (si % 2 ? "held" : "breached"); };
       cols.push(held, broke);
-      series.push({ label: c.name + " held", stroke: colors.held, fill: colors.held, width: 0, paths: function () { return null; },
-        points: { show: true, size: 7, fill: colors.held }, value: show });
+      series.push({ label: c.name + " held", stroke: colors.held, width: 0, paths: function () { return null; },
+        points: { show: true, size: 7, fill: colors.held } });
       series.push({ label: c.name + " breached", stroke: colors.breached, width: 0, paths: function () { return null; },
-        points: { show: true, size: 7, fill: colors.breached }, value: show });
+        points: { show: true, size: 7, fill: colors.breached } });
     });
     var longest = names.reduce(function (n, s) { return Math.max(n, s.length); }, 0);
     var opts = baseOptions(el, run, runIndex, "check samples", []);
