@@ -186,3 +186,30 @@ func BenchmarkReference(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOverviews: a dashboard's home (every experiment with its newest 30 runs and their
+// marks) over 100,000 stored runs (goal ≤ 300 ms with the page around it).
+func BenchmarkOverviews(b *testing.B) {
+	s := open(b, big(b))
+	ctx := context.Background()
+	for b.Loop() {
+		os, err := s.Overviews(ctx, 30)
+		if err != nil || len(os) != 20 || len(os[7].Recent) != 30 {
+			b.Fatal(len(os), err)
+		}
+	}
+}
+
+// BenchmarkTrend: a dashboard's experiment page (the newest 200 runs of an experiment with
+// their trend figures and marks) over 100,000 stored runs (goal ≤ 300 ms with the page around
+// it).
+func BenchmarkTrend(b *testing.B) {
+	s := open(b, big(b))
+	ctx := context.Background()
+	for b.Loop() {
+		es, err := s.Trend(ctx, "experiment-07", "", 200)
+		if err != nil || len(es) != 200 || len(es[0].Figures) == 0 {
+			b.Fatal(len(es), err)
+		}
+	}
+}

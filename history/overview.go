@@ -1,0 +1,119 @@
+package history
+
+import (
+	"context"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Overview is one experiment as a dashboard's home shows it: how many runs it has, and its
+// newest ones.
+type Overview struct {
+	Experiment string
+	Runs       int     // every run of it recorded
+	Recent     []Entry // its newest runs, newest first, with their marks (no figures)
+}
+
+// Overviews returns every experiment the store holds, by name, each with its newest recent
+// runs (at most; DefaultLimit when recent ≤ 0) and their marks. It reads each experiment's
+// newest runs through the experiment's index, so it costs the same for a hundred runs as for
+// a hundred thousand.
+func (s *Store) Overviews(ctx context.Context, recent int) ([]Overview, error) {
+	out, err := s.overviews(ctx, recent)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), "read the experiments in "+s.dsn.String(), err)
+	}
+	return out, nil
+}
+
+func (s *Store) overviews(ctx context.Context, recent int) ([]Overview, error) {
+	if recent <= 0 {
+		recent = DefaultLimit
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT experiment, COUNT(*) FROM runs GROUP BY experiment ORDER BY experiment`)
+	if err != nil {
+		return nil, s.storeError(err)
+	}
+	var out []Overview
+	for rows.Next() {
+		var o Overview
+		if err := rows.Scan(&o.Experiment, &o.Runs); err != nil {
+			rows.Close()
+			return nil, s.storeError(err)
+		}
+		out = append(out, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.storeError(err)
+	}
+	var all []Entry
+	for _, o := range out {
+		es, err := s.entries(ctx, `SELECT `+entryColumns+` FROM runs WHERE experiment = ? ORDER BY started_at DESC, id DESC LIMIT ?`, o.Experiment, recent)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, es...)
+	}
+	// Each experiment's newest runs: contiguous on each of its branches.
+	if err := s.marks(ctx, all, true); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		n := min(recent, out[i].Runs, len(all))
+		out[i].Recent, all = all[:n:n], all[n:]
+	}
+	return out, nil
+}
+
+// Trend returns the newest runs of experiment name (on branch, when not empty), newest first,
+// at most limit (DefaultLimit when limit ≤ 0), with their marks and the figures a trend draws
+// (see Trend).
+func (s *Store) Trend(ctx context.Context, name, branch string, limit int) ([]Entry, error) {
+	out, err := s.list(ctx, Filter{Experiments: []string{name}, Branch: branch, Limit: limit}, figuresTrend)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), "read the runs of "+name+" in "+s.dsn.String(), err)
+	}
+	return out, nil
+}
+
+// IsTrend reports whether a figure is one an experiment's trend draws: the headline figures
+// (see Headline), and each expectation's time to detect and time to recover.
+func IsTrend(f shakedown.Figure) bool {
+	if Headline(f) {
+		return true
+	}
+	return f.Phase == "" && (strings.HasSuffix(f.Name, ".time_to_detect") || strings.HasSuffix(f.Name, ".time_to_recover"))
+}
+
+// Count is how many runs of an experiment ended with a verdict.
+type Count struct {
+	Experiment string
+	Verdict    shakedown.Verdict
+	Runs       int
+}
+
+// Counts returns how many runs of each experiment ended with each verdict, by experiment and
+// verdict.
+func (s *Store) Counts(ctx context.Context) ([]Count, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT experiment, verdict, COUNT(*) FROM runs GROUP BY experiment, verdict ORDER BY experiment, verdict`)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), "count runs in "+s.dsn.String(), s.storeError(err))
+	}
+	defer rows.Close()
+	var out []Count
+	for rows.Next() {
+		var c Count
+		var v string
+		if err := rows.Scan(&c.Experiment, &v, &c.Runs); err != nil {
+			return nil, shakedown.Wrap(shakedown.KindOf(err), "count runs in "+s.dsn.String(), s.storeError(err))
+		}
+		c.Verdict = shakedown.Verdict(v)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), "count runs in "+s.dsn.String(), s.storeError(err))
+	}
+	return out, nil
+}
