@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/dashboard"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/journal"
 )
 
 // serveFlags are serve's flags.
@@ -91,6 +93,29 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer s.Close()
 	o.Store = s
+	o.Live = func(context.Context) ([]dashboard.LiveRun, error) { return liveRuns(f.stateDir) }
 	fmt.Fprintf(a.stdout, "serving the dashboard of %s at %s\n", dsn, dashboard.URL(ln.Addr()))
 	return dashboard.Serve(ctx, ln, o)
+}
+
+// liveRuns lists the runs going on now whose journals are in stateDir: those whose journal's
+// lock is held.
+func liveRuns(stateDir string) ([]dashboard.LiveRun, error) {
+	ids, err := journal.RunIDs(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []dashboard.LiveRun
+	for _, id := range ids {
+		if live, err := journal.IsLive(stateDir, id); err != nil || !live {
+			continue
+		}
+		l := dashboard.LiveRun{ID: id}
+		// The journal's header says which experiment once the run has begun a fault.
+		if ps, err := journal.ScanRun(stateDir, id); err == nil && len(ps) > 0 {
+			l.Experiment, l.Started = ps[0].Meta.Experiment, ps[0].Meta.Started
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// Stop reverts everything run id injected, at once; by says who asked. Nil: the dashboard
 	// cannot stop runs, and says so (501).
 	Stop func(ctx context.Context, id, by string) error
+	// Live lists the runs going on now, which are not in the history until they end: the home
+	// page lists them, and a live run's page offers to stop it. Nil: none are known.
+	Live func(ctx context.Context) ([]LiveRun, error)
 	// Schedules lists the drills scheduled and their next times, for the home page and the
 	// API. Nil: no schedules.
 	Schedules func() []Schedule
@@ -61,6 +64,13 @@ type Schedule struct {
 	Running     string            `json:"running,omitempty"` // the id of its run in progress
 	LastRun     string            `json:"last_run,omitempty"`
 	LastVerdict shakedown.Verdict `json:"last_verdict,omitempty"`
+}
+
+// LiveRun is a run going on now.
+type LiveRun struct {
+	ID         string    `json:"id"`
+	Experiment string    `json:"experiment,omitempty"`
+	Started    time.Time `json:"started,omitzero"`
 }
 
 // Serve serves the dashboard on ln until ctx is done, then shuts the server down and returns

@@ -117,3 +117,29 @@ func (s *Store) Counts(ctx context.Context) ([]Count, error) {
 	}
 	return out, nil
 }
+
+// Newest returns the newest run of every experiment, by experiment, with its headline figures
+// and marks.
+func (s *Store) Newest(ctx context.Context) ([]Entry, error) {
+	os, err := s.overviews(ctx, 1)
+	if err == nil {
+		var es []Entry
+		for _, o := range os {
+			es = append(es, o.Recent...)
+		}
+		if err = s.figures(ctx, es, figuresHeadline); err == nil {
+			return es, nil
+		}
+	}
+	return nil, shakedown.Wrap(shakedown.KindOf(err), "read the newest runs in "+s.dsn.String(), err)
+}
+
+// CountRuns returns how many runs of experiment name are recorded.
+func (s *Store) CountRuns(ctx context.Context, name string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.dialect.q(`SELECT COUNT(*) FROM runs WHERE experiment = ?`), name).Scan(&n)
+	if err != nil {
+		return 0, shakedown.Wrap(shakedown.KindOf(err), "count the runs of "+name+" in "+s.dsn.String(), s.storeError(err))
+	}
+	return n, nil
+}

@@ -494,3 +494,66 @@ func TestReadOnlyDirectory(t *testing.T) {
 		t.Errorf("the store in the read-only folder changed")
 	}
 }
+
+// TestOverviewsMarkAsList: the dashboard's queries mark runs as List does, which asks the
+// store of every run's neighbour.
+func TestOverviewsMarkAsList(t *testing.T) {
+	backends(t, func(t *testing.T, dsn history.DSN) {
+		s := open(t, dsn)
+		ctx := context.Background()
+		verdicts := []shakedown.Verdict{shakedown.VerdictPassed, shakedown.VerdictFailed, shakedown.VerdictAborted, shakedown.VerdictPassed}
+		for i := range 60 {
+			exp := []string{"a", "b"}[i%2]
+			branch := []string{"main", "main", "feature"}[i%3]
+			v := verdicts[(i*7/3)%len(verdicts)]
+			if err := s.Record(ctx, run(i, exp, v, fmt.Sprintf("c%d", i/4), branch, 90)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os, err := s.Overviews(ctx, 12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(os) != 2 || os[0].Runs != 30 || len(os[0].Recent) != 12 {
+			t.Fatalf("overviews: %+v", os)
+		}
+		marked, compared := 0, 0
+		for _, o := range os {
+			list, err := s.List(ctx, history.Filter{Experiments: []string{o.Experiment}, Limit: 12})
+			if err != nil {
+				t.Fatal(err)
+			}
+			trend, err := s.Trend(ctx, o.Experiment, "", 12)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range list {
+				marked += len(list[i].Marks)
+				if diff := cmp.Diff(list[i].Marks, o.Recent[i].Marks); diff != "" {
+					t.Errorf("%s: marks of %s, Overviews vs List (-list +overviews):\n%s", o.Experiment, list[i].ID, diff)
+				}
+				if diff := cmp.Diff(list[i].Marks, trend[i].Marks); diff != "" {
+					t.Errorf("%s: marks of %s, Trend vs List (-list +trend):\n%s", o.Experiment, list[i].ID, diff)
+				}
+			}
+			// Filtered by commit, List asks of each run (not contiguous).
+			byCommit, err := s.List(ctx, history.Filter{Commit: list[3].Commit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range byCommit {
+				for _, l := range list {
+					if l.ID == e.ID {
+						compared++
+						if diff := cmp.Diff(l.Marks, e.Marks); diff != "" {
+							t.Errorf("marks of %s by commit vs by experiment:\n%s", e.ID, diff)
+						}
+					}
+				}
+			}
+		}
+		if marked < 5 || compared < 2 {
+			t.Errorf("%d marks, %d runs compared with their marks asked run by run: the test shows nothing", marked, compared)
+		}
+	})
+}
