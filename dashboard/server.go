@@ -208,4 +208,3 @@ func assets(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	io.WriteString(w, body)
 }
-

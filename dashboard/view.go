@@ -68,7 +68,7 @@ type markView struct {
 
 func experimentURL(name string) string { return "/experiments/" + url.PathEscape(name) }
 func runURL(id string) string          { return "/runs/" + url.PathEscape(id) }
-func badgeURL(name string) string       { return "/badge/" + url.PathEscape(name) + ".svg" }
+func badgeURL(name string) string      { return "/badge/" + url.PathEscape(name) + ".svg" }
 
 func newExperimentView(o history.Overview) experimentView {
 	v := experimentView{Name: o.Experiment, URL: experimentURL(o.Experiment), Runs: o.Runs, PassRate: -1}
