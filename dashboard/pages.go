@@ -34,7 +34,7 @@ var pages = func() map[string]*template.Template {
 			slices.Reverse(out)
 			return out
 		},
-		"has":   func(set map[string]bool, k string) bool { return set[k] },
+		"has":   func(set []string, k string) bool { return slices.Contains(set, k) },
 		"value": figureValue,
 		"ago":   func(t time.Time) string { return roughly(time.Since(t)) + " ago" },
 		"until": func(t time.Time) string {
@@ -236,11 +236,10 @@ func (d *dashboard) experimentData(r *http.Request, name string) (*experimentDat
 type experimentPage struct {
 	layout
 	*experimentData
-	URL       string
-	Badge     string
-	Data      template.JS
-	Groups    []chartGroup
-	Regressed map[string]bool
+	URL    string
+	Badge  string
+	Data   template.JS
+	Groups []chartGroup
 }
 
 type chartGroup struct {
@@ -290,12 +289,6 @@ func (d *dashboard) experiment(w http.ResponseWriter, r *http.Request) {
 	// html/template escapes a template.JS value in a JSON block as it must: "</script>" in a
 	// name cannot close it.
 	p.Data = template.JS(b)
-	p.Regressed = map[string]bool{}
-	for _, rv := range ed.Runs {
-		for _, k := range rv.Regressions {
-			p.Regressed[k] = true
-		}
-	}
 	d.render(w, r, http.StatusOK, "experiment", p)
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/dashboard"
@@ -125,3 +126,11 @@ func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
 
 var _ = os.Getenv
+
+func mustTime(t testing.TB, s string) time.Time {
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}

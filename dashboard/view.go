@@ -76,7 +76,12 @@ func newExperimentView(o history.Overview) experimentView {
 	for _, e := range o.Recent {
 		rv := newRunView(e)
 		v.Recent = append(v.Recent, rv)
-		v.Marks = append(v.Marks, rv.Marks...)
+		for _, m := range rv.Marks {
+			// Two runs flaky at one commit are one mark.
+			if !slices.ContainsFunc(v.Marks, func(o markView) bool { return o.Kind == m.Kind && o.Commit == m.Commit && m.Kind == history.MarkFlaky }) {
+				v.Marks = append(v.Marks, m)
+			}
+		}
 		switch e.Verdict {
 		case shakedown.VerdictError, shakedown.VerdictAborted, shakedown.VerdictInvalid:
 			continue
