@@ -9,8 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/dashboard"
+	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/pgtest"
 )
 
 const liveRun = "01LIVE00000001"
@@ -289,5 +293,56 @@ func getJSON(t *testing.T, u string, v any) {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+// TestNamesAreText: an experiment whose name holds a slash, markup and quotes has its page,
+// API answer and badge at its escaped name, and shows as text.
+func TestNamesAreText(t *testing.T) {
+	s := sampleStore(t)
+	name := `team/<b>x</b> "q" & ü`
+	r := sampleRun(t, name, 3, 0)
+	if err := s.Record(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	u := serve(t, dashboard.Options{Store: s})
+	esc := url.PathEscape(name)
+	var exp struct {
+		Name string `json:"name"`
+	}
+	getJSON(t, u+"/api/experiments/"+esc, &exp)
+	if exp.Name != name {
+		t.Errorf("API name %q, want %q", exp.Name, name)
+	}
+	for _, path := range []string{"/", "/experiments/" + esc, "/badge/" + esc + ".svg"} {
+		status, _, body := call(t, "GET", u+path, "", "")
+		if status != 200 {
+			t.Errorf("GET %s: %d", path, status)
+		}
+		if strings.Contains(string(body), "<b>x</b>") {
+			t.Errorf("GET %s: the name's markup is in the page", path)
+		}
+	}
+	if _, _, body := call(t, "GET", u+"/", "", ""); !strings.Contains(string(body), `href="/experiments/`+strings.ReplaceAll(esc, "&", "&amp;")+`"`) {
+		t.Errorf("the home page does not link to /experiments/%s", esc)
+	}
+}
+
+// TestPostgres: over a PostgreSQL store the API answers what it answers over SQLite.
+func TestPostgres(t *testing.T) {
+	pg := serve(t, dashboard.Options{Store: sampleStoreAt(t, history.DSN{Driver: history.DriverPostgres, Path: pgtest.DB(t)})})
+	lite := serve(t, dashboard.Options{})
+	for _, path := range []string{"/api/experiments", "/api/experiments/" + expCheckout + "?limit=40", "/api/runs/01SAMPLE00030"} {
+		var a, b any
+		getJSON(t, pg+path, &a)
+		getJSON(t, lite+path, &b)
+		if diff := cmp.Diff(b, a); diff != "" {
+			t.Errorf("GET %s, SQLite vs PostgreSQL (-sqlite +postgres):\n%s", path, diff)
+		}
+	}
+	for _, path := range []string{"/", "/experiments/" + expCheckout, "/runs/01SAMPLE00030", "/metrics", "/badge/" + expCheckout + ".svg"} {
+		if status, _, body := call(t, "GET", pg+path, "", ""); status != 200 {
+			t.Errorf("GET %s: %d %s", path, status, body)
+		}
 	}
 }

@@ -15,13 +15,20 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
-// screenshot writes a page's screenshot to docs/NAME when SHAKEDOWN_UPDATE_SCREENSHOTS=1: the
-// pictures the README shows.
-func screenshot(t *testing.T, tab *browser.Tab, name string) {
+// screenshot writes a screenshot of the page (whole, or what the window shows) to docs/NAME
+// when SHAKEDOWN_UPDATE_SCREENSHOTS=1: the pictures the README shows.
+func screenshot(t *testing.T, tab *browser.Tab, name string, whole bool) {
 	if os.Getenv("SHAKEDOWN_UPDATE_SCREENSHOTS") != "1" {
 		return
 	}
-	if err := os.WriteFile(filepath.Join("..", "docs", name), tab.Screenshot(t), 0o644); err != nil {
+	png := tab.Screenshot(t)
+	if !whole {
+		var err error
+		if png, err = chromedp.Run(tab.Ctx, chromedp.CaptureScreenshot()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -53,11 +60,11 @@ func noErrorsBut(t *testing.T, tab *browser.Tab, allowed string) {
 // no console error, offline but for the dashboard; the trends draw the API's numbers, with
 // the gate's regression where the record says; a point opens its run.
 func TestPagesInBrowser(t *testing.T) {
-	u := serve(t, dashboard.Options{Schedules: func() []dashboard.Schedule {
+	u := serve(t, dashboard.Options{Title: "shop staging", Schedules: func() []dashboard.Schedule {
 		return []dashboard.Schedule{{Name: "checkout-drill", Experiments: "experiments/checkout.yaml", Every: "6h", Lock: "staging",
 			Next: mustTime(t, "2026-12-04T06:00:00Z"), LastRun: "01SAMPLE00039", LastVerdict: "passed"}}
 	}})
-	tab := browser.Open(t, browser.Options{Width: 1400, Height: 900})
+	tab := browser.Open(t, browser.Options{Width: 1400, Height: 1000})
 
 	tab.Do(t, chromedp.Navigate(u+"/"))
 	poll(t, tab, `document.readyState === "complete"`)
@@ -74,7 +81,7 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Error("home: the schedule is not shown")
 	}
 	tab.NoErrors(t)
-	screenshot(t, tab, "dashboard.png")
+	screenshot(t, tab, "dashboard.png", true)
 
 	tab.Do(t, chromedp.Navigate(u+"/experiments/"+url.PathEscape(expCheckout)+"?limit=40"))
 	poll(t, tab, `window.shakedownCharts && window.shakedownCharts.length === document.querySelectorAll("figure.chart").length`)
@@ -116,7 +123,8 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Errorf("%d canvases, want 5", n)
 	}
 	tab.NoErrors(t)
-	screenshot(t, tab, "dashboard-experiment.png")
+	tab.Do(t, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	screenshot(t, tab, "dashboard-experiment.png", false)
 
 	// A click on the first chart's last point opens that run (the newest).
 	at := browser.Eval[[]float64](t, tab, `(() => {

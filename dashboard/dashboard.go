@@ -47,6 +47,8 @@ type Options struct {
 	// Schedules lists the drills scheduled and their next times, for the home page and the
 	// API. Nil: no schedules.
 	Schedules func() []Schedule
+	// Title names the dashboard in each page's header (default: the store's name).
+	Title string
 	// Logger gets a line per failed request and the server's own errors. Nil discards.
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).

@@ -108,7 +108,11 @@ func (d *dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 
 func (d *dashboard) layout(r *http.Request, title string) layout {
 	_, err := r.Cookie(cookieName)
-	return layout{Title: title, Store: d.o.Store.DSN().String(), LoggedIn: err == nil}
+	name := d.o.Title
+	if name == "" {
+		name = d.o.Store.DSN().String()
+	}
+	return layout{Title: title, Store: name, LoggedIn: err == nil}
 }
 
 // pageError shows an error as a page, with the status its kind says.

@@ -80,8 +80,14 @@ func sampleRun(tb testing.TB, exp string, n, i int) *shakedown.Record {
 // sampleStore is a SQLite history of the three sample experiments.
 func sampleStore(tb testing.TB) *history.Store {
 	tb.Helper()
+	return sampleStoreAt(tb, history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(tb.TempDir(), "history.db")})
+}
+
+// sampleStoreAt is the sample history in the store dsn names.
+func sampleStoreAt(tb testing.TB, dsn history.DSN) *history.Store {
+	tb.Helper()
 	ctx := context.Background()
-	s, err := history.Open(ctx, history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(tb.TempDir(), "history.db")})
+	s, err := history.Open(ctx, dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}
