@@ -29,7 +29,7 @@ func (d *dashboard) apiExperiments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *dashboard) apiExperiment(w http.ResponseWriter, r *http.Request) {
-	ed, err := d.experimentData(r, r.PathValue("name"))
+	ed, err := d.readExperiment(r, r.PathValue("name"))
 	if err != nil {
 		writeErr(w, err)
 		return

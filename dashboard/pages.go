@@ -189,10 +189,10 @@ type experimentData struct {
 	Charts []chart   `json:"charts"`
 }
 
-// experimentData reads an experiment's newest runs (KindNotFound when it has none) and marks
+// readExperiment reads an experiment's newest runs (KindNotFound when it has none) and marks
 // the figures the regression gate found regressed, from the records of the runs it judged
 // regressed.
-func (d *dashboard) experimentData(r *http.Request, name string) (*experimentData, error) {
+func (d *dashboard) readExperiment(r *http.Request, name string) (*experimentData, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	limit := TrendRuns
@@ -253,7 +253,7 @@ type chartGroup struct {
 
 func (d *dashboard) experiment(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	ed, err := d.experimentData(r, name)
+	ed, err := d.readExperiment(r, name)
 	if err != nil {
 		d.pageError(w, r, err)
 		return
