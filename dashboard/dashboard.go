@@ -51,8 +51,6 @@ type Options struct {
 	Title string
 	// Logger gets a line per failed request and the server's own errors. Nil discards.
 	Logger *slog.Logger
-	// Now is the clock (nil: time.Now).
-	Now func() time.Time
 }
 
 // Schedule is a scheduled drill as the dashboard shows it.

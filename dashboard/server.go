@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/webassets"
@@ -27,9 +26,6 @@ type dashboard struct {
 func New(o Options) (http.Handler, error) {
 	if o.Store == nil {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "dashboard: no history store")
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	d := &dashboard{o: o, mux: http.NewServeMux()}
 	d.routes()
