@@ -6,9 +6,9 @@
 //
 //	request ─► auth (cookie or Bearer token) ─► handler ─► history.Store ─► template | JSON | SVG
 //
-// The dashboard knows nothing of how a run is stopped or how drills are scheduled: whoever
-// serves it passes those in Options. It holds no goroutine of its own; Serve's caller owns
-// the server's life through the context it passes.
+// The dashboard knows nothing of how a run is stopped, which runs are live or how drills are
+// scheduled: whoever serves it passes those in Options. The handler (New) starts no goroutine;
+// Serve serves until its context is done and returns once the server has stopped.
 package dashboard
 
 import (
