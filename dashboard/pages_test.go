@@ -1,0 +1,113 @@
+package dashboard_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/shakedown-dev/shakedown/dashboard"
+)
+
+// TestPages: each page's status and what it must hold, without a browser.
+func TestPages(t *testing.T) {
+	stop := newFakeStop(liveRun)
+	store := sampleStore(t)
+	unique := sampleRun(t, expSearch, 2, sampleRuns)
+	unique.ID = "01UNIQUERUN"
+	if err := store.Record(t.Context(), unique); err != nil {
+		t.Fatal(err)
+	}
+	u := serve(t, dashboard.Options{Store: store, Live: stop.Live, Stop: stop.Stop})
+	for _, tc := range []struct {
+		path   string
+		status int
+		holds  string
+	}{
+		{"/", 200, `href="/runs/01SAMPLE00039"`},
+		{"/", 200, `href="/runs/` + liveRun + `"`},
+		{"/experiments/" + expCheckout, 200, `id="trend-data"`},
+		{"/experiments/" + expCheckout + "?branch=main&limit=5", 200, "5 newest runs of 40"},
+		{"/experiments/no-such-experiment", 404, "no run recorded"},
+		{"/experiments/" + expCheckout + "?limit=x", 400, "want a number above zero"},
+		{"/runs/01SAMPLE00030", 200, "01SAMPLE00030"},
+		{"/runs/01NOSUCHRUN", 404, "no such run"},
+		{"/runs/01SAMPLE0003", 400, "several runs begin with"},
+		{"/runs/" + liveRun, 200, `id="stop"`},
+		{"/assets/dashboard.js", 200, "shakedownCharts"},
+		{"/assets/uPlot.iife.min.js", 200, "uPlot"},
+		{"/assets/nothing.js", 404, ""},
+		{"/nothing", 404, ""},
+		{"/login", 200, `name="token"`},
+	} {
+		status, h, body := call(t, "GET", u+tc.path, "", "")
+		if status != tc.status || !strings.Contains(string(body), tc.holds) {
+			t.Errorf("GET %s: %d, want %d holding %q:\n%.300s", tc.path, status, tc.status, tc.holds, body)
+		}
+		if strings.HasPrefix(h.Get("Content-Type"), "text/html") && !strings.HasPrefix(tc.path, "/runs/01SAMPLE") && h.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: no Content-Security-Policy", tc.path)
+		}
+	}
+	// A run's unambiguous prefix leads to its page.
+	status, h, _ := call(t, "GET", u+"/runs/01UNIQ", "", "")
+	if status != http.StatusFound || h.Get("Location") != "/runs/01UNIQUERUN" {
+		t.Errorf("GET /runs/01UNIQ (the prefix of one run): %d to %q, want 302 to /runs/01UNIQUERUN", status, h.Get("Location"))
+	}
+}
+
+// TestLogin: the login form sets an HttpOnly, SameSite=Strict cookie for a good token, goes
+// back only to a page of the dashboard, and refuses a wrong token with 401.
+func TestLogin(t *testing.T) {
+	u := serve(t, dashboard.Options{ReadToken: readToken, WriteToken: writeToken})
+	status, h, _ := call(t, "GET", u+"/experiments/"+expCheckout, "", "")
+	if status != http.StatusSeeOther || h.Get("Location") != "/login?next="+url.QueryEscape("/experiments/"+expCheckout) {
+		t.Errorf("a page without a token: %d to %q", status, h.Get("Location"))
+	}
+	form := func(token, next string) string { return url.Values{"token": {token}, "next": {next}}.Encode() }
+	ct := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		token, next, origin string
+		status              int
+		location            string
+	}{
+		{readToken, "/experiments/x", "", 303, "/experiments/x"},
+		{writeToken, "/", u, 303, "/"},
+		{" " + readToken + " ", "//evil.example/", "", 303, "/"},
+		{readToken, "https://evil.example/", "", 303, "/"},
+		{readToken, "/\\evil.example", "", 303, "/"},
+		{"wrong", "/", "", 401, ""},
+		{"", "/", "", 401, ""},
+		{readToken, "/", "http://evil.example", 401, ""},
+	} {
+		hdr := ct
+		if tc.origin != "" {
+			hdr = append(hdr, "Origin", tc.origin)
+		}
+		status, h, body := call(t, "POST", u+"/login", "", form(tc.token, tc.next), hdr...)
+		if status != tc.status || h.Get("Location") != tc.location {
+			t.Errorf("login with %q to %q from %q: %d to %q, want %d to %q", tc.token, tc.next, tc.origin, status, h.Get("Location"), tc.status, tc.location)
+		}
+		cookie := h.Get("Set-Cookie")
+		if tc.status == 303 {
+			for _, want := range []string{"shakedown_token=", "HttpOnly", "SameSite=Strict", "Path=/"} {
+				if !strings.Contains(cookie, want) {
+					t.Errorf("login cookie %q lacks %s", cookie, want)
+				}
+			}
+		} else if cookie != "" || !strings.Contains(string(body), "wrong token") {
+			t.Errorf("a refused login set %q, said %.200s", cookie, body)
+		}
+	}
+	status, _, _ = call(t, "POST", u+"/login", "", "%zz", ct...)
+	if status != 400 {
+		t.Errorf("a malformed login form: %d, want 400", status)
+	}
+	status, _, body := call(t, "GET", u+"/", "", "", "Cookie", "shakedown_token="+readToken)
+	if status != 200 || !strings.Contains(string(body), expCheckout) {
+		t.Errorf("home with the cookie: %d", status)
+	}
+	status, h, _ = call(t, "GET", u+"/", "", "", "Cookie", "shakedown_token=stale")
+	if status != 303 || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("home with a stale cookie: %d, Set-Cookie %q; want the login form and the cookie dropped", status, h.Get("Set-Cookie"))
+	}
+}
