@@ -34,9 +34,10 @@ var pages = func() map[string]*template.Template {
 			slices.Reverse(out)
 			return out
 		},
-		"has":   func(set []string, k string) bool { return slices.Contains(set, k) },
-		"value": figureValue,
-		"ago":   func(t time.Time) string { return roughly(time.Since(t)) + " ago" },
+		"version": func() string { return shakedown.Version },
+		"has":     func(set []string, k string) bool { return slices.Contains(set, k) },
+		"value":   figureValue,
+		"ago":     func(t time.Time) string { return roughly(time.Since(t)) + " ago" },
 		"until": func(t time.Time) string {
 			if d := time.Until(t); d > 0 {
 				return "in " + roughly(d)

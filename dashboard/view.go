@@ -167,7 +167,9 @@ func charts(runs []runView) []chart {
 				v *= 100 // shown in per cent
 			}
 			c.Values[at] = &v
-			c.Regressed[at] = slices.Contains(r.Regressions, f.Key)
+			// A regressed run whose record names no figure (its gate block lost) has every
+			// figure marked.
+			c.Regressed[at] = slices.Contains(r.Regressions, f.Key) || r.Verdict == shakedown.VerdictRegressed && len(r.Regressions) == 0
 		}
 	}
 	order := map[string]int{}
