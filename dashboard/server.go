@@ -95,6 +95,7 @@ func (d *dashboard) authorized(need access, h http.HandlerFunc) http.HandlerFunc
 		a, ok := d.authorize(r)
 		switch {
 		case !ok:
+			d.logf(r, "refused a wrong token from %s", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shakedown"`)
 			writeError(w, http.StatusUnauthorized, errWrongToken)
 			return
