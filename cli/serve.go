@@ -21,6 +21,7 @@ type serveFlags struct {
 	dsn, stateDir                 string
 	listen                        string
 	readTokenFile, writeTokenFile string
+	title                         string
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -48,6 +49,7 @@ without a token file is refused. Write actions always need the write token.`,
 	cmd.Flags().StringVar(&f.listen, "listen", dashboard.DefaultListen, "the address to serve on (host:port; port 0 picks a free one)")
 	cmd.Flags().StringVar(&f.readTokenFile, "read-token-file", "", "a file holding the token that reading needs")
 	cmd.Flags().StringVar(&f.writeTokenFile, "write-token-file", "", "a file holding the token that write actions (and reading) need")
+	cmd.Flags().StringVar(&f.title, "title", "", "what each page's header calls this dashboard (default: the history store's name)")
 	return cmd
 }
 
@@ -55,7 +57,7 @@ without a token file is refused. Write actions always need the write token.`,
 // context is done.
 func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	ctx := cmd.Context()
-	o := dashboard.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, nil))}
+	o := dashboard.Options{Title: f.title, Logger: slog.New(slog.NewTextHandler(a.stderr, nil))}
 	var err error
 	if f.readTokenFile != "" {
 		if o.ReadToken, err = dashboard.ReadToken(f.readTokenFile); err != nil {
