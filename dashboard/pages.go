@@ -275,16 +275,20 @@ func (d *dashboard) experiment(w http.ResponseWriter, r *http.Request) {
 	}
 	// The charts' data, oldest run first, for dashboard.js.
 	type point struct {
-		ID     string `json:"id"`
-		URL    string `json:"url"`
-		Commit string `json:"commit"`
+		ID    string `json:"id"`
+		URL   string `json:"url"`
+		Label string `json:"label"` // on the x axis: the commit, or for a run of none its start
 	}
 	data := struct {
 		Runs   []point `json:"runs"`
 		Charts []chart `json:"charts"`
 	}{Charts: ed.Charts}
 	for _, rv := range slices.Backward(ed.Runs) {
-		data.Runs = append(data.Runs, point{rv.ID, rv.URL, rv.Commit})
+		label := shortSHA(rv.Commit)
+		if label == "" {
+			label = rv.StartedAt.UTC().Format("01-02 15:04")
+		}
+		data.Runs = append(data.Runs, point{rv.ID, rv.URL, label})
 	}
 	b, err := json.Marshal(data)
 	if err != nil {

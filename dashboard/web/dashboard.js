@@ -20,11 +20,13 @@
         width: Math.max(320, fig.clientWidth - 16), height: 220,
         legend: { show: false },
         cursor: { points: { size: 8 }, drag: { x: false, y: false } },
-        scales: { x: { time: false } },
+        // One x per run, oldest first: ticks only on whole runs, half a run of room at each end.
+        scales: { x: { time: false, range: function () { return [-0.5, runs.length - 0.5]; } } },
         axes: [
-          { values: function (u, splits) {
-              return splits.map(function (i) { var r = runs[i]; return r && Number.isInteger(i) ? (r.commit || r.id).slice(0, 7) : ""; });
-            }, rotate: 0 },
+          { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], space: 80,
+            values: function (u, splits) {
+              return splits.map(function (i) { var r = runs[i]; return r && Number.isInteger(i) ? r.label : ""; });
+            } },
           { label: c.unit, size: 60 }
         ],
         series: [
