@@ -3,10 +3,12 @@ package dashboard_test
 import (
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/shakedown-dev/shakedown/dashboard"
+	"github.com/shakedown-dev/shakedown/history"
 )
 
 // TestPages: each page's status and what it must hold, without a browser.
@@ -109,5 +111,28 @@ func TestLogin(t *testing.T) {
 	status, h, _ = call(t, "GET", u+"/", "", "", "Cookie", "shakedown_token=stale")
 	if status != 303 || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
 		t.Errorf("home with a stale cookie: %d, Set-Cookie %q; want the login form and the cookie dropped", status, h.Get("Set-Cookie"))
+	}
+}
+
+// TestEmptyHistory: a store with no run yet shows a home that says so, an empty API list,
+// metrics with nothing but the store's health, and unknown badges.
+func TestEmptyHistory(t *testing.T) {
+	s, err := history.Open(t.Context(), history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := serve(t, dashboard.Options{Store: s})
+	if status, _, body := call(t, "GET", u+"/", "", ""); status != 200 || !strings.Contains(string(body), "No run is recorded") {
+		t.Errorf("home: %d %.300s", status, body)
+	}
+	if status, _, body := call(t, "GET", u+"/api/experiments", "", ""); status != 200 || strings.TrimSpace(string(body)) != "[]" {
+		t.Errorf("api: %d %s", status, body)
+	}
+	if status, _, body := call(t, "GET", u+"/metrics", "", ""); status != 200 || !strings.Contains(string(body), "shakedown_history_up 1") {
+		t.Errorf("metrics: %d %s", status, body)
+	}
+	if status, _, body := call(t, "GET", u+"/badge/x.svg", "", ""); status != 404 || !strings.Contains(string(body), ">unknown<") {
+		t.Errorf("badge: %d %s", status, body)
 	}
 }
