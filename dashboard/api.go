@@ -3,7 +3,6 @@ package dashboard
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -137,5 +136,3 @@ func (d *dashboard) apiStop(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, StopAnswer{ID: id, Stopped: true, By: by})
 }
-
-var _ = errors.New

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -124,8 +123,6 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
-
-var _ = os.Getenv
 
 func mustTime(t testing.TB, s string) time.Time {
 	at, err := time.Parse(time.RFC3339, s)
