@@ -344,4 +344,3 @@ func (d *dashboard) livePage(w http.ResponseWriter, r *http.Request, l LiveRun) 
 		Write   bool
 	}{d.layout(r, "shakedown: run "+l.ID+" (running)"), l, d.o.Stop != nil, a == accessWrite})
 }
-
