@@ -48,21 +48,27 @@ func (s *Store) overviews(ctx context.Context, recent int) ([]Overview, error) {
 	if err := rows.Err(); err != nil {
 		return nil, s.storeError(err)
 	}
+	// Each experiment's newest runs, read through its index; they are marked together below,
+	// so each experiment's are kept as a range of all (a run recorded meanwhile may make
+	// them more than counted).
 	var all []Entry
-	for _, o := range out {
+	ends := make([]int, len(out))
+	for i, o := range out {
 		es, err := s.entries(ctx, `SELECT `+entryColumns+` FROM runs WHERE experiment = ? ORDER BY started_at DESC, id DESC LIMIT ?`, o.Experiment, recent)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, es...)
+		ends[i] = len(all)
 	}
 	// Each experiment's newest runs: contiguous on each of its branches.
 	if err := s.marks(ctx, all, true); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		n := min(recent, out[i].Runs, len(all))
-		out[i].Recent, all = all[:n:n], all[n:]
+	start := 0
+	for i, end := range ends {
+		out[i].Recent = all[start:end:end]
+		start = end
 	}
 	return out, nil
 }
