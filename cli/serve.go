@@ -95,16 +95,16 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer s.Close()
 	o.Store = s
-	o.Live = func(context.Context) ([]dashboard.LiveRun, error) { return liveRuns(f.stateDir) }
+	o.Live = func(context.Context) ([]dashboard.LiveRun, error) { return dashboardLiveRuns(f.stateDir) }
 	// o.Stop stays nil until the emergency stop (shakedown stop) is wired here: until then the
 	// page of a live run has no stop button and POST /api/runs/ID/stop answers 501.
 	fmt.Fprintf(a.stdout, "serving the dashboard of %s at %s\n", dsn, dashboard.URL(ln.Addr()))
 	return dashboard.Serve(ctx, ln, o)
 }
 
-// liveRuns lists the runs going on now whose journals are in stateDir: those whose journal's
+// dashboardLiveRuns lists the runs going on now whose journals are in stateDir: those whose journal's
 // lock is held.
-func liveRuns(stateDir string) ([]dashboard.LiveRun, error) {
+func dashboardLiveRuns(stateDir string) ([]dashboard.LiveRun, error) {
 	ids, err := journal.RunIDs(stateDir)
 	if err != nil {
 		return nil, err

@@ -9,9 +9,9 @@ import (
 	"github.com/shakedown-dev/shakedown/journal"
 )
 
-// TestLiveRuns: serve lists the runs whose journals are locked, with the experiment once a
+// TestDashboardLiveRuns: serve lists the runs whose journals are locked, with the experiment once a
 // fault has begun, and not those that ended.
-func TestLiveRuns(t *testing.T) {
+func TestDashboardLiveRuns(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	started := time.Date(2026, 12, 3, 22, 0, 0, 0, time.UTC)
 	live, err := journal.Open(dir, "01LIVE", journal.Meta{Experiment: "checkout", Started: started})
@@ -33,14 +33,14 @@ func TestLiveRuns(t *testing.T) {
 	}
 	ended.Close()
 
-	got, err := liveRuns(dir)
+	got, err := dashboardLiveRuns(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].ID != "01LIVE" || got[0].Experiment != "checkout" || !got[0].Started.Equal(started) || got[1].ID != "01QUIET" {
-		t.Errorf("liveRuns = %+v, want 01LIVE (checkout, started %v) and 01QUIET", got, started)
+		t.Errorf("dashboardLiveRuns = %+v, want 01LIVE (checkout, started %v) and 01QUIET", got, started)
 	}
-	if got, err := liveRuns(filepath.Join(t.TempDir(), "none")); err != nil || len(got) != 0 {
-		t.Errorf("liveRuns of a state dir that does not exist = %v, %v", got, err)
+	if got, err := dashboardLiveRuns(filepath.Join(t.TempDir(), "none")); err != nil || len(got) != 0 {
+		t.Errorf("dashboardLiveRuns of a state dir that does not exist = %v, %v", got, err)
 	}
 }
