@@ -130,7 +130,7 @@ func decodeDrills(dir string, v spec.Value) []*Drill {
 			continue
 		}
 		if first, dup := seen[d.Name]; dup {
-			it.Addf("a second drill named %q (the first is at line %d); give one a name:", d.Name, first.Pos().Line)
+			it.Addf("a second drill named %q (the first is at line %d): give each its own name:", d.Name, first.Pos().Line)
 			continue
 		}
 		seen[d.Name] = it

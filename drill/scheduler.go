@@ -106,6 +106,10 @@ func (s *Scheduler) loop(ctx context.Context, d *Drill) {
 		if !ok {
 			return
 		}
+		if ctx.Err() != nil {
+			release()
+			return
+		}
 		s.fire(ctx, d)
 		release()
 		var missed int
