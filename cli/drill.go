@@ -5,13 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/dashboard"
 	"github.com/shakedown-dev/shakedown/drill"
 	"github.com/shakedown-dev/shakedown/history"
 	"github.com/shakedown-dev/shakedown/report"
 )
+
+// drillFlag registers serve's --schedule and says what it does in serve's help.
+func drillFlag(cmd *cobra.Command, schedule *string) {
+	cmd.Flags().StringVar(schedule, "schedule", "", "run the drills of the schedule `FILE` while serving (see above)")
+	cmd.Long += "\n\n" + `--schedule FILE runs drills while serving: experiments re-run on a schedule, each through
+the same engine as run (journal, watchdog, history, locks), recorded in the history served.
+The file lists them (paths relative to its folder):
+
+  drills:
+    - name: nightly-cache                        # default: the experiments path
+      experiments: experiments/slow-cache.yaml   # a file, or a folder (a suite)
+      cron: "0 3 * * *"                          # five fields or @hourly…, local time; or
+      # every: 6h                                # at least 1s; first due 6h after start
+      lock: staging                              # taken in the history store, as run --lock
+      notify: [https://hooks.slack.com/services/…]
+
+Drills with the same lock run one at a time: one due while its lock is taken waits for
+it. A drill still running when it is due again is not started twice: the times it missed
+are skipped (said in the log) and it runs at its next time after. A run whose verdict is
+not passed is POSTed to each notify URL as JSON: a Slack-compatible "text" (the verdict
+line and the run's page on this dashboard) and a "shakedown" object (drill, experiment,
+run, verdict, exit_code, reason, url); a receiver that fails is tried again twice, then
+logged. SIGINT or SIGTERM reverts a drill in progress, records it as aborted, then exits.`
+}
 
 // drillOptions say how serve runs the drills of a schedule file.
 type drillOptions struct {
@@ -24,6 +52,8 @@ type drillOptions struct {
 
 // drills are serve's scheduled drills. Start them with run; state says what each is doing.
 type drills struct {
+	a     *app
+	file  string // the schedule file
 	sched *drill.Scheduler
 }
 
@@ -54,7 +84,7 @@ func (a *app) newDrills(ctx context.Context, o drillOptions) (*drills, error) {
 		return nil, exitError{code: shakedown.VerdictInvalid.ExitCode()}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
-	ds := &drills{}
+	ds := &drills{a: a, file: o.schedule}
 	ds.sched = &drill.Scheduler{
 		Drills: s.Drills,
 		Log:    log,
@@ -114,4 +144,51 @@ func verdictLine(r *shakedown.Record) string {
 	var b strings.Builder
 	report.WriteVerdictLine(&b, r)
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// loadDrills reads the schedule file of serve's --schedule and the experiment files it
+// names (newDrills); nil when there is none.
+func (a *app) loadDrills(ctx context.Context, f serveFlags) (*drills, error) {
+	if f.schedule == "" {
+		return nil, nil
+	}
+	return a.newDrills(ctx, drillOptions{schedule: f.schedule, stateDir: f.stateDir, history: f.dsn})
+}
+
+// start runs the drills until ctx ends, and shows them on the dashboard o, whose address
+// is base; the function it returns waits for them to end (a drill in progress reverts, ends
+// aborted and is recorded). With no drills (nil) it does nothing.
+func (ds *drills) start(ctx context.Context, base string, o *dashboard.Options) (wait func()) {
+	if ds == nil {
+		return func() {}
+	}
+	base = strings.TrimSuffix(base, "/")
+	ds.sched.Notifier.RunURL = func(id string) string { return base + "/runs/" + url.PathEscape(id) }
+	o.Schedules = ds.schedules
+	n := len(ds.sched.Drills)
+	fmt.Fprintf(ds.a.stdout, "running %d drill%s of %s\n", n, plural(n), ds.file)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ds.run(ctx)
+	}()
+	return func() { <-done }
+}
+
+// schedules is the drills' state as the dashboard shows it.
+func (ds *drills) schedules() []dashboard.Schedule {
+	var out []dashboard.Schedule
+	for i, st := range ds.state() {
+		d := ds.sched.Drills[i]
+		s := dashboard.Schedule{Name: st.Name, Experiments: st.Experiments, Cron: d.Cron, Lock: st.Lock,
+			Next: st.Next, Running: st.Running}
+		if d.Every > 0 {
+			s.Every = d.Every.String()
+		}
+		if st.Last != nil {
+			s.LastRun, s.LastVerdict = st.Last.RunID, st.Last.Verdict
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -19,6 +19,7 @@ type serveFlags struct {
 	dsn, stateDir                 string
 	listen                        string
 	readTokenFile, writeTokenFile string
+	schedule                      string // drills (drill.go)
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -46,6 +47,7 @@ without a token file is refused. Write actions always need the write token.`,
 	cmd.Flags().StringVar(&f.listen, "listen", dashboard.DefaultListen, "the address to serve on (host:port; port 0 picks a free one)")
 	cmd.Flags().StringVar(&f.readTokenFile, "read-token-file", "", "a file holding the token that reading needs")
 	cmd.Flags().StringVar(&f.writeTokenFile, "write-token-file", "", "a file holding the token that write actions (and reading) need")
+	drillFlag(cmd, &f.schedule)
 	return cmd
 }
 
@@ -66,6 +68,10 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		}
 	}
 	dsn, err := a.historyDSN(f.dsn, f.stateDir)
+	if err != nil {
+		return err
+	}
+	ds, err := a.loadDrills(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -90,6 +96,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer s.Close()
+	defer ds.start(ctx, dashboard.URL(ln.Addr()), &o)() // serve returns once the drills have ended
 	o.Store = s
 	fmt.Fprintf(a.stdout, "serving the dashboard of %s at %s\n", dsn, dashboard.URL(ln.Addr()))
 	return dashboard.Serve(ctx, ln, o)
