@@ -158,8 +158,10 @@ faults:
 		t.Errorf("url %q, want %q (the run's page on the dashboard)", s.URL, want)
 	}
 	line := regexpFind(t, `(?m)^(ERROR breaks \(exit 5, .*)$`, p.stdout.String())
-	if want := "shakedown drill breaks: " + line + "\n" + s.URL; m.Text != want {
-		t.Errorf("text\n%q\nwant the verdict line run prints and the link:\n%q", m.Text, want)
+	// Slack reads &, < and > as markup: the text has them escaped.
+	slack := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	if want := slack.Replace("shakedown drill breaks: "+line) + "\n" + s.URL; m.Text != want {
+		t.Errorf("text\n%q\nwant the verdict line run prints, escaped for Slack, and the link:\n%q", m.Text, want)
 	}
 	if !strings.Contains(m.Text, "xxxxx") {
 		t.Errorf("text %q: want the secret the fault printed, as xxxxx", m.Text)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -43,34 +44,36 @@ type Notifier struct {
 
 // Message is the JSON body a notify URL gets.
 type Message struct {
-	// Text is what Slack shows: the verdict line and the link to the run's page.
+	// Text is what Slack shows: the verdict line and the link to the run's page, with &, <
+	// and > escaped as Slack asks (&amp; &lt; &gt;).
 	Text      string  `json:"text"`
 	Shakedown Summary `json:"shakedown"`
 }
 
 // Summary is the run a Message is about, for receivers that read fields.
 type Summary struct {
-	Drill      string `json:"drill"`
-	Experiment string `json:"experiment,omitempty"`
-	File       string `json:"file,omitempty"`
-	Run        string `json:"run,omitempty" redact:"keep"`
-	Verdict    string `json:"verdict"`
-	ExitCode   int    `json:"exit_code"`
-	Reason     string `json:"reason"`
-	URL        string `json:"url,omitempty"`
-	StartedAt  string `json:"started_at,omitempty"`
-	EndedAt    string `json:"ended_at,omitempty"`
+	Drill      string          `json:"drill"`
+	Experiment string          `json:"experiment,omitempty"`
+	File       string          `json:"file,omitempty"`
+	Run        string          `json:"run,omitempty" redact:"keep"`
+	Verdict    string          `json:"verdict"`
+	ExitCode   int             `json:"exit_code"`
+	Reason     string          `json:"reason"`
+	URL        string          `json:"url,omitempty"`
+	StartedAt  *shakedown.Time `json:"started_at,omitempty"`
+	EndedAt    *shakedown.Time `json:"ended_at,omitempty"`
 }
 
-// NewMessage is the message about run r of drill d.
+// NewMessage is the message about run r of drill d, before its secrets are hidden and its
+// text escaped for Slack.
 func (n *Notifier) NewMessage(d *Drill, r *shakedown.Record) *Message {
 	m := &Message{Shakedown: Summary{Drill: d.Name, Experiment: r.Experiment.Name, File: r.Experiment.File,
 		Run: r.ID, Verdict: string(r.Verdict), ExitCode: r.ExitCode, Reason: r.Reason}}
 	if !r.StartedAt.IsZero() {
-		m.Shakedown.StartedAt = r.StartedAt.UTC().Format(time.RFC3339Nano)
+		m.Shakedown.StartedAt = &r.StartedAt
 	}
 	if !r.EndedAt.IsZero() {
-		m.Shakedown.EndedAt = r.EndedAt.UTC().Format(time.RFC3339Nano)
+		m.Shakedown.EndedAt = &r.EndedAt
 	}
 	if n.RunURL != nil && r.ID != "" {
 		m.Shakedown.URL = n.RunURL(r.ID)
@@ -84,6 +87,12 @@ func (n *Notifier) NewMessage(d *Drill, r *shakedown.Record) *Message {
 		m.Text += "\n" + m.Shakedown.URL
 	}
 	return m
+}
+
+// slackEscape escapes the characters that Slack reads as markup in a message's text (&, <
+// and >, as its documentation asks), so that a verdict line is shown as written.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // Send tells d's notify URLs of run r.
@@ -102,7 +111,12 @@ func (n *Notifier) SendError(ctx context.Context, d *Drill, err error) {
 
 func (n *Notifier) post(ctx context.Context, d *Drill, m *Message) {
 	n.Redactor.Redact(m)
-	body, err := json.Marshal(m)
+	m.Text = slackEscape(m.Text) // after: a secret holding & < or > is still found
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the text is escaped for Slack already; the rest is data
+	err := enc.Encode(m)
+	body := buf.Bytes()
 	if err != nil {
 		n.log().Error("notify: encode the message", "drill", d.Name, "err", err)
 		return

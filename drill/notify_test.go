@@ -55,7 +55,7 @@ func (rc *receiver) got() [][]byte {
 func failedRecord() *shakedown.Record {
 	start := time.Date(2026, 12, 3, 22, 0, 0, 0, time.UTC)
 	return &shakedown.Record{ID: "01JRUN", Experiment: shakedown.ExperimentRef{Name: "slow-cache", File: "exp.yaml"},
-		Verdict: shakedown.VerdictFailed, ExitCode: 1, Reason: "checkout p99 did not hold: 512ms > 400ms (token s3cr3t-t0ken-value)",
+		Verdict: shakedown.VerdictFailed, ExitCode: 1, Reason: "checkout p99 did not hold: 512ms > 400ms (token s3cr3t-t0ken-value, password a<b&c>d-secret)",
 		StartedAt: shakedown.Time{Time: start}, EndedAt: shakedown.Time{Time: start.Add(time.Minute)}}
 }
 
@@ -67,7 +67,7 @@ func TestNotifierPostsTheVerdictAndTheRunsPage(t *testing.T) {
 		Backoff:     time.Millisecond,
 		RunURL:      func(id string) string { return "http://dash.example:8088/runs/" + id },
 		VerdictLine: func(r *shakedown.Record) string { return "FAILED " + r.Experiment.Name + " (exit 1): " + r.Reason },
-		Redactor:    shakedown.NewRedactor(shakedown.Secret{Value: "s3cr3t-t0ken-value"}),
+		Redactor:    shakedown.NewRedactor(shakedown.Secret{Value: "s3cr3t-t0ken-value"}, shakedown.Secret{Value: "a<b&c>d-secret"}),
 		Log:         quiet,
 	}
 	d := &Drill{Name: "nightly", Notify: []string{srv.URL + "/hook/T0/SECRETPATH"}}
@@ -81,10 +81,10 @@ func TestNotifierPostsTheVerdictAndTheRunsPage(t *testing.T) {
 		t.Fatalf("body %s: %v", bodies[1], err)
 	}
 	want := map[string]any{
-		"text": "shakedown drill nightly: FAILED slow-cache (exit 1): checkout p99 did not hold: 512ms > 400ms (token xxxxx)\nhttp://dash.example:8088/runs/01JRUN",
+		"text": "shakedown drill nightly: FAILED slow-cache (exit 1): checkout p99 did not hold: 512ms &gt; 400ms (token xxxxx, password xxxxx)\nhttp://dash.example:8088/runs/01JRUN",
 		"shakedown": map[string]any{"drill": "nightly", "experiment": "slow-cache", "file": "exp.yaml", "run": "01JRUN",
-			"verdict": "failed", "exit_code": float64(1), "reason": "checkout p99 did not hold: 512ms > 400ms (token xxxxx)",
-			"url": "http://dash.example:8088/runs/01JRUN", "started_at": "2026-12-03T22:00:00Z", "ended_at": "2026-12-03T22:01:00Z"},
+			"verdict": "failed", "exit_code": float64(1), "reason": "checkout p99 did not hold: 512ms > 400ms (token xxxxx, password xxxxx)",
+			"url": "http://dash.example:8088/runs/01JRUN", "started_at": "2026-12-03T22:00:00.000Z", "ended_at": "2026-12-03T22:01:00.000Z"},
 	}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
