@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // receiver is a webhook receiver: it answers the statuses given in turn (then 200) and keeps
@@ -135,4 +136,61 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func logTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&lockedWriter{w: w}, nil))
+}
+
+// TestSchedulerNotifiesWhatDidNotPass: the scheduler tells a drill's notify URLs of a run
+// not passed, and of a drill that could not run at all; a run that passed tells no one.
+func TestSchedulerNotifiesWhatDidNotPass(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	run := func(_ context.Context, d *Drill, started func(string)) ([]*shakedown.Record, error) {
+		switch d.Name {
+		case "broken":
+			return nil, shakedown.Errorf(shakedown.KindInvalid, "drill broken: its experiment files have problems")
+		case "fails":
+			started("01FAILS")
+			r := failedRecord()
+			r.ID = "01FAILS"
+			return []*shakedown.Record{r}, nil
+		}
+		started("01PASSES")
+		return []*shakedown.Record{{ID: "01PASSES", Verdict: shakedown.VerdictPassed}}, nil
+	}
+	hook := []string{srv.URL + "/hook"}
+	s := &Scheduler{Drills: []*Drill{
+		{Name: "passes", Every: time.Second, Notify: hook},
+		{Name: "fails", Every: time.Second, Notify: hook},
+		{Name: "broken", Every: time.Second, Notify: hook},
+	}, RunDrill: run, Log: quiet, Notifier: &Notifier{Log: quiet}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	verdicts := map[string]string{}
+	testenv.WaitFor(t, "notifications of fails and broken", 30*time.Second, func() bool {
+		for _, b := range rc.got() {
+			var m Message
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("body %s: %v", b, err)
+			}
+			verdicts[m.Shakedown.Drill] = m.Shakedown.Verdict
+		}
+		return len(verdicts) >= 2
+	})
+	cancel()
+	<-done
+	for _, b := range rc.got() {
+		var m Message
+		json.Unmarshal(b, &m)
+		verdicts[m.Shakedown.Drill] = m.Shakedown.Verdict
+	}
+	want := map[string]string{"fails": "failed", "broken": "invalid"}
+	if diff := cmp.Diff(want, verdicts); diff != "" {
+		t.Errorf("notified drills and verdicts (-want +got):\n%s", diff)
+	}
+	for _, st := range s.State() {
+		if st.Name == "broken" && (st.Last.Err == "" || st.Last.Verdict != shakedown.VerdictInvalid || st.Last.ExitCode != 2) {
+			t.Errorf("broken's last outcome %+v, want its error, invalid, exit 2", st.Last)
+		}
+	}
 }
