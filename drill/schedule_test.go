@@ -160,3 +160,24 @@ func TestLoadEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEExample: the schedule the README shows is a valid one.
+func TestREADMEExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(readme), "## Scheduled drills\n")
+	_, block, ok2 := strings.Cut(sec, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```\n")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md has no yaml block under ## Scheduled drills")
+	}
+	s, err := Load("drills.yaml", []byte(block))
+	if err != nil {
+		t.Fatalf("the README's schedule: %v", err)
+	}
+	if len(s.Drills) != 2 || s.Drills[0].Cron != "0 3 * * *" || s.Drills[1].Every != 6*time.Hour {
+		t.Errorf("the README's schedule reads as %+v %+v", s.Drills[0], s.Drills[1])
+	}
+}
