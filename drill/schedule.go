@@ -194,6 +194,9 @@ func when(d *Drill, it spec.Value, fs map[string]spec.Field) {
 			return
 		}
 		s, err := parseCron(expr)
+		if err == nil && s.Next(time.Now()).IsZero() {
+			err = errors.New("it is never due (no such date in the next five years)")
+		}
 		if err != nil {
 			crn.Value.Addf("cron %q: %v (want five fields, minute hour day-of-month month day-of-week, or a descriptor such as @hourly)", expr, err)
 			return

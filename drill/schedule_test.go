@@ -91,6 +91,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
     experiments: f.yaml
     cron: 5
   - 7
+  - experiments: g.yaml
+    cron: "0 0 30 2 *"
 `
 	_, err := Load("s.yaml", []byte(src))
 	if shakedown.KindOf(err) != shakedown.KindInvalid {
@@ -121,6 +123,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{16, 5, "drills[6]"}, // a second a.yaml
 		{20, 11, "drills[7].cron"},
 		{21, 5, "drills[8]"},
+		{23, 11, "drills[9].cron"}, // February 30th
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, err)

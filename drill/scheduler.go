@@ -94,6 +94,10 @@ func (s *Scheduler) log() *slog.Logger {
 func (s *Scheduler) loop(ctx context.Context, d *Drill) {
 	due := d.Next(s.now())
 	for {
+		if due.IsZero() {
+			s.log().Warn("drill is never due again", "drill", d.Name, "when", d.When())
+			return
+		}
 		s.states.update(d.Name, func(st *State) { st.Next = due })
 		if !sleepUntil(ctx, s.now, due) {
 			return
@@ -132,7 +136,7 @@ func nextAfter(d *Drill, due, now time.Time) (next time.Time, missed int) {
 		n := int(now.Sub(next)/d.Every) + 1
 		return next.Add(time.Duration(n) * d.Every), n
 	}
-	for ; !next.After(now); missed++ {
+	for ; !next.IsZero() && !next.After(now); missed++ {
 		if missed >= 100000 {
 			return d.Next(now), missed
 		}
