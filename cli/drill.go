@@ -46,15 +46,22 @@ type drillOptions struct {
 	schedule string // the schedule file
 	stateDir string // where the drills' runs keep their journals
 	history  string // the store the runs are recorded in, as --history takes it
-	// runURL is the address of a run's page on the dashboard, for notifications; nil: none.
-	runURL func(runID string) string
 }
 
-// drills are serve's scheduled drills. Start them with run; state says what each is doing.
+// drills are serve's scheduled drills: load them (loadDrills), then start them.
 type drills struct {
 	a     *app
 	file  string // the schedule file
 	sched *drill.Scheduler
+}
+
+// loadDrills reads the schedule file of serve's --schedule and the experiment files it
+// names (newDrills); nil when there is none.
+func (a *app) loadDrills(ctx context.Context, f serveFlags) (*drills, error) {
+	if f.schedule == "" {
+		return nil, nil
+	}
+	return a.newDrills(ctx, drillOptions{schedule: f.schedule, stateDir: f.stateDir, history: f.dsn})
 }
 
 // newDrills reads the schedule file and every experiment file its drills name, and returns
@@ -84,37 +91,52 @@ func (a *app) newDrills(ctx context.Context, o drillOptions) (*drills, error) {
 		return nil, exitError{code: shakedown.VerdictInvalid.ExitCode()}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
-	ds := &drills{a: a, file: o.schedule}
-	ds.sched = &drill.Scheduler{
+	return &drills{a: a, file: o.schedule, sched: &drill.Scheduler{
 		Drills: s.Drills,
 		Log:    log,
 		RunDrill: func(ctx context.Context, d *drill.Drill, started func(string)) ([]*shakedown.Record, error) {
 			return a.runDrill(ctx, d, o, started)
 		},
-		Notifier: &drill.Notifier{RunURL: o.runURL, VerdictLine: verdictLine, Redactor: a.red, Log: log},
-	}
-	return ds, nil
+		Notifier: &drill.Notifier{VerdictLine: verdictLine, Redactor: a.red, Log: log},
+	}}, nil
 }
 
-// run runs the drills until ctx ends (serve stops), then waits for the drills in progress:
-// they revert what they injected, end aborted and are recorded before run returns.
-func (ds *drills) run(ctx context.Context) { ds.sched.Run(ctx) }
-
-// state says what each drill is doing, for the dashboard.
-func (ds *drills) state() []drill.State { return ds.sched.State() }
-
-// drillExperiments reads the experiment files of drill d, printing their problems.
-func (a *app) drillExperiments(ctx context.Context, d *drill.Drill) ([]*shakedown.Experiment, error) {
-	files, err := experimentFiles([]string{d.Experiments})
-	if err != nil {
-		a.printProblems(d.Pos.String(), err)
-		return nil, err
+// start runs the drills until ctx ends (serve stops), and shows them on the dashboard o,
+// whose address is base. The function it returns waits for them to end: a drill in progress
+// reverts, ends aborted and is recorded. With no drills (nil) it does nothing.
+func (ds *drills) start(ctx context.Context, base string, o *dashboard.Options) (wait func()) {
+	if ds == nil {
+		return func() {}
 	}
-	exps, err := a.loadAll(ctx, files, nil)
-	if errors.As(err, new(exitError)) {
-		err = shakedown.Errorf(shakedown.KindInvalid, "drill %s: its experiment files have problems (said above)", d.Name)
+	base = strings.TrimSuffix(base, "/")
+	ds.sched.Notifier.RunURL = func(id string) string { return base + "/runs/" + url.PathEscape(id) }
+	o.Schedules = ds.schedules
+	n := len(ds.sched.Drills)
+	fmt.Fprintf(ds.a.stdout, "running %d drill%s of %s\n", n, plural(n), ds.file)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ds.sched.Run(ctx)
+	}()
+	return func() { <-done }
+}
+
+// schedules is the drills' state as the dashboard shows it.
+func (ds *drills) schedules() []dashboard.Schedule {
+	var out []dashboard.Schedule
+	for i, st := range ds.sched.State() {
+		d := ds.sched.Drills[i]
+		s := dashboard.Schedule{Name: st.Name, Experiments: st.Experiments, Cron: d.Cron, Lock: st.Lock,
+			Next: st.Next, Running: st.Running}
+		if d.Every > 0 {
+			s.Every = d.Every.String()
+		}
+		if st.Last != nil {
+			s.LastRun, s.LastVerdict = st.Last.RunID, st.Last.Verdict
+		}
+		out = append(out, s)
 	}
-	return exps, err
+	return out
 }
 
 // runDrill runs drill d once, through runSuite as run does: each run journaled and guarded by
@@ -139,56 +161,23 @@ func (a *app) runDrill(ctx context.Context, d *drill.Drill, o drillOptions, star
 	return records, err
 }
 
+// drillExperiments reads the experiment files of drill d, printing their problems.
+func (a *app) drillExperiments(ctx context.Context, d *drill.Drill) ([]*shakedown.Experiment, error) {
+	files, err := experimentFiles([]string{d.Experiments})
+	if err != nil {
+		a.printProblems(d.Pos.String(), err)
+		return nil, err
+	}
+	exps, err := a.loadAll(ctx, files, nil)
+	if errors.As(err, new(exitError)) {
+		err = shakedown.Errorf(shakedown.KindInvalid, "drill %s: its experiment files have problems (said above)", d.Name)
+	}
+	return exps, err
+}
+
 // verdictLine is the line run prints for a record's verdict.
 func verdictLine(r *shakedown.Record) string {
 	var b strings.Builder
 	report.WriteVerdictLine(&b, r)
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// loadDrills reads the schedule file of serve's --schedule and the experiment files it
-// names (newDrills); nil when there is none.
-func (a *app) loadDrills(ctx context.Context, f serveFlags) (*drills, error) {
-	if f.schedule == "" {
-		return nil, nil
-	}
-	return a.newDrills(ctx, drillOptions{schedule: f.schedule, stateDir: f.stateDir, history: f.dsn})
-}
-
-// start runs the drills until ctx ends, and shows them on the dashboard o, whose address
-// is base; the function it returns waits for them to end (a drill in progress reverts, ends
-// aborted and is recorded). With no drills (nil) it does nothing.
-func (ds *drills) start(ctx context.Context, base string, o *dashboard.Options) (wait func()) {
-	if ds == nil {
-		return func() {}
-	}
-	base = strings.TrimSuffix(base, "/")
-	ds.sched.Notifier.RunURL = func(id string) string { return base + "/runs/" + url.PathEscape(id) }
-	o.Schedules = ds.schedules
-	n := len(ds.sched.Drills)
-	fmt.Fprintf(ds.a.stdout, "running %d drill%s of %s\n", n, plural(n), ds.file)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ds.run(ctx)
-	}()
-	return func() { <-done }
-}
-
-// schedules is the drills' state as the dashboard shows it.
-func (ds *drills) schedules() []dashboard.Schedule {
-	var out []dashboard.Schedule
-	for i, st := range ds.state() {
-		d := ds.sched.Drills[i]
-		s := dashboard.Schedule{Name: st.Name, Experiments: st.Experiments, Cron: d.Cron, Lock: st.Lock,
-			Next: st.Next, Running: st.Running}
-		if d.Every > 0 {
-			s.Every = d.Every.String()
-		}
-		if st.Last != nil {
-			s.LastRun, s.LastVerdict = st.Last.RunID, st.Last.Verdict
-		}
-		out = append(out, s)
-	}
-	return out
 }

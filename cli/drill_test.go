@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/dashboard"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -239,4 +241,44 @@ func regexpFind(t *testing.T, pattern, s string) string {
 		t.Fatalf("no %s in:\n%s", pattern, s)
 	}
 	return m[1]
+}
+
+// TestDrillsOnTheDashboard: serve gives the dashboard each drill of its schedule with when it
+// is due next.
+func TestDrillsOnTheDashboard(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"schedule.yaml": `drills:
+  - {name: hourly, experiments: quick.yaml, every: 1h, lock: staging}
+  - {experiments: quick.yaml, cron: "@daily"}
+`,
+		"quick.yaml": "version: 1\nname: quick\nfaults: [{name: mark, type: exec, with: {inject: [\"true\"]}}]\n",
+	})
+	var stdout, stderr bytes.Buffer
+	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }, reg: Registry(), red: shakedown.NewRedactor()}
+	ds, err := a.newDrills(t.Context(), drillOptions{schedule: filepath.Join(dir, "schedule.yaml"), stateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatalf("newDrills: %v\n%s", err, stderr.String())
+	}
+	var o dashboard.Options
+	ctx, cancel := context.WithCancel(t.Context())
+	start := time.Now()
+	wait := ds.start(ctx, "http://127.0.0.1:8088/", &o)
+	defer wait()
+	defer cancel()
+	if o.Schedules == nil {
+		t.Fatal("the dashboard's Options.Schedules is not set")
+	}
+	var got []dashboard.Schedule
+	testenv.WaitFor(t, "both drills to have a next time", 10*time.Second, func() bool {
+		got = o.Schedules()
+		return len(got) == 2 && !got[0].Next.IsZero() && !got[1].Next.IsZero()
+	})
+	if g := got[0]; g.Name != "hourly" || g.Every != "1h0m0s" || g.Cron != "" || g.Lock != "staging" ||
+		g.Experiments != filepath.Join(dir, "quick.yaml") || g.Next.Sub(start) < time.Hour-time.Second || g.Next.Sub(start) > time.Hour+time.Second {
+		t.Errorf("first schedule %+v, want hourly every 1h on staging, next in an hour", g)
+	}
+	if g := got[1]; g.Name != "quick.yaml" || g.Cron != "@daily" || g.Every != "" || g.Running != "" || g.LastRun != "" {
+		t.Errorf("second schedule %+v, want quick.yaml by cron @daily, not run yet", g)
+	}
 }

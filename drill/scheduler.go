@@ -33,6 +33,7 @@ type Scheduler struct {
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 
+	once   sync.Once // sets states up
 	states states
 	locks  locks
 }
@@ -65,7 +66,7 @@ type Outcome struct {
 // Run runs the drills until ctx ends, then waits for the runs in progress (which a
 // cancelled ctx reverts and aborts) to end and be recorded.
 func (s *Scheduler) Run(ctx context.Context) {
-	s.states.init(s.Drills)
+	s.once.Do(func() { s.states.init(s.Drills) })
 	var wg sync.WaitGroup
 	for _, d := range s.Drills {
 		wg.Go(func() { s.loop(ctx, d) })
@@ -74,7 +75,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 }
 
 // State returns each drill's state, in the schedule's order.
-func (s *Scheduler) State() []State { return s.states.snapshot() }
+func (s *Scheduler) State() []State {
+	s.once.Do(func() { s.states.init(s.Drills) })
+	return s.states.snapshot()
+}
 
 func (s *Scheduler) now() time.Time {
 	if s.Now != nil {
