@@ -18,9 +18,10 @@ type RunFunc func(ctx context.Context, d *Drill, started func(runID string)) ([]
 
 // Scheduler runs the drills of a schedule when they are due, until its context ends.
 //
-// Each drill has one goroutine, so a drill never overlaps itself: one still running when
-// it is due again is not started twice, and the times it missed are skipped, said in the
-// log and counted in its State; it next runs at its first due time after the run ended.
+// Each drill has one goroutine, so a drill never overlaps itself: one still running (or
+// waiting for its lock) when it is due again is not started twice, and the times it missed
+// are skipped, said in the log and counted in its State; it next runs at its first due time
+// after the run ended. Run it once.
 // Drills with the same lock run one at a time: one due while its lock is taken by another
 // drill waits for it (its State says so), and runs as soon as the lock is free.
 type Scheduler struct {
@@ -30,8 +31,6 @@ type Scheduler struct {
 	// tells no one.
 	Notifier *Notifier
 	Log      *slog.Logger // nil: slog.Default()
-	// Now is the clock; nil: time.Now.
-	Now func() time.Time
 
 	once   sync.Once // sets states up
 	states states
@@ -49,7 +48,7 @@ type State struct {
 	Running     string    // the ID of its run in progress; "" when none
 	Last        *Outcome  // its last run; nil before the first ends
 	Runs        int       // how many times it ran since the scheduler started
-	Skipped     int       // how many due times it missed while it was still running
+	Skipped     int       // how many due times it missed while it still ran or waited
 }
 
 // Outcome is how one firing of a drill ended.
@@ -80,13 +79,6 @@ func (s *Scheduler) State() []State {
 	return s.states.snapshot()
 }
 
-func (s *Scheduler) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
 func (s *Scheduler) log() *slog.Logger {
 	if s.Log != nil {
 		return s.Log
@@ -96,14 +88,14 @@ func (s *Scheduler) log() *slog.Logger {
 
 // loop fires d each time it is due, until ctx ends.
 func (s *Scheduler) loop(ctx context.Context, d *Drill) {
-	due := d.Next(s.now())
+	due := d.Next(time.Now())
 	for {
 		if due.IsZero() {
 			s.log().Warn("drill is never due again", "drill", d.Name, "when", d.When())
 			return
 		}
 		s.states.update(d.Name, func(st *State) { st.Next = due })
-		if !sleepUntil(ctx, s.now, due) {
+		if !sleepUntil(ctx, due) {
 			return
 		}
 		s.states.update(d.Name, func(st *State) { st.Next = time.Time{} })
@@ -121,7 +113,7 @@ func (s *Scheduler) loop(ctx context.Context, d *Drill) {
 		s.fire(ctx, d)
 		release()
 		var missed int
-		due, missed = nextAfter(d, due, s.now())
+		due, missed = nextAfter(d, due, time.Now())
 		if missed > 0 {
 			s.log().Info("drill still running when due again: skipped", "drill", d.Name, "times", missed, "next", due.Format(time.RFC3339))
 			s.states.update(d.Name, func(st *State) { st.Skipped += missed })
@@ -153,7 +145,7 @@ func nextAfter(d *Drill, due, now time.Time) (next time.Time, missed int) {
 func (s *Scheduler) fire(ctx context.Context, d *Drill) {
 	log := s.log().With("drill", d.Name)
 	log.Info("drill starts", "experiments", d.Experiments)
-	started := s.now()
+	started := time.Now()
 	s.states.update(d.Name, func(st *State) { st.Waiting = false })
 	records, err := s.RunDrill(ctx, d, func(id string) {
 		s.states.update(d.Name, func(st *State) { st.Running = id })
@@ -163,7 +155,7 @@ func (s *Scheduler) fire(ctx context.Context, d *Drill) {
 		o.Started = started
 	}
 	if o.Ended.IsZero() {
-		o.Ended = s.now()
+		o.Ended = time.Now()
 	}
 	s.states.update(d.Name, func(st *State) { st.Running, st.Last = "", &o; st.Runs++ })
 	if err != nil {
@@ -217,10 +209,10 @@ func outcome(records []*shakedown.Record, err error) Outcome {
 	return o
 }
 
-// sleepUntil waits until t by the clock now, or until ctx ends (false).
-func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
+// sleepUntil waits until t, or until ctx ends (false).
+func sleepUntil(ctx context.Context, t time.Time) bool {
 	for {
-		d := t.Sub(now())
+		d := time.Until(t)
 		if d <= 0 {
 			return ctx.Err() == nil
 		}

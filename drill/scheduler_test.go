@@ -187,3 +187,29 @@ func TestSchedulerEndWaitsForTheRun(t *testing.T) {
 		}
 	})
 }
+
+func TestNextAfter(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 12, 3, h, m, 0, 0, time.Local) }
+	quarter, err := parseCron("*/15 * * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		d          *Drill
+		due, now   time.Time
+		want       time.Time
+		wantMissed int
+	}{
+		{"every, on time", &Drill{Every: time.Hour}, at(1, 0), at(1, 5), at(2, 0), 0},
+		{"every, two missed", &Drill{Every: time.Hour}, at(1, 0), at(3, 30), at(4, 0), 2},
+		{"every, ended right on a due time", &Drill{Every: time.Hour}, at(1, 0), at(2, 0), at(3, 0), 1},
+		{"cron, on time", &Drill{Cron: "*/15 * * * *", cron: quarter}, at(1, 0), at(1, 5), at(1, 15), 0},
+		{"cron, three missed", &Drill{Cron: "*/15 * * * *", cron: quarter}, at(1, 0), at(1, 50), at(2, 0), 3},
+	} {
+		got, missed := nextAfter(c.d, c.due, c.now)
+		if !got.Equal(c.want) || missed != c.wantMissed {
+			t.Errorf("%s: nextAfter(due %v, now %v) = %v, %d missed; want %v, %d", c.name, c.due, c.now, got, missed, c.want, c.wantMissed)
+		}
+	}
+}
