@@ -79,6 +79,10 @@ func (a *app) newDrills(ctx context.Context, o drillOptions) (*drills, error) {
 	}
 	bad := false
 	for _, d := range s.Drills {
+		// A webhook's address is its credential (Slack's are): it is never printed.
+		for i, u := range d.Notify {
+			a.red.Add(shakedown.Secret{Path: fmt.Sprintf("%s.notify[%d]", d.Name, i), Value: u})
+		}
 		if d.Lock != "" && dsn.Off() {
 			fmt.Fprintf(a.stderr, "%s: drill %s takes lock %s in the history store, and --history is off\n", d.Pos, d.Name, d.Lock)
 			bad = true
