@@ -408,22 +408,29 @@ func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// waitout REGEXP PROG ARGS... runs PROG until its output matches REGEXP (with !, until it no
-// longer does), for up to 10 s.
+// waitout [-within D] REGEXP PROG ARGS... runs PROG, in the script's folder and environment,
+// until its output matches REGEXP (with !, until it no longer does), for up to D (10 s).
 func cmdWaitOut(ts *testscript.TestScript, neg bool, args []string) {
+	within := 10 * time.Second
+	if len(args) > 1 && args[0] == "-within" {
+		var err error
+		within, err = time.ParseDuration(args[1])
+		ts.Check(err)
+		args = args[2:]
+	}
 	if len(args) < 2 {
-		ts.Fatalf("usage: [!] waitout REGEXP PROG ARGS...")
+		ts.Fatalf("usage: [!] waitout [-within D] REGEXP PROG ARGS...")
 	}
 	re, err := regexp.Compile(args[0])
 	ts.Check(err)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
-		out, _ := exec.Command(args[1], args[2:]...).CombinedOutput()
+		out, _ := scriptCommand(ts, args[1:]).CombinedOutput()
 		if re.Match(out) != neg {
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("waitout: %s %s after 10s:\n%s", map[bool]string{false: "no match for", true: "still matches"}[neg], args[0], out)
+			ts.Fatalf("waitout: %s %s after %v:\n%s", map[bool]string{false: "no match for", true: "still matches"}[neg], args[0], within, out)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -60,7 +60,8 @@ slower and one replica is paused, and checkout must stay fast and error-free. Re
 				html:     filepath.Join(out, "report.html"),
 			}
 			fmt.Fprintf(a.stdout, "running %s (the experiment is in %s)\n", exp.Name, file)
-			return a.runSuite(ctx, []*shakedown.Experiment{exp}, &f, outs, 2*time.Minute, progress)
+			_, err = a.runSuite(ctx, suite{exps: []*shakedown.Experiment{exp}, flags: &f, out: outs, timeout: 2 * time.Minute, progress: progress})
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", filepath.Join("out", "demo"), "where the reports, the experiment and the shop's logs go")

@@ -351,7 +351,9 @@ written as xxxxx in every report and line printed.`,
 			if err != nil {
 				return err
 			}
-			return a.runSuite(cmd.Context(), exps, &f, suiteOutputs{junit: junit, json: jsonOut, markdown: mdOut, html: htmlOut}, timeout, progress)
+			_, err = a.runSuite(cmd.Context(), suite{exps: exps, flags: &f, out: suiteOutputs{junit: junit, json: jsonOut, markdown: mdOut, html: htmlOut},
+				timeout: timeout, progress: progress})
+			return err
 		},
 	}
 	f.register(cmd)
@@ -374,29 +376,46 @@ func compare(metric string, baseline, observed []float64) engine.Comparison {
 
 type suiteOutputs struct{ junit, json, markdown, html string }
 
-func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *runFlags, out suiteOutputs, timeout time.Duration, progress string) error {
+// suite is experiments run one after another, as run and demo start them, and as a drill
+// does (drill.go).
+type suite struct {
+	exps     []*shakedown.Experiment
+	flags    *runFlags
+	out      suiteOutputs
+	timeout  time.Duration
+	progress string // auto, tty, plain or none
+	// started, when set, is told each run's ID as the run starts.
+	started func(runID string)
+}
+
+// runSuite runs a suite through the engine: each run journaled and guarded by a watchdog,
+// its locks taken and its record filed in the history, then the reports written. It returns
+// the runs' records (redacted) and, when the worst verdict is not passed, an exitError with
+// its code; an error of another kind when nothing could be run.
+func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error) {
+	exps, f, out, timeout, progress := s.exps, s.flags, s.out, s.timeout, s.progress
 	// The journals in the state dir say what to run to undo a fault: a folder others could
 	// replace is refused before anything starts (see package internal/private).
 	if err := private.CheckDir(f.stateDir); err != nil {
-		return shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+f.stateDir, err)
+		return nil, shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+f.stateDir, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)
+		return nil, shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)
 	}
 	// A report that cannot be written is found now, before anything is injected, not
 	// after the faults ran.
 	if err := checkReports(reportPaths(out, a.getenv)); err != nil {
-		return err
+		return nil, err
 	}
 	hist, err := a.newRunHistory(ctx, f, exps)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer hist.close()
 	gt, err := a.openGate(ctx, f.gate, hist, exps)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tty := progress == "tty" || (progress == "auto" && isTerminal(a.stdout))
 	for _, exp := range exps {
@@ -424,6 +443,9 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 		hold := faultsHeld(ctx)
 		opts.Events = func(e shakedown.Event) {
 			hold(e)
+			if e.Kind == shakedown.EventRunStart && s.started != nil {
+				s.started(e.Run)
+			}
 			if prog != nil {
 				a.red.Redact(&e)
 				prog.Event(e)
@@ -462,9 +484,9 @@ func (a *app) runSuite(ctx context.Context, exps []*shakedown.Experiment, f *run
 	}
 	hist.summary()
 	if code := worst.ExitCode(); code != 0 {
-		return exitError{code: code}
+		return records, exitError{code: code}
 	}
-	return nil
+	return records, nil
 }
 
 // faultsHeld returns what a run's events go through so that, from the start of its inject

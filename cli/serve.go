@@ -22,6 +22,7 @@ type serveFlags struct {
 	listen                        string
 	readTokenFile, writeTokenFile string
 	title                         string
+	schedule                      string // drills (drill.go)
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -50,6 +51,7 @@ without a token file is refused. Write actions always need the write token.`,
 	cmd.Flags().StringVar(&f.readTokenFile, "read-token-file", "", "a file holding the token that reading needs")
 	cmd.Flags().StringVar(&f.writeTokenFile, "write-token-file", "", "a file holding the token that write actions (and reading) need")
 	cmd.Flags().StringVar(&f.title, "title", "", "what each page's header calls this dashboard (default: the history store's name)")
+	drillFlag(cmd, &f.schedule)
 	return cmd
 }
 
@@ -70,6 +72,10 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		}
 	}
 	dsn, err := a.historyDSN(f.dsn, f.stateDir)
+	if err != nil {
+		return err
+	}
+	ds, err := a.loadDrills(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -94,6 +100,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer s.Close()
+	defer ds.start(ctx, dashboard.URL(ln.Addr()), &o)() // serve returns once the drills have ended
 	o.Store = s
 	o.Live = func(context.Context) ([]dashboard.LiveRun, error) { return dashboardLiveRuns(f.stateDir) }
 	// o.Stop stays nil until the emergency stop (shakedown stop) is wired here: until then the

@@ -267,6 +267,40 @@ func TestCancelAndTimeoutAbortAndRevert(t *testing.T) {
 	}
 }
 
+// TestClaimCutShort: a run cancelled while its claim waits (for a lock another run holds)
+// ends aborted, as any run a signal cuts short; a claim refused on its own is an error.
+func TestClaimCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cancel  bool
+		verdict shakedown.Verdict
+	}{
+		{"cancelled while waiting", true, shakedown.VerdictAborted},
+		{"refused", false, shakedown.VerdictError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			e := exp(fake("f", &fakeParams{}, time.Second))
+			e.Baseline, e.Recovery = 0, 0
+			o := opts(&trace{}, nil)
+			o.Claim = func(string, []engine.Claim) (func(bool), error) {
+				if tc.cancel {
+					cancel()
+					<-ctx.Done()
+					return nil, shakedown.Wrap(shakedown.KindAborted, "lock staging: waiting for run x", ctx.Err())
+				}
+				return nil, shakedown.Errorf(shakedown.KindConflict, "lock staging: held by run x; gave up")
+			}
+			rec := engine.Run(ctx, e, o)
+			wantVerdict(t, rec, tc.verdict)
+			if len(rec.Faults) != 1 || rec.Faults[0].InjectedAt != nil {
+				t.Errorf("faults %+v: want one, never injected", rec.Faults)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")

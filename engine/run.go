@@ -191,7 +191,11 @@ func (r *runner) run() {
 	if r.opts.Claim != nil {
 		release, err := r.opts.Claim(r.env.RunID, s.claims(r.exp))
 		if err != nil {
-			r.setErr(err)
+			// A claim cut short by a signal or the timeout (a lock still waited for) is
+			// that interruption too.
+			if r.ctx.Err() == nil {
+				r.setErr(err)
+			}
 			return
 		}
 		r.release = release

@@ -56,7 +56,7 @@ func (d *decoder) tooLarge(src []byte) {
 		i += n
 	}
 	d.probs = append(d.probs, Problem{Pos: shakedown.Pos{File: d.file, Line: line, Col: col},
-		Msg: "the file is larger than " + userfile.Size(MaxFileSize) + ", the most an experiment file may hold"})
+		Msg: "the file is larger than " + userfile.Size(MaxFileSize) + ", the most " + d.article() + " file may hold"})
 }
 
 // guard checks a file's tokens against MaxNodes and MaxDepth and returns how many nodes they
@@ -68,9 +68,9 @@ func (d *decoder) guard(tks token.Tokens) (nodes int, ok bool) {
 	case past == nil:
 		return nodes, true
 	case nodes > MaxNodes:
-		d.tokenProblem(past, fmt.Sprintf("the file holds more than %d nodes, the most an experiment may have", MaxNodes))
+		d.tokenProblem(past, fmt.Sprintf("the file holds more than %d nodes, the most %s may have", MaxNodes, d.article()))
 	case depth > MaxDepth:
-		d.tokenProblem(past, fmt.Sprintf("nested more than %d levels deep, the deepest an experiment may go", MaxDepth))
+		d.tokenProblem(past, fmt.Sprintf("nested more than %d levels deep, the deepest %s may go", MaxDepth, d.article()))
 	}
 	return nodes, false
 }
@@ -237,7 +237,7 @@ func (d *decoder) depthOK(n ast.Node, depth int) bool {
 	switch n.(type) {
 	case *ast.MappingNode, *ast.SequenceNode:
 		if depth++; depth > MaxDepth {
-			d.addf(n, "", "nested more than %d levels deep, the deepest an experiment may go", MaxDepth)
+			d.addf(n, "", "nested more than %d levels deep, the deepest %s may go", MaxDepth, d.article())
 			return false
 		}
 	}
@@ -297,9 +297,9 @@ func (e *expander) walk(n ast.Node, depth int) {
 		e.total = e.total.plus(x)
 		switch {
 		case e.total.nodes > MaxNodes:
-			e.fail(a, "aliases expand the file to more than %d nodes, the most an experiment may have", MaxNodes)
+			e.fail(a, "aliases expand the file to more than %d nodes, the most %s may have", MaxNodes, e.d.article())
 		case e.total.bytes > MaxFileSize:
-			e.fail(a, "aliases expand the file to more than %s, the most an experiment file may hold", userfile.Size(MaxFileSize))
+			e.fail(a, "aliases expand the file to more than %s, the most %s file may hold", userfile.Size(MaxFileSize), e.d.article())
 		}
 		return
 	}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -31,6 +32,7 @@ const maxDepth = MaxDepth
 // decoder walks the AST of one file and collects problems.
 type decoder struct {
 	file    string
+	what    string // what a file holds, for messages: "experiment" when empty
 	vars    map[string]string
 	reg     *shakedown.Registry
 	probs   Problems
@@ -43,6 +45,18 @@ type decoder struct {
 	// dangling holds the aliases already reported as naming no anchor: a value is resolved
 	// by every check that looks at it, and its problem is reported once.
 	dangling map[*ast.AliasNode]bool
+}
+
+// noun is what a file holds: "experiment", or what a Doc says.
+func (d *decoder) noun() string { return cmp.Or(d.what, "experiment") }
+
+// article is the noun with its indefinite article: "an experiment", "a schedule".
+func (d *decoder) article() string {
+	n := d.noun()
+	if strings.IndexByte("aeiou", n[0]) >= 0 {
+		return "an " + n
+	}
+	return "a " + n
 }
 
 // entry is one key of a mapping with its value.
@@ -166,13 +180,13 @@ func (d *decoder) parse(src []byte) ast.Node {
 			continue
 		}
 		if body != nil {
-			d.addf(doc.Body, "", "a file holds one experiment; this is a second YAML document")
+			d.addf(doc.Body, "", "a file holds one %s; this is a second YAML document", d.noun())
 			continue
 		}
 		body = doc.Body
 	}
 	if body == nil {
-		d.addf(nil, "", "the file holds no experiment")
+		d.addf(nil, "", "the file holds no %s", d.noun())
 		return nil
 	}
 	d.anchors = map[string]ast.Node{}
@@ -445,7 +459,7 @@ func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
 	if d.size += max(len(out)-len(s), 0); d.size > MaxFileSize {
 		if !d.sizeSaid {
 			d.sizeSaid = true
-			d.addf(n, path, "variables expand the file to more than %s, the most an experiment file may hold", userfile.Size(MaxFileSize))
+			d.addf(n, path, "variables expand the file to more than %s, the most %s file may hold", userfile.Size(MaxFileSize), d.article())
 		}
 		return "", false
 	}
@@ -657,6 +671,11 @@ func (d *decoder) httpURL(n ast.Node, path string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return d.checkHTTPURL(n, path, s)
+}
+
+// checkHTTPURL says, at node n, when s is not an http or https URL.
+func (d *decoder) checkHTTPURL(n ast.Node, path, s string) (string, bool) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		d.addf(n, path, "want an http:// or https:// URL, not %q", shakedown.RedactURL(s))
