@@ -17,7 +17,8 @@ demo:
 	@./bin/shakedown-demo demo; code=$$?; \
 	echo; echo "the history of the demo's runs (./bin/shakedown-demo history --state-dir out/demo/state):"; \
 	./bin/shakedown-demo history --state-dir out/demo/state --limit 5; \
-	echo; echo "the demo's HTML report: out/demo/report.html (open it in a browser; it needs no network)"; exit $$code
+	echo; echo "the demo's HTML report: out/demo/report.html (open it in a browser; it needs no network)"; \
+	echo "its history on a dashboard: ./bin/shakedown-demo serve --state-dir out/demo/state (then http://127.0.0.1:8088/)"; exit $$code
 
 # vet, formatting and every test with the race detector. Tests that need root or a Debian
 # package skip with a reason, and fail instead under SHAKEDOWN_REQUIRE_ALL=1 (.ci/run sets it).
