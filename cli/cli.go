@@ -160,6 +160,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 		a.watchdogCommand(),
 		a.stressCommand(),
 		a.serveCommand(),
+		a.importCommand(),
 	)
 	return root
 }

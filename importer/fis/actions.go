@@ -1,0 +1,863 @@
+package fis
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// fault is one shakedown fault an FIS action becomes.
+type fault struct {
+	typ      string
+	with     []kv
+	duration time.Duration
+	oneShot  bool
+	kinds    []string // the target kinds the fault type acts on
+	notes    []string
+	// selectPercent, when set, narrows the target (terminate-nodegroup-instances).
+	selectPercent string
+}
+
+type kv struct{ k, v string } // v is written YAML
+
+// step is what one action is in the experiment: a fault, a check, or only time (a wait).
+type step struct {
+	a        *action
+	fault    *fault
+	check    *check        // assert-alarm-state
+	skipped  string        // why it was left out (--skip-unsupported)
+	duration time.Duration // how long FIS takes to complete it
+}
+
+// check is a steady-state check or expectation an action becomes.
+type check struct {
+	lines []string // the YAML lines of the list item, unindented; the first starts with "- "
+	kind  string   // "steady_state" or "expect"
+	notes []string
+}
+
+// Fault types' target kinds (shakedown faults); spec checks them again on the output.
+var faultKinds = map[string][]string{
+	"process.pause":     {"process"},
+	"process.kill":      {"process"},
+	"container.stop":    {"container"},
+	"container.kill":    {"container"},
+	"container.restart": {"container"},
+	"pod.delete":        {"pods"},
+	"node.drain":        {"node"},
+	"stress.cpu":        {"process", "container", "host"},
+	"stress.memory":     {"process", "container", "host"},
+	"stress.io":         {"process", "container", "host"},
+	"disk.fill":         {"process", "host"},
+	"network.delay":     {"netns", "container", "host"},
+	"network.loss":      {"netns", "container", "host"},
+	"network.partition": {"netns", "container", "host"},
+}
+
+// params reads an action's parameters, remembering which were read.
+type params struct {
+	r     *reader
+	path  string
+	n     *node
+	notes *[]string
+	read  map[string]bool
+}
+
+func (p *params) get(name string) *node {
+	p.read[name] = true
+	if p.n == nil {
+		return nil
+	}
+	v := p.n.get(name)
+	if v != nil && v.kind == nullNode {
+		return nil
+	}
+	return v
+}
+
+func (p *params) str(name string) (string, bool) {
+	v := p.get(name)
+	if v == nil {
+		return "", false
+	}
+	return p.r.text(v, join(p.path, name))
+}
+
+// duration reads an ISO-8601 duration (PT1M, PT30S, PT1H30M).
+func (p *params) duration(name string) (time.Duration, bool) {
+	v := p.get(name)
+	if v == nil {
+		return 0, false
+	}
+	s, ok := p.r.text(v, join(p.path, name))
+	if !ok {
+		return 0, false
+	}
+	d, err := isoDuration(s)
+	if err != nil {
+		p.r.addf(v.pos, join(p.path, name), "%v", err)
+		return 0, false
+	}
+	return d, true
+}
+
+func isoDuration(s string) (time.Duration, error) {
+	if !strings.HasPrefix(strings.ToUpper(s), "P") {
+		return 0, fmt.Errorf("invalid ISO-8601 duration %q (want e.g. PT1M, PT30S, PT1H30M)", s)
+	}
+	d, err := shakedown.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid ISO-8601 duration %q (want e.g. PT1M, PT30S, PT1H30M)", s)
+	}
+	return d, nil
+}
+
+// number reads a number within [lo, hi].
+func (p *params) number(name string, lo, hi float64) (string, bool) {
+	v := p.get(name)
+	if v == nil {
+		return "", false
+	}
+	s, ok := p.r.text(v, join(p.path, name))
+	if !ok {
+		return "", false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < lo || f > hi {
+		p.r.addf(v.pos, join(p.path, name), "want a number from %g to %g, not %q", lo, hi, s)
+		return "", false
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64), true
+}
+
+// noAnalogue notes, for each parameter given, that it has no analogue here and why.
+func (p *params) noAnalogue(why string, names ...string) {
+	for _, name := range names {
+		if v := p.get(name); v != nil {
+			*p.notes = append(*p.notes, fmt.Sprintf("%s %s: no analogue here (%s)", name, flow(v), why))
+		}
+	}
+}
+
+// done reports every parameter the action does not take.
+func (p *params) done(id string) {
+	if p.n == nil {
+		return
+	}
+	for i, k := range p.n.keys {
+		if !p.read[k.str] {
+			var known []string
+			for n := range p.read {
+				known = append(known, n)
+			}
+			sort.Strings(known)
+			p.r.addf(k.pos, join(p.path, k.str), "%s takes no parameter %q (known: %s)", id, k.str, strings.Join(known, ", "))
+			_ = i
+		}
+	}
+}
+
+func ms(s string) string { return s + "ms" }
+
+// Parameters of FIS's in-cluster actions that choose how FIS runs its pod.
+var fisPodParams = []string{"kubernetesServiceAccount", "fisPodContainerImage", "maxErrorsPercent", "fisPodLabels", "fisPodAnnotations", "fisPodSecurityPolicy"}
+
+const fisPodWhy = "they configure the pod FIS runs its fault from; shakedown acts from where it runs"
+
+// translate turns one action into a step. mkind is the kind of the target it acts on here
+// ("" when it takes none or its target is not mapped).
+func (r *reader) translate(a *action, m *mapping, mkind string) *step {
+	s := &step{a: a}
+	var notes []string
+	p := &params{r: r, path: join(a.path, "parameters"), n: a.params, notes: &notes, read: map[string]bool{}}
+	f := &fault{}
+	id := a.id
+	deps := "installDependencies"
+	if strings.HasPrefix(id, "aws:ssm:") {
+		// AWSFIS-Run-Kill-Process, whose parameters are the document's
+		p.path, deps = a.path, "InstallDependencies"
+	}
+	installDeps := func() {
+		p.noAnalogue("shakedown needs nothing installed on its targets", deps)
+	}
+	dur := func() {
+		if d, ok := p.duration("duration"); ok {
+			f.duration = d
+		}
+	}
+	switch id {
+	case "aws:fis:wait":
+		d, ok := p.duration("duration")
+		if !ok && p.get("duration") == nil {
+			r.addf(a.n.pos, a.path, "aws:fis:wait needs a duration")
+		}
+		s.duration = d
+		p.done(id)
+		return s
+	case "aws:cloudwatch:assert-alarm-state":
+		s.check = r.assertAlarm(a, p, m)
+		p.done(id)
+		return s
+
+	case "aws:ec2:stop-instances":
+		d, restart := p.duration("startInstancesAfterDuration")
+		p.noAnalogue("a process or container that exits is gone, as a terminated instance is", "completeIfInstancesTerminated")
+		switch mkind {
+		case "container":
+			f.typ, f.duration = "container.stop", d
+			if !restart {
+				f.typ, f.oneShot = "container.kill", true
+				f.with = append(f.with, kv{"signal", "TERM"}, kv{"via", "api"})
+				notes = append(notes, "without startInstancesAfterDuration FIS leaves the instances stopped: the containers are stopped and not started again")
+			}
+		case "netns", "host":
+			f.typ, f.duration = "network.partition", d
+			notes = append(notes, "a stopped instance is unreachable: here its network is cut for as long as FIS keeps it stopped")
+			if !restart {
+				r.addf(a.n.pos, a.path, "without startInstancesAfterDuration the instances stay stopped; a %s target stands for them by a network cut, which needs that duration", mkind)
+			}
+		default:
+			if restart {
+				f.typ, f.duration = "process.pause", d
+				notes = append(notes, "a stopped instance answers nothing and comes back: here the processes are stopped (SIGSTOP) and continued (SIGCONT) after startInstancesAfterDuration")
+			} else {
+				f.typ, f.oneShot = "process.kill", true
+				f.with = append(f.with, kv{"signal", "TERM"})
+				notes = append(notes, "without startInstancesAfterDuration FIS leaves the instances stopped: the processes are ended (SIGTERM)")
+			}
+		}
+	case "aws:ec2:reboot-instances", "aws:ec2:terminate-instances":
+		reboot := id == "aws:ec2:reboot-instances"
+		switch mkind {
+		case "container":
+			if reboot {
+				f.typ = "container.restart"
+			} else {
+				f.typ = "container.kill"
+				f.with = append(f.with, kv{"signal", "KILL"})
+			}
+		case "node":
+			f.typ = "node.drain"
+		default:
+			f.typ = "process.kill"
+			if reboot {
+				f.with = append(f.with, kv{"signal", "TERM"})
+				notes = append(notes, "a rebooted instance's processes end and start again: here they get SIGTERM, and whatever supervises them starts them again")
+			} else {
+				f.with = append(f.with, kv{"signal", "KILL"})
+			}
+		}
+		f.oneShot = true
+	case "aws:ecs:stop-task":
+		switch mkind {
+		case "pods":
+			f.typ = "pod.delete"
+		case "process":
+			f.typ = "process.kill"
+			f.with = append(f.with, kv{"signal", "TERM"})
+		default:
+			f.typ = "container.kill"
+			f.with = append(f.with, kv{"signal", "TERM"}, kv{"via", "api"})
+			notes = append(notes, "a stopped task gets SIGTERM; whatever runs the containers (a restart policy, a service) is what starts them again")
+		}
+		f.oneShot = true
+	case "aws:ecs:task-kill-process", "aws:ssm:send-command/AWSFIS-Run-Kill-Process":
+		name, sig := "processName", "signal"
+		if strings.HasPrefix(id, "aws:ssm") {
+			name, sig = "ProcessName", "Signal"
+		}
+		if v, ok := p.str(name); ok {
+			notes = append(notes, fmt.Sprintf("%s %s: the mapped target chooses the processes", name, scalar(v, false)))
+		} else {
+			r.addf(a.n.pos, a.path, "%s needs %s", id, name)
+		}
+		signal := "KILL"
+		if v, ok := p.str(sig); ok {
+			signal = strings.TrimPrefix(strings.ToUpper(v), "SIG")
+			if signal != "KILL" && signal != "TERM" {
+				r.addf(p.get(sig).pos, join(p.path, sig), "signal %q: FIS sends SIGTERM or SIGKILL", v)
+			}
+		}
+		installDeps()
+		if mkind == "container" {
+			f.typ = "container.kill"
+		} else {
+			f.typ = "process.kill"
+		}
+		f.with = append(f.with, kv{"signal", signal})
+		f.oneShot = true
+	case "aws:ecs:task-cpu-stress", "aws:eks:pod-cpu-stress":
+		f.typ = "stress.cpu"
+		dur()
+		if v, ok := p.number("percent", 1, 100); ok {
+			f.with = append(f.with, kv{"percent", v})
+		}
+		if v, ok := p.number("workers", 0, 1024); ok && v != "0" {
+			f.with = append(f.with, kv{"cores", v})
+		}
+		installDeps()
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:eks:pod-memory-stress":
+		f.typ = "stress.memory"
+		dur()
+		r.memorySize(a, p, m, f, "percent")
+		p.noAnalogue("one resident block of the size", "workers")
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:ecs:task-io-stress", "aws:eks:pod-io-stress":
+		f.typ = "stress.io"
+		dur()
+		if v, ok := p.number("workers", 1, 1024); ok {
+			f.with = append(f.with, kv{"workers", v})
+		}
+		p.noAnalogue("each worker writes and syncs size bytes (default 64mib) over and over", "percent")
+		installDeps()
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:ecs:task-network-latency", "aws:eks:pod-network-latency":
+		f.typ = "network.delay"
+		dur()
+		delay := "200"
+		if v, ok := p.number("delayMilliseconds", 0, 1e7); ok {
+			delay = v
+		}
+		f.with = append(f.with, kv{"delay", ms(delay)})
+		jitter := "10"
+		if v, ok := p.number("jitterMilliseconds", 0, 1e7); ok {
+			jitter = v
+		}
+		if jitter != "0" {
+			f.with = append(f.with, kv{"jitter", ms(jitter)})
+		}
+		r.sources(p, "sources", f)
+		f.with = append(f.with, kv{"direction", "out"})
+		p.noAnalogue("every link of the target is affected", "interface")
+		p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
+		installDeps()
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:ecs:task-network-packet-loss", "aws:eks:pod-network-packet-loss":
+		f.typ = "network.loss"
+		dur()
+		loss := "7"
+		if v, ok := p.number("lossPercent", 0.001, 100); ok {
+			loss = v
+		}
+		f.with = append(f.with, kv{"percent", loss})
+		r.sources(p, "sources", f)
+		f.with = append(f.with, kv{"direction", "out"})
+		p.noAnalogue("every link of the target is affected", "interface")
+		p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
+		installDeps()
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:ecs:task-network-blackhole-port", "aws:eks:pod-network-blackhole-port":
+		f.typ = "network.partition"
+		dur()
+		r.blackhole(p, f, &notes, "port", "protocol", "trafficType")
+		p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
+		installDeps()
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:eks:pod-delete":
+		f.typ, f.oneShot = "pod.delete", true
+		if v, ok := p.number("gracePeriodSeconds", 0, 1e7); ok {
+			f.with = append(f.with, kv{"grace", v + "s"})
+		}
+		p.noAnalogue(fisPodWhy, fisPodParams...)
+	case "aws:eks:terminate-nodegroup-instances":
+		if v, ok := p.number("instanceTerminationPercentage", 1, 100); ok {
+			f.selectPercent = v
+		} else if p.get("instanceTerminationPercentage") == nil {
+			r.addf(a.n.pos, a.path, "aws:eks:terminate-nodegroup-instances needs instanceTerminationPercentage")
+		}
+		switch mkind {
+		case "process":
+			f.typ = "process.kill"
+			f.with = append(f.with, kv{"signal", "KILL"})
+		case "container":
+			f.typ = "container.kill"
+			f.with = append(f.with, kv{"signal", "KILL"})
+		default:
+			f.typ = "node.drain"
+			notes = append(notes, "terminated nodes lose their pods and are replaced: here the nodes are drained (their pods evicted), and uncordoned on revert")
+		}
+		f.oneShot = true
+	case "aws:network:disrupt-connectivity":
+		f.typ = "network.partition"
+		dur()
+		r.disrupt(a, p, m, f)
+	case "aws:ssm:send-command":
+		return r.ssm(a, p, m, mkind)
+	default:
+		if why, ok := unsupported(id); ok {
+			s.skipped = why
+			return s
+		}
+		s.skipped = fmt.Sprintf("%s is not an FIS action the importer knows", id)
+		return s
+	}
+	p.done(strings.SplitN(id, "/", 2)[0])
+	f.kinds = faultKinds[f.typ]
+	f.notes = notes
+	s.fault = f
+	if !f.oneShot {
+		s.duration = f.duration
+		if f.duration == 0 {
+			r.addf(a.n.pos, a.path, "%s needs a duration", strings.SplitN(id, "/", 2)[0])
+		}
+	} else if f.typ == "container.stop" {
+		s.duration = f.duration
+	}
+	if f.typ == "process.pause" || f.typ == "container.stop" {
+		s.duration = f.duration
+	}
+	return s
+}
+
+// memorySize turns FIS's share of memory into a size, with the mapping file's memory.
+func (r *reader) memorySize(a *action, p *params, m *mapping, f *fault, name string) {
+	v, ok := p.number(name, 1, 100)
+	if !ok {
+		if p.get(name) == nil {
+			r.addf(a.n.pos, a.path, "%s needs %s (a share of memory)", a.id, name)
+		}
+		return
+	}
+	if m.memory == "" {
+		r.addf(p.get(name).pos, join(p.path, name), "%s %s%% of memory: say how much memory the targets have here; add to the mapping file: memory: 2gib", name, v)
+		return
+	}
+	n, unit := splitSize(m.memory)
+	pct, _ := strconv.ParseFloat(v, 64)
+	if n <= 0 || unit == "" {
+		r.addf(shakedown.Pos{File: m.file}, "memory", "memory %q: want a size such as 2gib or 512mib", m.memory)
+		return
+	}
+	f.with = append(f.with, kv{"size", strconv.FormatFloat(n*pct/100, 'f', -1, 64) + unit})
+	f.notes = append(f.notes, fmt.Sprintf("%s %s%% of the mapping file's memory (%s)", name, v, m.memory))
+}
+
+// splitSize splits "2gib" into 2 and "gib".
+func splitSize(s string) (float64, string) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i <= 0 {
+		return 0, ""
+	}
+	n, err := strconv.ParseFloat(s[:i], 64)
+	unit := s[i:]
+	switch unit {
+	case "kib", "mib", "gib", "kb", "mb", "gb", "k", "m", "g":
+	default:
+		return 0, ""
+	}
+	if err != nil {
+		return 0, ""
+	}
+	return n, unit
+}
+
+// sources reads FIS's comma-separated sources (addresses, CIDRs, domains, DYNAMODB, S3)
+// into cidrs; names that are not addresses have no analogue.
+func (r *reader) sources(p *params, name string, f *fault) {
+	v, ok := p.str(name)
+	if !ok || strings.TrimSpace(v) == "" || strings.TrimSpace(v) == "0.0.0.0/0" {
+		return
+	}
+	var cidrs []string
+	for _, src := range strings.Split(v, ",") {
+		src = strings.TrimSpace(src)
+		if _, err := netip.ParsePrefix(src); err == nil {
+			cidrs = append(cidrs, scalar(src, false))
+			continue
+		}
+		if _, err := netip.ParseAddr(src); err == nil {
+			cidrs = append(cidrs, scalar(src, false))
+			continue
+		}
+		r.addf(p.get(name).pos, join(p.path, name), "source %q: only addresses and CIDRs have a local meaning (domains, DYNAMODB and S3 stand for cloud endpoints): write the addresses they are here", src)
+	}
+	if len(cidrs) > 0 {
+		f.with = append(f.with, kv{"cidrs", "[" + strings.Join(cidrs, ", ") + "]"})
+	}
+}
+
+// blackhole reads a port, its protocol and the traffic's direction.
+func (r *reader) blackhole(p *params, f *fault, notes *[]string, port, protocol, traffic string) {
+	if v, ok := p.number(port, 1, 65535); ok {
+		f.with = append(f.with, kv{"ports", "[" + strconv.Quote(v) + "]"})
+	} else if p.get(port) == nil {
+		p.r.addf(p.n.pos, p.path, "a blackhole needs %s", port)
+	}
+	if v, ok := p.str(protocol); ok {
+		*notes = append(*notes, fmt.Sprintf("%s %s: the ports match TCP and UDP both", protocol, scalar(v, false)))
+	}
+	dir := "in"
+	if v, ok := p.str(traffic); ok {
+		switch strings.ToLower(v) {
+		case "ingress":
+		case "egress":
+			dir = "out"
+		default:
+			p.r.addf(p.get(traffic).pos, join(p.path, traffic), "%s %q: want ingress or egress", traffic, v)
+		}
+	}
+	f.with = append(f.with, kv{"direction", dir})
+}
+
+// disrupt reads aws:network:disrupt-connectivity's scope.
+func (r *reader) disrupt(a *action, p *params, m *mapping, f *fault) {
+	scope := "all"
+	if v, ok := p.str("scope"); ok {
+		scope = v
+	}
+	switch scope {
+	case "all":
+		f.notes = append(f.notes, "scope all: every peer but loopback")
+	case "prefix-list":
+		v, ok := p.str("prefixListIdentifier")
+		if !ok {
+			r.addf(a.n.pos, a.path, "scope prefix-list needs prefixListIdentifier")
+			return
+		}
+		cidrs, found := m.prefixLists[v]
+		if !found {
+			r.addf(p.get("prefixListIdentifier").pos, join(p.path, "prefixListIdentifier"),
+				"no mapping for prefix list %q; add to the mapping file's prefix_lists: %s: [10.0.0.0/8]", v, scalar(v, false))
+			return
+		}
+		f.with = append(f.with, kv{"cidrs", flow(cidrs)})
+		f.notes = append(f.notes, fmt.Sprintf("prefix list %s: the CIDRs the mapping file gives", v))
+	default:
+		r.addf(p.get("scope").pos, join(p.path, "scope"), "scope %q stands for cloud endpoints (availability zones, S3, DynamoDB, the VPC…) with no local meaning; use scope all, or prefix-list with the mapping file's prefix_lists", scope)
+	}
+	p.get("prefixListIdentifier")
+}
+
+// assertAlarm turns aws:cloudwatch:assert-alarm-state into a check: alarms that must be OK
+// are a steady-state check; alarms that must be in ALARM, an expectation that their alert
+// fires.
+func (r *reader) assertAlarm(a *action, p *params, m *mapping) *check {
+	arns := p.get("alarmArns")
+	states, _ := p.str("alarmStates")
+	if arns == nil || states == "" {
+		r.addf(a.n.pos, a.path, "aws:cloudwatch:assert-alarm-state needs alarmArns and alarmStates")
+		return nil
+	}
+	var list []*node
+	switch {
+	case arns.kind == scalarNode && arns.ref == "":
+		for _, s := range strings.Split(arns.str, ",") {
+			list = append(list, &node{kind: scalarNode, pos: arns.pos, str: strings.TrimSpace(s)})
+		}
+	case arns.kind == scalarNode:
+		list = []*node{arns}
+	case arns.kind == seqNode:
+		list = arns.items
+	}
+	c := &check{kind: "steady_state"}
+	wantAlarm := false
+	for _, st := range strings.Split(states, ",") {
+		switch strings.TrimSpace(st) {
+		case "OK":
+		case "ALARM":
+			wantAlarm = true
+		case "INSUFFICIENT_DATA":
+			c.notes = append(c.notes, "INSUFFICIENT_DATA: no analogue (a probe that cannot answer fails)")
+		default:
+			r.addf(p.get("alarmStates").pos, join(p.path, "alarmStates"), "alarm state %q: want OK, ALARM or INSUFFICIENT_DATA", st)
+		}
+	}
+	if wantAlarm {
+		c.kind = "expect"
+	}
+	for _, alarm := range list {
+		key, body, try := m.alarm(alarm)
+		if body == nil {
+			r.addf(alarm.pos, join(p.path, "alarmArns"), "no mapping for alarm %s; add to the mapping file's alarms: %s: {alert: {prometheus: http://127.0.0.1:9090, name: NAME}}", scalar(alarm.str, false), scalar(try, false))
+			continue
+		}
+		name := alarmName(alarm)
+		if wantAlarm {
+			al := body.get("alert")
+			if al == nil {
+				r.addf(body.pos, "alarms."+key, "aws:cloudwatch:assert-alarm-state wants this alarm in ALARM: map it to an alert (alert: {prometheus: URL, name: NAME})")
+				continue
+			}
+			c.lines = append(c.lines, "- name: "+scalar(name+" fires", false), "  alert: "+flow(al), "  fires_within: 1m")
+			c.notes = append(c.notes, "FIS asserts the state once; here the alert must fire within 1m of the injection (change fires_within as needed)")
+			continue
+		}
+		c.lines = append(c.lines, checkLines(name+" is OK", body)...)
+		c.notes = append(c.notes, "FIS asserts the state once, when the action starts; here it holds throughout")
+	}
+	return c
+}
+
+// checkLines writes a mapped alarm as a check (a list item): an alert becomes the query of
+// its firing series, which must be none.
+func checkLines(name string, body *node) []string {
+	if n := body.get("name"); n != nil && n.kind == scalarNode {
+		name = n.str
+	} else if al := body.get("alert"); al != nil && al.get("name") != nil {
+		name += " (" + al.get("name").str + " fires)"
+	}
+	lines := []string{"- name: " + scalar(name, false)}
+	if al := body.get("alert"); al != nil {
+		url, alert := al.get("prometheus"), al.get("name")
+		sel := fmt.Sprintf("alertname=%q,alertstate=\"firing\"", alert.str)
+		if labels := al.get("labels"); labels != nil {
+			for i, k := range labels.keys {
+				sel += fmt.Sprintf(",%s=%q", k.str, labels.vals[i].str)
+			}
+		}
+		lines = append(lines,
+			"  prometheus:",
+			"    url: "+flow(url),
+			"    query: "+scalar("count(ALERTS{"+sel+"}) or vector(0)", false),
+			"    max: 0")
+		return lines
+	}
+	for i, k := range body.keys {
+		if k.str == "name" {
+			continue
+		}
+		lines = append(lines, "  "+scalar(k.str, false)+": "+flow(body.vals[i]))
+	}
+	return lines
+}
+
+// ssm translates aws:ssm:send-command with one of FIS's own documents (AWSFIS-Run-*).
+func (r *reader) ssm(a *action, p *params, m *mapping, mkind string) *step {
+	s := &step{a: a}
+	arn, ok := p.str("documentArn")
+	if !ok {
+		r.addf(a.n.pos, a.path, "aws:ssm:send-command needs documentArn")
+		return s
+	}
+	doc := arn
+	if i := strings.LastIndex(arn, "document/"); i >= 0 {
+		doc = arn[i+len("document/"):]
+	}
+	p.get("documentVersion")
+	actionDur, _ := p.duration("duration")
+	// The document's parameters: a JSON string in the template.
+	dp := &node{kind: mapNode, pos: a.n.pos}
+	if v := p.get("documentParameters"); v != nil {
+		dp = r.docParams(v, join(p.path, "documentParameters"))
+	}
+	p.done("aws:ssm:send-command")
+	if !ssmDocs[doc] {
+		s.skipped = fmt.Sprintf("document %s is not one of FIS's own AWSFIS-Run-* documents: what its commands do is not known here (an exec fault can run them)", doc)
+		return s
+	}
+	out := r.translateDoc(a, doc, dp, join(p.path, "documentParameters"), m, mkind)
+	if out.fault != nil && out.fault.duration == 0 && actionDur > 0 && !out.fault.oneShot {
+		out.fault.duration, out.duration = actionDur, actionDur
+	}
+	return out
+}
+
+// ssmDocs are FIS's own SSM documents the importer translates.
+var ssmDocs = map[string]bool{
+	"AWSFIS-Run-CPU-Stress":                  true,
+	"AWSFIS-Run-Memory-Stress":               true,
+	"AWSFIS-Run-IO-Stress":                   true,
+	"AWSFIS-Run-Disk-Fill":                   true,
+	"AWSFIS-Run-Kill-Process":                true,
+	"AWSFIS-Run-Network-Latency":             true,
+	"AWSFIS-Run-Network-Latency-Sources":     true,
+	"AWSFIS-Run-Network-Packet-Loss":         true,
+	"AWSFIS-Run-Network-Packet-Loss-Sources": true,
+	"AWSFIS-Run-Network-Blackhole-Port":      true,
+}
+
+// docParams decodes documentParameters, a JSON object in a string, into a mapping whose
+// values are strings; its problems are placed at the string.
+func (r *reader) docParams(v *node, path string) *node {
+	out := &node{kind: mapNode, pos: v.pos}
+	if v.kind == mapNode {
+		return v // a template written by hand may give the object itself
+	}
+	s, ok := r.text(v, path)
+	if !ok {
+		return out
+	}
+	var raw map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		r.addf(v.pos, path, "documentParameters is not a JSON object: %v", err)
+		return out
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var val string
+		switch x := raw[k].(type) {
+		case string:
+			val = x
+		case json.Number:
+			val = x.String()
+		case bool:
+			val = strconv.FormatBool(x)
+		default:
+			r.addf(v.pos, join(path, k), "want a string or a number, not %T", x)
+			continue
+		}
+		out.keys = append(out.keys, &node{kind: scalarNode, pos: v.pos, str: k})
+		out.vals = append(out.vals, &node{kind: scalarNode, pos: v.pos, str: val})
+	}
+	return out
+}
+
+// translateDoc translates one AWSFIS-Run-* document's parameters.
+func (r *reader) translateDoc(a *action, doc string, dp *node, path string, m *mapping, mkind string) *step {
+	s := &step{a: a}
+	var notes []string
+	p := &params{r: r, path: path, n: dp, notes: &notes, read: map[string]bool{}}
+	f := &fault{}
+	secs := func() {
+		if v, ok := p.number("DurationSeconds", 1, 1e7); ok {
+			d, _ := strconv.ParseFloat(v, 64)
+			f.duration = time.Duration(d * float64(time.Second))
+		}
+	}
+	if doc != "AWSFIS-Run-Kill-Process" {
+		p.noAnalogue("shakedown needs nothing installed on its targets", "InstallDependencies")
+	}
+	switch doc {
+	case "AWSFIS-Run-CPU-Stress":
+		f.typ = "stress.cpu"
+		secs()
+		if v, ok := p.number("LoadPercent", 1, 100); ok {
+			f.with = append(f.with, kv{"percent", v})
+		}
+		if v, ok := p.number("CPU", 0, 1024); ok && v != "0" {
+			f.with = append(f.with, kv{"cores", v})
+		}
+	case "AWSFIS-Run-Memory-Stress":
+		f.typ = "stress.memory"
+		secs()
+		r.memorySize(a, p, m, f, "Percent")
+		p.noAnalogue("one resident block of the size", "Workers")
+	case "AWSFIS-Run-IO-Stress":
+		f.typ = "stress.io"
+		secs()
+		if v, ok := p.number("Workers", 1, 1024); ok {
+			f.with = append(f.with, kv{"workers", v})
+		}
+		p.noAnalogue("each worker writes and syncs size bytes (default 64mib) over and over", "Percent")
+	case "AWSFIS-Run-Disk-Fill":
+		f.typ = "disk.fill"
+		secs()
+		path := m.fillPath
+		if path == "" {
+			path = "/tmp"
+		}
+		f.with = append(f.with, kv{"path", scalar(path, false)})
+		if v, ok := p.number("Percent", 1, 100); ok {
+			f.with = append(f.with, kv{"percent", v})
+		} else if p.get("Percent") == nil {
+			r.addf(a.n.pos, path, "AWSFIS-Run-Disk-Fill needs Percent")
+		}
+		notes = append(notes, "FIS fills the root volume; here the filesystem of "+path+" (fill_path in the mapping file), never past keep_free")
+	case "AWSFIS-Run-Kill-Process":
+		sub := &action{name: a.name, path: path, n: a.n, id: "aws:ssm:send-command/AWSFIS-Run-Kill-Process", params: dp}
+		out := r.translate(sub, m, mkind)
+		out.a = a
+		return out
+	case "AWSFIS-Run-Network-Latency", "AWSFIS-Run-Network-Latency-Sources":
+		f.typ = "network.delay"
+		secs()
+		delay := "200"
+		if v, ok := p.number("DelayMilliseconds", 0, 1e7); ok {
+			delay = v
+		}
+		f.with = append(f.with, kv{"delay", ms(delay)})
+		if v, ok := p.number("JitterMilliseconds", 0, 1e7); ok && v != "0" {
+			f.with = append(f.with, kv{"jitter", ms(v)})
+		}
+		r.sources(p, "Sources", f)
+		f.with = append(f.with, kv{"direction", r.traffic(p, "TrafficType", "out")})
+		p.noAnalogue("every link of the target is affected", "Interface")
+	case "AWSFIS-Run-Network-Packet-Loss", "AWSFIS-Run-Network-Packet-Loss-Sources":
+		f.typ = "network.loss"
+		secs()
+		loss := "7"
+		if v, ok := p.number("LossPercent", 0.001, 100); ok {
+			loss = v
+		}
+		f.with = append(f.with, kv{"percent", loss})
+		r.sources(p, "Sources", f)
+		f.with = append(f.with, kv{"direction", r.traffic(p, "TrafficType", "out")})
+		p.noAnalogue("every link of the target is affected", "Interface")
+	case "AWSFIS-Run-Network-Blackhole-Port":
+		f.typ = "network.partition"
+		secs()
+		r.blackhole(p, f, &notes, "Port", "Protocol", "TrafficType")
+	}
+	p.done(doc)
+	f.kinds = faultKinds[f.typ]
+	f.notes = append(notes, f.notes...)
+	s.fault = f
+	s.duration = f.duration
+	if f.duration == 0 {
+		r.addf(a.n.pos, a.path, "%s needs DurationSeconds (or the action's duration)", doc)
+	}
+	return s
+}
+
+// traffic reads a TrafficType (ingress, egress) as a direction.
+func (r *reader) traffic(p *params, name, def string) string {
+	v, ok := p.str(name)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "ingress":
+		return "in"
+	case "egress":
+		return "out"
+	}
+	p.r.addf(p.get(name).pos, join(p.path, name), "%s %q: want ingress or egress", name, v)
+	return def
+}
+
+// unsupported says why an FIS action has no local meaning.
+func unsupported(id string) (string, bool) {
+	for _, u := range unsupportedActions {
+		if strings.HasPrefix(id, u.prefix) {
+			return fmt.Sprintf("%s %s", id, u.why), true
+		}
+	}
+	return "", false
+}
+
+var unsupportedActions = []struct{ prefix, why string }{
+	{"aws:fis:inject-api-", "injects errors into the AWS API calls of an IAM role: nothing here calls AWS (for your own HTTP dependencies, http.abort on a proxy target answers errors)"},
+	{"aws:ec2:send-spot-instance-interruptions", "interrupts Spot capacity, which only EC2 has"},
+	{"aws:ec2:api-", "injects errors into EC2's API"},
+	{"aws:ec2:asg-insufficient-instance-capacity-error", "makes an Auto Scaling group fail to launch, which only EC2 does"},
+	{"aws:rds:", "fails over or reboots a managed database: run the database here and kill or cut it (process.kill, network.partition)"},
+	{"aws:elasticache:", "interrupts a managed cache's availability zone: run the cache here and kill or cut it"},
+	{"aws:memorydb:", "interrupts a managed database's availability zone"},
+	{"aws:s3:", "pauses S3 replication, which only S3 does"},
+	{"aws:dynamodb:", "pauses DynamoDB global table replication, which only DynamoDB does"},
+	{"aws:dsql:", "disrupts Aurora DSQL, which only AWS runs"},
+	{"aws:ebs:", "pauses EBS volume I/O, which only EBS does (process.freeze holds a process's I/O)"},
+	{"aws:arc:", "shifts traffic between availability zones with Application Recovery Controller"},
+	{"aws:network:route-table-disrupt-cross-region-connectivity", "cuts traffic between AWS regions"},
+	{"aws:network:transit-gateway-disrupt-cross-region-connectivity", "cuts traffic between AWS regions"},
+	{"aws:directconnect:", "disrupts a Direct Connect link"},
+	{"aws:lambda:", "injects into Lambda invocations, which only Lambda runs"},
+	{"aws:kinesis", "disrupts a Kinesis stream"},
+	{"aws:ecs:drain-container-instances", "drains ECS container instances, which only ECS schedules"},
+	{"aws:eks:inject-kubernetes-custom-resource", "creates a Chaos Mesh or Litmus resource: run that tool's experiment with it"},
+	{"aws:fis:", "is an FIS control the importer does not know"},
+}

@@ -1,0 +1,61 @@
+package fis
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// plainSafe is what may be written without quotes in a block or flow context.
+var plainSafe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./%+-]*$`)
+
+// looksTyped is what YAML would read as something other than a string.
+var looksTyped = regexp.MustCompile(`^(?i:true|false|yes|no|on|off|y|n|null|~|[-+]?[0-9][0-9_]*(\.[0-9]*)?([eE][-+]?[0-9]+)?|0x[0-9a-f]+|0o[0-7]+|[-+]?\.(inf|nan))$`)
+
+// scalar writes s as a YAML scalar: as it is when it was written plain (a number, a
+// boolean) or reads back as the same string, else double-quoted.
+func scalar(s string, plain bool) string {
+	if plain && s != "" && plainSafe.MatchString(s) {
+		return s
+	}
+	if plainSafe.MatchString(s) && !looksTyped.MatchString(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// flow writes n as flow YAML: {k: v, …}, [a, …], scalars.
+func flow(n *node) string {
+	switch n.kind {
+	case mapNode:
+		parts := make([]string, len(n.keys))
+		for i, k := range n.keys {
+			parts[i] = scalar(k.str, false) + ": " + flow(n.vals[i])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case seqNode:
+		parts := make([]string, len(n.items))
+		for i, it := range n.items {
+			parts[i] = flow(it)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case scalarNode:
+		return scalar(n.str, n.plain)
+	}
+	return "null"
+}
+
+// comment writes text as comment lines at indent, one per line of text.
+func comment(b *strings.Builder, indent, text string) {
+	for _, line := range strings.Split(text, "\n") {
+		b.WriteString(indent)
+		b.WriteString("# ")
+		b.WriteString(strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' || r == '\u0085' {
+				return ' '
+			}
+			return r
+		}, line))
+		b.WriteString("\n")
+	}
+}
