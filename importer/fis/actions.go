@@ -20,6 +20,9 @@ type fault struct {
 	oneShot  bool
 	kinds    []string // the target kinds the fault type acts on
 	notes    []string
+	// untilEnd: the fault lasts to the end of the experiment's last action, at least a minute
+	// (FIS gives it no duration; shakedown's type needs one).
+	untilEnd bool
 	// selectPercent, when set, narrows the target (terminate-nodegroup-instances).
 	selectPercent string
 }
@@ -380,10 +383,10 @@ func (r *reader) translate(a *action, m *mapping, mkind string) *step {
 			f.typ = "container.kill"
 			f.with = append(f.with, kv{"signal", "KILL"})
 		default:
-			f.typ = "node.drain"
-			notes = append(notes, "terminated nodes lose their pods and are replaced: here the nodes are drained (their pods evicted), and uncordoned on revert")
+			f.typ, f.untilEnd = "node.drain", true
+			notes = append(notes, "terminated nodes lose their pods and are replaced by the node group: here the nodes are drained (their pods evicted) to the end of the template's last action (at least 1m), and uncordoned on revert")
 		}
-		f.oneShot = true
+		f.oneShot = f.typ != "node.drain"
 	case "aws:network:disrupt-connectivity":
 		f.typ = "network.partition"
 		dur()
@@ -404,7 +407,7 @@ func (r *reader) translate(a *action, m *mapping, mkind string) *step {
 	s.fault = f
 	if !f.oneShot {
 		s.duration = f.duration
-		if f.duration == 0 {
+		if f.duration == 0 && !f.untilEnd {
 			r.addf(a.n.pos, a.path, "%s needs a duration", strings.SplitN(id, "/", 2)[0])
 		}
 	} else if f.typ == "container.stop" {
@@ -576,7 +579,7 @@ func (r *reader) assertAlarm(a *action, p *params, m *mapping) *check {
 	for _, alarm := range list {
 		key, body, try := m.alarm(alarm)
 		if body == nil {
-			r.addf(alarm.pos, join(p.path, "alarmArns"), "no mapping for alarm %s; add to the mapping file's alarms: %s: {alert: {prometheus: http://127.0.0.1:9090, name: NAME}}", scalar(alarm.str, false), scalar(try, false))
+			r.addf(alarm.pos, join(p.path, "alarmArns"), "no mapping for alarm %s; add to the mapping file's alarms: %s: {alert: {prometheus: \"http://127.0.0.1:9090\", name: NAME}}", scalar(alarm.str, false), scalar(try, false))
 			continue
 		}
 		name := alarmName(alarm)
@@ -632,10 +635,19 @@ func checkLines(name string, body *node) []string {
 // ssm translates aws:ssm:send-command with one of FIS's own documents (AWSFIS-Run-*).
 func (r *reader) ssm(a *action, p *params, m *mapping, mkind string) *step {
 	s := &step{a: a}
-	arn, ok := p.str("documentArn")
-	if !ok {
+	arnNode := p.get("documentArn")
+	var arn string
+	switch {
+	case arnNode == nil:
 		r.addf(a.n.pos, a.path, "aws:ssm:send-command needs documentArn")
 		return s
+	case arnNode.kind == scalarNode && strings.HasPrefix(arnNode.ref, "sub:"):
+		arn = arnNode.str // !Sub arn:aws:ssm:${AWS::Region}::document/NAME names its document
+	default:
+		var ok bool
+		if arn, ok = p.r.text(arnNode, join(p.path, "documentArn")); !ok {
+			return s
+		}
 	}
 	doc := arn
 	if i := strings.LastIndex(arn, "document/"); i >= 0 {
@@ -827,6 +839,39 @@ func (r *reader) traffic(p *params, name, def string) string {
 	}
 	p.r.addf(p.get(name).pos, join(p.path, name), "%s %q: want ingress or egress", name, v)
 	return def
+}
+
+// supported are the actions translate knows.
+var supported = map[string]bool{
+	"aws:fis:wait": true, "aws:cloudwatch:assert-alarm-state": true,
+	"aws:ec2:stop-instances": true, "aws:ec2:reboot-instances": true, "aws:ec2:terminate-instances": true,
+	"aws:ecs:stop-task": true, "aws:ecs:task-kill-process": true, "aws:ecs:task-cpu-stress": true,
+	"aws:ecs:task-io-stress": true, "aws:ecs:task-network-latency": true, "aws:ecs:task-network-packet-loss": true,
+	"aws:ecs:task-network-blackhole-port": true, "aws:eks:pod-delete": true, "aws:eks:pod-cpu-stress": true,
+	"aws:eks:pod-memory-stress": true, "aws:eks:pod-io-stress": true, "aws:eks:pod-network-latency": true,
+	"aws:eks:pod-network-packet-loss": true, "aws:eks:pod-network-blackhole-port": true,
+	"aws:eks:terminate-nodegroup-instances": true, "aws:network:disrupt-connectivity": true,
+	"aws:ssm:send-command": true,
+}
+
+// leftOutAction tells whether an action has no translation (unsupported, unknown, or an SSM
+// document not FIS's own): its target needs no mapping.
+func leftOutAction(a *action) bool {
+	if !supported[a.id] {
+		return true
+	}
+	if a.id != "aws:ssm:send-command" || a.params == nil {
+		return false
+	}
+	arn := a.params.get("documentArn")
+	if arn == nil || arn.kind != scalarNode {
+		return false
+	}
+	doc := arn.str
+	if i := strings.LastIndex(doc, "document/"); i >= 0 {
+		doc = doc[i+len("document/"):]
+	}
+	return !ssmDocs[doc]
 }
 
 // unsupported says why an FIS action has no local meaning.

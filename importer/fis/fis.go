@@ -45,11 +45,11 @@ type Result struct {
 // *shakedown.Error of kind KindInvalid wrapping the spec.Problems of both files.
 func Import(file string, data []byte, mapFile string, mapData []byte, opt Options) ([]Result, error) {
 	var probs spec.Problems
-	root, err := parse(file, data, &probs)
+	root, err := parse(file, data, "FIS experiment template", &probs)
 	var mroot *node
 	mr := &reader{file: mapFile}
 	if mapData != nil {
-		mroot, _ = parse(mapFile, mapData, &probs)
+		mroot, _ = parse(mapFile, mapData, "mapping", &probs)
 	}
 	m := mr.mapping(mroot)
 	probs = append(probs, mr.probs...)
@@ -72,8 +72,8 @@ func Import(file string, data []byte, mapFile string, mapData []byte, opt Option
 	return out, nil
 }
 
-func parse(file string, data []byte, probs *spec.Problems) (*node, error) {
-	body, err := spec.Parse(file, data)
+func parse(file string, data []byte, what string, probs *spec.Problems) (*node, error) {
+	body, err := spec.Parse(file, data, what)
 	if err != nil {
 		var ps spec.Problems
 		if as(err, &ps) {
@@ -141,7 +141,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 	}
 	used := map[string]bool{}
 	for _, a := range t.actions {
-		if a.target != "" {
+		if a.target != "" && !leftOutAction(a) {
 			used[a.target] = true
 		}
 	}
@@ -151,7 +151,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 	maps := map[string]*mapped{}
 	for _, tg := range t.targets {
 		if !used[tg.name] {
-			t.notes = append(t.notes, fmt.Sprintf("target %s (line %d) is used by no action", tg.name, tg.n.pos.Line))
+			t.notes = append(t.notes, fmt.Sprintf("FIS target %s (line %d: %s) is used by no action imported", tg.name, tg.n.pos.Line, describe(tg)))
 			continue
 		}
 		mp, missing := m.lookup(tg)
@@ -252,7 +252,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 	if len(r.probs) > before {
 		return nil
 	}
-	if len(b.faults) == 0 {
+	if len(b.faults) == 0 && len(t.actions) > 0 {
 		r.addf(shakedown.Pos{}, "", "nothing is left to inject: every action of the template was left out")
 		return nil
 	}
@@ -399,7 +399,7 @@ func (r *reader) stopConditions(t *template, m *mapping, b *built, mapFile strin
 			}
 			key, body, try := m.alarm(val)
 			if body == nil {
-				r.addf(val.pos, join(path, "value"), "no mapping for alarm %s; add this line under alarms: in the mapping file%s: %s: {alert: {prometheus: http://127.0.0.1:9090, name: NAME}}",
+				r.addf(val.pos, join(path, "value"), "no mapping for alarm %s; add this line under alarms: in the mapping file%s: %s: {alert: {prometheus: \"http://127.0.0.1:9090\", name: NAME}}",
 					cmp.Or(val.ref, val.str), inFile(mapFile), scalar(try, false))
 				continue
 			}

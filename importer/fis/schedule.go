@@ -75,6 +75,12 @@ func (r *reader) schedule(t *template, steps map[string]*step) map[string]timed 
 		}
 		return out
 	}
+	var end time.Duration
+	for _, a := range t.actions {
+		if s := steps[a.name]; s != nil {
+			end = max(end, start[a.name]+s.duration)
+		}
+	}
 	out := map[string]timed{}
 	for _, a := range t.actions {
 		s := steps[a.name]
@@ -87,6 +93,9 @@ func (r *reader) schedule(t *template, steps map[string]*step) map[string]timed 
 			latest = max(latest, start[p])
 		}
 		tm.delay = start[a.name] - latest
+		if s.fault.untilEnd {
+			s.fault.duration = max(end-start[a.name], time.Minute)
+		}
 		out[a.name] = tm
 	}
 	return out

@@ -137,7 +137,12 @@ const fisType = "AWS::FIS::ExperimentTemplate"
 func (r *reader) stack(root, res *node) []*template {
 	fs := r.fields(root, "", "aWSTemplateFormatVersion", "description", "metadata", "parameters", "rules",
 		"mappings", "conditions", "transform", "resources", "outputs")
-	_ = fs
+	var sections []string
+	for _, k := range root.keys {
+		if c := canon(k.str); c != "resources" && fs[c] != nil {
+			sections = append(sections, fmt.Sprintf("%s (line %d)", k.str, k.pos.Line))
+		}
+	}
 	if res.kind != mapNode {
 		r.addf(res.pos, "Resources", "want a mapping of resources, not %s", res.kind)
 		return nil
@@ -163,9 +168,12 @@ func (r *reader) stack(root, res *node) []*template {
 		r.addf(res.pos, "Resources", "no %s resource in this CloudFormation template", fisType)
 		return nil
 	}
-	if len(others) > 0 {
-		for _, t := range out {
+	for _, t := range out {
+		if len(others) > 0 {
 			t.notes = append(t.notes, "other resources of the CloudFormation template, not experiments: "+strings.Join(others, ", "))
+		}
+		if len(sections) > 0 {
+			t.notes = append(t.notes, "sections of the CloudFormation template not read: "+strings.Join(sections, ", ")+"; references to them are mapped in the mapping file")
 		}
 	}
 	return out

@@ -1,0 +1,134 @@
+package fis_test
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/cli"
+	"github.com/shakedown-dev/shakedown/importer/fis"
+	"github.com/shakedown-dev/shakedown/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// vars fill the ${vars} of the mapping files for validation.
+var vars = map[string]string{"state": "/tmp/shop", "prometheus": "http://127.0.0.1:9090"}
+
+// TestGolden imports each template of testdata (and the workshop's of examples/fis) with its
+// mapping file, compares the result with its golden file, and validates it.
+func TestGolden(t *testing.T) {
+	cases := []struct{ name, template, mapFile string }{
+		{"workshop-cloudformation", "../../examples/fis/workshop.yaml", "../../examples/fis/shop-map.yaml"},
+		{"workshop-api", "../../examples/fis/workshop.json", "../../examples/fis/shop-map.yaml"},
+	}
+	files, _ := filepath.Glob("testdata/*.map.yaml")
+	for _, m := range files {
+		base := strings.TrimSuffix(m, ".map.yaml")
+		for _, ext := range []string{".json", ".yaml"} {
+			if _, err := os.Stat(base + ext); err == nil {
+				cases = append(cases, struct{ name, template, mapFile string }{filepath.Base(base), base + ext, m})
+			}
+		}
+	}
+	reg := cli.Registry()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data, err := os.ReadFile(c.template)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mdata, err := os.ReadFile(c.mapFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := fis.Options{SkipUnsupported: strings.HasPrefix(c.name, "skip")}
+			res, err := fis.Import(filepath.Base(c.template), data, filepath.Base(c.mapFile), mdata, opt)
+			if err != nil {
+				t.Fatalf("import %s: %v", c.template, err)
+			}
+			if len(res) != 1 {
+				t.Fatalf("import %s: %d experiments, want 1", c.template, len(res))
+			}
+			got := res[0].YAML
+			golden := filepath.Join("testdata", c.name+".want.yaml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("import %s (-want +got):\n%s", c.template, diff)
+			}
+			if _, err := spec.Load(golden, got, vars, reg); err != nil {
+				t.Errorf("the import of %s does not validate:\n%v", c.template, err)
+			}
+		})
+	}
+}
+
+// TestProblems checks that bad input gives every problem, each at its position, and
+// nothing else.
+func TestProblems(t *testing.T) {
+	cases := []struct {
+		name, template, mapping string
+		want                    []string // "line:col: path" prefixes of the problems, in order
+	}{
+		{"unmapped target and alarm", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}},
+"actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}},
+"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:us-east-1:1:alarm:A"}]}`,
+			"targets: {}\n", []string{"t.json:1:19: targets.t", "t.json:3:64: stopConditions[0].value"}},
+		{"bad duration", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}},
+"actions": {"x": {"actionId": "aws:ec2:stop-instances", "parameters": {"startInstancesAfterDuration": "1 minute"}, "targets": {"Instances": "t"}}}}`,
+			"targets: {\"tag:a=b\": {process: {name: web}}}\n", []string{"t.json:2:103: actions.x.parameters.startInstancesAfterDuration"}},
+		{"unknown fields", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}, "colour": "red"}},
+"actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}, "retries": 3}}, "owner": "me"}`,
+			"targets: {\"tag:a=b\": {process: {name: web}}}\nextra: 1\n", []string{"m.yaml:2:1: extra", "t.json:1:84: targets.t.colour", "t.json:2:90: actions.x.retries", "t.json:2:106: owner"}},
+		{"unsupported action", `{"targets": {"t": {"resourceType": "aws:iam:role", "resourceArns": ["arn:aws:iam::1:role/r"]}},
+"actions": {"x": {"actionId": "aws:fis:inject-api-internal-error", "targets": {"Roles": "t"}}}}`,
+			"", []string{"t.json:2:31: actions.x"}},
+		{"malformed JSON", `{"targets": {"t": }`, "", []string{"t.json:1:1"}},
+		{"malformed YAML", "Resources:\n  X:\n    Type: AWS::FIS::ExperimentTemplate\n   Properties: [\n", "", []string{"t.json:4:4"}},
+		{"empty mapping", `{"targets": {}}`, "# nothing\n", []string{"m.yaml", "t.json:1:1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var mapping []byte
+			if c.mapping != "" {
+				mapping = []byte(c.mapping)
+			}
+			_, err := fis.Import("t.json", []byte(c.template), "m.yaml", mapping, fis.Options{})
+			if !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Fatalf("Import: %v, want an error of kind invalid", err)
+			}
+			var ps spec.Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Import: %v, want problems", err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, strings.SplitN(p.Error(), ": ", 3)[0]+cond(p.Path != "", ": "+p.Path, ""))
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s\nall:\n%v", diff, err)
+			}
+		})
+	}
+}
+
+func cond(b bool, x, y string) string {
+	if b {
+		return x
+	}
+	return y
+}
