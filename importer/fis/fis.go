@@ -157,7 +157,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 		mp, missing := m.lookup(tg)
 		if mp == nil {
 			for _, k := range missing {
-				r.addf(tg.n.pos, tg.path, "no mapping for FIS target %s (%s); add this line under targets: in the mapping file%s: %s",
+				r.addf(tg.key.pos, tg.path, "no mapping for FIS target %s (%s); add this line under targets: in the mapping file%s: %s",
 					tg.name, describe(tg), inFile(mapFile), suggestion(k, tg))
 			}
 			continue
@@ -189,7 +189,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 				if a.idNode != nil {
 					pos = a.idNode.pos
 				}
-				r.addf(pos, a.path, "unsupported: %s (--skip-unsupported keeps it as a comment)", s.skipped)
+				r.addf(pos, join(a.path, "actionId"), "unsupported: %s (--skip-unsupported keeps it as a comment)", s.skipped)
 			}
 			continue
 		}

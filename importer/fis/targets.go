@@ -37,7 +37,7 @@ func (r *reader) targets(n *node, path string) []*target {
 	for i, k := range n.keys {
 		p := join(path, k.str)
 		v := n.vals[i]
-		t := &target{name: k.str, path: p, n: v}
+		t := &target{name: k.str, path: p, key: k, n: v}
 		fs := r.fields(v, p, "resourceType", "resourceArns", "resourceTags", "filters", "selectionMode", "parameters")
 		if x, ok := fs["resourceType"]; ok {
 			t.resourceType, _ = r.text(x, join(p, "resourceType"))

@@ -23,6 +23,7 @@ type template struct {
 // target is one FIS target: a cloud identity the mapping file says the meaning of.
 type target struct {
 	name, path   string
+	key          *node // the target's name in the template, for positions
 	n            *node
 	resourceType string
 	arns         []*node  // resourceArns: ARNs or references
