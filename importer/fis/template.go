@@ -174,7 +174,7 @@ func (r *reader) stack(root, res *node) []*template {
 			t.notes = append(t.notes, "other resources of the CloudFormation template, not experiments: "+strings.Join(others, ", "))
 		}
 		if len(sections) > 0 {
-			t.notes = append(t.notes, "sections of the CloudFormation template not read: "+strings.Join(sections, ", ")+"; references to them are mapped in the mapping file")
+			t.notes = append(t.notes, "sections of the CloudFormation template not read: "+strings.Join(sections, ", ")+"")
 		}
 	}
 	return out
