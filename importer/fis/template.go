@@ -74,6 +74,12 @@ func (r *reader) fields(n *node, path string, known ...string) map[string]*node 
 			continue
 		}
 		out[c] = n.vals[i]
+		if c != k.str {
+			if r.written == nil {
+				r.written = map[string]string{}
+			}
+			r.written[join(path, c)] = k.str
+		}
 	}
 	return out
 }

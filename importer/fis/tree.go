@@ -65,12 +65,16 @@ func (n *node) get(k string) *node {
 type reader struct {
 	file  string
 	probs spec.Problems
+	// written maps a field path as the importer names it (camelCase) to the key the file
+	// wrote (CloudFormation capitalises it), so that problems name what the user reads.
+	written map[string]string
 }
 
 func (r *reader) addf(pos shakedown.Pos, path, format string, args ...any) {
 	if pos.File == "" {
 		pos.File = r.file
 	}
+	path = r.asWritten(path)
 	r.probs = append(r.probs, spec.Problem{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -225,6 +229,22 @@ func (r *reader) reference(fn string, v *node, path string) *node {
 		return &node{kind: nullNode, pos: v.pos}
 	}
 	return out
+}
+
+// asWritten rewrites each key of path the file wrote otherwise.
+func (r *reader) asWritten(path string) string {
+	if len(r.written) == 0 || path == "" {
+		return path
+	}
+	segs := strings.Split(path, ".")
+	prefix := ""
+	for i, s := range segs {
+		prefix = join(prefix, s)
+		if w, ok := r.written[prefix]; ok {
+			segs[i] = w
+		}
+	}
+	return strings.Join(segs, ".")
 }
 
 func join(path, key string) string {
