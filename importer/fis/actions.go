@@ -589,7 +589,7 @@ func (r *reader) assertAlarm(a *action, p *params, m *mapping) *check {
 				r.addf(body.pos, "alarms."+key, "aws:cloudwatch:assert-alarm-state wants this alarm in ALARM: map it to an alert (alert: {prometheus: URL, name: NAME})")
 				continue
 			}
-			c.lines = append(c.lines, "- name: "+scalar(name+" fires", false), "  alert: "+flow(al), "  fires_within: 1m")
+			c.lines = append(c.lines, "- name: "+literal(name+" fires"), "  alert: "+flow(al), "  fires_within: 1m")
 			c.notes = append(c.notes, "FIS asserts the state once; here the alert must fire within 1m of the injection (change fires_within as needed)")
 			continue
 		}
@@ -602,12 +602,13 @@ func (r *reader) assertAlarm(a *action, p *params, m *mapping) *check {
 // checkLines writes a mapped alarm as a check (a list item): an alert becomes the query of
 // its firing series, which must be none.
 func checkLines(name string, body *node) []string {
+	written := literal(name)
 	if n := body.get("name"); n != nil && n.kind == scalarNode {
-		name = n.str
+		written = flow(n) // the mapping file's, as it wrote it
 	} else if al := body.get("alert"); al != nil && al.get("name") != nil {
-		name += " (" + al.get("name").str + " fires)"
+		written = literal(name + " (" + al.get("name").str + " fires)")
 	}
-	lines := []string{"- name: " + scalar(name, false)}
+	lines := []string{"- name: " + written}
 	if al := body.get("alert"); al != nil {
 		url, alert := al.get("prometheus"), al.get("name")
 		sel := fmt.Sprintf("alertname=%q,alertstate=\"firing\"", alert.str)

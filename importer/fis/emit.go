@@ -24,6 +24,12 @@ func scalar(s string, plain bool) string {
 	return strconv.Quote(s)
 }
 
+// literal writes text of the template as a YAML scalar of the experiment, with its "${"
+// written "$${" so that --var leaves it as it is (a CloudFormation !Sub's ${AWS::Region}).
+func literal(s string) string {
+	return scalar(strings.ReplaceAll(s, "${", "$${"), false)
+}
+
 // flow writes n as flow YAML: {k: v, …}, [a, …], scalars.
 func flow(n *node) string {
 	switch n.kind {

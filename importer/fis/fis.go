@@ -445,7 +445,7 @@ func write(t *template, b *built, name, file, mapFile string) string {
 	sb.WriteString("version: 1\n")
 	sb.WriteString("name: " + scalar(name, false) + "\n")
 	if t.description != "" {
-		sb.WriteString("description: " + scalar(t.description, false) + "\n")
+		sb.WriteString("description: " + literal(t.description) + "\n")
 	}
 	sb.WriteString("labels: {imported-from: fis}\n")
 	section := func(key string, blocks []string) {

@@ -137,3 +137,42 @@ func cond(b bool, x, y string) string {
 	}
 	return y
 }
+
+// TestStack imports a CloudFormation template with two experiment templates: one experiment
+// each, named after its Name tag or logical id; text of the template that looks like a
+// ${var} is kept as it is.
+func TestStack(t *testing.T) {
+	tpl := `Resources:
+  First:
+    Type: AWS::FIS::ExperimentTemplate
+    Properties:
+      Description: "Stop in ${AWS::Region}"
+      Tags: {Name: first-one}
+      Targets: {T: {ResourceType: aws:ec2:instance, ResourceTags: {a: b}}}
+      Actions: {S: {ActionId: aws:ec2:reboot-instances, Targets: {Instances: T}}}
+  Role: {Type: "AWS::IAM::Role"}
+  Second:
+    Type: AWS::FIS::ExperimentTemplate
+    Properties:
+      Targets: {T: {ResourceType: aws:ec2:instance, ResourceTags: {a: b}}}
+      Actions: {S: {ActionId: aws:ecs:stop-task, Targets: {Tasks: T}}}
+`
+	res, err := fis.Import("stack.yaml", []byte(tpl), "m.yaml", []byte(`targets: {"tag:a=b": {process: {name: web}}}`), fis.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range res {
+		names = append(names, r.Name+"/"+r.Resource)
+		x, err := spec.Load(r.Name+".yaml", r.YAML, nil, cli.Registry())
+		if err != nil {
+			t.Fatalf("%s does not validate: %v\n%s", r.Name, err, r.YAML)
+		}
+		if r.Name == "first-one" && x.Description != "Stop in ${AWS::Region}" {
+			t.Errorf("description %q, want the template's as it is", x.Description)
+		}
+	}
+	if diff := cmp.Diff([]string{"first-one/First", "second/Second"}, names); diff != "" {
+		t.Errorf("experiments (-want +got):\n%s", diff)
+	}
+}

@@ -31,6 +31,7 @@ func FuzzImport(f *testing.F) {
 		"", "{}", "[]", "Resources: {}", `{"experimentTemplate": null}`,
 		`{"actions": {"a": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}, "startAfter": ["a"]}}}`,
 		"Type: AWS::FIS::ExperimentTemplate\nProperties:\n  Targets: {t: {ResourceType: x, ResourceTags: {a: b}}}\n  Actions: {k: {ActionId: aws:ecs:stop-task, Targets: {Tasks: t}}}\n",
+		`{"description": "${x} $${y}", "targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}}, "actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}}}`,
 		"a: !GetAtt [x, !Ref y]\n", "a: &x [*x]\n", "a: {Fn::If: [c, 1, 2]}\n",
 	} {
 		f.Add([]byte(s))
