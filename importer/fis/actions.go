@@ -153,7 +153,7 @@ func (p *params) done(id string) {
 	if p.n == nil {
 		return
 	}
-	for i, k := range p.n.keys {
+	for _, k := range p.n.keys {
 		if !p.read[k.str] {
 			var known []string
 			for n := range p.read {
@@ -161,7 +161,6 @@ func (p *params) done(id string) {
 			}
 			sort.Strings(known)
 			p.r.addf(k.pos, join(p.path, k.str), "%s takes no parameter %q (known: %s)", id, k.str, strings.Join(known, ", "))
-			_ = i
 		}
 	}
 }
@@ -173,250 +172,311 @@ var fisPodParams = []string{"kubernetesServiceAccount", "fisPodContainerImage", 
 
 const fisPodWhy = "they configure the pod FIS runs its fault from; shakedown acts from where it runs"
 
+// tr is one action being translated into a fault.
+type tr struct {
+	r     *reader
+	a     *action
+	m     *mapping
+	mkind string // the kind of the target the action acts on here; "" when none or unmapped
+	p     *params
+	f     *fault
+	notes []string
+	deps  string // the name of the parameter that installs dependencies
+}
+
+func (c *tr) installDeps() {
+	c.p.noAnalogue("shakedown needs nothing installed on its targets", c.deps)
+}
+
+func (c *tr) dur() {
+	if d, ok := c.p.duration("duration"); ok {
+		c.f.duration = d
+	}
+}
+
+// faultActions translate the actions that become faults, by actionId.
+var faultActions = map[string]func(*tr){
+	"aws:ec2:stop-instances":                       (*tr).stopInstances,
+	"aws:ec2:reboot-instances":                     (*tr).rebootInstances,
+	"aws:ec2:terminate-instances":                  (*tr).rebootInstances,
+	"aws:ecs:stop-task":                            (*tr).stopTask,
+	"aws:ecs:task-kill-process":                    (*tr).killProcess,
+	"aws:ssm:send-command/AWSFIS-Run-Kill-Process": (*tr).killProcess,
+	"aws:ecs:task-cpu-stress":                      (*tr).cpuStress,
+	"aws:eks:pod-cpu-stress":                       (*tr).cpuStress,
+	"aws:eks:pod-memory-stress":                    (*tr).memoryStress,
+	"aws:ecs:task-io-stress":                       (*tr).ioStress,
+	"aws:eks:pod-io-stress":                        (*tr).ioStress,
+	"aws:ecs:task-network-latency":                 (*tr).networkLatency,
+	"aws:eks:pod-network-latency":                  (*tr).networkLatency,
+	"aws:ecs:task-network-packet-loss":             (*tr).packetLoss,
+	"aws:eks:pod-network-packet-loss":              (*tr).packetLoss,
+	"aws:ecs:task-network-blackhole-port":          (*tr).blackholePort,
+	"aws:eks:pod-network-blackhole-port":           (*tr).blackholePort,
+	"aws:eks:pod-delete":                           (*tr).podDelete,
+	"aws:eks:terminate-nodegroup-instances":        (*tr).terminateNodegroup,
+	"aws:network:disrupt-connectivity":             (*tr).disruptConnectivity,
+}
+
 // translate turns one action into a step. mkind is the kind of the target it acts on here
 // ("" when it takes none or its target is not mapped).
 func (r *reader) translate(a *action, m *mapping, mkind string) *step {
 	s := &step{a: a}
-	var notes []string
-	p := &params{r: r, path: join(a.path, "parameters"), n: a.params, notes: &notes, read: map[string]bool{}}
-	f := &fault{}
-	id := a.id
-	deps := "installDependencies"
-	if strings.HasPrefix(id, "aws:ssm:") {
+	c := &tr{r: r, a: a, m: m, mkind: mkind, f: &fault{}, deps: "installDependencies"}
+	c.p = &params{r: r, path: join(a.path, "parameters"), n: a.params, notes: &c.notes, read: map[string]bool{}}
+	if strings.HasPrefix(a.id, "aws:ssm:") {
 		// AWSFIS-Run-Kill-Process, whose parameters are the document's
-		p.path, deps = a.path, "InstallDependencies"
+		c.p.path, c.deps = a.path, "InstallDependencies"
 	}
-	installDeps := func() {
-		p.noAnalogue("shakedown needs nothing installed on its targets", deps)
-	}
-	dur := func() {
-		if d, ok := p.duration("duration"); ok {
-			f.duration = d
-		}
-	}
-	switch id {
+	switch a.id {
 	case "aws:fis:wait":
-		d, ok := p.duration("duration")
-		if !ok && p.get("duration") == nil {
+		d, ok := c.p.duration("duration")
+		if !ok && c.p.get("duration") == nil {
 			r.addf(a.n.pos, a.path, "aws:fis:wait needs a duration")
 		}
 		s.duration = d
-		p.done(id)
+		c.p.done(a.id)
 		return s
 	case "aws:cloudwatch:assert-alarm-state":
-		s.check = r.assertAlarm(a, p, m)
-		p.done(id)
+		s.check = r.assertAlarm(a, c.p, m)
+		c.p.done(a.id)
 		return s
-
-	case "aws:ec2:stop-instances":
-		d, restart := p.duration("startInstancesAfterDuration")
-		p.noAnalogue("a process or container that exits is gone, as a terminated instance is", "completeIfInstancesTerminated")
-		switch mkind {
-		case "container":
-			f.typ, f.duration = "container.stop", d
-			if !restart {
-				f.typ, f.oneShot = "container.kill", true
-				f.with = append(f.with, kv{"signal", "TERM"}, kv{"via", "api"})
-				notes = append(notes, "without startInstancesAfterDuration FIS leaves the instances stopped: the containers are stopped and not started again")
-			}
-		case "netns", "host":
-			f.typ, f.duration = "network.partition", d
-			notes = append(notes, "a stopped instance is unreachable: here its network is cut for as long as FIS keeps it stopped")
-			if !restart {
-				r.addf(a.n.pos, a.path, "without startInstancesAfterDuration the instances stay stopped; a %s target stands for them by a network cut, which needs that duration", mkind)
-			}
-		default:
-			if restart {
-				f.typ, f.duration = "process.pause", d
-				notes = append(notes, "a stopped instance answers nothing and comes back: here the processes are stopped (SIGSTOP) and continued (SIGCONT) after startInstancesAfterDuration")
-			} else {
-				f.typ, f.oneShot = "process.kill", true
-				f.with = append(f.with, kv{"signal", "TERM"})
-				notes = append(notes, "without startInstancesAfterDuration FIS leaves the instances stopped: the processes are ended (SIGTERM)")
-			}
-		}
-	case "aws:ec2:reboot-instances", "aws:ec2:terminate-instances":
-		reboot := id == "aws:ec2:reboot-instances"
-		switch mkind {
-		case "container":
-			if reboot {
-				f.typ = "container.restart"
-			} else {
-				f.typ = "container.kill"
-				f.with = append(f.with, kv{"signal", "KILL"})
-			}
-		case "node":
-			f.typ = "node.drain"
-		default:
-			f.typ = "process.kill"
-			if reboot {
-				f.with = append(f.with, kv{"signal", "TERM"})
-				notes = append(notes, "a rebooted instance's processes end and start again: here they get SIGTERM, and whatever supervises them starts them again")
-			} else {
-				f.with = append(f.with, kv{"signal", "KILL"})
-			}
-		}
-		f.oneShot = true
-	case "aws:ecs:stop-task":
-		switch mkind {
-		case "pods":
-			f.typ = "pod.delete"
-		case "process":
-			f.typ = "process.kill"
-			f.with = append(f.with, kv{"signal", "TERM"})
-		default:
-			f.typ = "container.kill"
-			f.with = append(f.with, kv{"signal", "TERM"}, kv{"via", "api"})
-			notes = append(notes, "a stopped task gets SIGTERM; whatever runs the containers (a restart policy, a service) is what starts them again")
-		}
-		f.oneShot = true
-	case "aws:ecs:task-kill-process", "aws:ssm:send-command/AWSFIS-Run-Kill-Process":
-		name, sig := "processName", "signal"
-		if strings.HasPrefix(id, "aws:ssm") {
-			name, sig = "ProcessName", "Signal"
-		}
-		if v, ok := p.str(name); ok {
-			notes = append(notes, fmt.Sprintf("%s %s: the mapped target chooses the processes", name, scalar(v, false)))
-		} else {
-			r.addf(a.n.pos, a.path, "%s needs %s", id, name)
-		}
-		signal := "KILL"
-		if v, ok := p.str(sig); ok {
-			signal = strings.TrimPrefix(strings.ToUpper(v), "SIG")
-			if signal != "KILL" && signal != "TERM" {
-				r.addf(p.get(sig).pos, join(p.path, sig), "signal %q: FIS sends SIGTERM or SIGKILL", v)
-			}
-		}
-		installDeps()
-		if mkind == "container" {
-			f.typ = "container.kill"
-		} else {
-			f.typ = "process.kill"
-		}
-		f.with = append(f.with, kv{"signal", signal})
-		f.oneShot = true
-	case "aws:ecs:task-cpu-stress", "aws:eks:pod-cpu-stress":
-		f.typ = "stress.cpu"
-		dur()
-		if v, ok := p.number("percent", 1, 100); ok {
-			f.with = append(f.with, kv{"percent", v})
-		}
-		if v, ok := p.number("workers", 0, 1024); ok && v != "0" {
-			f.with = append(f.with, kv{"cores", v})
-		}
-		installDeps()
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:eks:pod-memory-stress":
-		f.typ = "stress.memory"
-		dur()
-		r.memorySize(a, p, m, f, "percent")
-		p.noAnalogue("one resident block of the size", "workers")
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:ecs:task-io-stress", "aws:eks:pod-io-stress":
-		f.typ = "stress.io"
-		dur()
-		if v, ok := p.number("workers", 1, 1024); ok {
-			f.with = append(f.with, kv{"workers", v})
-		}
-		p.noAnalogue("each worker writes and syncs size bytes (default 64mib) over and over", "percent")
-		installDeps()
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:ecs:task-network-latency", "aws:eks:pod-network-latency":
-		f.typ = "network.delay"
-		dur()
-		delay := "200"
-		if v, ok := p.number("delayMilliseconds", 0, 1e7); ok {
-			delay = v
-		}
-		f.with = append(f.with, kv{"delay", ms(delay)})
-		jitter := "10"
-		if v, ok := p.number("jitterMilliseconds", 0, 1e7); ok {
-			jitter = v
-		}
-		if jitter != "0" {
-			f.with = append(f.with, kv{"jitter", ms(jitter)})
-		}
-		r.sources(p, "sources", f)
-		f.with = append(f.with, kv{"direction", "out"})
-		p.noAnalogue("every link of the target is affected", "interface")
-		p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
-		installDeps()
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:ecs:task-network-packet-loss", "aws:eks:pod-network-packet-loss":
-		f.typ = "network.loss"
-		dur()
-		loss := "7"
-		if v, ok := p.number("lossPercent", 0.001, 100); ok {
-			loss = v
-		}
-		f.with = append(f.with, kv{"percent", loss})
-		r.sources(p, "sources", f)
-		f.with = append(f.with, kv{"direction", "out"})
-		p.noAnalogue("every link of the target is affected", "interface")
-		p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
-		installDeps()
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:ecs:task-network-blackhole-port", "aws:eks:pod-network-blackhole-port":
-		f.typ = "network.partition"
-		dur()
-		r.blackhole(p, f, &notes, "port", "protocol", "trafficType")
-		p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
-		installDeps()
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:eks:pod-delete":
-		f.typ, f.oneShot = "pod.delete", true
-		if v, ok := p.number("gracePeriodSeconds", 0, 1e7); ok {
-			f.with = append(f.with, kv{"grace", v + "s"})
-		}
-		p.noAnalogue(fisPodWhy, fisPodParams...)
-	case "aws:eks:terminate-nodegroup-instances":
-		if v, ok := p.number("instanceTerminationPercentage", 1, 100); ok {
-			f.selectPercent = v
-		} else if p.get("instanceTerminationPercentage") == nil {
-			r.addf(a.n.pos, a.path, "aws:eks:terminate-nodegroup-instances needs instanceTerminationPercentage")
-		}
-		switch mkind {
-		case "process":
-			f.typ = "process.kill"
-			f.with = append(f.with, kv{"signal", "KILL"})
-		case "container":
-			f.typ = "container.kill"
-			f.with = append(f.with, kv{"signal", "KILL"})
-		default:
-			f.typ, f.untilEnd = "node.drain", true
-			notes = append(notes, "terminated nodes lose their pods and are replaced by the node group: here the nodes are drained (their pods evicted) to the end of the template's last action (at least 1m), and uncordoned on revert")
-		}
-		f.oneShot = f.typ != "node.drain"
-	case "aws:network:disrupt-connectivity":
-		f.typ = "network.partition"
-		dur()
-		r.disrupt(a, p, m, f)
 	case "aws:ssm:send-command":
-		return r.ssm(a, p, m, mkind)
-	default:
-		if why, ok := unsupported(id); ok {
+		return r.ssm(a, c.p, m, mkind)
+	}
+	translate, ok := faultActions[a.id]
+	if !ok {
+		if why, ok := unsupported(a.id); ok {
 			s.skipped = why
-			return s
+		} else {
+			s.skipped = fmt.Sprintf("%s is not an FIS action the importer knows", a.id)
 		}
-		s.skipped = fmt.Sprintf("%s is not an FIS action the importer knows", id)
 		return s
 	}
-	p.done(strings.SplitN(id, "/", 2)[0])
+	translate(c)
+	f := c.f
+	id := strings.SplitN(a.id, "/", 2)[0]
+	c.p.done(id)
 	f.kinds = faultKinds[f.typ]
-	f.notes = notes
+	f.notes = append(c.notes, f.notes...)
 	s.fault = f
-	if !f.oneShot {
-		s.duration = f.duration
-		if f.duration == 0 && !f.untilEnd {
-			r.addf(a.n.pos, a.path, "%s needs a duration", strings.SplitN(id, "/", 2)[0])
-		}
-	} else if f.typ == "container.stop" {
+	switch {
+	case f.typ == "process.pause" || f.typ == "container.stop" || !f.oneShot:
 		s.duration = f.duration
 	}
-	if f.typ == "process.pause" || f.typ == "container.stop" {
-		s.duration = f.duration
+	if !f.oneShot && f.duration == 0 && !f.untilEnd {
+		r.addf(a.n.pos, a.path, "%s needs a duration", id)
 	}
 	return s
+}
+
+func (c *tr) stopInstances() {
+	d, restart := c.p.duration("startInstancesAfterDuration")
+	c.p.noAnalogue("a process or container that exits is gone, as a terminated instance is", "completeIfInstancesTerminated")
+	switch c.mkind {
+	case "container":
+		c.f.typ, c.f.duration = "container.stop", d
+		if !restart {
+			c.f.typ, c.f.oneShot = "container.kill", true
+			c.f.with = append(c.f.with, kv{"signal", "TERM"}, kv{"via", "api"})
+			c.notes = append(c.notes, "without startInstancesAfterDuration FIS leaves the instances stopped: the containers are stopped and not started again")
+		}
+	case "netns", "host":
+		c.f.typ, c.f.duration = "network.partition", d
+		c.notes = append(c.notes, "a stopped instance is unreachable: here its network is cut for as long as FIS keeps it stopped")
+		if !restart {
+			c.r.addf(c.a.n.pos, c.a.path, "without startInstancesAfterDuration the instances stay stopped; a %s target stands for them by a network cut, which needs that duration", c.mkind)
+		}
+	default:
+		if restart {
+			c.f.typ, c.f.duration = "process.pause", d
+			c.notes = append(c.notes, "a stopped instance answers nothing and comes back: here the processes are stopped (SIGSTOP) and continued (SIGCONT) after startInstancesAfterDuration")
+		} else {
+			c.f.typ, c.f.oneShot = "process.kill", true
+			c.f.with = append(c.f.with, kv{"signal", "TERM"})
+			c.notes = append(c.notes, "without startInstancesAfterDuration FIS leaves the instances stopped: the processes are ended (SIGTERM)")
+		}
+	}
+}
+
+func (c *tr) rebootInstances() {
+	reboot := c.a.id == "aws:ec2:reboot-instances"
+	switch c.mkind {
+	case "container":
+		if reboot {
+			c.f.typ = "container.restart"
+		} else {
+			c.f.typ = "container.kill"
+			c.f.with = append(c.f.with, kv{"signal", "KILL"})
+		}
+	case "node":
+		c.f.typ = "node.drain"
+	default:
+		c.f.typ = "process.kill"
+		if reboot {
+			c.f.with = append(c.f.with, kv{"signal", "TERM"})
+			c.notes = append(c.notes, "a rebooted instance's processes end and start again: here they get SIGTERM, and whatever supervises them starts them again")
+		} else {
+			c.f.with = append(c.f.with, kv{"signal", "KILL"})
+		}
+	}
+	c.f.oneShot = true
+}
+
+func (c *tr) stopTask() {
+	switch c.mkind {
+	case "pods":
+		c.f.typ = "pod.delete"
+	case "process":
+		c.f.typ = "process.kill"
+		c.f.with = append(c.f.with, kv{"signal", "TERM"})
+	default:
+		c.f.typ = "container.kill"
+		c.f.with = append(c.f.with, kv{"signal", "TERM"}, kv{"via", "api"})
+		c.notes = append(c.notes, "a stopped task gets SIGTERM; whatever runs the containers (a restart policy, a service) is what starts them again")
+	}
+	c.f.oneShot = true
+}
+
+func (c *tr) killProcess() {
+	name, sig := "processName", "signal"
+	if strings.HasPrefix(c.a.id, "aws:ssm") {
+		name, sig = "ProcessName", "Signal"
+	}
+	if v, ok := c.p.str(name); ok {
+		c.notes = append(c.notes, fmt.Sprintf("%s %s: the mapped target chooses the processes", name, scalar(v, false)))
+	} else {
+		c.r.addf(c.a.n.pos, c.a.path, "%s needs %s", c.a.id, name)
+	}
+	signal := "KILL"
+	if v, ok := c.p.str(sig); ok {
+		signal = strings.TrimPrefix(strings.ToUpper(v), "SIG")
+		if signal != "KILL" && signal != "TERM" {
+			c.r.addf(c.p.get(sig).pos, join(c.p.path, sig), "signal %q: FIS sends SIGTERM or SIGKILL", v)
+		}
+	}
+	c.installDeps()
+	if c.mkind == "container" {
+		c.f.typ = "container.kill"
+	} else {
+		c.f.typ = "process.kill"
+	}
+	c.f.with = append(c.f.with, kv{"signal", signal})
+	c.f.oneShot = true
+}
+
+func (c *tr) cpuStress() {
+	c.f.typ = "stress.cpu"
+	c.dur()
+	if v, ok := c.p.number("percent", 1, 100); ok {
+		c.f.with = append(c.f.with, kv{"percent", v})
+	}
+	if v, ok := c.p.number("workers", 0, 1024); ok && v != "0" {
+		c.f.with = append(c.f.with, kv{"cores", v})
+	}
+	c.installDeps()
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) memoryStress() {
+	c.f.typ = "stress.memory"
+	c.dur()
+	c.r.memorySize(c.a, c.p, c.m, c.f, "percent")
+	c.p.noAnalogue("one resident block of the size", "workers")
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) ioStress() {
+	c.f.typ = "stress.io"
+	c.dur()
+	if v, ok := c.p.number("workers", 1, 1024); ok {
+		c.f.with = append(c.f.with, kv{"workers", v})
+	}
+	c.p.noAnalogue("each worker writes and syncs size bytes (default 64mib) over and over", "percent")
+	c.installDeps()
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) networkLatency() {
+	c.f.typ = "network.delay"
+	c.dur()
+	delay := "200"
+	if v, ok := c.p.number("delayMilliseconds", 0, 1e7); ok {
+		delay = v
+	}
+	c.f.with = append(c.f.with, kv{"delay", ms(delay)})
+	jitter := "10"
+	if v, ok := c.p.number("jitterMilliseconds", 0, 1e7); ok {
+		jitter = v
+	}
+	if jitter != "0" {
+		c.f.with = append(c.f.with, kv{"jitter", ms(jitter)})
+	}
+	c.r.sources(c.p, "sources", c.f)
+	c.f.with = append(c.f.with, kv{"direction", "out"})
+	c.p.noAnalogue("every link of the target is affected", "interface")
+	c.p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
+	c.installDeps()
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) packetLoss() {
+	c.f.typ = "network.loss"
+	c.dur()
+	loss := "7"
+	if v, ok := c.p.number("lossPercent", 0.001, 100); ok {
+		loss = v
+	}
+	c.f.with = append(c.f.with, kv{"percent", loss})
+	c.r.sources(c.p, "sources", c.f)
+	c.f.with = append(c.f.with, kv{"direction", "out"})
+	c.p.noAnalogue("every link of the target is affected", "interface")
+	c.p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
+	c.installDeps()
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) blackholePort() {
+	c.f.typ = "network.partition"
+	c.dur()
+	c.r.blackhole(c.p, c.f, &c.notes, "port", "protocol", "trafficType")
+	c.p.noAnalogue("shakedown injects in the network namespace itself", "useEcsFaultInjectionEndpoints")
+	c.installDeps()
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) podDelete() {
+	c.f.typ, c.f.oneShot = "pod.delete", true
+	if v, ok := c.p.number("gracePeriodSeconds", 0, 1e7); ok {
+		c.f.with = append(c.f.with, kv{"grace", v + "s"})
+	}
+	c.p.noAnalogue(fisPodWhy, fisPodParams...)
+}
+
+func (c *tr) terminateNodegroup() {
+	if v, ok := c.p.number("instanceTerminationPercentage", 1, 100); ok {
+		c.f.selectPercent = v
+	} else if c.p.get("instanceTerminationPercentage") == nil {
+		c.r.addf(c.a.n.pos, c.a.path, "aws:eks:terminate-nodegroup-instances needs instanceTerminationPercentage")
+	}
+	switch c.mkind {
+	case "process":
+		c.f.typ = "process.kill"
+		c.f.with = append(c.f.with, kv{"signal", "KILL"})
+	case "container":
+		c.f.typ = "container.kill"
+		c.f.with = append(c.f.with, kv{"signal", "KILL"})
+	default:
+		c.f.typ, c.f.untilEnd = "node.drain", true
+		c.notes = append(c.notes, "terminated nodes lose their pods and are replaced by the node group: here the nodes are drained (their pods evicted) to the end of the template's last action (at least 1m), and uncordoned on revert")
+	}
+	c.f.oneShot = c.f.typ != "node.drain"
+}
+
+func (c *tr) disruptConnectivity() {
+	c.f.typ = "network.partition"
+	c.dur()
+	c.r.disrupt(c.a, c.p, c.m, c.f)
 }
 
 // memorySize turns FIS's share of memory into a size, with the mapping file's memory.

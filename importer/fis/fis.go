@@ -14,6 +14,7 @@ package fis
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -76,7 +77,7 @@ func parse(file string, data []byte, what string, probs *spec.Problems) (*node, 
 	body, err := spec.Parse(file, data, what)
 	if err != nil {
 		var ps spec.Problems
-		if as(err, &ps) {
+		if errors.As(err, &ps) {
 			*probs = append(*probs, ps...)
 		} else {
 			*probs = append(*probs, spec.Problem{Pos: shakedown.Pos{File: file}, Msg: err.Error()})

@@ -1,12 +1,6 @@
 package fis
 
-import (
-	"errors"
-	"fmt"
-	"time"
-)
-
-func as(err error, target any) bool { return errors.As(err, target) }
+import "time"
 
 // timed is when a fault starts: after the faults of after have been injected, and delay
 // later.
@@ -100,5 +94,3 @@ func (r *reader) schedule(t *template, steps map[string]*step) map[string]timed 
 	}
 	return out
 }
-
-var _ = fmt.Sprint
