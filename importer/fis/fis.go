@@ -100,6 +100,72 @@ func invalid(probs spec.Problems) error {
 	return &shakedown.Error{Kind: shakedown.KindInvalid, Err: probs}
 }
 
+// add writes one step of the template into the experiment: a fault, a check, or a note.
+func (b *built) add(t *template, s *step, timing map[string]timed) {
+	a := s.a
+	switch {
+	case s.skipped != "":
+		b.skipped = append(b.skipped, fmt.Sprintf("FIS action %s (line %d) left out: %s", a.name, a.n.pos.Line, s.skipped))
+	case s.fault != nil && a.target != "":
+		b.faults = append(b.faults, faultBlock(a, s.fault, timing[a.name]))
+	case s.check != nil:
+		var sb strings.Builder
+		comment(&sb, "  ", fmt.Sprintf("FIS action %s: %s (line %d)", a.name, a.id, a.n.pos.Line))
+		for _, n := range s.check.notes {
+			comment(&sb, "  ", n)
+		}
+		for _, l := range s.check.lines {
+			sb.WriteString("  " + l + "\n")
+		}
+		if s.check.kind == "expect" {
+			b.expect = append(b.expect, sb.String())
+		} else {
+			b.steady = append(b.steady, sb.String())
+		}
+	case a.id == "aws:fis:wait":
+		t.notes = append(t.notes, fmt.Sprintf("wait %s (line %d) of %s: the faults after it are delayed by it", a.name, a.n.pos.Line, fmtDur(s.duration)))
+	}
+}
+
+// mapTargets finds what each FIS target an imported action uses is here: its mapping, its
+// target kind and its select, by the target's name. Each unmapped target is a problem that
+// shows the line to add to the mapping file.
+func (r *reader) mapTargets(t *template, m *mapping, mapFile string) (maps map[string]*mapped, kinds, selects map[string]string) {
+	used := map[string]bool{}
+	for _, a := range t.actions {
+		if a.target != "" && !leftOutAction(a) {
+			used[a.target] = true
+		}
+	}
+	maps, kinds, selects = map[string]*mapped{}, map[string]string{}, map[string]string{}
+	for _, tg := range t.targets {
+		if !used[tg.name] {
+			t.notes = append(t.notes, fmt.Sprintf("FIS target %s (line %d: %s) is used by no action imported", tg.name, tg.n.pos.Line, describe(tg)))
+			continue
+		}
+		mp, missing := m.lookup(tg)
+		if mp == nil {
+			for _, k := range missing {
+				r.addf(tg.key.pos, tg.path, "no mapping for FIS target %s (%s); add this line under targets: in the mapping file%s: %s",
+					tg.name, describe(tg), inFile(mapFile), suggestion(k, tg))
+			}
+			continue
+		}
+		maps[tg.name], kinds[tg.name] = mp, mp.kind
+		if tg.selection == nil {
+			continue
+		}
+		if s, ok := r.text(tg.selection, join(tg.path, "selectionMode")); ok {
+			sel, err := selection(s)
+			if err != nil {
+				r.addf(tg.selection.pos, join(tg.path, "selectionMode"), "%v", err)
+			}
+			selects[tg.name] = sel
+		}
+	}
+	return maps, kinds, selects
+}
+
 // built is the experiment being written.
 type built struct {
 	targets []string // YAML blocks, in the template's order
@@ -140,40 +206,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 	for _, tg := range t.targets {
 		targets[tg.name] = tg
 	}
-	used := map[string]bool{}
-	for _, a := range t.actions {
-		if a.target != "" && !leftOutAction(a) {
-			used[a.target] = true
-		}
-	}
-	// Targets: what each is here.
-	kinds := map[string]string{}
-	selects := map[string]string{}
-	maps := map[string]*mapped{}
-	for _, tg := range t.targets {
-		if !used[tg.name] {
-			t.notes = append(t.notes, fmt.Sprintf("FIS target %s (line %d: %s) is used by no action imported", tg.name, tg.n.pos.Line, describe(tg)))
-			continue
-		}
-		mp, missing := m.lookup(tg)
-		if mp == nil {
-			for _, k := range missing {
-				r.addf(tg.key.pos, tg.path, "no mapping for FIS target %s (%s); add this line under targets: in the mapping file%s: %s",
-					tg.name, describe(tg), inFile(mapFile), suggestion(k, tg))
-			}
-			continue
-		}
-		maps[tg.name], kinds[tg.name] = mp, mp.kind
-		if tg.selection != nil {
-			if s, ok := r.text(tg.selection, join(tg.path, "selectionMode")); ok {
-				sel, err := selection(s)
-				if err != nil {
-					r.addf(tg.selection.pos, join(tg.path, "selectionMode"), "%v", err)
-				}
-				selects[tg.name] = sel
-			}
-		}
-	}
+	maps, kinds, selects := r.mapTargets(t, m, mapFile)
 	// Actions: each a fault, a check, or only time.
 	steps := map[string]*step{}
 	var order []*step
@@ -225,29 +258,7 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 		b.targets = append(b.targets, targetBlock(tg, mp, selects[tg.name], mapFile))
 	}
 	for _, s := range order {
-		a := s.a
-		switch {
-		case s.skipped != "":
-			b.skipped = append(b.skipped, fmt.Sprintf("FIS action %s (line %d) left out: %s", a.name, a.n.pos.Line, s.skipped))
-		case s.fault != nil && a.target != "":
-			b.faults = append(b.faults, faultBlock(a, s.fault, timing[a.name]))
-		case s.check != nil:
-			var sb strings.Builder
-			comment(&sb, "  ", fmt.Sprintf("FIS action %s: %s (line %d)", a.name, a.id, a.n.pos.Line))
-			for _, n := range s.check.notes {
-				comment(&sb, "  ", n)
-			}
-			for _, l := range s.check.lines {
-				sb.WriteString("  " + l + "\n")
-			}
-			if s.check.kind == "expect" {
-				b.expect = append(b.expect, sb.String())
-			} else {
-				b.steady = append(b.steady, sb.String())
-			}
-		case a.id == "aws:fis:wait":
-			t.notes = append(t.notes, fmt.Sprintf("wait %s (line %d) of %s: the faults after it are delayed by it", a.name, a.n.pos.Line, fmtDur(s.duration)))
-		}
+		b.add(t, s, timing)
 	}
 	r.stopConditions(t, m, b, mapFile)
 	if len(r.probs) > before {
