@@ -390,7 +390,7 @@ func fmtDur(d time.Duration) string {
 // stopConditions maps each CloudWatch alarm to a stop_if check.
 func (r *reader) stopConditions(t *template, m *mapping, b *built, mapFile string) {
 	for i, sc := range t.stops {
-		path := fmt.Sprintf("stopConditions[%d]", i)
+		path := fmt.Sprintf("%s[%d]", join(t.path, "stopConditions"), i)
 		src := sc.get("source")
 		if src == nil {
 			src = sc.get("Source")

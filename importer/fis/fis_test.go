@@ -102,6 +102,9 @@ func TestProblems(t *testing.T) {
 		{"unsupported action", `{"targets": {"t": {"resourceType": "aws:iam:role", "resourceArns": ["arn:aws:iam::1:role/r"]}},
 "actions": {"x": {"actionId": "aws:fis:inject-api-internal-error", "targets": {"Roles": "t"}}}}`,
 			"", []string{"t.json:2:31: actions.x.actionId"}},
+		{"paths as written", "Type: AWS::FIS::ExperimentTemplate\nProperties:\n  Targets: {T: {ResourceType: aws:ec2:instance, ResourceTags: {a: b}}}\n" +
+			"  Actions: {S: {ActionId: aws:ec2:reboot-instances, Targets: {Instances: T}}}\n  StopConditions:\n    - {Source: aws:cloudwatch:alarm, Value: !Ref Alarm}\n",
+			"targets: {\"tag:a=b\": {process: {name: web}}}\n", []string{"t.json:6:49: Properties.StopConditions[0].Value"}},
 		{"malformed JSON", `{"targets": {"t": }`, "", []string{"t.json:1:1"}},
 		{"malformed YAML", "Resources:\n  X:\n    Type: AWS::FIS::ExperimentTemplate\n   Properties: [\n", "", []string{"t.json:4:4"}},
 		{"empty mapping", `{"targets": {}}`, "# nothing\n", []string{"m.yaml", "t.json:1:1"}},

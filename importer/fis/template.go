@@ -12,6 +12,7 @@ import (
 // template is one FIS experiment template, read from either of its forms.
 type template struct {
 	resource    string // the CloudFormation logical id; "" for the API's form
+	path        string // the field path of the template in its file
 	description string
 	tagName     string // the template's Name tag, if any
 	targets     []*target
@@ -201,7 +202,7 @@ var leftOut = map[string]string{
 }
 
 func (r *reader) template(n *node, path, resource string) *template {
-	t := &template{resource: resource}
+	t := &template{resource: resource, path: path}
 	known := []string{"description", "targets", "actions", "stopConditions", "experimentOptions"}
 	for k := range leftOut {
 		known = append(known, k)

@@ -237,12 +237,16 @@ func (r *reader) asWritten(path string) string {
 		return path
 	}
 	segs := strings.Split(path, ".")
-	prefix := ""
+	prefix := "" // canonical, as the keys of written are
 	for i, s := range segs {
-		prefix = join(prefix, s)
-		if w, ok := r.written[prefix]; ok {
+		base, index, _ := strings.Cut(s, "[")
+		if w, ok := r.written[join(prefix, base)]; ok {
 			segs[i] = w
+			if index != "" {
+				segs[i] += "[" + index
+			}
 		}
+		prefix = join(prefix, s)
 	}
 	return strings.Join(segs, ".")
 }
