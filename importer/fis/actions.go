@@ -61,6 +61,8 @@ var faultKinds = map[string][]string{
 	"network.delay":     {"netns", "container", "host"},
 	"network.loss":      {"netns", "container", "host"},
 	"network.partition": {"netns", "container", "host"},
+	"proxy.latency":     {"proxy"},
+	"proxy.down":        {"proxy"},
 }
 
 // params reads an action's parameters, remembering which were read.
@@ -254,6 +256,7 @@ func (r *reader) translate(a *action, m *mapping, mkind string) *step {
 		return s
 	}
 	translate(c)
+	proxied(c.f, mkind)
 	f := c.f
 	id := strings.SplitN(a.id, "/", 2)[0]
 	c.p.done(id)
@@ -477,6 +480,42 @@ func (c *tr) disruptConnectivity() {
 	c.f.typ = "network.partition"
 	c.dur()
 	c.r.disrupt(c.a, c.p, c.m, c.f)
+}
+
+// proxied turns a network fault on a target the mapping makes a proxy (a link through the
+// fault proxy) into the proxy's own: delay into proxy.latency, a cut into proxy.down. What
+// chose the packets (peers, ports, direction) has no meaning on one link, and is a note.
+func proxied(f *fault, mkind string) {
+	if mkind != "proxy" {
+		return
+	}
+	var with []kv
+	var dropped []string
+	switch f.typ {
+	case "network.delay":
+		f.typ = "proxy.latency"
+		for _, w := range f.with {
+			switch w.k {
+			case "delay":
+				with = append(with, kv{"latency", w.v})
+			case "jitter":
+				with = append(with, w)
+			default:
+				dropped = append(dropped, w.k+" "+w.v)
+			}
+		}
+	case "network.partition":
+		f.typ = "proxy.down"
+		for _, w := range f.with {
+			dropped = append(dropped, w.k+" "+w.v)
+		}
+	default:
+		return
+	}
+	f.with = with
+	if len(dropped) > 0 {
+		f.notes = append(f.notes, "on a proxied link every connection is affected; what chose the packets has no meaning there: "+strings.Join(dropped, ", "))
+	}
 }
 
 // memorySize turns FIS's share of memory into a size, with the mapping file's memory.
@@ -876,6 +915,7 @@ func (r *reader) translateDoc(a *action, doc string, dp *node, path string, m *m
 		r.blackhole(p, f, &notes, "Port", "Protocol", "TrafficType")
 	}
 	p.done(doc)
+	proxied(f, mkind)
 	f.kinds = faultKinds[f.typ]
 	f.notes = append(notes, f.notes...)
 	s.fault = f
