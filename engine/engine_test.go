@@ -232,10 +232,13 @@ func TestCancelAndTimeoutAbortAndRevert(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		cancelAt   time.Duration
+		cause      error // of the cancellation
 		timeout    time.Duration
 		wantReason string
 	}{
 		{name: "cancel", cancelAt: 10 * time.Second, wantReason: "cancelled"},
+		{name: "stop", cancelAt: 10 * time.Second, cause: &engine.Stopped{By: "ann on box (shakedown stop, pid 7)"},
+			wantReason: "stopped by ann on box (shakedown stop, pid 7)"},
 		{name: "timeout", timeout: 2 * time.Minute, wantReason: "timeout after 2m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,10 +246,10 @@ func TestCancelAndTimeoutAbortAndRevert(t *testing.T) {
 				tr := &trace{}
 				var flag atomic.Bool
 				e := exp(fake("long", &fakeParams{Trace: tr, Flag: &flag}, time.Hour))
-				ctx, cancel := context.WithCancel(t.Context())
-				defer cancel()
+				ctx, cancel := context.WithCancelCause(t.Context())
+				defer cancel(nil)
 				if tc.cancelAt > 0 {
-					time.AfterFunc(tc.cancelAt, cancel)
+					time.AfterFunc(tc.cancelAt, func() { cancel(tc.cause) })
 				}
 				o := opts(tr, nil)
 				o.Timeout = tc.timeout

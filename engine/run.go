@@ -23,6 +23,18 @@ var (
 	errRevertFailed = errors.New("revert failed")
 )
 
+// Stopped is the cause to cancel a run's context with for an emergency stop (`shakedown
+// stop`, a dashboard's stop button): the run reverts everything at once, as for any
+// cancellation, and ends aborted with "stopped by " + By as its reason.
+type Stopped struct {
+	By string // who: "root on host (shakedown stop, pid 123)"
+}
+
+func (s *Stopped) Error() string { return "stopped by " + s.By }
+
+// Is makes a run stopped so a cancelled one, as a signal's cause is.
+func (s *Stopped) Is(target error) bool { return target == context.Canceled }
+
 // runner is one run of one experiment. The goroutine that calls Run owns it; samplers,
 // pollers, loads and fault goroutines report to it under mu.
 type runner struct {
@@ -811,8 +823,11 @@ func (r *runner) noteInterruption() {
 	case errors.Is(cause, errTimeout):
 		r.out.aborted = "timeout after " + shortDur(r.opts.Timeout)
 	case r.parent.Err() != nil:
+		var stop *Stopped
 		r.out.aborted = "cancelled"
-		if c := context.Cause(r.parent); c != nil && !errors.Is(c, context.Canceled) {
+		if c := context.Cause(r.parent); errors.As(c, &stop) {
+			r.out.aborted = stop.Error()
+		} else if c != nil && !errors.Is(c, context.Canceled) {
 			r.out.aborted = "cancelled: " + c.Error()
 		}
 	default:

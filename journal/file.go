@@ -1,9 +1,11 @@
 package journal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,4 +90,31 @@ func sameFile(f *os.File, path string) bool {
 	}
 	b, err := os.Lstat(path)
 	return err == nil && os.SameFile(a, b)
+}
+
+// lockReplay takes the replay lock of the journal open in f, waiting as long as ctx lets it:
+// an exclusive open-file-description lock (fcntl F_OFD_SETLK) on the file's first byte. It is
+// apart from the flock(2) that says a run is live (Linux keeps the two kinds apart), so that a
+// replay of a live run (the watchdog's, stop's) and one of a dead run, which holds the flock,
+// still take turns. Closing f releases it. It fails when ctx ends first.
+func lockReplay(ctx context.Context, f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 1}
+	pause := 200 * time.Microsecond
+	for {
+		err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EACCES):
+			return fmt.Errorf("lock %s for replay: %w", f.Name(), err)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for another replay of %s: %w", f.Name(), context.Cause(ctx))
+		case <-t.C:
+		}
+		pause = min(2*pause, 20*time.Millisecond)
+	}
 }

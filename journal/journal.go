@@ -53,6 +53,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/private"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // Meta says which run a journal belongs to, for people reading Scan's output.
@@ -61,6 +62,10 @@ type Meta struct {
 	File       string    `json:"file,omitempty"`
 	PID        int       `json:"pid"`
 	Started    time.Time `json:"started"`
+	// Start is the runner's start time in clock ticks after boot (package procfs): with PID
+	// it names the runner for good, so that a pid handed out again is not taken for it.
+	// Zero in journals written before it was kept.
+	Start uint64 `json:"start,omitempty"`
 }
 
 // Journal is the journal of one live run. Its methods are safe for concurrent use. The run
@@ -104,7 +109,8 @@ func checkRunID(runID string) error {
 
 // Open creates the journal of run runID under stateDir (creating the folders, mode 0700,
 // after checking that the state dir is private: see package internal/private) and takes its
-// lock. Meta.PID and Meta.Started default to this process and now. A journal of the same run
+// lock. Meta.PID and Meta.Started default to this process and now, and Meta.Start to this
+// process's start time. A journal of the same run
 // id that already exists is a KindConflict error. The file only ever appears under its final
 // name locked and holding its first record, so a reader never takes a run being opened for a
 // dead one.
@@ -115,6 +121,7 @@ func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	}
 	if meta.PID == 0 {
 		meta.PID = os.Getpid()
+		meta.Start, _ = procfs.StartTime(meta.PID)
 	}
 	if meta.Started.IsZero() {
 		meta.Started = time.Now()

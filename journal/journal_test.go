@@ -22,6 +22,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/private"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // The test binary doubles as a runner process that holds a journal, when helperEnv is set.
@@ -1044,5 +1045,73 @@ func TestFIFONeverWaitedOn(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("a reader waited on the FIFO")
+	}
+}
+
+// TestReplaysTakeTurns: two replays of one journal never run at once, whoever makes them: a
+// replay of a live run (the watchdog's, stop's) waits for one under way, and then finds done
+// what that one undid.
+func TestReplaysTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "live")
+	defer j.Close()
+	mustBegin(t, j, "a", undo("mark", "a"))
+
+	// Another replay holds the journal's replay lock.
+	other, err := os.OpenFile(Path(dir, "live"), os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := lockReplay(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	res, err := ReplayRun(ctx, dir, "live", rec.registry(), ReplayOptions{IncludeLive: true})
+	if !shakedown.IsKind(err, shakedown.KindAborted) || len(res) != 0 || len(rec.got()) != 0 {
+		t.Fatalf("ReplayRun while another replay holds the journal = %v, %v (undos %v); want it to wait, and give up aborted when its context ends",
+			res, err, rec.got())
+	}
+
+	// The other replay is done: the next one goes ahead.
+	done := make(chan error, 1)
+	go func() {
+		_, err := ReplayRun(t.Context(), dir, "live", rec.registry(), ReplayOptions{IncludeLive: true})
+		done <- err
+	}()
+	other.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.got(); len(got) != 1 || got[0] != "a" {
+		t.Errorf("undos = %v, want [a]", got)
+	}
+}
+
+// TestReadRun: what a journal says of its run, pending entries or not, and nothing of a run
+// without one.
+func TestReadRun(t *testing.T) {
+	dir := t.TempDir()
+	j := mustOpen(t, dir, "run1")
+	defer j.Close()
+	r, err := ReadRun(dir, "run1")
+	if err != nil || r == nil {
+		t.Fatalf("ReadRun = %v, %v", r, err)
+	}
+	start, _ := procfs.StartTime(os.Getpid())
+	if !r.Live || r.Ended || len(r.Pending) != 0 || r.Meta.PID != os.Getpid() || r.Meta.Start != start || r.Meta.Experiment != "exp" {
+		t.Errorf("ReadRun of a live run holding nothing = %+v; want live, this process (start %d), nothing pending", r, start)
+	}
+	mustBegin(t, j, "a", undo("mark", "a"))
+	if r, err := ReadRun(dir, "run1"); err != nil || len(r.Pending) != 1 || r.Pending[0].Fault != "a" {
+		t.Errorf("ReadRun after a begin = %+v, %v; want a pending", r, err)
+	}
+	if r, err := ReadRun(dir, "nosuch"); r != nil || err != nil {
+		t.Errorf("ReadRun of a run without a journal = %+v, %v; want nil, nil", r, err)
+	}
+	if _, err := ReadRun(dir, "../x"); !shakedown.IsKind(err, shakedown.KindInvalid) {
+		t.Errorf("ReadRun(../x) = %v, want an invalid run id", err)
 	}
 }

@@ -37,6 +37,7 @@ const (
 	ByRunner   = "runner"
 	ByWatchdog = "watchdog"
 	ByRecover  = "recover"
+	ByStop     = "stop" // `shakedown stop`, when the runner did not answer or was dead
 )
 
 // record is one line of a journal file.

@@ -81,6 +81,25 @@ func Scan(stateDir string) ([]Pending, error) {
 
 // ScanRun lists the pending entries of one run; none when its journal does not exist.
 func ScanRun(stateDir, runID string) ([]Pending, error) {
+	r, err := ReadRun(stateDir, runID)
+	if r == nil {
+		return nil, err
+	}
+	return r.Pending, err
+}
+
+// Run is what a journal says of its run as a whole.
+type Run struct {
+	ID      string
+	Meta    Meta
+	Live    bool // the journal's lock is held: the run is going on (or being replayed)
+	Ended   bool // the runner closed it
+	Pending []Pending
+}
+
+// ReadRun reads the journal of one run without changing it; nil and no error when it does not
+// exist. As with ScanRun, a damaged file adds an error and what could be read is returned.
+func ReadRun(stateDir, runID string) (*Run, error) {
 	if err := checkRunID(runID); err != nil {
 		return nil, err
 	}
@@ -103,9 +122,9 @@ func ScanRun(stateDir, runID string) ([]Pending, error) {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
 	rf := parseRun(data, runID)
-	var out []Pending
+	out := &Run{ID: runID, Meta: rf.Meta, Live: live, Ended: rf.Ended}
 	for _, e := range rf.pending() {
-		out = append(out, Pending{
+		out.Pending = append(out.Pending, Pending{
 			RunID: runID, Entry: e.ID, Fault: e.Fault, Undos: e.Undos, Deadline: e.Deadline,
 			Live: live, Injected: e.Injected, Meta: rf.Meta, Begun: e.Begun, LastErr: e.LastErr, Ended: rf.Ended,
 		})
@@ -254,7 +273,16 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 	if !locked && !opts.IncludeLive {
 		return nil, nil
 	}
-	if locked && !sameFile(f, path) {
+	// One replay of a journal at a time, whoever replays: the watchdog, recover, stop. What
+	// one replayed, the next reads as done.
+	if err := lockReplay(ctx, f); err != nil {
+		kind := shakedown.KindInternal
+		if ctx.Err() != nil {
+			kind = shakedown.KindAborted
+		}
+		return nil, shakedown.Wrap(kind, op, err)
+	}
+	if !sameFile(f, path) {
 		return nil, nil // replayed and removed meanwhile
 	}
 	data, err := readAll(f)
