@@ -149,6 +149,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 		a.runCommand(),
 		a.compareCommand(),
 		recoverCmd,
+		a.stopCommand(),
 		a.faultsCommand(),
 		a.schemaCommand(),
 		a.proxyCommand(),

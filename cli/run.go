@@ -399,6 +399,8 @@ func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error
 	if err := private.CheckDir(f.stateDir); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+f.stateDir, err)
 	}
+	ctx, unwatch := a.watchStops(ctx, f.stateDir) // `shakedown stop` cancels ctx (stop.go)
+	defer unwatch()
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, "find own executable for the watchdog", err)
@@ -525,6 +527,7 @@ type guardedJournal struct {
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
 // what failed and carry their kind already.
 func openGuardedJournal(ctx context.Context, exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+	watchRun(ctx, runID) // stop finds the run by its journal (stop.go)
 	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File})
 	if err != nil {
 		return nil, err
