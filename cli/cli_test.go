@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 			stop()
 			os.Exit(code)
 		},
+		"deadrunner": deadRunnerMain,
 	})
 }
 
@@ -74,6 +75,7 @@ func TestScripts(t *testing.T) {
 			"repeat":       cmdRepeat,
 			"interrupt":    cmdInterrupt,
 			"pgdb":         cmdPGDB(t),
+			"runid":        cmdRunID,
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
 		// under SHAKEDOWN_REQUIRE_ALL=1 a missing one fails the script instead of letting
@@ -364,14 +366,15 @@ func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[1], strings.TrimSpace(string(b)))
 }
 
-// signal SIG REGEXP sends SIG (INT, TERM, HUP, KILL or STOP) to this script's background commands whose
+// signal SIG REGEXP sends SIG (INT, TERM, HUP, KILL, STOP or CONT) to this script's background commands whose
 // command line matches REGEXP: children of the test process working in the script's folder
 // (scripts run in parallel in one test process).
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: signal INT|TERM|HUP|KILL|STOP REGEXP")
+		ts.Fatalf("usage: signal INT|TERM|HUP|KILL|STOP|CONT REGEXP")
 	}
-	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL, "STOP": syscall.SIGSTOP}[args[0]]
+	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL,
+		"STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}[args[0]]
 	if !ok {
 		ts.Fatalf("signal: unknown signal %q", args[0])
 	}

@@ -527,8 +527,8 @@ type guardedJournal struct {
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
 // what failed and carry their kind already.
 func openGuardedJournal(ctx context.Context, exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
-	watchRun(ctx, runID) // stop finds the run by its journal (stop.go)
-	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File})
+	stopSignal := watchRun(ctx, runID) // stop finds the run by its journal and asks it so (stop.go)
+	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File, StopSignal: stopSignal})
 	if err != nil {
 		return nil, err
 	}

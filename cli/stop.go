@@ -56,8 +56,9 @@ const (
 	maxStopRequest = 4 << 10
 	// maxStopBy bounds who a request says stopped the run.
 	maxStopBy = 256
-	// stopSignal makes a runner look for stop requests.
-	stopSignal = syscall.SIGUSR1
+	// stopSignal makes a runner look for stop requests; its journal says so by its name.
+	stopSignal     = syscall.SIGUSR1
+	stopSignalName = "SIGUSR1"
 )
 
 // How long stop waits for a runner, before it reverts the run's journal itself: for the
@@ -291,7 +292,13 @@ func (a *app) stopRun(ctx context.Context, stateDir string, r *journal.Run, by s
 		}
 	}
 	if res.Why != "" && pending() > 0 {
-		_, err := journal.ReplayRun(ctx, stateDir, r.ID, a.reg, journal.ReplayOptions{IncludeLive: true, By: journal.ByStop, LockWait: 100 * time.Millisecond})
+		// A runner just dead may still hold the journal's lock for an instant; a live one
+		// holds it for good.
+		wait := 100 * time.Millisecond
+		if alive {
+			wait = 0
+		}
+		_, err := journal.ReplayRun(ctx, stateDir, r.ID, a.reg, journal.ReplayOptions{IncludeLive: true, By: journal.ByStop, LockWait: wait})
 		res.Err = err
 	}
 	left := pending()
@@ -313,9 +320,9 @@ func askRunner(ctx context.Context, stateDir string, r *journal.Run, by string) 
 	if !r.Live || !procfs.Alive(r.Meta.PID, r.Meta.Start) {
 		return false, nil
 	}
-	// A process that does not catch the signal would die of it: it is not a runner that can
-	// be asked (one of a shakedown without stop).
-	if ok, err := procfs.Catches(procfs.Root, r.Meta.PID, stopSignal); err != nil || !ok {
+	// A runner that did not say it expects the signal would die of it (a shakedown without
+	// stop; a program of its own that keeps a journal).
+	if r.Meta.StopSignal != stopSignalName {
 		return false, fmt.Errorf("its runner (pid %d) cannot be asked to stop", r.Meta.PID)
 	}
 	path, err := writeStopRequest(stateDir, r.ID, by)
@@ -542,14 +549,19 @@ func (a *app) watchStops(ctx context.Context, stateDir string) (context.Context,
 	}
 }
 
-// watchRun makes run runID one that a stop request cancels ctx for (see watchStops); call it
-// before the run's journal opens, since stop finds runs by their journals.
-func watchRun(ctx context.Context, runID string) {
-	if w, _ := ctx.Value(stopWatchKey{}).(*stopWatch); w != nil {
-		w.mu.Lock()
-		w.runs = append(w.runs, runID)
-		w.mu.Unlock()
+// watchRun makes run runID one that a stop request cancels ctx for (see watchStops), and
+// returns the name of the signal that asks for it, for the run's journal (journal.Meta); ""
+// when ctx has no stopWatch. Call it before the journal opens: stop finds runs by their
+// journals.
+func watchRun(ctx context.Context, runID string) string {
+	w, _ := ctx.Value(stopWatchKey{}).(*stopWatch)
+	if w == nil {
+		return ""
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.runs = append(w.runs, runID)
+	return stopSignalName
 }
 
 // checkStopRequests acts on the stop requests of every run this process watches.

@@ -66,6 +66,9 @@ type Meta struct {
 	// it names the runner for good, so that a pid handed out again is not taken for it.
 	// Zero in journals written before it was kept.
 	Start uint64 `json:"start,omitempty"`
+	// StopSignal is the signal that makes the runner look for a stop request (`shakedown
+	// stop`), "SIGUSR1"; empty when it does not (a signal it does not expect would end it).
+	StopSignal string `json:"stop_signal,omitempty"`
 }
 
 // Journal is the journal of one live run. Its methods are safe for concurrent use. The run
