@@ -263,7 +263,9 @@ func slowLink(t *testing.T) (string, func() bool, func() bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	api := make(chan string, 1)
 	served := make(chan error, 1)
-	go func() { served <- proxy.Serve(ctx, proxy.Config{API: "127.0.0.1:0", Ready: func(addr string) { api <- addr }}) }()
+	go func() {
+		served <- proxy.Serve(ctx, proxy.Config{API: "127.0.0.1:0", Ready: func(addr string) { api <- addr }})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-served
