@@ -93,10 +93,8 @@ not be reverted; 5 for a run id that is not live (the live ones are named).`,
 			case !all && len(args) == 0:
 				return shakedown.Errorf(shakedown.KindInvalid, "give the id of the run to stop, or --all (`shakedown stop --all`)")
 			}
-			// Once asked, the stop is carried through: a Ctrl-C does not leave a run half
-			// reverted.
-			ctx := context.WithoutCancel(cmd.Context())
-			results, err := a.stopRuns(ctx, stateDir, args, stopper("shakedown stop"))
+			// A Ctrl-C does not leave a run half reverted (stopRuns, signalReverts).
+			results, err := a.stopRuns(cmd.Context(), stateDir, args, stopper("shakedown stop"))
 			for _, r := range results {
 				a.printStop(r)
 			}
@@ -156,8 +154,10 @@ type StopResult struct {
 // dashboard says its own). A run id that has no journal in stateDir is a KindNotFound error
 // naming the live runs; the others are stopped all the same. A run that could not be
 // reverted entirely is a KindNotRestored error. Results are in the order of ids (of run ids
-// for all).
+// for all). Once asked, a stop is carried through: ctx ending (a client gone) does not
+// leave a run half reverted.
 func (a *app) stopRuns(ctx context.Context, stateDir string, ids []string, by string) ([]StopResult, error) {
+	ctx = context.WithoutCancel(ctx)
 	if err := private.CheckDir(stateDir); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "--state-dir "+stateDir, err)
 	}
@@ -206,6 +206,10 @@ func (a *app) stopRuns(ctx context.Context, stateDir string, ids []string, by st
 // journals that cannot be read, by run id.
 func liveRuns(stateDir string) ([]*journal.Run, map[string]error, error) {
 	ids, err := journal.RunIDs(stateDir)
+	if errors.Is(err, fs.ErrPermission) {
+		// Another user's state dir: its runs are not ours to stop.
+		return nil, nil, shakedown.Wrap(shakedown.KindPermission, "stop runs of "+stateDir, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
