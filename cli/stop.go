@@ -279,7 +279,12 @@ func (a *app) stopRun(ctx context.Context, stateDir string, r *journal.Run, by s
 	pending()
 
 	alive := r.Live && procfs.Alive(r.Meta.PID, r.Meta.Start)
-	switch answered, err := askRunner(ctx, stateDir, r, by); {
+	var answered bool
+	var err error
+	if alive {
+		answered, err = askRunner(ctx, stateDir, r, by)
+	}
+	switch {
 	case !alive:
 		res.Why = "its runner is dead"
 	case err != nil:
@@ -318,12 +323,9 @@ func (a *app) stopRun(ctx context.Context, stateDir string, r *journal.Run, by s
 	return res
 }
 
-// askRunner asks the runner of r to stop, by a request file and a signal, and reports whether
-// it answered (removed the request) within ackWait. A runner that is not alive is not asked.
+// askRunner asks the live runner of r to stop, by a request file and a signal, and reports
+// whether it answered (removed the request) within ackWait.
 func askRunner(ctx context.Context, stateDir string, r *journal.Run, by string) (bool, error) {
-	if !r.Live || !procfs.Alive(r.Meta.PID, r.Meta.Start) {
-		return false, nil
-	}
 	// A runner that did not say it expects the signal would die of it (a shakedown without
 	// stop; a program of its own that keeps a journal).
 	if r.Meta.StopSignal != stopSignalName {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -133,32 +132,5 @@ func FuzzParseCgroups(f *testing.F) {
 				t.Fatalf("ParseCgroups(%q) gave key %q", b, k)
 			}
 		}
-	})
-}
-
-func TestCatches(t *testing.T) {
-	// The test binary's runtime catches SIGURG (goroutine preemption) and never SIGKILL.
-	if ok, err := Catches(Root, os.Getpid(), syscall.SIGURG); err != nil || !ok {
-		t.Errorf("Catches(self, SIGURG) = %v, %v; want true", ok, err)
-	}
-	if ok, err := Catches(Root, os.Getpid(), syscall.SIGKILL); err != nil || ok {
-		t.Errorf("Catches(self, SIGKILL) = %v, %v; want false", ok, err)
-	}
-	mask, err := ParseSigCgt([]byte("Name:\tx\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000200\n"))
-	if err != nil || mask != 1<<9 {
-		t.Errorf("ParseSigCgt = %x, %v; want 200 (SIGUSR1)", mask, err)
-	}
-	for _, bad := range []string{"", "SigCgt:\tzz\n", "SigCgt:\t10000000000000000\n"} {
-		if _, err := ParseSigCgt([]byte(bad)); err == nil {
-			t.Errorf("ParseSigCgt(%q) = nil error", bad)
-		}
-	}
-}
-
-func FuzzParseSigCgt(f *testing.F) {
-	f.Add([]byte("SigCgt:\t0000000000000200\n"))
-	f.Add([]byte("SigCgt:\tffffffffffffffff"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ParseSigCgt(b) // must not panic
 	})
 }

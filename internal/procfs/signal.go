@@ -3,8 +3,6 @@ package procfs
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,36 +56,4 @@ func sent(err error) (bool, error) {
 	default:
 		return false, err
 	}
-}
-
-// Catches reports whether process pid has a handler for sig (the SigCgt mask of
-// root/PID/status): a signal whose default action ends a process, such as SIGUSR1, may then
-// be sent to ask it something without ending it.
-func Catches(root string, pid int, sig syscall.Signal) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "status"))
-	if err != nil {
-		return false, err
-	}
-	mask, err := ParseSigCgt(b)
-	if err != nil {
-		return false, fmt.Errorf("%s/%d/status: %w", root, pid, err)
-	}
-	return sig >= 1 && sig <= 64 && mask&(1<<(uint(sig)-1)) != 0, nil
-}
-
-// ParseSigCgt returns the mask of caught signals in the contents of /proc/PID/status: bit
-// n-1 is signal n.
-func ParseSigCgt(b []byte) (uint64, error) {
-	for line := range strings.Lines(string(b)) {
-		v, ok := strings.CutPrefix(line, "SigCgt:")
-		if !ok {
-			continue
-		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil {
-			return 0, fmt.Errorf("malformed SigCgt: %w", err)
-		}
-		return mask, nil
-	}
-	return 0, errors.New("no SigCgt line")
 }
