@@ -83,6 +83,7 @@ func (a *app) recoverJournals(ctx context.Context, stateDir string) (done int, f
 		return 0, true
 	}
 	journal.RemoveStaleTemps(stateDir)
+	defer removeStaleStopRequests(stateDir) // of runs whose journals are gone now
 	for i := len(ids) - 1; i >= 0; i-- {
 		id := ids[i]
 		if live, _ := journal.IsLive(stateDir, id); live {
