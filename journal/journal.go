@@ -6,7 +6,9 @@
 // it for as long as it lives. The kernel drops that lock when the process dies, however it
 // dies, so a file whose lock can be taken belongs to a dead run. Two runs sharing a state dir
 // never write each other's files; readers (Scan) never change a file; Replay changes only
-// files of dead runs, which it locks first, unless asked to include live ones.
+// files of dead runs, which it locks first, unless asked to include live ones. Replays of one
+// file take turns, whoever makes them (the watchdog, recover, stop), by a lock of their own
+// apart from the run's (see lockReplay): what one undid, the next reads as done.
 //
 // A file is JSON lines, each prefixed with its CRC-32C; run and begin records are written
 // twice. The file is only ever appended to, never truncated or rewritten, and it is removed
