@@ -304,6 +304,25 @@ func TestClaimCutShort(t *testing.T) {
 	}
 }
 
+// TestClaimCutShortByAnAncestor: a claim that waited on a context above the run's returns
+// cancelled an instant before the cancellation reaches the run's own context (a context's done
+// channel closes before its children are cancelled): the run still ends aborted, not in error.
+func TestClaimCutShortByAnAncestor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		e := exp(fake("f", &fakeParams{}, time.Second))
+		e.Baseline, e.Recovery = 0, 0
+		o := opts(&trace{}, nil)
+		o.Claim = func(string, []engine.Claim) (func(bool), error) {
+			time.AfterFunc(time.Millisecond, cancel) // the run's context, a moment later
+			return nil, shakedown.Wrap(shakedown.KindAborted, "lock staging: waiting for run x", context.Canceled)
+		}
+		rec := engine.Run(ctx, e, o)
+		wantVerdict(t, rec, shakedown.VerdictAborted)
+	})
+}
+
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")

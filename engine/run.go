@@ -204,7 +204,12 @@ func (r *runner) run() {
 		release, err := r.opts.Claim(r.env.RunID, s.claims(r.exp))
 		if err != nil {
 			// A claim cut short by a signal or the timeout (a lock still waited for) is
-			// that interruption too.
+			// that interruption too. The claim may have waited on a context above the run's,
+			// whose cancellation reaches the run's an instant later (a context's done channel
+			// closes before its children are cancelled): that instant is waited for.
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				r.awaitCancel(time.Second)
+			}
 			if r.ctx.Err() == nil {
 				r.setErr(err)
 			}
@@ -225,6 +230,16 @@ func (r *runner) run() {
 	r.revertPhase()
 	if ok {
 		r.recovery()
+	}
+}
+
+// awaitCancel waits until the run's context is done, for at most within.
+func (r *runner) awaitCancel(within time.Duration) {
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-r.ctx.Done():
+	case <-t.C:
 	}
 }
 
