@@ -13,7 +13,6 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/dashboard"
 	"github.com/shakedown-dev/shakedown/history"
-	"github.com/shakedown-dev/shakedown/journal"
 )
 
 // serveFlags are serve's flags.
@@ -103,30 +102,31 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	defer ds.start(ctx, dashboard.URL(ln.Addr()), &o)() // serve returns once the drills have ended
 	o.Store = s
 	o.Live = func(context.Context) ([]dashboard.LiveRun, error) { return dashboardLiveRuns(f.stateDir) }
-	// o.Stop stays nil until the emergency stop (shakedown stop) is wired here: until then the
-	// page of a live run has no stop button and POST /api/runs/ID/stop answers 501.
+	o.Stop = a.dashboardStop(f.stateDir)
 	fmt.Fprintf(a.stdout, "serving the dashboard of %s at %s\n", dsn, dashboard.URL(ln.Addr()))
 	return dashboard.Serve(ctx, ln, o)
 }
 
-// dashboardLiveRuns lists the runs going on now whose journals are in stateDir: those whose journal's
-// lock is held.
+// dashboardLiveRuns lists the runs going on now whose journals are in stateDir, as stop finds
+// them (liveRuns): those whose journal's lock is held.
 func dashboardLiveRuns(stateDir string) ([]dashboard.LiveRun, error) {
-	ids, err := journal.RunIDs(stateDir)
+	runs, _, err := liveRuns(stateDir)
 	if err != nil {
 		return nil, err
 	}
 	var out []dashboard.LiveRun
-	for _, id := range ids {
-		if live, err := journal.IsLive(stateDir, id); err != nil || !live {
-			continue
+	for _, r := range runs {
+		if r.Live {
+			out = append(out, dashboard.LiveRun{ID: r.ID, Experiment: r.Meta.Experiment, Started: r.Meta.Started})
 		}
-		l := dashboard.LiveRun{ID: id}
-		// The journal's header says which experiment once the run has begun a fault.
-		if ps, err := journal.ScanRun(stateDir, id); err == nil && len(ps) > 0 {
-			l.Experiment, l.Started = ps[0].Meta.Experiment, ps[0].Meta.Started
-		}
-		out = append(out, l)
 	}
 	return out, nil
+}
+
+// dashboardStop stops one live run of stateDir for the dashboard, as shakedown stop does.
+func (a *app) dashboardStop(stateDir string) func(ctx context.Context, id, by string) error {
+	return func(ctx context.Context, id, by string) error {
+		_, err := a.stopRuns(ctx, stateDir, []string{id}, by)
+		return err
+	}
 }
