@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,17 +79,27 @@ func TestDashboardStopButtonStopsALiveRun(t *testing.T) {
 	})
 	tab.NoErrors(t)
 
+	endsStopped(t, exited, record, "stopped by dashboard write token from 127.0.0.1", nil)
+	if left := stopStateFiles(state); len(left) > 0 {
+		t.Errorf("left in the state dir: %v", left)
+	}
+}
+
+// endsStopped waits for the runner to exit and checks it ended aborted (exit 3), its record
+// at path saying why with wantReason at its start. out, if not nil, is the runner's output.
+func endsStopped(t *testing.T, exited <-chan error, path, wantReason string, out fmt.Stringer) {
+	t.Helper()
 	var exit error
 	select {
 	case exit = <-exited:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the runner still runs 30s after the stop")
+		t.Fatalf("the runner still runs 30s after the stop:\n%v", out)
 	}
 	var ee *exec.ExitError
 	if !errors.As(exit, &ee) || ee.ExitCode() != 3 {
-		t.Fatalf("run = %v; want exit 3 (aborted)", exit)
+		t.Fatalf("run = %v; want exit 3 (aborted)\n%v", exit, out)
 	}
-	b, err := os.ReadFile(record)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +107,8 @@ func TestDashboardStopButtonStopsALiveRun(t *testing.T) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Verdict != shakedown.VerdictAborted || !strings.HasPrefix(rec.Reason, "stopped by dashboard write token from 127.0.0.1") {
-		t.Errorf("record: verdict %s, reason %q; want aborted, stopped by the dashboard", rec.Verdict, rec.Reason)
-	}
-	if left := stopStateFiles(state); len(left) > 0 {
-		t.Errorf("left in the state dir: %v", left)
+	if rec.Verdict != shakedown.VerdictAborted || !strings.HasPrefix(rec.Reason, wantReason) {
+		t.Errorf("record: verdict %s, reason %q; want aborted, %q…", rec.Verdict, rec.Reason, wantReason)
 	}
 }
 

@@ -153,16 +153,7 @@ func stopOnce(t *testing.T, bin, exp string, injected, reverted func() bool, by 
 	cmd := exec.Command(bin, "run", "--progress", "plain", "--state-dir", state, "--json", record, exp)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		exited <- nil
-	})
+	exited := startCommand(t, cmd)
 	testenv.WaitFor(t, "the fault to be injected", 30*time.Second, injected)
 	ids, err := journal.RunIDs(state)
 	if err != nil || len(ids) != 1 {
@@ -202,27 +193,7 @@ func stopOnce(t *testing.T, bin, exp string, injected, reverted func() bool, by 
 		t.Fatalf("the fault is still there 10s after the stop")
 	}
 
-	select {
-	case err = <-exited:
-		exited <- err // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the runner still runs 30s after the stop:\n%s", out.String())
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
-		t.Fatalf("run = %v; want exit 3 (aborted)\n%s", err, out.String())
-	}
-	b, err := os.ReadFile(record)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec shakedown.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
-	if rec.Verdict != shakedown.VerdictAborted || !strings.HasPrefix(rec.Reason, wantBy) {
-		t.Errorf("record: verdict %s, reason %q; want aborted, %q…", rec.Verdict, rec.Reason, wantBy)
-	}
+	endsStopped(t, exited, record, wantBy, &out)
 	if left := stopStateFiles(state); len(left) > 0 {
 		t.Errorf("left in the state dir: %v", left)
 	}
