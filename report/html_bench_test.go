@@ -141,3 +141,64 @@ func TestHTMLEdgeRecordsInChromium(t *testing.T) {
 		t.Errorf("%d run sections for %d records; every link of the list reaches its run: %v", got.Sections, len(records), got.Linked)
 	}
 }
+
+// TestHTMLEverySampleIsAPoint: the samples chart has a point for every sample of the record,
+// even where samples share a millisecond (a phase's last and the next phase's first often
+// do), held ones held and breached ones breached.
+func TestHTMLEverySampleIsAPoint(t *testing.T) {
+	r := failedRecord()
+	// Two samples of one check in the same millisecond, one held and one breached, and a
+	// third in the same millisecond of another check.
+	c := r.Checks[0].PerPhase[shakedown.PhaseInject]
+	c.Samples = append(c.Samples, shakedown.Sample{At: c.Samples[0].At, Held: true, Value: fp(0.1)})
+	c.Samples[0].At = shakedown.Time{Time: c.Samples[0].At.Add(300 * time.Microsecond)}
+	r.Checks[1].PerPhase[shakedown.PhaseInject].Samples[0].At = c.Samples[0].At
+	want := map[string][2]int{}
+	for _, c := range r.Checks {
+		var n [2]int
+		for _, p := range c.PerPhase {
+			for _, s := range p.Samples {
+				if s.Held {
+					n[0]++
+				} else {
+					n[1]++
+				}
+			}
+		}
+		if n != [2]int{} {
+			want[c.Name] = n
+		}
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	f, err := os.Create(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(f, []*shakedown.Record{r}, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tab := browser.Open(t, browser.Options{Offline: true})
+	tab.Do(t, chromedp.Navigate("file://"+page))
+	if !waitDrawn(t, tab) {
+		t.Fatalf("the charts were not drawn (page errors: %v)", tab.Errors())
+	}
+	tab.NoErrors(t)
+	// Each check has two series, held then breached; a point is a value that is not null.
+	got := browser.Eval[map[string][2]int](t, tab, `(() => {
+		const p = window.shakedownCharts.find(c => c.kind === "checks").plot, out = {};
+		for (let i = 1; i < p.series.length; i += 2) {
+			const n = d => p.data[d].filter(v => v !== null).length;
+			out[p.series[i].label.replace(/ held$/, "")] = [n(i), n(i + 1)];
+		}
+		return out;
+	})()`)
+	for name, n := range want {
+		if got[name] != n {
+			t.Errorf("check %q: %v points (held, breached) drawn, the record has %v", name, got[name], n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d checks drawn, the record has %d with samples", len(got), len(want))
+	}
+}

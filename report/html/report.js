@@ -202,14 +202,18 @@
   // sample, green where it held and red where it was breached. The list under it says what
   // each check saw last before the cursor (its value, or what the probe said).
   function checksChart(el, run, runIndex) {
-    var times = [];
-    run.checks.forEach(function (c) { times = times.concat(c.t); });
-    times = Array.from(new Set(times)).sort(function (a, b) { return a - b; });
-    var at = new Map(times.map(function (t, i) { return [t, i]; }));
+    // One x slot per sample, not per distinct time: times are in milliseconds, and a phase's
+    // last sample and the next phase's first can share one, yet both are points.
+    var samples = [];
+    run.checks.forEach(function (c, ci) {
+      c.t.forEach(function (t, j) { samples.push({ t: t, check: ci, held: c.held[j] }); });
+    });
+    samples.sort(function (a, b) { return a.t - b.t || a.check - b.check; });
+    var times = samples.map(function (s) { return s.t; });
     var cols = [times], series = [{ label: "time", value: function (u, v) { return fmtSecs(v); } }], names = [];
     run.checks.forEach(function (c, ci) {
       var row = ci + 1, held = new Array(times.length).fill(null), broke = new Array(times.length).fill(null);
-      c.t.forEach(function (t, j) { (c.held[j] ? held : broke)[at.get(t)] = row; });
+      samples.forEach(function (s, i) { if (s.check === ci) { (s.held ? held : broke)[i] = row; } });
       names.push(c.name);
       cols.push(held, broke);
       series.push({ label: c.name + " held", stroke: colors.held, width: 0, paths: function () { return null; },
