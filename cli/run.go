@@ -525,8 +525,12 @@ type guardedJournal struct {
 }
 
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
-// what failed and carry their kind already.
+// what failed and carry their kind already. A signal's forced exit waits for it, as for
+// Close: the run's end waits for the journal it opens during the baseline, and a watchdog
+// takes a moment to start on a busy machine (bounded by the watchdog's own ready waits), so
+// a run cut short in its baseline still says its verdict and writes its reports.
 func openGuardedJournal(ctx context.Context, exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+	defer holdExit(ctx)()
 	stopSignal := watchRun(ctx, runID) // stop finds the run by its journal and asks it so (stop.go)
 	j, err := journal.Open(stateDir, runID, journal.Meta{Experiment: exp.Name, File: exp.File, StopSignal: stopSignal})
 	if err != nil {
