@@ -60,3 +60,9 @@ fuzz:
 
 clean:
 	rm -rf bin out
+
+# The CI integrations' checks alone: actionlint over every GitHub workflow, shellcheck over
+# the action's scripts, action.yml's metadata (make test runs them too, in ./action/).
+.PHONY: lint
+lint:
+	$(GO) test -count=1 -run '^(TestWorkflowsPassActionlint|TestScriptsPassShellcheck|TestActionMetadata|TestShopWorkflowIsTheExamples|TestGitLabComponentEmbedsTheActionsScripts)$$' ./action/

@@ -341,3 +341,32 @@ func linkCheckout(t *testing.T, dir string) {
 		}
 	}
 }
+
+// The shop's GitLab pipeline includes the component with inputs it declares, of the types it
+// declares, and every input without a default.
+func TestShopPipelineIncludesTheComponent(t *testing.T) {
+	b, err := os.ReadFile("../examples/shop/pipeline/gitlab-ci.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pipeline struct {
+		Include []struct {
+			Component string         `yaml:"component"`
+			Inputs    map[string]any `yaml:"inputs"`
+		} `yaml:"include"`
+	}
+	if err := yaml.Unmarshal(b, &pipeline); err != nil {
+		t.Fatal(err)
+	}
+	if len(pipeline.Include) != 1 || pipeline.Include[0].Component != "$CI_SERVER_FQDN/shakedown-dev/shakedown/shakedown@v1" {
+		t.Fatalf("include: %+v, want the shakedown component at v1", pipeline.Include)
+	}
+	inputs := map[string]string{}
+	for k, v := range pipeline.Include[0].Inputs {
+		inputs[k] = fmt.Sprint(v)
+	}
+	name, job := component(t, inputs)
+	if name != "faults" || job.Stage != "faults" {
+		t.Errorf("the component's job is %q in stage %q, want faults in faults", name, job.Stage)
+	}
+}

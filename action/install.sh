@@ -22,7 +22,9 @@ mkdir -p "$dest"
 
 if [ -z "$version" ] || [ "$version" = source ]; then
   src=${SHAKEDOWN_SOURCE:-}
-  [ -n "$src" ] && [ -f "$src/go.mod" ] || die "version is \"${version:-}\" (build from source), but SHAKEDOWN_SOURCE (\"$src\") is not a checkout of shakedown"
+  if [ -z "$src" ] || [ ! -f "$src/go.mod" ]; then
+    die "version is \"$version\" (build from source), but SHAKEDOWN_SOURCE (\"$src\") is not a checkout of shakedown"
+  fi
   command -v go >/dev/null || die "building from source needs Go on the runner (or set version to a release tag such as v1.2.3)"
   stamp=source
   if rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null); then stamp=source-$rev; fi
