@@ -3,6 +3,7 @@ package action
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -301,5 +302,81 @@ func TestActionRefusesABadVar(t *testing.T) {
 	}
 	if len(rel.requested()) != 0 {
 		t.Errorf("downloads %v, want none when building from source", rel.requested())
+	}
+}
+
+// A job that is not root runs shakedown through sudo -E, so that shakedown still finds the
+// step summary and the job's variables. (sudo and id are stand-ins on the job's PATH, as a
+// step before would add them through GITHUB_PATH: this machine runs tests as root.)
+func TestActionRunsShakedownThroughSudo(t *testing.T) {
+	bin := releasedBinary(t)
+	name := asset("v1.2.3")
+	rel := serveRelease(t, map[string][]byte{
+		"/v1.2.3/" + name: bin, "/v1.2.3/SHA256SUMS": []byte(sha(bin) + "  " + name + "\n"),
+	})
+	r := newRunner(t, repoRoot(t), map[string]string{
+		"experiments": "a-passes.yaml", "version": "v1.2.3", "release-url": rel.URL, "vars": "mark=marked",
+	})
+	fakes := t.TempDir()
+	sudoLog := filepath.Join(fakes, "sudo.log")
+	writeFiles(t, fakes, map[string]string{
+		"id":   "#!/bin/sh\nif [ \"$1\" = -u ]; then echo 1000; else exec /usr/bin/id \"$@\"; fi\n",
+		"sudo": "#!/bin/bash\nprintf '%s\\n' \"$@\" >" + sudoLog + "\n[ \"$1\" = -E ] || exit 90\nshift\nexec \"$@\"\n",
+	})
+	for _, f := range []string{"id", "sudo"} {
+		if err := os.Chmod(filepath.Join(fakes, f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.path = []string{fakes}
+	writeFiles(t, r.workspace, map[string]string{"a-passes.yaml": passing})
+	res := r.run()
+	if res.failed != "" {
+		t.Fatalf("step %q failed with %d, want none", res.failed, res.exitCode)
+	}
+	argv := strings.Split(strings.TrimSpace(mustRead(t, sudoLog)), "\n")
+	if len(argv) < 5 || argv[0] != "-E" || argv[1] != "env" || !strings.HasPrefix(argv[2], "PATH="+fakes+":") ||
+		argv[3] != filepath.Join(r.temp, "shakedown-bin", "shakedown") || argv[4] != "run" {
+		t.Errorf("sudo ran with %q, want -E env PATH=… SHAKEDOWN run …", argv)
+	}
+	if got := mustRead(t, r.summary); !strings.Contains(got, "| PASSED | a-passes |") {
+		t.Errorf("step summary, written through sudo: %q", got)
+	}
+}
+
+// The log shows a --var by its key and a history DSN without its password. (The run passes:
+// a store it cannot reach only costs the record, which shakedown says, redacted too.)
+func TestActionLogHidesSecrets(t *testing.T) {
+	bin := releasedBinary(t)
+	name := asset("v1.2.3")
+	rel := serveRelease(t, map[string][]byte{
+		"/v1.2.3/" + name: bin, "/v1.2.3/SHA256SUMS": []byte(sha(bin) + "  " + name + "\n"),
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // a store that refuses connections
+	r := newRunner(t, repoRoot(t), map[string]string{
+		"experiments": "a-passes.yaml", "version": "v1.2.3", "release-url": rel.URL,
+		"vars":    "mark=marked\ntoken=s3cret-value",
+		"history": "postgres://shakedown:pw-s3cret@" + closed + "/history?connect_timeout=5",
+	})
+	writeFiles(t, r.workspace, map[string]string{"a-passes.yaml": passing})
+	res := r.run()
+	if res.failed != "" || res.outputs["verdict"] != "passed" {
+		t.Fatalf("failed step %q, outputs %v: want none failed, passed", res.failed, res.outputs)
+	}
+	log := res.logs["shakedown run"]
+	for _, secret := range []string{"s3cret-value", "pw-s3cret"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("the log shows %q:\n%s", secret, log)
+		}
+	}
+	for _, want := range []string{"--var mark=…", "--var token=…", "postgres://shakedown:xxxxx@" + closed + "/history"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
 	}
 }

@@ -35,6 +35,10 @@ if [ -z "$version" ] || [ "$version" = source ]; then
 else
   [[ $version =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] ||
     die "version \"$version\": want a release tag such as v1.2.3, or \"source\""
+  [ "$(uname -s)" = Linux ] || die "releases are built for Linux; this runner is $(uname -s)"
+  for c in curl sha256sum; do
+    command -v "$c" >/dev/null || die "installing a release needs $c on the runner"
+  done
   case $(uname -m) in
     x86_64 | amd64) arch=amd64 ;;
     aarch64 | arm64) arch=arm64 ;;

@@ -36,26 +36,35 @@ mkdir -p "$reports"
 reports=$(cd "$reports" && pwd)
 junit=$reports/junit.xml json=$reports/runs/ markdown=$reports/summary.md html=$reports/report.html
 
-args=(run "${experiments[@]}" --junit "$junit" --json "$json" --markdown "$markdown" --html "$html")
-[ -z "${INPUT_HISTORY:-}" ] || args+=(--history "$INPUT_HISTORY")
-[ -z "${INPUT_GATE:-}" ] || args+=(--gate "$INPUT_GATE")
-[ -z "${INPUT_REFERENCE:-}" ] || args+=(--reference "$INPUT_REFERENCE")
+# args are shakedown's arguments; shown, the same as the log shows them: a --var by its key
+# only and a DSN without its password, as either may hold a secret (shakedown redacts its own
+# output, not its command line).
+args=() shown=()
+add() { args+=("$@") && shown+=("$@"); }
+add run "${experiments[@]}" --junit "$junit" --json "$json" --markdown "$markdown" --html "$html"
+if [ -n "${INPUT_HISTORY:-}" ]; then
+  args+=(--history "$INPUT_HISTORY")
+  shown+=(--history "$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:xxxxx@#' <<<"$INPUT_HISTORY")")
+fi
+if [ -n "${INPUT_GATE:-}" ]; then add --gate "$INPUT_GATE"; fi
+if [ -n "${INPUT_REFERENCE:-}" ]; then add --reference "$INPUT_REFERENCE"; fi
 while IFS= read -r line || [ -n "$line" ]; do
   line=${line%$'\r'}
   [ -n "${line//[[:space:]]/}" ] || continue
   [[ $line == *=* ]] || die "vars: \"$line\" is not key=value"
   args+=(--var "$line")
+  shown+=(--var "${line%%=*}=…")
 done <<<"${INPUT_VARS:-}"
-args+=("${extra[@]}")
+add "${extra[@]}"
 
-cmd=("$bin" "${args[@]}")
+cmd=("$bin")
 case ${INPUT_SUDO:-false} in
-  true) [ "$(id -u)" = 0 ] || cmd=(sudo -E env "PATH=$PATH" "${cmd[@]}") ;;
+  true) [ "$(id -u)" = 0 ] || cmd=(sudo -E env "PATH=$PATH" "$bin") ;;
   false | "") ;;
   *) die "sudo: \"$INPUT_SUDO\": want true or false" ;;
 esac
-
-echo "shakedown: ${cmd[*]}"
+echo "shakedown: ${cmd[*]} ${shown[*]}"
+cmd+=("${args[@]}")
 set +e
 "${cmd[@]}"
 code=$?

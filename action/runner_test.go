@@ -86,6 +86,7 @@ type result struct {
 	outputs   map[string]string   // the action's outputs
 	uploads   []map[string]string // the with: of each uses: step that would have run
 	usesNames []string            // and the action it names
+	logs      map[string]string   // what each run: step printed, by name
 }
 
 func newRunner(t *testing.T, actionPath string, inputs map[string]string) *runner {
@@ -225,7 +226,7 @@ func (r *runner) condition(cond string, failed bool) bool {
 // run runs the action's steps in order.
 func (r *runner) run() result {
 	r.t.Helper()
-	var res result
+	res := result{logs: map[string]string{}}
 	for i, s := range r.action.Runs.Steps {
 		if !r.condition(s.If, res.failed != "") {
 			continue
@@ -241,7 +242,9 @@ func (r *runner) run() result {
 			continue
 		}
 		res.ran = append(res.ran, s.Name)
-		if code := r.runStep(i, s); code != 0 && res.failed == "" {
+		code, log := r.runStep(i, s)
+		res.logs[s.Name] = log
+		if code != 0 && res.failed == "" {
 			res.failed, res.exitCode = s.Name, code
 		}
 	}
@@ -252,8 +255,8 @@ func (r *runner) run() result {
 	return res
 }
 
-// runStep runs one run: step and returns its exit code.
-func (r *runner) runStep(i int, s actionStep) int {
+// runStep runs one run: step and returns its exit code and what it printed.
+func (r *runner) runStep(i int, s actionStep) (int, string) {
 	r.t.Helper()
 	if s.Shell != "bash" {
 		r.t.Fatalf("step %q: shell %q: this runner runs bash only", s.Name, s.Shell)
@@ -312,7 +315,7 @@ func (r *runner) runStep(i int, s actionStep) int {
 			r.path = append([]string{p}, r.path...)
 		}
 	}
-	return code
+	return code, string(out)
 }
 
 // readKeyValues reads a GITHUB_OUTPUT or GITHUB_ENV file: name=value lines, and
