@@ -243,9 +243,12 @@ func runJob(t *testing.T, job gitlabJob, projectDir string) int {
 	for k, v := range jobVars {
 		env = append(env, k+"="+v)
 	}
-	script := "set -eo pipefail\n" + strings.Join(job.Script, "\n") + "\n"
-	cmd := exec.Command("bash", "--noprofile", "--norc")
-	cmd.Stdin, cmd.Dir, cmd.Env = strings.NewReader(script), projectDir, env
+	script := filepath.Join(tmp, "job.sh")
+	if err := os.WriteFile(script, []byte("set -eo pipefail\n"+strings.Join(job.Script, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "--noprofile", "--norc", script)
+	cmd.Dir, cmd.Env = projectDir, env
 	out, err := cmd.CombinedOutput()
 	t.Logf("job output:\n%s", out)
 	var ee *exec.ExitError
