@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -526,9 +527,8 @@ type guardedJournal struct {
 
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
 // what failed and carry their kind already. A signal's forced exit waits for it, as for
-// Close: the run's end waits for the journal it opens during the baseline, and a watchdog
-// takes a moment to start on a busy machine (bounded by the watchdog's own ready waits), so
-// a run cut short in its baseline still says its verdict and writes its reports.
+// Close, since the run's end waits for the journal it opens during the baseline: a run cut
+// short there still says its verdict. The wait is short: ctx's end stops the start.
 func openGuardedJournal(ctx context.Context, exe, stateDir, runID string, exp *shakedown.Experiment) (engine.Journal, error) {
 	defer holdExit(ctx)()
 	stopSignal := watchRun(ctx, runID) // stop finds the run by its journal and asks it so (stop.go)
@@ -536,10 +536,19 @@ func openGuardedJournal(ctx context.Context, exe, stateDir, runID string, exp *s
 	if err != nil {
 		return nil, err
 	}
+	// The first watchdog's start gives up when the run is cut short before it is ready (then
+	// nothing was injected); the ones that replace a dead watchdog later never do, as a run
+	// that was cut short may be reverting under their guard.
+	var kept atomic.Bool
 	start := func() (*watchdog.Guard, error) {
-		return watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+		startCtx := context.Background()
+		if !kept.Load() {
+			startCtx = ctx
+		}
+		return watchdog.Start(startCtx, exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
 	}
 	k, err := watchdog.Keep(start, j.Holding, j.Guarded)
+	kept.Store(true)
 	if err != nil {
 		j.Close()
 		return nil, err

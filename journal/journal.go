@@ -26,7 +26,7 @@
 // A run uses it so (the watchdog package guards the run while it lives):
 //
 //	j, err := journal.Open(stateDir, runID, meta)
-//	g, err := watchdog.Start(exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+//	g, err := watchdog.Start(ctx, exe, []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
 //	for each fault f:
 //		id, err := j.Begin(name, f.Undo(), shakedown.TTL(duration)) // no inject if this fails
 //		revert, err := f.Inject(ctx)

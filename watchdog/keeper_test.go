@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func keeperFor(t *testing.T, holding *atomic.Bool, failAfterFirst bool) (*Keeper
 		if failAfterFirst && started.Add(1) > 1 {
 			return nil, errors.New("cannot start")
 		}
-		return Start(testBinary(t), []string{"watchdog", "--state-dir", stateDir, "--run", "run1"}, stateDir, "run1")
+		return Start(context.Background(), testBinary(t), []string{"watchdog", "--state-dir", stateDir, "--run", "run1"}, stateDir, "run1")
 	}
 	var mu sync.Mutex
 	var guards []int

@@ -112,7 +112,7 @@ func runnerMain(spec string) error {
 	if err != nil {
 		return err
 	}
-	g, err := Start(os.Args[0], []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
+	g, err := Start(context.Background(), os.Args[0], []string{"watchdog", "--state-dir", stateDir, "--run", runID}, stateDir, runID)
 	if err != nil {
 		return err
 	}

@@ -83,8 +83,10 @@ type Guard struct {
 // Start spawns `exe args...` as the watchdog of run runID (the cli passes its own executable
 // and its hidden `watchdog` command, which calls Main) in a new session, with stdin a pipe
 // whose write end the returned Guard holds and stdout and stderr appended to LogPath. It
-// returns once the watchdog said it is ready, so that no inject precedes its guard.
-func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
+// returns once the watchdog said it is ready, so that no inject precedes its guard. If ctx
+// ends first, the watchdog is killed and Start returns ctx's cause: a run cut short while
+// its watchdog starts (slow on a busy machine) need not wait for a guard it will not use.
+func Start(ctx context.Context, exe string, args []string, stateDir, runID string) (*Guard, error) {
 	op := "start watchdog of run " + runID
 	logPath := LogPath(stateDir, runID)
 	if _, err := private.MkdirOwn(stateDir, logDir); err != nil {
@@ -129,7 +131,7 @@ func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
 		close(g.exited)
 	}()
 
-	line, err := readReady(readyR, cmd.Process.Pid, g.exited)
+	line, err := readReady(ctx, readyR, cmd.Process.Pid, g.exited)
 	if err != nil || line != "ready" {
 		cmd.Process.Kill()
 		inW.Close()
@@ -145,8 +147,8 @@ func Start(exe string, args []string, stateDir, runID string) (*Guard, error) {
 
 // readReady reads the line the watchdog pid says on f once it is ready, within readyWait. A
 // watchdog that exits or is stopped (SIGSTOP) before it is ready fails at once: it cannot
-// guard anything.
-func readReady(f *os.File, pid int, exited <-chan struct{}) (string, error) {
+// guard anything. So does the wait when ctx ends, within 50 ms.
+func readReady(ctx context.Context, f *os.File, pid int, exited <-chan struct{}) (string, error) {
 	deadline := time.Now().Add(readyWait)
 	r := bufio.NewReader(f)
 	var line []byte
@@ -175,6 +177,8 @@ func readReady(f *os.File, pid int, exited <-chan struct{}) (string, error) {
 		select {
 		case <-exited:
 			return "", errors.New("exited before it was ready")
+		case <-ctx.Done():
+			return "", context.Cause(ctx)
 		default:
 		}
 	}

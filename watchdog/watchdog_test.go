@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -261,11 +262,44 @@ func TestCleanStop(t *testing.T) {
 func TestStartFailsWhenWatchdogCannotRun(t *testing.T) {
 	dir := t.TempDir()
 	// `true` exits at once without saying ready.
-	if _, err := Start("/bin/true", nil, dir, "run1"); err == nil {
+	if _, err := Start(t.Context(), "/bin/true", nil, dir, "run1"); err == nil {
 		t.Fatal("Start of a program that never says ready succeeded")
 	}
-	if _, err := Start(filepath.Join(dir, "no-such-program"), nil, dir, "run1"); err == nil {
+	if _, err := Start(t.Context(), filepath.Join(dir, "no-such-program"), nil, dir, "run1"); err == nil {
 		t.Fatal("Start of a missing program succeeded")
+	}
+}
+
+// TestStartGivesUpWhenCancelled: a start whose context ends before the watchdog is ready
+// returns that context's cause at once, and the process it started is gone.
+func TestStartGivesUpWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	cause := errors.New("interrupted by SIGHUP")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		// This one never says ready: only the cancellation ends the wait (readyWait is 10 s).
+		_, err := Start(ctx, "/bin/sh", []string{"-c", `echo $$ > "$0"; exec sleep 60`, pidFile}, dir, "run1")
+		done <- err
+	}()
+	var pid int
+	testenv.WaitFor(t, "the starting process wrote its pid", 5*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	cancel(cause)
+	select {
+	case err := <-done:
+		if !errors.Is(err, cause) {
+			t.Fatalf("Start after its context ended: %v, want the cause %v", err, cause)
+		}
+	case <-time.After(readyWait / 2):
+		t.Fatalf("Start still waiting %v after its context ended", readyWait/2)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the process Start gave up on (pid %d) still exists: %v", pid, err)
 	}
 }
 
