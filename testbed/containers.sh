@@ -93,6 +93,23 @@ start_podman() {
 		default_subnet = "10.$((100 + n)).0.0/24"
 		default_subnet_pools = [{"base" = "10.$((100 + n)).0.0/16", "size" = 24}]
 	EOF
+	# The default network with a bridge of this instance's own: podman's built-in one is
+	# always cni-podman0, which another instance (or one that was never stopped) holds with
+	# another subnet, and then no container starts.
+	cat >"$DIR/net/87-podman.conflist" <<-EOF
+		{
+		  "cniVersion": "0.4.0",
+		  "name": "podman",
+		  "plugins": [
+		    {"type": "bridge", "bridge": "cni-sd$n", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+		     "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+		              "ranges": [[{"subnet": "10.$((100 + n)).0.0/24", "gateway": "10.$((100 + n)).0.1"}]]}},
+		    {"type": "portmap", "capabilities": {"portMappings": true}},
+		    {"type": "firewall"},
+		    {"type": "tuning"}
+		  ]
+		}
+	EOF
 	cat >"$DIR/storage.conf" <<-EOF
 		[storage]
 		driver = "overlay"
@@ -157,7 +174,10 @@ stop() {
 			kill -KILL "$p" 2>/dev/null || true
 		fi
 	done
-	[[ $KIND == podman ]] && gc_cni_rules
+	if [[ $KIND == podman ]]; then
+		ip link del "cni-sd$POOL" 2>/dev/null || true
+		gc_cni_rules
+	fi
 	# unmount anything left below our dirs
 	awk -v a="$DIR/" -v b="$RUN/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts |
 		sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
