@@ -68,6 +68,21 @@ fi
 # The build flags: a GOFLAGS with build tags would leave features out of the release.
 case " $(go env GOFLAGS) " in *" -tags"*) die "GOFLAGS=\"$(go env GOFLAGS)\" sets build tags: a release has every feature; unset them" ;; esac
 
+# The image needs an engine: asked first, so that IMAGE=yes without one fails before the builds.
+dockererr=$(mktemp)
+skipped=
+if [ "$image" = no ]; then
+	skipped="IMAGE=no"
+elif ! command -v docker >/dev/null; then
+	skipped="the docker command is not installed"
+elif ! engine_arch=$(docker version --format '{{.Server.Arch}}' 2>"$dockererr"); then
+	skipped="no Docker engine answers at ${DOCKER_HOST:-the default socket}: $(tail -n 1 "$dockererr")"
+elif [[ ! " ${arches[*]} " =~ \ $engine_arch\  ]]; then
+	skipped="the Docker engine runs on $engine_arch, and the release has no binary for it"
+fi
+rm -f "$dockererr"
+[ -z "$skipped" ] || [ "$image" != yes ] || die "IMAGE=yes, but the container image cannot be built: $skipped"
+
 mkdir -p "$dist"
 stage=$(mktemp -d "$dist/.release.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -102,21 +117,8 @@ for arch in "${arches[@]}"; do
 done
 rm -rf "$src" "$stage/.sbom.log"
 
-# The image, when an engine answers.
-skipped=
-if [ "$image" = no ]; then
-	skipped="IMAGE=no"
-elif ! command -v docker >/dev/null; then
-	skipped="the docker command is not installed"
-elif ! engine_arch=$(docker version --format '{{.Server.Arch}}' 2>"$stage/.docker.err"); then
-	skipped="no Docker engine answers at ${DOCKER_HOST:-the default socket}: $(tail -n 1 "$stage/.docker.err")"
-elif [[ ! " ${arches[*]} " =~ \ $engine_arch\  ]]; then
-	skipped="the Docker engine runs on $engine_arch, and the release has no binary for it"
-fi
-rm -f "$stage/.docker.err"
-if [ -n "$skipped" ]; then
-	[ "$image" = yes ] && die "IMAGE=yes, but the container image cannot be built: $skipped"
-else
+# The image, when an engine answered.
+if [ -z "$skipped" ]; then
 	tarball=shakedown-$version-image-linux-$engine_arch.tar.gz
 	note "building the image shakedown:$version (linux/$engine_arch) and saving it as $tarball"
 	BINARY=$stage/shakedown-$version-linux-$engine_arch VERSION=$version \
