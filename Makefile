@@ -4,10 +4,16 @@ BIN     := bin/shakedown
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/shakedown-dev/shakedown.Version=$(VERSION)
 
-.PHONY: build demo test vet fmt-check bench bench-proxy bench-load bench-network docs fuzz clean
+.PHONY: build release demo test vet fmt-check bench bench-proxy bench-load bench-network docs fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shakedown
+
+# A release in dist/: static linux/amd64 and linux/arm64 binaries, their SBOMs, the container
+# image when a Docker engine answers (IMAGE=yes requires it), SHA256SUMS. See deploy/release.sh.
+release:
+	$(if $(filter command line environment,$(origin VERSION)),,$(error make release needs VERSION=vX.Y.Z, e.g. make release VERSION=v1.2.3))
+	deploy/release.sh '$(VERSION)'
 
 # The main job on the embedded default: a sample system and an experiment, no external services.
 # It builds without the Kubernetes family (client-go is most of a cold build) to be quick
@@ -59,7 +65,7 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin out
+	rm -rf bin out dist
 
 # The CI integrations' checks alone: actionlint over every GitHub workflow, shellcheck over
 # the action's scripts, action.yml's metadata (make test runs them too, in ./action/).

@@ -13,11 +13,15 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 version=${VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)}
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-(
-	cd "$root"
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/shakedown-dev/shakedown.Version=$version" \
-		-o "$ctx/shakedown" ./cmd/shakedown
-)
+if [ -n "${BINARY:-}" ]; then
+	cp "$BINARY" "$ctx/shakedown"
+else
+	(
+		cd "$root"
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/shakedown-dev/shakedown.Version=$version" \
+			-o "$ctx/shakedown" ./cmd/shakedown
+	)
+fi
 cp "$root/deploy/Dockerfile" "$ctx/Dockerfile"
 DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
 echo "$tag"
