@@ -9,7 +9,7 @@
 # Hand DIR to the tests as SHAKEDOWN_TEST_SSH_TESTBED. It holds:
 #   id_ed25519      the client key every host accepts (for root, the only login)
 #   known_hosts     every host's key, by address
-#   inventory.yaml  the hosts with their addresses and labels (role=web for the first half,
+#   inventory.json  the hosts with their addresses and labels (role=web for the first half,
 #                   role=db for the rest; zone=a|b alternating), read by remote.ReadInventory
 #   testbed.env     BRIDGE, SUBNET, GATEWAY (the root namespace's address on the bridge)
 #                   and SILENT (an address on the subnet nothing answers)
@@ -137,22 +137,23 @@ wait_ready() {
 	done
 }
 
+# write_inventory writes inventory.json (remote.ReadInventory reads it): role=web for the
+# first half of the hosts, role=db for the rest; zone=a and zone=b alternating.
 write_inventory() {
-	local i=0 name addr role zone
+	local i=0 name addr role zone sep=""
 	{
-		echo "# shakedown SSH test bed: $N OpenSSH servers, each in its own network namespace."
-		echo "user: root"
-		echo "identity: $DIR/id_ed25519"
-		echo "known_hosts: $DIR/known_hosts"
-		echo "hosts:"
+		printf '{"user": "root", "identity": "id_ed25519", "known_hosts": "known_hosts", "hosts": [\n'
 		while read -r name addr; do
 			role=db zone=b
 			((i < (N + 1) / 2)) && role=web
 			((i % 2 == 0)) && zone=a
-			printf '  - {name: %s, address: "%s", labels: {role: %s, zone: %s}}\n' "$name" "$addr" "$role" "$zone"
+			printf '%s  {"name": "%s", "address": "%s", "labels": {"role": "%s", "zone": "%s"}}' \
+				"$sep" "$name" "$addr" "$role" "$zone"
+			sep=$',\n'
 			i=$((i + 1))
 		done <"$DIR/hosts.list"
-	} >"$DIR/inventory.yaml"
+		printf '\n]}\n'
+	} >"$DIR/inventory.json"
 }
 
 start() {

@@ -1,0 +1,136 @@
+package remote
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Inventory is a list of hosts with labels to select them by, and how to log in to them:
+//
+//	{"user": "root", "identity": "id_ed25519", "known_hosts": "known_hosts",
+//	 "hosts": [{"name": "host-01", "address": "10.200.0.10", "labels": {"role": "web"}}]}
+//
+// Relative identity and known_hosts paths are relative to the inventory file.
+type Inventory struct {
+	User                  string          `json:"user,omitempty"`
+	Identity              string          `json:"identity,omitempty"`
+	KnownHosts            string          `json:"known_hosts,omitempty"`
+	InsecureIgnoreHostKey bool            `json:"insecure_ignore_host_key,omitempty"`
+	Sudo                  bool            `json:"sudo,omitempty"`
+	Hosts                 []InventoryHost `json:"hosts"`
+}
+
+// InventoryHost is one host of an inventory.
+type InventoryHost struct {
+	Name    string            `json:"name"`
+	Address string            `json:"address"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// MaxInventory is the size of the largest inventory file read.
+const MaxInventory = 16 << 20
+
+// ReadInventory reads and checks the inventory file at path, resolving its relative paths.
+func ReadInventory(path string) (Inventory, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Inventory{}, shakedown.Wrap(shakedown.KindInvalid, "read inventory", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxInventory+1))
+	if err != nil {
+		return Inventory{}, shakedown.Wrap(shakedown.KindInvalid, "read inventory", err)
+	}
+	inv, err := ParseInventory(b)
+	if err != nil {
+		return Inventory{}, shakedown.Wrap(shakedown.KindInvalid, "inventory "+path, err)
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&inv.Identity, &inv.KnownHosts} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return inv, nil
+}
+
+// ParseInventory decodes an inventory strictly (unknown fields and trailing data are
+// errors) and checks it: at least one host, each with a unique non-empty name and a valid
+// address, labels with non-empty names.
+func ParseInventory(data []byte) (Inventory, error) {
+	var inv Inventory
+	if len(data) > MaxInventory {
+		return inv, shakedown.Errorf(shakedown.KindInvalid, "larger than %d bytes", MaxInventory)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&inv); err != nil {
+		return Inventory{}, shakedown.Errorf(shakedown.KindInvalid, "%w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Inventory{}, shakedown.Errorf(shakedown.KindInvalid, "data after the inventory")
+	}
+	if err := inv.check(); err != nil {
+		return Inventory{}, err
+	}
+	return inv, nil
+}
+
+func (inv Inventory) check() error {
+	if len(inv.Hosts) == 0 {
+		return shakedown.Errorf(shakedown.KindInvalid, "no hosts")
+	}
+	seen := make(map[string]bool, len(inv.Hosts))
+	for i, h := range inv.Hosts {
+		switch {
+		case h.Name == "":
+			return shakedown.Errorf(shakedown.KindInvalid, "host %d has no name", i+1)
+		case seen[h.Name]:
+			return shakedown.Errorf(shakedown.KindInvalid, "host %q is listed twice", h.Name)
+		}
+		seen[h.Name] = true
+		if _, err := HostPort(h.Address); err != nil {
+			return shakedown.Errorf(shakedown.KindInvalid, "host %q: %w", h.Name, err)
+		}
+		for k := range h.Labels {
+			if k == "" || strings.TrimSpace(k) != k {
+				return shakedown.Errorf(shakedown.KindInvalid, "host %q: label name %q", h.Name, k)
+			}
+		}
+	}
+	if inv.KnownHosts == "" && !inv.InsecureIgnoreHostKey {
+		return shakedown.Errorf(shakedown.KindInvalid, "no known_hosts (and insecure_ignore_host_key is not set)")
+	}
+	return nil
+}
+
+// Host returns how to reach the named host of the inventory.
+func (inv Inventory) Host(name string) (Host, error) {
+	for _, h := range inv.Hosts {
+		if h.Name == name {
+			return inv.host(h), nil
+		}
+	}
+	return Host{}, shakedown.Errorf(shakedown.KindNotFound, "no host %q in the inventory", name)
+}
+
+// All returns how to reach every host of the inventory, in its order.
+func (inv Inventory) All() []Host {
+	hs := make([]Host, len(inv.Hosts))
+	for i, h := range inv.Hosts {
+		hs[i] = inv.host(h)
+	}
+	return hs
+}
+
+func (inv Inventory) host(h InventoryHost) Host {
+	return Host{Address: h.Address, User: inv.User, Identity: inv.Identity, KnownHosts: inv.KnownHosts,
+		InsecureIgnoreHostKey: inv.InsecureIgnoreHostKey, Sudo: inv.Sudo}
+}

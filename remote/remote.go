@@ -1,0 +1,75 @@
+// Package remote reaches Linux hosts over SSH, agentless: it dials a host with its key
+// verified against known_hosts, runs argument lists there (never shell strings from users),
+// and stages files (shakedown's own binary) in a per-user directory on the host, verified by
+// SHA-256 and reused while they match.
+//
+//	Host ──Dial──▶ Client ──Run(argv)──────▶ [sudo -n --] 'arg0' 'arg1' …  (the login shell splits it back)
+//	                  │
+//	                  └──Stage(file)───▶ /tmp/shakedown-<uid>/<sha256[:16]>/<name>  (dir 0700, sum checked)
+//
+// A host that cannot be reached is an error of kind shakedown.KindUnavailable; a host key
+// that is unknown or does not match, or a login that is refused, one of kind
+// shakedown.KindPermission: both end a run with exit 5. The remote login shell must be a
+// POSIX shell (sh, bash, dash, zsh), which reads the quoting of Quote.
+package remote
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Host says how to reach one host. The zero values of the optional fields work.
+type Host struct {
+	Address string // host or host:port (an IPv6 address in brackets with a port); port 22 when absent
+	User    string // login user; the current user when empty
+
+	Identity string // private key file (unencrypted); may be empty when an ssh-agent holds the key
+	// AgentSocket is the ssh-agent to ask for keys: $SSH_AUTH_SOCK when empty, none when "-".
+	AgentSocket string
+
+	KnownHosts string // known_hosts file the host's key must be in; required unless InsecureIgnoreHostKey
+	// InsecureIgnoreHostKey accepts any host key. A run that sets it must say so loudly.
+	InsecureIgnoreHostKey bool
+
+	Sudo bool // run commands as root with "sudo -n --" (the login user needs passwordless sudo)
+
+	ConnectTimeout time.Duration // for the TCP connection and the SSH handshake; default 10s
+	Keepalive      time.Duration // interval of keepalive requests; default 5s; 3 unanswered close the connection
+}
+
+// Default values of Host's optional fields.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultKeepalive      = 5 * time.Second
+)
+
+// HostPort returns address with port 22 added when it has none. An IPv6 address without a
+// port may be written bare ("::1") or in brackets ("[::1]").
+func HostPort(address string) (string, error) {
+	if address == "" {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "empty host address")
+	}
+	if strings.ContainsAny(address, " \t\r\n\x00/@") {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: must be host or host:port", address)
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		// No port: a name, an IPv4 address, a bare or bracketed IPv6 address.
+		host = strings.TrimSuffix(strings.TrimPrefix(address, "["), "]")
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil || strings.ContainsAny(host, "[]") {
+			return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: must be host or host:port", address)
+		}
+		port = "22"
+	}
+	if host == "" || strings.ContainsAny(host, "[]") {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: no host", address)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: port must be 1..65535", address)
+	}
+	return net.JoinHostPort(host, port), nil
+}

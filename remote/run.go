@@ -1,0 +1,243 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Limits of what Run keeps of a command's output.
+const (
+	MaxStdout  = 64 << 20 // more is an error
+	StderrTail = 2048     // the last bytes of standard error kept
+)
+
+// Output is what a command that ran on a host printed, and how it ended.
+type Output struct {
+	Stdout []byte
+	Stderr string // the last StderrTail bytes, trimmed
+	Code   int    // exit code; -1 when a signal ended it
+	Signal string // the signal that ended it ("KILL"), or ""
+}
+
+// ExitError is a command that ran on the host and did not exit 0.
+type ExitError struct {
+	Code   int
+	Signal string
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	s := fmt.Sprintf("exit status %d", e.Code)
+	if e.Signal != "" {
+		s = "killed by signal " + e.Signal
+	}
+	if e.Stderr != "" {
+		s += ": " + e.Stderr
+	}
+	return s
+}
+
+// wrapper runs a command on the host after telling, on the first line of its standard
+// error, the session it runs in (sshd makes one per SSH session; field 6 of /proc/PID/stat),
+// so that a cancelled Run can end everything the command started: OpenSSH refuses SSH's
+// signal request to root logins, and a closed channel does not end a command that neither
+// reads nor writes.
+const wrapper = `f() { echo "shakedown-session $4" >&2; }; read -r s </proc/$$/stat; f ${s##*) }; exec "$@"`
+
+// killSession ends every process of the session that the wrapper named.
+const killSession = `pkill -KILL -s "$1" 2>/dev/null || kill -KILL -- "-$1" 2>/dev/null; exit 0`
+
+// Run runs argv on the host, each argument quoted for the login shell (see Quote), with
+// "sudo -n --" in front when the host says Sudo, and stdin (may be nil) as its standard
+// input. It returns when the command has exited and its output is read. A command that
+// exits non-zero is an error of kind KindInternal wrapping an *ExitError (KindPermission
+// when sudo wants a password); a connection lost meanwhile, KindUnavailable. When ctx ends
+// first, every process of the command's session on the host is killed (SIGKILL) before Run
+// returns.
+func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Output, error) {
+	var out Output
+	line, err := Quote(argv)
+	if err != nil {
+		return out, err
+	}
+	op := fmt.Sprintf("run %s on %s", argv[0], c.addr)
+	line, _ = Quote(append([]string{"sh", "-c", wrapper, "sh"}, argv...))
+	if c.host.Sudo {
+		line = "sudo -n -- " + line
+		op = fmt.Sprintf("run %s (sudo) on %s", argv[0], c.addr)
+	}
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return out, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+	defer s.Close()
+	stdout := &capped{max: MaxStdout}
+	stderr := &sessionTail{tail: tail{max: StderrTail}}
+	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
+	if err := s.Start(line); err != nil {
+		return out, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- s.Wait() }()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		c.kill(context.WithoutCancel(ctx), stderr.session())
+		s.Close()
+		select {
+		case <-waited:
+		case <-time.After(killTimeout):
+		}
+		return out, shakedown.Wrap(ctxKind(ctx, shakedown.KindUnavailable), op, ctx.Err())
+	}
+	out.Stdout = stdout.Bytes()
+	out.Stderr = strings.TrimSpace(stderr.String())
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+		if stdout.over {
+			return out, shakedown.Errorf(shakedown.KindInternal, "%s: more than %d bytes of output", op, MaxStdout)
+		}
+		return out, nil
+	case errors.As(err, &ee):
+		out.Code, out.Signal = ee.ExitStatus(), ee.Signal()
+		if out.Signal != "" {
+			out.Code = -1
+		}
+		kind := shakedown.KindInternal
+		if c.host.Sudo && out.Code == 1 && strings.Contains(out.Stderr, "sudo: a password is required") {
+			kind = shakedown.KindPermission
+		}
+		return out, shakedown.Wrap(kind, op, &ExitError{Code: out.Code, Signal: out.Signal, Stderr: out.Stderr})
+	default: // *ssh.ExitMissingError, io.EOF: the connection or the session went away
+		return out, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+}
+
+// killTimeout bounds the kill of a cancelled command, and the wait for its session to end.
+const killTimeout = 5 * time.Second
+
+// kill ends the processes of session sid on the host, on a session of its own (best effort:
+// a connection that is gone has taken its sessions with it).
+func (c *Client) kill(ctx context.Context, sid int) {
+	if sid <= 1 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, killTimeout)
+	defer cancel()
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	line, _ := Quote([]string{"sh", "-c", killSession, "sh", strconv.Itoa(sid)})
+	if c.host.Sudo {
+		line = "sudo -n -- " + line
+	}
+	done := make(chan struct{})
+	go func() { s.Run(line); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// sessionTail is the tail of a command's standard error after the wrapper's first line,
+// whose session ID it keeps.
+type sessionTail struct {
+	mu    sync.Mutex
+	first []byte // the wrapper's line, until its newline
+	sid   int
+	done  bool
+	tail
+}
+
+func (t *sessionTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	if !t.done {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			t.first = append(t.first, p...)
+			return n, nil
+		}
+		t.first = append(t.first, p[:i]...)
+		p = p[i+1:]
+		t.done = true
+		if v, ok := strings.CutPrefix(string(t.first), "shakedown-session "); ok {
+			t.sid, _ = strconv.Atoi(v)
+		} else { // not the wrapper's line (the wrapper could not start): keep it
+			t.tail.Write(append(t.first, '\n'))
+		}
+	}
+	t.tail.Write(p)
+	return n, nil
+}
+
+func (t *sessionTail) session() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sid
+}
+
+func (t *sessionTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.done { // a partial first line that never ended
+		return string(t.first) + t.tail.String()
+	}
+	return t.tail.String()
+}
+
+// capped is a buffer that keeps at most max bytes and remembers it was offered more.
+type capped struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *capped) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.over = true
+		b.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+// tail keeps the last max bytes written to it, from the start of a line when it can.
+type tail struct {
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	b := t.buf
+	if len(b) > t.max {
+		b = b[len(b)-t.max:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,101 @@
+package remote
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// stageScript runs on the host as "sh -c stageScript sh MODE SUM NAME". It works in
+// /tmp/shakedown-<uid>, a directory of the login user's own (0700; one that is a link or
+// belongs to someone else is refused), and prints the staged file's path.
+//
+//	check: exit 0 when <dir>/<sum[:16]>/NAME is there with SHA-256 SUM, 10 when not
+//	put:   write standard input to a temporary file beside it, check its SHA-256 (exit 11
+//	       when it differs), make it executable and rename it into place
+const stageScript = `set -e
+umask 077
+base=/tmp/shakedown-$(id -u)
+mkdir -p "$base"
+if [ -L "$base" ] || [ ! -O "$base" ]; then
+	echo "$base is not a directory of $(id -un)'s own" >&2; exit 12
+fi
+chmod 700 "$base"
+dir=$base/$(printf %.16s "$2")
+f=$dir/$3
+case $1 in
+check)
+	if [ -f "$f" ] && [ "$(sha256sum <"$f" | cut -c1-64)" = "$2" ]; then echo "$f"; exit 0; fi
+	exit 10 ;;
+put)
+	mkdir -p "$dir"
+	tmp=$f.part.$$
+	trap 'rm -f "$tmp"' EXIT
+	cat >"$tmp"
+	got=$(sha256sum <"$tmp" | cut -c1-64)
+	if [ "$got" != "$2" ]; then echo "uploaded copy has SHA-256 $got, want $2" >&2; exit 11; fi
+	chmod 700 "$tmp"
+	mv -f "$tmp" "$f"
+	trap - EXIT
+	echo "$f" ;;
+esac`
+
+// Stage copies the local file at path to the host, into
+// /tmp/shakedown-<uid>/<sha256[:16]>/<base name> (uid: the login user's, not sudo's),
+// executable, and returns its path there. A copy already there whose SHA-256 matches is
+// reused without an upload; one that does not (truncated, altered) is replaced. The upload
+// is checked with sha256sum on the host before it takes the copy's place. Staged files stay
+// on the host for later runs; nothing here removes them.
+func (c *Client) Stage(ctx context.Context, path string) (string, error) {
+	op := fmt.Sprintf("stage %s on %s", filepath.Base(path), c.addr)
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindInvalid, op, err)
+	}
+	name := filepath.Base(path)
+	out, err := c.Run(ctx, []string{"sh", "-c", stageScript, "sh", "check", sum, name}, nil)
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return strings.TrimSpace(string(out.Stdout)), nil
+	case !errors.As(err, &ee) || ee.Code != 10:
+		return "", shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindInvalid, op, err)
+	}
+	defer f.Close()
+	out, err = c.Run(ctx, []string{"sh", "-c", stageScript, "sh", "put", sum, name}, f)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	return strings.TrimSpace(string(out.Stdout)), nil
+}
+
+// fileSHA256 returns the hex SHA-256 of the regular file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
