@@ -59,7 +59,10 @@ func HostPort(address string) (string, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		// No port: a name, an IPv4 address, a bare or bracketed IPv6 address.
-		host = strings.TrimSuffix(strings.TrimPrefix(address, "["), "]")
+		host = address
+		if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+			host = host[1 : len(host)-1]
+		}
 		if strings.Contains(host, ":") && net.ParseIP(host) == nil || strings.ContainsAny(host, "[]") {
 			return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: must be host or host:port", address)
 		}

@@ -20,7 +20,8 @@
 # $SSHBED_RUN_BASE/pool-<P> (default ${TMPDIR:-/tmp}/sshbed), P = 0..49, so several test beds
 # run side by side. It creates /run/sshd (sshd's privilege separation directory, as the
 # package's own service does) if missing. Each sshd runs in a private mount namespace where
-# hosts/NAME is bind-mounted on /etc/ssh and a tmpfs on /tmp: hosts share the machine's
+# hosts/NAME is bind-mounted on /etc/ssh, hosts/NAME/root on /root (root's home, empty: no
+# shell start-up files of this machine's) and a tmpfs on /tmp: hosts share the machine's
 # binaries but not their temporary files, like real machines. Needs root, iproute2,
 # util-linux (unshare) and openssh-server.
 set -euo pipefail
@@ -58,7 +59,8 @@ reserve_pool() {
 # in the config are under /etc/ssh, where hosts/NAME is mounted in the host's namespace.
 host_config() {
 	local name=$1 addr=$2 h=$DIR/hosts/$1
-	mkdir -p "$h"
+	mkdir -p "$h/root"
+	chmod 700 "$h/root"
 	ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$h/ssh_host_ed25519_key"
 	cp "$DIR/id_ed25519.pub" "$h/authorized_keys"
 	cat >"$h/sshd_config" <<-EOF
@@ -108,7 +110,8 @@ network() {
 start_host() {
 	local i=$1 name=$2
 	setsid ip netns exec "shakedown-ssh$POOL-$i" unshare --mount --propagation private -- sh -c '
-		mount --bind "$1" /etc/ssh && mount -t tmpfs -o mode=1777,size=512m tmpfs /tmp &&
+		mount --bind "$1" /etc/ssh && mount --bind "$1/root" /root &&
+		mount -t tmpfs -o mode=1777,size=512m tmpfs /tmp &&
 		exec "$2" -D -e -f /etc/ssh/sshd_config -E /etc/ssh/sshd.log' sh "$DIR/hosts/$name" "$SSHD" \
 		>>"$DIR/hosts/$name/start.log" 2>&1 </dev/null &
 	echo $! >"$DIR/hosts/$name/daemon.pid"
