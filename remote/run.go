@@ -217,7 +217,8 @@ func (b *capped) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// tail keeps the last max bytes written to it, from the start of a line when it can.
+// tail keeps the last max bytes written to it, from the start of a line when it can. It
+// holds one byte more than it shows, to see whether what it shows starts a line.
 type tail struct {
 	buf []byte
 	max int
@@ -225,8 +226,8 @@ type tail struct {
 
 func (t *tail) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	if len(t.buf) > 2*t.max+1 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max-1:]...)
 	}
 	return len(p), nil
 }
@@ -234,9 +235,11 @@ func (t *tail) Write(p []byte) (int, error) {
 func (t *tail) String() string {
 	b := t.buf
 	if len(b) > t.max {
-		b = b[len(b)-t.max:]
+		b = b[len(b)-t.max-1:]
 		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
 			b = b[i+1:]
+		} else {
+			b = b[1:]
 		}
 	}
 	return string(b)

@@ -39,4 +39,9 @@ func TestTail(t *testing.T) {
 	if got := tl.String(); got != "last one\n" {
 		t.Errorf("tail = %q, want the last whole line", got)
 	}
+	tl = tail{max: 4}
+	tl.Write([]byte("no newline at all"))
+	if got := tl.String(); got != " all" {
+		t.Errorf("tail of one long line = %q, want its last 4 bytes", got)
+	}
 }
