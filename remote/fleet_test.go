@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,9 +60,13 @@ func startAgent(t *testing.T, keys ...string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	testenv.WaitFor(t, "ssh-agent's socket", 10*time.Second, func() bool {
-		fi, err := os.Stat(sock)
-		return err == nil && fi.Mode()&os.ModeSocket != 0
+	// The socket file is there from its bind, before the agent listens: wait for a connection.
+	testenv.WaitFor(t, "ssh-agent to listen", 10*time.Second, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
 	})
 	for _, k := range keys {
 		add := exec.Command(testenv.NeedCommand(t, "ssh-add"), k)

@@ -169,14 +169,19 @@ start() {
 	printf 'POOL=%s\nBRIDGE=%s\nSUBNET=%s.0/24\nGATEWAY=%s\nSILENT=%s.254\nN=%s\n' \
 		"$POOL" "$BRIDGE" "$SUBNET" "$GATEWAY" "$SUBNET" "$N" >"$DIR/testbed.env"
 	mkdir -p /run/sshd
-	rm -f "$DIR/known_hosts" "$DIR/hosts.list" "$DIR/id_ed25519" "$DIR/id_ed25519.pub"
+	# A new start has new keys: what an earlier start left in DIR goes.
+	rm -rf "$DIR/hosts" "$DIR/known_hosts" "$DIR/hosts.list" "$DIR/id_ed25519" "$DIR/id_ed25519.pub"
 	ssh-keygen -q -t ed25519 -N '' -C shakedown-testbed -f "$DIR/id_ed25519"
 	local i name addr
 	for ((i = 1; i <= N; i++)); do
 		printf 'host-%02d %s\n' "$i" "$SUBNET.$((9 + i))"
 	done >"$DIR/hosts.list"
-	while read -r name addr; do host_config "$name" "$addr" & done <"$DIR/hosts.list"
-	wait
+	local jobs=() j
+	while read -r name addr; do
+		host_config "$name" "$addr" &
+		jobs+=($!)
+	done <"$DIR/hosts.list"
+	for j in "${jobs[@]}"; do wait "$j" || die "could not write a host's keys and config"; done
 	while read -r name addr; do
 		printf '%s %s\n' "$addr" "$(cut -d' ' -f1,2 "$DIR/hosts/$name/ssh_host_ed25519_key.pub")"
 	done <"$DIR/hosts.list" >"$DIR/known_hosts"
@@ -194,11 +199,19 @@ stop() {
 	[[ -f $DIR/testbed.env ]] || { log "nothing in $DIR"; [[ ${1:-} == --purge ]] && rm -rf "$DIR"; return 0; }
 	# shellcheck disable=SC1091
 	. "$DIR/testbed.env"
-	local ns pids
+	local ns pids=() p n
 	# Every process in a host's namespace: its sshd and the sessions it forked.
 	for ns in $(ip netns list | awk -v p="shakedown-ssh$POOL-" 'index($1, p) == 1 {print $1}'); do
-		pids=$(ip netns pids "$ns" 2>/dev/null || true)
-		[[ -z $pids ]] || kill -KILL $pids 2>/dev/null || true
+		# shellcheck disable=SC2207
+		pids+=($(ip netns pids "$ns" 2>/dev/null || true))
+	done
+	[[ ${#pids[@]} -eq 0 ]] || kill -KILL "${pids[@]}" 2>/dev/null || true
+	for ((n = 0; n < 100; n++)); do # until they are gone (5 s at most)
+		for p in "${pids[@]}"; do [[ -d /proc/$p ]] && break; done
+		[[ ${#pids[@]} -eq 0 || ! -d /proc/$p ]] && break
+		sleep 0.05
+	done
+	for ns in $(ip netns list | awk -v p="shakedown-ssh$POOL-" 'index($1, p) == 1 {print $1}'); do
 		ip netns delete "$ns" 2>/dev/null || true
 	done
 	local f
