@@ -63,18 +63,11 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkStage stages shakedown's own binary (SHAKEDOWN_BENCH_BINARY, else the test
-// binary, of a similar size) on one host: cold (removed from the host before each
+// BenchmarkStage stages shakedown's own binary (see benchBinary) on one host: cold (removed from the host before each
 // iteration) and warm (already there: a hash on each side, no upload).
 func BenchmarkStage(b *testing.B) {
 	tb := needTestbed(b)
-	bin := os.Getenv("SHAKEDOWN_BENCH_BINARY")
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	bin := benchBinary(b)
 	fi, err := os.Stat(bin)
 	if err != nil {
 		b.Fatal(err)
@@ -105,4 +98,45 @@ func BenchmarkStage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStageAllWarm checks the staged binary on every host of the test bed at once,
+// over connections already open: the staging part of a fan-out's start.
+func BenchmarkStageAllWarm(b *testing.B) {
+	tb := needTestbed(b)
+	bin := benchBinary(b)
+	var clients []*remote.Client
+	for i := range tb.inv.Hosts {
+		clients = append(clients, dial(b, tb.host(b, i)))
+	}
+	stageAll := func() {
+		var g errgroup.Group
+		for _, c := range clients {
+			g.Go(func() error {
+				_, err := c.Stage(context.Background(), bin)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stageAll()
+	for b.Loop() {
+		stageAll()
+	}
+	b.ReportMetric(float64(len(clients)), "hosts")
+}
+
+// benchBinary is the file the staging benchmarks stage: SHAKEDOWN_BENCH_BINARY (make build's
+// bin/shakedown), else the test binary, of a similar size.
+func benchBinary(b *testing.B) string {
+	if bin := os.Getenv("SHAKEDOWN_BENCH_BINARY"); bin != "" {
+		return bin
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bin
 }

@@ -403,6 +403,18 @@ func TestStage(t *testing.T) {
 		t.Errorf("the restaged script printed %q, want %q", got, mark)
 	}
 
+	// The local file changed: a new copy, beside the old one.
+	if err := os.WriteFile(local, []byte("#!/bin/sh\necho changed-"+mark+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := c.Stage(ctx, local)
+	if err != nil || changed == path {
+		t.Fatalf("stage a changed file: %s, %v; want a path other than %s", changed, err, path)
+	}
+	if got := run(changed); got != "changed-"+mark {
+		t.Errorf("the changed script printed %q", got)
+	}
+
 	if _, err := c.Stage(ctx, filepath.Join(t.TempDir(), "missing")); !shakedown.IsKind(err, shakedown.KindInvalid) {
 		t.Errorf("stage a missing file: %v, want invalid", err)
 	}

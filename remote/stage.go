@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/shakedown-dev/shakedown"
 )
@@ -81,6 +82,21 @@ func (c *Client) Stage(ctx context.Context, path string) (string, error) {
 	return strings.TrimSpace(string(out.Stdout)), nil
 }
 
+// sums caches the SHA-256 of local files by path, for as long as they are the same file
+// (inode) with the same size and modification time: a fan-out stages one binary on many hosts, and hashes it once.
+var sums = struct {
+	sync.Mutex
+	byPath map[string]*sumEntry
+}{byPath: map[string]*sumEntry{}}
+
+// sumEntry is one file's cached sum; its lock is held while the file is hashed, so that
+// callers staging the same file at once wait for one hash rather than each making their own.
+type sumEntry struct {
+	sync.Mutex
+	fi  os.FileInfo // of the file hashed
+	sum string
+}
+
 // fileSHA256 returns the hex SHA-256 of the regular file at path.
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
@@ -88,14 +104,32 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return "", err
-	} else if !fi.Mode().IsRegular() {
+	}
+	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	sums.Lock()
+	e := sums.byPath[path]
+	if e == nil {
+		e = &sumEntry{}
+		sums.byPath[path] = e
+	}
+	sums.Unlock()
+
+	e.Lock()
+	defer e.Unlock()
+	// A file rewritten in place with the same size within one tick of its clock keeps a
+	// stale sum here; the host's check of the upload then fails rather than stage it.
+	if e.fi != nil && os.SameFile(e.fi, fi) && e.fi.Size() == fi.Size() && e.fi.ModTime().Equal(fi.ModTime()) {
+		return e.sum, nil
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	e.fi, e.sum = fi, hex.EncodeToString(h.Sum(nil))
+	return e.sum, nil
 }
