@@ -294,7 +294,7 @@ func TestRunCancel(t *testing.T) {
 				_, err := c.Run(ctx, []string{"sh", "-c", "sleep 31.4159; echo after"}, nil)
 				done <- err
 			}()
-			running := func() bool { return exec.Command("pgrep", "-f", "^sleep 31.4159$").Run() == nil }
+			running := func() bool { return processRunning(t, "sleep", "31.4159") }
 			testenv.WaitFor(t, "the remote sleep to start", 10*time.Second, running)
 			cancel()
 			if err := <-done; !shakedown.IsKind(err, shakedown.KindAborted) {
@@ -331,7 +331,7 @@ func TestKeepaliveClosesLostConnection(t *testing.T) {
 		done <- err
 	}()
 	testenv.WaitFor(t, "the remote sleep to start", 10*time.Second, func() bool {
-		return exec.Command("pgrep", "-f", "^sleep 27.1828$").Run() == nil
+		return processRunning(t, "sleep", "27.1828")
 	})
 	ipNS("down")
 	t.Cleanup(func() { ipNS("up") })
@@ -438,6 +438,23 @@ func TestStageRefusesForeignDirectory(t *testing.T) {
 	if out, _ := c.Run(ctx, []string{"ls", "-A", "/tmp/elsewhere"}, nil); len(bytes.TrimSpace(out.Stdout)) != 0 {
 		t.Errorf("the link's target got %q", out.Stdout)
 	}
+}
+
+// processRunning reports whether a process of this machine (the test bed's hosts share its
+// processes) runs exactly argv.
+func processRunning(t *testing.T, argv ...string) bool {
+	t.Helper()
+	want := strings.Join(argv, "\x00") + "\x00"
+	paths, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && string(b) == want {
+			return true
+		}
+	}
+	return false
 }
 
 func must[T any](v T, err error) T {

@@ -93,7 +93,7 @@ func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Outpu
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
-		c.kill(context.WithoutCancel(ctx), stderr.session())
+		c.kill(stderr.session())
 		s.Close()
 		select {
 		case <-waited:
@@ -128,28 +128,30 @@ func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Outpu
 // killTimeout bounds the kill of a cancelled command, and the wait for its session to end.
 const killTimeout = 5 * time.Second
 
-// kill ends the processes of session sid on the host, on a session of its own (best effort:
-// a connection that is gone has taken its sessions with it).
-func (c *Client) kill(ctx context.Context, sid int) {
+// kill ends the processes of session sid on the host, on a session of its own, waiting
+// killTimeout at most (best effort: a connection that is gone has taken its sessions with
+// it; one that hangs is closed by the keepalives, which ends the kill's goroutine).
+func (c *Client) kill(sid int) {
 	if sid <= 1 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, killTimeout)
-	defer cancel()
-	s, err := c.conn.NewSession()
-	if err != nil {
-		return
-	}
-	defer s.Close()
 	line, _ := Quote([]string{"sh", "-c", killSession, "sh", strconv.Itoa(sid)})
 	if c.host.Sudo {
 		line = "sudo -n -- " + line
 	}
 	done := make(chan struct{})
-	go func() { s.Run(line); close(done) }()
+	c.wg.Go(func() {
+		defer close(done)
+		s, err := c.conn.NewSession()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		s.Run(line)
+	})
 	select {
 	case <-done:
-	case <-ctx.Done():
+	case <-time.After(killTimeout):
 	}
 }
 
