@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -254,7 +255,7 @@ func hostKeyCheck(cfg *ssh.ClientConfig, h Host, addr string) error {
 // knownAlgorithms returns the host key algorithms of the keys known_hosts lists for addr,
 // found by asking the check about a key no file holds: its KeyError lists them.
 func knownAlgorithms(check ssh.HostKeyCallback, addr string) []string {
-	probe, err := ssh.NewPublicKey(make([]byte, 32)) // an ed25519 key of zeros
+	probe, err := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize))) // all zeros
 	if err != nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,9 +178,15 @@ func knownHostsWith(t *testing.T, address string, key ssh.PublicKey) string {
 	return p
 }
 
+// hostKey is a test bed host's ed25519 key, the one its known_hosts lists.
 func hostKey(t *testing.T, tb testbed, name string) ssh.PublicKey {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(tb.dir, "hosts", name, "ssh_host_ed25519_key.pub"))
+	return hostKeyFile(t, tb, name, "ssh_host_ed25519_key.pub")
+}
+
+func hostKeyFile(t *testing.T, tb testbed, name, file string) ssh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(tb.dir, "hosts", name, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +195,24 @@ func hostKey(t *testing.T, tb testbed, name string) ssh.PublicKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestHostKeyAlgorithm: a host with an ECDSA and an ed25519 key is asked for the one
+// known_hosts lists, whichever it is.
+func TestHostKeyAlgorithm(t *testing.T) {
+	tb := needTestbed(t)
+	name := tb.inv.Hosts[9].Name
+	for _, file := range []string{"ssh_host_ed25519_key.pub", "ssh_host_ecdsa_key.pub"} {
+		key := hostKeyFile(t, tb, name, file)
+		h := tb.host(t, 9)
+		h.KnownHosts = knownHostsWith(t, h.Address, key)
+		c, err := remote.Dial(context.Background(), h)
+		if err != nil {
+			t.Errorf("dial with only the %s key in known_hosts: %v", key.Type(), err)
+			continue
+		}
+		c.Close()
+	}
 }
 
 func TestHostKeyMismatch(t *testing.T) {
@@ -227,8 +252,13 @@ func TestUnknownHost(t *testing.T) {
 	if !errors.As(err, &he) || len(he.Want) != 0 || !shakedown.IsKind(err, shakedown.KindPermission) {
 		t.Fatalf("dial a host known_hosts does not list: %v, want a permission HostKeyError with no known key", err)
 	}
-	if want := ssh.FingerprintSHA256(hostKey(t, tb, tb.inv.Hosts[2].Name)); he.Offered != want || !strings.Contains(err.Error(), want) {
-		t.Errorf("offered %s, want %s named", he.Offered, want)
+	// The host has an ed25519 and an ECDSA key; with nothing known, either may be offered.
+	var keys []string
+	for _, file := range []string{"ssh_host_ed25519_key.pub", "ssh_host_ecdsa_key.pub"} {
+		keys = append(keys, ssh.FingerprintSHA256(hostKeyFile(t, tb, tb.inv.Hosts[2].Name, file)))
+	}
+	if !slices.Contains(keys, he.Offered) || !strings.Contains(err.Error(), he.Offered) {
+		t.Errorf("offered %s, want one of %s, named", he.Offered, keys)
 	}
 
 	// insecure_ignore_host_key lets the same host in.

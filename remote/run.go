@@ -66,6 +66,11 @@ const killSession = `pkill -KILL -s "$1" 2>/dev/null || kill -KILL -- "-$1" 2>/d
 // first, every process of the command's session on the host is killed (SIGKILL) before Run
 // returns.
 func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Output, error) {
+	return c.run(ctx, argv, stdin, c.host.Sudo)
+}
+
+// run is Run, with sudo or without.
+func (c *Client) run(ctx context.Context, argv []string, stdin io.Reader, sudo bool) (Output, error) {
 	var out Output
 	line, err := Quote(argv)
 	if err != nil {
@@ -73,7 +78,7 @@ func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Outpu
 	}
 	op := fmt.Sprintf("run %s on %s", argv[0], c.addr)
 	line, _ = Quote(append([]string{"sh", "-c", wrapper, "sh"}, argv...))
-	if c.host.Sudo {
+	if sudo {
 		line = "sudo -n -- " + line
 		op = fmt.Sprintf("run %s (sudo) on %s", argv[0], c.addr)
 	}
@@ -93,7 +98,7 @@ func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Outpu
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
-		c.kill(stderr.session())
+		c.kill(stderr.session(), sudo)
 		s.Close()
 		select {
 		case <-waited:
@@ -116,7 +121,7 @@ func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Outpu
 			out.Code = -1
 		}
 		kind := shakedown.KindInternal
-		if c.host.Sudo && out.Code == 1 && strings.Contains(out.Stderr, "sudo: a password is required") {
+		if sudo && out.Code == 1 && strings.Contains(out.Stderr, "sudo: a password is required") {
 			kind = shakedown.KindPermission
 		}
 		return out, shakedown.Wrap(kind, op, &ExitError{Code: out.Code, Signal: out.Signal, Stderr: out.Stderr})
@@ -131,12 +136,12 @@ const killTimeout = 5 * time.Second
 // kill ends the processes of session sid on the host, on a session of its own, waiting
 // killTimeout at most (best effort: a connection that is gone has taken its sessions with
 // it; one that hangs is closed by the keepalives, which ends the kill's goroutine).
-func (c *Client) kill(sid int) {
+func (c *Client) kill(sid int, sudo bool) {
 	if sid <= 1 {
 		return
 	}
 	line, _ := Quote([]string{"sh", "-c", killSession, "sh", strconv.Itoa(sid)})
-	if c.host.Sudo {
+	if sudo {
 		line = "sudo -n -- " + line
 	}
 	done := make(chan struct{})

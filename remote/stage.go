@@ -51,7 +51,8 @@ esac`
 
 // Stage copies the local file at path to the host, into
 // /tmp/shakedown-<uid>/<sha256[:16]>/<base name> (uid: the login user's, not sudo's),
-// executable, and returns its path there. A copy already there whose SHA-256 matches is
+// executable, and returns its path there. It runs as the login user even when the host says
+// Sudo: root can run what the user staged, and the user's directory stays the user's. A copy already there whose SHA-256 matches is
 // reused without an upload; one that does not (truncated, altered) is replaced. The upload
 // is checked with sha256sum on the host before it takes the copy's place. Staged files stay
 // on the host for later runs; nothing here removes them.
@@ -62,7 +63,7 @@ func (c *Client) Stage(ctx context.Context, path string) (string, error) {
 		return "", shakedown.Wrap(shakedown.KindInvalid, op, err)
 	}
 	name := filepath.Base(path)
-	out, err := c.Run(ctx, []string{"sh", "-c", stageScript, "sh", "check", sum, name}, nil)
+	out, err := c.run(ctx, []string{"sh", "-c", stageScript, "sh", "check", sum, name}, nil, false)
 	var ee *ExitError
 	switch {
 	case err == nil:
@@ -75,7 +76,7 @@ func (c *Client) Stage(ctx context.Context, path string) (string, error) {
 		return "", shakedown.Wrap(shakedown.KindInvalid, op, err)
 	}
 	defer f.Close()
-	out, err = c.Run(ctx, []string{"sh", "-c", stageScript, "sh", "put", sum, name}, f)
+	out, err = c.run(ctx, []string{"sh", "-c", stageScript, "sh", "put", sum, name}, f, false)
 	if err != nil {
 		return "", shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}

@@ -8,7 +8,8 @@
 #
 # Hand DIR to the tests as SHAKEDOWN_TEST_SSH_TESTBED. It holds:
 #   id_ed25519      the client key every host accepts (for root, the only login)
-#   known_hosts     every host's key, by address
+#   known_hosts     every host's ed25519 key, by address (each host has an ECDSA key too, which
+#                   clients must not be offered: they ask for the algorithm the file knows)
 #   inventory.json  the hosts with their addresses and labels (role=web for the first half,
 #                   role=db for the rest; zone=a|b alternating), read by remote.ReadInventory
 #   testbed.env     BRIDGE, SUBNET, GATEWAY (the root namespace's address on the bridge)
@@ -62,10 +63,12 @@ host_config() {
 	mkdir -p "$h/root"
 	chmod 700 "$h/root"
 	ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$h/ssh_host_ed25519_key"
+	ssh-keygen -q -t ecdsa -N '' -C "$name" -f "$h/ssh_host_ecdsa_key"
 	cp "$DIR/id_ed25519.pub" "$h/authorized_keys"
 	cat >"$h/sshd_config" <<-EOF
 		# $name: a shakedown SSH test bed host ($addr)
 		ListenAddress $addr:22
+		HostKey /etc/ssh/ssh_host_ecdsa_key
 		HostKey /etc/ssh/ssh_host_ed25519_key
 		PidFile /etc/ssh/sshd.pid
 		UsePAM no
