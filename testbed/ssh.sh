@@ -112,6 +112,7 @@ network() {
 # start_host I NAME: sshd in host I's namespace, in a private mount namespace.
 start_host() {
 	local i=$1 name=$2
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
 	setsid ip netns exec "shakedown-ssh$POOL-$i" unshare --mount --propagation private -- sh -c '
 		mount --bind "$1" /etc/ssh && mount --bind "$1/root" /root &&
 		mount -t tmpfs -o mode=1777,size=512m tmpfs /tmp &&
@@ -164,7 +165,7 @@ write_inventory() {
 
 start() {
 	[[ -x $SSHD ]] || die "$SSHD is missing: apt-get install openssh-server"
-	[[ $N =~ ^[0-9]+$ ]] && ((N >= 1 && N <= 200)) || die "N must be 1..200, not $N"
+	if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 200)); then die "N must be 1..200, not $N"; fi
 	POOL=$(reserve_pool)
 	BRIDGE=sshbr$POOL
 	SUBNET=10.$((200 + POOL)).0
@@ -220,7 +221,7 @@ stop() {
 	local f
 	for f in "$DIR"/hosts/*/daemon.pid; do
 		[[ -f $f ]] || continue
-		alive "$f" && kill -KILL "$(<"$f")" 2>/dev/null || true
+		if alive "$f"; then kill -KILL "$(<"$f")" 2>/dev/null || true; fi
 		rm -f "$f"
 	done
 	ip link delete "$BRIDGE" 2>/dev/null || true
@@ -231,6 +232,12 @@ stop() {
 		rm -rf "$DIR"
 		log "removed $DIR"
 	fi
+}
+
+# failed_start RC stops what a start that exits with RC (non-zero) had started.
+failed_start() {
+	[[ $1 == 0 ]] || stop >/dev/null 2>&1
+	exit "$1"
 }
 
 cmd=${1:-}
@@ -245,7 +252,7 @@ start)
 	[[ -f $DIR/testbed.env ]] && die "already running in $DIR (stop it first)"
 	t0=$(date +%s%N)
 	# A start that fails midway leaves nothing behind.
-	trap 'rc=$?; [[ $rc == 0 ]] || stop >/dev/null 2>&1; exit $rc' EXIT
+	trap 'failed_start $?' EXIT
 	start
 	trap - EXIT
 	log "$N SSH hosts ready in $((($(date +%s%N) - t0) / 1000000)) ms"
