@@ -24,6 +24,7 @@ import (
 //	       when it differs), make it executable and rename it into place
 const stageScript = `set -e
 umask 077
+command -v sha256sum >/dev/null || { echo "sha256sum is missing (coreutils)" >&2; exit 13; }
 base=/tmp/shakedown-$(id -u)
 mkdir -p "$base"
 if [ -L "$base" ] || [ ! -O "$base" ]; then
