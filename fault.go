@@ -3,6 +3,7 @@ package shakedown
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -147,3 +148,20 @@ type Closer interface {
 // TTL returns how long a fault may live before the watchdog takes it back: its duration plus
 // a margin, or the margin alone for one-shot faults.
 func TTL(duration time.Duration) time.Duration { return duration + DefaultTTLMargin }
+
+// FieldError is a problem with one field of a parameter set. A Validate method may return
+// several, joined with errors.Join, so that each is reported at its own field.
+type FieldError struct {
+	Field string // the field's key as the file writes it: "ssh", "known_hosts"
+	Index int    // the item of a list field the problem is with, from 0; -1 for the field
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("%s[%d]: %v", e.Field, e.Index, e.Err)
+	}
+	return e.Field + ": " + e.Err.Error()
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }

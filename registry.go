@@ -78,6 +78,16 @@ func (r *Registry) AddFault(t FaultType) {
 	r.faults[t.Name] = &t
 }
 
+// ReplaceFault replaces the fault type registered under t's name, for a family that extends
+// others' types (the targets a type acts on, and how it is built for them). It panics when
+// no such type is registered.
+func (r *Registry) ReplaceFault(t FaultType) {
+	if _, ok := r.faults[t.Name]; !ok || t.New == nil {
+		panic(fmt.Sprintf("shakedown: no fault type %q to replace, or no New", t.Name))
+	}
+	r.faults[t.Name] = &t
+}
+
 // AddTarget registers a target kind.
 func (r *Registry) AddTarget(k TargetKind) {
 	if _, dup := r.targets[k.Name]; dup || k.Name == "" || k.Resolve == nil {

@@ -132,6 +132,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 	root.PersistentFlags().StringVar(&engines.DockerHost, "docker-host", "", "Docker or Podman engine for container targets that name none (default $DOCKER_HOST)")
 	root.PersistentFlags().StringVar(&engines.Kubeconfig, "kubeconfig", "", "kubeconfig for Kubernetes targets that name none (default $KUBECONFIG, ~/.kube/config, in-cluster)")
 	root.PersistentFlags().StringVar(&engines.Context, "context", "", "kubeconfig context for Kubernetes targets that name none")
+	root.PersistentFlags().StringVar(&engines.RemoteBinary, "remote-binary", "", "the shakedown binary to stage on hosts reached over SSH, for another architecture (default: this one)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if engines != (Engines{}) {
 			a.reg = RegistryWith(engines)
@@ -159,6 +160,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 		a.historyCommand(),
 		a.demoReplicaCommand(),
 		a.watchdogCommand(),
+		a.remoteAgentCommand(),
 		a.stressCommand(),
 		a.serveCommand(),
 		a.importCommand(),

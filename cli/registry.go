@@ -4,6 +4,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/fault/container"
 	"github.com/shakedown-dev/shakedown/fault/exec"
+	"github.com/shakedown-dev/shakedown/fault/hosts"
 	"github.com/shakedown-dev/shakedown/fault/network"
 	"github.com/shakedown-dev/shakedown/fault/process"
 	faultproxy "github.com/shakedown-dev/shakedown/fault/proxy"
@@ -18,6 +19,8 @@ type Engines struct {
 	DockerHost string
 	Kubeconfig string
 	Context    string
+	// RemoteBinary is the shakedown staged on remote hosts (--remote-binary); this one when empty.
+	RemoteBinary string
 }
 
 // Registry returns the registry of every built-in target kind, fault type, probe type and
@@ -39,6 +42,8 @@ func RegistryWith(e Engines) *shakedown.Registry {
 		func(r *shakedown.Registry) { registerKubernetes(r, e) },
 		probe.Register,
 		monitor.Register,
+		// Last: it extends the host fault types registered above to remote hosts.
+		func(r *shakedown.Registry) { hosts.Register(r, hosts.Options{Binary: e.RemoteBinary}) },
 	} {
 		register(r)
 	}

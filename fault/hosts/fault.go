@@ -1,0 +1,196 @@
+package hosts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/remote"
+)
+
+// remoteFault is a host fault type acting on the hosts of a hosts target: on each, a remote
+// agent injects it with the host's own shakedown.
+type remoteFault struct {
+	spec   *shakedown.FaultSpec
+	conns  []*Conn
+	req    remote.AgentRequest
+	binary string // the local file staged on the hosts
+	limit  int
+
+	staged []string // the staged binary on each host, by Prepare
+
+	mu     sync.Mutex
+	agents []*remote.Agent // the agents holding the fault, by host; nil where none does
+}
+
+// newRemote builds typ's fault for the hosts in targets. It does no I/O.
+func newRemote(env shakedown.Env, spec *shakedown.FaultSpec, typ *shakedown.FaultType, targets []shakedown.Instance, opts Options) (shakedown.Fault, error) {
+	f := &remoteFault{spec: spec}
+	for _, in := range targets {
+		c, ok := shakedown.RefAs[*Conn](in)
+		if !ok || c == nil {
+			return nil, shakedown.Errorf(shakedown.KindInternal, "%s: host %s was not dialled", spec.Type, in.Name)
+		}
+		f.conns = append(f.conns, c)
+	}
+	p := f.conns[0].params
+	f.limit = p.Concurrency
+	var target remote.AgentTarget
+	switch {
+	case p.Process != nil && slices.Contains(typ.Targets, "process"):
+		b, err := json.Marshal(p.Process)
+		if err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInternal, spec.Type, err)
+		}
+		target = remote.AgentTarget{Kind: "process", Params: b}
+	case slices.Contains(typ.Targets, "host"):
+		target = remote.AgentTarget{Kind: "host"}
+	default:
+		return nil, shakedown.Errorf(shakedown.KindInvalid,
+			"fault %s: %s acts on processes: give target %s a process: {name | pid | pidfile | cmdline} to find them on each host",
+			spec.Name, spec.Type, spec.Target)
+	}
+	params, err := json.Marshal(spec.Params)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInternal, spec.Type, err)
+	}
+	f.req = remote.AgentRequest{RunID: env.RunID, Fault: spec.Name, Type: spec.Type, Params: params,
+		Duration: remote.Millis(spec.Duration), TTL: remote.Millis(shakedown.TTL(spec.Duration)),
+		Lease: remote.Millis(cmpOr(opts.Lease, remote.DefaultLease)), Seed: env.Seed, Target: target}
+	f.binary = opts.Binary
+	f.agents = make([]*remote.Agent, len(f.conns))
+	f.staged = make([]string, len(f.conns))
+	return f, nil
+}
+
+func cmpOr[T comparable](a, b T) T {
+	var zero T
+	if a != zero {
+		return a
+	}
+	return b
+}
+
+// onHost says what the fault acts on, on each host.
+func (f *remoteFault) onHost() string {
+	if f.req.Target.Kind == "process" {
+		return "processes " + f.conns[0].params.Process.String()
+	}
+	return "the host"
+}
+
+// Plan says, host by host, what would run there and where its journal would be.
+func (f *remoteFault) Plan() []string {
+	var out []string
+	for _, c := range f.conns {
+		as := "as " + cmpOr(c.Host.User, "the current user")
+		uid := "<uid>"
+		if c.Host.Sudo || c.Host.User == "root" {
+			as += ", root by sudo"
+			uid = "0"
+		}
+		if c.Host.User == "root" {
+			as = "as root"
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s on %s, by shakedown remote-agent (%s); journal /tmp/shakedown-%s/state/runs/%s.%s.jsonl",
+			c.Name, c.Client.Addr(), f.spec.Type, f.onHost(), as, uid, f.req.RunID, f.spec.Name))
+	}
+	return out
+}
+
+// Prepare stages the binary on every host (reused where its SHA-256 matches).
+func (f *remoteFault) Prepare(ctx context.Context) error {
+	bin := f.binary
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "find own executable to stage", err)
+		}
+		bin = self
+	}
+	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
+		p, err := f.conns[i].Client.Stage(ctx, bin)
+		f.staged[i] = p
+		return err
+	})
+	return joinHosts(errs, f.name)
+}
+
+func (f *remoteFault) name(i int) string { return f.conns[i].Name }
+
+// Undo runs `remote-agent recover` on every host: whatever the hosts' own leases and
+// watchdogs did not take back, the runner's watchdog or `shakedown recover` does.
+func (f *remoteFault) Undo() []shakedown.Undo {
+	d := recoverData{}
+	names := make([]string, len(f.conns))
+	for i, c := range f.conns {
+		d.Hosts = append(d.Hosts, recoverHost{Name: c.Name, Host: c.Host, Binary: f.staged[i]})
+		names[i] = c.Name
+	}
+	b, _ := json.Marshal(d)
+	return []shakedown.Undo{{Type: UndoRecover, Data: b,
+		Summary: fmt.Sprintf("%s: remote-agent recover on %s", f.spec.Type, strings.Join(names, ", "))}}
+}
+
+// Inject starts an agent on every host at once (up to the concurrency cap) and returns when
+// each said it injected, or failed. A partial inject returns the revert of what was injected.
+func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
+	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
+		if f.staged[i] == "" {
+			return shakedown.Errorf(shakedown.KindInternal, "not staged")
+		}
+		a, _, err := remote.StartAgent(ctx, f.conns[i].Client, f.staged[i], f.req)
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.agents[i] = a
+		f.mu.Unlock()
+		return nil
+	})
+	err := joinHosts(errs, f.name)
+	if err != nil && !f.holding() {
+		return nil, err
+	}
+	return f.revert, err
+}
+
+func (f *remoteFault) holding() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.ContainsFunc(f.agents, func(a *remote.Agent) bool { return a != nil })
+}
+
+// revert asks every agent to revert and waits for each to confirm. A host that does not
+// confirm is an error of kind KindNotRestored naming it.
+func (f *remoteFault) revert(ctx context.Context) error {
+	f.mu.Lock()
+	agents := slices.Clone(f.agents)
+	clear(f.agents)
+	f.mu.Unlock()
+	errs := fanOut(ctx, len(agents), f.limit, func(ctx context.Context, i int) error {
+		if agents[i] == nil {
+			return nil
+		}
+		return agents[i].Revert(ctx)
+	})
+	return joinHosts(errs, f.name)
+}
+
+// Close lets go of agents that were never asked to revert: their hosts revert on their own.
+func (f *remoteFault) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, a := range f.agents {
+		if a != nil {
+			a.Close()
+			f.agents[i] = nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,392 @@
+// Package hosts is shakedown's family of remote hosts: the `hosts` target kind, Linux
+// machines reached over SSH (a list of addresses, or an inventory file whose hosts are
+// selected by their labels), and the remote form of every host fault type (process,
+// network, stress, disk) on them.
+//
+//	runner                                   each selected host (package remote)
+//	  resolve: Dial every host ──────────▶   host key checked against known_hosts
+//	  prepare: Stage own binary ─────────▶   /tmp/shakedown-<uid>/<sha256[:16]>/shakedown
+//	  inject:  remote-agent inject ──────▶   journal + watchdog in /tmp/shakedown-<uid>/state,
+//	           renew every lease/4 ──────▶   the same fault code as a local run
+//	  revert:  "revert" ─────────────────▶   reverted, confirmed
+//
+// A host whose runner stops renewing (killed, connection lost) reverts on its own within the
+// lease; a host whose agent is killed too is reverted by its watchdog; the runner's journal
+// holds an undo that runs `remote-agent recover` on every host the fault touched.
+package hosts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/remote"
+)
+
+// Kind is the name of the target kind.
+const Kind = "hosts"
+
+// UndoRecover is the undo type that runs `remote-agent recover` on the hosts of a fault.
+const UndoRecover = "hosts.recover"
+
+// DefaultConcurrency caps how many hosts are dialled, staged on or injected at once.
+const DefaultConcurrency = 16
+
+// Options are the run-wide settings of the family.
+type Options struct {
+	// Binary is the local file staged on the hosts as their shakedown (--remote-binary, for
+	// hosts of another architecture); this executable when empty.
+	Binary string
+	// Lease is the time to live of a fault's lease on a host; remote.DefaultLease when zero.
+	Lease time.Duration
+}
+
+// Register adds the hosts target kind and its undo to r, and extends every fault type
+// registered so far that acts on processes or on this host to act on hosts too. Call it
+// after the host fault families are registered.
+func Register(r *shakedown.Registry, opts Options) {
+	r.AddTarget(shakedown.TargetKind{
+		Name:    Kind,
+		Summary: "Linux machines reached over SSH (addresses, or an inventory file selected by labels)",
+		Params:  func() any { return &Params{} },
+		Resolve: resolve,
+	})
+	for _, ft := range r.Faults() {
+		if !slices.Contains(ft.Targets, "process") && !slices.Contains(ft.Targets, "host") {
+			continue
+		}
+		inner := *ft
+		t := *ft
+		t.Targets = append(slices.Clone(ft.Targets), Kind)
+		t.New = func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
+			if len(targets) > 0 && targets[0].Kind == Kind {
+				return newRemote(env, spec, &inner, targets, opts)
+			}
+			return inner.New(env, spec, targets)
+		}
+		r.ReplaceFault(t)
+	}
+	r.AddUndo(UndoRecover, undoRecover)
+}
+
+// Params is the parameter set of the hosts target: the hosts (ssh or inventory) and how to
+// log in to them.
+type Params struct {
+	SSH       []string          `json:"ssh,omitempty" doc:"host or host:port of each host (port 22 when absent)"`
+	Inventory string            `json:"inventory,omitempty" doc:"an inventory file (JSON: user, identity, known_hosts, hosts with name, address and labels), instead of ssh"`
+	Labels    map[string]string `json:"labels,omitempty" doc:"with inventory: only the hosts that have all these labels"`
+
+	User                  string `json:"user,omitempty" doc:"login user (default: the inventory's, else the current user)"`
+	Identity              string `json:"identity,omitempty" doc:"private key file (unencrypted); an ssh-agent ($SSH_AUTH_SOCK) is asked too"`
+	KnownHosts            string `json:"known_hosts,omitempty" doc:"known_hosts file the hosts' keys must be in; required unless insecure_ignore_host_key"`
+	InsecureIgnoreHostKey bool   `json:"insecure_ignore_host_key,omitempty" doc:"accept any host key (a run that does says so loudly)"`
+	Sudo                  bool   `json:"sudo,omitempty" doc:"run the remote side as root with sudo -n (the user needs passwordless sudo)"`
+
+	Process     *ProcessSelector `json:"process,omitempty" doc:"the processes on each host that process faults act on (one of pid, pidfile, name, cmdline)"`
+	Concurrency int              `json:"concurrency,omitempty" doc:"hosts dialled, staged on and injected at once (default 16)"`
+}
+
+// ProcessSelector finds processes on a host, as the process target does on this machine.
+type ProcessSelector struct {
+	PID     int    `json:"pid,omitempty"`
+	PIDFile string `json:"pidfile,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
+}
+
+func (s ProcessSelector) String() string {
+	switch {
+	case s.PID != 0:
+		return fmt.Sprintf("pid=%d", s.PID)
+	case s.PIDFile != "":
+		return "pidfile=" + s.PIDFile
+	case s.Name != "":
+		return "name=" + s.Name
+	default:
+		return "cmdline=" + s.Cmdline
+	}
+}
+
+// Validate reports every problem of the parameters, each as a *shakedown.FieldError.
+func (p *Params) Validate() error {
+	var errs []error
+	field := func(name string, i int, format string, args ...any) {
+		errs = append(errs, &shakedown.FieldError{Field: name, Index: i, Err: fmt.Errorf(format, args...)})
+	}
+	switch {
+	case len(p.SSH) == 0 && p.Inventory == "":
+		field("ssh", -1, "give the hosts: ssh (a list of addresses) or inventory (a file)")
+	case len(p.SSH) > 0 && p.Inventory != "":
+		field("inventory", -1, "give ssh or inventory, not both")
+	}
+	seen := map[string]int{}
+	for i, a := range p.SSH {
+		hp, err := remote.HostPort(a)
+		if err != nil {
+			field("ssh", i, "%v", err)
+			continue
+		}
+		if j, dup := seen[hp]; dup {
+			field("ssh", i, "%s is listed twice (also item %d)", hp, j)
+		}
+		seen[hp] = i
+	}
+	if len(p.Labels) > 0 && p.Inventory == "" {
+		field("labels", -1, "labels select hosts of an inventory; there is none")
+	}
+	if len(p.SSH) > 0 && p.KnownHosts == "" && !p.InsecureIgnoreHostKey {
+		field("known_hosts", -1, "required: the file the hosts' keys are checked against (or insecure_ignore_host_key: true)")
+	}
+	if p.KnownHosts != "" && p.InsecureIgnoreHostKey {
+		field("insecure_ignore_host_key", -1, "known_hosts is given too: say one or the other")
+	}
+	if p.Concurrency < 0 {
+		field("concurrency", -1, "must be ≥ 1, not %d", p.Concurrency)
+	}
+	if s := p.Process; s != nil {
+		n := 0
+		for _, set := range []bool{s.PID != 0, s.PIDFile != "", s.Name != "", s.Cmdline != ""} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 || s.PID < 0 {
+			field("process", -1, "give exactly one of pid, pidfile, name, cmdline")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings says what people must be told loudly about these parameters: a host key check
+// turned off, here or in the inventory.
+func (p *Params) Warnings() []string {
+	insecure := p.InsecureIgnoreHostKey
+	if p.Inventory != "" {
+		if inv, err := remote.ReadInventory(expand(p.Inventory)); err == nil && inv.InsecureIgnoreHostKey {
+			insecure = true
+		}
+	}
+	if !insecure {
+		return nil
+	}
+	return []string{"host keys are NOT checked (insecure_ignore_host_key: true): anyone between here and the hosts can pose as them"}
+}
+
+// host is one host of the target, before it is dialled.
+type host struct {
+	name string
+	remote.Host
+}
+
+// hosts lists the hosts the parameters name, with how to log in to them.
+func (p *Params) hosts() ([]host, error) {
+	var out []host
+	if p.Inventory != "" {
+		inv, err := remote.ReadInventory(expand(p.Inventory))
+		if err != nil {
+			return nil, err
+		}
+		for _, ih := range inv.Hosts {
+			if !hasLabels(ih.Labels, p.Labels) {
+				continue
+			}
+			h, _ := inv.Host(ih.Name)
+			out = append(out, host{name: ih.Name, Host: p.override(h)})
+		}
+		return out, nil
+	}
+	for _, a := range p.SSH {
+		out = append(out, host{name: a, Host: p.override(remote.Host{Address: a})})
+	}
+	return out, nil
+}
+
+// override sets what the parameters say over what an inventory says.
+func (p *Params) override(h remote.Host) remote.Host {
+	if p.User != "" {
+		h.User = p.User
+	}
+	if p.Identity != "" {
+		h.Identity = expand(p.Identity)
+	}
+	if p.KnownHosts != "" {
+		h.KnownHosts, h.InsecureIgnoreHostKey = expand(p.KnownHosts), false
+	}
+	if p.InsecureIgnoreHostKey {
+		h.InsecureIgnoreHostKey = true
+	}
+	if p.Sudo {
+		h.Sudo = true
+	}
+	return h
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// expand replaces a leading ~/ with the home directory.
+func expand(path string) string {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return path
+}
+
+// Conn is a dialled host: the Ref of the instances the hosts target resolves to. The engine
+// closes it when the run ends.
+type Conn struct {
+	Name   string // as the file or the inventory names it
+	Host   remote.Host
+	Client *remote.Client
+	params *Params
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.Client.Close() }
+
+// resolve dials every host the target names, in parallel; any host that cannot be reached,
+// or whose key does not verify, is an error naming it (all of them are named).
+func resolve(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
+	p, err := shakedown.ParamsAs[Params](params, "hosts target")
+	if err != nil {
+		return nil, err
+	}
+	hs, err := p.hosts()
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]*Conn, len(hs))
+	errs := fanOut(ctx, len(hs), p.Concurrency, func(ctx context.Context, i int) error {
+		c, err := remote.Dial(ctx, hs[i].Host)
+		if err != nil {
+			return err
+		}
+		conns[i] = &Conn{Name: hs[i].name, Host: hs[i].Host, Client: c, params: p}
+		return nil
+	})
+	if err := joinHosts(errs, func(i int) string { return hs[i].name }); err != nil {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return nil, err
+	}
+	out := make([]shakedown.Instance, len(conns))
+	for i, c := range conns {
+		out[i] = shakedown.Instance{Kind: Kind, ID: c.Client.Addr(), Name: c.Name,
+			Attrs: map[string]string{"address": c.Client.Addr(), "user": c.Host.User}, Ref: c}
+	}
+	return out, nil
+}
+
+// fanOut runs f for 0..n-1, at most limit at once (DefaultConcurrency when limit ≤ 0), and
+// returns each one's error.
+func fanOut(ctx context.Context, n, limit int, f func(ctx context.Context, i int) error) []error {
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	errs := make([]error, n)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = f(ctx, i)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// joinHosts joins the errors of a fan-out, each naming its host, with the kind of the first;
+// nil when there are none.
+func joinHosts(errs []error, name func(int) string) error {
+	var all []error
+	kind := shakedown.KindInternal
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if len(all) == 0 {
+			kind = shakedown.KindOf(err)
+		}
+		all = append(all, fmt.Errorf("host %s: %w", name(i), err))
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return shakedown.Wrap(kind, "", errors.Join(all...))
+}
+
+// recoverData is the argument of an UndoRecover undo.
+type recoverData struct {
+	Hosts []recoverHost `json:"hosts"`
+}
+
+type recoverHost struct {
+	Name   string      `json:"name"`
+	Host   remote.Host `json:"host"`
+	Binary string      `json:"binary"` // the staged binary on the host
+}
+
+// undoRecover runs `remote-agent recover` on every host of the fault: the dead runs'
+// journals there are replayed (the live ones, an agent still reverting, are left to it).
+func undoRecover(ctx context.Context, raw json.RawMessage) error {
+	var d recoverData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return shakedown.Errorf(shakedown.KindInvalid, "hosts.recover: %w", err)
+	}
+	errs := fanOut(ctx, len(d.Hosts), 0, func(ctx context.Context, i int) error {
+		_, err := Recover(ctx, d.Hosts[i].Host, d.Hosts[i].Binary)
+		return err
+	})
+	return joinHosts(errs, func(i int) string { return d.Hosts[i].Name })
+}
+
+// Recover dials h and runs `binary remote-agent recover` there, which replays the journals
+// that dead runs left in the host's state dir; it returns what that said. An empty binary
+// stages this executable first.
+func Recover(ctx context.Context, h remote.Host, binary string) (string, error) {
+	c, err := remote.Dial(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if binary == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", shakedown.Wrap(shakedown.KindInternal, "find own executable", err)
+		}
+		if binary, err = c.Stage(ctx, self); err != nil {
+			return "", err
+		}
+	}
+	out, err := c.Run(ctx, []string{binary, "remote-agent", "recover"}, nil)
+	text := strings.TrimSpace(string(out.Stdout))
+	if err != nil {
+		var ee *remote.ExitError
+		if errors.As(err, &ee) && ee.Code == shakedown.KindNotRestored.ExitCode() {
+			return text, shakedown.Errorf(shakedown.KindNotRestored, "recover on %s: %s", c.Addr(), text)
+		}
+		return text, err
+	}
+	return text, nil
+}

@@ -1,0 +1,250 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// The remote side of a fault is shakedown's own binary, staged on the host, run as
+//
+//	<staged binary> remote-agent inject      (one fault: inject, hold, revert)
+//	<staged binary> remote-agent recover     (replay what dead runs left on the host)
+//
+// over an SSH session. The runner and the agent talk in JSON lines:
+//
+//	runner ──AgentRequest──▶ agent    journals, starts its watchdog, injects
+//	runner ◀──{"event":"injected"}──  (or {"event":"error"}, and the agent ends)
+//	runner ──"renew" every Lease/4──▶ the lease: no renewal for Lease, or end of file → revert
+//	runner ──"revert"──▶ agent        reverts, closes its journal, stops its watchdog
+//	runner ◀──{"event":"reverted"}──  (with "error" when the revert failed)
+//
+// A killed agent leaves its watchdog, which reads end of file on its own pipe and replays
+// the host's journal.
+
+// Agent protocol lines.
+const (
+	AgentRenew  = "renew"
+	AgentRevert = "revert"
+
+	EventInjected = "injected"
+	EventReverted = "reverted"
+	EventError    = "error"
+)
+
+// DefaultLease is the lease's time to live when a run sets none: the host reverts on its
+// own this long after the runner's last renewal.
+const DefaultLease = 5 * time.Second
+
+// AgentRequest is what the runner asks the agent to inject.
+type AgentRequest struct {
+	RunID    string          `json:"run_id"`
+	Fault    string          `json:"fault"` // the fault's name in the experiment
+	Type     string          `json:"type"`  // a registered fault type
+	Params   json.RawMessage `json:"params,omitempty"`
+	Duration Millis          `json:"duration_ms"`
+	TTL      Millis          `json:"ttl_ms"`
+	Lease    Millis          `json:"lease_ms"`
+	Seed     int64           `json:"seed"`
+	Target   AgentTarget     `json:"target"`
+	DryRun   bool            `json:"dry_run,omitempty"` // plan: say what would be done, do nothing
+}
+
+// AgentTarget is the target the fault acts on, as the host resolves it: a kind
+// registered on the host ("host", "process") and its parameters.
+type AgentTarget struct {
+	Kind   string          `json:"kind"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// AgentEvent is one line the agent writes.
+type AgentEvent struct {
+	Event   string   `json:"event"`
+	Journal string   `json:"journal,omitempty"` // the journal file on the host
+	Lines   []string `json:"lines,omitempty"`   // what the fault does (its plan)
+	Targets []string `json:"targets,omitempty"` // what the target resolved to on the host
+	Error   string   `json:"error,omitempty"`
+	Kind    string   `json:"kind,omitempty"` // the error's kind (shakedown.Kind's String)
+}
+
+// Err returns the event's error with its kind, or nil.
+func (e AgentEvent) Err() error {
+	if e.Error == "" {
+		return nil
+	}
+	return shakedown.Errorf(KindNamed(e.Kind), "%s", e.Error)
+}
+
+// KindNamed returns the kind whose String is name; KindInternal when none is.
+func KindNamed(name string) shakedown.Kind {
+	for k := shakedown.KindInternal; k <= shakedown.KindRegressed; k++ {
+		if k.String() == name {
+			return k
+		}
+	}
+	return shakedown.KindInternal
+}
+
+// Millis is a duration written as whole milliseconds.
+type Millis time.Duration
+
+// MarshalJSON writes whole milliseconds.
+func (m Millis) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(m).Milliseconds())
+}
+
+// UnmarshalJSON reads whole milliseconds.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("negative duration %d ms", n)
+	}
+	*m = Millis(time.Duration(n) * time.Millisecond)
+	return nil
+}
+
+// Agent is a fault held on a host by a remote agent: its lease renewed until Revert.
+type Agent struct {
+	addr string
+	s    *Session
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+
+	mu       sync.Mutex
+	renewErr error // the first renewal that failed
+}
+
+// StartAgent runs `binary remote-agent inject` on the host, sends req and waits until the
+// agent says the fault is injected (it returns the agent and that event) or that it could not
+// be (an error of the kind the agent gave; the agent then held nothing on the host, or
+// reverted what it had). While the fault is held, the agent's lease is renewed every
+// req.Lease/4. The caller must Revert or Close the agent; Close alone lets the host revert.
+// With req.DryRun the agent only says what it would do, and has ended on return.
+func StartAgent(ctx context.Context, c *Client, binary string, req AgentRequest) (*Agent, AgentEvent, error) {
+	op := fmt.Sprintf("inject %s on %s", req.Type, c.addr)
+	if req.Lease <= 0 {
+		req.Lease = Millis(DefaultLease)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, AgentEvent{}, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	s, err := c.Start([]string{binary, "remote-agent", "inject"})
+	if err != nil {
+		return nil, AgentEvent{}, err
+	}
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	if err := s.WriteLine(string(b)); err != nil {
+		s.Close()
+		return nil, AgentEvent{}, err
+	}
+	ev, err := readEvent(s)
+	if err == nil && ev.Event == EventError {
+		err = ev.Err()
+	}
+	if err == nil && ev.Event != EventInjected {
+		err = shakedown.Errorf(shakedown.KindInternal, "agent said %q, want %q", ev.Event, EventInjected)
+	}
+	if err != nil {
+		s.Close()
+		return nil, ev, shakedown.Wrap(ctxKind(ctx, shakedown.KindOf(err)), op, err)
+	}
+	a := &Agent{addr: c.addr, s: s, stop: make(chan struct{})}
+	if req.DryRun {
+		s.Close()
+		return a, ev, nil
+	}
+	a.wg.Go(func() { a.renew(time.Duration(req.Lease) / 4) })
+	return a, ev, nil
+}
+
+func readEvent(s *Session) (AgentEvent, error) {
+	line, err := s.ReadLine()
+	if err != nil {
+		return AgentEvent{}, err
+	}
+	var ev AgentEvent
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		return AgentEvent{}, shakedown.Errorf(shakedown.KindInternal, "agent said %q: %w", line, err)
+	}
+	return ev, nil
+}
+
+func (a *Agent) renew(every time.Duration) {
+	t := time.NewTicker(max(every, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			if err := a.s.WriteLine(AgentRenew); err != nil {
+				a.mu.Lock()
+				a.renewErr = err
+				a.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// RenewErr returns why the lease could not be renewed, or nil.
+func (a *Agent) RenewErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.renewErr
+}
+
+func (a *Agent) stopRenewing() {
+	a.once.Do(func() { close(a.stop) })
+	a.wg.Wait()
+}
+
+// Revert asks the agent to revert and waits until it confirms. A host that does not
+// confirm (connection lost, ctx ended) is an error of kind KindNotRestored naming it: its
+// own lease and watchdog take the fault back, but nobody saw it done.
+func (a *Agent) Revert(ctx context.Context) error {
+	a.stopRenewing()
+	defer a.s.Close()
+	op := "revert on " + a.addr
+	done := make(chan error, 1)
+	go func() {
+		if err := a.s.WriteLine(AgentRevert); err != nil {
+			done <- err
+			return
+		}
+		ev, err := readEvent(a.s)
+		switch {
+		case err != nil:
+		case ev.Event != EventReverted:
+			err = shakedown.Errorf(shakedown.KindInternal, "agent said %q, want %q", ev.Event, EventReverted)
+		default:
+			err = ev.Err()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return shakedown.Wrap(shakedown.KindNotRestored, op, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return shakedown.Wrap(shakedown.KindNotRestored, op, fmt.Errorf("no confirmation from the host: %w", ctx.Err()))
+	}
+}
+
+// Close stops renewing the lease and ends the session; the host reverts on its own.
+func (a *Agent) Close() error {
+	a.stopRenewing()
+	return a.s.Close()
+}

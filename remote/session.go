@@ -1,0 +1,94 @@
+package remote
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Session is a command that runs on a host while the caller talks to it: lines written to
+// its standard input, lines read from its standard output. Close ends the session; the
+// command then reads end of file (it is not killed: a command that must end when its caller
+// goes away watches its standard input).
+type Session struct {
+	op     string
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	stderr *sessionTail
+	wait   chan error // receives the session's end once
+	close  func() error
+}
+
+// Start starts argv on the host as Run does (quoted, with "sudo -n --" when the host says
+// Sudo) and returns at once. The caller must Close the session.
+func (c *Client) Start(argv []string) (*Session, error) {
+	if _, err := Quote(argv); err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("start %s on %s", argv[0], c.addr)
+	line, _ := Quote(append([]string{"sh", "-c", wrapper, "sh"}, argv...))
+	if c.host.Sudo {
+		line = "sudo -n -- " + line
+	}
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+	stdin, err := s.StdinPipe()
+	if err != nil {
+		s.Close()
+		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+	stdout, err := s.StdoutPipe()
+	if err != nil {
+		s.Close()
+		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+	stderr := &sessionTail{tail: tail{max: StderrTail}}
+	s.Stderr = stderr
+	if err := s.Start(line); err != nil {
+		s.Close()
+		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	ss := &Session{op: op, stdin: stdin, lines: sc, stderr: stderr, wait: make(chan error, 1), close: s.Close}
+	go func() { ss.wait <- s.Wait() }()
+	return ss, nil
+}
+
+// WriteLine writes one line to the command's standard input.
+func (s *Session) WriteLine(line string) error {
+	if _, err := io.WriteString(s.stdin, line+"\n"); err != nil {
+		return shakedown.Wrap(shakedown.KindUnavailable, s.op, err)
+	}
+	return nil
+}
+
+// ReadLine reads the next line of the command's standard output. At its end it returns an
+// error of kind KindUnavailable saying how the command ended, with its standard error's tail.
+func (s *Session) ReadLine() (string, error) {
+	if s.lines.Scan() {
+		return s.lines.Text(), nil
+	}
+	err := s.lines.Err()
+	if err == nil {
+		err = io.EOF
+	}
+	if tail := strings.TrimSpace(s.stderr.String()); tail != "" {
+		err = fmt.Errorf("%w: %s", err, tail)
+	}
+	return "", shakedown.Wrap(shakedown.KindUnavailable, s.op, err)
+}
+
+// Stderr returns the tail of what the command wrote to its standard error so far.
+func (s *Session) Stderr() string { return strings.TrimSpace(s.stderr.String()) }
+
+// CloseInput closes the command's standard input: it reads end of file.
+func (s *Session) CloseInput() error { return s.stdin.Close() }
+
+// Close ends the session. It does not wait for the command.
+func (s *Session) Close() error { return s.close() }
