@@ -30,6 +30,8 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 	reg    *shakedown.Registry
+	// engines are the run-wide flags of the target families (--docker-host, --remote-binary…).
+	engines Engines
 	// red hides secrets in everything this invocation writes: stdout and stderr pass
 	// through it, and so do records, events and plans before they are formatted. Each
 	// experiment loaded adds its secrets.
@@ -134,6 +136,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid, 3 aborted, 4 not restored, 5 error, 6
 	root.PersistentFlags().StringVar(&engines.Context, "context", "", "kubeconfig context for Kubernetes targets that name none")
 	root.PersistentFlags().StringVar(&engines.RemoteBinary, "remote-binary", "", "the shakedown binary to stage on hosts reached over SSH, for another architecture (default: this one)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		a.engines = engines
 		if engines != (Engines{}) {
 			a.reg = RegistryWith(engines)
 		}

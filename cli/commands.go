@@ -29,6 +29,7 @@ import (
 func (a *app) recoverCommand() *cobra.Command {
 	var stateDir string
 	var sweep bool
+	var rh remoteHosts
 	cmd := &cobra.Command{
 		Use:   "recover",
 		Short: "Revert everything a dead run left injected",
@@ -39,10 +40,16 @@ that can still be read of it is reverted, and it is kept; a journal that is not 
 you (another user's, or one others could write) is refused and nothing in it is run. With
 --sweep it also removes leftovers named after dead runs (nftables tables, qdiscs, freezer
 cgroups, fill files) when no journal survived.
+With --host (or --inventory) it does the same on hosts reached over SSH instead: the
+journals that runs left in each host's state dir are replayed there, by shakedown's own
+binary staged on the host.
 Exit 0 when nothing is left injected, 4 when something could not be reverted or read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.WithoutCancel(cmd.Context())
+			if len(rh.addrs) > 0 || rh.inventory != "" {
+				return a.recoverHosts(ctx, rh)
+			}
 			done, failed := a.recoverJournals(ctx, stateDir)
 			if sweep {
 				live := a.runIsLive(stateDir)
@@ -69,6 +76,7 @@ Exit 0 when nothing is left injected, 4 when something could not be reverted or 
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", shakedown.DefaultStateDir, "the state dir runs kept their journals in")
 	cmd.Flags().BoolVar(&sweep, "sweep", false, "also remove leftovers of dead runs found by their names when no journal survived")
+	rh.flags(cmd)
 	return cmd
 }
 

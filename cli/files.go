@@ -87,12 +87,25 @@ func (a *app) loadAll(ctx context.Context, files []string, vars map[string]strin
 			continue
 		}
 		a.red.Add(exp.Secrets()...)
+		a.warn(exp)
 		exps = append(exps, exp)
 	}
 	if bad > 0 {
 		return nil, exitError{code: shakedown.VerdictInvalid.ExitCode()}
 	}
 	return exps, nil
+}
+
+// warn prints, loudly, what the targets of exp say people must know: host keys that are
+// not checked, say.
+func (a *app) warn(exp *shakedown.Experiment) {
+	for _, t := range exp.Targets {
+		if w, ok := t.Params.(interface{ Warnings() []string }); ok {
+			for _, msg := range w.Warnings() {
+				fmt.Fprintf(a.stderr, "shakedown: WARNING: %s: target %s: %s\n", t.Pos, t.Name, msg)
+			}
+		}
+	}
 }
 
 // printProblems prints one line per problem, file:line:column: field.path: message.

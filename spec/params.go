@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -245,11 +246,60 @@ func (d *decoder) params(newParams func() any, n, at ast.Node, path, what string
 	before := len(d.probs)
 	d.decodeValue(n, v.Elem(), path, at, 0)
 	if len(d.probs) == before {
-		if err := shakedown.ValidateParams(p); err != nil {
-			d.addf(at, path, "%v", err)
-		}
+		d.validate(p, n, at, path)
 	}
 	return p
+}
+
+// validate calls p's Validate and reports each problem it returns: a *shakedown.FieldError
+// (one of several joined with errors.Join, say) at the field it names, anything else at at.
+func (d *decoder) validate(p any, n, at ast.Node, path string) {
+	err := shakedown.ValidateParams(p)
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var fe *shakedown.FieldError
+		if !errors.As(e, &fe) {
+			d.addf(at, path, "%v", e)
+			continue
+		}
+		node, fpath := d.field(n, path, fe)
+		if node == nil {
+			node, fpath = at, child(path, fe.Field)
+		}
+		d.addf(node, fpath, "%v", fe.Err)
+	}
+}
+
+// field finds the node of the field (and item) fe names in the mapping n, or nil when the
+// file does not give it. It reports nothing: n decoded cleanly already.
+func (d *decoder) field(n ast.Node, path string, fe *shakedown.FieldError) (ast.Node, string) {
+	keep := len(d.probs)
+	defer func() { d.probs = d.probs[:keep] }()
+	if n == nil {
+		return nil, ""
+	}
+	es, ok := d.mapping(n, path)
+	if !ok {
+		return nil, ""
+	}
+	for _, e := range es {
+		if e.key != fe.Field {
+			continue
+		}
+		if fe.Index >= 0 {
+			if items, ok := d.seq(e.val, e.path); ok && fe.Index < len(items) {
+				return items[fe.Index], index(e.path, fe.Index)
+			}
+		}
+		return e.val, e.path
+	}
+	return nil, ""
 }
 
 // decodeValue decodes n into v. n is nil when the value is absent; then only the required

@@ -180,6 +180,21 @@ func (p *Params) Warnings() []string {
 	return []string{"host keys are NOT checked (insecure_ignore_host_key: true): anyone between here and the hosts can pose as them"}
 }
 
+// Hosts lists the hosts the parameters name (their names, as the file or the inventory
+// gives them) and how to log in to each.
+func (p *Params) Hosts() ([]string, []remote.Host, error) {
+	hs, err := p.hosts()
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, len(hs))
+	out := make([]remote.Host, len(hs))
+	for i, h := range hs {
+		names[i], out[i] = h.name, h.Host
+	}
+	return names, out, nil
+}
+
 // host is one host of the target, before it is dialled.
 type host struct {
 	name string
@@ -355,7 +370,7 @@ func undoRecover(ctx context.Context, raw json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "hosts.recover: %w", err)
 	}
 	errs := fanOut(ctx, len(d.Hosts), 0, func(ctx context.Context, i int) error {
-		_, err := Recover(ctx, d.Hosts[i].Host, d.Hosts[i].Binary)
+		_, err := Recover(ctx, d.Hosts[i].Host, d.Hosts[i].Binary, "")
 		return err
 	})
 	return joinHosts(errs, func(i int) string { return d.Hosts[i].Name })
@@ -363,19 +378,20 @@ func undoRecover(ctx context.Context, raw json.RawMessage) error {
 
 // Recover dials h and runs `binary remote-agent recover` there, which replays the journals
 // that dead runs left in the host's state dir; it returns what that said. An empty binary
-// stages this executable first.
-func Recover(ctx context.Context, h remote.Host, binary string) (string, error) {
+// stages local first (this executable when local is empty too).
+func Recover(ctx context.Context, h remote.Host, binary, local string) (string, error) {
 	c, err := remote.Dial(ctx, h)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
 	if binary == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return "", shakedown.Wrap(shakedown.KindInternal, "find own executable", err)
+		if local == "" {
+			if local, err = os.Executable(); err != nil {
+				return "", shakedown.Wrap(shakedown.KindInternal, "find own executable", err)
+			}
 		}
-		if binary, err = c.Stage(ctx, self); err != nil {
+		if binary, err = c.Stage(ctx, local); err != nil {
 			return "", err
 		}
 	}
