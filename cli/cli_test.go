@@ -60,6 +60,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CI_COMMIT_SHA", "")
 			env.Setenv("CI_COMMIT_REF_NAME", "")
 			env.Setenv("SHAKEDOWN_HISTORY", "")
+			// The SSH test bed (testbed/ssh.sh) of the remote stories, [need:sshbed].
+			env.Setenv("BED", os.Getenv("SHAKEDOWN_TEST_SSH_TESTBED"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -90,6 +92,8 @@ func TestScripts(t *testing.T) {
 			case "root":
 			case "postgres":
 				have = pgtest.Installed()
+			case "sshbed":
+				have = os.Getenv("SHAKEDOWN_TEST_SSH_TESTBED") != ""
 			default:
 				_, err := exec.LookPath(what)
 				have = err == nil
@@ -119,24 +123,32 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// pidstate PIDFILE running|stopped|gone waits up to 10 s for the process whose pid is in
-// PIDFILE to be in that state.
+// pidstate [-within D] PIDFILE running|stopped|gone waits up to D (10 s) for the process
+// whose pid is in PIDFILE to be in that state, and logs how long that took.
 func cmdPIDState(ts *testscript.TestScript, neg bool, args []string) {
+	within := 10 * time.Second
+	if len(args) == 4 && args[0] == "-within" {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		within, args = d, args[2:]
+	}
 	if len(args) != 2 {
-		ts.Fatalf("usage: pidstate PIDFILE running|stopped|gone")
+		ts.Fatalf("usage: pidstate [-within D] PIDFILE running|stopped|gone")
 	}
 	pid := testenv.ReadPIDFile(ts.MkAbs(args[0]))
 	if pid == 0 {
 		ts.Fatalf("pidstate: no pid in %s", args[0])
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	start := time.Now()
+	deadline := start.Add(within)
 	for {
 		got := procState(pid)
 		if (got == args[1]) != neg {
+			ts.Logf("pidstate: pid %d %s%s after %v", pid, map[bool]string{true: "not "}[neg], args[1], time.Since(start).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("pidstate: pid %d is %s after 10s, want %s%s", pid, got, map[bool]string{true: "not "}[neg], args[1])
+			ts.Fatalf("pidstate: pid %d is %s after %v, want %s%s", pid, got, within, map[bool]string{true: "not "}[neg], args[1])
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
