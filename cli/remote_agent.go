@@ -198,9 +198,9 @@ func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
 	if err != nil && len(line) == 0 {
 		return ag.fail(shakedown.Errorf(shakedown.KindInvalid, "no request on standard input"))
 	}
-	var req remote.AgentRequest
-	if err := json.Unmarshal(line, &req); err != nil {
-		return ag.fail(shakedown.Errorf(shakedown.KindInvalid, "request: %w", err))
+	req, err := remote.ParseAgentRequest(line)
+	if err != nil {
+		return ag.fail(err)
 	}
 	b, err := ag.build(ctx, req)
 	if err != nil {

@@ -1,7 +1,11 @@
 package remote
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"math"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -54,6 +58,25 @@ type AgentRequest struct {
 	DryRun   bool            `json:"dry_run,omitempty"` // plan: say what would be done, do nothing
 }
 
+// ParseAgentRequest decodes a request line strictly (unknown fields are errors) and checks
+// that it names a run, a fault, a type and a target kind.
+func ParseAgentRequest(line []byte) (AgentRequest, error) {
+	var req AgentRequest
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: data after it")
+	}
+	switch {
+	case req.RunID == "", req.Fault == "", req.Type == "", req.Target.Kind == "":
+		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: run_id, fault, type and target.kind are required")
+	}
+	return req, nil
+}
+
 // AgentTarget is the target the fault acts on, as the host resolves it: a kind
 // registered on the host ("host", "process") and its parameters.
 type AgentTarget struct {
@@ -103,8 +126,8 @@ func (m *Millis) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &n); err != nil {
 		return err
 	}
-	if n < 0 {
-		return fmt.Errorf("negative duration %d ms", n)
+	if n < 0 || n > math.MaxInt64/int64(time.Millisecond) {
+		return fmt.Errorf("duration %d ms out of range", n)
 	}
 	*m = Millis(time.Duration(n) * time.Millisecond)
 	return nil

@@ -246,7 +246,7 @@ func (p *Params) override(h remote.Host) remote.Host {
 
 func hasLabels(have, want map[string]string) bool {
 	for k, v := range want {
-		if have[k] != v {
+		if hv, ok := have[k]; !ok || hv != v {
 			return false
 		}
 	}
