@@ -3,11 +3,11 @@ package remote
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
-	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 

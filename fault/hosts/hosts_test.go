@@ -53,9 +53,13 @@ func TestValidate(t *testing.T) {
 func TestProcessFaultNeedsASelector(t *testing.T) {
 	reg := shakedown.NewRegistry()
 	reg.AddFault(shakedown.FaultType{Name: "process.pause", Targets: []string{"process"},
-		New: func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) { return nil, nil }})
+		New: func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
+			return nil, nil
+		}})
 	reg.AddFault(shakedown.FaultType{Name: "network.loss", Targets: []string{"netns", "host"},
-		New: func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) { return nil, nil }})
+		New: func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
+			return nil, nil
+		}})
 	Register(reg, Options{})
 	inst := func(p *Params) []shakedown.Instance {
 		return []shakedown.Instance{{Kind: Kind, ID: "10.0.0.1:22", Name: "web-1", Ref: &Conn{Name: "web-1", params: p}}}
