@@ -258,7 +258,7 @@ func (a *Agent) Revert(ctx context.Context) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			return shakedown.Wrap(shakedown.KindNotRestored, op, err)
+			return shakedown.Wrap(shakedown.KindNotRestored, op, fmt.Errorf("the host did not confirm the revert (its lease takes the fault back on its own): %w", err))
 		}
 		return nil
 	case <-ctx.Done():
