@@ -114,7 +114,7 @@ func (f *remoteFault) Prepare(ctx context.Context) error {
 		bin = self
 	}
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
-		p, err := f.conns[i].Client.Stage(ctx, bin)
+		p, err := f.conns[i].Stage(ctx, bin)
 		f.staged[i] = p
 		return err
 	})

@@ -270,6 +270,28 @@ type Conn struct {
 	Host   remote.Host
 	Client *remote.Client
 	params *Params
+
+	mu     sync.Mutex // held while staging: the faults of a run on one host stage once
+	staged map[string]string
+}
+
+// Stage stages the local file on the host once for all the faults of the run that act on
+// it, and returns its path there.
+func (c *Conn) Stage(ctx context.Context, local string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.staged[local]; ok {
+		return p, nil
+	}
+	p, err := c.Client.Stage(ctx, local)
+	if err != nil {
+		return "", err
+	}
+	if c.staged == nil {
+		c.staged = map[string]string{}
+	}
+	c.staged[local] = p
+	return p, nil
 }
 
 // Close closes the connection.
