@@ -40,6 +40,10 @@ type TargetKind struct {
 	// Resolve finds the instances the target stands for now. With env.DryRun it changes
 	// nothing (an inline proxy is described, not started).
 	Resolve func(ctx context.Context, env Env, params any) ([]Instance, error)
+	// Connect, when set, readies the instances selected from what Resolve found before any
+	// fault is built for them (the hosts target dials only the hosts a run selected). It is
+	// called in plans too; an error stops the run before anything is injected.
+	Connect func(ctx context.Context, env Env, selected []Instance) error
 }
 
 // ProbeType describes one kind of probe.

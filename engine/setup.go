@@ -113,6 +113,11 @@ func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, op
 				"target %s selects %d of %d instances (%s%%), above the blast-radius cap of %s%%",
 				ts.Name, len(t.selected), len(all), ftoa(pct), ftoa(maxPercent))
 		}
+		if kind.Connect != nil {
+			if err := kind.Connect(ctx, env, t.selected); err != nil {
+				return s, shakedown.Wrap(shakedown.KindOf(err), "connect target "+ts.Name, err)
+			}
+		}
 		s.targets = append(s.targets, t)
 		byName[ts.Name] = t
 	}

@@ -24,7 +24,9 @@ import (
 //	       no one sets back) and inode the file had when its sum was last checked, and
 //	       while they hold the file is not hashed again (hashing shakedown's binary on
 //	       20 busy hosts took seconds of a run's start)
-//	put:   write standard input to a temporary file beside it, check its SHA-256 (exit 11
+//	put:   remove the other versions of NAME staged more than 10 minutes ago (a run
+//	       stages right before it injects, and a later one stages again what is gone),
+//	       write standard input to a temporary file beside it, check its SHA-256 (exit 11
 //	       when it differs), make it executable and rename it into place
 const stageScript = `set -e
 umask 077
@@ -45,6 +47,11 @@ check)
 	if [ -f "$f" ] && [ "$(sha256sum <"$f" | cut -c1-64)" = "$2" ]; then ok "$f" "$2"; echo "$f"; exit 0; fi
 	exit 10 ;;
 put)
+	for old in "$base"/*/"$3"; do
+		if [ "$old" != "$f" ] && [ -f "$old" ] && [ -n "$(find "$old" -mmin +10 2>/dev/null)" ]; then
+			rm -f "$old" "$old.ok"; rmdir "${old%/*}" 2>/dev/null || true
+		fi
+	done
 	mkdir -p "$dir"
 	tmp=$f.part.$$
 	trap 'rm -f "$tmp"' EXIT
@@ -64,7 +71,9 @@ esac`
 // Sudo: root can run what the user staged, and the user's directory stays the user's. A copy already there whose SHA-256 matches is
 // reused without an upload; one that does not (truncated, altered) is replaced. The upload
 // is checked with sha256sum on the host before it takes the copy's place. Staged files stay
-// on the host for later runs; nothing here removes them.
+// on the host for later runs, until another version of the same name is staged: versions
+// staged more than 10 minutes before are removed then, so that a host's /tmp does not fill
+// up with every build that ever ran there.
 func (c *Client) Stage(ctx context.Context, path string) (string, error) {
 	op := fmt.Sprintf("stage %s on %s", filepath.Base(path), c.addr)
 	sum, err := fileSHA256(path)

@@ -45,6 +45,9 @@ func BenchmarkInjectRevert(b *testing.B) {
 				if len(sel) != n {
 					b.Skipf("skipped: the test bed has %d hosts, this benchmark needs %d", len(all), n)
 				}
+				if err := kind.Connect(ctx, env, sel); err != nil {
+					b.Fatal(err)
+				}
 				params := typ.Params().(*network.PartitionParams)
 				params.CIDRs = []string{"192.0.2.0/24"}
 				f, err := typ.New(env, &shakedown.FaultSpec{Name: "bench", Type: typ.Name, Target: "bed", Params: params, Duration: time.Minute}, sel)

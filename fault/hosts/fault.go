@@ -34,7 +34,7 @@ func newRemote(env shakedown.Env, spec *shakedown.FaultSpec, typ *shakedown.Faul
 	for _, in := range targets {
 		c, ok := shakedown.RefAs[*Conn](in)
 		if !ok || c == nil {
-			return nil, shakedown.Errorf(shakedown.KindInternal, "%s: host %s was not dialled", spec.Type, in.Name)
+			return nil, shakedown.Errorf(shakedown.KindInternal, "%s: instance %s is not a host", spec.Type, in.Name)
 		}
 		f.conns = append(f.conns, c)
 	}
@@ -98,7 +98,7 @@ func (f *remoteFault) Plan() []string {
 			as = "as root"
 		}
 		out = append(out, fmt.Sprintf("%s (%s): %s on %s, by shakedown remote-agent (%s); journal /tmp/shakedown-%s/state/runs/%s.%s.jsonl",
-			c.Name, c.Client.Addr(), f.spec.Type, f.onHost(), as, uid, f.req.RunID, f.spec.Name))
+			c.Name, c.Addr, f.spec.Type, f.onHost(), as, uid, f.req.RunID, f.spec.Name))
 	}
 	return out
 }
@@ -129,7 +129,7 @@ func (f *remoteFault) Undo() []shakedown.Undo {
 	d := recoverData{}
 	names := make([]string, len(f.conns))
 	for i, c := range f.conns {
-		d.Hosts = append(d.Hosts, recoverHost{Name: c.Name, Host: c.Host, Binary: f.staged[i]})
+		d.Hosts = append(d.Hosts, recoverHost{Name: c.Name, Host: c.Host, Binary: f.staged[i], Local: f.binary})
 		names[i] = c.Name
 	}
 	b, _ := json.Marshal(d)
@@ -141,8 +141,8 @@ func (f *remoteFault) Undo() []shakedown.Undo {
 // each said it injected, or failed. A partial inject returns the revert of what was injected.
 func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
-		if f.staged[i] == "" {
-			return shakedown.Errorf(shakedown.KindInternal, "not staged")
+		if f.staged[i] == "" || f.conns[i].Client == nil {
+			return shakedown.Errorf(shakedown.KindInternal, "not dialled or not staged")
 		}
 		a, _, err := remote.StartAgent(ctx, f.conns[i].Client, f.staged[i], f.req)
 		if err != nil {

@@ -58,6 +58,7 @@ func Register(r *shakedown.Registry, opts Options) {
 		Summary: "Linux machines reached over SSH (addresses, or an inventory file selected by labels)",
 		Params:  func() any { return &Params{} },
 		Resolve: resolve,
+		Connect: connect,
 	})
 	for _, ft := range r.Faults() {
 		if !slices.Contains(ft.Targets, "process") && !slices.Contains(ft.Targets, "host") {
@@ -263,10 +264,11 @@ func expand(path string) string {
 	return path
 }
 
-// Conn is a dialled host: the Ref of the instances the hosts target resolves to. The engine
-// closes it when the run ends.
+// Conn is a host of a hosts target: the Ref of the instances the target resolves to, dialled
+// once the run selected it (Client). The engine closes it when the run ends.
 type Conn struct {
 	Name   string // as the file or the inventory names it
+	Addr   string // host:port
 	Host   remote.Host
 	Client *remote.Client
 	params *Params
@@ -283,6 +285,9 @@ func (c *Conn) Stage(ctx context.Context, local string) (string, error) {
 	if p, ok := c.staged[local]; ok {
 		return p, nil
 	}
+	if c.Client == nil {
+		return "", shakedown.Errorf(shakedown.KindInternal, "stage on %s: not dialled", c.Name)
+	}
 	p, err := c.Client.Stage(ctx, local)
 	if err != nil {
 		return "", err
@@ -294,12 +299,34 @@ func (c *Conn) Stage(ctx context.Context, local string) (string, error) {
 	return p, nil
 }
 
-// Close closes the connection.
-func (c *Conn) Close() error { return c.Client.Close() }
+// dial connects to the host, once.
+func (c *Conn) dial(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Client != nil {
+		return nil
+	}
+	cl, err := remote.Dial(ctx, c.Host)
+	if err != nil {
+		return err
+	}
+	c.Client = cl
+	return nil
+}
 
-// resolve dials every host the target names, in parallel; any host that cannot be reached,
-// or whose key does not verify, is an error naming it (all of them are named).
-func resolve(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
+// Close closes the connection, if the host was dialled.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Client == nil {
+		return nil
+	}
+	return c.Client.Close()
+}
+
+// resolve lists the hosts the target names, without dialling them: only those a run selects
+// are dialled (connect).
+func resolve(_ context.Context, _ shakedown.Env, params any) ([]shakedown.Instance, error) {
 	p, err := shakedown.ParamsAs[Params](params, "hosts target")
 	if err != nil {
 		return nil, err
@@ -308,29 +335,37 @@ func resolve(ctx context.Context, _ shakedown.Env, params any) ([]shakedown.Inst
 	if err != nil {
 		return nil, err
 	}
-	conns := make([]*Conn, len(hs))
-	errs := fanOut(ctx, len(hs), p.Concurrency, func(ctx context.Context, i int) error {
-		c, err := remote.Dial(ctx, hs[i].Host)
+	out := make([]shakedown.Instance, len(hs))
+	for i, h := range hs {
+		addr, err := remote.HostPort(h.Address)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		conns[i] = &Conn{Name: hs[i].name, Host: hs[i].Host, Client: c, params: p}
-		return nil
-	})
-	if err := joinHosts(errs, func(i int) string { return hs[i].name }); err != nil {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-		return nil, err
-	}
-	out := make([]shakedown.Instance, len(conns))
-	for i, c := range conns {
-		out[i] = shakedown.Instance{Kind: Kind, ID: c.Client.Addr(), Name: c.Name,
-			Attrs: map[string]string{"address": c.Client.Addr(), "user": c.Host.User}, Ref: c}
+		c := &Conn{Name: h.name, Addr: addr, Host: h.Host, params: p}
+		out[i] = shakedown.Instance{Kind: Kind, ID: addr, Name: h.name,
+			Attrs: map[string]string{"address": addr, "user": h.User}, Ref: c}
 	}
 	return out, nil
+}
+
+// connect dials the selected hosts in parallel; any host that cannot be reached, or whose
+// key does not verify, is an error naming it (all of them are named).
+func connect(ctx context.Context, _ shakedown.Env, selected []shakedown.Instance) error {
+	conns := make([]*Conn, len(selected))
+	for i, in := range selected {
+		c, ok := shakedown.RefAs[*Conn](in)
+		if !ok || c == nil {
+			return shakedown.Errorf(shakedown.KindInternal, "hosts target: instance %s has no host", in.Name)
+		}
+		conns[i] = c
+	}
+	if len(conns) == 0 {
+		return nil
+	}
+	errs := fanOut(ctx, len(conns), conns[0].params.Concurrency, func(ctx context.Context, i int) error {
+		return conns[i].dial(ctx)
+	})
+	return joinHosts(errs, func(i int) string { return conns[i].Name })
 }
 
 // fanOut runs f for 0..n-1, at most limit at once (DefaultConcurrency when limit ≤ 0), and
@@ -381,7 +416,8 @@ type recoverData struct {
 type recoverHost struct {
 	Name   string      `json:"name"`
 	Host   remote.Host `json:"host"`
-	Binary string      `json:"binary"` // the staged binary on the host
+	Binary string      `json:"binary"`          // the staged binary on the host
+	Local  string      `json:"local,omitempty"` // the local file staged, to stage again when that is gone
 }
 
 // undoRecover runs `remote-agent recover` on every host of the fault: the dead runs'
@@ -392,7 +428,7 @@ func undoRecover(ctx context.Context, raw json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "hosts.recover: %w", err)
 	}
 	errs := fanOut(ctx, len(d.Hosts), 0, func(ctx context.Context, i int) error {
-		_, err := Recover(ctx, d.Hosts[i].Host, d.Hosts[i].Binary, "")
+		_, err := Recover(ctx, d.Hosts[i].Host, d.Hosts[i].Binary, d.Hosts[i].Local)
 		return err
 	})
 	return joinHosts(errs, func(i int) string { return d.Hosts[i].Name })
@@ -407,7 +443,8 @@ func Recover(ctx context.Context, h remote.Host, binary, local string) (string, 
 		return "", err
 	}
 	defer c.Close()
-	if binary == "" {
+	given := binary != ""
+	if !given {
 		if local == "" {
 			if local, err = os.Executable(); err != nil {
 				return "", shakedown.Wrap(shakedown.KindInternal, "find own executable", err)
@@ -418,6 +455,12 @@ func Recover(ctx context.Context, h remote.Host, binary, local string) (string, 
 		}
 	}
 	out, err := c.Run(ctx, []string{binary, "remote-agent", "recover"}, nil)
+	var missing *remote.ExitError
+	if errors.As(err, &missing) && missing.Code == 127 && given {
+		// The staged copy is gone (a later version replaced it): stage this one.
+		c.Close()
+		return Recover(ctx, h, "", local)
+	}
 	text := strings.TrimSpace(string(out.Stdout))
 	if err != nil {
 		var ee *remote.ExitError
