@@ -30,7 +30,7 @@ func (r *reader) write(x *experiment) string {
 	}
 	if len(r.used) > 0 {
 		var line []string
-		comment(&b, "", "Its ${vars} (shakedown run … --var NAME=VALUE):")
+		comment(&b, "", "Its variables (shakedown run … --var NAME=VALUE):")
 		for _, name := range r.used {
 			v := r.vars[name]
 			comment(&b, "", "  "+name+": "+v.source)
