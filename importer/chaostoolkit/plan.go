@@ -107,8 +107,12 @@ func (p *planner) activity(a *activity) {
 	case a.kind == "probe" && a.prov.typ == "python":
 		p.r.refusePython(a, "a probe of the method")
 	case a.kind == "probe":
-		p.x.comments = append(p.x.comments, fmt.Sprintf("Chaos Toolkit method probe %s (line %d, at %s): %s: the method's probes only record their output; the steady_state checks watch the whole run",
-			a.name, a.line, fmtDur(start), a.prov.describe()))
+		tol := ""
+		if a.hasTol {
+			tol = ", tolerance " + shape(a.tolerance)
+		}
+		p.x.comments = append(p.x.comments, fmt.Sprintf("Chaos Toolkit method probe %s (line %d, at %s): %s%s: the method's probes only record their output; the steady_state checks watch the whole run",
+			a.name, a.line, fmtDur(start), a.prov.describe(), tol))
 	case a.prov.typ == "python":
 		p.python(a)
 	default:

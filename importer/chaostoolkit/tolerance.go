@@ -63,6 +63,9 @@ func (r *reader) check(a *activity, name string) string {
 	if probe == "" {
 		return ""
 	}
+	if a.before > 0 || a.after > 0 || a.background {
+		notes = append(notes, "its pauses and background have no meaning for a check, which is sampled every interval")
+	}
 	var b strings.Builder
 	b.WriteString("  - name: " + str(name) + "\n")
 	comment(&b, "    ", fmt.Sprintf("Chaos Toolkit probe %s (line %d): %s, tolerance %s", a.name, a.line, p.describe(), shape(a.tolerance)))
