@@ -155,6 +155,7 @@ func (r *reader) experiment(root spec.Value) *experiment {
 		rollbacks = r.activities(f.Value, acts, "rollbacks")
 	}
 	r.plan(x, method, rollbacks)
+	r.unused()
 	return x
 }
 
@@ -258,5 +259,19 @@ func (r *reader) runtime(v spec.Value) {
 		default:
 			r.notes = append(r.notes, fmt.Sprintf("runtime rollbacks strategy %q (line %d): here every fault is reverted on every path whatever it says", s, f.Value.Pos().Line))
 		}
+	}
+}
+
+// unused says which keys of the configuration and the secrets nothing imported uses.
+func (r *reader) unused() {
+	var names []string
+	for name, v := range r.vars {
+		if v.source != "" && !slices.Contains(r.used, name) && !strings.HasPrefix(v.source, "not declared") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		r.notes = append(r.notes, "unused here: "+name+", "+r.vars[name].source)
 	}
 }

@@ -485,6 +485,9 @@ func scaleDeployment(p *planner, c *call) {
 
 // wait lets time pass, as a pause does.
 func (p *planner) wait(c *call, d time.Duration) {
+	if p.now > maxMethod {
+		return
+	}
 	p.now += d
 	p.note(c, "idle for "+fmtDur(d)+": the next faults start that much later")
 }

@@ -59,6 +59,7 @@ type planner struct {
 	faultNames  names
 	rollingBack bool
 	cur         *activity // the activity being translated
+	tooLong     bool
 }
 
 func (r *reader) plan(x *experiment, method, rollbacks []*activity) {
@@ -96,7 +97,7 @@ func (r *reader) plan(x *experiment, method, rollbacks []*activity) {
 
 func (p *planner) activity(a *activity) {
 	p.cur = a
-	if a.prov == nil {
+	if a.prov == nil || p.tooLong {
 		return
 	}
 	start := p.now + a.before
@@ -121,7 +122,14 @@ func (p *planner) activity(a *activity) {
 	if !a.background {
 		p.now += a.after
 	}
+	if p.now > maxMethod && !p.tooLong {
+		p.tooLong = true
+		p.r.addf(a.v, "the method's pauses add up to more than %s", fmtDur(maxMethod))
+	}
 }
+
+// maxMethod bounds the method's time line, so that its sums cannot overflow.
+const maxMethod = 7 * 24 * time.Hour
 
 // add places a new fault at the time of the activity being translated.
 func (p *planner) add(f *fault) *fault {
@@ -233,6 +241,9 @@ func (p *planner) execFault(a *activity, start time.Duration) {
 	}
 	f := p.add(&fault{typ: "exec", inject: argv, timeout: a.prov.timeout, oneShot: true})
 	f.notes = append(notes, f.notes...)
+	if a.background && a.prov.timeout == 0 {
+		f.notes = append(f.notes, "no timeout: Chaos Toolkit lets it run, the exec fault stops its command after 30s (with: timeout)")
+	}
 }
 
 // command is the argv an http or process activity runs.
