@@ -158,21 +158,40 @@ func writeFile(path string, data []byte) error {
 
 var varRef = regexp.MustCompile(`\$\{([^}]*)\}`)
 
+// usedVars returns the names of the ${vars} an imported experiment uses, sorted: those of its
+// values, not of its comments (which quote the imported file), and not "$${", a literal "${".
+func usedVars(yaml []byte) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, line := range strings.Split(string(yaml), "\n") {
+		if strings.HasPrefix(strings.TrimLeft(line, " "), "#") {
+			continue
+		}
+		for _, m := range varRef.FindAllStringSubmatchIndex(line, -1) {
+			if m[0] > 0 && line[m[0]-1] == '$' {
+				continue
+			}
+			if k := line[m[2]:m[3]]; !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // checkImported validates an imported experiment as validate would, so that nothing that
 // does not validate is written. One whose ${vars} are not all given a value is not checked;
 // a line says how to check it. why says what may make it invalid.
 func (a *app) checkImported(name string, yaml []byte, vars map[string]string, why string) error {
 	var unset []string
-	seen := map[string]bool{}
-	for _, m := range varRef.FindAllSubmatch(yaml, -1) {
-		k := string(m[1])
-		if _, ok := vars[k]; !ok && !seen[k] {
-			seen[k] = true
+	for _, k := range usedVars(yaml) {
+		if _, ok := vars[k]; !ok {
 			unset = append(unset, k)
 		}
 	}
 	if len(unset) > 0 {
-		sort.Strings(unset)
 		fmt.Fprintf(a.stderr, "%s uses ${%s}: check it with shakedown validate --var %s=VALUE …\n", name, unset[0], unset[0])
 		return nil
 	}
