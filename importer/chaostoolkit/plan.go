@@ -304,14 +304,16 @@ func (p *planner) rollbacks(rbs []*activity) {
 		i++
 	}
 	var prev *fault
+	var noops []*fault // in the order they inject: the last rollback first
 	for k := len(rbs) - 1; k >= i; k-- {
 		rb := rbs[k]
 		argv, notes := command(rb)
 		f := &fault{a: rb, name: p.faultNames.take("rollback-" + rb.name), typ: "exec", inject: []string{"true"}, revert: argv, oneShot: true, noop: true, after: prev}
 		f.notes = append([]string{fmt.Sprintf("Chaos Toolkit rollback %s (line %d): %s; no action is left for it to revert, so it reverts a fault that injects nothing, before the method's", rb.name, rb.line, rb.prov.describe())}, notes...)
 		prev = f
-		p.faults = append([]*fault{f}, p.faults...)
+		noops = append(noops, f)
 	}
+	p.faults = append(noops, p.faults...)
 	if prev != nil {
 		for _, f := range p.faults {
 			if !f.noop && f.after == nil {
