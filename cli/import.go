@@ -90,12 +90,8 @@ func (a *app) importFIS(file, mapFile, out string, vars map[string]string, opt f
 	}
 	results, err := fis.Import(file, data, mapFile, mapData, opt)
 	if err != nil {
-		var ps spec.Problems
-		if errors.As(err, &ps) {
-			for _, p := range ps {
-				fmt.Fprintln(a.stderr, p.Error())
-			}
-			fmt.Fprintf(a.stderr, "%s: %d problem%s\n", file, len(ps), plural(len(ps)))
+		if errors.As(err, new(spec.Problems)) {
+			a.printProblems(file, err)
 			return exitError{code: shakedown.VerdictInvalid.ExitCode()}
 		}
 		return err
@@ -265,12 +261,8 @@ func (a *app) importChaosToolkit(file, out string, vars map[string]string) error
 	}
 	res, err := chaostoolkit.Import(file, data)
 	if err != nil {
-		var ps spec.Problems
-		if errors.As(err, &ps) {
-			for _, p := range ps {
-				fmt.Fprintln(a.stderr, p.Error())
-			}
-			fmt.Fprintf(a.stderr, "%s: %d problem%s\n", file, len(ps), plural(len(ps)))
+		if errors.As(err, new(spec.Problems)) {
+			a.printProblems(file, err)
 			return exitError{code: shakedown.VerdictInvalid.ExitCode()}
 		}
 		return err

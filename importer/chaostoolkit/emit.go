@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // plainSafe is what may be written without quotes in a block or flow context.
@@ -41,34 +40,6 @@ func flowMap(kvs []kv) string {
 		parts[i] = str(p.k) + ": " + p.v
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-// comment writes text as comment lines at indent, one per line of text, control characters
-// made spaces.
-func comment(b *strings.Builder, indent, text string) {
-	for _, line := range strings.Split(text, "\n") {
-		b.WriteString(indent)
-		b.WriteString("# ")
-		b.WriteString(strings.Map(func(r rune) rune {
-			if r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' || r == '\u0085' {
-				return ' '
-			}
-			return r
-		}, line))
-		b.WriteString("\n")
-	}
-}
-
-// fmtDur writes a duration as a file does: 1m, 1h30m, 30s, 1.5s, 250ms.
-func fmtDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 var nameChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/importer"
 )
 
 // The method's time line. Chaos Toolkit runs the method's activities one after the other,
@@ -113,7 +115,7 @@ func (p *planner) activity(a *activity) {
 			tol = ", tolerance " + shape(a.tolerance)
 		}
 		p.x.comments = append(p.x.comments, fmt.Sprintf("Chaos Toolkit method probe %s (line %d, at %s): %s%s: the method's probes only record their output; the steady_state checks watch the whole run",
-			a.name, a.line, fmtDur(start), a.prov.describe(), tol))
+			a.name, a.line, importer.FormatDuration(start), a.prov.describe(), tol))
 	case a.prov.typ == "python":
 		p.python(a)
 	default:
@@ -124,7 +126,7 @@ func (p *planner) activity(a *activity) {
 	}
 	if p.now > maxMethod && !p.tooLong {
 		p.tooLong = true
-		p.r.addf(a.v, "the method's pauses add up to more than %s", fmtDur(maxMethod))
+		p.r.addf(a.v, "the method's pauses add up to more than %s", importer.FormatDuration(maxMethod))
 	}
 }
 
@@ -211,7 +213,7 @@ func (p *planner) end(c *call, key string) {
 		return
 	}
 	f.end = p.now
-	f.notes = append(f.notes, fmt.Sprintf("action %s (line %d, at %s) ends it: shakedown reverts it itself", c.a.name, c.a.line, fmtDur(p.now)))
+	f.notes = append(f.notes, fmt.Sprintf("action %s (line %d, at %s) ends it: shakedown reverts it itself", c.a.name, c.a.line, importer.FormatDuration(p.now)))
 }
 
 // note says, at the fault of the activity or in the trailing comments, what an action
@@ -225,7 +227,7 @@ func (p *planner) target(name, what string, lines ...string) string {
 	t := p.targetNames.take(name)
 	var b strings.Builder
 	b.WriteString("  " + str(t) + ":\n")
-	comment(&b, "    ", what)
+	importer.Comment(&b, "    ", what)
 	for _, l := range lines {
 		b.WriteString("    " + l + "\n")
 	}
@@ -338,7 +340,7 @@ func (p *planner) times(end time.Duration) {
 		f.dur = e - f.start
 		if f.dur <= 0 {
 			f.dur = defaultHold
-			f.notes = append(f.notes, "the method gives it no time before its end: held for "+fmtDur(defaultHold)+" here")
+			f.notes = append(f.notes, "the method gives it no time before its end: held for "+importer.FormatDuration(defaultHold)+" here")
 		}
 		last = max(last, f.start+f.dur)
 	}
@@ -348,11 +350,11 @@ func (p *planner) times(end time.Duration) {
 	for _, f := range p.faults {
 		if f.after == p.anchor {
 			if last < end || f.start+f.dur < end {
-				p.x.comments = append(p.x.comments, fmt.Sprintf("the method's last %s after fault %s is not held here: faults start after it", fmtDur(end-p.anchor.start), p.anchor.name))
+				p.x.comments = append(p.x.comments, fmt.Sprintf("the method's last %s after fault %s is not held here: faults start after it", importer.FormatDuration(end-p.anchor.start), p.anchor.name))
 			}
 			return
 		}
 	}
 	p.anchor.dur = end - p.anchor.start
-	p.anchor.notes = append(p.anchor.notes, "held "+fmtDur(p.anchor.dur)+", to the end of the method, so that the run observes the system for the pauses Chaos Toolkit waited")
+	p.anchor.notes = append(p.anchor.notes, "held "+importer.FormatDuration(p.anchor.dur)+", to the end of the method, so that the run observes the system for the pauses Chaos Toolkit waited")
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -68,13 +69,13 @@ func (r *reader) check(a *activity, name string) string {
 	}
 	var b strings.Builder
 	b.WriteString("  - name: " + str(name) + "\n")
-	comment(&b, "    ", fmt.Sprintf("Chaos Toolkit probe %s (line %d): %s, tolerance %s", a.name, a.line, p.describe(), shape(a.tolerance)))
+	importer.Comment(&b, "    ", fmt.Sprintf("Chaos Toolkit probe %s (line %d): %s, tolerance %s", a.name, a.line, p.describe(), shape(a.tolerance)))
 	for _, n := range notes {
-		comment(&b, "    ", n)
+		importer.Comment(&b, "    ", n)
 	}
 	b.WriteString("    " + probe + "\n")
 	if p.timeout > 0 {
-		b.WriteString("    timeout: " + fmtDur(p.timeout) + "\n")
+		b.WriteString("    timeout: " + importer.FormatDuration(p.timeout) + "\n")
 	}
 	return b.String()
 }

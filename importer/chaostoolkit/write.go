@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -21,26 +22,26 @@ func problemAt(r *reader, acts []*activity, msg string) spec.Problem {
 // write assembles the experiment file.
 func (r *reader) write(x *experiment) string {
 	var b strings.Builder
-	comment(&b, "", "Imported by `shakedown import chaostoolkit` from the Chaos Toolkit experiment "+filepath.Base(r.file)+".")
+	importer.Comment(&b, "", "Imported by `shakedown import chaostoolkit` from the Chaos Toolkit experiment "+filepath.Base(r.file)+".")
 	for _, n := range r.notes {
-		comment(&b, "", n)
+		importer.Comment(&b, "", n)
 	}
 	if len(x.checks) > 0 {
-		comment(&b, "", "Chaos Toolkit checks the hypothesis before the method and after it, before the rollbacks; here each check is\nsampled throughout the run: in the baseline, while the faults act, and in the recovery after they are reverted.")
+		importer.Comment(&b, "", "Chaos Toolkit checks the hypothesis before the method and after it, before the rollbacks; here each check is\nsampled throughout the run: in the baseline, while the faults act, and in the recovery after they are reverted.")
 	}
 	if len(r.used) > 0 {
 		var line []string
-		comment(&b, "", "Its variables (shakedown run … --var NAME=VALUE):")
+		importer.Comment(&b, "", "Its variables (shakedown run … --var NAME=VALUE):")
 		for _, name := range r.used {
 			v := r.vars[name]
-			comment(&b, "", "  "+name+": "+v.source)
+			importer.Comment(&b, "", "  "+name+": "+v.source)
 			if v.known && !v.secret {
 				line = append(line, "--var "+name+"="+v.value)
 			} else {
 				line = append(line, "--var "+name+"=…")
 			}
 		}
-		comment(&b, "", "  as in: "+strings.Join(line, " "))
+		importer.Comment(&b, "", "  as in: "+strings.Join(line, " "))
 	}
 	b.WriteString("version: 1\n")
 	b.WriteString("name: " + str(x.name) + "\n")
@@ -67,7 +68,7 @@ func (r *reader) write(x *experiment) string {
 	if len(x.comments) > 0 {
 		b.WriteString("\n")
 		for _, c := range x.comments {
-			comment(&b, "", c)
+			importer.Comment(&b, "", c)
 		}
 	}
 	return b.String()
@@ -77,10 +78,10 @@ func faultBlock(f *fault) string {
 	var b strings.Builder
 	b.WriteString("  - name: " + str(f.name) + "\n")
 	if !f.noop {
-		comment(&b, "    ", fmt.Sprintf("Chaos Toolkit action %s (line %d, at %s): %s", f.a.name, f.a.line, fmtDur(f.start), f.a.prov.describe()))
+		importer.Comment(&b, "    ", fmt.Sprintf("Chaos Toolkit action %s (line %d, at %s): %s", f.a.name, f.a.line, importer.FormatDuration(f.start), f.a.prov.describe()))
 	}
 	for _, n := range f.notes {
-		comment(&b, "    ", n)
+		importer.Comment(&b, "    ", n)
 	}
 	b.WriteString("    type: " + f.typ + "\n")
 	if f.target != "" {
@@ -93,7 +94,7 @@ func faultBlock(f *fault) string {
 			with = append(with, kv{"revert", list(f.revert)})
 		}
 		if f.timeout > 0 {
-			with = append(with, kv{"timeout", fmtDur(f.timeout)})
+			with = append(with, kv{"timeout", importer.FormatDuration(f.timeout)})
 		}
 	}
 	if len(with) > 0 {
@@ -103,10 +104,10 @@ func faultBlock(f *fault) string {
 		b.WriteString("    after: [" + str(f.after.name) + "]\n")
 	}
 	if f.delay > 0 {
-		b.WriteString("    delay: " + fmtDur(f.delay) + "\n")
+		b.WriteString("    delay: " + importer.FormatDuration(f.delay) + "\n")
 	}
 	if f.dur > 0 {
-		b.WriteString("    duration: " + fmtDur(f.dur) + "\n")
+		b.WriteString("    duration: " + importer.FormatDuration(f.dur) + "\n")
 	}
 	return b.String()
 }
