@@ -35,3 +35,15 @@ func FormatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// Section writes a top-level section of an experiment file, key and its blocks in order;
+// nothing when it has none.
+func Section(b *strings.Builder, key string, blocks []string) {
+	if len(blocks) == 0 {
+		return
+	}
+	b.WriteString("\n" + key + ":\n")
+	for _, bl := range blocks {
+		b.WriteString(bl)
+	}
+}

@@ -123,22 +123,28 @@ func (r *reader) readTolerance(v spec.Value) (t tolerance, ok bool) {
 	case "list":
 		items, _ := v.List()
 		t.kind = "list"
-		for _, it := range items {
-			if it.Kind() != "int" {
-				t.kind = "other"
-				return t, true
-			}
-			n, ok := r.integer(it)
-			if !ok {
-				return t, false
-			}
-			t.ints = append(t.ints, n)
-		}
-		return t, true
+		return r.integers(t, items)
 	case "mapping":
 		return r.objectTolerance(v)
 	}
 	t.kind = "other"
+	return t, true
+}
+
+// integers adds items to t's ints when every one is a whole number; t is "other" when one is
+// not a number of that kind (a decimal, a string), as no status or exit code is.
+func (r *reader) integers(t tolerance, items []spec.Value) (tolerance, bool) {
+	for _, it := range items {
+		if it.Kind() != "int" {
+			t.kind = "other"
+			return t, true
+		}
+		n, ok := r.integer(it)
+		if !ok {
+			return t, false
+		}
+		t.ints = append(t.ints, n)
+	}
 	return t, true
 }
 
@@ -178,18 +184,7 @@ func (r *reader) objectTolerance(v spec.Value) (t tolerance, ok bool) {
 			r.addf(f.Value, "a range is [lower, upper]")
 			return t, false
 		}
-		for _, it := range items {
-			if it.Kind() != "int" {
-				t.kind = "other" // a range of decimals: no status or exit code is one
-				return t, true
-			}
-			n, ok := r.integer(it)
-			if !ok {
-				return t, false
-			}
-			t.ints = append(t.ints, n)
-		}
-		return t, true
+		return r.integers(t, items) // a range of decimals is "other": no status or exit code is one
 	case "regex":
 		fs, ok := v.Fields([]string{"type", "pattern", "target"}, "pattern")
 		if !ok {

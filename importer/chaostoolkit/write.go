@@ -49,22 +49,13 @@ func (r *reader) write(x *experiment) string {
 		b.WriteString("description: " + str(strings.ReplaceAll(x.description, "${", "$${")) + "\n")
 	}
 	b.WriteString("labels: {imported-from: chaostoolkit}\n")
-	section := func(key string, blocks []string) {
-		if len(blocks) == 0 {
-			return
-		}
-		b.WriteString("\n" + key + ":\n")
-		for _, bl := range blocks {
-			b.WriteString(bl)
-		}
-	}
-	section("targets", x.targets)
-	section("steady_state", x.checks)
+	importer.Section(&b, "targets", x.targets)
+	importer.Section(&b, "steady_state", x.checks)
 	var faults []string
 	for _, f := range x.faults {
 		faults = append(faults, faultBlock(f))
 	}
-	section("faults", faults)
+	importer.Section(&b, "faults", faults)
 	if len(x.comments) > 0 {
 		b.WriteString("\n")
 		for _, c := range x.comments {

@@ -448,20 +448,11 @@ func write(t *template, b *built, name, file, mapFile string) string {
 		sb.WriteString("description: " + literal(t.description) + "\n")
 	}
 	sb.WriteString("labels: {imported-from: fis}\n")
-	section := func(key string, blocks []string) {
-		if len(blocks) == 0 {
-			return
-		}
-		sb.WriteString("\n" + key + ":\n")
-		for _, bl := range blocks {
-			sb.WriteString(bl)
-		}
-	}
-	section("targets", b.targets)
-	section("steady_state", b.steady)
-	section("faults", b.faults)
-	section("stop_if", b.stopIf)
-	section("expect", b.expect)
+	importer.Section(&sb, "targets", b.targets)
+	importer.Section(&sb, "steady_state", b.steady)
+	importer.Section(&sb, "faults", b.faults)
+	importer.Section(&sb, "stop_if", b.stopIf)
+	importer.Section(&sb, "expect", b.expect)
 	if len(b.skipped) > 0 {
 		sb.WriteString("\n")
 		for _, s := range b.skipped {
