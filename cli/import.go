@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/importer/chaostoolkit"
 	"github.com/shakedown-dev/shakedown/importer/fis"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
 	"github.com/shakedown-dev/shakedown/spec"
@@ -27,10 +29,10 @@ Every problem of the input is reported at once with its position (exit 2); what 
 analogue here is said in a comment of the output, never dropped silently.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return shakedown.Errorf(shakedown.KindInvalid, "import: name what to import from: shakedown import fis FILE")
+			return shakedown.Errorf(shakedown.KindInvalid, "import: name what to import from: shakedown import fis FILE, or shakedown import chaostoolkit FILE")
 		},
 	}
-	cmd.AddCommand(a.importFISCommand())
+	cmd.AddCommand(a.importFISCommand(), a.importChaosToolkitCommand())
 	return cmd
 }
 
@@ -88,12 +90,8 @@ func (a *app) importFIS(file, mapFile, out string, vars map[string]string, opt f
 	}
 	results, err := fis.Import(file, data, mapFile, mapData, opt)
 	if err != nil {
-		var ps spec.Problems
-		if errors.As(err, &ps) {
-			for _, p := range ps {
-				fmt.Fprintln(a.stderr, p.Error())
-			}
-			fmt.Fprintf(a.stderr, "%s: %d problem%s\n", file, len(ps), plural(len(ps)))
+		if errors.As(err, new(spec.Problems)) {
+			a.printProblems(file, err)
 			return exitError{code: shakedown.VerdictInvalid.ExitCode()}
 		}
 		return err
@@ -102,7 +100,7 @@ func (a *app) importFIS(file, mapFile, out string, vars map[string]string, opt f
 		return shakedown.Errorf(shakedown.KindInvalid, "import fis: %s holds %d experiment templates: give -o DIR to write one file each", file, len(results))
 	}
 	for _, res := range results {
-		if err := a.checkImported(res, vars); err != nil {
+		if err := a.checkImported(res.Name, res.YAML, vars, "the mapping file's targets and alarms are copied into it as written"); err != nil {
 			return err
 		}
 	}
@@ -156,29 +154,136 @@ func writeFile(path string, data []byte) error {
 
 var varRef = regexp.MustCompile(`\$\{([^}]*)\}`)
 
-// checkImported validates an imported experiment as validate would, so that nothing that
-// does not validate is written. One whose ${vars} are not all given with --var is not
-// checked; a line says how to check it.
-func (a *app) checkImported(res fis.Result, vars map[string]string) error {
-	var unset []string
+// usedVars returns the names of the ${vars} an imported experiment uses, sorted: those of its
+// values, not of its comments (which quote the imported file), and not "$${", a literal "${".
+func usedVars(yaml []byte) []string {
 	seen := map[string]bool{}
-	for _, m := range varRef.FindAllSubmatch(res.YAML, -1) {
-		k := string(m[1])
-		if _, ok := vars[k]; !ok && !seen[k] {
-			seen[k] = true
+	var out []string
+	for _, line := range strings.Split(string(yaml), "\n") {
+		if strings.HasPrefix(strings.TrimLeft(line, " "), "#") {
+			continue
+		}
+		for _, m := range varRef.FindAllStringSubmatchIndex(line, -1) {
+			if m[0] > 0 && line[m[0]-1] == '$' {
+				continue
+			}
+			if k := line[m[2]:m[3]]; !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkImported validates an imported experiment as validate would, so that nothing that
+// does not validate is written. One whose ${vars} are not all given a value is not checked;
+// a line says how to check it. why says what may make it invalid.
+func (a *app) checkImported(name string, yaml []byte, vars map[string]string, why string) error {
+	var unset []string
+	for _, k := range usedVars(yaml) {
+		if _, ok := vars[k]; !ok {
 			unset = append(unset, k)
 		}
 	}
 	if len(unset) > 0 {
-		sort.Strings(unset)
-		fmt.Fprintf(a.stderr, "%s uses ${%s}: check it with shakedown validate --var %s=VALUE …\n", res.Name, unset[0], unset[0])
+		fmt.Fprintf(a.stderr, "%s uses ${%s}: check it with shakedown validate --var %s=VALUE …\n", name, unset[0], unset[0])
 		return nil
 	}
-	name := res.Name + ".yaml (imported)"
-	if _, err := spec.Load(name, res.YAML, vars, a.reg); err != nil {
-		a.printProblems(name, err)
-		fmt.Fprintln(a.stderr, "the imported experiment does not validate: the mapping file's targets and alarms are copied into it as written")
+	file := name + ".yaml (imported)"
+	if _, err := spec.Load(file, yaml, vars, a.reg); err != nil {
+		a.printProblems(file, err)
+		fmt.Fprintln(a.stderr, "the imported experiment does not validate: "+why)
 		return exitError{code: shakedown.VerdictInvalid.ExitCode()}
 	}
+	return nil
+}
+
+func (a *app) importChaosToolkitCommand() *cobra.Command {
+	var out string
+	var vars []string
+	cmd := &cobra.Command{
+		Use:   "chaostoolkit FILE [-o OUT] [--var k=v]",
+		Short: "Translate a Chaos Toolkit experiment into a shakedown experiment",
+		Long: `Translate a Chaos Toolkit experiment (JSON or YAML) into a shakedown experiment, written
+to OUT (default: standard output).
+
+The steady-state hypothesis's http and process probes become steady_state checks, sampled
+throughout the run (Chaos Toolkit checks before and after the method): a status tolerance
+(200, [200], a range with target: status) → http status; a regex or a JSON path of names
+($.a.b, with expect) on target: body → body_regexp; an exit status (0, a list, a range) or a
+regex on target: stdout/stderr → an exec check. The method's http and process actions become
+exec faults (http through curl), in the method's order, their pauses as delays, background
+ones waited for by none; the rollbacks become their reverts, so they run in their order.
+Configuration and secrets become ${vars}: their values are said in the output's header
+(never a secret's), and those of the configuration fill them for the validation; --var
+gives others. A configuration or secret of type env says which environment variable to
+pass with --var.
+
+Python providers are refused by module and function, except these (chaostoxi's also
+under their first name, toxiproxy.…):
+` + extensionTable() + `
+The result is validated before it is written.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vs, err := parseVars(vars)
+			if err != nil {
+				return err
+			}
+			return a.importChaosToolkit(args[0], out, vs)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the experiment to this file; default standard output")
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "fill ${key} in the result for its validation, over the experiment's configuration (key=value, repeatable)")
+	return cmd
+}
+
+// extensionTable lists the Python functions import chaostoolkit translates, by module, and
+// what each becomes.
+func extensionTable() string {
+	var b strings.Builder
+	mod := ""
+	for _, e := range chaostoolkit.Extensions() {
+		if e.Module != mod {
+			mod = e.Module
+			b.WriteString("  " + mod + "\n")
+		}
+		fmt.Fprintf(&b, "    %-36s %s\n", e.Func, e.Becomes)
+	}
+	return b.String()
+}
+
+func (a *app) importChaosToolkit(file, out string, vars map[string]string) error {
+	data, err := readInput(file)
+	if err != nil {
+		return err
+	}
+	res, err := chaostoolkit.Import(file, data)
+	if err != nil {
+		if errors.As(err, new(spec.Problems)) {
+			a.printProblems(file, err)
+			return exitError{code: shakedown.VerdictInvalid.ExitCode()}
+		}
+		return err
+	}
+	all := map[string]string{}
+	for k, v := range res.Vars {
+		all[k] = v
+	}
+	for k, v := range vars {
+		all[k] = v
+	}
+	if err := a.checkImported(res.Name, res.YAML, all, "the experiment's configuration and --var fill its ${vars}"); err != nil {
+		return err
+	}
+	if out == "" {
+		_, err := a.stdout.Write(res.YAML)
+		return err
+	}
+	if err := writeFile(out, res.YAML); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, "import chaostoolkit", err)
+	}
+	fmt.Fprintf(a.stderr, "wrote %s (%s)\n", out, res.Name)
 	return nil
 }

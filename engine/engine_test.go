@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -1254,3 +1255,35 @@ func TestCancelWhileResolving(t *testing.T) {
 		}
 	})
 }
+
+// TestJournalOpenCutShortIsAborted: a journal whose open is cut short by a cancellation (a
+// watchdog still starting when a signal came) makes the run aborted, not an error, even when
+// the open returns before the run's own context has heard of it; nothing is injected.
+func TestJournalOpenCutShortIsAborted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		e := exp(fake("slow", &fakeParams{Trace: tr}, time.Second))
+		e.Baseline, e.Recovery = 0, 0
+		parent, cancel := context.WithCancelCause(t.Context())
+		stop := &cancelled{errors.New("interrupted by SIGTERM")}
+		o := opts(tr, nil)
+		o.OpenJournal = func(runID string, exp *shakedown.Experiment) (engine.Journal, error) {
+			// The open watched a context above the run's, which has not heard of it yet.
+			return nil, shakedown.Wrap(shakedown.KindInternal, "start watchdog", stop)
+		}
+		done := make(chan *shakedown.Record, 1)
+		go func() { done <- engine.Run(parent, e, o) }()
+		synctest.Wait() // the run has the open's error in hand
+		cancel(stop)
+		rec := <-done
+		wantVerdict(t, rec, shakedown.VerdictAborted)
+		if got := tr.list(); len(got) != 0 {
+			t.Errorf("injected or reverted with no journal: %v", got)
+		}
+	})
+}
+
+// cancelled is a cancellation cause, as the cli's signals and stops are.
+type cancelled struct{ error }
+
+func (c *cancelled) Is(target error) bool { return target == context.Canceled }

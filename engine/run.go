@@ -275,7 +275,15 @@ func (r *runner) awaitJournal() bool {
 	res := <-r.jch
 	r.jch = nil
 	if res.err != nil {
-		r.setErr(shakedown.Wrap(shakedown.KindOf(res.err), "open journal", res.err))
+		// An open cut short by a signal, a stop or the timeout (a watchdog still starting) is
+		// that interruption, which finish records, as for a claim: its cancellation reaches
+		// the run's context an instant after the one the open watched.
+		if errors.Is(res.err, context.Canceled) || errors.Is(res.err, context.DeadlineExceeded) {
+			r.awaitCancel(time.Second)
+		}
+		if r.ctx.Err() == nil {
+			r.setErr(shakedown.Wrap(shakedown.KindOf(res.err), "open journal", res.err))
+		}
 		return false
 	}
 	r.journal = res.j

@@ -195,3 +195,24 @@ func (v Value) Lock() (string, bool) {
 	s := v.doc.d.lock(v.n, v.path)
 	return s, len(v.doc.d.probs) == n
 }
+
+// Kind says what YAML makes of the value, aliases and tags followed: "mapping", "list",
+// "string", "int", "float" (infinities and NaN too), "bool" or "null". A reader of another
+// tool's files needs it where that tool gives 200 and "200" different meanings.
+func (v Value) Kind() string {
+	switch v.doc.d.resolve(v.n, v.path).(type) {
+	case nil, *ast.NullNode:
+		return "null"
+	case *ast.MappingNode:
+		return "mapping"
+	case *ast.SequenceNode:
+		return "list"
+	case *ast.IntegerNode:
+		return "int"
+	case *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		return "float"
+	case *ast.BoolNode:
+		return "bool"
+	}
+	return "string"
+}

@@ -50,18 +50,3 @@ func flow(n *node) string {
 	}
 	return "null"
 }
-
-// comment writes text as comment lines at indent, one per line of text.
-func comment(b *strings.Builder, indent, text string) {
-	for _, line := range strings.Split(text, "\n") {
-		b.WriteString(indent)
-		b.WriteString("# ")
-		b.WriteString(strings.Map(func(r rune) rune {
-			if r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' || r == '\u0085' {
-				return ' '
-			}
-			return r
-		}, line))
-		b.WriteString("\n")
-	}
-}

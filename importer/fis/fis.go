@@ -20,9 +20,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -110,9 +110,9 @@ func (b *built) add(t *template, s *step, timing map[string]timed) {
 		b.faults = append(b.faults, faultBlock(a, s.fault, timing[a.name]))
 	case s.check != nil:
 		var sb strings.Builder
-		comment(&sb, "  ", fmt.Sprintf("FIS action %s: %s (line %d)", a.name, a.id, a.n.pos.Line))
+		importer.Comment(&sb, "  ", fmt.Sprintf("FIS action %s: %s (line %d)", a.name, a.id, a.n.pos.Line))
 		for _, n := range s.check.notes {
-			comment(&sb, "  ", n)
+			importer.Comment(&sb, "  ", n)
 		}
 		for _, l := range s.check.lines {
 			sb.WriteString("  " + l + "\n")
@@ -123,7 +123,7 @@ func (b *built) add(t *template, s *step, timing map[string]timed) {
 			b.steady = append(b.steady, sb.String())
 		}
 	case a.id == "aws:fis:wait":
-		t.notes = append(t.notes, fmt.Sprintf("wait %s (line %d) of %s: the faults after it are delayed by it", a.name, a.n.pos.Line, fmtDur(s.duration)))
+		t.notes = append(t.notes, fmt.Sprintf("wait %s (line %d) of %s: the faults after it are delayed by it", a.name, a.n.pos.Line, importer.FormatDuration(s.duration)))
 	}
 }
 
@@ -322,8 +322,8 @@ func selection(s string) (string, error) {
 func targetBlock(t *target, mp *mapped, sel, mapFile string) string {
 	var sb strings.Builder
 	sb.WriteString("  " + scalar(safeName(t.name), false) + ":\n")
-	comment(&sb, "    ", fmt.Sprintf("FIS target %s: %s", t.name, describe(t)))
-	comment(&sb, "    ", fmt.Sprintf("mapped by %s in %s", scalar(mp.key, false), cmp.Or(mapFile, "the mapping file")))
+	importer.Comment(&sb, "    ", fmt.Sprintf("FIS target %s: %s", t.name, describe(t)))
+	importer.Comment(&sb, "    ", fmt.Sprintf("mapped by %s in %s", scalar(mp.key, false), cmp.Or(mapFile, "the mapping file")))
 	hasSelect := false
 	for i, k := range mp.body.keys {
 		if k.str == "select" {
@@ -333,7 +333,7 @@ func targetBlock(t *target, mp *mapped, sel, mapFile string) string {
 	}
 	switch {
 	case hasSelect && sel != "" && sel != "all":
-		comment(&sb, "    ", "selectionMode "+sel+": the mapping file's select is kept")
+		importer.Comment(&sb, "    ", "selectionMode "+sel+": the mapping file's select is kept")
 	case !hasSelect && sel != "" && sel != "all":
 		sb.WriteString("    select: " + sel + "\n")
 	}
@@ -343,12 +343,12 @@ func targetBlock(t *target, mp *mapped, sel, mapFile string) string {
 func faultBlock(a *action, f *fault, tm timed) string {
 	var sb strings.Builder
 	sb.WriteString("  - name: " + scalar(safeName(a.name), false) + "\n")
-	comment(&sb, "    ", fmt.Sprintf("FIS action %s: %s (line %d)", a.name, a.id, a.n.pos.Line))
+	importer.Comment(&sb, "    ", fmt.Sprintf("FIS action %s: %s (line %d)", a.name, a.id, a.n.pos.Line))
 	if a.description != "" {
-		comment(&sb, "    ", "description: "+a.description)
+		importer.Comment(&sb, "    ", "description: "+a.description)
 	}
 	for _, n := range f.notes {
-		comment(&sb, "    ", n)
+		importer.Comment(&sb, "    ", n)
 	}
 	sb.WriteString("    type: " + f.typ + "\n")
 	sb.WriteString("    target: " + scalar(safeName(a.target), false) + "\n")
@@ -360,7 +360,7 @@ func faultBlock(a *action, f *fault, tm timed) string {
 		sb.WriteString("    with: {" + strings.Join(parts, ", ") + "}\n")
 	}
 	if f.duration > 0 {
-		sb.WriteString("    duration: " + fmtDur(f.duration) + "\n")
+		sb.WriteString("    duration: " + importer.FormatDuration(f.duration) + "\n")
 	}
 	if len(tm.after) > 0 {
 		names := make([]string, len(tm.after))
@@ -370,21 +370,9 @@ func faultBlock(a *action, f *fault, tm timed) string {
 		sb.WriteString("    after: [" + strings.Join(names, ", ") + "]\n")
 	}
 	if tm.delay > 0 {
-		sb.WriteString("    delay: " + fmtDur(tm.delay) + "\n")
+		sb.WriteString("    delay: " + importer.FormatDuration(tm.delay) + "\n")
 	}
 	return sb.String()
-}
-
-// fmtDur writes a duration as a file does: 1m, 1h30m, 30s, 1.5s.
-func fmtDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // stopConditions maps each CloudWatch alarm to a stop_if check.
@@ -416,7 +404,7 @@ func (r *reader) stopConditions(t *template, m *mapping, b *built, mapFile strin
 				continue
 			}
 			var sb strings.Builder
-			comment(&sb, "  ", fmt.Sprintf("FIS stop condition: CloudWatch alarm %s (line %d), mapped by %s in %s", cmp.Or(val.ref, val.str), val.pos.Line, scalar(key, false), cmp.Or(mapFile, "the mapping file")))
+			importer.Comment(&sb, "  ", fmt.Sprintf("FIS stop condition: CloudWatch alarm %s (line %d), mapped by %s in %s", cmp.Or(val.ref, val.str), val.pos.Line, scalar(key, false), cmp.Or(mapFile, "the mapping file")))
 			for _, l := range checkLines(alarmName(val), body) {
 				sb.WriteString("  " + l + "\n")
 			}
@@ -447,12 +435,12 @@ func write(t *template, b *built, name, file, mapFile string) string {
 	if t.resource != "" {
 		from += ", resource " + t.resource
 	}
-	comment(&sb, "", "Imported by `shakedown import fis` from the AWS FIS experiment template "+from)
+	importer.Comment(&sb, "", "Imported by `shakedown import fis` from the AWS FIS experiment template "+from)
 	if mapFile != "" {
-		comment(&sb, "", "with the mapping file "+filepath.Base(mapFile)+".")
+		importer.Comment(&sb, "", "with the mapping file "+filepath.Base(mapFile)+".")
 	}
 	for _, n := range t.notes {
-		comment(&sb, "", n)
+		importer.Comment(&sb, "", n)
 	}
 	sb.WriteString("version: 1\n")
 	sb.WriteString("name: " + scalar(name, false) + "\n")
@@ -460,24 +448,15 @@ func write(t *template, b *built, name, file, mapFile string) string {
 		sb.WriteString("description: " + literal(t.description) + "\n")
 	}
 	sb.WriteString("labels: {imported-from: fis}\n")
-	section := func(key string, blocks []string) {
-		if len(blocks) == 0 {
-			return
-		}
-		sb.WriteString("\n" + key + ":\n")
-		for _, bl := range blocks {
-			sb.WriteString(bl)
-		}
-	}
-	section("targets", b.targets)
-	section("steady_state", b.steady)
-	section("faults", b.faults)
-	section("stop_if", b.stopIf)
-	section("expect", b.expect)
+	importer.Section(&sb, "targets", b.targets)
+	importer.Section(&sb, "steady_state", b.steady)
+	importer.Section(&sb, "faults", b.faults)
+	importer.Section(&sb, "stop_if", b.stopIf)
+	importer.Section(&sb, "expect", b.expect)
 	if len(b.skipped) > 0 {
 		sb.WriteString("\n")
 		for _, s := range b.skipped {
-			comment(&sb, "", s)
+			importer.Comment(&sb, "", s)
 		}
 	}
 	return sb.String()
