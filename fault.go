@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -13,6 +16,30 @@ type Env struct {
 	StateDir string // the run's state directory
 	Seed     int64
 	DryRun   bool // plan: resolve and describe, change nothing
+	// Spare are TCP connections a fault must leave alone: on a host reached over SSH, the
+	// runner's own connection, which carries the fault's lease.
+	Spare []TCPConn
+}
+
+// TCPConn is one TCP connection as this host sees it.
+type TCPConn struct {
+	Local, Peer netip.AddrPort
+}
+
+// ParseSSHConnection reads the value sshd gives SSH_CONNECTION ("client-addr client-port
+// server-addr server-port") as the connection it names, seen from the server.
+func ParseSSHConnection(s string) (TCPConn, bool) {
+	f := strings.Fields(s)
+	if len(f) != 4 {
+		return TCPConn{}, false
+	}
+	peer, err1 := netip.ParseAddrPort(net.JoinHostPort(f[0], f[1]))
+	local, err2 := netip.ParseAddrPort(net.JoinHostPort(f[2], f[3]))
+	if err1 != nil || err2 != nil {
+		return TCPConn{}, false
+	}
+	unmap := func(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+	return TCPConn{Local: unmap(local), Peer: unmap(peer)}, true
 }
 
 // Instance is one thing a target resolved to: a process, a proxied link, a container, a pod.

@@ -148,6 +148,11 @@ func (ag *agent) build(ctx context.Context, req remote.AgentRequest) (*built, er
 		return nil, err
 	}
 	env := shakedown.Env{RunID: req.RunID, StateDir: ag.stateDir, Seed: req.Seed, DryRun: req.DryRun}
+	// The SSH connection this agent was started over carries its lease: a network fault on
+	// this host must not cut it (remote.Client.Run passes it through sudo).
+	if c, ok := shakedown.ParseSSHConnection(os.Getenv("SSH_CONNECTION")); ok {
+		env.Spare = []shakedown.TCPConn{c}
+	}
 	ins, err := kind.Resolve(ctx, env, tparams)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "resolve "+kind.Name+" target", err)

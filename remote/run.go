@@ -55,6 +55,21 @@ func (e *ExitError) Error() string {
 // reads nor writes.
 const wrapper = `f() { echo "shakedown-session $4" >&2; }; read -r s </proc/$$/stat; f ${s##*) }; exec "$@"`
 
+// commandLine is the line the login shell on the host runs for argv: argv quoted (see
+// Quote) behind the wrapper, and behind "sudo -n --" when sudo is asked for.
+func commandLine(argv []string, sudo bool) (string, error) {
+	if _, err := Quote(argv); err != nil {
+		return "", err
+	}
+	line, err := Quote(append([]string{"sh", "-c", wrapper, "sh"}, argv...))
+	if err != nil || !sudo {
+		return line, err
+	}
+	// sudo clears the environment; the command still learns which SSH connection it runs
+	// over (a network fault spares it).
+	return `sudo -n -- env "SSH_CONNECTION=$SSH_CONNECTION" ` + line, nil
+}
+
 // killSession ends every process of the session that the wrapper named.
 const killSession = `pkill -KILL -s "$1" 2>/dev/null || kill -KILL -- "-$1" 2>/dev/null; exit 0`
 
@@ -72,14 +87,12 @@ func (c *Client) Run(ctx context.Context, argv []string, stdin io.Reader) (Outpu
 // run is Run, with sudo or without.
 func (c *Client) run(ctx context.Context, argv []string, stdin io.Reader, sudo bool) (Output, error) {
 	var out Output
-	line, err := Quote(argv)
+	line, err := commandLine(argv, sudo)
 	if err != nil {
 		return out, err
 	}
 	op := fmt.Sprintf("run %s on %s", argv[0], c.addr)
-	line, _ = Quote(append([]string{"sh", "-c", wrapper, "sh"}, argv...))
 	if sudo {
-		line = "sudo -n -- " + line
 		op = fmt.Sprintf("run %s (sudo) on %s", argv[0], c.addr)
 	}
 	s, err := c.conn.NewSession()

@@ -25,14 +25,11 @@ type Session struct {
 // Start starts argv on the host as Run does (quoted, with "sudo -n --" when the host says
 // Sudo) and returns at once. The caller must Close the session.
 func (c *Client) Start(argv []string) (*Session, error) {
-	if _, err := Quote(argv); err != nil {
+	line, err := commandLine(argv, c.host.Sudo)
+	if err != nil {
 		return nil, err
 	}
 	op := fmt.Sprintf("start %s on %s", argv[0], c.addr)
-	line, _ := Quote(append([]string{"sh", "-c", wrapper, "sh"}, argv...))
-	if c.host.Sudo {
-		line = "sudo -n -- " + line
-	}
 	s, err := c.conn.NewSession()
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)

@@ -7,7 +7,8 @@
 #   ssh.sh stop DIR [--purge] stop them, remove their namespaces and the bridge (and DIR)
 #
 # Hand DIR to the tests as SHAKEDOWN_TEST_SSH_TESTBED. It holds:
-#   id_ed25519      the client key every host accepts (for root, the only login)
+#   id_ed25519      the client key every host accepts, for root and for shakedown-bed, a
+#                   user who is not root and may run anything with sudo without a password
 #   known_hosts     every host's ed25519 key, by address (each host has an ECDSA key too, which
 #                   clients must not be offered: they ask for the algorithm the file knows)
 #   inventory.json  the hosts with their addresses and labels (role=web for the first half,
@@ -24,11 +25,14 @@
 # hosts/NAME is bind-mounted on /etc/ssh, hosts/NAME/root on /root (root's home, empty: no
 # shell start-up files of this machine's) and a tmpfs on /tmp: hosts share the machine's
 # binaries but not their temporary files, like real machines. Needs root, iproute2,
-# util-linux (unshare) and openssh-server.
+# util-linux (unshare) and openssh-server. It also makes, and leaves, the system user
+# shakedown-bed (home /tmp, which is each host's own) and /etc/sudoers.d/shakedown-bed letting
+# it run anything as root without a password: the hosts' non-root login.
 set -euo pipefail
 
 BASE=${SSHBED_RUN_BASE:-${TMPDIR:-/tmp}/sshbed}
 SSHD=/usr/sbin/sshd
+SUDO_USER_NAME=shakedown-bed
 
 log() { printf '[sshbed %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -77,7 +81,7 @@ host_config() {
 		PubkeyAuthentication yes
 		AuthorizedKeysFile /etc/ssh/authorized_keys
 		PermitRootLogin prohibit-password
-		AllowUsers root
+		AllowUsers root $SUDO_USER_NAME
 		StrictModes no
 		MaxStartups 200
 		MaxSessions 100
@@ -163,8 +167,24 @@ write_inventory() {
 	} >"$DIR/inventory.json"
 }
 
+# sudo_user makes the non-root login, allowed passwordless sudo, unless it is there.
+sudo_user() {
+	id -u "$SUDO_USER_NAME" >/dev/null 2>&1 ||
+		useradd --system --no-create-home --home-dir /tmp --shell /bin/sh "$SUDO_USER_NAME" ||
+		id -u "$SUDO_USER_NAME" >/dev/null 2>&1 || die "could not add user $SUDO_USER_NAME"
+	# No password, but not locked ("!"): sshd without PAM refuses locked accounts' keys too.
+	usermod -p '*' "$SUDO_USER_NAME"
+	if [[ -d /etc/sudoers.d ]]; then
+		local f=/etc/sudoers.d/$SUDO_USER_NAME
+		printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$SUDO_USER_NAME" >"$f.tmp"
+		chmod 0440 "$f.tmp"
+		mv "$f.tmp" "$f"
+	fi
+}
+
 start() {
 	[[ -x $SSHD ]] || die "$SSHD is missing: apt-get install openssh-server"
+	sudo_user
 	if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 200)); then die "N must be 1..200, not $N"; fi
 	POOL=$(reserve_pool)
 	BRIDGE=sshbr$POOL

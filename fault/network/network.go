@@ -153,12 +153,13 @@ type Fault struct {
 	table  string
 	plans  []Plan
 	netem  bool
+	spare  []shakedown.TCPConn // connections of this host's own namespace left alone
 }
 
 func newFault(typ string) func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 	return func(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 		f := &Fault{typ: typ, name: spec.Name, seed: uint64(env.Seed), params: spec.Params,
-			table: TableName(env.RunID, spec.Name)}
+			table: TableName(env.RunID, spec.Name), spare: env.Spare}
 		if err := shakedown.ValidateParams(spec.Params); err != nil {
 			return nil, err
 		}
@@ -186,6 +187,9 @@ func (f *Fault) plan() error {
 		p, err := planFor(f.typ, ns, f.table, f.params, f.netem)
 		if err != nil {
 			return err
+		}
+		if ns == "" {
+			p = p.Sparing(f.spare)
 		}
 		f.plans = append(f.plans, p)
 	}

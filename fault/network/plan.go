@@ -79,6 +79,32 @@ func (p Plan) Lines() []string {
 	return out
 }
 
+// Sparing returns the plan with every chain first accepting the packets of conns, so that
+// the fault's rules never see them. A qdisc (bandwidth) cannot spare a connection: its
+// packets wait in the bucket with the others.
+func (p Plan) Sparing(conns []shakedown.TCPConn) Plan {
+	if len(conns) == 0 || len(p.Chains) == 0 {
+		return p
+	}
+	chains := make([]Chain, len(p.Chains))
+	for i, c := range p.Chains {
+		var rules []Rule
+		for _, conn := range conns {
+			r := Rule{L4: "tcp", Verdict: Accept}
+			peer := netip.PrefixFrom(conn.Peer.Addr(), conn.Peer.Addr().BitLen())
+			if c.Name == "input" {
+				r.Saddr, r.Sport, r.Dport = peer, PortRange{conn.Peer.Port(), conn.Peer.Port()}, PortRange{conn.Local.Port(), conn.Local.Port()}
+			} else {
+				r.Daddr, r.Dport, r.Sport = peer, PortRange{conn.Peer.Port(), conn.Peer.Port()}, PortRange{conn.Local.Port(), conn.Local.Port()}
+			}
+			rules = append(rules, r)
+		}
+		chains[i] = Chain{Name: c.Name, Rules: append(rules, c.Rules...)}
+	}
+	p.Chains = chains
+	return p
+}
+
 // TableName returns the table a fault of a run uses: shakedown_<run>_<fault>
 // (shakedown.ResourceName).
 func TableName(runID, fault string) string { return shakedown.ResourceName(runID, fault) }

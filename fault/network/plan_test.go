@@ -164,3 +164,38 @@ func FuzzFilter(f *testing.F) {
 		}
 	})
 }
+
+// A plan sparing a connection accepts its packets first in every chain, in both directions,
+// and leaves a qdisc plan alone.
+func TestSparing(t *testing.T) {
+	conn, ok := shakedown.ParseSSHConnection("10.200.0.1 47880 10.200.0.10 22")
+	if !ok {
+		t.Fatal("SSH_CONNECTION does not parse")
+	}
+	const tb = "shakedown_r1_f"
+	got := PlanPartition("", tb, &PartitionParams{Filter{Direction: DirBoth}}).Sparing([]shakedown.TCPConn{conn}).Lines()
+	want := []string{
+		"host: add table inet " + tb,
+		"host:   chain input { type filter hook input priority filter; policy accept; }",
+		"host:     ip saddr 10.200.0.1/32 tcp sport 47880 tcp dport 22 accept",
+		`host:     iifname != "lo" drop`,
+		"host:   chain output { type filter hook output priority filter; policy accept; }",
+		"host:     ip daddr 10.200.0.1/32 tcp sport 22 tcp dport 47880 accept",
+		`host:     oifname != "lo" drop`,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("partition sparing a connection (-want +got):\n%s", d)
+	}
+	bw := PlanBandwidth("", tb, &BandwidthParams{Rate: "1mbit", Latency: shakedown.Duration(time.Second)})
+	if d := cmp.Diff(bw, bw.Sparing([]shakedown.TCPConn{conn})); d != "" {
+		t.Errorf("a qdisc plan changed by sparing:\n%s", d)
+	}
+	for _, bad := range []string{"", "10.0.0.1 1 10.0.0.2", "a 1 b 2", "10.0.0.1 x 10.0.0.2 22", "10.0.0.1 1 10.0.0.2 70000"} {
+		if _, ok := shakedown.ParseSSHConnection(bad); ok {
+			t.Errorf("SSH_CONNECTION %q parsed", bad)
+		}
+	}
+	if c, ok := shakedown.ParseSSHConnection("::ffff:10.0.0.1 5 fe80::1 22"); !ok || c.Peer.Addr().String() != "10.0.0.1" || c.Local.Port() != 22 {
+		t.Errorf("an IPv6 SSH_CONNECTION: %v %v", c, ok)
+	}
+}

@@ -22,6 +22,7 @@ const (
 	RejectReset Verdict = "reject with tcp reset"
 	RejectPort  Verdict = "reject with icmpx port-unreachable"
 	Queue       Verdict = "queue" // to QueueNum, with bypass
+	Accept      Verdict = "accept"
 )
 
 // Rule is one nftables rule in a form people read and tests compare: each non-zero field is
@@ -190,6 +191,8 @@ func (r Rule) Exprs(q queueEncoding) []expr.Any {
 	switch r.Verdict {
 	case Drop:
 		e = append(e, &expr.Verdict{Kind: expr.VerdictDrop})
+	case Accept:
+		e = append(e, &expr.Verdict{Kind: expr.VerdictAccept})
 	case RejectReset:
 		e = append(e, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 	case RejectPort:
