@@ -19,6 +19,27 @@ type Env struct {
 	// Spare are TCP connections a fault must leave alone: on a host reached over SSH, the
 	// runner's own connection, which carries the fault's lease.
 	Spare []TCPConn
+	// Targets are the instances the run selected, by target name, once every target is
+	// resolved (nil before, and in a fault's own constructor): exec probes with on: run on
+	// the instances of a target.
+	Targets map[string][]Instance
+}
+
+// CommandRunner is implemented by the handle (Instance.Ref) of an instance that runs
+// commands where it is: a host reached over SSH. The target kinds whose instances do say so
+// with TargetKind.RunsCommands.
+type CommandRunner interface {
+	// RunCommand runs argv there with env added to its environment, in dir when dir is not
+	// empty, and returns how it ended. A command that ran and failed is not an error; one
+	// that could not be run (the host is unreachable) is. When ctx ends, the command is killed.
+	RunCommand(ctx context.Context, argv []string, env map[string]string, dir string) (CommandResult, error)
+}
+
+// CommandResult is how a command run by a CommandRunner ended.
+type CommandResult struct {
+	Code   int    // its exit code; -1 when a signal ended it
+	Signal string // the signal that ended it, or ""
+	Stderr string // the tail of its standard error
 }
 
 // TCPConn is one TCP connection as this host sees it.

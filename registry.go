@@ -44,6 +44,9 @@ type TargetKind struct {
 	// fault is built for them (the hosts target dials only the hosts a run selected). It is
 	// called in plans too; an error stops the run before anything is injected.
 	Connect func(ctx context.Context, env Env, selected []Instance) error
+	// RunsCommands says that the instances' handles are CommandRunners: an exec probe may
+	// run on: a target of this kind.
+	RunsCommands bool
 }
 
 // ProbeType describes one kind of probe.

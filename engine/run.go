@@ -217,6 +217,8 @@ func (r *runner) run() {
 		}
 		r.release = release
 	}
+	// Probes that run on a target's instances (exec with on:) find them here.
+	r.env.Targets = s.selectedByName()
 	if err := r.setupMonitors(); err != nil {
 		r.setErr(err)
 		return

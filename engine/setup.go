@@ -29,6 +29,15 @@ func (t *target) record() shakedown.TargetRecord {
 	}
 }
 
+// selectedByName returns the instances each target selected, by target name.
+func (s *setup) selectedByName() map[string][]shakedown.Instance {
+	m := make(map[string][]shakedown.Instance, len(s.targets))
+	for _, t := range s.targets {
+		m[t.spec.Name] = t.selected
+	}
+	return m
+}
+
 // node is one fault of the graph.
 type node struct {
 	spec     *shakedown.FaultSpec

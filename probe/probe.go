@@ -43,12 +43,12 @@ func Register(r *shakedown.Registry) {
 		Name:    "exec",
 		Summary: "a command exits 0",
 		Params:  func() any { return &ExecParams{} },
-		New: func(_ shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
+		New: func(env shakedown.Env, params any, timeout time.Duration) (shakedown.Prober, error) {
 			p, err := shakedown.ParamsAs[ExecParams](params, "exec probe")
 			if err != nil {
 				return nil, err
 			}
-			return NewExec(p, timeout)
+			return NewExec(env, p, timeout)
 		},
 	})
 }

@@ -69,6 +69,7 @@ func (d *decoder) file1(src []byte) *shakedown.Experiment {
 	if e, ok := fs["targets"]; ok {
 		x.Targets = d.targets(e.val, e.path, kinds)
 	}
+	d.kinds = kinds
 	loads := map[string]bool{}
 	if e, ok := fs["load"]; ok {
 		x.Loads = d.loads(e.val, e.path, loads)
@@ -452,7 +453,31 @@ func (d *decoder) isProbe(key string) bool {
 
 func (d *decoder) probe(e entry) *shakedown.ProbeSpec {
 	pt, _ := d.reg.Probe(e.key)
-	return &shakedown.ProbeSpec{Type: pt.Name, Params: d.params(pt.Params, e.val, e.kn, e.path, "probe "+pt.Name)}
+	params := d.params(pt.Params, e.val, e.kn, e.path, "probe "+pt.Name)
+	if o, ok := params.(interface{ OnTarget() string }); ok && o.OnTarget() != "" {
+		d.probeOn(e, o.OnTarget())
+	}
+	return &shakedown.ProbeSpec{Type: pt.Name, Params: params}
+}
+
+// probeOn reports a probe's on: that names no declared target, or one whose instances do
+// not run commands.
+func (d *decoder) probeOn(e entry, target string) {
+	es, _ := d.mapping(e.val, e.path)
+	at := entry{kn: e.kn, val: e.val, path: child(e.path, "on")}
+	for _, f := range es {
+		if f.key == "on" {
+			at = f
+		}
+	}
+	kind, declared := d.kinds[target]
+	if !declared {
+		d.declaredTarget(at, target, d.kinds)
+		return
+	}
+	if k, ok := d.reg.Target(kind); ok && !k.RunsCommands {
+		d.addf(at.val, at.path, "target %s is a %s target, whose instances do not run commands; on: takes a hosts target", target, kind)
+	}
 }
 
 // metricNames lists every metric of the declared loads.

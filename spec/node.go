@@ -45,6 +45,9 @@ type decoder struct {
 	// dangling holds the aliases already reported as naming no anchor: a value is resolved
 	// by every check that looks at it, and its problem is reported once.
 	dangling map[*ast.AliasNode]bool
+	// kinds are the experiment's targets' kinds by name ("" when unknown), for references
+	// to targets outside faults (an exec probe's on:).
+	kinds map[string]string
 }
 
 // noun is what a file holds: "experiment", or what a Doc says.

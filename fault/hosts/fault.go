@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -105,13 +104,9 @@ func (f *remoteFault) Plan() []string {
 
 // Prepare stages the binary on every host (reused where its SHA-256 matches).
 func (f *remoteFault) Prepare(ctx context.Context) error {
-	bin := f.binary
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, "find own executable to stage", err)
-		}
-		bin = self
+	bin, err := localBinary(f.binary)
+	if err != nil {
+		return err
 	}
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
 		p, err := f.conns[i].Stage(ctx, bin)

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +59,11 @@ func Register(r *shakedown.Registry, opts Options) {
 		Summary: "Linux machines reached over SSH (addresses, or an inventory file selected by labels)",
 		Params:  func() any { return &Params{} },
 		Resolve: resolve,
-		Connect: connect,
+		Connect: func(ctx context.Context, env shakedown.Env, selected []shakedown.Instance) error {
+			return connect(ctx, env, selected, opts.Binary)
+		},
+		// Exec probes with on: run on the selected hosts (Conn.RunCommand).
+		RunsCommands: true,
 	})
 	for _, ft := range r.Faults() {
 		if !slices.Contains(ft.Targets, "process") && !slices.Contains(ft.Targets, "host") {
@@ -314,6 +319,39 @@ func (c *Conn) dial(ctx context.Context) error {
 	return nil
 }
 
+// execScript runs a command on a host for RunCommand: in the directory $1 when it is not
+// empty, with the NAME=VALUE lines of its standard input added to its environment (values
+// travel on standard input, not the command line, where the host's ps would show them).
+const execScript = `[ -z "$1" ] || cd -- "$1" || exit 126; shift; ` +
+	`while IFS= read -r kv; do export "$kv" || exit 126; done; exec "$@" </dev/null`
+
+// RunCommand runs argv on the host as its remote side runs (with sudo when the target says
+// sudo). It implements shakedown.CommandRunner for exec probes with on:.
+func (c *Conn) RunCommand(ctx context.Context, argv []string, env map[string]string, dir string) (shakedown.CommandResult, error) {
+	c.mu.Lock()
+	cl := c.Client
+	c.mu.Unlock()
+	if cl == nil {
+		return shakedown.CommandResult{}, shakedown.Errorf(shakedown.KindInternal, "run on %s: not dialled", c.Name)
+	}
+	var in strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if strings.ContainsAny(env[k], "\n\x00") {
+			return shakedown.CommandResult{}, shakedown.Errorf(shakedown.KindInvalid, "run on %s: the value of %s has a line break or NUL, which a command on a host cannot be given", c.Name, k)
+		}
+		fmt.Fprintf(&in, "%s=%s\n", k, env[k])
+	}
+	out, err := cl.Run(ctx, append([]string{"sh", "-c", execScript, "sh", dir}, argv...), strings.NewReader(in.String()))
+	var ee *remote.ExitError
+	if errors.As(err, &ee) {
+		return shakedown.CommandResult{Code: ee.Code, Signal: ee.Signal, Stderr: ee.Stderr}, nil
+	}
+	if err != nil {
+		return shakedown.CommandResult{}, err
+	}
+	return shakedown.CommandResult{Code: out.Code, Signal: out.Signal, Stderr: out.Stderr}, nil
+}
+
 // Close closes the connection, if the host was dialled.
 func (c *Conn) Close() error {
 	c.mu.Lock()
@@ -350,7 +388,11 @@ func resolve(_ context.Context, _ shakedown.Env, params any) ([]shakedown.Instan
 
 // connect dials the selected hosts in parallel; any host that cannot be reached, or whose
 // key does not verify, is an error naming it (all of them are named).
-func connect(ctx context.Context, _ shakedown.Env, selected []shakedown.Instance) error {
+//
+// A run (not a plan) also stages the binary of the remote side on each host now, before the
+// baseline: its upload then neither counts in the time to inject nor competes with the
+// baseline's probes for the connection.
+func connect(ctx context.Context, env shakedown.Env, selected []shakedown.Instance, binary string) error {
 	conns := make([]*Conn, len(selected))
 	for i, in := range selected {
 		c, ok := shakedown.RefAs[*Conn](in)
@@ -362,10 +404,34 @@ func connect(ctx context.Context, _ shakedown.Env, selected []shakedown.Instance
 	if len(conns) == 0 {
 		return nil
 	}
+	bin := ""
+	if !env.DryRun {
+		var err error
+		if bin, err = localBinary(binary); err != nil {
+			return err
+		}
+	}
 	errs := fanOut(ctx, len(conns), conns[0].params.Concurrency, func(ctx context.Context, i int) error {
-		return conns[i].dial(ctx)
+		if err := conns[i].dial(ctx); err != nil || bin == "" {
+			return err
+		}
+		_, err := conns[i].Stage(ctx, bin)
+		return err
 	})
 	return joinHosts(errs, func(i int) string { return conns[i].Name })
+}
+
+// localBinary is the local file staged on hosts: binary (--remote-binary), or this
+// executable when it is empty.
+func localBinary(binary string) (string, error) {
+	if binary != "" {
+		return binary, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindInternal, "find own executable to stage", err)
+	}
+	return self, nil
 }
 
 // fanOut runs f for 0..n-1, at most limit at once (DefaultConcurrency when limit ≤ 0), and
