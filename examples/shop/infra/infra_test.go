@@ -2,7 +2,9 @@ package infra
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,8 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shakedown-dev/shakedown/internal/testenv"
+	"github.com/shakedown-dev/shakedown/remote"
 )
 
 // needShop skips unless this machine can run the shop: root (namespaces), Go, and the
@@ -20,7 +24,7 @@ import (
 func needShop(t *testing.T) {
 	t.Helper()
 	testenv.NeedRoot(t)
-	for _, c := range []string{"go", "redis-server", "haproxy", "prometheus", "curl", "ip", "ss", "flock", "psql", "runuser"} {
+	for _, c := range []string{"go", "redis-server", "haproxy", "prometheus", "curl", "ip", "ss", "flock", "psql", "runuser", "ssh-keygen", "/usr/sbin/sshd"} {
 		testenv.NeedCommand(t, c)
 	}
 	pg, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
@@ -135,6 +139,7 @@ func TestProvisionSmokeTeardown(t *testing.T) {
 	if code, out := s.run("smoke.sh"); code != 0 {
 		t.Fatalf("smoke.sh after provision: exit %d\n%s", code, out)
 	}
+	s.checkHosts()
 	// Idempotent: a second provision keeps what runs.
 	pid, _ := os.ReadFile(filepath.Join(s.state, "run", "web-1.pid"))
 	if code, out := s.run("provision.sh", "v1"); code != 0 {
@@ -173,5 +178,38 @@ func TestProvisionSmokeTeardown(t *testing.T) {
 	}
 	if left := s.leftovers(); len(left) > 0 {
 		t.Fatalf("after teardown, left: %q", left)
+	}
+}
+
+// checkHosts dials every replica host of the shop's inventory over SSH, its host key checked
+// against the shop's known_hosts, and checks that each is the host it says: its eth0 has its
+// address, and its replica serves on it.
+func (s *shop) checkHosts() {
+	t := s.t
+	t.Helper()
+	inv, err := remote.ReadInventory(filepath.Join(s.state, "ssh", "inventory.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := inv.All()
+	if len(hosts) != 3 {
+		t.Fatalf("inventory lists %d hosts, want 3", len(hosts))
+	}
+	for i, h := range hosts {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := remote.Dial(ctx, h)
+		if err != nil {
+			cancel()
+			t.Fatalf("dial %s: %v", h.Address, err)
+		}
+		out, err := c.Run(ctx, []string{"sh", "-c", `ip -o -4 addr show dev eth0 && curl -fsS -o /dev/null "http://$1:8080/healthz" && echo serving`, "sh", h.Address}, nil)
+		c.Close()
+		cancel()
+		if err != nil {
+			t.Fatalf("on %s: %v", h.Address, err)
+		}
+		if want := fmt.Sprintf("10.77.9.%d/24", 11+i); !strings.Contains(string(out.Stdout), want) || !strings.Contains(string(out.Stdout), "serving") {
+			t.Errorf("host %d (%s) says %q, want its eth0 at %s and its replica serving", i+1, h.Address, out.Stdout, want)
+		}
 	}
 }

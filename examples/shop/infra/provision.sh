@@ -78,6 +78,30 @@ if [ "$SHOP_NETNS" = 1 ]; then
   done
 fi
 
+# SSH: each replica's host runs OpenSSH, so that experiments reach the replicas as a fleet of
+# hosts (the hosts target): $SSH_DIR holds the client key, known_hosts and inventory.json.
+if [ "$SHOP_NETNS" = 1 ]; then
+  mkdir -p "$SSH_DIR" && chmod 700 "$SSH_DIR"
+  [ -f "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C shakedown-shop -f "$SSH_DIR/id_ed25519"
+  for i in $(seq 1 $SHOP_REPLICAS); do
+    alive "$RUN/sshd-web-$i.pid" || start_sshd "$i"
+  done
+  for i in $(seq 1 $SHOP_REPLICAS); do
+    echo "$(host_addr "$i") $(cut -d' ' -f1,2 "$SSH_DIR/web-$i/ssh_host_ed25519_key.pub")"
+  done >"$SSH_DIR/known_hosts"
+  {
+    echo '{"user": "root", "identity": "id_ed25519", "known_hosts": "known_hosts", "hosts": ['
+    for i in $(seq 1 $SHOP_REPLICAS); do
+      [ "$i" = 1 ] || echo ','
+      printf '  {"name": "web-%s", "address": "%s", "labels": {"replica": "web-%s"}}' "$i" "$(host_addr "$i")" "$i"
+    done
+    printf '\n]}\n'
+  } >"$SSH_DIR/inventory.json"
+  for i in $(seq 1 $SHOP_REPLICAS); do
+    wait_until 10 "SSH on web-$i's host" ssh_answers "$(host_addr "$i")" ||
+      { tail -n 5 "$LOGS/sshd-web-$i.log" >&2; exit 1; }
+  done
+fi
 # PostgreSQL: our own cluster in $SHOP_STATE/pg, listening on 127.0.0.1 only.
 pgbin=$(pg_bindir)
 if ! alive "$RUN/postgres.pid"; then

@@ -85,7 +85,6 @@ vars=(
   --var "state=$SHOP_STATE"
   --var "web1=$(replica_addr 1)"
   --var "web2=$(replica_addr 2)"
-  --var "web2_host=$(netns_of 2)"
 )
 experiments=("$SHOP"/experiments/${SHOP_EXPERIMENTS:-*}.yaml)
 if [ "$SHOP_NETNS" != 1 ]; then
