@@ -175,6 +175,13 @@ type Preparer interface {
 	Prepare(ctx context.Context) error
 }
 
+// Watcher is a Fault that can lose hold of what it injected while the fault lasts (a host
+// whose connection dropped): Lost receives a message for each loss, for the run to report
+// at once. Whether the fault was taken back is still for its revert to say.
+type Watcher interface {
+	Lost() <-chan error
+}
+
 // Planner is a Fault that can say exactly what it will do ("add nft table shakedown_01h…",
 // "SIGSTOP pid 1234"). plan prints these lines.
 type Planner interface {

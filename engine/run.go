@@ -436,12 +436,22 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 	if n.typ.OneShot && n.spec.Duration <= 0 {
 		return nil // its revert, if any, runs in the revert phase
 	}
+	var lost <-chan error
+	if w, ok := n.fault.(shakedown.Watcher); ok {
+		lost = w.Lost()
+	}
 	t := time.NewTimer(n.spec.Duration)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		return nil // the revert phase takes it back, with everything else, last in first out
+	for held := true; held; {
+		select {
+		case <-t.C:
+			held = false
+		case err := <-lost:
+			// Said at once; the revert still says whether it was taken back.
+			r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: shakedown.PhaseInject, Name: n.spec.Name, Detail: err.Error()})
+		case <-ctx.Done():
+			t.Stop()
+			return nil // the revert phase takes it back, with everything else, last in first out
+		}
 	}
 	if h := r.pop(n); h != nil {
 		if err := r.revertHeld(h); err != nil {

@@ -142,7 +142,8 @@ type Agent struct {
 	once sync.Once
 
 	mu       sync.Mutex
-	renewErr error // the first renewal that failed
+	renewErr error // the first renewal that failed, or the session's end before a revert
+	lost     chan struct{} // closed when renewErr is set
 }
 
 // StartAgent runs `binary remote-agent inject` on the host, sends req and waits until the
@@ -181,7 +182,7 @@ func StartAgent(ctx context.Context, c *Client, binary string, req AgentRequest)
 		s.Close()
 		return nil, ev, shakedown.Wrap(ctxKind(ctx, shakedown.KindOf(err)), op, err)
 	}
-	a := &Agent{addr: c.addr, s: s, stop: make(chan struct{})}
+	a := &Agent{addr: c.addr, s: s, stop: make(chan struct{}), lost: make(chan struct{})}
 	if req.DryRun {
 		s.Close()
 		return a, ev, nil
@@ -209,14 +210,28 @@ func (a *Agent) renew(every time.Duration) {
 		select {
 		case <-a.stop:
 			return
+		case <-a.s.Ended():
+			err := fmt.Errorf("the agent's session ended while it held the fault (the connection was lost, or the agent ended)")
+			if tail := a.s.Stderr(); tail != "" {
+				err = fmt.Errorf("%w: %s", err, tail)
+			}
+			a.lose(shakedown.Wrap(shakedown.KindUnavailable, "lease on "+a.addr, err))
+			return
 		case <-t.C:
 			if err := a.s.WriteLine(AgentRenew); err != nil {
-				a.mu.Lock()
-				a.renewErr = err
-				a.mu.Unlock()
+				a.lose(err)
 				return
 			}
 		}
+	}
+}
+
+func (a *Agent) lose(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.renewErr == nil {
+		a.renewErr = err
+		close(a.lost)
 	}
 }
 
@@ -226,6 +241,15 @@ func (a *Agent) RenewErr() error {
 	defer a.mu.Unlock()
 	return a.renewErr
 }
+
+// Lost is closed when the runner lost hold of the fault before asking for its revert: the
+// lease could not be renewed, or the agent's session ended (the connection dropped, the agent
+// was killed). RenewErr says why. The host's lease or watchdog then takes the fault back;
+// only a revert confirmed by the host says so.
+func (a *Agent) Lost() <-chan struct{} { return a.lost }
+
+// Released is closed once the runner stopped holding the fault (Revert or Close).
+func (a *Agent) Released() <-chan struct{} { return a.stop }
 
 func (a *Agent) stopRenewing() {
 	a.once.Do(func() { close(a.stop) })

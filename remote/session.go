@@ -19,6 +19,7 @@ type Session struct {
 	lines  *bufio.Scanner
 	stderr *sessionTail
 	wait   chan error // receives the session's end once
+	ended  chan struct{} // closed when the session has ended
 	close  func() error
 }
 
@@ -52,8 +53,11 @@ func (c *Client) Start(argv []string) (*Session, error) {
 	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	ss := &Session{op: op, stdin: stdin, lines: sc, stderr: stderr, wait: make(chan error, 1), close: s.Close}
-	go func() { ss.wait <- s.Wait() }()
+	ss := &Session{op: op, stdin: stdin, lines: sc, stderr: stderr, wait: make(chan error, 1), ended: make(chan struct{}), close: s.Close}
+	go func() {
+		ss.wait <- s.Wait()
+		close(ss.ended)
+	}()
 	return ss, nil
 }
 
@@ -86,6 +90,9 @@ func (s *Session) Stderr() string { return strings.TrimSpace(s.stderr.String()) 
 
 // CloseInput closes the command's standard input: it reads end of file.
 func (s *Session) CloseInput() error { return s.stdin.Close() }
+
+// Ended is closed once the session has ended: the command exited, or the connection closed.
+func (s *Session) Ended() <-chan struct{} { return s.ended }
 
 // Close ends the session. It does not wait for the command.
 func (s *Session) Close() error { return s.close() }

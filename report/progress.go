@@ -508,7 +508,7 @@ func plainLine(e shakedown.Event, current shakedown.Phase, now func() time.Time)
 			body += ": " + detail
 		}
 	case shakedown.EventLog:
-		body = joinNonEmpty(" ", ph, orDash(detail))
+		body = joinNonEmpty(" ", ph, joinNonEmpty(": ", name, orDash(detail)))
 	default:
 		body = joinNonEmpty(" ", ph, oneLine(string(e.Kind)), joinNonEmpty(": ", name, detail))
 	}

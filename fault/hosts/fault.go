@@ -25,6 +25,7 @@ type remoteFault struct {
 
 	mu     sync.Mutex
 	agents []*remote.Agent // the agents holding the fault, by host; nil where none does
+	lost   chan error      // a host whose agent the runner lost hold of, for the run to report
 }
 
 // newRemote builds typ's fault for the hosts in targets. It does no I/O.
@@ -63,6 +64,7 @@ func newRemote(env shakedown.Env, spec *shakedown.FaultSpec, typ *shakedown.Faul
 		Lease: remote.Millis(cmpOr(opts.Lease, remote.DefaultLease)), Seed: env.Seed, Target: target}
 	f.binary = opts.Binary
 	f.agents = make([]*remote.Agent, len(f.conns))
+	f.lost = make(chan error, len(f.conns))
 	f.staged = make([]string, len(f.conns))
 	return f, nil
 }
@@ -146,6 +148,7 @@ func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
 		f.mu.Lock()
 		f.agents[i] = a
 		f.mu.Unlock()
+		go f.watch(i, a)
 		return nil
 	})
 	err := joinHosts(errs, f.name)
@@ -154,6 +157,19 @@ func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	}
 	return f.revert, err
 }
+
+// watch reports host i when the runner loses hold of its agent before releasing it.
+func (f *remoteFault) watch(i int, a *remote.Agent) {
+	select {
+	case <-a.Lost():
+		f.lost <- fmt.Errorf("host %s: lost hold of the fault (its own lease takes it back; the revert says whether the host confirms): %w",
+			f.conns[i].Name, a.RenewErr())
+	case <-a.Released():
+	}
+}
+
+// Lost implements shakedown.Watcher.
+func (f *remoteFault) Lost() <-chan error { return f.lost }
 
 func (f *remoteFault) holding() bool {
 	f.mu.Lock()

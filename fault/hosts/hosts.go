@@ -60,7 +60,7 @@ func Register(r *shakedown.Registry, opts Options) {
 		Params:  func() any { return &Params{} },
 		Resolve: resolve,
 		Connect: func(ctx context.Context, env shakedown.Env, selected []shakedown.Instance) error {
-			return connect(ctx, env, selected, opts.Binary)
+			return connect(ctx, env, selected, opts)
 		},
 		// Exec probes with on: run on the selected hosts (Conn.RunCommand).
 		RunsCommands: true,
@@ -392,7 +392,11 @@ func resolve(_ context.Context, _ shakedown.Env, params any) ([]shakedown.Instan
 // A run (not a plan) also stages the binary of the remote side on each host now, before the
 // baseline: its upload then neither counts in the time to inject nor competes with the
 // baseline's probes for the connection.
-func connect(ctx context.Context, env shakedown.Env, selected []shakedown.Instance, binary string) error {
+//
+// The connections' keepalives go every quarter of a lease: a connection that cannot carry
+// one for about a lease cannot carry the lease either, and is closed, so that the run hears
+// of a host it lost while the fault lasts (shakedown.Watcher) rather than at its revert.
+func connect(ctx context.Context, env shakedown.Env, selected []shakedown.Instance, opts Options) error {
 	conns := make([]*Conn, len(selected))
 	for i, in := range selected {
 		c, ok := shakedown.RefAs[*Conn](in)
@@ -407,11 +411,15 @@ func connect(ctx context.Context, env shakedown.Env, selected []shakedown.Instan
 	bin := ""
 	if !env.DryRun {
 		var err error
-		if bin, err = localBinary(binary); err != nil {
+		if bin, err = localBinary(opts.Binary); err != nil {
 			return err
 		}
 	}
+	keepalive := cmpOr(opts.Lease, remote.DefaultLease) / 4
 	errs := fanOut(ctx, len(conns), conns[0].params.Concurrency, func(ctx context.Context, i int) error {
+		if conns[i].Host.Keepalive == 0 {
+			conns[i].Host.Keepalive = keepalive
+		}
 		if err := conns[i].dial(ctx); err != nil || bin == "" {
 			return err
 		}
