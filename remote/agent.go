@@ -142,7 +142,7 @@ type Agent struct {
 	once sync.Once
 
 	mu       sync.Mutex
-	renewErr error // the first renewal that failed, or the session's end before a revert
+	renewErr error         // the first renewal that failed, or the session's end before a revert
 	lost     chan struct{} // closed when renewErr is set
 }
 

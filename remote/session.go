@@ -18,7 +18,7 @@ type Session struct {
 	stdin  io.WriteCloser
 	lines  *bufio.Scanner
 	stderr *sessionTail
-	wait   chan error // receives the session's end once
+	wait   chan error    // receives the session's end once
 	ended  chan struct{} // closed when the session has ended
 	close  func() error
 }
