@@ -75,6 +75,8 @@ type TargetRecord struct {
 	Selection string   `json:"selection"`
 	Matched   []string `json:"matched"`
 	Selected  []string `json:"selected"`
+	// Warnings are what the target's settings say people must know (host keys not checked).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FaultRecord is one fault's life.

@@ -20,13 +20,17 @@ type target struct {
 }
 
 func (t *target) record() shakedown.TargetRecord {
-	return shakedown.TargetRecord{
+	r := shakedown.TargetRecord{
 		Name:      t.spec.Name,
 		Kind:      t.spec.Kind,
 		Selection: t.spec.Select.String(),
 		Matched:   instanceNames(t.matched),
 		Selected:  instanceNames(t.selected),
 	}
+	if w, ok := t.spec.Params.(interface{ Warnings() []string }); ok {
+		r.Warnings = w.Warnings()
+	}
+	return r
 }
 
 // selectedByName returns the instances each target selected, by target name.
