@@ -1,12 +1,9 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"sync"
 	"time"
@@ -62,13 +59,8 @@ type AgentRequest struct {
 // that it names a run, a fault, a type and a target kind.
 func ParseAgentRequest(line []byte) (AgentRequest, error) {
 	var req AgentRequest
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeStrict(line, &req); err != nil {
 		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: data after it")
 	}
 	switch {
 	case req.RunID == "", req.Fault == "", req.Type == "", req.Target.Kind == "":

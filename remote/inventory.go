@@ -69,13 +69,8 @@ func ParseInventory(data []byte) (Inventory, error) {
 	if len(data) > MaxInventory {
 		return inv, shakedown.Errorf(shakedown.KindInvalid, "larger than %d bytes", MaxInventory)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&inv); err != nil {
-		return Inventory{}, shakedown.Errorf(shakedown.KindInvalid, "%w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Inventory{}, shakedown.Errorf(shakedown.KindInvalid, "data after the inventory")
+	if err := decodeStrict(data, &inv); err != nil {
+		return Inventory{}, shakedown.Errorf(shakedown.KindInvalid, "inventory: %w", err)
 	}
 	if err := inv.check(); err != nil {
 		return Inventory{}, err
@@ -133,4 +128,18 @@ func (inv Inventory) All() []Host {
 func (inv Inventory) host(h InventoryHost) Host {
 	return Host{Address: h.Address, User: inv.User, Identity: inv.Identity, KnownHosts: inv.KnownHosts,
 		InsecureIgnoreHostKey: inv.InsecureIgnoreHostKey, Sudo: inv.Sudo}
+}
+
+// decodeStrict decodes one JSON value into v: a field v does not have, or anything after the
+// value, is an error.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the value")
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/fault/process"
 	"github.com/shakedown-dev/shakedown/remote"
 )
 
@@ -96,29 +97,8 @@ type Params struct {
 	InsecureIgnoreHostKey bool   `json:"insecure_ignore_host_key,omitempty" doc:"accept any host key (a run that does says so loudly)"`
 	Sudo                  bool   `json:"sudo,omitempty" doc:"run the remote side as root with sudo -n (the user needs passwordless sudo)"`
 
-	Process     *ProcessSelector `json:"process,omitempty" doc:"the processes on each host that process faults act on (one of pid, pidfile, name, cmdline)"`
+	Process     *process.Selector `json:"process,omitempty" doc:"the processes on each host that process faults act on (one of pid, pidfile, name, cmdline)"`
 	Concurrency int              `json:"concurrency,omitempty" doc:"hosts dialled, staged on and injected at once (default 16)"`
-}
-
-// ProcessSelector finds processes on a host, as the process target does on this machine.
-type ProcessSelector struct {
-	PID     int    `json:"pid,omitempty"`
-	PIDFile string `json:"pidfile,omitempty"`
-	Name    string `json:"name,omitempty"`
-	Cmdline string `json:"cmdline,omitempty"`
-}
-
-func (s ProcessSelector) String() string {
-	switch {
-	case s.PID != 0:
-		return fmt.Sprintf("pid=%d", s.PID)
-	case s.PIDFile != "":
-		return "pidfile=" + s.PIDFile
-	case s.Name != "":
-		return "name=" + s.Name
-	default:
-		return "cmdline=" + s.Cmdline
-	}
 }
 
 // Validate reports every problem of the parameters, each as a *shakedown.FieldError.
@@ -158,14 +138,8 @@ func (p *Params) Validate() error {
 		field("concurrency", -1, "must be ≥ 1, not %d", p.Concurrency)
 	}
 	if s := p.Process; s != nil {
-		n := 0
-		for _, set := range []bool{s.PID != 0, s.PIDFile != "", s.Name != "", s.Cmdline != ""} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 || s.PID < 0 {
-			field("process", -1, "give exactly one of pid, pidfile, name, cmdline")
+		if err := s.Validate(); err != nil {
+			field("process", -1, "%s", strings.TrimPrefix(err.Error(), "process target: "))
 		}
 	}
 	return errors.Join(errs...)

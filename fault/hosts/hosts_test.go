@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/fault/process"
 )
 
 func TestValidate(t *testing.T) {
@@ -24,7 +25,7 @@ func TestValidate(t *testing.T) {
 		{"labels without inventory", Params{SSH: []string{"a"}, KnownHosts: "kh", Labels: map[string]string{"r": "w"}}, []string{"labels"}},
 		{"no known_hosts", Params{SSH: []string{"a"}}, []string{"known_hosts"}},
 		{"both key settings", Params{SSH: []string{"a"}, KnownHosts: "kh", InsecureIgnoreHostKey: true}, []string{"insecure_ignore_host_key"}},
-		{"two selectors", Params{SSH: []string{"a"}, KnownHosts: "kh", Process: &ProcessSelector{PID: 3, Name: "x"}}, []string{"process"}},
+		{"two selectors", Params{SSH: []string{"a"}, KnownHosts: "kh", Process: &process.Selector{PID: 3, Name: "x"}}, []string{"process"}},
 		{"negative concurrency", Params{SSH: []string{"a"}, KnownHosts: "kh", Concurrency: -1}, []string{"concurrency"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,9 +72,9 @@ func TestProcessFaultNeedsASelector(t *testing.T) {
 		refused bool
 	}{
 		{"process.pause", Params{}, "", true},
-		{"process.pause", Params{Process: &ProcessSelector{Name: "web"}}, "process", false},
+		{"process.pause", Params{Process: &process.Selector{Name: "web"}}, "process", false},
 		{"network.loss", Params{}, "host", false},
-		{"network.loss", Params{Process: &ProcessSelector{Name: "web"}}, "host", false},
+		{"network.loss", Params{Process: &process.Selector{Name: "web"}}, "host", false},
 	} {
 		ft, _ := reg.Fault(tc.typ)
 		if !slices.Contains(ft.Targets, Kind) {
