@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -57,7 +58,9 @@ type record struct {
 	Off      int64            `json:"off,omitempty"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is made on first use: a process that never writes or reads a journal (most
+// commands, and the many a fan-out to hosts starts) does not pay for the table.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // errBadLine is the cause of every line the decoder rejects.
 var errBadLine = errors.New("bad journal line")
@@ -70,7 +73,7 @@ func encodeLine(r *record) ([]byte, error) {
 		return nil, fmt.Errorf("encode journal record: %w", err)
 	}
 	line := make([]byte, 0, len(js)+10)
-	line = fmt.Appendf(line, "%08x ", crc32.Checksum(js, castagnoli))
+	line = fmt.Appendf(line, "%08x ", crc32.Checksum(js, castagnoli()))
 	line = append(line, js...)
 	return append(line, '\n'), nil
 }
@@ -97,7 +100,7 @@ func decodeLine(line []byte) (*record, error) {
 	}
 	js := line[9:]
 	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if got := crc32.Checksum(js, castagnoli); got != want {
+	if got := crc32.Checksum(js, castagnoli()); got != want {
 		return nil, fmt.Errorf("%w: checksum %08x, want %08x", errBadLine, got, want)
 	}
 	var r record

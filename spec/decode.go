@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
@@ -103,7 +104,10 @@ func (d *decoder) file1(src []byte) *shakedown.Experiment {
 
 // lockName is what a lock may be called: it names a shared environment ("staging",
 // "eu-west/staging") in the history store's locks table.
-var lockName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._:/-]{0,127}$`)
+// (Made on first use: a {0,127} repetition is costly to compile, see journal.)
+var lockName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._:/-]{0,127}$`)
+})
 
 // lock reads the name of the lock a run takes before it injects anything.
 func (d *decoder) lock(n ast.Node, path string) string {
@@ -111,7 +115,7 @@ func (d *decoder) lock(n ast.Node, path string) string {
 	if !ok || isNull(d.resolve(n, path)) {
 		return ""
 	}
-	if !lockName.MatchString(s) {
+	if !lockName().MatchString(s) {
 		d.addf(n, path, "lock %q must be 1 to 128 letters, digits, '.', '_', ':', '/' and '-', starting with a letter, digit or '_'", s)
 	}
 	return s

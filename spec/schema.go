@@ -124,7 +124,7 @@ func Schema(reg *shakedown.Registry) ([]byte, error) {
 			"name":        obj{"type": "string", "pattern": experimentName.String()},
 			"description": obj{"type": []any{"string", "null"}},
 			"labels":      ref("strings"),
-			"lock": obj{"type": []any{"string", "null"}, "pattern": lockName.String(),
+			"lock": obj{"type": []any{"string", "null"}, "pattern": lockName().String(),
 				"description": "an exclusive lease in the history store that the run takes before it injects anything (as --lock)"},
 			"targets": obj{
 				"type": []any{"object", "null"}, "additionalProperties": ref("target"),
