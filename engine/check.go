@@ -461,135 +461,93 @@ func (r *runner) baselineSampled() bool {
 	return true
 }
 
-// computeBaselines fixes the baseline values of baseline-relative checks.
+// computeBaselines fixes the baseline values of baseline-relative checks: it measures them
+// all, then fixes them in one locked section.
 func (r *runner) computeBaselines() {
+	var checks []*check
+	var ms []measurement
 	for _, ck := range r.checks {
 		if ck.load == nil || !ck.relative() {
 			continue
 		}
-		v, n := ck.load.PhaseValue(shakedown.PhaseBaseline, ck.metric.Name)
-		r.mu.Lock()
-		if n >= MinBaselineSamples {
-			ck.base, ck.haveBase = v, true
+		checks = append(checks, ck)
+		ms = append(ms, r.measure(ck, shakedown.PhaseBaseline, false))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, ck := range checks {
+		if n := ms[i].requests; n >= MinBaselineSamples {
+			ck.base, ck.haveBase = ms[i].value, true
 		} else {
 			ck.tooFew = fmt.Sprintf("too few samples to judge: the baseline had %d requests, %d needed", n, MinBaselineSamples)
 			if ck.role == roleSteady && (ck.c.AppliesTo(shakedown.PhaseInject) || ck.c.AppliesTo(shakedown.PhaseRecovery)) {
 				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q: %s", ck.c.Name, ck.tooFew))
 			}
 		}
-		r.mu.Unlock()
 	}
 }
 
 // closePhase sums up every check over phase p: the phase's aggregate value, the significance
-// of a baseline-relative difference, and whether the check held.
+// of a baseline-relative difference, and whether the check held. It measures without the
+// lock, then judges and commits in one locked section (see phaseJudge). Only the first call
+// for a phase does anything.
 func (r *runner) closePhase(p shakedown.Phase) {
-	r.mu.Lock()
-	if r.closed[p] {
-		r.mu.Unlock()
+	checks, compare, ok := r.startClosing(p)
+	if !ok {
 		return
 	}
-	r.closed[p] = true
-	r.mu.Unlock()
-	for _, ck := range r.checks {
-		if !ck.c.AppliesTo(p) {
-			continue
-		}
-		var (
-			n         int
-			v         float64
-			sig       *bool
-			cmp       *Comparison
-			note      string
-			haveValue bool
-		)
-		if ck.load != nil {
-			v, n = ck.load.PhaseValue(p, ck.metric.Name)
-			haveValue = n > 0
-			r.mu.Lock()
-			compare := ck.haveBase && r.opts.Compare != nil && (p == shakedown.PhaseInject || p == shakedown.PhaseRecovery)
-			r.mu.Unlock()
-			if compare {
-				c := r.opts.Compare(ck.metric.Name, ck.load.PhaseSamples(shakedown.PhaseBaseline, ck.metric.Name), ck.load.PhaseSamples(p, ck.metric.Name))
-				cmp = &c
-				note = c.Note
-				if c.Enough {
-					sig = &c.Significant
-				}
-			}
-		}
-		r.mu.Lock()
-		ps := ck.phase(p)
-		rec := ps.rec
-		rec.Threshold = ck.threshold()
-		rec.Max, rec.Min = ck.bounds(p)
-		rec.Significant = sig
-		if note != "" {
-			rec.Note = note
-		}
-		switch {
-		case ck.load != nil && haveValue:
-			rec.Observed = fmt.Sprintf("%s over %d requests", formatValue(ck.unit, v), n)
-		case ck.load != nil:
-			rec.Observed = "no requests"
-			if p != shakedown.PhaseRevert && rec.Note == "" {
-				rec.Note = "not judged: the load sent no request in this phase"
-			}
-		default:
-			rec.Observed = fmt.Sprintf("%d of %d samples held", ps.n-ps.bad, ps.n)
-			if ps.last != "" {
-				rec.Observed += "; last " + ps.last
-			}
-		}
-		// A check without flake resistance must also hold over the phase as a whole.
-		if haveValue && ck.role == roleSteady && !ck.flakeResistant() && !ps.broken &&
-			(p == shakedown.PhaseBaseline || p == shakedown.PhaseInject) {
-			if breached, judged := ck.breach(v, p); judged && breached {
-				detail := fmt.Sprintf("%s %s over the %s phase (%s)", ck.c.Metric, formatValue(ck.unit, v), p, ck.threshold())
-				ps.broken, ps.detail = true, detail
-				r.brokeLocked(ck, p, detail)
-			}
-		}
-		// A baseline-relative check is judged on evidence: it breaks only when its bound was
-		// breached and the difference from the baseline is significant, and it cannot pass
-		// on too few samples to tell.
-		if p == shakedown.PhaseInject && ck.judgedBySignificance() && cmp != nil {
-			switch {
-			case !cmp.Enough:
-				ps.broken, ps.detail = true, "too few samples to judge: "+cmp.Note
-				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q: %s", ck.c.Name, ps.detail))
-			case ps.broken && !cmp.Significant:
-				ps.broken = false
-				rec.Note = "bound breached, but the difference from the baseline is not significant: " + cmp.Note
-			case ps.broken:
-				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s; %s", ck.c.Name, ps.detail, cmp.Note))
-			}
-		}
-		switch {
-		case ck.role == roleStop:
-			rec.Held = !ps.broken
-		case p == shakedown.PhaseRevert:
-			rec.Held, rec.Note = true, "not judged during the revert"
-		case p == shakedown.PhaseRecovery:
-			switch {
-			case ck.tooFew != "":
-				rec.Held, rec.Note = false, ck.tooFew
-			case r.exp.Recovery <= 0:
-				rec.Held, rec.Note = true, "not judged: no recovery window"
-			default:
-				rec.Held = ps.recovered
-				if !ps.recovered {
-					ps.detail = "not back within " + shortDur(r.exp.Recovery) + " of the revert; last " + orDash(ps.last)
-				}
-			}
-		case ck.tooFew != "" && p != shakedown.PhaseBaseline:
-			rec.Held, rec.Note = false, ck.tooFew
-			ps.detail = ck.tooFew
-		default:
-			rec.Held = !ps.broken
-		}
-		r.mu.Unlock()
+	ms := make([]measurement, len(checks))
+	for i, ck := range checks {
+		ms[i] = r.measure(ck, p, compare[i])
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, ck := range checks {
+		r.commitLocked(ck, p, r.snapshotLocked(ck, p, ms[i]).judge())
+	}
+}
+
+// startClosing marks phase p closed and returns the checks that apply to it and whether
+// each is compared with the baseline. ok is false when p was closed already.
+func (r *runner) startClosing(p shakedown.Phase) (checks []*check, compare []bool, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed[p] {
+		return nil, nil, false
+	}
+	r.closed[p] = true
+	for _, ck := range r.checks {
+		if ck.c.AppliesTo(p) {
+			checks = append(checks, ck)
+			compare = append(compare, r.comparable(ck, p))
+		}
+	}
+	return checks, compare, true
+}
+
+// snapshotLocked takes what judging ck over phase p needs.
+func (r *runner) snapshotLocked(ck *check, p shakedown.Phase, m measurement) *phaseJudge {
+	ps := ck.phase(p)
+	hi, lo := ck.bounds(p)
+	return &phaseJudge{phase: p, name: ck.c.Name, metric: ck.c.Metric, role: ck.role, unit: ck.unit,
+		load: ck.load != nil, flakeResistant: ck.flakeResistant(), bySignificance: ck.judgedBySignificance(),
+		tooFew: ck.tooFew, recovery: r.exp.Recovery, threshold: ck.threshold(),
+		hasMax: ck.c.Max != nil, hasMin: ck.c.Min != nil, max: hi, min: lo, m: m,
+		n: ps.n, bad: ps.bad, last: ps.last, broken: ps.broken, detail: ps.detail, recovered: ps.recovered,
+		note: ps.rec.Note}
+}
+
+// commitLocked applies the judgement of ck over phase p to its phase record and the run.
+func (r *runner) commitLocked(ck *check, p shakedown.Phase, j checkJudgement) {
+	ps := ck.phase(p)
+	rec := ps.rec
+	rec.Threshold, rec.Max, rec.Min, rec.Significant = j.threshold, j.max, j.min, j.significant
+	rec.Observed, rec.Note, rec.Held = j.observed, j.note, j.held
+	ps.broken, ps.detail = j.broken, j.detail
+	if j.broke != "" {
+		r.brokeLocked(ck, p, j.broke)
+	}
+	r.out.failed = append(r.out.failed, j.failed...)
 }
 
 // finishChecks writes each check's record.
