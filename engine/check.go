@@ -29,7 +29,7 @@ type check struct {
 	unit    shakedown.Unit
 	kick    chan struct{} // asks the sampler for a sample now (a phase started)
 
-	// Guarded by runner.mu.
+	// Guarded by the runner's state lock: touched by functions that take a *runState.
 	win      []bool    // the last M judged samples, true when breached
 	since    time.Time // when the window's breach condition started to hold; zero when it does not
 	judged   bool      // a judged sample since the window was reset
@@ -234,9 +234,9 @@ func (r *runner) sampleLoop(ctx context.Context, ck *check) error {
 	t := time.NewTicker(ck.every)
 	defer t.Stop()
 	for {
-		r.mu.Lock()
-		phase, epoch := r.phase, r.epoch
-		r.mu.Unlock()
+		var phase shakedown.Phase
+		var epoch int
+		r.state.with(func(s *runState) { phase, epoch = s.phase, s.epoch })
 		if phase != "" && ck.c.AppliesTo(phase) {
 			r.sample(ctx, ck, phase, epoch)
 		}
@@ -256,13 +256,9 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 	at := r.now()
 	if ck.prober != nil {
 		done := make(chan struct{})
-		r.mu.Lock()
-		ck.probing = done
-		r.mu.Unlock()
+		r.state.with(func(*runState) { ck.probing = done })
 		defer func() {
-			r.mu.Lock()
-			ck.probing = nil
-			r.mu.Unlock()
+			r.state.with(func(*runState) { ck.probing = nil })
 			close(done)
 		}()
 		pctx, cancel := context.WithTimeout(ctx, ck.timeout)
@@ -294,12 +290,12 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 	// Early in a phase, judge only the requests of this phase: a window reaching back into
 	// the previous phase would carry its values over (a recovery "back" on inject's
 	// requests, say).
-	r.mu.Lock()
 	window := ck.every
-	if at.Sub(r.phaseAt) < window {
-		window = 0 // the current phase so far
-	}
-	r.mu.Unlock()
+	r.state.with(func(s *runState) {
+		if at.Sub(s.phaseAt) < window {
+			window = 0 // the current phase so far
+		}
+	})
 	v, n := ck.load.Value(ck.metric.Name, window)
 	if n == 0 {
 		return // no requests completed in the interval: nothing to judge
@@ -311,15 +307,89 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 // condition aborts the run; a steady-state check breaking in the baseline makes the run not
 // steady, in the inject phase failed.
 func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Time, value *float64, observed string, breached bool) {
-	var stop string
-	var back bool
-	r.mu.Lock()
-	judged := true
-	if value != nil {
-		breached, judged = ck.breach(*value, phase)
-		observed = ck.c.Metric + " " + formatValue(ck.unit, *value)
+	smp := checkSample{phase: phase, epoch: epoch, at: at, value: value, observed: observed, breached: breached}
+	var o observation
+	r.state.with(func(s *runState) { o = s.observeCheck(r.checks, ck, smp) })
+	if o.back {
+		r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: phase, Detail: "steady state is back"})
 	}
-	ps := ck.phase(phase)
+	r.emit(shakedown.Event{Kind: shakedown.EventCheck, Phase: phase, Name: ck.c.Name, Held: !o.breached, Detail: o.detail})
+	if o.stop != "" {
+		r.emit(shakedown.Event{Kind: shakedown.EventStop, Phase: phase, Name: ck.c.Name, Detail: o.stop})
+		r.abort(fmt.Sprintf("stop condition %q fired: %s", ck.c.Name, o.stop))
+	}
+	if o.live {
+		r.poke()
+	}
+}
+
+// checkSample is one sample of a check: a metric's value, or what a probe observed and whether
+// it failed.
+type checkSample struct {
+	phase    shakedown.Phase // the phase it was taken in
+	epoch    int             // and that phase's epoch
+	at       time.Time
+	value    *float64 // a metric's value; nil for a probe
+	observed string
+	breached bool // a probe that failed
+}
+
+// observation is what recording a sample decided, for observe to act on once the lock is
+// released.
+type observation struct {
+	breached bool
+	detail   string // the sample, and for a metric what the check demands
+	live     bool   // judged in the window of the current phase
+	stop     string // set when a stop condition fired: what it saw
+	back     bool   // the steady state came back with this sample
+}
+
+// observeCheck records smp in ck's phase and judges ck's window with it.
+func (s *runState) observeCheck(checks []*check, ck *check, smp checkSample) observation {
+	o := observation{breached: smp.breached}
+	judged := true
+	if smp.value != nil {
+		o.breached, judged = ck.breach(*smp.value, smp.phase)
+		smp.observed = ck.c.Metric + " " + formatValue(ck.unit, *smp.value)
+	}
+	ps := ck.phase(smp.phase)
+	ps.add(smp.at, smp.value, smp.observed, o.breached)
+	o.detail = smp.observed
+	if smp.value != nil {
+		o.detail += " (" + ck.threshold() + ")"
+		if !judged {
+			o.detail += ", not judged: no baseline value"
+		}
+	}
+	o.live = judged && (smp.epoch == s.epoch || ck.role == roleStop)
+	if !o.live {
+		s.lateProbe(ck, smp, o)
+		return o
+	}
+	o.stop = s.judgeWindow(ck, ps, smp.phase, smp.at, o.breached, o.detail)
+	if smp.phase == shakedown.PhaseRecovery && smp.epoch == s.epoch {
+		o.back = s.updateRecovered(checks, smp.at)
+	}
+	return o
+}
+
+// lateProbe acts on a probe sample that is not live: one that began or failed in the inject
+// phase but came back after a phase change (the fault held its answer past the phase's end,
+// or from before its start) is evidence about the inject phase: it breaks it, as a sample
+// within it would.
+func (s *runState) lateProbe(ck *check, smp checkSample, o observation) {
+	if !o.breached || smp.value != nil || ck.role != roleSteady || ck.flakeResistant() ||
+		smp.phase != shakedown.PhaseInject && s.phase != shakedown.PhaseInject {
+		return
+	}
+	if ips := ck.phase(shakedown.PhaseInject); !ips.broken {
+		ips.broken, ips.detail = true, o.detail
+		s.broke(ck, shakedown.PhaseInject, o.detail)
+	}
+}
+
+// add counts a sample in the phase and stores it, up to maxStoredSamples.
+func (ps *checkPhase) add(at time.Time, value *float64, observed string, breached bool) {
 	ps.n++
 	if breached {
 		ps.bad++
@@ -328,86 +398,59 @@ func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Ti
 	if len(ps.rec.Samples) < maxStoredSamples {
 		ps.rec.Samples = append(ps.rec.Samples, shakedown.Sample{At: shakedown.At(at), Held: !breached, Value: value, Observed: observed})
 	}
-	detail := observed
-	if value != nil {
-		detail += " (" + ck.threshold() + ")"
-		if !judged {
-			detail += ", not judged: no baseline value"
-		}
-	}
-	live := judged && (epoch == r.epoch || ck.role == roleStop)
-	if !live && breached && value == nil && ck.role == roleSteady && !ck.flakeResistant() &&
-		(phase == shakedown.PhaseInject || r.phase == shakedown.PhaseInject) {
-		// A probe that began or failed in the inject phase but came back after a phase change
-		// (the fault held its answer past the phase's end, or from before its start) is
-		// evidence about the inject phase: it breaks it, as a sample within it would.
-		if ips := ck.phase(shakedown.PhaseInject); !ips.broken {
-			ips.broken, ips.detail = true, detail
-			r.brokeLocked(ck, shakedown.PhaseInject, detail)
-		}
-	}
-	if live {
-		broken := ck.push(breached, at)
-		if broken && !ps.broken && phase != shakedown.PhaseRevert {
-			ps.broken, ps.detail = true, detail
-			switch {
-			case ck.role == roleStop && !ck.fired:
-				ck.fired = true
-				stop = detail
-			case ck.role == roleSteady:
-				r.brokeLocked(ck, phase, detail)
-			}
-		}
-		if phase == shakedown.PhaseRecovery && epoch == r.epoch {
-			back = r.updateRecoveredLocked(at)
-		}
-	}
-	r.mu.Unlock()
-	if back {
-		r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: phase, Detail: "steady state is back"})
-	}
-	r.emit(shakedown.Event{Kind: shakedown.EventCheck, Phase: phase, Name: ck.c.Name, Held: !breached, Detail: detail})
-	if stop != "" {
-		r.emit(shakedown.Event{Kind: shakedown.EventStop, Phase: phase, Name: ck.c.Name, Detail: stop})
-		r.abort(fmt.Sprintf("stop condition %q fired: %s", ck.c.Name, stop))
-	}
-	if live {
-		r.poke()
-	}
 }
 
-// brokeLocked acts on steady-state check ck breaking in phase p: in the baseline the run is
-// not steady; in the inject phase it failed, unless the check's significance is judged when
-// the phase ends. A break in other phases changes no verdict here.
-func (r *runner) brokeLocked(ck *check, p shakedown.Phase, detail string) {
+// judgeWindow pushes a live sample into ck's window and acts on the check breaking in
+// phase p. It returns what a stop condition that fired saw, or "".
+func (s *runState) judgeWindow(ck *check, ps *checkPhase, p shakedown.Phase, at time.Time, breached bool, detail string) (stop string) {
+	broken := ck.push(breached, at)
+	if !broken || ps.broken || p == shakedown.PhaseRevert {
+		return ""
+	}
+	ps.broken, ps.detail = true, detail
+	switch {
+	case ck.role == roleStop && !ck.fired:
+		ck.fired = true
+		return detail
+	case ck.role == roleSteady:
+		s.broke(ck, p, detail)
+	}
+	return ""
+}
+
+// broke acts on steady-state check ck breaking in phase p: in the baseline the run is not
+// steady; in the inject phase it failed, unless the check's significance is judged when the
+// phase ends. A break in other phases changes no verdict here.
+func (s *runState) broke(ck *check, p shakedown.Phase, detail string) {
 	switch {
 	case p == shakedown.PhaseBaseline:
-		if r.out.notSteady == "" {
-			r.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
+		if s.out.notSteady == "" {
+			s.out.notSteady = fmt.Sprintf("baseline did not hold: check %q: %s", ck.c.Name, detail)
 		}
 	case p == shakedown.PhaseInject && !ck.judgedBySignificance():
-		r.out.failed = append(r.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
+		s.out.failed = append(s.out.failed, fmt.Sprintf("check %q broke during inject: %s", ck.c.Name, detail))
 	}
 }
 
 // countsForRecovery says whether a check must hold again for the steady state to be back.
+// Its baseline value is fixed under the state's lock, before the inject phase.
 func (ck *check) countsForRecovery() bool {
 	return ck.role == roleSteady && ck.c.AppliesTo(shakedown.PhaseRecovery) && ck.tooFew == ""
 }
 
-// updateRecoveredLocked notes the moment every steady-state check holds again after the
-// revert. It reports whether that moment is now.
-func (r *runner) updateRecoveredLocked(at time.Time) bool {
-	if !r.recoveredAt.IsZero() {
+// updateRecovered notes the moment every steady-state check holds again after the revert.
+// It reports whether that moment is now.
+func (s *runState) updateRecovered(checks []*check, at time.Time) bool {
+	if !s.recoveredAt.IsZero() {
 		return false
 	}
-	for _, ck := range r.checks {
+	for _, ck := range checks {
 		if ck.countsForRecovery() && (!ck.judged || !ck.holding) {
 			return false
 		}
 	}
-	r.recoveredAt = at
-	for _, ck := range r.checks {
+	s.recoveredAt = at
+	for _, ck := range checks {
 		if ck.countsForRecovery() {
 			ck.phase(shakedown.PhaseRecovery).recovered = true
 		}
@@ -415,19 +458,19 @@ func (r *runner) updateRecoveredLocked(at time.Time) bool {
 	return true
 }
 
-func (r *runner) hasRecoveryChecks() bool {
-	for _, ck := range r.checks {
-		if ck.countsForRecovery() {
-			return true
+func (r *runner) hasRecoveryChecks() (yes bool) {
+	r.state.with(func(*runState) {
+		for _, ck := range r.checks {
+			yes = yes || ck.countsForRecovery()
 		}
-	}
-	return false
+	})
+	return yes
 }
 
-// notHoldingLocked names the steady-state checks that do not hold now.
-func (r *runner) notHoldingLocked() string {
+// notHolding names the steady-state checks that do not hold now.
+func (s *runState) notHolding(checks []*check) string {
 	var out []string
-	for _, ck := range r.checks {
+	for _, ck := range checks {
 		if !ck.countsForRecovery() || ck.judged && ck.holding {
 			continue
 		}
@@ -440,25 +483,25 @@ func (r *runner) notHoldingLocked() string {
 	return strings.Join(out, "; ")
 }
 
-func (r *runner) baselineBroken() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.out.notSteady != ""
+func (r *runner) baselineBroken() (yes bool) {
+	r.state.with(func(s *runState) { yes = s.out.notSteady != "" })
+	return yes
 }
 
 // baselineSampled says whether every steady-state probe has been sampled in the baseline.
-func (r *runner) baselineSampled() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ck := range r.checks {
-		if ck.role != roleSteady || ck.prober == nil || !ck.c.AppliesTo(shakedown.PhaseBaseline) {
-			continue
+func (r *runner) baselineSampled() (yes bool) {
+	r.state.with(func(*runState) {
+		for _, ck := range r.checks {
+			if ck.role != roleSteady || ck.prober == nil || !ck.c.AppliesTo(shakedown.PhaseBaseline) {
+				continue
+			}
+			if ps := ck.phases[shakedown.PhaseBaseline]; ps == nil || ps.n == 0 {
+				return
+			}
 		}
-		if ps := ck.phases[shakedown.PhaseBaseline]; ps == nil || ps.n == 0 {
-			return false
-		}
-	}
-	return true
+		yes = true
+	})
+	return yes
 }
 
 // computeBaselines fixes the baseline values of baseline-relative checks: it measures them
@@ -473,17 +516,23 @@ func (r *runner) computeBaselines() {
 		checks = append(checks, ck)
 		ms = append(ms, r.measure(ck, shakedown.PhaseBaseline, false))
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, ck := range checks {
-		if n := ms[i].requests; n >= MinBaselineSamples {
-			ck.base, ck.haveBase = ms[i].value, true
-		} else {
-			ck.tooFew = fmt.Sprintf("too few samples to judge: the baseline had %d requests, %d needed", n, MinBaselineSamples)
-			if ck.role == roleSteady && (ck.c.AppliesTo(shakedown.PhaseInject) || ck.c.AppliesTo(shakedown.PhaseRecovery)) {
-				r.out.failed = append(r.out.failed, fmt.Sprintf("check %q: %s", ck.c.Name, ck.tooFew))
-			}
+	r.state.with(func(s *runState) {
+		for i, ck := range checks {
+			s.fixBaseline(ck, ms[i])
 		}
+	})
+}
+
+// fixBaseline fixes ck's baseline value from its measurement over the baseline, or says why
+// it cannot: too few requests, which fails a check that would need it.
+func (s *runState) fixBaseline(ck *check, m measurement) {
+	if m.requests >= MinBaselineSamples {
+		ck.base, ck.haveBase = m.value, true
+		return
+	}
+	ck.tooFew = fmt.Sprintf("too few samples to judge: the baseline had %d requests, %d needed", m.requests, MinBaselineSamples)
+	if ck.role == roleSteady && (ck.c.AppliesTo(shakedown.PhaseInject) || ck.c.AppliesTo(shakedown.PhaseRecovery)) {
+		s.out.failed = append(s.out.failed, fmt.Sprintf("check %q: %s", ck.c.Name, ck.tooFew))
 	}
 }
 
@@ -492,79 +541,87 @@ func (r *runner) computeBaselines() {
 // lock, then judges and commits in one locked section (see phaseJudge). Only the first call
 // for a phase does anything.
 func (r *runner) closePhase(p shakedown.Phase) {
-	checks, compare, ok := r.startClosing(p)
-	if !ok {
+	var checks []*check
+	var compare []bool
+	first := false
+	r.state.with(func(s *runState) { checks, compare, first = s.startClosing(r.checks, p) })
+	if !first {
 		return
 	}
 	ms := make([]measurement, len(checks))
 	for i, ck := range checks {
 		ms[i] = r.measure(ck, p, compare[i])
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, ck := range checks {
-		r.commitLocked(ck, p, r.snapshotLocked(ck, p, ms[i]).judge())
-	}
+	r.state.with(func(s *runState) {
+		for i, ck := range checks {
+			j := s.snapshot(ck, p, ms[i], r.exp.Recovery)
+			s.commit(ck, p, j.judge())
+		}
+	})
 }
 
 // startClosing marks phase p closed and returns the checks that apply to it and whether
-// each is compared with the baseline. ok is false when p was closed already.
-func (r *runner) startClosing(p shakedown.Phase) (checks []*check, compare []bool, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed[p] {
+// each is compared with the baseline. first is false when p was closed already.
+func (s *runState) startClosing(all []*check, p shakedown.Phase) (checks []*check, compare []bool, first bool) {
+	if s.closed[p] {
 		return nil, nil, false
 	}
-	r.closed[p] = true
-	for _, ck := range r.checks {
+	s.closed[p] = true
+	for _, ck := range all {
 		if ck.c.AppliesTo(p) {
 			checks = append(checks, ck)
-			compare = append(compare, r.comparable(ck, p))
+			compare = append(compare, ck.compare && ck.haveBase && (p == shakedown.PhaseInject || p == shakedown.PhaseRecovery))
 		}
 	}
 	return checks, compare, true
 }
 
-// snapshotLocked takes what judging ck over phase p needs.
-func (r *runner) snapshotLocked(ck *check, p shakedown.Phase, m measurement) *phaseJudge {
+// snapshot takes what judging ck over phase p needs; recovery is the experiment's recovery
+// window.
+func (s *runState) snapshot(ck *check, p shakedown.Phase, m measurement, recovery time.Duration) *phaseJudge {
 	ps := ck.phase(p)
 	hi, lo := ck.bounds(p)
 	return &phaseJudge{phase: p, name: ck.c.Name, metric: ck.c.Metric, role: ck.role, unit: ck.unit,
 		load: ck.load != nil, flakeResistant: ck.flakeResistant(), bySignificance: ck.judgedBySignificance(),
-		tooFew: ck.tooFew, recovery: r.exp.Recovery, threshold: ck.threshold(),
+		tooFew: ck.tooFew, recovery: recovery, threshold: ck.threshold(),
 		hasMax: ck.c.Max != nil, hasMin: ck.c.Min != nil, max: hi, min: lo, m: m,
 		n: ps.n, bad: ps.bad, last: ps.last, broken: ps.broken, detail: ps.detail, recovered: ps.recovered,
 		note: ps.rec.Note}
 }
 
-// commitLocked applies the judgement of ck over phase p to its phase record and the run.
-func (r *runner) commitLocked(ck *check, p shakedown.Phase, j checkJudgement) {
+// commit applies the judgement of ck over phase p to its phase record and the run.
+func (s *runState) commit(ck *check, p shakedown.Phase, j checkJudgement) {
 	ps := ck.phase(p)
 	rec := ps.rec
 	rec.Threshold, rec.Max, rec.Min, rec.Significant = j.threshold, j.max, j.min, j.significant
 	rec.Observed, rec.Note, rec.Held = j.observed, j.note, j.held
 	ps.broken, ps.detail = j.broken, j.detail
 	if j.broke != "" {
-		r.brokeLocked(ck, p, j.broke)
+		s.broke(ck, p, j.broke)
 	}
-	r.out.failed = append(r.out.failed, j.failed...)
+	s.out.failed = append(s.out.failed, j.failed...)
 }
 
 // finishChecks writes each check's record.
 func (r *runner) finishChecks() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ck := range r.checks {
-		cr := shakedown.CheckRecord{Name: ck.c.Name, Kind: ck.kind, Role: ck.role, Metric: ck.c.Metric, Held: true,
-			PerPhase: map[shakedown.Phase]*shakedown.CheckPhaseRecord{}}
-		for _, p := range ck.order {
-			ps := ck.phases[p]
-			cr.PerPhase[p] = ps.rec
-			if !ps.rec.Held && cr.Held {
-				cr.Held = false
-				cr.Detail = fmt.Sprintf("%s: %s", p, orDash(ps.detail))
-			}
+	r.state.with(func(*runState) {
+		for _, ck := range r.checks {
+			r.rec.Checks = append(r.rec.Checks, ck.record())
 		}
-		r.rec.Checks = append(r.rec.Checks, cr)
+	})
+}
+
+// record is the check's record, from its phases' records. The caller holds the state's lock.
+func (ck *check) record() shakedown.CheckRecord {
+	cr := shakedown.CheckRecord{Name: ck.c.Name, Kind: ck.kind, Role: ck.role, Metric: ck.c.Metric, Held: true,
+		PerPhase: map[shakedown.Phase]*shakedown.CheckPhaseRecord{}}
+	for _, p := range ck.order {
+		ps := ck.phases[p]
+		cr.PerPhase[p] = ps.rec
+		if !ps.rec.Held && cr.Held {
+			cr.Held = false
+			cr.Detail = fmt.Sprintf("%s: %s", p, orDash(ps.detail))
+		}
 	}
+	return cr
 }

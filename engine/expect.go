@@ -20,7 +20,7 @@ type expect struct {
 	every  time.Duration
 	kick   chan struct{}
 
-	// Guarded by runner.mu.
+	// Guarded by the runner's state lock: touched by functions that take a *runState.
 	firedAt   time.Time // alert: first seen firing after the first inject; probe: first seen failing
 	backAt    time.Time // alert: first seen resolved after the revert; probe: first seen holding
 	preFiring bool      // the alert fired before anything was injected
@@ -66,9 +66,7 @@ func (r *runner) pollLoop(ctx context.Context, x *expect) error {
 	t := time.NewTicker(x.every)
 	defer t.Stop()
 	for {
-		r.mu.Lock()
-		phase := r.phase
-		r.mu.Unlock()
+		phase := r.currentPhase()
 		if phase != "" && (x.alert != nil || phase != shakedown.PhaseBaseline) {
 			r.poll(ctx, x, phase)
 		}
@@ -101,9 +99,7 @@ func (r *runner) poll(ctx context.Context, x *expect, phase shakedown.Phase) {
 				r.fail(shakedown.Wrap(kind, "expectation "+x.e.Name, err))
 				return
 			}
-			r.mu.Lock()
-			x.lastErr = err.Error()
-			r.mu.Unlock()
+			r.state.with(func(*runState) { x.lastErr = err.Error() })
 			r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: phase, Name: x.e.Name, Err: err.Error()})
 			return
 		}
@@ -118,29 +114,34 @@ func (r *runner) poll(ctx context.Context, x *expect, phase shakedown.Phase) {
 		bad = err != nil
 	}
 	var ev string
-	r.mu.Lock()
-	fi, re := r.firstInject, r.revertEnd
-	switch {
-	case bad && fi.IsZero():
-		x.preFiring = x.alert != nil
-	case bad && x.firedAt.IsZero() && !at.Before(fi):
-		x.firedAt = at
-		ev = fmt.Sprintf("detected %s after the first inject", shortDur(at.Sub(fi)))
-	case !bad && !re.IsZero() && x.backAt.IsZero() && !at.Before(re) && (x.alert == nil || !x.firedAt.IsZero()):
-		x.backAt = at
-		ev = fmt.Sprintf("recovered %s after the revert", shortDur(at.Sub(re)))
-	}
-	r.mu.Unlock()
+	r.state.with(func(s *runState) { ev = s.observeExpect(x, at, bad) })
 	if ev != "" {
 		r.emit(shakedown.Event{Kind: shakedown.EventExpect, Phase: phase, Name: x.e.Name, Held: true, Detail: ev})
 		r.poke()
 	}
 }
 
-// judgeLocked decides an expectation as far as can be at now. deadline is when its
-// undecided parts will be decided.
-func (r *runner) judgeLocked(x *expect, now time.Time) (decided, held bool, detail string, deadline time.Time) {
-	fi, re := r.firstInject, r.revertEnd
+// observeExpect notes what a poll of x at at saw: bad is an alert firing or a probe failing. It
+// returns what to say when the poll detected the fault or saw the system recover.
+func (s *runState) observeExpect(x *expect, at time.Time, bad bool) string {
+	fi, re := s.firstInject, s.revertEnd
+	switch {
+	case bad && fi.IsZero():
+		x.preFiring = x.alert != nil
+	case bad && x.firedAt.IsZero() && !at.Before(fi):
+		x.firedAt = at
+		return fmt.Sprintf("detected %s after the first inject", shortDur(at.Sub(fi)))
+	case !bad && !re.IsZero() && x.backAt.IsZero() && !at.Before(re) && (x.alert == nil || !x.firedAt.IsZero()):
+		x.backAt = at
+		return fmt.Sprintf("recovered %s after the revert", shortDur(at.Sub(re)))
+	}
+	return ""
+}
+
+// judge decides an expectation as far as can be at now. deadline is when its undecided
+// parts will be decided.
+func (s *runState) judge(x *expect, now time.Time) (decided, held bool, detail string, deadline time.Time) {
+	fi, re := s.firstInject, s.revertEnd
 	e := x.e
 	decided, held = true, true
 	var notes []string
@@ -207,49 +208,54 @@ func (r *runner) judgeLocked(x *expect, now time.Time) (decided, held bool, deta
 
 // expectationsDecided says whether every expectation is decided, and if not, when the next
 // undecided part will be.
-func (r *runner) expectationsDecided(now time.Time) (bool, time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	all := true
-	var next time.Time
-	for _, x := range r.expects {
-		decided, _, _, dl := r.judgeLocked(x, now)
-		if !decided {
-			all = false
-			if next.IsZero() || dl.Before(next) {
-				next = dl
+func (r *runner) expectationsDecided(now time.Time) (all bool, next time.Time) {
+	all = true
+	r.state.with(func(s *runState) {
+		for _, x := range r.expects {
+			decided, _, _, dl := s.judge(x, now)
+			if !decided {
+				all = false
+				if next.IsZero() || dl.Before(next) {
+					next = dl
+				}
 			}
 		}
-	}
+	})
 	return all, next
 }
 
 // finishExpects writes each expectation's record and counts the missed ones as failures.
 func (r *runner) finishExpects(end time.Time) {
 	var events []shakedown.Event
-	r.mu.Lock()
-	for _, x := range r.expects {
-		decided, held, detail, _ := r.judgeLocked(x, end)
-		if !decided {
-			held, detail = false, "not judged: the run ended before it could be decided"
+	r.state.with(func(s *runState) {
+		for _, x := range r.expects {
+			er := s.expectRecord(x, end)
+			r.rec.Expectations = append(r.rec.Expectations, er)
+			if !er.Held {
+				s.out.failed = append(s.out.failed, fmt.Sprintf("expectation %q: %s", x.e.Name, er.Detail))
+			}
+			events = append(events, shakedown.Event{Kind: shakedown.EventExpect, Name: x.e.Name, Held: er.Held, Detail: er.Detail})
 		}
-		er := shakedown.ExpectationRecord{Name: x.e.Name, Held: held, Detail: detail}
-		if !x.firedAt.IsZero() {
-			er.FiredAt = shakedown.AtPtr(x.firedAt)
-			er.TimeToDetect = shakedown.MsPtr(x.firedAt.Sub(r.firstInject))
-		}
-		if !x.backAt.IsZero() {
-			er.ResolvedAt = shakedown.AtPtr(x.backAt)
-			er.TimeToRecover = shakedown.MsPtr(x.backAt.Sub(r.revertEnd))
-		}
-		r.rec.Expectations = append(r.rec.Expectations, er)
-		if !held {
-			r.out.failed = append(r.out.failed, fmt.Sprintf("expectation %q: %s", x.e.Name, detail))
-		}
-		events = append(events, shakedown.Event{Kind: shakedown.EventExpect, Name: x.e.Name, Held: held, Detail: detail})
-	}
-	r.mu.Unlock()
+	})
 	for _, ev := range events {
 		r.emit(ev)
 	}
+}
+
+// expectRecord judges x for good at end, the end of the run.
+func (s *runState) expectRecord(x *expect, end time.Time) shakedown.ExpectationRecord {
+	decided, held, detail, _ := s.judge(x, end)
+	if !decided {
+		held, detail = false, "not judged: the run ended before it could be decided"
+	}
+	er := shakedown.ExpectationRecord{Name: x.e.Name, Held: held, Detail: detail}
+	if !x.firedAt.IsZero() {
+		er.FiredAt = shakedown.AtPtr(x.firedAt)
+		er.TimeToDetect = shakedown.MsPtr(x.firedAt.Sub(s.firstInject))
+	}
+	if !x.backAt.IsZero() {
+		er.ResolvedAt = shakedown.AtPtr(x.backAt)
+		er.TimeToRecover = shakedown.MsPtr(x.backAt.Sub(s.revertEnd))
+	}
+	return er
 }

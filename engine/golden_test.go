@@ -241,8 +241,7 @@ func TestGoldenRecords(t *testing.T) {
 }
 
 // testEpoch is the runner's phase epoch, for a test that samples by hand.
-func (r *runner) testEpoch() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.epoch
+func (r *runner) testEpoch() (epoch int) {
+	r.state.with(func(s *runState) { epoch = s.epoch })
+	return epoch
 }

@@ -43,13 +43,6 @@ func (r *runner) measure(ck *check, p shakedown.Phase, compare bool) measurement
 	return m
 }
 
-// comparable says whether phase p of ck is compared with the baseline when it closes.
-// The caller holds the runner's lock (the baseline value is fixed under it).
-func (r *runner) comparable(ck *check, p shakedown.Phase) bool {
-	return ck.load != nil && ck.haveBase && r.opts.Compare != nil &&
-		(p == shakedown.PhaseInject || p == shakedown.PhaseRecovery)
-}
-
 // phaseJudge is an immutable snapshot of one check over one closing phase: what the check
 // demands, what its samples saw, and what its load measured. judge turns it into a
 // checkJudgement.

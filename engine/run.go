@@ -36,7 +36,9 @@ func (s *Stopped) Error() string { return "stopped by " + s.By }
 func (s *Stopped) Is(target error) bool { return target == context.Canceled }
 
 // runner is one run of one experiment. The goroutine that calls Run owns it; samplers,
-// pollers, loads and fault goroutines report to it under mu.
+// pollers, loads and fault goroutines report to it through state, whose lock guards what
+// they share. Everything else is set up before they start and read-only while they run,
+// or belongs to the goroutine that calls Run.
 type runner struct {
 	exp  *shakedown.Experiment
 	opts Options
@@ -62,21 +64,41 @@ type runner struct {
 	mon       errgroup.Group // loads, samplers and pollers
 	closing   sync.WaitGroup // phases being closed once their requests complete
 	monCancel context.CancelFunc
-	graph     *errgroup.Group // the fault goroutines, while the inject phase runs
 
 	wake   chan struct{} // poked when a sample may change what the main loop waits for
 	emitMu sync.Mutex
 
-	mu          sync.Mutex // guards everything below and the mutable state of checks and expects
+	state shared // what the run's goroutines share; reached only through state.with
+}
+
+// shared holds the state the run's goroutines share with the lock that guards it. The state
+// is reached only through with, so that every access shows that it holds the lock.
+type shared struct {
+	mu sync.Mutex
+	s  runState
+}
+
+// with calls f with the shared state, holding the lock. f must not keep s, block, emit an
+// event or call anything that takes the lock again.
+func (g *shared) with(f func(s *runState)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f(&g.s)
+}
+
+// runState is what the run's goroutines share. The same lock guards the record's phases and
+// faults and the mutable state of checks and expectations (check.win, expect.firedAt, …):
+// the functions that touch those take a *runState, which only shared.with hands out.
+type runState struct {
 	phase       shakedown.Phase
-	epoch       int
+	epoch       int // counts phases entered: a sample taken in an earlier one is not live
 	closed      map[shakedown.Phase]bool
-	stack       []*held
+	stack       []*held         // injected faults, in the order of their inject
+	graph       *errgroup.Group // the fault goroutines, while the inject phase runs
 	firstInject time.Time
 	revertEnd   time.Time
 	recoveredAt time.Time
-	phaseAt     time.Time // when the current phase began (guarded by mu)
-	injectedAny bool
+	phaseAt     time.Time // when the current phase began
 	out         outcome
 }
 
@@ -140,8 +162,8 @@ func newRunner(ctx context.Context, exp *shakedown.Experiment, opts Options) *ru
 	start := now()
 	r := &runner{
 		exp: exp, opts: opts, reg: opts.Registry, now: now, parent: ctx,
-		wake:   make(chan struct{}, 1),
-		closed: map[shakedown.Phase]bool{},
+		wake:  make(chan struct{}, 1),
+		state: shared{s: runState{closed: map[shakedown.Phase]bool{}}},
 	}
 	r.env = shakedown.Env{RunID: NewID(start), StateDir: opts.StateDir, Seed: seed}
 	host := opts.Host
@@ -344,9 +366,7 @@ func (r *runner) inject() bool {
 	}
 	r.enter(shakedown.PhaseInject, r.s.length())
 	g, gctx := errgroup.WithContext(r.ctx)
-	r.mu.Lock()
-	r.graph = g
-	r.mu.Unlock()
+	r.state.with(func(s *runState) { s.graph = g })
 	for _, n := range r.s.nodes {
 		g.Go(func() (err error) {
 			defer func() {
@@ -359,10 +379,12 @@ func (r *runner) inject() bool {
 		})
 	}
 	g.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.graph = nil
-	return r.ctx.Err() == nil && len(r.out.errs) == 0 && !r.out.revertFailed
+	var ok bool
+	r.state.with(func(s *runState) {
+		s.graph = nil
+		ok = len(s.out.errs) == 0 && !s.out.revertFailed
+	})
+	return r.ctx.Err() == nil && ok
 }
 
 // runNode waits for the fault's turn, injects it, holds it and reverts it.
@@ -410,23 +432,21 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 	}
 	h.revert = rev
 	if rev != nil {
-		r.mu.Lock()
-		r.stack = append(r.stack, h)
-		r.mu.Unlock()
+		r.state.with(func(s *runState) { s.stack = append(s.stack, h) })
 	} else if h.journaled {
 		r.journalDone(h, nil) // nothing to take back
 	}
 	if err != nil {
 		return r.injectFailed(ctx, n, err)
 	}
-	r.mu.Lock()
-	r.rec.Faults[n.idx].InjectedAt = shakedown.AtPtr(at)
-	first := r.firstInject.IsZero()
-	if first {
-		r.firstInject = at
-	}
-	r.injectedAny = true
-	r.mu.Unlock()
+	var first bool
+	r.state.with(func(s *runState) {
+		r.rec.Faults[n.idx].InjectedAt = shakedown.AtPtr(at)
+		first = s.firstInject.IsZero()
+		if first {
+			s.firstInject = at
+		}
+	})
 	close(n.injected)
 	r.emit(shakedown.Event{Kind: shakedown.EventInject, Phase: shakedown.PhaseInject, Name: n.spec.Name,
 		Detail: fmt.Sprintf("%s on %s", n.spec.Type, orDash(joinNames(instanceNames(n.selected))))})
@@ -464,9 +484,7 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 // injectFailed records a fault that could not be injected. When the graph was already being
 // stopped, the failure is a consequence, not the cause.
 func (r *runner) injectFailed(ctx context.Context, n *node, err error) error {
-	r.mu.Lock()
-	r.rec.Faults[n.idx].Error = err.Error()
-	r.mu.Unlock()
+	r.state.with(func(*runState) { r.rec.Faults[n.idx].Error = err.Error() })
 	r.emit(shakedown.Event{Kind: shakedown.EventInject, Phase: shakedown.PhaseInject, Name: n.spec.Name, Err: err.Error()})
 	if ctx.Err() != nil {
 		return nil // the graph was being stopped: an abort or an earlier failure is the cause
@@ -525,27 +543,27 @@ func (r *runner) panicked(where string, p any) error {
 }
 
 // pop takes n's entry off the revert stack, or returns nil when it is not there.
-func (r *runner) pop(n *node) *held {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.stack) - 1; i >= 0; i-- {
-		if r.stack[i].n == n {
-			h := r.stack[i]
-			r.stack = append(r.stack[:i], r.stack[i+1:]...)
-			return h
+func (r *runner) pop(n *node) (h *held) {
+	r.state.with(func(s *runState) {
+		for i := len(s.stack) - 1; i >= 0; i-- {
+			if s.stack[i].n == n {
+				h = s.stack[i]
+				s.stack = append(s.stack[:i], s.stack[i+1:]...)
+				return
+			}
 		}
-	}
-	return nil
+	})
+	return h
 }
 
-func (r *runner) popLast() *held {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.stack) == 0 {
-		return nil
-	}
-	h := r.stack[len(r.stack)-1]
-	r.stack = r.stack[:len(r.stack)-1]
+func (r *runner) popLast() (h *held) {
+	r.state.with(func(s *runState) {
+		if len(s.stack) == 0 {
+			return
+		}
+		h = s.stack[len(s.stack)-1]
+		s.stack = s.stack[:len(s.stack)-1]
+	})
 	return h
 }
 
@@ -569,17 +587,18 @@ func (r *runner) revertHeld(h *held) (err error) {
 	}()
 	cancel()
 	at := r.now()
-	r.mu.Lock()
-	fr := &r.rec.Faults[h.n.idx]
-	if err != nil {
-		fr.RevertError = err.Error()
-		r.out.notRestored = append(r.out.notRestored, fmt.Sprintf("revert %s: %v", h.n.spec.Name, err))
-		r.out.revertFailed = true
-	} else {
-		fr.RevertedAt = shakedown.AtPtr(at)
-	}
-	phase := r.phase
-	r.mu.Unlock()
+	var phase shakedown.Phase
+	r.state.with(func(s *runState) {
+		fr := &r.rec.Faults[h.n.idx]
+		if err != nil {
+			fr.RevertError = err.Error()
+			s.out.notRestored = append(s.out.notRestored, fmt.Sprintf("revert %s: %v", h.n.spec.Name, err))
+			s.out.revertFailed = true
+		} else {
+			fr.RevertedAt = shakedown.AtPtr(at)
+		}
+		phase = s.phase
+	})
 	if h.journaled {
 		r.journalDone(h, err)
 	}
@@ -606,14 +625,14 @@ func (r *runner) journalDone(h *held, revertErr error) {
 // check's timeout — or the run ends, without holding up what follows (the revert). The
 // recovery and the end of the run wait for it.
 func (r *runner) closeWhenAnswered(p shakedown.Phase) {
-	r.mu.Lock()
 	var probing []chan struct{}
-	for _, ck := range r.checks {
-		if ck.probing != nil {
-			probing = append(probing, ck.probing)
+	r.state.with(func(*runState) {
+		for _, ck := range r.checks {
+			if ck.probing != nil {
+				probing = append(probing, ck.probing)
+			}
 		}
-	}
-	r.mu.Unlock()
+	})
 	r.closing.Go(func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -635,18 +654,20 @@ func (r *runner) closeWhenAnswered(p shakedown.Phase) {
 
 // revertPhase reverts what is still injected and marks the end of the revert.
 func (r *runner) revertPhase() {
-	r.mu.Lock()
-	injected := r.phase == shakedown.PhaseInject
-	r.mu.Unlock()
+	injected := r.currentPhase() == shakedown.PhaseInject
 	r.enter(shakedown.PhaseRevert, 0)
 	if injected {
 		r.closeWhenAnswered(shakedown.PhaseInject)
 	}
 	r.revertAll()
-	r.mu.Lock()
-	r.revertEnd = r.now()
-	r.mu.Unlock()
+	r.markReverted()
 	r.closePhase(shakedown.PhaseRevert)
+}
+
+// markReverted notes that the revert is over.
+func (r *runner) markReverted() {
+	at := r.now()
+	r.state.with(func(s *runState) { s.revertEnd = at })
 }
 
 // recovery watches the steady state come back, with "eventually" semantics, and waits for
@@ -656,16 +677,14 @@ func (r *runner) recovery() {
 		return
 	}
 	r.enter(shakedown.PhaseRecovery, r.exp.Recovery)
-	r.mu.Lock()
-	re := r.revertEnd
-	r.mu.Unlock()
+	var re time.Time
+	r.state.with(func(s *runState) { re = s.revertEnd })
 	steadyDeadline := re.Add(r.exp.Recovery)
 	judgeSteady := r.exp.Recovery > 0 && r.hasRecoveryChecks()
 	for r.ctx.Err() == nil {
 		now := r.now()
-		r.mu.Lock()
-		recovered := !r.recoveredAt.IsZero()
-		r.mu.Unlock()
+		var recovered bool
+		r.state.with(func(s *runState) { recovered = !s.recoveredAt.IsZero() })
 		steadyDone := !judgeSteady || recovered || !now.Before(steadyDeadline)
 		expDone, expDeadline := r.expectationsDecided(now)
 		if steadyDone && expDone {
@@ -691,34 +710,34 @@ func (r *runner) recovery() {
 	}
 	r.closing.Wait() // the inject phase is judged before the recovery
 	r.closePhase(shakedown.PhaseRecovery)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if judgeSteady && r.recoveredAt.IsZero() {
-		r.out.notRestored = append(r.out.notRestored, fmt.Sprintf("steady state not back within %s of the revert: %s",
-			shortDur(r.exp.Recovery), r.notHoldingLocked()))
-	}
-	if !r.recoveredAt.IsZero() {
-		r.rec.Recovery.TimeToRecover = shakedown.MsPtr(max(0, r.recoveredAt.Sub(re)))
-	}
+	r.state.with(func(s *runState) {
+		if judgeSteady && s.recoveredAt.IsZero() {
+			s.out.notRestored = append(s.out.notRestored, fmt.Sprintf("steady state not back within %s of the revert: %s",
+				shortDur(r.exp.Recovery), s.notHolding(r.checks)))
+		}
+		if !s.recoveredAt.IsZero() {
+			r.rec.Recovery.TimeToRecover = shakedown.MsPtr(max(0, s.recoveredAt.Sub(re)))
+		}
+	})
 }
 
 // enter starts phase p: the record, the loads, the checks' windows, and the event.
 func (r *runner) enter(p shakedown.Phase, length time.Duration) {
 	now := r.now()
-	r.mu.Lock()
-	if n := len(r.rec.Phases); n > 0 {
-		r.rec.Phases[n-1].End = shakedown.At(now)
-	}
-	r.rec.Phases = append(r.rec.Phases, shakedown.PhaseRecord{Name: p, Start: shakedown.At(now)})
-	r.phase = p
-	r.phaseAt = now
-	r.epoch++
-	for _, ck := range r.checks {
-		if ck.role == roleSteady {
-			ck.resetWindow()
+	r.state.with(func(s *runState) {
+		if n := len(r.rec.Phases); n > 0 {
+			r.rec.Phases[n-1].End = shakedown.At(now)
 		}
-	}
-	r.mu.Unlock()
+		r.rec.Phases = append(r.rec.Phases, shakedown.PhaseRecord{Name: p, Start: shakedown.At(now)})
+		s.phase = p
+		s.phaseAt = now
+		s.epoch++
+		for _, ck := range r.checks {
+			if ck.role == roleSteady {
+				ck.resetWindow()
+			}
+		}
+	})
 	for _, l := range r.loads {
 		l.load.SetPhase(p)
 	}
@@ -829,18 +848,16 @@ func (r *runner) fail(err error) {
 }
 
 func (r *runner) setErr(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.out.errs = append(r.out.errs, err)
+	r.state.with(func(s *runState) { s.out.errs = append(s.out.errs, err) })
 }
 
 // abort interrupts the run for reason (a stop condition).
 func (r *runner) abort(reason string) {
-	r.mu.Lock()
-	if r.out.aborted == "" {
-		r.out.aborted = reason
-	}
-	r.mu.Unlock()
+	r.state.with(func(s *runState) {
+		if s.out.aborted == "" {
+			s.out.aborted = reason
+		}
+	})
 	r.cancel(errStopped)
 }
 
@@ -849,34 +866,35 @@ func (r *runner) noteInterruption() {
 	if r.ctx.Err() == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.out.aborted != "" || len(r.out.errs) > 0 {
-		return
-	}
+	r.state.with(func(s *runState) {
+		if s.out.aborted == "" && len(s.out.errs) == 0 {
+			s.out.aborted = r.interruption()
+		}
+	})
+}
+
+// interruption says why the run's context ended.
+func (r *runner) interruption() string {
 	switch cause := context.Cause(r.ctx); {
 	case errors.Is(cause, errTimeout):
-		r.out.aborted = "timeout after " + shortDur(r.opts.Timeout)
+		return "timeout after " + shortDur(r.opts.Timeout)
 	case r.parent.Err() != nil:
 		var stop *Stopped
-		r.out.aborted = "cancelled"
 		if c := context.Cause(r.parent); errors.As(c, &stop) {
-			r.out.aborted = stop.Error()
+			return stop.Error()
 		} else if c != nil && !errors.Is(c, context.Canceled) {
-			r.out.aborted = "cancelled: " + c.Error()
+			return "cancelled: " + c.Error()
 		}
+		return "cancelled"
 	default:
-		r.out.aborted = "interrupted: " + cause.Error()
+		return "interrupted: " + cause.Error()
 	}
 }
 
 // finish reverts whatever is left, stops everything the run started, and completes the
 // record. It runs on every path, panics included.
 func (r *runner) finish() {
-	r.mu.Lock()
-	injected := len(r.stack) > 0
-	r.mu.Unlock()
-	if !injected {
+	if !r.injected() {
 		// The inject phase is judged once its requests are answered, each within its
 		// timeout. With a fault still in, the revert comes first: the cancel below cuts the
 		// wait short.
@@ -887,35 +905,25 @@ func (r *runner) finish() {
 	if r.stopTimer != nil {
 		r.stopTimer()
 	}
-	r.mu.Lock()
-	g := r.graph
-	r.mu.Unlock()
+	var g *errgroup.Group
+	r.state.with(func(s *runState) { g = s.graph })
 	if g != nil {
 		g.Wait() // only after a panic in the main goroutine during the inject phase
 	}
-	r.mu.Lock()
-	left := len(r.stack) > 0
-	phase := r.phase
-	r.mu.Unlock()
-	if left {
-		if phase != shakedown.PhaseRevert {
+	if r.injected() {
+		if phase := r.currentPhase(); phase != shakedown.PhaseRevert {
 			r.closePhase(phase)
 			r.enter(shakedown.PhaseRevert, 0)
 		}
 		r.revertAll()
-		r.mu.Lock()
-		r.revertEnd = r.now()
-		r.mu.Unlock()
+		r.markReverted()
 	}
 	r.closing.Wait()
 	if r.monCancel != nil {
 		r.monCancel()
 	}
 	r.mon.Wait()
-	r.mu.Lock()
-	phase = r.phase
-	r.mu.Unlock()
-	if phase != "" {
+	if phase := r.currentPhase(); phase != "" {
 		r.closePhase(phase)
 	}
 	end := r.now()
@@ -941,10 +949,7 @@ func (r *runner) finish() {
 		}
 	}
 	if r.release != nil {
-		r.mu.Lock()
-		left := r.out.revertFailed
-		r.mu.Unlock()
-		r.release(left)
+		r.release(r.revertFailed())
 	}
 	for _, l := range r.loads {
 		r.rec.Loads = append(r.rec.Loads, l.load.Record())
@@ -957,7 +962,7 @@ func (r *runner) finish() {
 	r.rec.EndedAt = shakedown.At(end)
 	r.rec.Verdict, r.rec.Reason = r.verdict()
 	r.rec.ExitCode = r.rec.Verdict.ExitCode()
-	if r.out.revertFailed {
+	if r.revertFailed() {
 		dir := r.opts.StateDir
 		if dir == "" {
 			dir = shakedown.DefaultStateDir
@@ -1016,8 +1021,19 @@ func (r *runner) loadSummaries(ctx context.Context) {
 	}
 }
 
-func (r *runner) currentPhase() shakedown.Phase {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.phase
+func (r *runner) currentPhase() (p shakedown.Phase) {
+	r.state.with(func(s *runState) { p = s.phase })
+	return p
+}
+
+// injected says whether a fault is still injected.
+func (r *runner) injected() (yes bool) {
+	r.state.with(func(s *runState) { yes = len(s.stack) > 0 })
+	return yes
+}
+
+// revertFailed says whether a revert failed, so that something may be left injected.
+func (r *runner) revertFailed() (yes bool) {
+	r.state.with(func(s *runState) { yes = s.out.revertFailed })
+	return yes
 }

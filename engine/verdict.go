@@ -12,9 +12,8 @@ import (
 // verdict picks the verdict by precedence — not_restored > error > aborted > failed >
 // not_steady > passed, as a suite orders exit codes — and the one line that explains it.
 func (r *runner) verdict() (shakedown.Verdict, string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	o := r.out
+	var o outcome
+	r.state.with(func(s *runState) { o = s.out })
 	switch {
 	case len(o.notRestored) > 0:
 		return shakedown.VerdictNotRestored, more(o.notRestored)
