@@ -141,69 +141,89 @@ func (s *runState) observeExpect(x *expect, at time.Time, bad bool) string {
 // judge decides an expectation as far as can be at now. deadline is when its undecided
 // parts will be decided.
 func (s *runState) judge(x *expect, now time.Time) (decided, held bool, detail string, deadline time.Time) {
-	fi, re := s.firstInject, s.revertEnd
-	e := x.e
-	decided, held = true, true
-	var notes []string
-	later := func(t time.Time) {
-		decided = false
-		if deadline.IsZero() || t.Before(deadline) {
-			deadline = t
-		}
-	}
+	v := expectVerdict{decided: true, held: true}
 	what, back := "fired", "resolved"
+	within := x.e.ResolvesWithin
 	if x.alert == nil {
 		what, back = "broke", "held again"
+		within = x.e.RecoversWithin
 	}
-	if e.FiresWithin > 0 {
-		switch {
-		case fi.IsZero():
-			held = false
-			notes = append(notes, "nothing was injected")
-		case !x.firedAt.IsZero() && x.firedAt.Sub(fi) <= e.FiresWithin:
-			notes = append(notes, fmt.Sprintf("%s after %s (within %s)", what, shortDur(x.firedAt.Sub(fi)), shortDur(e.FiresWithin)))
-		case !x.firedAt.IsZero():
-			held = false
-			notes = append(notes, fmt.Sprintf("%s after %s, expected within %s", what, shortDur(x.firedAt.Sub(fi)), shortDur(e.FiresWithin)))
-		case now.Sub(fi) > e.FiresWithin:
-			held = false
-			notes = append(notes, fmt.Sprintf("did not fire within %s of the first inject", shortDur(e.FiresWithin)))
-		default:
-			later(fi.Add(e.FiresWithin))
-		}
-		if x.preFiring {
-			notes = append(notes, "it was already firing before the first inject")
-		}
-	}
-	within := e.ResolvesWithin
-	if x.alert == nil {
-		within = e.RecoversWithin
+	if x.e.FiresWithin > 0 {
+		v.fires(x, s.firstInject, now, what)
 	}
 	if within > 0 {
-		switch {
-		case re.IsZero():
-			held = false
-			notes = append(notes, "nothing was reverted")
-		case x.alert != nil && x.firedAt.IsZero():
-			if e.FiresWithin <= 0 {
-				notes = append(notes, "never fired, nothing to resolve")
-			}
-		case !x.backAt.IsZero() && x.backAt.Sub(re) <= within:
-			notes = append(notes, fmt.Sprintf("%s %s after the revert (within %s)", back, shortDur(x.backAt.Sub(re)), shortDur(within)))
-		case !x.backAt.IsZero():
-			held = false
-			notes = append(notes, fmt.Sprintf("%s %s after the revert, expected within %s", back, shortDur(x.backAt.Sub(re)), shortDur(within)))
-		case now.Sub(re) > within:
-			held = false
-			notes = append(notes, fmt.Sprintf("not %s within %s of the revert", back, shortDur(within)))
-		default:
-			later(re.Add(within))
+		v.comesBack(x, s.revertEnd, within, now, back)
+	}
+	if x.lastErr != "" && !v.held {
+		v.notes = append(v.notes, "last error: "+x.lastErr)
+	}
+	return v.decided, v.held, strings.Join(v.notes, "; "), v.deadline
+}
+
+// expectVerdict is an expectation's verdict as its parts are judged.
+type expectVerdict struct {
+	decided, held bool
+	notes         []string
+	deadline      time.Time // when the undecided parts will be decided
+}
+
+func (v *expectVerdict) note(format string, args ...any) {
+	v.notes = append(v.notes, fmt.Sprintf(format, args...))
+}
+
+func (v *expectVerdict) fail(format string, args ...any) {
+	v.held = false
+	v.note(format, args...)
+}
+
+// later leaves a part undecided until t.
+func (v *expectVerdict) later(t time.Time) {
+	v.decided = false
+	if v.deadline.IsZero() || t.Before(v.deadline) {
+		v.deadline = t
+	}
+}
+
+// fires judges whether x fired (an alert) or broke (a probe) within its time of fi, the
+// first inject.
+func (v *expectVerdict) fires(x *expect, fi, now time.Time, what string) {
+	within := x.e.FiresWithin
+	switch {
+	case fi.IsZero():
+		v.fail("nothing was injected")
+	case !x.firedAt.IsZero() && x.firedAt.Sub(fi) <= within:
+		v.note("%s after %s (within %s)", what, shortDur(x.firedAt.Sub(fi)), shortDur(within))
+	case !x.firedAt.IsZero():
+		v.fail("%s after %s, expected within %s", what, shortDur(x.firedAt.Sub(fi)), shortDur(within))
+	case now.Sub(fi) > within:
+		v.fail("did not fire within %s of the first inject", shortDur(within))
+	default:
+		v.later(fi.Add(within))
+	}
+	if x.preFiring {
+		v.note("it was already firing before the first inject")
+	}
+}
+
+// comesBack judges whether x resolved (an alert) or held again (a probe) within within of
+// re, the end of the revert.
+func (v *expectVerdict) comesBack(x *expect, re time.Time, within time.Duration, now time.Time, back string) {
+	switch {
+	case re.IsZero():
+		v.fail("nothing was reverted")
+	case x.alert != nil && x.firedAt.IsZero():
+		if x.e.FiresWithin <= 0 {
+			v.note("never fired, nothing to resolve")
 		}
+	case !x.backAt.IsZero() && x.backAt.Sub(re) <= within:
+		v.note("%s %s after the revert (within %s)", back, shortDur(x.backAt.Sub(re)), shortDur(within))
+	case !x.backAt.IsZero():
+		v.fail("%s %s after the revert, expected within %s", back, shortDur(x.backAt.Sub(re)), shortDur(within))
+	case now.Sub(re) > within:
+		v.fail("not %s within %s of the revert", back, shortDur(within))
+	default:
+		v.later(re.Add(within))
 	}
-	if x.lastErr != "" && !held {
-		notes = append(notes, "last error: "+x.lastErr)
-	}
-	return decided, held, strings.Join(notes, "; "), deadline
 }
 
 // expectationsDecided says whether every expectation is decided, and if not, when the next
