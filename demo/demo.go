@@ -1,5 +1,5 @@
 // Package demo is the embedded sample system behind `shakedown demo`: the shop of
-// examples/shop in pure Go, with no external services. Three shop replicas run as processes
+// examples/shop in pure Go (its service, package demo/shop), with no external services. Three shop replicas run as processes
 // of their own (so process faults act on real processes) behind a built-in balancer with
 // health checks and retries; their cache is a tiny in-memory Redis stand-in reached through a
 // port that the experiment's fault proxy serves; the store is in memory. The experiment
@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shakedown-dev/shakedown/examples/shop/app"
+	"github.com/shakedown-dev/shakedown/demo/shop"
 )
 
 // Experiment is the demo's experiment file. Its ${vars} come from System.Vars.
@@ -164,10 +164,10 @@ func ReplicaMain(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cache := &app.Redis{Addr: *cacheAddr}
+	cache := &shop.Redis{Addr: *cacheAddr}
 	defer cache.Close()
-	srv := &http.Server{Handler: app.New(app.Config{
-		Name: *name, Cache: cache, Store: app.DefaultPrices(),
+	srv := &http.Server{Handler: shop.New(shop.Config{
+		Name: *name, Cache: cache, Store: shop.DefaultPrices(),
 		CacheTimeout: *cacheTimeout, StoreTimeout: time.Second,
 	})}
 	if *addrFile != "" {
