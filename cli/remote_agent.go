@@ -91,11 +91,11 @@ func RemoteStateDir() (string, error) {
 	if err := os.Mkdir(base, 0o700); err != nil && !os.IsExist(err) {
 		return "", shakedown.Wrap(shakedown.KindInternal, "remote state dir", err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Lstat(base, &st); err != nil {
-		return "", shakedown.Wrap(shakedown.KindInternal, "remote state dir", err)
+	own, err := ownDir(base)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindOf(err), "remote state dir", err)
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Geteuid() {
+	if !own {
 		return "", shakedown.Errorf(shakedown.KindPermission, "remote state dir: %s is not a directory of this user's own", base)
 	}
 	if err := os.Chmod(base, 0o700); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -395,6 +396,11 @@ type suite struct {
 // its code; an error of another kind when nothing could be run.
 func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error) {
 	exps, f, out, timeout, progress := s.exps, s.flags, s.out, s.timeout, s.progress
+	// A run's journal, watchdog and held-fault registry are Linux's (flock, OFD locks, /proc
+	// start times): elsewhere a run refuses before it measures anything.
+	if runtime.GOOS != "linux" {
+		return nil, shakedown.NeedsLinux("running an experiment (its journal and watchdog)")
+	}
 	// The journals in the state dir say what to run to undo a fault: a folder others could
 	// replace is refused before anything starts (see package internal/private).
 	if err := private.CheckDir(f.stateDir); err != nil {

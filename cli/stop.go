@@ -36,7 +36,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode"
 
@@ -56,8 +55,7 @@ const (
 	maxStopRequest = 4 << 10
 	// maxStopBy bounds who a request says stopped the run.
 	maxStopBy = 256
-	// stopSignal makes a runner look for stop requests; its journal says so by its name.
-	stopSignal     = syscall.SIGUSR1
+	// stopSignalName is stopSignal's name (stop_unix.go), as a runner's journal gives it.
 	stopSignalName = "SIGUSR1"
 )
 

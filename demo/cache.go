@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/shakedown-dev/shakedown/examples/shop/app"
+	"github.com/shakedown-dev/shakedown/demo/shop"
 )
 
 // CacheServer is a tiny in-memory server speaking the subset of the Redis protocol the shop
@@ -74,7 +74,7 @@ func (s *CacheServer) serve(c net.Conn) {
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
 	for {
-		args, err := app.ReadCommand(r)
+		args, err := shop.ReadCommand(r)
 		if err != nil {
 			return
 		}

@@ -1,5 +1,5 @@
 // Package demo is the embedded sample system behind `shakedown demo`: the shop of
-// examples/shop in pure Go, with no external services. Three shop replicas run as processes
+// examples/shop in pure Go (its service, package demo/shop), with no external services. Three shop replicas run as processes
 // of their own (so process faults act on real processes) behind a built-in balancer with
 // health checks and retries; their cache is a tiny in-memory Redis stand-in reached through a
 // port that the experiment's fault proxy serves; the store is in memory. The experiment
@@ -18,12 +18,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/shakedown-dev/shakedown/examples/shop/app"
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/demo/shop"
 )
 
 // Experiment is the demo's experiment file. Its ${vars} come from System.Vars.
@@ -47,7 +48,11 @@ type System struct {
 
 // Start starts the cache, the replicas (exe demo-replica …) and the balancer, and returns once
 // the shop answers. dir holds the replicas' address files and logs. Close stops everything.
+// The experiment pauses a replica, which needs Linux: elsewhere Start refuses.
 func Start(ctx context.Context, exe, dir string, replicas int) (*System, error) {
+	if runtime.GOOS != "linux" {
+		return nil, shakedown.NeedsLinux("the demo (its experiment pauses a replica process)")
+	}
 	s := &System{Group: fmt.Sprintf("g%d", time.Now().UnixNano()%1e9)}
 	ok := false
 	defer func() {
@@ -75,8 +80,7 @@ func Start(ctx context.Context, exe, dir string, replicas int) (*System, error) 
 		cmd := exec.Command(exe, "demo-replica", "--name", name, "--group", s.Group,
 			"--cache", s.CacheProxy, "--addr-file", addrFile)
 		cmd.Stdout, cmd.Stderr = logf, logf
-		// Replicas die with the demo: a parent-death signal in case the demo is killed.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = replicaAttr()
 		if err := cmd.Start(); err != nil {
 			logf.Close()
 			return nil, fmt.Errorf("start replica %s: %w", name, err)
@@ -128,8 +132,7 @@ func (s *System) Close() error {
 		<-s.balancer
 	}
 	for _, r := range s.Replicas {
-		r.Process.Signal(syscall.SIGCONT) // a replica left paused must still get the signal
-		r.Process.Signal(syscall.SIGTERM)
+		stopReplica(r.Process)
 	}
 	for _, r := range s.Replicas {
 		done := make(chan struct{})
@@ -164,10 +167,10 @@ func ReplicaMain(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cache := &app.Redis{Addr: *cacheAddr}
+	cache := &shop.Redis{Addr: *cacheAddr}
 	defer cache.Close()
-	srv := &http.Server{Handler: app.New(app.Config{
-		Name: *name, Cache: cache, Store: app.DefaultPrices(),
+	srv := &http.Server{Handler: shop.New(shop.Config{
+		Name: *name, Cache: cache, Store: shop.DefaultPrices(),
 		CacheTimeout: *cacheTimeout, StoreTimeout: time.Second,
 	})}
 	if *addrFile != "" {

@@ -32,8 +32,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
@@ -320,7 +318,7 @@ func (r *Registry) lock() (unlock func(), err error) {
 		return nil, err
 	}
 	path := filepath.Join(r.Dir, lockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, "open "+path, err)
 	}
@@ -334,11 +332,14 @@ func (r *Registry) lock() (unlock func(), err error) {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
+		locked, err := tryLock(f)
+		if locked {
 			return func() { f.Close() }, nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+		if err != nil || time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New("held by another run")
+			}
 			f.Close()
 			return nil, shakedown.Wrap(shakedown.KindUnavailable, "lock "+path, err)
 		}

@@ -51,8 +51,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
@@ -155,8 +153,11 @@ func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	if err := f.Chmod(fileMode); err != nil {
 		return fail(shakedown.KindInternal, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return fail(shakedown.KindInternal, fmt.Errorf("lock %s: %w", f.Name(), err))
+	if locked, err := tryLock(f); !locked {
+		if err == nil {
+			err = fmt.Errorf("lock %s: held by another open file", f.Name())
+		}
+		return fail(shakedown.KindInternal, err)
 	}
 	lines, err := encodeTwice(&record{Kind: kindRun, Time: time.Now(), Version: Version, Run: runID, Meta: &meta})
 	if err != nil {
@@ -362,4 +363,14 @@ func (j *Journal) append(r *record, twice bool) error {
 // than maxSize shows as such.
 func readAll(f *os.File) ([]byte, error) {
 	return io.ReadAll(io.NewSectionReader(f, 0, maxSize+1))
+}
+
+// sameFile reports whether path still names the file f is open on.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Lstat(path)
+	return err == nil && os.SameFile(a, b)
 }

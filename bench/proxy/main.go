@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command proxybench measures shakedown's fault proxy against toxiproxy-server side by
 // side, on the same local backends, and prints the ratios of the figures the proxy is
 // held to: bulk throughput, keep-alive request rate, added p99 latency, memory for idle

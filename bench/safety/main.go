@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command safety is the kill -9 campaign of shakedown's safety promise: every fault reverted
 // on every path. Each trial runs a real experiment with the real binary — a process pause, an
 // exec fault with a slow inject and a slow revert, a latency toxic in a running fault proxy,

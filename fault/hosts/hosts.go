@@ -98,7 +98,7 @@ type Params struct {
 	Sudo                  bool   `json:"sudo,omitempty" doc:"run the remote side as root with sudo -n (the user needs passwordless sudo)"`
 
 	Process     *process.Selector `json:"process,omitempty" doc:"the processes on each host that process faults act on (one of pid, pidfile, name, cmdline)"`
-	Concurrency int              `json:"concurrency,omitempty" doc:"hosts dialled, staged on and injected at once (default 16)"`
+	Concurrency int               `json:"concurrency,omitempty" doc:"hosts dialled, staged on and injected at once (default 16)"`
 }
 
 // Validate reports every problem of the parameters, each as a *shakedown.FieldError.

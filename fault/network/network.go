@@ -107,11 +107,9 @@ func resolveNetns(ctx context.Context, env shakedown.Env, params any) ([]shakedo
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	h, err := nsHandle(p.Name)
-	if err != nil {
+	if err := checkNetns(p.Name); err != nil {
 		return nil, err
 	}
-	h.Close()
 	return []shakedown.Instance{{Kind: "netns", ID: p.Name, Name: "netns " + p.Name,
 		Attrs: map[string]string{"netns": p.Name}}}, nil
 }
@@ -200,11 +198,9 @@ func (f *Fault) plan() error {
 // nothing.
 func (f *Fault) Prepare(ctx context.Context) error {
 	for _, ns := range f.ns {
-		h, err := nsHandle(ns)
-		if err != nil {
+		if err := checkNetns(ns); err != nil {
 			return err
 		}
-		h.Close()
 	}
 	if _, ok := f.params.(*DelayParams); ok {
 		f.netem = HaveNetem()
@@ -268,54 +264,6 @@ func (f *Fault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	return revert, nil
 }
 
-// Apply makes a plan so. For a userspace delay it returns the running Delayer, which the
-// caller stops after Remove. When it fails, what it applied stays for Remove to take back.
-func Apply(p Plan, seed uint64) (*Delayer, error) {
-	h, err := nsHandle(p.Netns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	var d *Delayer
-	if p.Delay != nil {
-		if d, err = StartDelayer(h, p.Delay.QueueNum, p.Delay.Delay, p.Delay.Jitter, seed); err != nil {
-			return nil, fmt.Errorf("%s: %w", p.where(), err)
-		}
-	}
-	if p.Table != "" {
-		// The table goes in first: for a qdisc it is the mark that lets Sweep find it.
-		if err := applyTable(h, p); err != nil {
-			return d, fmt.Errorf("%s: %w", p.where(), err)
-		}
-	}
-	if p.Qdisc != nil {
-		if err := applyQdisc(h, p.Qdisc); err != nil {
-			return d, fmt.Errorf("%s: %w", p.where(), err)
-		}
-	}
-	return d, nil
-}
-
-// Remove takes a plan back: its qdiscs, then its table. What is already gone is success, as
-// is a namespace that no longer exists.
-func Remove(p Plan) error {
-	h, err := nsHandle(p.Netns)
-	if gone(err) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	defer h.Close()
-	var errs []error
-	if p.Qdisc != nil {
-		errs = append(errs, removeQdisc(h, p.Qdisc.Handle))
-	}
-	if p.Table != "" {
-		errs = append(errs, removeTable(h, p.Table))
-	}
-	return errors.Join(errs...)
-}
-
 func undoTable(ctx context.Context, data json.RawMessage) error {
 	var u TableUndo
 	if err := json.Unmarshal(data, &u); err != nil {
@@ -336,4 +284,11 @@ func undoQdisc(ctx context.Context, data json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: handle %x is not one of ours", UndoQdisc, u.Handle)
 	}
 	return Remove(Plan{Netns: u.Netns, Qdisc: &QdiscPlan{Handle: u.Handle}})
+}
+
+// isProcNetns says whether name is a process's namespace path, /proc/PID/ns/net.
+func isProcNetns(name string) bool {
+	var pid int
+	n, err := fmt.Sscanf(name, "/proc/%d/ns/net", &pid)
+	return err == nil && n == 1 && pid > 0 && name == fmt.Sprintf("/proc/%d/ns/net", pid)
 }

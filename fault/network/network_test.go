@@ -1,3 +1,5 @@
+//go:build linux
+
 package network
 
 import (
@@ -421,8 +423,6 @@ func TestMissingNamespaceIsNotFound(t *testing.T) {
 }
 
 func sorted(s []string) []string { sort.Strings(s); return s }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // TestPartitionContainerNamespace: a container target's network namespace is its init
 // process's (/proc/PID/ns/net, as the container family gives it); the fault applies there

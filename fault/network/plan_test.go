@@ -80,9 +80,7 @@ func TestPlans(t *testing.T) {
 			}
 			for _, c := range tt.plan.Chains {
 				for _, r := range c.Rules {
-					if len(r.Exprs(queueNative)) == 0 || len(r.Exprs(queueXT)) == 0 {
-						t.Fatalf("rule %q has no expressions", r)
-					}
+					checkExprs(t, r)
 				}
 			}
 		})
@@ -158,7 +156,7 @@ func FuzzFilter(f *testing.F) {
 		}
 		for _, c := range filterRules(fl, Drop, 10, 0) {
 			for _, r := range c.Rules {
-				r.Exprs(queueNative)
+				checkExprs(t, r)
 				_ = r.String()
 			}
 		}
@@ -199,3 +197,5 @@ func TestSparing(t *testing.T) {
 		t.Errorf("an IPv6 SSH_CONNECTION: %v %v", c, ok)
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
-	"golang.org/x/sys/unix"
 )
 
 // UndoSignal is the undo type that sends a signal to one process, if it still runs:
@@ -63,14 +62,17 @@ func (f *pause) Undo() []shakedown.Undo {
 }
 
 func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
-	stopped, err := signalAll(ctx, f.procs, syscall.SIGSTOP)
+	if err := supported(); err != nil {
+		return nil, err
+	}
+	stopped, err := signalAll(ctx, f.procs, sigStop)
 	if len(stopped) == 0 {
 		return nil, err
 	}
 	revert := func(ctx context.Context) error {
 		var errs []error
 		for _, p := range stopped {
-			if _, err := procfs.Signal(p.PID, p.StartTime, syscall.SIGCONT); err != nil {
+			if _, err := procfs.Signal(p.PID, p.StartTime, sigCont); err != nil {
 				errs = append(errs, signalErr("SIGCONT", p, err))
 			}
 		}
@@ -107,7 +109,7 @@ func signalAll(ctx context.Context, procs []Proc, sig syscall.Signal) ([]Proc, e
 
 func signalErr(name string, p Proc, err error) error {
 	kind := shakedown.KindInternal
-	if errors.Is(err, unix.EPERM) {
+	if errors.Is(err, syscall.EPERM) {
 		kind = shakedown.KindPermission
 	}
 	return shakedown.Wrap(kind, fmt.Sprintf("%s %s", name, p.Label()), err)

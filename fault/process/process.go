@@ -126,6 +126,9 @@ func ParseID(id string) (pid int, start uint64, err error) {
 // the calling process, pid 1, kernel threads or zombies. Finding none is not an error; a
 // missing or unreadable pidfile is (KindNotFound), and so is a bad regexp (KindInvalid).
 func (s *Selector) Resolve(ctx context.Context) ([]shakedown.Instance, error) {
+	if err := supported(); err != nil {
+		return nil, err
+	}
 	procs, err := s.find(ctx, procfs.Root)
 	if err != nil {
 		return nil, err

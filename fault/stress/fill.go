@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultKeepFree is the least free space disk.fill leaves unless told otherwise.
@@ -113,19 +112,6 @@ func human(n uint64) string {
 	return strconv.FormatUint(n, 10) + " B"
 }
 
-func statFS(dir string) (FSStat, error) {
-	var s unix.Statfs_t
-	if err := unix.Statfs(dir, &s); err != nil {
-		kind := shakedown.KindInternal
-		if errors.Is(err, unix.ENOENT) {
-			kind = shakedown.KindNotFound
-		}
-		return FSStat{}, shakedown.Wrap(kind, "statfs "+dir, err)
-	}
-	b := uint64(s.Bsize)
-	return FSStat{Total: s.Blocks * b, Free: s.Bfree * b, Avail: s.Bavail * b}, nil
-}
-
 // FillUndo is the journal form of a fill file.
 type FillUndo struct {
 	File string `json:"file"`
@@ -190,23 +176,6 @@ func (f *fill) Inject(ctx context.Context) (shakedown.Revert, error) {
 		return revert, shakedown.Wrap(shakedown.KindInternal, "fill "+f.file, err)
 	}
 	return revert, nil
-}
-
-func allocate(ctx context.Context, fh *os.File, n int64) error {
-	err := unix.Fallocate(int(fh.Fd()), 0, 0, n)
-	if err == nil || !(errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS)) {
-		return err
-	}
-	buf := make([]byte, 1<<20)
-	for off := int64(0); off < n; off += int64(len(buf)) {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if _, err := fh.WriteAt(buf[:min(int64(len(buf)), n-off)], off); err != nil {
-			return err
-		}
-	}
-	return fh.Sync()
 }
 
 func removeFill(file string) error {

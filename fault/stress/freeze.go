@@ -79,6 +79,9 @@ func newFreeze(env shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown
 
 // Prepare reads each process's freezer cgroup, so the undo can move it back.
 func (f *freeze) Prepare(ctx context.Context) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(freezerRoot(), "freezer.state")); err != nil {
 		if _, err := os.Stat(filepath.Join(freezerRoot(), "cgroup.procs")); err != nil {
 			return shakedown.Errorf(shakedown.KindUnavailable, "no cgroup v1 freezer mounted at %s", freezerRoot())

@@ -15,18 +15,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
-	"github.com/shakedown-dev/shakedown/internal/procfs"
 )
 
 // Undo types this package registers.
@@ -252,6 +249,9 @@ func (s *stressor) plan(cgs []map[string]string) {
 
 // Prepare reads the target processes' cgroups. It changes nothing.
 func (s *stressor) Prepare(ctx context.Context) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	cgs := make([]map[string]string, len(s.targets))
 	for i, in := range s.targets {
 		if !hasProcess(in) {
@@ -329,87 +329,6 @@ func (s *stressor) Inject(ctx context.Context) (shakedown.Revert, error) {
 	return revert, nil
 }
 
-// start runs one stressor in its own process group, moves it into its cgroups, and waits for
-// its ready line.
-func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, "pipe", err)
-	}
-	defer r.Close()
-	var stderr strings.Builder
-	cmd := exec.Command(exe, append(append([]string(nil), p.Args...), "--ready-fd", "3")...)
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.Stderr = &limitedWriter{b: &stderr, n: 4096}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, "start stressor", err)
-	}
-	st := &started{cmd: cmd, exited: make(chan struct{})}
-	st.undo.Name = p.Args[3]
-	st.undo.PGID = cmd.Process.Pid
-	st.undo.StartTime, _ = procfs.StartTime(cmd.Process.Pid)
-	go func() {
-		err := cmd.Wait()
-		if err != nil && !killed(err) {
-			slog.Warn("stressor exited", "args", strings.Join(p.Args, " "), "err", err, "stderr", stderr.String())
-		}
-		close(st.exited)
-	}()
-	for _, c := range sortedKeys(p.Cgroups) {
-		if err := os.WriteFile(filepath.Join(p.Cgroups[c], "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
-			return st, shakedown.Wrap(fileKind(err), fmt.Sprintf("move stressor into %s cgroup %s", c, p.Cgroups[c]), err)
-		}
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		buf := make([]byte, len(Ready))
-		n, _ := r.Read(buf)
-		ready <- string(buf[:n]) == Ready
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			<-st.exited
-			return st, shakedown.Errorf(shakedown.KindInternal, "stressor exited before it was loaded: %s", strings.TrimSpace(stderr.String()))
-		}
-	case <-ctx.Done():
-		return st, ctx.Err()
-	case <-time.After(30 * time.Second):
-		return st, shakedown.Errorf(shakedown.KindInternal, "stressor not loaded within 30s")
-	}
-	return st, nil
-}
-
-func killed(err error) bool {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return true
-		}
-	}
-	return false
-}
-
-// killGroup kills a stressor's process group if its leader is still the process that was
-// started; a group that is gone is success.
-func killGroup(u StressorUndo) error {
-	if u.PGID <= 1 {
-		return nil
-	}
-	if !procfs.Alive(u.PGID, u.StartTime) {
-		// The leader is gone (or the pid reused): members of its group could remain only if
-		// they outlived it, which stressors do not, as they have no children.
-		return nil
-	}
-	if err := syscall.Kill(-u.PGID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return shakedown.Wrap(shakedown.KindInternal, fmt.Sprintf("kill process group %d", u.PGID), err)
-	}
-	return nil
-}
-
 func undoStressor(ctx context.Context, data json.RawMessage) error {
 	var u StressorUndo
 	if err := json.Unmarshal(data, &u); err != nil {
@@ -419,69 +338,6 @@ func undoStressor(ctx context.Context, data json.RawMessage) error {
 		return shakedown.Errorf(shakedown.KindInvalid, "%s: %q is not a stressor name of ours", UndoStressor, u.Name)
 	}
 	return errors.Join(killGroup(u), removeStressors(u))
-}
-
-// removeStressors kills every stressor named u.Name and removes the io files of that name.
-func removeStressors(u StressorUndo) error {
-	var errs []error
-	for _, s := range findStressors() {
-		switch {
-		case s.name != u.Name:
-		case s.pgid == s.pid:
-			errs = append(errs, killGroup(StressorUndo{PGID: s.pgid, StartTime: s.start}))
-		default: // not a group leader: not started by us as such, so only the process itself
-			if err := syscall.Kill(s.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if u.Dir != "" {
-		matches, _ := filepath.Glob(filepath.Join(u.Dir, u.Name+"_io_*.tmp"))
-		for _, m := range matches {
-			if err := os.Remove(m); err != nil && !os.IsNotExist(err) {
-				errs = append(errs, shakedown.Wrap(shakedown.KindInternal, "remove io file", err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-type found struct {
-	name  string // --run
-	pid   int
-	pgid  int
-	start uint64 // of the group leader
-}
-
-// findStressors lists running `X stress KIND --run NAME …` processes.
-func findStressors() []found {
-	pids, err := procfs.PIDs(procfs.Root)
-	if err != nil {
-		return nil
-	}
-	var out []found
-	for _, pid := range pids {
-		args, err := procfs.ReadCmdline(procfs.Root, pid)
-		if err != nil {
-			continue
-		}
-		if len(args) < 5 || args[1] != "stress" || args[3] != "--run" {
-			continue
-		}
-		if _, ok := runOf(args[4]); !ok {
-			continue
-		}
-		pgid, err := syscall.Getpgid(pid)
-		if err != nil {
-			continue
-		}
-		st, err := procfs.StartTime(pgid)
-		if err != nil {
-			continue
-		}
-		out = append(out, found{name: args[4], pid: pid, pgid: pgid, start: st})
-	}
-	return out
 }
 
 type limitedWriter struct {

@@ -79,8 +79,7 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, errFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	ownGroup(cmd)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, &StartError{err}

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package pgtest starts a real PostgreSQL server (Debian's, from /usr/lib/postgresql/*/bin)
 // for the tests of one package: once, on the first test that asks, in a temporary data
 // folder, listening on a free port of 127.0.0.1 and a private unix socket folder; it is

@@ -13,10 +13,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/shakedown-dev/shakedown"
 )
 
 // Root is where the proc filesystem is mounted.
@@ -195,7 +198,11 @@ func ParseCgroups(b []byte) map[string]string {
 // StartTime returns the start time of process pid in clock ticks after boot (field 22 of
 // /proc/PID/stat). Together with the pid it names one process for good: a pid the kernel
 // hands out again belongs to a process with another start time.
+// Elsewhere it refuses: a run's journal and watchdog name processes this way.
 func StartTime(pid int) (uint64, error) {
+	if runtime.GOOS != "linux" {
+		return 0, shakedown.NeedsLinux("naming a process by its start time")
+	}
 	s, err := ReadStat(Root, pid)
 	if err != nil {
 		return 0, err

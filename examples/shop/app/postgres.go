@@ -1,3 +1,7 @@
+// Package app holds what the sample shop needs beyond the service itself (package
+// demo/shop): its PostgreSQL store and the version files of examples/shop/versions. It is
+// apart from the service so that the embedded demo, and the shakedown binary that carries
+// it, link no database driver of the example's.
 package app
 
 import (
@@ -7,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shakedown-dev/shakedown/demo/shop"
 )
 
 // Postgres is a Store reading the prices table of a PostgreSQL database:
@@ -31,13 +37,13 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	return &Postgres{pool: pool}, nil
 }
 
-// Price implements Store.
+// Price implements shop.Store.
 func (p *Postgres) Price(ctx context.Context, item string) (int, error) {
 	var cents int
 	err := p.pool.QueryRow(ctx, "SELECT cents FROM prices WHERE item = $1", item).Scan(&cents)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return 0, ErrNoItem
+		return 0, shop.ErrNoItem
 	case err != nil:
 		return 0, fmt.Errorf("postgres price of %s: %w", item, err)
 	}
@@ -51,7 +57,7 @@ func (p *Postgres) Ping(ctx context.Context) error { return p.pool.Ping(ctx) }
 func (p *Postgres) Close() { p.pool.Close() }
 
 // Schema creates the prices table and fills it with prices, replacing what was there.
-func Schema(ctx context.Context, dsn string, prices MemStore) error {
+func Schema(ctx context.Context, dsn string, prices shop.MemStore) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)

@@ -1,4 +1,4 @@
-// Command shop is one replica of the sample shop (package app) against Redis and PostgreSQL:
+// Command shop is one replica of the sample shop (package demo/shop) against Redis and PostgreSQL:
 //
 //	shop -name web-1 -listen 10.77.0.11:8080 -redis 10.77.0.1:16380 \
 //	     -postgres postgres://shop@10.77.0.1:15432/shop -config versions/v1.env
@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shakedown-dev/shakedown/demo/shop"
 	"github.com/shakedown-dev/shakedown/examples/shop/app"
 )
 
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string) error {
 		cacheTimeout = fs.Duration("cache_timeout", 0, "bound on one cache lookup (0: none)")
 		storeTimeout = fs.Duration("store_timeout", 500*time.Millisecond, "bound on one store lookup")
 		cacheTTL     = fs.Duration("cache_ttl", 0, "expiry of cache entries (0: never)")
-		slowCache    = fs.Duration("slow_cache", app.DefaultSlowCache, "a cache lookup slower than this counts as slow")
+		slowCache    = fs.Duration("slow_cache", shop.DefaultSlowCache, "a cache lookup slower than this counts as slow")
 		stale        = fs.Bool("serve_stale", false, "answer with the last price seen when the store fails")
 		breaker      = fs.Bool("breaker", false, "put a circuit breaker around the cache")
 		breakerSlow  = fs.Duration("breaker_slow", 25*time.Millisecond, "a cache call slower than this is bad for the breaker")
@@ -67,19 +68,19 @@ func run(ctx context.Context, args []string) error {
 	if *initDB {
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		return app.Schema(ictx, *postgres, app.DefaultPrices())
+		return app.Schema(ictx, *postgres, shop.DefaultPrices())
 	}
 	store, err := app.OpenPostgres(ctx, *postgres)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	cfg := app.Config{Name: *name, Store: store, CacheTimeout: *cacheTimeout, StoreTimeout: *storeTimeout,
+	cfg := shop.Config{Name: *name, Store: store, CacheTimeout: *cacheTimeout, StoreTimeout: *storeTimeout,
 		SlowCache: *slowCache, ServeStale: *stale}
 	if *redis != "" {
-		var c app.Cache = &app.Redis{Addr: *redis, TTL: *cacheTTL}
+		var c shop.Cache = &shop.Redis{Addr: *redis, TTL: *cacheTTL}
 		if *breaker {
-			c = &app.Breaker{Cache: c, Slow: *breakerSlow, Trip: *breakerTrip, Open: *breakerOpen}
+			c = &shop.Breaker{Cache: c, Slow: *breakerSlow, Trip: *breakerTrip, Open: *breakerOpen}
 		}
 		cfg.Cache = c
 	}
@@ -87,7 +88,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: app.New(cfg), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: shop.New(cfg), ReadHeaderTimeout: 5 * time.Second}
 	slog.Info("shop replica serving", "name", *name, "listen", ln.Addr().String(), "cache_timeout", *cacheTimeout,
 		"breaker", *breaker, "serve_stale", *stale)
 	done := make(chan error, 1)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command supervise keeps one program running: it starts it, writes its pid to a file, and
 // when it dies starts it again after a delay that doubles on every quick death (up to -max)
 // and falls back to -delay once the program has stayed up for -stable.
@@ -6,7 +8,8 @@
 //
 // SIGTERM or SIGINT stop it: the program gets SIGTERM, then SIGKILL after -grace, the pidfile
 // is removed and supervise exits. The program is started with a parent-death signal, so it
-// does not outlive a supervisor that is killed outright.
+// does not outlive a supervisor that is killed outright. Like the sample system it serves
+// (network namespaces, examples/shop/infra), it is for Linux.
 package main
 
 import (

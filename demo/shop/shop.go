@@ -1,13 +1,14 @@
-// Package app is the sample shop service: /checkout reads an item's price through a cache
+// Package shop is the sample shop service: /checkout reads an item's price through a cache
 // with a timeout and falls back to the store when the cache is slow or down; /healthz says
 // whether the replica is up; /metrics exposes Prometheus metrics. The same code runs in the
 // embedded demo (an in-memory store, a tiny cache server) and against Redis and PostgreSQL
-// (examples/shop/cmd/shop).
+// (examples/shop/cmd/shop, whose PostgreSQL store lives in examples/shop/app so that the
+// demo, and the shakedown binary that embeds it, carry no database driver of the example's).
 //
 // Two more ways to survive a bad dependency are here for the versions of the sample system:
 // a Breaker around the cache (stop asking a cache that has been slow, probe it in the
 // background), and ServeStale (answer from the last price seen when the store fails).
-package app
+package shop
 
 import (
 	"context"

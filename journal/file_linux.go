@@ -1,3 +1,5 @@
+//go:build linux
+
 package journal
 
 import (
@@ -80,16 +82,6 @@ func isLive(f *os.File) (bool, error) {
 	default:
 		return false, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
-}
-
-// sameFile reports whether path still names the file f is open on.
-func sameFile(f *os.File, path string) bool {
-	a, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	b, err := os.Lstat(path)
-	return err == nil && os.SameFile(a, b)
 }
 
 // lockReplay takes the replay lock of the journal open in f, waiting as long as ctx lets it:

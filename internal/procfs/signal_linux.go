@@ -1,23 +1,14 @@
+//go:build linux
+
 package procfs
 
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// SignalName returns the name of sig without its SIG prefix ("KILL"), or its number when it
-// has no name.
-func SignalName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return strings.TrimPrefix(n, "SIG")
-	}
-	return strconv.Itoa(int(sig))
-}
 
 // Signal sends sig to the process pid that started at start, and to no other. It reports
 // whether the signal was sent: false with a nil error when that process is gone (exited, a

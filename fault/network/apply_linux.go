@@ -19,13 +19,6 @@ import (
 // NetnsDir is where named network namespaces live (ip-netns(8)).
 const NetnsDir = "/run/netns"
 
-// isProcNetns says whether name is a process's namespace path, /proc/PID/ns/net.
-func isProcNetns(name string) bool {
-	var pid int
-	n, err := fmt.Sscanf(name, "/proc/%d/ns/net", &pid)
-	return err == nil && n == 1 && pid > 0 && name == fmt.Sprintf("/proc/%d/ns/net", pid)
-}
-
 // nsHandle opens the named namespace, or this process's own when name is "". The caller
 // closes it. A namespace that does not exist is KindNotFound.
 func nsHandle(name string) (netns.NsHandle, error) {
@@ -55,6 +48,16 @@ func nsHandle(name string) (netns.NsHandle, error) {
 		return netns.None(), shakedown.Wrap(kind, "open network namespace "+name, err)
 	}
 	return h, nil
+}
+
+// checkNetns checks that the named namespace (this process's own when name is "") can be
+// opened.
+func checkNetns(name string) error {
+	h, err := nsHandle(name)
+	if err != nil {
+		return err
+	}
+	return h.Close()
 }
 
 // kindOf maps a netlink error to a kind.
@@ -230,4 +233,52 @@ func HaveNetem() bool {
 		return false
 	}
 	return bytes.Contains(b, []byte("\nCONFIG_NET_SCH_NETEM=y")) || bytes.Contains(b, []byte("\nCONFIG_NET_SCH_NETEM=m"))
+}
+
+// Apply makes a plan so. For a userspace delay it returns the running Delayer, which the
+// caller stops after Remove. When it fails, what it applied stays for Remove to take back.
+func Apply(p Plan, seed uint64) (*Delayer, error) {
+	h, err := nsHandle(p.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	var d *Delayer
+	if p.Delay != nil {
+		if d, err = StartDelayer(h, p.Delay.QueueNum, p.Delay.Delay, p.Delay.Jitter, seed); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.where(), err)
+		}
+	}
+	if p.Table != "" {
+		// The table goes in first: for a qdisc it is the mark that lets Sweep find it.
+		if err := applyTable(h, p); err != nil {
+			return d, fmt.Errorf("%s: %w", p.where(), err)
+		}
+	}
+	if p.Qdisc != nil {
+		if err := applyQdisc(h, p.Qdisc); err != nil {
+			return d, fmt.Errorf("%s: %w", p.where(), err)
+		}
+	}
+	return d, nil
+}
+
+// Remove takes a plan back: its qdiscs, then its table. What is already gone is success, as
+// is a namespace that no longer exists.
+func Remove(p Plan) error {
+	h, err := nsHandle(p.Netns)
+	if gone(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer h.Close()
+	var errs []error
+	if p.Qdisc != nil {
+		errs = append(errs, removeQdisc(h, p.Qdisc.Handle))
+	}
+	if p.Table != "" {
+		errs = append(errs, removeTable(h, p.Table))
+	}
+	return errors.Join(errs...)
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
@@ -32,64 +31,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestPlanFill(t *testing.T) {
-	const gib = 1 << 30
-	st := FSStat{Total: 10 * gib, Free: 6 * gib, Avail: 5 * gib} // 40% used
-	tests := []struct {
-		name  string
-		p     FillParams
-		bytes uint64
-		kind  shakedown.Kind // when it must fail
-	}{
-		{"percent", FillParams{Percent: 50, KeepFree: "256mib"}, 1 * gib, 0},
-		{"size", FillParams{Size: "2gib", KeepFree: "256mib"}, 2 * gib, 0},
-		{"already above", FillParams{Percent: 30, KeepFree: "256mib"}, 0, 0},
-		{"under the floor", FillParams{Size: "4.9gib", KeepFree: "256mib"}, 0, shakedown.KindInvalid},
-		{"more than free", FillParams{Percent: 100, KeepFree: "1mib"}, 0, shakedown.KindInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := PlanFill(st, "/d/f", &tt.p)
-			if tt.kind != 0 {
-				if !shakedown.IsKind(err, tt.kind) {
-					t.Fatalf("PlanFill(%+v) error %v, want kind %v", tt.p, err, tt.kind)
-				}
-				return
-			}
-			if err != nil || got.Bytes != tt.bytes {
-				t.Fatalf("PlanFill(%+v) = %d bytes, %v; want %d", tt.p, got.Bytes, err, tt.bytes)
-			}
-		})
-	}
-}
-
-func TestFillValidate(t *testing.T) {
-	for _, p := range []FillParams{
-		{Path: "rel", Percent: 50, KeepFree: "1mib"},
-		{Path: "/tmp", KeepFree: "1mib"},
-		{Path: "/tmp", Percent: 50, Size: "1mib", KeepFree: "1mib"},
-		{Path: "/tmp", Percent: 101, KeepFree: "1mib"},
-		{Path: "/tmp", Percent: 50, KeepFree: "0"},
-	} {
-		if err := p.Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
-			t.Errorf("Validate(%+v) = %v, want kind invalid", p, err)
-		}
-	}
-}
-
-func TestPlanStressor(t *testing.T) {
-	cg := map[string]string{"cgroup.cpu": "/app", "cgroup.cpuacct": "/app", "cgroup.memory": "/app/m", "cgroup.freezer": "/", "cgroup": "/"}
-	got := PlanStressor("stress.memory", []string{"stress", "memory"}, "web", cg)
-	want := map[string]string{"memory": filepath.Join(cgroupRoot, "memory/app/m")}
-	if diff := cmp.Diff(want, got.Cgroups); diff != "" {
-		t.Fatalf("memory stressor cgroups (-want +got):\n%s", diff)
-	}
-	if got := PlanStressor("stress.cpu", nil, "host", nil); len(got.Cgroups) != 0 {
-		t.Fatalf("host stressor joins %v, want no cgroup", got.Cgroups)
-	}
-}
-
-// newFault builds a fault of type typ for targets with params set by with.
 func newFault(t *testing.T, run, typ string, targets []shakedown.Instance, with func(p any)) shakedown.Fault {
 	t.Helper()
 	r := shakedown.NewRegistry()

@@ -1,0 +1,4 @@
+package process
+
+// supported says that this system carries process targets and faults.
+func supported() error { return nil }

@@ -1,0 +1,24 @@
+//go:build !unix
+
+package private
+
+import (
+	"os"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// Elsewhere than on Unix there are no owners and modes to check: every check refuses, so
+// that nothing trusts a state dir it cannot prove private.
+
+func refuse() error { return shakedown.NeedsLinux("keeping a private state dir") }
+
+func checkParent(string) error { return refuse() }
+
+func checkOwn(string, bool) error { return refuse() }
+
+// Open refuses: see above.
+func Open(string, int) (*os.File, error) { return nil, refuse() }
+
+// CheckFile refuses: see above.
+func CheckFile(*os.File) error { return refuse() }
