@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ func main() {
 	idle := flag.Int("idle", 10000, "idle connections for the memory figure")
 	dur := flag.Duration("duration", 3*time.Second, "length of each request-rate and latency measurement")
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
 	flag.Parse()
 	if *only != "" {
 		set := map[string]bool{}
@@ -63,6 +65,19 @@ func main() {
 	if *serve != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		if cpuProfile != "" {
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 		if err := proxy.Serve(ctx, proxy.Config{API: *serve}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -78,6 +93,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// cpuProfile is -cpuprofile.
+var cpuProfile string
 
 // want says whether a figure is to be measured.
 var want = func(string) bool { return true }
@@ -292,7 +310,11 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			return err
 		}
 		sapi := freeAddr()
-		sp, err := startPeer("shakedown", []string{self, "-serve", sapi}, sapi)
+		argv := []string{self, "-serve", sapi}
+		if cpuProfile != "" {
+			argv = append(argv, "-cpuprofile", fmt.Sprintf("%s.%d", cpuProfile, r+1))
+		}
+		sp, err := startPeer("shakedown", argv, sapi)
 		if err != nil {
 			tp.stop()
 			return err
