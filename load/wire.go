@@ -153,7 +153,12 @@ func (w *wire) roundTrip(wc *wireConn, deadline time.Time) (status int, location
 	if _, err := wc.c.Write(w.req); err != nil {
 		return 0, "", false, false, err
 	}
-	r := wc.r
+	return readAnswer(wc.r, w.head)
+}
+
+// readAnswer reads one answer from r, to the end of its body; head says it answers a HEAD
+// request. keep and answered are roundTrip's.
+func readAnswer(r *bufio.Reader, head bool) (status int, location string, keep, answered bool, err error) {
 	for {
 		line, err := readLine(r)
 		if err != nil {
@@ -210,7 +215,7 @@ func (w *wire) roundTrip(wc *wireConn, deadline time.Time) (status int, location
 			location = ""
 		}
 		switch {
-		case w.head || status == http.StatusNoContent || status == http.StatusNotModified || status == http.StatusSwitchingProtocols:
+		case head || status == http.StatusNoContent || status == http.StatusNotModified || status == http.StatusSwitchingProtocols:
 			if status == http.StatusSwitchingProtocols {
 				keep = false
 			}
