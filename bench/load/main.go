@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -21,7 +22,20 @@ func main() {
 	workers := flag.Int("workers", 0, "above zero: closed model at maximum rate with this many workers")
 	timeout := flag.Duration("timeout", 30*time.Second, "per request")
 	asJSON := flag.Bool("json", false, "JSON report")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -35,6 +49,7 @@ func main() {
 	}
 	err := load.Main(ctx, *url, r, *duration, load.MainOptions{Workers: *workers, Timeout: *timeout, JSON: *asJSON}, os.Stdout)
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}

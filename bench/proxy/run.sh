@@ -6,8 +6,8 @@ set -e
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # The peer, toxiproxy-server v2.12.0, is built from the Go module proxy into a cache
-# folder once ($PEERS_DIR to choose another).
-peers=${PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shakedown/bench-peers}
+# folder once ($PEERS_DIR to choose another), the one bench/load/run.sh keeps vegeta in.
+peers=${PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shakedown-peers/bin}
 mkdir -p "$peers"
 [ -x "$peers/server" ] || GOBIN=$peers go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0
 # 10,000 idle connections need about 40,000 descriptors in this process and 20,000 in

@@ -1,0 +1,323 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// wire is the HTTP/1.1 client of a plain http:// load sent with the default client. The
+// request never changes, so its bytes are made once (by net/http, as its client would send
+// them); a send writes them on an idle keep-alive connection and reads the answer in the
+// sending goroutine. net/http's client hands each request from the caller to a writing and
+// a reading goroutine of the connection and back; measured at 2,000 requests/s, those
+// hand-offs were most of the generator's CPU (bench/load).
+//
+// It does what the default client does for such a request: keep-alive connections (up to
+// DefaultMaxInFlight idle), a retry on a new connection when the server had closed an idle
+// one before answering an idempotent request, the answer's body read to its end (by
+// Content-Length, chunked, or up to the end of the connection), interim 1xx answers
+// skipped, and redirects followed (through net/http: see Generator.redirect).
+type wire struct {
+	addr       string // host:port to dial
+	req        []byte
+	head       bool // HEAD: answers have no body
+	idempotent bool
+	dialer     net.Dialer
+
+	mu   sync.Mutex
+	idle []*wireConn
+}
+
+// wireConn is one connection and the reader of its answers.
+type wireConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// errMalformed is an answer that is not HTTP/1.x.
+var errMalformed = errors.New("malformed HTTP response")
+
+// newWire returns the client for req, or nil when the lean client cannot send it as the
+// default client would (not plain http).
+func newWire(req *http.Request) *wire {
+	if req.URL.Scheme != "http" {
+		return nil
+	}
+	out := req.Clone(req.Context())
+	if out.GetBody != nil {
+		out.Body, _ = out.GetBody()
+	}
+	// Set by http.Client, not by Request.Write.
+	if u := out.URL.User; u != nil && out.Header.Get("Authorization") == "" {
+		p, _ := u.Password()
+		out.Header = out.Header.Clone()
+		out.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+p)))
+	}
+	var b bytes.Buffer
+	if err := out.Write(&b); err != nil {
+		return nil
+	}
+	host := req.URL.Host
+	if req.URL.Port() == "" {
+		host = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	m := req.Method
+	return &wire{
+		addr:       host,
+		req:        b.Bytes(),
+		head:       m == http.MethodHead,
+		idempotent: m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace,
+		dialer:     net.Dialer{KeepAlive: 30 * time.Second},
+	}
+}
+
+// do sends the request and reads its answer, by deadline. location is the Location of a
+// redirect, for the caller to follow.
+func (w *wire) do(deadline time.Time) (status int, location string, err error) {
+	for retry := true; ; retry = false {
+		wc, reused, err := w.get(deadline)
+		if err != nil {
+			return 0, "", err
+		}
+		status, location, keep, answered, err := w.roundTrip(wc, deadline)
+		if err == nil && keep {
+			w.put(wc)
+		} else {
+			wc.c.Close()
+		}
+		if err != nil && reused && !answered && w.idempotent && retry && !errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // the server had closed the idle connection: a new one (so does net/http)
+		}
+		return status, location, err
+	}
+}
+
+func (w *wire) get(deadline time.Time) (wc *wireConn, reused bool, err error) {
+	w.mu.Lock()
+	if n := len(w.idle); n > 0 {
+		wc = w.idle[n-1]
+		w.idle[n-1] = nil
+		w.idle = w.idle[:n-1]
+	}
+	w.mu.Unlock()
+	if wc != nil {
+		return wc, true, nil
+	}
+	d := w.dialer
+	d.Deadline = deadline
+	c, err := d.Dial("tcp", w.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &wireConn{c: c, r: bufio.NewReaderSize(c, 4096)}, false, nil
+}
+
+func (w *wire) put(wc *wireConn) {
+	w.mu.Lock()
+	if len(w.idle) < DefaultMaxInFlight {
+		w.idle = append(w.idle, wc)
+		wc = nil
+	}
+	w.mu.Unlock()
+	if wc != nil {
+		wc.c.Close()
+	}
+}
+
+// closeIdle closes the idle connections.
+func (w *wire) closeIdle() {
+	w.mu.Lock()
+	idle := w.idle
+	w.idle = nil
+	w.mu.Unlock()
+	for _, wc := range idle {
+		wc.c.Close()
+	}
+}
+
+// roundTrip writes the request on wc and reads the answer. keep says the connection can
+// carry another request; answered that some of an answer came.
+func (w *wire) roundTrip(wc *wireConn, deadline time.Time) (status int, location string, keep, answered bool, err error) {
+	if err := wc.c.SetDeadline(deadline); err != nil {
+		return 0, "", false, false, err
+	}
+	if _, err := wc.c.Write(w.req); err != nil {
+		return 0, "", false, false, err
+	}
+	return readAnswer(wc.r, w.head)
+}
+
+// readAnswer reads one answer from r, to the end of its body; head says it answers a HEAD
+// request. keep and answered are roundTrip's.
+func readAnswer(r *bufio.Reader, head bool) (status int, location string, keep, answered bool, err error) {
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			return 0, "", false, answered || len(line) > 0, err
+		}
+		answered = true
+		// HTTP/1.x NNN reason
+		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+			return 0, "", false, true, errMalformed
+		}
+		status, err = strconv.Atoi(string(line[9:12]))
+		if err != nil || status < 100 || (len(line) > 12 && line[12] != ' ') {
+			return 0, "", false, true, errMalformed
+		}
+		keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise
+		length, chunked := int64(-1), false
+		for {
+			h, err := readLine(r)
+			if err != nil {
+				return status, "", false, true, unexpected(err)
+			}
+			if len(h) == 0 {
+				break
+			}
+			k, v, ok := bytes.Cut(h, []byte(":"))
+			if !ok {
+				return status, "", false, true, errMalformed
+			}
+			v = bytes.TrimSpace(v)
+			switch {
+			case equalFold(k, "content-length"):
+				n, err := strconv.ParseInt(string(v), 10, 64)
+				if err != nil || n < 0 {
+					return status, "", false, true, errMalformed
+				}
+				length = n
+			case equalFold(k, "transfer-encoding"):
+				chunked = equalFold(v, "chunked")
+			case equalFold(k, "connection"):
+				if equalFold(v, "close") {
+					keep = false
+				} else if equalFold(v, "keep-alive") && line[7] == '0' {
+					keep = true
+				}
+			case equalFold(k, "location"):
+				location = string(v)
+			}
+		}
+		if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+			location = ""
+			continue // an interim answer: the final one follows
+		}
+		if !redirect(status) {
+			location = ""
+		}
+		switch {
+		case head || status == http.StatusNoContent || status == http.StatusNotModified || status == http.StatusSwitchingProtocols:
+			if status == http.StatusSwitchingProtocols {
+				keep = false
+			}
+		case chunked:
+			err = discardChunked(r)
+		case length >= 0:
+			var n int
+			n, err = r.Discard(int(length))
+			if err != nil && int64(n) < length {
+				err = unexpected(err)
+			}
+		default: // the body runs to the end of the connection
+			keep = false
+			_, err = io.Copy(io.Discard, r)
+		}
+		if err != nil {
+			return status, "", false, true, err
+		}
+		return status, location, keep, true, nil
+	}
+}
+
+func redirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// readLine reads one line without its CRLF. A line longer than the reader's buffer is
+// cut to the buffer's length (the rest is skipped): the headers read here are short.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		line = append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			_, err = r.ReadSlice('\n')
+		}
+	}
+	if err != nil {
+		return line, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// discardChunked reads a chunked body and its trailers to their end.
+func discardChunked(r *bufio.Reader) error {
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			return unexpected(err)
+		}
+		size, _, _ := bytes.Cut(line, []byte(";"))
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(size)), 16, 64)
+		if err != nil || n < 0 {
+			return errMalformed
+		}
+		if n == 0 {
+			for { // trailers, up to the empty line
+				t, err := readLine(r)
+				if err != nil {
+					return unexpected(err)
+				}
+				if len(t) == 0 {
+					return nil
+				}
+			}
+		}
+		if _, err := r.Discard(int(n)); err != nil {
+			return unexpected(err)
+		}
+		if crlf, err := readLine(r); err != nil || len(crlf) != 0 {
+			if err == nil {
+				err = errMalformed
+			}
+			return unexpected(err)
+		}
+	}
+}
+
+// unexpected turns the end of the connection in the middle of an answer into
+// io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
