@@ -131,11 +131,7 @@ func (a *app) claim(stateDir, runID string, exp *shakedown.Experiment, cs []engi
 // held says, for plan, what of cs another live run holds now.
 func (a *app) held(stateDir string, exp *shakedown.Experiment, cs []engine.Claim) ([]string, error) {
 	conflicts, err := a.holds().Conflicts(newHold(stateDir, "plan", exp, cs))
-	var out []string
-	for _, c := range conflicts {
-		out = append(out, c.String())
-	}
-	return out, err
+	return hold.Describe(conflicts), err
 }
 
 func newHold(stateDir, runID string, exp *shakedown.Experiment, cs []engine.Claim) *hold.Hold {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // verdict picks the verdict by precedence — not_restored > error > aborted > failed >
@@ -103,13 +104,7 @@ func shortDur(d time.Duration) string {
 	return s
 }
 
-func joinNames(names []string) string {
-	const show = 5
-	if len(names) > show {
-		return strings.Join(names[:show], ", ") + fmt.Sprintf(" and %d more", len(names)-show)
-	}
-	return strings.Join(names, ", ")
-}
+func joinNames(names []string) string { return words.Some(names, 5) }
 
 func orDash(s string) string {
 	if s == "" {

@@ -35,6 +35,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // Hold is what one run holds.
@@ -101,10 +102,22 @@ type Conflict struct {
 	Holder       *Hold
 }
 
-func (c Conflict) String() string {
+func (c Conflict) String() string { return c.of([]string{c.Mine.Name}) }
+
+// of says that the instances named (all in c's target, held alike) are held, and why.
+func (c Conflict) of(names []string) string {
+	verb := "is"
+	if len(names) > 1 {
+		verb = "are"
+	}
+	return fmt.Sprintf("%s (target %s) %s %s", words.Some(names, 5), c.Mine.Target, verb, c.held())
+}
+
+// held says who holds c's instance and what would let the claim through.
+func (c Conflict) held() string {
 	h := c.Holder
-	s := fmt.Sprintf("%s (target %s) is held by run %s (experiment %s, pid %d, since %s): its fault %s (%s)",
-		c.Mine.Name, c.Mine.Target, h.Run, h.Experiment, h.PID, h.Since.Format(time.TimeOnly), c.Theirs.Fault, c.Theirs.Type)
+	s := fmt.Sprintf("held by run %s (experiment %s, pid %d, since %s): its fault %s (%s)",
+		h.Run, h.Experiment, h.PID, h.Since.Format(time.TimeOnly), c.Theirs.Fault, c.Theirs.Type)
 	switch {
 	case h.PID > 0 && !procfs.Alive(h.PID, h.Start):
 		s += "; its runner is gone and what it injected is not reverted yet: shakedown recover --state-dir " + h.StateDir
@@ -116,6 +129,30 @@ func (c Conflict) String() string {
 		s += fmt.Sprintf("; %s cannot share an instance: its revert would undo this run's fault", c.Theirs.Type)
 	}
 	return s
+}
+
+// Describe says what conflicts holds, one sentence per target and way of being held: the
+// instances of a fleet held alike by one run's fault are named together, not one by one.
+func Describe(conflicts []Conflict) []string {
+	var order []string
+	groups := map[string][]Conflict{}
+	for _, c := range conflicts {
+		k := c.Mine.Target + "\x00" + c.held()
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], c)
+	}
+	out := make([]string, len(order))
+	for i, k := range order {
+		g := groups[k]
+		names := make([]string, len(g))
+		for j, c := range g {
+			names[j] = c.Mine.Name
+		}
+		out[i] = g[0].of(names)
+	}
+	return out
 }
 
 // ErrHeld is wrapped by the error of a claim that conflicts.
@@ -143,10 +180,7 @@ func (r *Registry) Claim(h *Hold) error {
 		return shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
 	if len(conflicts) > 0 {
-		msgs := make([]string, len(conflicts))
-		for i, c := range conflicts {
-			msgs[i] = c.String()
-		}
+		msgs := Describe(conflicts)
 		return shakedown.Wrap(shakedown.KindConflict, op, fmt.Errorf("%w: %s", ErrHeld, strings.Join(msgs, "; ")))
 	}
 	return shakedown.Wrap(shakedown.KindInternal, op, r.write(h))

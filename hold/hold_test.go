@@ -151,3 +151,36 @@ func FuzzReadHold(f *testing.F) {
 		}
 	})
 }
+
+// TestFleetConflictSaidOnce: a fleet held alike by one run's fault is named in one sentence,
+// with the first few instances and how many more, not one sentence per host.
+func TestFleetConflictSaidOnce(t *testing.T) {
+	r := &Registry{Dir: t.TempDir()}
+	var mine, theirs []Item
+	for i := range 8 {
+		key := "host:h" + string(rune('a'+i))
+		theirs = append(theirs, item(key, "cut", "network.partition", false, false))
+		mine = append(mine, item(key, "cut", "network.partition", false, false))
+	}
+	other := item("process:1@2", "p", "process.pause", false, false)
+	if err := r.Claim(&Hold{Run: "a", Experiment: "first", Items: append(theirs, other)}); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Claim(&Hold{Run: "b", Items: append(mine, other)})
+	if !errors.Is(err, ErrHeld) {
+		t.Fatalf("claim = %v, want a conflict", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"host:ha, host:hb, host:hc, host:hd, host:he and 3 more (target t) are held by run a (experiment first",
+		"its fault cut (network.partition)",
+		"process:1@2 (target t) is held by run a",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("conflict %q\nlacks %q", msg, want)
+		}
+	}
+	if n := strings.Count(msg, "held by run a"); n != 2 {
+		t.Errorf("the holder is named %d times, want twice (one sentence per fault): %s", n, msg)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // WriteMarkdown writes a GitHub-flavoured Markdown summary of the runs, suited to
@@ -128,10 +129,7 @@ func listSome(items []string, n int) string {
 	if len(items) == 0 {
 		return "none"
 	}
-	if len(items) <= n {
-		return strings.Join(items, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+	return words.Some(items, n)
 }
 
 func orNothing(s string) string {
