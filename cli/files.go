@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -121,9 +122,4 @@ func (a *app) printProblems(file string, err error) {
 	fmt.Fprintf(a.stderr, "%s: %v\n", file, err)
 }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
+func plural(n int) string { return words.Plural(n) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/argv"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // ExecParams are the parameters of the exec probe.
@@ -171,10 +172,10 @@ func (e *Exec) probeOn(ctx context.Context) (string, error) {
 	}
 	switch {
 	case len(bad) == 0:
-		return fmt.Sprintf("exit 0 on %d hosts in %s", len(e.on), took), nil
+		return fmt.Sprintf("exit 0 on %s in %s", words.Count(len(e.on), "host"), took), nil
 	case errors.Is(parent.Err(), context.Canceled):
 		return "cancelled", shakedown.Wrap(shakedown.KindAborted, op, parent.Err())
 	}
-	obs := fmt.Sprintf("failed on %d of %d hosts in %s: %s", len(bad), len(e.on), took, strings.Join(bad, "; "))
+	obs := fmt.Sprintf("failed on %d of %s in %s: %s", len(bad), words.Count(len(e.on), "host"), took, strings.Join(bad, "; "))
 	return obs, shakedown.Wrap(shakedown.KindFailed, op, errors.New("it did not exit 0 on every host"))
 }

@@ -77,6 +77,7 @@ import (
 	"strconv"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // Defaults of Options.
@@ -375,12 +376,7 @@ func PText(p, alpha float64) string {
 // Format writes a figure's value in its unit: "241ms", "2.5%", "48/s", "3".
 func Format(v float64, unit string) string { return shakedown.FormatFigure(v, unit) }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
+func plural(n int) string { return words.Plural(n) }
 
 // relative is change as a share of base's size; a change from 0 is infinite (its sign kept),
 // no change from 0 is none.

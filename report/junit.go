@@ -14,6 +14,7 @@ import (
 	"github.com/jstemmer/go-junit-report/v2/junit"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // The names of the testcases every suite has besides one per check and expectation.
@@ -60,12 +61,7 @@ func WriteJUnit(w io.Writer, records []*shakedown.Record) error {
 }
 
 // plural writes "1 sample", "2 samples".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
+func plural(n int, word string) string { return words.Count(n, word) }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 

@@ -174,12 +174,14 @@ sudo_user() {
 		id -u "$SUDO_USER_NAME" >/dev/null 2>&1 || die "could not add user $SUDO_USER_NAME"
 	# No password, but not locked ("!"): sshd without PAM refuses locked accounts' keys too.
 	usermod -p '*' "$SUDO_USER_NAME"
-	if [[ -d /etc/sudoers.d ]]; then
-		local f=/etc/sudoers.d/$SUDO_USER_NAME
-		printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$SUDO_USER_NAME" >"$f.tmp"
-		chmod 0440 "$f.tmp"
-		mv "$f.tmp" "$f"
-	fi
+	# Written even before sudo is installed (its package reads /etc/sudoers.d), so a test bed
+	# started first does not end up with a login that sudo turns away.
+	command -v sudo >/dev/null || log "sudo is missing: $SUDO_USER_NAME's logins cannot become root until it is installed (apt-get install sudo)"
+	local f=/etc/sudoers.d/$SUDO_USER_NAME
+	mkdir -p /etc/sudoers.d
+	printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$SUDO_USER_NAME" >"$f.tmp"
+	chmod 0440 "$f.tmp"
+	mv "$f.tmp" "$f"
 }
 
 start() {

@@ -15,3 +15,14 @@ func Some(items []string, n int) string {
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
+
+// Plural is the "s" that follows a count of n: "" for 1, else "s".
+func Plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Count says n of word, with the plural's s when n is not 1: "1 host", "3 hosts".
+func Count(n int, word string) string { return fmt.Sprintf("%d %s%s", n, word, Plural(n)) }

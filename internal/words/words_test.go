@@ -18,3 +18,11 @@ func TestSome(t *testing.T) {
 		}
 	}
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 hosts", 1: "1 host", 2: "2 hosts"} {
+		if got := Count(n, "host"); got != want {
+			t.Errorf("Count(%d, host) = %q, want %q", n, got, want)
+		}
+	}
+}
