@@ -12,10 +12,11 @@ import (
 
 // Env is what a target, fault or probe may know of the run it is part of.
 type Env struct {
-	RunID    string // unique and short; adapters prefix the names of what they create with it
-	StateDir string // the run's state directory
-	Seed     int64
-	DryRun   bool // plan: resolve and describe, change nothing
+	RunID      string // unique and short; adapters prefix the names of what they create with it
+	Experiment string // the experiment's name, for what others are told of the run
+	StateDir   string // the run's state directory
+	Seed       int64
+	DryRun     bool // plan: resolve and describe, change nothing
 	// Spare are TCP connections a fault must leave alone: on a host reached over SSH, the
 	// runner's own connection, which carries the fault's lease.
 	Spare []TCPConn
@@ -23,6 +24,9 @@ type Env struct {
 	// resolved (nil before, and in a fault's own constructor): exec probes with on: run on
 	// the instances of a target.
 	Targets map[string][]Instance
+	// Shared are the targets, by name, that let other runs hold their instances at once
+	// (share: true): a fault on a fleet of hosts tells each host's own registry of held faults.
+	Shared map[string]bool
 }
 
 // CommandRunner is implemented by the handle (Instance.Ref) of an instance that runs

@@ -17,6 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/hold"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/remote"
 )
 
@@ -124,6 +127,7 @@ type built struct {
 	fault   shakedown.Fault
 	spec    *shakedown.FaultSpec
 	targets []string
+	hold    *hold.Hold // what the fault would hold on this host, for its registry
 }
 
 // build resolves the request's target on this host and builds its fault, changing nothing.
@@ -168,6 +172,16 @@ func (ag *agent) build(ctx context.Context, req remote.AgentRequest) (*built, er
 	b.fault, err = typ.New(env, b.spec, ins)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "build "+typ.Name, err)
+	}
+	// The fault is held in this host's own registry, beside runs started here and agents of
+	// other runners: a run on another machine must not stack a fault that cannot share.
+	start, _ := procfs.StartTime(os.Getpid())
+	b.hold = &hold.Hold{Run: req.RunID, Journal: hostJournalID(req.RunID, req.Fault),
+		Experiment: cmpOr(req.Experiment, "?"), File: "remote run " + req.RunID, StateDir: ag.stateDir,
+		PID: os.Getpid(), Start: start, Since: time.Now()}
+	for _, in := range ins {
+		b.hold.Items = append(b.hold.Items, hold.Item{Key: hold.Key(in), Name: cmpOr(in.Name, in.ID), Target: kind.Name,
+			Fault: req.Fault, Type: req.Type, Share: req.Share, Stacks: typ.Stacks})
 	}
 	return b, nil
 }
@@ -221,7 +235,8 @@ func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
 		lines = pl.Plan()
 	}
 	// One journal per fault and run: a run may hold several faults on one host.
-	jid := hostJournalID(req.RunID, req.Fault)
+	jid := b.hold.JournalID()
+	reg := ag.holds()
 	if req.DryRun {
 		ag.say(remote.AgentEvent{Event: remote.EventInjected, Lines: lines, Targets: b.targets,
 			Journal: filepath.Join(ag.stateDir, "runs", jid+".jsonl")})
@@ -234,6 +249,16 @@ func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
 	if err := os.MkdirAll(ag.stateDir, 0o700); err != nil {
 		return ag.fail(shakedown.Wrap(shakedown.KindInternal, "state dir", err))
 	}
+	if err := reg.Claim(b.hold); err != nil {
+		return ag.fail(err)
+	}
+	// The hold goes once nothing of the fault is left injected; otherwise its journal keeps it
+	// live until the watchdog or recover has undone the rest.
+	defer func() {
+		if pending, err := journal.ScanRun(ag.stateDir, jid); err == nil && len(pending) == 0 {
+			reg.Release(jid)
+		}
+	}()
 	j, err := openGuardedJournal(ctx, exe, ag.stateDir, jid, &shakedown.Experiment{Name: req.Fault, File: "remote run " + req.RunID})
 	if err != nil {
 		return ag.fail(err)

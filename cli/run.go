@@ -106,7 +106,7 @@ func holdIsLive(h *hold.Hold) bool {
 	if h.PID > 0 && procfs.Alive(h.PID, h.Start) {
 		return true
 	}
-	pending, err := journal.ScanRun(h.StateDir, h.Run)
+	pending, err := journal.ScanRun(h.StateDir, h.JournalID())
 	return err != nil || len(pending) > 0
 }
 

@@ -42,7 +42,7 @@ func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanRe
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	env := shakedown.Env{RunID: NewID(now()), StateDir: opts.StateDir, Seed: seed, DryRun: true}
+	env := shakedown.Env{RunID: NewID(now()), Experiment: exp.Name, StateDir: opts.StateDir, Seed: seed, DryRun: true, Shared: sharedTargets(exp)}
 	s, err := build(ctx, env, exp, opts)
 	defer s.close()
 	// Even when a run could not go on (a target resolves to nothing, say), the plan says

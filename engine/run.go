@@ -165,7 +165,7 @@ func newRunner(ctx context.Context, exp *shakedown.Experiment, opts Options) *ru
 		wake:  make(chan struct{}, 1),
 		state: shared{s: runState{closed: map[shakedown.Phase]bool{}}},
 	}
-	r.env = shakedown.Env{RunID: NewID(start), StateDir: opts.StateDir, Seed: seed}
+	r.env = shakedown.Env{RunID: NewID(start), Experiment: exp.Name, StateDir: opts.StateDir, Seed: seed, Shared: sharedTargets(exp)}
 	host := opts.Host
 	r.rec = &shakedown.Record{
 		Schema: shakedown.RecordSchema,

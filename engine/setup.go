@@ -281,10 +281,7 @@ func describeParams(ts *shakedown.TargetSpec) string {
 
 // claims lists what the run's faults will touch: one claim per fault and selected instance.
 func (s *setup) claims(exp *shakedown.Experiment) []Claim {
-	share := map[string]bool{}
-	for _, t := range exp.Targets {
-		share[t.Name] = t.Share
-	}
+	share := sharedTargets(exp)
 	var out []Claim
 	for _, n := range s.nodes {
 		for _, in := range n.selected {
@@ -293,4 +290,15 @@ func (s *setup) claims(exp *shakedown.Experiment) []Claim {
 		}
 	}
 	return out
+}
+
+// sharedTargets lists the targets of exp that let other runs hold their instances at once.
+func sharedTargets(exp *shakedown.Experiment) map[string]bool {
+	share := map[string]bool{}
+	for _, t := range exp.Targets {
+		if t.Share {
+			share[t.Name] = true
+		}
+	}
+	return share
 }

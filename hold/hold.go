@@ -48,6 +48,18 @@ type Hold struct {
 	Start      uint64    `json:"start"`     // the runner's start time, so a reused pid is not taken for it
 	Since      time.Time `json:"since"`
 	Items      []Item    `json:"items"`
+	// Journal names the journal under StateDir that keeps these faults when it is not the
+	// run's own: a host's agent holds one fault of a run, in a journal of its own. The hold
+	// is filed under that name, and the holds of one run never conflict with each other.
+	Journal string `json:"journal,omitempty"`
+}
+
+// JournalID is the journal that keeps h's faults, and the name h is filed under.
+func (h *Hold) JournalID() string {
+	if h.Journal != "" {
+		return h.Journal
+	}
+	return h.Run
 }
 
 // Item is one fault of a run on one target instance.
@@ -199,18 +211,19 @@ func (r *Registry) Conflicts(h *Hold) ([]Conflict, error) {
 	return r.conflicts(h, false)
 }
 
-// Release removes run's hold.
-func (r *Registry) Release(run string) error {
+// Release removes the hold filed under id (its JournalID: the run's id, unless the hold
+// names a journal of its own).
+func (r *Registry) Release(id string) error {
 	unlock, err := r.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	err = os.Remove(r.path(run))
+	err = os.Remove(r.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return shakedown.Wrap(shakedown.KindInternal, "release the targets of run "+run, err)
+	return shakedown.Wrap(shakedown.KindInternal, "release the targets of "+id, err)
 }
 
 // List returns every hold in the registry, live or not, in order of run id.
@@ -223,7 +236,7 @@ func (r *Registry) List() ([]*Hold, error) {
 	return r.read()
 }
 
-func (r *Registry) path(run string) string { return filepath.Join(r.Dir, holdsDir, run+".json") }
+func (r *Registry) path(id string) string { return filepath.Join(r.Dir, holdsDir, id+".json") }
 
 // conflicts reads every hold but h's own and checks h against the live ones; with prune it
 // removes the holds no longer live. Called locked.
@@ -239,7 +252,7 @@ func (r *Registry) conflicts(h *Hold, prune bool) ([]Conflict, error) {
 		}
 		if r.Live != nil && !r.Live(other) {
 			if prune {
-				os.Remove(r.path(other.Run))
+				os.Remove(r.path(other.JournalID()))
 			}
 			continue
 		}
@@ -268,7 +281,7 @@ func (r *Registry) read() ([]*Hold, error) {
 	var out []*Hold
 	var errs []error
 	for _, e := range ents {
-		run, ok := strings.CutSuffix(e.Name(), ".json")
+		id, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
@@ -277,8 +290,8 @@ func (r *Registry) read() ([]*Hold, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if h.Run != run {
-			errs = append(errs, fmt.Errorf("%s holds run %q", filepath.Join(dir, e.Name()), h.Run))
+		if h.JournalID() != id {
+			errs = append(errs, fmt.Errorf("%s holds %q", filepath.Join(dir, e.Name()), h.JournalID()))
 			continue
 		}
 		out = append(out, h)
@@ -287,7 +300,7 @@ func (r *Registry) read() ([]*Hold, error) {
 		return nil, shakedown.Wrap(shakedown.KindInternal, "read the registry of held faults (a hold that cannot be read may stand for a live run: "+
 			"remove it once no other run is live)", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Run < out[j].Run })
+	sort.Slice(out, func(i, j int) bool { return out[i].JournalID() < out[j].JournalID() })
 	return out, nil
 }
 
@@ -326,7 +339,7 @@ func (r *Registry) write(h *Hold) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+h.Run+".*")
+	f, err := os.CreateTemp(dir, "."+h.JournalID()+".*")
 	if err != nil {
 		return err
 	}
@@ -339,7 +352,7 @@ func (r *Registry) write(h *Hold) error {
 		os.Remove(f.Name())
 		return err
 	}
-	if err := os.Rename(f.Name(), r.path(h.Run)); err != nil {
+	if err := os.Rename(f.Name(), r.path(h.JournalID())); err != nil {
 		os.Remove(f.Name())
 		return err
 	}

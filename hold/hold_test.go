@@ -184,3 +184,29 @@ func TestFleetConflictSaidOnce(t *testing.T) {
 		t.Errorf("the holder is named %d times, want twice (one sentence per fault): %s", n, msg)
 	}
 }
+
+// TestHoldsOfOneRunByJournal: a host's agents hold one fault of a run each, filed under
+// their journals: they never conflict with each other, do with another run, and are
+// released one by one.
+func TestHoldsOfOneRunByJournal(t *testing.T) {
+	r := &Registry{Dir: t.TempDir()}
+	pause := item("process:1@2", "p", "process.pause", false, false)
+	for _, j := range []string{"run1.freeze", "run1.again"} {
+		if err := r.Claim(&Hold{Run: "run1", Journal: j, Items: []Item{pause}}); err != nil {
+			t.Fatalf("claim of %s = %v, want the run's own holds to agree", j, err)
+		}
+	}
+	if err := r.Claim(&Hold{Run: "run2", Journal: "run2.freeze", Items: []Item{pause}}); !errors.Is(err, ErrHeld) {
+		t.Fatalf("another run's claim = %v, want a conflict", err)
+	}
+	if err := r.Release("run1.freeze"); err != nil {
+		t.Fatal(err)
+	}
+	holds, err := r.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(holds) != 1 || holds[0].JournalID() != "run1.again" {
+		t.Fatalf("holds after releasing run1.freeze: %+v, want run1.again's alone", holds)
+	}
+}

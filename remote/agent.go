@@ -43,16 +43,20 @@ const DefaultLease = 5 * time.Second
 
 // AgentRequest is what the runner asks the agent to inject.
 type AgentRequest struct {
-	RunID    string          `json:"run_id"`
-	Fault    string          `json:"fault"` // the fault's name in the experiment
-	Type     string          `json:"type"`  // a registered fault type
-	Params   json.RawMessage `json:"params,omitempty"`
-	Duration Millis          `json:"duration_ms"`
-	TTL      Millis          `json:"ttl_ms"`
-	Lease    Millis          `json:"lease_ms"`
-	Seed     int64           `json:"seed"`
-	Target   AgentTarget     `json:"target"`
-	DryRun   bool            `json:"dry_run,omitempty"` // plan: say what would be done, do nothing
+	RunID      string          `json:"run_id"`
+	Experiment string          `json:"experiment,omitempty"` // the run's, for what other runs are told
+	Fault      string          `json:"fault"`                // the fault's name in the experiment
+	Type       string          `json:"type"`                 // a registered fault type
+	Params     json.RawMessage `json:"params,omitempty"`
+	Duration   Millis          `json:"duration_ms"`
+	TTL        Millis          `json:"ttl_ms"`
+	Lease      Millis          `json:"lease_ms"`
+	Seed       int64           `json:"seed"`
+	Target     AgentTarget     `json:"target"`
+	DryRun     bool            `json:"dry_run,omitempty"` // plan: say what would be done, do nothing
+	// Share: the experiment lets other runs hold the fault's instances on the host at once
+	// (share: true), if their faults stack.
+	Share bool `json:"share,omitempty"`
 }
 
 // ParseAgentRequest decodes a request line strictly (unknown fields are errors) and checks

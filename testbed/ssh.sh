@@ -23,8 +23,9 @@
 # run side by side. It creates /run/sshd (sshd's privilege separation directory, as the
 # package's own service does) if missing. Each sshd runs in a private mount namespace where
 # hosts/NAME is bind-mounted on /etc/ssh, hosts/NAME/root on /root (root's home, empty: no
-# shell start-up files of this machine's) and a tmpfs on /tmp: hosts share the machine's
-# binaries but not their temporary files, like real machines. Needs root, iproute2,
+# shell start-up files of this machine's) and tmpfses on /tmp and /run/shakedown (where root
+# keeps its registry of held faults): hosts share the machine's binaries but not their
+# temporary files or holds, like real machines. Needs root, iproute2,
 # util-linux (unshare) and openssh-server. It also makes, and leaves, the system user
 # shakedown-bed (home /tmp, which is each host's own) and /etc/sudoers.d/shakedown-bed letting
 # it run anything as root without a password: the hosts' non-root login.
@@ -120,6 +121,7 @@ start_host() {
 	setsid ip netns exec "shakedown-ssh$POOL-$i" unshare --mount --propagation private -- sh -c '
 		mount --bind "$1" /etc/ssh && mount --bind "$1/root" /root &&
 		mount -t tmpfs -o mode=1777,size=512m tmpfs /tmp &&
+		mount -t tmpfs -o mode=0700,size=16m tmpfs /run/shakedown &&
 		exec "$2" -D -e -f /etc/ssh/sshd_config -E /etc/ssh/sshd.log' sh "$DIR/hosts/$name" "$SSHD" \
 		>>"$DIR/hosts/$name/start.log" 2>&1 </dev/null &
 	echo $! >"$DIR/hosts/$name/daemon.pid"
@@ -194,7 +196,7 @@ start() {
 	GATEWAY=$SUBNET.1
 	printf 'POOL=%s\nBRIDGE=%s\nSUBNET=%s.0/24\nGATEWAY=%s\nSILENT=%s.254\nN=%s\n' \
 		"$POOL" "$BRIDGE" "$SUBNET" "$GATEWAY" "$SUBNET" "$N" >"$DIR/testbed.env"
-	mkdir -p /run/sshd
+	mkdir -p /run/sshd /run/shakedown
 	# A new start has new keys: what an earlier start left in DIR goes.
 	rm -rf "$DIR/hosts" "$DIR/known_hosts" "$DIR/hosts.list" "$DIR/id_ed25519" "$DIR/id_ed25519.pub"
 	ssh-keygen -q -t ed25519 -N '' -C shakedown-testbed -f "$DIR/id_ed25519"

@@ -59,9 +59,10 @@ func newRemote(env shakedown.Env, spec *shakedown.FaultSpec, typ *shakedown.Faul
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, spec.Type, err)
 	}
-	f.req = remote.AgentRequest{RunID: env.RunID, Fault: spec.Name, Type: spec.Type, Params: params,
+	f.req = remote.AgentRequest{RunID: env.RunID, Experiment: env.Experiment, Fault: spec.Name, Type: spec.Type, Params: params,
 		Duration: remote.Millis(spec.Duration), TTL: remote.Millis(shakedown.TTL(spec.Duration)),
-		Lease: remote.Millis(cmpOr(opts.Lease, remote.DefaultLease)), Seed: env.Seed, Target: target}
+		Lease: remote.Millis(cmpOr(opts.Lease, remote.DefaultLease)), Seed: env.Seed, Target: target,
+		Share: env.Shared[spec.Target]}
 	f.binary = opts.Binary
 	f.agents = make([]*remote.Agent, len(f.conns))
 	f.lost = make(chan error, len(f.conns))

@@ -194,11 +194,12 @@ haproxy_up() {
 }
 
 # start_sshd I: OpenSSH on replica I's host (its namespace), in a mount namespace of its own
-# where $SSH_DIR/web-I is /etc/ssh, an empty directory is /root and a tmpfs is /tmp: the
-# host has its own host key and temporary files, like a machine of its own.
+# where $SSH_DIR/web-I is /etc/ssh, an empty directory is /root and tmpfses are /tmp and
+# /run/shakedown: the host has its own host key, temporary files and registry of held
+# faults, like a machine of its own.
 start_sshd() {
   local i=$1 h=$SSH_DIR/web-$1
-  mkdir -p "$h/root" /run/sshd
+  mkdir -p "$h/root" /run/sshd /run/shakedown
   [ -f "$h/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "web-$i" -f "$h/ssh_host_ed25519_key"
   cp "$SSH_DIR/id_ed25519.pub" "$h/authorized_keys"
   cat >"$h/sshd_config" <<EOF
@@ -220,6 +221,7 @@ EOF
   setsid ip netns exec "$(netns_of "$i")" unshare --mount --propagation private -- sh -c '
     mount --bind "$1" /etc/ssh && mount --bind "$1/root" /root &&
     mount -t tmpfs -o mode=1777,size=256m tmpfs /tmp &&
+    mount -t tmpfs -o mode=0700,size=16m tmpfs /run/shakedown &&
     exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config' sh "$h" </dev/null >>"$LOGS/sshd-web-$i.log" 2>&1 9>&- &
   echo $! >"$RUN/sshd-web-$i.pid"
 }
