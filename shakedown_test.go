@@ -418,3 +418,22 @@ func TestKindOfStatusReadsHTTPStatusBackwards(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseSSHConnection(f *testing.F) {
+	f.Add("10.200.0.1 47880 10.200.0.10 22")
+	f.Add("::ffff:10.0.0.1 5 fe80::1 22")
+	f.Add("a b c d")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, ok := shakedown.ParseSSHConnection(s)
+		if !ok {
+			return
+		}
+		if !c.Local.IsValid() || !c.Peer.IsValid() || c.Local.Addr().Is4In6() || c.Peer.Addr().Is4In6() {
+			t.Fatalf("%q parsed as %+v", s, c)
+		}
+		again, ok := shakedown.ParseSSHConnection(fmt.Sprintf("%s %d %s %d", c.Peer.Addr(), c.Peer.Port(), c.Local.Addr(), c.Local.Port()))
+		if !ok || again != c {
+			t.Fatalf("%q: %+v does not read back (%+v, %v)", s, c, again, ok)
+		}
+	})
+}

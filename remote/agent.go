@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -192,9 +193,23 @@ func readEvent(s *Session) (AgentEvent, error) {
 	if err != nil {
 		return AgentEvent{}, err
 	}
+	return ParseAgentEvent([]byte(line))
+}
+
+// ParseAgentEvent decodes a line the agent wrote. A line that is not an event, or names no
+// event, is an error quoting (the start of) what the host said.
+func ParseAgentEvent(line []byte) (AgentEvent, error) {
 	var ev AgentEvent
-	if err := json.Unmarshal([]byte(line), &ev); err != nil {
-		return AgentEvent{}, shakedown.Errorf(shakedown.KindInternal, "agent said %q: %w", line, err)
+	err := json.Unmarshal(line, &ev)
+	if err == nil && ev.Event == "" {
+		err = errors.New("no event")
+	}
+	if err != nil {
+		said := line
+		if len(said) > 200 {
+			said = append(said[:200:200], "…"...)
+		}
+		return AgentEvent{}, shakedown.Errorf(shakedown.KindInternal, "agent said %q: %w", said, err)
 	}
 	return ev, nil
 }

@@ -87,3 +87,28 @@ func compactEqual(a, b json.RawMessage) bool {
 	}
 	return cmp.Equal(x, y)
 }
+
+func FuzzParseAgentEvent(f *testing.F) {
+	f.Add([]byte(`{"event":"injected","journal":"/tmp/j","lines":["a"],"targets":["t"]}`))
+	f.Add([]byte(`{"event":"reverted","error":"boom","kind":"not_restored"}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`not json at all`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := remote.ParseAgentEvent(data)
+		if err != nil {
+			if !shakedown.IsKind(err, shakedown.KindInternal) {
+				t.Fatalf("error of kind %v, want internal: %v", shakedown.KindOf(err), err)
+			}
+			if len(err.Error()) > 1100 { // 200 bytes quoted (at most 4 characters each) and why
+				t.Fatalf("error quotes the whole line (%d bytes): %.100s…", len(err.Error()), err)
+			}
+			return
+		}
+		if ev.Event == "" {
+			t.Fatalf("accepted an event with no name: %+v", ev)
+		}
+		if e := ev.Err(); (e == nil) != (ev.Error == "") {
+			t.Fatalf("Err() = %v for error %q", e, ev.Error)
+		}
+	})
+}
