@@ -111,6 +111,14 @@ func (c *Client) run(ctx context.Context, argv []string, stdin io.Reader, sudo b
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
+		// The command may be running before the wrapper's line naming its session has
+		// arrived here: wait for that line (or the command's end) before killing.
+		select {
+		case <-stderr.known():
+		case <-waited:
+			return out, shakedown.Wrap(ctxKind(ctx, shakedown.KindUnavailable), op, ctx.Err())
+		case <-time.After(killTimeout):
+		}
 		c.kill(stderr.session(), sudo)
 		s.Close()
 		select {
@@ -180,7 +188,22 @@ type sessionTail struct {
 	first []byte // the wrapper's line, until its newline
 	sid   int
 	done  bool
+	ready chan struct{} // closed once the first line is in; made on first use
 	tail
+}
+
+// known is closed once the first line has been written: the session, if any, is known.
+func (t *sessionTail) known() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.readyLocked()
+}
+
+func (t *sessionTail) readyLocked() chan struct{} {
+	if t.ready == nil {
+		t.ready = make(chan struct{})
+	}
+	return t.ready
 }
 
 func (t *sessionTail) Write(p []byte) (int, error) {
@@ -196,6 +219,7 @@ func (t *sessionTail) Write(p []byte) (int, error) {
 		t.first = append(t.first, p[:i]...)
 		p = p[i+1:]
 		t.done = true
+		close(t.readyLocked())
 		if v, ok := strings.CutPrefix(string(t.first), "shakedown-session "); ok {
 			t.sid, _ = strconv.Atoi(v)
 		} else { // not the wrapper's line (the wrapper could not start): keep it

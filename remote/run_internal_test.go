@@ -17,6 +17,11 @@ func TestSessionTail(t *testing.T) {
 				t.Fatalf("cut %d: Write = %d, %v", cut, n, err)
 			}
 		}
+		select {
+		case <-st.known():
+		default:
+			t.Errorf("cut %d: the first line is in, but the session is not said to be known", cut)
+		}
 		if st.session() != 4242 || st.String() != "first error\nsecond error\n" {
 			t.Errorf("cut %d: session %d, rest %q", cut, st.session(), st.String())
 		}
