@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -90,7 +91,8 @@ func (a *app) remoteAgentCommand() *cobra.Command {
 // none, /tmp/shakedown-<uid>/state, making /tmp/shakedown-<uid> (0700) when it is missing.
 // A /tmp/shakedown-<uid> that is a link or another user's is refused.
 func RemoteStateDir() (string, error) {
-	base := fmt.Sprintf("/tmp/shakedown-%d", os.Geteuid())
+	state := remote.HostStateDir(strconv.Itoa(os.Geteuid()))
+	base := filepath.Dir(state)
 	if err := os.Mkdir(base, 0o700); err != nil && !os.IsExist(err) {
 		return "", shakedown.Wrap(shakedown.KindInternal, "remote state dir", err)
 	}
@@ -104,7 +106,7 @@ func RemoteStateDir() (string, error) {
 	if err := os.Chmod(base, 0o700); err != nil {
 		return "", shakedown.Wrap(shakedown.KindInternal, "remote state dir", err)
 	}
-	return filepath.Join(base, "state"), nil
+	return state, nil
 }
 
 // agent is one remote-agent inject: one fault on this host.
@@ -124,10 +126,18 @@ func (ag *agent) fail(err error) error {
 
 // built is a fault built on this host from a request.
 type built struct {
-	fault   shakedown.Fault
-	spec    *shakedown.FaultSpec
-	targets []string
-	hold    *hold.Hold // what the fault would hold on this host, for its registry
+	fault shakedown.Fault
+	spec  *shakedown.FaultSpec
+	hold  *hold.Hold // what the fault acts on here, as this host's registry of held faults keeps it
+}
+
+// targets names what the target resolved to on this host.
+func (b *built) targets() []string {
+	names := make([]string, len(b.hold.Items))
+	for i, it := range b.hold.Items {
+		names[i] = it.Name
+	}
+	return names
 }
 
 // build resolves the request's target on this host and builds its fault, changing nothing.
@@ -166,9 +176,6 @@ func (ag *agent) build(ctx context.Context, req remote.AgentRequest) (*built, er
 	}
 	b := &built{spec: &shakedown.FaultSpec{Name: req.Fault, Type: req.Type, Target: kind.Name, Params: params,
 		Duration: time.Duration(req.Duration)}}
-	for _, in := range ins {
-		b.targets = append(b.targets, cmpOr(in.Name, in.ID))
-	}
 	b.fault, err = typ.New(env, b.spec, ins)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "build "+typ.Name, err)
@@ -176,8 +183,8 @@ func (ag *agent) build(ctx context.Context, req remote.AgentRequest) (*built, er
 	// The fault is held in this host's own registry, beside runs started here and agents of
 	// other runners: a run on another machine must not stack a fault that cannot share.
 	start, _ := procfs.StartTime(os.Getpid())
-	b.hold = &hold.Hold{Run: req.RunID, Journal: hostJournalID(req.RunID, req.Fault),
-		Experiment: cmpOr(req.Experiment, "?"), File: "remote run " + req.RunID, StateDir: ag.stateDir,
+	b.hold = &hold.Hold{Run: req.RunID, Journal: remote.JournalID(req.RunID, req.Fault),
+		Experiment: req.Experiment, File: "remote run " + req.RunID, StateDir: ag.stateDir,
 		PID: os.Getpid(), Start: start, Since: time.Now()}
 	for _, in := range ins {
 		b.hold.Items = append(b.hold.Items, hold.Item{Key: hold.Key(in), Name: cmpOr(in.Name, in.ID), Target: kind.Name,
@@ -234,12 +241,10 @@ func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
 	if pl, ok := b.fault.(shakedown.Planner); ok {
 		lines = pl.Plan()
 	}
-	// One journal per fault and run: a run may hold several faults on one host.
 	jid := b.hold.JournalID()
 	reg := ag.holds()
 	if req.DryRun {
-		ag.say(remote.AgentEvent{Event: remote.EventInjected, Lines: lines, Targets: b.targets,
-			Journal: filepath.Join(ag.stateDir, "runs", jid+".jsonl")})
+		ag.say(remote.AgentEvent{Event: remote.EventInjected, Lines: lines, Targets: b.targets(), Journal: journal.Path(ag.stateDir, jid)})
 		return nil
 	}
 	exe, err := os.Executable()
@@ -270,7 +275,7 @@ func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
 		}
 		return ag.fail(err)
 	}
-	ag.say(remote.AgentEvent{Event: remote.EventInjected, Lines: lines, Targets: b.targets, Journal: filepath.Join(ag.stateDir, "runs", jid+".jsonl")})
+	ag.say(remote.AgentEvent{Event: remote.EventInjected, Lines: lines, Targets: b.targets(), Journal: journal.Path(ag.stateDir, jid)})
 
 	why := ag.hold(in, time.Duration(req.Lease))
 	ag.log.Info("reverting", "fault", req.Fault, "why", why)
@@ -289,15 +294,6 @@ func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
 	}
 	ag.say(ev)
 	return rerr
-}
-
-// hostJournalID names the journal of one fault of run runID on a host.
-func hostJournalID(runID, fault string) string {
-	id := runID + "." + fault
-	if len(id) > 128 {
-		id = id[:128]
-	}
-	return id
 }
 
 // heldFault is an injected fault and its journal entry.

@@ -114,8 +114,6 @@ type Conflict struct {
 	Holder       *Hold
 }
 
-func (c Conflict) String() string { return c.of([]string{c.Mine.Name}) }
-
 // of says that the instances named (all in c's target, held alike) are held, and why.
 func (c Conflict) of(names []string) string {
 	verb := "is"

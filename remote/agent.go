@@ -38,6 +38,20 @@ const (
 	EventError    = "error"
 )
 
+// HostStateDir is the state dir the remote agent keeps its journals and watchdog in on a
+// host, for the user it runs as (uid "0" under sudo): /tmp/shakedown-<uid>/state.
+func HostStateDir(uid string) string { return "/tmp/shakedown-" + uid + "/state" }
+
+// JournalID names the journal of fault of run runID on a host: one per fault, as a run may
+// hold several faults on one host. It is cut to the 128 characters a journal's name allows.
+func JournalID(runID, fault string) string {
+	id := runID + "." + fault
+	if len(id) > 128 {
+		id = id[:128]
+	}
+	return id
+}
+
 // DefaultLease is the lease's time to live when a run sets none: the host reverts on its
 // own this long after the runner's last renewal.
 const DefaultLease = 5 * time.Second

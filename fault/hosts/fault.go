@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/remote"
 )
 
@@ -99,8 +100,8 @@ func (f *remoteFault) Plan() []string {
 		if c.Host.User == "root" {
 			as = "as root"
 		}
-		out = append(out, fmt.Sprintf("%s (%s): %s on %s, by shakedown remote-agent (%s); journal /tmp/shakedown-%s/state/runs/%s.%s.jsonl",
-			c.Name, c.Addr, f.spec.Type, f.onHost(), as, uid, f.req.RunID, f.spec.Name))
+		out = append(out, fmt.Sprintf("%s (%s): %s on %s, by shakedown remote-agent (%s); journal %s",
+			c.Name, c.Addr, f.spec.Type, f.onHost(), as, journal.Path(remote.HostStateDir(uid), remote.JournalID(f.req.RunID, f.spec.Name))))
 	}
 	return out
 }
