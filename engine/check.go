@@ -167,22 +167,26 @@ func (ck *check) bound(t *shakedown.Tolerance, phase shakedown.Phase) (float64, 
 // cannot be known (a baseline-relative one during the baseline, or without a baseline).
 func (ck *check) breach(v float64, phase shakedown.Phase) (breached, judged bool) {
 	judged = true
+	var hi, lo *float64
 	for _, b := range []struct {
 		t     *shakedown.Tolerance
-		above bool
-	}{{ck.c.Max, true}, {ck.c.Min, false}} {
+		bound **float64
+	}{{ck.c.Max, &hi}, {ck.c.Min, &lo}} {
 		if b.t == nil {
 			continue
 		}
-		bound, ok := ck.bound(b.t, phase)
-		switch {
-		case !ok:
+		if bound, ok := ck.bound(b.t, phase); ok {
+			*b.bound = &bound
+		} else {
 			judged = false
-		case b.above && v > bound, !b.above && v < bound:
-			breached = true
 		}
 	}
-	return breached, judged
+	return outside(v, hi, lo), judged
+}
+
+// outside says whether v is above hi or below lo, each where it is known (not nil).
+func outside(v float64, hi, lo *float64) bool {
+	return hi != nil && v > *hi || lo != nil && v < *lo
 }
 
 // bounds returns the check's upper and lower bounds in phase p, where it has them and they

@@ -229,19 +229,15 @@ func (v *expectVerdict) comesBack(x *expect, re time.Time, within time.Duration,
 // expectationsDecided says whether every expectation is decided, and if not, when the next
 // undecided part will be.
 func (r *runner) expectationsDecided(now time.Time) (all bool, next time.Time) {
-	all = true
+	v := expectVerdict{decided: true}
 	r.state.with(func(s *runState) {
 		for _, x := range r.expects {
-			decided, _, _, dl := s.judge(x, now)
-			if !decided {
-				all = false
-				if next.IsZero() || dl.Before(next) {
-					next = dl
-				}
+			if decided, _, _, dl := s.judge(x, now); !decided {
+				v.later(dl)
 			}
 		}
 	})
-	return all, next
+	return v.decided, v.deadline
 }
 
 // finishExpects writes each expectation's record and counts the missed ones as failures.

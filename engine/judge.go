@@ -132,8 +132,7 @@ func (j *phaseJudge) observed(note string) (string, string) {
 // breach compares the phase's aggregate with the bounds, as check.breach compares a sample:
 // judged is false when a bound the check sets cannot be known in this phase.
 func (j *phaseJudge) breach() (breached, judged bool) {
-	v := j.m.value
-	breached = j.max != nil && v > *j.max || j.min != nil && v < *j.min
+	breached = outside(j.m.value, j.max, j.min)
 	judged = (!j.hasMax || j.max != nil) && (!j.hasMin || j.min != nil)
 	return breached, judged
 }
