@@ -9,3 +9,11 @@ import "runtime"
 func NeedsLinux(what string) error {
 	return Errorf(KindUnavailable, "%s needs Linux; this is %s", what, runtime.GOOS)
 }
+
+// RequireLinux is nil on Linux, and elsewhere NeedsLinux(what).
+func RequireLinux(what string) error {
+	if runtime.GOOS != "linux" {
+		return NeedsLinux(what)
+	}
+	return nil
+}

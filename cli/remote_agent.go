@@ -19,7 +19,6 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/hold"
-	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/remote"
 )
@@ -182,10 +181,8 @@ func (ag *agent) build(ctx context.Context, req remote.AgentRequest) (*built, er
 	}
 	// The fault is held in this host's own registry, beside runs started here and agents of
 	// other runners: a run on another machine must not stack a fault that cannot share.
-	start, _ := procfs.StartTime(os.Getpid())
-	b.hold = &hold.Hold{Run: req.RunID, Journal: remote.JournalID(req.RunID, req.Fault),
-		Experiment: req.Experiment, File: "remote run " + req.RunID, StateDir: ag.stateDir,
-		PID: os.Getpid(), Start: start, Since: time.Now()}
+	b.hold = ownHold(req.RunID, req.Experiment, "remote run "+req.RunID, ag.stateDir)
+	b.hold.Journal = remote.JournalID(req.RunID, req.Fault)
 	for _, in := range ins {
 		b.hold.Items = append(b.hold.Items, hold.Item{Key: hold.Key(in), Name: cmpOr(in.Name, in.ID), Target: kind.Name,
 			Fault: req.Fault, Type: req.Type, Share: req.Share, Stacks: typ.Stacks})

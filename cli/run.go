@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -134,13 +133,18 @@ func (a *app) held(stateDir string, exp *shakedown.Experiment, cs []engine.Claim
 	return hold.Describe(conflicts), err
 }
 
+// ownHold is a hold of this process's, from now, with no items yet.
+func ownHold(run, experiment, file, stateDir string) *hold.Hold {
+	start, _ := procfs.StartTime(os.Getpid())
+	return &hold.Hold{Run: run, Experiment: experiment, File: file, StateDir: stateDir, PID: os.Getpid(), Start: start, Since: time.Now()}
+}
+
 func newHold(stateDir, runID string, exp *shakedown.Experiment, cs []engine.Claim) *hold.Hold {
 	abs, err := filepath.Abs(stateDir)
 	if err != nil {
 		abs = stateDir
 	}
-	start, _ := procfs.StartTime(os.Getpid())
-	h := &hold.Hold{Run: runID, Experiment: exp.Name, File: exp.File, StateDir: abs, PID: os.Getpid(), Start: start, Since: time.Now()}
+	h := ownHold(runID, exp.Name, exp.File, abs)
 	for _, c := range cs {
 		h.Items = append(h.Items, hold.Item{Key: hold.Key(c.Instance), Name: c.Instance.Name, Target: c.Target,
 			Fault: c.Fault, Type: c.Type, Share: c.Share, Stacks: c.Stacks})
@@ -394,8 +398,8 @@ func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error
 	exps, f, out, timeout, progress := s.exps, s.flags, s.out, s.timeout, s.progress
 	// A run's journal, watchdog and held-fault registry are Linux's (flock, OFD locks, /proc
 	// start times): elsewhere a run refuses before it measures anything.
-	if runtime.GOOS != "linux" {
-		return nil, shakedown.NeedsLinux("running an experiment (its journal and watchdog)")
+	if err := shakedown.RequireLinux("running an experiment (its journal and watchdog)"); err != nil {
+		return nil, err
 	}
 	// The journals in the state dir say what to run to undo a fault: a folder others could
 	// replace is refused before anything starts (see package internal/private).

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +49,8 @@ type System struct {
 // the shop answers. dir holds the replicas' address files and logs. Close stops everything.
 // The experiment pauses a replica, which needs Linux: elsewhere Start refuses.
 func Start(ctx context.Context, exe, dir string, replicas int) (*System, error) {
-	if runtime.GOOS != "linux" {
-		return nil, shakedown.NeedsLinux("the demo (its experiment pauses a replica process)")
+	if err := shakedown.RequireLinux("the demo (its experiment pauses a replica process)"); err != nil {
+		return nil, err
 	}
 	s := &System{Group: fmt.Sprintf("g%d", time.Now().UnixNano()%1e9)}
 	ok := false

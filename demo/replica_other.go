@@ -1,8 +1,14 @@
-//go:build !unix
+//go:build !linux
 
 package demo
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
-// stopReplica stops a replica: this system has no SIGTERM to ask with.
+// Only Linux runs the demo (Start refuses elsewhere); these keep the package building.
+
+func replicaAttr() *syscall.SysProcAttr { return nil }
+
 func stopReplica(p *os.Process) { p.Kill() }

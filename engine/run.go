@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 var (
@@ -212,7 +213,7 @@ func (r *runner) run() {
 	for _, t := range s.targets {
 		r.rec.Targets = append(r.rec.Targets, t.record())
 		r.emit(shakedown.Event{Kind: shakedown.EventTargets, Name: t.spec.Name,
-			Detail: fmt.Sprintf("selected %d of %d: %s", len(t.selected), len(t.matched), joinNames(instanceNames(t.selected)))})
+			Detail: fmt.Sprintf("selected %d of %d: %s", len(t.selected), len(t.matched), words.Some(instanceNames(t.selected), 5))})
 	}
 	if err != nil {
 		// Resolving a target cut short by a signal or the timeout is that interruption,
@@ -449,7 +450,7 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 	})
 	close(n.injected)
 	r.emit(shakedown.Event{Kind: shakedown.EventInject, Phase: shakedown.PhaseInject, Name: n.spec.Name,
-		Detail: fmt.Sprintf("%s on %s", n.spec.Type, orDash(joinNames(instanceNames(n.selected))))})
+		Detail: fmt.Sprintf("%s on %s", n.spec.Type, orDash(words.Some(instanceNames(n.selected), 5)))})
 	if first {
 		r.kickExpects()
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
-	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // verdict picks the verdict by precedence — not_restored > error > aborted > failed >
@@ -103,8 +102,6 @@ func shortDur(d time.Duration) string {
 	}
 	return s
 }
-
-func joinNames(names []string) string { return words.Some(names, 5) }
 
 func orDash(s string) string {
 	if s == "" {

@@ -363,7 +363,7 @@ func (r *Registry) lock() (unlock func(), err error) {
 		return nil, err
 	}
 	path := filepath.Join(r.Dir, lockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|private.NoFollow, 0o600)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, "open "+path, err)
 	}
@@ -377,7 +377,7 @@ func (r *Registry) lock() (unlock func(), err error) {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		locked, err := tryLock(f)
+		locked, err := private.TryLock(f)
 		if locked {
 			return func() { f.Close() }, nil
 		}

@@ -42,33 +42,6 @@ func setAppend(f *os.File) error {
 	return nil
 }
 
-// syncDir fsyncs a directory, so that the names created or removed in it last.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// tryLock takes an exclusive lock on f without waiting. It returns false, nil when another
-// open file (a live run) holds it.
-func tryLock(f *os.File) (bool, error) {
-	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, unix.EWOULDBLOCK):
-		return false, nil
-	default:
-		return false, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-}
-
 // isLive reports whether a run holds the lock on f, by trying a shared lock (which other
 // readers may hold at once) and dropping it again.
 func isLive(f *os.File) (bool, error) {

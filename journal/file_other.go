@@ -18,10 +18,6 @@ func renameNoReplace(string, string) error { return refuse() }
 
 func setAppend(*os.File) error { return refuse() }
 
-func syncDir(string) error { return refuse() }
-
-func tryLock(*os.File) (bool, error) { return false, refuse() }
-
 func isLive(*os.File) (bool, error) { return false, refuse() }
 
 func lockReplay(context.Context, *os.File) error { return refuse() }

@@ -153,7 +153,7 @@ func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	if err := f.Chmod(fileMode); err != nil {
 		return fail(shakedown.KindInternal, err)
 	}
-	if locked, err := tryLock(f); !locked {
+	if locked, err := private.TryLock(f); !locked {
 		if err == nil {
 			err = fmt.Errorf("lock %s: held by another open file", f.Name())
 		}
@@ -373,4 +373,17 @@ func sameFile(f *os.File, path string) bool {
 	}
 	b, err := os.Lstat(path)
 	return err == nil && os.SameFile(a, b)
+}
+
+// syncDir fsyncs a directory, so that the names created or removed in it last.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

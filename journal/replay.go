@@ -437,7 +437,7 @@ func lockWithin(ctx context.Context, f *os.File, wait time.Duration) (bool, erro
 	deadline := time.Now().Add(wait)
 	pause := 200 * time.Microsecond
 	for {
-		ok, err := tryLock(f)
+		ok, err := private.TryLock(f)
 		if ok || err != nil || !time.Now().Before(deadline) {
 			return ok, err
 		}
@@ -500,7 +500,7 @@ func RemoveStaleTemps(stateDir string) {
 		if err != nil {
 			continue
 		}
-		if ok, _ := tryLock(f); ok && sameFile(f, path) {
+		if ok, _ := private.TryLock(f); ok && sameFile(f, path) {
 			os.Remove(path)
 		}
 		f.Close()

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/journal"
 )
@@ -92,7 +93,7 @@ func Start(ctx context.Context, exe string, args []string, stateDir, runID strin
 	if _, err := private.MkdirOwn(stateDir, logDir); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|oNoFollow, 0o600)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|private.NoFollow, 0o600)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, op, err)
 	}
@@ -118,7 +119,7 @@ func Start(ctx context.Context, exe string, args []string, stateDir, runID strin
 	cmd.Stderr = logf
 	cmd.ExtraFiles = []*os.File{readyW} // descriptor 3
 	cmd.Env = append(os.Environ(), readyEnv+"=3")
-	cmd.SysProcAttr = ownSession()
+	cmd.SysProcAttr = argv.OwnSession()
 	err = cmd.Start()
 	readyW.Close() // the watchdog holds the only write end now
 	if err != nil {

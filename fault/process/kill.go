@@ -240,7 +240,7 @@ func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 	cmd := exec.Command(d.Argv[0], d.Argv[1:]...)
 	cmd.Dir = d.Dir
 	cmd.Stdout, cmd.Stderr = out, out // *os.File: the child gets the descriptor, no copying goroutine
-	cmd.SysProcAttr = ownSession()
+	cmd.SysProcAttr = argv.OwnSession()
 	if err := cmd.Start(); err != nil {
 		kind := shakedown.KindInternal
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
@@ -292,7 +292,7 @@ func openLog(path string) (*os.File, error) {
 	if _, err := private.MkdirOwn(filepath.Dir(dir), filepath.Base(dir)); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|oNoFollow, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|private.NoFollow, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -294,3 +294,11 @@ func parseSelector(s string) (Selector, bool) {
 	}
 	return sel, sel.Validate() == nil
 }
+
+// supported says whether this system carries process targets and faults. They find
+// processes in /proc and signal them through pidfds: Linux. Elsewhere the types are
+// registered (validate and plan read them) and resolving a process target, preparing a kill
+// or injecting a pause refuses, before anything is injected.
+func supported() error {
+	return shakedown.RequireLinux("process targets and faults (/proc, pidfds)")
+}

@@ -39,6 +39,3 @@ func allocate(ctx context.Context, fh *os.File, n int64) error {
 	}
 	return fh.Sync()
 }
-
-// supported says that this system carries stress and disk faults.
-func supported() error { return nil }

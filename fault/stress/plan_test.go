@@ -64,5 +64,3 @@ func TestPlanStressor(t *testing.T) {
 		t.Fatalf("host stressor joins %v, want no cgroup", got.Cgroups)
 	}
 }
-
-// newFault builds a fault of type typ for targets with params set by with.

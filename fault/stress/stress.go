@@ -340,14 +340,8 @@ func undoStressor(ctx context.Context, data json.RawMessage) error {
 	return errors.Join(killGroup(u), removeStressors(u))
 }
 
-type limitedWriter struct {
-	b *strings.Builder
-	n int
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if room := l.n - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
+// supported says whether this system carries stress and disk faults (cgroups, /proc,
+// fallocate: Linux; see stress_other.go for what refuses elsewhere).
+func supported() error {
+	return shakedown.RequireLinux("stress and disk faults (cgroups, /proc)")
 }

@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// newFault builds a fault of type typ for targets with params set by with.
 func newFault(t *testing.T, run, typ string, targets []shakedown.Instance, with func(p any)) shakedown.Fault {
 	t.Helper()
 	r := shakedown.NewRegistry()

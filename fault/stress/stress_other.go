@@ -15,8 +15,6 @@ import (
 
 func refuse() error { return shakedown.NeedsLinux("stress and disk faults (cgroups, /proc)") }
 
-func supported() error { return refuse() }
-
 // StressMain refuses: see above.
 func StressMain(context.Context, []string) error { return refuse() }
 

@@ -160,3 +160,16 @@ func findStressors() []found {
 	}
 	return out
 }
+
+// limitedWriter keeps the first n bytes written to it in b and drops the rest.
+type limitedWriter struct {
+	b *strings.Builder
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if room := l.n - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}

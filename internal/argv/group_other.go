@@ -2,7 +2,13 @@
 
 package argv
 
-import "os/exec"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // ownGroup: this system has no process groups to kill; cancelling kills the command alone.
 func ownGroup(cmd *exec.Cmd) {}
+
+// OwnSession: this system has no sessions; the process starts as the starter's child alone.
+func OwnSession() *syscall.SysProcAttr { return nil }

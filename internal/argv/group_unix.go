@@ -13,3 +13,8 @@ func ownGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 }
+
+// OwnSession is the attribute that starts a process in a session of its own, so that a
+// signal to the starter's process group (Ctrl-C, a CI cancel) does not reach it and it
+// outlives the starter.
+func OwnSession() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }

@@ -22,3 +22,9 @@ func Open(string, int) (*os.File, error) { return nil, refuse() }
 
 // CheckFile refuses: see above.
 func CheckFile(*os.File) error { return refuse() }
+
+// NoFollow is 0: this system's opens have no such flag.
+const NoFollow = 0
+
+// TryLock refuses: locks are taken with flock(2), which this system has not.
+func TryLock(*os.File) (bool, error) { return false, shakedown.NeedsLinux("locking a file") }

@@ -4,6 +4,7 @@ package private
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"syscall"
@@ -103,4 +104,21 @@ func CheckFile(f *os.File) error {
 		return &fs.PathError{Op: "fstat", Path: f.Name(), Err: err}
 	}
 	return checkStat(f.Name(), &st, false)
+}
+
+// NoFollow is the open flag that refuses to follow a symbolic link at the path's end.
+const NoFollow = unix.O_NOFOLLOW
+
+// TryLock takes an exclusive flock on f without waiting. It returns false, nil when another
+// open file (a live run) holds it.
+func TryLock(f *os.File) (bool, error) {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return false, nil
+	default:
+		return false, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,8 +199,8 @@ func ParseCgroups(b []byte) map[string]string {
 // hands out again belongs to a process with another start time.
 // Elsewhere it refuses: a run's journal and watchdog name processes this way.
 func StartTime(pid int) (uint64, error) {
-	if runtime.GOOS != "linux" {
-		return 0, shakedown.NeedsLinux("naming a process by its start time")
+	if err := shakedown.RequireLinux("naming a process by its start time"); err != nil {
+		return 0, err
 	}
 	s, err := ReadStat(Root, pid)
 	if err != nil {
