@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -217,7 +218,10 @@ func decodeParams(newParams func() any, raw json.RawMessage, what string) (any, 
 }
 
 func (ag *agent) main(ctx context.Context, in *bufio.Reader) error {
-	line, err := in.ReadBytes('\n')
+	line, err := readLine(in, maxRequest)
+	if errors.Is(err, errLineTooLong) {
+		return ag.fail(shakedown.Errorf(shakedown.KindInvalid, "request on standard input: longer than %d bytes", maxRequest))
+	}
 	if err != nil && len(line) == 0 {
 		return ag.fail(shakedown.Errorf(shakedown.KindInvalid, "no request on standard input"))
 	}
@@ -348,11 +352,14 @@ func (ag *agent) hold(in *bufio.Reader, lease time.Duration) string {
 	go func() { // ends with the process: standard input is never closed here
 		defer close(lines)
 		for {
-			line, err := in.ReadString('\n')
-			if err != nil {
+			line, err := readLine(in, maxToken)
+			switch {
+			case errors.Is(err, errLineTooLong):
+				continue // not a renewal, nor a revert
+			case err != nil:
 				return
 			}
-			lines <- line[:len(line)-1]
+			lines <- string(line[:len(line)-1])
 		}
 	}()
 	t := time.NewTimer(lease)
@@ -377,3 +384,34 @@ func (ag *agent) hold(in *bufio.Reader, lease time.Duration) string {
 // signalIgnorePipe makes a write to a closed standard output an error rather than the end
 // of the process: an agent whose runner went away must live on to revert.
 func signalIgnorePipe() { signal.Ignore(syscall.SIGPIPE) }
+
+const (
+	maxRequest = 1 << 20 // the most a request line may hold
+	maxToken   = 1 << 10 // the most a line may hold while the fault is held (a renewal, a revert)
+)
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads a line of at most max bytes. A longer one is read to its end (or the
+// input's) and dropped, keeping no more than max bytes meanwhile: errLineTooLong. As
+// bufio.Reader.ReadBytes, it returns what it read before an error, and the error.
+func readLine(in *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	over := false
+	for {
+		chunk, err := in.ReadSlice('\n')
+		if !over && len(line)+len(chunk) > max {
+			over, line = true, nil
+		}
+		if !over {
+			line = append(line, chunk...)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case over:
+			return nil, errLineTooLong
+		}
+		return line, err
+	}
+}
