@@ -107,7 +107,8 @@ func RunsDir(stateDir string) string { return filepath.Join(stateDir, runsDir) }
 // Path returns the journal file of run runID under stateDir.
 func Path(stateDir, runID string) string { return filepath.Join(RunsDir(stateDir), runID+suffix) }
 
-func checkRunID(runID string) error {
+// CheckRunID checks that runID can name a journal: letters, digits, '.', '_' or '-', at most 128.
+func CheckRunID(runID string) error {
 	if !runIDPattern().MatchString(runID) {
 		return shakedown.Errorf(shakedown.KindInvalid, "run id %q: want letters, digits, '.', '_' or '-', at most 128", runID)
 	}
@@ -123,7 +124,7 @@ func checkRunID(runID string) error {
 // dead one.
 func Open(stateDir, runID string, meta Meta) (*Journal, error) {
 	op := "open journal of run " + runID
-	if err := checkRunID(runID); err != nil {
+	if err := CheckRunID(runID); err != nil {
 		return nil, err
 	}
 	if meta.PID == 0 {

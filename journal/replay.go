@@ -100,7 +100,7 @@ type Run struct {
 // ReadRun reads the journal of one run without changing it; nil and no error when it does not
 // exist. As with ScanRun, a damaged file adds an error and what could be read is returned.
 func ReadRun(stateDir, runID string) (*Run, error) {
-	if err := checkRunID(runID); err != nil {
+	if err := CheckRunID(runID); err != nil {
 		return nil, err
 	}
 	path := Path(stateDir, runID)
@@ -135,7 +135,7 @@ func ReadRun(stateDir, runID string) (*Run, error) {
 // IsLive reports whether run runID has a journal in stateDir whose lock is held: the run (or
 // a replay of it) is going on. A run without a journal is not live.
 func IsLive(stateDir, runID string) (bool, error) {
-	if err := checkRunID(runID); err != nil {
+	if err := CheckRunID(runID); err != nil {
 		return false, err
 	}
 	// Without following a link or waiting on a FIFO; a file refused here is refused, with
@@ -245,7 +245,7 @@ func Replay(ctx context.Context, stateDir string, reg *shakedown.Registry, inclu
 // KindNotRestored: what was in the damaged part may still be injected), a refused journal
 // and any failure to read or write the journal; Results hold each undo's own error.
 func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Registry, opts ReplayOptions) ([]Result, error) {
-	if err := checkRunID(runID); err != nil {
+	if err := CheckRunID(runID); err != nil {
 		return nil, err
 	}
 	if opts.By == "" {
@@ -467,7 +467,7 @@ func runIDs(stateDir string) ([]string, error) {
 	var ids []string
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), suffix)
-		if ok && checkRunID(id) == nil {
+		if ok && CheckRunID(id) == nil {
 			ids = append(ids, id) // what is not a regular file is refused, by name, when read
 		}
 	}

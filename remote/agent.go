@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/journal"
 )
 
 // The remote side of a fault is shakedown's own binary, staged on the host, run as
@@ -84,6 +85,10 @@ func ParseAgentRequest(line []byte) (AgentRequest, error) {
 	switch {
 	case req.RunID == "", req.Fault == "", req.Type == "", req.Target.Kind == "":
 		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: run_id, fault, type and target.kind are required")
+	}
+	// The run and the fault name the journal (and the hold) the agent keeps on the host.
+	if err := journal.CheckRunID(JournalID(req.RunID, req.Fault)); err != nil {
+		return AgentRequest{}, shakedown.Errorf(shakedown.KindInvalid, "agent request: run_id and fault: %w", err)
 	}
 	return req, nil
 }

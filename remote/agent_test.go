@@ -32,6 +32,9 @@ func TestParseAgentRequest(t *testing.T) {
 		`{"run_id":"r","fault":"f","type":"t","target":{"kind":"host"},"extra":1}`,
 		`{"run_id":"r","fault":"f","type":"t","target":{"kind":"host"},"lease_ms":-1}`,
 		`{"run_id":"r","fault":"f","type":"t","target":{"kind":"host"}} {}`,
+		// The run and the fault name the journal and the hold on the host: no paths, no spaces.
+		`{"run_id":"r","fault":"../../etc/x","type":"t","target":{"kind":"host"}}`,
+		`{"run_id":"r r","fault":"f","type":"t","target":{"kind":"host"}}`,
 	} {
 		if _, err := remote.ParseAgentRequest([]byte(bad)); !shakedown.IsKind(err, shakedown.KindInvalid) {
 			t.Errorf("ParseAgentRequest(%q) = %v, want an invalid error", bad, err)
