@@ -77,10 +77,11 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 	w := newRawWriter(dstRC)
 	for {
 		var buf *[]byte
-		var n int
+		var n, sent int
 		var rerr error
 		err := srcRC.Read(func(fd uintptr) bool {
 			b := readBufs.Get().(*[]byte)
+			sent = 0
 			for {
 				n, rerr = rawRead(int(fd), *b)
 				if rerr != unix.EINTR {
@@ -91,8 +92,21 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 				readBufs.Put(b)
 				return false
 			}
-			buf = b
-			return true
+			if rerr != nil || n <= 0 || n == smallRead || changed() {
+				buf = b
+				return true
+			}
+			// A short read emptied the socket: pass the bytes on at once and, if the
+			// destination takes them all, wait for more without another read that could
+			// only say "nothing yet" (a new arrival wakes this wait, as it is the same one).
+			sent = w.tryWrite((*b)[:n])
+			if sent < n {
+				buf = b
+				return true
+			}
+			readBufs.Put(b)
+			counter.Add(int64(n))
+			return false
 		})
 		if err != nil {
 			return true, nil, err
@@ -108,12 +122,12 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 			}
 			return true, nil, nil // end of stream
 		}
-		if changed() {
+		if sent == 0 && changed() {
 			ev := &event{kind: evData, data: append([]byte(nil), (*buf)[:n]...), at: time.Now()}
 			readBufs.Put(buf)
 			return true, ev, errChanged
 		}
-		werr := w.writeAll((*buf)[:n])
+		werr := w.writeAll((*buf)[sent:n])
 		readBufs.Put(buf)
 		if werr != nil {
 			return true, nil, werr
@@ -128,40 +142,54 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 	}
 }
 
-// spliceBulk splices from src to dst until src has no more bytes for now.
-// It stops with errChanged, the pipe empty, when changed() turns true.
+// spliceBulk splices from src to dst while the bytes come in bulk: it waits for more
+// (holding no pipe while it waits) as long as each splice fills at least smallRead, and
+// goes back to plain reads (eof and err nil) after one that moved less, as request and
+// response traffic does. It stops with errChanged, the pipe empty, when changed() turns
+// true.
 func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64, changed func() bool) (eof bool, err error) {
-	p, err := getPipe()
-	if err != nil {
-		return false, err
-	}
 	for {
-		if changed() {
-			putPipe(p)
-			return false, errChanged
-		}
+		var p *pipe
 		var moved int
 		var serr error
+		stale := false
 		err = srcRC.Read(func(fd uintptr) bool {
+			if stale = changed(); stale {
+				return true // checked once bytes are there, as a plain read checks them
+			}
+			if p == nil {
+				if p, serr = getPipe(); serr != nil {
+					return true
+				}
+			}
 			for {
 				m, e := unix.Splice(int(fd), nil, p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-				if e == unix.EINTR {
+				switch e {
+				case unix.EINTR:
 					continue
+				case unix.EAGAIN:
+					putPipe(p) // never wait holding a pipe
+					p = nil
+					return false
 				}
 				moved, serr = int(m), e
-				return true // never wait holding the pipe
+				return true
 			}
 		})
-		if err == nil && serr == unix.EAGAIN {
-			putPipe(p)
-			return false, nil
-		}
 		if err == nil {
 			err = serr
 		}
 		if err != nil {
-			putPipe(p) // nothing went into it
+			if p != nil {
+				putPipe(p) // nothing went into it
+			}
 			return false, err
+		}
+		if stale {
+			if p != nil {
+				putPipe(p)
+			}
+			return false, errChanged
 		}
 		if moved == 0 {
 			putPipe(p)
@@ -194,7 +222,11 @@ func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64, changed fun
 			}
 			return false, err
 		}
+		putPipe(p)
 		counter.Add(int64(moved))
+		if moved < smallRead {
+			return false, nil
+		}
 	}
 }
 
@@ -235,15 +267,17 @@ func rawRecvmsg(fd int, b, oob []byte) (n, oobn int, err error) {
 // rawWriter writes whole buffers to a socket, waiting while its buffer is full. It is
 // made once per link so that a write allocates nothing.
 type rawWriter struct {
-	rc  syscall.RawConn
-	b   []byte
-	err error
-	fn  func(fd uintptr) bool
+	rc    syscall.RawConn
+	b     []byte
+	err   error
+	fn    func(fd uintptr) bool
+	tryFn func(fd uintptr) bool
 }
 
 func newRawWriter(rc syscall.RawConn) *rawWriter {
 	w := &rawWriter{rc: rc}
 	w.fn = w.write
+	w.tryFn = func(fd uintptr) bool { w.write(fd); return true }
 	return w
 }
 
@@ -262,6 +296,16 @@ func (w *rawWriter) write(fd uintptr) bool {
 		w.b = w.b[n:]
 	}
 	return true
+}
+
+// tryWrite writes what the socket takes of b now, without waiting, and says how much
+// that was; an error is left for the next write to meet.
+func (w *rawWriter) tryWrite(b []byte) int {
+	w.b, w.err = b, nil
+	w.rc.Write(w.tryFn)
+	n := len(b) - len(w.b)
+	w.b = nil
+	return n
 }
 
 func (w *rawWriter) writeAll(b []byte) error {
