@@ -3,7 +3,9 @@
 # local target in the same run:
 #   - at a fixed rate (RATE, default 2000/s, for DURATION, default 15s): the achieved rate
 #     (goal: within 1 % of the rate asked) and the CPU seconds (user + sys) the generator
-#     process used (goal: at most 0.7 of vegeta's);
+#     process used (goal: at most 0.7 of vegeta's), and beside them the CPU of the floor
+#     (bench/load/floor: one thread sending on the same schedule with blocking calls), the
+#     least any generator can use here;
 #   - at maximum rate with WORKERS (default 16) workers, closed model: requests per second
 #     (goal: at least vegeta's).
 # Each measurement is taken ROUNDS times (default 3), the tools alternating which goes
@@ -31,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-(cd "$repo" && go build -o "$tmp/load" ./bench/load && go build -o "$tmp/target" ./bench/load/target)
+(cd "$repo" && go build -o "$tmp/load" ./bench/load && go build -o "$tmp/target" ./bench/load/target && go build -o "$tmp/floor" ./bench/load/floor)
 
 "$tmp/target" -addr-file "$tmp/addr" &
 target_pid=$!
@@ -62,6 +64,12 @@ vegeta_rate() {
 	"$vegeta" report -type json "$tmp/v.bin" > "$tmp/v.json"
 	echo "$(jq .rate "$tmp/v.json") $(cat "$tmp/cpu") $(jq .requests "$tmp/v.json") $(jq '.requests - (.success * .requests | round)' "$tmp/v.json")" >> "$tmp/rate.vegeta"
 }
+# The floor: one thread, blocking calls, no scheduler (bench/load/floor): the least CPU
+# sending at this rate costs on this machine.
+floor_rate() {
+	timed "$tmp/cpu" "$tmp/floor" -url "$url" -rate "$rate" -duration "$duration" > "$tmp/floor.json"
+	echo "$(jq .achieved_rate "$tmp/floor.json") $(cat "$tmp/cpu") $(jq .requests "$tmp/floor.json") 0" >> "$tmp/rate.floor"
+}
 ours_max() {
 	timed "$tmp/cpu" "$tmp/load" -url "$url" -workers "$workers" -duration "$duration" -timeout 30s -json > "$tmp/ours.json"
 	echo "$(jq .achieved_rate "$tmp/ours.json") $(cat "$tmp/cpu") $(jq .requests "$tmp/ours.json") $(jq .errors "$tmp/ours.json")" >> "$tmp/max.ours"
@@ -76,9 +84,9 @@ r=1
 while [ $r -le "$rounds" ]; do
 	echo "round $r" >&2
 	if [ $((r % 2)) -eq 1 ]; then
-		ours_rate; vegeta_rate; ours_max; vegeta_max
+		ours_rate; vegeta_rate; floor_rate; ours_max; vegeta_max
 	else
-		vegeta_rate; ours_rate; vegeta_max; ours_max
+		floor_rate; vegeta_rate; ours_rate; vegeta_max; ours_max
 	fi
 	r=$((r + 1))
 done
@@ -88,17 +96,19 @@ median() { awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END
 
 echo
 echo "each round: rate cpu_s requests errors"
-for f in rate.ours rate.vegeta max.ours max.vegeta; do
+for f in rate.ours rate.vegeta rate.floor max.ours max.vegeta; do
 	printf '%-12s' "$f"; tr '\n' ';' < "$tmp/$f"; echo
 done
 echo
 or=$(median "$tmp/rate.ours" 1); oc=$(median "$tmp/rate.ours" 2)
 vr=$(median "$tmp/rate.vegeta" 1); vc=$(median "$tmp/rate.vegeta" 2)
+fc=$(median "$tmp/rate.floor" 2)
 om=$(median "$tmp/max.ours" 1); vm=$(median "$tmp/max.vegeta" 1)
-awk -v asked="$rate" -v or="$or" -v oc="$oc" -v vr="$vr" -v vc="$vc" -v om="$om" -v vm="$vm" 'BEGIN {
+awk -v asked="$rate" -v fc="$fc" -v or="$or" -v oc="$oc" -v vr="$vr" -v vc="$vc" -v om="$om" -v vm="$vm" 'BEGIN {
 	printf "fixed rate %s/s, medians:\n", asked
 	printf "  achieved rate   shakedown %.2f/s (%.3f of asked)   vegeta %.2f/s (%.3f of asked)   goal: within 1%%\n", or, or / asked, vr, vr / asked
 	printf "  CPU seconds     shakedown %.2f   vegeta %.2f   ratio %.2f   goal: <= 0.70\n", oc, vc, oc / vc
+	printf "  CPU seconds     floor %.2f (one thread, blocking calls)   shakedown / floor %.2f   floor / vegeta %.2f\n", fc, oc / fc, fc / vc
 	printf "maximum rate, medians:\n"
 	printf "  requests/s      shakedown %.0f   vegeta %.0f   ratio %.2f   goal: >= 1.00\n", om, vm, om / vm
 }'

@@ -54,6 +54,7 @@ func main() {
 	bulkMB := flag.Int("bulk-mb", 500, "megabytes moved for the throughput figure")
 	idle := flag.Int("idle", 10000, "idle connections for the memory figure")
 	dur := flag.Duration("duration", 3*time.Second, "length of each request-rate and latency measurement")
+	relay := flag.String("relay", "", "run the floor relay, LISTEN=UPSTREAM, instead")
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
 	flag.Parse()
@@ -63,6 +64,14 @@ func main() {
 			set[strings.TrimSpace(f)] = true
 		}
 		want = func(f string) bool { return set[f] }
+	}
+	if *relay != "" {
+		listen, upstream, err := parseRelay(*relay)
+		if err == nil {
+			err = serveRelay(listen, upstream)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	if *serve != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -305,6 +314,8 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	}
 	results := map[string][]figures{}
 	var directBulk []float64 // MB/s with no proxy, one per run
+	var floorBulk []float64  // MB/s through the floor relay, one per run
+	var floorErr []float64   // ms, the latency-toxic figure's traffic with no proxy, one per run
 	for r := 0; r < runs; r++ {
 		tapi := freeAddr()
 		host, port, _ := net.SplitHostPort(tapi)
@@ -326,11 +337,30 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		if err != nil {
 			return err
 		}
+		if want("accuracy") {
+			e, err := accuracy(be.echo, 200*time.Millisecond, echoRTT, true)
+			if err != nil {
+				return err
+			}
+			floorErr = append(floorErr, e)
+			fmt.Printf("run %d direct     round-trip p99 error %6.3f ms (the same traffic, no proxy: the floor of the latency-toxic figure)\n", r+1, e)
+		}
 		if want("bulk") {
 			if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
 				directBulk = append(directBulk, tput)
 				fmt.Printf("run %d direct     bulk %7.0f MB/s (no proxy: the ceiling this machine gives now)\n", r+1, tput)
 			}
+			addr, stop, err := startRelay(self, be.bulk)
+			if err != nil {
+				return err
+			}
+			tput, err := throughput(addr, be.bulkBytes)
+			stop()
+			if err != nil {
+				return fmt.Errorf("floor relay: %w", err)
+			}
+			floorBulk = append(floorBulk, tput)
+			fmt.Printf("run %d floor      bulk %7.0f MB/s (the least relay: blocking splice, a thread per direction)\n", r+1, tput)
 		}
 		if want("rate") {
 			fmt.Printf("run %d direct     keep-alive %7.0f req/s (no proxy)\n", r+1, requestRate(be.http, 16, dur))
@@ -412,6 +442,10 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			verdict = "NOT MET"
 		}
 		fmt.Printf("  %-40s shakedown %12.3f  direct    %12.3f  ratio %6.2f×  goal %-6s %s\n", "bulk throughput against no proxy", s, d, s/d, "≥ 0.65×", verdict)
+		sort.Float64s(floorBulk)
+		f := floorBulk[len(floorBulk)/2]
+		fmt.Printf("  %-40s floor     %12.3f  direct    %12.3f  ratio %6.2f×  (the most any relay reaches here)\n", "", f, d, f/d)
+		fmt.Printf("  %-40s shakedown %12.3f  floor     %12.3f  ratio %6.2f×\n", "bulk throughput against the floor relay", s, f, s/f)
 	}
 	sa, ta := med("shakedown", func(f figures) float64 { return f.accuracy }), med("toxiproxy", func(f figures) float64 { return f.accuracy })
 	verdict := "met"
@@ -419,6 +453,10 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		verdict = "NOT MET"
 	}
 	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "200 ms latency toxic, p99 error", sa, ta, verdict)
+	if len(floorErr) > 0 {
+		sort.Float64s(floorErr)
+		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy: the floor)\n", "", floorErr[len(floorErr)/2])
+	}
 	return nil
 }
 
@@ -500,7 +538,7 @@ func measure(p *peer, l links, be backends, idle int, echoRTT time.Duration) (fi
 	if _, err := echo.AddToxic("lat", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 200}); err != nil {
 		return f, err
 	}
-	if f.accuracy, err = accuracy(echo.Listen, 200*time.Millisecond, echoRTT); err != nil {
+	if f.accuracy, err = accuracy(echo.Listen, 200*time.Millisecond, echoRTT, false); err != nil {
 		return f, err
 	}
 	return f, p.client.ResetState()
@@ -721,7 +759,11 @@ func roundTrip(addr string) (time.Duration, error) {
 // back and returns the p99 of |round trip − (latency + direct round trip)|, in ms. The
 // connections start spread over one latency period, so requests arrive at the proxy
 // spread out rather than all at once.
-func accuracy(addr string, latency, direct time.Duration) (float64, error) {
+//
+// With pause, the connections go straight to the echo backend and wait pause before each
+// round instead: the same traffic with no proxy and no toxic, whose error is the floor of
+// the figure (the driver's and the backend's own wake-ups on this machine now).
+func accuracy(addr string, latency, direct time.Duration, pause bool) (float64, error) {
 	const conns, rounds = 100, 20
 	var mu sync.Mutex
 	var errs []time.Duration
@@ -740,6 +782,9 @@ func accuracy(addr string, latency, direct time.Duration) (float64, error) {
 			defer c.Close()
 			b := make([]byte, 16)
 			for range rounds {
+				if pause {
+					time.Sleep(latency)
+				}
 				start := time.Now()
 				c.Write(b)
 				if _, err := io.ReadFull(c, b); err != nil {
@@ -748,7 +793,10 @@ func accuracy(addr string, latency, direct time.Duration) (float64, error) {
 					mu.Unlock()
 					return
 				}
-				e := time.Since(start) - latency - direct
+				e := time.Since(start) - direct
+				if !pause {
+					e -= latency
+				}
 				if e < 0 {
 					e = -e
 				}
