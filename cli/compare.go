@@ -14,6 +14,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/history"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
+	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/regress"
 )
 
@@ -298,7 +299,7 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 	against := "run " + c.Other.String()
 	head := "other"
 	if c.Reference != "" {
-		against = fmt.Sprintf("the median of %d passing run%s on %s", len(c.ReferenceRuns), plural(len(c.ReferenceRuns)), c.Reference)
+		against = fmt.Sprintf("the median of %d passing run%s on %s", len(c.ReferenceRuns), words.Plural(len(c.ReferenceRuns)), c.Reference)
 		head = "reference"
 	}
 	fmt.Fprintf(&b, "%s: run %s against %s\n\n", c.Experiment, c.Run, against)

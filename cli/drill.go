@@ -14,6 +14,7 @@ import (
 	"github.com/shakedown-dev/shakedown/dashboard"
 	"github.com/shakedown-dev/shakedown/drill"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/report"
 )
 
@@ -116,7 +117,7 @@ func (ds *drills) start(ctx context.Context, base string, o *dashboard.Options) 
 	ds.sched.Notifier.RunURL = func(id string) string { return base + "/runs/" + url.PathEscape(id) }
 	o.Schedules = ds.schedules
 	n := len(ds.sched.Drills)
-	fmt.Fprintf(ds.a.stdout, "running %d drill%s of %s\n", n, plural(n), ds.file)
+	fmt.Fprintf(ds.a.stdout, "running %d drill%s of %s\n", n, words.Plural(n), ds.file)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -116,10 +116,8 @@ func (a *app) printProblems(file string, err error) {
 		for _, p := range ps {
 			fmt.Fprintln(a.stderr, p.Error())
 		}
-		fmt.Fprintf(a.stderr, "%s: %d problem%s\n", file, len(ps), plural(len(ps)))
+		fmt.Fprintf(a.stderr, "%s: %d problem%s\n", file, len(ps), words.Plural(len(ps)))
 		return
 	}
 	fmt.Fprintf(a.stderr, "%s: %v\n", file, err)
 }
-
-func plural(n int) string { return words.Plural(n) }

@@ -20,6 +20,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/history"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // historyDSN is the store a command uses: --history when given, else $SHAKEDOWN_HISTORY,
@@ -323,7 +324,7 @@ added, and the command exits 2 after adding the other files.`,
 				if err != nil {
 					return shakedown.Wrap(shakedown.KindOf(err), "import "+file, err)
 				}
-				fmt.Fprintf(a.stdout, "%s: %d run%s added, %d already there\n", file, added, plural(added), present)
+				fmt.Fprintf(a.stdout, "%s: %d run%s added, %d already there\n", file, added, words.Plural(added), present)
 			}
 			if bad > 0 {
 				return exitError{code: shakedown.VerdictInvalid.ExitCode()}
@@ -396,7 +397,7 @@ that; with both, what either selects.`,
 					return err
 				}
 			}
-			fmt.Fprintf(a.stdout, "pruned %d run%s from %s\n", n, plural(n), dsn)
+			fmt.Fprintf(a.stdout, "pruned %d run%s from %s\n", n, words.Plural(n), dsn)
 			return nil
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/engine"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // claimFunc is engine.Options.Claim.
@@ -120,7 +121,7 @@ func (h *runHistory) summary() {
 	default:
 		list += " --history " + h.dsn.String()
 	}
-	fmt.Fprintf(h.a.stdout, "recorded %d run%s in the history (%s); list with: %s\n", h.recorded, plural(h.recorded), h.dsn, list)
+	fmt.Fprintf(h.a.stdout, "recorded %d run%s in the history (%s); list with: %s\n", h.recorded, words.Plural(h.recorded), h.dsn, list)
 }
 
 // close closes the store, once every lease is released.

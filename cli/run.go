@@ -18,6 +18,7 @@ import (
 	"github.com/shakedown-dev/shakedown/hold"
 	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/journal"
 	"github.com/shakedown-dev/shakedown/load"
 	"github.com/shakedown-dev/shakedown/monitor"
@@ -49,8 +50,8 @@ file:line:column: field.path: message. Exit 0 when all are valid, 2 otherwise.`,
 			}
 			for _, e := range exps {
 				fmt.Fprintf(a.stdout, "%s: ok (%s: %d target%s, %d fault%s, %d check%s)\n", e.File, e.Name,
-					len(e.Targets), plural(len(e.Targets)), len(e.Faults), plural(len(e.Faults)),
-					len(e.SteadyState)+len(e.StopIf), plural(len(e.SteadyState)+len(e.StopIf)))
+					len(e.Targets), words.Plural(len(e.Targets)), len(e.Faults), words.Plural(len(e.Faults)),
+					len(e.SteadyState)+len(e.StopIf), words.Plural(len(e.SteadyState)+len(e.StopIf)))
 			}
 			return nil
 		},
@@ -488,7 +489,7 @@ func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error
 	}
 	worst := shakedown.Worst(verdicts...)
 	if len(records) > 1 {
-		fmt.Fprintf(a.stdout, "suite: %d run%s, %s (exit %d)\n", len(records), plural(len(records)),
+		fmt.Fprintf(a.stdout, "suite: %d run%s, %s (exit %d)\n", len(records), words.Plural(len(records)),
 			report.Status(worst), worst.ExitCode())
 	}
 	hist.summary()

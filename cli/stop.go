@@ -45,6 +45,7 @@ import (
 	"github.com/shakedown-dev/shakedown/engine"
 	"github.com/shakedown-dev/shakedown/internal/private"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/journal"
 )
 
@@ -116,10 +117,10 @@ func (a *app) printStop(r StopResult) {
 	}
 	if r.Err != nil {
 		fmt.Fprintf(a.stdout, "FAILED  run %s: %d fault%s reverted in %v%s; not everything: %v\n",
-			r.Run, r.Reverted, plural(r.Reverted), took, how, r.Err)
+			r.Run, r.Reverted, words.Plural(r.Reverted), took, how, r.Err)
 		return
 	}
-	fmt.Fprintf(a.stdout, "stopped run %s: %d fault%s reverted in %v%s\n", r.Run, r.Reverted, plural(r.Reverted), took, how)
+	fmt.Fprintf(a.stdout, "stopped run %s: %d fault%s reverted in %v%s\n", r.Run, r.Reverted, words.Plural(r.Reverted), took, how)
 }
 
 // stopper says who stops, from where: "ann on build-3 (shakedown stop, pid 123)".
@@ -311,7 +312,7 @@ func (a *app) stopRun(ctx context.Context, stateDir string, r *journal.Run, by s
 	left := pending()
 	if left > 0 && res.Err == nil {
 		res.Err = shakedown.Errorf(shakedown.KindNotRestored, "stop run %s: %d fault%s still injected; see its journal %s",
-			r.ID, left, plural(left), journal.Path(stateDir, r.ID))
+			r.ID, left, words.Plural(left), journal.Path(stateDir, r.ID))
 	}
 	res.Reverted = max(len(seen)-left, 0)
 	res.Took = time.Since(start)

@@ -167,21 +167,19 @@ func (ck *check) bound(t *shakedown.Tolerance, phase shakedown.Phase) (float64, 
 // cannot be known (a baseline-relative one during the baseline, or without a baseline).
 func (ck *check) breach(v float64, phase shakedown.Phase) (breached, judged bool) {
 	judged = true
-	var hi, lo *float64
-	for _, b := range []struct {
-		t     *shakedown.Tolerance
-		bound **float64
-	}{{ck.c.Max, &hi}, {ck.c.Min, &lo}} {
-		if b.t == nil {
-			continue
+	known := func(t *shakedown.Tolerance) *float64 {
+		if t == nil {
+			return nil
 		}
-		if bound, ok := ck.bound(b.t, phase); ok {
-			*b.bound = &bound
-		} else {
+		b, ok := ck.bound(t, phase)
+		if !ok {
 			judged = false
+			return nil
 		}
+		return &b
 	}
-	return outside(v, hi, lo), judged
+	breached = outside(v, known(ck.c.Max), known(ck.c.Min))
+	return breached, judged
 }
 
 // outside says whether v is above hi or below lo, each where it is known (not nil).

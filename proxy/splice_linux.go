@@ -148,8 +148,13 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 // response traffic does. It stops with errChanged, the pipe empty, when changed() turns
 // true.
 func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64, changed func() bool) (eof bool, err error) {
+	var p *pipe // taken when bytes are there, kept while they keep coming
+	defer func() {
+		if p != nil {
+			putPipe(p) // empty: every return below has emptied it, or closed it
+		}
+	}()
 	for {
-		var p *pipe
 		var moved int
 		var serr error
 		stale := false
@@ -176,23 +181,14 @@ func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64, changed fun
 				return true
 			}
 		})
-		if err == nil {
-			err = serr
-		}
-		if err != nil {
-			if p != nil {
-				putPipe(p) // nothing went into it
-			}
+		switch {
+		case err != nil:
 			return false, err
-		}
-		if stale {
-			if p != nil {
-				putPipe(p)
-			}
+		case serr != nil:
+			return false, serr
+		case stale:
 			return false, errChanged
-		}
-		if moved == 0 {
-			putPipe(p)
+		case moved == 0:
 			return true, nil
 		}
 		left := moved
@@ -217,12 +213,12 @@ func spliceBulk(dstRC, srcRC syscall.RawConn, counter *atomic.Int64, changed fun
 		}
 		if err != nil || left > 0 {
 			p.close() // bytes may be left in it
+			p = nil
 			if err == nil {
 				err = unix.EIO
 			}
 			return false, err
 		}
-		putPipe(p)
 		counter.Add(int64(moved))
 		if moved < smallRead {
 			return false, nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/stats"
 )
 
@@ -71,7 +72,7 @@ func Gate(r *shakedown.Record, refs []*shakedown.Record, branch string, o Option
 	r.ExitCode = r.Verdict.ExitCode()
 	r.Reason = reg[0].Line(j.Runs, branch, o.Alpha)
 	if len(reg) > 1 {
-		r.Reason += fmt.Sprintf("; %d more figure%s regressed", len(reg)-1, plural(len(reg)-1))
+		r.Reason += fmt.Sprintf("; %d more figure%s regressed", len(reg)-1, words.Plural(len(reg)-1))
 	}
 	return true
 }

@@ -362,7 +362,7 @@ func (r Result) Line(runs int, branch string, alpha float64) string {
 		on = " on " + branch
 	}
 	return fmt.Sprintf("%s %s vs %s (median of %d run%s%s, %s)", r.Key(), Format(r.Value, r.Unit),
-		Format(r.Median, r.Unit), runs, plural(runs), on, PText(r.P, alpha))
+		Format(r.Median, r.Unit), runs, words.Plural(runs), on, PText(r.P, alpha))
 }
 
 // PText writes a p-value for people: "p<0.01" below alpha, else "p=0.23".
@@ -375,8 +375,6 @@ func PText(p, alpha float64) string {
 
 // Format writes a figure's value in its unit: "241ms", "2.5%", "48/s", "3".
 func Format(v float64, unit string) string { return shakedown.FormatFigure(v, unit) }
-
-func plural(n int) string { return words.Plural(n) }
 
 // relative is change as a share of base's size; a change from 0 is infinite (its sign kept),
 // no change from 0 is none.

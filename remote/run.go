@@ -101,7 +101,7 @@ func (c *Client) run(ctx context.Context, argv []string, stdin io.Reader, sudo b
 	}
 	defer s.Close()
 	stdout := &capped{max: MaxStdout}
-	stderr := &sessionTail{tail: tail{max: StderrTail}}
+	stderr := newSessionTail()
 	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
 	if err := s.Start(line); err != nil {
 		return out, shakedown.Wrap(shakedown.KindUnavailable, op, err)
@@ -188,23 +188,16 @@ type sessionTail struct {
 	first []byte // the wrapper's line, until its newline
 	sid   int
 	done  bool
-	ready chan struct{} // closed once the first line is in; made on first use
+	ready chan struct{} // closed once the first line is in
 	tail
 }
 
-// known is closed once the first line has been written: the session, if any, is known.
-func (t *sessionTail) known() <-chan struct{} {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.readyLocked()
+func newSessionTail() *sessionTail {
+	return &sessionTail{ready: make(chan struct{}), tail: tail{max: StderrTail}}
 }
 
-func (t *sessionTail) readyLocked() chan struct{} {
-	if t.ready == nil {
-		t.ready = make(chan struct{})
-	}
-	return t.ready
-}
+// known is closed once the first line has been written: the session, if any, is known.
+func (t *sessionTail) known() <-chan struct{} { return t.ready }
 
 func (t *sessionTail) Write(p []byte) (int, error) {
 	t.mu.Lock()
@@ -219,7 +212,7 @@ func (t *sessionTail) Write(p []byte) (int, error) {
 		t.first = append(t.first, p[:i]...)
 		p = p[i+1:]
 		t.done = true
-		close(t.readyLocked())
+		close(t.ready)
 		if v, ok := strings.CutPrefix(string(t.first), "shakedown-session "); ok {
 			t.sid, _ = strconv.Atoi(v)
 		} else { // not the wrapper's line (the wrapper could not start): keep it

@@ -10,8 +10,7 @@ import (
 func TestSessionTail(t *testing.T) {
 	const stream = "shakedown-session 4242\nfirst error\nsecond error\n"
 	for cut := 0; cut <= len(stream); cut++ {
-		var st sessionTail
-		st.max = StderrTail
+		st := newSessionTail()
 		for _, p := range []string{stream[:cut], stream[cut:]} {
 			if n, err := st.Write([]byte(p)); n != len(p) || err != nil {
 				t.Fatalf("cut %d: Write = %d, %v", cut, n, err)
@@ -27,8 +26,7 @@ func TestSessionTail(t *testing.T) {
 		}
 	}
 	// A first line that is not the wrapper's (it could not start) is kept, and names no session.
-	var st sessionTail
-	st.max = StderrTail
+	st := newSessionTail()
 	st.Write([]byte("sh: 1: cannot open /proc/1/stat\n"))
 	if st.session() != 0 || !strings.Contains(st.String(), "cannot open") {
 		t.Errorf("a foreign first line: session %d, rest %q", st.session(), st.String())

@@ -45,7 +45,7 @@ func (c *Client) Start(argv []string) (*Session, error) {
 		s.Close()
 		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
-	stderr := &sessionTail{tail: tail{max: StderrTail}}
+	stderr := newSessionTail()
 	s.Stderr = stderr
 	if err := s.Start(line); err != nil {
 		s.Close()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/words"
 )
 
 // RegressionCase prefixes the JUnit testcase of each figure that regressed; GateCase is the
@@ -37,9 +38,9 @@ func gateSummary(g *shakedown.GateRecord) string {
 		}
 		return note + on
 	case len(g.Regressions) == 0:
-		return fmt.Sprintf("no regression in %s against %s%s", plural(len(g.Figures), "figure"), plural(runs, "run"), on)
+		return fmt.Sprintf("no regression in %s against %s%s", words.Count(len(g.Figures), "figure"), words.Count(runs, "run"), on)
 	}
-	return fmt.Sprintf("%d of %s regressed against %s%s", len(g.Regressions), plural(len(g.Figures), "figure"), plural(runs, "run"), on)
+	return fmt.Sprintf("%d of %s regressed against %s%s", len(g.Regressions), words.Count(len(g.Figures), "figure"), words.Count(runs, "run"), on)
 }
 
 // regressed returns the figures of g that regressed, in the order of g.Regressions (the
@@ -90,7 +91,7 @@ func figureLine(g *shakedown.GateRecord, f shakedown.GateFigure) string {
 	}
 	return fmt.Sprintf("%s %s vs %s (median of %s%s, %s), %s", oneLine(figureKey(f)),
 		shakedown.FormatFigure(f.Value, f.Unit), shakedown.FormatFigure(f.Median, f.Unit),
-		plural(f.N, "run"), on, pText(f.P, g.Alpha), changeText(f))
+		words.Count(f.N, "run"), on, pText(f.P, g.Alpha), changeText(f))
 }
 
 // gateCases are the JUnit testcases of the gate: a failure per figure that regressed, named

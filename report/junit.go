@@ -60,9 +60,6 @@ func WriteJUnit(w io.Writer, records []*shakedown.Record) error {
 	return nil
 }
 
-// plural writes "1 sample", "2 samples".
-func plural(n int, word string) string { return words.Count(n, word) }
-
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 func junitSuite(i int, r *shakedown.Record) junit.Testsuite {
@@ -170,7 +167,7 @@ func checkCase(class string, r *shakedown.Record, c *shakedown.CheckRecord) juni
 		if !pr.Held {
 			state = "breached"
 		}
-		extras := append([]string{state, plural(len(pr.Samples), "sample")}, checkExtras(pr)...)
+		extras := append([]string{state, words.Count(len(pr.Samples), "sample")}, checkExtras(pr)...)
 		fmt.Fprintf(&data, "%s (%s)\n", checkPhaseLine(p, pr), strings.Join(extras, ", "))
 	}
 
