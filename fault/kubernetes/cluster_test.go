@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func TestResolveIntegration(t *testing.T) {
@@ -481,7 +482,13 @@ func TestForbiddenIntegration(t *testing.T) {
 	}
 	reader := Cluster{Kubeconfig: kc}
 	kind, _ := reg.Target(KindPods)
-	ins, err := kind.Resolve(ctx, shakedown.Env{}, &PodsParams{Cluster: reader, Namespace: b.ns, Labels: map[string]string{"app": "web"}})
+	// The API server's authorizer sees a new role binding a moment after it is made: until
+	// then the reader may list nothing. Wait for it, with a deadline.
+	var ins []shakedown.Instance
+	testenv.WaitFor(t, "the reader's role binding to take effect", 30*time.Second, func() bool {
+		ins, err = kind.Resolve(ctx, shakedown.Env{}, &PodsParams{Cluster: reader, Namespace: b.ns, Labels: map[string]string{"app": "web"}})
+		return !shakedown.IsKind(err, shakedown.KindPermission)
+	})
 	if err != nil || len(ins) != 2 {
 		t.Fatalf("reader resolves pods: %d, %v", len(ins), err)
 	}
