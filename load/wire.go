@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -42,9 +40,6 @@ type wireConn struct {
 	c net.Conn
 	r *bufio.Reader
 }
-
-// errMalformed is an answer that is not HTTP/1.x.
-var errMalformed = errors.New("malformed HTTP response")
 
 // newWire returns the client for req, or nil when the lean client cannot send it as the
 // default client would (not plain http).
@@ -154,170 +149,4 @@ func (w *wire) roundTrip(wc *wireConn, deadline time.Time) (status int, location
 		return 0, "", false, false, err
 	}
 	return readAnswer(wc.r, w.head)
-}
-
-// readAnswer reads one answer from r, to the end of its body; head says it answers a HEAD
-// request. keep and answered are roundTrip's.
-func readAnswer(r *bufio.Reader, head bool) (status int, location string, keep, answered bool, err error) {
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			return 0, "", false, answered || len(line) > 0, err
-		}
-		answered = true
-		// HTTP/1.x NNN reason
-		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-			return 0, "", false, true, errMalformed
-		}
-		status, err = strconv.Atoi(string(line[9:12]))
-		if err != nil || status < 100 || (len(line) > 12 && line[12] != ' ') {
-			return 0, "", false, true, errMalformed
-		}
-		keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise
-		length, chunked := int64(-1), false
-		for {
-			h, err := readLine(r)
-			if err != nil {
-				return status, "", false, true, unexpected(err)
-			}
-			if len(h) == 0 {
-				break
-			}
-			k, v, ok := bytes.Cut(h, []byte(":"))
-			if !ok {
-				return status, "", false, true, errMalformed
-			}
-			v = bytes.TrimSpace(v)
-			switch {
-			case equalFold(k, "content-length"):
-				n, err := strconv.ParseInt(string(v), 10, 64)
-				if err != nil || n < 0 {
-					return status, "", false, true, errMalformed
-				}
-				length = n
-			case equalFold(k, "transfer-encoding"):
-				chunked = equalFold(v, "chunked")
-			case equalFold(k, "connection"):
-				if equalFold(v, "close") {
-					keep = false
-				} else if equalFold(v, "keep-alive") && line[7] == '0' {
-					keep = true
-				}
-			case equalFold(k, "location"):
-				location = string(v)
-			}
-		}
-		if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-			location = ""
-			continue // an interim answer: the final one follows
-		}
-		if !redirect(status) {
-			location = ""
-		}
-		switch {
-		case head || status == http.StatusNoContent || status == http.StatusNotModified || status == http.StatusSwitchingProtocols:
-			if status == http.StatusSwitchingProtocols {
-				keep = false
-			}
-		case chunked:
-			err = discardChunked(r)
-		case length >= 0:
-			var n int
-			n, err = r.Discard(int(length))
-			if err != nil && int64(n) < length {
-				err = unexpected(err)
-			}
-		default: // the body runs to the end of the connection
-			keep = false
-			_, err = io.Copy(io.Discard, r)
-		}
-		if err != nil {
-			return status, "", false, true, err
-		}
-		return status, location, keep, true, nil
-	}
-}
-
-func redirect(status int) bool {
-	switch status {
-	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		return true
-	}
-	return false
-}
-
-// readLine reads one line without its CRLF. A line longer than the reader's buffer is
-// cut to the buffer's length (the rest is skipped): the headers read here are short.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	line, err := r.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		line = append([]byte(nil), line...)
-		for err == bufio.ErrBufferFull {
-			_, err = r.ReadSlice('\n')
-		}
-	}
-	if err != nil {
-		return line, err
-	}
-	return bytes.TrimRight(line, "\r\n"), nil
-}
-
-// discardChunked reads a chunked body and its trailers to their end.
-func discardChunked(r *bufio.Reader) error {
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			return unexpected(err)
-		}
-		size, _, _ := bytes.Cut(line, []byte(";"))
-		n, err := strconv.ParseInt(string(bytes.TrimSpace(size)), 16, 64)
-		if err != nil || n < 0 {
-			return errMalformed
-		}
-		if n == 0 {
-			for { // trailers, up to the empty line
-				t, err := readLine(r)
-				if err != nil {
-					return unexpected(err)
-				}
-				if len(t) == 0 {
-					return nil
-				}
-			}
-		}
-		if _, err := r.Discard(int(n)); err != nil {
-			return unexpected(err)
-		}
-		if crlf, err := readLine(r); err != nil || len(crlf) != 0 {
-			if err == nil {
-				err = errMalformed
-			}
-			return unexpected(err)
-		}
-	}
-}
-
-// unexpected turns the end of the connection in the middle of an answer into
-// io.ErrUnexpectedEOF.
-func unexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -2,7 +2,6 @@ package load
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -245,33 +244,4 @@ func TestWireFollowsRedirects(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzReadAnswer: any bytes from a server give an answer or an error, never a panic or a
-// hang; an answer read whole has a status of three digits, and a Location only when it
-// is a redirect.
-func FuzzReadAnswer(f *testing.F) {
-	for _, s := range []string{
-		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n",
-		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n",
-		"HTTP/1.0 200 OK\r\n\r\nto the end",
-		"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
-	} {
-		f.Add([]byte(s), false)
-	}
-	f.Fuzz(func(t *testing.T, b []byte, head bool) {
-		status, location, _, _, err := readAnswer(bufio.NewReaderSize(bytes.NewReader(b), 4096), head)
-		if err != nil {
-			return
-		}
-		if status < 100 || status > 999 {
-			t.Errorf("status %d read without error", status)
-		}
-		if location != "" && !redirect(status) {
-			t.Errorf("location %q given with status %d", location, status)
-		}
-	})
 }
