@@ -188,7 +188,7 @@ func (g *Generator) Run(ctx context.Context) error {
 	g.rec.begin(start)
 	if g.workers > 0 {
 		g.runClosed(ctx)
-	} else {
+	} else if !g.runLoop(ctx, start) {
 		g.runOpen(ctx, start)
 	}
 	if g.wire != nil {
@@ -326,14 +326,7 @@ func (g *Generator) hit(ctx context.Context, j job) {
 	if early := j.sched.Sub(g.now()); early > 0 {
 		time.Sleep(early)
 	}
-	sent := g.now()
-	o := outcome{sched: j.sched, sent: sent, late: sent.Sub(j.sched) > LateAfter}
-	if !j.blocked && sent.After(j.sched) {
-		o.from = sent
-	}
-	if !j.blocked {
-		j.fl.start(sent)
-	}
+	o := g.leave(j)
 	var err error
 	rctx := context.Background()
 	if g.wire != nil {
@@ -352,6 +345,25 @@ func (g *Generator) hit(ctx context.Context, j job) {
 		o.status, err = g.send(rctx)
 		cancel()
 	}
+	g.land(j, o, err, rctx)
+}
+
+// leave is the outcome of j as it leaves, now.
+func (g *Generator) leave(j job) outcome {
+	sent := g.now()
+	o := outcome{sched: j.sched, sent: sent, late: sent.Sub(j.sched) > LateAfter}
+	if !j.blocked && sent.After(j.sched) {
+		o.from = sent
+	}
+	if !j.blocked {
+		j.fl.start(sent)
+	}
+	return o
+}
+
+// land records the outcome o of j, answered now with o.status or failed with err (under
+// rctx, the request's context).
+func (g *Generator) land(j job, o outcome, err error, rctx context.Context) {
 	o.done = g.now()
 	switch {
 	case err != nil:

@@ -66,25 +66,28 @@ func newTestWire(t *testing.T, method, rawURL string) *wire {
 	return w
 }
 
+// answerKinds are answers of each kind of body, and whether the connection is kept.
+var answerKinds = []struct {
+	name   string
+	answer rawAnswer
+	status int
+	keep   bool
+}{
+	{"content-length", rawAnswer{text: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"}, 200, true},
+	{"chunked with trailer", rawAnswer{text: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n"}, 200, true},
+	{"interim 100 first", rawAnswer{text: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nno"}, 503, true},
+	{"no content", rawAnswer{text: "HTTP/1.1 204 No Content\r\n\r\n"}, 204, true},
+	{"connection close", rawAnswer{text: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", close: true}, 200, false},
+	{"http/1.0 to the end", rawAnswer{text: "HTTP/1.0 200 OK\r\n\r\nbody to the end", close: true}, 200, false},
+	{"http/1.0 keep-alive", rawAnswer{text: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"}, 200, true},
+	{"long header", rawAnswer{text: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 10000) + "\r\nContent-Length: 2\r\n\r\nok"}, 200, true},
+}
+
 // TestWireReadsEveryKindOfAnswer: each kind of body is read to its end, so the next
 // answer on the same connection is read right, and a connection is kept exactly when
 // HTTP/1.x says it may be.
 func TestWireReadsEveryKindOfAnswer(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		answer rawAnswer
-		status int
-		keep   bool
-	}{
-		{"content-length", rawAnswer{text: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"}, 200, true},
-		{"chunked with trailer", rawAnswer{text: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n"}, 200, true},
-		{"interim 100 first", rawAnswer{text: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nno"}, 503, true},
-		{"no content", rawAnswer{text: "HTTP/1.1 204 No Content\r\n\r\n"}, 204, true},
-		{"connection close", rawAnswer{text: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", close: true}, 200, false},
-		{"http/1.0 to the end", rawAnswer{text: "HTTP/1.0 200 OK\r\n\r\nbody to the end", close: true}, 200, false},
-		{"http/1.0 keep-alive", rawAnswer{text: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"}, 200, true},
-		{"long header", rawAnswer{text: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 10000) + "\r\nContent-Length: 2\r\n\r\nok"}, 200, true},
-	} {
+	for _, c := range answerKinds {
 		t.Run(c.name, func(t *testing.T) {
 			s := newRawServer(t, c.answer)
 			w := newTestWire(t, "GET", "http://"+s.addr+"/x")

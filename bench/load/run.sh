@@ -3,9 +3,9 @@
 # local target in the same run:
 #   - at a fixed rate (RATE, default 2000/s, for DURATION, default 15s): the achieved rate
 #     (goal: within 1 % of the rate asked) and the CPU seconds (user + sys) the generator
-#     process used (goal: at most 0.7 of vegeta's), and beside them the CPU of the floor
-#     (bench/load/floor: one thread sending on the same schedule with blocking calls), the
-#     least any generator can use here;
+#     process used (goal: at most 0.7 of vegeta's), and beside them the CPU of the
+#     simplest sender (bench/load/blocking: one thread sending on the same schedule with
+#     blocking calls: sleep, write, read);
 #   - at maximum rate with WORKERS (default 16) workers, closed model: requests per second
 #     (goal: at least vegeta's).
 # Each measurement is taken ROUNDS times (default 3), the tools alternating which goes
@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-(cd "$repo" && go build -o "$tmp/load" ./bench/load && go build -o "$tmp/target" ./bench/load/target && go build -o "$tmp/floor" ./bench/load/floor)
+(cd "$repo" && go build -o "$tmp/load" ./bench/load && go build -o "$tmp/target" ./bench/load/target && go build -o "$tmp/blocking" ./bench/load/blocking)
 
 "$tmp/target" -addr-file "$tmp/addr" &
 target_pid=$!
@@ -64,11 +64,11 @@ vegeta_rate() {
 	"$vegeta" report -type json "$tmp/v.bin" > "$tmp/v.json"
 	echo "$(jq .rate "$tmp/v.json") $(cat "$tmp/cpu") $(jq .requests "$tmp/v.json") $(jq '.requests - (.success * .requests | round)' "$tmp/v.json")" >> "$tmp/rate.vegeta"
 }
-# The floor: one thread, blocking calls, no scheduler (bench/load/floor): the least CPU
-# sending at this rate costs on this machine.
-floor_rate() {
-	timed "$tmp/cpu" "$tmp/floor" -url "$url" -rate "$rate" -duration "$duration" > "$tmp/floor.json"
-	echo "$(jq .achieved_rate "$tmp/floor.json") $(cat "$tmp/cpu") $(jq .requests "$tmp/floor.json") 0" >> "$tmp/rate.floor"
+# The simplest sender: one thread, blocking calls, no scheduler (bench/load/blocking): what
+# sending at this rate costs the kernel, for reference.
+blocking_rate() {
+	timed "$tmp/cpu" "$tmp/blocking" -url "$url" -rate "$rate" -duration "$duration" > "$tmp/blocking.json"
+	echo "$(jq .achieved_rate "$tmp/blocking.json") $(cat "$tmp/cpu") $(jq .requests "$tmp/blocking.json") 0" >> "$tmp/rate.blocking"
 }
 ours_max() {
 	timed "$tmp/cpu" "$tmp/load" -url "$url" -workers "$workers" -duration "$duration" -timeout 30s -json > "$tmp/ours.json"
@@ -84,9 +84,9 @@ r=1
 while [ $r -le "$rounds" ]; do
 	echo "round $r" >&2
 	if [ $((r % 2)) -eq 1 ]; then
-		ours_rate; vegeta_rate; floor_rate; ours_max; vegeta_max
+		ours_rate; vegeta_rate; blocking_rate; ours_max; vegeta_max
 	else
-		floor_rate; vegeta_rate; ours_rate; vegeta_max; ours_max
+		blocking_rate; vegeta_rate; ours_rate; vegeta_max; ours_max
 	fi
 	r=$((r + 1))
 done
@@ -96,19 +96,19 @@ median() { awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END
 
 echo
 echo "each round: rate cpu_s requests errors"
-for f in rate.ours rate.vegeta rate.floor max.ours max.vegeta; do
+for f in rate.ours rate.vegeta rate.blocking max.ours max.vegeta; do
 	printf '%-12s' "$f"; tr '\n' ';' < "$tmp/$f"; echo
 done
 echo
 or=$(median "$tmp/rate.ours" 1); oc=$(median "$tmp/rate.ours" 2)
 vr=$(median "$tmp/rate.vegeta" 1); vc=$(median "$tmp/rate.vegeta" 2)
-fc=$(median "$tmp/rate.floor" 2)
+fc=$(median "$tmp/rate.blocking" 2)
 om=$(median "$tmp/max.ours" 1); vm=$(median "$tmp/max.vegeta" 1)
 awk -v asked="$rate" -v fc="$fc" -v or="$or" -v oc="$oc" -v vr="$vr" -v vc="$vc" -v om="$om" -v vm="$vm" 'BEGIN {
 	printf "fixed rate %s/s, medians:\n", asked
 	printf "  achieved rate   shakedown %.2f/s (%.3f of asked)   vegeta %.2f/s (%.3f of asked)   goal: within 1%%\n", or, or / asked, vr, vr / asked
 	printf "  CPU seconds     shakedown %.2f   vegeta %.2f   ratio %.2f   goal: <= 0.70\n", oc, vc, oc / vc
-	printf "  CPU seconds     floor %.2f (one thread, blocking calls)   shakedown / floor %.2f   floor / vegeta %.2f\n", fc, oc / fc, fc / vc
+	printf "  CPU seconds     blocking sender %.2f (one thread: sleep, write, read)   shakedown / it %.2f   it / vegeta %.2f\n", fc, oc / fc, fc / vc
 	printf "maximum rate, medians:\n"
 	printf "  requests/s      shakedown %.0f   vegeta %.0f   ratio %.2f   goal: >= 1.00\n", om, vm, om / vm
 }'

@@ -1,12 +1,14 @@
 //go:build linux
 
-// Command floor is the least a load generator can do at a fixed rate on this machine, for
-// bench/load/run.sh to measure beside shakedown's generator and vegeta: one OS thread
-// that sleeps in the kernel until each request is due (clock_nanosleep to an absolute
-// time), writes a prepared GET on one kept-alive connection and reads the answer, all with
-// blocking system calls and no scheduler, poller, timer heap or bookkeeping. It only
-// knows answers with a Content-Length (the bench's target sends one). The CPU it uses is
-// what the kernel charges for sending on a schedule; a generator cannot use less.
+// Command blocking is the simplest sender at a fixed rate, for bench/load/run.sh to
+// measure beside shakedown's generator and vegeta: one OS thread that sleeps in the kernel
+// until each request is due (clock_nanosleep to an absolute time), writes a prepared GET
+// on one kept-alive connection and reads the answer, all with blocking system calls and no
+// scheduler, poller, timer heap or bookkeeping. It only knows answers with a
+// Content-Length (the bench's target sends one), and it cannot send while it waits for an
+// answer: it is a reference for what sending on a schedule costs the kernel, not a load
+// generator. (shakedown's generator uses less: its one wait per event serves both the due
+// time and the answer, where this one sleeps twice.)
 package main
 
 import (
@@ -30,7 +32,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "how long to send")
 	flag.Parse()
 	if err := run(*target, *rate, *duration); err != nil {
-		fmt.Fprintln(os.Stderr, "floor:", err)
+		fmt.Fprintln(os.Stderr, "blocking:", err)
 		os.Exit(1)
 	}
 }
@@ -54,7 +56,7 @@ func run(target string, rate int, duration time.Duration) error {
 	if err := unix.SetNonblock(fd, false); err != nil {
 		return err
 	}
-	req := []byte("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: floor\r\n\r\n")
+	req := []byte("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: blocking\r\n\r\n")
 	buf := make([]byte, 64<<10)
 	n := int64(duration.Seconds() * float64(rate))
 	var now unix.Timespec
