@@ -91,13 +91,16 @@ func (g *Generator) runLoop(ctx context.Context, start time.Time) bool {
 	}
 	l := &loop{
 		g: g, w: g.wire, ctx: context.WithoutCancel(ctx), epfd: epfd, wake: wake,
-		buf: make([]byte, 64<<10), evs: make([]unix.EpollEvent, 64), hold: runtime.GOMAXPROCS(0) > 1, conns: map[int32]*loopConn{},
+		buf: make([]byte, 64<<10), evs: make([]unix.EpollEvent, 64), hold: takeHold(), conns: map[int32]*loopConn{},
 	}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
 		l.close()
 		return false
 	}
 	defer l.close()
+	if l.hold {
+		defer holders.Add(-1)
+	}
 	stopWaking := context.AfterFunc(ctx, l.poke)
 	defer stopWaking()
 	l.run(ctx, start)
@@ -213,6 +216,7 @@ func (l *loop) start(r *loopReq) {
 			l.write(c, r)
 		})
 	}()
+	l.handOver()
 }
 
 // dial connects with wire's dialer and returns a descriptor of the connection's own,
@@ -337,6 +341,7 @@ func (l *loop) answered(c *loopConn) {
 			l.land(r, status, err, rctx)
 		})
 	}()
+	l.handOver()
 }
 
 // fail ends c's request with err and closes c. A request that found its reused
@@ -480,11 +485,32 @@ func (l *loop) close() {
 // holdUpTo is the longest wait in which the loop keeps its P (see epollWait).
 const holdUpTo = 10 * time.Millisecond
 
+// holders counts the loops whose short waits keep their P.
+var holders atomic.Int32
+
+// takeHold reports whether a new loop may keep its P in short waits: as long as one P
+// is left to the rest of the program (the engine's probes, its API, other loads).
+func takeHold() bool {
+	if holders.Add(1) <= int32(runtime.GOMAXPROCS(0)-1) {
+		return true
+	}
+	holders.Add(-1)
+	return false
+}
+
+// handOver lets a goroutine the loop just started run at once: on a P the loop keeps,
+// it would wait for another P to steal it.
+func (l *loop) handOver() {
+	if l.hold {
+		runtime.Gosched()
+	}
+}
+
 // epollWait waits on epfd until at (forever when zero), to the nanosecond where the
 // kernel has epoll_pwait2 (5.11), to the millisecond after it where not.
 //
-// A wait of at most holdUpTo keeps the goroutine's P when hold is set (the process has
-// more than one), as a goroutine that computes would: the runtime wakes its monitor thread
+// A wait of at most holdUpTo keeps the goroutine's P when hold is set (see takeHold), as
+// a goroutine that computes would: the runtime wakes its monitor thread
 // each time a goroutine enters a system call while the monitor sleeps, and that thread
 // then polls every 20 µs for a while. Sending every half millisecond, those wake-ups cost
 // more than the sending (bench/load). Nothing waits on the P meanwhile: the other Ps run

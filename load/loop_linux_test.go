@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -147,5 +148,25 @@ func TestLoopMaxInFlight(t *testing.T) {
 	}
 	if sent > 2*max { // 500 ms of 300 ms timeouts: two rounds of three at most
 		t.Errorf("%d requests sent with %d in flight at most over 500 ms of 300 ms timeouts", sent, max)
+	}
+}
+
+// TestLoopsLeaveAPFree: loops keep their P in short waits only while one P is left to the
+// rest of the program.
+func TestLoopsLeaveAPFree(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	if holders.Load() != 0 {
+		t.Fatalf("%d loops hold a P before the test", holders.Load())
+	}
+	if !takeHold() || !takeHold() {
+		t.Fatal("two loops of three Ps may not hold theirs")
+	}
+	if takeHold() {
+		t.Error("a third loop of three Ps holds its P: none is left")
+	}
+	holders.Add(-2)
+	runtime.GOMAXPROCS(1)
+	if takeHold() {
+		t.Error("the loop of a one-P program holds it")
 	}
 }
