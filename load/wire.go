@@ -15,9 +15,11 @@ import (
 // wire is the HTTP/1.1 client of a plain http:// load sent with the default client. The
 // request never changes, so its bytes are made once (by net/http, as its client would send
 // them); a send writes them on an idle keep-alive connection and reads the answer in the
-// sending goroutine. net/http's client hands each request from the caller to a writing and
-// a reading goroutine of the connection and back; measured at 2,000 requests/s, those
-// hand-offs were most of the generator's CPU (bench/load).
+// sending goroutine. net/http's client hands each request from the caller to a writing
+// and a reading goroutine of the connection and back; measured at 2,000 requests/s, those
+// hand-offs were most of the generator's CPU (bench/load). On Linux an open-model load
+// goes further: one event loop sends it all, with these bytes, answers and retries (see
+// loop).
 //
 // It does what the default client does for such a request: keep-alive connections (up to
 // DefaultMaxInFlight idle), a retry on a new connection when the server had closed an idle
