@@ -170,3 +170,34 @@ func TestLoopsLeaveAPFree(t *testing.T) {
 		t.Error("the loop of a one-P program holds it")
 	}
 }
+
+// TestLoopEndlessAnswerTimesOut: an answer that never ends — a chunked body without end,
+// a header line without end — times out at the load's timeout, and its connection is
+// closed rather than kept.
+func TestLoopEndlessAnswerTimesOut(t *testing.T) {
+	for _, c := range []struct{ name, head, more string }{
+		{"endless body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "400\r\n" + strings.Repeat("x", 0x400) + "\r\n"},
+		{"endless header", "HTTP/1.1 200 OK\r\nX-Endless: ", strings.Repeat("y", 1024)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := testenv.Serve(t, func(conn net.Conn) {
+				defer conn.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+					return
+				}
+				io.WriteString(conn, c.head)
+				for {
+					if _, err := io.WriteString(conn, c.more); err != nil {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+			g := runLoopLoad(t, &shakedown.LoadSpec{Name: "endless", URL: "http://" + addr + "/", Rate: 20, Timeout: 200 * time.Millisecond}, Options{}, 300*time.Millisecond)
+			rep := g.Report()
+			if rep.Requests < 3 || rep.ErrorKinds["timeout"] != rep.Requests {
+				t.Errorf("%d requests, error kinds %v; want every one timed out", rep.Requests, rep.ErrorKinds)
+			}
+		})
+	}
+}
