@@ -134,7 +134,7 @@ func (l *loop) run(ctx context.Context, start time.Time) {
 				// busy, and those still waiting for one, count as errors ("not sent")
 				// whose latency runs to the end, as runOpen's.
 				for ; next.Before(stop); i++ {
-					l.due(job{sched: next, fl: g.rec.schedule(next)}, now, false)
+					l.due(job{sched: next, fl: g.rec.schedule(next)}, stop, false)
 					next = start.Add(offset(rate, g.spec.Ramp, i+1))
 				}
 				for _, r := range l.queued {
@@ -164,8 +164,8 @@ func (l *loop) run(ctx context.Context, start time.Time) {
 }
 
 // due sends j, which is due, or queues it (wait) when MaxInFlight requests are in flight;
-// without wait it counts as not sent then.
-func (l *loop) due(j job, now time.Time, wait bool) {
+// without wait it counts as not sent then, its latency running to end.
+func (l *loop) due(j job, end time.Time, wait bool) {
 	switch {
 	case l.busy < l.g.maxInFlight:
 		l.send(&loopReq{j: j})
@@ -174,7 +174,7 @@ func (l *loop) due(j job, now time.Time, wait bool) {
 		j.fl.start(j.sched) // its wait is latency
 		l.queued = append(l.queued, &loopReq{j: j})
 	default:
-		l.g.rec.add(j.fl, outcome{sched: j.sched, done: now, late: true, errKind: "not sent"})
+		l.g.rec.add(j.fl, outcome{sched: j.sched, done: end, late: true, errKind: "not sent"})
 	}
 }
 
