@@ -13,7 +13,9 @@
 // measured in short turns of each in alternation, so that load from elsewhere weighs on
 // all alike. The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
-// period, measured once the proxy has let go of the idle connections.
+// period, measured once the proxy has let go of the idle connections; beside it, the wake
+// floor (wake.go): how late a process of its own wakes at a time, which no proxy's delay
+// can beat.
 //
 // With -serve ADDR it is instead shakedown's proxy daemon (proxy.Serve), so that both
 // proxies run as processes of their own.
@@ -55,6 +57,7 @@ func main() {
 	idle := flag.Int("idle", 10000, "idle connections for the memory figure")
 	dur := flag.Duration("duration", 3*time.Second, "length of each request-rate and latency measurement")
 	relay := flag.String("relay", "", "run the floor relay, LISTEN=UPSTREAM, instead")
+	wake := flag.Duration("wake", 0, "run the wake floor for this long instead, and print its p99 in ms")
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
 	flag.Parse()
@@ -64,6 +67,10 @@ func main() {
 			set[strings.TrimSpace(f)] = true
 		}
 		want = func(f string) bool { return set[f] }
+	}
+	if *wake > 0 {
+		fmt.Printf("%.3f\n", ms(wakeLateness(*wake)))
+		return
 	}
 	if *relay != "" {
 		listen, upstream, err := parseRelay(*relay)
@@ -316,6 +323,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	var directBulk []float64 // MB/s with no proxy, one per run
 	var floorBulk []float64  // MB/s through the floor relay, one per run
 	var floorErr []float64   // ms, the latency-toxic figure's traffic with no proxy, one per run
+	var wakeErr []float64    // ms, the wake floor's p99, one per run
 	for r := 0; r < runs; r++ {
 		tapi := freeAddr()
 		host, port, _ := net.SplitHostPort(tapi)
@@ -343,7 +351,13 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				return err
 			}
 			floorErr = append(floorErr, e)
-			fmt.Printf("run %d direct     round-trip p99 error %6.3f ms (the same traffic, no proxy: the floor of the latency-toxic figure)\n", r+1, e)
+			fmt.Printf("run %d direct     round-trip p99 error %6.3f ms (the same traffic, no proxy)\n", r+1, e)
+			w, err := wakeFloor(self, 4*time.Second)
+			if err != nil {
+				return err
+			}
+			wakeErr = append(wakeErr, w)
+			fmt.Printf("run %d wake       p99 late %6.3f ms (a thread of its own process sleeping to a time, %d/s: the floor of any proxy's delay)\n", r+1, w, wakeRate)
 		}
 		if want("bulk") {
 			if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
@@ -455,7 +469,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "200 ms latency toxic, p99 error", sa, ta, verdict)
 	if len(floorErr) > 0 {
 		sort.Float64s(floorErr)
-		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy: the floor)\n", "", floorErr[len(floorErr)/2])
+		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy)\n", "", floorErr[len(floorErr)/2])
+		sort.Float64s(wakeErr)
+		fmt.Printf("  %-40s wake      %9.3f ms  (p99 of a timed wake in a process of its own: the floor of any proxy's delay)\n", "", wakeErr[len(wakeErr)/2])
 	}
 	return nil
 }
