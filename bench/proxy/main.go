@@ -13,9 +13,9 @@
 // measured in short turns of each in alternation, so that load from elsewhere weighs on
 // all alike. The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
-// period, measured once the proxy has let go of the idle connections; beside it, the wake
-// floor (wake.go): how late a process of its own wakes at a time, which no proxy's delay
-// can beat.
+// period, measured once the proxy has let go of the idle connections; beside it, the same
+// traffic through the simplest delaying relay (delay.go), and how late a thread of a
+// process of its own wakes at a time (wake.go): what is the kernel's in the figure.
 //
 // With -serve ADDR it is instead shakedown's proxy daemon (proxy.Serve), so that both
 // proxies run as processes of their own.
@@ -57,6 +57,7 @@ func main() {
 	idle := flag.Int("idle", 10000, "idle connections for the memory figure")
 	dur := flag.Duration("duration", 3*time.Second, "length of each request-rate and latency measurement")
 	relay := flag.String("relay", "", "run the floor relay, LISTEN=UPSTREAM, instead")
+	delay := flag.Duration("delay", 0, "with -relay: run the simplest delaying relay instead, delaying what comes back by this much")
 	wake := flag.Duration("wake", 0, "run the wake floor for this long instead, and print its p99 in ms")
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
@@ -74,7 +75,11 @@ func main() {
 	}
 	if *relay != "" {
 		listen, upstream, err := parseRelay(*relay)
-		if err == nil {
+		switch {
+		case err != nil:
+		case *delay > 0:
+			err = serveDelay(listen, upstream, *delay)
+		default:
 			err = serveRelay(listen, upstream)
 		}
 		fmt.Fprintln(os.Stderr, err)
@@ -324,6 +329,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	var floorBulk []float64  // MB/s through the floor relay, one per run
 	var floorErr []float64   // ms, the latency-toxic figure's traffic with no proxy, one per run
 	var wakeErr []float64    // ms, the wake floor's p99, one per run
+	var delayErr []float64   // ms, the latency-toxic figure through the simplest delaying relay, one per run
 	for r := 0; r < runs; r++ {
 		tapi := freeAddr()
 		host, port, _ := net.SplitHostPort(tapi)
@@ -357,14 +363,25 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				return err
 			}
 			wakeErr = append(wakeErr, w)
-			fmt.Printf("run %d wake       p99 late %6.3f ms (a thread of its own process sleeping to a time, %d/s: the floor of any proxy's delay)\n", r+1, w, wakeRate)
+			fmt.Printf("run %d wake       p99 late %6.3f ms (a thread of its own process sleeping to a time, %d/s)\n", r+1, w, wakeRate)
+			addr, stop, err := startRelay(self, be.echo, 200*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			e, err = accuracy(addr, 200*time.Millisecond, echoRTT, false)
+			stop()
+			if err != nil {
+				return fmt.Errorf("delaying relay: %w", err)
+			}
+			delayErr = append(delayErr, e)
+			fmt.Printf("run %d relay      200ms-latency p99 error %6.3f ms (the simplest delaying relay: one thread, one wake-up per due time)\n", r+1, e)
 		}
 		if want("bulk") {
 			if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
 				directBulk = append(directBulk, tput)
 				fmt.Printf("run %d direct     bulk %7.0f MB/s (no proxy: the ceiling this machine gives now)\n", r+1, tput)
 			}
-			addr, stop, err := startRelay(self, be.bulk)
+			addr, stop, err := startRelay(self, be.bulk, 0)
 			if err != nil {
 				return err
 			}
@@ -471,7 +488,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		sort.Float64s(floorErr)
 		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy)\n", "", floorErr[len(floorErr)/2])
 		sort.Float64s(wakeErr)
-		fmt.Printf("  %-40s wake      %9.3f ms  (p99 of a timed wake in a process of its own: the floor of any proxy's delay)\n", "", wakeErr[len(wakeErr)/2])
+		fmt.Printf("  %-40s wake      %9.3f ms  (p99 of a timed wake in a process of its own)\n", "", wakeErr[len(wakeErr)/2])
+		sort.Float64s(delayErr)
+		fmt.Printf("  %-40s relay     %9.3f ms  (the simplest delaying relay: one thread, one wake-up per due time)\n", "", delayErr[len(delayErr)/2])
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,10 +91,11 @@ func relayPump(src, dst *net.TCPConn) {
 }
 
 // startRelay starts the floor relay as a process of its own, relaying a free local
-// address to upstream, and returns the address once it listens.
-func startRelay(self, upstream string) (addr string, stop func(), err error) {
+// address to upstream, and returns the address once it listens; with a delay, the
+// simplest delaying relay (delay.go).
+func startRelay(self, upstream string, delay time.Duration) (addr string, stop func(), err error) {
 	addr = freeAddr()
-	cmd := exec.Command(self, "-relay", addr+"="+upstream)
+	cmd := exec.Command(self, "-relay", addr+"="+upstream, "-delay", delay.String())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,0 +1,193 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The simplest delaying relay is a reference for the latency toxic's figure: one OS
+// thread that relays every connection both ways, reading what comes back from upstream
+// with the kernel's arrival time and writing it when it falls due (arrival plus the
+// delay), waiting in epoll to the nanosecond for the next due time or the next bytes. One
+// wake-up at each due time, in a process that does nothing else, no runtime timers, no
+// goroutines between the bytes and the socket: what is left in its error is the kernel's
+// waking of threads, which every relay in a process of its own meets.
+
+// delayPair is one relayed connection: client and upstream descriptors of its own.
+type delayPair struct{ c, u int }
+
+// delayChunk is what came back from upstream, to write to the client at due.
+type delayChunk struct {
+	due  int64 // CLOCK_REALTIME ns
+	data []byte
+	to   int
+}
+
+// serveDelay relays every connection to listen on to upstream until the process ends,
+// delaying what comes back by delay.
+func serveDelay(listen, upstream string, delay time.Duration) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var added []delayPair
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			cfd, err1 := ownFD(c)
+			ufd, err2 := ownFD(u)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			unix.SetsockoptInt(ufd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			mu.Lock()
+			added = append(added, delayPair{cfd, ufd})
+			mu.Unlock()
+			one := uint64(1)
+			unix.Write(wake, (*[8]byte)(unsafe.Pointer(&one))[:])
+		}
+	}()
+	fmt.Println("listening")
+	runtime.LockOSThread()
+	peer := map[int32]int{}          // descriptor → where its bytes go
+	fromUpstream := map[int32]bool{} // descriptors whose bytes are delayed
+	var queue []delayChunk           // in order of due: one delay for all
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, 128)
+	events := make([]unix.EpollEvent, 64)
+	for {
+		timeout := (*unix.Timespec)(nil)
+		if len(queue) > 0 {
+			ts := unix.NsecToTimespec(max(queue[0].due-realNow(), 0))
+			timeout = &ts
+		}
+		r, _, errno := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(timeout)), 0, 0)
+		n := int(r)
+		if errno != 0 {
+			n = 0
+		}
+		for now := realNow(); len(queue) > 0 && queue[0].due <= now; queue = queue[1:] {
+			writeAll(queue[0].to, queue[0].data)
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(wake) {
+				var b [8]byte
+				unix.Read(wake, b[:])
+				mu.Lock()
+				for _, p := range added {
+					peer[int32(p.c)], peer[int32(p.u)] = p.u, p.c
+					fromUpstream[int32(p.u)] = true
+					unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.c, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.c)})
+					unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.u, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.u)})
+				}
+				added = added[:0]
+				mu.Unlock()
+				continue
+			}
+			to, ok := peer[ev.Fd]
+			if !ok {
+				continue
+			}
+			m, oobn, _, _, err := unix.Recvmsg(int(ev.Fd), buf, oob, 0)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			if err != nil || m == 0 { // one side ended: the pair goes
+				for _, fd := range []int{int(ev.Fd), to} {
+					unix.Close(fd)
+					delete(peer, int32(fd))
+					delete(fromUpstream, int32(fd))
+				}
+				continue
+			}
+			if !fromUpstream[ev.Fd] {
+				writeAll(to, buf[:m])
+				continue
+			}
+			at := arrivalNs(oob[:oobn])
+			queue = append(queue, delayChunk{due: at + int64(delay), data: append([]byte(nil), buf[:m]...), to: to})
+		}
+	}
+}
+
+// ownFD returns a blocking-free descriptor of c's own, which Go's poller does not watch.
+func ownFD(c net.Conn) (int, error) {
+	defer c.Close()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return fd, dupErr
+}
+
+func realNow() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
+	return unix.TimespecToNsec(ts)
+}
+
+// arrivalNs is the kernel's receive time in oob (SO_TIMESTAMPNS), or now.
+func arrivalNs(oob []byte) int64 {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+				if at := unix.TimespecToNsec(*(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))); at > 0 {
+					return at
+				}
+			}
+		}
+	}
+	return realNow()
+}
+
+func writeAll(fd int, b []byte) {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN { // the bench's messages are small: wait for room
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			unix.Poll(p, 1000)
+			continue
+		}
+		if err != nil {
+			return
+		}
+		b = b[n:]
+	}
+}
