@@ -9,11 +9,11 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown/internal/netfd"
 )
 
 // loop sends an open-model load of a plain http:// URL through the lean client (see wire)
@@ -46,7 +46,6 @@ type loop struct {
 	flight []*loopReq          // requests not yet answered, in order of their deadlines
 	queued []*loopReq          // requests due while MaxInFlight were in flight
 	busy   int                 // requests sent and not yet answered
-	away   int                 // of those, the ones a goroutine has (dialling, redirect)
 
 	mu     sync.Mutex
 	posted []func() // what goroutines hand back, run in the loop
@@ -196,12 +195,10 @@ func (l *loop) start(r *loopReq) {
 		l.write(c, r)
 		return
 	}
-	l.away++
 	deadline := r.deadline
 	go func() {
 		fd, err := l.dial(deadline)
 		l.post(func() {
-			l.away--
 			if err != nil {
 				l.land(r, 0, err, context.Background())
 				return
@@ -228,16 +225,7 @@ func (l *loop) dial(deadline time.Time) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	defer c.Close() // the poller forgets it; the socket stays open for the copy
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, dupErr := -1, error(nil)
-	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	return fd, dupErr
+	return netfd.Own(c)
 }
 
 // write puts r on c and writes what the socket takes at once.
@@ -331,13 +319,11 @@ func (l *loop) answered(c *loopConn) {
 		l.land(r, status, nil, context.Background())
 		return
 	}
-	l.away++
 	go func() {
 		rctx, cancel := context.WithDeadline(l.ctx, r.deadline)
 		status, err := l.g.redirect(rctx, location, status)
 		cancel()
 		l.post(func() {
-			l.away--
 			l.land(r, status, err, rctx)
 		})
 	}()
@@ -426,8 +412,7 @@ func (l *loop) poke() {
 
 func (l *loop) pokeLocked() {
 	if !l.closed {
-		one := uint64(1)
-		unix.Write(l.wake, (*[8]byte)(unsafe.Pointer(&one))[:])
+		netfd.Wake(l.wake)
 	}
 }
 
@@ -506,46 +491,19 @@ func (l *loop) handOver() {
 	}
 }
 
-// epollWait waits on epfd until at (forever when zero), to the nanosecond where the
-// kernel has epoll_pwait2 (5.11), to the millisecond after it where not.
+// epollWait waits on epfd until at (forever when zero).
 //
 // A wait of at most holdUpTo keeps the goroutine's P when hold is set (see takeHold), as
-// a goroutine that computes would: the runtime wakes its monitor thread
-// each time a goroutine enters a system call while the monitor sleeps, and that thread
-// then polls every 20 µs for a while. Sending every half millisecond, those wake-ups cost
-// more than the sending (bench/load). Nothing waits on the P meanwhile: the other Ps run
-// and steal what is runnable, and the runtime's preemption signal ends the wait (EINTR)
-// when it needs the P for a collection or after 10 ms.
+// a goroutine that computes would: the runtime wakes its monitor thread each time a
+// goroutine enters a system call while the monitor sleeps, and that thread then polls
+// every 20 µs for a while. Sending every half millisecond, those wake-ups cost more than
+// the sending (bench/load). Nothing waits on the P meanwhile: the other Ps run and steal
+// what is runnable, and the runtime's preemption signal ends the wait (EINTR) when it
+// needs the P for a collection or after 10 ms.
 func epollWait(epfd int, events []unix.EpollEvent, at time.Time, now func() time.Time, hold bool) (int, error) {
-	var ts *unix.Timespec
-	if !at.IsZero() {
-		wait := max(at.Sub(now()), 0)
-		hold = hold && wait <= holdUpTo
-		t := unix.NsecToTimespec(int64(wait))
-		ts = &t
-	} else {
-		hold = false
+	if at.IsZero() {
+		return netfd.Wait(epfd, events, -1, false)
 	}
-	if !noPwait2.Load() {
-		call := unix.Syscall6
-		if hold {
-			call = unix.RawSyscall6
-		}
-		n, _, errno := call(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(ts)), 0, 0)
-		if errno != unix.ENOSYS {
-			if errno != 0 {
-				return 0, errno
-			}
-			return int(n), nil
-		}
-		noPwait2.Store(true)
-	}
-	msec := -1
-	if ts != nil {
-		msec = int((unix.TimespecToNsec(*ts) + int64(time.Millisecond) - 1) / int64(time.Millisecond))
-	}
-	return unix.EpollWait(epfd, events, msec)
+	wait := max(at.Sub(now()), 0)
+	return netfd.Wait(epfd, events, wait, hold && wait <= holdUpTo)
 }
-
-// noPwait2 says the kernel has no epoll_pwait2.
-var noPwait2 atomic.Bool

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown/internal/netfd"
 )
 
 // pipeSize is the size asked for each splice pipe, and so the most one splice moves.
@@ -386,19 +388,8 @@ func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop fun
 // now's monotonic clock. Without one, or with one that makes no sense (a clock step), it
 // is now.
 func arrival(oob []byte, now time.Time) time.Time {
-	// The messages are walked one by one, not gathered into a slice: this runs per chunk.
-	var ts *unix.Timespec
-	for len(oob) >= unix.CmsgLen(0) {
-		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
-		if err != nil {
-			return now
-		}
-		if ts == nil && h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-			ts = (*unix.Timespec)(unsafe.Pointer(&data[0]))
-		}
-		oob = rest
-	}
-	if ts == nil {
+	ts, ok := netfd.ReceivedAt(oob)
+	if !ok {
 		return now
 	}
 	age := now.Sub(time.Unix(ts.Unix()))

@@ -7,11 +7,11 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown/internal/netfd"
 )
 
 // The simplest delaying relay is a reference for the latency toxic's figure: one OS
@@ -63,8 +63,8 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 				c.Close()
 				continue
 			}
-			cfd, err1 := ownFD(c)
-			ufd, err2 := ownFD(u)
+			cfd, err1 := netfd.Own(c)
+			ufd, err2 := netfd.Own(u)
 			if err1 != nil || err2 != nil {
 				continue
 			}
@@ -72,8 +72,7 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 			mu.Lock()
 			added = append(added, delayPair{cfd, ufd})
 			mu.Unlock()
-			one := uint64(1)
-			unix.Write(wake, (*[8]byte)(unsafe.Pointer(&one))[:])
+			netfd.Wake(wake)
 		}
 	}()
 	fmt.Println("listening")
@@ -85,14 +84,12 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 	oob := make([]byte, 128)
 	events := make([]unix.EpollEvent, 64)
 	for {
-		timeout := (*unix.Timespec)(nil)
+		wait := time.Duration(-1)
 		if len(queue) > 0 {
-			ts := unix.NsecToTimespec(max(queue[0].due-realNow(), 0))
-			timeout = &ts
+			wait = time.Duration(max(queue[0].due-realNow(), 0))
 		}
-		r, _, errno := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(timeout)), 0, 0)
-		n := int(r)
-		if errno != 0 {
+		n, err := netfd.Wait(epfd, events, wait, false)
+		if err != nil {
 			n = 0
 		}
 		for now := realNow(); len(queue) > 0 && queue[0].due <= now; queue = queue[1:] {
@@ -139,20 +136,6 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 	}
 }
 
-// ownFD returns a blocking-free descriptor of c's own, which Go's poller does not watch.
-func ownFD(c net.Conn) (int, error) {
-	defer c.Close()
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, dupErr := -1, error(nil)
-	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	return fd, dupErr
-}
-
 func realNow() int64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
@@ -161,15 +144,8 @@ func realNow() int64 {
 
 // arrivalNs is the kernel's receive time in oob (SO_TIMESTAMPNS), or now.
 func arrivalNs(oob []byte) int64 {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err == nil {
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-				if at := unix.TimespecToNsec(*(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))); at > 0 {
-					return at
-				}
-			}
-		}
+	if ts, ok := netfd.ReceivedAt(oob); ok && unix.TimespecToNsec(ts) > 0 {
+		return unix.TimespecToNsec(ts)
 	}
 	return realNow()
 }

@@ -1,0 +1,88 @@
+package netfd
+
+import (
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Own returns a descriptor of c's socket of its own, which Go's poller does not watch, and
+// closes c (the poller forgets it; the socket stays open for the copy). The descriptor
+// keeps c's options, non-blocking mode among them, and is closed on exec.
+func Own(c net.Conn) (int, error) {
+	defer c.Close()
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, syscall.EINVAL
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return fd, dupErr
+}
+
+// Wait waits on epfd for events, for at most wait (forever when negative): to the
+// nanosecond where the kernel has epoll_pwait2 (5.11), to the millisecond after it where
+// not. With hold, the wait is a raw system call that keeps the goroutine's P, as a
+// goroutine that computes would: the caller says why that is safe.
+func Wait(epfd int, events []unix.EpollEvent, wait time.Duration, hold bool) (int, error) {
+	var ts *unix.Timespec
+	if wait >= 0 {
+		t := unix.NsecToTimespec(int64(wait))
+		ts = &t
+	}
+	if !noPwait2.Load() {
+		call := unix.Syscall6
+		if hold {
+			call = unix.RawSyscall6
+		}
+		n, _, errno := call(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(ts)), 0, 0)
+		if errno != unix.ENOSYS {
+			if errno != 0 {
+				return 0, errno
+			}
+			return int(n), nil
+		}
+		noPwait2.Store(true)
+	}
+	msec := -1
+	if wait >= 0 {
+		msec = int((wait + time.Millisecond - 1) / time.Millisecond)
+	}
+	return unix.EpollWait(epfd, events, msec)
+}
+
+// noPwait2 says the kernel has no epoll_pwait2.
+var noPwait2 atomic.Bool
+
+// Wake adds one to the eventfd fd, which wakes whoever waits on it.
+func Wake(fd int) {
+	one := uint64(1)
+	unix.Write(fd, (*[8]byte)(unsafe.Pointer(&one))[:])
+}
+
+// ReceivedAt returns the kernel's receive time (CLOCK_REALTIME) that oob, the control
+// messages of a read from a socket with SO_TIMESTAMPNS on, carries, if it carries one.
+// It walks the messages one by one without gathering them: it runs per read.
+func ReceivedAt(oob []byte) (unix.Timespec, bool) {
+	for len(oob) >= unix.CmsgLen(0) {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return unix.Timespec{}, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+			return *(*unix.Timespec)(unsafe.Pointer(&data[0])), true
+		}
+		oob = rest
+	}
+	return unix.Timespec{}, false
+}
