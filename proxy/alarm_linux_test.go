@@ -133,24 +133,10 @@ func FuzzArrival(f *testing.F) {
 // The toxic path stamps bytes with the time the kernel received them, not the time it
 // read them: bytes that waited in the socket are not delayed twice.
 func TestChunkReaderKernelTimestamp(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, s := testenv.TCPPair(t)
 	next, stop := chunkReader(s)
 	defer stop()
-	raw, err := s.(*net.TCPConn).SyscallConn()
+	raw, err := s.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

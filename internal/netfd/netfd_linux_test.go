@@ -6,26 +6,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // pair returns the server's end of a loopback TCP connection and a descriptor of the
 // client's end of its own.
 func pair(t *testing.T) (net.Conn, int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	c, s := testenv.TCPPair(t)
 	fd, err := Own(c)
 	if err != nil {
 		t.Fatal(err)

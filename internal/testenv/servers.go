@@ -38,3 +38,24 @@ func EchoServer(tb testing.TB) string {
 		c.(*net.TCPConn).CloseWrite()
 	})
 }
+
+// TCPPair returns both ends of a loopback TCP connection; the test's cleanup closes them.
+func TCPPair(tb testing.TB) (client, server *net.TCPConn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
