@@ -79,22 +79,13 @@ func (g *Generator) runLoop(ctx context.Context, start time.Time) bool {
 	if g.wire == nil {
 		return false
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wake, err := netfd.Open()
 	if err != nil {
-		return false
-	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(epfd)
 		return false
 	}
 	l := &loop{
 		g: g, w: g.wire, ctx: context.WithoutCancel(ctx), epfd: epfd, wake: wake,
 		buf: make([]byte, 64<<10), evs: make([]unix.EpollEvent, 64), hold: takeHold(), conns: map[int32]*loopConn{},
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
-		l.close()
-		return false
 	}
 	defer l.close()
 	if l.hold {

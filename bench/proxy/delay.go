@@ -39,15 +39,8 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 	if err != nil {
 		return err
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wake, err := netfd.Open()
 	if err != nil {
-		return err
-	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return err
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
 		return err
 	}
 	var mu sync.Mutex

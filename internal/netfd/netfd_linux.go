@@ -64,6 +64,26 @@ func Wait(epfd int, events []unix.EpollEvent, wait time.Duration, hold bool) (in
 // noPwait2 says the kernel has no epoll_pwait2.
 var noPwait2 atomic.Bool
 
+// Open returns an epoll descriptor with an eventfd in its set, for Wake to end a Wait on
+// it from another goroutine; both are closed on exec, and the eventfd does not block.
+func Open() (epfd, wake int, err error) {
+	if epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return -1, -1, err
+	}
+	wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err == nil {
+		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)})
+		if err != nil {
+			unix.Close(wake)
+		}
+	}
+	if err != nil {
+		unix.Close(epfd)
+		return -1, -1, err
+	}
+	return epfd, wake, nil
+}
+
 // Wake adds one to the eventfd fd, which wakes whoever waits on it.
 func Wake(fd int) {
 	one := uint64(1)

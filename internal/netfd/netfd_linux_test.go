@@ -45,11 +45,12 @@ func TestWaitAndReceivedAt(t *testing.T) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		t.Fatal(err)
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wake, err := Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(epfd)
+	defer unix.Close(wake)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +77,6 @@ func TestWaitAndReceivedAt(t *testing.T) {
 		t.Error("a receive time from no control messages")
 	}
 
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(wake)
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
-		t.Fatal(err)
-	}
 	go Wake(wake)
 	if n, err := Wait(epfd, events, 10*time.Second, false); n != 1 || err != nil || events[0].Fd != int32(wake) {
 		t.Fatalf("wait for a wake: %d events %v, %v", n, events[:n], err)
