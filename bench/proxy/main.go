@@ -11,10 +11,11 @@
 // keep-alive clients write a prepared request and read the answer through a buffer; and
 // the request rate and the added latency (against the backend reached directly) are
 // measured in short turns of each in alternation, so that load from elsewhere weighs on
-// all alike. The accuracy figure is |round trip − (latency +
+// all alike; the request rate's turns include the simplest event-loop relay (loop.go).
+// The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
 // period, measured once the proxy has let go of the idle connections; beside it, the same
-// traffic through the simplest delaying relay (delay.go), and how late a thread of a
+// traffic through the simplest delaying relay (loop.go), and how late a thread of a
 // process of its own wakes at a time (wake.go): what is the kernel's in the figure.
 //
 // With -serve ADDR it is instead shakedown's proxy daemon (proxy.Serve), so that both
@@ -57,7 +58,8 @@ func main() {
 	idle := flag.Int("idle", 10000, "idle connections for the memory figure")
 	dur := flag.Duration("duration", 3*time.Second, "length of each request-rate and latency measurement")
 	relay := flag.String("relay", "", "run the floor relay, LISTEN=UPSTREAM, instead")
-	delay := flag.Duration("delay", 0, "with -relay: run the simplest delaying relay instead, delaying what comes back by this much")
+	loop := flag.Bool("loop", false, "with -relay: run the one-thread relay instead")
+	delay := flag.Duration("delay", 0, "with -relay -loop: delay what comes back by this much")
 	wake := flag.Duration("wake", 0, "run the wake floor for this long instead, and print its p99 in ms")
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
@@ -77,8 +79,8 @@ func main() {
 		listen, upstream, err := parseRelay(*relay)
 		switch {
 		case err != nil:
-		case *delay > 0:
-			err = serveDelay(listen, upstream, *delay)
+		case *loop:
+			err = serveLoop(listen, upstream, *delay)
 		default:
 			err = serveRelay(listen, upstream)
 		}
@@ -186,9 +188,12 @@ func (p *peer) settle(n int, within time.Duration) error {
 	return nil
 }
 
-// cpu returns the CPU time the peer has used, user and system.
-func (p *peer) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+// cpu returns the CPU time the peer has used.
+func (p *peer) cpu() time.Duration { return processCPU(p.cmd.Process.Pid) }
+
+// processCPU returns the CPU time process pid has used, user and system.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -325,11 +330,12 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		return err
 	}
 	results := map[string][]figures{}
-	var directBulk []float64 // MB/s with no proxy, one per run
-	var floorBulk []float64  // MB/s through the floor relay, one per run
-	var floorErr []float64   // ms, the latency-toxic figure's traffic with no proxy, one per run
-	var wakeErr []float64    // ms, the wake floor's p99, one per run
-	var delayErr []float64   // ms, the latency-toxic figure through the simplest delaying relay, one per run
+	var directBulk []float64        // MB/s with no proxy, one per run
+	var floorBulk []float64         // MB/s through the floor relay, one per run
+	var floorErr []float64          // ms, the latency-toxic figure's traffic with no proxy, one per run
+	var wakeErr []float64           // ms, the wake floor's p99, one per run
+	var delayErr []float64          // ms, the latency-toxic figure through the simplest delaying relay, one per run
+	var loopRate, loopCPU []float64 // keep-alive req/s and µs CPU/req through the one-thread relay, one per run
 	for r := 0; r < runs; r++ {
 		tapi := freeAddr()
 		host, port, _ := net.SplitHostPort(tapi)
@@ -364,12 +370,12 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			}
 			wakeErr = append(wakeErr, w)
 			fmt.Printf("run %d wake       p99 late %6.3f ms (a thread of its own process sleeping to a time, %d/s)\n", r+1, w, wakeRate)
-			addr, stop, err := startRelay(self, be.echo, 200*time.Millisecond)
+			rl, err := startRelay(self, be.echo, true, 200*time.Millisecond)
 			if err != nil {
 				return err
 			}
-			e, err = accuracy(addr, 200*time.Millisecond, echoRTT, false)
-			stop()
+			e, err = accuracy(rl.addr, 200*time.Millisecond, echoRTT, false)
+			rl.stop()
 			if err != nil {
 				return fmt.Errorf("delaying relay: %w", err)
 			}
@@ -381,12 +387,12 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				directBulk = append(directBulk, tput)
 				fmt.Printf("run %d direct     bulk %7.0f MB/s (no proxy: the ceiling this machine gives now)\n", r+1, tput)
 			}
-			addr, stop, err := startRelay(self, be.bulk, 0)
+			rl, err := startRelay(self, be.bulk, false, 0)
 			if err != nil {
 				return err
 			}
-			tput, err := throughput(addr, be.bulkBytes)
-			stop()
+			tput, err := throughput(rl.addr, be.bulkBytes)
+			rl.stop()
 			if err != nil {
 				return fmt.Errorf("floor relay: %w", err)
 			}
@@ -410,7 +416,22 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		}
 		var rates, cpus []float64
 		if want("rate") {
-			rates, cpus = interleavedRate(peers, ls, 16, dur)
+			rl, err := startRelay(self, be.http, true, 0)
+			if err != nil {
+				tp.stop()
+				sp.stop()
+				return err
+			}
+			targets := []rateTarget{{rl.addr, rl.cpu}}
+			for i, p := range peers {
+				targets = append(targets, rateTarget{ls[i].web.Listen, p.cpu})
+			}
+			rates, cpus = interleavedRate(targets, 16, dur)
+			rl.stop()
+			loopRate = append(loopRate, rates[0])
+			loopCPU = append(loopCPU, cpus[0])
+			fmt.Printf("run %d relay      keep-alive %7.0f req/s (%4.1f µs CPU/req) (the simplest event-loop relay: one thread, epoll, read, write)\n", r+1, rates[0], cpus[0])
+			rates, cpus = rates[1:], cpus[1:]
 		}
 		var lats [][]time.Duration // direct, then each peer
 		if want("latency") {
@@ -465,6 +486,13 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		}
 		fmt.Printf("  %-40s shakedown %12.3f  toxiproxy %12.3f  ratio %6.2f×  goal %-6s %s\n", r.what, s, t, s/t, r.goal, verdict)
 	}
+	if len(loopRate) > 0 {
+		sort.Float64s(loopRate)
+		sort.Float64s(loopCPU)
+		s, l := med("shakedown", func(f figures) float64 { return f.rate }), loopRate[len(loopRate)/2]
+		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (the simplest event-loop relay, %.1f µs CPU/req; shakedown %.1f)\n",
+			"keep-alive request rate, against a relay", s, l, s/l, loopCPU[len(loopCPU)/2], med("shakedown", func(f figures) float64 { return f.cpuPerReq }))
+	}
 	if len(directBulk) > 0 {
 		sort.Float64s(directBulk)
 		d, s := directBulk[len(directBulk)/2], med("shakedown", func(f figures) float64 { return f.throughput })
@@ -515,21 +543,27 @@ func setup(p *peer, be backends) (links, error) {
 // rateSlices is how many turns each peer takes in the request-rate and latency figures.
 const rateSlices = 6
 
-// interleavedRate measures the keep-alive request rate of each peer for d in all, in
-// turns of d/rateSlices, so that whatever else the machine runs weighs on both alike. It
-// returns each peer's requests/s and its CPU time per request in µs.
-func interleavedRate(peers []*peer, ls []links, workers int, d time.Duration) (rates, cpus []float64) {
-	n := make([]float64, len(peers))
-	cpu := make([]time.Duration, len(peers))
+// rateTarget is where interleavedRate sends, and the CPU time of what relays it.
+type rateTarget struct {
+	addr string
+	cpu  func() time.Duration
+}
+
+// interleavedRate measures the keep-alive request rate through each target for d in
+// all, in turns of d/rateSlices, so that whatever else the machine runs weighs on all
+// alike. It returns each target's requests/s and its CPU time per request in µs.
+func interleavedRate(targets []rateTarget, workers int, d time.Duration) (rates, cpus []float64) {
+	n := make([]float64, len(targets))
+	cpu := make([]time.Duration, len(targets))
 	slice := d / rateSlices
 	for range rateSlices {
-		for i, p := range peers {
-			before := p.cpu()
-			n[i] += requestRate(ls[i].web.Listen, workers, slice) * slice.Seconds()
-			cpu[i] += p.cpu() - before
+		for i, t := range targets {
+			before := t.cpu()
+			n[i] += requestRate(t.addr, workers, slice) * slice.Seconds()
+			cpu[i] += t.cpu() - before
 		}
 	}
-	for i := range peers {
+	for i := range targets {
 		rates = append(rates, n[i]/d.Seconds())
 		cpus = append(cpus, float64(cpu[i])/float64(time.Microsecond)/n[i])
 	}

@@ -90,28 +90,43 @@ func relayPump(src, dst *net.TCPConn) {
 	}
 }
 
-// startRelay starts the floor relay as a process of its own, relaying a free local
-// address to upstream, and returns the address once it listens; with a delay, the
-// simplest delaying relay (delay.go).
-func startRelay(self, upstream string, delay time.Duration) (addr string, stop func(), err error) {
-	addr = freeAddr()
-	cmd := exec.Command(self, "-relay", addr+"="+upstream, "-delay", delay.String())
+// relay is a reference relay running as a process of its own.
+type relay struct {
+	addr string // where it listens
+	cmd  *exec.Cmd
+}
+
+// startRelay starts a reference relay as a process of its own, relaying a free local
+// address to upstream, and returns it once it listens: the floor relay, or with loop the
+// one-thread relay (loop.go), delaying what comes back by delay.
+func startRelay(self, upstream string, loop bool, delay time.Duration) (*relay, error) {
+	addr := freeAddr()
+	args := []string{"-relay", addr + "=" + upstream}
+	if loop {
+		args = append(args, "-loop", "-delay", delay.String())
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	r := &relay{addr: addr, cmd: cmd}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || line != "listening\n" {
-		stop()
-		return "", nil, fmt.Errorf("the floor relay did not listen on %s", addr)
+		r.stop()
+		return nil, fmt.Errorf("the reference relay did not listen on %s", addr)
 	}
-	return addr, stop, nil
+	return r, nil
 }
+
+func (r *relay) stop() { r.cmd.Process.Kill(); r.cmd.Wait() }
+
+// cpu returns the CPU time the relay has used.
+func (r *relay) cpu() time.Duration { return processCPU(r.cmd.Process.Pid) }
 
 // parseRelay splits -relay's LISTEN=UPSTREAM.
 func parseRelay(v string) (listen, upstream string, err error) {

@@ -14,13 +14,15 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/netfd"
 )
 
-// The simplest delaying relay is a reference for the latency toxic's figure: one OS
-// thread that relays every connection both ways, reading what comes back from upstream
-// with the kernel's arrival time and writing it when it falls due (arrival plus the
-// delay), waiting in epoll to the nanosecond for the next due time or the next bytes. One
-// wake-up at each due time, in a process that does nothing else, no runtime timers, no
-// goroutines between the bytes and the socket: what is left in its error is the kernel's
-// waking of threads, which every relay in a process of its own meets.
+// The one-thread relay is a reference for two figures: one OS thread that relays every
+// connection both ways, waiting in epoll (to the nanosecond) for the next bytes, with no
+// runtime scheduler, poller or goroutines between the bytes and the sockets. With no
+// delay it reads and writes at once: the simplest event-loop relay, beside the keep-alive
+// figure. With a delay it is the simplest delaying relay, beside the latency toxic's: it
+// reads what comes back from upstream with the kernel's arrival time and writes it when
+// it falls due (arrival plus the delay), one wake-up at each due time in a process that
+// does nothing else, so what is left in its error is the kernel's waking of threads,
+// which every relay in a process of its own meets.
 
 // delayPair is one relayed connection: client and upstream descriptors of its own.
 type delayPair struct{ c, u int }
@@ -32,9 +34,9 @@ type delayChunk struct {
 	to   int
 }
 
-// serveDelay relays every connection to listen on to upstream until the process ends,
-// delaying what comes back by delay.
-func serveDelay(listen, upstream string, delay time.Duration) error {
+// serveLoop relays every connection to listen on to upstream until the process ends,
+// delaying what comes back by delay (none when 0).
+func serveLoop(listen, upstream string, delay time.Duration) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
@@ -61,7 +63,9 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 			if err1 != nil || err2 != nil {
 				continue
 			}
-			unix.SetsockoptInt(ufd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			if delay > 0 {
+				unix.SetsockoptInt(ufd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			}
 			mu.Lock()
 			added = append(added, delayPair{cfd, ufd})
 			mu.Unlock()
@@ -119,7 +123,7 @@ func serveDelay(listen, upstream string, delay time.Duration) error {
 				}
 				continue
 			}
-			if !fromUpstream[ev.Fd] {
+			if delay == 0 || !fromUpstream[ev.Fd] {
 				writeAll(to, buf[:m])
 				continue
 			}
