@@ -11,7 +11,7 @@
 // keep-alive clients write a prepared request and read the answer through a buffer; and
 // the request rate and the added latency (against the backend reached directly) are
 // measured in short turns of each in alternation, so that load from elsewhere weighs on
-// all alike; the request rate's turns include the simplest event-loop relay (loop.go).
+// all alike; the turns of both include the simplest event-loop relay (loop.go).
 // The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
 // period, measured once the proxy has let go of the idle connections; beside it, the same
@@ -336,6 +336,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	var wakeErr []float64           // ms, the wake floor's p99, one per run
 	var delayErr []float64          // ms, the latency-toxic figure through the simplest delaying relay, one per run
 	var loopRate, loopCPU []float64 // keep-alive req/s and µs CPU/req through the one-thread relay, one per run
+	var loopAdded []float64         // ms, the added p99 through the one-thread relay, one per run
 	for r := 0; r < runs; r++ {
 		tapi := freeAddr()
 		host, port, _ := net.SplitHostPort(tapi)
@@ -414,28 +415,35 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 		}
-		var rates, cpus []float64
-		if want("rate") {
-			rl, err := startRelay(self, be.http, true, 0)
-			if err != nil {
+		var rl *relay // the simplest event-loop relay, for the rate and latency figures
+		if want("rate") || want("latency") {
+			if rl, err = startRelay(self, be.http, true, 0); err != nil {
 				tp.stop()
 				sp.stop()
 				return err
 			}
+		}
+		var rates, cpus []float64
+		if want("rate") {
 			targets := []rateTarget{{rl.addr, rl.cpu}}
 			for i, p := range peers {
 				targets = append(targets, rateTarget{ls[i].web.Listen, p.cpu})
 			}
 			rates, cpus = interleavedRate(targets, 16, dur)
-			rl.stop()
 			loopRate = append(loopRate, rates[0])
 			loopCPU = append(loopCPU, cpus[0])
 			fmt.Printf("run %d relay      keep-alive %7.0f req/s (%4.1f µs CPU/req) (the simplest event-loop relay: one thread, epoll, read, write)\n", r+1, rates[0], cpus[0])
 			rates, cpus = rates[1:], cpus[1:]
 		}
-		var lats [][]time.Duration // direct, then each peer
+		var lats [][]time.Duration // direct, the relay, then each peer
 		if want("latency") {
-			lats = interleavedLatency([]string{be.http, ls[0].web.Listen, ls[1].web.Listen}, 1000, dur)
+			lats = interleavedLatency([]string{be.http, rl.addr, ls[0].web.Listen, ls[1].web.Listen}, 1000, dur)
+			added := ms(p99(lats[1]) - p99(lats[0]))
+			loopAdded = append(loopAdded, added)
+			fmt.Printf("run %d relay      added p99 %6.3f ms (the simplest event-loop relay)\n", r+1, added)
+		}
+		if rl != nil {
+			rl.stop()
 		}
 		for i, p := range peers {
 			f, err := measure(p, ls[i], be, idle, echoRTT)
@@ -448,7 +456,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				f.rate, f.cpuPerReq = rates[i], cpus[i]
 			}
 			if lats != nil {
-				f.addedP99 = ms(p99(lats[i+1]) - p99(lats[0]))
+				f.addedP99 = ms(p99(lats[i+2]) - p99(lats[0]))
 			}
 			results[p.name] = append(results[p.name], f)
 			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms\n",
@@ -492,6 +500,11 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		s, l := med("shakedown", func(f figures) float64 { return f.rate }), loopRate[len(loopRate)/2]
 		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (the simplest event-loop relay, %.1f µs CPU/req; shakedown %.1f)\n",
 			"keep-alive request rate, against a relay", s, l, s/l, loopCPU[len(loopCPU)/2], med("shakedown", func(f figures) float64 { return f.cpuPerReq }))
+	}
+	if len(loopAdded) > 0 {
+		sort.Float64s(loopAdded)
+		s, l := med("shakedown", func(f figures) float64 { return f.addedP99 }), loopAdded[len(loopAdded)/2]
+		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (the simplest event-loop relay)\n", "added p99 latency, against a relay", s, l, s/l)
 	}
 	if len(directBulk) > 0 {
 		sort.Float64s(directBulk)
