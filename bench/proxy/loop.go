@@ -14,18 +14,19 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/netfd"
 )
 
-// The one-thread relay is a reference for two figures: one OS thread that relays every
-// connection both ways, waiting in epoll (to the nanosecond) for the next bytes, with no
-// runtime scheduler, poller or goroutines between the bytes and the sockets. With no
-// delay it reads and writes at once: the simplest event-loop relay, beside the keep-alive
-// figure. With a delay it is the simplest delaying relay, beside the latency toxic's: it
-// reads what comes back from upstream with the kernel's arrival time and writes it when
-// it falls due (arrival plus the delay), one wake-up at each due time in a process that
-// does nothing else, so what is left in its error is the kernel's waking of threads,
-// which every relay in a process of its own meets.
+// The one-thread relay is a reference for three figures: one OS thread that relays
+// every connection both ways, waiting in epoll (to the nanosecond) for the next bytes,
+// with no runtime scheduler, poller or goroutines between the bytes and the sockets. With
+// no delay it reads and writes at once: the simplest event-loop relay, beside the
+// keep-alive rate and the added latency. With a delay it is the simplest delaying relay,
+// beside the latency toxic's error: it reads what comes back from upstream with the
+// kernel's arrival time and writes it when it falls due (arrival plus the delay), one
+// wake-up at each due time in a process that does nothing else, so what is left in its
+// error is the kernel's waking of threads, which every relay in a process of its own
+// meets.
 
-// delayPair is one relayed connection: client and upstream descriptors of its own.
-type delayPair struct{ c, u int }
+// loopPair is one relayed connection: client and upstream descriptors of its own.
+type loopPair struct{ c, u int }
 
 // delayChunk is what came back from upstream, to write to the client at due.
 type delayChunk struct {
@@ -46,7 +47,7 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 		return err
 	}
 	var mu sync.Mutex
-	var added []delayPair
+	var added []loopPair
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -67,7 +68,7 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 				unix.SetsockoptInt(ufd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 			}
 			mu.Lock()
-			added = append(added, delayPair{cfd, ufd})
+			added = append(added, loopPair{cfd, ufd})
 			mu.Unlock()
 			netfd.Wake(wake)
 		}
