@@ -84,13 +84,13 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 	for {
 		wait := time.Duration(-1)
 		if len(queue) > 0 {
-			wait = time.Duration(max(queue[0].due-realNow(), 0))
+			wait = time.Duration(max(queue[0].due-time.Now().UnixNano(), 0))
 		}
 		n, err := netfd.Wait(epfd, events, wait, false)
 		if err != nil {
 			n = 0
 		}
-		for now := realNow(); len(queue) > 0 && queue[0].due <= now; queue = queue[1:] {
+		for now := time.Now().UnixNano(); len(queue) > 0 && queue[0].due <= now; queue = queue[1:] {
 			writeAll(queue[0].to, queue[0].data)
 		}
 		for _, ev := range events[:n] {
@@ -134,18 +134,12 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 	}
 }
 
-func realNow() int64 {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
-	return unix.TimespecToNsec(ts)
-}
-
 // arrivalNs is the kernel's receive time in oob (SO_TIMESTAMPNS), or now.
 func arrivalNs(oob []byte) int64 {
 	if ts, ok := netfd.ReceivedAt(oob); ok && unix.TimespecToNsec(ts) > 0 {
 		return unix.TimespecToNsec(ts)
 	}
-	return realNow()
+	return time.Now().UnixNano()
 }
 
 func writeAll(fd int, b []byte) {

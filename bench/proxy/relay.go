@@ -17,9 +17,10 @@ import (
 
 // The floor relay is the least any user-space TCP relay can do on this machine: for each
 // direction an OS thread of its own that splices, blocking, from one socket into a pipe
-// and from the pipe into the other, with no poller, no scheduler and no bookkeeping. What
-// it reaches in the bulk figure is the most a proxy can, so the bulk figure is also given
-// against it: what is left between it and no proxy at all is the kernel's, not the proxy's.
+// and from the pipe into the other, with no poller, no scheduler and no bookkeeping. A
+// proxy does not do much better than it in the bulk figure (shakedown's is within a few
+// per cent either way), so the bulk figure is also given against it: what is left between
+// it and no proxy at all is the kernel's, not the proxy's.
 
 // serveRelay relays every connection to listen on to upstream until the process ends.
 func serveRelay(listen, upstream string) error {
