@@ -102,13 +102,13 @@ done
 echo
 or=$(median "$tmp/rate.ours" 1); oc=$(median "$tmp/rate.ours" 2)
 vr=$(median "$tmp/rate.vegeta" 1); vc=$(median "$tmp/rate.vegeta" 2)
-fc=$(median "$tmp/rate.blocking" 2)
+bc=$(median "$tmp/rate.blocking" 2)
 om=$(median "$tmp/max.ours" 1); vm=$(median "$tmp/max.vegeta" 1)
-awk -v asked="$rate" -v fc="$fc" -v or="$or" -v oc="$oc" -v vr="$vr" -v vc="$vc" -v om="$om" -v vm="$vm" 'BEGIN {
+awk -v asked="$rate" -v bc="$bc" -v or="$or" -v oc="$oc" -v vr="$vr" -v vc="$vc" -v om="$om" -v vm="$vm" 'BEGIN {
 	printf "fixed rate %s/s, medians:\n", asked
 	printf "  achieved rate   shakedown %.2f/s (%.3f of asked)   vegeta %.2f/s (%.3f of asked)   goal: within 1%%\n", or, or / asked, vr, vr / asked
 	printf "  CPU seconds     shakedown %.2f   vegeta %.2f   ratio %.2f   goal: <= 0.70\n", oc, vc, oc / vc
-	printf "  CPU seconds     blocking sender %.2f (one thread: sleep, write, read)   shakedown / it %.2f   it / vegeta %.2f\n", fc, oc / fc, fc / vc
+	printf "  CPU seconds     blocking sender %.2f (one thread: sleep, write, read)   shakedown / it %.2f   it / vegeta %.2f\n", bc, oc / bc, bc / vc
 	printf "maximum rate, medians:\n"
 	printf "  requests/s      shakedown %.0f   vegeta %.0f   ratio %.2f   goal: >= 1.00\n", om, vm, om / vm
 }'
