@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,8 +45,7 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 	if err != nil {
 		return err
 	}
-	var mu sync.Mutex
-	var added []loopPair
+	box := &inbox[loopPair]{wake: wake}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -67,10 +65,7 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 			if delay > 0 {
 				unix.SetsockoptInt(ufd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 			}
-			mu.Lock()
-			added = append(added, loopPair{cfd, ufd})
-			mu.Unlock()
-			netfd.Wake(wake)
+			box.put(loopPair{cfd, ufd})
 		}
 	}()
 	fmt.Println("listening")
@@ -95,17 +90,12 @@ func serveLoop(listen, upstream string, delay time.Duration) error {
 		}
 		for _, ev := range events[:n] {
 			if ev.Fd == int32(wake) {
-				var b [8]byte
-				unix.Read(wake, b[:])
-				mu.Lock()
-				for _, p := range added {
+				for _, p := range box.take() {
 					peer[int32(p.c)], peer[int32(p.u)] = p.u, p.c
 					fromUpstream[int32(p.u)] = true
 					unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.c, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.c)})
 					unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.u, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.u)})
 				}
-				added = added[:0]
-				mu.Unlock()
 				continue
 			}
 			to, ok := peer[ev.Fd]
