@@ -26,12 +26,14 @@ const (
 	rowDigits   = 2
 )
 
-// The ring behind Value: bucketWidth buckets by completion time, as many as cover maxWindow.
+// The ring behind Value: bucketWidth buckets by completion time, as many as cover
+// MaxWindow and the bucket now filling. A window is whole buckets back from the one now
+// filling, and that one so far: never shorter than asked, and at most a bucket longer.
 const (
-	bucketWidth = 100 * time.Millisecond
+	bucketWidth = 10 * time.Millisecond
 	// MaxWindow is the longest window Value looks back over; longer windows are clamped.
 	MaxWindow = 60 * time.Second
-	ringSlots = int(MaxWindow / bucketWidth)
+	ringSlots = int(MaxWindow/bucketWidth) + 1
 )
 
 // MaxPhaseSamples bounds the raw latencies kept per phase for PhaseSamples. Beyond it the
@@ -435,8 +437,9 @@ func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, err
 	now := r.now()
 	nowIdx := int64(now.Sub(r.start) / bucketWidth)
 	k := int64((window + bucketWidth - 1) / bucketWidth)
-	first := max(nowIdx-k+1, 0)
-	// The buckets cover from the start of the first to now: within one bucket of window.
+	first := max(nowIdx-k, 0)
+	// The buckets cover from the start of the first to now: window, or up to a bucket more
+	// (less only when the load began less than window ago).
 	span = now.Sub(r.start.Add(time.Duration(first) * bucketWidth))
 	for idx := first; idx <= nowIdx; idx++ {
 		if b := &r.ring[idx%int64(ringSlots)]; b.idx == idx {

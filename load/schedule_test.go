@@ -259,6 +259,48 @@ func TestValueWindow(t *testing.T) {
 	})
 }
 
+// A window is never shorter than asked for, wherever it ends: a check every 100 ms judges
+// the last 100 ms of requests (about ten at 100/s), not the few that came since the last
+// boundary of the buckets behind it, which made a third of errors read as 100%.
+func TestValueWindowIsNeverShort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ft := &fakeTransport{status: func(i int64) int {
+			if i%3 == 0 {
+				return 500
+			}
+			return 200
+		}}
+		ft.delay.Store(int64(time.Millisecond))
+		g := fakeGenerator(t, &shakedown.LoadSpec{Rate: 100}, ft)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			g.Run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
+
+		time.Sleep(time.Second)
+		for _, after := range []time.Duration{0, time.Microsecond, 3 * time.Millisecond, 50 * time.Millisecond, 99 * time.Millisecond} {
+			time.Sleep(after)
+			for _, window := range []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, time.Second} {
+				want := int(window / (10 * time.Millisecond)) // requests answered in the window
+				v, n := g.Value("errors", window)
+				if n < want-1 {
+					t.Errorf("%v after a boundary, a %v window holds %d requests, want at least %d", after, window, n, want-1)
+				}
+				if math.Abs(v-1.0/3) > 1/float64(max(n, 1))+1e-9 {
+					t.Errorf("%v after a boundary, errors over %v = %v (n=%d), want a third", after, window, v, n)
+				}
+				if tp, _ := g.Value("throughput", window); math.Abs(tp-200.0/3) > 1.5/window.Seconds() {
+					t.Errorf("%v after a boundary, throughput over %v = %v, want %v", after, window, tp, 200.0/3)
+				}
+			}
+			time.Sleep(100*time.Millisecond - after)
+		}
+	})
+}
+
 func TestNewRefuses(t *testing.T) {
 	tests := []struct {
 		name string
