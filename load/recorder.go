@@ -27,8 +27,8 @@ const (
 )
 
 // The ring behind Value: bucketWidth buckets by completion time, as many as cover
-// MaxWindow and the bucket now filling. A window is whole buckets back from the one now
-// filling, and that one so far: never shorter than asked, and at most a bucket longer.
+// MaxWindow and the bucket now filling. A window is the buckets from the one that holds its
+// start to the one now filling: never shorter than asked, and less than a bucket longer.
 const (
 	bucketWidth = 10 * time.Millisecond
 	// MaxWindow is the longest window Value looks back over; longer windows are clamped.
@@ -435,12 +435,12 @@ func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, err
 		return nil, 0, 0, 0, 0, false
 	}
 	now := r.now()
-	nowIdx := int64(now.Sub(r.start) / bucketWidth)
-	k := int64((window + bucketWidth - 1) / bucketWidth)
-	first := max(nowIdx-k, 0)
-	// The buckets cover from the start of the first to now: window, or up to a bucket more
-	// (less only when the load began less than window ago).
-	span = now.Sub(r.start.Add(time.Duration(first) * bucketWidth))
+	elapsed := now.Sub(r.start)
+	nowIdx := int64(elapsed / bucketWidth)
+	// The first bucket is the one holding now − window: the buckets cover window, or up
+	// to a bucket more (less only when the load began less than window ago).
+	first := max(int64((elapsed-window)/bucketWidth), 0)
+	span = elapsed - time.Duration(first)*bucketWidth
 	for idx := first; idx <= nowIdx; idx++ {
 		if b := &r.ring[idx%int64(ringSlots)]; b.idx == idx {
 			errs += b.errs
