@@ -230,6 +230,13 @@ func (r *recorder) setPhaseLocked(p shakedown.Phase, now time.Time) {
 		s.open = now
 	}
 	r.cur = s
+	if !r.start.IsZero() {
+		// The bucket now filling holds the last phase's requests so far: the new phase's
+		// windows start afresh in it.
+		idx := max(int64(now.Sub(r.start)/bucketWidth), 0)
+		b := &r.ring[idx%int64(ringSlots)]
+		b.idx, b.lat, b.errs, b.oks = idx, b.lat[:0], 0, 0
+	}
 }
 
 // begin marks the start of sending.
@@ -438,9 +445,14 @@ func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, err
 	elapsed := now.Sub(r.start)
 	nowIdx := int64(elapsed / bucketWidth)
 	// The first bucket is the one holding now − window: the buckets cover window, or up
-	// to a bucket more (less only when the load began less than window ago).
+	// to a bucket more. A window reaches no further back than the current phase's span
+	// (whose first bucket holds only what came after it opened) or the load's start.
 	first := max(int64((elapsed-window)/bucketWidth), 0)
-	span = elapsed - time.Duration(first)*bucketWidth
+	from := time.Duration(first) * bucketWidth
+	if open := r.cur.open.Sub(r.start); !r.cur.open.IsZero() && open > from {
+		first, from = int64(open/bucketWidth), open
+	}
+	span = elapsed - from
 	for idx := first; idx <= nowIdx; idx++ {
 		if b := &r.ring[idx%int64(ringSlots)]; b.idx == idx {
 			errs += b.errs

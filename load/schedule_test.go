@@ -301,6 +301,42 @@ func TestValueWindowIsNeverShort(t *testing.T) {
 	})
 }
 
+// A window reaches no further back than its phase: a phase that begins mid-bucket is
+// judged on its own requests from the first sample on, however long the window.
+func TestValueWindowStartsWithItsPhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failing atomic.Bool
+		ft := &fakeTransport{status: func(int64) int {
+			if failing.Load() {
+				return 500
+			}
+			return 200
+		}}
+		ft.delay.Store(int64(time.Millisecond))
+		g := fakeGenerator(t, &shakedown.LoadSpec{Rate: 100}, ft)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			g.Run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
+
+		time.Sleep(time.Second + 5500*time.Microsecond) // mid-bucket, between two requests
+		g.SetPhase(shakedown.PhaseInject)
+		failing.Store(true)
+		time.Sleep(60 * time.Millisecond)
+		for _, window := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second} {
+			if v, n := g.Value("errors", window); v != 1 || n == 0 || n > 7 {
+				t.Errorf("errors over %v, 60ms into inject = %v (n=%d), want 1 over inject's 5 or 6", window, v, n)
+			}
+		}
+		if tp, _ := g.Value("throughput", time.Second); tp != 0 {
+			t.Errorf("throughput over 1s, 60ms into inject = %v, want 0 (every answer failed)", tp)
+		}
+	})
+}
+
 func TestNewRefuses(t *testing.T) {
 	tests := []struct {
 		name string
