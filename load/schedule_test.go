@@ -216,6 +216,18 @@ func TestPhaseAttribution(t *testing.T) {
 	})
 }
 
+// runInBackground runs g until the function it returns is called, which waits for Run
+// to return.
+func runInBackground(t *testing.T, g *Generator) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
 func TestValueWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ft := &fakeTransport{status: func(i int64) int {
@@ -226,13 +238,7 @@ func TestValueWindow(t *testing.T) {
 		}}
 		ft.delay.Store(int64(10 * time.Millisecond))
 		g := fakeGenerator(t, &shakedown.LoadSpec{Rate: 100}, ft)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			g.Run(ctx)
-		}()
-		defer func() { cancel(); <-done }()
+		defer runInBackground(t, g)()
 
 		time.Sleep(3*time.Second + 5*time.Millisecond)
 		ft.delay.Store(int64(100 * time.Millisecond))
@@ -272,13 +278,7 @@ func TestValueWindowIsNeverShort(t *testing.T) {
 		}}
 		ft.delay.Store(int64(time.Millisecond))
 		g := fakeGenerator(t, &shakedown.LoadSpec{Rate: 100}, ft)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			g.Run(ctx)
-		}()
-		defer func() { cancel(); <-done }()
+		defer runInBackground(t, g)()
 
 		time.Sleep(time.Second)
 		for _, after := range []time.Duration{0, time.Microsecond, 3 * time.Millisecond, 50 * time.Millisecond, 99 * time.Millisecond} {
@@ -314,13 +314,7 @@ func TestValueWindowStartsWithItsPhase(t *testing.T) {
 		}}
 		ft.delay.Store(int64(time.Millisecond))
 		g := fakeGenerator(t, &shakedown.LoadSpec{Rate: 100}, ft)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			g.Run(ctx)
-		}()
-		defer func() { cancel(); <-done }()
+		defer runInBackground(t, g)()
 
 		time.Sleep(time.Second + 5500*time.Microsecond) // mid-bucket, between two requests
 		g.SetPhase(shakedown.PhaseInject)
