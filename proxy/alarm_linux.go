@@ -2,8 +2,9 @@ package proxy
 
 import (
 	"container/heap"
-	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,14 +13,30 @@ import (
 // Runtime timers wake a goroutine up to about a millisecond late when the process is
 // otherwise idle (the scheduler sleeps in epoll with a timeout in whole milliseconds),
 // which is more than a latency toxic may be off. alarms wakes links from one timerfd
-// instead: the kernel's timer is exact to microseconds, and its descriptor wakes the
-// scheduler's poller as soon as it fires.
+// instead: the kernel's timer is exact to microseconds.
+//
+// On a busy host exact timers are not enough: a thread the timer wakes waits for a CPU
+// behind the threads that hold them, up to a scheduler tick (4 ms at 250 Hz) and more.
+// So the timerfd is read by one OS thread of its own, at the highest nice priority the
+// process may set (as root or with CAP_SYS_NICE; else at the priority it has), and
+// that thread writes what is due itself: an alarm armed with a release function has it
+// called there, before the token wakes the link. No other thread has to be scheduled
+// for the bytes to leave on time. Nice, not a real-time policy: the thread's work is
+// small, and a fair scheduler never lets it starve the host it shares.
 
 // alarm wakes one link: a token on c at (or just after) the time it was armed for.
 type alarm struct {
 	c     chan struct{}
 	at    time.Time
 	index int // in the heap of alarms; -1 when not armed
+
+	// release, when not nil, is called on the alarms' thread when the alarm rings,
+	// before the token is given: it may carry out what is due. It runs only between arm
+	// and disarm, and disarm waits for it, so the link it belongs to, which arms the
+	// alarm before it waits and disarms it when it wakes, never runs beside it.
+	release func(now time.Time)
+	mu      sync.Mutex // held while release runs
+	armed   bool       // under mu: armed and not rung or disarmed since
 }
 
 type alarmHeap []*alarm
@@ -57,26 +74,33 @@ var (
 	theAlarms  *alarms // nil where no timerfd could be had: links use runtime timers only
 )
 
-// newAlarm returns an alarm, or nil when precise alarms are not available.
-func newAlarm() *alarm {
+// alarmNice is the priority the alarms' thread asks for: the highest.
+const alarmNice = -20
+
+// newAlarm returns an alarm that calls release (if not nil) when it rings, or nil when
+// precise alarms are not available.
+func newAlarm(release func(now time.Time)) *alarm {
 	alarmsOnce.Do(func() {
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		// A blocking descriptor: the alarms' thread waits in read(2), woken by the
+		// kernel itself, not by the runtime's poller on another thread.
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
 		if err != nil {
 			return
 		}
-		// A non-blocking descriptor in an *os.File waits in the runtime's poller.
-		f := os.NewFile(uintptr(fd), "timerfd")
 		theAlarms = &alarms{fd: fd}
-		go theAlarms.loop(f)
+		go theAlarms.loop()
 	})
 	if theAlarms == nil {
 		return nil
 	}
-	return &alarm{c: make(chan struct{}, 1), index: -1}
+	return &alarm{c: make(chan struct{}, 1), index: -1, release: release}
 }
 
 // arm sets the alarm for at, replacing the time it was set for.
 func (a *alarm) arm(at time.Time) {
+	a.mu.Lock()
+	a.armed = true
+	a.mu.Unlock()
 	s := theAlarms
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -91,13 +115,38 @@ func (a *alarm) arm(at time.Time) {
 	}
 }
 
-// disarm takes the alarm out; a token already given may still be in c.
+// disarm takes the alarm out, and waits for its release if it is running; a token
+// already given may still be in c.
 func (a *alarm) disarm() {
+	if a == nil {
+		return
+	}
 	s := theAlarms
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if a.index >= 0 {
 		heap.Remove(&s.h, a.index)
+	}
+	s.mu.Unlock()
+	a.mu.Lock()
+	a.armed = false
+	a.mu.Unlock()
+}
+
+// ring carries out the alarm's release and gives its token, unless it was disarmed
+// since it was taken from the heap.
+func (a *alarm) ring() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.armed {
+		return
+	}
+	a.armed = false
+	if a.release != nil {
+		a.release(time.Now())
+	}
+	select {
+	case a.c <- struct{}{}:
+	default:
 	}
 }
 
@@ -114,11 +163,18 @@ func (s *alarms) armLocked() {
 	unix.TimerfdSettime(s.fd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}, nil)
 }
 
-// loop waits for the timerfd and gives a token to every alarm due.
-func (s *alarms) loop(f *os.File) {
+// loop waits for the timerfd on a thread of its own, raised to alarmNice if the process
+// may, and rings every alarm due.
+func (s *alarms) loop() {
+	runtime.LockOSThread() // for good: the thread's priority is not the runtime's others'
+	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), alarmNice)
 	var buf [8]byte
+	var due []*alarm
 	for {
-		if _, err := f.Read(buf[:]); err != nil {
+		if _, err := unix.Read(s.fd, buf[:]); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
 			// Cannot happen with a timerfd this process holds; if it does, the links'
 			// runtime timers still wake them, only less exactly.
 			return
@@ -126,13 +182,55 @@ func (s *alarms) loop(f *os.File) {
 		s.mu.Lock()
 		now := time.Now()
 		for len(s.h) > 0 && !s.h[0].at.After(now) {
-			a := heap.Pop(&s.h).(*alarm)
-			select {
-			case a.c <- struct{}{}:
-			default:
-			}
+			due = append(due, heap.Pop(&s.h).(*alarm))
 		}
 		s.armLocked()
 		s.mu.Unlock()
+		for i, a := range due {
+			a.ring()
+			due[i] = nil
+		}
+		due = due[:0]
+	}
+}
+
+// releaseBudget bounds what an alarm's release writes at one ring (it stops once it has
+// written this much, so it writes at most one chunk more): what is due first leaves on
+// time, and a burst due at once is not all copied at the alarms' priority.
+const releaseBudget = 256 << 10
+
+// releaser returns the release of the link's alarm: it writes the data at the head of q
+// that is due, as far as dst takes it without waiting, up to releaseBudget. It leaves
+// an event that is not data, a write that would wait and a failed write (which the link
+// repeats, and reports) to the link.
+func (l *link) releaser(q *queue, dst syscall.RawConn) func(now time.Time) {
+	var data []byte
+	var n int
+	var err error
+	write := func(fd uintptr) bool {
+		n, err = unix.Write(int(fd), data)
+		return true // never wait: the link does
+	}
+	return func(now time.Time) {
+		for budget := releaseBudget; budget > 0 && q.len() > 0; {
+			ev := q.head()
+			if ev.kind != evData || ev.at.After(now) {
+				return
+			}
+			data = ev.data
+			dst.Write(write)
+			data = nil
+			if err != nil || n <= 0 {
+				return
+			}
+			l.counter.Add(int64(n))
+			budget -= n
+			if n < len(ev.data) {
+				ev.data = ev.data[n:]
+				q.bytes -= n
+				continue
+			}
+			q.pop()
+		}
 	}
 }

@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
+	"os"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -22,7 +26,7 @@ func TestAlarmNeverEarly(t *testing.T) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for _, off := range offsets {
-		a := newAlarm()
+		a := newAlarm(nil)
 		if a == nil {
 			t.Fatal("no timerfd alarm on Linux")
 		}
@@ -50,7 +54,7 @@ func TestAlarmDisarm(t *testing.T) {
 	far := time.Now().Add(time.Hour)
 	var as []*alarm
 	for i := range 5 {
-		a := newAlarm()
+		a := newAlarm(nil)
 		a.arm(far.Add(time.Duration(i) * time.Second))
 		as = append(as, a)
 	}
@@ -219,5 +223,242 @@ func TestLatencyOverTCPNeverEarly(t *testing.T) {
 		if d := time.Since(start); d < latency {
 			t.Errorf("round trip %d took %v, less than the %v latency", i, d, latency)
 		}
+	}
+}
+
+// An alarm's release runs when it rings, before its token; a disarmed alarm's never
+// does; and disarm waits for a release that is running, so a link that disarms its
+// alarm when it wakes has its queue to itself again.
+func TestAlarmRelease(t *testing.T) {
+	var mu sync.Mutex
+	released := map[string]int{}
+	note := func(name string) func(time.Time) {
+		return func(time.Time) {
+			mu.Lock()
+			released[name]++
+			mu.Unlock()
+		}
+	}
+	count := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return released[name]
+	}
+
+	now := time.Now()
+	gone := newAlarm(note("disarmed"))
+	gone.arm(now.Add(time.Millisecond))
+	gone.disarm()
+	rung := newAlarm(note("rung"))
+	rung.arm(now.Add(2 * time.Millisecond)) // rings after the disarmed one's time
+	select {
+	case <-rung.c:
+	case <-time.After(time.Minute):
+		t.Fatal("the alarm never rang")
+	}
+	if n := count("rung"); n != 1 {
+		t.Errorf("when its token came, the alarm's release had run %d times, want 1", n)
+	}
+	rung.disarm()
+	if n := count("disarmed"); n != 0 {
+		t.Errorf("a disarmed alarm's release ran %d times", n)
+	}
+	select {
+	case <-gone.c:
+		t.Error("a disarmed alarm gave a token")
+	default:
+	}
+
+	started, unblock := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	busy := newAlarm(func(time.Time) {
+		close(started)
+		<-unblock
+		time.Sleep(20 * time.Millisecond) // a disarm that did not wait would return meanwhile
+		finished.Store(true)
+	})
+	busy.arm(time.Now())
+	<-started
+	disarmed := make(chan struct{})
+	go func() {
+		busy.disarm()
+		close(disarmed)
+	}()
+	close(unblock)
+	<-disarmed
+	if !finished.Load() {
+		t.Error("disarm returned while the alarm's release was running")
+	}
+}
+
+// The alarms' thread runs at the highest priority when the process may raise it.
+func TestAlarmThreadPriority(t *testing.T) {
+	testenv.NeedRoot(t)
+	a := newAlarm(nil)
+	a.arm(time.Now())
+	<-a.c // the thread has set its priority before it first waits
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nices []string
+	for _, task := range tasks {
+		stat, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		// The fields after the command's closing parenthesis: state is the first, nice the 17th.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 16 {
+			nices = append(nices, fields[16])
+		}
+	}
+	if !slices.Contains(nices, "-20") {
+		t.Errorf("no thread at nice -20; the threads' nice values: %v", nices)
+	}
+}
+
+// An alarm's release writes the data due, in order, as far as the socket takes it
+// without waiting and within its budget; it leaves the rest of a chunk cut short, what is
+// not yet due and what is not data to the link, which carries them on without losing or
+// repeating a byte.
+func TestReleaserLeavesTheRestToTheLink(t *testing.T) {
+	client, server := testenv.TCPPair(t)
+	if err := server.SetWriteBuffer(8 << 10); err != nil { // full after a few chunks
+		t.Fatal(err)
+	}
+	rc, err := server.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &link{dst: server, counter: new(atomic.Int64)}
+	var q queue
+	data := pattern(4 << 20)
+	now := time.Now()
+	const chunk = 30_000 // not a divisor of the socket's room: writes are cut inside chunks
+	due := len(data) - len(data)/4
+	for off := 0; off < len(data); off += chunk {
+		at := now
+		if off >= due {
+			at = now.Add(time.Hour)
+		}
+		q.push(event{kind: evData, data: data[off:min(off+chunk, len(data))], at: at})
+	}
+	q.push(event{kind: evEOF, at: now})
+	queued := q.bytes
+	release := l.releaser(&q, rc)
+	check := func(before int64) {
+		t.Helper()
+		if n := l.counter.Load() - before; n > releaseBudget+chunk {
+			t.Fatalf("one release wrote %d bytes, more than its budget %d and a chunk", n, releaseBudget)
+		}
+		if q.bytes != queued-int(l.counter.Load()) {
+			t.Fatalf("%d bytes written and %d left queued, of %d", l.counter.Load(), q.bytes, queued)
+		}
+	}
+
+	// Nothing reads: the releases fill the socket, the last write cut inside a chunk.
+	for {
+		before := l.counter.Load()
+		release(now)
+		check(before)
+		if l.counter.Load() == before {
+			break
+		}
+	}
+	if l.counter.Load() == 0 {
+		t.Fatal("the releases wrote nothing to an empty socket")
+	}
+
+	var read atomic.Int64
+	got := make(chan []byte)
+	go func() {
+		var all []byte
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := client.Read(buf)
+			all = append(all, buf[:n]...)
+			read.Add(int64(n))
+			if err != nil {
+				got <- all
+				return
+			}
+		}
+	}()
+	// Release as alarms ringing would, until what is due is out. The chunk across the
+	// boundary is due as a whole; nothing after it is.
+	want := (due + chunk - 1) / chunk * chunk
+	releaseUntil := func(at time.Time, done func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !done(); {
+			before := l.counter.Load()
+			release(at)
+			check(before)
+			if time.Now().After(deadline) {
+				t.Fatalf("releases wrote %d of the %d bytes due", l.counter.Load(), want)
+			}
+		}
+	}
+	releaseUntil(now, func() bool { return int(l.counter.Load()) >= want })
+	testenv.WaitFor(t, "the reader to take what was released", time.Minute, func() bool { return read.Load() >= int64(want) })
+	release(now) // to an empty socket: only the time stops it
+	if n := int(l.counter.Load()); n != want {
+		t.Fatalf("released %d bytes, want the %d due", n, want)
+	}
+	// All data due: the releases stop at the end of the stream.
+	releaseUntil(now.Add(2*time.Hour), func() bool { return q.len() == 1 })
+	if q.head().kind != evEOF {
+		t.Fatalf("after releasing all data, left %v, want the end of stream", q.head().kind)
+	}
+	// The link carries out what is left.
+	for q.len() > 0 {
+		if done, err := l.exec(q.pop()); done && err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("got %d bytes, want %d; first difference at %d", len(b), len(data), firstDiff(b, data))
+	}
+}
+
+// A large stream through a latency toxic, answered faster than the client reads, so that
+// the alarm's writes are cut short by a full socket and its budget, arrives whole and in
+// order.
+func TestLatencyOverTCPKeepsAStreamWhole(t *testing.T) {
+	p := NewProxy("t", "127.0.0.1:0", testenv.EchoServer(t), nil)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	add(t, p, "latency", "downstream", &Latency{Latency: 2})
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := pattern(16 << 20)
+	half := make(chan struct{})
+	go func() {
+		for off := 0; off < len(data); off += 1 << 20 {
+			if off == len(data)/2 {
+				close(half) // the way back is full by now: nothing has read it
+			}
+			if _, err := c.Write(data[off : off+1<<20]); err != nil {
+				return
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	select {
+	case <-half:
+	case <-time.After(time.Minute):
+		t.Fatal("the first half was never written")
+	}
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, want %d; first difference at %d", len(got), len(data), firstDiff(got, data))
 	}
 }

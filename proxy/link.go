@@ -346,12 +346,16 @@ func (l *link) slow() (err error) {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// Between sockets a timerfd alarm wakes the link at the exact time; the runtime timer
-	// is armed as well, for when the process is too busy to look at its poller soon.
+	// Between sockets a timerfd alarm wakes the link at the exact time, and writes the
+	// data then due itself; the runtime timer is armed as well, for what the alarm
+	// leaves (a write that would wait, an event that is not data) and for when the alarm
+	// is late.
 	var al *alarm
-	if _, ok := l.dst.(*net.TCPConn); ok {
-		if al = newAlarm(); al != nil {
-			defer al.disarm()
+	if d, ok := l.dst.(*net.TCPConn); ok {
+		if rc, err := d.SyscallConn(); err == nil {
+			if al = newAlarm(l.releaser(&q, rc)); al != nil {
+				defer al.disarm()
+			}
 		}
 	}
 	for {
@@ -401,10 +405,14 @@ func (l *link) slow() (err error) {
 		}
 		select {
 		case ev := <-inCh:
+			al.disarm()
 			l.enqueue(&q, 0, ev)
 		case <-tc:
+			al.disarm()
 		case <-ac:
+			al.disarm()
 		case <-l.notify:
+			al.disarm()
 			now := time.Now()
 			evs, removed := l.rebuild(now)
 			if removed {
