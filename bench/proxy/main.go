@@ -27,6 +27,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -290,6 +291,9 @@ func startBackends(bulkBytes int64) (backends, error) {
 		for {
 			n, err := c.Read(buf)
 			if n > 0 {
+				if n == accuracySize { // an accuracy probe: answered with the time it leaves
+					binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
+				}
 				if _, err := c.Write(buf[:n]); err != nil {
 					return
 				}
@@ -305,13 +309,12 @@ func startBackends(bulkBytes int64) (backends, error) {
 
 // figures of one peer in one run.
 type figures struct {
-	throughput   float64 // MB/s
-	rate         float64 // requests/s
-	cpuPerReq    float64 // µs of the proxy's CPU time per keep-alive request
-	addedP99     float64 // ms over direct
-	rss          float64 // bytes with the idle connections open
-	accuracy     float64 // p99 |error| of a 200 ms latency toxic at the answers' arrival, ms
-	accuracySeen float64 // the same as the driver saw it once awake, ms
+	throughput float64    // MB/s
+	rate       float64    // requests/s
+	cpuPerReq  float64    // µs of the proxy's CPU time per keep-alive request
+	addedP99   float64    // ms over direct
+	rss        float64    // bytes with the idle connections open
+	accuracy   toxicError // of a 200 ms latency toxic
 }
 
 func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
@@ -325,13 +328,14 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		return err
 	}
 	results := map[string][]figures{}
-	var directBulk []float64        // MB/s with no proxy, one per run
-	var floorBulk []float64         // MB/s through the floor relay, one per run
-	var floorErr []float64          // ms, the latency-toxic figure's traffic with no proxy, one per run
-	var wakeErr []float64           // ms, the wake floor's p99, one per run
-	var delayErr []float64          // ms, the latency-toxic figure through the simplest delaying relay, one per run
-	var loopRate, loopCPU []float64 // keep-alive req/s and µs CPU/req through the one-thread relay, one per run
-	var loopAdded []float64         // ms, the added p99 through the one-thread relay, one per run
+	var directBulk []float64               // MB/s with no proxy, one per run
+	var floorBulk []float64                // MB/s through the floor relay, one per run
+	var floorErr []float64                 // ms, the latency-toxic figure's traffic with no proxy, one per run
+	var wakeErr []float64                  // ms, the wake floor's p99, one per run
+	var delayErr []float64                 // ms, the latency-toxic figure through the simplest delaying relay, one per run
+	var floorOneWay, delayOneWay []float64 // ms, the one-way error of floorErr's and delayErr's runs
+	var loopRate, loopCPU []float64        // keep-alive req/s and µs CPU/req through the one-thread relay, one per run
+	var loopAdded []float64                // ms, the added p99 through the one-thread relay, one per run
 	for r := 0; r < runs; r++ {
 		tapi := freeAddr()
 		host, port, _ := net.SplitHostPort(tapi)
@@ -354,12 +358,13 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			return err
 		}
 		if want("accuracy") {
-			e, seen, err := accuracy(be.echo, 200*time.Millisecond, echoRTT, true)
+			e, err := accuracy(be.echo, 200*time.Millisecond, echoRTT, true)
 			if err != nil {
 				return err
 			}
-			floorErr = append(floorErr, e)
-			fmt.Printf("run %d direct     round-trip p99 error %6.3f ms, %6.3f ms as seen (the same traffic, no proxy)\n", r+1, e, seen)
+			floorErr = append(floorErr, e.atArrival)
+			floorOneWay = append(floorOneWay, e.oneWay)
+			fmt.Printf("run %d direct     round-trip p99 error %6.3f ms, %6.3f ms as seen, one way %6.3f ms (the same traffic, no proxy)\n", r+1, e.atArrival, e.seen, e.oneWay)
 			w, err := wakeFloor(self, 4*time.Second)
 			if err != nil {
 				return err
@@ -370,13 +375,14 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			if err != nil {
 				return err
 			}
-			e, seen, err = accuracy(rl.addr, 200*time.Millisecond, echoRTT, false)
+			e, err = accuracy(rl.addr, 200*time.Millisecond, echoRTT, false)
 			rl.stop()
 			if err != nil {
 				return fmt.Errorf("delaying relay: %w", err)
 			}
-			delayErr = append(delayErr, e)
-			fmt.Printf("run %d relay      200ms-latency p99 error %6.3f ms, %6.3f ms as seen (the simplest delaying relay: one thread, one wake-up per due time)\n", r+1, e, seen)
+			delayErr = append(delayErr, e.atArrival)
+			delayOneWay = append(delayOneWay, e.oneWay)
+			fmt.Printf("run %d relay      200ms-latency p99 error %6.3f ms, %6.3f ms as seen, one way %6.3f ms (the simplest delaying relay: one thread, one wake-up per due time)\n", r+1, e.atArrival, e.seen, e.oneWay)
 		}
 		if want("bulk") {
 			if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
@@ -467,8 +473,8 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				f.addedP99 = ms(p99(lats[i+2]) - p99(lats[0]))
 			}
 			results[p.name] = append(results[p.name], f)
-			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms as seen)\n",
-				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy, f.accuracySeen)
+			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms as seen, %6.3f ms one way)\n",
+				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy.atArrival, f.accuracy.seen, f.accuracy.oneWay)
 		}
 		tp.stop()
 		sp.stop()
@@ -527,17 +533,25 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	if !want("accuracy") {
 		return nil
 	}
-	sa, ta := med("shakedown", func(f figures) float64 { return f.accuracy }), med("toxiproxy", func(f figures) float64 { return f.accuracy })
-	verdict := "met"
-	if sa > 1 {
-		verdict = "NOT MET"
+	both := func(pick func(toxicError) float64) (s, t float64) {
+		return med("shakedown", func(f figures) float64 { return pick(f.accuracy) }), med("toxiproxy", func(f figures) float64 { return pick(f.accuracy) })
 	}
-	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "200 ms latency toxic, p99 error", sa, ta, verdict)
-	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (once the driver's thread woke to read)\n", "", med("shakedown", func(f figures) float64 { return f.accuracySeen }), med("toxiproxy", func(f figures) float64 { return f.accuracySeen }))
+	met := func(v float64) string {
+		if v > 1 {
+			return "NOT MET"
+		}
+		return "met"
+	}
+	sa, ta := both(func(e toxicError) float64 { return e.atArrival })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "200 ms latency toxic, p99 error", sa, ta, met(sa))
+	sa, ta = both(func(e toxicError) float64 { return e.seen })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (once the driver's thread woke to read)\n", "", sa, ta)
+	sa, ta = both(func(e toxicError) float64 { return e.oneWay })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "  the same, one way (the toxic's direction)", sa, ta, met(sa))
 	if len(floorErr) > 0 {
-		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy)\n", "", median(floorErr))
+		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy; one way %.3f ms)\n", "", median(floorErr), median(floorOneWay))
 		fmt.Printf("  %-40s wake      %9.3f ms  (p99 of a timed wake in a process of its own)\n", "", median(wakeErr))
-		fmt.Printf("  %-40s relay     %9.3f ms  (the simplest delaying relay: one thread, one wake-up per due time)\n", "", median(delayErr))
+		fmt.Printf("  %-40s relay     %9.3f ms  (the simplest delaying relay: one thread, one wake-up per due time; one way %.3f ms)\n", "", median(delayErr), median(delayOneWay))
 	}
 	return nil
 }
@@ -636,7 +650,7 @@ func measure(p *peer, l links, be backends, idle int, echoRTT time.Duration) (fi
 	if _, err := echo.AddToxic("lat", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 200}); err != nil {
 		return f, err
 	}
-	if f.accuracy, f.accuracySeen, err = accuracy(echo.Listen, 200*time.Millisecond, echoRTT, false); err != nil {
+	if f.accuracy, err = accuracy(echo.Listen, 200*time.Millisecond, echoRTT, false); err != nil {
 		return f, err
 	}
 	return f, p.client.ResetState()
@@ -757,20 +771,36 @@ func roundTrip(addr string) (time.Duration, error) {
 	return rtts[len(rtts)/2], nil
 }
 
+// accuracySize is the size of an accuracy probe, which the echo backend answers with the
+// time its answer leaves in the first 8 bytes.
+const accuracySize = 16
+
+// toxicError is the p99 error of a latency toxic, in ms, measured three ways.
+type toxicError struct {
+	atArrival float64 // of the round trip, ending when the answer reached the driver's socket
+	seen      float64 // of the round trip, ending when the driver's thread woke to read it
+	oneWay    float64 // of the way back alone: from the echo's write to the answer's arrival
+}
+
 // accuracy measures round trips through an echo link with a latency toxic on the way
-// back and returns the p99 of |round trip − (latency + direct round trip)|, in ms, with
-// the round trip ending when the answer reached this end's socket (the kernel's receive
+// back and returns the p99 of |round trip − (latency + direct round trip)|, with the
+// round trip ending when the answer reached this end's socket (the kernel's receive
 // time), and the same as this end saw it, once its thread woke to read (which adds this
-// driver's own wake-up). The connections start spread over one latency period, so
-// requests arrive at the proxy spread out rather than all at once.
+// driver's own wake-up). The round trip holds the proxy's way there and the echo
+// backend's wake-up, both on this machine's scheduler; the one-way error leaves them
+// out: it is the p99 of |way back − latency|, the way back running from the time the
+// echo stamped in its answer as it wrote it (and so, on loopback, its arrival at the
+// proxy) to the answer's arrival here — the direction the toxic is on, alone. The
+// connections start spread over one latency period, so requests arrive at the proxy
+// spread out rather than all at once.
 //
 // With pause, the connections go straight to the echo backend and wait pause before each
 // round instead: the same traffic with no proxy and no toxic, whose error is the floor of
 // the figure (the backend's and the driver's own wake-ups on this machine now).
-func accuracy(addr string, latency, direct time.Duration, pause bool) (atArrival, seen float64, err error) {
+func accuracy(addr string, latency, direct time.Duration, pause bool) (toxicError, error) {
 	const conns, rounds = 100, 20
 	var mu sync.Mutex
-	var errs, seenErrs []time.Duration
+	var errs, seenErrs, oneWay []time.Duration
 	var wg sync.WaitGroup
 	var first error
 	fail := func(err error) {
@@ -778,8 +808,8 @@ func accuracy(addr string, latency, direct time.Duration, pause bool) (atArrival
 		first = err
 		mu.Unlock()
 	}
-	abs := func(d time.Duration) time.Duration {
-		d -= direct
+	abs := func(d, base time.Duration) time.Duration {
+		d -= base
 		if !pause {
 			d -= latency
 		}
@@ -803,7 +833,7 @@ func accuracy(addr string, latency, direct time.Duration, pause bool) (atArrival
 				fail(err)
 				return
 			}
-			b := make([]byte, 16)
+			b := make([]byte, accuracySize)
 			for range rounds {
 				if pause {
 					time.Sleep(latency)
@@ -815,17 +845,20 @@ func accuracy(addr string, latency, direct time.Duration, pause bool) (atArrival
 					fail(err)
 					return
 				}
-				e, s := abs(time.Duration(at-start.UnixNano())), abs(time.Since(start))
+				left := int64(binary.LittleEndian.Uint64(b))
+				e, s := abs(time.Duration(at-start.UnixNano()), direct), abs(time.Since(start), direct)
+				o := abs(time.Duration(at-left), 0)
 				mu.Lock()
 				errs = append(errs, e)
 				seenErrs = append(seenErrs, s)
+				oneWay = append(oneWay, o)
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	if first != nil {
-		return 0, 0, first
+		return toxicError{}, first
 	}
-	return ms(p99(errs)), ms(p99(seenErrs)), nil
+	return toxicError{ms(p99(errs)), ms(p99(seenErrs)), ms(p99(oneWay))}, nil
 }
