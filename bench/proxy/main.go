@@ -17,7 +17,10 @@
 // The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
 // period, measured once the proxy has let go of the idle connections, at the answers'
-// arrival and (beside it) as the driver saw them; beside it too, the same
+// arrival and (beside it) as the driver saw them, and one way: |way back − latency|, the
+// way back running from the time the echo backend stamped in its answer as it wrote it
+// to the answer's arrival, which leaves out the way there and the backend's wake-up, and
+// keeps the toxic's direction alone. Beside it too, the same
 // traffic through the simplest delaying relay (loop.go), and how late a thread of a
 // process of its own wakes at a time (wake.go): what is the kernel's in the figure.
 //
