@@ -2,6 +2,7 @@ package shakedown
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -170,4 +171,16 @@ type AlertSpec struct {
 	Alertmanager string            `json:"alertmanager,omitempty"`
 	Name         string            `json:"name"`
 	Labels       map[string]string `json:"labels,omitempty"`
+}
+
+// FormatDuration writes a duration as an experiment file does: 1m, 1h30m, 30s, 1.5s, 250ms.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

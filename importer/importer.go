@@ -5,7 +5,6 @@ package importer
 
 import (
 	"strings"
-	"time"
 )
 
 // Comment writes text as comment lines at indent, one per line of text, control characters
@@ -22,18 +21,6 @@ func Comment(b *strings.Builder, indent, text string) {
 		}, line))
 		b.WriteString("\n")
 	}
-}
-
-// FormatDuration writes a duration as a file does: 1m, 1h30m, 30s, 1.5s, 250ms.
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // Section writes a top-level section of an experiment file, key and its blocks in order;

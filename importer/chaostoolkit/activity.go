@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shakedown-dev/shakedown/importer"
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -273,7 +273,7 @@ func (r *reader) httpProvider(p *provider) {
 				rd, ok2 := r.seconds(items[1])
 				if ok1 && ok2 {
 					p.timeout = c + rd
-					p.notes = append(p.notes, fmt.Sprintf("timeout [%s connect, %s read] is %s in all here", importer.FormatDuration(c), importer.FormatDuration(rd), importer.FormatDuration(p.timeout)))
+					p.notes = append(p.notes, fmt.Sprintf("timeout [%s connect, %s read] is %s in all here", shakedown.FormatDuration(c), shakedown.FormatDuration(rd), shakedown.FormatDuration(p.timeout)))
 				}
 			}
 		} else {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shakedown-dev/shakedown/importer"
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -490,5 +490,5 @@ func (p *planner) wait(c *call, d time.Duration) {
 		return
 	}
 	p.now += d
-	p.note(c, "idle for "+importer.FormatDuration(d)+": the next faults start that much later")
+	p.note(c, "idle for "+shakedown.FormatDuration(d)+": the next faults start that much later")
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/importer"
 )
 
@@ -115,7 +116,7 @@ func (p *planner) activity(a *activity) {
 			tol = ", tolerance " + shape(a.tolerance)
 		}
 		p.x.comments = append(p.x.comments, fmt.Sprintf("Chaos Toolkit method probe %s (line %d, at %s): %s%s: the method's probes only record their output; the steady_state checks watch the whole run",
-			a.name, a.line, importer.FormatDuration(start), a.prov.describe(), tol))
+			a.name, a.line, shakedown.FormatDuration(start), a.prov.describe(), tol))
 	case a.prov.typ == "python":
 		p.python(a)
 	default:
@@ -126,7 +127,7 @@ func (p *planner) activity(a *activity) {
 	}
 	if p.now > maxMethod && !p.tooLong {
 		p.tooLong = true
-		p.r.addf(a.v, "the method's pauses add up to more than %s", importer.FormatDuration(maxMethod))
+		p.r.addf(a.v, "the method's pauses add up to more than %s", shakedown.FormatDuration(maxMethod))
 	}
 }
 
@@ -213,7 +214,7 @@ func (p *planner) end(c *call, key string) {
 		return
 	}
 	f.end = p.now
-	f.notes = append(f.notes, fmt.Sprintf("action %s (line %d, at %s) ends it: shakedown reverts it itself", c.a.name, c.a.line, importer.FormatDuration(p.now)))
+	f.notes = append(f.notes, fmt.Sprintf("action %s (line %d, at %s) ends it: shakedown reverts it itself", c.a.name, c.a.line, shakedown.FormatDuration(p.now)))
 }
 
 // note says, at the fault of the activity or in the trailing comments, what an action
@@ -340,7 +341,7 @@ func (p *planner) times(end time.Duration) {
 		f.dur = e - f.start
 		if f.dur <= 0 {
 			f.dur = defaultHold
-			f.notes = append(f.notes, "the method gives it no time before its end: held for "+importer.FormatDuration(defaultHold)+" here")
+			f.notes = append(f.notes, "the method gives it no time before its end: held for "+shakedown.FormatDuration(defaultHold)+" here")
 		}
 		last = max(last, f.start+f.dur)
 	}
@@ -350,11 +351,11 @@ func (p *planner) times(end time.Duration) {
 	for _, f := range p.faults {
 		if f.after == p.anchor {
 			if last < end || f.start+f.dur < end {
-				p.x.comments = append(p.x.comments, fmt.Sprintf("the method's last %s after fault %s is not held here: faults start after it", importer.FormatDuration(end-p.anchor.start), p.anchor.name))
+				p.x.comments = append(p.x.comments, fmt.Sprintf("the method's last %s after fault %s is not held here: faults start after it", shakedown.FormatDuration(end-p.anchor.start), p.anchor.name))
 			}
 			return
 		}
 	}
 	p.anchor.dur = end - p.anchor.start
-	p.anchor.notes = append(p.anchor.notes, "held "+importer.FormatDuration(p.anchor.dur)+", to the end of the method, so that the run observes the system for the pauses Chaos Toolkit waited")
+	p.anchor.notes = append(p.anchor.notes, "held "+shakedown.FormatDuration(p.anchor.dur)+", to the end of the method, so that the run observes the system for the pauses Chaos Toolkit waited")
 }

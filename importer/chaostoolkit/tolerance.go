@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
@@ -75,7 +76,7 @@ func (r *reader) check(a *activity, name string) string {
 	}
 	b.WriteString("    " + probe + "\n")
 	if p.timeout > 0 {
-		b.WriteString("    timeout: " + importer.FormatDuration(p.timeout) + "\n")
+		b.WriteString("    timeout: " + shakedown.FormatDuration(p.timeout) + "\n")
 	}
 	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
@@ -69,7 +70,7 @@ func faultBlock(f *fault) string {
 	var b strings.Builder
 	b.WriteString("  - name: " + str(f.name) + "\n")
 	if !f.noop {
-		importer.Comment(&b, "    ", fmt.Sprintf("Chaos Toolkit action %s (line %d, at %s): %s", f.a.name, f.a.line, importer.FormatDuration(f.start), f.a.prov.describe()))
+		importer.Comment(&b, "    ", fmt.Sprintf("Chaos Toolkit action %s (line %d, at %s): %s", f.a.name, f.a.line, shakedown.FormatDuration(f.start), f.a.prov.describe()))
 	}
 	for _, n := range f.notes {
 		importer.Comment(&b, "    ", n)
@@ -85,7 +86,7 @@ func faultBlock(f *fault) string {
 			with = append(with, kv{"revert", list(f.revert)})
 		}
 		if f.timeout > 0 {
-			with = append(with, kv{"timeout", importer.FormatDuration(f.timeout)})
+			with = append(with, kv{"timeout", shakedown.FormatDuration(f.timeout)})
 		}
 	}
 	if len(with) > 0 {
@@ -95,10 +96,10 @@ func faultBlock(f *fault) string {
 		b.WriteString("    after: [" + str(f.after.name) + "]\n")
 	}
 	if f.delay > 0 {
-		b.WriteString("    delay: " + importer.FormatDuration(f.delay) + "\n")
+		b.WriteString("    delay: " + shakedown.FormatDuration(f.delay) + "\n")
 	}
 	if f.dur > 0 {
-		b.WriteString("    duration: " + importer.FormatDuration(f.dur) + "\n")
+		b.WriteString("    duration: " + shakedown.FormatDuration(f.dur) + "\n")
 	}
 	return b.String()
 }

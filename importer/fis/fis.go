@@ -123,7 +123,7 @@ func (b *built) add(t *template, s *step, timing map[string]timed) {
 			b.steady = append(b.steady, sb.String())
 		}
 	case a.id == "aws:fis:wait":
-		t.notes = append(t.notes, fmt.Sprintf("wait %s (line %d) of %s: the faults after it are delayed by it", a.name, a.n.pos.Line, importer.FormatDuration(s.duration)))
+		t.notes = append(t.notes, fmt.Sprintf("wait %s (line %d) of %s: the faults after it are delayed by it", a.name, a.n.pos.Line, shakedown.FormatDuration(s.duration)))
 	}
 }
 
@@ -360,7 +360,7 @@ func faultBlock(a *action, f *fault, tm timed) string {
 		sb.WriteString("    with: {" + strings.Join(parts, ", ") + "}\n")
 	}
 	if f.duration > 0 {
-		sb.WriteString("    duration: " + importer.FormatDuration(f.duration) + "\n")
+		sb.WriteString("    duration: " + shakedown.FormatDuration(f.duration) + "\n")
 	}
 	if len(tm.after) > 0 {
 		names := make([]string, len(tm.after))
@@ -370,7 +370,7 @@ func faultBlock(a *action, f *fault, tm timed) string {
 		sb.WriteString("    after: [" + strings.Join(names, ", ") + "]\n")
 	}
 	if tm.delay > 0 {
-		sb.WriteString("    delay: " + importer.FormatDuration(tm.delay) + "\n")
+		sb.WriteString("    delay: " + shakedown.FormatDuration(tm.delay) + "\n")
 	}
 	return sb.String()
 }
