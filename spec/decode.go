@@ -79,13 +79,13 @@ func (d *decoder) file1(src []byte) *shakedown.Experiment {
 		d.phases(e.val, e.path, x)
 	}
 	if e, ok := fs["steady_state"]; ok {
-		x.SteadyState = d.checks(e.val, e.path, loads)
+		x.SteadyState = d.checks(e.val, e.path, loads, x)
 	}
 	if e, ok := fs["faults"]; ok {
 		x.Faults = d.faults(e, kinds)
 	}
 	if e, ok := fs["stop_if"]; ok {
-		x.StopIf = d.checks(e.val, e.path, loads)
+		x.StopIf = d.checks(e.val, e.path, loads, nil)
 	}
 	if e, ok := fs["expect"]; ok {
 		x.Expect = d.expectations(e.val, e.path)
@@ -393,7 +393,10 @@ func (d *decoder) fieldsOrProbe(es []entry, known []string, want string, it ast.
 
 var checkFields = []string{"name", "metric", "min", "max", "every", "timeout", "for", "window", "phases"}
 
-func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shakedown.Check {
+// checks reads a list of checks. For the steady state, steady is the experiment, whose
+// phases are read: a steady-state check must be sampled again after the recovery opens
+// (see sampledInRecovery).
+func (d *decoder) checks(n ast.Node, path string, loads map[string]bool, steady *shakedown.Experiment) []*shakedown.Check {
 	items, ok := d.seq(n, path)
 	if !ok {
 		return nil
@@ -425,8 +428,12 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 				c.Probe = d.probe(probes[0])
 			}
 		}
-		if v, given := d.positiveDuration(fs, "every"); given && v > 0 {
-			c.Every = v
+		everyOK := true // false when every is given and wrong: it has its problem already
+		if v, given := d.positiveDuration(fs, "every"); given {
+			everyOK = v > 0
+			if everyOK {
+				c.Every = v
+			}
 		}
 		if e, ok := fs["timeout"]; ok && c.Metric != "" && !isNull(d.resolve(e.val, e.path)) {
 			d.addf(e.kn, e.path, "timeout applies to probe checks only")
@@ -446,8 +453,32 @@ func (d *decoder) checks(n ast.Node, path string, loads map[string]bool) []*shak
 		if e, ok := fs["phases"]; ok {
 			c.Phases = d.phaseList(e.val, e.path)
 		}
+		if steady != nil && everyOK {
+			d.sampledInRecovery(c, steady.Recovery, fs, it, ip)
+		}
 	}
 	return out
+}
+
+// sampledInRecovery refuses a steady-state check judged in the recovery whose interval
+// is not shorter than the recovery. A check is sampled as a phase opens and then every
+// interval; the steady state has come back when every such check holds on a sample. One
+// not sampled again before the recovery ends is judged on the moment of the revert alone
+// (a metric check not even that: no request has been answered in the phase yet), and the
+// run would end not restored for want of a sample, whatever the system did. (The baseline
+// has no such rule: a metric check is also judged on the whole phase at its end, and a
+// probe's one sample as the baseline opens is a judgment.) A recovery of zero is not
+// judged.
+func (d *decoder) sampledInRecovery(c *shakedown.Check, recovery time.Duration, fs map[string]entry, item ast.Node, path string) {
+	if recovery <= 0 || c.Every < recovery || !c.AppliesTo(shakedown.PhaseRecovery) {
+		return
+	}
+	node, where, whose := item, path, "the default interval"
+	if e, ok := fs["every"]; ok && !isNull(d.resolve(e.val, e.path)) {
+		node, where, whose = e.val, e.path, "every"
+	}
+	d.addf(node, where, "%s (%s) is not shorter than phases.recovery (%s): the check would be sampled as the recovery opens and never again in it, and the run would end not restored for want of a sample; sample it more often, or give the recovery more time",
+		whose, shakedown.FormatDuration(c.Every), shakedown.FormatDuration(recovery))
 }
 
 func (d *decoder) isProbe(key string) bool {

@@ -85,6 +85,12 @@ func TestValidVariants(t *testing.T) {
 	}{
 		{"base", withFault()},
 		{"lock", withFault("lock: eu-west/staging_2")},
+		{"checks sampled rarely, with no recovery judged or in the baseline only", withFault(
+			"phases: {baseline: 1s, recovery: 0s}",
+			"steady_state:",
+			"  - {name: a, metric: shop.errors, max: 1%, every: 24h}",
+			"  - {name: b, metric: shop.errors, max: 1%, every: 5s, phases: [baseline]}",
+		)},
 		{"one-shot without duration", with(
 			"faults:",
 			"  - {name: k, type: process.kill, target: web, with: {restart: [a, b]}}",
@@ -257,6 +263,27 @@ func TestProblems(t *testing.T) {
 				{17, 37, "load.e.rate"},
 				{17, 57, "load.e.timeout"},
 				{17, 80, "load.e.extra"},
+			},
+		},
+		{
+			name: "steady-state checks sampled too rarely for the recovery",
+			src: withFault(
+				"phases: {baseline: 500ms, recovery: 500ms}", // 16
+				"steady_state:", // 17
+				"  - {name: a, metric: shop.errors, max: 1%, every: 24h}",                            // 18: every is a day
+				"  - {name: b, metric: shop.errors, max: 1%}",                                        // 19: the default second outlasts the recovery
+				"  - {name: c, metric: shop.errors, max: 1%, every: 1s, phases: [baseline, inject]}", // 20: judged in no recovery
+				"  - {name: d, tcp: {address: '127.0.0.1:1'}, every: 500ms}",                         // 21: no shorter than the recovery
+				"  - {name: e, metric: shop.errors, max: 1%, every: 100ms}",                          // 22
+				"  - {name: g, metric: shop.errors, max: 1%, every: nope}",                           // 23: its own problem only
+				"stop_if:", // 24
+				"  - {name: s, metric: shop.errors, max: 50%, every: 24h}", // 25: stop conditions are not held to it
+			),
+			want: []at{
+				{18, 52, "steady_state[0].every"},
+				{19, 5, "steady_state[1]"},
+				{21, 53, "steady_state[3].every"},
+				{23, 52, "steady_state[5].every"},
 			},
 		},
 		{
