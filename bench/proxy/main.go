@@ -16,11 +16,13 @@
 // not when the client's thread woke to read it.
 // The accuracy figure is |round trip − (latency +
 // direct round trip)| per request, p99 over 2,000 requests spread over the latency
-// period, measured once the proxy has let go of the idle connections, at the answers'
-// arrival and (beside it) as the driver saw them, and one way: |way back − latency|, the
-// way back running from the time the echo backend stamped in its answer as it wrote it
-// to the answer's arrival, which leaves out the way there and the backend's wake-up, and
-// keeps the toxic's direction alone. Beside it too, the same
+// period, measured once the proxy has let go of the idle connections, with the round
+// trip ending at the answer's arrival and less the echo backend's turn (from the
+// kernel's receive time of the request to the answer's write, which the backend stamps
+// in its answer): the proxy's ways there and back, as a client of an instant backend
+// would see them. Beside it, the whole round trip, with the backend's turn (the driver's
+// own wake-up, which no proxy has a part in), as the driver saw it, one way
+// (|way back − latency|, the toxic's direction alone), and the same traffic
 // traffic through the simplest delaying relay (loop.go), and how late a thread of a
 // process of its own wakes at a time (wake.go): what is the kernel's in the figure.
 //
@@ -55,6 +57,7 @@ import (
 
 func main() {
 	serve := flag.String("serve", "", "run shakedown's proxy daemon with its API on this address")
+	flag.IntVar(&proxyNice, "nice", proxy.DefaultNice, "the nice value shakedown's daemon asks for, as `shakedown proxy --nice` (toxiproxy-server runs as started)")
 	server := flag.String("toxiproxy", "", "path of toxiproxy-server v2.12.0")
 	runs := flag.Int("runs", 3, "runs; each figure is the median")
 	bulkMB := flag.Int("bulk-mb", 500, "megabytes moved for the throughput figure")
@@ -106,6 +109,9 @@ func main() {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
+		if err := proxy.SetNice(proxyNice); err != nil {
+			fmt.Fprintf(os.Stderr, "shakedown's daemon keeps its priority: %v\n", err)
+		}
 		if err := proxy.Serve(ctx, proxy.Config{API: *serve}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -124,6 +130,9 @@ func main() {
 
 // cpuProfile is -cpuprofile.
 var cpuProfile string
+
+// proxyNice is -nice.
+var proxyNice int
 
 // want says whether a figure is to be measured.
 var want = func(string) bool { return true }
@@ -288,20 +297,34 @@ func startBackends(bulkBytes int64) (backends, error) {
 		}
 	})
 	// A plain read/write loop: io.Copy between TCP sockets would splice, and hold a pipe
-	// (two more descriptors) for each idle connection.
+	// (two more descriptors) for each idle connection. An accuracy probe is answered with
+	// the kernel's receive time of the probe and the time the answer leaves, in its first
+	// 16 bytes.
 	b.echo = listen(func(c net.Conn) {
-		buf := make([]byte, 512)
+		tc := c.(*net.TCPConn)
+		rc, err := tc.SyscallConn()
+		if err == nil {
+			rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+		}
+		if err != nil {
+			return
+		}
+		buf, oob := make([]byte, 512), make([]byte, 128)
 		for {
-			n, err := c.Read(buf)
-			if n > 0 {
-				if n == accuracySize { // an accuracy probe: answered with the time it leaves
-					binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
-				}
-				if _, err := c.Write(buf[:n]); err != nil {
-					return
-				}
+			var n, oobn int
+			var rerr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+				return rerr != unix.EAGAIN
+			})
+			if err != nil || rerr != nil || n == 0 {
+				return
 			}
-			if err != nil {
+			if n == accuracySize {
+				binary.LittleEndian.PutUint64(buf, uint64(arrivalNs(oob[:oobn])))
+				binary.LittleEndian.PutUint64(buf[8:], uint64(time.Now().UnixNano()))
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
 				return
 			}
 		}
@@ -321,6 +344,7 @@ type figures struct {
 }
 
 func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
+	fmt.Printf("shakedown's daemon asks for nice %d (-nice), as `shakedown proxy` does by default; toxiproxy-server runs as started\n", proxyNice)
 	be, err := startBackends(int64(bulkMB) << 20)
 	if err != nil {
 		return err
@@ -347,7 +371,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			return err
 		}
 		sapi := freeAddr()
-		argv := []string{self, "-serve", sapi}
+		argv := []string{self, "-serve", sapi, "-nice", strconv.Itoa(proxyNice)}
 		if cpuProfile != "" {
 			argv = append(argv, "-cpuprofile", fmt.Sprintf("%s.%d", cpuProfile, r+1))
 		}
@@ -476,8 +500,8 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				f.addedP99 = ms(p99(lats[i+2]) - p99(lats[0]))
 			}
 			results[p.name] = append(results[p.name], f)
-			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms as seen, %6.3f ms one way)\n",
-				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy.atArrival, f.accuracy.seen, f.accuracy.oneWay)
+			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms with the echo's turn, %6.3f ms one way)\n",
+				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy.proxied, f.accuracy.atArrival, f.accuracy.oneWay)
 		}
 		tp.stop()
 		sp.stop()
@@ -545,12 +569,18 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		}
 		return "met"
 	}
-	sa, ta := both(func(e toxicError) float64 { return e.atArrival })
-	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "200 ms latency toxic, p99 error", sa, ta, met(sa))
+	sa, ta := both(func(e toxicError) float64 { return e.proxied })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s  (the round trip less the echo backend's turn)\n", "200 ms latency toxic, p99 error", sa, ta, met(sa))
+	sa, ta = both(func(e toxicError) float64 { return e.atArrival })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (the whole round trip, with the echo's turn in this driver)\n", "", sa, ta)
 	sa, ta = both(func(e toxicError) float64 { return e.seen })
-	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (once the driver's thread woke to read)\n", "", sa, ta)
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (the same, once the driver's thread woke to read)\n", "", sa, ta)
 	sa, ta = both(func(e toxicError) float64 { return e.oneWay })
-	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  goal ≤ 1 ms  %s\n", "  the same, one way (the toxic's direction)", sa, ta, met(sa))
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (one way: the toxic's direction alone)\n", "", sa, ta)
+	sa, ta = both(func(e toxicError) float64 { return e.there })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (p99 of the way there, no toxic on it)\n", "", sa, ta)
+	sa, ta = both(func(e toxicError) float64 { return e.echo })
+	fmt.Printf("  %-40s shakedown %9.3f ms  toxiproxy %9.3f ms  (p99 of the echo backend's turn, in this driver)\n", "", sa, ta)
 	if len(floorErr) > 0 {
 		fmt.Printf("  %-40s direct    %9.3f ms  (the same traffic with no proxy; one way %.3f ms)\n", "", median(floorErr), median(floorOneWay))
 		fmt.Printf("  %-40s wake      %9.3f ms  (p99 of a timed wake in a process of its own)\n", "", median(wakeErr))
@@ -775,27 +805,32 @@ func roundTrip(addr string) (time.Duration, error) {
 }
 
 // accuracySize is the size of an accuracy probe, which the echo backend answers with the
-// time its answer leaves in the first 8 bytes.
+// kernel's receive time of the probe and the time its answer leaves, 8 bytes each.
 const accuracySize = 16
 
-// toxicError is the p99 error of a latency toxic, in ms, measured three ways.
+// toxicError is the p99 error of a latency toxic, in ms, measured three ways, and the p99
+// of the parts of the round trip the toxic is not on.
 type toxicError struct {
+	proxied   float64 // of the round trip less the echo's turn: what the proxy's ways there and back added
 	atArrival float64 // of the round trip, ending when the answer reached the driver's socket
 	seen      float64 // of the round trip, ending when the driver's thread woke to read it
 	oneWay    float64 // of the way back alone: from the echo's write to the answer's arrival
+	there     float64 // the way there: from the driver's write to the probe's arrival at the echo
+	echo      float64 // the echo's turn: from the probe's arrival to the answer's write
 }
 
 // accuracy measures round trips through an echo link with a latency toxic on the way
 // back and returns the p99 of |round trip − (latency + direct round trip)|, with the
 // round trip ending when the answer reached this end's socket (the kernel's receive
-// time), and the same as this end saw it, once its thread woke to read (which adds this
-// driver's own wake-up). The round trip holds the proxy's way there and the echo
-// backend's wake-up, both on this machine's scheduler; the one-way error leaves them
-// out: it is the p99 of |way back − latency|, the way back running from the time the
-// echo stamped in its answer as it wrote it (and so, on loopback, its arrival at the
-// proxy) to the answer's arrival here — the direction the toxic is on, alone. The
-// connections start spread over one latency period, so requests arrive at the proxy
-// spread out rather than all at once.
+// time) and less the echo backend's turn, which it stamps in its answer: the kernel's
+// receive time of the request and the time the answer left. Beside it: the whole round
+// trip, which holds the backend's turn (this driver's wake-up, on this machine's
+// scheduler); the same as this end saw it, once its thread woke to read; the p99 of
+// |way back − latency|, the way back running from the time the echo's answer left (on
+// loopback, its arrival at the proxy) to its arrival here — the direction the toxic is
+// on, alone; and the p99 of the way there and of the backend's turn. The connections
+// start spread over one latency period, so requests arrive at the proxy spread out
+// rather than all at once.
 //
 // With pause, the connections go straight to the echo backend and wait pause before each
 // round instead: the same traffic with no proxy and no toxic, whose error is the floor of
@@ -803,7 +838,7 @@ type toxicError struct {
 func accuracy(addr string, latency, direct time.Duration, pause bool) (toxicError, error) {
 	const conns, rounds = 100, 20
 	var mu sync.Mutex
-	var errs, seenErrs, oneWay []time.Duration
+	var errs, seenErrs, oneWay, there, echo, proxied []time.Duration
 	var wg sync.WaitGroup
 	var first error
 	fail := func(err error) {
@@ -848,13 +883,16 @@ func accuracy(addr string, latency, direct time.Duration, pause bool) (toxicErro
 					fail(err)
 					return
 				}
-				left := int64(binary.LittleEndian.Uint64(b))
+				got, left := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
 				e, s := abs(time.Duration(at-start.UnixNano()), direct), abs(time.Since(start), direct)
 				o := abs(time.Duration(at-left), 0)
 				mu.Lock()
 				errs = append(errs, e)
 				seenErrs = append(seenErrs, s)
 				oneWay = append(oneWay, o)
+				there = append(there, time.Duration(got-start.UnixNano()))
+				echo = append(echo, time.Duration(left-got))
+				proxied = append(proxied, abs(time.Duration(at-start.UnixNano()-(left-got)), direct))
 				mu.Unlock()
 			}
 		})
@@ -863,5 +901,5 @@ func accuracy(addr string, latency, direct time.Duration, pause bool) (toxicErro
 	if first != nil {
 		return toxicError{}, first
 	}
-	return toxicError{ms(p99(errs)), ms(p99(seenErrs)), ms(p99(oneWay))}, nil
+	return toxicError{ms(p99(proxied)), ms(p99(errs)), ms(p99(seenErrs)), ms(p99(oneWay)), ms(p99(there)), ms(p99(echo))}, nil
 }
