@@ -343,13 +343,15 @@ func (a *app) proxyCommand() *cobra.Command {
 					return shakedown.Wrap(shakedown.KindInvalid, "--config", err)
 				}
 			}
-			if nice < -20 || nice > 19 {
-				return shakedown.Errorf(shakedown.KindInvalid, "--nice %d is out of range (-20 to 19)", nice)
-			}
-			if err := proxy.SetNice(nice); err != nil {
-				cfg.Logger.Info("running at the priority it was started with", "want", fmt.Sprintf("nice %d", nice), "error", err)
-			} else {
-				cfg.Logger.Info("running its threads at nice " + strconv.Itoa(nice))
+			if cmd.Flags().Changed("nice") {
+				if nice < -20 || nice > 19 {
+					return shakedown.Errorf(shakedown.KindInvalid, "--nice %d is out of range (-20 to 19)", nice)
+				}
+				if err := proxy.SetNice(nice); err != nil {
+					cfg.Logger.Warn("running at the priority it was started with", "want", fmt.Sprintf("nice %d", nice), "error", err)
+				} else {
+					cfg.Logger.Info("running its threads at nice " + strconv.Itoa(nice))
+				}
 			}
 			return proxy.Serve(cmd.Context(), cfg)
 		},
@@ -357,7 +359,7 @@ func (a *app) proxyCommand() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.API, "api", "127.0.0.1:8474", "address of the HTTP API")
 	cmd.Flags().BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow an API address that is not loopback")
 	cmd.Flags().StringVar(&cfg.Config, "config", "", "a JSON file of proxies to create at start (as /populate takes)")
-	cmd.Flags().IntVar(&nice, "nice", proxy.DefaultNice, "the nice value of the daemon's threads (below 0 needs root or CAP_SYS_NICE: without, it keeps its own and says so)")
+	cmd.Flags().IntVar(&nice, "nice", 0, "run the daemon's threads at this nice value; below 0 (which needs root or CAP_SYS_NICE) its wake-ups go ahead of a busy host's other threads (default: as started)")
 	return cmd
 }
 

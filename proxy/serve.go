@@ -15,11 +15,6 @@ import (
 // DefaultAPI is the address the daemon's API listens on unless told otherwise.
 const DefaultAPI = "127.0.0.1:8474"
 
-// DefaultNice is the nice value the daemon asks for (SetNice) unless told otherwise: above
-// the processes it shares a host with, so that a busy host does not hold the bytes it
-// relays for a scheduler tick at each wake-up, and below the latency toxic's alarms.
-const DefaultNice = -10
-
 // Config configures the daemon. The zero value serves on DefaultAPI.
 type Config struct {
 	API         string       // host:port of the HTTP API; DefaultAPI when empty

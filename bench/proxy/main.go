@@ -57,7 +57,7 @@ import (
 
 func main() {
 	serve := flag.String("serve", "", "run shakedown's proxy daemon with its API on this address")
-	flag.IntVar(&proxyNice, "nice", proxy.DefaultNice, "the nice value shakedown's daemon asks for, as `shakedown proxy --nice` (toxiproxy-server runs as started)")
+	flag.IntVar(&proxyNice, "nice", 0, "the nice value shakedown's daemon asks for, as `shakedown proxy --nice` does; 0 leaves it as started, as toxiproxy-server is")
 	server := flag.String("toxiproxy", "", "path of toxiproxy-server v2.12.0")
 	runs := flag.Int("runs", 3, "runs; each figure is the median")
 	bulkMB := flag.Int("bulk-mb", 500, "megabytes moved for the throughput figure")
@@ -109,8 +109,11 @@ func main() {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
-		if err := proxy.SetNice(proxyNice); err != nil {
-			fmt.Fprintf(os.Stderr, "shakedown's daemon keeps its priority: %v\n", err)
+		if proxyNice != 0 {
+			if err := proxy.SetNice(proxyNice); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
 		if err := proxy.Serve(ctx, proxy.Config{API: *serve}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -344,7 +347,9 @@ type figures struct {
 }
 
 func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
-	fmt.Printf("shakedown's daemon asks for nice %d (-nice), as `shakedown proxy` does by default; toxiproxy-server runs as started\n", proxyNice)
+	if proxyNice != 0 {
+		fmt.Printf("shakedown's daemon runs at nice %d (-nice, as `shakedown proxy --nice %d`); toxiproxy-server as started\n", proxyNice, proxyNice)
+	}
 	be, err := startBackends(int64(bulkMB) << 20)
 	if err != nil {
 		return err
