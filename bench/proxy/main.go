@@ -4,7 +4,10 @@
 // side, on the same local backends, and prints the ratios of the figures the proxy is
 // held to: bulk throughput, keep-alive request rate, added p99 latency, memory for idle
 // connections, and the accuracy of a latency toxic. Each figure is the median of -runs;
-// the two proxies take turns going first, run by run.
+// the two proxies take turns going first, run by run. A ratio is taken within each run,
+// where both proxies met the same machine, and the verdict is on the median of those
+// ratios (each run's ratio is printed beside it): on a shared machine the load from
+// elsewhere moves a figure more from run to run than between two turns of one run.
 //
 // The driver shares the machine with the proxies, so it spends as little of it as it
 // can: the bulk backend sends with sendfile(2) and the client splices into /dev/null;
@@ -23,7 +26,7 @@
 // would see them. Beside it, the whole round trip, with the backend's turn (the driver's
 // own wake-up, which no proxy has a part in), as the driver saw it, one way
 // (|way back − latency|, the toxic's direction alone), and the same traffic
-// traffic through the simplest delaying relay (loop.go), and how late a thread of a
+// through the simplest delaying relay (loop.go), and how late a thread of a
 // process of its own wakes at a time (wake.go): what is the kernel's in the figure.
 //
 // With -serve ADDR it is instead shakedown's proxy daemon (proxy.Serve), so that both
@@ -36,12 +39,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -511,56 +516,62 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		tp.stop()
 		sp.stop()
 	}
-	med := func(name string, get func(figures) float64) float64 {
+	of := func(name string, get func(figures) float64) []float64 {
 		var v []float64
 		for _, f := range results[name] {
 			v = append(v, get(f))
 		}
-		return median(v)
+		return v
 	}
+	med := func(name string, get func(figures) float64) float64 { return median(of(name, get)) }
 	type row struct {
 		figure, what string // figure as -only names it
 		get          func(figures) float64
 		goal         string
-		ok           func(s, t float64) bool
+		ok           func(ratio float64) bool
 	}
 	rows := []row{
-		{"bulk", fmt.Sprintf("bulk throughput, %d MB", bulkMB), func(f figures) float64 { return f.throughput }, "≥ 3×", func(s, t float64) bool { return s >= 3*t }},
-		{"rate", "keep-alive request rate, 16 workers", func(f figures) float64 { return f.rate }, "≥ 1.2×", func(s, t float64) bool { return s >= 1.2*t }},
-		{"latency", "added p99 latency at 1000 req/s", func(f figures) float64 { return f.addedP99 }, "≤ 0.8×", func(s, t float64) bool { return s <= 0.8*t }},
-		{"idle", fmt.Sprintf("RSS with %d idle connections", idle), func(f figures) float64 { return f.rss }, "≤ 1×", func(s, t float64) bool { return s <= t }},
+		{"bulk", fmt.Sprintf("bulk throughput, %d MB", bulkMB), func(f figures) float64 { return f.throughput }, "≥ 3×", func(r float64) bool { return r >= 3 }},
+		{"rate", "keep-alive request rate, 16 workers", func(f figures) float64 { return f.rate }, "≥ 1.2×", func(r float64) bool { return r >= 1.2 }},
+		{"latency", "added p99 latency at 1000 req/s", func(f figures) float64 { return f.addedP99 }, "≤ 0.8×", func(r float64) bool { return r <= 0.8 }},
+		{"idle", fmt.Sprintf("RSS with %d idle connections", idle), func(f figures) float64 { return f.rss }, "≤ 1×", func(r float64) bool { return r <= 1 }},
 	}
-	fmt.Printf("\nmedians of %d runs (shakedown / toxiproxy)\n", runs)
+	fmt.Printf("\nmedians of %d runs (shakedown / toxiproxy); a ratio is the median of the runs' own, listed after it\n", runs)
 	for _, r := range rows {
 		if !want(r.figure) {
 			continue
 		}
-		s, t := med("shakedown", r.get), med("toxiproxy", r.get)
+		ratio, each := pairedRatio(of("shakedown", r.get), of("toxiproxy", r.get))
 		verdict := "met"
-		if !r.ok(s, t) {
+		if !r.ok(ratio) {
 			verdict = "NOT MET"
 		}
-		fmt.Printf("  %-40s shakedown %12.3f  toxiproxy %12.3f  ratio %6.2f×  goal %-6s %s\n", r.what, s, t, s/t, r.goal, verdict)
+		fmt.Printf("  %-40s shakedown %12.3f  toxiproxy %12.3f  ratio %6.2f×  goal %-6s %s  (%s)\n",
+			r.what, med("shakedown", r.get), med("toxiproxy", r.get), ratio, r.goal, verdict, each)
 	}
 	if len(loopRate) > 0 {
-		s, l := med("shakedown", func(f figures) float64 { return f.rate }), median(loopRate)
-		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (the simplest event-loop relay, %.1f µs CPU/req; shakedown %.1f)\n",
-			"keep-alive request rate, against a relay", s, l, s/l, median(loopCPU), med("shakedown", func(f figures) float64 { return f.cpuPerReq }))
+		rate := of("shakedown", func(f figures) float64 { return f.rate })
+		ratio, each := pairedRatio(rate, loopRate)
+		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (%s; the simplest event-loop relay, %.1f µs CPU/req; shakedown %.1f)\n",
+			"keep-alive request rate, against a relay", median(rate), median(loopRate), ratio, each, median(loopCPU), med("shakedown", func(f figures) float64 { return f.cpuPerReq }))
 	}
 	if len(loopAdded) > 0 {
-		s, l := med("shakedown", func(f figures) float64 { return f.addedP99 }), median(loopAdded)
-		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (the simplest event-loop relay)\n", "added p99 latency, against a relay", s, l, s/l)
+		added := of("shakedown", func(f figures) float64 { return f.addedP99 })
+		ratio, each := pairedRatio(added, loopAdded)
+		fmt.Printf("  %-40s shakedown %12.3f  relay     %12.3f  ratio %6.2f×  (%s; the simplest event-loop relay)\n", "added p99 latency, against a relay", median(added), median(loopAdded), ratio, each)
 	}
 	if len(directBulk) > 0 {
-		d, s := median(directBulk), med("shakedown", func(f figures) float64 { return f.throughput })
+		bulk := of("shakedown", func(f figures) float64 { return f.throughput })
+		ratio, each := pairedRatio(bulk, directBulk)
 		verdict := "met"
-		if s < 0.65*d {
+		if ratio < 0.65 {
 			verdict = "NOT MET"
 		}
-		fmt.Printf("  %-40s shakedown %12.3f  direct    %12.3f  ratio %6.2f×  goal %-6s %s\n", "bulk throughput against no proxy", s, d, s/d, "≥ 0.65×", verdict)
-		f := median(floorBulk)
-		fmt.Printf("  %-40s floor     %12.3f  direct    %12.3f  ratio %6.2f×  (the least relay: blocking splice, a thread per direction)\n", "", f, d, f/d)
-		fmt.Printf("  %-40s shakedown %12.3f  floor     %12.3f  ratio %6.2f×\n", "bulk throughput against the floor relay", s, f, s/f)
+		fmt.Printf("  %-40s shakedown %12.3f  direct    %12.3f  ratio %6.2f×  goal %-6s %s  (%s)\n", "bulk throughput against no proxy", median(bulk), median(directBulk), ratio, "≥ 0.65×", verdict, each)
+		ratio, each = pairedRatio(floorBulk, directBulk)
+		fmt.Printf("  %-40s floor     %12.3f  direct    %12.3f  ratio %6.2f×  (%s; the least relay: blocking splice, a thread per direction)\n", "", median(floorBulk), median(directBulk), ratio, each)
+		ratio, each = pairedRatio(bulk, floorBulk)
+		fmt.Printf("  %-40s shakedown %12.3f  floor     %12.3f  ratio %6.2f×  (%s)\n", "bulk throughput against the floor relay", median(bulk), median(floorBulk), ratio, each)
 	}
 	if !want("accuracy") {
 		return nil
@@ -594,8 +605,24 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	return nil
 }
 
-// median returns the middle of v (the upper one of an even count), sorting v.
+// pairedRatio returns the median of a[i]/b[i], the ratios of the figures of one run, and
+// those ratios in run order, as text.
+func pairedRatio(a, b []float64) (float64, string) {
+	var rs []float64
+	var each []string
+	for i := range min(len(a), len(b)) {
+		rs = append(rs, a[i]/b[i])
+		each = append(each, fmt.Sprintf("%.2f", a[i]/b[i]))
+	}
+	if len(rs) == 0 {
+		return math.NaN(), ""
+	}
+	return median(rs), strings.Join(each, " ")
+}
+
+// median returns the middle of v (the upper one of an even count); v is left as it was.
 func median(v []float64) float64 {
+	v = slices.Clone(v)
 	sort.Float64s(v)
 	return v[len(v)/2]
 }
