@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -93,14 +92,7 @@ func shortDur(d time.Duration) string {
 	case d >= time.Millisecond:
 		d = d.Round(time.Millisecond)
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return shakedown.FormatDuration(d)
 }
 
 func orDash(s string) string {
