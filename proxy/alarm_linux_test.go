@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -297,23 +295,11 @@ func TestAlarmThreadPriority(t *testing.T) {
 	a := newAlarm(nil)
 	a.arm(time.Now())
 	<-a.c // the thread has set its priority before it first waits
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
+	var nices []int
+	for _, n := range niceOfThreads(t, "self") {
+		nices = append(nices, n)
 	}
-	var nices []string
-	for _, task := range tasks {
-		stat, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
-		if err != nil {
-			continue // the thread ended
-		}
-		// The fields after the command's closing parenthesis: state is the first, nice the 17th.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 16 {
-			nices = append(nices, fields[16])
-		}
-	}
-	if !slices.Contains(nices, "-20") {
+	if !slices.Contains(nices, -20) {
 		t.Errorf("no thread at nice -20; the threads' nice values: %v", nices)
 	}
 }
