@@ -22,8 +22,8 @@
 // period, measured once the proxy has let go of the idle connections, with the round
 // trip ending at the answer's arrival and less the echo backend's turn (from the
 // kernel's receive time of the request to the answer's write, which the backend stamps
-// in its answer): the proxy's ways there and back, as a client of an instant backend
-// would see them. Beside it, the whole round trip, with the backend's turn (the driver's
+// in its answer; the direct round trip is taken less the backend's turn too): the
+// proxy's ways there and back, as a client of an instant backend would see them. Beside it, the whole round trip, with the backend's turn (the driver's
 // own wake-up, which no proxy has a part in), as the driver saw it, one way
 // (|way back − latency|, the toxic's direction alone), and the same traffic
 // through the simplest delaying relay (loop.go), and how late a thread of a
@@ -680,7 +680,7 @@ func interleavedRate(targets []rateTarget, workers int, d time.Duration) (rates,
 	return rates, cpus, nil
 }
 
-func measure(p *peer, l links, be backends, idle int, echoRTT time.Duration) (figures, error) {
+func measure(p *peer, l links, be backends, idle int, echoRTT directTrip) (figures, error) {
 	var f figures
 	var err error
 	echo := l.echo
@@ -816,26 +816,43 @@ func idleRSS(p *peer, addr string, n int) (float64, error) {
 	return float64(p.rss()), nil
 }
 
-// roundTrip returns the median round trip of a small message through an echo server at
-// addr.
-func roundTrip(addr string) (time.Duration, error) {
+// directTrip is the median round trip of a small message straight to the echo backend:
+// whole, and less the backend's turn, which it stamps in its answer.
+type directTrip struct{ whole, lessEcho time.Duration }
+
+// roundTrip returns the median round trip of an accuracy probe through an echo server at
+// addr, whole and less the echo's turn.
+func roundTrip(addr string) (directTrip, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		return 0, err
+		return directTrip{}, err
 	}
 	defer c.Close()
-	b := make([]byte, 16)
-	var rtts []time.Duration
+	b := make([]byte, accuracySize)
+	var whole, lessEcho []time.Duration
 	for range 200 {
 		start := time.Now()
 		c.Write(b)
 		if _, err := io.ReadFull(c, b); err != nil {
-			return 0, err
+			return directTrip{}, err
 		}
-		rtts = append(rtts, time.Since(start))
+		rtt := time.Since(start)
+		whole = append(whole, rtt)
+		lessEcho = append(lessEcho, rtt-echoTurn(b))
 	}
-	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
-	return rtts[len(rtts)/2], nil
+	return directTrip{medianDuration(whole), medianDuration(lessEcho)}, nil
+}
+
+// echoTurn reads the echo backend's turn from the stamps in an accuracy probe's answer:
+// from the kernel's receive time of the probe to the time the answer left.
+func echoTurn(b []byte) time.Duration {
+	return time.Duration(int64(binary.LittleEndian.Uint64(b[8:])) - int64(binary.LittleEndian.Uint64(b)))
+}
+
+// medianDuration returns the middle of v (the upper one of an even count), sorting v.
+func medianDuration(v []time.Duration) time.Duration {
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // accuracySize is the size of an accuracy probe, which the echo backend answers with the
@@ -857,7 +874,8 @@ type toxicError struct {
 // back and returns the p99 of |round trip − (latency + direct round trip)|, with the
 // round trip ending when the answer reached this end's socket (the kernel's receive
 // time) and less the echo backend's turn, which it stamps in its answer: the kernel's
-// receive time of the request and the time the answer left. Beside it: the whole round
+// receive time of the request and the time the answer left (the direct round trip is
+// then direct.lessEcho, the same without the backend's turn). Beside it: the whole round
 // trip, which holds the backend's turn (this driver's wake-up, on this machine's
 // scheduler); the same as this end saw it, once its thread woke to read; the p99 of
 // |way back − latency|, the way back running from the time the echo's answer left (on
@@ -869,7 +887,7 @@ type toxicError struct {
 // With pause, the connections go straight to the echo backend and wait pause before each
 // round instead: the same traffic with no proxy and no toxic, whose error is the floor of
 // the figure (the backend's and the driver's own wake-ups on this machine now).
-func accuracy(addr string, latency, direct time.Duration, pause bool) (toxicError, error) {
+func accuracy(addr string, latency time.Duration, direct directTrip, pause bool) (toxicError, error) {
 	const conns, rounds = 100, 20
 	var mu sync.Mutex
 	var errs, seenErrs, oneWay, there, echo, proxied []time.Duration
@@ -918,15 +936,16 @@ func accuracy(addr string, latency, direct time.Duration, pause bool) (toxicErro
 					return
 				}
 				got, left := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
-				e, s := abs(time.Duration(at-start.UnixNano()), direct), abs(time.Since(start), direct)
+				e, s := abs(time.Duration(at-start.UnixNano()), direct.whole), abs(time.Since(start), direct.whole)
 				o := abs(time.Duration(at-left), 0)
+				turn := echoTurn(b)
 				mu.Lock()
 				errs = append(errs, e)
 				seenErrs = append(seenErrs, s)
 				oneWay = append(oneWay, o)
 				there = append(there, time.Duration(got-start.UnixNano()))
-				echo = append(echo, time.Duration(left-got))
-				proxied = append(proxied, abs(time.Duration(at-start.UnixNano()-(left-got)), direct))
+				echo = append(echo, turn)
+				proxied = append(proxied, abs(time.Duration(at-start.UnixNano())-turn, direct.lessEcho))
 				mu.Unlock()
 			}
 		})
