@@ -52,6 +52,20 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// redact masks in each message the secrets of x, the part of the file that could be read:
+// a problem may quote a value that also stands in a secret field (one --var filled into
+// both, say), and the file's secrets are known to no one else before it loads.
+func (ps Problems) redact(x *shakedown.Experiment) {
+	secrets := x.Secrets()
+	if len(secrets) == 0 {
+		return
+	}
+	red := shakedown.NewRedactor(secrets...)
+	for i := range ps {
+		ps[i].Msg = red.String(ps[i].Msg)
+	}
+}
+
 func (ps Problems) sort() {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
@@ -98,6 +112,7 @@ func Load(path string, data []byte, vars map[string]string, reg *shakedown.Regis
 	x := d.file1(src)
 	if len(d.probs) > 0 {
 		d.probs.sort()
+		d.probs.redact(x)
 		return nil, &shakedown.Error{Kind: shakedown.KindInvalid, Err: d.probs}
 	}
 	x.File = path

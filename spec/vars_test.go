@@ -3,6 +3,8 @@ package spec_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +62,33 @@ func TestVars(t *testing.T) {
 		{9, 59, "faults[0].duration"}, {11, 12, "steady_state[0].name"}, {11, 52, "steady_state[0].max"}}
 	if diff := cmp.Diff(wantMissing, missing); diff != "" {
 		t.Errorf("problems without vars (-want +got):\n%s", diff)
+	}
+}
+
+// A problem that quotes a value a secret field also holds (one variable filled into both)
+// shows it masked: the file's secrets are known to no one else before it loads.
+func TestProblemsHideTheFilesSecrets(t *testing.T) {
+	const token = "hunter2-SECRET"
+	for _, header := range []string{"'${tok}'", "'Bearer ${tok}'"} {
+		src := lines(
+			"version: 1",
+			"name: t",
+			"targets:",
+			"  web: {process: {pid: 42}}",
+			"load:",
+			"  l: {url: 'http://127.0.0.1:1/x', rate: 10/s, headers: {Authorization: "+header+"}}",
+			"faults:",
+			"  - {name: f, type: process.pause, target: web, duration: 1s}",
+			"steady_state:",
+			"  - {name: errors, metric: l.errors, max: 1%, every: '${tok}'}",
+		)
+		_, err := spec.Load("s.yaml", []byte(src), map[string]string{"tok": token}, testRegistry())
+		var ps spec.Problems
+		if !errors.As(err, &ps) || len(ps) != 1 {
+			t.Fatalf("Authorization %s: Load = %v, want one problem (the interval)", header, err)
+		}
+		if msg := ps[0].Error(); strings.Contains(msg, token) || !strings.Contains(msg, shakedown.Redacted) {
+			t.Errorf("Authorization %s: the problem reads %q, want the token masked", header, msg)
+		}
 	}
 }
