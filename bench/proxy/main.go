@@ -17,17 +17,19 @@
 // all alike; the turns of both include the simplest event-loop relay (loop.go). A
 // latency ends when the answer reached the client's socket (the kernel's receive time),
 // not when the client's thread woke to read it.
-// The accuracy figure is |round trip − (latency +
-// direct round trip)| per request, p99 over 2,000 requests spread over the latency
-// period, measured once the proxy has let go of the idle connections, with the round
-// trip ending at the answer's arrival and less the echo backend's turn (from the
-// kernel's receive time of the request to the answer's write, which the backend stamps
-// in its answer; the direct round trip is taken less the backend's turn too): the
-// proxy's ways there and back, as a client of an instant backend would see them. Beside it, the whole round trip, with the backend's turn (the driver's
-// own wake-up, which no proxy has a part in), as the driver saw it, one way
-// (|way back − latency|, the toxic's direction alone), and the same traffic
-// through the simplest delaying relay (loop.go), and how late a thread of a
-// process of its own wakes at a time (wake.go): what is the kernel's in the figure.
+// The accuracy figure is |trip − (latency + direct trip)| per request, p99 over 2,000
+// requests spread over the latency period, measured once the proxy has let go of the
+// idle connections, where a trip is the time between the driver's socket and the echo
+// backend's, both ways, by the kernel's times at each end (stamps.go): from the
+// request's leaving the driver to its arrival at the backend, and from the answer's
+// leaving the backend to its arrival at the driver. That is the proxy's part of a round
+// trip alone, as a client and a backend that answer at once would see it: neither the
+// driver's nor the backend's threads, nor how soon the machine let them run, are in it.
+// Beside it, the round trip less the backend's turn by the driver's clock (from before
+// its write, as the figure was taken before), the whole round trip, as the driver saw
+// it, one way (|way back − latency|, the toxic's direction alone), and the same traffic
+// through the simplest delaying relay (loop.go), and how late a thread of a process of
+// its own wakes at a time (wake.go): what is the kernel's in the figure.
 //
 // With -serve ADDR it is instead shakedown's proxy daemon (proxy.Serve), so that both
 // proxies run as processes of their own.
@@ -36,6 +38,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -317,7 +320,8 @@ func startBackends(bulkBytes int64) (backends, error) {
 		if err != nil {
 			return
 		}
-		buf, oob := make([]byte, 512), make([]byte, 128)
+		buf, oob := make([]byte, 512), make([]byte, 256)
+		stamping := false // the transmit times of probes' answers, once one comes
 		for {
 			var n, oobn int
 			var rerr error
@@ -328,12 +332,23 @@ func startBackends(bulkBytes int64) (backends, error) {
 			if err != nil || rerr != nil || n == 0 {
 				return
 			}
-			if n == accuracySize {
-				binary.LittleEndian.PutUint64(buf, uint64(arrivalNs(oob[:oobn])))
-				binary.LittleEndian.PutUint64(buf[8:], uint64(time.Now().UnixNano()))
+			probe := n == accuracySize
+			if probe && !stamping {
+				if stampSends(rc) != nil {
+					return
+				}
+				stamping = true
+			}
+			if probe {
+				binary.LittleEndian.PutUint64(buf[probeRecv:], uint64(arrivalNs(oob[:oobn])))
+				binary.LittleEndian.PutUint64(buf[probeWrote:], uint64(time.Now().UnixNano()))
 			}
 			if _, err := c.Write(buf[:n]); err != nil {
 				return
+			}
+			if probe {
+				at, _ := sentAt(rc) // 0 if there is none: the driver says so
+				answerLeft(buf[:n], at)
 			}
 		}
 	})
@@ -399,9 +414,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			if err != nil {
 				return err
 			}
-			floorErr = append(floorErr, e.atArrival)
+			floorErr = append(floorErr, e.kernel)
 			floorOneWay = append(floorOneWay, e.oneWay)
-			fmt.Printf("run %d direct     round-trip p99 error %6.3f ms, %6.3f ms as seen, one way %6.3f ms (the same traffic, no proxy)\n", r+1, e.atArrival, e.seen, e.oneWay)
+			fmt.Printf("run %d direct     p99 error %6.3f ms between the sockets, round trip %6.3f ms, %6.3f ms as seen, one way %6.3f ms (the same traffic, no proxy)\n", r+1, e.kernel, e.atArrival, e.seen, e.oneWay)
 			w, err := wakeFloor(self, 4*time.Second)
 			if err != nil {
 				return err
@@ -417,9 +432,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			if err != nil {
 				return fmt.Errorf("delaying relay: %w", err)
 			}
-			delayErr = append(delayErr, e.atArrival)
+			delayErr = append(delayErr, e.kernel)
 			delayOneWay = append(delayOneWay, e.oneWay)
-			fmt.Printf("run %d relay      200ms-latency p99 error %6.3f ms, %6.3f ms as seen, one way %6.3f ms (the simplest delaying relay: one thread, one wake-up per due time)\n", r+1, e.atArrival, e.seen, e.oneWay)
+			fmt.Printf("run %d relay      200ms-latency p99 error %6.3f ms between the sockets, round trip %6.3f ms, one way %6.3f ms (the simplest delaying relay: one thread, one wake-up per due time)\n", r+1, e.kernel, e.atArrival, e.oneWay)
 		}
 		if want("bulk") {
 			if tput, err := throughput(be.bulk, be.bulkBytes); err == nil {
@@ -510,8 +525,8 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 				f.addedP99 = ms(p99(lats[i+2]) - p99(lats[0]))
 			}
 			results[p.name] = append(results[p.name], f)
-			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms with the echo's turn, %6.3f ms one way)\n",
-				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy.proxied, f.accuracy.atArrival, f.accuracy.oneWay)
+			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms from before the driver's write, %6.3f ms one way)\n",
+				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy.kernel, f.accuracy.proxied, f.accuracy.oneWay)
 		}
 		tp.stop()
 		sp.stop()
@@ -581,7 +596,8 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		what string
 		pick func(toxicError) float64
 	}{
-		{"the round trip less the echo backend's turn", func(e toxicError) float64 { return e.proxied }},
+		{"between the driver's and the backend's sockets, by the kernel's times", func(e toxicError) float64 { return e.kernel }},
+		{"the round trip less the echo backend's turn, from before the driver's write", func(e toxicError) float64 { return e.proxied }},
 		{"the whole round trip, with the echo's turn in this driver", func(e toxicError) float64 { return e.atArrival }},
 		{"the same, once the driver's thread woke to read", func(e toxicError) float64 { return e.seen }},
 		{"one way: the toxic's direction alone", func(e toxicError) float64 { return e.oneWay }},
@@ -817,30 +833,93 @@ func idleRSS(p *peer, addr string, n int) (float64, error) {
 }
 
 // directTrip is the median round trip of a small message straight to the echo backend:
-// whole, and less the backend's turn, which it stamps in its answer.
-type directTrip struct{ whole, lessEcho time.Duration }
+// whole, less the backend's turn, which it stamps in its answer, and the trip between
+// the sockets by the kernel's times (stamps.go).
+type directTrip struct{ whole, lessEcho, kernel time.Duration }
 
 // roundTrip returns the median round trip of an accuracy probe through an echo server at
-// addr, whole and less the echo's turn.
+// addr, whole, less the echo's turn, and between the sockets.
 func roundTrip(addr string) (directTrip, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return directTrip{}, err
 	}
 	defer c.Close()
-	b := make([]byte, accuracySize)
-	var whole, lessEcho []time.Duration
+	p, err := newProber(c)
+	if err != nil {
+		return directTrip{}, err
+	}
+	var whole, lessEcho, kernel []time.Duration
 	for range 200 {
-		start := time.Now()
-		c.Write(b)
-		if _, err := io.ReadFull(c, b); err != nil {
+		t, err := p.probe()
+		if err != nil {
 			return directTrip{}, err
 		}
-		rtt := time.Since(start)
+		rtt := time.Since(t.start)
 		whole = append(whole, rtt)
-		lessEcho = append(lessEcho, rtt-echoTurn(b))
+		lessEcho = append(lessEcho, rtt-echoTurn(p.b))
+		kernel = append(kernel, t.trip)
 	}
-	return directTrip{medianDuration(whole), medianDuration(lessEcho)}, nil
+	return directTrip{medianDuration(whole), medianDuration(lessEcho), medianDuration(kernel)}, nil
+}
+
+// prober sends accuracy probes on one connection.
+type prober struct {
+	c  *net.TCPConn
+	rc syscall.RawConn
+	b  []byte // the probe, then its answer
+}
+
+// probeTimes are one probe's times: start by the driver's clock before its write; the
+// others by the kernel's (wall clock, ns).
+type probeTimes struct {
+	start   time.Time
+	sent    int64         // the probe left the driver's socket
+	arrived int64         // the answer reached it
+	left    int64         // the answer left the backend's socket
+	trip    time.Duration // between the sockets, both ways (proxyTrip)
+}
+
+func newProber(c net.Conn) (*prober, error) {
+	tc := c.(*net.TCPConn)
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := stampSends(rc); err != nil {
+		return nil, err
+	}
+	return &prober{c: tc, rc: rc, b: make([]byte, accuracySize)}, nil
+}
+
+// probe sends a probe and reads its answer into p.b.
+func (p *prober) probe() (probeTimes, error) {
+	numberProbe(p.b)
+	t := probeTimes{start: time.Now()}
+	if _, err := p.c.Write(p.b); err != nil {
+		return t, err
+	}
+	var err error
+	if t.sent, err = sentAt(p.rc); err != nil {
+		return t, err
+	}
+	if t.arrived, err = readStamped(p.c, p.b); err != nil {
+		return t, err
+	}
+	if t.left, err = whenAnswerLeft(p.b); err != nil {
+		return t, err
+	}
+	if t.left == 0 {
+		return t, errors.New("the echo backend had no transmit time for its answer")
+	}
+	t.trip = proxyTrip(p.b, t.sent, t.arrived, t.left)
+	return t, nil
 }
 
 // echoTurn reads the echo backend's turn from the stamps in an accuracy probe's answer:
@@ -855,42 +934,42 @@ func medianDuration(v []time.Duration) time.Duration {
 	return v[len(v)/2]
 }
 
-// accuracySize is the size of an accuracy probe, which the echo backend answers with the
-// kernel's receive time of the probe and the time its answer leaves, 8 bytes each.
-const accuracySize = 16
+// accuracySize is the size of an accuracy probe: the echo backend answers it with the
+// kernel's receive time of the probe and the time its answer leaves, 8 bytes each, and
+// the probe's number (stamps.go).
+const accuracySize = 24
 
-// toxicError is the p99 error of a latency toxic, in ms, measured three ways, and the p99
+// toxicError is the p99 error of a latency toxic, in ms, measured four ways, and the p99
 // of the parts of the round trip the toxic is not on.
 type toxicError struct {
-	proxied   float64 // of the round trip less the echo's turn: what the proxy's ways there and back added
+	kernel    float64 // of the trip between the sockets, both ways: the proxy's part alone
+	proxied   float64 // of the round trip less the echo's turn, from before the driver's write
 	atArrival float64 // of the round trip, ending when the answer reached the driver's socket
 	seen      float64 // of the round trip, ending when the driver's thread woke to read it
-	oneWay    float64 // of the way back alone: from the echo's write to the answer's arrival
-	there     float64 // the way there: from the driver's write to the probe's arrival at the echo
+	oneWay    float64 // of the way back alone: from the answer's leaving the echo to its arrival
+	there     float64 // the way there: from the probe's leaving the driver to its arrival at the echo
 	echo      float64 // the echo's turn: from the probe's arrival to the answer's write
 }
 
 // accuracy measures round trips through an echo link with a latency toxic on the way
-// back and returns the p99 of |round trip − (latency + direct round trip)|, with the
-// round trip ending when the answer reached this end's socket (the kernel's receive
-// time) and less the echo backend's turn, which it stamps in its answer: the kernel's
-// receive time of the request and the time the answer left (the direct round trip is
-// then direct.lessEcho, the same without the backend's turn). Beside it: the whole round
-// trip, which holds the backend's turn (this driver's wake-up, on this machine's
-// scheduler); the same as this end saw it, once its thread woke to read; the p99 of
-// |way back − latency|, the way back running from the time the echo's answer left (on
-// loopback, its arrival at the proxy) to its arrival here — the direction the toxic is
-// on, alone; and the p99 of the way there and of the backend's turn. The connections
-// start spread over one latency period, so requests arrive at the proxy spread out
-// rather than all at once.
+// back and returns the p99 of |trip − (latency + direct trip)|, the trip being the time
+// between the driver's socket and the echo backend's, both ways, by the kernel's times
+// at each end (stamps.go). Beside it: the round trip less the echo backend's turn, from
+// this driver's clock before its write to the answer's arrival (the figure as it was
+// taken before); the whole round trip, which holds the backend's turn (this driver's
+// wake-up, on this machine's scheduler); the same as this end saw it, once its thread
+// woke to read; the p99 of |way back − latency|, from the answer's leaving the echo to
+// its arrival here — the direction the toxic is on, alone; and the p99 of the way there
+// and of the backend's turn. The connections start spread over one latency period, so
+// requests arrive at the proxy spread out rather than all at once.
 //
 // With pause, the connections go straight to the echo backend and wait pause before each
 // round instead: the same traffic with no proxy and no toxic, whose error is the floor of
-// the figure (the backend's and the driver's own wake-ups on this machine now).
+// the figure.
 func accuracy(addr string, latency time.Duration, direct directTrip, pause bool) (toxicError, error) {
 	const conns, rounds = 100, 20
 	var mu sync.Mutex
-	var errs, seenErrs, oneWay, there, echo, proxied []time.Duration
+	var kernel, errs, seenErrs, oneWay, there, echo, proxied []time.Duration
 	var wg sync.WaitGroup
 	var first error
 	fail := func(err error) {
@@ -914,38 +993,31 @@ func accuracy(addr string, latency time.Duration, direct directTrip, pause bool)
 				return
 			}
 			defer c.Close()
-			tc := c.(*net.TCPConn)
-			rc, err := tc.SyscallConn()
-			if err == nil {
-				rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
-			}
+			p, err := newProber(c)
 			if err != nil {
 				fail(err)
 				return
 			}
-			b := make([]byte, accuracySize)
 			for range rounds {
 				if pause {
 					time.Sleep(latency)
 				}
-				start := time.Now()
-				c.Write(b)
-				at, err := readStamped(tc, b)
+				t, err := p.probe()
 				if err != nil {
 					fail(err)
 					return
 				}
-				got, left := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
-				e, s := abs(time.Duration(at-start.UnixNano()), direct.whole), abs(time.Since(start), direct.whole)
-				o := abs(time.Duration(at-left), 0)
-				turn := echoTurn(b)
+				start := t.start.UnixNano()
+				recv := int64(binary.LittleEndian.Uint64(p.b[probeRecv:]))
+				turn := echoTurn(p.b)
 				mu.Lock()
-				errs = append(errs, e)
-				seenErrs = append(seenErrs, s)
-				oneWay = append(oneWay, o)
-				there = append(there, time.Duration(got-start.UnixNano()))
+				kernel = append(kernel, abs(t.trip, direct.kernel))
+				errs = append(errs, abs(time.Duration(t.arrived-start), direct.whole))
+				seenErrs = append(seenErrs, abs(time.Since(t.start), direct.whole))
+				oneWay = append(oneWay, abs(time.Duration(t.arrived-t.left), 0))
+				there = append(there, time.Duration(recv-t.sent))
 				echo = append(echo, turn)
-				proxied = append(proxied, abs(time.Duration(at-start.UnixNano())-turn, direct.lessEcho))
+				proxied = append(proxied, abs(time.Duration(t.arrived-start)-turn, direct.lessEcho))
 				mu.Unlock()
 			}
 		})
@@ -954,5 +1026,5 @@ func accuracy(addr string, latency time.Duration, direct directTrip, pause bool)
 	if first != nil {
 		return toxicError{}, first
 	}
-	return toxicError{ms(p99(proxied)), ms(p99(errs)), ms(p99(seenErrs)), ms(p99(oneWay)), ms(p99(there)), ms(p99(echo))}, nil
+	return toxicError{ms(p99(kernel)), ms(p99(proxied)), ms(p99(errs)), ms(p99(seenErrs)), ms(p99(oneWay)), ms(p99(there)), ms(p99(echo))}, nil
 }
