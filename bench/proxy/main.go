@@ -310,7 +310,8 @@ func startBackends(bulkBytes int64) (backends, error) {
 	// A plain read/write loop: io.Copy between TCP sockets would splice, and hold a pipe
 	// (two more descriptors) for each idle connection. An accuracy probe is answered with
 	// the kernel's receive time of the probe and the time the answer leaves, in its first
-	// 16 bytes.
+	// 16 bytes, and the answer's transmit time is filed under the probe's number
+	// (stamps.go).
 	b.echo = listen(func(c net.Conn) {
 		tc := c.(*net.TCPConn)
 		rc, err := tc.SyscallConn()
