@@ -36,6 +36,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -316,7 +317,7 @@ func startBackends(bulkBytes int64) (backends, error) {
 		tc := c.(*net.TCPConn)
 		rc, err := tc.SyscallConn()
 		if err == nil {
-			rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+			err = setSockopt(rc, unix.SO_TIMESTAMPNS, 1)
 		}
 		if err != nil {
 			return
@@ -640,9 +641,9 @@ func pairedRatio(a, b []float64) (float64, string) {
 }
 
 // median returns the middle of v (the upper one of an even count); v is left as it was.
-func median(v []float64) float64 {
+func median[T cmp.Ordered](v []T) T {
 	v = slices.Clone(v)
-	sort.Float64s(v)
+	slices.Sort(v)
 	return v[len(v)/2]
 }
 
@@ -861,7 +862,7 @@ func roundTrip(addr string) (directTrip, error) {
 		lessEcho = append(lessEcho, rtt-echoTurn(p.b))
 		kernel = append(kernel, t.trip)
 	}
-	return directTrip{medianDuration(whole), medianDuration(lessEcho), medianDuration(kernel)}, nil
+	return directTrip{median(whole), median(lessEcho), median(kernel)}, nil
 }
 
 // prober sends accuracy probes on one connection.
@@ -876,9 +877,10 @@ type prober struct {
 type probeTimes struct {
 	start   time.Time
 	sent    int64         // the probe left the driver's socket
-	arrived int64         // the answer reached it
+	recv    int64         // it reached the backend's (the backend stamps it in its answer)
 	left    int64         // the answer left the backend's socket
-	trip    time.Duration // between the sockets, both ways (proxyTrip)
+	arrived int64         // the answer reached the driver's
+	trip    time.Duration // between the sockets, both ways: (recv − sent) + (arrived − left)
 }
 
 func newProber(c net.Conn) (*prober, error) {
@@ -887,10 +889,7 @@ func newProber(c net.Conn) (*prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) }); cerr != nil {
-		return nil, cerr
-	}
-	if err != nil {
+	if err := setSockopt(rc, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return nil, err
 	}
 	if err := stampSends(rc); err != nil {
@@ -919,20 +918,15 @@ func (p *prober) probe() (probeTimes, error) {
 	if t.left == 0 {
 		return t, errors.New("the echo backend had no transmit time for its answer")
 	}
-	t.trip = proxyTrip(p.b, t.sent, t.arrived, t.left)
+	t.recv = int64(binary.LittleEndian.Uint64(p.b[probeRecv:]))
+	t.trip = time.Duration((t.recv - t.sent) + (t.arrived - t.left))
 	return t, nil
 }
 
 // echoTurn reads the echo backend's turn from the stamps in an accuracy probe's answer:
 // from the kernel's receive time of the probe to the time the answer left.
 func echoTurn(b []byte) time.Duration {
-	return time.Duration(int64(binary.LittleEndian.Uint64(b[8:])) - int64(binary.LittleEndian.Uint64(b)))
-}
-
-// medianDuration returns the middle of v (the upper one of an even count), sorting v.
-func medianDuration(v []time.Duration) time.Duration {
-	slices.Sort(v)
-	return v[len(v)/2]
+	return time.Duration(int64(binary.LittleEndian.Uint64(b[probeWrote:])) - int64(binary.LittleEndian.Uint64(b[probeRecv:])))
 }
 
 // accuracySize is the size of an accuracy probe: the echo backend answers it with the
@@ -1009,14 +1003,13 @@ func accuracy(addr string, latency time.Duration, direct directTrip, pause bool)
 					return
 				}
 				start := t.start.UnixNano()
-				recv := int64(binary.LittleEndian.Uint64(p.b[probeRecv:]))
 				turn := echoTurn(p.b)
 				mu.Lock()
 				kernel = append(kernel, abs(t.trip, direct.kernel))
 				errs = append(errs, abs(time.Duration(t.arrived-start), direct.whole))
 				seenErrs = append(seenErrs, abs(time.Since(t.start), direct.whole))
 				oneWay = append(oneWay, abs(time.Duration(t.arrived-t.left), 0))
-				there = append(there, time.Duration(recv-t.sent))
+				there = append(there, time.Duration(t.recv-t.sent))
 				echo = append(echo, turn)
 				proxied = append(proxied, abs(time.Duration(t.arrived-start)-turn, direct.lessEcho))
 				mu.Unlock()

@@ -39,12 +39,14 @@ var (
 
 // stampSends asks the kernel for the transmit time of what is written to the socket.
 func stampSends(rc syscall.RawConn) error {
+	return setSockopt(rc, unix.SO_TIMESTAMPING,
+		unix.SOF_TIMESTAMPING_TX_SOFTWARE|unix.SOF_TIMESTAMPING_SOFTWARE|unix.SOF_TIMESTAMPING_OPT_TSONLY)
+}
+
+// setSockopt sets a socket-level option of the socket.
+func setSockopt(rc syscall.RawConn, opt, value int) error {
 	var err error
-	cerr := rc.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPING,
-			unix.SOF_TIMESTAMPING_TX_SOFTWARE|unix.SOF_TIMESTAMPING_SOFTWARE|unix.SOF_TIMESTAMPING_OPT_TSONLY)
-	})
-	if cerr != nil {
+	if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, value) }); cerr != nil {
 		return cerr
 	}
 	return err
@@ -128,11 +130,4 @@ func whenAnswerLeft(probe []byte) (int64, error) {
 // numberProbe gives probe a number of its own.
 func numberProbe(probe []byte) {
 	binary.LittleEndian.PutUint64(probe[probeNumber:], probeNumbers.Add(1))
-}
-
-// proxyTrip is the time a probe spent between the driver and the backend, both ways,
-// from the kernel's times at each end.
-func proxyTrip(probe []byte, sent, arrived, answerLeft int64) time.Duration {
-	recv := int64(binary.LittleEndian.Uint64(probe[probeRecv:]))
-	return time.Duration((recv - sent) + (arrived - answerLeft))
 }
