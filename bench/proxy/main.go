@@ -166,8 +166,19 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
+// command is exec.Command for a process of the bench's own (a proxy, a relay, the wake
+// floor): it is killed when the bench dies, however it dies, so a bench killed with
+// SIGKILL leaves no proxy listening behind it. (The signal follows the thread that
+// started the child; the runtime ends only threads locked to a goroutine, and no child
+// is started from one.)
+func command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 func startPeer(name string, argv []string, api string) (*peer, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -106,7 +106,7 @@ func startRelay(self, upstream string, loop bool, delay time.Duration) (*relay, 
 	if loop {
 		args = append(args, "-loop", "-delay", delay.String())
 	}
-	cmd := exec.Command(self, args...)
+	cmd := command(self, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

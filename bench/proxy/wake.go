@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -48,7 +47,7 @@ func wakeLateness(d time.Duration) time.Duration {
 
 // wakeFloor runs the wake floor for d in a process of its own and returns its p99, in ms.
 func wakeFloor(self string, d time.Duration) (float64, error) {
-	out, err := exec.Command(self, "-wake", d.String()).Output()
+	out, err := command(self, "-wake", d.String()).Output()
 	if err != nil {
 		return 0, fmt.Errorf("wake floor: %w", err)
 	}
