@@ -141,9 +141,20 @@ func run(bin string, trials int, seed uint64) error {
 	return nil
 }
 
+// helper is exec.Command for a process the campaign keeps for its whole length (the
+// victim, the proxy daemon): it dies with the campaign, however the campaign dies. The
+// runners are not: the campaign kills them itself, at the moments it chooses. (The
+// signal follows the thread that started the child; the runtime ends only threads locked
+// to a goroutine, and the campaign locks none.)
+func helper(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 // start starts the victim, the proxy daemon and, as root, a network namespace.
 func (e *env) start() error {
-	e.victim = exec.Command("sleep", "100000")
+	e.victim = helper("sleep", "100000")
 	if err := e.victim.Start(); err != nil {
 		return err
 	}
@@ -156,7 +167,7 @@ func (e *env) start() error {
 	}
 	e.api = ln.Addr().String()
 	ln.Close()
-	e.proxy = exec.Command(e.bin, "proxy", "--api", e.api)
+	e.proxy = helper(e.bin, "proxy", "--api", e.api)
 	if err := e.proxy.Start(); err != nil {
 		return err
 	}
@@ -172,6 +183,7 @@ func (e *env) start() error {
 		return fmt.Errorf("proxy daemon: %w", err)
 	}
 	if os.Geteuid() == 0 {
+		sweepNamespaces()
 		e.netns = fmt.Sprintf("sdsafety%d", os.Getpid())
 		if out, err := exec.Command("ip", "netns", "add", e.netns).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip netns add: %v: %s", err, out)
@@ -179,6 +191,23 @@ func (e *env) start() error {
 		exec.Command("ip", "-n", e.netns, "link", "set", "lo", "up").Run()
 	}
 	return nil
+}
+
+// sweepNamespaces deletes the namespaces of campaigns that died without deleting theirs
+// (killed with SIGKILL): each is named after its campaign's pid, which no longer runs.
+func sweepNamespaces() {
+	names, _ := filepath.Glob("/run/netns/sdsafety*")
+	for _, path := range names {
+		name := filepath.Base(path)
+		pid, err := strconv.Atoi(strings.TrimPrefix(name, "sdsafety"))
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its campaign runs
+		}
+		exec.Command("ip", "netns", "del", name).Run()
+	}
 }
 
 func (e *env) close() {
@@ -413,7 +442,7 @@ func corruptCampaign(bin string) error {
 	defer os.RemoveAll(dir)
 	e := &env{bin: bin, dir: dir}
 	defer e.close()
-	e.victim = exec.Command("sleep", "100000")
+	e.victim = helper("sleep", "100000")
 	if err := e.victim.Start(); err != nil {
 		return err
 	}
