@@ -28,6 +28,18 @@ var metricUnits = map[string]Unit{
 	"throughput":   UnitRate,
 }
 
+// Quantile returns the percentile a latency metric names (100 for the maximum), and 0 for
+// the others.
+func (m Metric) Quantile() float64 { return metricQuantiles[m.Name] }
+
+var metricQuantiles = map[string]float64{
+	"latency.p50": 50,
+	"latency.p90": 90,
+	"latency.p95": 95,
+	"latency.p99": 99,
+	"latency.max": 100,
+}
+
 // MetricNames lists the metric names a load has, without the load's name.
 func MetricNames() []string {
 	return []string{"latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.max",

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -302,8 +303,44 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 	if n == 0 {
 		return // no requests completed in the interval: nothing to judge
 	}
-	r.observe(ck, phase, epoch, at, &v, "", false)
+	need := ck.minRequests(phase)
+	if n < need && window > 0 {
+		// Look back over as many of the phase's requests as the value needs: the interval's
+		// at the rate it saw them, with a quarter more, else the phase so far.
+		wider := time.Duration(float64(window) * float64(need) / float64(n) * 1.25)
+		if v2, n2 := ck.load.Value(ck.metric.Name, wider); n2 >= need {
+			v, n = v2, n2
+		} else if v2, n2 := ck.load.Value(ck.metric.Name, 0); n2 > n {
+			v, n = v2, n2
+		}
+	}
+	obs := ""
+	if n < need {
+		obs = fmt.Sprintf("%d requests so far in the phase, fewer than the %d it needs", n, need)
+	}
+	r.observe(ck, phase, epoch, at, &v, obs, false)
 }
+
+// minRequests is how many requests a sample of the check's metric must rest on to mean
+// what it says in phase p: a percentile q of fewer than 100/(100−q) requests is their
+// slowest (a p99 of 50 requests is their maximum), and with fewer than 1/max requests one
+// error breaks an error-fraction bound. A sample of fewer looks back further, as far as
+// the phase's start.
+func (ck *check) minRequests(p shakedown.Phase) int {
+	need := 1
+	if q := ck.metric.Quantile(); q > 0 && q < 100 {
+		need = int(math.Ceil(100 / (100 - q)))
+	}
+	if ck.metric.Name == "errors" && ck.c.Max != nil {
+		if b, ok := ck.bound(ck.c.Max, p); ok && b > 0 && b < 1 {
+			need = int(math.Ceil(1 / b))
+		}
+	}
+	return min(need, maxRequestsNeeded)
+}
+
+// maxRequestsNeeded bounds minRequests: an error bound of a thousandth needs no more.
+const maxRequestsNeeded = 1000
 
 // observe records one sample, judges the check's window and acts on a break: a stop
 // condition aborts the run; a steady-state check breaking in the baseline makes the run not
@@ -332,8 +369,8 @@ type checkSample struct {
 	epoch    int             // and that phase's epoch
 	at       time.Time
 	value    *float64 // a metric's value; nil for a probe
-	observed string
-	breached bool // a probe that failed
+	observed string   // what a probe saw; for a metric, a note on the requests its value rests on
+	breached bool     // a probe that failed
 }
 
 // observation is what recording a sample decided, for observe to act on once the lock is
@@ -352,7 +389,11 @@ func (s *runState) observeCheck(checks []*check, ck *check, smp checkSample) obs
 	judged := true
 	if smp.value != nil {
 		o.breached, judged = ck.breach(*smp.value, smp.phase)
+		thin := smp.observed
 		smp.observed = ck.c.Metric + " " + formatValue(ck.unit, *smp.value)
+		if thin != "" {
+			smp.observed += " (" + thin + ")"
+		}
 	}
 	ps := ck.phase(smp.phase)
 	ps.add(smp.at, smp.value, smp.observed, o.breached)

@@ -715,6 +715,91 @@ func TestMetricChecks(t *testing.T) {
 	}
 }
 
+// TestSamplesRestOnEnoughRequests: a sample of a percentile or an error fraction looks back
+// over as many requests as its value needs. At 50 requests a second, each second's p99 is
+// its slowest request, and one error in it is 2 %: the seconds alone would break both
+// checks, a window of the last hundred-odd requests breaks neither. A phase with too few
+// requests so far is judged on what it has, and the sample says so.
+func TestSamplesRestOnEnoughRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		check   *shakedown.Check
+		values  func(window time.Duration) (float64, int)
+		verdict shakedown.Verdict
+		thin    string // in the observed of every inject sample, when set
+	}{
+		{
+			name:  "a p99 over the last hundred requests",
+			check: &shakedown.Check{Name: "c", Metric: "web.latency.p99", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
+			values: func(w time.Duration) (float64, int) {
+				if w > 0 && w <= time.Second {
+					return 0.5, 50 // the second's slowest request
+				}
+				return 0.1, 125
+			},
+			verdict: shakedown.VerdictPassed,
+		},
+		{
+			name:  "an error fraction over as many requests as its bound needs",
+			check: &shakedown.Check{Name: "c", Metric: "web.errors", Max: &shakedown.Tolerance{Value: 0.01, Text: "1%"}},
+			values: func(w time.Duration) (float64, int) {
+				if w > 0 && w <= time.Second {
+					return 0.02, 50 // one error in the second
+				}
+				return 0.008, 125
+			},
+			verdict: shakedown.VerdictPassed,
+		},
+		{
+			name:  "a maximum needs no more than the interval",
+			check: &shakedown.Check{Name: "c", Metric: "web.latency.max", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
+			values: func(w time.Duration) (float64, int) {
+				if w > 0 && w <= time.Second {
+					return 0.5, 50
+				}
+				return 0.1, 125
+			},
+			verdict: shakedown.VerdictNotSteady,
+		},
+		{
+			name:  "too few requests in the phase",
+			check: &shakedown.Check{Name: "c", Metric: "web.latency.p99", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
+			values: func(w time.Duration) (float64, int) {
+				return 0.5, 30
+			},
+			verdict: shakedown.VerdictNotSteady,
+			thin:    "(30 requests so far in the phase, fewer than the 100 it needs)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newLoad()
+				l.byWindow = func(metric string, w time.Duration) (float64, int) { return tc.values(w) }
+				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 5 * time.Second})
+				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 50}}
+				e.SteadyState = []*shakedown.Check{tc.check}
+				o := opts(nil, nil)
+				o.NewLoad = func(spec *shakedown.LoadSpec) (engine.Load, error) { return l, nil }
+				rec := engine.Run(t.Context(), e, o)
+				wantVerdict(t, rec, tc.verdict)
+				if tc.thin == "" {
+					return
+				}
+				c := check(rec, "c")
+				ps := c.PerPhase[shakedown.PhaseBaseline]
+				if ps == nil || len(ps.Samples) == 0 {
+					t.Fatalf("no baseline samples in %+v", c)
+				}
+				for _, s := range ps.Samples {
+					if !strings.HasSuffix(s.Observed, tc.thin) {
+						t.Errorf("sample observed %q, want it to end %q", s.Observed, tc.thin)
+					}
+				}
+			})
+		})
+	}
+}
+
 func TestAlertExpectation(t *testing.T) {
 	for _, tc := range []struct {
 		name              string

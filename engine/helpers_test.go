@@ -373,6 +373,9 @@ type load struct {
 	ran     atomic.Bool
 	// await, when set, is what AwaitPhase does: the phase's requests being answered.
 	await func(ctx context.Context, p shakedown.Phase) error
+	// byWindow, when set, gives the live values instead of value and n, by the window asked
+	// for (0: the phase so far).
+	byWindow func(metric string, window time.Duration) (float64, int)
 }
 
 func newLoad() *load {
@@ -400,6 +403,9 @@ func (l *load) SetPhase(p shakedown.Phase) {
 func (l *load) Value(metric string, window time.Duration) (float64, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.byWindow != nil {
+		return l.byWindow(metric, window)
+	}
 	return l.value[metric], l.n
 }
 

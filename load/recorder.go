@@ -511,21 +511,7 @@ func isLatency(metric string) bool {
 }
 
 // quantileOf maps a latency metric to the percentile it names; 0 for the mean.
-func quantileOf(metric string) float64 {
-	switch metric {
-	case "latency.p50":
-		return 50
-	case "latency.p90":
-		return 90
-	case "latency.p95":
-		return 95
-	case "latency.p99":
-		return 99
-	case "latency.max":
-		return 100
-	}
-	return 0
-}
+func quantileOf(metric string) float64 { return shakedown.Metric{Name: metric}.Quantile() }
 
 // latencyOf computes a latency metric, in seconds, of raw µs latencies. Quantiles are
 // nearest-rank: the smallest value with at least the quantile's share at or below it.

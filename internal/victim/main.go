@@ -1,8 +1,10 @@
 // Command victim is the small program tests run faults against: an HTTP server on a free
 // loopback port that writes its address and pid to files, answers /healthz, and serves / with
-// a configurable delay and error rate. It exits 0 on SIGTERM or SIGINT.
+// a configurable delay and error rate, or with every Nth request bad. It exits 0 on SIGTERM
+// or SIGINT.
 //
 //	victim -addr-file F [-pidfile F] [-listen 127.0.0.1:0] [-delay 0] [-fail 0]
+//	       [-bad-every N [-bad-delay D] [-bad-while F]]
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -25,7 +28,23 @@ func main() {
 	pidFile := flag.String("pidfile", "", "write the pid to this file")
 	delay := flag.Duration("delay", 0, "delay before answering /")
 	fail := flag.Float64("fail", 0, "fraction of / requests answered 500")
+	badEvery := flag.Int64("bad-every", 0, "answer every Nth request to / with 500, after -bad-delay")
+	badDelay := flag.Duration("bad-delay", 0, "how long a bad request waits")
+	badWhile := flag.String("bad-while", "", "with -bad-every: only while this file exists, counting from when it appears")
 	flag.Parse()
+	var counted atomic.Int64 // requests to / since the bad ones began
+	bad := func() bool {
+		if *badEvery <= 0 {
+			return false
+		}
+		if *badWhile != "" {
+			if _, err := os.Stat(*badWhile); err != nil {
+				counted.Store(0)
+				return false
+			}
+		}
+		return counted.Add(1)%*badEvery == 0
+	}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -35,14 +54,19 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if *delay > 0 {
+		wait := *delay
+		isBad := bad()
+		if isBad {
+			wait += *badDelay
+		}
+		if wait > 0 {
 			select {
-			case <-time.After(*delay):
+			case <-time.After(wait):
 			case <-r.Context().Done():
 				return
 			}
 		}
-		if *fail > 0 && rand.Float64() < *fail {
+		if isBad || *fail > 0 && rand.Float64() < *fail {
 			http.Error(w, "injected failure", http.StatusInternalServerError)
 			return
 		}
