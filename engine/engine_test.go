@@ -721,44 +721,39 @@ func TestMetricChecks(t *testing.T) {
 // checks, a window of the last hundred-odd requests breaks neither. A phase with too few
 // requests so far is judged on what it has, and the sample says so.
 func TestSamplesRestOnEnoughRequests(t *testing.T) {
+	// lastSecond gives a value of the 50 requests of the last second, and another of the 125
+	// of any longer window or the phase so far.
+	lastSecond := func(second, longer float64) func(time.Duration) (float64, int) {
+		return func(w time.Duration) (float64, int) {
+			if w > 0 && w <= time.Second {
+				return second, 50
+			}
+			return longer, 125
+		}
+	}
 	for _, tc := range []struct {
 		name    string
 		check   *shakedown.Check
 		values  func(window time.Duration) (float64, int)
 		verdict shakedown.Verdict
-		thin    string // in the observed of every inject sample, when set
+		thin    string // at the end of every baseline sample's observed, when set
 	}{
 		{
-			name:  "a p99 over the last hundred requests",
-			check: &shakedown.Check{Name: "c", Metric: "web.latency.p99", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
-			values: func(w time.Duration) (float64, int) {
-				if w > 0 && w <= time.Second {
-					return 0.5, 50 // the second's slowest request
-				}
-				return 0.1, 125
-			},
+			name:    "a p99 over the last hundred requests",
+			check:   &shakedown.Check{Name: "c", Metric: "web.latency.p99", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
+			values:  lastSecond(0.5, 0.1), // the second's slowest request
 			verdict: shakedown.VerdictPassed,
 		},
 		{
-			name:  "an error fraction over as many requests as its bound needs",
-			check: &shakedown.Check{Name: "c", Metric: "web.errors", Max: &shakedown.Tolerance{Value: 0.01, Text: "1%"}},
-			values: func(w time.Duration) (float64, int) {
-				if w > 0 && w <= time.Second {
-					return 0.02, 50 // one error in the second
-				}
-				return 0.008, 125
-			},
+			name:    "an error fraction over as many requests as its bound needs",
+			check:   &shakedown.Check{Name: "c", Metric: "web.errors", Max: &shakedown.Tolerance{Value: 0.01, Text: "1%"}},
+			values:  lastSecond(0.02, 0.008), // one error in the second
 			verdict: shakedown.VerdictPassed,
 		},
 		{
-			name:  "a maximum needs no more than the interval",
-			check: &shakedown.Check{Name: "c", Metric: "web.latency.max", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
-			values: func(w time.Duration) (float64, int) {
-				if w > 0 && w <= time.Second {
-					return 0.5, 50
-				}
-				return 0.1, 125
-			},
+			name:    "a maximum needs no more than the interval",
+			check:   &shakedown.Check{Name: "c", Metric: "web.latency.max", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
+			values:  lastSecond(0.5, 0.1),
 			verdict: shakedown.VerdictNotSteady,
 		},
 		{
