@@ -316,7 +316,7 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 	}
 	obs := ""
 	if n < need {
-		obs = fmt.Sprintf("%d requests so far in the phase, fewer than the %d it needs", n, need)
+		obs = fmt.Sprintf("%d of the %d requests it needs so far in the phase", n, need)
 	}
 	r.observe(ck, phase, epoch, at, &v, obs, false)
 }

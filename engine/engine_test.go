@@ -763,7 +763,7 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 				return 0.5, 30
 			},
 			verdict: shakedown.VerdictNotSteady,
-			thin:    "(30 requests so far in the phase, fewer than the 100 it needs)",
+			thin:    "(30 of the 100 requests it needs so far in the phase)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
