@@ -294,19 +294,20 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 	// the previous phase would carry its values over (a recovery "back" on inject's
 	// requests, say).
 	window := ck.every
+	var need int
 	r.state.with(func(s *runState) {
 		if at.Sub(s.phaseAt) < window {
 			window = 0 // the current phase so far
 		}
+		need = ck.minRequests(phase) // a bound relative to the baseline is fixed under the lock
 	})
 	v, n := ck.load.Value(ck.metric.Name, window)
 	if n == 0 {
 		return // no requests completed in the interval: nothing to judge
 	}
-	need := ck.minRequests(phase)
 	if n < need && window > 0 {
-		// Look back over as many of the phase's requests as the value needs: the interval's
-		// at the rate it saw them, with a quarter more, else the phase so far.
+		// Look back over as many of the phase's latest requests as the value needs: the
+		// interval stretched in proportion, with a quarter to spare, else the phase so far.
 		wider := time.Duration(float64(window) * float64(need) / float64(n) * 1.25)
 		if v2, n2 := ck.load.Value(ck.metric.Name, wider); n2 >= need {
 			v, n = v2, n2
@@ -322,7 +323,7 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 }
 
 // minRequests is how many requests a sample of the check's metric must rest on to mean
-// what it says in phase p: a percentile q of fewer than 100/(100−q) requests is their
+// what it says in phase p (under the runner's state lock, which guards the baseline): a percentile q of fewer than 100/(100−q) requests is their
 // slowest (a p99 of 50 requests is their maximum), and with fewer than 1/max requests one
 // error breaks an error-fraction bound. A sample of fewer looks back further, as far as
 // the phase's start.

@@ -735,6 +735,7 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 		name    string
 		check   *shakedown.Check
 		values  func(window time.Duration) (float64, int)
+		base    float64 // the baseline phase's value of the metric
 		verdict shakedown.Verdict
 		thin    string // at the end of every baseline sample's observed, when set
 	}{
@@ -748,6 +749,13 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 			name:    "an error fraction over as many requests as its bound needs",
 			check:   &shakedown.Check{Name: "c", Metric: "web.errors", Max: &shakedown.Tolerance{Value: 0.01, Text: "1%"}},
 			values:  lastSecond(0.02, 0.008), // one error in the second
+			verdict: shakedown.VerdictPassed,
+		},
+		{
+			name:    "an error fraction under a bound relative to the baseline's",
+			check:   &shakedown.Check{Name: "c", Metric: "web.errors", Max: &shakedown.Tolerance{Relation: shakedown.Factor, Value: 2, Text: "2x baseline"}},
+			base:    0.005, // a bound of 1 %, which needs 100 requests
+			values:  lastSecond(0.02, 0.008),
 			verdict: shakedown.VerdictPassed,
 		},
 		{
@@ -770,6 +778,7 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				l := newLoad()
 				l.byWindow = func(metric string, w time.Duration) (float64, int) { return tc.values(w) }
+				l.phase["baseline"], l.phaseN["baseline"] = map[string]float64{"errors": tc.base}, 500
 				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 5 * time.Second})
 				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 50}}
 				e.SteadyState = []*shakedown.Check{tc.check}
