@@ -9,9 +9,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown/internal/netfd"
 )
 
 // An accuracy probe's round trip is told by the kernel's times at each end: when the
@@ -69,8 +70,8 @@ func sentAt(rc syscall.RawConn) (int64, error) {
 				if err != nil {
 					return
 				}
-				if t, ok := sentStamp(oob[:oobn]); ok {
-					at, n = t, n+1
+				if ts, ok := netfd.SentAt(oob[:oobn]); ok && unix.TimespecToNsec(ts) > 0 {
+					at, n = unix.TimespecToNsec(ts), n+1
 				}
 			}
 		})
@@ -88,24 +89,6 @@ func sentAt(rc syscall.RawConn) (int64, error) {
 		}
 		time.Sleep(10 * time.Microsecond)
 	}
-}
-
-// sentStamp finds the software transmit time in an error queue message's control data.
-func sentStamp(oob []byte) (int64, bool) {
-	for len(oob) >= unix.CmsgLen(0) {
-		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
-		if err != nil {
-			return 0, false
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPING && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-			ts := *(*unix.Timespec)(unsafe.Pointer(&data[0])) // the first of three: software
-			if ns := unix.TimespecToNsec(ts); ns > 0 {
-				return ns, true
-			}
-		}
-		oob = rest
-	}
-	return 0, false
 }
 
 // answerLeft files when the backend's answer to probe left.

@@ -93,13 +93,24 @@ func Wake(fd int) {
 // ReceivedAt returns the kernel's receive time (CLOCK_REALTIME) that oob, the control
 // messages of a read from a socket with SO_TIMESTAMPNS on, carries, if it carries one.
 // It walks the messages one by one without gathering them: it runs per read.
-func ReceivedAt(oob []byte) (unix.Timespec, bool) {
+func ReceivedAt(oob []byte) (unix.Timespec, bool) { return stamp(oob, unix.SCM_TIMESTAMPNS) }
+
+// SentAt returns the software transmit time (CLOCK_REALTIME) that oob, the control
+// messages of a read from a socket's error queue with SO_TIMESTAMPING's transmit
+// timestamps on, carries, if it carries one.
+func SentAt(oob []byte) (unix.Timespec, bool) {
+	return stamp(oob, unix.SCM_TIMESTAMPING) // the first of its three times is the software one
+}
+
+// stamp returns the first time in the first socket-level control message of type typ in
+// oob.
+func stamp(oob []byte, typ int32) (unix.Timespec, bool) {
 	for len(oob) >= unix.CmsgLen(0) {
 		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
 		if err != nil {
 			return unix.Timespec{}, false
 		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+		if h.Level == unix.SOL_SOCKET && h.Type == typ && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
 			return *(*unix.Timespec)(unsafe.Pointer(&data[0])), true
 		}
 		oob = rest
