@@ -287,7 +287,7 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 		default:
 			obs = "ok: " + obs
 		}
-		r.observe(ck, phase, epoch, at, nil, obs, err != nil)
+		r.observe(ck, checkSample{phase: phase, epoch: epoch, at: at, observed: obs, breached: err != nil})
 		return
 	}
 	// Early in a phase, judge only the requests of this phase: a window reaching back into
@@ -301,32 +301,19 @@ func (r *runner) sample(ctx context.Context, ck *check, phase shakedown.Phase, e
 		}
 		need = ck.minRequests(phase) // a bound relative to the baseline is fixed under the lock
 	})
-	v, n := ck.load.Value(ck.metric.Name, window)
+	v, n := ck.load.Value(ck.metric.Name, window, need)
 	if n == 0 {
 		return // no requests completed in the interval: nothing to judge
 	}
-	if n < need && window > 0 {
-		// Look back over as many of the phase's latest requests as the value needs: the
-		// interval stretched in proportion, with a quarter to spare, else the phase so far.
-		wider := time.Duration(float64(window) * float64(need) / float64(n) * 1.25)
-		if v2, n2 := ck.load.Value(ck.metric.Name, wider); n2 >= need {
-			v, n = v2, n2
-		} else if v2, n2 := ck.load.Value(ck.metric.Name, 0); n2 > n {
-			v, n = v2, n2
-		}
-	}
-	obs := ""
-	if n < need {
-		obs = fmt.Sprintf("%d of the %d requests it needs so far in the phase", n, need)
-	}
-	r.observe(ck, phase, epoch, at, &v, obs, false)
+	r.observe(ck, checkSample{phase: phase, epoch: epoch, at: at, value: &v, requests: n, need: need})
 }
 
 // minRequests is how many requests a sample of the check's metric must rest on to mean
-// what it says in phase p (under the runner's state lock, which guards the baseline): a percentile q of fewer than 100/(100−q) requests is their
+// what it says in phase p: a percentile q of fewer than 100/(100−q) requests is their
 // slowest (a p99 of 50 requests is their maximum), and with fewer than 1/max requests one
 // error breaks an error-fraction bound. A sample of fewer looks back further, as far as
-// the phase's start.
+// the phase's start. Call it under the runner's state lock, which guards the baseline a
+// relative bound rests on.
 func (ck *check) minRequests(p shakedown.Phase) int {
 	need := 1
 	if q := ck.metric.Quantile(); q > 0 && q < 100 {
@@ -346,16 +333,15 @@ const maxRequestsNeeded = 1000
 // observe records one sample, judges the check's window and acts on a break: a stop
 // condition aborts the run; a steady-state check breaking in the baseline makes the run not
 // steady, in the inject phase failed.
-func (r *runner) observe(ck *check, phase shakedown.Phase, epoch int, at time.Time, value *float64, observed string, breached bool) {
-	smp := checkSample{phase: phase, epoch: epoch, at: at, value: value, observed: observed, breached: breached}
+func (r *runner) observe(ck *check, smp checkSample) {
 	var o observation
 	r.state.with(func(s *runState) { o = s.observeCheck(r.checks, ck, smp) })
 	if o.back {
-		r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: phase, Detail: "steady state is back"})
+		r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: smp.phase, Detail: "steady state is back"})
 	}
-	r.emit(shakedown.Event{Kind: shakedown.EventCheck, Phase: phase, Name: ck.c.Name, Held: !o.breached, Detail: o.detail})
+	r.emit(shakedown.Event{Kind: shakedown.EventCheck, Phase: smp.phase, Name: ck.c.Name, Held: !o.breached, Detail: o.detail})
 	if o.stop != "" {
-		r.emit(shakedown.Event{Kind: shakedown.EventStop, Phase: phase, Name: ck.c.Name, Detail: o.stop})
+		r.emit(shakedown.Event{Kind: shakedown.EventStop, Phase: smp.phase, Name: ck.c.Name, Detail: o.stop})
 		r.abort(fmt.Sprintf("stop condition %q fired: %s", ck.c.Name, o.stop))
 	}
 	if o.live {
@@ -370,8 +356,11 @@ type checkSample struct {
 	epoch    int             // and that phase's epoch
 	at       time.Time
 	value    *float64 // a metric's value; nil for a probe
-	observed string   // what a probe saw; for a metric, a note on the requests its value rests on
+	observed string   // what a probe saw
 	breached bool     // a probe that failed
+	// A metric's value rests on requests of the phase's latest; it needs need of them
+	// (minRequests).
+	requests, need int
 }
 
 // observation is what recording a sample decided, for observe to act on once the lock is
@@ -390,10 +379,9 @@ func (s *runState) observeCheck(checks []*check, ck *check, smp checkSample) obs
 	judged := true
 	if smp.value != nil {
 		o.breached, judged = ck.breach(*smp.value, smp.phase)
-		thin := smp.observed
 		smp.observed = ck.c.Metric + " " + formatValue(ck.unit, *smp.value)
-		if thin != "" {
-			smp.observed += " (" + thin + ")"
+		if smp.requests < smp.need {
+			smp.observed += fmt.Sprintf(" (%d of the %d requests it needs so far in the phase)", smp.requests, smp.need)
 		}
 	}
 	ps := ck.phase(smp.phase)

@@ -89,8 +89,9 @@ type Load interface {
 	SetPhase(p shakedown.Phase)    // requests scheduled from now on belong to p
 	// Value returns a metric (without the load prefix: "latency.p99", "errors",
 	// "throughput") over the last window, or over the current phase so far when window is 0,
-	// and the number of requests it is computed from.
-	Value(metric string, window time.Duration) (v float64, n int)
+	// and the number of requests it is computed from. A window that holds fewer than least
+	// requests reaches further back, as far as the current phase's start.
+	Value(metric string, window time.Duration, least int) (v float64, n int)
 	// AwaitPhase waits until the requests scheduled in phase p have completed (within the
 	// load's timeout) or ctx ends; then PhaseValue and PhaseSamples of p count them all.
 	AwaitPhase(ctx context.Context, p shakedown.Phase) error

@@ -721,11 +721,12 @@ func TestMetricChecks(t *testing.T) {
 // checks, a window of the last hundred-odd requests breaks neither. A phase with too few
 // requests so far is judged on what it has, and the sample says so.
 func TestSamplesRestOnEnoughRequests(t *testing.T) {
-	// lastSecond gives a value of the 50 requests of the last second, and another of the 125
-	// of any longer window or the phase so far.
-	lastSecond := func(second, longer float64) func(time.Duration) (float64, int) {
-		return func(w time.Duration) (float64, int) {
-			if w > 0 && w <= time.Second {
+	// lastSecond gives a value of the 50 requests of the last second, and another of the
+	// 125 latest, which a second reaches back to when it must hold more than 50, and which
+	// the phase so far holds.
+	lastSecond := func(second, longer float64) func(time.Duration, int) (float64, int) {
+		return func(w time.Duration, least int) (float64, int) {
+			if w > 0 && w <= time.Second && least <= 50 {
 				return second, 50
 			}
 			return longer, 125
@@ -734,7 +735,7 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		check   *shakedown.Check
-		values  func(window time.Duration) (float64, int)
+		values  func(window time.Duration, least int) (float64, int)
 		base    float64 // the baseline phase's value of the metric
 		verdict shakedown.Verdict
 		thin    string // at the end of every baseline sample's observed, when set
@@ -767,7 +768,7 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 		{
 			name:  "too few requests in the phase",
 			check: &shakedown.Check{Name: "c", Metric: "web.latency.p99", Max: &shakedown.Tolerance{Value: 0.4, Text: "400ms"}},
-			values: func(w time.Duration) (float64, int) {
+			values: func(time.Duration, int) (float64, int) {
 				return 0.5, 30
 			},
 			verdict: shakedown.VerdictNotSteady,
@@ -777,7 +778,7 @@ func TestSamplesRestOnEnoughRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				l := newLoad()
-				l.byWindow = func(metric string, w time.Duration) (float64, int) { return tc.values(w) }
+				l.byWindow = func(metric string, w time.Duration, least int) (float64, int) { return tc.values(w, least) }
 				l.phase["baseline"], l.phaseN["baseline"] = map[string]float64{"errors": tc.base}, 500
 				e := exp(&shakedown.FaultSpec{Name: "f", Type: "fake", Params: &fakeParams{}, Duration: 5 * time.Second})
 				e.Loads = []*shakedown.LoadSpec{{Name: "web", URL: "http://127.0.0.1:1/", Rate: 50}}

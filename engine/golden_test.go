@@ -41,7 +41,7 @@ func (l *phasedLoad) SetPhase(p shakedown.Phase) {
 	l.cur = p
 }
 
-func (l *phasedLoad) Value(metric string, window time.Duration) (float64, int) {
+func (l *phasedLoad) Value(metric string, window time.Duration, least int) (float64, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.live[key(metric, l.cur)], 100

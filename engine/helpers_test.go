@@ -374,8 +374,8 @@ type load struct {
 	// await, when set, is what AwaitPhase does: the phase's requests being answered.
 	await func(ctx context.Context, p shakedown.Phase) error
 	// byWindow, when set, gives the live values instead of value and n, by the window asked
-	// for (0: the phase so far).
-	byWindow func(metric string, window time.Duration) (float64, int)
+	// for (0: the phase so far) and the requests it must hold.
+	byWindow func(metric string, window time.Duration, least int) (float64, int)
 }
 
 func newLoad() *load {
@@ -400,11 +400,11 @@ func (l *load) SetPhase(p shakedown.Phase) {
 	l.current = p
 }
 
-func (l *load) Value(metric string, window time.Duration) (float64, int) {
+func (l *load) Value(metric string, window time.Duration, least int) (float64, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.byWindow != nil {
-		return l.byWindow(metric, window)
+		return l.byWindow(metric, window, least)
 	}
 	return l.value[metric], l.n
 }

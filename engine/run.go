@@ -1008,13 +1008,13 @@ func (r *runner) loadSummaries(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, l := range r.loads {
-			thr, n := l.load.Value("throughput", time.Second)
+			thr, n := l.load.Value("throughput", time.Second, 0)
 			if n == 0 {
 				r.emit(shakedown.Event{Kind: shakedown.EventLoad, Phase: r.currentPhase(), Name: l.spec.Name, Detail: "no answers in the last second"})
 				continue
 			}
-			errs, _ := l.load.Value("errors", time.Second)
-			p99, _ := l.load.Value("latency.p99", time.Second)
+			errs, _ := l.load.Value("errors", time.Second, 0)
+			p99, _ := l.load.Value("latency.p99", time.Second, 0)
 			r.emit(shakedown.Event{Kind: shakedown.EventLoad, Phase: r.currentPhase(), Name: l.spec.Name,
 				Detail: fmt.Sprintf("%.0f ok/s, %s errors, p99 %s", thr, formatValue(shakedown.UnitFraction, errs),
 					formatValue(shakedown.UnitDuration, p99))})

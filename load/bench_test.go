@@ -77,7 +77,7 @@ func BenchmarkValue(b *testing.B) {
 	} {
 		b.Run(bc.metric+"/"+bc.window.String(), func(b *testing.B) {
 			for b.Loop() {
-				if _, n := r.value(bc.metric, bc.window); n == 0 {
+				if _, n := r.value(bc.metric, bc.window, 0); n == 0 {
 					b.Fatal("no samples")
 				}
 			}

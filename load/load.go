@@ -463,10 +463,13 @@ func errorKind(err error, rctx context.Context) string {
 // completed in the last window (to within 100 ms; windows beyond MaxWindow are clamped) and
 // those still in flight (latencies count their age so far, the least they can be; throughput counts them
 // as not answered), or over the requests scheduled in the current phase so far when window
-// is 0, and n, the number of requests it rests on. Latencies are in seconds, errors a fraction, throughput successful
-// requests per second. An unknown metric, or no requests, gives 0, 0.
-func (g *Generator) Value(metric string, window time.Duration) (v float64, n int) {
-	return g.rec.value(metric, window)
+// is 0, and n, the number of requests it rests on. A window in which fewer than least
+// requests completed reaches back over the phase's latest until it holds least (or the
+// phase so far, when the last MaxWindow holds fewer). Latencies are in seconds, errors a
+// fraction, throughput successful requests per second. An unknown metric, or no
+// requests, gives 0, 0.
+func (g *Generator) Value(metric string, window time.Duration, least int) (v float64, n int) {
+	return g.rec.value(metric, window, least)
 }
 
 // PhaseValue returns metric over the requests scheduled in phase p, and how many there are.

@@ -169,17 +169,17 @@ func TestHungServerShowsWhileItHangs(t *testing.T) {
 
 	// Held for at least 500ms, the oldest requests make the window's p99 at least that.
 	testenv.WaitFor(t, "requests held for 500ms", 10*time.Second, func() bool {
-		p99, n := g.Value("latency.p99", time.Second)
+		p99, n := g.Value("latency.p99", time.Second, 0)
 		return n > 0 && p99 >= 0.5
 	})
-	p50, n := g.Value("latency.p50", time.Second)
+	p50, n := g.Value("latency.p50", time.Second, 0)
 	if n < 20 || p50 <= 0 {
 		t.Errorf("p50 %v over %d requests in flight, want their ages", p50, n)
 	}
-	if tp, n := g.Value("throughput", time.Second); tp != 0 || n == 0 {
+	if tp, n := g.Value("throughput", time.Second, 0); tp != 0 || n == 0 {
 		t.Errorf("throughput %v over %d requests while none is answered, want 0 over those in flight", tp, n)
 	}
-	if e, n := g.Value("errors", time.Second); n != 0 {
+	if e, n := g.Value("errors", time.Second, 0); n != 0 {
 		t.Errorf("errors %v over %d requests while none has ended, want nothing to judge", e, n)
 	}
 
@@ -211,7 +211,7 @@ func TestHungServerShowsWhileItHangs(t *testing.T) {
 	}
 	// The held requests were just answered, after a second or more, in the recovery's window:
 	// it holds the recovery's own requests, answered at once.
-	if p99, n := g.Value("latency.p99", time.Second); n == 0 || p99 >= 0.5 {
+	if p99, n := g.Value("latency.p99", time.Second, 0); n == 0 || p99 >= 0.5 {
 		t.Errorf("recovery p99 %vs over %d requests, want its own fast answers alone", p99, n)
 	}
 	cancel()

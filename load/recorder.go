@@ -393,9 +393,11 @@ func usMillis(us, n int64) shakedown.Millis {
 // in flight count too:
 // for latencies at their age so far, the least their latency can be, so that a system that
 // stops answering shows as slow while it hangs rather than as having no requests; for
-// throughput as requests not (yet) answered.
-func (r *recorder) value(metric string, window time.Duration) (float64, int) {
-	if window <= 0 {
+// throughput as requests not (yet) answered. A window in which fewer than least requests
+// completed reaches back until it holds least, as far as the phase's start, or the phase
+// so far when that holds more than the ring does.
+func (r *recorder) value(metric string, window time.Duration, least int) (float64, int) {
+	phaseSoFar := func() (float64, int) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.start.IsZero() || r.cur == nil {
@@ -403,14 +405,22 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 		}
 		return phaseValue(r.cur, metric, r.cur.duration(r.now()))
 	}
+	if window <= 0 {
+		return phaseSoFar()
+	}
 	latency := isLatency(metric)
 	// Sorting the latencies is the costly part (milliseconds for a long window at a high
 	// rate): it comes after recent has let go of the lock, so that no send waits for it.
-	lat, errs, oks, flying, span, ok := r.recent(min(window, MaxWindow), latency)
+	lat, errs, oks, flying, span, ok := r.recent(min(window, MaxWindow), least, latency)
 	if !ok {
 		return 0, 0
 	}
 	n := errs + oks
+	if n < int64(least) {
+		if v, all := phaseSoFar(); all > int(n) {
+			return v, all
+		}
+	}
 	switch {
 	case metric == "errors":
 		if n == 0 {
@@ -432,10 +442,11 @@ func (r *recorder) value(metric string, window time.Duration) (float64, int) {
 }
 
 // recent returns what the ring holds of the current phase's requests completed in the last
-// window (at most MaxWindow): a copy of their latencies when withLat, their errors and
-// successes, and how long the buckets they came from span; and the phase's requests in
-// flight, whose ages so far join the latencies. ok is false before the load starts.
-func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, errs, oks, flying int64, span time.Duration, ok bool) {
+// window (at most MaxWindow), reaching further back while they are fewer than least: a
+// copy of their latencies when withLat, their errors and successes, and how long the
+// buckets they came from span; and the phase's requests in flight, whose ages so far join
+// the latencies. ok is false before the load starts.
+func (r *recorder) recent(window time.Duration, least int, withLat bool) (lat []uint32, errs, oks, flying int64, span time.Duration, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.start.IsZero() {
@@ -449,16 +460,34 @@ func (r *recorder) recent(window time.Duration, withLat bool) (lat []uint32, err
 	// (whose first bucket holds only what came after it opened) or the load's start.
 	first := max(int64((elapsed-window)/bucketWidth), 0)
 	from := time.Duration(first) * bucketWidth
-	if open := r.cur.open.Sub(r.start); !r.cur.open.IsZero() && open > from {
-		first, from = int64(open/bucketWidth), open
+	// The furthest back a window reaches: the ring's oldest bucket, the load's start, the
+	// current phase's opening.
+	lowest := max(nowIdx-int64(ringSlots)+1, 0)
+	lowFrom := time.Duration(lowest) * bucketWidth
+	if open := r.cur.open.Sub(r.start); !r.cur.open.IsZero() && open > lowFrom {
+		lowest, lowFrom = int64(open/bucketWidth), open
 	}
-	span = elapsed - from
-	for idx := first; idx <= nowIdx; idx++ {
+	if first <= lowest {
+		first, from = lowest, lowFrom
+	}
+	add := func(idx int64) {
 		if b := &r.ring[idx%int64(ringSlots)]; b.idx == idx {
 			errs += b.errs
 			oks += b.oks
 		}
 	}
+	for idx := first; idx <= nowIdx; idx++ {
+		add(idx)
+	}
+	for errs+oks < int64(least) && first > lowest {
+		first--
+		from = time.Duration(first) * bucketWidth
+		if first == lowest {
+			from = lowFrom
+		}
+		add(first)
+	}
+	span = elapsed - from
 	if withLat {
 		lat = make([]uint32, 0, errs+oks) // a bucket holds one latency per error or success
 		for idx := first; idx <= nowIdx; idx++ {

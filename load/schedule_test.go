@@ -242,24 +242,24 @@ func TestValueWindow(t *testing.T) {
 
 		time.Sleep(3*time.Second + 5*time.Millisecond)
 		ft.delay.Store(int64(100 * time.Millisecond))
-		if v, n := g.Value("latency.p50", time.Second); !approx(v, 0.010) || n < 90 {
+		if v, n := g.Value("latency.p50", time.Second, 0); !approx(v, 0.010) || n < 90 {
 			t.Errorf("p50 over the last second before the change = %v (n=%d), want 0.010", v, n)
 		}
 		time.Sleep(1500 * time.Millisecond)
-		if v, n := g.Value("latency.p50", time.Second); !approx(v, 0.100) || n < 90 {
+		if v, n := g.Value("latency.p50", time.Second, 0); !approx(v, 0.100) || n < 90 {
 			t.Errorf("p50 over the last second after the change = %v (n=%d), want 0.100", v, n)
 		}
-		if v, _ := g.Value("latency.p50", 0); !approx(v, 0.010) {
+		if v, _ := g.Value("latency.p50", 0, 0); !approx(v, 0.010) {
 			t.Errorf("p50 of the phase so far = %v, want 0.010 (most of it was fast)", v)
 		}
 		// Every tenth request fails, so any n in a row hold n/10 errors, give or take one.
-		if v, n := g.Value("errors", 2*time.Second); math.Abs(v-0.1) > 1/float64(n)+1e-9 || n < 150 {
+		if v, n := g.Value("errors", 2*time.Second, 0); math.Abs(v-0.1) > 1/float64(n)+1e-9 || n < 150 {
 			t.Errorf("errors over 2s = %v (n=%d), want 0.1", v, n)
 		}
-		if v, _ := g.Value("throughput", time.Second); math.Abs(v-90) > 2 {
+		if v, _ := g.Value("throughput", time.Second, 0); math.Abs(v-90) > 2 {
 			t.Errorf("throughput over 1s = %v, want 90 (100/s with 10%% errors)", v)
 		}
-		if v, n := g.Value("no.such.metric", time.Second); v != 0 || n != 0 {
+		if v, n := g.Value("no.such.metric", time.Second, 0); v != 0 || n != 0 {
 			t.Errorf("unknown metric = %v, %d; want 0, 0", v, n)
 		}
 	})
@@ -285,14 +285,14 @@ func TestValueWindowIsNeverShort(t *testing.T) {
 			time.Sleep(after)
 			for _, window := range []time.Duration{100 * time.Millisecond, 255 * time.Millisecond, time.Second} {
 				want := int(window / (10 * time.Millisecond)) // requests answered in the window
-				v, n := g.Value("errors", window)
+				v, n := g.Value("errors", window, 0)
 				if n < want-1 || n > want+2 {
 					t.Errorf("%v after a boundary, a %v window holds %d requests, want %d to %d", after, window, n, want-1, want+2)
 				}
 				if math.Abs(v-1.0/3) > 1/float64(max(n, 1))+1e-9 {
 					t.Errorf("%v after a boundary, errors over %v = %v (n=%d), want a third", after, window, v, n)
 				}
-				if tp, _ := g.Value("throughput", window); math.Abs(tp-200.0/3) > 1.5/window.Seconds() {
+				if tp, _ := g.Value("throughput", window, 0); math.Abs(tp-200.0/3) > 1.5/window.Seconds() {
 					t.Errorf("%v after a boundary, throughput over %v = %v, want %v", after, window, tp, 200.0/3)
 				}
 			}
@@ -321,11 +321,11 @@ func TestValueWindowStartsWithItsPhase(t *testing.T) {
 		failing.Store(true)
 		time.Sleep(60 * time.Millisecond)
 		for _, window := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second} {
-			if v, n := g.Value("errors", window); v != 1 || n == 0 || n > 7 {
+			if v, n := g.Value("errors", window, 0); v != 1 || n == 0 || n > 7 {
 				t.Errorf("errors over %v, 60ms into inject = %v (n=%d), want 1 over inject's 5 or 6", window, v, n)
 			}
 		}
-		if tp, _ := g.Value("throughput", time.Second); tp != 0 {
+		if tp, _ := g.Value("throughput", time.Second, 0); tp != 0 {
 			t.Errorf("throughput over 1s, 60ms into inject = %v, want 0 (every answer failed)", tp)
 		}
 	})
