@@ -52,8 +52,9 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# ARGS go to the driver, e.g. make bench-proxy ARGS="-runs 5 -burn 2".
 bench-proxy:
-	bench/proxy/run.sh
+	bench/proxy/run.sh $(ARGS)
 
 bench-load:
 	bench/load/run.sh

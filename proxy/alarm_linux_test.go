@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -301,6 +304,44 @@ func TestAlarmThreadPriority(t *testing.T) {
 	}
 	if !slices.Contains(nices, -20) {
 		t.Errorf("no thread at nice -20; the threads' nice values: %v", nices)
+	}
+}
+
+// The alarms' thread runs in the shortest time slices where the kernel takes a thread's
+// own (Linux 6.12 and later), and keeps its nice value; no other thread takes them.
+func TestAlarmThreadSlice(t *testing.T) {
+	// Whether the kernel takes a slice: asked on a thread of its own, which ends with
+	// the goroutine that locked it.
+	takes := make(chan bool)
+	go func() {
+		runtime.LockOSThread()
+		err := setSlice(300 * time.Microsecond)
+		attr, gerr := unix.SchedGetAttr(0, 0)
+		takes <- err == nil && gerr == nil && attr.Runtime == uint64(300*time.Microsecond)
+	}()
+	testenv.Need(t, <-takes, "the kernel keeps its own time slices (Linux 6.12 and later take a thread's)")
+
+	a := newAlarm(nil)
+	a.arm(time.Now())
+	<-a.c // the thread has set its slice before it first waits
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var short []string
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		if attr, err := unix.SchedGetAttr(tid, 0); err == nil && attr.Runtime == uint64(alarmSlice) {
+			short = append(short, task.Name())
+		}
+	}
+	if len(short) != 1 {
+		t.Fatalf("threads in %v slices: %v; want one, the alarms'", alarmSlice, short)
+	}
+	if os.Geteuid() == 0 {
+		if n := niceOfThreads(t, "self")[short[0]]; n != alarmNice {
+			t.Errorf("the alarms' thread is at nice %d, want %d", n, alarmNice)
+		}
 	}
 }
 

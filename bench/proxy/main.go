@@ -77,6 +77,9 @@ func main() {
 	delay := flag.Duration("delay", 0, "with -relay -loop: delay what comes back by this much")
 	wake := flag.Duration("wake", 0, "run the wake floor for this long instead, and print its p99 in ms")
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
+	burn := flag.Int("burn", 0, "measure beside this many CPU burners (processes that spin), started in this driver's session: the load of programs started beside the proxy")
+	burnApart := flag.Bool("burn-apart", false, "with -burn: start the burners in a session of their own, as another job's load on a shared host (the kernel's autogroup scheduling then shares the CPUs between the sessions first)")
+	spin := flag.Bool("spin", false, "spin on one CPU until killed (a burner of -burn) instead")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
 	flag.Parse()
 	if *only != "" {
@@ -85,6 +88,10 @@ func main() {
 			set[strings.TrimSpace(f)] = true
 		}
 		want = func(f string) bool { return set[f] }
+	}
+	if *spin {
+		for {
+		}
 	}
 	if *wake > 0 {
 		fmt.Printf("%.3f\n", ms(wakeLateness(*wake)))
@@ -134,10 +141,49 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: proxybench -toxiproxy PATH [-runs N]")
 		os.Exit(2)
 	}
-	if err := run(*server, *runs, *bulkMB, *idle, *dur); err != nil {
+	stop, err := startBurners(*burn, *burnApart)
+	if err == nil {
+		err = run(*server, *runs, *bulkMB, *idle, *dur)
+		stop()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
 		os.Exit(1)
 	}
+}
+
+// startBurners starts n processes that spin (this program with -spin), in a session of
+// their own if apart, and returns what stops them.
+func startBurners(n int, apart bool) (stop func(), err error) {
+	var burners []*exec.Cmd
+	stop = func() {
+		for _, b := range burners {
+			b.Process.Kill()
+			b.Wait()
+		}
+	}
+	if n == 0 {
+		return stop, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	for range n {
+		b := command(self, "-spin")
+		b.SysProcAttr.Setsid = apart
+		if err := b.Start(); err != nil {
+			stop()
+			return nil, err
+		}
+		burners = append(burners, b)
+	}
+	where := "in this driver's session"
+	if apart {
+		where = "in a session of their own"
+	}
+	fmt.Printf("beside %d CPU burners, %s\n", n, where)
+	return stop, nil
 }
 
 // cpuProfile is -cpuprofile.
