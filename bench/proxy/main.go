@@ -617,7 +617,10 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 		}
 		ratio, each := pairedRatio(of("shakedown", r.get), of("toxiproxy", r.get))
 		verdict := "met"
-		if !r.ok(ratio) {
+		switch {
+		case math.IsNaN(ratio):
+			verdict = "UNDECIDED (no run had both figures above zero)"
+		case !r.ok(ratio):
 			verdict = "NOT MET"
 		}
 		fmt.Printf("  %-40s shakedown %12.3f  toxiproxy %12.3f  ratio %6.2f×  goal %-6s %s  (%s)\n",
@@ -683,16 +686,23 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 }
 
 // pairedRatio returns the median of a[i]/b[i], the ratios of the figures of one run, and
-// those ratios in run order, as text.
+// those ratios in run order, as text. A run whose figures are not both above zero has no
+// ratio ("—"): an added latency can come out negative when the load moves the direct
+// figure more than the proxy adds, and a ratio of two such differences says nothing.
+// With no ratio at all, the median is NaN.
 func pairedRatio(a, b []float64) (float64, string) {
 	var rs []float64
 	var each []string
 	for i := range min(len(a), len(b)) {
+		if a[i] <= 0 || b[i] <= 0 {
+			each = append(each, "—")
+			continue
+		}
 		rs = append(rs, a[i]/b[i])
 		each = append(each, fmt.Sprintf("%.2f", a[i]/b[i]))
 	}
 	if len(rs) == 0 {
-		return math.NaN(), ""
+		return math.NaN(), strings.Join(each, " ")
 	}
 	return median(rs), strings.Join(each, " ")
 }
