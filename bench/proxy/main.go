@@ -79,6 +79,7 @@ func main() {
 	only := flag.String("only", "", "measure only these figures (comma-separated: bulk, rate, latency, idle, accuracy); all when empty")
 	burn := flag.Int("burn", 0, "measure beside this many CPU burners (processes that spin), started in this driver's session: the load of programs started beside the proxy")
 	burnApart := flag.Bool("burn-apart", false, "with -burn: start the burners in a session of their own, as another job's load on a shared host (the kernel's autogroup scheduling then shares the CPUs between the sessions first)")
+	flag.BoolVar(&proxiesApart, "proxies-apart", false, "start each proxy (both peers) in a session of its own, so that with the kernel's autogroup scheduling it shares the CPUs with the driver's session as a whole, not thread by thread (with -burn, the driver then has the burners' share: its open-model rate and latency turns may not keep up)")
 	spin := flag.Bool("spin", false, "spin on one CPU until killed (a burner of -burn) instead")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
 	flag.Parse()
@@ -192,6 +193,9 @@ var cpuProfile string
 // proxyNice is -nice.
 var proxyNice int
 
+// proxiesApart is -proxies-apart.
+var proxiesApart bool
+
 // want says whether a figure is to be measured.
 var want = func(string) bool { return true }
 
@@ -225,6 +229,7 @@ func command(name string, args ...string) *exec.Cmd {
 
 func startPeer(name string, argv []string, api string) (*peer, error) {
 	cmd := command(argv[0], argv[1:]...)
+	cmd.SysProcAttr.Setsid = proxiesApart
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -426,6 +431,9 @@ type figures struct {
 }
 
 func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
+	if proxiesApart {
+		fmt.Println("each proxy runs in a session of its own (-proxies-apart)")
+	}
 	if proxyNice != 0 {
 		fmt.Printf("shakedown's daemon runs at nice %d (-nice, as `shakedown proxy --nice %d`); toxiproxy-server as started\n", proxyNice, proxyNice)
 	}
