@@ -83,16 +83,16 @@ func main() {
 	spin := flag.Bool("spin", false, "spin on one CPU until killed (a burner of -burn) instead")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "with -serve: write a CPU profile of the daemon's life to this file; else: have shakedown's daemon of run N write one to this file with .N added")
 	flag.Parse()
+	if *spin {
+		for {
+		}
+	}
 	if *only != "" {
 		set := map[string]bool{}
 		for _, f := range strings.Split(*only, ",") {
 			set[strings.TrimSpace(f)] = true
 		}
 		want = func(f string) bool { return set[f] }
-	}
-	if *spin {
-		for {
-		}
 	}
 	if *wake > 0 {
 		fmt.Printf("%.3f\n", ms(wakeLateness(*wake)))
@@ -624,13 +624,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			continue
 		}
 		ratio, each := pairedRatio(of("shakedown", r.get), of("toxiproxy", r.get))
-		verdict := "met"
-		switch {
-		case math.IsNaN(ratio):
-			verdict = "UNDECIDED (no run had both figures above zero)"
-		case !r.ok(ratio):
-			verdict = "NOT MET"
-		}
+		verdict := judge(ratio, r.ok)
 		fmt.Printf("  %-40s shakedown %12.3f  toxiproxy %12.3f  ratio %6.2f×  goal %-6s %s  (%s)\n",
 			r.what, med("shakedown", r.get), med("toxiproxy", r.get), ratio, r.goal, verdict, each)
 	}
@@ -648,10 +642,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	if len(directBulk) > 0 {
 		bulk := of("shakedown", func(f figures) float64 { return f.throughput })
 		ratio, each := pairedRatio(bulk, directBulk)
-		verdict := "met"
-		if ratio < 0.65 {
-			verdict = "NOT MET"
-		}
+		verdict := judge(ratio, func(r float64) bool { return r >= 0.65 })
 		fmt.Printf("  %-40s shakedown %12.3f  direct    %12.3f  ratio %6.2f×  goal %-6s %s  (%s)\n", "bulk throughput against no proxy", median(bulk), median(directBulk), ratio, "≥ 0.65×", verdict, each)
 		ratio, each = pairedRatio(floorBulk, directBulk)
 		fmt.Printf("  %-40s floor     %12.3f  direct    %12.3f  ratio %6.2f×  (%s; the least relay: blocking splice, a thread per direction)\n", "", median(floorBulk), median(directBulk), ratio, each)
@@ -713,6 +704,18 @@ func pairedRatio(a, b []float64) (float64, string) {
 		return math.NaN(), strings.Join(each, " ")
 	}
 	return median(rs), strings.Join(each, " ")
+}
+
+// judge says whether a median ratio of pairedRatio meets its goal; with no ratio (NaN) it
+// is undecided.
+func judge(ratio float64, ok func(float64) bool) string {
+	switch {
+	case math.IsNaN(ratio):
+		return "UNDECIDED (no run had both figures above zero)"
+	case !ok(ratio):
+		return "NOT MET"
+	}
+	return "met"
 }
 
 // median returns the middle of v (the upper one of an even count); v is left as it was.
