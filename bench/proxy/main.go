@@ -142,6 +142,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: proxybench -toxiproxy PATH [-runs N]")
 		os.Exit(2)
 	}
+	if most := 4 * runtime.NumCPU(); *burn < 0 || *burn > most {
+		fmt.Fprintf(os.Stderr, "proxybench: -burn %d: from 0 to %d (four per CPU)\n", *burn, most)
+		os.Exit(2)
+	}
 	stop, err := startBurners(*burn, *burnApart)
 	if err == nil {
 		err = run(*server, *runs, *bulkMB, *idle, *dur)
