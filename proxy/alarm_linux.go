@@ -20,10 +20,17 @@ import (
 // So the timerfd is read by one OS thread of its own, at the highest nice priority the
 // process may set (as root or with CAP_SYS_NICE; else at the priority it has) and in the
 // shortest time slices the kernel gives (alarmSlice), and that thread writes what is due
-// itself: an alarm armed with a release function has it called there, before the token
-// wakes the link. No other thread has to be scheduled for the bytes to leave on time.
-// Nice, not a real-time policy: the thread's work is small, and a fair scheduler never
-// lets it starve the host it shares.
+// itself: an alarm armed with a release function has it called there, and wakes the link
+// only if the release leaves it something to do now. No other thread has to be scheduled
+// for the bytes to leave on time. Nice, not a real-time policy: the thread's work is
+// small, and a fair scheduler never lets it starve the host it shares.
+//
+// Waking a link from the thread has a cost beyond the wake: the goroutine made runnable
+// goes to the run queue of the thread's processor, which the runtime then hands to
+// another thread while this one waits in the kernel, so that the next time it wakes it
+// has to find a processor again — on a busy host, milliseconds. A release that carries
+// out everything due arms its alarm again for the next event itself, and leaves the link
+// asleep (its runtime timer, armed as well, wakes it a little later to look again).
 //
 // The slice is what a process without the privilege has: since Linux 6.12 (EEVDF) a
 // thread may ask for a time slice of its own, and a short one gives it no larger share of
@@ -37,11 +44,13 @@ type alarm struct {
 	at    time.Time
 	index int // in the heap of alarms; -1 when not armed
 
-	// release, when not nil, is called on the alarms' thread when the alarm rings,
-	// before the token is given: it may carry out what is due. It runs only between arm
-	// and disarm, and disarm waits for it, so the link it belongs to, which arms the
-	// alarm before it waits and disarms it when it wakes, never runs beside it.
-	release func(now time.Time)
+	// release, when not nil, is called on the alarms' thread when the alarm rings: it
+	// may carry out what is due. It says whether the link has something to do now (the
+	// token is given then), or else when the alarm is to ring again (zero: not at all).
+	// It runs only between arm and disarm, and disarm waits for it, so the link it
+	// belongs to, which arms the alarm before it waits and disarms it when it wakes,
+	// never runs beside it.
+	release func(now time.Time) (again time.Time, wake bool)
 	mu      sync.Mutex // held while release runs
 	armed   bool       // under mu: armed and not rung or disarmed since
 }
@@ -68,13 +77,20 @@ func (h *alarmHeap) Pop() any {
 	return a
 }
 
-// alarms is the process's one timerfd and the alarms waiting on it.
+// alarms is the process's one timerfd and the alarms waiting on it, and the sockets its
+// thread watches for links (see watch).
 type alarms struct {
-	mu  sync.Mutex
-	h   alarmHeap
-	fd  int
-	set time.Time // the time the timerfd is armed for; zero when it is not
+	mu      sync.Mutex
+	h       alarmHeap
+	fd      int       // the timerfd
+	ep      int       // an epoll of the timerfd (as timerID) and the watched sockets
+	set     time.Time // the time the timerfd is armed for; zero when it is not
+	watches map[int32]*watch
+	lastID  int32
 }
+
+// timerID stands for the timerfd in the epoll's events; a watch has any other id.
+const timerID = 0
 
 var (
 	alarmsOnce sync.Once
@@ -89,28 +105,49 @@ const alarmSlice = 100 * time.Microsecond
 
 // newAlarm returns an alarm that calls release (if not nil) when it rings, or nil when
 // precise alarms are not available.
-func newAlarm(release func(now time.Time)) *alarm {
-	alarmsOnce.Do(func() {
-		// A blocking descriptor: the alarms' thread waits in read(2), woken by the
-		// kernel itself, not by the runtime's poller on another thread.
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
-		if err != nil {
-			return
-		}
-		theAlarms = &alarms{fd: fd}
-		go theAlarms.loop()
-	})
-	if theAlarms == nil {
+func newAlarm(release func(now time.Time) (time.Time, bool)) *alarm {
+	if startAlarms() == nil {
 		return nil
 	}
 	return &alarm{c: make(chan struct{}, 1), index: -1, release: release}
 }
 
+// startAlarms starts the alarms' thread once, and returns the alarms, or nil where no
+// timerfd or epoll could be had.
+func startAlarms() *alarms {
+	alarmsOnce.Do(func() {
+		// The thread waits in epoll_wait(2) of its own, woken by the kernel itself, not
+		// by the runtime's poller on another thread.
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK)
+		if err != nil {
+			return
+		}
+		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			unix.Close(fd)
+			return
+		}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: timerID}); err != nil {
+			unix.Close(fd)
+			unix.Close(ep)
+			return
+		}
+		theAlarms = &alarms{fd: fd, ep: ep, watches: make(map[int32]*watch)}
+		go theAlarms.loop()
+	})
+	return theAlarms
+}
+
 // arm sets the alarm for at, replacing the time it was set for.
 func (a *alarm) arm(at time.Time) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.armed = true
-	a.mu.Unlock()
+	a.setLocked(at)
+}
+
+// setLocked puts the alarm in the heap for at, or moves it there; a.mu is held.
+func (a *alarm) setLocked(at time.Time) {
 	s := theAlarms
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,35 +162,43 @@ func (a *alarm) arm(at time.Time) {
 	}
 }
 
-// disarm takes the alarm out, and waits for its release if it is running; a token
-// already given may still be in c.
+// disarm takes the alarm out, once its release has finished if it is running (so it is
+// not armed again after); a token already given may still be in c.
 func (a *alarm) disarm() {
 	if a == nil {
 		return
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.armed = false
 	s := theAlarms
 	s.mu.Lock()
 	if a.index >= 0 {
 		heap.Remove(&s.h, a.index)
 	}
 	s.mu.Unlock()
-	a.mu.Lock()
-	a.armed = false
-	a.mu.Unlock()
 }
 
-// ring carries out the alarm's release and gives its token, unless it was disarmed
-// since it was taken from the heap.
+// ring carries out the alarm's release, then gives its token or arms it again as the
+// release says, unless it was disarmed since it was taken from the heap.
 func (a *alarm) ring() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.armed {
 		return
 	}
-	a.armed = false
 	if a.release != nil {
-		a.release(time.Now())
+		again, wake := a.release(time.Now())
+		if !wake {
+			if again.IsZero() {
+				a.armed = false
+			} else {
+				a.setLocked(again)
+			}
+			return
+		}
 	}
+	a.armed = false
 	select {
 	case a.c <- struct{}{}:
 	default:
@@ -173,35 +218,56 @@ func (s *alarms) armLocked() {
 	unix.TimerfdSettime(s.fd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}, nil)
 }
 
-// loop waits for the timerfd on a thread of its own, raised to alarmNice if the process
-// may and in alarmSlice time slices if the kernel takes them, and rings every alarm due.
+// loop waits for the timerfd and the watched sockets on a thread of its own, raised to
+// alarmNice if the process may and in alarmSlice time slices if the kernel takes them,
+// rings every alarm due and fires every watch whose socket is readable.
 func (s *alarms) loop() {
 	runtime.LockOSThread() // for good: the thread's priority is not the runtime's others'
 	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), alarmNice)
 	setSlice(alarmSlice)
 	var buf [8]byte
 	var due []*alarm
+	var ready []*watch
+	events := make([]unix.EpollEvent, 64)
 	for {
-		if _, err := unix.Read(s.fd, buf[:]); err != nil {
+		n, err := unix.EpollWait(s.ep, events, -1)
+		if err != nil {
 			if err == unix.EINTR {
 				continue
 			}
-			// Cannot happen with a timerfd this process holds; if it does, the links'
-			// runtime timers still wake them, only less exactly.
+			// Cannot happen with an epoll this process holds; if it does, the links'
+			// runtime timers and the runtime's poller still wake them, only later.
 			return
 		}
+		timer := false
 		s.mu.Lock()
-		now := time.Now()
-		for len(s.h) > 0 && !s.h[0].at.After(now) {
-			due = append(due, heap.Pop(&s.h).(*alarm))
+		for _, ev := range events[:n] {
+			if ev.Fd == timerID {
+				timer = true
+			} else if w := s.watches[ev.Fd]; w != nil {
+				ready = append(ready, w)
+			}
 		}
-		s.armLocked()
+		if timer {
+			// Not blocking: an alarm armed since the event may have reset the timer.
+			unix.Read(s.fd, buf[:])
+			now := time.Now()
+			for len(s.h) > 0 && !s.h[0].at.After(now) {
+				due = append(due, heap.Pop(&s.h).(*alarm))
+			}
+			s.armLocked()
+		}
 		s.mu.Unlock()
 		for i, a := range due {
 			a.ring()
 			due[i] = nil
 		}
 		due = due[:0]
+		for i, w := range ready {
+			w.fire()
+			ready[i] = nil
+		}
+		ready = ready[:0]
 	}
 }
 
@@ -229,16 +295,18 @@ const releaseBudget = 256 << 10
 // releaser returns the release of the link's alarm: it writes the data at the head of q
 // that is due, as far as dst takes it without waiting, up to releaseBudget. It leaves
 // an event that is not data, a write that would wait and a failed write (which the link
-// repeats, and reports) to the link.
-func (l *link) releaser(q *queue, dst syscall.RawConn) func(now time.Time) {
+// repeats, and reports) to the link, and wakes the link for them, and at until (when not
+// zero: a stage's deadline, which the link sets before it arms the alarm). Else it has
+// the alarm ring again when the next event is due.
+func (l *link) releaser(q *queue, dst syscall.RawConn, until *time.Time) func(now time.Time) (time.Time, bool) {
 	var data []byte
 	var n int
 	var err error
 	write := func(fd uintptr) bool {
-		n, err = unix.Write(int(fd), data)
+		n, err = rawWrite(int(fd), data)
 		return true // never wait: the link does
 	}
-	return func(now time.Time) {
+	writeDue := func(now time.Time) {
 		for budget := releaseBudget; budget > 0 && q.len() > 0; {
 			ev := q.head()
 			if ev.kind != evData || ev.at.After(now) {
@@ -259,5 +327,19 @@ func (l *link) releaser(q *queue, dst syscall.RawConn) func(now time.Time) {
 			}
 			q.pop()
 		}
+	}
+	return func(now time.Time) (time.Time, bool) {
+		writeDue(now)
+		switch {
+		case !until.IsZero() && !until.After(now):
+			return time.Time{}, true
+		case q.len() == 0:
+			return *until, false
+		case !q.head().at.After(now):
+			return time.Time{}, true
+		case !until.IsZero() && until.Before(q.head().at):
+			return *until, false
+		}
+		return q.head().at, false
 	}
 }

@@ -233,11 +233,12 @@ func TestLatencyOverTCPNeverEarly(t *testing.T) {
 func TestAlarmRelease(t *testing.T) {
 	var mu sync.Mutex
 	released := map[string]int{}
-	note := func(name string) func(time.Time) {
-		return func(time.Time) {
+	note := func(name string) func(time.Time) (time.Time, bool) {
+		return func(time.Time) (time.Time, bool) {
 			mu.Lock()
 			released[name]++
 			mu.Unlock()
+			return time.Time{}, true
 		}
 	}
 	count := func(name string) int {
@@ -272,11 +273,12 @@ func TestAlarmRelease(t *testing.T) {
 
 	started, unblock := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool
-	busy := newAlarm(func(time.Time) {
+	busy := newAlarm(func(time.Time) (time.Time, bool) {
 		close(started)
 		<-unblock
 		time.Sleep(20 * time.Millisecond) // a disarm that did not wait would return meanwhile
 		finished.Store(true)
+		return time.Now().Add(time.Millisecond), false // and is not armed again after
 	})
 	busy.arm(time.Now())
 	<-started
@@ -289,6 +291,73 @@ func TestAlarmRelease(t *testing.T) {
 	<-disarmed
 	if !finished.Load() {
 		t.Error("disarm returned while the alarm's release was running")
+	}
+	theAlarms.mu.Lock()
+	left := busy.index >= 0
+	theAlarms.mu.Unlock()
+	if left {
+		t.Error("a release that finished after disarm had begun armed its alarm again")
+	}
+}
+
+// A release that leaves the link nothing to do gives no token: it has its alarm ring
+// again at the time it says, or not at all; the token comes once it says so.
+func TestAlarmReleaseRearms(t *testing.T) {
+	var mu sync.Mutex
+	var rang []time.Time
+	start := time.Now()
+	steps := []time.Duration{3 * time.Millisecond, 6 * time.Millisecond, 9 * time.Millisecond}
+	a := newAlarm(func(now time.Time) (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		rang = append(rang, now)
+		if len(rang) < len(steps) {
+			return start.Add(steps[len(rang)]), false
+		}
+		return time.Time{}, true
+	})
+	a.arm(start.Add(steps[0]))
+	select {
+	case <-a.c:
+	case <-time.After(time.Minute):
+		t.Fatal("the alarm never gave its token")
+	}
+	a.disarm()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rang) != len(steps) {
+		t.Fatalf("the release ran %d times before the token, want %d", len(rang), len(steps))
+	}
+	for i, at := range rang {
+		if want := start.Add(steps[i]); at.Before(want) {
+			t.Errorf("ring %d came %v early", i, want.Sub(at))
+		}
+	}
+
+	quiet := newAlarm(func(time.Time) (time.Time, bool) { return time.Time{}, false })
+	quiet.arm(time.Now())
+	deadline := time.Now().Add(time.Second)
+	for {
+		quiet.mu.Lock()
+		armed := quiet.armed
+		quiet.mu.Unlock()
+		if !armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the alarm never rang")
+		}
+		runtime.Gosched()
+	}
+	select {
+	case <-quiet.c:
+		t.Error("a release that left nothing to do gave a token")
+	default:
+	}
+	theAlarms.mu.Lock()
+	defer theAlarms.mu.Unlock()
+	if quiet.index >= 0 {
+		t.Error("a release that asked for no more left its alarm armed")
 	}
 }
 
@@ -373,7 +442,8 @@ func TestReleaserLeavesTheRestToTheLink(t *testing.T) {
 	}
 	q.push(event{kind: evEOF, at: now})
 	queued := q.bytes
-	release := l.releaser(&q, rc)
+	var until time.Time
+	release := l.releaser(&q, rc, &until)
 	check := func(before int64) {
 		t.Helper()
 		if n := l.counter.Load() - before; n > releaseBudget+chunk {
@@ -384,11 +454,15 @@ func TestReleaserLeavesTheRestToTheLink(t *testing.T) {
 		}
 	}
 
-	// Nothing reads: the releases fill the socket, the last write cut inside a chunk.
+	// Nothing reads: the releases fill the socket, the last write cut inside a chunk,
+	// and what is due and left wakes the link.
 	for {
 		before := l.counter.Load()
-		release(now)
+		again, wake := release(now)
 		check(before)
+		if !wake || !again.IsZero() {
+			t.Fatalf("a release that left data due said (%v, %v), want the link woken", again, wake)
+		}
 		if l.counter.Load() == before {
 			break
 		}
@@ -428,14 +502,30 @@ func TestReleaserLeavesTheRestToTheLink(t *testing.T) {
 	}
 	releaseUntil(now, func() bool { return int(l.counter.Load()) >= want })
 	testenv.WaitFor(t, "the reader to take what was released", time.Minute, func() bool { return read.Load() >= int64(want) })
-	release(now) // to an empty socket: only the time stops it
+	// To an empty socket only the time stops it: the link sleeps on, and the alarm is
+	// to ring again for the next chunk — or at a stage's deadline before it.
+	again, wake := release(now)
 	if n := int(l.counter.Load()); n != want {
 		t.Fatalf("released %d bytes, want the %d due", n, want)
 	}
+	if next := now.Add(time.Hour); wake || !again.Equal(next) {
+		t.Fatalf("a release that left nothing due said (%v, %v), want (%v, false)", again, wake, next)
+	}
+	until = now.Add(time.Minute)
+	if again, wake := release(now); wake || !again.Equal(until) {
+		t.Fatalf("with a stage's deadline before the next chunk, a release said (%v, %v), want (%v, false)", again, wake, until)
+	}
+	if _, wake := release(until); !wake {
+		t.Fatal("a release at a stage's deadline did not wake the link")
+	}
+	until = time.Time{}
 	// All data due: the releases stop at the end of the stream.
 	releaseUntil(now.Add(2*time.Hour), func() bool { return q.len() == 1 })
 	if q.head().kind != evEOF {
 		t.Fatalf("after releasing all data, left %v, want the end of stream", q.head().kind)
+	}
+	if _, wake := release(now.Add(2 * time.Hour)); !wake {
+		t.Fatal("a release that left the end of stream due did not wake the link")
 	}
 	// The link carries out what is left.
 	for q.len() > 0 {

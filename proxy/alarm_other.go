@@ -10,8 +10,15 @@ import (
 // alarm is Linux only (a timerfd); elsewhere links wake with runtime timers alone.
 type alarm struct{ c chan struct{} }
 
-func newAlarm(func(time.Time)) *alarm { return nil }
-func (a *alarm) arm(time.Time)        {}
-func (a *alarm) disarm()              {}
+func newAlarm(func(time.Time) (time.Time, bool)) *alarm { return nil }
+func (a *alarm) arm(time.Time)                          {}
+func (a *alarm) disarm()                                {}
 
-func (l *link) releaser(*queue, syscall.RawConn) func(time.Time) { return nil }
+func (l *link) releaser(*queue, syscall.RawConn, *time.Time) func(time.Time) (time.Time, bool) {
+	return nil
+}
+
+// parker parks nothing: the alarms' thread is Linux only.
+func (l *link) parker() (func(syscall.RawConn, func(uintptr) bool) bool, func()) {
+	return nil, func() {}
+}

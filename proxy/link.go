@@ -131,6 +131,14 @@ func (l *link) changed(interrupt bool) {
 // were built from.
 func (l *link) chainChanged() bool { return l.c.p.chains[l.dir].Load() != l.seen }
 
+// quick reports whether the link, on the fast path, waits for bytes on the alarms'
+// thread (see watch): while its proxy has toxics, whose timing the runtime's scheduling
+// of this direction would otherwise blur.
+func (l *link) quick() bool {
+	p := l.c.p
+	return len(*p.chains[Upstream].Load())+len(*p.chains[Downstream].Load()) > 0
+}
+
 // run moves bytes until the direction ends. It returns nil when the source ended and the
 // end was passed on (half-close), or why the connection must end.
 func (l *link) run() error {
@@ -257,7 +265,9 @@ func (l *link) fast() error {
 	handled := false
 	if s, ok := l.src.(*net.TCPConn); ok {
 		if d, ok := l.dst.(*net.TCPConn); ok {
-			handled, pending, err = spliceCopy(d, s, l.counter, l.chainChanged)
+			park, release := l.parker()
+			handled, pending, err = spliceCopy(d, s, l.counter, l.chainChanged, park)
+			release()
 		}
 	}
 	if !handled {
@@ -346,14 +356,15 @@ func (l *link) slow() (err error) {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// Between sockets a timerfd alarm wakes the link at the exact time, and writes the
-	// data then due itself; the runtime timer is armed as well, for what the alarm
-	// leaves (a write that would wait, an event that is not data) and for when the alarm
-	// is late.
+	// Between sockets a timerfd alarm writes the data due at the exact time itself, and
+	// wakes the link only for what it leaves (a write that would wait, an event that is
+	// not data, a stage's deadline). The runtime timer is armed as well: for when the
+	// alarm is late, and to bring the link round to arm it again after it did all.
 	var al *alarm
+	var until time.Time // the earliest stage deadline the alarm is armed with; zero: none
 	if d, ok := l.dst.(*net.TCPConn); ok {
 		if rc, err := d.SyscallConn(); err == nil {
-			if al = newAlarm(l.releaser(&q, rc)); al != nil {
+			if al = newAlarm(l.releaser(&q, rc, &until)); al != nil {
 				defer al.disarm()
 			}
 		}
@@ -371,6 +382,7 @@ func (l *link) slow() (err error) {
 			next = q.head().at
 		}
 		fired := false
+		until = time.Time{}
 		for i, st := range l.stages {
 			d, ok := st.(deadliner)
 			if !ok {
@@ -379,11 +391,16 @@ func (l *link) slow() (err error) {
 			t, on := d.deadline()
 			switch {
 			case !on:
+				continue
 			case !t.After(now):
 				l.enqueue(&q, i+1, d.fire()...)
 				fired = true
+				continue
 			case !has || t.Before(next):
 				next, has = t, true
+			}
+			if until.IsZero() || t.Before(until) {
+				until = t
 			}
 		}
 		if fired {

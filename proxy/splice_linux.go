@@ -67,7 +67,12 @@ const smallRead = 64 << 10
 // taken only when bytes are there, and emptied into dst before src is read again, so an
 // interruption never strands a byte. handled is false when splice cannot be used and
 // nothing was moved.
-func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool) (handled bool, pending *event, err error) {
+//
+// park, when not nil, is offered each wait for bytes first, with the read that the wait
+// would call (see watch): it returns true when that read found something for this loop
+// (as when the read returns true in the socket's own wait), and false to have the loop
+// wait for itself.
+func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool, park func(rc syscall.RawConn, try func(fd uintptr) bool) bool) (handled bool, pending *event, err error) {
 	srcRC, err := src.SyscallConn()
 	if err != nil {
 		return false, nil, nil
@@ -77,41 +82,44 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 		return false, nil, nil
 	}
 	w := newRawWriter(dstRC)
-	for {
-		var buf *[]byte
-		var n, sent int
-		var rerr error
-		err := srcRC.Read(func(fd uintptr) bool {
-			b := readBufs.Get().(*[]byte)
-			sent = 0
-			for {
-				n, rerr = rawRead(int(fd), *b)
-				if rerr != unix.EINTR {
-					break
-				}
+	var buf *[]byte
+	var n, sent int
+	var rerr error
+	read := func(fd uintptr) bool {
+		b := readBufs.Get().(*[]byte)
+		sent = 0
+		for {
+			n, rerr = rawRead(int(fd), *b)
+			if rerr != unix.EINTR {
+				break
 			}
-			if rerr == unix.EAGAIN {
-				readBufs.Put(b)
-				return false
-			}
-			if rerr != nil || n <= 0 || n == smallRead || changed() {
-				buf = b
-				return true
-			}
-			// A short read emptied the socket: pass the bytes on at once and, if the
-			// destination takes them all, wait for more without another read that could
-			// only say "nothing yet" (a new arrival wakes this wait, as it is the same one).
-			sent = w.tryWrite((*b)[:n])
-			if sent < n {
-				buf = b
-				return true
-			}
+		}
+		if rerr == unix.EAGAIN {
 			readBufs.Put(b)
-			counter.Add(int64(n))
 			return false
-		})
-		if err != nil {
-			return true, nil, err
+		}
+		if rerr != nil || n <= 0 || n == smallRead || changed() {
+			buf = b
+			return true
+		}
+		// A short read emptied the socket: pass the bytes on at once and, if the
+		// destination takes them all, wait for more without another read that could
+		// only say "nothing yet" (a new arrival wakes this wait, as it is the same one).
+		sent = w.tryWrite((*b)[:n])
+		if sent < n {
+			buf = b
+			return true
+		}
+		readBufs.Put(b)
+		counter.Add(int64(n))
+		return false
+	}
+	for {
+		buf, n, sent, rerr = nil, 0, 0, nil
+		if park == nil || !park(srcRC, read) {
+			if err := srcRC.Read(read); err != nil {
+				return true, nil, err
+			}
 		}
 		if rerr != nil {
 			readBufs.Put(buf)
