@@ -22,12 +22,17 @@ type watch struct {
 	id int32 // the socket's events carry it
 	rc syscall.RawConn
 	c  chan struct{} // a token when a fire hands the socket back to the link
+	// What fire passes the kernel and the socket, made once: the thread allocates
+	// nothing per message, so it is never drafted to help the collector.
+	ev     unix.EpollEvent
+	readFn func(fd uintptr) bool
 
 	mu     sync.Mutex            // held while the thread tries
 	try    func(fd uintptr) bool // the link's read: true when it has something for the link
 	on     bool                  // armed, and not fired or cancelled since
 	added  bool                  // the socket is in the epoll
 	took   bool                  // the last fire's try said true
+	again  bool                  // the last fire armed the watch again
 	rearms int                   // fires that armed the watch again (a relay, or nothing read)
 	backs  int                   // fires that handed the socket back
 }
@@ -51,12 +56,10 @@ func newWatch(rc syscall.RawConn) *watch {
 	}
 	w.id = s.lastID
 	s.watches[w.id] = w
+	// Readable or ended, once, until armed again.
+	w.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: w.id}
+	w.readFn = w.read
 	return w
-}
-
-// events is what a watch waits for: readable or ended, once, until armed again.
-func (w *watch) events() *unix.EpollEvent {
-	return &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: w.id}
 }
 
 // await waits for the socket on the alarms' thread, which calls try when it is readable,
@@ -74,7 +77,7 @@ func (w *watch) await(try func(fd uintptr) bool, wake, done <-chan struct{}) boo
 		if !w.added {
 			op = unix.EPOLL_CTL_ADD
 		}
-		err = unix.EpollCtl(theAlarms.ep, op, int(fd), w.events())
+		err = unix.EpollCtl(theAlarms.ep, op, int(fd), &w.ev)
 	})
 	w.on = cerr == nil && err == nil
 	w.added = w.added || w.on
@@ -114,14 +117,9 @@ func (w *watch) fire() {
 	if !w.on {
 		return
 	}
-	again := false
-	err := w.rc.Read(func(fd uintptr) bool {
-		if w.took = w.try(fd); !w.took {
-			again = unix.EpollCtl(theAlarms.ep, unix.EPOLL_CTL_MOD, int(fd), w.events()) == nil
-		}
-		return true // never wait: the link does
-	})
-	if err == nil && again {
+	w.again = false
+	err := w.rc.Read(w.readFn)
+	if err == nil && w.again {
 		w.rearms++
 		return
 	}
@@ -131,6 +129,14 @@ func (w *watch) fire() {
 	case w.c <- struct{}{}:
 	default:
 	}
+}
+
+// read is fire's: it calls try, and arms the watch again if try said false; w.mu is held.
+func (w *watch) read(fd uintptr) bool {
+	if w.took = w.try(fd); !w.took {
+		w.again = unix.EpollCtl(theAlarms.ep, unix.EPOLL_CTL_MOD, int(fd), &w.ev) == nil
+	}
+	return true // never wait: the link does
 }
 
 // close takes the socket out of the epoll and the watch out of the alarms.
