@@ -77,20 +77,13 @@ func (h *alarmHeap) Pop() any {
 	return a
 }
 
-// alarms is the process's one timerfd and the alarms waiting on it, and the sockets its
-// thread watches for links (see watch).
+// alarms is the process's one timerfd and the alarms waiting on it.
 type alarms struct {
-	mu      sync.Mutex
-	h       alarmHeap
-	fd      int       // the timerfd
-	ep      int       // an epoll of the timerfd (as timerID) and the watched sockets
-	set     time.Time // the time the timerfd is armed for; zero when it is not
-	watches map[int32]*watch
-	lastID  int32
+	mu  sync.Mutex
+	h   alarmHeap
+	fd  int
+	set time.Time // the time the timerfd is armed for; zero when it is not
 }
-
-// timerID stands for the timerfd in the epoll's events; a watch has any other id.
-const timerID = 0
 
 var (
 	alarmsOnce sync.Once
@@ -106,36 +99,20 @@ const alarmSlice = 100 * time.Microsecond
 // newAlarm returns an alarm that calls release (if not nil) when it rings, or nil when
 // precise alarms are not available.
 func newAlarm(release func(now time.Time) (time.Time, bool)) *alarm {
-	if startAlarms() == nil {
+	alarmsOnce.Do(func() {
+		// A blocking descriptor: the alarms' thread waits in read(2), woken by the
+		// kernel itself, not by the runtime's poller on another thread.
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+		if err != nil {
+			return
+		}
+		theAlarms = &alarms{fd: fd}
+		go theAlarms.loop()
+	})
+	if theAlarms == nil {
 		return nil
 	}
 	return &alarm{c: make(chan struct{}, 1), index: -1, release: release}
-}
-
-// startAlarms starts the alarms' thread once, and returns the alarms, or nil where no
-// timerfd or epoll could be had.
-func startAlarms() *alarms {
-	alarmsOnce.Do(func() {
-		// The thread waits in epoll_wait(2) of its own, woken by the kernel itself, not
-		// by the runtime's poller on another thread.
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK)
-		if err != nil {
-			return
-		}
-		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if err != nil {
-			unix.Close(fd)
-			return
-		}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: timerID}); err != nil {
-			unix.Close(fd)
-			unix.Close(ep)
-			return
-		}
-		theAlarms = &alarms{fd: fd, ep: ep, watches: make(map[int32]*watch)}
-		go theAlarms.loop()
-	})
-	return theAlarms
 }
 
 // arm sets the alarm for at, replacing the time it was set for.
@@ -218,56 +195,35 @@ func (s *alarms) armLocked() {
 	unix.TimerfdSettime(s.fd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}, nil)
 }
 
-// loop waits for the timerfd and the watched sockets on a thread of its own, raised to
-// alarmNice if the process may and in alarmSlice time slices if the kernel takes them,
-// rings every alarm due and fires every watch whose socket is readable.
+// loop waits for the timerfd on a thread of its own, raised to alarmNice if the process
+// may and in alarmSlice time slices if the kernel takes them, and rings every alarm due.
 func (s *alarms) loop() {
 	runtime.LockOSThread() // for good: the thread's priority is not the runtime's others'
 	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), alarmNice)
 	setSlice(alarmSlice)
 	var buf [8]byte
 	var due []*alarm
-	var ready []*watch
-	events := make([]unix.EpollEvent, 64)
 	for {
-		n, err := unix.EpollWait(s.ep, events, -1)
-		if err != nil {
+		if _, err := unix.Read(s.fd, buf[:]); err != nil {
 			if err == unix.EINTR {
 				continue
 			}
-			// Cannot happen with an epoll this process holds; if it does, the links'
-			// runtime timers and the runtime's poller still wake them, only later.
+			// Cannot happen with a timerfd this process holds; if it does, the links'
+			// runtime timers still wake them, only less exactly.
 			return
 		}
-		timer := false
 		s.mu.Lock()
-		for _, ev := range events[:n] {
-			if ev.Fd == timerID {
-				timer = true
-			} else if w := s.watches[ev.Fd]; w != nil {
-				ready = append(ready, w)
-			}
+		now := time.Now()
+		for len(s.h) > 0 && !s.h[0].at.After(now) {
+			due = append(due, heap.Pop(&s.h).(*alarm))
 		}
-		if timer {
-			// Not blocking: an alarm armed since the event may have reset the timer.
-			unix.Read(s.fd, buf[:])
-			now := time.Now()
-			for len(s.h) > 0 && !s.h[0].at.After(now) {
-				due = append(due, heap.Pop(&s.h).(*alarm))
-			}
-			s.armLocked()
-		}
+		s.armLocked()
 		s.mu.Unlock()
 		for i, a := range due {
 			a.ring()
 			due[i] = nil
 		}
 		due = due[:0]
-		for i, w := range ready {
-			w.fire()
-			ready[i] = nil
-		}
-		ready = ready[:0]
 	}
 }
 

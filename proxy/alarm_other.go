@@ -17,8 +17,3 @@ func (a *alarm) disarm()                                {}
 func (l *link) releaser(*queue, syscall.RawConn, *time.Time) func(time.Time) (time.Time, bool) {
 	return nil
 }
-
-// parker parks nothing: the alarms' thread is Linux only.
-func (l *link) parker() (func(syscall.RawConn, func(uintptr) bool) bool, func()) {
-	return nil, func() {}
-}

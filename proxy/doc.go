@@ -6,10 +6,7 @@
 // small messages by one read and one write); a link with faults moves them through a
 // bounded queue where each toxic is a stage that schedules, slices, drops or ends the
 // stream. Bytes are stamped with the kernel's receive time and let out when a timerfd
-// alarm rings, so a latency toxic is exact to a fraction of a millisecond; while a proxy
-// has faults, the thread that reads the alarms also relays the small messages of the
-// directions without any, so that their way through is not a chain of the runtime's
-// wake-ups either. Faults can be
+// alarm rings, so a latency toxic is exact to a fraction of a millisecond. Faults can be
 // added and removed on live connections: a link on the fast path takes up a new chain
 // with the next bytes it reads (or at once, through a read deadline, for a timeout), a
 // link on the toxic path with its next event; it switches path and resumes, so no byte is

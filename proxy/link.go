@@ -131,14 +131,6 @@ func (l *link) changed(interrupt bool) {
 // were built from.
 func (l *link) chainChanged() bool { return l.c.p.chains[l.dir].Load() != l.seen }
 
-// quick reports whether the link, on the fast path, waits for bytes on the alarms'
-// thread (see watch): while its proxy has toxics, whose timing the runtime's scheduling
-// of this direction would otherwise blur.
-func (l *link) quick() bool {
-	p := l.c.p
-	return len(*p.chains[Upstream].Load())+len(*p.chains[Downstream].Load()) > 0
-}
-
 // run moves bytes until the direction ends. It returns nil when the source ended and the
 // end was passed on (half-close), or why the connection must end.
 func (l *link) run() error {
@@ -265,9 +257,7 @@ func (l *link) fast() error {
 	handled := false
 	if s, ok := l.src.(*net.TCPConn); ok {
 		if d, ok := l.dst.(*net.TCPConn); ok {
-			park, release := l.parker()
-			handled, pending, err = spliceCopy(d, s, l.counter, l.chainChanged, park)
-			release()
+			handled, pending, err = spliceCopy(d, s, l.counter, l.chainChanged)
 		}
 	}
 	if !handled {

@@ -67,12 +67,7 @@ const smallRead = 64 << 10
 // taken only when bytes are there, and emptied into dst before src is read again, so an
 // interruption never strands a byte. handled is false when splice cannot be used and
 // nothing was moved.
-//
-// park, when not nil, is offered each wait for bytes first, with the read that the wait
-// would call (see watch): it returns true when that read found something for this loop
-// (as when the read returns true in the socket's own wait), and false to have the loop
-// wait for itself.
-func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool, park func(rc syscall.RawConn, try func(fd uintptr) bool) bool) (handled bool, pending *event, err error) {
+func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool) (handled bool, pending *event, err error) {
 	srcRC, err := src.SyscallConn()
 	if err != nil {
 		return false, nil, nil
@@ -116,10 +111,8 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 	}
 	for {
 		buf, n, sent, rerr = nil, 0, 0, nil
-		if park == nil || !park(srcRC, read) {
-			if err := srcRC.Read(read); err != nil {
-				return true, nil, err
-			}
+		if err := srcRC.Read(read); err != nil {
+			return true, nil, err
 		}
 		if rerr != nil {
 			readBufs.Put(buf)

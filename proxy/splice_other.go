@@ -5,12 +5,11 @@ package proxy
 import (
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
 // spliceCopy is Linux only; elsewhere links copy through a buffer.
-func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool, park func(syscall.RawConn, func(uintptr) bool) bool) (handled bool, pending *event, err error) {
+func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool) (handled bool, pending *event, err error) {
 	return false, nil, nil
 }
 
