@@ -286,16 +286,13 @@ func (l *link) releaser(q *queue, dst syscall.RawConn, until *time.Time) func(no
 	}
 	return func(now time.Time) (time.Time, bool) {
 		writeDue(now)
-		switch {
-		case !until.IsZero() && !until.After(now):
-			return time.Time{}, true
-		case q.len() == 0:
-			return *until, false
-		case !q.head().at.After(now):
-			return time.Time{}, true
-		case !until.IsZero() && until.Before(q.head().at):
-			return *until, false
+		next := *until // the earlier of the deadline and the head's time
+		if q.len() > 0 && (next.IsZero() || q.head().at.Before(next)) {
+			next = q.head().at
 		}
-		return q.head().at, false
+		if !next.IsZero() && !next.After(now) {
+			return time.Time{}, true
+		}
+		return next, false
 	}
 }
