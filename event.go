@@ -11,7 +11,7 @@ const (
 	EventTargets  EventKind = "targets"   // Name: target; Detail: what was selected
 	EventPhase    EventKind = "phase"     // Phase: the phase that starts; Remaining: its length (0 if open-ended)
 	EventInject   EventKind = "inject"    // Name: fault; Err when it failed
-	EventRevert   EventKind = "revert"    // Name: fault; Err when it failed
+	EventRevert   EventKind = "revert"    // Name: fault; Err when it failed; Detail how it ended otherwise ("lapsed: …")
 	EventCheck    EventKind = "check"     // Name: check; Held; Detail: observed vs threshold (on a change of state, and each sample)
 	EventStop     EventKind = "stop"      // Name: the stop condition that fired
 	EventExpect   EventKind = "expect"    // Name: expectation; Held; Detail

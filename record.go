@@ -89,6 +89,9 @@ type FaultRecord struct {
 	RevertedAt  *Time  `json:"reverted_at,omitempty"`
 	Error       string `json:"error,omitempty"`
 	RevertError string `json:"revert_error,omitempty"`
+	// RevertNote says how a revert that did not fail ended otherwise than by taking the fault
+	// back: "lapsed: …" when what it injected could not be reached and ended by itself.
+	RevertNote string `json:"revert_note,omitempty"`
 }
 
 // CheckRecord is one check's result over the run.

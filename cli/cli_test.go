@@ -77,6 +77,7 @@ func TestScripts(t *testing.T) {
 			"repeat":       cmdRepeat,
 			"interrupt":    cmdInterrupt,
 			"pgdb":         cmdPGDB(t),
+			"freeport":     cmdFreePort,
 			"runid":        cmdRunID,
 		},
 		// [need:root] and [need:PROG] hold when the script can run as root or find PROG;
@@ -366,6 +367,17 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// freeport NAME sets $NAME to a TCP port free on loopback, for a program the script starts
+// that must be told its port up front (testenv.Ports).
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	ports, err := testenv.FreePorts(1)
+	ts.Check(err)
+	ts.Setenv(args[0], strconv.Itoa(ports[0]))
 }
 
 // readvar FILE NAME sets $NAME to the trimmed content of FILE.

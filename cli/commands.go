@@ -110,6 +110,10 @@ func (a *app) recoverJournals(ctx context.Context, stateDir string) (done int, f
 				fmt.Fprintf(a.stdout, "FAILED    run %s fault %s: %s: %v\n", r.RunID, r.Fault, r.Undo.Summary, r.Err)
 				continue
 			}
+			if r.Lapsed != nil {
+				fmt.Fprintf(a.stdout, "lapsed    run %s fault %s: %s: %v\n", r.RunID, r.Fault, r.Undo.Summary, r.Lapsed)
+				continue
+			}
 			fmt.Fprintf(a.stdout, "reverted  run %s fault %s: %s\n", r.RunID, r.Fault, r.Undo.Summary)
 		}
 		if err == nil {

@@ -577,6 +577,7 @@ func (r *runner) revertAll() {
 
 // revertHeld reverts one fault on a context detached from the run's, with its own deadline.
 func (r *runner) revertHeld(h *held) (err error) {
+	var lapsed error
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), shakedown.DefaultRevertWait)
 	func() {
 		defer func() {
@@ -584,7 +585,9 @@ func (r *runner) revertHeld(h *held) (err error) {
 				err = r.panicked("revert "+h.n.spec.Name, p)
 			}
 		}()
-		err = h.revert(ctx)
+		// The revert stopped whatever renewed the fault: what it cannot reach and lapses by
+		// itself is gone once its lapse has passed.
+		lapsed, err = shakedown.AwaitLapse(ctx, h.revert)
 	}()
 	cancel()
 	at := r.now()
@@ -598,6 +601,9 @@ func (r *runner) revertHeld(h *held) (err error) {
 		} else {
 			fr.RevertedAt = shakedown.AtPtr(at)
 		}
+		if lapsed != nil {
+			fr.RevertNote = "lapsed: " + lapsed.Error()
+		}
 		phase = s.phase
 	})
 	if h.journaled {
@@ -606,6 +612,9 @@ func (r *runner) revertHeld(h *held) (err error) {
 	ev := shakedown.Event{Kind: shakedown.EventRevert, Phase: phase, Name: h.n.spec.Name}
 	if err != nil {
 		ev.Err = err.Error()
+	}
+	if lapsed != nil {
+		ev.Detail = "lapsed: " + lapsed.Error()
 	}
 	r.emit(ev)
 	return err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -1113,5 +1114,43 @@ func TestReadRun(t *testing.T) {
 	}
 	if _, err := ReadRun(dir, "../x"); !shakedown.IsKind(err, shakedown.KindInvalid) {
 		t.Errorf("ReadRun(../x) = %v, want an invalid run id", err)
+	}
+}
+
+// An undo that cannot reach what lapses by itself counts as done once the lapse has passed,
+// but only when its run is dead: a live runner may still renew what it took.
+func TestReplayWaitsForALapseOfADeadRunOnly(t *testing.T) {
+	const after = 200 * time.Millisecond
+	reg := shakedown.NewRegistry()
+	var calls int
+	reg.AddUndo("unreachable", func(context.Context, json.RawMessage) error {
+		calls++
+		return shakedown.Wrap(shakedown.KindUnavailable, "DELETE http://127.0.0.1:1/proxies/db/toxics/t",
+			&shakedown.Lapse{After: after, Err: errors.New("connection refused")})
+	})
+
+	dir := t.TempDir()
+	live := mustOpen(t, dir, "live")
+	mustBegin(t, live, "slow", undo("unreachable", "t"))
+	res, err := ReplayRun(t.Context(), dir, "live", reg, ReplayOptions{IncludeLive: true, By: ByWatchdog})
+	if !shakedown.IsKind(err, shakedown.KindNotRestored) || len(res) != 1 || res[0].Err == nil || res[0].Lapsed != nil || calls != 1 {
+		t.Fatalf("replay of a live run = %+v, %v after %d tries; want the failure at once", res, err, calls)
+	}
+	crash(t, live)
+
+	calls = 0
+	start := time.Now()
+	res, err = ReplayRun(t.Context(), dir, "live", reg, ReplayOptions{})
+	if err != nil || len(res) != 1 || res[0].Err != nil || res[0].Lapsed == nil {
+		t.Fatalf("replay of the dead run = %+v, %v; want the undo lapsed", res, err)
+	}
+	if took := time.Since(start); took < after || calls < 2 {
+		t.Errorf("counted as lapsed after %v and %d tries; want at least %v, tried again meanwhile", took, calls, after)
+	}
+	if !strings.Contains(res[0].Lapsed.Error(), "connection refused") {
+		t.Errorf("lapsed %q does not say why", res[0].Lapsed)
+	}
+	if left, err := Scan(dir); err != nil || len(left) != 0 {
+		t.Errorf("Scan after the lapse = %+v, %v; want nothing left, the journal gone", left, err)
 	}
 }

@@ -38,6 +38,9 @@ type Result struct {
 	Undo  shakedown.Undo
 	Err   error
 	Again bool // a second pass over an entry whose inject had not returned when its run died
+	// Lapsed, when Err is nil, is why the undo could not be carried out: what it takes back
+	// could not be reached and, its run dead, lapsed by itself (shakedown.Lapse).
+	Lapsed error
 }
 
 // ReplayOptions tune ReplayRun.
@@ -331,7 +334,7 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 			errs = append(errs, shakedown.Wrap(shakedown.KindAborted, op, context.Cause(ctx)))
 			break
 		}
-		res, failed := undoEntry(ctx, reg, runID, e)
+		res, failed := undoEntry(ctx, reg, runID, e, locked)
 		out = append(out, res...)
 		if !e.Injected && len(failed) == 0 {
 			interrupted = append(interrupted, e)
@@ -350,7 +353,7 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 			t.Stop()
 		}
 		for _, e := range interrupted {
-			res, failed := undoEntry(ctx, reg, runID, e)
+			res, failed := undoEntry(ctx, reg, runID, e, locked)
 			for i := range res {
 				res[i].Again = true
 			}
@@ -375,18 +378,26 @@ func ReplayRun(ctx context.Context, stateDir, runID string, reg *shakedown.Regis
 // returned when its run died. (A variable for tests.)
 var settle = time.Second
 
-// undoEntry carries out e's undos, in the order of shakedown.InOrder.
-func undoEntry(ctx context.Context, reg *shakedown.Registry, runID string, e *entry) ([]Result, []error) {
+// undoEntry carries out e's undos, in the order of shakedown.InOrder. When its run is dead,
+// nothing renews what it injected any more: an undo that cannot reach what lapses by itself
+// waits for the lapse (shakedown.AwaitLapse).
+func undoEntry(ctx context.Context, reg *shakedown.Registry, runID string, e *entry, dead bool) ([]Result, []error) {
 	var out []Result
 	var failed []error
 	for _, u := range shakedown.InOrder(e.Undos, e.Injected) {
-		err := runUndo(ctx, reg, u)
+		try := func(ctx context.Context) error { return runUndo(ctx, reg, u) }
+		var lapsed, err error
+		if dead {
+			lapsed, err = shakedown.AwaitLapse(ctx, try)
+		} else {
+			err = try(ctx)
+		}
 		if err != nil {
 			err = shakedown.Wrap(shakedown.KindNotRestored,
 				fmt.Sprintf("undo %s of fault %s (run %s, entry %d)", describe(u), e.Fault, runID, e.ID), err)
 			failed = append(failed, err)
 		}
-		out = append(out, Result{RunID: runID, Entry: e.ID, Fault: e.Fault, Undo: u, Err: err})
+		out = append(out, Result{RunID: runID, Entry: e.ID, Fault: e.Fault, Undo: u, Err: err, Lapsed: lapsed})
 	}
 	return out, failed
 }

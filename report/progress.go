@@ -329,7 +329,7 @@ func (rv *runView) apply(e shakedown.Event, now time.Time) {
 		}
 	case shakedown.EventRevert:
 		it := upsert(&rv.faults, name)
-		it.state, it.detail = "reverted", ""
+		it.state, it.detail = "reverted", oneLine(e.Detail)
 		if e.Err != "" {
 			it.state, it.detail = "REVERT FAILED", oneLine(e.Err)
 		}
@@ -478,7 +478,7 @@ func plainLine(e shakedown.Event, current shakedown.Phase, now func() time.Time)
 			errText = ""
 		}
 	case shakedown.EventRevert:
-		body = joinNonEmpty(" ", ph, name+": reverted")
+		body = joinNonEmpty(" ", ph, name+": "+joinNonEmpty(", ", "reverted", detail))
 		if errText != "" {
 			body = joinNonEmpty(" ", ph, name+": revert failed: "+errText)
 			errText = ""

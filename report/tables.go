@@ -244,6 +244,9 @@ func faultsTable(r *shakedown.Record) *table {
 		if f.RevertError != "" {
 			errs = append(errs, span{Text: "revert: " + oneLine(f.RevertError), Strong: true})
 		}
+		if f.RevertNote != "" {
+			errs = append(errs, span{Text: "revert " + oneLine(f.RevertNote)})
+		}
 		target := f.Target
 		if target == "" {
 			target = "-"

@@ -373,9 +373,12 @@ func (w *watcher) replay(ctx context.Context, opts journal.ReplayOptions) error 
 	opts.By = journal.ByWatchdog
 	res, err := journal.ReplayRun(ctx, w.stateDir, w.runID, w.reg, opts)
 	for _, r := range res {
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			w.log.Error("undo failed", "fault", r.Fault, "entry", r.Entry, "undo", r.Undo.Type, "summary", r.Undo.Summary, "err", r.Err)
-		} else {
+		case r.Lapsed != nil:
+			w.log.Warn("lapsed", "fault", r.Fault, "entry", r.Entry, "undo", r.Undo.Type, "summary", r.Undo.Summary, "why", r.Lapsed)
+		default:
 			w.log.Info("undone", "fault", r.Fault, "entry", r.Entry, "undo", r.Undo.Type, "summary", r.Undo.Summary)
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -17,9 +19,9 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 // call sends one request to a proxy daemon's API and decodes a success into out. An
 // error answer becomes an error of the kind its status says; an unreachable daemon is
 // KindUnavailable.
-func call(ctx context.Context, method, url string, body []byte, out any) error {
-	op := method + " " + shakedown.RedactURL(url) // the API's URL may hold a password
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+func call(ctx context.Context, method, addr string, body []byte, out any) error {
+	op := method + " " + shakedown.RedactURL(addr) // the API's URL may hold a password
+	req, err := http.NewRequestWithContext(ctx, method, addr, bytes.NewReader(body))
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindInvalid, op, err)
 	}
@@ -27,6 +29,10 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 	req.Header.Set("User-Agent", "shakedown/"+shakedown.Version)
 	resp, err := httpClient.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // op says the method and URL already
+		}
 		return shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
 	defer resp.Body.Close()

@@ -10,6 +10,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ const UndoToxic = "proxy.toxic"
 var (
 	leaseTTL   = 10 * time.Second
 	leaseRenew = 2 * time.Second
+	// lapseMargin is what a daemon that does not answer is given beyond the lease's TTL to
+	// have removed the toxic, before its undo counts as done (shakedown.Lapse).
+	lapseMargin = time.Second
 )
 
 // Register adds the proxy target kind, its faults and its undo to r.
@@ -155,6 +159,11 @@ type ToxicUndo struct {
 	Proxy string `json:"proxy"`
 	Toxic string `json:"toxic"`
 	Lease string `json:"lease,omitempty"`
+	// LeaseTTLMillis is the TTL of the lease that holds the toxic. When it is set, a daemon
+	// that does not answer holds the toxic no longer than that once nothing renews the
+	// lease: the undo fails with a shakedown.Lapse. (Journals written before it was kept
+	// lack it, and their undos fail as any other.)
+	LeaseTTLMillis int64 `json:"lease_ttl_ms,omitempty"`
 }
 
 func undoToxic(ctx context.Context, data json.RawMessage) error {
@@ -165,19 +174,31 @@ func undoToxic(ctx context.Context, data json.RawMessage) error {
 	return removeToxic(ctx, u)
 }
 
-// removeToxic deletes the toxic and its lease; "already gone" is success.
+// removeToxic deletes the toxic and its lease; "already gone" is success. A daemon that
+// does not answer fails it with a shakedown.Lapse when the toxic is held by a lease: the
+// daemon keeps nothing when it dies, and removes the toxic itself when the lease runs out.
 func removeToxic(ctx context.Context, u ToxicUndo) error {
 	err := call(ctx, "DELETE", u.API+"/proxies/"+u.Proxy+"/toxics/"+u.Toxic, nil, nil)
 	if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
-		return shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("remove toxic %s from proxy %s at %s", u.Toxic, u.Proxy, shakedown.RedactURL(u.API)), err)
+		err = shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("remove toxic %s from proxy %s at %s", u.Toxic, u.Proxy, shakedown.RedactURL(u.API)), err)
+		return u.lapse(err)
 	}
 	if u.Lease != "" {
 		err := call(ctx, "DELETE", u.API+"/leases/"+u.Lease, nil, nil)
 		if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
-			return shakedown.Wrap(shakedown.KindOf(err), "release lease "+u.Lease, err)
+			return u.lapse(shakedown.Wrap(shakedown.KindOf(err), "release lease "+u.Lease, err))
 		}
 	}
 	return nil
+}
+
+// lapse returns err as a shakedown.Lapse when the daemon did not answer and the toxic is
+// held by a lease, err otherwise.
+func (u ToxicUndo) lapse(err error) error {
+	if u.LeaseTTLMillis <= 0 || !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		return err
+	}
+	return &shakedown.Lapse{After: time.Duration(u.LeaseTTLMillis)*time.Millisecond + lapseMargin, Err: err}
 }
 
 // fault is one proxy.* or http.* fault on its targets.
@@ -195,7 +216,7 @@ func (f *fault) Undo() []shakedown.Undo {
 		if !ok {
 			continue // an inline proxy ends with the runner: nothing can outlive it
 		}
-		data, _ := json.Marshal(ToxicUndo{API: d.api, Proxy: d.name, Toxic: f.toxic.Name})
+		data, _ := json.Marshal(ToxicUndo{API: d.api, Proxy: d.name, Toxic: f.toxic.Name, LeaseTTLMillis: leaseTTL.Milliseconds()})
 		out = append(out, shakedown.Undo{Type: UndoToxic, Data: data,
 			Summary: fmt.Sprintf("remove toxic %s from proxy %s at %s", f.toxic.Name, d.name, shakedown.RedactURL(d.api))})
 	}
@@ -216,14 +237,13 @@ func (f *fault) Plan() []string {
 
 func (f *fault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	var reverts []shakedown.Revert
+	// Every target's failure is told: one that lapses must not hide one that does not.
 	revertAll := func(ctx context.Context) error {
-		var first error
+		var errs []error
 		for i := len(reverts) - 1; i >= 0; i-- {
-			if err := reverts[i](ctx); err != nil && first == nil {
-				first = err
-			}
+			errs = append(errs, reverts[i](ctx))
 		}
-		return first
+		return errors.Join(errs...)
 	}
 	for _, inst := range f.targets {
 		var r shakedown.Revert
@@ -267,7 +287,7 @@ func (f *fault) injectDaemon(ctx context.Context, ref *daemonRef) (shakedown.Rev
 	if err := call(ctx, "POST", ref.api+"/leases", body, &lease); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("inject %s: take a lease at %s", f.ft, shakedown.RedactURL(ref.api)), err)
 	}
-	undo := ToxicUndo{API: ref.api, Proxy: ref.name, Toxic: f.toxic.Name, Lease: lease.ID}
+	undo := ToxicUndo{API: ref.api, Proxy: ref.name, Toxic: f.toxic.Name, Lease: lease.ID, LeaseTTLMillis: leaseTTL.Milliseconds()}
 	t := f.toxic
 	t.Lease = lease.ID
 	body, err := json.Marshal(t)

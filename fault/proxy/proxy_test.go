@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,4 +313,109 @@ func TestDaemonSecretsHidden(t *testing.T) {
 	if !strings.Contains(string(undos[0].Data), "Passw0rdInAPI") {
 		t.Errorf("undo data %s lost the API's URL", undos[0].Data)
 	}
+}
+
+// TestDaemonOutOfReachLapses: a daemon whose API stops answering while a fault holds a
+// toxic there. The revert cannot remove it, and says it lapses; waiting for that lapse
+// (what the engine does, renewals stopped) ends when the daemon has removed it by itself —
+// the daemon lives on here, only its API is out of reach.
+func TestDaemonOutOfReachLapses(t *testing.T) {
+	oldTTL, oldRenew, oldMargin := leaseTTL, leaseRenew, lapseMargin
+	leaseTTL, leaseRenew, lapseMargin = 1500*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+	defer func() { leaseTTL, leaseRenew, lapseMargin = oldTTL, oldRenew, oldMargin }()
+
+	s := engine.NewServer(nil)
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	p, err := s.Create("db", "127.0.0.1:0", testenv.EchoServer(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := registry()
+	k, _ := r.Target(Kind)
+	insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r3"}, &Target{API: ts.URL, Name: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := build(t, r, "proxy.latency", &LatencyParams{Latency: shakedown.Duration(100 * time.Millisecond), Stream: "downstream", Toxicity: 1}, insts)
+	undos := f.Undo()
+	revert, err := f.Inject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Close() // the API is gone; the proxy and its toxic stay
+
+	start := time.Now()
+	if err := revert(context.Background()); !shakedown.IsLapse(err) || !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("revert with the API out of reach: %v; want a lapse of an unreachable daemon", err)
+	}
+	lapsed, err := shakedown.AwaitLapse(context.Background(), revert)
+	if err != nil || lapsed == nil {
+		t.Fatalf("AwaitLapse = %v, %v; want it lapsed", lapsed, err)
+	}
+	if took := time.Since(start); took < leaseTTL {
+		t.Errorf("lapsed after %v, before the lease's TTL %v", took, leaseTTL)
+	}
+	if tox, err := p.Toxic("shakedown-r3-slow"); err == nil {
+		t.Fatalf("counted as lapsed while the daemon still holds the toxic %+v", tox)
+	}
+	// The journal's undo says the same of a daemon out of reach; one written before the
+	// lease's TTL was kept does not.
+	undo, _ := r.Undo(UndoToxic)
+	if err := undo(context.Background(), undos[0].Data); !shakedown.IsLapse(err) {
+		t.Errorf("journal's undo with the API out of reach: %v; want a lapse", err)
+	}
+	var u ToxicUndo
+	json.Unmarshal(undos[0].Data, &u)
+	u.LeaseTTLMillis = 0
+	b, _ := json.Marshal(u)
+	if err := undo(context.Background(), b); err == nil || shakedown.IsLapse(err) {
+		t.Errorf("undo without the lease's TTL: %v; want a plain failure", err)
+	}
+}
+
+// TestDaemonLapseHidesNoFailure: a fault on two daemons, one out of reach and one whose API
+// refuses the delete. The revert says both, and is no lapse: the refused toxic is still there.
+func TestDaemonLapseHidesNoFailure(t *testing.T) {
+	r := registry()
+	k, _ := r.Target(Kind)
+	var insts []shakedown.Instance
+	var closeA func()
+	var refuse atomic.Bool
+	for i, name := range []string{"a", "b"} {
+		s := engine.NewServer(nil)
+		defer s.Close()
+		if _, err := s.Create(name, "127.0.0.1:0", testenv.EchoServer(t), true); err != nil {
+			t.Fatal(err)
+		}
+		h := s.Handler()
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == "DELETE" && refuse.Load() {
+				http.Error(w, `{"error": "not allowed"}`, http.StatusForbidden)
+				return
+			}
+			h.ServeHTTP(w, req)
+		}))
+		defer ts.Close()
+		if i == 0 {
+			closeA = ts.Close
+		}
+		got, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r4"}, &Target{API: ts.URL, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, got...)
+	}
+	f := build(t, r, "proxy.latency", &LatencyParams{Latency: shakedown.Duration(100 * time.Millisecond), Stream: "downstream", Toxicity: 1}, insts)
+	revert, err := f.Inject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeA()
+	refuse.Store(true)
+	err = revert(context.Background())
+	if err == nil || shakedown.IsLapse(err) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "not allowed") {
+		t.Fatalf("revert with one daemon out of reach and one refusing: %v; want both failures, no lapse", err)
+	}
+	refuse.Store(false)
 }

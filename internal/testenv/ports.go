@@ -17,6 +17,15 @@ import (
 // caller of Ports can pick the same port, and the random start makes that unlikely.
 func Ports(t testing.TB, n int) []int {
 	t.Helper()
+	ports, err := FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// FreePorts is Ports for a caller that is not a test of its own (a script's command).
+func FreePorts(n int) ([]int, error) {
 	low, high := 20000, ephemeralLow()
 	if high-low < 4*n {
 		low = 1024
@@ -25,7 +34,7 @@ func Ports(t testing.TB, n int) []int {
 	var ports []int
 	for try := 0; len(ports) < n; try++ {
 		if try > 100*n {
-			t.Fatalf("no %d free ports in [%d, %d)", n, low, high)
+			return nil, fmt.Errorf("no %d free ports in [%d, %d)", n, low, high)
 		}
 		p := low + rand.IntN(high-low)
 		if seen[p] {
@@ -39,7 +48,7 @@ func Ports(t testing.TB, n int) []int {
 		ln.Close()
 		ports = append(ports, p)
 	}
-	return ports
+	return ports, nil
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range (32768 if unknown).
