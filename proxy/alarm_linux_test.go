@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -139,8 +140,12 @@ func FuzzArrival(f *testing.F) {
 // read them: bytes that waited in the socket are not delayed twice.
 func TestChunkReaderKernelTimestamp(t *testing.T) {
 	c, s := testenv.TCPPair(t)
-	next, stop := chunkReader(s)
+	chunks, stop := chunkReader(s)
 	defer stop()
+	next := func() (data []byte, at time.Time, err error) { // one chunk
+		err = chunks(func(d []byte, a time.Time) bool { data, at = d, a; return false })
+		return data, at, err
+	}
 	raw, err := s.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +199,58 @@ func TestChunkReaderKernelTimestamp(t *testing.T) {
 	c.Close()
 	if _, _, err := next(); err != io.EOF {
 		t.Errorf("after the peer closed: %v, want io.EOF", err)
+	}
+}
+
+// One call of the chunk reader hands over every chunk as it comes, waiting between them,
+// until emit says stop (the rest is read by the next call) or a deadline ends the wait.
+func TestChunkReaderReadsOnUntilTold(t *testing.T) {
+	c, s := testenv.TCPPair(t)
+	chunks, stop := chunkReader(s)
+	defer stop()
+	type chunk struct {
+		data string
+		err  error
+	}
+	got := make(chan chunk, 16)
+	var calls atomic.Int32
+	go func() {
+		for {
+			calls.Add(1)
+			err := chunks(func(d []byte, _ time.Time) bool {
+				got <- chunk{data: string(d)}
+				return string(d) != "stop"
+			})
+			if err != nil {
+				got <- chunk{err: err}
+				return
+			}
+		}
+	}()
+	for _, msg := range []string{"one", "two", "stop", "three"} {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ch := <-got:
+			if ch.data != msg {
+				t.Fatalf("chunk %q, %v; want %q", ch.data, ch.err, msg)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q never handed over", msg)
+		}
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d calls for four chunks, one told to stop; want 2", n)
+	}
+	s.SetReadDeadline(time.Now())
+	select {
+	case ch := <-got:
+		if !errors.Is(ch.err, os.ErrDeadlineExceeded) {
+			t.Errorf("after the deadline: %q, %v; want the deadline's error", ch.data, ch.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a deadline did not end the wait")
 	}
 }
 

@@ -58,7 +58,8 @@ type link struct {
 	// seen is the chain the stages were built from: the fast path compares it with the
 	// proxy's after each read, and hands what it read to the toxic path when it changed.
 	seen    *[]*toxicState
-	pending *event // read by the fast path after a change, for the toxic path to take first
+	pending *event             // read by the fast path after a change, for the toxic path to take first
+	write   func([]byte) error // writes data events to dst (socketWriter), made when first needed
 }
 
 // conn is one proxied connection: the client's and upstream's sockets and a link for
@@ -492,20 +493,36 @@ func (l *link) exec(ev event) (done bool, err error) {
 }
 
 // read is the reader of the toxic path. It quits when told to (stop and a deadline), when
-// the source ends, or when quit closes.
+// the source ends, or when quit closes. A chunk is handed over from within the read, if
+// the link has room for it; otherwise the read ends there and the reader waits to hand
+// it over.
 func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	next, stop := chunkReader(l.src)
+	chunks, stop := chunkReader(l.src)
 	defer stop()
+	var held event // a chunk the link had no room for yet
+	// emit hands a chunk over and says whether to read on: not when the link had no room
+	// for it, nor when the link asked the reader to stop — then the read ends here and
+	// meets the deadline that came with the stop, however fast the bytes come.
+	emit := func(data []byte, at time.Time) bool {
+		ev := event{kind: evData, data: data, at: at}
+		select {
+		case in <- ev:
+			return !l.stop.Load()
+		default:
+			held = ev
+			return false
+		}
+	}
 	for {
-		data, at, err := next()
-		if len(data) > 0 {
-			ev := event{kind: evData, data: data, at: at}
+		err := chunks(emit)
+		if held.data != nil {
 			select {
-			case in <- ev:
+			case in <- held:
 			case <-quit:
 				return
 			}
+			held = event{}
 		}
 		if err == nil {
 			continue
@@ -531,15 +548,20 @@ func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{})
 	}
 }
 
-// bufferedChunks reads chunks from src through a buffer of the link's own.
-func bufferedChunks(src net.Conn) (next func() ([]byte, time.Time, error), stop func()) {
+// bufferedChunks reads chunks from src through a buffer of the link's own, as chunkReader
+// does but without its timestamps or waits.
+func bufferedChunks(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) error, stop func()) {
 	buf := make([]byte, readSize)
-	return func() ([]byte, time.Time, error) {
-		n, err := src.Read(buf)
-		if n > 0 {
-			return append([]byte(nil), buf[:n]...), time.Now(), err
+	return func(emit func([]byte, time.Time) bool) error {
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !emit(append([]byte(nil), buf[:n]...), time.Now()) {
+				return err
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return nil, time.Now(), err
 	}, func() {}
 }
 

@@ -317,13 +317,17 @@ func (w *rawWriter) writeAll(b []byte) error {
 	return w.err
 }
 
-// chunkReader returns a function that reads the next chunk from src, of at most readSize
-// bytes, into a slice of its own, with the time it arrived. From a TCP socket it takes a
-// buffer only while bytes are there, so a link on the toxic path that sits idle holds
-// none, and the time is the kernel's receive timestamp (SO_TIMESTAMPNS), not the time
-// this process got round to reading: a latency toxic counts from the true arrival. stop
-// turns the timestamps off again.
-func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop func()) {
+// chunkReader returns a function that reads chunks from src, each of at most readSize
+// bytes into a slice of its own, and hands each to emit with the time it arrived, until
+// emit returns false (nil), src ends (io.EOF) or a read fails (a deadline, say). From a
+// TCP socket it takes a buffer only while bytes are there, so a link on the toxic path
+// that sits idle holds none, and the time is the kernel's receive timestamp
+// (SO_TIMESTAMPNS), not the time this process got round to reading: a latency toxic
+// counts from the true arrival. After a read that did not fill its buffer it waits for
+// more bytes before it reads again, rather than make a read that could only say "nothing
+// yet" (a new arrival ends that wait, as it is the same one). stop turns the timestamps
+// off again.
+func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) error, stop func()) {
 	tc, ok := src.(*net.TCPConn)
 	if !ok {
 		return bufferedChunks(src)
@@ -342,47 +346,52 @@ func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop fun
 		}
 	}
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
-	next = func() ([]byte, time.Time, error) {
-		var data []byte
-		var at time.Time
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			b := readBufs.Get().(*[]byte)
-			defer readBufs.Put(b)
+	var emit func([]byte, time.Time) bool
+	var rerr error
+	read := func(fd uintptr) bool {
+		b := readBufs.Get().(*[]byte)
+		defer readBufs.Put(b)
+		for {
 			var n, oobn int
-			for {
-				if stamped {
-					n, oobn, rerr = rawRecvmsg(int(fd), (*b)[:readSize], oob)
-				} else {
-					n, rerr = rawRead(int(fd), (*b)[:readSize])
-				}
-				if rerr != unix.EINTR {
-					break
-				}
+			if stamped {
+				n, oobn, rerr = rawRecvmsg(int(fd), (*b)[:readSize], oob)
+			} else {
+				n, rerr = rawRead(int(fd), (*b)[:readSize])
 			}
-			if rerr == unix.EAGAIN {
+			switch {
+			case rerr == unix.EINTR:
+				continue
+			case rerr == unix.EAGAIN:
+				rerr = nil
 				return false
+			case rerr != nil:
+				return true
+			case n == 0:
+				rerr = io.EOF
+				return true
 			}
-			at = time.Now()
-			if n > 0 {
-				data = append([]byte(nil), (*b)[:n]...)
-				if oobn > 0 {
-					at = arrival(oob[:oobn], at)
-				}
+			at := time.Now()
+			if oobn > 0 {
+				at = arrival(oob[:oobn], at)
 			}
-			return true
-		})
-		switch {
-		case err != nil:
-			return nil, at, err
-		case rerr != nil:
-			return nil, at, rerr
-		case data == nil:
-			return nil, at, io.EOF
+			if !emit(append([]byte(nil), (*b)[:n]...), at) {
+				return true
+			}
+			if n < readSize {
+				return false // emptied the socket: wait for more
+			}
 		}
-		return data, at, nil
 	}
-	return next, stop
+	chunks = func(e func([]byte, time.Time) bool) error {
+		emit, rerr = e, nil
+		err := rc.Read(read)
+		emit = nil
+		if err != nil {
+			return err
+		}
+		return rerr
+	}
+	return chunks, stop
 }
 
 // arrival turns the receive timestamp in a control message (wall clock) into a time on

@@ -13,6 +13,6 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 	return false, nil, nil
 }
 
-func chunkReader(src net.Conn) (next func() ([]byte, time.Time, error), stop func()) {
+func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) error, stop func()) {
 	return bufferedChunks(src)
 }

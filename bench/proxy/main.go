@@ -2,8 +2,9 @@
 
 // Command proxybench measures shakedown's fault proxy against toxiproxy-server side by
 // side, on the same local backends, and prints the ratios of the figures the proxy is
-// held to: bulk throughput, keep-alive request rate, added p99 latency, memory for idle
-// connections, and the accuracy of a latency toxic. Each figure is the median of -runs;
+// held to: bulk throughput, keep-alive request rate (with no toxic, and through a latency
+// toxic of 0 ms each way: the path a toxic puts the bytes on), added p99 latency, memory
+// for idle connections, and the accuracy of a latency toxic. Each figure is the median of -runs;
 // the two proxies take turns going first, run by run. A ratio is taken within each run,
 // where both proxies met the same machine, and the verdict is on the median of those
 // ratios (each run's ratio is printed beside it): on a shared machine the load from
@@ -428,6 +429,7 @@ func startBackends(bulkBytes int64) (backends, error) {
 type figures struct {
 	throughput float64    // MB/s
 	rate       float64    // requests/s
+	rateToxic  float64    // requests/s through a 0 ms latency toxic
 	cpuPerReq  float64    // µs of the proxy's CPU time per keep-alive request
 	addedP99   float64    // ms over direct
 	rss        float64    // bytes with the idle connections open
@@ -557,6 +559,9 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 					for i, p := range peers {
 						targets = append(targets, rateTarget{ls[i].web.Listen, p.cpu})
 					}
+					for i, p := range peers {
+						targets = append(targets, rateTarget{ls[i].webTox.Listen, p.cpu})
+					}
 					if rates, cpus, err = interleavedRate(targets, 16, dur); err != nil {
 						return err
 					}
@@ -591,13 +596,14 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 			}
 			if rates != nil {
 				f.rate, f.cpuPerReq = rates[i], cpus[i]
+				f.rateToxic = rates[len(peers)+i]
 			}
 			if lats != nil {
 				f.addedP99 = ms(p99(lats[i+2]) - p99(lats[0]))
 			}
 			results[p.name] = append(results[p.name], f)
-			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req)  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms from before the driver's write, %6.3f ms one way)\n",
-				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.addedP99, idle, f.rss/(1<<20), f.accuracy.kernel, f.accuracy.proxied, f.accuracy.oneWay)
+			fmt.Printf("run %d %-9s  bulk %7.0f MB/s  keep-alive %7.0f req/s (%4.1f µs CPU/req), %7.0f through a toxic  added p99 %6.3f ms  RSS(%d idle) %6.1f MiB  200ms-latency p99 error %6.3f ms (%6.3f ms from before the driver's write, %6.3f ms one way)\n",
+				r+1, p.name, f.throughput, f.rate, f.cpuPerReq, f.rateToxic, f.addedP99, idle, f.rss/(1<<20), f.accuracy.kernel, f.accuracy.proxied, f.accuracy.oneWay)
 		}
 		tp.stop()
 		sp.stop()
@@ -619,6 +625,7 @@ func run(server string, runs, bulkMB, idle int, dur time.Duration) error {
 	rows := []row{
 		{"bulk", fmt.Sprintf("bulk throughput, %d MB", bulkMB), func(f figures) float64 { return f.throughput }, "≥ 3×", func(r float64) bool { return r >= 3 }},
 		{"rate", "keep-alive request rate, 16 workers", func(f figures) float64 { return f.rate }, "≥ 1.2×", func(r float64) bool { return r >= 1.2 }},
+		{"rate", "the same through a 0 ms latency toxic", func(f figures) float64 { return f.rateToxic }, "≥ 1.2×", func(r float64) bool { return r >= 1.2 }},
 		{"latency", "added p99 latency at 1000 req/s", func(f figures) float64 { return f.addedP99 }, "≤ 0.8×", func(r float64) bool { return r <= 0.8 }},
 		{"idle", fmt.Sprintf("RSS with %d idle connections", idle), func(f figures) float64 { return f.rss }, "≤ 1×", func(r float64) bool { return r <= 1 }},
 	}
@@ -730,7 +737,9 @@ func median[T cmp.Ordered](v []T) T {
 }
 
 // links are the proxies a peer holds for the measurements, one per backend.
-type links struct{ bulk, web, echo *toxiproxy.Proxy }
+// links are the proxies each peer gets. webTox relays to the web backend as web does, with a
+// latency toxic of 0 ms in both directions: the cost of the path a toxic puts the bytes on.
+type links struct{ bulk, web, webTox, echo *toxiproxy.Proxy }
 
 func setup(p *peer, be backends) (links, error) {
 	var l links
@@ -738,8 +747,13 @@ func setup(p *peer, be backends) (links, error) {
 	for _, x := range []struct {
 		to       **toxiproxy.Proxy
 		name, up string
-	}{{&l.bulk, "bulk", be.bulk}, {&l.web, "web", be.http}, {&l.echo, "echo", be.echo}} {
+	}{{&l.bulk, "bulk", be.bulk}, {&l.web, "web", be.http}, {&l.webTox, "webtox", be.http}, {&l.echo, "echo", be.echo}} {
 		if *x.to, err = p.client.CreateProxy(x.name, "127.0.0.1:0", x.up); err != nil {
+			return l, err
+		}
+	}
+	for _, stream := range []string{"upstream", "downstream"} {
+		if _, err := l.webTox.AddToxic("zero-"+stream, "latency", stream, 1, toxiproxy.Attributes{"latency": 0}); err != nil {
 			return l, err
 		}
 	}
