@@ -331,7 +331,47 @@ func (l *link) slow() (err error) {
 	quit := make(chan struct{})
 	rdone := make(chan struct{})
 	l.stop.Store(false)
-	go l.read(in, quit, rdone)
+	// The link's state (its stages, the queue) is the holder's of mu: the link's own, but
+	// for while it waits idle, when the reader may take it to carry a chunk through itself
+	// (inline below). It is unlocked last, once the reader has quit.
+	var mu sync.Mutex
+	mu.Lock()
+	defer mu.Unlock()
+	var q queue
+	var inflight atomic.Int32 // chunks handed over through in and not queued yet
+	kick := make(chan struct{}, 1)
+	var inlineErr error // a write the reader made failed: the link ends with it
+	// inline carries a chunk through the stages on the reader's goroutine, and writes what
+	// is due of it at once, when the link waits idle (nothing queued, no stage deadline, so
+	// it holds no alarm) and nothing handed over through in is still to be queued before
+	// it. What it leaves — bytes due later, an event that is not data, a stage's deadline —
+	// it kicks the link to see to. A chunk that passes through at once (a toxic that
+	// delays nothing, or not this request) so costs no hand-over between goroutines.
+	inline := func(ev event) bool {
+		if !mu.TryLock() {
+			return false
+		}
+		defer mu.Unlock()
+		if inflight.Load() != 0 || inlineErr != nil {
+			return false
+		}
+		l.enqueue(&q, 0, ev)
+		now := time.Now()
+		for q.len() > 0 && q.head().kind == evData && !q.head().at.After(now) {
+			if _, err := l.exec(q.pop()); err != nil {
+				inlineErr = err
+				break
+			}
+		}
+		if q.len() > 0 || inlineErr != nil || l.deadlineOn() {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		return true
+	}
+	go l.read(in, quit, rdone, inline, &inflight)
 	defer func() {
 		close(quit)
 		if err != nil && err != errInterrupted {
@@ -340,7 +380,6 @@ func (l *link) slow() (err error) {
 		<-rdone
 	}()
 
-	var q queue
 	if l.pending != nil { // read by the fast path after the change: it goes first
 		l.enqueue(&q, 0, *l.pending)
 		l.pending = nil
@@ -411,15 +450,33 @@ func (l *link) slow() (err error) {
 				ac = al.c
 			}
 		}
+		idle := !has
+		if idle {
+			mu.Unlock() // the reader may carry chunks through meanwhile (inline)
+		}
 		select {
 		case ev := <-inCh:
+			if idle {
+				mu.Lock()
+			}
 			al.disarm()
 			l.enqueue(&q, 0, ev)
+			inflight.Add(-1)
 		case <-tc:
 			al.disarm()
 		case <-ac:
 			al.disarm()
+		case <-kick:
+			if idle {
+				mu.Lock()
+			}
+			if inlineErr != nil {
+				return inlineErr
+			}
 		case <-l.notify:
+			if idle {
+				mu.Lock()
+			}
 			al.disarm()
 			now := time.Now()
 			evs, removed := l.rebuild(now)
@@ -432,9 +489,24 @@ func (l *link) slow() (err error) {
 				return l.leave(in, rdone, &q)
 			}
 		case <-l.c.done:
+			if idle {
+				mu.Lock()
+			}
 			return errEnded
 		}
 	}
+}
+
+// deadlineOn says whether a stage has a deadline set (see deadliner).
+func (l *link) deadlineOn() bool {
+	for _, st := range l.stages {
+		if d, ok := st.(deadliner); ok {
+			if _, on := d.deadline(); on {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // leave ends the toxic path: it stops the reader, takes what it read, and carries out
@@ -496,16 +568,21 @@ func (l *link) exec(ev event) (done bool, err error) {
 // the source ends, or when quit closes. A chunk is handed over from within the read, if
 // the link has room for it; otherwise the read ends there and the reader waits to hand
 // it over.
-func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{}) {
+func (l *link) read(in chan<- event, quit <-chan struct{}, done chan<- struct{}, inline func(event) bool, inflight *atomic.Int32) {
 	defer close(done)
 	chunks, stop := chunkReader(l.src)
 	defer stop()
 	var held event // a chunk the link had no room for yet
-	// emit hands a chunk over and says whether to read on: not when the link had no room
-	// for it, nor when the link asked the reader to stop — then the read ends here and
-	// meets the deadline that came with the stop, however fast the bytes come.
+	// emit carries a chunk through itself when the link is idle (inline), or hands it
+	// over, and says whether to read on: not when the link had no room for it, nor when
+	// the link asked the reader to stop — then the read ends here and meets the deadline
+	// that came with the stop, however fast the bytes come.
 	emit := func(data []byte, at time.Time) bool {
 		ev := event{kind: evData, data: data, at: at}
+		if inline(ev) {
+			return !l.stop.Load()
+		}
+		inflight.Add(1)
 		select {
 		case in <- ev:
 			return !l.stop.Load()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -418,5 +419,75 @@ func TestToxicAddedToWaitingTCPLink(t *testing.T) {
 			t.Fatalf("round %d: after the toxic, upstream got %q, want %q", round, r, "he")
 		}
 		c.Close()
+	}
+}
+
+// A toxic that delays nothing passes the bytes through on the reader's goroutine while
+// the link waits idle; a delay added meanwhile queues them again, and its removal lets
+// them through at once. Through every turn, each connection's bytes come back whole and in
+// order. (That a delay never delivers early: TestLatencyOverTCPNeverEarly.)
+func TestPassThroughAndDelayTakeTurns(t *testing.T) {
+	p := NewProxy("t", "127.0.0.1:0", testenv.EchoServer(t), nil)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, stream := range []string{"upstream", "downstream"} {
+		if _, err := p.AddToxic(Toxic{Name: "zero-" + stream, Type: "latency", Stream: stream, Toxicity: 1, Attributes: &Latency{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const delay = 30 * time.Millisecond
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", p.Addr())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			msg := pattern(1 << 20)
+			for i := range 60 {
+				size := 1 + (i*7919+w*104729)%(len(msg)-1)
+				if i%3 != 0 {
+					size %= 200 // mostly small, as requests are
+				}
+				size++
+				go c.Write(msg[:size])
+				got := make([]byte, size)
+				if _, err := io.ReadFull(c, got); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, msg[:size]) {
+					errs <- fmt.Errorf("connection %d, message %d of %d bytes differs at %d", w, i, size, firstDiff(got, msg[:size]))
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for turn := 0; ; turn++ {
+		select {
+		case <-done:
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if turn%2 == 0 {
+			if _, err := p.AddToxic(Toxic{Name: "delay", Type: "latency", Stream: "downstream", Toxicity: 1, Attributes: &Latency{Latency: delay.Milliseconds()}}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := p.RemoveToxic("delay"); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
