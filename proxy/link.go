@@ -351,8 +351,8 @@ func (l *link) slow() (err error) {
 		if !mu.TryLock() {
 			return false
 		}
-		defer mu.Unlock()
 		if inflight.Load() != 0 || inlineErr != nil {
+			mu.Unlock()
 			return false
 		}
 		l.enqueue(&q, 0, ev)
@@ -363,7 +363,9 @@ func (l *link) slow() (err error) {
 				break
 			}
 		}
-		if q.len() > 0 || inlineErr != nil || l.deadlineOn() {
+		left := q.len() > 0 || inlineErr != nil || l.deadlineOn()
+		mu.Unlock() // before the kick, which the link meets by taking mu
+		if left {
 			select {
 			case kick <- struct{}{}:
 			default:
@@ -470,6 +472,7 @@ func (l *link) slow() (err error) {
 			if idle {
 				mu.Lock()
 			}
+			al.disarm() // a kick left from before the alarm was armed may come now
 			if inlineErr != nil {
 				return inlineErr
 			}
