@@ -58,8 +58,7 @@ type link struct {
 	// seen is the chain the stages were built from: the fast path compares it with the
 	// proxy's after each read, and hands what it read to the toxic path when it changed.
 	seen    *[]*toxicState
-	pending *event             // read by the fast path after a change, for the toxic path to take first
-	write   func([]byte) error // writes data events to dst (socketWriter), made when first needed
+	pending *event // read by the fast path after a change, for the toxic path to take first
 }
 
 // conn is one proxied connection: the client's and upstream's sockets and a link for
