@@ -590,6 +590,10 @@ func (r *runner) revertHeld(h *held) (err error) {
 		lapsed, err = shakedown.AwaitLapse(ctx, h.revert)
 	}()
 	cancel()
+	var note string // how a revert that did not fail ended otherwise
+	if lapsed != nil {
+		note = "lapsed: " + lapsed.Error()
+	}
 	at := r.now()
 	var phase shakedown.Phase
 	r.state.with(func(s *runState) {
@@ -601,9 +605,7 @@ func (r *runner) revertHeld(h *held) (err error) {
 		} else {
 			fr.RevertedAt = shakedown.AtPtr(at)
 		}
-		if lapsed != nil {
-			fr.RevertNote = "lapsed: " + lapsed.Error()
-		}
+		fr.RevertNote = note
 		phase = s.phase
 	})
 	if h.journaled {
@@ -613,9 +615,7 @@ func (r *runner) revertHeld(h *held) (err error) {
 	if err != nil {
 		ev.Err = err.Error()
 	}
-	if lapsed != nil {
-		ev.Detail = "lapsed: " + lapsed.Error()
-	}
+	ev.Detail = note
 	r.emit(ev)
 	return err
 }

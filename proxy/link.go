@@ -343,8 +343,8 @@ func (l *link) slow() (err error) {
 	// inline carries a chunk through the stages on the reader's goroutine, and writes what
 	// is due of it at once, when the link waits idle (nothing queued, no stage deadline, so
 	// it holds no alarm) and nothing handed over through in is still to be queued before
-	// it. What it leaves — bytes due later, an event that is not data, a stage's deadline —
-	// it kicks the link to see to. A chunk that passes through at once (a toxic that
+	// it. What it leaves — bytes due later, an event that is not data, a failed write — it
+	// kicks the link to see to. A chunk that passes through at once (a toxic that
 	// delays nothing, or not this request) so costs no hand-over between goroutines.
 	inline := func(ev event) bool {
 		if !mu.TryLock() {
@@ -362,7 +362,8 @@ func (l *link) slow() (err error) {
 				break
 			}
 		}
-		left := q.len() > 0 || inlineErr != nil || l.deadlineOn()
+		// (A push never sets a stage's deadline: an idle link has none to arm for.)
+		left := q.len() > 0 || inlineErr != nil
 		mu.Unlock() // before the kick, which the link meets by taking mu
 		if left {
 			select {
@@ -455,31 +456,34 @@ func (l *link) slow() (err error) {
 		if idle {
 			mu.Unlock() // the reader may carry chunks through meanwhile (inline)
 		}
+		var ev event
+		var got, changed, ended bool
 		select {
-		case ev := <-inCh:
-			if idle {
-				mu.Lock()
-			}
-			al.disarm()
+		case ev = <-inCh:
+			got = true
+		case <-tc:
+		case <-ac:
+		case <-kick: // the reader left something to see to
+		case <-l.notify:
+			changed = true
+		case <-l.c.done:
+			ended = true
+		}
+		if idle {
+			mu.Lock()
+		}
+		// Whatever woke the link, the alarm is taken back before the queue is touched (a
+		// kick left from before the alarm was armed may come now).
+		al.disarm()
+		switch {
+		case ended:
+			return errEnded
+		case inlineErr != nil:
+			return inlineErr
+		case got:
 			l.enqueue(&q, 0, ev)
 			inflight.Add(-1)
-		case <-tc:
-			al.disarm()
-		case <-ac:
-			al.disarm()
-		case <-kick:
-			if idle {
-				mu.Lock()
-			}
-			al.disarm() // a kick left from before the alarm was armed may come now
-			if inlineErr != nil {
-				return inlineErr
-			}
-		case <-l.notify:
-			if idle {
-				mu.Lock()
-			}
-			al.disarm()
+		case changed:
 			now := time.Now()
 			evs, removed := l.rebuild(now)
 			if removed {
@@ -490,25 +494,8 @@ func (l *link) slow() (err error) {
 			if len(l.stages) == 0 {
 				return l.leave(in, rdone, &q)
 			}
-		case <-l.c.done:
-			if idle {
-				mu.Lock()
-			}
-			return errEnded
 		}
 	}
-}
-
-// deadlineOn says whether a stage has a deadline set (see deadliner).
-func (l *link) deadlineOn() bool {
-	for _, st := range l.stages {
-		if d, ok := st.(deadliner); ok {
-			if _, on := d.deadline(); on {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // leave ends the toxic path: it stops the reader, takes what it read, and carries out

@@ -31,6 +31,8 @@ type stage interface {
 }
 
 // deadliner is a stage that acts at a time of its own (timeout closes the connection).
+// Its deadline is set when it is made, never by a push: a link with no deadline on gets
+// none from the bytes it carries (the toxic path's inline relies on it).
 type deadliner interface {
 	deadline() (time.Time, bool)
 	fire() []event
