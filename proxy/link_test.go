@@ -491,3 +491,67 @@ func TestPassThroughAndDelayTakeTurns(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseAfterAnswerPassesOn: a server that answers and closes at once puts the answer
+// and its end of stream in the proxy's socket together, with one wake-up for both; the
+// client must get the answer and then the end, at once, on the clean path and on the
+// toxic path in either direction. (A reader that, after a short read, waits for a wake-up
+// instead of reading on left half of these connections open until TCP's keep-alive.)
+func TestCloseAfterAnswerPassesOn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				b := make([]byte, 16)
+				if _, err := c.Read(b); err == nil {
+					c.Write([]byte("hello"))
+				}
+				c.Close()
+			}()
+		}
+	}()
+	for _, tc := range []struct {
+		name   string
+		toxics []Toxic
+	}{
+		{"clean", nil},
+		{"latency downstream", []Toxic{{Type: "latency", Stream: "downstream", Toxicity: 1, Attributes: &Latency{}}}},
+		{"latency upstream", []Toxic{{Type: "latency", Stream: "upstream", Toxicity: 1, Attributes: &Latency{}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewProxy("t", "127.0.0.1:0", ln.Addr().String(), nil)
+			if err := p.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for _, tx := range tc.toxics {
+				if _, err := p.AddToxic(tx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 40 {
+				c, err := net.Dial("tcp", p.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write([]byte("hi")); err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || string(got) != "hello" {
+					t.Fatalf("connection %d: read %q, %v; want hello and the end of stream", i, got, err)
+				}
+			}
+		})
+	}
+}

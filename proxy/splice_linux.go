@@ -82,32 +82,30 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 	var rerr error
 	read := func(fd uintptr) bool {
 		b := readBufs.Get().(*[]byte)
-		sent = 0
 		for {
+			sent = 0
 			n, rerr = rawRead(int(fd), *b)
-			if rerr != unix.EINTR {
-				break
+			switch {
+			case rerr == unix.EINTR:
+				continue
+			case rerr == unix.EAGAIN:
+				readBufs.Put(b)
+				return false
+			case rerr != nil || n <= 0 || n == smallRead || changed():
+				buf = b
+				return true
 			}
+			// A short read: pass the bytes on at once and, if the destination takes them
+			// all, read again. Only a read that finds nothing may end in a wait: the end
+			// of the stream may have come with these bytes, in the same wake-up, and no
+			// other would come for it.
+			sent = w.tryWrite((*b)[:n])
+			if sent < n {
+				buf = b
+				return true
+			}
+			counter.Add(int64(n))
 		}
-		if rerr == unix.EAGAIN {
-			readBufs.Put(b)
-			return false
-		}
-		if rerr != nil || n <= 0 || n == smallRead || changed() {
-			buf = b
-			return true
-		}
-		// A short read emptied the socket: pass the bytes on at once and, if the
-		// destination takes them all, wait for more without another read that could
-		// only say "nothing yet" (a new arrival wakes this wait, as it is the same one).
-		sent = w.tryWrite((*b)[:n])
-		if sent < n {
-			buf = b
-			return true
-		}
-		readBufs.Put(b)
-		counter.Add(int64(n))
-		return false
 	}
 	for {
 		buf, n, sent, rerr = nil, 0, 0, nil
@@ -323,9 +321,8 @@ func (w *rawWriter) writeAll(b []byte) error {
 // TCP socket it takes a buffer only while bytes are there, so a link on the toxic path
 // that sits idle holds none, and the time is the kernel's receive timestamp
 // (SO_TIMESTAMPNS), not the time this process got round to reading: a latency toxic
-// counts from the true arrival. After a read that did not fill its buffer it waits for
-// more bytes before it reads again, rather than make a read that could only say "nothing
-// yet" (a new arrival ends that wait, as it is the same one). stop turns the timestamps
+// counts from the true arrival. It waits only after a read that found nothing: the end of
+// the stream may come with the last bytes, in the same wake-up. stop turns the timestamps
 // off again.
 func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) error, stop func()) {
 	tc, ok := src.(*net.TCPConn)
@@ -376,9 +373,6 @@ func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) e
 			}
 			if !emit(append([]byte(nil), (*b)[:n]...), at) {
 				return true
-			}
-			if n < readSize {
-				return false // emptied the socket: wait for more
 			}
 		}
 	}
