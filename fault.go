@@ -3,6 +3,7 @@ package shakedown
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -224,3 +225,74 @@ func (e *FieldError) Error() string {
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrors collects the problems of a parameter set, each at its field, so that a
+// Validate method reports all of them rather than the first:
+//
+//	var errs shakedown.FieldErrors
+//	if p.Status < 100 { errs.Add("status", "must lie in [100, 599], got %d", p.Status) }
+//	return errs.Err()
+//
+// Each problem is of KindInvalid.
+type FieldErrors struct{ errs []error }
+
+// Add records a problem with the field as a whole.
+func (fe *FieldErrors) Add(field, format string, args ...any) { fe.AddItem(field, -1, format, args...) }
+
+// AddItem records a problem with item i of a list field (-1: the field as a whole).
+func (fe *FieldErrors) AddItem(field string, i int, format string, args ...any) {
+	fe.AddErr(field, i, Errorf(KindInvalid, format, args...))
+}
+
+// AddErr records err as a problem with the field (item i, or -1); of several joined, each
+// that names its own field (a FieldError) is kept as it is. A nil err is nothing.
+func (fe *FieldErrors) AddErr(field string, i int, err error) {
+	for _, e := range Unjoin(err) {
+		if _, named := e.(*FieldError); !named {
+			e = &FieldError{Field: field, Index: i, Err: invalid(e)}
+		}
+		fe.errs = append(fe.errs, e)
+	}
+}
+
+// Whole records a problem with the parameters as a whole (which fields to give, say).
+func (fe *FieldErrors) Whole(format string, args ...any) {
+	fe.errs = append(fe.errs, Errorf(KindInvalid, format, args...))
+}
+
+// Merge records the problems of parameters embedded in these, as they name themselves.
+func (fe *FieldErrors) Merge(err error) {
+	for _, e := range Unjoin(err) {
+		if _, named := e.(*FieldError); !named {
+			e = invalid(e)
+		}
+		fe.errs = append(fe.errs, e)
+	}
+}
+
+// Err returns the problems joined, or nil when there are none.
+func (fe *FieldErrors) Err() error { return errors.Join(fe.errs...) }
+
+// Unjoin returns the errors err joins (errors.Join), at any depth, or err alone; none for
+// nil.
+func Unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Unjoin(e)...)
+	}
+	return out
+}
+
+func invalid(err error) error {
+	if KindOf(err) == KindInvalid {
+		return err
+	}
+	return &Error{Kind: KindInvalid, Err: err}
+}

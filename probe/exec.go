@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,18 +38,19 @@ func (p *ExecParams) String() string {
 
 // Validate checks the command and the environment.
 func (p *ExecParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if len(p.Command) == 0 || p.Command[0] == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "exec probe: command: give the argv to run, program first")
+		errs.Add("command", "give the argv to run, program first")
 	}
-	for k, v := range p.Env {
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
 		if !argv.ValidEnvName(k) {
-			return shakedown.Errorf(shakedown.KindInvalid, "exec probe: env: bad variable name %q", k)
+			errs.Add("env", "bad variable name %q", k)
 		}
-		if p.On != "" && strings.ContainsAny(v, "\n\x00") {
-			return shakedown.Errorf(shakedown.KindInvalid, "exec probe: env: the value of %s has a line break or NUL, which a command on a host cannot be given", k)
+		if p.On != "" && strings.ContainsAny(p.Env[k], "\n\x00") {
+			errs.Add("env", "the value of %s has a line break or NUL, which a command on a host cannot be given", k)
 		}
 	}
-	return nil
+	return errs.Err()
 }
 
 // Exec is an exec prober.

@@ -54,7 +54,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, err error) {
 	code := status(err)
-	writeJSON(w, code, apiError{Message: err.Error(), Status: code})
+	// One line, as Toxiproxy's messages are: several problems (one per field) joined.
+	writeJSON(w, code, apiError{Message: strings.ReplaceAll(err.Error(), "\n", "; "), Status: code})
 }
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -296,7 +297,7 @@ func decodeLease(r *http.Request) (time.Duration, error) {
 		}
 	}
 	// Checked in milliseconds, as sent: converted first, a large value would wrap around.
-	if err := millis("ttl_ms", in.TTLMillis); err != nil {
+	if err := oneMillis("ttl_ms", in.TTLMillis); err != nil {
 		return 0, err
 	}
 	return ms(in.TTLMillis), nil

@@ -431,3 +431,28 @@ func TestAPIUpdateKeepsWhatItDoesNotGive(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIErrorsSayEveryProblem: a toxic with several bad fields is refused with all of
+// them, each named, on one line (as Toxiproxy's messages are).
+func TestAPIErrorsSayEveryProblem(t *testing.T) {
+	_, url := startAPI(t)
+	if _, err := toxiproxy.NewClient(url).CreateProxy("p", "127.0.0.1:0", "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"type":"http_abort","toxicity":2,"attributes":{"status":99,"percent":101}}`
+	resp, err := http.Post(url+"/proxies/p/toxics", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e apiError
+	json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != 400 || strings.Contains(e.Message, "\n") {
+		t.Fatalf("POST %s: %d %q; want 400 and one line", body, resp.StatusCode, e.Message)
+	}
+	for _, field := range []string{"toxicity: ", "status: ", "percent: "} {
+		if !strings.Contains(e.Message, field) {
+			t.Errorf("POST %s: %q does not name %s", body, e.Message, field)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -175,93 +176,101 @@ func NewAttrs(typ string) (Attrs, bool) {
 	return f(), true
 }
 
-func millis(name string, v int64) error {
+// millis checks a whole number of milliseconds.
+func millis(errs *shakedown.FieldErrors, name string, v int64) {
 	if v < 0 || v > maxMillis {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s must lie in [0, %d] ms, got %d", name, maxMillis, v)
+		errs.Add(name, "must lie in [0, %d] ms, got %d", maxMillis, v)
 	}
-	return nil
 }
 
+// Each validate reports every problem of the attributes, each at its field.
+
 func (a *Latency) validate() error {
-	if err := millis("latency", a.Latency); err != nil {
-		return err
-	}
-	return millis("jitter", a.Jitter)
+	var errs shakedown.FieldErrors
+	millis(&errs, "latency", a.Latency)
+	millis(&errs, "jitter", a.Jitter)
+	return errs.Err()
 }
 
 func (a *Bandwidth) validate() error {
+	var errs shakedown.FieldErrors
 	if a.Rate < 0 || a.Rate > maxRateKBps {
-		return shakedown.Errorf(shakedown.KindInvalid, "rate must lie in [0, %d] KB/s, got %d", maxRateKBps, a.Rate)
+		errs.Add("rate", "must lie in [0, %d] KB/s, got %d", maxRateKBps, a.Rate)
 	}
-	return nil
+	return errs.Err()
 }
 
-func (a *SlowClose) validate() error { return millis("delay", a.Delay) }
-func (a *Timeout) validate() error   { return millis("timeout", a.Timeout) }
-func (a *ResetPeer) validate() error { return millis("timeout", a.Timeout) }
+func (a *SlowClose) validate() error { return oneMillis("delay", a.Delay) }
+func (a *Timeout) validate() error   { return oneMillis("timeout", a.Timeout) }
+func (a *ResetPeer) validate() error { return oneMillis("timeout", a.Timeout) }
 func (a *Down) validate() error      { return nil }
 
+func oneMillis(name string, v int64) error {
+	var errs shakedown.FieldErrors
+	millis(&errs, name, v)
+	return errs.Err()
+}
+
 func (a *Slicer) validate() error {
-	switch {
-	case a.AverageSize < 1 || a.AverageSize > maxSliceSize:
-		return shakedown.Errorf(shakedown.KindInvalid, "average_size must lie in [1, %d], got %d", maxSliceSize, a.AverageSize)
-	case a.SizeVariation < 0 || a.SizeVariation >= a.AverageSize:
-		return shakedown.Errorf(shakedown.KindInvalid, "size_variation must lie in [0, average_size), got %d", a.SizeVariation)
-	case a.Delay < 0 || int64(a.Delay) > maxMillis*1000:
-		return shakedown.Errorf(shakedown.KindInvalid, "delay must lie in [0, %d] µs, got %d", maxMillis*1000, a.Delay)
+	var errs shakedown.FieldErrors
+	if a.AverageSize < 1 || a.AverageSize > maxSliceSize {
+		errs.Add("average_size", "must lie in [1, %d], got %d", maxSliceSize, a.AverageSize)
 	}
-	return nil
+	if a.SizeVariation < 0 || a.SizeVariation >= max(a.AverageSize, 1) {
+		errs.Add("size_variation", "must lie in [0, average_size), got %d", a.SizeVariation)
+	}
+	if a.Delay < 0 || int64(a.Delay) > maxMillis*1000 {
+		errs.Add("delay", "must lie in [0, %d] µs, got %d", maxMillis*1000, a.Delay)
+	}
+	return errs.Err()
 }
 
 func (a *LimitData) validate() error {
+	var errs shakedown.FieldErrors
 	if a.Bytes < 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "bytes must not be negative, got %d", a.Bytes)
+		errs.Add("bytes", "must not be negative, got %d", a.Bytes)
 	}
-	return nil
+	return errs.Err()
 }
 
-func (m *Match) validate() error {
+func (m *Match) validate(errs *shakedown.FieldErrors) {
 	if len(m.Headers) == 0 {
 		// One form for "no header to match": an empty map reads back from JSON as none.
 		m.Headers = nil
 	}
 	if len(m.Headers) > maxHeaderMap {
-		return shakedown.Errorf(shakedown.KindInvalid, "match.headers has more than %d entries", maxHeaderMap)
+		errs.Add("match", "headers has more than %d entries", maxHeaderMap)
 	}
 	if strings.ContainsAny(m.Method, " \r\n") {
-		return shakedown.Errorf(shakedown.KindInvalid, "match.method %q is not a method", m.Method)
+		errs.Add("match", "method %q is not a method", m.Method)
 	}
-	return nil
 }
 
-func percent(p float64) error {
+func percent(errs *shakedown.FieldErrors, p float64) {
 	if !(p >= 0 && p <= 100) {
-		return shakedown.Errorf(shakedown.KindInvalid, "percent must lie in [0, 100], got %v", p)
+		errs.Add("percent", "must lie in [0, 100], got %v", p)
 	}
-	return nil
 }
 
 func (a *HTTPAbort) validate() error {
+	var errs shakedown.FieldErrors
 	if a.Status < 100 || a.Status > 599 {
-		return shakedown.Errorf(shakedown.KindInvalid, "status must lie in [100, 599], got %d", a.Status)
+		errs.Add("status", "must lie in [100, 599], got %d", a.Status)
 	}
 	if len(a.Body) > 1<<16 {
-		return shakedown.Errorf(shakedown.KindInvalid, "body is longer than 64 KiB")
+		errs.Add("body", "is longer than 64 KiB")
 	}
-	if err := percent(a.Percent); err != nil {
-		return err
-	}
-	return a.Match.validate()
+	percent(&errs, a.Percent)
+	a.Match.validate(&errs)
+	return errs.Err()
 }
 
 func (a *HTTPDelay) validate() error {
-	if err := millis("delay", a.Delay); err != nil {
-		return err
-	}
-	if err := percent(a.Percent); err != nil {
-		return err
-	}
-	return a.Match.validate()
+	var errs shakedown.FieldErrors
+	millis(&errs, "delay", a.Delay)
+	percent(&errs, a.Percent)
+	a.Match.validate(&errs)
+	return errs.Err()
 }
 
 // Errors of the API, worded as Toxiproxy words them.
@@ -349,33 +358,34 @@ func (t *Toxic) normalize() error {
 			t.Stream = "upstream"
 		}
 	}
-	d, err := ParseDirection(t.Stream)
-	if err != nil {
-		return err
-	}
-	t.Stream = d.String()
 	if _, ok := toxicTypes[t.Type]; !ok {
 		return errInvalidType
 	}
 	if want, ok := NewAttrs(t.Type); ok && fmt.Sprintf("%T", want) != fmt.Sprintf("%T", t.Attributes) {
 		return shakedown.Errorf(shakedown.KindInvalid, "attributes of type %T do not fit toxic type %s", t.Attributes, t.Type)
 	}
-	if strings.HasPrefix(t.Type, "http_") && d != Upstream {
-		return errHTTPStreamOnly
+	// Every problem is said, each at its field; the stream's in Toxiproxy's words.
+	var errs []error
+	if d, err := ParseDirection(t.Stream); err != nil {
+		errs = append(errs, err)
+	} else if t.Stream = d.String(); strings.HasPrefix(t.Type, "http_") && d != Upstream {
+		errs = append(errs, errHTTPStreamOnly)
 	}
 	if t.Name == "" {
 		t.Name = t.Type + "_" + t.Stream
 	}
+	var fields shakedown.FieldErrors
 	if len(t.Name) > 256 || strings.ContainsAny(t.Name, "/?#") {
-		return shakedown.Errorf(shakedown.KindInvalid, "toxic name %q is too long or holds one of / ? #", t.Name)
+		fields.Add("name", "%q is too long or holds one of / ? #", t.Name)
 	}
 	if !(t.Toxicity >= 0 && t.Toxicity <= 1) || math.IsNaN(float64(t.Toxicity)) {
-		return shakedown.Errorf(shakedown.KindInvalid, "toxicity must lie in [0, 1], got %v", t.Toxicity)
+		fields.Add("toxicity", "must lie in [0, 1], got %v", t.Toxicity)
 	}
 	if t.TTLMillis < 0 || t.TTLMillis > maxMillis {
-		return shakedown.Errorf(shakedown.KindInvalid, "ttl_ms must lie in [0, %d], got %d", maxMillis, t.TTLMillis)
+		fields.Add("ttl_ms", "must lie in [0, %d], got %d", maxMillis, t.TTLMillis)
 	}
-	return t.Attributes.validate()
+	fields.AddErr("attributes", -1, t.Attributes.validate())
+	return errors.Join(append(errs, fields.Err())...)
 }
 
 // cloneAttrs returns a deep copy of a through JSON, so updates never touch attributes a

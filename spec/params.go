@@ -258,11 +258,7 @@ func (d *decoder) validate(p any, n, at ast.Node, path string) {
 	if err == nil {
 		return
 	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
+	for _, e := range shakedown.Unjoin(err) {
 		var fe *shakedown.FieldError
 		if !errors.As(e, &fe) {
 			d.addf(at, path, "%v", e)

@@ -90,13 +90,12 @@ type ProbeParams struct {
 
 // Validate checks the selector and the count.
 func (p *ProbeParams) Validate() error {
-	if err := p.Selector.Validate(); err != nil {
-		return err
-	}
+	var errs shakedown.FieldErrors
+	errs.Merge(p.Selector.Validate())
 	if p.Min < 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "container probe: min %d is negative", p.Min)
+		errs.Add("min", "%d is negative", p.Min)
 	}
-	return nil
+	return errs.Err()
 }
 
 // Prober samples the container probe.

@@ -55,14 +55,16 @@ type KillParams struct {
 
 // Validate checks the signal and the way.
 func (p *KillParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if _, err := NormalizeSignal(p.Signal); err != nil {
-		return err
+		errs.AddErr("signal", -1, err)
 	}
 	switch p.Via {
 	case "", "auto", "host", "api":
-		return nil
+	default:
+		errs.Add("via", "%q: want auto, host or api", p.Via)
 	}
-	return shakedown.Errorf(shakedown.KindInvalid, "container.kill: via %q: want auto, host or api", p.Via)
+	return errs.Err()
 }
 
 // GraceParams are the parameters of container.stop and container.restart.
@@ -72,10 +74,11 @@ type GraceParams struct {
 
 // Validate checks the grace period.
 func (p *GraceParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if p.Grace < 0 || p.Grace.D() > time.Hour {
-		return shakedown.Errorf(shakedown.KindInvalid, "grace %s: want 0 to 1h", p.Grace)
+		errs.Add("grace", "%s: want 0 to 1h", p.Grace)
 	}
-	return nil
+	return errs.Err()
 }
 
 // DisconnectParams are the parameters of container.disconnect.
@@ -86,10 +89,11 @@ type DisconnectParams struct {
 
 // Validate checks that a network is named.
 func (p *DisconnectParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if strings.TrimSpace(p.Network) == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "container.disconnect: network is required")
+		errs.Add("network", "is required")
 	}
-	return nil
+	return errs.Err()
 }
 
 var signalNames = map[string]int{

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"github.com/shakedown-dev/shakedown/internal/procfs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,23 +44,24 @@ func (s *Selector) Validate() error {
 			n++
 		}
 	}
+	var errs shakedown.FieldErrors
 	if n != 1 {
-		return shakedown.Errorf(shakedown.KindInvalid, "container target: give exactly one of name, labels, compose_service (got %d)", n)
+		errs.Whole("container target: give exactly one of name, labels, compose_service (got %d)", n)
 	}
 	if s.ComposeProject != "" && s.ComposeService == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "container target: compose_project needs compose_service")
+		errs.Add("compose_project", "needs compose_service")
 	}
-	for k := range s.Labels {
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		if k == "" || strings.Contains(k, "=") {
-			return shakedown.Errorf(shakedown.KindInvalid, "container target: label key %q is not a key", k)
+			errs.Add("labels", "key %q is not a key", k)
 		}
 	}
 	if s.DockerHost != "" {
 		if _, err := ParseHost(s.DockerHost); err != nil {
-			return err
+			errs.AddErr("docker_host", -1, err)
 		}
 	}
-	return nil
+	return errs.Err()
 }
 
 // String describes the selector as people read it.

@@ -76,21 +76,22 @@ type Params struct {
 
 // Validate checks the commands, the timeout and the environment.
 func (p *Params) Validate() error {
+	var errs shakedown.FieldErrors
 	if len(p.Inject) == 0 || p.Inject[0] == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "exec: inject: give the argv to run, program first")
+		errs.Add("inject", "give the argv to run, program first")
 	}
 	if len(p.Revert) > 0 && p.Revert[0] == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "exec: revert: the program name is empty")
+		errs.AddItem("revert", 0, "the program name is empty")
 	}
 	if p.Timeout <= 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "exec: timeout must be positive, not %s", p.Timeout)
+		errs.Add("timeout", "must be positive, not %s", p.Timeout)
 	}
-	for k := range p.Env {
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
 		if !argv.ValidEnvName(k) {
-			return shakedown.Errorf(shakedown.KindInvalid, "exec: env: bad variable name %q", k)
+			errs.Add("env", "bad variable name %q", k)
 		}
 	}
-	return nil
+	return errs.Err()
 }
 
 // Command is one command of an exec fault; it is also the data of an exec undo.

@@ -138,7 +138,7 @@ func (p *Params) Validate() error {
 		field("concurrency", -1, "must be ≥ 1, not %d", p.Concurrency)
 	}
 	if s := p.Process; s != nil {
-		if err := s.Validate(); err != nil {
+		for _, err := range shakedown.Unjoin(s.Validate()) {
 			field("process", -1, "%s", strings.TrimPrefix(err.Error(), "process target: "))
 		}
 	}

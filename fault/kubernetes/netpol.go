@@ -43,10 +43,11 @@ type IsolateParams struct {
 
 // Validate checks that some direction is denied.
 func (p *IsolateParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if !p.Ingress && !p.Egress {
-		return shakedown.Errorf(shakedown.KindInvalid, "networkpolicy.isolate: deny ingress, egress or both")
+		errs.Whole("deny ingress, egress or both")
 	}
-	return nil
+	return errs.Err()
 }
 
 var isolateType = shakedown.FaultType{

@@ -35,13 +35,15 @@ type DrainParams struct {
 
 // Validate checks the durations.
 func (p *DrainParams) Validate() error {
-	if err := validGrace(p.Grace); err != nil {
-		return err
+	var errs shakedown.FieldErrors
+	validGrace(&errs, p.Grace)
+	if p.RetryFor < 0 || p.RetryFor.D() > time.Hour {
+		errs.Add("retry_for", "%s: want 0 to 1h", p.RetryFor)
 	}
-	if p.RetryFor < 0 || p.Wait < 0 || p.RetryFor.D() > time.Hour || p.Wait.D() > time.Hour {
-		return shakedown.Errorf(shakedown.KindInvalid, "node.drain: retry_for and wait must lie in 0 to 1h")
+	if p.Wait < 0 || p.Wait.D() > time.Hour {
+		errs.Add("wait", "%s: want 0 to 1h", p.Wait)
 	}
-	return nil
+	return errs.Err()
 }
 
 var (

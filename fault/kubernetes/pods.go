@@ -27,13 +27,16 @@ type DeleteParams struct {
 }
 
 // Validate checks the grace period.
-func (p *DeleteParams) Validate() error { return validGrace(p.Grace) }
+func (p *DeleteParams) Validate() error {
+	var errs shakedown.FieldErrors
+	validGrace(&errs, p.Grace)
+	return errs.Err()
+}
 
-func validGrace(g *shakedown.Duration) error {
+func validGrace(errs *shakedown.FieldErrors, g *shakedown.Duration) {
 	if g != nil && (*g < 0 || g.D() > 24*time.Hour) {
-		return shakedown.Errorf(shakedown.KindInvalid, "grace %s: want 0 to 24h", *g)
+		errs.Add("grace", "%s: want 0 to 24h", *g)
 	}
-	return nil
 }
 
 // EvictParams are the parameters of pod.evict.
@@ -44,13 +47,12 @@ type EvictParams struct {
 
 // Validate checks the durations.
 func (p *EvictParams) Validate() error {
-	if err := validGrace(p.Grace); err != nil {
-		return err
-	}
+	var errs shakedown.FieldErrors
+	validGrace(&errs, p.Grace)
 	if p.RetryFor < 0 || p.RetryFor.D() > time.Hour {
-		return shakedown.Errorf(shakedown.KindInvalid, "retry_for %s: want 0 to 1h", p.RetryFor)
+		errs.Add("retry_for", "%s: want 0 to 1h", p.RetryFor)
 	}
-	return nil
+	return errs.Err()
 }
 
 // DefaultRetryFor is how long pod.evict and node.drain retry an eviction a disruption

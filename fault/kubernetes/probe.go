@@ -29,26 +29,29 @@ type ProbeParams struct {
 
 // Validate checks that exactly one of deployment and labels is given.
 func (p *ProbeParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if (p.Deployment == "") == (len(p.Labels) == 0) {
-		return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: give exactly one of deployment and labels")
-	}
-	if err := validNamespace(p.Namespace); err != nil {
-		return err
+		errs.Whole("give exactly one of deployment and labels")
 	}
 	if p.Deployment != "" {
-		if errs := validation.IsDNS1123Subdomain(p.Deployment); len(errs) > 0 {
-			return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: deployment %q: %s", p.Deployment, strings.Join(errs, "; "))
+		validNamespace(&errs, p.Namespace)
+		if e := validation.IsDNS1123Subdomain(p.Deployment); len(e) > 0 {
+			errs.Add("deployment", "%q: %s", p.Deployment, strings.Join(e, "; "))
 		}
-		if p.MinReady != 0 || p.Fields != "" {
-			return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: min_ready and fields go with labels, not deployment")
+		if p.MinReady != 0 {
+			errs.Add("min_ready", "goes with labels, not deployment")
 		}
-		return nil
+		if p.Fields != "" {
+			errs.Add("fields", "goes with labels, not deployment")
+		}
+		return errs.Err()
 	}
 	if p.MinReady < 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "kubernetes probe: min_ready %d is negative", p.MinReady)
+		errs.Add("min_ready", "%d is negative", p.MinReady)
 	}
 	pp := PodsParams{Namespace: p.Namespace, Labels: p.Labels, Fields: p.Fields}
-	return pp.Validate()
+	pp.validate(&errs)
+	return errs.Err()
 }
 
 var probeType = shakedown.ProbeType{

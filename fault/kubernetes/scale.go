@@ -31,10 +31,11 @@ type ScaleParams struct {
 
 // Validate checks the count.
 func (p *ScaleParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if p.Replicas == nil || *p.Replicas < 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "deployment.scale: replicas must be 0 or more")
+		errs.Add("replicas", "must be 0 or more")
 	}
-	return nil
+	return errs.Err()
 }
 
 var scaleType = shakedown.FaultType{

@@ -31,28 +31,30 @@ type PodsParams struct {
 
 // Validate checks the namespace, labels and field selector.
 func (p *PodsParams) Validate() error {
-	if err := validNamespace(p.Namespace); err != nil {
-		return err
-	}
+	var errs shakedown.FieldErrors
+	p.validate(&errs)
+	return errs.Err()
+}
+
+func (p *PodsParams) validate(errs *shakedown.FieldErrors) {
+	validNamespace(errs, p.Namespace)
 	if _, err := labels.ValidatedSelectorFromSet(p.Labels); err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "pods target: labels: %w", err)
+		errs.AddErr("labels", -1, err)
 	}
 	if p.Fields != "" {
 		if _, err := fields.ParseSelector(p.Fields); err != nil {
-			return shakedown.Errorf(shakedown.KindInvalid, "pods target: fields: %w", err)
+			errs.AddErr("fields", -1, err)
 		}
 	}
-	return nil
 }
 
-func validNamespace(ns string) error {
+func validNamespace(errs *shakedown.FieldErrors, ns string) {
 	if ns == "" {
-		return nil
+		return
 	}
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "namespace %q: %s", ns, strings.Join(errs, "; "))
+	if e := validation.IsDNS1123Label(ns); len(e) > 0 {
+		errs.Add("namespace", "%q: %s", ns, strings.Join(e, "; "))
 	}
-	return nil
 }
 
 func nsOr(ns string) string {
@@ -196,13 +198,12 @@ type DeploymentParams struct {
 
 // Validate checks the namespace and name.
 func (p *DeploymentParams) Validate() error {
-	if err := validNamespace(p.Namespace); err != nil {
-		return err
+	var errs shakedown.FieldErrors
+	validNamespace(&errs, p.Namespace)
+	if e := validation.IsDNS1123Subdomain(p.Name); len(e) > 0 {
+		errs.Add("name", "%q: %s", p.Name, strings.Join(e, "; "))
 	}
-	if errs := validation.IsDNS1123Subdomain(p.Name); len(errs) > 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "deployment target: name %q: %s", p.Name, strings.Join(errs, "; "))
-	}
-	return nil
+	return errs.Err()
 }
 
 // Deployment is one resolved Deployment; the Ref of a deployment instance.
@@ -270,13 +271,14 @@ type NodeParams struct {
 
 // Validate checks the labels.
 func (p *NodeParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if len(p.Labels) == 0 && p.Name == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "node target: give labels or name (every node of a cluster is rarely meant)")
+		errs.Whole("give labels or name (every node of a cluster is rarely meant)")
 	}
 	if _, err := labels.ValidatedSelectorFromSet(p.Labels); err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "node target: labels: %w", err)
+		errs.AddErr("labels", -1, err)
 	}
-	return nil
+	return errs.Err()
 }
 
 // Node is one resolved node; the Ref of a node instance.

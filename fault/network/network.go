@@ -45,10 +45,11 @@ type NetnsParams struct {
 
 // Validate checks the parameters.
 func (p *NetnsParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if p.Name == "" || strings.ContainsAny(p.Name, "/\x00") || p.Name == "." || p.Name == ".." {
-		return shakedown.Errorf(shakedown.KindInvalid, "netns name %q: want a plain name as ip netns lists it", p.Name)
+		errs.Add("name", "%q: want a plain name as ip netns lists it", p.Name)
 	}
-	return nil
+	return errs.Err()
 }
 
 // HostParams are the parameters of the host target: none.

@@ -25,19 +25,23 @@ type Filter struct {
 	Direction string   `json:"direction,omitempty" doc:"in, out or both"`
 }
 
-func (f *Filter) validate() error {
-	if _, err := parseCIDRs(f.CIDRs); err != nil {
-		return err
-	}
-	if _, err := parsePorts(f.Ports); err != nil {
-		return err
-	}
+func (f *Filter) validate(errs *shakedown.FieldErrors) {
+	listItems(errs, "cidrs", f.CIDRs, parseCIDRs)
+	listItems(errs, "ports", f.Ports, parsePorts)
 	switch f.Direction {
 	case DirIn, DirOut, DirBoth:
 	default:
-		return shakedown.Errorf(shakedown.KindInvalid, "direction %q: want in, out or both", f.Direction)
+		errs.Add("direction", "%q: want in, out or both", f.Direction)
 	}
-	return nil
+}
+
+// listItems reports each item of a list field that parse refuses, at the item.
+func listItems[T any](errs *shakedown.FieldErrors, field string, items []string, parse func([]string) ([]T, error)) {
+	for i, s := range items {
+		if _, err := parse([]string{s}); err != nil {
+			errs.AddErr(field, i, err)
+		}
+	}
 }
 
 // PartitionParams are the parameters of network.partition.
@@ -46,7 +50,11 @@ type PartitionParams struct {
 }
 
 // Validate checks the parameters.
-func (p *PartitionParams) Validate() error { return p.validate() }
+func (p *PartitionParams) Validate() error {
+	var errs shakedown.FieldErrors
+	p.validate(&errs)
+	return errs.Err()
+}
 
 // LossParams are the parameters of network.loss.
 type LossParams struct {
@@ -56,10 +64,10 @@ type LossParams struct {
 
 // Validate checks the parameters.
 func (p *LossParams) Validate() error {
-	if err := checkPercent(p.Percent); err != nil {
-		return err
-	}
-	return p.validate()
+	var errs shakedown.FieldErrors
+	checkPercent(&errs, p.Percent)
+	p.validate(&errs)
+	return errs.Err()
 }
 
 // DelayParams are the parameters of network.delay.
@@ -71,13 +79,15 @@ type DelayParams struct {
 
 // Validate checks the parameters.
 func (p *DelayParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if p.Delay.D() <= 0 || p.Delay.D() > maxDelay {
-		return shakedown.Errorf(shakedown.KindInvalid, "delay %s: want above 0 and at most %s", p.Delay, maxDelay)
+		errs.Add("delay", "%s: want above 0 and at most %s", p.Delay, maxDelay)
 	}
 	if p.Jitter.D() > p.Delay.D() {
-		return shakedown.Errorf(shakedown.KindInvalid, "jitter %s is more than delay %s", p.Jitter, p.Delay)
+		errs.Add("jitter", "%s is more than delay %s", p.Jitter, p.Delay)
 	}
-	return p.validate()
+	p.validate(&errs)
+	return errs.Err()
 }
 
 // maxDelay bounds the userspace delay: every held packet waits in the kernel's queue.
@@ -92,18 +102,19 @@ type BandwidthParams struct {
 
 // Validate checks the parameters.
 func (p *BandwidthParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if _, err := ParseBitRate(p.Rate); err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "rate: %w", err)
+		errs.AddErr("rate", -1, err)
 	}
 	if p.Burst != "" {
 		if _, err := shakedown.ParseBytes(p.Burst); err != nil {
-			return shakedown.Errorf(shakedown.KindInvalid, "burst: %w", err)
+			errs.AddErr("burst", -1, err)
 		}
 	}
 	if p.Latency.D() <= 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "latency %s: want above 0", p.Latency)
+		errs.Add("latency", "%s: want above 0", p.Latency)
 	}
-	return nil
+	return errs.Err()
 }
 
 // ResetParams are the parameters of network.reset.
@@ -115,11 +126,13 @@ type ResetParams struct {
 
 // Validate checks the parameters.
 func (p *ResetParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if len(p.Ports) == 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "ports: give at least one port")
+		errs.Add("ports", "give at least one port")
 	}
 	f := Filter{CIDRs: p.CIDRs, Ports: p.Ports, Direction: p.Direction}
-	return f.validate()
+	f.validate(&errs)
+	return errs.Err()
 }
 
 // DNS failure modes.
@@ -136,18 +149,18 @@ type DNSParams struct {
 
 // Validate checks the parameters.
 func (p *DNSParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if p.Mode != DNSDrop && p.Mode != DNSRefuse {
-		return shakedown.Errorf(shakedown.KindInvalid, "mode %q: want drop or refuse", p.Mode)
+		errs.Add("mode", "%q: want drop or refuse", p.Mode)
 	}
-	_, err := parseCIDRs(p.Servers)
-	return err
+	listItems(&errs, "servers", p.Servers, parseCIDRs)
+	return errs.Err()
 }
 
-func checkPercent(p float64) error {
+func checkPercent(errs *shakedown.FieldErrors, p float64) {
 	if !(p > 0 && p <= 100) {
-		return shakedown.Errorf(shakedown.KindInvalid, "percent %v: want above 0 and at most 100", p)
+		errs.Add("percent", "%v: want above 0 and at most 100", p)
 	}
-	return nil
 }
 
 // parseCIDRs parses CIDRs and bare addresses (a /32 or /128).

@@ -151,7 +151,8 @@ func FuzzFilter(f *testing.F) {
 	f.Add("::1", "53", "in")
 	f.Fuzz(func(t *testing.T, cidr, port, dir string) {
 		fl := Filter{CIDRs: []string{cidr}, Ports: []string{port}, Direction: dir}
-		if fl.validate() != nil {
+		var errs shakedown.FieldErrors
+		if fl.validate(&errs); errs.Err() != nil {
 			return
 		}
 		for _, c := range filterRules(fl, Drop, 10, 0) {

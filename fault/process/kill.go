@@ -36,13 +36,14 @@ type KillParams struct {
 
 // Validate checks the signal and the restart command.
 func (p *KillParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if _, err := ParseSignal(p.Signal); err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "process.kill: signal: %w", err)
+		errs.AddErr("signal", -1, err)
 	}
 	if len(p.Restart) > 0 && p.Restart[0] == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "process.kill: restart: the program name is empty")
+		errs.AddItem("restart", 0, "the program name is empty")
 	}
-	return nil
+	return errs.Err()
 }
 
 // RestartData is the data of a process.restart undo.

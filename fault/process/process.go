@@ -64,18 +64,19 @@ func (s *Selector) Validate() error {
 			n++
 		}
 	}
+	var errs shakedown.FieldErrors
 	if n != 1 {
-		return shakedown.Errorf(shakedown.KindInvalid, "process target: give exactly one of pid, pidfile, name, cmdline (got %d)", n)
+		errs.Whole("process target: give exactly one of pid, pidfile, name, cmdline (got %d)", n)
 	}
 	if s.PID < 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "process target: pid %d is not a process id", s.PID)
+		errs.Add("pid", "%d is not a process id", s.PID)
 	}
 	if s.Cmdline != "" {
 		if _, err := regexp.Compile(s.Cmdline); err != nil {
-			return shakedown.Errorf(shakedown.KindInvalid, "process target: cmdline: %w", err)
+			errs.AddErr("cmdline", -1, err)
 		}
 	}
-	return nil
+	return errs.Err()
 }
 
 // String describes the selector as people read it: "name=shop-web".

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,28 +16,23 @@ type toxicParams interface {
 	toxic() (typ string, attrs engine.Attrs, stream string, toxicity float64, describe string)
 }
 
-func checkCommon(ft, stream string, toxicity float64) error {
-	if stream != "upstream" && stream != "downstream" {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: stream must be upstream or downstream, got %q", ft, stream)
-	}
-	if !(toxicity >= 0 && toxicity <= 1) {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: toxicity must lie in [0, 1], got %v", ft, toxicity)
-	}
-	return nil
-}
-
 func msec(d shakedown.Duration) int64 { return d.D().Milliseconds() }
 
-// validateToxic checks the parameters as the proxy will: one place for the limits.
-func validateToxic(ft string, p toxicParams) error {
+// validateToxic checks the parameters as the proxy will (one place for the limits), and
+// reports every problem, each at its field.
+func validateToxic(p toxicParams) error {
 	typ, attrs, stream, toxicity, _ := p.toxic()
-	if err := checkCommon(ft, stream, toxicity); err != nil {
-		return err
+	var errs shakedown.FieldErrors
+	if stream != "upstream" && stream != "downstream" {
+		errs.Add("stream", "must be upstream or downstream, got %q", stream)
+		stream = "" // the proxy's default, so that the rest is checked all the same
 	}
-	if err := (engine.Toxic{Type: typ, Stream: stream, Toxicity: float32(toxicity), Attributes: attrs}).Validate(); err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: %w", ft, err)
+	if !(toxicity >= 0 && toxicity <= 1) {
+		errs.Add("toxicity", "must lie in [0, 1], got %v", toxicity)
+		toxicity = 1
 	}
-	return nil
+	err := engine.Toxic{Type: typ, Stream: stream, Toxicity: float32(toxicity), Attributes: attrs}.Validate()
+	return errors.Join(errs.Err(), err)
 }
 
 // LatencyParams are the parameters of proxy.latency.
@@ -53,7 +49,7 @@ func (p *LatencyParams) toxic() (string, engine.Attrs, string, float64, string) 
 }
 
 // Validate checks the parameters.
-func (p *LatencyParams) Validate() error { return validateToxic("proxy.latency", p) }
+func (p *LatencyParams) Validate() error { return validateToxic(p) }
 
 // BandwidthParams are the parameters of proxy.bandwidth.
 type BandwidthParams struct {
@@ -67,7 +63,7 @@ func (p *BandwidthParams) toxic() (string, engine.Attrs, string, float64, string
 }
 
 // Validate checks the parameters.
-func (p *BandwidthParams) Validate() error { return validateToxic("proxy.bandwidth", p) }
+func (p *BandwidthParams) Validate() error { return validateToxic(p) }
 
 // TimeoutParams are the parameters of proxy.timeout and proxy.reset.
 type TimeoutParams struct {
@@ -85,7 +81,7 @@ func (p *TimeoutParams) toxic() (string, engine.Attrs, string, float64, string) 
 }
 
 // Validate checks the parameters.
-func (p *TimeoutParams) Validate() error { return validateToxic("proxy.timeout", p) }
+func (p *TimeoutParams) Validate() error { return validateToxic(p) }
 
 // SlowCloseParams are the parameters of proxy.slow_close.
 type SlowCloseParams struct {
@@ -99,7 +95,7 @@ func (p *SlowCloseParams) toxic() (string, engine.Attrs, string, float64, string
 }
 
 // Validate checks the parameters.
-func (p *SlowCloseParams) Validate() error { return validateToxic("proxy.slow_close", p) }
+func (p *SlowCloseParams) Validate() error { return validateToxic(p) }
 
 // SlicerParams are the parameters of proxy.slicer.
 type SlicerParams struct {
@@ -116,7 +112,7 @@ func (p *SlicerParams) toxic() (string, engine.Attrs, string, float64, string) {
 }
 
 // Validate checks the parameters.
-func (p *SlicerParams) Validate() error { return validateToxic("proxy.slicer", p) }
+func (p *SlicerParams) Validate() error { return validateToxic(p) }
 
 // LimitDataParams are the parameters of proxy.limit_data.
 type LimitDataParams struct {
@@ -130,7 +126,7 @@ func (p *LimitDataParams) toxic() (string, engine.Attrs, string, float64, string
 }
 
 // Validate checks the parameters.
-func (p *LimitDataParams) Validate() error { return validateToxic("proxy.limit_data", p) }
+func (p *LimitDataParams) Validate() error { return validateToxic(p) }
 
 // downParams are the (absent) parameters of proxy.down.
 type downParams struct{}
@@ -160,7 +156,7 @@ func (p *AbortParams) toxic() (string, engine.Attrs, string, float64, string) {
 }
 
 // Validate checks the parameters.
-func (p *AbortParams) Validate() error { return validateToxic("http.abort", p) }
+func (p *AbortParams) Validate() error { return validateToxic(p) }
 
 // DelayParams are the parameters of http.delay.
 type DelayParams struct {
@@ -176,7 +172,7 @@ func (p *DelayParams) toxic() (string, engine.Attrs, string, float64, string) {
 }
 
 // Validate checks the parameters.
-func (p *DelayParams) Validate() error { return validateToxic("http.delay", p) }
+func (p *DelayParams) Validate() error { return validateToxic(p) }
 
 func describeMatch(m Match) string {
 	var parts []string

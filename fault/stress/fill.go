@@ -27,24 +27,25 @@ type FillParams struct {
 
 // Validate checks the parameters.
 func (p *FillParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if p.Path == "" || !filepath.IsAbs(p.Path) {
-		return shakedown.Errorf(shakedown.KindInvalid, "path %q: want an absolute directory", p.Path)
+		errs.Add("path", "%q: want an absolute directory", p.Path)
 	}
 	if (p.Percent != 0) == (p.Size != "") {
-		return shakedown.Errorf(shakedown.KindInvalid, "give one of percent or size")
+		errs.Whole("give one of percent or size")
 	}
 	if p.Percent != 0 && !(p.Percent > 0 && p.Percent <= 100) {
-		return shakedown.Errorf(shakedown.KindInvalid, "percent %v: want above 0 and at most 100", p.Percent)
+		errs.Add("percent", "%v: want above 0 and at most 100", p.Percent)
 	}
 	if p.Size != "" {
 		if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
-			return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 1gib", p.Size)
+			errs.Add("size", "%q: want a size above 0 such as 1gib", p.Size)
 		}
 	}
 	if n, err := shakedown.ParseBytes(p.KeepFree); err != nil || n < 1<<20 {
-		return shakedown.Errorf(shakedown.KindInvalid, "keep_free %q: want a size of at least 1mib", p.KeepFree)
+		errs.Add("keep_free", "%q: want a size of at least 1mib", p.KeepFree)
 	}
-	return nil
+	return errs.Err()
 }
 
 // FSStat is what disk.fill needs to know of a filesystem, in bytes.

@@ -41,13 +41,14 @@ type CPUParams struct {
 
 // Validate checks the parameters.
 func (p *CPUParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if !(p.Percent > 0 && p.Percent <= 100) {
-		return shakedown.Errorf(shakedown.KindInvalid, "percent %v: want above 0 and at most 100", p.Percent)
+		errs.Add("percent", "%v: want above 0 and at most 100", p.Percent)
 	}
 	if p.Cores < 0 || p.Cores > 4096 {
-		return shakedown.Errorf(shakedown.KindInvalid, "cores %d: want 0 (all) or more", p.Cores)
+		errs.Add("cores", "%d: want 0 (all) to 4096", p.Cores)
 	}
-	return nil
+	return errs.Err()
 }
 
 // MemoryParams are the parameters of stress.memory.
@@ -57,11 +58,11 @@ type MemoryParams struct {
 
 // Validate checks the parameters.
 func (p *MemoryParams) Validate() error {
-	n, err := shakedown.ParseBytes(p.Size)
-	if err != nil || n == 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 256mib", p.Size)
+	var errs shakedown.FieldErrors
+	if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
+		errs.Add("size", "%q: want a size above 0 such as 256mib", p.Size)
 	}
-	return nil
+	return errs.Err()
 }
 
 // IOParams are the parameters of stress.io.
@@ -73,13 +74,14 @@ type IOParams struct {
 
 // Validate checks the parameters.
 func (p *IOParams) Validate() error {
+	var errs shakedown.FieldErrors
 	if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
-		return shakedown.Errorf(shakedown.KindInvalid, "size %q: want a size above 0 such as 64mib", p.Size)
+		errs.Add("size", "%q: want a size above 0 such as 64mib", p.Size)
 	}
 	if p.Workers < 1 || p.Workers > 64 {
-		return shakedown.Errorf(shakedown.KindInvalid, "workers %d: want 1 to 64", p.Workers)
+		errs.Add("workers", "%d: want 1 to 64", p.Workers)
 	}
-	return nil
+	return errs.Err()
 }
 
 // FreezeParams are the parameters of process.freeze: none.
