@@ -230,6 +230,8 @@ func TestAPIBadInput(t *testing.T) {
 		{"populate without upstream", "POST", "/populate", `[{"name":"x"}]`, 400},
 		{"proxy name with a slash", "POST", "/proxies", `{"name":"a/..","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}`, 400},
 		{"proxy name a dot segment", "POST", "/proxies", `{"name":"..","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}`, 400},
+		{"toxic name a dot segment", "POST", "/proxies/echo/toxics", `{"type":"latency","name":".."}`, 400},
+		{"toxic name the other dot segment", "POST", "/proxies/echo/toxics", `{"type":"latency","name":"."}`, 400},
 		{"populate name a dot segment", "POST", "/populate", `[{"name":".","upstream":"127.0.0.1:1","listen":"127.0.0.1:0"}]`, 400},
 		{"listen without port", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":"nonsense"}`, 400},
 		{"listen port out of range", "POST", "/proxies", `{"name":"x","upstream":"127.0.0.1:1","listen":"127.0.0.1:99999"}`, 400},

@@ -201,6 +201,13 @@ type ProxyConfig struct {
 	Enabled  *bool  `json:"enabled"`
 }
 
+// routable reports whether a name of a proxy or toxic can be reached at its path in the
+// API: not empty, at most 256 bytes, without / ? #, and not a dot segment (the router
+// would cut or clean the path, so nothing could change or delete it).
+func routable(name string) bool {
+	return name != "" && len(name) <= 256 && !strings.ContainsAny(name, "/?#") && name != "." && name != ".."
+}
+
 // check reports whether c names a proxy the API can address, with an upstream and
 // addresses of the form host:port.
 func (c ProxyConfig) check() error {
@@ -209,7 +216,7 @@ func (c ProxyConfig) check() error {
 	}
 	// /proxies/{name} could not reach such a name (the router would cut or clean the
 	// path), so nothing could change or delete the proxy.
-	if len(c.Name) > 256 || strings.ContainsAny(c.Name, "/?#") || c.Name == "." || c.Name == ".." {
+	if !routable(c.Name) {
 		return shakedown.Errorf(shakedown.KindInvalid, "proxy name %q: /proxies/{name} could not reach it; give 1 to 256 bytes without / ? #, not . or ..", c.Name)
 	}
 	if c.Upstream == "" {

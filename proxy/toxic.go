@@ -375,8 +375,8 @@ func (t *Toxic) normalize() error {
 		t.Name = t.Type + "_" + t.Stream
 	}
 	var fields shakedown.FieldErrors
-	if len(t.Name) > 256 || strings.ContainsAny(t.Name, "/?#") {
-		fields.Add("name", "%q is too long or holds one of / ? #", t.Name)
+	if !routable(t.Name) {
+		fields.Add("name", "%q is too long, a dot segment or holds one of / ? #", t.Name)
 	}
 	if !(t.Toxicity >= 0 && t.Toxicity <= 1) || math.IsNaN(float64(t.Toxicity)) {
 		fields.Add("toxicity", "must lie in [0, 1], got %v", t.Toxicity)

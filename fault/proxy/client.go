@@ -14,7 +14,12 @@ import (
 	"github.com/shakedown-dev/shakedown"
 )
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+// httpClient follows no redirect: the API never answers with one, and a DELETE sent on to
+// another address could remove what the run never named.
+var httpClient = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 // call sends one request to a proxy daemon's API and decodes a success into out. An
 // error answer becomes an error of the kind its status says; an unreachable daemon is

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -126,7 +127,7 @@ func resolve(ctx context.Context, env shakedown.Env, params any) ([]shakedown.In
 	}
 	api := apiURL(t.API)
 	var info engine.Info
-	if err := call(ctx, "GET", api+"/proxies/"+t.Name, nil, &info); err != nil {
+	if err := call(ctx, "GET", api+"/proxies/"+url.PathEscape(t.Name), nil, &info); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("find proxy %s at %s", t.Name, shakedown.RedactURL(api)), err)
 	}
 	return []shakedown.Instance{{
@@ -178,7 +179,7 @@ func undoToxic(ctx context.Context, data json.RawMessage) error {
 // does not answer fails it with a shakedown.Lapse when the toxic is held by a lease: the
 // daemon keeps nothing when it dies, and removes the toxic itself when the lease runs out.
 func removeToxic(ctx context.Context, u ToxicUndo) error {
-	err := call(ctx, "DELETE", u.API+"/proxies/"+u.Proxy+"/toxics/"+u.Toxic, nil, nil)
+	err := call(ctx, "DELETE", u.API+"/proxies/"+url.PathEscape(u.Proxy)+"/toxics/"+url.PathEscape(u.Toxic), nil, nil)
 	if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
 		err = shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("remove toxic %s from proxy %s at %s", u.Toxic, u.Proxy, shakedown.RedactURL(u.API)), err)
 		return u.lapse(err)
@@ -294,7 +295,7 @@ func (f *fault) injectDaemon(ctx context.Context, ref *daemonRef) (shakedown.Rev
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInternal, "encode toxic", err)
 	}
-	if err := call(ctx, "POST", ref.api+"/proxies/"+ref.name+"/toxics", body, nil); err != nil {
+	if err := call(ctx, "POST", ref.api+"/proxies/"+url.PathEscape(ref.name)+"/toxics", body, nil); err != nil {
 		call(context.WithoutCancel(ctx), "DELETE", ref.api+"/leases/"+lease.ID, nil, nil)
 		return nil, shakedown.Wrap(shakedown.KindOf(err), fmt.Sprintf("inject %s on proxy %s at %s", f.ft, ref.name, shakedown.RedactURL(ref.api)), err)
 	}

@@ -419,3 +419,42 @@ func TestDaemonLapseHidesNoFailure(t *testing.T) {
 	}
 	refuse.Store(false)
 }
+
+// TestDaemonProxyNamesEscaped: a proxy's name goes into the API's paths escaped, so a name
+// that holds an escape ("%41") or would not parse ("50%") reaches that proxy and no other.
+func TestDaemonProxyNamesEscaped(t *testing.T) {
+	s, api := daemon(t)
+	decoy, err := s.Create("A", "127.0.0.1:0", testenv.EchoServer(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := registry()
+	k, _ := r.Target(Kind)
+	for _, name := range []string{"%41", "50%", "a b"} {
+		p, err := s.Create(name, "127.0.0.1:0", testenv.EchoServer(t), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts, err := k.Resolve(context.Background(), shakedown.Env{RunID: "r1"}, &Target{API: api, Name: name})
+		if err != nil {
+			t.Fatalf("resolve %q: %v", name, err)
+		}
+		f := build(t, r, "http.abort", &AbortParams{Status: 503, Percent: 100, Toxicity: 1}, insts)
+		revert, err := f.Inject(context.Background())
+		if err != nil {
+			t.Fatalf("inject on %q: %v", name, err)
+		}
+		if _, err := p.Toxic("shakedown-r1-slow"); err != nil {
+			t.Errorf("proxy %q has no toxic after the inject: %v", name, err)
+		}
+		if n := len(decoy.Toxics()); n != 0 {
+			t.Errorf("inject on %q put %d toxics on proxy A", name, n)
+		}
+		if err := revert(context.Background()); err != nil {
+			t.Fatalf("revert on %q: %v", name, err)
+		}
+		if _, err := p.Toxic("shakedown-r1-slow"); err == nil {
+			t.Errorf("proxy %q still has its toxic after the revert", name)
+		}
+	}
+}
