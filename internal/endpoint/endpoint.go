@@ -47,7 +47,7 @@ func HTTPURL(s string) (*url.URL, error) {
 }
 
 // Dial checks that addr is an address to connect to: host:port, the host a name or an IP
-// address, the port a number from 1 to 65535 or a service name ("http").
+// address, the port a number from 1 to 65535.
 func Dial(addr string) error { return hostPort(addr, false) }
 
 // Listen checks that addr is an address to listen on: as Dial, but the host may be empty
@@ -70,23 +70,20 @@ func hostPort(addr string, listen bool) error {
 		minPort = 0
 	}
 	if !validPort(port, minPort) {
-		return shakedown.Errorf(shakedown.KindInvalid, "address %q: port %q is neither a service name nor a number from %d to 65535", addr, port, minPort)
+		return shakedown.Errorf(shakedown.KindInvalid, "address %q: port %q is not a number from %d to 65535", addr, port, minPort)
 	}
 	return nil
 }
 
-// validPort reports whether p is a number from min to 65535 or a known service name, as
-// net.Listen and net.Dial read a port.
+// validPort reports whether p is a number from min to 65535. A service name ("http"),
+// which net.Dial would look up, is not taken: what a port is should not depend on the
+// machine's /etc/services.
 func validPort(p string, min int) bool {
-	if p == "" {
+	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
 		return false
 	}
-	if strings.Trim(p, "0123456789") == "" {
-		n, err := strconv.Atoi(p)
-		return err == nil && n >= min && n <= 65535
-	}
-	_, err := net.LookupPort("tcp", p)
-	return err == nil
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= min && n <= 65535
 }
 
 // validHost reports whether h is empty, an IP address (with a zone, for IPv6) or made of

@@ -61,7 +61,7 @@ func TestAddresses(t *testing.T) {
 		{"127.0.0.1:6379", true, true},
 		{"cache:6379", true, true},
 		{"[::1]:80", true, true},
-		{"localhost:http", true, true},
+		{"localhost:http", false, false},
 		{":8080", false, true},
 		{"127.0.0.1:0", false, true},
 		{"127.0.0.1:99999", false, false},
