@@ -79,7 +79,7 @@ func (p *PrometheusParams) Validate() error {
 
 func checkURL(s string) error {
 	if _, err := endpoint.HTTPURL(s); err != nil {
-		return shakedown.Wrap(shakedown.KindInvalid, "url", err)
+		return &shakedown.FieldError{Field: "url", Index: -1, Err: err}
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func (p *HTTPParams) String() string {
 // Validate checks the URL, method, status, regexp and headers.
 func (p *HTTPParams) Validate() error {
 	if _, err := endpoint.HTTPURL(p.URL); err != nil {
-		return shakedown.Wrap(shakedown.KindInvalid, "http probe: url", err)
+		return &shakedown.FieldError{Field: "url", Index: -1, Err: err}
 	}
 	if p.Method != "" && !endpoint.Token(p.Method) {
 		return shakedown.Errorf(shakedown.KindInvalid, "http probe: bad method %q", p.Method)
@@ -65,7 +65,7 @@ func (p *HTTPParams) Validate() error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Headers)) {
 		if err := endpoint.Header(k, p.Headers[k]); err != nil {
-			return shakedown.Wrap(shakedown.KindInvalid, "http probe: headers", err)
+			return &shakedown.FieldError{Field: "headers", Index: -1, Err: err}
 		}
 	}
 	return nil

@@ -20,7 +20,7 @@ func (p *TCPParams) String() string { return "connect to " + p.Address }
 // Validate checks that the address is a host and a numeric port.
 func (p *TCPParams) Validate() error {
 	if err := endpoint.Dial(p.Address); err != nil {
-		return shakedown.Wrap(shakedown.KindInvalid, "tcp probe", err)
+		return &shakedown.FieldError{Field: "address", Index: -1, Err: err}
 	}
 	return nil
 }
