@@ -71,6 +71,18 @@ func RedactURL(s string) string {
 		return s
 	}
 	u, err := url.Parse(s)
+	if pre, _, post, ok := splitPassword(s); ok {
+		// Where the password ends is a guess but when the URL parses with a password and
+		// one @: "http://u:a@b/c#d@h/" parses, as a password "a" of host b, yet may be the
+		// password "a@b/c#d" nobody escaped; "http://u:pa#ss@h/" parses with no password.
+		// The password a variable put there may hold anything: hide all of it.
+		if err != nil || strings.Count(s, "@") > 1 {
+			return scrubURLs(pre + Redacted + post)
+		}
+		if _, has := u.User.Password(); !has {
+			return scrubURLs(pre + Redacted + post)
+		}
+	}
 	if err != nil || u.Host == "" && u.User == nil {
 		return scrubURLs(s)
 	}
@@ -90,6 +102,35 @@ func RedactURL(s string) string {
 		return scrubURLs(s) // what parsed as one URL may hold another
 	}
 	return u.String()
+}
+
+// urlStart finds the scheme://user: a URL with a password opens with.
+var urlStart = regexp.MustCompile(`^\s*[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:`)
+
+// splitPassword cuts s, a value given as one URL that may not parse, around its password:
+// what comes before it (scheme://user:), the password, and what follows (@host/…). The
+// password is taken to run to the last @ of s, since it may hold anything — a /, a space,
+// a # — when it came from a variable and no one escaped it. ok is false when s does not
+// open with scheme://user: or has no @ after that.
+func splitPassword(s string) (pre, password, post string, ok bool) {
+	m := urlStart.FindStringIndex(s)
+	if m == nil {
+		return "", "", "", false
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < m[1] {
+		return "", "", "", false
+	}
+	return s[:m[1]], s[m[1]:at], s[at:], true
+}
+
+// HasUserinfo reports whether s, a value given as one URL, carries a user name or a
+// password (scheme://user@…, scheme://user:password@…), whether or not it parses. An error
+// of net/url about such a value must not be shown: it quotes pieces of it, the password's
+// among them ("invalid port \":hunter2\" after host").
+func HasUserinfo(s string) bool {
+	_, rest, ok := strings.Cut(s, "://")
+	return ok && strings.Contains(rest, "@")
 }
 
 // redactQuery writes the values of the secret-like parameters of a raw query as xxxxx,
@@ -129,6 +170,9 @@ func urlSecrets(s string) []string {
 	for _, m := range urlPassword.FindAllStringSubmatch(s, -1) {
 		out = append(out, m[2])
 	}
+	if _, p, _, ok := splitPassword(s); ok && p != "" {
+		out = append(out, p)
+	}
 	for _, m := range secretQuery.FindAllStringSubmatch(s, -1) {
 		out = append(out, m[2])
 	}
@@ -147,8 +191,10 @@ func urlSecrets(s string) []string {
 
 var (
 	// urlPassword finds scheme://user:password@ in text; group 1 is what comes before the
-	// password.
-	urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:"'<>]*):([^\s/?#@"'<>]+)@`)
+	// password. A password of the characters a URL's password is made of ends at the
+	// first @; one with a / ? # " ' < or > in it (never escaped, from a variable, say) runs
+	// to the last @ before white space.
+	urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:"'<>]*):([^\s/?#@"'<>]+|[^\s@]*[/?#"'<>]\S*)@`)
 	// secretQuery finds a query parameter with a secret-like name in text; group 1 is the
 	// name and "=".
 	secretQuery = regexp.MustCompile(`(?i)([?&][^\s=&#"'<>]*(?:` + strings.Join(secretWords, "|") + `)[^\s=&#"'<>]*=)([^\s&#"'<>]+)`)
@@ -160,6 +206,8 @@ func scrubURLs(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
+	// "http://h:8080/users/@me" is hidden too, as "http://h:xxxxx@me": it cannot be told
+	// from "http://bob:8080/xx@h" with the password "8080/xx".
 	s = urlPassword.ReplaceAllString(s, "${1}:"+Redacted+"@")
 	return secretQuery.ReplaceAllString(s, "${1}"+Redacted)
 }

@@ -42,6 +42,11 @@ func ParseDSN(s string) (DSN, error) {
 		return DSN{Driver: DriverOff}, nil
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		u, err := url.Parse(s)
+		if err != nil && shakedown.HasUserinfo(s) {
+			// net/url's error quotes pieces of the user and password: not shown.
+			return DSN{}, shakedown.Errorf(shakedown.KindInvalid,
+				"history store %s: not a URL (a password with / ? # @ or a space in it must be %%-escaped)", shakedown.RedactURL(s))
+		}
 		if err != nil {
 			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %s: %v", shakedown.RedactURL(s), stripURLError(err))
 		}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,14 @@ func TestParseDSN(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("ParseDSN(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+	// A password nobody escaped is not shown, nor a piece of it net/url would quote.
+	for _, pw := range []string{"hunter2/xx", "hunt er2", "hun#ter2:1", `hun"ter2`, "hun?ter2", "hun<ter2", "hun%zzter2"} {
+		dsn := "postgres://app:" + pw + "@db:5432/h"
+		_, err := history.ParseDSN(dsn)
+		if err != nil && (strings.Contains(err.Error(), "hun") || strings.Contains(err.Error(), "ter2")) {
+			t.Errorf("ParseDSN(%q) = %v, shows the password", dsn, err)
 		}
 	}
 	d, _ := history.ParseDSN("postgres://u:secret@db/h")

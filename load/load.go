@@ -38,10 +38,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // LateAfter is how far behind its schedule a send may leave before it counts as late.
@@ -98,9 +100,13 @@ type Generator struct {
 // above zero unless opts.Workers is set) and does no I/O.
 func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	op := "load " + spec.Name
-	u, err := url.Parse(spec.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: url %q: want http://host/… or https://host/…", op, shakedown.RedactURL(spec.URL))
+	if _, err := endpoint.HTTPURL(spec.URL); err != nil {
+		return nil, shakedown.Wrap(shakedown.KindInvalid, op+": url", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.Headers)) {
+		if err := endpoint.Header(k, spec.Headers[k]); err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInvalid, op+": headers", err)
+		}
 	}
 	if opts.Workers <= 0 && !(spec.Rate > 0) {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v must be above zero", op, spec.Rate)

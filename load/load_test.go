@@ -505,8 +505,9 @@ func TestURLPasswordHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, nerr := New(&shakedown.LoadSpec{Name: "l", URL: "ftp://shop:Passw0rdInURL@h/", Rate: 1}, Options{})
+	_, perr := New(&shakedown.LoadSpec{Name: "l", URL: "http://shop:Passw0rdInURL/x@h/", Rate: 1}, Options{})
 	_, _, herr := ParseHeader("Bearer T0kenInHeader")
-	for _, s := range []string{out.String(), g.Record().URL, fmt.Sprint(nerr), fmt.Sprint(herr)} {
+	for _, s := range []string{out.String(), g.Record().URL, fmt.Sprint(nerr), fmt.Sprint(perr), fmt.Sprint(herr)} {
 		for _, secret := range []string{"Passw0rdInURL", "T0kenInQuery", "T0kenInHeader"} {
 			if strings.Contains(s, secret) {
 				t.Errorf("%q shows the secret %q", s, secret)

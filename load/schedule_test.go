@@ -343,6 +343,10 @@ func TestNewRefuses(t *testing.T) {
 		{"negative rate", shakedown.LoadSpec{URL: "http://x/", Rate: -1}, Options{}},
 		{"negative ramp", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Ramp: -1}, Options{}},
 		{"negative workers", shakedown.LoadSpec{URL: "http://x/"}, Options{Workers: -1}},
+		{"port out of range", shakedown.LoadSpec{URL: "http://127.0.0.1:99999/", Rate: 1}, Options{}},
+		{"no host", shakedown.LoadSpec{URL: "http://:80/", Rate: 1}, Options{}},
+		{"header name with a space", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Headers: map[string]string{"Bad Header": "x"}}, Options{}},
+		{"header value with a line break", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Headers: map[string]string{"X-A": "a\r\nInjected: yes"}}, Options{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,8 @@ func TestPrometheusParamsValidate(t *testing.T) {
 		{"no query", PrometheusParams{URL: "http://127.0.0.1:9090", Max: ptr(1)}, false},
 		{"no url", PrometheusParams{Query: "up", Max: ptr(1)}, false},
 		{"not http", PrometheusParams{URL: "127.0.0.1:9090", Query: "up", Max: ptr(1)}, false},
+		{"port out of range", PrometheusParams{URL: "http://127.0.0.1:99999", Query: "up", Max: ptr(1)}, false},
+		{"port 0", PrometheusParams{URL: "http://127.0.0.1:0", Query: "up", Max: ptr(1)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // Register adds the probe types of this package to r.
@@ -78,9 +78,8 @@ func (p *PrometheusParams) Validate() error {
 }
 
 func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "url %q: want http://host:port or https://host:port", shakedown.RedactURL(s))
+	if _, err := endpoint.HTTPURL(s); err != nil {
+		return &shakedown.FieldError{Field: "url", Index: -1, Err: err}
 	}
 	return nil
 }
@@ -100,8 +99,8 @@ func NewPrometheus(p *PrometheusParams, timeout time.Duration) (*Prometheus, err
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
 	}
 	c, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: capped{api.DefaultRoundTripper}})
-	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
+	if err != nil { // not shown: net/url's error quotes the URL, password and all
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "prometheus probe: url %q: no client can be made of it", shakedown.RedactURL(p.URL))
 	}
 	return &Prometheus{p: *p, api: v1.NewAPI(c), timeout: timeout, now: time.Now}, nil
 }

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // HTTPParams are the parameters of the http probe.
@@ -25,8 +27,6 @@ type HTTPParams struct {
 	BodyRegexp string            `json:"body_regexp,omitempty" doc:"a Go regexp the first MiB of the answer's body must match"`
 	Headers    map[string]string `json:"headers,omitempty" doc:"request headers; Host sets the virtual host; the values of Authorization, Cookie and other credential-like names are secrets, shown as xxxxx in everything shakedown writes"`
 }
-
-var token = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // String says what the probe asks, for a plan: "GET http://…/healthz, status 200".
 func (p *HTTPParams) String() string {
@@ -49,21 +49,10 @@ func (p *HTTPParams) String() string {
 
 // Validate checks the URL, method, status, regexp and headers.
 func (p *HTTPParams) Validate() error {
-	u, err := url.Parse(p.URL)
-	if err != nil {
-		var ue *url.Error // it quotes the URL whole, password and all
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: %w", shakedown.RedactURL(p.URL), err)
+	if _, err := endpoint.HTTPURL(p.URL); err != nil {
+		return &shakedown.FieldError{Field: "url", Index: -1, Err: err}
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: want http://host[:port]/path or https://…", shakedown.RedactURL(p.URL))
-	}
-	if _, port, err := net.SplitHostPort(u.Host); err == nil && !validPort(port) {
-		return shakedown.Errorf(shakedown.KindInvalid, "http probe: url %q: bad port %q", shakedown.RedactURL(p.URL), port)
-	}
-	if p.Method != "" && !token.MatchString(p.Method) {
+	if p.Method != "" && !endpoint.Token(p.Method) {
 		return shakedown.Errorf(shakedown.KindInvalid, "http probe: bad method %q", p.Method)
 	}
 	if p.Status != 0 && (p.Status < 100 || p.Status > 599) {
@@ -74,9 +63,9 @@ func (p *HTTPParams) Validate() error {
 			return shakedown.Errorf(shakedown.KindInvalid, "http probe: body_regexp: %w", err)
 		}
 	}
-	for k, v := range p.Headers {
-		if !token.MatchString(k) || strings.ContainsAny(v, "\r\n\x00") {
-			return shakedown.Errorf(shakedown.KindInvalid, "http probe: bad header %q", k)
+	for _, k := range slices.Sorted(maps.Keys(p.Headers)) {
+		if err := endpoint.Header(k, p.Headers[k]); err != nil {
+			return &shakedown.FieldError{Field: "headers", Index: -1, Err: err}
 		}
 	}
 	return nil
@@ -191,18 +180,4 @@ func netObservation(err error, took time.Duration) string {
 		s = s[:117] + "..."
 	}
 	return s
-}
-
-func validPort(p string) bool {
-	if p == "" || len(p) > 5 {
-		return false
-	}
-	n := 0
-	for _, c := range p {
-		if c < '0' || c > '9' {
-			return false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n >= 1 && n <= 65535
 }

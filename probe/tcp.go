@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // TCPParams are the parameters of the tcp probe.
@@ -18,12 +19,8 @@ func (p *TCPParams) String() string { return "connect to " + p.Address }
 
 // Validate checks that the address is a host and a numeric port.
 func (p *TCPParams) Validate() error {
-	host, port, err := net.SplitHostPort(p.Address)
-	if err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "tcp probe: address %q: want host:port", p.Address)
-	}
-	if host == "" || !validPort(port) {
-		return shakedown.Errorf(shakedown.KindInvalid, "tcp probe: address %q: want host:port with a port from 1 to 65535", p.Address)
+	if err := endpoint.Dial(p.Address); err != nil {
+		return &shakedown.FieldError{Field: "address", Index: -1, Err: err}
 	}
 	return nil
 }

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // decodeJSON decodes data, which must hold one JSON value and nothing after it but
@@ -28,56 +28,18 @@ func decodeJSON(data []byte, v any) error {
 	return nil
 }
 
-// checkListen reports whether addr is an address a proxy can listen on: host:port, the
-// host a name or an IP address (empty for every address), the port a number or a service
-// name. An empty addr is Toxiproxy's too: every address, a port the system picks.
+// checkListen reports whether addr is an address a proxy can listen on (endpoint.Listen).
+// An empty addr is Toxiproxy's too: every address, a port the system picks.
 func checkListen(addr string) error {
 	if addr == "" {
 		return nil
 	}
-	return checkAddr("listen", addr, 0)
+	return shakedown.Wrap(shakedown.KindInvalid, "listen", endpoint.Listen(addr))
 }
 
-// checkUpstream reports whether addr is an address a proxy can dial: as checkListen, but
-// the port may not be 0.
-func checkUpstream(addr string) error { return checkAddr("upstream", addr, 1) }
-
-func checkAddr(field, addr string, minPort int) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: %v", field, err)
-	}
-	if !validHost(host) {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: address %s: %q is neither a host name nor an IP address", field, addr, host)
-	}
-	// LookupPort takes a number in [0, 65535] or a service name ("http"), as Listen and
-	// Dial do.
-	n, err := net.LookupPort("tcp", port)
-	if err != nil || n < minPort {
-		return shakedown.Errorf(shakedown.KindInvalid, "%s: address %s: port %q is not a service name nor a number in [%d, 65535]", field, addr, port, minPort)
-	}
-	return nil
-}
-
-// validHost reports whether h is empty, an IP address (with a zone, for IPv6) or made of
-// what host names are made of.
-func validHost(h string) bool {
-	if h == "" {
-		return true
-	}
-	ip, _, _ := strings.Cut(h, "%")
-	if net.ParseIP(ip) != nil {
-		return true
-	}
-	if len(h) > 253 {
-		return false
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return false
-		}
-	}
-	return true
+// checkUpstream reports whether addr is an address a proxy can dial (endpoint.Dial).
+func checkUpstream(addr string) error {
+	return shakedown.Wrap(shakedown.KindInvalid, "upstream", endpoint.Dial(addr))
 }
 
 func resolveTCP(addr string) (string, error) {

@@ -26,6 +26,7 @@ func TestHostPort(t *testing.T) {
 		{"host:ssh", ""},
 		{":22", ""},
 		{"user@host", ""},
+		{"bob:hunter2@host", ""},
 		{"host name", ""},
 		{"host/x", ""},
 		{"[::1", ""},
@@ -34,6 +35,9 @@ func TestHostPort(t *testing.T) {
 		{"[[::1]]", ""},
 	} {
 		got, err := HostPort(tc.in)
+		if err != nil && strings.Contains(tc.in, "@") && strings.Contains(err.Error(), tc.in) {
+			t.Errorf("HostPort(%q) = %v, quotes what may be user:password@", tc.in, err)
+		}
 		if tc.want == "" {
 			if !shakedown.IsKind(err, shakedown.KindInvalid) {
 				t.Errorf("HostPort(%q) = %q, %v; want an invalid error", tc.in, got, err)

@@ -53,7 +53,10 @@ func HostPort(address string) (string, error) {
 	if address == "" {
 		return "", shakedown.Errorf(shakedown.KindInvalid, "empty host address")
 	}
-	if strings.ContainsAny(address, " \t\r\n\x00/@") {
+	if strings.Contains(address, "@") { // not quoted: user:password@host holds a password
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host address with an @: must be host or host:port; the login user is given as user:")
+	}
+	if strings.ContainsAny(address, " \t\r\n\x00/") {
 		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: must be host or host:port", address)
 	}
 	host, port, err := net.SplitHostPort(address)

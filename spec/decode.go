@@ -283,7 +283,7 @@ func (d *decoder) loads(n ast.Node, path string, names map[string]bool) []*shake
 			}
 		}
 		if f, ok := fs["headers"]; ok {
-			l.Headers = d.stringMap(f.val, f.path)
+			l.Headers = d.headers(f.val, f.path)
 		}
 		if f, ok := fs["body"]; ok {
 			l.Body, _ = d.str(f.val, f.path)

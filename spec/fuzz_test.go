@@ -23,6 +23,8 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte(withFault("steady_state: [{name: a, metric: shop.errors, max: '${m}'}]")))
 	f.Add([]byte(withFault("gate: {min_runs: 3, tolerance: '${m}', floors: {ms: 1, ratio: 0.5}, ignore: ['*.errors during inject']}")))
+	f.Add([]byte(withFault("load: {x: {url: 'http://bob:hunter2/xx@h:99999/', rate: 1, headers: {'Bad Header': x, X-A: \"a\\r\\nB: c\"}}}")))
+	f.Add([]byte(withFault("expect: [{name: x, alert: {prometheus: 'http://:0', name: A}, fires_within: 1m}]")))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("version: 1\nfaults:\n  - <<: [*x, *y]\n"))
 	f.Add([]byte(""))

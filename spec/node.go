@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
@@ -668,6 +668,32 @@ func (d *decoder) stringMap(n ast.Node, path string) map[string]string {
 	return out
 }
 
+// headers reads a mapping of HTTP header names to values, each a header that can be sent
+// as it is written (endpoint.Header).
+func (d *decoder) headers(n ast.Node, path string) map[string]string {
+	es, ok := d.mapping(n, path)
+	if !ok || len(es) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(es))
+	for _, e := range es {
+		s, ok := d.str(e.val, e.path)
+		if !ok {
+			continue
+		}
+		if err := endpoint.Header(e.key, s); err != nil {
+			at := e.val
+			if !endpoint.Token(e.key) {
+				at = e.kn
+			}
+			d.addf(at, e.path, "%v", err)
+			continue
+		}
+		out[e.key] = s
+	}
+	return out
+}
+
 // httpURL reads an http or https URL.
 func (d *decoder) httpURL(n ast.Node, path string) (string, bool) {
 	s, ok := d.str(n, path)
@@ -679,9 +705,8 @@ func (d *decoder) httpURL(n ast.Node, path string) (string, bool) {
 
 // checkHTTPURL says, at node n, when s is not an http or https URL.
 func (d *decoder) checkHTTPURL(n ast.Node, path, s string) (string, bool) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		d.addf(n, path, "want an http:// or https:// URL, not %q", shakedown.RedactURL(s))
+	if _, err := endpoint.HTTPURL(s); err != nil {
+		d.addf(n, path, "%v", err)
 		return "", false
 	}
 	return s, true

@@ -266,6 +266,27 @@ func TestProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "addresses and headers that cannot be sent",
+			src: lines(append(append(head[:7:7], oneFault...), // 1-12
+				"load:", // 13
+				"  a: {url: 'http://127.0.0.1:99999/', rate: 1}",                                                       // 14
+				"  b: {url: 'http://:80/', rate: 1}",                                                                   // 15
+				"  c: {url: 'http://bob:${pw}@h/', rate: 1}",                                                           // 16
+				"  d: {url: 'http://h/', rate: 1, headers: {'Bad Header': x, X-A: \"a\\r\\nInjected: yes\", X-B: ok}}", // 17
+				"expect:", // 18
+				"  - {name: x, alert: {prometheus: 'http://127.0.0.1:0', name: A}, fires_within: 1m}", // 19
+			)...),
+			vars: map[string]string{"pw": "hunter2/xx"},
+			want: []at{
+				{14, 12, "load.a.url"},
+				{15, 12, "load.b.url"},
+				{16, 12, "load.c.url"},
+				{17, 44, `load.d.headers["Bad Header"]`},
+				{17, 66, "load.d.headers.X-A"},
+				{19, 35, "expect[0].alert.prometheus"},
+			},
+		},
+		{
 			name: "steady-state checks sampled too rarely for the recovery",
 			src: withFault(
 				"phases: {baseline: 500ms, recovery: 500ms}", // 16

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // httpClient follows no redirect: the API never answers with one, and a DELETE sent on to
@@ -26,8 +27,15 @@ var httpClient = &http.Client{
 // KindUnavailable.
 func call(ctx context.Context, method, addr string, body []byte, out any) error {
 	op := method + " " + shakedown.RedactURL(addr) // the API's URL may hold a password
+	if _, err := endpoint.HTTPURL(addr); err != nil {
+		return shakedown.Wrap(shakedown.KindInvalid, method, err) // it shows the URL, redacted
+	}
 	req, err := http.NewRequestWithContext(ctx, method, addr, bytes.NewReader(body))
 	if err != nil {
+		var ue *url.Error // it quotes the URL whole
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return shakedown.Wrap(shakedown.KindInvalid, op, err)
 	}
 	req.Header.Set("Content-Type", "application/json")

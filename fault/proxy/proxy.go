@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	engine "github.com/shakedown-dev/shakedown/proxy"
 )
 
@@ -61,7 +62,9 @@ type Target struct {
 	Name     string `json:"name,omitempty" doc:"daemon proxy: the proxy's name there"`
 }
 
-// Validate checks that exactly one of the two forms is given.
+// Validate checks that exactly one of the two forms is given, and its addresses: listen a
+// host:port to listen on, upstream one to connect to, api an http(s) URL (its scheme may be
+// left out).
 func (p *Target) Validate() error {
 	inline := p.Listen != "" || p.Upstream != ""
 	daemon := p.API != "" || p.Name != ""
@@ -75,7 +78,20 @@ func (p *Target) Validate() error {
 	case !inline && !daemon:
 		return shakedown.Errorf(shakedown.KindInvalid, "proxy target: give listen and upstream, or api and name")
 	}
-	return nil
+	// Each problem at its own field (a *shakedown.FieldError), an error of KindInvalid.
+	var errs []error
+	check := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, &shakedown.FieldError{Field: field, Index: -1, Err: err})
+		}
+	}
+	if inline {
+		check("listen", endpoint.Listen(p.Listen))
+		check("upstream", endpoint.Dial(p.Upstream))
+	} else {
+		check("api", checkAPI(p.API))
+	}
+	return errors.Join(errs...)
 }
 
 // inlineRef is the handle of a proxy the run started; the engine closes it at the end.
@@ -144,6 +160,19 @@ func proxyName(env shakedown.Env) string {
 		return "shakedown"
 	}
 	return "shakedown-" + env.RunID
+}
+
+// checkAPI checks a daemon's API address: an http(s) URL, or host:port when it has no
+// scheme (apiURL adds http://).
+func checkAPI(api string) error {
+	if strings.Contains(api, "://") {
+		_, err := endpoint.HTTPURL(api)
+		return err
+	}
+	if strings.Contains(api, "@") { // not quoted: it may hold a password
+		return shakedown.Errorf(shakedown.KindInvalid, "an API address with a user or password needs its scheme: http://user:password@host:port")
+	}
+	return endpoint.Dial(strings.TrimRight(api, "/"))
 }
 
 func apiURL(api string) string {

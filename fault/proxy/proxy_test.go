@@ -70,6 +70,14 @@ func TestTargetValidate(t *testing.T) {
 		{Target{API: "x"}, false},
 		{Target{Listen: "a:1", Upstream: "b:1", API: "c", Name: "d"}, false},
 		{Target{}, false},
+		{Target{Listen: "127.0.0.1:99999", Upstream: "127.0.0.1:1"}, false},
+		{Target{Listen: "garbage", Upstream: "127.0.0.1:1"}, false},
+		{Target{Listen: ":0", Upstream: "127.0.0.1:0"}, false},
+		{Target{Listen: ":0", Upstream: "cache:6379"}, true},
+		{Target{API: "not-a-url", Name: "db"}, false},
+		{Target{API: "127.0.0.1:8474", Name: "db"}, true},
+		{Target{API: "http://127.0.0.1:99999", Name: "db"}, false},
+		{Target{API: "bob:pw@127.0.0.1:8474", Name: "db"}, false},
 	}
 	for _, tt := range tests {
 		err := tt.p.Validate()
