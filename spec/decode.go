@@ -574,6 +574,12 @@ func (d *decoder) metricCheck(c *shakedown.Check, fs map[string]entry, metric en
 			d.addf(e.val, e.path, "%s is %s; metric %s is measured as %s", s, unitName(t.Unit), c.Metric, unitName(m.Unit()))
 			continue
 		}
+		if mok {
+			if err := t.InRange(m.Unit()); err != nil {
+				d.addf(e.val, e.path, "%v (metric %s)", err, c.Metric)
+				continue
+			}
+		}
 		if k == "min" {
 			c.Min = &t
 		} else {
