@@ -285,6 +285,31 @@ func TestToleranceInRange(t *testing.T) {
 	}
 }
 
+func TestFaultWindow(t *testing.T) {
+	const h, most = time.Hour, shakedown.MaxSchedule
+	for _, tc := range []struct {
+		after, delay, duration time.Duration
+		start, end             time.Duration
+		ok                     bool
+	}{
+		{0, 0, 0, 0, 0, true},
+		{2 * h, h, 3 * h, 3 * h, 6 * h, true},
+		{0, most, 0, most, most, true},
+		{0, most - h, h, most - h, most, true},
+		{0, most - h, 2 * h, most - h, most + 1, false},
+		{h, most, 0, most + 1, most + 1, false},
+		{0, 2000000 * h, 0, most + 1, most + 1, false},
+		{most + 1, 2000000 * h, time.Second, most + 1, most + 1, false},
+		{0, 1100000 * h, 1500000 * h, most + 1, most + 1, false},
+		{0, 1<<63 - 1, 1<<63 - 1, most + 1, most + 1, false},
+	} {
+		start, end, ok := shakedown.FaultWindow(tc.after, tc.delay, tc.duration)
+		if start != tc.start || end != tc.end || ok != tc.ok {
+			t.Errorf("FaultWindow(%v, %v, %v) = %v, %v, %v; want %v, %v, %v", tc.after, tc.delay, tc.duration, start, end, ok, tc.start, tc.end, tc.ok)
+		}
+	}
+}
+
 func TestNofM(t *testing.T) {
 	var w shakedown.NofM
 	if err := w.UnmarshalText([]byte("3 of 5")); err != nil || w != (shakedown.NofM{N: 3, M: 5}) {

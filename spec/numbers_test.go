@@ -68,6 +68,56 @@ func TestNumbers(t *testing.T) {
 	}
 }
 
+// TestSchedule: a fault's delay and duration, its after: chain counted, end within
+// shakedown.MaxSchedule of the inject phase's start, and a phase lasts at most as long; the
+// problem is at the delay or duration that goes past, once per chain.
+func TestSchedule(t *testing.T) {
+	type place struct {
+		line int    // of the faults, from 1
+		at   string // the text the problem points at, on that line
+		path string
+	}
+	for _, tc := range []struct {
+		name   string
+		faults []string
+		want   []place
+	}{
+		{"within", []string{
+			"  - {name: a, type: process.kill, target: web, delay: 400h, duration: 300h}",
+			"  - {name: b, type: process.kill, target: web, after: [a], delay: 300h, duration: 20h}",
+		}, nil},
+		{"wrapping", []string{
+			"  - {name: a, type: process.kill, target: web, delay: 2000000h}",
+			"  - {name: b, type: process.kill, target: web, after: [a], delay: 2000000h, duration: 1s}",
+			"  - {name: c, type: process.kill, target: web, duration: 1500000h, delay: 1100000h}",
+		}, []place{{1, "2000000h", "faults[0].delay"}, {3, "1100000h", "faults[2].delay"}}},
+		{"a chain", []string{
+			"  - {name: a, type: process.kill, target: web, delay: 400h, duration: 1s}",
+			"  - {name: b, type: process.kill, target: web, after: [a], delay: 300h, duration: 30h}",
+			"  - {name: c, type: process.kill, target: web, after: [a], delay: 400h}",
+		}, []place{{2, "30h", "faults[1].duration"}, {3, "400h", "faults[2].delay"}}},
+		{"a cycle", []string{
+			"  - {name: a, type: process.kill, target: web, after: [b], delay: 700h}",
+			"  - {name: b, type: process.kill, target: web, after: [a], delay: 700h}",
+		}, []place{{2, "a]", "faults[1].after[0]"}}},
+		{"phases", []string{
+			"  - {name: a, type: process.kill, target: web}",
+			"phases: {baseline: 721h, recovery: 720h}",
+		}, []place{{2, "721h", "phases.baseline"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []at
+			for _, p := range tc.want {
+				want = append(want, at{len(head) + 1 + p.line, strings.Index(tc.faults[p.line-1], p.at) + 1, p.path})
+			}
+			src := with(append([]string{"faults:"}, tc.faults...)...)
+			if diff := cmp.Diff(want, problemsOf(t, tc.name+".yaml", src, nil)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestJSONExponents: JSON's numbers with an exponent are numbers, where a whole number is
 // wanted too when their value is whole.
 func TestJSONExponents(t *testing.T) {
