@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -53,7 +52,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			if m[i+1] == "" {
 				continue
 			}
-			f, err := strconv.ParseFloat(m[i+1], 64)
+			f, err := ParseNumber(m[i+1])
 			if err != nil {
 				return 0, fmt.Errorf("invalid ISO-8601 duration %q", s)
 			}

@@ -209,6 +209,29 @@ type Closer interface {
 // a margin, or the margin alone for one-shot faults.
 func TTL(duration time.Duration) time.Duration { return duration + DefaultTTLMargin }
 
+// MaxSchedule is the longest a fault schedule may span: every fault ends, its delay and the
+// faults it comes after counted, within this of the inject phase's start; a baseline and a
+// recovery are each at most this long too. It keeps every sum of them far from where a
+// time.Duration wraps (292 years).
+const MaxSchedule = 30 * 24 * time.Hour
+
+// FaultWindow returns where a fault starts and ends, from the inject phase's start: delay
+// after after (the latest start of the faults it comes after), for duration. ok is false
+// when it starts or ends past MaxSchedule; start and end then stop just past it, never
+// wrapping.
+func FaultWindow(after, delay, duration time.Duration) (start, end time.Duration, ok bool) {
+	const past = MaxSchedule + 1
+	add := func(a, b time.Duration) time.Duration {
+		if a < 0 || b < 0 || a > MaxSchedule || b > MaxSchedule || a+b > MaxSchedule {
+			return past
+		}
+		return a + b
+	}
+	start = add(after, delay)
+	end = add(start, duration)
+	return start, end, end <= MaxSchedule
+}
+
 // FieldError is a problem with one field of a parameter set. A Validate method may return
 // several, joined with errors.Join, so that each is reported at its own field.
 type FieldError struct {

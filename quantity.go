@@ -1,11 +1,80 @@
 package shakedown
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// ErrNumber is what the errors of ParseNumber and ParseInteger wrap.
+var ErrNumber = errors.New("not a decimal number")
+
+// ParseNumber parses a finite decimal number: an optional sign, digits with an optional
+// decimal point, and an optional exponent ("12", "-0.5", ".5", "1.5e3", "1E-3"). It refuses
+// what strconv.ParseFloat takes beyond that — NaN, Inf, Infinity, hexadecimal floats,
+// underscores between digits — and a number too large for a float64. Every number a user
+// writes (in a file, a flag, a quantity such as 400ms or 2x baseline) is read by it.
+func ParseNumber(s string) (float64, error) {
+	if !isDecimal(s) {
+		return 0, fmt.Errorf("%q: %w", s, ErrNumber)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%q: %w (too large)", s, ErrNumber)
+	}
+	return f, nil
+}
+
+// ParseInteger parses a whole decimal number within int64: an optional sign and digits
+// ("42", "-7"), no exponent, no underscores, no base prefix (0x, 0o, 0b).
+func ParseInteger(s string) (int64, error) {
+	digits := strings.TrimLeft(s, "+-")
+	if len(s)-len(digits) > 1 || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("%q: %w", s, ErrNumber)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w (too large)", s, ErrNumber)
+	}
+	return n, nil
+}
+
+// isDecimal reports whether s is [+-] digits [. digits] [e [+-] digits], with at least one
+// digit before or after the point.
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	n := digits()
+	if i < len(s) && s[i] == '.' {
+		i++
+		n += digits()
+	}
+	if n == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
 
 // Rate is a number of events per second, written "50/s", "3000/m", "10/ms" is refused, or a
 // plain number per second.
@@ -47,7 +116,7 @@ func ParseRate(s string) (Rate, error) {
 			return 0, fmt.Errorf("invalid rate %q (want e.g. 50/s or 3000/m)", s)
 		}
 	}
-	f, err := strconv.ParseFloat(num, 64)
+	f, err := ParseNumber(num)
 	if err != nil {
 		return 0, fmt.Errorf("invalid rate %q (want e.g. 50/s or 3000/m)", s)
 	}
@@ -122,7 +191,7 @@ func ParseTolerance(s string) (Tolerance, error) {
 	switch {
 	case strings.HasSuffix(t, "baseline") && strings.Contains(t, "x"):
 		f := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.TrimSuffix(t, "baseline")), "x"))
-		v, err := strconv.ParseFloat(f, 64)
+		v, err := ParseNumber(f)
 		if err != nil || v < 0 {
 			return Tolerance{}, fmt.Errorf("invalid tolerance %q (want e.g. 2x baseline)", s)
 		}
@@ -160,9 +229,12 @@ func parseQuantity(t string) (Tolerance, error) {
 	case t == "":
 		return Tolerance{}, fmt.Errorf("empty value")
 	case strings.HasSuffix(t, "%"):
-		v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
+		v, err := ParseNumber(strings.TrimSpace(strings.TrimSuffix(t, "%")))
 		if err != nil {
-			return Tolerance{}, fmt.Errorf("bad percentage")
+			return Tolerance{}, fmt.Errorf("want a decimal number before %%")
+		}
+		if v < 0 || v > 100 {
+			return Tolerance{}, fmt.Errorf("a percentage lies from 0%% to 100%%")
 		}
 		return Tolerance{Value: v / 100, Unit: UnitFraction}, nil
 	case strings.Contains(t, "/"):
@@ -172,7 +244,7 @@ func parseQuantity(t string) (Tolerance, error) {
 		}
 		return Tolerance{Value: float64(r), Unit: UnitRate}, nil
 	}
-	if v, err := strconv.ParseFloat(t, 64); err == nil {
+	if v, err := ParseNumber(t); err == nil {
 		return Tolerance{Value: v, Unit: UnitNone}, nil
 	}
 	d, err := ParseDuration(t)
@@ -202,6 +274,27 @@ func (t Tolerance) Fits(m Unit) bool {
 		return true
 	}
 	return t.Unit.Fits(m)
+}
+
+// InRange says, when it is not, why the tolerance cannot bound a metric measured in m
+// whatever the baseline: a fraction (the errors of a load) lies in [0, 1], so an absolute bound
+// must too, and an offset from the baseline can move it by at most 1 (100%) either way. The
+// tolerance must fit m (Fits).
+func (t Tolerance) InRange(m Unit) error {
+	if m != UnitFraction || t.Relation == Factor {
+		return nil
+	}
+	lo := 0.0
+	if t.Relation == Offset {
+		lo = -1
+	}
+	if t.Value < lo || t.Value > 1 {
+		if t.Relation == Offset {
+			return fmt.Errorf("%s moves a fraction by more than 100%%", t.Text)
+		}
+		return fmt.Errorf("%s is not a fraction: write 0%% to 100%% or 0 to 1", t.Text)
+	}
+	return nil
 }
 
 // NofM is a flake-resistant window: a check breaks when at least N of its last M samples
@@ -240,7 +333,7 @@ func NumberAndUnit(s string) (float64, string, error) {
 	if i >= 0 {
 		num, unit = t[:i], strings.TrimSpace(t[i:])
 	}
-	f, err := strconv.ParseFloat(num, 64)
+	f, err := ParseNumber(num)
 	return f, unit, err
 }
 

@@ -72,7 +72,7 @@ func ParseSelection(text string) (Selection, error) {
 		}
 		return Selection{Mode: SelectCount, Count: n}, nil
 	default:
-		p, err := strconv.ParseFloat(m[2], 64)
+		p, err := ParseNumber(m[2])
 		if err != nil || p <= 0 || p > 100 {
 			return Selection{}, fmt.Errorf("invalid selection %q: percent must lie in (0, 100]", text)
 		}

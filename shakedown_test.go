@@ -168,9 +168,144 @@ func TestParseTolerance(t *testing.T) {
 				got.Fits(shakedown.UnitFraction), tc.fitsLatency, tc.fitsErr)
 		}
 	}
-	for _, bad := range []string{"", "fast", "x baseline", "baseline * 2", "baseline +", "%", "-2x baseline"} {
+	for _, bad := range []string{"", "fast", "x baseline", "baseline * 2", "baseline +", "%", "-2x baseline",
+		"NaN%", "Inf%", "nan", "+Inf", "Infinity", "NaNx baseline", "Infx baseline", "baseline + NaN%",
+		"baseline - Inf%", "1_0%", "0x1p-2", "0x10", "-5%", "150%", "baseline + 101%", "1_000ms", "NaNms", "NaN/s"} {
 		if _, err := shakedown.ParseTolerance(bad); err == nil {
 			t.Errorf("ParseTolerance(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"12", 12, true},
+		{"-0.5", -0.5, true},
+		{"+3", 3, true},
+		{".5", 0.5, true},
+		{"5.", 5, true},
+		{"1e3", 1000, true},
+		{"1E3", 1000, true},
+		{"15e-1", 1.5, true},
+		{"1.5e+3", 1500, true},
+		{"1e308", 1e308, true},
+		{"", 0, false},
+		{"NaN", 0, false},
+		{"nan", 0, false},
+		{"Inf", 0, false},
+		{"+Inf", 0, false},
+		{"-inf", 0, false},
+		{"Infinity", 0, false},
+		{"1_0", 0, false},
+		{"1_000.5", 0, false},
+		{"0x10", 0, false},
+		{"0x1p-2", 0, false},
+		{"1e400", 0, false},
+		{"-1e400", 0, false},
+		{"1e", 0, false},
+		{"e3", 0, false},
+		{".", 0, false},
+		{"+-1", 0, false},
+		{"1.2.3", 0, false},
+		{" 1", 0, false},
+		{"1 ", 0, false},
+	} {
+		got, err := shakedown.ParseNumber(tc.in)
+		if tc.ok && (err != nil || got != tc.want) {
+			t.Errorf("ParseNumber(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+		if !tc.ok && !errors.Is(err, shakedown.ErrNumber) {
+			t.Errorf("ParseNumber(%q) = %v, %v; want ErrNumber", tc.in, got, err)
+		}
+	}
+}
+
+func TestParseInteger(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"42", 42, true},
+		{"-7", -7, true},
+		{"+7", 7, true},
+		{"9223372036854775807", 1<<63 - 1, true},
+		{"9223372036854775808", 0, false},
+		{"0x10", 0, false},
+		{"0o17", 0, false},
+		{"1_000", 0, false},
+		{"1e3", 0, false},
+		{"1.0", 0, false},
+		{"", 0, false},
+		{"-", 0, false},
+		{"--1", 0, false},
+	} {
+		got, err := shakedown.ParseInteger(tc.in)
+		if tc.ok && (err != nil || got != tc.want) {
+			t.Errorf("ParseInteger(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+		if !tc.ok && !errors.Is(err, shakedown.ErrNumber) {
+			t.Errorf("ParseInteger(%q) = %v, %v; want ErrNumber", tc.in, got, err)
+		}
+	}
+}
+
+func TestToleranceInRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		unit shakedown.Unit
+		ok   bool
+	}{
+		{"1%", shakedown.UnitFraction, true},
+		{"100%", shakedown.UnitFraction, true},
+		{"0", shakedown.UnitFraction, true},
+		{"1", shakedown.UnitFraction, true},
+		{"1.5", shakedown.UnitFraction, false},
+		{"-0.1", shakedown.UnitFraction, false},
+		{"1e3", shakedown.UnitFraction, false},
+		{"baseline + 100%", shakedown.UnitFraction, true},
+		{"baseline - 0.5", shakedown.UnitFraction, true},
+		{"baseline + 2", shakedown.UnitFraction, false},
+		{"baseline - 1.5", shakedown.UnitFraction, false},
+		{"3x baseline", shakedown.UnitFraction, true},
+		{"-3", shakedown.UnitNone, true},
+		{"400ms", shakedown.UnitDuration, true},
+	} {
+		tol, err := shakedown.ParseTolerance(tc.in)
+		if err != nil {
+			t.Fatalf("ParseTolerance(%q): %v", tc.in, err)
+		}
+		if err := tol.InRange(tc.unit); (err == nil) != tc.ok {
+			t.Errorf("%q.InRange(%q) = %v, want ok %v", tc.in, tc.unit, err, tc.ok)
+		}
+	}
+}
+
+func TestFaultWindow(t *testing.T) {
+	const h, most = time.Hour, shakedown.MaxSchedule
+	for _, tc := range []struct {
+		after, delay, duration time.Duration
+		start, end             time.Duration
+		ok                     bool
+	}{
+		{0, 0, 0, 0, 0, true},
+		{2 * h, h, 3 * h, 3 * h, 6 * h, true},
+		{0, most, 0, most, most, true},
+		{0, most - h, h, most - h, most, true},
+		{0, most - h, 2 * h, most - h, most + 1, false},
+		{h, most, 0, most + 1, most + 1, false},
+		{0, 2000000 * h, 0, most + 1, most + 1, false},
+		{most + 1, 2000000 * h, time.Second, most + 1, most + 1, false},
+		{0, 1100000 * h, 1500000 * h, most + 1, most + 1, false},
+		{0, 1<<63 - 1, 1<<63 - 1, most + 1, most + 1, false},
+	} {
+		start, end, ok := shakedown.FaultWindow(tc.after, tc.delay, tc.duration)
+		if start != tc.start || end != tc.end || ok != tc.ok {
+			t.Errorf("FaultWindow(%v, %v, %v) = %v, %v, %v; want %v, %v, %v", tc.after, tc.delay, tc.duration, start, end, ok, tc.start, tc.end, tc.ok)
 		}
 	}
 }
@@ -310,7 +445,8 @@ func FuzzParseDuration(f *testing.F) {
 }
 
 func FuzzParseTolerance(f *testing.F) {
-	for _, s := range []string{"400ms", "1%", "2x baseline", "baseline + 50ms", "50/s", "0.01"} {
+	for _, s := range []string{"400ms", "1%", "2x baseline", "baseline + 50ms", "50/s", "0.01",
+		"NaN%", "Inf%", "+Inf", "Infinity", "NaNx baseline", "baseline - Inf%", "1_0%", "0x1p-2", "1e3", "150%", "-5%"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -318,12 +454,33 @@ func FuzzParseTolerance(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if math.IsNaN(tol.Bound(1)) {
-			t.Errorf("ParseTolerance(%q) bound is NaN", s)
+		if math.IsNaN(tol.Value) || math.IsInf(tol.Value, 0) || math.IsNaN(tol.Bound(1)) {
+			t.Errorf("ParseTolerance(%q) = %+v, not finite", s, tol)
+		}
+		if tol.Unit == shakedown.UnitFraction && (tol.Value < -1 || tol.Value > 1) {
+			t.Errorf("ParseTolerance(%q) = %+v, a percentage out of [0, 100]", s, tol)
 		}
 		again, err := shakedown.ParseTolerance(tol.Text)
 		if err != nil || again != tol {
 			t.Errorf("ParseTolerance(%q) does not round-trip: %+v vs %+v (%v)", s, tol, again, err)
+		}
+	})
+}
+
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"12", "-0.5", "1e3", "15e-1", "NaN", "Inf", "Infinity", "1_0", "0x10", "0x1p-2", "1e400", ".5", "5."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := shakedown.ParseNumber(s)
+		if err != nil {
+			return
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Errorf("ParseNumber(%q) = %v", s, v)
+		}
+		if strings.ContainsAny(s, "_xXpPnNiI \t") {
+			t.Errorf("ParseNumber(%q) = %v, want an error", s, v)
 		}
 	})
 }

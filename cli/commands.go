@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -363,7 +364,7 @@ func (a *app) proxyCommand() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.API, "api", "127.0.0.1:8474", "address of the HTTP API")
 	cmd.Flags().BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow an API address that is not loopback")
 	cmd.Flags().StringVar(&cfg.Config, "config", "", "a JSON file of proxies to create at start (as /populate takes)")
-	cmd.Flags().IntVar(&nice, "nice", 0, "run the daemon's threads at this nice value; below 0 (which needs root or CAP_SYS_NICE) its wake-ups go ahead of a busy host's other threads (default: as started)")
+	cmd.Flags().Var(intFlag[int]{v: &nice, lo: math.MinInt32, hi: math.MaxInt32}, "nice", "run the daemon's threads at this nice value; below 0 (which needs root or CAP_SYS_NICE) its wake-ups go ahead of a busy host's other threads (default: as started)")
 	return cmd
 }
 
@@ -391,7 +392,8 @@ func (a *app) loadCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&rate, "rate", "50/s", "requests per second (50/s, 3000/m)")
-	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to send")
+	duration = 10 * time.Second
+	cmd.Flags().Var(durationFlag{v: &duration}, "duration", "how long to send")
 	registerLoadFlags(cmd, &opts)
 	return cmd
 }
@@ -436,9 +438,10 @@ func registerLoadFlags(cmd *cobra.Command, opts *load.MainOptions) {
 	cmd.Flags().StringVar(&opts.Method, "method", "GET", "HTTP method")
 	cmd.Flags().StringArrayVarP(&headers, "header", "H", nil, "a request header, \"Name: value\" (repeatable)")
 	cmd.Flags().StringVar(&opts.Body, "body", "", "request body")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", shakedown.DefaultRequestTimeout, "per-request timeout")
+	opts.Timeout = shakedown.DefaultRequestTimeout
+	cmd.Flags().Var(durationFlag{v: &opts.Timeout}, "timeout", "per-request timeout")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "write the report as JSON")
-	cmd.Flags().IntVar(&opts.Workers, "workers", 0, "closed model: send as fast as this many workers can (ignores --rate)")
+	cmd.Flags().Var(intFlag[int]{v: &opts.Workers, lo: 0, hi: maxInt}, "workers", "closed model: send as fast as this many workers can (ignores --rate)")
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
 		for _, h := range headers {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,7 +112,8 @@ written by --json, history prune deletes old ones.`,
 	historyFlag(cmd, &dsnFlag, &stateDir)
 	cmd.Flags().StringVar(&branch, "branch", "", "only runs on this branch")
 	cmd.Flags().StringVar(&commit, "commit", "", "only runs of this commit (or commits beginning so)")
-	cmd.Flags().IntVar(&limit, "limit", history.DefaultLimit, "at most this many runs")
+	limit = history.DefaultLimit
+	cmd.Flags().Var(intFlag[int]{v: &limit, lo: 1, hi: maxInt}, "limit", "at most this many runs")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the runs as a JSON array")
 	cmd.AddCommand(a.historyImportCommand(), a.historyPruneCommand())
 	return cmd
@@ -402,7 +404,7 @@ that; with both, what either selects.`,
 		},
 	}
 	historyFlag(cmd, &dsnFlag, &stateDir)
-	cmd.Flags().IntVar(&keep, "keep", 0, "keep the newest N runs of each experiment")
-	cmd.Flags().DurationVar(&olderThan, "older-than", 0, "delete runs that started longer ago than this")
+	cmd.Flags().Var(intFlag[int]{v: &keep, lo: math.MinInt32, hi: maxInt}, "keep", "keep the newest N runs of each experiment")
+	cmd.Flags().Var(durationFlag{v: &olderThan, zero: true}, "older-than", "delete runs that started longer ago than this")
 	return cmd
 }

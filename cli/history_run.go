@@ -29,7 +29,8 @@ type historyRunFlags struct {
 func (f *historyRunFlags) register(cmd *cobra.Command) {
 	historyFlag(cmd, &f.dsn, nil)
 	cmd.Flags().StringArrayVar(&f.locks, "lock", nil, "take this lock in the history store before injecting anything, and hold it for the run (repeatable; as lock: in a file)")
-	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", history.DefaultLockTimeout, "how long to wait for a lock another run holds before giving up (exit 5)")
+	f.lockTimeout = history.DefaultLockTimeout
+	cmd.Flags().Var(durationFlag{v: &f.lockTimeout}, "lock-timeout", "how long to wait for a lock another run holds before giving up (exit 5)")
 }
 
 // runHistory is a suite's use of the history store: it records every run after its verdict,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,10 +74,10 @@ type runFlags struct {
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "fill ${key} in the files with value (key=value, repeatable)")
-	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for random target selection (0: pick one; the record keeps it)")
+	cmd.Flags().Var(intFlag[int64]{v: &f.seed, lo: math.MinInt64, hi: math.MaxInt64}, "seed", "seed for random target selection (0: pick one; the record keeps it)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", shakedown.DefaultStateDir, "where runs keep their journals")
-	cmd.Flags().IntVar(&f.maxTargets, "max-targets", 0, "refuse to touch more than this many instances of any target (0: no cap)")
-	cmd.Flags().Float64Var(&f.maxPercent, "max-percent", 0, "refuse to touch more than this percent of any target's instances (0: no cap)")
+	cmd.Flags().Var(intFlag[int]{v: &f.maxTargets, lo: 0, hi: maxInt}, "max-targets", "refuse to touch more than this many instances of any target (0: no cap)")
+	cmd.Flags().Var(numberFlag{v: &f.maxPercent, lo: 0, hi: 100}, "max-percent", "refuse to touch more than this percent of any target's instances (0: no cap)")
 }
 
 func (a *app) options(f *runFlags, exp *shakedown.Experiment) engine.Options {
@@ -366,7 +367,7 @@ written as xxxxx in every report and line printed.`,
 	cmd.Flags().StringVar(&jsonOut, "json", "", "write the run records as JSON to this file (a folder ending in /: one file per run)")
 	cmd.Flags().StringVar(&mdOut, "markdown", "", "write a Markdown summary to this file")
 	cmd.Flags().StringVar(&htmlOut, "html", "", "write an HTML report with charts to this file (one page, opens with no network)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "abort and revert a run that takes longer than this (0: no limit)")
+	cmd.Flags().Var(durationFlag{v: &timeout, zero: true}, "timeout", "abort and revert a run that takes longer than this (0: no limit)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "live progress: auto, tty (redrawn), plain (a line per event) or none")
 	return cmd
 }

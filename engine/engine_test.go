@@ -376,6 +376,16 @@ func TestErrors(t *testing.T) {
 			gone:    []string{a, b},
 		},
 		{
+			name: "a schedule past the longest",
+			exp: func() *shakedown.Experiment {
+				a := &shakedown.FaultSpec{Name: "a", Type: "file", Params: &fileParams{Path: a}, Delay: 2000000 * time.Hour}
+				b := &shakedown.FaultSpec{Name: "b", Type: "file", Params: &fileParams{Path: b}, Delay: 2000000 * time.Hour, Duration: time.Second, After: []string{"a"}}
+				return exp(a, b)
+			},
+			verdict: shakedown.VerdictInvalid,
+			gone:    []string{a, b},
+		},
+		{
 			name: "unknown fault type",
 			exp: func() *shakedown.Experiment {
 				return exp(&shakedown.FaultSpec{Name: "f", Type: "nope", Duration: time.Second})

@@ -204,8 +204,11 @@ func (s *setup) layout(exp *shakedown.Experiment, reg *shakedown.Registry) error
 			}
 			start = max(start, d.start)
 		}
-		n.start = start + n.spec.Delay
-		n.end = n.start + n.spec.Duration
+		var ok bool
+		if n.start, n.end, ok = shakedown.FaultWindow(start, n.spec.Delay, n.spec.Duration); !ok {
+			return shakedown.Errorf(shakedown.KindInvalid, "fault %s would end more than %s after the inject phase starts, past the longest a schedule may span",
+				n.spec.Name, shakedown.MaxSchedule)
+		}
 		state[n] = done
 		return nil
 	}

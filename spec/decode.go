@@ -137,7 +137,9 @@ func (d *decoder) phases(n ast.Node, path string, x *shakedown.Experiment) {
 		}
 		// Zero is allowed: a baseline of 0 injects at once (nothing is measured first), a
 		// recovery of 0 does not judge recovery.
-		if v, ok := d.duration(e.val, e.path); ok {
+		if v, ok := d.duration(e.val, e.path); ok && v > shakedown.MaxSchedule {
+			d.addf(e.val, e.path, "%s %s is longer than %s, the longest a phase may last", p.key, hours(v), hours(shakedown.MaxSchedule))
+		} else if ok {
 			*p.dst = v
 		}
 	}
@@ -574,6 +576,12 @@ func (d *decoder) metricCheck(c *shakedown.Check, fs map[string]entry, metric en
 			d.addf(e.val, e.path, "%s is %s; metric %s is measured as %s", s, unitName(t.Unit), c.Metric, unitName(m.Unit()))
 			continue
 		}
+		if mok {
+			if err := t.InRange(m.Unit()); err != nil {
+				d.addf(e.val, e.path, "%v (metric %s)", err, c.Metric)
+				continue
+			}
+		}
 		if k == "min" {
 			c.Min = &t
 		} else {
@@ -642,6 +650,7 @@ func (d *decoder) faults(sec entry, kinds map[string]string) []*shakedown.FaultS
 	seen := map[string]named{}
 	var out []*shakedown.FaultSpec
 	afters := make([][]faultRef, len(items))
+	timing := make([]faultTiming, len(items))
 	for i, it := range items {
 		ip := index(sec.path, i)
 		f := &shakedown.FaultSpec{Pos: d.pos(it)}
@@ -684,6 +693,7 @@ func (d *decoder) faults(sec entry, kinds map[string]string) []*shakedown.FaultS
 		}
 		switch {
 		case hasDur:
+			timing[i].duration = e
 			if v, ok := d.duration(e.val, e.path); ok {
 				if v <= 0 && (ft == nil || !ft.OneShot) {
 					d.addf(e.val, e.path, "duration must be longer than zero")
@@ -695,6 +705,7 @@ func (d *decoder) faults(sec entry, kinds map[string]string) []*shakedown.FaultS
 		}
 		if e, ok := fs["delay"]; ok {
 			f.Delay, _ = d.duration(e.val, e.path)
+			timing[i].delay = e
 		}
 		if e, ok := fs["after"]; ok {
 			refs, _ := d.seq(e.val, e.path)
@@ -713,8 +724,79 @@ func (d *decoder) faults(sec entry, kinds map[string]string) []*shakedown.FaultS
 			}
 		}
 	}
-	d.checkAfter(out, afters, seen)
+	if !d.checkAfter(out, afters, seen) {
+		d.schedule(out, timing)
+	}
 	return out
+}
+
+// faultTiming is where a fault's delay and duration are written, for schedule's problems.
+type faultTiming struct{ delay, duration entry }
+
+// schedule reports each fault that starts or ends past shakedown.MaxSchedule from the inject
+// phase's start, its delay and the faults it comes after counted, at the delay or duration
+// that takes it past. A fault after one past the bound already is not reported again. The
+// faults form no cycle.
+func (d *decoder) schedule(faults []*shakedown.FaultSpec, at []faultTiming) {
+	idx := map[string]int{}
+	for i, f := range faults {
+		if _, dup := idx[f.Name]; !dup && f.Name != "" {
+			idx[f.Name] = i
+		}
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := make([]int, len(faults))
+	start := make([]time.Duration, len(faults))
+	var visit func(i int) time.Duration
+	visit = func(i int) time.Duration {
+		if state[i] != unseen {
+			return start[i]
+		}
+		state[i] = visiting
+		f := faults[i]
+		var after time.Duration
+		for _, name := range f.After {
+			if j, ok := idx[name]; ok {
+				after = max(after, visit(j))
+			}
+		}
+		s, _, ok := shakedown.FaultWindow(after, f.Delay, f.Duration)
+		start[i], state[i] = s, done
+		switch span := hours(shakedown.MaxSchedule); {
+		case ok || after > shakedown.MaxSchedule:
+		case s > shakedown.MaxSchedule:
+			e, chain := at[i].delay, ""
+			if after > 0 {
+				chain = " (after the faults it comes after, which start at " + hours(after) + ")"
+			}
+			d.addf(e.val, e.path, "delay %s starts fault %s%s more than %s after the inject phase starts, the longest a fault schedule may span",
+				hours(f.Delay), f.Name, chain, span)
+		default:
+			e := at[i].duration
+			d.addf(e.val, e.path, "duration %s ends fault %s more than %s after the inject phase starts (it starts at %s), the longest a fault schedule may span",
+				hours(f.Duration), f.Name, span, hours(s))
+		}
+		return s
+	}
+	for i := range faults {
+		visit(i)
+	}
+}
+
+// hours writes a duration as a file would: 720h, 1h30m, 2s.
+func hours(v time.Duration) string {
+	s := v.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (d *decoder) faultTarget(f *shakedown.FaultSpec, ft *shakedown.FaultType, fs map[string]entry, item ast.Node, path string, kinds map[string]string) {
@@ -771,8 +853,8 @@ func orNoneDeclared(names []string) string {
 }
 
 // checkAfter reports after: entries that name no fault or the fault itself, and every cycle
-// of the fault graph, at the entry that closes it.
-func (d *decoder) checkAfter(faults []*shakedown.FaultSpec, afters [][]faultRef, seen map[string]named) {
+// of the fault graph, at the entry that closes it. It says whether there is a cycle.
+func (d *decoder) checkAfter(faults []*shakedown.FaultSpec, afters [][]faultRef, seen map[string]named) (cycle bool) {
 	idx := map[string]int{}
 	for i, f := range faults {
 		if _, dup := idx[f.Name]; !dup && f.Name != "" {
@@ -819,6 +901,7 @@ func (d *decoder) checkAfter(faults []*shakedown.FaultSpec, afters [][]faultRef,
 				names = append(names, faults[j].Name)
 				r := refs[i][k]
 				d.addf(r.node, r.path, "after: forms a cycle: %s", strings.Join(names, " → "))
+				cycle = true
 			}
 		}
 		stack = stack[:len(stack)-1]
@@ -829,6 +912,7 @@ func (d *decoder) checkAfter(faults []*shakedown.FaultSpec, afters [][]faultRef,
 			visit(i)
 		}
 	}
+	return cycle
 }
 
 var (

@@ -25,6 +25,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(withFault("gate: {min_runs: 3, tolerance: '${m}', floors: {ms: 1, ratio: 0.5}, ignore: ['*.errors during inject']}")))
 	f.Add([]byte(withFault("load: {x: {url: 'http://bob:hunter2/xx@h:99999/', rate: 1, headers: {'Bad Header': x, X-A: \"a\\r\\nB: c\"}}}")))
 	f.Add([]byte(withFault("expect: [{name: x, alert: {prometheus: 'http://:0', name: A}, fires_within: 1m}]")))
+	for _, v := range []string{"'NaN%'", "Inf%", "+Inf", "NaNx baseline", "baseline - Inf%", "1_0%", "-5%", "150%", "1e3", "'1e3'", "0x1p-2"} {
+		f.Add([]byte(withFault("steady_state: [{name: a, metric: shop.errors, max: " + v + "}]")))
+	}
+	f.Add([]byte(`{"version": 1e0, "name": "t", "blast_radius": {"max_targets": 1E1, "max_percent": 15e-1}, "faults": [{"name": "f", "type": "exec", "delay": "2000000h"}]}`))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("version: 1\nfaults:\n  - <<: [*x, *y]\n"))
 	f.Add([]byte(""))

@@ -1,9 +1,7 @@
 package spec
 
 import (
-	"math"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -91,8 +89,8 @@ func (d *decoder) share(n ast.Node, p string) (float64, bool) {
 		return 0, false
 	}
 	num, pct := strings.CutSuffix(strings.TrimSpace(t), "%")
-	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+	v, err := shakedown.ParseNumber(strings.TrimSpace(num))
+	if err != nil {
 		d.addf(r, p, "want a percentage (20%%) or a number (0.2), not %q", t)
 		return 0, false
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/endpoint"
@@ -197,11 +199,44 @@ func (d *decoder) parse(src []byte) ast.Node {
 	if !d.depthOK(body, 0) {
 		return nil
 	}
+	body = numbers(body)
 	d.collectAnchors(body, 0)
 	if !d.expansion(body, nodes, len(src)) {
 		return nil
 	}
 	return body
+}
+
+// numbers returns n with every plain scalar that is a decimal number (ParseNumber) made a
+// number node, as YAML 1.2 and JSON read it: goccy/go-yaml leaves an exponent without a
+// point (1e3, 15E-1) a string. A quoted "1e3", and one tagged !!str, stay strings; keys are
+// left as they are. depthOK has bounded how deep n goes.
+func numbers(n ast.Node) ast.Node {
+	switch m := n.(type) {
+	case *ast.StringNode:
+		if m.Token != nil && m.Token.Type == token.StringType {
+			if f, err := shakedown.ParseNumber(m.Value); err == nil && m.Value == m.Token.Value {
+				return &ast.FloatNode{BaseNode: m.BaseNode, Token: m.Token, Value: f}
+			}
+		}
+	case *ast.AnchorNode:
+		m.Value = numbers(m.Value)
+	case *ast.TagNode:
+		if m.Start == nil || m.Start.Value != "!!str" {
+			m.Value = numbers(m.Value)
+		}
+	case *ast.MappingNode:
+		for _, v := range m.Values {
+			numbers(v)
+		}
+	case *ast.MappingValueNode:
+		m.Value = numbers(m.Value)
+	case *ast.SequenceNode:
+		for i, v := range m.Values {
+			m.Values[i] = numbers(v)
+		}
+	}
+	return n
 }
 
 func (d *decoder) collectAnchors(n ast.Node, depth int) {
@@ -529,7 +564,7 @@ func (d *decoder) duration(n ast.Node, path string) (time.Duration, bool) {
 	case nil:
 		return 0, false
 	case *ast.IntegerNode, *ast.FloatNode:
-		if f, err := strconv.ParseFloat(strings.ReplaceAll(m.GetToken().Value, "_", ""), 64); err == nil && f == 0 {
+		if f, err := shakedown.ParseNumber(m.GetToken().Value); err == nil && f == 0 {
 			return 0, true
 		}
 		if iv, ok := m.(*ast.IntegerNode); ok && fmt.Sprint(iv.Value) == "0" {
@@ -553,78 +588,65 @@ func (d *decoder) duration(n ast.Node, path string) (time.Duration, bool) {
 	return v, true
 }
 
-// integer reads a whole number; a string holding ${vars} is accepted once filled in.
-func (d *decoder) integer(n ast.Node, path string) (int64, bool) {
-	n = d.resolve(n, path)
+// numeral returns the text of a number node, or of a string holding ${vars} once they are
+// filled in, for ParseNumber or ParseInteger; want says what the field wants, for messages.
+func (d *decoder) numeral(n ast.Node, path, want string) (string, bool) {
 	switch m := n.(type) {
 	case nil:
-		return 0, false
-	case *ast.IntegerNode:
-		switch v := m.Value.(type) {
-		case int64:
-			return v, true
-		case uint64:
-			if v <= 1<<63-1 {
-				return int64(v), true
-			}
-		}
-		d.addf(n, path, "number %s is too large", m.GetToken().Value)
-		return 0, false
+		return "", false
+	case *ast.IntegerNode, *ast.FloatNode:
+		return m.GetToken().Value, true
 	case *ast.StringNode:
 		if strings.Contains(m.Value, "${") {
 			s, ok := d.str(n, path)
-			if !ok {
-				return 0, false
-			}
-			v, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64)
-			if err != nil {
-				d.addf(n, path, "want a whole number, not %q", s)
-				return 0, false
-			}
-			return v, true
+			return strings.TrimSpace(s), ok
 		}
+	case *ast.InfinityNode, *ast.NanNode:
+		d.addf(n, path, "want a finite number, not %s", n.GetToken().Value)
+		return "", false
 	}
-	d.addf(n, path, "want a whole number, not %s", kindName(n))
+	d.addf(n, path, "want %s, not %s", want, kindName(n))
+	return "", false
+}
+
+// integer reads a whole number, written in decimal digits or as a number whose value is
+// whole (1e3, 2.0: JSON Schema's integers); a string holding ${vars} is accepted once filled in.
+func (d *decoder) integer(n ast.Node, path string) (int64, bool) {
+	n = d.resolve(n, path)
+	s, ok := d.numeral(n, path, "a whole number")
+	if !ok {
+		return 0, false
+	}
+	if v, err := shakedown.ParseInteger(s); err == nil {
+		return v, true
+	}
+	f, err := shakedown.ParseNumber(s)
+	switch {
+	case err != nil:
+		d.addf(n, path, "want a whole number in decimal digits, not %q", s)
+	case f != math.Trunc(f):
+		d.addf(n, path, "want a whole number, not %s", s)
+	case math.Abs(f) > 1<<53:
+		d.addf(n, path, "number %s is too large", s)
+	default:
+		return int64(f), true
+	}
 	return 0, false
 }
 
-// number reads a finite number; a string holding ${vars} is accepted once filled in.
+// number reads a finite decimal number; a string holding ${vars} is accepted once filled in.
 func (d *decoder) number(n ast.Node, path string) (float64, bool) {
 	n = d.resolve(n, path)
-	switch m := n.(type) {
-	case nil:
+	s, ok := d.numeral(n, path, "a number")
+	if !ok {
 		return 0, false
-	case *ast.IntegerNode:
-		switch v := m.Value.(type) {
-		case int64:
-			return float64(v), true
-		case uint64:
-			return float64(v), true
-		}
-	case *ast.FloatNode:
-		return m.Value, true
-	case *ast.StringNode:
-		if strings.Contains(m.Value, "${") {
-			s, ok := d.str(n, path)
-			if !ok {
-				return 0, false
-			}
-			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil || v != v || v > 1e308 || v < -1e308 {
-				d.addf(n, path, "want a number, not %q", s)
-				return 0, false
-			}
-			return v, true
-		}
 	}
-	if _, ok := n.(*ast.InfinityNode); ok {
-		d.addf(n, path, "want a finite number, not %s", n.GetToken().Value)
-	} else if _, ok := n.(*ast.NanNode); ok {
-		d.addf(n, path, "want a finite number, not %s", n.GetToken().Value)
-	} else {
-		d.addf(n, path, "want a number, not %s", kindName(n))
+	v, err := shakedown.ParseNumber(s)
+	if err != nil {
+		d.addf(n, path, "want a decimal number, not %q", s)
+		return 0, false
 	}
-	return 0, false
+	return v, true
 }
 
 // boolean reads true or false; a string holding ${vars} is accepted once filled in.

@@ -2,10 +2,8 @@ package chaostoolkit
 
 import (
 	"fmt"
-	"math"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -145,8 +143,8 @@ func (r *reader) seconds(v spec.Value) (time.Duration, bool) {
 		return 0, false
 	}
 	s, _ := v.String()
-	f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
-	if err != nil || math.IsNaN(f) || f < 0 || f > 365*24*3600 {
+	f, err := shakedown.ParseNumber(s)
+	if err != nil || f < 0 || f > 365*24*3600 {
 		r.addf(v, "want a number of seconds from 0 to a year, not %s", s)
 		return 0, false
 	}

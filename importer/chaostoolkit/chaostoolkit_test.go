@@ -90,6 +90,22 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestExponentNumbers: a number written with an exponent and no point (1e3, as Python's
+// json writes large floats) is a number of seconds.
+func TestExponentNumbers(t *testing.T) {
+	for _, c := range []struct{ after, want string }{{"1e3", "16m40s"}, {"1E3", "16m40s"}, {"15e-1", "1.5s"}} {
+		text := `{"title": "t", "method": [{"type": "action", "name": "a", "pauses": {"after": ` + c.after + `}, "provider": {"type": "process", "path": "true"}}]}`
+		res, err := chaostoolkit.Import("x.json", []byte(text))
+		if err != nil {
+			t.Errorf("after %s: %v", c.after, err)
+			continue
+		}
+		if !strings.Contains(string(res.YAML), "duration: "+c.want) {
+			t.Errorf("after %s: want duration %s in\n%s", c.after, c.want, res.YAML)
+		}
+	}
+}
+
 // TestProblems checks that bad input gives every problem, each at its position, and nothing
 // else.
 func TestProblems(t *testing.T) {
@@ -117,6 +133,10 @@ func TestProblems(t *testing.T) {
 			[]string{"x.yaml:4:39: method[0].provider", "x.yaml:5:169: method[1].provider.arguments.colour"}},
 		{"bad ref and pause", "x.yaml", "title: t\nmethod:\n  - {ref: nothing}\n  - {type: action, name: a, pauses: {after: soon}, provider: {type: process, path: \"true\"}}\n",
 			[]string{"x.yaml:3:11: method[0].ref", "x.yaml:4:45: method[1].pauses.after"}},
+		{"pauses not decimal", "x.yaml", "title: t\nmethod:\n  - {type: action, name: a, pauses: {after: 1_000, before: 0x10}, provider: {type: process, path: \"true\"}}\n",
+			[]string{"x.yaml:3:45: method[0].pauses.after", "x.yaml:3:60: method[0].pauses.before"}},
+		{"status not decimal", "x.yaml", "title: t\nsteady-state-hypothesis: {title: h, probes: [{type: probe, name: p, tolerance: 0x20, provider: {type: process, path: \"true\"}}]}\nmethod: [{type: action, name: a, provider: {type: process, path: \"true\"}}]\n",
+			[]string{"x.yaml:2:80: steady-state-hypothesis.probes[0].tolerance"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package chaostoolkit
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -151,8 +152,8 @@ func (r *reader) integers(t tolerance, items []spec.Value) (tolerance, bool) {
 
 func (r *reader) integer(v spec.Value) (int, bool) {
 	s, _ := v.String()
-	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 32)
-	if err != nil {
+	n, err := shakedown.ParseInteger(s)
+	if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
 		r.addf(v, "want a whole number, not %s", s)
 		return 0, false
 	}

@@ -133,7 +133,7 @@ func (p *params) number(name string, lo, hi float64) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	f, err := shakedown.ParseNumber(strings.TrimSpace(s))
 	if err != nil || f < lo || f > hi {
 		p.r.addf(v.pos, join(p.path, name), "want a number from %g to %g, not %q", lo, hi, s)
 		return "", false
@@ -548,7 +548,7 @@ func splitSize(s string) (float64, string) {
 	if i <= 0 {
 		return 0, ""
 	}
-	n, err := strconv.ParseFloat(s[:i], 64)
+	n, err := shakedown.ParseNumber(s[:i])
 	unit := s[i:]
 	switch unit {
 	case "kib", "mib", "gib", "kb", "mb", "gb", "k", "m", "g":
