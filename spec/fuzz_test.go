@@ -38,6 +38,7 @@ func FuzzLoad(f *testing.F) {
 		"a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nd: [*c, *c, *c]\n",
 		"m: &m {a: 1}\nn: &n [{<<: *m}, {<<: *m}]\no: [{<<: *n}]\n",
 		withFault("description: ${m}${m}${m}"),
+		withFault("description: " + strings.Repeat("${m}", 5000)),
 		"\t[\n\t\t[\n",
 	} {
 		f.Add([]byte(s))

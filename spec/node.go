@@ -452,27 +452,35 @@ func (d *decoder) str(n ast.Node, path string) (string, bool) {
 }
 
 // expand fills the ${vars} of s, found at node n. The text they add counts towards
-// MaxFileSize, as the text aliases stand for does.
+// MaxFileSize, as the text aliases stand for does: the file's whole expansion shares one
+// budget, expanding stops where it runs out, and the problem is recorded once.
 func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
-	out, err := expandVars(s, d.vars)
+	if d.sizeSaid && strings.Contains(s, "${") {
+		return "", false
+	}
+	out, err := expandVars(s, d.vars, MaxFileSize-d.size+len(s))
+	if errors.Is(err, errExpandedTooLarge) {
+		d.sizeSaid = true
+		d.addf(n, path, "variables expand the file to more than %s, the most %s file may hold", userfile.Size(MaxFileSize), d.article())
+		return "", false
+	}
 	if err != nil {
 		d.addf(n, path, "%v", err)
 		return "", false
 	}
-	if d.size += max(len(out)-len(s), 0); d.size > MaxFileSize {
-		if !d.sizeSaid {
-			d.sizeSaid = true
-			d.addf(n, path, "variables expand the file to more than %s, the most %s file may hold", userfile.Size(MaxFileSize), d.article())
-		}
-		return "", false
-	}
+	d.size += max(len(out)-len(s), 0)
 	return out, true
 }
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
-// expandVars replaces each ${key} of s by vars[key]; "$${" stands for a literal "${".
-func expandVars(s string, vars map[string]string) (string, error) {
+// errExpandedTooLarge is expandVars's answer when the text would grow past its limit.
+var errExpandedTooLarge = errors.New("expanded text too large")
+
+// expandVars replaces each ${key} of s by vars[key]; "$${" stands for a literal "${". It
+// returns errExpandedTooLarge, having built no more than limit bytes, when the result would be
+// longer than limit.
+func expandVars(s string, vars map[string]string, limit int) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
 	}
@@ -495,6 +503,9 @@ func expandVars(s string, vars map[string]string) (string, error) {
 			v, ok := vars[key]
 			if !ok {
 				unset = append(unset, key)
+			}
+			if b.Len()+len(v) > limit {
+				return "", errExpandedTooLarge
 			}
 			b.WriteString(v)
 			i += j + 1
