@@ -322,12 +322,16 @@ func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
 		d.addf(n, path, "want a mapping, not %s", kindName(n))
 		return nil, false
 	}
+	// Each key is read once: reading it records its problem, if it has one.
 	explicit := map[string]ast.Node{}
-	for _, mv := range m.Values {
+	keys := make([]string, len(m.Values))
+	good := make([]bool, len(m.Values))
+	for i, mv := range m.Values {
 		if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
 			continue
 		}
-		if k, ok := d.keyText(mv.Key, path); ok {
+		if keys[i], good[i] = d.keyText(mv.Key, path); good[i] {
+			k := keys[i]
 			if first, dup := explicit[k]; dup {
 				d.addf(mv.Key, child(path, k), "duplicate key %q (first at line %d)", k, d.pos(first).Line)
 				continue
@@ -336,7 +340,7 @@ func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, mv := range m.Values {
+	for i, mv := range m.Values {
 		if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
 			for _, e := range d.merged(mv.Value, path) {
 				if _, over := explicit[e.key]; !over && !seen[e.key] {
@@ -346,8 +350,8 @@ func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
 			}
 			continue
 		}
-		k, ok := d.keyText(mv.Key, path)
-		if !ok || explicit[k] != mv.Key {
+		k := keys[i]
+		if !good[i] || explicit[k] != mv.Key {
 			continue
 		}
 		val := mv.Value

@@ -184,6 +184,12 @@ func TestProblems(t *testing.T) {
 			want: []at{{17, 1, ""}},
 		},
 		{
+			// A bad key is one problem, wherever its mapping is.
+			name: "keys that are no strings",
+			src:  withFault("labels: {~: x}", "~: y", "blast_radius: {~: z}"),
+			want: []at{{16, 10, "labels"}, {17, 1, ""}, {18, 16, "blast_radius"}},
+		},
+		{
 			name: "top level",
 			src: lines(
 				"version: 2",  // 1
