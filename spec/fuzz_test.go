@@ -40,6 +40,9 @@ func FuzzLoad(f *testing.F) {
 		withFault("description: ${m}${m}${m}"),
 		withFault("description: " + strings.Repeat("${m}", 5000)),
 		"\t[\n\t\t[\n",
+		"\ufeff" + withFault("description: !!str x"),
+		withFault("labels: {a: !!binary dA==, b: !foo x, c: !!str 1}", "description: !<tag:yaml.org,2002:str> x"),
+		withFault("  - {name: g, type: exec, duration: 1s, with: {inject: [x, ~, null]}}"),
 	} {
 		f.Add([]byte(s))
 	}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -158,6 +159,9 @@ func (d *decoder) parse(src []byte) ast.Node {
 		d.tooLarge(src)
 		return nil
 	}
+	// YAML (and JSON read as YAML) may start with a byte order mark; it is no part of the
+	// text, and columns on the first line are counted after it, as an editor shows them.
+	src = bytes.TrimPrefix(src, []byte("\ufeff"))
 	tks := lexer.Tokenize(string(src))
 	nodes, ok := d.guard(tks)
 	if !ok {
@@ -240,6 +244,9 @@ func (d *decoder) resolve(n ast.Node, path string) ast.Node {
 		case *ast.AnchorNode:
 			n = m.Value
 		case *ast.TagNode:
+			if !d.plainTag(m, path) {
+				return nil
+			}
 			n = m.Value
 		case *ast.AliasNode:
 			name := ""
@@ -266,6 +273,76 @@ func (d *decoder) resolve(n ast.Node, path string) ast.Node {
 			return n
 		}
 	}
+}
+
+// coreTags are the tags a file may carry, each with the kinds of value it agrees with: they
+// say what the value is already, so the decoder may ignore them. Any other tag (!!binary,
+// !!timestamp, !!set, a local !tag) would change the value or ask for a type shakedown does
+// not have, and a tag that disagrees with its value (!!str 123) would ask for a conversion
+// the decoder does not make: both are refused rather than dropped.
+var coreTags = map[string]func(ast.Node) bool{
+	"str": func(n ast.Node) bool {
+		_, s := n.(*ast.StringNode)
+		_, l := n.(*ast.LiteralNode)
+		return s || l
+	},
+	"int": func(n ast.Node) bool { _, ok := n.(*ast.IntegerNode); return ok },
+	"float": func(n ast.Node) bool {
+		switch n.(type) {
+		case *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+			return true
+		}
+		return false
+	},
+	"bool": func(n ast.Node) bool { _, ok := n.(*ast.BoolNode); return ok },
+	"null": func(n ast.Node) bool { _, ok := n.(*ast.NullNode); return ok },
+	"map":  func(n ast.Node) bool { _, ok := n.(*ast.MappingNode); return ok },
+	"seq":  func(n ast.Node) bool { _, ok := n.(*ast.SequenceNode); return ok },
+}
+
+// plainTag says whether tag m is one of coreTags, on a value of its kind; it records a
+// problem when it is not.
+func (d *decoder) plainTag(m *ast.TagNode, path string) bool {
+	if err := CheckTag(m); err != nil {
+		d.addf(m, path, "%v", err)
+		return false
+	}
+	return true
+}
+
+// CheckTag returns an error saying why when YAML tag m is not one shakedown may look through:
+// one of the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map, on a value of
+// the kind it names. Other tags would change the value or ask for a type or a conversion that
+// shakedown does not make, so a reader refuses them rather than drop them.
+func CheckTag(m *ast.TagNode) error {
+	tag := ""
+	if m.Start != nil {
+		tag = m.Start.Value
+	}
+	name, ok := strings.CutPrefix(tag, "!!")
+	if !ok {
+		name, ok = strings.CutPrefix(tag, "!<tag:yaml.org,2002:")
+		name, ok = strings.CutSuffix(name, ">")
+	}
+	agrees, core := coreTags[name]
+	if !ok || !core {
+		return fmt.Errorf("tag %s is not supported: only !!str, !!int, !!float, !!bool, !!null, !!seq and !!map, on a value of that kind", tag)
+	}
+	v := m.Value
+	for {
+		a, ok := v.(*ast.AnchorNode)
+		if !ok {
+			break
+		}
+		v = a.Value
+	}
+	if v == nil {
+		v = ast.Null(m.GetToken())
+	}
+	if !agrees(v) {
+		return fmt.Errorf("tag %s does not match the value, %s: shakedown converts no value; remove the tag", tag, kindName(v))
+	}
+	return nil
 }
 
 func isNull(n ast.Node) bool {

@@ -29,6 +29,7 @@ func FuzzImport(f *testing.F) {
 		`{"title": "t", "steady-state-hypothesis": {"title": "h", "probes": [{"type": "probe", "name": "p", "tolerance": {"type": "range", "range": [0, 1], "target": "status"}, "provider": {"type": "process", "path": "true"}}]}, "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "http://127.0.0.1:1/?a=b", "method": "post", "arguments": {"x": 1}}, "background": true, "pauses": {"before": 1.5}}], "rollbacks": [{"type": "action", "name": "r", "provider": {"type": "process", "path": "true"}}, {"type": "action", "name": "s", "provider": {"type": "process", "path": "false"}}]}`,
 		"title: t\nmethod:\n  - {type: action, name: a, provider: {type: python, module: chaostoxi.toxic.actions, func: create_toxic, arguments: {for_proxy: p, toxic_name: t, toxic_type: reset_peer, attributes: {timeout: 5}}}}\nconfiguration: {toxiproxy_host: h}\n",
 		"a: &x [*x]\n", "title: ${x\nmethod: []\n",
+		"\ufeff{\"title\": \"t\", \"method\": []}", "title: !!binary dA==\nmethod: !!seq []\n",
 	} {
 		f.Add([]byte(s))
 	}
