@@ -343,6 +343,7 @@ func TestNewRefuses(t *testing.T) {
 		{"negative rate", shakedown.LoadSpec{URL: "http://x/", Rate: -1}, Options{}},
 		{"negative ramp", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Ramp: -1}, Options{}},
 		{"negative workers", shakedown.LoadSpec{URL: "http://x/"}, Options{Workers: -1}},
+		{"too many workers", shakedown.LoadSpec{URL: "http://x/"}, Options{Workers: MaxWorkers + 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
