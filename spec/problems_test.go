@@ -424,6 +424,7 @@ func TestProblems(t *testing.T) {
 				"  - {name: f}", // 22
 				"  - {name: g, tcp: {}, recovers_within: 0}",                                           // 23
 				"  - {name: h, alert: {prometheus: 'http://p', name: A, for: 1}, resolves_within: 10}", // 24
+				"  - {name: i, alert: {prometheus: 'http://p', name: ' '}, fires_within: 1m}",          // 25
 			),
 			want: []at{
 				{17, 47, "expect[0].alert.alertmanager"},
@@ -440,6 +441,7 @@ func TestProblems(t *testing.T) {
 				{23, 41, "expect[6].recovers_within"},
 				{24, 56, "expect[7].alert.for"},
 				{24, 82, "expect[7].resolves_within"},
+				{25, 53, "expect[8].alert.name"},
 			},
 		},
 		{
