@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	experimentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	experimentName = shakedown.ExperimentName
 	// Target and fault names end up in the names of what adapters create; load names end
 	// up in metric names, where a dot would be ambiguous.
 	targetName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
