@@ -302,9 +302,17 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 		against = fmt.Sprintf("the median of %d passing run%s on %s", len(c.ReferenceRuns), words.Plural(len(c.ReferenceRuns)), c.Reference)
 		head = "reference"
 	}
-	fmt.Fprintf(&b, "%s: run %s against %s\n\n", c.Experiment, c.Run, against)
+	// The runs come from the history, which anyone may have written: what it says is shown,
+	// never acted on.
+	p := shakedown.Printable
+	fmt.Fprintf(&b, "%s: run %s against %s\n\n", p(c.Experiment), p(c.Run.String()), p(against))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	row := func(cells ...string) {
+		for i, c := range cells {
+			cells[i] = p(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
 	if c.Reference != "" {
 		row("figure", "this run", head, "change", "p", "judgement")
 	} else {
@@ -346,7 +354,7 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 	}
 	tw.Flush()
 	if c.Note != "" {
-		fmt.Fprintf(&b, "\n%s\n", c.Note)
+		fmt.Fprintf(&b, "\n%s\n", p(c.Note))
 	}
 	_, err := fmt.Fprint(w, b.String())
 	if err != nil {

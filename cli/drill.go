@@ -14,8 +14,10 @@ import (
 	"github.com/shakedown-dev/shakedown/dashboard"
 	"github.com/shakedown-dev/shakedown/drill"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 	"github.com/shakedown-dev/shakedown/internal/words"
 	"github.com/shakedown-dev/shakedown/report"
+	"github.com/shakedown-dev/shakedown/spec"
 )
 
 // drillFlag registers serve's --schedule and says what it does in serve's help.
@@ -168,10 +170,19 @@ func (a *app) runDrill(ctx context.Context, d *drill.Drill, o drillOptions, star
 
 // drillExperiments reads the experiment files of drill d, printing their problems.
 func (a *app) drillExperiments(ctx context.Context, d *drill.Drill) ([]*shakedown.Experiment, error) {
-	files, err := experimentFiles([]string{d.Experiments})
-	if err != nil {
-		a.printProblems(d.Pos.String(), err)
-		return nil, err
+	files, bad := experimentFiles([]string{d.Experiments})
+	for _, f := range files {
+		// The schedule names the file: one that is no regular file is the schedule's
+		// problem, said where the schedule names it.
+		if err := userfile.Check(f, spec.MaxFileSize); errors.Is(err, userfile.ErrNotRegular) {
+			bad = append(bad, argProblem{f, shakedown.Wrap(shakedown.KindInvalid, "", unwrapPathError(err))})
+		}
+	}
+	if len(bad) > 0 {
+		for _, b := range bad {
+			a.printProblems(d.Pos.String(), fmt.Errorf("%s: %w", b.arg, b.err))
+		}
+		return nil, shakedown.Wrap(shakedown.KindInvalid, "", bad[0].err)
 	}
 	exps, err := a.loadAll(ctx, files, nil)
 	if errors.As(err, new(exitError)) {

@@ -29,13 +29,16 @@ func parseVars(kvs []string) (map[string]string, error) {
 }
 
 // experimentFiles expands the arguments of run: files as given, directories into their
-// *.yaml, *.yml and *.json files in name order (a suite runs in that order).
-func experimentFiles(args []string) ([]string, error) {
-	var files []string
+// *.yaml, *.yml and *.json files in name order (a suite runs in that order). An argument
+// that names nothing, or a directory with no experiment files, is a problem of its own:
+// bad holds one per such argument, and the others are expanded all the same, so that
+// every problem can be said at once.
+func experimentFiles(args []string) (files []string, bad []argProblem) {
 	for _, arg := range args {
 		fi, err := os.Stat(arg)
 		if err != nil {
-			return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: %w", arg, unwrapPathError(err))
+			bad = append(bad, argProblem{arg, shakedown.Wrap(shakedown.KindInvalid, "", unwrapPathError(err))})
+			continue
 		}
 		if !fi.IsDir() {
 			files = append(files, arg)
@@ -43,7 +46,8 @@ func experimentFiles(args []string) ([]string, error) {
 		}
 		entries, err := os.ReadDir(arg)
 		if err != nil {
-			return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: %w", arg, unwrapPathError(err))
+			bad = append(bad, argProblem{arg, shakedown.Wrap(shakedown.KindInvalid, "", unwrapPathError(err))})
+			continue
 		}
 		var found []string
 		for _, e := range entries {
@@ -55,12 +59,34 @@ func experimentFiles(args []string) ([]string, error) {
 			}
 		}
 		if len(found) == 0 {
-			return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: no experiment files (*.yaml, *.yml, *.json)", arg)
+			bad = append(bad, argProblem{arg, shakedown.Errorf(shakedown.KindInvalid, "no experiment files (*.yaml, *.yml, *.json)")})
+			continue
 		}
 		sort.Strings(found)
 		files = append(files, found...)
 	}
-	return files, nil
+	return files, bad
+}
+
+// argProblem is why an argument of run or validate names no experiment file.
+type argProblem struct {
+	arg string
+	err error
+}
+
+// loadArgs expands args (experimentFiles) and loads every file they name (loadAll),
+// printing the problem of each bad argument and every problem of every file. It returns the
+// experiments, or an error of kind invalid when any argument or file had a problem.
+func (a *app) loadArgs(ctx context.Context, args []string, vars map[string]string) ([]*shakedown.Experiment, error) {
+	files, bad := experimentFiles(args)
+	for _, b := range bad {
+		a.printProblems(b.arg, b.err)
+	}
+	exps, err := a.loadAll(ctx, files, vars)
+	if err == nil && len(bad) > 0 {
+		err = exitError{code: shakedown.VerdictInvalid.ExitCode()}
+	}
+	return exps, err
 }
 
 func unwrapPathError(err error) error {

@@ -141,8 +141,14 @@ func writeEntries(a *app, es []history.Entry) error {
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STARTED (UTC)\tRUN\tEXPERIMENT\tVERDICT\tCOMMIT\tBRANCH\tFIGURES\tMARKS")
 	for _, e := range es {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.StartedAt.UTC().Format("2006-01-02 15:04:05"), e.ID, e.Experiment,
-			e.Verdict, dash(shortSHA(e.Commit)), dash(e.Branch), dash(describeFigures(e.Figures)), describeMarks(e.Marks))
+		// What the store holds may have been written by anyone (another version, an import,
+		// PostgreSQL shared with other tools): each cell is shown, never acted on.
+		cells := []string{e.StartedAt.UTC().Format("2006-01-02 15:04:05"), e.ID, e.Experiment,
+			string(e.Verdict), dash(shortSHA(e.Commit)), dash(e.Branch), dash(describeFigures(e.Figures)), describeMarks(e.Marks)}
+		for i, c := range cells {
+			cells[i] = shakedown.Printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 	for line := range strings.Lines(buf.String()) {

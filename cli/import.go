@@ -78,6 +78,9 @@ The result is validated before it is written; --var fills its ${vars} for that c
 }
 
 func (a *app) importFIS(file, mapFile, out string, vars map[string]string, opt fis.Options) error {
+	if err := notInput("import fis", out, file, mapFile); err != nil {
+		return err
+	}
 	data, err := readInput(file)
 	if err != nil {
 		return err
@@ -119,6 +122,9 @@ func (a *app) importFIS(file, mapFile, out string, vars map[string]string, opt f
 		}
 	}
 	for i, res := range results {
+		if err := notInput("import fis", paths[i], file, mapFile); err != nil {
+			return err
+		}
 		if err := writeFile(paths[i], res.YAML); err != nil {
 			return shakedown.Wrap(shakedown.KindInvalid, "import fis", err)
 		}
@@ -138,6 +144,21 @@ func readInput(path string) ([]byte, error) {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: %w", path, err)
 	}
 	return data, nil
+}
+
+// notInput refuses out when it is one of the input files (the same file, whatever the
+// name: a symlink, a hard link), which writing the import would overwrite.
+func notInput(op, out string, inputs ...string) error {
+	fo, err := os.Stat(out)
+	if err != nil {
+		return nil // it does not exist yet: it is no input
+	}
+	for _, in := range inputs {
+		if fi, err := os.Stat(in); in != "" && err == nil && os.SameFile(fo, fi) {
+			return shakedown.Errorf(shakedown.KindInvalid, "%s: -o %s is the input file %s: writing it would overwrite what is imported", op, out, in)
+		}
+	}
+	return nil
 }
 
 func writeFile(path string, data []byte) error {
@@ -255,6 +276,9 @@ func extensionTable() string {
 }
 
 func (a *app) importChaosToolkit(file, out string, vars map[string]string) error {
+	if err := notInput("import chaostoolkit", out, file); err != nil {
+		return err
+	}
 	data, err := readInput(file)
 	if err != nil {
 		return err

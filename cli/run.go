@@ -41,11 +41,7 @@ file:line:column: field.path: message. Exit 0 when all are valid, 2 otherwise.`,
 			if err != nil {
 				return err
 			}
-			files, err := experimentFiles(args)
-			if err != nil {
-				return err
-			}
-			exps, err := a.loadAll(cmd.Context(), files, vs)
+			exps, err := a.loadArgs(cmd.Context(), args, vs)
 			if err != nil {
 				return err
 			}
@@ -347,11 +343,7 @@ written as xxxxx in every report and line printed.`,
 			default:
 				return shakedown.Errorf(shakedown.KindInvalid, "--progress %q: want auto, tty, plain or none", progress)
 			}
-			files, err := experimentFiles(args)
-			if err != nil {
-				return err
-			}
-			exps, err := a.loadAll(cmd.Context(), files, vs)
+			exps, err := a.loadArgs(cmd.Context(), args, vs)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ func FuzzLoad(f *testing.F) {
 		"drills: &a [*a]\n",
 		"drills:\n  - <<: {experiments: a}\n    every: 1h\n",
 		"drills:\n  - experiments: a\n    cron: \"TZ=UTC 0 0 * * *\"\n",
+		"drills:\n  - experiments: a\n    cron: \"@every 500ms\"\n",
 	} {
 		f.Add(s)
 	}

@@ -10,6 +10,7 @@ package drill
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
@@ -226,6 +227,13 @@ func notifyURLs(v spec.Value) []string {
 func parseCron(expr string) (s cron.Schedule, err error) {
 	if t := strings.TrimSpace(expr); strings.HasPrefix(t, "TZ=") || strings.HasPrefix(t, "CRON_TZ=") {
 		return nil, errors.New("a time zone prefix is not supported: the machine's local time is used")
+	}
+	// "@every D" is every: D in cron's words, and held to the same minimum: cron itself
+	// would quietly run a shorter interval every second.
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(expr), "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < MinEvery {
+			return nil, fmt.Errorf("@every must be at least %s, not %s", MinEvery, d)
+		}
 	}
 	defer func() {
 		if recover() != nil {

@@ -93,6 +93,10 @@ func TestLoadReportsEveryProblem(t *testing.T) {
   - 7
   - experiments: g.yaml
     cron: "0 0 30 2 *"
+  - experiments: h.yaml
+    cron: "@every 500ms"
+  - experiments: i.yaml
+    cron: "@every 2s"
 `
 	_, err := Load("s.yaml", []byte(src))
 	if shakedown.KindOf(err) != shakedown.KindInvalid {
@@ -123,7 +127,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{16, 5, "drills[6]"}, // a second a.yaml
 		{20, 11, "drills[7].cron"},
 		{21, 5, "drills[8]"},
-		{23, 11, "drills[9].cron"}, // February 30th
+		{23, 11, "drills[9].cron"},  // February 30th
+		{25, 11, "drills[10].cron"}, // under 1s, as every: 500ms
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, err)

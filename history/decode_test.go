@@ -54,6 +54,18 @@ func TestDecodeRecords(t *testing.T) {
 		{"trailing data", one + "{}", "after the JSON value"},
 		{"cut short", one[:len(one)/2], "cut short"},
 		{"null in an array", "[null]", "null"},
+		{"id a path", replaceField(one, "id", `"../../etc/passwd"`), "field id"},
+		{"id with an escape", replaceField(one, "id", `"a\u001b[2J"`), "field id"},
+		{"name with an escape", replaceField(one, "name", `"evil\u001b[2J\nPASSED fake-line"`), "field experiment.name"},
+		{"sha with an escape", replaceField(one, "sha", `"\u001b[31mred"`), "field commit.sha"},
+		{"branch of two lines", replaceField(one, "branch", `"a\nb"`), "field commit.branch"},
+		{"reason with an escape", strings.Replace(one, `"reason": "`, `"reason": "\u001b]0;title\u0007`, 1), "field reason"},
+		{"check name of two lines", strings.Replace(one, `"name": "checkout p99 under 400ms",
+      "kind"`, `"name": "a\r",
+      "kind"`, 1), "field checks[0].name"},
+		{"ends before it starts", strings.Replace(one, `"ended_at": "2025`, `"ended_at": "2024`, 1), "field ended_at"},
+		{"bad time", strings.Replace(one, `"started_at": "`, `"started_at": "x`, 1), "field started_at"},
+		{"bad phase time", strings.Replace(one, `"start": "`, `"start": "x`, 1), "field phases[0].start"},
 	} {
 		_, err := history.DecodeRecords([]byte(tc.in))
 		if !shakedown.IsKind(err, shakedown.KindInvalid) || !strings.Contains(err.Error(), tc.field) {
@@ -70,6 +82,8 @@ func FuzzDecodeRecords(f *testing.F) {
 	}
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`[{"schema":"shakedown.run/v1","id":"a","experiment":{"name":"x"},"started_at":"2026-01-01T00:00:00Z","verdict":"passed","exit_code":0}]`))
+	f.Add([]byte(`{"schema":"shakedown.run/v1","id":"../a","experiment":{"name":"x\u001b[2J"},"commit":{"sha":"\u001b[31m","branch":"a\nb"},"started_at":"2026-01-01T00:00:00Z","ended_at":"2025-01-01T00:00:00Z","verdict":"passed","exit_code":0}`))
+	f.Add([]byte("\ufeff" + `{"schema":"shakedown.run/v1","id":"a","experiment":{"name":"x"},"started_at":"yesterday","verdict":"passed","exit_code":0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rs, err := history.DecodeRecords(b)
 		if err != nil {
@@ -84,4 +98,20 @@ func FuzzDecodeRecords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// replaceField replaces the value of the first "key": "…" of record with value.
+func replaceField(record, key, value string) string {
+	i := strings.Index(record, `"`+key+`": "`)
+	j := i + len(key) + 4
+	k := strings.IndexByte(record[j+1:], '"') + j + 1
+	return record[:j] + value + record[k+1:]
+}
+
+// TestDecodeRecordsByteOrderMark: a file of records may start with a byte order mark.
+func TestDecodeRecordsByteOrderMark(t *testing.T) {
+	one := reportRecords(t)["failed.json"]
+	if _, err := history.DecodeRecords(append([]byte("\ufeff"), one...)); err != nil {
+		t.Errorf("DecodeRecords(with a byte order mark) = %v", err)
+	}
 }

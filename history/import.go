@@ -14,7 +14,7 @@ func (s *Store) Import(ctx context.Context, records []*shakedown.Record) (added,
 		added, present = 0, 0
 		for _, r := range records {
 			if err := checkRecord(r); err != nil {
-				return shakedown.Errorf(shakedown.KindInvalid, "run %s: %v", r.ID, err)
+				return shakedown.Errorf(shakedown.KindInvalid, "run %s: %v", shakedown.Printable(r.ID), err)
 			}
 			isNew, err := s.insert(ctx, tx, r)
 			if err != nil {

@@ -59,6 +59,11 @@ const LateAfter = time.Millisecond
 // DefaultMaxInFlight bounds concurrent requests when Options.MaxInFlight is 0.
 const DefaultMaxInFlight = 10_000
 
+// MaxWorkers is the most workers a closed-model load may have: each is a goroutine with a
+// request in flight, and more would take the generator's memory rather than the target's
+// capacity.
+const MaxWorkers = 10_000
+
 // Options tune a Generator. The zero value works.
 type Options struct {
 	// Client sends the requests. When nil, DefaultClient's behaviour is used: keep-alives,
@@ -74,7 +79,7 @@ type Options struct {
 	MaxInFlight int
 	// Workers, when above zero, makes the load closed-model: that many workers each send a
 	// request as soon as their previous one is answered, as fast as the target allows,
-	// and the spec's rate and ramp are ignored.
+	// and the spec's rate and ramp are ignored. At most MaxWorkers.
 	Workers int
 }
 
@@ -113,6 +118,9 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	}
 	if opts.Workers < 0 || opts.MaxInFlight < 0 || spec.Ramp < 0 || spec.Timeout < 0 {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: negative workers, max in flight, ramp or timeout", op)
+	}
+	if opts.Workers > MaxWorkers {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: %d workers: at most %d", op, opts.Workers, MaxWorkers)
 	}
 	g := &Generator{
 		spec:        spec,
@@ -298,12 +306,22 @@ loop:
 		fl := g.rec.schedule(at)
 		if !dispatch(job{sched: at, fl: fl}, false) {
 			g.rec.add(fl, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
+			i = g.unsent(start, i+1, stop) - 1
 		}
 	}
 	g.rec.end(stop)
 	close(jobs)
 	wg.Wait()
 	g.rec.finish()
+}
+
+// unsent records the requests of the schedule from index i on that were due before stop
+// as not sent, in aggregate, and returns the index of the first one due at or after stop.
+func (g *Generator) unsent(start time.Time, i int64, stop time.Time) int64 {
+	rate := g.spec.Rate.PerSecond()
+	end := dueBefore(rate, g.spec.Ramp, i, stop.Sub(start))
+	g.rec.unsent(i, end, func(k int64) time.Time { return start.Add(offset(rate, g.spec.Ramp, k)) }, stop)
+	return end
 }
 
 // runClosed runs the closed model: each worker sends its next request when the last one

@@ -123,10 +123,11 @@ func (l *loop) run(ctx context.Context, start time.Time) {
 				// behind) go out now, late; those that find all MaxInFlight requests
 				// busy, and those still waiting for one, count as errors ("not sent")
 				// whose latency runs to the end, as runOpen's.
-				for ; next.Before(stop); i++ {
-					l.due(job{sched: next, fl: g.rec.schedule(next)}, stop, false)
+				for ; next.Before(stop) && l.busy < g.maxInFlight; i++ {
+					l.send(&loopReq{j: job{sched: next, fl: g.rec.schedule(next)}})
 					next = start.Add(offset(rate, g.spec.Ramp, i+1))
 				}
+				i = g.unsent(start, i, stop)
 				for _, r := range l.queued {
 					g.rec.add(r.j.fl, outcome{sched: r.j.sched, done: stop, late: true, errKind: "not sent"})
 				}
@@ -134,8 +135,12 @@ func (l *loop) run(ctx context.Context, start time.Time) {
 				g.rec.end(stop)
 			}
 		}
-		for !stopped && !next.After(now) && (!hasDeadline || next.Before(deadline)) {
-			l.due(job{sched: next, fl: g.rec.schedule(next)}, now, true)
+		// With MaxInFlight requests in flight and as many waiting for them, the loop
+		// schedules no more until one lands: those behind go out late then, or count as
+		// not sent when the load ends, and the waiting ones take no more memory.
+		full := func() bool { return l.busy >= g.maxInFlight && len(l.queued) >= g.maxInFlight }
+		for !stopped && !next.After(now) && (!hasDeadline || next.Before(deadline)) && !full() {
+			l.due(job{sched: next, fl: g.rec.schedule(next)})
 			i++
 			next = start.Add(offset(rate, g.spec.Ramp, i))
 		}
@@ -143,7 +148,12 @@ func (l *loop) run(ctx context.Context, start time.Time) {
 		if stopped && l.busy == 0 {
 			return
 		}
-		if !stopped && (wakeAt.IsZero() || next.Before(wakeAt)) {
+		if !stopped && full() {
+			// A landing request wakes the loop; else the end of the load does.
+			if hasDeadline && (wakeAt.IsZero() || deadline.Before(wakeAt)) {
+				wakeAt = deadline
+			}
+		} else if !stopped && (wakeAt.IsZero() || next.Before(wakeAt)) {
 			wakeAt = next
 			if hasDeadline && deadline.Before(wakeAt) {
 				wakeAt = deadline
@@ -153,19 +163,15 @@ func (l *loop) run(ctx context.Context, start time.Time) {
 	}
 }
 
-// due sends j, which is due, or queues it (wait) when MaxInFlight requests are in flight;
-// without wait it counts as not sent then, its latency running to end.
-func (l *loop) due(j job, end time.Time, wait bool) {
-	switch {
-	case l.busy < l.g.maxInFlight:
+// due sends j, which is due, or queues it when MaxInFlight requests are in flight.
+func (l *loop) due(j job) {
+	if l.busy < l.g.maxInFlight {
 		l.send(&loopReq{j: j})
-	case wait:
-		j.blocked = true
-		j.fl.start(j.sched) // its wait is latency
-		l.queued = append(l.queued, &loopReq{j: j})
-	default:
-		l.g.rec.add(j.fl, outcome{sched: j.sched, done: end, late: true, errKind: "not sent"})
+		return
 	}
+	j.blocked = true
+	j.fl.start(j.sched) // its wait is latency
+	l.queued = append(l.queued, &loopReq{j: j})
 }
 
 // send sends r now.

@@ -41,6 +41,11 @@ const (
 // the phase's requests; the phase's histogram still counts every request.
 const MaxPhaseSamples = 100_000
 
+// maxBucketSamples bounds the latencies a bucket of the ring keeps (2,048 in 10 ms: above
+// 200,000 requests per second completing, they are a uniform random sample of the
+// bucket's requests), so that the ring's memory does not grow with the rate.
+const maxBucketSamples = 2048
+
 // outcome is what became of one request.
 type outcome struct {
 	sched   time.Time // when it was due
@@ -124,23 +129,69 @@ func (s *phaseStats) add(o outcome, us int64) {
 	} else {
 		s.ok++
 	}
-	if len(s.raw) < MaxPhaseSamples {
-		s.raw = append(s.raw, uint32(us))
-	} else if j := s.rng.Int64N(s.count); j < MaxPhaseSamples {
-		s.raw[j] = uint32(us)
-	}
+	s.raw = sample(s.raw, MaxPhaseSamples, s.count-1, 1, uint32(us), s.rng)
+	s.perSecond(o, 1)
+}
+
+// perSecond counts n outcomes like o in the second of the phase o was due in.
+func (s *phaseStats) perSecond(o outcome, n int64) {
 	if sec := int(o.sched.Sub(s.first) / time.Second); sec >= 0 {
 		for len(s.second) <= sec {
 			s.second = append(s.second, secCount{})
 		}
 		c := &s.second[sec]
-		c.count++
+		c.count += n
 		if o.errKind != "" {
-			c.errs++
+			c.errs += n
 		} else {
-			c.ok++
+			c.ok += n
 		}
 	}
+}
+
+// addN counts n outcomes like o, each of latency us microseconds, as n calls of add would.
+func (s *phaseStats) addN(o outcome, us, n int64) {
+	s.hist.RecordValues(us, n)
+	s.count += n
+	if o.late {
+		s.late += n
+	}
+	if o.status != 0 {
+		s.codes[o.status] += n
+	}
+	if o.errKind != "" {
+		s.errs += n
+		s.kinds[o.errKind] += n
+	} else {
+		s.ok += n
+	}
+	s.raw = sample(s.raw, MaxPhaseSamples, s.count-n, n, uint32(us), s.rng)
+	s.perSecond(o, n)
+}
+
+// sample adds n values v to buf, a uniform random sample (a reservoir) of at most size of
+// the seen values before them, and returns it. Up to size values at a time it draws as
+// adding them one by one does; beyond that, in one go: each kept value is replaced with
+// the chance that one of the n new ones takes its place, seen+n values having been seen.
+func sample(buf []uint32, size int, seen, n int64, v uint32, rng *rand.Rand) []uint32 {
+	for ; n > 0 && len(buf) < size; n-- {
+		buf = append(buf, v)
+		seen++
+	}
+	if n <= int64(size) {
+		for ; n > 0; n-- {
+			seen++
+			if j := rng.Int64N(seen); j < int64(size) {
+				buf[j] = v
+			}
+		}
+		return buf
+	}
+	k := int(math.Round(float64(size) * float64(n) / float64(seen+n)))
+	for range k {
+		buf[rng.IntN(size)] = v
+	}
+	return buf
 }
 
 // bucket is one slot of the ring behind Value: the requests of the current phase completed
@@ -190,13 +241,15 @@ type recorder struct {
 	flying flight         // sentinel of the list of requests scheduled and not complete
 	rows   []shakedown.TimelineRow
 
+	rng *rand.Rand // samples the ring's latencies
+
 	sent, done          int64
 	firstSent, lastSent time.Time
 	lastDone            time.Time
 }
 
 func newRecorder(now func() time.Time) *recorder {
-	r := &recorder{now: now, phases: map[shakedown.Phase]*phaseStats{}, live: map[int64]*row{}}
+	r := &recorder{now: now, phases: map[shakedown.Phase]*phaseStats{}, live: map[int64]*row{}, rng: rand.New(rand.NewPCG(2, 3))}
 	r.flying.prev, r.flying.next = &r.flying, &r.flying
 	for i := range r.ring {
 		r.ring[i].idx = -1
@@ -332,7 +385,7 @@ func (r *recorder) add(f *flight, o outcome) {
 		if b.idx != idx {
 			b.idx, b.lat, b.errs, b.oks = idx, b.lat[:0], 0, 0
 		}
-		b.lat = append(b.lat, uint32(us))
+		b.lat = sample(b.lat, maxBucketSamples, b.errs+b.oks, 1, uint32(us), r.rng)
 		if o.errKind != "" {
 			b.errs++
 		} else {
@@ -349,6 +402,87 @@ func (r *recorder) add(f *flight, o outcome) {
 	if w.pending == 0 && (w.sec < r.curSec || !r.stopped.IsZero()) {
 		r.seal(w)
 	}
+}
+
+// unsentChunk is how close in time the requests unsent records as one latency are due.
+const unsentChunk = time.Millisecond
+
+// unsent records the requests from..to-1 of the schedule (sched gives when each is due)
+// as never sent: errors of kind "not sent", late, their latency running to stop — what
+// schedule then add record for each. They are counted in aggregate, those due within the
+// same millisecond (and the same second of the timeline and of the phase) with the first
+// one's latency, so that a backlog costs the same whatever its size: a generator far
+// behind a high rate may owe billions of requests when the load ends.
+func (r *recorder) unsent(from, to int64, sched func(int64) time.Time, stop time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ph := r.cur
+	for k := from; k < to; {
+		at := sched(k)
+		sec := int64(at.Sub(r.start) / time.Second)
+		phSec := at.Sub(ph.first).Truncate(time.Second) + time.Second
+		limit := at.Add(unsentChunk)
+		for _, t := range []time.Time{r.start.Add(time.Duration(sec+1) * time.Second), ph.first.Add(phSec)} {
+			if t.Before(limit) {
+				limit = t
+			}
+		}
+		next := min(max(searchIndex(k+1, to, func(j int64) bool { return !sched(j).Before(limit) }), k+1), to)
+		n := next - k
+		k = next
+
+		if sec > r.curSec {
+			r.curSec = sec
+			for _, w := range r.live {
+				if w.pending == 0 && w.sec < sec {
+					r.seal(w)
+				}
+			}
+		}
+		w := r.live[sec]
+		if w == nil {
+			w = &row{sec: sec, hist: rowHists.Get().(*hdr.Histogram)}
+			r.live[sec] = w
+		}
+		o := outcome{sched: at, done: stop, late: true, errKind: "not sent"}
+		us := micros(o.latency())
+		ph.addN(o, us, n)
+		r.done += n
+		if o.done.After(r.lastDone) {
+			r.lastDone = o.done
+		}
+		idx := max(int64(o.done.Sub(r.start)/bucketWidth), 0)
+		b := &r.ring[idx%int64(ringSlots)]
+		if b.idx != idx {
+			b.idx, b.lat, b.errs, b.oks = idx, b.lat[:0], 0, 0
+		}
+		b.lat = sample(b.lat, maxBucketSamples, b.errs+b.oks, n, uint32(us), r.rng)
+		b.errs += n
+		w.count += n
+		w.errs += n
+		w.hist.RecordValues(us, n)
+		if w.pending == 0 && (w.sec < r.curSec || !r.stopped.IsZero()) {
+			r.seal(w)
+		}
+	}
+	if ph.pending == 0 && ph.drained != nil {
+		close(ph.drained)
+		ph.drained = nil
+	}
+}
+
+// searchIndex returns the first index in [lo, hi) for which f holds, hi when none does; f
+// must be false then true along the range.
+func searchIndex(lo, hi int64, f func(int64) bool) int64 {
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if f(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // seal turns a complete row into a TimelineRow and frees its histogram.

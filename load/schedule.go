@@ -23,3 +23,31 @@ func offset(rate float64, ramp time.Duration, i int64) time.Duration {
 	}
 	return time.Duration(s * float64(time.Second))
 }
+
+// dueBefore returns the index of the first request, from index from on, that is due at or
+// after t (an offset from the start of the load): requests from..dueBefore-1 are due
+// before t. It looks offsets up by doubling then halving, so that a backlog of billions of
+// requests costs a few dozen of them.
+func dueBefore(rate float64, ramp time.Duration, from int64, t time.Duration) int64 {
+	if offset(rate, ramp, from) >= t {
+		return from
+	}
+	lo, step := from, int64(1) // offset(lo) < t
+	hi := lo + step
+	for offset(rate, ramp, hi) < t {
+		lo = hi
+		if step < 1<<61 {
+			step *= 2
+		}
+		hi = lo + step
+	}
+	for hi-lo > 1 { // offset(lo) < t <= offset(hi)
+		mid := lo + (hi-lo)/2
+		if offset(rate, ramp, mid) < t {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}

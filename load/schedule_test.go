@@ -347,6 +347,7 @@ func TestNewRefuses(t *testing.T) {
 		{"no host", shakedown.LoadSpec{URL: "http://:80/", Rate: 1}, Options{}},
 		{"header name with a space", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Headers: map[string]string{"Bad Header": "x"}}, Options{}},
 		{"header value with a line break", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Headers: map[string]string{"X-A": "a\r\nInjected: yes"}}, Options{}},
+		{"too many workers", shakedown.LoadSpec{URL: "http://x/"}, Options{Workers: MaxWorkers + 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

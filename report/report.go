@@ -258,9 +258,7 @@ func stripEscapes(s string) string {
 	return b.String()
 }
 
-func isControl(c rune) bool {
-	return c == unicode.ReplacementChar || unicode.IsControl(c) || c == '\u2028' || c == '\u2029'
-}
+func isControl(c rune) bool { return shakedown.Unprintable(c) }
 
 // checkPhaseLine says how a check did in one phase: "inject: observed 612ms, threshold max
 // 400ms".

@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	experimentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	experimentName = shakedown.ExperimentName
 	// Target and fault names end up in the names of what adapters create; load names end
 	// up in metric names, where a dot would be ambiguous.
 	targetName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
@@ -979,7 +979,10 @@ func (d *decoder) alert(e entry) *shakedown.AlertSpec {
 	fs := d.fields(es, "prometheus", "alertmanager", "name", "labels")
 	d.required(fs, e.val, e.path, "name")
 	if f, ok := fs["name"]; ok {
-		a.Name, _ = d.str(f.val, f.path)
+		var ok bool
+		if a.Name, ok = d.str(f.val, f.path); ok && strings.TrimSpace(a.Name) == "" && !isNull(d.resolve(f.val, f.path)) {
+			d.addf(f.val, f.path, "name must not be empty")
+		}
 	}
 	if f, ok := fs["labels"]; ok {
 		a.Labels = d.stringMap(f.val, f.path)

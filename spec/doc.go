@@ -78,7 +78,7 @@ func (doc *Doc) Problems() Problems {
 	if len(doc.d.probs) == 0 {
 		return nil
 	}
-	doc.d.probs.sort()
+	doc.d.probs = doc.d.probs.sorted()
 	return doc.d.probs
 }
 

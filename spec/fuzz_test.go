@@ -44,7 +44,11 @@ func FuzzLoad(f *testing.F) {
 		"a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nd: [*c, *c, *c]\n",
 		"m: &m {a: 1}\nn: &n [{<<: *m}, {<<: *m}]\no: [{<<: *n}]\n",
 		withFault("description: ${m}${m}${m}"),
+		withFault("description: " + strings.Repeat("${m}", 5000)),
 		"\t[\n\t\t[\n",
+		"\ufeff" + withFault("description: !!str x"),
+		withFault("labels: {a: !!binary dA==, b: !foo x, c: !!str 1}", "description: !<tag:yaml.org,2002:str> x"),
+		withFault("  - {name: g, type: exec, duration: 1s, with: {inject: [x, ~, null]}}"),
 	} {
 		f.Add([]byte(s))
 	}

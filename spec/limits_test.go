@@ -56,6 +56,12 @@ func pathological() []struct {
 		merges += fmt.Sprintf("m%d: &m%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("{<<: *m%d}, ", i-1), 8), ", "))
 	}
 	big := strings.Repeat("x", 100<<10)
+	fault := "faults: [{name: f, type: exec, duration: 1s, with: {inject: [x]}}]\n"
+	manyVars := "version: 1\nname: x\nlabels:\n"
+	for i := range 2000 {
+		manyVars += fmt.Sprintf("  k%d: \"%s\"\n", i, strings.Repeat("${big}", 10))
+	}
+	manyVars += fault
 	i, r := (spec.MaxNodes+1-9)/3, (spec.MaxNodes+1-9)%3
 	keyLine, keyCol := 4+i, 3+[]int{0, len(fmt.Sprint("k", i)), len(fmt.Sprint("k", i)) + 2}[r]
 	return []struct {
@@ -87,6 +93,12 @@ func pathological() []struct {
 		{name: "alias inside its anchor", src: "version: 1\nname: x\nfaults: &f [{name: f, type: exec, duration: 1s, with: {inject: [x], extra: *f}}]\n", line: 3, col: 76},
 		{name: "variables", src: "version: 1\nname: x\nlabels: {a: '${big}', b: '${big}', c: '${big}'}\nfaults: [{name: f, type: exec, duration: 1s, with: {inject: [x]}}]\n",
 			vars: map[string]string{"big": big}, line: 3, col: 39},
+		// One string repeating a variable: the expansion stops at the limit, not after
+		// building gigabytes of it.
+		{name: "one string of variables", src: "version: 1\nname: x\ndescription: \"" + strings.Repeat("${big}", 20000) + "\"\n" + fault,
+			vars: map[string]string{"big": big}, line: 3, col: 14},
+		// Many strings past the limit: each is left unexpanded once the limit is reported.
+		{name: "many strings of variables", src: manyVars, vars: map[string]string{"big": big}, line: 4, col: 7},
 	}
 }
 

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -160,6 +161,9 @@ func (d *decoder) parse(src []byte) ast.Node {
 		d.tooLarge(src)
 		return nil
 	}
+	// YAML (and JSON read as YAML) may start with a byte order mark; it is no part of the
+	// text, and columns on the first line are counted after it, as an editor shows them.
+	src = bytes.TrimPrefix(src, []byte("\ufeff"))
 	tks := lexer.Tokenize(string(src))
 	nodes, ok := d.guard(tks)
 	if !ok {
@@ -275,6 +279,9 @@ func (d *decoder) resolve(n ast.Node, path string) ast.Node {
 		case *ast.AnchorNode:
 			n = m.Value
 		case *ast.TagNode:
+			if !d.plainTag(m, path) {
+				return nil
+			}
 			n = m.Value
 		case *ast.AliasNode:
 			name := ""
@@ -301,6 +308,76 @@ func (d *decoder) resolve(n ast.Node, path string) ast.Node {
 			return n
 		}
 	}
+}
+
+// coreTags are the tags a file may carry, each with the kinds of value it agrees with: they
+// say what the value is already, so the decoder may ignore them. Any other tag (!!binary,
+// !!timestamp, !!set, a local !tag) would change the value or ask for a type shakedown does
+// not have, and a tag that disagrees with its value (!!str 123) would ask for a conversion
+// the decoder does not make: both are refused rather than dropped.
+var coreTags = map[string]func(ast.Node) bool{
+	"str": func(n ast.Node) bool {
+		_, s := n.(*ast.StringNode)
+		_, l := n.(*ast.LiteralNode)
+		return s || l
+	},
+	"int": func(n ast.Node) bool { _, ok := n.(*ast.IntegerNode); return ok },
+	"float": func(n ast.Node) bool {
+		switch n.(type) {
+		case *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+			return true
+		}
+		return false
+	},
+	"bool": func(n ast.Node) bool { _, ok := n.(*ast.BoolNode); return ok },
+	"null": func(n ast.Node) bool { _, ok := n.(*ast.NullNode); return ok },
+	"map":  func(n ast.Node) bool { _, ok := n.(*ast.MappingNode); return ok },
+	"seq":  func(n ast.Node) bool { _, ok := n.(*ast.SequenceNode); return ok },
+}
+
+// plainTag says whether tag m is one of coreTags, on a value of its kind; it records a
+// problem when it is not.
+func (d *decoder) plainTag(m *ast.TagNode, path string) bool {
+	if err := CheckTag(m); err != nil {
+		d.addf(m, path, "%v", err)
+		return false
+	}
+	return true
+}
+
+// CheckTag returns an error saying why when YAML tag m is not one shakedown may look through:
+// one of the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map, on a value of
+// the kind it names. Other tags would change the value or ask for a type or a conversion that
+// shakedown does not make, so a reader refuses them rather than drop them.
+func CheckTag(m *ast.TagNode) error {
+	tag := ""
+	if m.Start != nil {
+		tag = m.Start.Value
+	}
+	name, ok := strings.CutPrefix(tag, "!!")
+	if !ok {
+		name, ok = strings.CutPrefix(tag, "!<tag:yaml.org,2002:")
+		name, ok = strings.CutSuffix(name, ">")
+	}
+	agrees, core := coreTags[name]
+	if !ok || !core {
+		return fmt.Errorf("tag %s is not supported: only !!str, !!int, !!float, !!bool, !!null, !!seq and !!map, on a value of that kind", tag)
+	}
+	v := m.Value
+	for {
+		a, ok := v.(*ast.AnchorNode)
+		if !ok {
+			break
+		}
+		v = a.Value
+	}
+	if v == nil {
+		v = ast.Null(m.GetToken())
+	}
+	if !agrees(v) {
+		return fmt.Errorf("tag %s does not match the value, %s: shakedown converts no value; remove the tag", tag, kindName(v))
+	}
+	return nil
 }
 
 func isNull(n ast.Node) bool {
@@ -357,12 +434,16 @@ func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
 		d.addf(n, path, "want a mapping, not %s", kindName(n))
 		return nil, false
 	}
+	// Each key is read once: reading it records its problem, if it has one.
 	explicit := map[string]ast.Node{}
-	for _, mv := range m.Values {
+	keys := make([]string, len(m.Values))
+	good := make([]bool, len(m.Values))
+	for i, mv := range m.Values {
 		if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
 			continue
 		}
-		if k, ok := d.keyText(mv.Key, path); ok {
+		if keys[i], good[i] = d.keyText(mv.Key, path); good[i] {
+			k := keys[i]
 			if first, dup := explicit[k]; dup {
 				d.addf(mv.Key, child(path, k), "duplicate key %q (first at line %d)", k, d.pos(first).Line)
 				continue
@@ -371,7 +452,7 @@ func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, mv := range m.Values {
+	for i, mv := range m.Values {
 		if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
 			for _, e := range d.merged(mv.Value, path) {
 				if _, over := explicit[e.key]; !over && !seen[e.key] {
@@ -381,8 +462,8 @@ func (d *decoder) mapping(n ast.Node, path string) (entries []entry, ok bool) {
 			}
 			continue
 		}
-		k, ok := d.keyText(mv.Key, path)
-		if !ok || explicit[k] != mv.Key {
+		k := keys[i]
+		if !good[i] || explicit[k] != mv.Key {
 			continue
 		}
 		val := mv.Value
@@ -487,27 +568,35 @@ func (d *decoder) str(n ast.Node, path string) (string, bool) {
 }
 
 // expand fills the ${vars} of s, found at node n. The text they add counts towards
-// MaxFileSize, as the text aliases stand for does.
+// MaxFileSize, as the text aliases stand for does: the file's whole expansion shares one
+// budget, expanding stops where it runs out, and the problem is recorded once.
 func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
-	out, err := expandVars(s, d.vars)
+	if d.sizeSaid && strings.Contains(s, "${") {
+		return "", false
+	}
+	out, err := expandVars(s, d.vars, MaxFileSize-d.size+len(s))
+	if errors.Is(err, errExpandedTooLarge) {
+		d.sizeSaid = true
+		d.addf(n, path, "variables expand the file to more than %s, the most %s file may hold", userfile.Size(MaxFileSize), d.article())
+		return "", false
+	}
 	if err != nil {
 		d.addf(n, path, "%v", err)
 		return "", false
 	}
-	if d.size += max(len(out)-len(s), 0); d.size > MaxFileSize {
-		if !d.sizeSaid {
-			d.sizeSaid = true
-			d.addf(n, path, "variables expand the file to more than %s, the most %s file may hold", userfile.Size(MaxFileSize), d.article())
-		}
-		return "", false
-	}
+	d.size += max(len(out)-len(s), 0)
 	return out, true
 }
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
-// expandVars replaces each ${key} of s by vars[key]; "$${" stands for a literal "${".
-func expandVars(s string, vars map[string]string) (string, error) {
+// errExpandedTooLarge is expandVars's answer when the text would grow past its limit.
+var errExpandedTooLarge = errors.New("expanded text too large")
+
+// expandVars replaces each ${key} of s by vars[key]; "$${" stands for a literal "${". It
+// returns errExpandedTooLarge, having built no more than limit bytes, when the result would be
+// longer than limit.
+func expandVars(s string, vars map[string]string, limit int) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
 	}
@@ -530,6 +619,9 @@ func expandVars(s string, vars map[string]string) (string, error) {
 			v, ok := vars[key]
 			if !ok {
 				unset = append(unset, key)
+			}
+			if b.Len()+len(v) > limit {
+				return "", errExpandedTooLarge
 			}
 			b.WriteString(v)
 			i += j + 1

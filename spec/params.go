@@ -400,6 +400,12 @@ func (d *decoder) decodeValue(n ast.Node, v reflect.Value, path string, at ast.N
 		}
 		s := reflect.MakeSlice(t, len(items), len(items))
 		for i, it := range items {
+			// An item left empty (-, ~ or null) is most likely a slip; as a string it would
+			// be "", an argument no one meant to pass.
+			if r := d.resolve(it, index(path, i)); r != nil && isNull(r) && t.Elem().Kind() != reflect.Interface {
+				d.addf(it, index(path, i), "an empty list item (~ or null) has no value; write '' for an empty string")
+				continue
+			}
 			d.decodeValue(it, s.Index(i), index(path, i), it, depth+1)
 		}
 		v.Set(s)

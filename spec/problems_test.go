@@ -135,6 +135,11 @@ func TestValidVariants(t *testing.T) {
 			"  - {name: x, alert: {alertmanager: 'http://127.0.0.1:9093', name: A, labels: {a: b}}, resolves_within: 1m}",
 			"  - {name: y, http: {url: 'http://127.0.0.1:1/'}, recovers_within: 30s}",
 		)},
+		{"byte order mark", "\ufeff" + withFault()},
+		{"core tags", withFault("  - {name: g, type: exec, duration: 1s, with: {inject: !!seq [x, !!str 'y']}}",
+			"description: !!str a", "labels: !!map {a: !!str b, !!str c: !!str 'd'}",
+			"blast_radius: {max_targets: !!int 2, max_percent: !!float 50.0}",
+			"stop_if: !!seq [{name: s, tcp: {address: !!str '127.0.0.1:1'}, for: !!str 0s}]", "phases: {baseline: !!null ~}")},
 		{"empty optional sections", withFault(
 			"steady_state:",
 			"stop_if: []",
@@ -182,6 +187,20 @@ func TestProblems(t *testing.T) {
 			name: "two documents",
 			src:  withFault("---", "a: 1"),
 			want: []at{{17, 1, ""}},
+		},
+		{
+			// Tags other than the core ones that agree with their value are refused, not
+			// dropped; so is a list item left empty.
+			name: "tags and empty items",
+			src: withFault("  - {name: g, type: exec, duration: 1s, with: {inject: [x, ~], revert: !!seq [x, !local y]}}",
+				"description: !foo a", "labels: {a: !!binary dHJ1ZQ==, b: !!str 12, c: !!str ok}"),
+			want: []at{{16, 60, "faults[1].with.inject[1]"}, {16, 81, "faults[1].with.revert[1]"}, {17, 14, "description"}, {18, 13, "labels.a"}, {18, 34, "labels.b"}},
+		},
+		{
+			// A bad key is one problem, wherever its mapping is.
+			name: "keys that are no strings",
+			src:  withFault("labels: {~: x}", "~: y", "blast_radius: {~: z}"),
+			want: []at{{16, 10, "labels"}, {17, 1, ""}, {18, 16, "blast_radius"}},
 		},
 		{
 			name: "top level",
@@ -426,6 +445,7 @@ func TestProblems(t *testing.T) {
 				"  - {name: f}", // 22
 				"  - {name: g, tcp: {}, recovers_within: 0}",                                           // 23
 				"  - {name: h, alert: {prometheus: 'http://p', name: A, for: 1}, resolves_within: 10}", // 24
+				"  - {name: i, alert: {prometheus: 'http://p', name: ' '}, fires_within: 1m}",          // 25
 			),
 			want: []at{
 				{17, 47, "expect[0].alert.alertmanager"},
@@ -442,6 +462,7 @@ func TestProblems(t *testing.T) {
 				{23, 41, "expect[6].recovers_within"},
 				{24, 56, "expect[7].alert.for"},
 				{24, 82, "expect[7].resolves_within"},
+				{25, 53, "expect[8].alert.name"},
 			},
 		},
 		{

@@ -66,9 +66,19 @@ func (ps Problems) redact(x *shakedown.Experiment) {
 	}
 }
 
-func (ps Problems) sort() {
+// sorted returns ps in file order, each problem once: a node that several checks look at
+// may record the same problem (same place, field and message) more than once.
+func (ps Problems) sorted() Problems {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	seen := make(map[Problem]bool, len(ps))
+	return slices.DeleteFunc(ps, func(p Problem) bool {
+		if seen[p] {
+			return true
+		}
+		seen[p] = true
+		return false
 	})
 }
 
@@ -111,7 +121,7 @@ func Load(path string, data []byte, vars map[string]string, reg *shakedown.Regis
 	}
 	x := d.file1(src)
 	if len(d.probs) > 0 {
-		d.probs.sort()
+		d.probs = d.probs.sorted()
 		d.probs.redact(x)
 		return nil, &shakedown.Error{Kind: shakedown.KindInvalid, Err: d.probs}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,32 @@ func TestDesignExample(t *testing.T) {
 				t.Errorf("LoadFile(%s) mismatch (-want +got):\n%s", file, diff)
 			}
 		})
+	}
+}
+
+// TestByteOrderMark: a file that starts with a UTF-8 byte order mark, as some editors write
+// it, loads as the file without it; positions on its first line are counted after the mark.
+func TestByteOrderMark(t *testing.T) {
+	reg := testRegistry()
+	for _, file := range []string{"testdata/design.yaml", "testdata/design.json"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := spec.Load(file, data, nil, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := spec.Load(file, append([]byte("\ufeff"), data...), nil, reg)
+		if err != nil {
+			t.Fatalf("Load(%s with a byte order mark): %v", file, err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(shakedown.Experiment{}, "SHA256")); diff != "" {
+			t.Errorf("Load(%s with a byte order mark) (-without +with):\n%s", file, diff)
+		}
+	}
+	if got := problemsOf(t, "b.yaml", "\ufeffcolour: red\n"+strings.Join(head[:2], "\n")+"\n", nil); len(got) == 0 || got[0] != (at{1, 1, "colour"}) {
+		t.Errorf("problems %v, want the first at 1:1 colour", got)
 	}
 }
 

@@ -60,6 +60,12 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("import %s: %v", c.in, err)
 			}
+			// A byte order mark before the file changes nothing.
+			if res2, err := chaostoolkit.Import(filepath.Base(c.in), append([]byte("\ufeff"), data...)); err != nil {
+				t.Errorf("import %s with a byte order mark: %v", c.in, err)
+			} else if diff := cmp.Diff(string(res.YAML), string(res2.YAML)); diff != "" {
+				t.Errorf("import %s with a byte order mark (-without +with):\n%s", c.in, diff)
+			}
 			if *update {
 				if err := os.WriteFile(c.want, res.YAML, 0o644); err != nil {
 					t.Fatal(err)

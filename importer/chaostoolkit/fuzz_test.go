@@ -31,6 +31,7 @@ func FuzzImport(f *testing.F) {
 		"a: &x [*x]\n", "title: ${x\nmethod: []\n",
 		`{"title": "t", "method": [{"type": "action", "name": "a", "pauses": {"after": 1e3, "before": 15e-1}, "provider": {"type": "process", "path": "true"}}]}`,
 		"title: t\nmethod:\n  - {type: action, name: a, pauses: {after: 1_000, before: 0x10}, provider: {type: process, path: \"true\"}}\n",
+		"\ufeff{\"title\": \"t\", \"method\": []}", "title: !!binary dA==\nmethod: !!seq []\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -59,6 +59,13 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("import %s: %d experiments, want 1", c.template, len(res))
 			}
 			got := res[0].YAML
+			// A byte order mark before either file changes nothing.
+			bom := []byte("\ufeff")
+			if res2, err := fis.Import(filepath.Base(c.template), append(bom, data...), filepath.Base(c.mapFile), append(bom, mdata...), opt); err != nil {
+				t.Errorf("import %s with byte order marks: %v", c.template, err)
+			} else if diff := cmp.Diff(string(got), string(res2[0].YAML)); diff != "" {
+				t.Errorf("import %s with byte order marks (-without +with):\n%s", c.template, diff)
+			}
 			golden := c.golden
 			if golden == "" {
 				golden = filepath.Join("testdata", c.name+".want.yaml")
@@ -105,6 +112,9 @@ func TestProblems(t *testing.T) {
 		{"paths as written", "Type: AWS::FIS::ExperimentTemplate\nProperties:\n  Targets: {T: {ResourceType: aws:ec2:instance, ResourceTags: {a: b}}}\n" +
 			"  Actions: {S: {ActionId: aws:ec2:reboot-instances, Targets: {Instances: T}}}\n  StopConditions:\n    - {Source: aws:cloudwatch:alarm, Value: !Ref Alarm}\n",
 			"targets: {\"tag:a=b\": {process: {name: web}}}\n", []string{"t.json:6:49: Properties.StopConditions[0].Value"}},
+		{"YAML tags that change the value", "Type: AWS::FIS::ExperimentTemplate\nProperties:\n  Targets: {T: {ResourceType: aws:ec2:instance, ResourceTags: {a: !!binary Yg==}}}\n" +
+			"  Actions: {S: {ActionId: aws:ec2:reboot-instances, Targets: {Instances: !!str T}}}\n",
+			"targets: {\"tag:a=b\": {process: {name: web}}}\n", []string{"t.json:3:67: Properties.Targets.T.ResourceTags.a"}},
 		{"malformed JSON", `{"targets": {"t": }`, "", []string{"t.json:1:1"}},
 		{"malformed YAML", "Resources:\n  X:\n    Type: AWS::FIS::ExperimentTemplate\n   Properties: [\n", "", []string{"t.json:4:4"}},
 		{"empty mapping", `{"targets": {}}`, "# nothing\n", []string{"m.yaml", "t.json:1:1"}},

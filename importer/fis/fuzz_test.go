@@ -33,6 +33,7 @@ func FuzzImport(f *testing.F) {
 		"Type: AWS::FIS::ExperimentTemplate\nProperties:\n  Targets: {t: {ResourceType: x, ResourceTags: {a: b}}}\n  Actions: {k: {ActionId: aws:ecs:stop-task, Targets: {Tasks: t}}}\n",
 		`{"description": "${x} $${y}", "targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}}, "actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}}}`,
 		"a: !GetAtt [x, !Ref y]\n", "a: &x [*x]\n", "a: {Fn::If: [c, 1, 2]}\n",
+		"\ufeff{\"targets\": {}}", "a: !!binary dA==\nb: !!str 1\nc: !<tag:yaml.org,2002:str> x\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -160,16 +160,21 @@ func (r *reader) convert(n ast.Node, path string) *node {
 }
 
 // tagged reads a YAML tag: CloudFormation's short forms of its functions (!Ref, !GetAtt,
-// !Sub, !ImportValue) become references; YAML's own tags (!!str) are looked through.
+// !Sub, !ImportValue) become references; YAML's core tags (!!str) are looked
+// through, as spec.CheckTag allows them; other YAML tags are refused.
 func (r *reader) tagged(m *ast.TagNode, path string) *node {
 	tag := ""
 	if m.Start != nil {
 		tag = m.Start.Value
 	}
-	v := r.convert(m.Value, path)
-	if strings.HasPrefix(tag, "!!") {
-		return v
+	if strings.HasPrefix(tag, "!!") || strings.HasPrefix(tag, "!<") {
+		if err := spec.CheckTag(m); err != nil {
+			r.addf(r.posOf(m), path, "%v", err)
+			return &node{kind: nullNode, pos: r.posOf(m)}
+		}
+		return r.convert(m.Value, path)
 	}
+	v := r.convert(m.Value, path)
 	fn := strings.TrimPrefix(tag, "!")
 	return r.reference(fn, v, path)
 }

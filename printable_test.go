@@ -1,0 +1,28 @@
+package shakedown_test
+
+import (
+	"testing"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+func TestPrintable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain text, é and 日本", "plain text, é and 日本"},
+		{"evil\x1b[2J\nPASSED", `evil\x1b[2J\nPASSED`},
+		{"a\rb\tc\x07\x7f", `a\rb\tc\a\x7f`},
+		{"\u0085 \u2028 \u202e \u2066", `\u0085 \u2028 \u202e \u2066`},
+		{"bad \xff byte", `bad \ufffd byte`},
+	} {
+		got := shakedown.Printable(tc.in)
+		if got != tc.want {
+			t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if shakedown.HasUnprintable(got) {
+			t.Errorf("Printable(%q) = %q still has unprintable characters", tc.in, got)
+		}
+		if shakedown.HasUnprintable(tc.in) != (got != tc.in) {
+			t.Errorf("HasUnprintable(%q) = %v, but Printable changes it: %v", tc.in, shakedown.HasUnprintable(tc.in), got != tc.in)
+		}
+	}
+}
