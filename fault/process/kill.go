@@ -131,7 +131,7 @@ func (f *kill) Prepare(ctx context.Context) error {
 	if f.restart == nil || f.restart.Selector == (Selector{}) {
 		return nil
 	}
-	procs, err := f.restart.Selector.find(ctx, procfs.Root)
+	procs, _, err := f.restart.Selector.find(ctx, procfs.Root)
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func restart(ctx context.Context, d RestartData) (int, uint64, error) {
 	// A process that comes back has a new pid, so a pid selector cannot tell; only the
 	// marker can.
 	if d.Selector != (Selector{}) && d.Selector.PID == 0 {
-		procs, err := d.Selector.find(ctx, procfs.Root)
+		procs, _, err := d.Selector.find(ctx, procfs.Root)
 		if err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
 			return 0, 0, shakedown.Wrap(shakedown.KindOf(err), op, err)
 		}

@@ -124,15 +124,27 @@ func ParseID(id string) (pid int, start uint64, err error) {
 }
 
 // Resolve finds the processes the selector stands for now, in pid order. It never returns
-// the calling process, pid 1, kernel threads or zombies. Finding none is not an error; a
-// missing or unreadable pidfile is (KindNotFound), and so is a bad regexp (KindInvalid).
+// the calling process, pid 1, kernel threads, zombies or shakedown's own processes (any
+// run's runner or watchdog, serve, a remote agent: see ownCommands). Finding none is not an
+// error, unless the selector matched only shakedown's own processes (KindNotFound, saying
+// so); a missing or unreadable pidfile is (KindNotFound), and so is a bad regexp
+// (KindInvalid).
 func (s *Selector) Resolve(ctx context.Context) ([]shakedown.Instance, error) {
 	if err := supported(); err != nil {
 		return nil, err
 	}
-	procs, err := s.find(ctx, procfs.Root)
+	procs, own, err := s.find(ctx, procfs.Root)
 	if err != nil {
 		return nil, err
+	}
+	if len(procs) == 0 && len(own) > 0 {
+		names := make([]string, len(own))
+		for i, p := range own {
+			names[i] = p.Label()
+		}
+		return nil, shakedown.Errorf(shakedown.KindNotFound,
+			"process target %s matches only shakedown's own processes (%s): runners, watchdogs, serve and remote agents are never targets",
+			s, strings.Join(names, ", "))
 	}
 	out := make([]shakedown.Instance, len(procs))
 	for i, p := range procs {
@@ -141,33 +153,39 @@ func (s *Selector) Resolve(ctx context.Context) ([]shakedown.Instance, error) {
 	return out, nil
 }
 
-// find returns the processes under root that s selects.
-func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
+// find returns the processes under root that s selects, and apart the ones it matched that
+// are shakedown's own (see ownFinder), which it leaves out.
+func (s *Selector) find(ctx context.Context, root string) (procs, own []Proc, err error) {
 	if err := s.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	self := os.Getpid()
+	owns := newOwnFinder(root)
 	switch {
 	case s.PID != 0 || s.PIDFile != "":
 		pid := s.PID
 		if s.PIDFile != "" {
 			var err error
 			if pid, err = readPIDFile(s.PIDFile); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		st, err := procfs.ReadStat(root, pid)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
 		if err != nil {
-			return nil, shakedown.Wrap(shakedown.KindInternal, "resolve process "+s.String(), err)
+			return nil, nil, shakedown.Wrap(shakedown.KindInternal, "resolve process "+s.String(), err)
 		}
 		if excluded(st, self) {
-			return nil, nil
+			return nil, nil, nil
 		}
 		argv, _ := procfs.ReadCmdline(root, pid)
-		return []Proc{{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s}}, nil
+		p := Proc{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s}
+		if owns.own(pid, argv) {
+			return nil, []Proc{p}, nil
+		}
+		return []Proc{p}, nil, nil
 	}
 
 	var re *regexp.Regexp
@@ -176,12 +194,11 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 	}
 	all, err := procfs.PIDs(root)
 	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInternal, "list processes", err)
+		return nil, nil, shakedown.Wrap(shakedown.KindInternal, "list processes", err)
 	}
-	var out []Proc
 	for _, pid := range all {
 		if err := ctx.Err(); err != nil {
-			return nil, shakedown.Wrap(shakedown.KindAborted, "resolve process "+s.String(), err)
+			return nil, nil, shakedown.Wrap(shakedown.KindAborted, "resolve process "+s.String(), err)
 		}
 		if pid == self || pid == 1 {
 			continue
@@ -201,13 +218,19 @@ func (s *Selector) find(ctx context.Context, root string) ([]Proc, error) {
 				continue
 			}
 		}
-		out = append(out, Proc{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s})
+		p := Proc{PID: pid, StartTime: st.StartTime, Comm: st.Comm, Cmdline: argv, Selector: *s}
+		if owns.own(pid, argv) {
+			own = append(own, p)
+			continue
+		}
+		procs = append(procs, p)
 	}
-	return out, nil
+	return procs, own, nil
 }
 
 // excluded reports whether a process is never a target: shakedown itself, init, a kernel
-// thread or a zombie.
+// thread or a zombie. Shakedown's other processes are told by an ownFinder, once a
+// selector matched them: that reads more of each.
 func excluded(st procfs.Stat, self int) bool {
 	return st.PID == self || st.PID == 1 || st.KernelThread() || st.Dead()
 }

@@ -225,7 +225,7 @@ func TestFindFakeProc(t *testing.T) {
 		{Selector{PID: 104}, []int{104}},
 	}
 	for _, tt := range tests {
-		procs, err := tt.sel.find(t.Context(), root)
+		procs, _, err := tt.sel.find(t.Context(), root)
 		if err != nil {
 			t.Fatalf("find(%s): %v", tt.sel, err)
 		}
