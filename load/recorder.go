@@ -316,12 +316,10 @@ func (r *recorder) end(at time.Time) {
 	}
 }
 
-// schedule notes a request due at sched and returns its flight: the phase it belongs to and
-// its timeline row. Its latency counts as running from when it is started (start).
-func (r *recorder) schedule(sched time.Time) *flight {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	sec := int64(sched.Sub(r.start) / time.Second)
+// rowAt returns the timeline row of second sec, made if need be; once sec is later than
+// any before, it seals the rows of earlier seconds that owe no request. The caller holds
+// r.mu.
+func (r *recorder) rowAt(sec int64) *row {
 	if sec > r.curSec {
 		r.curSec = sec
 		for _, w := range r.live {
@@ -335,6 +333,16 @@ func (r *recorder) schedule(sched time.Time) *flight {
 		w = &row{sec: sec, hist: rowHists.Get().(*hdr.Histogram)}
 		r.live[sec] = w
 	}
+	return w
+}
+
+// schedule notes a request due at sched and returns its flight: the phase it belongs to and
+// its timeline row. Its latency counts as running from when it is started (start).
+func (r *recorder) schedule(sched time.Time) *flight {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sec := int64(sched.Sub(r.start) / time.Second)
+	w := r.rowAt(sec)
 	w.pending++
 	r.cur.pending++
 	f := flights.Get().(*flight)
@@ -431,19 +439,7 @@ func (r *recorder) unsent(from, to int64, sched func(int64) time.Time, stop time
 		n := next - k
 		k = next
 
-		if sec > r.curSec {
-			r.curSec = sec
-			for _, w := range r.live {
-				if w.pending == 0 && w.sec < sec {
-					r.seal(w)
-				}
-			}
-		}
-		w := r.live[sec]
-		if w == nil {
-			w = &row{sec: sec, hist: rowHists.Get().(*hdr.Histogram)}
-			r.live[sec] = w
-		}
+		w := r.rowAt(sec)
 		o := outcome{sched: at, done: stop, late: true, errKind: "not sent"}
 		us := micros(o.latency())
 		ph.addN(o, us, n)

@@ -138,7 +138,7 @@ func (d *decoder) phases(n ast.Node, path string, x *shakedown.Experiment) {
 		// Zero is allowed: a baseline of 0 injects at once (nothing is measured first), a
 		// recovery of 0 does not judge recovery.
 		if v, ok := d.duration(e.val, e.path); ok && v > shakedown.MaxSchedule {
-			d.addf(e.val, e.path, "%s %s is longer than %s, the longest a phase may last", p.key, hours(v), hours(shakedown.MaxSchedule))
+			d.addf(e.val, e.path, "%s %s is longer than %s, the longest a phase may last", p.key, shakedown.FormatDuration(v), shakedown.FormatDuration(shakedown.MaxSchedule))
 		} else if ok {
 			*p.dst = v
 		}
@@ -766,19 +766,19 @@ func (d *decoder) schedule(faults []*shakedown.FaultSpec, at []faultTiming) {
 		}
 		s, _, ok := shakedown.FaultWindow(after, f.Delay, f.Duration)
 		start[i], state[i] = s, done
-		switch span := hours(shakedown.MaxSchedule); {
+		switch span := shakedown.FormatDuration(shakedown.MaxSchedule); {
 		case ok || after > shakedown.MaxSchedule:
 		case s > shakedown.MaxSchedule:
 			e, chain := at[i].delay, ""
 			if after > 0 {
-				chain = " (after the faults it comes after, which start at " + hours(after) + ")"
+				chain = " (after the faults it comes after, which start at " + shakedown.FormatDuration(after) + ")"
 			}
 			d.addf(e.val, e.path, "delay %s starts fault %s%s more than %s after the inject phase starts, the longest a fault schedule may span",
-				hours(f.Delay), f.Name, chain, span)
+				shakedown.FormatDuration(f.Delay), f.Name, chain, span)
 		default:
 			e := at[i].duration
 			d.addf(e.val, e.path, "duration %s ends fault %s more than %s after the inject phase starts (it starts at %s), the longest a fault schedule may span",
-				hours(f.Duration), f.Name, span, hours(s))
+				shakedown.FormatDuration(f.Duration), f.Name, span, shakedown.FormatDuration(s))
 		}
 		return s
 	}
@@ -787,17 +787,6 @@ func (d *decoder) schedule(faults []*shakedown.FaultSpec, at []faultTiming) {
 	}
 }
 
-// hours writes a duration as a file would: 720h, 1h30m, 2s.
-func hours(v time.Duration) string {
-	s := v.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
 
 func (d *decoder) faultTarget(f *shakedown.FaultSpec, ft *shakedown.FaultType, fs map[string]entry, item ast.Node, path string, kinds map[string]string) {
 	e, ok := fs["target"]
