@@ -787,7 +787,6 @@ func (d *decoder) schedule(faults []*shakedown.FaultSpec, at []faultTiming) {
 	}
 }
 
-
 func (d *decoder) faultTarget(f *shakedown.FaultSpec, ft *shakedown.FaultType, fs map[string]entry, item ast.Node, path string, kinds map[string]string) {
 	e, ok := fs["target"]
 	if ok && isNull(d.resolve(e.val, e.path)) {
