@@ -219,8 +219,8 @@ func liveRuns(stateDir string) ([]*journal.Run, map[string]error, error) {
 		switch {
 		case r == nil && err != nil:
 			unreadable[id] = err
-		case r != nil && (r.Live || len(r.Pending) > 0):
-			live = append(live, r) // a damaged one too: its replay reports the damage
+		case r != nil && (r.Live || len(r.Pending) > 0 || err != nil):
+			live = append(live, r) // a damaged one too, even with nothing readable pending: its replay reports the damage
 		}
 	}
 	return live, unreadable, nil

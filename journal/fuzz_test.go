@@ -82,12 +82,18 @@ func FuzzParseRun(f *testing.F) {
 	merged := append([]byte(nil), file...)
 	merged[bytes.IndexByte(merged, '\n')] = 'x'
 	f.Add(merged)
+	f.Add([]byte{})                           // an emptied journal
+	f.Add(file[:100])                         // cut inside its run record
+	f.Add(file[:bytes.IndexByte(file, '\n')]) // its first line without the newline
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rf := parseRun(data, "r1")
 		for _, d := range rf.Damaged {
 			if d.Offset < 0 || d.Offset > int64(len(data)) || d.Len < 0 {
 				t.Fatalf("damage %+v outside a file of %d bytes", d, len(data))
 			}
+		}
+		if len(rf.Damaged) == 0 && rf.Version == 0 {
+			t.Fatalf("a file without a run record reads as undamaged")
 		}
 		if rf.Tail < 0 {
 			return

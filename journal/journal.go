@@ -17,7 +17,9 @@
 // its undos carried out, and the damaged lines are reported by number, with the run, so
 // that a person can look; such a file stays. A last line without its newline is a write cut
 // by a crash (a begin cut so was never injected): it is ignored, and a replayer marks it with
-// a cut record before appending. See parseRun.
+// a cut record before appending. The run record cannot be cut so: Open names the file only
+// once both copies are synced, so a file without them (empty, cut inside its first lines) is
+// damage too. See parseRun.
 //
 // The state dir, runs/ and the files are private to their user (0700, 0600); a journal that
 // is not — another user's, or one others could write — is refused by name and never
@@ -295,7 +297,8 @@ func (j *Journal) Holding() bool {
 	if err != nil {
 		return true // cannot tell: assume the worst
 	}
-	return len(parseRun(data, j.runID).pending()) > 0
+	rf := parseRun(data, j.runID)
+	return len(rf.pending()) > 0 || len(rf.Damaged) > 0 // damaged: what was there may be held
 }
 
 // Close appends that the run ended and releases the lock. When nothing is left pending (the

@@ -1154,3 +1154,52 @@ func TestReplayWaitsForALapseOfADeadRunOnly(t *testing.T) {
 		t.Errorf("Scan after the lapse = %+v, %v; want nothing left, the journal gone", left, err)
 	}
 }
+
+// TestNoRunRecordIsDamage: Open names a file only once its run record is synced, so a journal
+// without one — emptied, or cut inside its first line — cannot be a crash's leftover. Every
+// reader reports it as damage and a replay keeps it, even with nothing readable left to undo.
+func TestNoRunRecordIsDamage(t *testing.T) {
+	tests := []struct {
+		name string
+		cut  func(whole []byte) []byte
+	}{
+		{"empty", func([]byte) []byte { return nil }},
+		{"only a newline", func([]byte) []byte { return []byte("\n") }},
+		{"cut inside the first line", func(w []byte) []byte { return w[:100] }},
+		{"cut before the checksum ends", func(w []byte) []byte { return w[:5] }},
+		{"first line without its newline", func(w []byte) []byte { return w[:bytes.IndexByte(w, '\n')] }},
+		{"zeros", func(w []byte) []byte { return make([]byte, len(w)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j := mustOpen(t, dir, "run1")
+			mustBegin(t, j, "a", undo("mark", "a"))
+			crash(t, j)
+			path := Path(dir, "run1")
+			whole, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, tt.cut(whole), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ScanRun(dir, "run1"); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("ScanRun = %v, want ErrCorrupt", err)
+			}
+			if _, err := Scan(dir); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Scan = %v, want ErrCorrupt", err)
+			}
+			for range 2 {
+				var rec recorder
+				_, err := ReplayRun(t.Context(), dir, "run1", rec.registry(), ReplayOptions{IncludeLive: true, By: ByWatchdog})
+				if !errors.Is(err, ErrCorrupt) || !shakedown.IsKind(err, shakedown.KindNotRestored) {
+					t.Errorf("ReplayRun = %v, want ErrCorrupt of kind not restored", err)
+				}
+				if _, err := os.Stat(path); err != nil {
+					t.Fatalf("the damaged journal is gone after a replay: %v", err)
+				}
+			}
+		})
+	}
+}

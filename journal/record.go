@@ -209,8 +209,9 @@ const maxSalvage = 64
 // parseRun reads a journal file's contents. runID is what the file name says.
 //
 // Every line is a record, checked by its CRC. A line that fails its check is damage, unless
-// it is the last one and has no newline (a write cut by a crash), or a later cut record names
-// it. Damage never hides what is around it: the lines before and after are read as usual,
+// it is the last one, has no newline and follows the run record (a write cut by a crash), or
+// a later cut record names it. A file without a readable run record — an empty one, one cut
+// inside its first line — is damage: Open names a file only once its run record is synced. Damage never hides what is around it: the lines before and after are read as usual,
 // records found inside a damaged line (two lines run together because the newline between
 // them was damaged) are read too, and run and begin records are written twice, so one
 // damaged copy loses nothing. A carriage return before a newline is ignored (a file whose
@@ -247,14 +248,17 @@ func parseRun(data []byte, runID string) *runFile {
 }
 
 type parser struct {
-	f       *runFile
-	runID   string
-	byID    map[int]*entry
-	sawRun  bool
-	records int // valid records read so far, but cut records
-	bad     []Damage
-	cut     map[int64]bool // offsets cut records name
-	v1Cut   map[int64]bool // v1 files: bad lines followed by an empty line
+	f      *runFile
+	runID  string
+	byID   map[int]*entry
+	sawRun bool
+	// runCopies counts the run records of the file's run read; from version 2 Open writes two
+	// before the file has its name.
+	runCopies int
+	records   int // valid records read so far, but cut records
+	bad       []Damage
+	cut       map[int64]bool // offsets cut records name
+	v1Cut     map[int64]bool // v1 files: bad lines followed by an empty line
 }
 
 // line reads one line at off. nextEmpty says the line after it is empty.
@@ -268,9 +272,14 @@ func (p *parser) line(line []byte, off int64, lineNo int, terminated, nextEmpty 
 		return
 	}
 	found := salvage(line, !terminated)
-	if !terminated && len(found) == 0 {
+	if !terminated && len(found) == 0 && p.sawRun {
 		p.f.Tail = off
 		return
+	}
+	if !terminated && !p.sawRun {
+		// Open gives a file its name only once its run record is whole and synced: a crash
+		// cannot cut a line before it.
+		err = fmt.Errorf("%w: cut before the run record, which a crash cannot do", err)
 	}
 	p.bad = append(p.bad, Damage{Line: lineNo, Offset: off, Len: len(line), Err: err})
 	if nextEmpty {
@@ -348,6 +357,7 @@ func (p *parser) apply(r *record, off int64, lineNo int) {
 			damage("file of run %q holds run %q", p.runID, r.Run)
 			return
 		}
+		p.runCopies++
 		if !p.sawRun {
 			p.sawRun = true
 			f.Version = r.Version
@@ -409,7 +419,13 @@ func (p *parser) finish() {
 		}
 		p.f.Damaged = append(p.f.Damaged, d)
 	}
-	if !p.sawRun && p.records > 0 && len(p.f.Damaged) == 0 {
+	// Open writes the run record before the file has its name, so a journal without one
+	// (empty, or cut inside its first line) is no crash's leftover: it is damage, and stays.
+	switch {
+	case len(p.f.Damaged) > 0:
+	case !p.sawRun:
 		p.f.Damaged = append(p.f.Damaged, Damage{Line: 1, Err: fmt.Errorf("%w: no run record", errBadLine)})
+	case p.f.Version >= 2 && p.runCopies < 2:
+		p.f.Damaged = append(p.f.Damaged, Damage{Line: 2, Err: fmt.Errorf("%w: the second copy of the run record is missing: the file was cut, which a crash cannot do", errBadLine)})
 	}
 }

@@ -5,7 +5,9 @@ package watchdog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -191,4 +193,46 @@ func TestCancelReplays(t *testing.T) {
 		p.in.Close()
 		p.j.Close()
 	})
+}
+
+// TestRunnerGoneJournalUnreadable: when the runner dies holding a fault and its journal is
+// gone (moved, its state dir re-pointed) or damaged (emptied, cut inside its run record), the
+// watchdog fails, not success with nothing pending, and a damaged journal stays.
+func TestRunnerGoneJournalUnreadable(t *testing.T) {
+	tests := []struct {
+		name   string
+		spoil  func(t *testing.T, path string)
+		want   error
+		exists bool
+	}{
+		{"removed", func(t *testing.T, path string) { must(t, os.Rename(path, path+".moved")) }, ErrNoJournal, false},
+		{"emptied", func(t *testing.T, path string) { must(t, os.Truncate(path, 0)) }, journal.ErrCorrupt, true},
+		{"cut in its run record", func(t *testing.T, path string) { must(t, os.Truncate(path, 100)) }, journal.ErrCorrupt, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := startInProcess(t, t.Context())
+				p.begin(t, "a", time.Hour)
+				path := journal.Path(p.dir, "run1")
+				tt.spoil(t, path)
+				p.in.Close() // no stop: the runner died
+				err := <-p.done
+				if !errors.Is(err, tt.want) || !shakedown.IsKind(err, shakedown.KindNotRestored) {
+					t.Errorf("Main = %v, want %v of kind not restored", err, tt.want)
+				}
+				if _, err := os.Lstat(path); (err == nil) != tt.exists {
+					t.Errorf("journal there after the watchdog: %v, want %v", err == nil, tt.exists)
+				}
+				p.j.Close()
+			})
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

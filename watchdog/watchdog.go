@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -286,12 +287,12 @@ func watch(ctx context.Context, stateDir, runID string, reg *shakedown.Registry,
 			}
 			start := time.Now()
 			log.Warn("runner gone without stopping the watchdog; undoing what it left")
-			err := w.replay(ctx, journal.ReplayOptions{IncludeLive: true, LockWait: lockGrace})
+			err := w.replayOwn(ctx, journal.ReplayOptions{IncludeLive: true, LockWait: lockGrace})
 			log.Info("replay finished", "took", time.Since(start), "err", err)
 			return err
 		case <-ctx.Done():
 			log.Warn("watchdog stopped; undoing what the run has pending", "cause", context.Cause(ctx))
-			return w.replay(context.WithoutCancel(ctx), journal.ReplayOptions{IncludeLive: true})
+			return w.replayOwn(context.WithoutCancel(ctx), journal.ReplayOptions{IncludeLive: true})
 		case s := <-sigs:
 			log.Info("signal swallowed: the watchdog leaves only when its run has", "signal", s)
 		case <-timer.C:
@@ -366,6 +367,24 @@ func (w *watcher) check(ctx context.Context) time.Duration {
 		}
 	}
 	return wait
+}
+
+// ErrNoJournal says that the run's journal was gone when the watchdog had to replay it: the
+// runner removes it only after its last revert, just before it stops the watchdog, so a runner
+// that died holding faults left it, and it was moved, removed or its state dir re-pointed.
+var ErrNoJournal = errors.New("the run's journal is missing")
+
+// replayOwn is replay when the runner is gone or the watchdog is stopped: a journal that is
+// not there is not "nothing pending" but an error (ErrNoJournal, KindNotRestored), logged.
+func (w *watcher) replayOwn(ctx context.Context, opts journal.ReplayOptions) error {
+	path := journal.Path(w.stateDir, w.runID)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		err := shakedown.Wrap(shakedown.KindNotRestored, "replay journal "+path,
+			fmt.Errorf("%w: whatever the run still held cannot be undone from it; check the system by hand", ErrNoJournal))
+		w.log.Error("replay impossible", "err", err)
+		return err
+	}
+	return w.replay(ctx, opts)
 }
 
 // replay undoes the run's pending entries and logs what it did.

@@ -17,6 +17,8 @@ func checkParent(string) error { return refuse() }
 
 func checkOwn(string, bool) error { return refuse() }
 
+func checkLink(string) error { return refuse() }
+
 // Open refuses: see above.
 func Open(string, int) (*os.File, error) { return nil, refuse() }
 

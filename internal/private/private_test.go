@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func TestCheckDir(t *testing.T) {
@@ -135,6 +136,67 @@ func TestOpen(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("Open(%s) blocked", tt.path)
+		}
+	}
+}
+
+// TestCheckDirRefusesOthersLinks: a symbolic link on the way to the state dir that another
+// user owns is refused, as such a folder is: they could point it elsewhere mid-run. Links of
+// this user's or root's are followed, and Resolve returns the real path.
+func TestCheckDirRefusesOthersLinks(t *testing.T) {
+	testenv.NeedRoot(t)
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	sticky := filepath.Join(base, "sticky")
+	for _, d := range []string{real, sticky} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	link := func(name, target string, owner int) string {
+		p := filepath.Join(sticky, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(p, owner, owner); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const nobody = 65534
+	others := link("others", real, nobody)
+	mine := link("mine", real, os.Geteuid())
+	relative := link("relative", "../real", os.Geteuid())
+	// A link of mine whose target passes through another user's link.
+	chained := link("chained", filepath.Join(others, "."), os.Geteuid())
+	tests := []struct {
+		dir  string
+		real string // "" when refused
+	}{
+		{others, ""},
+		{filepath.Join(others, "state"), ""},
+		{chained, ""},
+		{mine, real},
+		{filepath.Join(mine, "state", "sub"), filepath.Join(real, "state", "sub")},
+		{relative, real},
+		{relative + "/../sticky", sticky}, // ".." after the link: of its target
+	}
+	for _, tt := range tests {
+		got, err := Resolve(tt.dir)
+		if tt.real == "" {
+			if !errors.Is(err, ErrUnsafe) || !shakedown.IsKind(err, shakedown.KindPermission) {
+				t.Errorf("Resolve(%s) = %q, %v; want ErrUnsafe of kind permission", tt.dir, got, err)
+			}
+			if err := CheckDir(tt.dir); !errors.Is(err, ErrUnsafe) {
+				t.Errorf("CheckDir(%s) = %v, want ErrUnsafe", tt.dir, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.real {
+			t.Errorf("Resolve(%s) = %q, %v; want %q", tt.dir, got, err, tt.real)
 		}
 	}
 }

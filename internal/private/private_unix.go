@@ -31,6 +31,19 @@ func checkParent(dir string) error {
 	return nil
 }
 
+// checkLink checks a symbolic link on the way to the state dir: owned by this user or root,
+// as the folders on the way must be; another user's link could be pointed elsewhere at any time.
+func checkLink(path string) error {
+	st, err := lstat(path)
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindPermission, "check "+path, err)
+	}
+	if int(st.Uid) != uid() && st.Uid != 0 {
+		return unsafe(path, "a symbolic link owned by uid %d, neither you (uid %d) nor root: they could point it elsewhere", st.Uid, uid())
+	}
+	return nil
+}
+
 // checkOwn checks that path is owned by this user and writable by no one else; a folder when
 // dir, else a regular file.
 func checkOwn(path string, dir bool) error {
