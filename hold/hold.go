@@ -291,14 +291,16 @@ func (r *Registry) Claim(h *Hold) error {
 	// and they are read after, as a run of theirs does with this registry, so that of two
 	// claims at once at least one sees the other. On a conflict the hold goes again.
 	conflicts, err = r.peerConflicts(h)
-	if err == nil && len(conflicts) > 0 {
+	switch {
+	case err != nil:
+		err = shakedown.Wrap(shakedown.KindOf(err), op, err)
+	case len(conflicts) > 0:
 		err = heldError(op, conflicts)
 	}
 	if err != nil {
 		os.Remove(r.path(h.JournalID()))
-		return shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
-	return nil
+	return err
 }
 
 func heldError(op string, conflicts []Conflict) error {
