@@ -94,7 +94,9 @@ func (a *app) options(f *runFlags, exp *shakedown.Experiment) engine.Options {
 
 // holds is the machine-wide registry of held faults (package hold).
 func (a *app) holds() *hold.Registry {
-	return &hold.Registry{Dir: hold.DefaultDir(a.getenv), Live: holdIsLive}
+	r := hold.Default(a.getenv)
+	r.Live = holdIsLive
+	return r
 }
 
 // holdIsLive says whether a run still holds what it registered: its runner lives, or its

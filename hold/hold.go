@@ -7,12 +7,20 @@
 // the target) and the fault types of both take back only what they added themselves
 // (shakedown.FaultType.Stacks): their own nft table, toxic, stressor or file.
 //
-// The registry is a folder private to its user (see internal/private), by default
+// The registry is a folder only its user can write (see internal/private), by default
 // /run/shakedown for root, $XDG_RUNTIME_DIR/shakedown (or the temporary folder's
 // shakedown-<uid>) for others, or $SHAKEDOWN_RUNTIME_DIR:
 //
 //	holds/<run id>.json   one file per run that holds instances, written whole (rename)
 //	lock                  flock(2)ed while a claim or a release reads and writes
+//
+// Users' registries are separate, yet their runs may touch one instance (root's pause of a
+// process its owner pauses too), so a claim also reads the registries of other users it can
+// find (Registry.Peers, DefaultPeers): a run of a user other than root reads root's, which is
+// therefore readable by everyone (Registry.Shared: folders 0755, holds 0644, written by root
+// alone), and root's run reads every user's under /run/user and the temporary folder. A hold
+// in another user's registry is only ever a reason to refuse a claim: it is never pruned,
+// released or otherwise acted on, and nothing is undone because of it.
 //
 // A hold lasts while its run does, and after it for as long as the run's journal still says
 // something is injected (the run died; the watchdog or `shakedown recover` has yet to undo
@@ -79,11 +87,90 @@ func Key(in shakedown.Instance) string { return in.Kind + ":" + in.ID }
 // Registry is a folder of holds.
 type Registry struct {
 	Dir string
+	// Shared makes the registry readable by every user (folders 0755, hold files 0644; still
+	// written by its owner alone): root's, which the runs of other users read.
+	Shared bool
+	// Peers returns the registries of other users that a claim reads too, and refuses on a
+	// conflict with a live hold in; nil: none. Called on each claim: a user's registry may
+	// appear at any time.
+	Peers func() []Peer
 	// Live says whether a hold of another run still holds: its runner lives, or its journal
 	// says something is still injected. nil: every hold is live.
 	Live func(h *Hold) bool
 	// LockWait bounds the wait for the registry's lock. Default 10s.
 	LockWait time.Duration
+}
+
+// Peer is another user's registry.
+type Peer struct {
+	Dir string
+	// UID is the user whose registry it is: its folders and hold files must be theirs and
+	// writable by no one else, or they are not read (that user's own runs would not use them).
+	UID int
+}
+
+// RootDir is root's registry, unless SHAKEDOWN_RUNTIME_DIR moves it.
+const RootDir = "/run/shakedown"
+
+// Default returns the registry of this user (DefaultDir) with the registries of the other
+// users it reads (DefaultPeers); root's is Shared. Live is left to the caller.
+func Default(getenv func(string) string) *Registry {
+	dir := DefaultDir(getenv)
+	return &Registry{Dir: dir, Shared: dir == RootDir && os.Geteuid() == 0, Peers: DefaultPeers(getenv)}
+}
+
+// DefaultPeers returns what finds the registries of other users that this user's runs read
+// besides their own: for root, every user's at its default place (DefaultDir): /run/user/<uid>/
+// shakedown and <temp>/shakedown-<uid> (and /tmp's); for any other user, root's. nil when
+// SHAKEDOWN_RUNTIME_DIR is set: a registry moved there stands alone (a test's, a machine's
+// of its own).
+func DefaultPeers(getenv func(string) string) func() []Peer {
+	if getenv("SHAKEDOWN_RUNTIME_DIR") != "" {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return func() []Peer { return []Peer{{Dir: RootDir, UID: 0}} }
+	}
+	bases := []string{os.TempDir()}
+	if os.TempDir() != "/tmp" {
+		bases = append(bases, "/tmp")
+	}
+	return func() []Peer { return userPeers("/run/user", bases) }
+}
+
+// userPeers finds the registries of users other than root at runUser/<uid>/shakedown and
+// <base>/shakedown-<uid> for each base.
+func userPeers(runUser string, bases []string) []Peer {
+	var out []Peer
+	add := func(dir, uid string) {
+		n, err := strconv.Atoi(uid)
+		if err != nil || n <= 0 || strconv.Itoa(n) != uid {
+			return
+		}
+		for _, p := range out {
+			if p.Dir == dir {
+				return
+			}
+		}
+		out = append(out, Peer{Dir: dir, UID: n})
+	}
+	if ents, err := os.ReadDir(runUser); err == nil {
+		for _, e := range ents {
+			add(filepath.Join(runUser, e.Name(), "shakedown"), e.Name())
+		}
+	}
+	for _, base := range bases {
+		ents, err := os.ReadDir(base)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if uid, ok := strings.CutPrefix(e.Name(), "shakedown-"); ok {
+				add(filepath.Join(base, e.Name()), uid)
+			}
+		}
+	}
+	return out
 }
 
 // DefaultDir returns the registry folder for this user: $SHAKEDOWN_RUNTIME_DIR, else
@@ -93,7 +180,7 @@ func DefaultDir(getenv func(string) string) string {
 		return d
 	}
 	if os.Geteuid() == 0 {
-		return "/run/shakedown"
+		return RootDir
 	}
 	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "shakedown")
@@ -112,6 +199,8 @@ const (
 type Conflict struct {
 	Mine, Theirs Item
 	Holder       *Hold
+	// Peer is the other user's registry the hold is in; nil: this user's own.
+	Peer *Peer
 }
 
 // of says that the instances named (all in c's target, held alike) are held, and why.
@@ -128,6 +217,9 @@ func (c Conflict) held() string {
 	h := c.Holder
 	s := fmt.Sprintf("held by run %s (experiment %s, pid %d, since %s): its fault %s (%s)",
 		h.Run, h.Experiment, h.PID, h.Since.Format(time.TimeOnly), c.Theirs.Fault, c.Theirs.Type)
+	if c.Peer != nil {
+		s += fmt.Sprintf(", a run of uid %d (registry %s)", c.Peer.UID, c.Peer.Dir)
+	}
 	switch {
 	case h.PID > 0 && !procfs.Alive(h.PID, h.Start):
 		s += "; its runner is gone and what it injected is not reverted yet: shakedown recover --state-dir " + h.StateDir
@@ -190,23 +282,47 @@ func (r *Registry) Claim(h *Hold) error {
 		return shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
 	if len(conflicts) > 0 {
-		msgs := Describe(conflicts)
-		return shakedown.Wrap(shakedown.KindConflict, op, fmt.Errorf("%w: %s", ErrHeld, strings.Join(msgs, "; ")))
+		return heldError(op, conflicts)
 	}
-	return shakedown.Wrap(shakedown.KindInternal, op, r.write(h))
+	if err := r.write(h); err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	// The other users' registries cannot be locked with this one: the hold is written first
+	// and they are read after, as a run of theirs does with this registry, so that of two
+	// claims at once at least one sees the other. On a conflict the hold goes again.
+	conflicts, err = r.peerConflicts(h)
+	switch {
+	case err != nil:
+		err = shakedown.Wrap(shakedown.KindOf(err), op, err)
+	case len(conflicts) > 0:
+		err = heldError(op, conflicts)
+	}
+	if err != nil {
+		os.Remove(r.path(h.JournalID()))
+	}
+	return err
+}
+
+func heldError(op string, conflicts []Conflict) error {
+	return shakedown.Wrap(shakedown.KindConflict, op, fmt.Errorf("%w: %s", ErrHeld, strings.Join(Describe(conflicts), "; ")))
 }
 
 // Conflicts returns the conflicts a claim of h would meet now, without claiming (plan).
 func (r *Registry) Conflicts(h *Hold) ([]Conflict, error) {
-	if _, err := os.Stat(filepath.Join(r.Dir, holdsDir)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	var out []Conflict
+	if _, err := os.Stat(filepath.Join(r.Dir, holdsDir)); !errors.Is(err, fs.ErrNotExist) {
+		unlock, err := r.lock()
+		if err != nil {
+			return nil, err
+		}
+		out, err = r.conflicts(h, false)
+		unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
-	unlock, err := r.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return r.conflicts(h, false)
+	theirs, err := r.peerConflicts(h)
+	return append(out, theirs...), err
 }
 
 // Release removes the hold filed under id (its JournalID: the run's id, unless the hold
@@ -243,13 +359,20 @@ func (r *Registry) conflicts(h *Hold, prune bool) ([]Conflict, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.check(h, holds, nil, prune), nil
+}
+
+// check returns the conflicts of h with the live holds of others in holds, found in peer
+// (nil: this registry). With prune, and only in this registry, it removes the holds no longer
+// live: a hold in another user's registry is never acted on.
+func (r *Registry) check(h *Hold, holds []*Hold, peer *Peer, prune bool) []Conflict {
 	var out []Conflict
 	for _, other := range holds {
 		if other.Run == h.Run {
 			continue
 		}
 		if r.Live != nil && !r.Live(other) {
-			if prune {
+			if prune && peer == nil {
 				os.Remove(r.path(other.JournalID()))
 			}
 			continue
@@ -257,10 +380,35 @@ func (r *Registry) conflicts(h *Hold, prune bool) ([]Conflict, error) {
 		for _, mine := range h.Items {
 			for _, theirs := range other.Items {
 				if mine.Key == theirs.Key && !compatible(mine, theirs) {
-					out = append(out, Conflict{Mine: mine, Theirs: theirs, Holder: other})
+					out = append(out, Conflict{Mine: mine, Theirs: theirs, Holder: other, Peer: peer})
 				}
 			}
 		}
+	}
+	return out
+}
+
+// peerConflicts checks h against the live holds in the registries of other users (Peers).
+func (r *Registry) peerConflicts(h *Hold) ([]Conflict, error) {
+	if r.Peers == nil {
+		return nil, nil
+	}
+	var out []Conflict
+	var errs []error
+	for _, p := range r.Peers() {
+		if filepath.Clean(p.Dir) == filepath.Clean(r.Dir) {
+			continue
+		}
+		holds, err := readPeer(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		peer := p
+		out = append(out, r.check(h, holds, &peer, false)...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return out, shakedown.Wrap(shakedown.KindInternal, "read the registries of held faults of other users", err)
 	}
 	return out, nil
 }
@@ -302,12 +450,66 @@ func (r *Registry) read() ([]*Hold, error) {
 	return out, nil
 }
 
+// readPeer decodes the holds in another user's registry that can be read. What cannot be
+// read, is not that user's alone (p.UID's, writable by no one else), or is damaged is passed
+// over: it cannot stand for a run of theirs, whose holds are written whole by rename. Any
+// other failure is an error.
+func readPeer(p Peer) ([]*Hold, error) {
+	dir := filepath.Join(p.Dir, holdsDir)
+	for _, d := range []string{p.Dir, dir} {
+		if err := private.CheckDirOf(d, p.UID); err != nil {
+			if passOver(err) {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if passOver(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*Hold
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		f, err := private.OpenOf(path, os.O_RDONLY, p.UID)
+		if err != nil {
+			if passOver(err) {
+				continue
+			}
+			return nil, err
+		}
+		h, err := decodeHold(f, path)
+		f.Close()
+		if err != nil || h.JournalID() != id {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// passOver says whether err is why another user's registry, or a file in it, is not read.
+func passOver(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, private.ErrUnsafe)
+}
+
 func readHold(path string) (*Hold, error) {
 	f, err := private.Open(path, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return decodeHold(f, path)
+}
+
+func decodeHold(f *os.File, path string) (*Hold, error) {
 	b, err := io.ReadAll(io.LimitReader(f, maxHold+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -330,15 +532,33 @@ func readHold(path string) (*Hold, error) {
 	return &h, nil
 }
 
-// write puts h in place whole: a temporary file renamed over the old one. Called locked.
+// write puts h in place whole: a temporary file renamed over the old one; readable by every
+// user when the registry is Shared. What is shown of it for people has the passwords of URLs
+// in it hidden, as everywhere (its keys are identities, made without them). Called locked.
 func (r *Registry) write(h *Hold) error {
 	dir := filepath.Join(r.Dir, holdsDir)
-	b, err := json.MarshalIndent(h, "", "  ")
+	shown := *h
+	shown.Experiment, shown.File = shakedown.RedactURL(h.Experiment), shakedown.RedactURL(h.File)
+	shown.Items = make([]Item, len(h.Items))
+	for i, it := range h.Items {
+		it.Name = shakedown.RedactURL(it.Name)
+		shown.Items[i] = it
+	}
+	b, err := json.MarshalIndent(&shown, "", "  ")
 	if err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, "."+h.JournalID()+".*")
 	if err != nil {
+		return err
+	}
+	mode := os.FileMode(0o600)
+	if r.Shared {
+		mode = 0o644
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return err
 	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
@@ -357,10 +577,19 @@ func (r *Registry) write(h *Hold) error {
 	return nil
 }
 
-// lock takes the registry's lock, creating the folders (private) as needed.
+// lock takes the registry's lock, creating the folders (private) as needed; a Shared
+// registry's folders are made readable by everyone (0755), still written by this user alone.
 func (r *Registry) lock() (unlock func(), err error) {
-	if _, err := private.MkdirOwn(r.Dir, holdsDir); err != nil {
+	holds, err := private.MkdirOwn(r.Dir, holdsDir)
+	if err != nil {
 		return nil, err
+	}
+	if r.Shared {
+		for _, d := range []string{r.Dir, holds} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, shakedown.Wrap(shakedown.KindInternal, "make "+d+" readable", err)
+			}
+		}
 	}
 	path := filepath.Join(r.Dir, lockName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|private.NoFollow, 0o600)

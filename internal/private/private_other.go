@@ -22,6 +22,12 @@ func checkLink(string) error { return refuse() }
 // Open refuses: see above.
 func Open(string, int) (*os.File, error) { return nil, refuse() }
 
+// OpenOf refuses: see above.
+func OpenOf(string, int, int) (*os.File, error) { return nil, refuse() }
+
+// CheckDirOf refuses: see above.
+func CheckDirOf(string, int) error { return refuse() }
+
 // CheckFile refuses: see above.
 func CheckFile(*os.File) error { return refuse() }
 

@@ -55,6 +55,12 @@ func checkOwn(path string, dir bool) error {
 }
 
 func checkStat(path string, st *unix.Stat_t, dir bool) error {
+	return checkStatOf(path, st, dir, uid())
+}
+
+// checkStatOf checks that st, of path, is a folder (dir) or a regular file of user owner's
+// that no one else can write.
+func checkStatOf(path string, st *unix.Stat_t, dir bool, owner int) error {
 	want, what := uint32(syscall.S_IFREG), "a regular file"
 	if dir {
 		want, what = syscall.S_IFDIR, "a folder"
@@ -62,13 +68,26 @@ func checkStat(path string, st *unix.Stat_t, dir bool) error {
 	if uint32(st.Mode)&syscall.S_IFMT != want {
 		return unsafe(path, "not %s", what)
 	}
-	if int(st.Uid) != uid() {
-		return unsafe(path, "owned by uid %d, not by you (uid %d)", st.Uid, uid())
+	if int(st.Uid) != owner {
+		if owner == uid() {
+			return unsafe(path, "owned by uid %d, not by you (uid %d)", st.Uid, owner)
+		}
+		return unsafe(path, "owned by uid %d, not by uid %d", st.Uid, owner)
 	}
 	if st.Mode&0o022 != 0 {
 		return unsafe(path, "writable by others (mode %04o)", st.Mode&0o777)
 	}
 	return nil
+}
+
+// CheckDirOf checks that dir is a folder (not a symbolic link) of user owner's that no one
+// else can write: a folder of another user's that is read, never trusted to be carried out.
+func CheckDirOf(dir string, owner int) error {
+	st, err := lstat(dir)
+	if err != nil {
+		return err
+	}
+	return checkStatOf(dir, st, true, owner)
 }
 
 func lstat(path string) (*unix.Stat_t, error) {
@@ -82,7 +101,11 @@ func lstat(path string) (*unix.Stat_t, error) {
 // Open opens the file path for flag (os.O_RDONLY, os.O_RDWR|os.O_APPEND …) without following
 // a symbolic link and without blocking on a FIFO, and checks that it is a regular file of
 // this user's that no one else can write. A file that does not exist is fs.ErrNotExist.
-func Open(path string, flag int) (*os.File, error) {
+func Open(path string, flag int) (*os.File, error) { return OpenOf(path, flag, uid()) }
+
+// OpenOf opens the file path as Open does, but for a file of user owner's that no one else
+// can write: a file of another user's that is read, never trusted to be carried out.
+func OpenOf(path string, flag, owner int) (*os.File, error) {
 	fd, err := unix.Open(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -98,7 +121,7 @@ func Open(path string, flag int) (*os.File, error) {
 		unix.Close(fd)
 		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	if err := checkStat(path, &st, false); err != nil {
+	if err := checkStatOf(path, &st, false, owner); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
