@@ -338,10 +338,12 @@ func (s *responseStage) begin(out []event, at time.Time) []event {
 	if !ok {
 		return s.lose(out, at)
 	}
+	if r.status == http.StatusSwitchingProtocols || (method == http.MethodConnect && r.status/100 == 2) {
+		return s.lose(out, at) // a tunnel follows: nothing goes after this response
+	}
 	s.tracked = tracked
-	tunnel := r.status == http.StatusSwitchingProtocols || (method == http.MethodConnect && r.status/100 == 2)
 	switch {
-	case !s.final, tunnel, method == http.MethodHead, r.status == http.StatusNoContent, r.status == http.StatusNotModified:
+	case !s.final, method == http.MethodHead, r.status == http.StatusNoContent, r.status == http.StatusNotModified:
 		s.body = body{}
 	default:
 		if s.body, ok = framing(r.header, true); !ok {
@@ -351,9 +353,6 @@ func (s *responseStage) begin(out []event, at time.Time) []event {
 	s.state = rsBody
 	if s.body.empty() {
 		out = s.end(out, at)
-	}
-	if tunnel {
-		out = s.lose(out, at) // what follows is not HTTP
 	}
 	return out
 }
