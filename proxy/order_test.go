@@ -297,3 +297,24 @@ func FuzzResponseStage(f *testing.F) {
 		}
 	})
 }
+
+// A reply that ends the connection (the aborted request asked to close it) waits for the
+// responses owed before it too, and the connection ends after it.
+func TestHTTPAbortPipelinedClosing(t *testing.T) {
+	p := httpProxy(t, echoBackend(t), abortToxic(100, "/a"))
+	conn, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reqs := []pipelined{
+		{method: "GET", path: "/b0/slow", extra: "\r\n"},
+		{method: "GET", path: "/a1", extra: "Connection: close\r\n\r\n", abort: true},
+	}
+	if n := sendPipelined(t, conn, reqs, func(r pipelined) bool { return r.abort }); n != len(reqs) {
+		return
+	}
+	if rest, err := io.ReadAll(conn); err != nil || len(rest) > 0 {
+		t.Errorf("after the reply: %q, %v; want the end of the connection", rest, err)
+	}
+}
