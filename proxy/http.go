@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,12 +17,9 @@ const maxHeader = 64 << 10
 
 // The states of the request parser of an HTTP stage.
 const (
-	stHead      = iota // reading a request head (held until complete)
-	stBody             // a body of known length: remaining bytes
-	stChunkLine        // chunked body: reading a chunk-size line
-	stChunkData        // chunked body: remaining bytes of chunk data and its CRLF
-	stTrailer          // chunked body: reading trailer lines up to an empty one
-	stPass             // not HTTP it understands, or upgraded: pass everything
+	stHead = iota // reading a request head (held until complete)
+	stBody        // reading its body
+	stPass        // not HTTP it understands, or upgraded: pass everything
 )
 
 // httpStage parses HTTP/1.x requests on the upstream stream and aborts or delays those
@@ -35,13 +31,19 @@ type httpStage struct {
 	delay   time.Duration // for a delay
 	hits    *atomic.Int64 // counts requests acted on, for metrics; may be nil
 
-	state     int
-	hold      []byte // head bytes, or the current chunk line / trailer line
-	remaining int64
-	act       bool // the current request is aborted or delayed
-	closing   bool // the current request asked to close the connection (or aborted into a close)
-	upgrade   bool // the current request switches protocols: pass after it
-	last      time.Time
+	// order is the connection's pairing of requests and responses. The stage that counts
+	// (the last upstream, which acts on no request) marks each request it passes with an
+	// evMark; the others act on no more requests once pairing is lost.
+	order *pairing
+	count bool
+
+	state   int
+	hold    []byte // head bytes
+	body    body   // of the current request
+	act     bool   // the current request is aborted or delayed
+	closing bool   // the current request asked to close the connection (or aborted into a close)
+	upgrade bool   // the current request switches protocols: pass after it
+	last    time.Time
 }
 
 func (a *HTTPAbort) stage(time.Time) stage {
@@ -77,7 +79,7 @@ func (s *httpStage) push(ev event, out []event) []event {
 			end := headEnd(s.hold, max(old-3, 0))
 			if end < 0 {
 				if len(s.hold) > maxHeader {
-					s.state, s.act = stPass, false
+					s.pass()
 					out = s.emit(out, s.hold, ev.at)
 					s.hold = nil
 				}
@@ -90,69 +92,38 @@ func (s *httpStage) push(ev event, out []event) []event {
 			out, reply = s.begin(out, head, ev.at)
 			if reply != nil {
 				s.last = later(ev.at, s.last)
-				out = append(out, event{kind: evReply, data: reply, at: s.last})
 				if s.closing {
-					out = append(out, event{kind: evClose, at: s.last})
-					s.state = stPass // nothing more goes anywhere
-					return out
+					// Nothing more goes anywhere: the connection ends after the reply.
+					s.state = stPass
+					return append(out, event{kind: evReplyClose, data: reply, at: s.last})
 				}
+				out = append(out, event{kind: evReply, data: reply, at: s.last})
 			}
-			if s.remaining == 0 && s.state == stBody {
+			if s.state == stBody && s.body.empty() {
 				s.finish()
 			}
 		case stBody:
-			n := int(min(int64(len(b)), s.remaining))
+			n, done, ok := s.body.next(b)
 			out = s.emit(out, b[:n], ev.at)
-			b, s.remaining = b[n:], s.remaining-int64(n)
-			if s.remaining == 0 {
-				s.finish()
-			}
-		case stChunkData:
-			n := int(min(int64(len(b)), s.remaining))
-			out = s.emit(out, b[:n], ev.at)
-			b, s.remaining = b[n:], s.remaining-int64(n)
-			if s.remaining == 0 {
-				s.state = stChunkLine
-			}
-		case stChunkLine, stTrailer:
-			i := bytes.IndexByte(b, '\n')
-			n := len(b)
-			if i >= 0 {
-				n = i + 1
-			}
-			out = s.emit(out, b[:n], ev.at)
-			s.hold = append(s.hold, b[:n]...)
 			b = b[n:]
-			if len(s.hold) > 4096 {
-				s.state, s.act, s.hold = stPass, false, nil
-				continue
-			}
-			if i < 0 {
-				continue
-			}
-			line := strings.TrimSpace(string(s.hold))
-			s.hold = s.hold[:0]
-			if s.state == stTrailer {
-				if line == "" {
-					s.finish()
-				}
-				continue
-			}
-			if j := strings.IndexByte(line, ';'); j >= 0 {
-				line = strings.TrimSpace(line[:j])
-			}
-			size, err := strconv.ParseInt(line, 16, 64)
 			switch {
-			case err != nil || size < 0:
-				s.state, s.act = stPass, false
-			case size == 0:
-				s.state = stTrailer
-			default:
-				s.state, s.remaining = stChunkData, size+2
+			case !ok:
+				s.pass()
+			case done:
+				s.finish()
 			}
 		}
 	}
 	return out
+}
+
+// pass steps aside: the stage passes everything from here on, and the counting stage
+// can no longer pair responses with requests.
+func (s *httpStage) pass() {
+	s.state, s.act = stPass, false
+	if s.count {
+		s.order.lose()
+	}
 }
 
 // finish ends the current request.
@@ -160,7 +131,7 @@ func (s *httpStage) finish() {
 	s.act = false
 	s.hold = nil
 	if s.upgrade {
-		s.state = stPass
+		s.pass()
 		return
 	}
 	s.state = stHead
@@ -171,17 +142,17 @@ func (s *httpStage) finish() {
 func (s *httpStage) begin(out []event, head []byte, at time.Time) ([]event, []byte) {
 	req, ok := parseHead(head)
 	if !ok {
-		s.state, s.act = stPass, false
+		s.pass()
 		return s.emit(out, head, at), nil
 	}
 	s.closing, s.upgrade = req.close, req.upgrade
-	switch {
-	case req.chunked:
-		s.state = stChunkLine
-	default:
-		s.state, s.remaining = stBody, req.length
+	s.state, s.body = stBody, req.body
+	if s.count {
+		s.last = later(at, s.last)
+		out = append(out, event{kind: evMark, data: []byte(req.method), at: s.last})
+		return s.emit(out, head, at), nil
 	}
-	s.act = s.matches(req) && (s.percent >= 100 || rand.Float64()*100 < s.percent)
+	s.act = s.matches(req) && (s.percent >= 100 || rand.Float64()*100 < s.percent) && !s.order.isLost()
 	if !s.act {
 		return s.emit(out, head, at), nil
 	}
@@ -281,8 +252,7 @@ func headEnd(b []byte, from int) int {
 type request struct {
 	method, path   string
 	header         http.Header
-	length         int64
-	chunked        bool
+	body           body
 	close          bool
 	upgrade        bool
 	expectContinue bool
@@ -290,35 +260,22 @@ type request struct {
 
 // parseHead parses an HTTP/1.x request head; ok is false when it is not one.
 func parseHead(head []byte) (*request, bool) {
-	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	lines := headLines(head)
 	first := strings.TrimRight(lines[0], "\r")
 	parts := strings.Split(first, " ")
 	if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[2], "HTTP/1.") {
 		return nil, false
 	}
-	r := &request{method: parts[0], path: parts[1], header: http.Header{}}
+	h, ok := parseFields(lines[1:])
+	if !ok {
+		return nil, false
+	}
+	r := &request{method: parts[0], path: parts[1], header: h}
 	if u, err := url.ParseRequestURI(parts[1]); err == nil {
 		r.path = u.Path
 	}
-	for _, l := range lines[1:] {
-		l = strings.TrimRight(l, "\r")
-		i := strings.IndexByte(l, ':')
-		if i <= 0 {
-			return nil, false
-		}
-		r.header.Add(strings.TrimSpace(l[:i]), strings.TrimSpace(l[i+1:]))
-	}
-	if te := r.header.Values("Transfer-Encoding"); len(te) > 0 {
-		if !strings.EqualFold(strings.TrimSpace(te[len(te)-1]), "chunked") {
-			return nil, false
-		}
-		r.chunked = true
-	} else if cl := r.header.Values("Content-Length"); len(cl) > 0 {
-		n, err := strconv.ParseInt(cl[0], 10, 64)
-		if err != nil || n < 0 || len(cl) > 1 {
-			return nil, false
-		}
-		r.length = n
+	if r.body, ok = framing(h, false); !ok {
+		return nil, false
 	}
 	conn := strings.ToLower(strings.Join(r.header.Values("Connection"), ","))
 	r.close = strings.Contains(conn, "close") || (parts[2] == "HTTP/1.0" && !strings.Contains(conn, "keep-alive"))

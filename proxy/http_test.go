@@ -22,8 +22,8 @@ func TestParseHead(t *testing.T) {
 		want request
 	}{
 		{"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", true, request{method: "GET", path: "/a"}},
-		{"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\n", true, request{method: "POST", path: "/p", length: 5}},
-		{"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", true, request{method: "POST", path: "/p", chunked: true}},
+		{"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\n", true, request{method: "POST", path: "/p", body: body{remaining: 5}}},
+		{"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", true, request{method: "POST", path: "/p", body: body{state: bodyChunkLine}}},
 		{"GET / HTTP/1.0\r\n\r\n", true, request{method: "GET", path: "/", close: true}},
 		{"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", true, request{method: "GET", path: "/", close: true}},
 		{"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", true, request{method: "GET", path: "/", upgrade: true}},
@@ -42,7 +42,7 @@ func TestParseHead(t *testing.T) {
 			continue
 		}
 		got.header = nil
-		if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(request{})); diff != "" {
+		if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(request{}, body{})); diff != "" {
 			t.Errorf("parseHead(%q) (-want +got):\n%s", tt.head, diff)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,9 +53,12 @@ type link struct {
 	notify   chan struct{} // a token when the chain of the direction changed
 	stop     atomic.Bool   // tells the reader of the toxic path to hand over and quit
 	entries  []entry
-	stages   []stage    // the stages in effect, in chain order
-	spare    [2][]event // what the stages give, reused chunk after chunk (see enqueue)
-	counter  *atomic.Int64
+	stages   []stage // the stages in effect, in chain order, then tail
+	// tail is the last stage of a connection with a pairing, whatever the chain: it
+	// counts the requests (upstream) or frames the responses (downstream).
+	tail    stage
+	spare   [2][]event // what the stages give, reused chunk after chunk (see enqueue)
+	counter *atomic.Int64
 	// seen is the chain the stages were built from: the fast path compares it with the
 	// proxy's after each read, and hands what it read to the toxic path when it changed.
 	seen    *[]*toxicState
@@ -69,6 +73,26 @@ type conn struct {
 	links            [2]*link
 	done             chan struct{}
 	once             sync.Once
+	// order pairs the answers to the client with its requests, from the moment either
+	// link finds an http toxic on the proxy for the rest of the connection; nil before.
+	order     *pairing
+	orderOnce sync.Once
+}
+
+// pairs returns the connection's pairing, made on first call.
+func (c *conn) pairs() *pairing {
+	c.orderOnce.Do(func() { c.order = new(pairing) })
+	return c.order
+}
+
+// hasHTTP reports whether a chain holds an http toxic.
+func hasHTTP(chain []*toxicState) bool {
+	for _, t := range chain {
+		if strings.HasPrefix(t.Type, "http_") {
+			return true
+		}
+	}
+	return false
 }
 
 func newConn(p *Proxy, client, upstream net.Conn) *conn {
@@ -164,6 +188,20 @@ func (l *link) rebuild(now time.Time) ([]event, bool) {
 	seen := l.c.p.chains[l.dir].Load()
 	chain := *seen
 	l.seen = seen
+	// The proxy publishes both chains before it tells the links, and a new pointer for the
+	// downstream chain when the upstream one gains an http toxic: the downstream link frames
+	// the responses from the first byte of the first that needs it.
+	up := chain
+	if l.dir == Downstream {
+		up = *l.c.p.chains[Upstream].Load()
+	}
+	if l.tail == nil && hasHTTP(up) {
+		if l.dir == Upstream {
+			l.tail = &httpStage{order: l.c.pairs(), count: true}
+		} else {
+			l.tail = &responseStage{order: l.c.pairs()}
+		}
+	}
 	old := l.entries
 	find := func(es []entry, id uint64) (entry, bool) {
 		for _, e := range es {
@@ -192,6 +230,7 @@ func (l *link) rebuild(now time.Time) ([]event, bool) {
 		}
 		if h, ok := e.st.(*httpStage); ok {
 			h.hits = &l.c.p.stats.httpHits
+			h.order = l.c.pairs()
 		}
 		next = append(next, e)
 	}
@@ -219,12 +258,22 @@ func (l *link) rebuild(now time.Time) ([]event, bool) {
 		}
 		carried = append(mine, carried...)
 	}
+	if l.tail != nil {
+		var out []event
+		for _, ev := range carried {
+			out = l.tail.push(ev, out)
+		}
+		carried = out
+	}
 	l.entries = next
 	l.stages = l.stages[:0]
 	for _, e := range next {
 		if e.st != nil {
 			l.stages = append(l.stages, e.st)
 		}
+	}
+	if l.tail != nil {
+		l.stages = append(l.stages, l.tail)
 	}
 	return carried, removed
 }
@@ -356,7 +405,7 @@ func (l *link) slow() (err error) {
 		}
 		l.enqueue(&q, 0, ev)
 		now := time.Now()
-		for q.len() > 0 && q.head().kind == evData && !q.head().at.After(now) {
+		for q.len() > 0 && q.head().inline() && !q.head().at.After(now) {
 			if _, err := l.exec(q.pop()); err != nil {
 				inlineErr = err
 				break
@@ -536,10 +585,12 @@ func (l *link) exec(ev event) (done bool, err error) {
 			return true, err
 		}
 		l.counter.Add(int64(len(ev.data)))
-	case evReply:
-		if _, err := l.src.Write(ev.data); err != nil {
-			return true, err
-		}
+	case evReply, evReplyClose:
+		return l.c.pairs().reply(l.src, ev.data, ev.kind == evReplyClose)
+	case evMark:
+		l.c.pairs().forward(string(ev.data))
+	case evAnswered:
+		return l.c.pairs().answer(l.dst)
 	case evEOF:
 		halfClose(l.dst)
 		return true, nil
@@ -551,6 +602,12 @@ func (l *link) exec(ev event) (done bool, err error) {
 		return true, errEnded
 	}
 	return false, nil
+}
+
+// inline says whether the reader may carry out the event itself: it writes to the
+// destination at most, and ends the link only with an error.
+func (ev *event) inline() bool {
+	return ev.kind == evData || ev.kind == evMark || ev.kind == evAnswered
 }
 
 // read is the reader of the toxic path. It quits when told to (stop and a deadline), when

@@ -300,8 +300,12 @@ func (p *Proxy) Connections() int {
 }
 
 // publishLocked hands each direction's chain to the links, and interrupts them so they
-// take it up.
+// take it up. Both chains are published before any link is told. When the upstream chain
+// gains an http toxic, the downstream chain is published anew as well, so that the
+// downstream links take up the framing of responses it brings (see pairing).
 func (p *Proxy) publishLocked() {
+	var changed [2]bool
+	gainedHTTP := false
 	for d := range p.chains {
 		var chain []*toxicState
 		for _, t := range p.toxics {
@@ -309,14 +313,24 @@ func (p *Proxy) publishLocked() {
 				chain = append(chain, t)
 			}
 		}
-		if slices.Equal(chain, *p.chains[d].Load()) {
+		old := *p.chains[d].Load()
+		if slices.Equal(chain, old) && !(d == int(Downstream) && gainedHTTP) {
 			continue
 		}
+		if d == int(Upstream) {
+			gainedHTTP = hasHTTP(chain) && !hasHTTP(old)
+		}
 		p.chains[d].Store(&chain)
+		changed[d] = true
+	}
+	for d := range p.chains {
+		if !changed[d] {
+			continue
+		}
 		// Links on the fast path take up a chain with their next bytes, unless it has a
 		// toxic that acts without bytes (a timeout): then they are interrupted now.
 		interrupt := false
-		for _, t := range chain {
+		for _, t := range *p.chains[d].Load() {
 			if _, ok := t.Attributes.stage(time.Time{}).(deadliner); ok {
 				interrupt = true
 			}

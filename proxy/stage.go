@@ -15,6 +15,10 @@ const (
 	evClose               // end the connection (both sides)
 	evReset               // end the connection with a TCP RST
 	evReply               // bytes for the source (an HTTP answer the proxy gives itself)
+	// The events of a connection's pairing (see pairing): only its last stages make them.
+	evReplyClose // an evReply after which the connection ends
+	evMark       // upstream: a request starts here; data is its method
+	evAnswered   // downstream: a final response to a counted request ends here
 )
 
 // event is one thing a link must do, not before at.
