@@ -398,16 +398,20 @@ func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error
 		return nil, err
 	}
 	// The journals in the state dir say what to run to undo a fault: a folder others could
-	// replace is refused before anything starts (see package internal/private). From here on
-	// the state dir is its real path, found once: the journals, the watchdogs and the holds
-	// find it so, and no symbolic link changed mid-run sends one of them elsewhere.
+	// replace is refused before anything starts (see package internal/private). A state dir
+	// reached through a symbolic link is its real path from here on, found once: the
+	// journals, the watchdogs and the holds find it so, and no link changed mid-run sends one
+	// of them elsewhere. One reached without a link keeps the name it was given, as the
+	// messages say it.
 	real, err := private.Resolve(f.stateDir)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+f.stateDir, err)
 	}
-	resolved := *f
-	resolved.stateDir = real
-	f = &resolved
+	if abs, err := filepath.Abs(f.stateDir); err != nil || abs != real {
+		resolved := *f
+		resolved.stateDir = real
+		f = &resolved
+	}
 	ctx, unwatch := a.watchStops(ctx, f.stateDir) // `shakedown stop` cancels ctx (stop.go)
 	defer unwatch()
 	exe, err := os.Executable()
