@@ -113,6 +113,28 @@ func (r *recorder) got() []string {
 
 // crash makes j look like the journal of a run killed at this point: its file stays as
 // written and its lock is dropped.
+// crashedOne leaves in dir the journal of run1, which began one fault (its undo marks
+// mark) and crashed, and returns its path.
+func crashedOne(t *testing.T, dir, mark string) string {
+	t.Helper()
+	j := mustOpen(t, dir, "run1")
+	mustBegin(t, j, "a", undo("mark", mark))
+	crash(t, j)
+	return Path(dir, "run1")
+}
+
+// rewrite replaces the file at path with what f makes of it.
+func rewrite(t *testing.T, path string, f func([]byte) []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, f(b), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func crash(t *testing.T, j *Journal) {
 	t.Helper()
 	j.mu.Lock()
@@ -370,10 +392,7 @@ func TestTornLastLine(t *testing.T) {
 
 func TestTornTailMarkedBeforeAppend(t *testing.T) {
 	dir := t.TempDir()
-	j := mustOpen(t, dir, "run1")
-	mustBegin(t, j, "a", undo("mark", "fail"))
-	crash(t, j)
-	path := Path(dir, "run1")
+	path := crashedOne(t, dir, "fail")
 	appendFile(t, path, []byte("0123abcd {\"k\":\"beg"))
 	before, err := os.ReadFile(path)
 	if err != nil {
@@ -841,17 +860,7 @@ func TestEveryByteDamaged(t *testing.T) {
 // TestCRLF reads a journal whose line ends were converted to CR LF as if they had not been.
 func TestCRLF(t *testing.T) {
 	dir := t.TempDir()
-	j := mustOpen(t, dir, "run1")
-	mustBegin(t, j, "a", undo("mark", "a"))
-	crash(t, j)
-	path := Path(dir, "run1")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rewrite(t, crashedOne(t, dir, "a"), func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) })
 	var rec recorder
 	if _, err := Replay(t.Context(), dir, rec.registry(), false); err != nil {
 		t.Fatalf("Replay of a CR LF journal: %v", err)
@@ -977,10 +986,7 @@ func must(t *testing.T, err error) {
 // what could be read of it is undone, and it stays.
 func TestHugeJournal(t *testing.T) {
 	dir := t.TempDir()
-	j := mustOpen(t, dir, "run1")
-	mustBegin(t, j, "a", undo("mark", "a"))
-	crash(t, j)
-	path := Path(dir, "run1")
+	path := crashedOne(t, dir, "a")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	must(t, err)
 	must(t, f.Truncate(maxSize+4096)) // a sparse tail of zeros
@@ -1173,17 +1179,8 @@ func TestNoRunRecordIsDamage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			j := mustOpen(t, dir, "run1")
-			mustBegin(t, j, "a", undo("mark", "a"))
-			crash(t, j)
-			path := Path(dir, "run1")
-			whole, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, tt.cut(whole), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := crashedOne(t, dir, "a")
+			rewrite(t, path, tt.cut)
 			if _, err := ScanRun(dir, "run1"); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("ScanRun = %v, want ErrCorrupt", err)
 			}

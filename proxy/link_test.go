@@ -498,26 +498,12 @@ func TestPassThroughAndDelayTakeTurns(t *testing.T) {
 // toxic path in either direction. (A reader that, after a short read, waits for a wake-up
 // instead of reading on left half of these connections open until TCP's keep-alive.)
 func TestCloseAfterAnswerPassesOn(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				b := make([]byte, 16)
-				if _, err := c.Read(b); err == nil {
-					c.Write([]byte("hello"))
-				}
-				c.Close()
-			}()
+	backend := testenv.Serve(t, func(c net.Conn) {
+		b := make([]byte, 16)
+		if _, err := c.Read(b); err == nil {
+			c.Write([]byte("hello"))
 		}
-	}()
+	})
 	for _, tc := range []struct {
 		name   string
 		toxics []Toxic
@@ -527,7 +513,7 @@ func TestCloseAfterAnswerPassesOn(t *testing.T) {
 		{"latency upstream", []Toxic{{Type: "latency", Stream: "upstream", Toxicity: 1, Attributes: &Latency{}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewProxy("t", "127.0.0.1:0", ln.Addr().String(), nil)
+			p := NewProxy("t", "127.0.0.1:0", backend, nil)
 			if err := p.Start(); err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // pipelined is one request of a pipelined batch and what its answer must be.
@@ -189,28 +191,11 @@ func TestHTTPAbortPipelinedRandom(t *testing.T) {
 // request head.
 func rawBackend(t *testing.T, answer string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, answer)
-			}()
+	return testenv.Serve(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, answer)
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // A response that the server's close ends is not followed by a reply, which the client
