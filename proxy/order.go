@@ -162,7 +162,6 @@ func parseResponseHead(head []byte) (*response, bool) {
 type pairing struct {
 	mu        sync.Mutex
 	methods   []string // of the requests gone upstream whose final response is not framed yet, oldest first
-	marked    bool     // a request was counted: before, a response answers a request sent before the counting began
 	forwarded int64    // requests counted going upstream
 	answered  int64    // responses to them written to the client
 	waiting   []waitingReply
@@ -202,7 +201,6 @@ func (o *pairing) forward(method string) {
 	defer o.mu.Unlock()
 	o.methods = append(o.methods, method)
 	o.forwarded++
-	o.marked = true
 }
 
 // request gives the method of the request a response answers, the oldest whose final
@@ -213,7 +211,7 @@ func (o *pairing) request(final bool) (method string, tracked, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.methods) == 0 {
-		return "", false, !o.marked
+		return "", false, o.forwarded == 0 // before any request was counted, a response answers one sent before the counting began
 	}
 	method = o.methods[0]
 	if final {
