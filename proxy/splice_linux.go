@@ -67,6 +67,11 @@ const smallRead = 64 << 10
 // taken only when bytes are there, and emptied into dst before src is read again, so an
 // interruption never strands a byte. handled is false when splice cannot be used and
 // nothing was moved.
+//
+// After a read that did not fill its buffer, it waits for the next wake-up rather than
+// make a read that would most often say "nothing yet" — but only when the read said, with
+// TCP_INQ, that nothing is left behind it: the end of the stream may have come with the
+// last bytes, in the same wake-up, and no other would come for it.
 func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() bool) (handled bool, pending *event, err error) {
 	srcRC, err := src.SyscallConn()
 	if err != nil {
@@ -77,6 +82,7 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 		return false, nil, nil
 	}
 	w := newRawWriter(dstRC)
+	q := newQueueHint(srcRC)
 	var buf *[]byte
 	var n, sent int
 	var rerr error
@@ -84,7 +90,8 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 		b := readBufs.Get().(*[]byte)
 		for {
 			sent = 0
-			n, rerr = rawRead(int(fd), *b)
+			var left bool
+			n, left, rerr = q.read(int(fd), *b)
 			switch {
 			case rerr == unix.EINTR:
 				continue
@@ -96,15 +103,17 @@ func spliceCopy(dst, src *net.TCPConn, counter *atomic.Int64, changed func() boo
 				return true
 			}
 			// A short read: pass the bytes on at once and, if the destination takes them
-			// all, read again. Only a read that finds nothing may end in a wait: the end
-			// of the stream may have come with these bytes, in the same wake-up, and no
-			// other would come for it.
+			// all, read again only if something is left behind them.
 			sent = w.tryWrite((*b)[:n])
 			if sent < n {
 				buf = b
 				return true
 			}
 			counter.Add(int64(n))
+			if !left {
+				readBufs.Put(b)
+				return false
+			}
 		}
 	}
 	for {
@@ -261,6 +270,37 @@ func rawRecvmsg(fd int, b, oob []byte) (n, oobn int, err error) {
 	return int(r), int(msg.Controllen), nil
 }
 
+// queueHint reads from a TCP socket and says, where the kernel can (TCP_INQ, Linux 4.18),
+// whether anything is left behind what a read returned: more bytes, or the end of the
+// stream. Without it every read says "maybe", and the reader reads until "nothing yet".
+type queueHint struct {
+	on  bool
+	oob []byte
+}
+
+func newQueueHint(rc syscall.RawConn) *queueHint {
+	q := &queueHint{}
+	rc.Control(func(fd uintptr) {
+		q.on = unix.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
+	})
+	if q.on {
+		q.oob = make([]byte, netfd.QueuedSpace)
+	}
+	return q
+}
+
+// read reads into b from the socket fd; left is false only when the kernel said the
+// socket is empty and open after it.
+func (q *queueHint) read(fd int, b []byte) (n int, left bool, err error) {
+	if !q.on {
+		n, err = rawRead(fd, b)
+		return n, true, err
+	}
+	n, oobn, err := rawRecvmsg(fd, b, q.oob)
+	queued, known := netfd.Queued(q.oob[:oobn])
+	return n, !known || queued > 0, err
+}
+
 // rawWriter writes whole buffers to a socket, waiting while its buffer is full. It is
 // made once per link so that a write allocates nothing.
 type rawWriter struct {
@@ -321,9 +361,8 @@ func (w *rawWriter) writeAll(b []byte) error {
 // TCP socket it takes a buffer only while bytes are there, so a link on the toxic path
 // that sits idle holds none, and the time is the kernel's receive timestamp
 // (SO_TIMESTAMPNS), not the time this process got round to reading: a latency toxic
-// counts from the true arrival. It waits only after a read that found nothing: the end of
-// the stream may come with the last bytes, in the same wake-up. stop turns the timestamps
-// off again.
+// counts from the true arrival. It waits after a read that found nothing or that left
+// nothing behind it (TCP_INQ, as spliceCopy). stop turns the timestamps off again.
 func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) error, stop func()) {
 	tc, ok := src.(*net.TCPConn)
 	if !ok {
@@ -342,7 +381,8 @@ func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) e
 			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 0) })
 		}
 	}
-	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
+	q := newQueueHint(rc)
+	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))+netfd.QueuedSpace)
 	var emit func([]byte, time.Time) bool
 	var rerr error
 	read := func(fd uintptr) bool {
@@ -350,7 +390,7 @@ func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) e
 		defer readBufs.Put(b)
 		for {
 			var n, oobn int
-			if stamped {
+			if stamped || q.on {
 				n, oobn, rerr = rawRecvmsg(int(fd), (*b)[:readSize], oob)
 			} else {
 				n, rerr = rawRead(int(fd), (*b)[:readSize])
@@ -373,6 +413,9 @@ func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) e
 			}
 			if !emit(append([]byte(nil), (*b)[:n]...), at) {
 				return true
+			}
+			if queued, known := netfd.Queued(oob[:oobn]); known && queued == 0 {
+				return false // nothing behind these bytes: wait for more
 			}
 		}
 	}

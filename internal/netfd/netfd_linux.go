@@ -102,6 +102,28 @@ func SentAt(oob []byte) (unix.Timespec, bool) {
 	return stamp(oob, unix.SCM_TIMESTAMPING) // the first of its three times is the software one
 }
 
+// Queued returns what oob, the control messages of a read from a TCP socket with TCP_INQ
+// on, says is left to read after it: the bytes still queued, or 1 once the peer's end of
+// the stream has come (the kernel's way to say "read again"). 0 means the socket is empty
+// and open, so a wait for its next wake-up misses nothing. It is false without the
+// message.
+func Queued(oob []byte) (int, bool) {
+	for len(oob) >= unix.CmsgLen(0) {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return 0, false
+		}
+		if h.Level == unix.SOL_TCP && h.Type == unix.TCP_CM_INQ && len(data) >= 4 {
+			return int(*(*int32)(unsafe.Pointer(&data[0]))), true
+		}
+		oob = rest
+	}
+	return 0, false
+}
+
+// QueuedSpace is the room the control message Queued reads takes.
+var QueuedSpace = unix.CmsgSpace(4)
+
 // stamp returns the first time in the first socket-level control message of type typ in
 // oob.
 func stamp(oob []byte, typ int32) (unix.Timespec, bool) {
