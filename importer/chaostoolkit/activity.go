@@ -3,11 +3,11 @@ package chaostoolkit
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -187,8 +187,6 @@ func (r *reader) provider(v spec.Value) *provider {
 	return p
 }
 
-var httpToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
 func (r *reader) httpProvider(p *provider) {
 	fs, ok := p.v.Fields([]string{"type", "url", "method", "headers", "arguments", "timeout",
 		"expected_status", "verify_tls", "max_retries", "secrets"}, "url")
@@ -198,8 +196,8 @@ func (r *reader) httpProvider(p *provider) {
 	if f, ok := fs["url"]; ok {
 		p.url, _ = r.subst(f.Value)
 		if !strings.Contains(p.url, "${") {
-			if u, err := url.Parse(p.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				r.addf(f.Value, "want an http:// or https:// URL, not %q", p.url)
+			if _, err := endpoint.HTTPURL(p.url); err != nil {
+				r.addf(f.Value, "%v", err)
 			}
 		}
 	}
@@ -207,7 +205,7 @@ func (r *reader) httpProvider(p *provider) {
 	if f, ok := fs["method"]; ok {
 		m, _ := r.scalar(f.Value)
 		p.method = strings.ToUpper(m)
-		if !httpToken.MatchString(p.method) {
+		if !endpoint.Token(p.method) {
 			r.addf(f.Value, "bad HTTP method %q", m)
 		}
 	}
@@ -215,8 +213,8 @@ func (r *reader) httpProvider(p *provider) {
 		hs, _ := f.Value.Mapping()
 		for _, h := range hs {
 			val, ok := r.subst(h.Value)
-			if !httpToken.MatchString(h.Key) || strings.ContainsAny(val, "\r\n\x00") {
-				h.KeyAddf("bad header %q", h.Key)
+			if err := endpoint.Header(h.Key, val); err != nil {
+				h.KeyAddf("%v", err)
 				continue
 			}
 			if ok {

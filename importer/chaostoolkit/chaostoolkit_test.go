@@ -168,3 +168,19 @@ func TestProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestURLPasswordNeverShown: a provider URL that is refused — one that does not parse
+// where its password holds # and /, one of another scheme — is refused at its field
+// without its password.
+func TestURLPasswordNeverShown(t *testing.T) {
+	for _, u := range []string{"http://ops:hun#ter/2@127.0.0.1:1/", "ftp://ops:hunter2@127.0.0.1/", "http://ops:hunter2@127.0.0.1:99999/"} {
+		text := `{"title": "t", "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "` + u + `"}}]}`
+		_, err := chaostoolkit.Import("x.json", []byte(text))
+		if !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Fatalf("%s: Import: %v, want an error of kind invalid", u, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "method[0].provider.url") || strings.Contains(msg, "hun") {
+			t.Errorf("%s: %v, want the problem at the url without the password", u, msg)
+		}
+	}
+}
