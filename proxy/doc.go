@@ -13,8 +13,9 @@
 // lost or reordered.
 //
 // Beside Toxiproxy's toxics (latency, bandwidth, slow_close, timeout, reset_peer,
-// slicer, limit_data) the proxy has "down" (the proxy stops listening and drops its
-// connections while the toxic exists), HTTP/1.1 faults ("http_abort", "http_delay"),
+// slicer, limit_data) the proxy has "down" (the proxy refuses and drops its connections
+// while the toxic exists, keeping its port bound on Linux so that nothing else is given it
+// meanwhile), HTTP/1.1 faults ("http_abort", "http_delay"),
 // a time to live per toxic, and leases: toxics added under a lease are removed when
 // the lease is not renewed in time, so a fault cannot outlive the run that holds it.
 package proxy

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -391,5 +396,136 @@ func TestServeStopsEveryListener(t *testing.T) {
 	wg.Wait()
 	if left := newListeners(t, before); len(left) > 0 {
 		t.Errorf("the daemon stopped, the process still listens on %s", portList(left))
+	}
+}
+
+// bindable reports whether a socket without SO_REUSEADDR — as an outgoing connection's,
+// or another program's that does not ask for reuse — can bind addr now.
+func bindable(t *testing.T, addr string) bool {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	err = unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+	if err != nil && err != unix.EADDRINUSE {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// echoes reports whether a connection to addr is taken and echoes what is written.
+func echoes(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return false
+	}
+	b := make([]byte, 4)
+	_, err = io.ReadFull(c, b)
+	return err == nil && string(b) == "ping"
+}
+
+// TestDownKeepsThePort: a proxy held down, or disabled, refuses connections but keeps its
+// port — a port the system picked for it too — so that nothing else is given it before
+// the proxy comes back, on the same address, however many times. A new listen address
+// frees the old port, and Close frees the port.
+func TestDownKeepsThePort(t *testing.T) {
+	p := NewProxy("t", "127.0.0.1:0", testenv.EchoServer(t), nil)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	addr := p.Addr()
+	held := func(how string) {
+		t.Helper()
+		if _, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+			t.Fatalf("%s: a connection to %s was taken", how, addr)
+		}
+		if bindable(t, addr) {
+			t.Fatalf("%s: port %s is free for anyone", how, addr)
+		}
+	}
+	serves := func(how string) {
+		t.Helper()
+		if got := p.Addr(); got != addr {
+			t.Fatalf("%s: listens on %s, was %s", how, got, addr)
+		}
+		if !echoes(addr) {
+			t.Fatalf("%s: the proxy does not carry a connection", how)
+		}
+	}
+	serves("started")
+	for i := range 3 {
+		if _, err := p.AddToxic(Toxic{Name: "d", Type: "down", Stream: "downstream", Toxicity: 1, Attributes: &Down{}}); err != nil {
+			t.Fatal(err)
+		}
+		held(fmt.Sprintf("down, time %d", i+1))
+		if err := p.RemoveToxic("d"); err != nil {
+			t.Fatal(err)
+		}
+		serves(fmt.Sprintf("down toxic removed, time %d", i+1))
+	}
+	p.Stop()
+	held("disabled")
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	serves("enabled again")
+
+	other := testenv.Ports(t, 1)[0]
+	if err := p.Update(fmt.Sprintf("127.0.0.1:%d", other), p.Info().Upstream, true); err != nil {
+		t.Fatal(err)
+	}
+	if !bindable(t, addr) {
+		t.Errorf("moved to port %d: the old port %s is still held", other, addr)
+	}
+	addr = p.Addr()
+	serves("moved")
+	p.Close()
+	if !bindable(t, addr) {
+		t.Errorf("closed: port %s is still held", addr)
+	}
+}
+
+// TestDownPortTakenMeanwhile: a program that asks for reuse can still listen on a down
+// proxy's port; the proxy then cannot come back, says so (a conflict) and is disabled,
+// and comes back once the port is free again.
+func TestDownPortTakenMeanwhile(t *testing.T) {
+	p := NewProxy("t", "127.0.0.1:0", testenv.EchoServer(t), nil)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	addr := p.Addr()
+	if _, err := p.AddToxic(Toxic{Name: "d", Type: "down", Stream: "downstream", Toxicity: 1, Attributes: &Down{}}); err != nil {
+		t.Fatal(err)
+	}
+	intruder, err := net.Listen("tcp", addr) // Go's listeners ask for SO_REUSEADDR
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.RemoveToxic("d")
+	if !shakedown.IsKind(err, shakedown.KindConflict) {
+		t.Fatalf("down toxic removed with the port taken: %v, want a conflict", err)
+	}
+	if info := p.Info(); info.Enabled || len(info.Toxics) != 0 {
+		t.Fatalf("after the failed restart: enabled %v, toxics %v; want disabled, none", info.Enabled, info.Toxics)
+	}
+	intruder.Close()
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Addr() != addr || !echoes(addr) {
+		t.Fatalf("started again: listens on %s (was %s) or carries nothing", p.Addr(), addr)
 	}
 }

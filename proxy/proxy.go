@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,8 +25,10 @@ const dialTimeout = 10 * time.Second
 //
 // A proxy listens exactly when it is enabled, not closed and not held down by a down
 // toxic: every change of state goes through syncLocked, which makes the listener follow,
-// and a listen that fails leaves the proxy disabled. Close is final: a closed proxy never
-// listens again, whoever still holds it.
+// and a listen that fails leaves the proxy disabled. A proxy that stops listening keeps
+// its port bound, refusing connections (on Linux: park), so that nothing else is given the
+// port before it listens again. Close is final: a closed proxy never listens again,
+// whoever still holds it, and frees its port.
 type Proxy struct {
 	mu       sync.Mutex
 	name     string
@@ -33,13 +36,20 @@ type Proxy struct {
 	upstream string
 	enabled  bool
 	closed   bool
-	ln       net.Listener
-	conns    map[*conn]struct{}
-	toxics   []*toxicState // both directions, in the order they were added
-	chains   [2]atomic.Pointer[[]*toxicState]
-	wg       sync.WaitGroup // the accept loop and every connection
-	log      *slog.Logger
-	stats    stats
+	// ln is bound to the listen address: listening, or parked while the proxy is down
+	// or disabled. up counts the times the proxy began to listen: a connection
+	// accepted in an earlier one is dropped. resume is closed, and made anew, when ln
+	// listens again or goes.
+	ln        net.Listener
+	listening bool
+	up        uint64
+	resume    chan struct{}
+	conns     map[*conn]struct{}
+	toxics    []*toxicState // both directions, in the order they were added
+	chains    [2]atomic.Pointer[[]*toxicState]
+	wg        sync.WaitGroup // the accept loop and every connection
+	log       *slog.Logger
+	stats     stats
 	// expired is told about toxics removed because their TTL ran out.
 	expired func(p *Proxy, t Toxic)
 }
@@ -66,7 +76,7 @@ func NewProxy(name, listen, upstream string, log *slog.Logger) *Proxy {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proxy{name: name, listen: listen, upstream: upstream, conns: map[*conn]struct{}{},
-		log: log.With("proxy", name)}
+		resume: make(chan struct{}), log: log.With("proxy", name)}
 	for d := range p.chains {
 		p.chains[d].Store(new([]*toxicState))
 	}
@@ -184,6 +194,9 @@ func (p *Proxy) update(u proxyPatch) error {
 	if moved || u.Upstream != nil && *u.Upstream != p.upstream {
 		p.enabled = false
 		p.syncLocked()
+		if moved {
+			p.dropListenerLocked() // its port is the old address's
+		}
 		if u.Listen != nil {
 			p.listen = *u.Listen
 		}
@@ -206,13 +219,20 @@ func (p *Proxy) downLocked() bool {
 }
 
 // syncLocked listens or stops listening as the proxy's state says. It is the only place
-// that opens or closes the listener. When it cannot listen, the proxy is disabled: a
-// proxy that says it is enabled and not down always listens.
+// that opens, parks or closes the listener. When it cannot listen, the proxy is disabled:
+// a proxy that says it is enabled and not down always listens.
 func (p *Proxy) syncLocked() error {
 	run := p.enabled && !p.closed && !p.downLocked()
 	switch {
-	case run && p.ln == nil:
-		ln, err := net.Listen("tcp", p.listen)
+	case run && !p.listening:
+		if p.ln != nil {
+			if err := relisten(p.ln); err == nil {
+				p.startedLocked()
+				return nil
+			}
+			p.dropListenerLocked() // taken meanwhile, say: try afresh, to say why
+		}
+		ln, err := listenTCP(p.listen)
 		if err != nil {
 			p.enabled = false
 			var dns *net.DNSError
@@ -229,57 +249,118 @@ func (p *Proxy) syncLocked() error {
 		p.listen = ln.Addr().String()
 		p.wg.Add(1)
 		go p.accept(ln)
-		p.log.Info("proxy listening", "listen", p.listen, "upstream", p.upstream)
-	case !run && p.ln != nil:
-		p.ln.Close()
-		p.ln = nil
+		p.startedLocked()
+	case !run && p.listening:
+		p.listening = false
+		if p.closed || park(p.ln) != nil {
+			p.dropListenerLocked()
+		}
 		for c := range p.conns {
 			c.close()
 		}
 		p.log.Info("proxy stopped", "listen", p.listen)
+	case p.closed && p.ln != nil:
+		p.dropListenerLocked() // parked until now
 	}
 	return nil
+}
+
+// startedLocked records that ln listens now, and wakes its accept loop if it was parked.
+func (p *Proxy) startedLocked() {
+	p.listening = true
+	p.up++
+	p.wakeLocked()
+	p.log.Info("proxy listening", "listen", p.listen, "upstream", p.upstream)
+}
+
+// dropListenerLocked closes the listener, listening or parked, and frees its port.
+func (p *Proxy) dropListenerLocked() {
+	if p.ln == nil {
+		return
+	}
+	p.ln.Close()
+	p.ln = nil
+	p.listening = false
+	p.wakeLocked()
+}
+
+func (p *Proxy) wakeLocked() {
+	close(p.resume)
+	p.resume = make(chan struct{})
+}
+
+// listenTCP listens on addr. Where a listener can be parked, a port of 0 is bound by the
+// number the system picked for it, so that parking keeps it (the kernel frees a port it
+// chose itself when its socket stops listening).
+func listenTCP(addr string) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); !canPark || err != nil || perr != nil || n != 0 {
+		return net.Listen("tcp", addr)
+	}
+	for tries := 1; ; tries++ {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		_, picked, _ := net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, picked))
+		if err == nil || tries == 3 || !errors.Is(err, syscall.EADDRINUSE) {
+			return ln, err // taken between the two: pick again
+		}
+	}
 }
 
 func (p *Proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
 		client, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
+		p.mu.Lock()
+		current, listening, up, resume := p.ln == ln, p.listening, p.up, p.resume
+		p.mu.Unlock()
+		if err == nil && current && listening {
+			p.stats.accepted.Add(1)
+			p.wg.Add(1)
+			go p.handle(client, up)
+			continue
+		}
+		if client != nil {
+			client.Close() // accepted as the proxy stopped
+		}
+		var ne net.Error
+		switch {
+		case !current || errors.Is(err, net.ErrClosed):
+			return
+		case !listening:
+			<-resume // parked: until it listens again or goes
+		case errors.As(err, &ne) && ne.Timeout():
+		case errors.Is(err, syscall.EINVAL):
+			// Parked and listening again since this Accept began.
+		default:
 			// Out of descriptors or the like: wait a little rather than spin.
 			p.log.Warn("accept", "err", err)
 			time.Sleep(50 * time.Millisecond)
-			continue
 		}
-		p.stats.accepted.Add(1)
-		p.wg.Add(1)
-		go p.handle(ln, client)
 	}
 }
 
-// handle dials upstream for one client and serves the connection.
-func (p *Proxy) handle(ln net.Listener, client net.Conn) {
+// handle dials upstream for one client, accepted while the proxy listened for the up-th
+// time, and serves the connection.
+func (p *Proxy) handle(client net.Conn, up uint64) {
 	defer p.wg.Done()
 	p.mu.Lock()
 	upstream := p.upstream
 	p.mu.Unlock()
-	up, err := net.DialTimeout("tcp", upstream, dialTimeout)
+	conn, err := net.DialTimeout("tcp", upstream, dialTimeout)
 	if err != nil {
 		p.stats.refused.Add(1)
 		p.log.Warn("dial upstream", "upstream", upstream, "err", err)
 		client.Close()
 		return
 	}
-	c := newConn(p, client, up)
+	c := newConn(p, client, conn)
 	p.mu.Lock()
-	if p.ln != ln { // stopped meanwhile
+	if !p.listening || p.up != up { // stopped meanwhile
 		p.mu.Unlock()
 		c.close()
 		return

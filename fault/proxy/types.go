@@ -227,7 +227,7 @@ func faultTypes() []shakedown.FaultType {
 			func() any { return &SlicerParams{Stream: "downstream", Toxicity: 1} }),
 		mk("proxy.limit_data", "close each connection after bytes bytes",
 			func() any { return &LimitDataParams{Stream: "downstream", Toxicity: 1} }),
-		mk("proxy.down", "take the proxy down: refuse and drop connections", nil),
+		mk("proxy.down", "take the proxy down: refuse and drop connections, its port kept", nil),
 		mk("http.abort", "answer status, without asking upstream, to percent of the HTTP/1.x requests that match",
 			func() any { return &AbortParams{Status: 503, Percent: 100, Toxicity: 1} }),
 		mk("http.delay", "hold percent of the matching HTTP/1.x requests for delay before they go upstream",
