@@ -397,17 +397,9 @@ func (a *app) runSuite(ctx context.Context, s suite) ([]*shakedown.Record, error
 	if err := shakedown.RequireLinux("running an experiment (its journal and watchdog)"); err != nil {
 		return nil, err
 	}
-	// The journals in the state dir say what to run to undo a fault: a folder others could
-	// replace is refused before anything starts (see package internal/private). A state dir
-	// reached through a symbolic link is its real path from here on, found once: the
-	// journals, the watchdogs and the holds find it so, and no link changed mid-run sends one
-	// of them elsewhere. One reached without a link keeps the name it was given, as the
-	// messages say it.
-	real, err := private.Resolve(f.stateDir)
-	if err != nil {
-		return nil, shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+f.stateDir, err)
-	}
-	if abs, err := filepath.Abs(f.stateDir); err != nil || abs != real {
+	if real, err := resolveStateDir(f.stateDir); err != nil {
+		return nil, err
+	} else if real != f.stateDir {
 		resolved := *f
 		resolved.stateDir = real
 		f = &resolved
@@ -537,6 +529,24 @@ type guardedJournal struct {
 	ctx    context.Context // the run's: Close holds off the exit a signal forces (holdExit)
 }
 
+// resolveStateDir checks a state dir before anything is injected under it and says by
+// which path to find it from then on. The journals in it say what to run to undo a fault:
+// a folder others could replace is refused (see package internal/private). A state dir
+// reached through a symbolic link is its real path from here on, found once: the journals,
+// the watchdogs and the holds find it so, and no link changed mid-run sends one of them
+// elsewhere. One reached without a link keeps the name it was given, as the messages say
+// it.
+func resolveStateDir(dir string) (string, error) {
+	real, err := private.Resolve(dir)
+	if err != nil {
+		return "", shakedown.Wrap(shakedown.KindInvalid, "--state-dir "+dir, err)
+	}
+	if abs, err := filepath.Abs(dir); err != nil || abs != real {
+		return real, nil
+	}
+	return dir, nil
+}
+
 // openGuardedJournal opens run runID's journal and starts its watchdog. Their errors name
 // what failed and carry their kind already. A signal's forced exit waits for it, as for
 // Close, since the run's end waits for the journal it opens during the baseline: a run cut
@@ -579,13 +589,16 @@ func (g *guardedJournal) Begin(fault string, undos []shakedown.Undo, ttl time.Du
 func (g *guardedJournal) Lost() <-chan error { return g.keeper.Lost() }
 func (g *guardedJournal) Lapses() []string   { return g.keeper.Lapses() }
 
-// Close closes the journal and stops the watchdog. A signal's forced exit waits for that
-// (a watchdog still starting takes a moment to stop), so that the run can say its verdict.
+// Close stops the watchdog and then closes the journal, which removes it when nothing is
+// pending: so a watchdog never outlives the journal of a run that ended, and one that
+// finds its run's journal missing always has cause to say so. A signal's forced exit waits
+// for this (a watchdog still starting takes a moment to stop), so that the run can say its
+// verdict.
 func (g *guardedJournal) Close() error {
 	defer holdExit(g.ctx)()
-	err := g.Journal.Close()
-	if serr := g.keeper.Stop(); err == nil {
-		err = serr
+	err := g.keeper.Stop()
+	if jerr := g.Journal.Close(); jerr != nil {
+		err = jerr // what is left pending matters more than how the watchdog ended
 	}
 	return err
 }

@@ -35,8 +35,8 @@
 //		err = j.Injected(id) // the inject returned: nothing of it runs any more
 //		… later, last in first out:
 //		err = j.Done(id, revert(revertCtx)) // Done(id, nil) when the inject applied nothing
+//	err = g.Stop() // first: the watchdog must never find the journal gone
 //	err = j.Close() // KindNotRestored when something is still pending
-//	err = g.Stop()
 //
 // Undos are idempotent, so an entry may be undone more than once: by the watchdog when its
 // deadline passes while the runner still lives, and again by the runner's own revert, which

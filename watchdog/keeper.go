@@ -279,7 +279,7 @@ func (k *Keeper) PID() int {
 }
 
 // Stop stops keeping the run guarded and stops the live watchdog as Guard.Stop does; call it
-// once the run ended and its journal was closed.
+// once the run ended, before its journal is closed.
 func (k *Keeper) Stop() error {
 	k.stopOnce.Do(func() {
 		close(k.quit)

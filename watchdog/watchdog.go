@@ -193,8 +193,8 @@ func (g *Guard) PID() int { return g.cmd.Process.Pid }
 // no longer guarded.
 func (g *Guard) Exited() <-chan struct{} { return g.exited }
 
-// Stop tells the watchdog that the run ended cleanly and waits for it to exit; call it after
-// the journal's Close. When the watchdog exits cleanly its log file is removed. A second
+// Stop tells the watchdog that the run ended cleanly and waits for it to exit; call it before
+// the journal's Close, which removes the journal. When the watchdog exits cleanly its log file is removed. A second
 // call returns what the first did.
 func (g *Guard) Stop() error {
 	g.stopOnce.Do(func() { g.stopErr = g.stop() })
@@ -370,8 +370,8 @@ func (w *watcher) check(ctx context.Context) time.Duration {
 }
 
 // ErrNoJournal says that the run's journal was gone when the watchdog had to replay it: the
-// runner removes it only after its last revert, just before it stops the watchdog, so a runner
-// that died holding faults left it, and it was moved, removed or its state dir re-pointed.
+// runner removes it only after its last revert and after it stopped the watchdog, so it was
+// moved, removed or its state dir re-pointed.
 var ErrNoJournal = errors.New("the run's journal is missing")
 
 // replayOwn is replay when the runner is gone or the watchdog is stopped: a journal that is
