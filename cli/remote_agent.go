@@ -52,8 +52,12 @@ func (a *app) remoteAgentCommand() *cobra.Command {
 				}
 				stateDir = dir
 			}
+			real, err := resolveStateDir(stateDir) // as a run's, once
+			if err != nil {
+				return err
+			}
 			signalIgnorePipe()
-			ag := &agent{app: a, stateDir: stateDir, out: json.NewEncoder(a.stdout),
+			ag := &agent{app: a, stateDir: real, out: json.NewEncoder(a.stdout),
 				log: slog.New(slog.NewTextHandler(a.stderr, nil))}
 			return ag.main(ctx, bufio.NewReader(a.stdin))
 		},
