@@ -15,11 +15,11 @@ package remote
 
 import (
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // Host says how to reach one host. The zero values of the optional fields work.
@@ -74,8 +74,9 @@ func HostPort(address string) (string, error) {
 	if host == "" || strings.ContainsAny(host, "[]") {
 		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: no host", address)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: port must be 1..65535", address)
+	hp := net.JoinHostPort(host, port)
+	if err := endpoint.Dial(hp); err != nil {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host %v", err)
 	}
-	return net.JoinHostPort(host, port), nil
+	return hp, nil
 }

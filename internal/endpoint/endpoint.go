@@ -75,11 +75,12 @@ func hostPort(addr string, listen bool) error {
 	return nil
 }
 
-// validPort reports whether p is a number from min to 65535. A service name ("http"),
-// which net.Dial would look up, is not taken: what a port is should not depend on the
-// machine's /etc/services.
+// validPort reports whether p is a number from min to 65535, written as a number is: no
+// sign, no leading zero, so that one port has one spelling (host:22 and host:022 are not
+// two hosts). A service name ("http"), which net.Dial would look up, is not taken: what a
+// port is should not depend on the machine's /etc/services.
 func validPort(p string, min int) bool {
-	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
+	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" || len(p) > 1 && p[0] == '0' {
 		return false
 	}
 	n, err := strconv.Atoi(p)

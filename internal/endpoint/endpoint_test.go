@@ -20,6 +20,7 @@ func TestHTTPURL(t *testing.T) {
 		{"http://[::1]:9090/", true},
 		{"http://127.0.0.1:99999/", false},
 		{"http://127.0.0.1:0/", false},
+		{"http://127.0.0.1:080/", false},
 		{"http://:8080/", false},
 		{"ftp://h/", false},
 		{"not-a-url", false},
@@ -66,6 +67,8 @@ func TestAddresses(t *testing.T) {
 		{"127.0.0.1:0", false, true},
 		{"127.0.0.1:99999", false, false},
 		{"127.0.0.1:-1", false, false},
+		{"h:022", false, false}, // one port, one spelling
+		{"h:00", false, false},
 		{"garbage", false, false},
 		{"127.0.0.1", false, false},
 		{"a b:80", false, false},
