@@ -62,13 +62,30 @@ type Outcome struct {
 	Err      string // why nothing could be run, when so
 }
 
+// notifyBacklog is how many notifications of one drill may wait while an earlier one is
+// still being delivered; past it, the newest are dropped (and logged).
+const notifyBacklog = 8
+
 // Run runs the drills until ctx ends, then waits for the runs in progress (which a
 // cancelled ctx reverts and aborts) to end and be recorded.
+//
+// A drill's notifications are delivered by a goroutine of their own, so that a receiver
+// that is slow or never answers delays neither the drill's next run nor the drills that
+// wait for its lock.
 func (s *Scheduler) Run(ctx context.Context) {
 	s.once.Do(func() { s.states.init(s.Drills) })
 	var wg sync.WaitGroup
 	for _, d := range s.Drills {
-		wg.Go(func() { s.loop(ctx, d) })
+		outbox := make(chan func(context.Context), notifyBacklog)
+		wg.Go(func() {
+			defer close(outbox)
+			s.loop(ctx, d, outbox)
+		})
+		wg.Go(func() {
+			for send := range outbox {
+				send(ctx)
+			}
+		})
 	}
 	wg.Wait()
 }
@@ -87,7 +104,7 @@ func (s *Scheduler) log() *slog.Logger {
 }
 
 // loop fires d each time it is due, until ctx ends.
-func (s *Scheduler) loop(ctx context.Context, d *Drill) {
+func (s *Scheduler) loop(ctx context.Context, d *Drill, outbox chan<- func(context.Context)) {
 	due := d.Next(time.Now())
 	for {
 		if due.IsZero() {
@@ -110,7 +127,7 @@ func (s *Scheduler) loop(ctx context.Context, d *Drill) {
 			release()
 			return
 		}
-		s.fire(ctx, d)
+		s.fire(ctx, d, outbox)
 		release()
 		var missed int
 		due, missed = nextAfter(d, due, time.Now())
@@ -141,8 +158,9 @@ func nextAfter(d *Drill, due, now time.Time) (next time.Time, missed int) {
 	return next, missed
 }
 
-// fire runs d once, records its outcome and notifies when it did not pass.
-func (s *Scheduler) fire(ctx context.Context, d *Drill) {
+// fire runs d once, records its outcome and, when it did not pass, puts its notification
+// in outbox (without waiting for it to be delivered).
+func (s *Scheduler) fire(ctx context.Context, d *Drill, outbox chan<- func(context.Context)) {
 	log := s.log().With("drill", d.Name)
 	log.Info("drill starts", "experiments", d.Experiments)
 	started := time.Now()
@@ -172,13 +190,20 @@ func (s *Scheduler) fire(ctx context.Context, d *Drill) {
 		log.Info("drill cut short by the scheduler's end: not notified", "run", o.RunID)
 		return
 	}
-	for _, r := range records {
-		if r.Verdict != shakedown.VerdictPassed {
-			s.Notifier.Send(ctx, d, r)
+	send := func(ctx context.Context) {
+		for _, r := range records {
+			if r.Verdict != shakedown.VerdictPassed {
+				s.Notifier.Send(ctx, d, r)
+			}
+		}
+		if len(records) == 0 {
+			s.Notifier.SendError(ctx, d, err)
 		}
 	}
-	if len(records) == 0 {
-		s.Notifier.SendError(ctx, d, err)
+	select {
+	case outbox <- send:
+	default:
+		log.Warn("notify: earlier notifications of the drill are still being delivered; this one is dropped", "run", o.RunID, "waiting", notifyBacklog)
 	}
 }
 

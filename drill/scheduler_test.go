@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -212,4 +214,49 @@ func TestNextAfter(t *testing.T) {
 			t.Errorf("%s: nextAfter(due %v, now %v) = %v, %d missed; want %v, %d", c.name, c.due, c.now, got, missed, c.want, c.wantMissed)
 		}
 	}
+}
+
+// hangingTransport is a receiver that never answers: each request waits for its context.
+type hangingTransport struct{}
+
+func (hangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+// TestSchedulerNotifyDelaysNothing: a notify URL that never answers delays neither the
+// drill's next runs nor another drill waiting for the same lock.
+func TestSchedulerNotifyDelaysNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		runs := map[string]int{}
+		run := func(_ context.Context, d *Drill, started func(string)) ([]*shakedown.Record, error) {
+			started("01" + d.Name)
+			mu.Lock()
+			runs[d.Name]++
+			mu.Unlock()
+			return []*shakedown.Record{{ID: "01" + d.Name, Verdict: shakedown.VerdictFailed, ExitCode: 1}}, nil
+		}
+		hook := []string{"http://hook.invalid/SECRET"}
+		s := &Scheduler{Drills: []*Drill{
+			{Name: "a", Every: 2 * time.Second, Lock: "staging", Notify: hook},
+			{Name: "b", Every: 3 * time.Second, Lock: "staging", Notify: hook},
+		}, RunDrill: run, Log: quiet, Notifier: &Notifier{Client: &http.Client{Transport: hangingTransport{}}, Log: quiet}}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		time.Sleep(13 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if want := (map[string]int{"a": 6, "b": 4}); !maps.Equal(runs, want) {
+			t.Errorf("runs in 13s with a notify URL that never answers: %v, want %v", runs, want)
+		}
+		for _, st := range s.State() {
+			if st.Skipped != 0 {
+				t.Errorf("drill %s skipped %d times, want 0", st.Name, st.Skipped)
+			}
+		}
+	})
 }
