@@ -32,6 +32,8 @@ type Scheduler struct {
 	Notifier *Notifier
 	Log      *slog.Logger // nil: slog.Default()
 
+	now func() time.Time // nil: time.Now; tests move the wall clock with it
+
 	once   sync.Once // sets states up
 	states states
 	locks  locks
@@ -105,14 +107,14 @@ func (s *Scheduler) log() *slog.Logger {
 
 // loop fires d each time it is due, until ctx ends.
 func (s *Scheduler) loop(ctx context.Context, d *Drill, outbox chan<- func(context.Context)) {
-	due := d.Next(time.Now())
+	due := d.Next(s.clock())
 	for {
 		if due.IsZero() {
 			s.log().Warn("drill is never due again", "drill", d.Name, "when", d.When())
 			return
 		}
 		s.states.update(d.Name, func(st *State) { st.Next = due })
-		if !sleepUntil(ctx, due) {
+		if !sleepUntil(ctx, s.clock, due) {
 			return
 		}
 		s.states.update(d.Name, func(st *State) { st.Next = time.Time{} })
@@ -130,7 +132,7 @@ func (s *Scheduler) loop(ctx context.Context, d *Drill, outbox chan<- func(conte
 		s.fire(ctx, d, outbox)
 		release()
 		var missed int
-		due, missed = nextAfter(d, due, time.Now())
+		due, missed = nextAfter(d, due, s.clock())
 		if missed > 0 {
 			s.log().Info("drill still running when due again: skipped", "drill", d.Name, "times", missed, "next", due.Format(time.RFC3339))
 			s.states.update(d.Name, func(st *State) { st.Skipped += missed })
@@ -234,14 +236,28 @@ func outcome(records []*shakedown.Record, err error) Outcome {
 	return o
 }
 
-// sleepUntil waits until t, or until ctx ends (false).
-func sleepUntil(ctx context.Context, t time.Time) bool {
+func (s *Scheduler) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// maxNap is the longest sleepUntil sleeps before it reads the clock again.
+const maxNap = time.Minute
+
+// sleepUntil waits until now() reaches t, or until ctx ends (false). A cron drill's t is a
+// wall-clock time, and a timer counts elapsed time: the clock is read again at least every
+// maxNap, so that a wall clock set forward (or a machine that slept) is noticed within a
+// minute rather than after the whole wait. An every: drill's t holds a monotonic reading,
+// which no change of the wall clock moves.
+func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
 	for {
-		d := time.Until(t)
+		d := t.Sub(now())
 		if d <= 0 {
 			return ctx.Err() == nil
 		}
-		timer := time.NewTimer(d)
+		timer := time.NewTimer(min(d, maxNap))
 		select {
 		case <-ctx.Done():
 			timer.Stop()

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -257,6 +258,35 @@ func TestSchedulerNotifyDelaysNothing(t *testing.T) {
 			if st.Skipped != 0 {
 				t.Errorf("drill %s skipped %d times, want 0", st.Name, st.Skipped)
 			}
+		}
+	})
+}
+
+// TestSchedulerWallClockSetForward: a cron drill is due by the wall clock; when the clock is
+// set forward past its time, it runs within a minute, not when the time it had left to wait
+// has elapsed.
+func TestSchedulerWallClockSetForward(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		due := start.Truncate(time.Hour).Add(time.Hour) // the next whole hour
+		s, err := parseCron("0 * * * *")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeRuns{}
+		var ahead atomic.Int64
+		sch := &Scheduler{Drills: []*Drill{{Name: "a", Cron: "0 * * * *", cron: s}}, RunDrill: f.run, Log: quiet,
+			now: func() time.Time { return time.Now().Round(0).Add(time.Duration(ahead.Load())) }}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { sch.Run(ctx); close(done) }()
+		time.Sleep(time.Second)
+		ahead.Store(int64(due.Sub(start))) // the wall clock now reads the drill's time
+		time.Sleep(2 * time.Minute)
+		cancel()
+		<-done
+		if got := len(f.spans()); got != 1 {
+			t.Errorf("runs within 2m of the wall clock set past the drill's time: %d, want 1", got)
 		}
 	})
 }
