@@ -110,9 +110,9 @@ func NewHTTP(p *HTTPParams, timeout time.Duration) (*HTTP, error) {
 
 // Probe sends one request.
 func (h *HTTP) Probe(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.shown, nil)
+	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.p.URL, nil)
 	if err != nil {
-		return "bad request", shakedown.Wrap(shakedown.KindInvalid, "http probe", err)
+		return "bad request", shakedown.Errorf(shakedown.KindInvalid, "http probe: %s: no request can be made of it", h.shown)
 	}
 	for k, v := range h.p.Headers {
 		if strings.EqualFold(k, "Host") {
@@ -123,6 +123,10 @@ func (h *HTTP) Probe(ctx context.Context) (string, error) {
 	}
 	start := time.Now()
 	resp, err := h.client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = shakedown.RedactURL(ue.URL) // the request's URL holds its secrets; a redirect's may
+	}
 	if err != nil {
 		obs := netObservation(err, time.Since(start))
 		return obs, shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s", h.p.Method, h.shown), err)

@@ -516,3 +516,29 @@ func TestHTTPHostileServer(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSendsTheSecrets: the secrets of an http probe's URL — its password, a secret query
+// parameter — are sent as written; only what shakedown shows of them is hidden.
+func TestHTTPSendsTheSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, pw, _ := r.BasicAuth(); u != "u" || pw != "Passw0rdInURL" || r.URL.Query().Get("api_key") != "K3yInQuery" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	p := httpDefaults(t)
+	p.URL = strings.Replace(srv.URL, "http://", "http://u:Passw0rdInURL@", 1) + "/?api_key=K3yInQuery"
+	if obs, err := newProber(t, "http", p, patient).Probe(t.Context()); err != nil {
+		t.Errorf("probe of %s: %v (observed %q), want it to hold", p.String(), err, obs)
+	}
+	p.URL = strings.Replace(deadAddr(t), "127.0.0.1", "http://u:Passw0rdInURL@127.0.0.1", 1) + "/?api_key=K3yInQuery"
+	obs, err := newProber(t, "http", p, patient).Probe(t.Context())
+	if err == nil {
+		t.Fatalf("probe of a dead port held (%s)", obs)
+	}
+	for _, secret := range []string{"Passw0rdInURL", "K3yInQuery"} {
+		if strings.Contains(obs+err.Error(), secret) {
+			t.Errorf("the secret %q shows in %q, %v", secret, obs, err)
+		}
+	}
+}
