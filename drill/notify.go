@@ -29,7 +29,7 @@ const (
 // is tried again a few times; one that still fails is logged, never fatal. Every string of
 // the message passes through the Redactor first.
 type Notifier struct {
-	Client  *http.Client  // nil: http.DefaultClient
+	Client  *http.Client  // nil: one that follows no redirect (see noRedirects)
 	Timeout time.Duration // per attempt; 0: DefaultNotifyTimeout
 	Retries int           // 0: DefaultRetries; negative: none
 	Backoff time.Duration // 0: DefaultBackoff
@@ -178,7 +178,7 @@ func (n *Notifier) attempt(ctx context.Context, u string, body []byte) (again bo
 	req.Header.Set("User-Agent", "shakedown/"+shakedown.Version)
 	client := n.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = noRedirects
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -189,9 +189,20 @@ func (n *Notifier) attempt(ctx context.Context, u string, body []byte) (again bo
 	if resp.StatusCode/100 == 2 {
 		return false, nil
 	}
+	if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+		if l, err := resp.Request.URL.Parse(loc); err == nil {
+			loc = l.String()
+		}
+		return false, fmt.Errorf("post to %s: %s to %s: a notify URL is posted to as written, never redirected", where(u), resp.Status, where(loc))
+	}
 	again = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
 	return again, fmt.Errorf("post to %s: %s", where(u), resp.Status)
 }
+
+// noRedirects is the client a Notifier posts with by default: a redirect is an answer, not
+// followed. Following one would send the message (and, for a 307 or 308, POST it again) to
+// wherever the receiver says — another host, or plain http after https.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // where names a notify URL in logs by its scheme and host alone: a webhook's path is its
 // secret (Slack's are).

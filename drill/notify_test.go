@@ -194,3 +194,26 @@ func TestSchedulerNotifiesWhatDidNotPass(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifierFollowsNoRedirect: a receiver that redirects (to another host, or from https
+// to http) is a failure; the message is never posted where it points.
+func TestNotifierFollowsNoRedirect(t *testing.T) {
+	elsewhere := &receiver{}
+	other := httptest.NewServer(elsewhere)
+	defer other.Close()
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			redirecting := httptest.NewServer(http.RedirectHandler(other.URL+"/stolen", status))
+			defer redirecting.Close()
+			var logged strings.Builder
+			n := &Notifier{Timeout: 5 * time.Second, Backoff: time.Millisecond, Log: logTo(&logged)}
+			n.Send(t.Context(), &Drill{Name: "x", Notify: []string{redirecting.URL + "/hook/SECRETPATH"}}, failedRecord())
+			if got := len(elsewhere.got()); got != 0 {
+				t.Errorf("a %d redirect: the message was posted %d times where it pointed, want 0", status, got)
+			}
+			if c := strings.Count(logged.String(), "notify failed"); c != 1 {
+				t.Errorf("a %d redirect: %d failures logged, want 1:\n%s", status, c, logged.String())
+			}
+		})
+	}
+}

@@ -240,5 +240,9 @@ func parseCron(expr string) (s cron.Schedule, err error) {
 			s, err = nil, errors.New("not a cron expression")
 		}
 	}()
-	return cron.ParseStandard(expr)
+	s, err = cron.ParseStandard(expr)
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		s = wallClock{spec}
+	}
+	return s, err
 }

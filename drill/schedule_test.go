@@ -189,3 +189,53 @@ func TestREADMEExample(t *testing.T) {
 		t.Errorf("the README's schedule reads as %+v %+v", s.Drills[0], s.Drills[1])
 	}
 }
+
+// TestCronAcrossClockChanges: a cron drill is due once on a day the clock changes for
+// daylight saving time — a time the clock skips is due right after the skip, a time it
+// shows twice is due at its first showing — and an expression of every hour is due each
+// hour that passes.
+func TestCronAcrossClockChanges(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skipf("no time zone data: %v", err)
+	}
+	lh, err := time.LoadLocation("Australia/Lord_Howe") // moves by 30 minutes
+	if err != nil {
+		t.Skipf("no time zone data: %v", err)
+	}
+	tests := []struct {
+		expr string
+		from time.Time
+		want []string // the next due times, in RFC 3339
+	}{
+		{"30 2 * * *", time.Date(2026, 3, 7, 12, 0, 0, 0, ny),
+			[]string{"2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"}},
+		{"0 2 * * *", time.Date(2026, 3, 7, 12, 0, 0, 0, ny),
+			[]string{"2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"}},
+		{"30 1 * * *", time.Date(2026, 10, 31, 12, 0, 0, 0, ny),
+			[]string{"2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"}},
+		{"*/30 1 * * *", time.Date(2026, 10, 31, 12, 0, 0, 0, ny),
+			[]string{"2026-11-01T01:00:00-04:00", "2026-11-01T01:30:00-04:00", "2026-11-02T01:00:00-05:00"}},
+		{"0 * * * *", time.Date(2026, 11, 1, 0, 30, 0, 0, ny),
+			[]string{"2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00", "2026-11-01T02:00:00-05:00"}},
+		{"@daily", time.Date(2026, 3, 7, 12, 0, 0, 0, ny),
+			[]string{"2026-03-08T00:00:00-05:00", "2026-03-09T00:00:00-04:00"}},
+		{"15 2 * * *", time.Date(2026, 10, 3, 12, 0, 0, 0, lh), // 02:00 → 02:30 on 4 October
+			[]string{"2026-10-04T02:30:00+11:00", "2026-10-05T02:15:00+11:00"}},
+	}
+	for _, tt := range tests {
+		s, err := parseCron(tt.expr)
+		if err != nil {
+			t.Fatalf("parse %q: %v", tt.expr, err)
+		}
+		d := &Drill{Cron: tt.expr, cron: s}
+		var got []string
+		for at := tt.from; len(got) < len(tt.want); {
+			at = d.Next(at)
+			got = append(got, at.Format(time.RFC3339))
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("cron %q after %v (-want +got):\n%s", tt.expr, tt.from, diff)
+		}
+	}
+}

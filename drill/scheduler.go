@@ -32,6 +32,8 @@ type Scheduler struct {
 	Notifier *Notifier
 	Log      *slog.Logger // nil: slog.Default()
 
+	now func() time.Time // nil: time.Now; tests move the wall clock with it
+
 	once   sync.Once // sets states up
 	states states
 	locks  locks
@@ -62,13 +64,30 @@ type Outcome struct {
 	Err      string // why nothing could be run, when so
 }
 
+// notifyBacklog is how many notifications of one drill may wait while an earlier one is
+// still being delivered; past it, the newest are dropped (and logged).
+const notifyBacklog = 8
+
 // Run runs the drills until ctx ends, then waits for the runs in progress (which a
 // cancelled ctx reverts and aborts) to end and be recorded.
+//
+// A drill's notifications are delivered by a goroutine of their own, so that a receiver
+// that is slow or never answers delays neither the drill's next run nor the drills that
+// wait for its lock.
 func (s *Scheduler) Run(ctx context.Context) {
 	s.once.Do(func() { s.states.init(s.Drills) })
 	var wg sync.WaitGroup
 	for _, d := range s.Drills {
-		wg.Go(func() { s.loop(ctx, d) })
+		outbox := make(chan func(context.Context), notifyBacklog)
+		wg.Go(func() {
+			defer close(outbox)
+			s.loop(ctx, d, outbox)
+		})
+		wg.Go(func() {
+			for send := range outbox {
+				send(ctx)
+			}
+		})
 	}
 	wg.Wait()
 }
@@ -87,15 +106,15 @@ func (s *Scheduler) log() *slog.Logger {
 }
 
 // loop fires d each time it is due, until ctx ends.
-func (s *Scheduler) loop(ctx context.Context, d *Drill) {
-	due := d.Next(time.Now())
+func (s *Scheduler) loop(ctx context.Context, d *Drill, outbox chan<- func(context.Context)) {
+	due := d.Next(s.clock())
 	for {
 		if due.IsZero() {
 			s.log().Warn("drill is never due again", "drill", d.Name, "when", d.When())
 			return
 		}
 		s.states.update(d.Name, func(st *State) { st.Next = due })
-		if !sleepUntil(ctx, due) {
+		if !sleepUntil(ctx, s.clock, due) {
 			return
 		}
 		s.states.update(d.Name, func(st *State) { st.Next = time.Time{} })
@@ -110,10 +129,10 @@ func (s *Scheduler) loop(ctx context.Context, d *Drill) {
 			release()
 			return
 		}
-		s.fire(ctx, d)
+		s.fire(ctx, d, outbox)
 		release()
 		var missed int
-		due, missed = nextAfter(d, due, time.Now())
+		due, missed = nextAfter(d, due, s.clock())
 		if missed > 0 {
 			s.log().Info("drill still running when due again: skipped", "drill", d.Name, "times", missed, "next", due.Format(time.RFC3339))
 			s.states.update(d.Name, func(st *State) { st.Skipped += missed })
@@ -141,8 +160,9 @@ func nextAfter(d *Drill, due, now time.Time) (next time.Time, missed int) {
 	return next, missed
 }
 
-// fire runs d once, records its outcome and notifies when it did not pass.
-func (s *Scheduler) fire(ctx context.Context, d *Drill) {
+// fire runs d once, records its outcome and, when it did not pass, puts its notification
+// in outbox (without waiting for it to be delivered).
+func (s *Scheduler) fire(ctx context.Context, d *Drill, outbox chan<- func(context.Context)) {
 	log := s.log().With("drill", d.Name)
 	log.Info("drill starts", "experiments", d.Experiments)
 	started := time.Now()
@@ -172,13 +192,20 @@ func (s *Scheduler) fire(ctx context.Context, d *Drill) {
 		log.Info("drill cut short by the scheduler's end: not notified", "run", o.RunID)
 		return
 	}
-	for _, r := range records {
-		if r.Verdict != shakedown.VerdictPassed {
-			s.Notifier.Send(ctx, d, r)
+	send := func(ctx context.Context) {
+		for _, r := range records {
+			if r.Verdict != shakedown.VerdictPassed {
+				s.Notifier.Send(ctx, d, r)
+			}
+		}
+		if len(records) == 0 {
+			s.Notifier.SendError(ctx, d, err)
 		}
 	}
-	if len(records) == 0 {
-		s.Notifier.SendError(ctx, d, err)
+	select {
+	case outbox <- send:
+	default:
+		log.Warn("notify: earlier notifications of the drill are still being delivered; this one is dropped", "run", o.RunID, "waiting", notifyBacklog)
 	}
 }
 
@@ -209,14 +236,28 @@ func outcome(records []*shakedown.Record, err error) Outcome {
 	return o
 }
 
-// sleepUntil waits until t, or until ctx ends (false).
-func sleepUntil(ctx context.Context, t time.Time) bool {
+func (s *Scheduler) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// maxNap is the longest sleepUntil sleeps before it reads the clock again.
+const maxNap = time.Minute
+
+// sleepUntil waits until now() reaches t, or until ctx ends (false). A cron drill's t is a
+// wall-clock time, and a timer counts elapsed time: the clock is read again at least every
+// maxNap, so that a wall clock set forward (or a machine that slept) is noticed within a
+// minute rather than after the whole wait. An every: drill's t holds a monotonic reading,
+// which no change of the wall clock moves.
+func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
 	for {
-		d := time.Until(t)
+		d := t.Sub(now())
 		if d <= 0 {
 			return ctx.Err() == nil
 		}
-		timer := time.NewTimer(d)
+		timer := time.NewTimer(min(d, maxNap))
 		select {
 		case <-ctx.Done():
 			timer.Stop()

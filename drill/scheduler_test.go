@@ -4,7 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -212,4 +215,78 @@ func TestNextAfter(t *testing.T) {
 			t.Errorf("%s: nextAfter(due %v, now %v) = %v, %d missed; want %v, %d", c.name, c.due, c.now, got, missed, c.want, c.wantMissed)
 		}
 	}
+}
+
+// hangingTransport is a receiver that never answers: each request waits for its context.
+type hangingTransport struct{}
+
+func (hangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+// TestSchedulerNotifyDelaysNothing: a notify URL that never answers delays neither the
+// drill's next runs nor another drill waiting for the same lock.
+func TestSchedulerNotifyDelaysNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		runs := map[string]int{}
+		run := func(_ context.Context, d *Drill, started func(string)) ([]*shakedown.Record, error) {
+			started("01" + d.Name)
+			mu.Lock()
+			runs[d.Name]++
+			mu.Unlock()
+			return []*shakedown.Record{{ID: "01" + d.Name, Verdict: shakedown.VerdictFailed, ExitCode: 1}}, nil
+		}
+		hook := []string{"http://hook.invalid/SECRET"}
+		s := &Scheduler{Drills: []*Drill{
+			{Name: "a", Every: 2 * time.Second, Lock: "staging", Notify: hook},
+			{Name: "b", Every: 3 * time.Second, Lock: "staging", Notify: hook},
+		}, RunDrill: run, Log: quiet, Notifier: &Notifier{Client: &http.Client{Transport: hangingTransport{}}, Log: quiet}}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		time.Sleep(13 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if want := (map[string]int{"a": 6, "b": 4}); !maps.Equal(runs, want) {
+			t.Errorf("runs in 13s with a notify URL that never answers: %v, want %v", runs, want)
+		}
+		for _, st := range s.State() {
+			if st.Skipped != 0 {
+				t.Errorf("drill %s skipped %d times, want 0", st.Name, st.Skipped)
+			}
+		}
+	})
+}
+
+// TestSchedulerWallClockSetForward: a cron drill is due by the wall clock; when the clock is
+// set forward past its time, it runs within a minute, not when the time it had left to wait
+// has elapsed.
+func TestSchedulerWallClockSetForward(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		due := start.Truncate(time.Hour).Add(time.Hour) // the next whole hour
+		s, err := parseCron("0 * * * *")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeRuns{}
+		var ahead atomic.Int64
+		sch := &Scheduler{Drills: []*Drill{{Name: "a", Cron: "0 * * * *", cron: s}}, RunDrill: f.run, Log: quiet,
+			now: func() time.Time { return time.Now().Round(0).Add(time.Duration(ahead.Load())) }}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { sch.Run(ctx); close(done) }()
+		time.Sleep(time.Second)
+		ahead.Store(int64(due.Sub(start))) // the wall clock now reads the drill's time
+		time.Sleep(2 * time.Minute)
+		cancel()
+		<-done
+		if got := len(f.spans()); got != 1 {
+			t.Errorf("runs within 2m of the wall clock set past the drill's time: %d, want 1", got)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // alertTimeout bounds one question to an alert source when the context sets no deadline.
@@ -37,12 +38,12 @@ func NewAlert(spec *shakedown.AlertSpec) (*Alert, error) {
 	case (spec.Prometheus == "") == (spec.Alertmanager == ""):
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "alert %s: give exactly one of prometheus and alertmanager", spec.Name)
 	}
-	a := &Alert{spec: *spec, client: &http.Client{Transport: capped{api.DefaultRoundTripper}}}
+	a := &Alert{spec: *spec, client: &http.Client{Transport: endpoint.Capped(api.DefaultRoundTripper)}}
 	if spec.Prometheus != "" {
 		if err := checkURL(spec.Prometheus); err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "alert "+spec.Name+": prometheus", err)
 		}
-		c, err := api.NewClient(api.Config{Address: spec.Prometheus, RoundTripper: capped{api.DefaultRoundTripper}})
+		c, err := api.NewClient(api.Config{Address: spec.Prometheus, RoundTripper: endpoint.Capped(api.DefaultRoundTripper)})
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "alert "+spec.Name, err)
 		}
@@ -136,7 +137,7 @@ func (a *Alert) alertmanager(ctx context.Context) ([]amAlert, error) {
 		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body) // capped at maxAnswer
+	body, err := io.ReadAll(resp.Body) // capped at endpoint.MaxAnswer
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}

@@ -1,15 +1,14 @@
 package monitor
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // endless answers every request with a 200 and a body that never ends.
@@ -63,25 +62,8 @@ func TestEndlessAnswers(t *testing.T) {
 		}
 		// Growing a buffer to the limit allocates a few times it (more under -race); without
 		// the limit, this allocated gigabytes.
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16*maxAnswer {
-			t.Errorf("%s: allocated %d MiB reading an endless answer, want at most %d", name, alloc>>20, 16*maxAnswer>>20)
-		}
-	}
-}
-
-// TestCappedBody: a body of exactly maxAnswer bytes is read whole; one byte more is an error.
-func TestCappedBody(t *testing.T) {
-	for _, tc := range []struct {
-		size    int
-		wantErr bool
-	}{{0, false}, {maxAnswer, false}, {maxAnswer + 1, true}} {
-		b := &cappedBody{ReadCloser: io.NopCloser(strings.NewReader(strings.Repeat("x", tc.size))), left: maxAnswer}
-		got, err := io.ReadAll(b)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("body of %d bytes: error %v, want error %v", tc.size, err, tc.wantErr)
-		}
-		if !tc.wantErr && len(got) != tc.size {
-			t.Errorf("body of %d bytes: read %d", tc.size, len(got))
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16*endpoint.MaxAnswer {
+			t.Errorf("%s: allocated %d MiB reading an endless answer, want at most %d", name, alloc>>20, 16*endpoint.MaxAnswer>>20)
 		}
 	}
 }

@@ -3,10 +3,12 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shakedown-dev/shakedown"
 )
@@ -198,5 +200,50 @@ func TestURLPasswordHidden(t *testing.T) {
 		if strings.Contains(s, "Passw0rdInURL") || !strings.Contains(s, "admin:xxxxx@") {
 			t.Errorf("%q: want the URL shown with its password as xxxxx", s)
 		}
+	}
+}
+
+// TestPrometheusHostileAnswers: a Prometheus answer that is not one finite number within the
+// bounds — NaN, ±Inf, many series, another type, an error inside a 200 — never holds.
+func TestPrometheusHostileAnswers(t *testing.T) {
+	vector := func(v string) string {
+		return `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"` + v + `"]}]}}`
+	}
+	many := `{"status":"success","data":{"resultType":"vector","result":[` +
+		strings.TrimSuffix(strings.Repeat(`{"metric":{"i":"x"},"value":[1,"1"]},`, 1000), ",") + `]}}`
+	tests := []struct {
+		name   string
+		answer string
+		min    *float64
+		max    *float64
+	}{
+		{"NaN", vector("NaN"), ptr(0), nil},
+		{"+Inf above a min", vector("+Inf"), ptr(0.99), nil},
+		{"-Inf below a max", vector("-Inf"), nil, ptr(0.01)},
+		{"+Inf as a scalar", `{"status":"success","data":{"resultType":"scalar","result":[1,"+Inf"]}}`, ptr(0), nil},
+		{"many series", many, ptr(0), nil},
+		{"a matrix", `{"status":"success","data":{"resultType":"matrix","result":[]}}`, ptr(0), nil},
+		{"a string", `{"status":"success","data":{"resultType":"string","result":[1,"1"]}}`, ptr(0), nil},
+		{"an unknown type", `{"status":"success","data":{"resultType":"histogram","result":1}}`, ptr(0), nil},
+		{"an error in a 200", `{"status":"error","errorType":"execution","error":"query timed out"}`, ptr(0), nil},
+		{"no data", `{"status":"success"}`, ptr(0), nil},
+		{"not JSON", `<html>`, ptr(0), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tt.answer)
+			}))
+			defer srv.Close()
+			p, err := NewPrometheus(&PrometheusParams{URL: srv.URL, Query: "up", Min: tt.min, Max: tt.max}, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs, err := p.Probe(t.Context())
+			if err == nil {
+				t.Errorf("answer %.80s: held (observed %q), want an error", tt.answer, obs)
+			}
+		})
 	}
 }

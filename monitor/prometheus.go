@@ -98,7 +98,7 @@ func NewPrometheus(p *PrometheusParams, timeout time.Duration) (*Prometheus, err
 	if err := p.Validate(); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
 	}
-	c, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: capped{api.DefaultRoundTripper}})
+	c, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: endpoint.Capped(api.DefaultRoundTripper)})
 	if err != nil { // not shown: net/url's error quotes the URL, password and all
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "prometheus probe: url %q: no client can be made of it", shakedown.RedactURL(p.URL))
 	}
@@ -123,8 +123,10 @@ func (pr *Prometheus) Probe(ctx context.Context) (observed string, err error) {
 		return observed, shakedown.Errorf(shakedown.KindFailed, "%s: %s, want one number", op, observed)
 	}
 	switch {
-	case math.IsNaN(v):
-		return observed, shakedown.Errorf(shakedown.KindFailed, "%s: NaN is not within %s", op, pr.bounds())
+	case math.IsNaN(v), math.IsInf(v, 0):
+		// Not a measure: a ratio over nothing (0/0, 1/0) most often. +Inf is above any min,
+		// -Inf below any max, yet neither says the system is healthy.
+		return observed, shakedown.Errorf(shakedown.KindFailed, "%s: %s is not a finite number within %s", op, observed, pr.bounds())
 	case pr.p.Min != nil && v < *pr.p.Min, pr.p.Max != nil && v > *pr.p.Max:
 		return observed, shakedown.Errorf(shakedown.KindFailed, "%s: %s is not within %s", op, observed, pr.bounds())
 	}
@@ -158,6 +160,8 @@ func single(val model.Value) (float64, string, bool) {
 		return 0, fmt.Sprintf("a range vector of %d series", len(v)), false
 	case *model.String:
 		return 0, fmt.Sprintf("the string %q", v.Value), false
+	case nil:
+		return 0, "no result", false
 	}
 	return 0, fmt.Sprintf("a result of type %v", val.Type()), false
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -81,7 +82,7 @@ type HTTP struct {
 	timeout   time.Duration
 }
 
-// maxBody is how much of a body the http probe reads.
+// maxBody is how much of a body the http probe matches its regexp against.
 const maxBody = 1 << 20
 
 // NewHTTP returns an http prober whose samples each take at most timeout (DefaultTimeout when
@@ -91,13 +92,13 @@ func NewHTTP(p *HTTPParams, timeout time.Duration) (*HTTP, error) {
 		return nil, err
 	}
 	timeout = orDefault(timeout)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := endpoint.Transport()
 	tr.MaxIdleConnsPerHost = 4
 	h := &HTTP{p: *p, shown: shakedown.RedactURL(p.URL), transport: tr, timeout: timeout}
 	if h.p.Method == "" {
 		h.p.Method = http.MethodGet
 	}
-	h.client = &http.Client{Transport: tr, Timeout: timeout}
+	h.client = &http.Client{Transport: endpoint.Capped(tr), Timeout: timeout}
 	if p.Status >= 300 && p.Status < 400 {
 		h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
@@ -109,9 +110,9 @@ func NewHTTP(p *HTTPParams, timeout time.Duration) (*HTTP, error) {
 
 // Probe sends one request.
 func (h *HTTP) Probe(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.shown, nil)
+	req, err := http.NewRequestWithContext(ctx, h.p.Method, h.p.URL, nil)
 	if err != nil {
-		return "bad request", shakedown.Wrap(shakedown.KindInvalid, "http probe", err)
+		return "bad request", shakedown.Errorf(shakedown.KindInvalid, "http probe: %s: no request can be made of it", h.shown)
 	}
 	for k, v := range h.p.Headers {
 		if strings.EqualFold(k, "Host") {
@@ -122,17 +123,22 @@ func (h *HTTP) Probe(ctx context.Context) (string, error) {
 	}
 	start := time.Now()
 	resp, err := h.client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = shakedown.RedactURL(ue.URL) // the request's URL holds its secrets; a redirect's may
+	}
 	if err != nil {
 		obs := netObservation(err, time.Since(start))
 		return obs, shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s", h.p.Method, h.shown), err)
 	}
 	defer resp.Body.Close()
-	var body []byte
+	// The answer is judged once it has ended: one that never ends, or ends past
+	// endpoint.MaxAnswer, does not hold.
+	keep := 0
 	if h.body != nil {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	} else {
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)) // so the connection is reused
+		keep = maxBody
 	}
+	body, err := endpoint.ReadAnswer(resp.Body, keep)
 	obs := fmt.Sprintf("%d in %s", resp.StatusCode, since(start))
 	if err != nil {
 		return obs + ": " + netObservation(err, time.Since(start)), shakedown.Wrap(shakedown.KindFailed, fmt.Sprintf("%s %s: read body", h.p.Method, h.shown), err)
@@ -174,6 +180,10 @@ func netObservation(err error, took time.Duration) string {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		return "cannot resolve " + dns.Name
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its text quotes the whole URL: the observation says what went wrong
 	}
 	s := err.Error()
 	if len(s) > 120 {

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,13 +11,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -412,6 +416,129 @@ func TestSecretsHidden(t *testing.T) {
 	for _, secret := range []string{"K3yInEnv", "Passw0rdInURL", "K3yInQuery", "T0kenInHeader"} {
 		if strings.Contains(shown, secret) {
 			t.Errorf("the secret %q shows in:\n%s", secret, shown)
+		}
+	}
+}
+
+// rawServer serves each connection it accepts with serve, after reading the request's
+// first line: a server that need not speak HTTP.
+func rawServer(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(patient))
+				bufio.NewReader(c).ReadString('\n')
+				serve(c)
+			})
+		}
+	})
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// TestHTTPHostileServer: whatever a server answers, a sample ends within its timeout, reads
+// a bounded amount, and does not hold unless a whole answer came back as wanted.
+func TestHTTPHostileServer(t *testing.T) {
+	const timeout = time.Second
+	endless := func(c net.Conn, head string, chunk string) {
+		c.Write([]byte(head))
+		for {
+			if _, err := c.Write([]byte(chunk)); err != nil {
+				return
+			}
+		}
+	}
+	tests := []struct {
+		name  string
+		serve func(c net.Conn)
+	}{
+		{"a body that never ends", func(c net.Conn) { endless(c, "HTTP/1.1 200 OK\r\n\r\n", strings.Repeat("ok\n", 4096)) }},
+		{"a chunked body that never ends", func(c net.Conn) {
+			endless(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "1000\r\n"+strings.Repeat("o", 4096)+"\r\n")
+		}},
+		{"a body past its length", func(c net.Conn) { c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")) }},
+		{"a header one byte at a time", func(c net.Conn) {
+			for _, b := range []byte("HTTP/1.1 200 OK\r\nX-Slow: yes\r\n\r\nok") {
+				if _, err := c.Write([]byte{b}); err != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}},
+		{"a header that never ends", func(c net.Conn) { endless(c, "HTTP/1.1 200 OK\r\n", "X-Big: "+strings.Repeat("y", 4000)+"\r\n") }},
+		{"a status line that is not HTTP", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n\r\n")) }},
+		{"a redirect to file://", func(c net.Conn) {
+			c.Write([]byte("HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n"))
+		}},
+		{"a redirect loop", func(c net.Conn) {
+			for {
+				if _, err := c.Write([]byte("HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n")); err != nil {
+					return
+				}
+				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+					return
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		for _, re := range []string{"", "ok"} {
+			t.Run(fmt.Sprintf("%s, body_regexp %q", tt.name, re), func(t *testing.T) {
+				p := httpDefaults(t)
+				p.URL, p.BodyRegexp = rawServer(t, tt.serve), re
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				start := time.Now()
+				obs, err := newProber(t, "http", p, timeout).Probe(t.Context())
+				took := time.Since(start)
+				runtime.ReadMemStats(&after)
+				if !shakedown.IsKind(err, shakedown.KindFailed) || obs == "" {
+					t.Errorf("probe: %v (observed %q), want KindFailed with an observation", err, obs)
+				}
+				if took > timeout+time.Second {
+					t.Errorf("probe took %v, want at most its timeout %v", took, timeout)
+				}
+				if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8*endpoint.MaxAnswer {
+					t.Errorf("probe allocated %d MiB", alloc>>20)
+				}
+			})
+		}
+	}
+}
+
+// TestHTTPSendsTheSecrets: the secrets of an http probe's URL — its password, a secret query
+// parameter — are sent as written; only what shakedown shows of them is hidden.
+func TestHTTPSendsTheSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, pw, _ := r.BasicAuth(); u != "u" || pw != "Passw0rdInURL" || r.URL.Query().Get("api_key") != "K3yInQuery" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	p := httpDefaults(t)
+	p.URL = strings.Replace(srv.URL, "http://", "http://u:Passw0rdInURL@", 1) + "/?api_key=K3yInQuery"
+	if obs, err := newProber(t, "http", p, patient).Probe(t.Context()); err != nil {
+		t.Errorf("probe of %s: %v (observed %q), want it to hold", p.String(), err, obs)
+	}
+	p.URL = strings.Replace(deadAddr(t), "127.0.0.1", "http://u:Passw0rdInURL@127.0.0.1", 1) + "/?api_key=K3yInQuery"
+	obs, err := newProber(t, "http", p, patient).Probe(t.Context())
+	if err == nil {
+		t.Fatalf("probe of a dead port held (%s)", obs)
+	}
+	for _, secret := range []string{"Passw0rdInURL", "K3yInQuery"} {
+		if strings.Contains(obs+err.Error(), secret) {
+			t.Errorf("the secret %q shows in %q, %v", secret, obs, err)
 		}
 	}
 }

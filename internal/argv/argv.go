@@ -1,14 +1,14 @@
 // Package argv runs a command given as an argument list — never a shell string — the way
 // exec faults and exec probes need: in a process group of its own that is killed whole on
-// timeout or cancellation, with its standard error kept in an unlinked file rather than a
-// pipe, so that a background child it leaves behind cannot hold up the wait.
+// timeout or cancellation, with only the end of its standard error kept (however much it
+// writes), and a background child it leaves holding standard error unable to hold up the
+// wait for more than a moment.
 package argv
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -70,21 +70,21 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 	}
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	errFile, err := os.CreateTemp("", "shakedown-argv-*")
-	if err != nil {
-		return res, &StartError{err}
-	}
-	os.Remove(errFile.Name())
-	defer errFile.Close()
-
+	var stderr tailWriter
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, errFile
+	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, &stderr
+	// A child left holding standard error (a daemon started with &) keeps the pipe open
+	// after the command has ended: it is read no longer than this after the end.
+	cmd.WaitDelay = orphanWait
 	ownGroup(cmd)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, &StartError{err}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // it exited 0; what a child of it still holds is not its failure
+	}
 	res.Took = time.Since(start)
 	res.Code = cmd.ProcessState.ExitCode()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -93,7 +93,7 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 	if err == nil {
 		return res, nil
 	}
-	res.Stderr = tail(errFile, TailBytes)
+	res.Stderr = stderr.String()
 	switch {
 	case ctx.Err() != nil:
 		return res, ctx.Err()
@@ -104,17 +104,40 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 	return res, err
 }
 
-// tail returns the last n bytes of f, starting at a whole line where it can, trimmed.
-func tail(f *os.File, n int64) string {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil || size == 0 {
-		return ""
+// orphanWait is how long Run reads standard error after the command ended, while a child
+// it left still holds it open.
+const orphanWait = 200 * time.Millisecond
+
+// tailWriter keeps the last TailBytes written to it, in at most twice that much memory:
+// a command that writes without end costs neither memory nor disk.
+type tailWriter struct {
+	b       []byte
+	dropped bool // bytes before b were dropped
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > TailBytes {
+		p, w.dropped = p[len(p)-TailBytes:], true
 	}
-	off := max(0, size-n)
-	buf := make([]byte, size-off)
-	k, _ := f.ReadAt(buf, off)
-	s := strings.TrimSpace(strings.ToValidUTF8(string(buf[:k]), "?"))
-	if off > 0 {
+	if len(w.b)+len(p) > 2*TailBytes {
+		keep := TailBytes - len(p)
+		w.b, w.dropped = append(w.b[:0], w.b[len(w.b)-keep:]...), true
+	}
+	w.b = append(w.b, p...)
+	return n, nil
+}
+
+// String returns the last TailBytes written, starting at a whole line where some were
+// dropped, trimmed.
+func (w *tailWriter) String() string {
+	b := w.b
+	cut := w.dropped
+	if len(b) > TailBytes {
+		b, cut = b[len(b)-TailBytes:], true
+	}
+	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+	if cut {
 		s = dropPartialLine(s)
 	}
 	return s

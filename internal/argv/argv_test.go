@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -78,5 +79,66 @@ func TestQuote(t *testing.T) {
 	want := `redis-cli -p 6379 "" "DEBUG SLEEP" "a$b"`
 	if got != want {
 		t.Fatalf("Quote = %s, want %s", got, want)
+	}
+}
+
+// TestRunStderrIsBounded: a command that writes without end to standard error costs
+// neither disk nor memory past the tail that is kept, and a child left holding standard
+// error after the command exits holds up nothing.
+func TestRunStderrIsBounded(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		script     string
+		wantCode   int
+		wantStderr string
+	}{
+		// Standard error is a pipe, never a file on disk that grows as long as the command
+		// writes.
+		{"stderr is a pipe", `test -p /dev/stderr || { echo "stderr is not a pipe" >&2; exit 9; }`, 0, ""},
+		{"64 MiB then a last line", `head -c 67108864 /dev/zero | tr '\0' x >&2; echo >&2; echo the end >&2; exit 3`, 3, "the end"},
+		{"many lines", `i=0; while [ $i -lt 2000 ]; do echo "line $i" >&2; i=$((i+1)); done; exit 1`, 1, ""},
+		{"a child holds stderr, exit 0", `sleep 30 & exit 0`, 0, ""},
+		{"a child holds stderr, exit 4", `sleep 30 & echo failing >&2; exit 4`, 4, "failing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			res, err := Run(ctx, []string{"sh", "-c", tt.script}, "", nil, 30*time.Second)
+			if took := time.Since(start); took > 20*time.Second {
+				t.Errorf("took %v", took)
+			}
+			if res.Code != tt.wantCode || (err == nil) != (tt.wantCode == 0) {
+				t.Fatalf("exit %d, %v (stderr %q), want exit %d", res.Code, err, res.Stderr, tt.wantCode)
+			}
+			if len(res.Stderr) > TailBytes {
+				t.Errorf("kept %d bytes of stderr, want at most %d", len(res.Stderr), TailBytes)
+			}
+			if tt.wantStderr != "" && res.Stderr != tt.wantStderr {
+				t.Errorf("stderr %.100q, want %q", res.Stderr, tt.wantStderr)
+			}
+			if tt.name == "many lines" && (!strings.HasPrefix(res.Stderr, "line ") || !strings.HasSuffix(res.Stderr, "line 1999")) {
+				t.Errorf("stderr %.40q…, want whole lines ending in line 1999", res.Stderr)
+			}
+		})
+	}
+}
+
+func TestTailWriter(t *testing.T) {
+	for _, chunks := range [][]int{{10}, {TailBytes}, {TailBytes + 1}, {3 * TailBytes}, {100, 100, 5000, 7, TailBytes, 1}} {
+		var w tailWriter
+		var all []byte
+		for i, n := range chunks {
+			p := []byte(strings.Repeat(string(rune('a'+i)), n))
+			all = append(all, p...)
+			w.Write(p)
+		}
+		want := all[max(0, len(all)-TailBytes):]
+		if got := w.String(); got != string(want) {
+			t.Errorf("chunks %v: kept %d bytes, want the last %d", chunks, len(got), len(want))
+		}
+		if cap(w.b) > 4*TailBytes {
+			t.Errorf("chunks %v: holds %d bytes", chunks, cap(w.b))
+		}
 	}
 }

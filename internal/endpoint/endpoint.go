@@ -3,7 +3,8 @@
 // and headers, a probe's, a proxy target's addresses and API, an alert's Prometheus, a
 // drill's notify URL, the flags of `shakedown load` — is checked here by the same rules,
 // so that what validate and plan accept a run accepts too. Its errors are of
-// shakedown.KindInvalid, and never show a URL's password.
+// shakedown.KindInvalid, and never show a URL's password. It also bounds what comes back
+// (answer.go): the header and body of an answer read from such a URL.
 package endpoint
 
 import (
