@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,20 +72,35 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 	}
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var stderr tailWriter
-	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, &stderr
-	// A child left holding standard error (a daemon started with &) keeps the pipe open
-	// after the command has ended: it is read no longer than this after the end.
-	cmd.WaitDelay = orphanWait
-	ownGroup(cmd)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	r, w, err := os.Pipe()
+	if err != nil {
 		return res, &StartError{err}
 	}
-	err := cmd.Wait()
-	if errors.Is(err, exec.ErrWaitDelay) {
-		err = nil // it exited 0; what a child of it still holds is not its failure
+	stderr := &tailWriter{}
+	drained := make(chan struct{})
+	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, w
+	ownGroup(cmd)
+	start := time.Now()
+	err = cmd.Start()
+	w.Close() // the command holds its own copy
+	if err != nil {
+		r.Close()
+		return res, &StartError{err}
+	}
+	go func() {
+		defer close(drained)
+		defer r.Close()
+		io.Copy(stderr, r)
+	}()
+	err = cmd.Wait()
+	// A child left holding standard error (a daemon started with &) keeps the pipe open
+	// after the command has ended. What came before the end is read within orphanWait;
+	// the pipe is then read on, and dropped, for as long as the child holds it, so that
+	// its writes neither fill a disk nor end it with SIGPIPE.
+	select {
+	case <-drained:
+	case <-time.After(orphanWait):
 	}
 	res.Took = time.Since(start)
 	res.Code = cmd.ProcessState.ExitCode()
@@ -104,18 +121,22 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 	return res, err
 }
 
-// orphanWait is how long Run reads standard error after the command ended, while a child
-// it left still holds it open.
+// orphanWait is how long Run waits for the rest of standard error after the command
+// ended, while a child it left still holds it open.
 const orphanWait = 200 * time.Millisecond
 
 // tailWriter keeps the last TailBytes written to it, in at most twice that much memory:
-// a command that writes without end costs neither memory nor disk.
+// a command that writes without end costs neither memory nor disk. It is safe for one
+// writer and readers at once.
 type tailWriter struct {
+	mu      sync.Mutex
 	b       []byte
 	dropped bool // bytes before b were dropped
 }
 
 func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	n := len(p)
 	if len(p) > TailBytes {
 		p, w.dropped = p[len(p)-TailBytes:], true
@@ -131,6 +152,8 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 // String returns the last TailBytes written, starting at a whole line where some were
 // dropped, trimmed.
 func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	b := w.b
 	cut := w.dropped
 	if len(b) > TailBytes {

@@ -3,11 +3,15 @@ package argv
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func TestRun(t *testing.T) {
@@ -141,4 +145,23 @@ func TestTailWriter(t *testing.T) {
 			t.Errorf("chunks %v: holds %d bytes", chunks, cap(w.b))
 		}
 	}
+}
+
+// TestRunOrphanWritesOn: a background child the command leaves holding standard error may
+// go on writing to it after Run has returned — it is not ended by SIGPIPE — and Run does
+// not wait for it.
+func TestRunOrphanWritesOn(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "mark")
+	script := `(sleep 0.5; i=0; while [ $i -lt 100 ]; do echo "late $i" >&2; i=$((i+1)); done; touch "$1") & exit 0`
+	start := time.Now()
+	if _, err := Run(context.Background(), []string{"sh", "-c", script, "sh", mark}, "", nil, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Run waited %v for a child left behind", took)
+	}
+	testenv.WaitFor(t, "the child left behind to write its lines and finish", 10*time.Second, func() bool {
+		_, err := os.Stat(mark)
+		return err == nil
+	})
 }
