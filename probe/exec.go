@@ -101,7 +101,7 @@ func (e *Exec) Probe(ctx context.Context) (string, error) {
 		return e.probeOn(ctx)
 	}
 	op := "run " + argv.Quote(e.p.Command)
-	res, err := argv.Run(ctx, e.p.Command, e.p.Dir, e.env, e.timeout)
+	res, err := argv.Check(ctx, e.p.Command, e.p.Dir, e.env, e.timeout)
 	took := formatDuration(res.Took)
 	var se *argv.StartError
 	switch {

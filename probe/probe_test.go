@@ -302,6 +302,23 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 		func() bool { return !testenv.Running(child) })
 }
 
+// TestExecLeavesNothingBehind: a probe whose command passes but leaves a child running
+// (started with &) does not leave it: sampled every second, such a probe would pile them
+// up.
+func TestExecLeavesNothingBehind(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	p := &ExecParams{Command: []string{"sh", "-c", `sleep 60 & echo $! > ` + pidFile + `; exit 0`}}
+	if obs, err := newProber(t, "exec", p, 10*time.Second).Probe(t.Context()); err != nil {
+		t.Fatalf("probe: %v (%s), want it to pass", err, obs)
+	}
+	child := testenv.ReadPIDFile(pidFile)
+	if child <= 0 {
+		t.Fatalf("no child pid in %s", pidFile)
+	}
+	testenv.WaitFor(t, fmt.Sprintf("background child %d gone after the sample", child), 10*time.Second,
+		func() bool { return !testenv.Running(child) })
+}
+
 func TestExecNotFoundAndValidate(t *testing.T) {
 	_, err := newProber(t, "exec", &ExecParams{Command: []string{filepath.Join(t.TempDir(), "nothing")}}, time.Second).Probe(t.Context())
 	if !shakedown.IsKind(err, shakedown.KindNotFound) {

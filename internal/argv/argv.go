@@ -66,6 +66,17 @@ func (e *StartError) Unwrap() error { return e.Err }
 // ended first, an error (an *exec.ExitError, or one wrapping context.DeadlineExceeded when
 // TimedOut) when the command failed, and nil when it exited 0.
 func Run(ctx context.Context, argv []string, dir string, env []string, timeout time.Duration) (Result, error) {
+	return run(ctx, argv, dir, env, timeout, false)
+}
+
+// Check runs argv as Run does, for a check that must leave nothing behind — an exec probe,
+// run again at every sample: what the command left running in its process group (a child
+// started with &) is killed once it has ended.
+func Check(ctx context.Context, argv []string, dir string, env []string, timeout time.Duration) (Result, error) {
+	return run(ctx, argv, dir, env, timeout, true)
+}
+
+func run(ctx context.Context, argv []string, dir string, env []string, timeout time.Duration, killLeft bool) (Result, error) {
 	var res Result
 	if len(argv) == 0 || argv[0] == "" {
 		return res, &StartError{errors.New("empty command")}
@@ -94,6 +105,9 @@ func Run(ctx context.Context, argv []string, dir string, env []string, timeout t
 		io.Copy(stderr, r)
 	}()
 	err = cmd.Wait()
+	if killLeft {
+		killGroup(cmd)
+	}
 	// A child left holding standard error (a daemon started with &) keeps the pipe open
 	// after the command has ended. What came before the end is read within orphanWait;
 	// the pipe is then read on, and dropped, for as long as the child holds it, so that
