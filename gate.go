@@ -47,4 +47,7 @@ type GateFigure struct {
 	Material    bool    `json:"material"`       // beyond the tolerance and the unit's floor
 	Regressed   bool    `json:"regressed"`      // both
 	Note        string  `json:"note,omitempty"` // why it was not judged
+	// Missing says the run does not hold the figure its reference runs hold: Value is 0,
+	// not the run's, and the figure was not judged.
+	Missing bool `json:"missing,omitempty"`
 }

@@ -192,6 +192,13 @@ func (c *comparer) withReference(ctx context.Context, run *shakedown.Record, bra
 		}
 		cmp.Figures = append(cmp.Figures, fc)
 	}
+	// Then those the reference runs hold and the run does not: shown, never judged.
+	for _, r := range judged.Figures {
+		if _, ok := byKey[r.Key()]; ok && r.Missing {
+			cmp.Figures = append(cmp.Figures, figureChange{Name: r.Name, Phase: r.Phase, Unit: r.Unit, N: r.N,
+				Other: r.Median, Missing: true, Note: r.Note})
+		}
+	}
 	return cmp, nil
 }
 
@@ -283,7 +290,8 @@ type figureChange struct {
 	Significant *bool           `json:"significant,omitempty"`
 	Material    *bool           `json:"material,omitempty"`
 	Regressed   *bool           `json:"regressed,omitempty"`
-	Note        string          `json:"note,omitempty"` // why it is not judged
+	Note        string          `json:"note,omitempty"`    // why it is not judged
+	Missing     bool            `json:"missing,omitempty"` // the run does not hold it: Value is not the run's
 }
 
 func percent(change, of float64) *float64 {
@@ -320,8 +328,11 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 	}
 	for _, f := range c.Figures {
 		key := shakedown.Figure{Name: f.Name, Phase: f.Phase}.Key()
-		other, ch := "-", "-"
-		if f.N > 0 {
+		value, other, ch := shakedown.FormatFigure(f.Value, f.Unit), "-", "-"
+		switch {
+		case f.Missing:
+			value, other = "-", shakedown.FormatFigure(f.Other, f.Unit)
+		case f.N > 0:
 			other = shakedown.FormatFigure(f.Other, f.Unit)
 			ch = shakedown.FormatFigure(f.Change, f.Unit)
 			if f.Change > 0 {
@@ -331,7 +342,7 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 				ch += fmt.Sprintf(" (%+.0f%%)", *f.Percent)
 			}
 		}
-		cells := []string{key, shakedown.FormatFigure(f.Value, f.Unit), other, ch}
+		cells := []string{key, value, other, ch}
 		if c.Reference != "" {
 			p, judgement := "-", "-"
 			switch {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -168,6 +169,76 @@ func checkRecord(r *shakedown.Record) error {
 		if shakedown.HasUnprintable(f.v) {
 			return fmt.Errorf("field %s: %q holds a control character", f.path, f.v)
 		}
+	}
+	return checkNumbers(r)
+}
+
+// checkNumbers refuses the measurements no run writes, which the history, compare and the
+// regression gate would otherwise read as figures: a negative count, time, latency, rate
+// or throughput, and more errors than requests (an error ratio above 100 %).
+func checkNumbers(r *shakedown.Record) error {
+	for i, l := range r.Loads {
+		at := fmt.Sprintf("loads[%d]", i)
+		if l.Rate < 0 {
+			return fmt.Errorf("field %s.rate: %v is negative", at, l.Rate)
+		}
+		for _, p := range slices.Sorted(maps.Keys(l.PerPhase)) {
+			st := l.PerPhase[p]
+			if st == nil {
+				continue
+			}
+			if err := checkCounts(fmt.Sprintf("%s.phases.%s", at, p), st.Count, st.Errors, st.Late); err != nil {
+				return err
+			}
+			for _, m := range []struct {
+				name string
+				v    float64
+			}{{"p50", float64(st.P50)}, {"p90", float64(st.P90)}, {"p95", float64(st.P95)}, {"p99", float64(st.P99)},
+				{"max", float64(st.Max)}, {"mean", float64(st.Mean)}, {"throughput", st.Throughput}} {
+				if m.v < 0 {
+					return fmt.Errorf("field %s.phases.%s.%s: %v is negative", at, p, m.name, m.v)
+				}
+			}
+		}
+		for j, row := range l.Timeline {
+			rat := fmt.Sprintf("%s.timeline[%d]", at, j)
+			if err := checkCounts(rat, row.Count, row.Errors, 0); err != nil {
+				return err
+			}
+			if row.P50 < 0 || row.P99 < 0 {
+				return fmt.Errorf("field %s: a negative latency (p50 %v, p99 %v)", rat, row.P50, row.P99)
+			}
+		}
+	}
+	for i, x := range r.Expectations {
+		if err := checkMillis(fmt.Sprintf("expectations[%d].time_to_detect", i), x.TimeToDetect); err != nil {
+			return err
+		}
+		if err := checkMillis(fmt.Sprintf("expectations[%d].time_to_recover", i), x.TimeToRecover); err != nil {
+			return err
+		}
+	}
+	return checkMillis("recovery.time_to_recover", r.Recovery.TimeToRecover)
+}
+
+// checkCounts refuses negative counts, and more errors than requests.
+func checkCounts(at string, count, errs, late int64) error {
+	switch {
+	case count < 0:
+		return fmt.Errorf("field %s.count: %d is negative", at, count)
+	case errs < 0:
+		return fmt.Errorf("field %s.errors: %d is negative", at, errs)
+	case late < 0:
+		return fmt.Errorf("field %s.late: %d is negative", at, late)
+	case errs > count:
+		return fmt.Errorf("field %s.errors: %d errors of %d requests", at, errs, count)
+	}
+	return nil
+}
+
+func checkMillis(at string, m *shakedown.Millis) error {
+	if m != nil && *m < 0 {
+		return fmt.Errorf("field %s: %v ms is negative", at, float64(*m))
 	}
 	return nil
 }

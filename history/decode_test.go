@@ -65,6 +65,16 @@ func TestDecodeRecords(t *testing.T) {
       "kind"`, 1), "field checks[0].name"},
 		{"ends before it starts", strings.Replace(one, `"ended_at": "2025`, `"ended_at": "2024`, 1), "field ended_at"},
 		{"bad time", strings.Replace(one, `"started_at": "`, `"started_at": "x`, 1), "field started_at"},
+		{"negative count", strings.Replace(one, `"count": 1000,`, `"count": -1000,`, 1), "field loads[0].phases.baseline.count"},
+		{"more errors than requests", strings.Replace(one, `"errors": 21,`, `"errors": 3021,`, 1), "field loads[0].phases.inject.errors"},
+		{"negative p99", strings.Replace(one, `"p99": 118,`, `"p99": -118,`, 1), "field loads[0].phases.baseline.p99"},
+		{"negative throughput", strings.Replace(one, `"throughput": 49.7`, `"throughput": -49.7`, 1), "field loads[0].phases.inject.throughput"},
+		{"negative rate", strings.Replace(one, `"rate": 50,`, `"rate": -50,`, 1), "field loads[0].rate"},
+		{"timeline errors", strings.Replace(one, `"count": 50,
+          "errors": 0,`, `"count": 50,
+          "errors": 51,`, 1), "field loads[0].timeline[0].errors"},
+		{"negative time to detect", strings.Replace(one, `"time_to_detect": 23488`, `"time_to_detect": -23488`, 1), "field expectations[0].time_to_detect"},
+		{"negative time to recover", strings.Replace(one, `"time_to_recover": 2100`, `"time_to_recover": -2100`, 1), "field recovery.time_to_recover"},
 		{"bad phase time", strings.Replace(one, `"start": "`, `"start": "x`, 1), "field phases[0].start"},
 	} {
 		_, err := history.DecodeRecords([]byte(tc.in))
@@ -83,6 +93,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`[{"schema":"shakedown.run/v1","id":"a","experiment":{"name":"x"},"started_at":"2026-01-01T00:00:00Z","verdict":"passed","exit_code":0}]`))
 	f.Add([]byte(`{"schema":"shakedown.run/v1","id":"../a","experiment":{"name":"x\u001b[2J"},"commit":{"sha":"\u001b[31m","branch":"a\nb"},"started_at":"2026-01-01T00:00:00Z","ended_at":"2025-01-01T00:00:00Z","verdict":"passed","exit_code":0}`))
+	f.Add([]byte(`{"schema":"shakedown.run/v1","id":"a","experiment":{"name":"x"},"started_at":"2026-01-01T00:00:00Z","verdict":"passed","exit_code":0,"loads":[{"name":"l","rate":-1,"phases":{"inject":{"count":-1,"errors":5,"p99":-3,"throughput":-2}},"timeline":[{"count":1,"errors":2}]}],"expectations":[{"name":"e","time_to_detect":-1}],"recovery":{"time_to_recover":-1}}`))
 	f.Add([]byte("\ufeff" + `{"schema":"shakedown.run/v1","id":"a","experiment":{"name":"x"},"started_at":"yesterday","verdict":"passed","exit_code":0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rs, err := history.DecodeRecords(b)
@@ -95,6 +106,14 @@ func FuzzDecodeRecords(f *testing.F) {
 		for _, r := range rs {
 			if r == nil || r.ID == "" || r.Experiment.Name == "" || r.Schema != shakedown.RecordSchema {
 				t.Fatalf("accepted a record the store cannot file: %+v", r)
+			}
+			for _, f := range shakedown.Figures(r) {
+				if strings.HasSuffix(f.Name, ".observed") {
+					continue // a check's value as its probe saw it: any number
+				}
+				if f.Value < 0 || f.Unit == shakedown.FigureRatio && f.Value > 1 {
+					t.Fatalf("accepted a record with figure %s = %v", f.Key(), f.Value)
+				}
 			}
 		}
 	})

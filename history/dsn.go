@@ -3,6 +3,7 @@ package history
 import (
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
@@ -50,6 +51,13 @@ func ParseDSN(s string) (DSN, error) {
 		if err != nil {
 			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %s: %v", shakedown.RedactURL(s), stripURLError(err))
 		}
+		if ambiguousUserinfo(s) {
+			// net/url ends the user and password at the last @ before the path, the driver
+			// (as libpq) at the first: they would disagree on the password and the host, and
+			// the driver's errors would show a piece of the password as a host name.
+			return DSN{}, shakedown.Errorf(shakedown.KindInvalid,
+				"history store %s: the user and password hold an @, ? or # that is not %%-escaped (write @ as %%40, ? as %%3F, # as %%23)", shakedown.RedactURL(s))
+		}
 		if u.Host == "" && u.Query().Get("host") == "" {
 			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %s: no host", shakedown.RedactURL(s))
 		}
@@ -60,12 +68,41 @@ func ParseDSN(s string) (DSN, error) {
 			return DSN{}, shakedown.Errorf(shakedown.KindInvalid, "history store %q: sqlite: needs a file path", s)
 		}
 		return DSN{Driver: DriverSQLite, Path: p}, nil
+	case keywordDSN.MatchString(s):
+		// Not shown: it may hold a password, and it is no file path anyone meant.
+		return DSN{}, shakedown.Errorf(shakedown.KindInvalid,
+			"history store: a PostgreSQL keyword=value connection string is not taken: write it as postgres://user:password@host:port/dbname?sslmode=…")
 	case strings.Contains(s, "://"):
 		scheme, _, _ := strings.Cut(s, "://")
 		return DSN{}, shakedown.Errorf(shakedown.KindInvalid,
 			"history store %s: unknown kind of store %q: want a file path, sqlite:PATH, postgres://… or off", shakedown.RedactURL(s), scheme)
 	}
 	return DSN{Driver: DriverSQLite, Path: s}, nil
+}
+
+// keywordDSN matches a PostgreSQL connection string of keyword=value pairs ("host=db
+// password=…"), which would otherwise be taken for the name of a SQLite file: a file named
+// after the password, and the password printed wherever the store is named.
+var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|passfile|sslmode|sslpassword|service|connect_timeout|target_session_attrs)\s*=`)
+
+// ambiguousUserinfo reports whether net/url and the driver read different users and
+// passwords in a postgres:// URL: net/url ends them at the last @ before the first of / ? #,
+// the driver (as libpq) at the first @ before a /. They differ when an @, ? or # in the
+// password is not %-escaped.
+func ambiguousUserinfo(s string) bool {
+	_, rest, _ := strings.Cut(s, "://")
+	var driver, netURL string
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		driver = rest[:i]
+	}
+	auth := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
+	}
+	if i := strings.LastIndex(auth, "@"); i >= 0 {
+		netURL = auth[:i]
+	}
+	return driver != netURL
 }
 
 // stripURLError drops url.Error's repetition of the URL, which may hold a password.

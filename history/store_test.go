@@ -40,6 +40,18 @@ func TestParseDSN(t *testing.T) {
 		{in: "mysql://db/h", bad: true},
 		{in: "postgres:///h", bad: true},
 		{in: "postgres://db:99999999999/h%zz", bad: true},
+		{in: "postgres://u:pa%40ss@db/h", want: history.DSN{Driver: history.DriverPostgres, Path: "postgres://u:pa%40ss@db/h"}},
+		{in: "postgres://u:p@db/h?options=a@b", want: history.DSN{Driver: history.DriverPostgres, Path: "postgres://u:p@db/h?options=a@b"}},
+		{in: "postgres://u:p@db?application_name=a@b", want: history.DSN{Driver: history.DriverPostgres, Path: "postgres://u:p@db?application_name=a@b"}},
+		{in: "runs=2.db", want: history.DSN{Driver: history.DriverSQLite, Path: "runs=2.db"}},
+		// The driver reads the user and password up to the first @, net/url up to the last.
+		{in: "postgres://u:pa@ss@db/h", bad: true},
+		{in: "postgres://u:pa?ss@db/h", bad: true},
+		{in: "postgres://u:pa#ss@db/h", bad: true},
+		// A keyword=value connection string is no file name.
+		{in: "host=db port=5432 user=u password=secret dbname=h", bad: true},
+		{in: "dbname=h", bad: true},
+		{in: "  password = secret host=db", bad: true},
 	} {
 		got, err := history.ParseDSN(tc.in)
 		if tc.bad {
@@ -53,11 +65,16 @@ func TestParseDSN(t *testing.T) {
 		}
 	}
 	// A password nobody escaped is not shown, nor a piece of it net/url would quote.
-	for _, pw := range []string{"hunter2/xx", "hunt er2", "hun#ter2:1", `hun"ter2`, "hun?ter2", "hun<ter2", "hun%zzter2"} {
+	for _, pw := range []string{"hunter2/xx", "hunt er2", "hun#ter2:1", `hun"ter2`, "hun?ter2", "hun<ter2", "hun%zzter2", "hun@ter2", "hun?ter2@x"} {
 		dsn := "postgres://app:" + pw + "@db:5432/h"
 		_, err := history.ParseDSN(dsn)
 		if err != nil && (strings.Contains(err.Error(), "hun") || strings.Contains(err.Error(), "ter2")) {
 			t.Errorf("ParseDSN(%q) = %v, shows the password", dsn, err)
+		}
+	}
+	for _, dsn := range []string{"host=db password=hunter2", "user=u password='hunter2' dbname=h"} {
+		if _, err := history.ParseDSN(dsn); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("ParseDSN(%q) = %v; want an error without the password", dsn, err)
 		}
 	}
 	d, _ := history.ParseDSN("postgres://u:secret@db/h")

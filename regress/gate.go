@@ -56,10 +56,17 @@ func Gate(r *shakedown.Record, refs []*shakedown.Record, branch string, o Option
 			delete(byKey, f.Key())
 		}
 	}
+	// Then those the references hold and the run does not.
+	for _, f := range j.Figures {
+		if _, ok := byKey[f.Key()]; ok && f.Missing {
+			all = append(all, f)
+			delete(byKey, f.Key())
+		}
+	}
 	for _, f := range all {
 		g.Figures = append(g.Figures, shakedown.GateFigure{Name: f.Name, Phase: f.Phase, Unit: f.Unit,
 			Value: f.Value, N: f.N, Median: f.Median, Scale: f.Scale, Change: f.Change, P: f.P,
-			Significant: f.Significant, Material: f.Material, Regressed: f.Regressed, Note: f.Note})
+			Significant: f.Significant, Material: f.Material, Regressed: f.Regressed, Note: f.Note, Missing: f.Missing})
 	}
 	reg := j.Regressions()
 	for _, f := range reg {

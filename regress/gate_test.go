@@ -135,3 +135,47 @@ func BenchmarkJudge(b *testing.B) {
 		Gate(r, refs, "main", Defaults())
 	}
 }
+
+// TestGateMissingFigures: figures the references hold and the run does not (its load sent
+// nothing during the inject) are listed as not judged, missing from the run, so that the gate
+// does not pass for want of them without saying so.
+func TestGateMissingFigures(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  func(r *shakedown.Record)
+		missing []string
+	}{
+		{"no inject", func(r *shakedown.Record) { delete(r.Loads[0].PerPhase, shakedown.PhaseInject) }, []string{
+			"checkout.latency.p50 during inject", "checkout.latency.p99 during inject",
+			"checkout.errors during inject", "checkout.throughput during inject"}},
+		{"no requests during inject", func(r *shakedown.Record) { r.Loads[0].PerPhase[shakedown.PhaseInject].Count = 0 }, []string{
+			"checkout.latency.p50 during inject", "checkout.latency.p99 during inject",
+			"checkout.errors during inject", "checkout.throughput during inject"}},
+		{"no time to recover", func(r *shakedown.Record) { r.Recovery.TimeToRecover = nil }, []string{"recovery.time_to_recover"}},
+		{"ignored", func(r *shakedown.Record) { r.Recovery.TimeToRecover = nil }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := record("run", 93, 3020)
+			tc.change(r)
+			o := Defaults()
+			if tc.name == "ignored" {
+				o.Ignore = []string{"recovery.*"}
+			}
+			if Gate(r, history(10), "main", o) || r.Verdict != shakedown.VerdictPassed {
+				t.Fatalf("verdict %s, want passed", r.Verdict)
+			}
+			var got []string
+			for _, f := range r.Gate.Figures {
+				if f.Missing {
+					got = append(got, shakedown.Figure{Name: f.Name, Phase: f.Phase}.Key())
+					if f.Note != "missing from this run (10 of 10 reference runs hold it)" || f.N != 10 || f.Regressed {
+						t.Errorf("%s: note %q, n %d, regressed %v", f.Name, f.Note, f.N, f.Regressed)
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.missing) {
+				t.Errorf("missing figures %v, want %v", got, tc.missing)
+			}
+		})
+	}
+}

@@ -166,6 +166,9 @@ type Result struct {
 	Material         bool    // Worsening beyond both the tolerance and the unit's floor
 	Regressed        bool    // Significant and Material
 	Note             string  // why the figure was not judged, when it was not
+	// Missing says the run does not hold the figure that enough reference runs hold (Value
+	// is 0, and not the run's): it is not judged, and Note says so.
+	Missing bool
 }
 
 // Judged says whether the figure had enough references to be judged.
@@ -233,6 +236,22 @@ func Judge(run []shakedown.Figure, refs [][]shakedown.Figure, o Options) Judgeme
 		}
 		seen[k] = true
 		j.Figures = append(j.Figures, judge(f, byKey[k], o))
+	}
+	// A figure enough references hold that the run does not (a load that sent nothing in a
+	// phase, a check whose value could not be read) cannot be judged; it is listed so, after
+	// the run's own, so that nothing passes the gate for want of data without saying so.
+	for _, fs := range refs {
+		for _, f := range fs {
+			k := f.Key()
+			if seen[k] || ignored(f, o.Ignore) || len(byKey[k]) < o.MinRuns {
+				continue
+			}
+			seen[k] = true
+			m, _ := medianMAD(byKey[k])
+			f.Value = 0
+			j.Figures = append(j.Figures, Result{Figure: f, N: len(byKey[k]), Median: m, Missing: true,
+				Note: fmt.Sprintf("missing from this run (%d of %d reference runs hold it)", len(byKey[k]), len(refs))})
+		}
 	}
 	return j
 }

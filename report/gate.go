@@ -37,10 +37,37 @@ func gateSummary(g *shakedown.GateRecord) string {
 			return note // not about the references
 		}
 		return note + on
-	case len(g.Regressions) == 0:
-		return fmt.Sprintf("no regression in %s against %s%s", words.Count(len(g.Figures), "figure"), words.Count(runs, "run"), on)
 	}
-	return fmt.Sprintf("%d of %s regressed against %s%s", len(g.Regressions), words.Count(len(g.Figures), "figure"), words.Count(runs, "run"), on)
+	judged, unjudged, missing := gateCounts(g)
+	rest := ""
+	if unjudged > 0 {
+		rest = fmt.Sprintf("; %d not judged", unjudged)
+		if missing > 0 {
+			rest += fmt.Sprintf(" (%d missing from this run)", missing)
+		}
+	}
+	if len(g.Regressions) == 0 {
+		return fmt.Sprintf("no regression in %s against %s%s%s", words.Count(judged, "figure"), words.Count(runs, "run"), on, rest)
+	}
+	return fmt.Sprintf("%d of %s regressed against %s%s%s", len(g.Regressions), words.Count(judged, "figure"), words.Count(runs, "run"), on, rest)
+}
+
+// gateCounts counts the figures of g that were judged, those that were not (too few
+// requests, too few references holding them, missing from the run), and of those the ones
+// missing from the run: a gate that passes says what it could not judge.
+func gateCounts(g *shakedown.GateRecord) (judged, unjudged, missing int) {
+	for _, f := range g.Figures {
+		switch {
+		case f.Note == "":
+			judged++
+		case f.Missing:
+			unjudged++
+			missing++
+		default:
+			unjudged++
+		}
+	}
+	return judged, unjudged, missing
 }
 
 // regressed returns the figures of g that regressed, in the order of g.Regressions (the
@@ -104,7 +131,7 @@ func gateCases(class string, r *shakedown.Record) []junit.Testcase {
 	regs := regressed(g)
 	if len(regs) == 0 {
 		tc := junit.Testcase{Name: GateCase, Classname: class}
-		if g.Judged {
+		if judged, _, _ := gateCounts(g); g.Judged && judged > 0 {
 			tc.SystemOut = &junit.Output{Data: xmlText(gateSummary(g) + "\n")}
 		} else {
 			tc.Skipped = &junit.Result{Message: xmlText("not judged: " + gateSummary(g))}
