@@ -79,7 +79,7 @@ func TestLogin(t *testing.T) {
 		{readToken, "/\\evil.example", "", 303, "/"},
 		{"wrong", "/", "", 401, ""},
 		{"", "/", "", 401, ""},
-		{readToken, "/", "http://evil.example", 401, ""},
+		{readToken, "/", "http://evil.example", 403, ""},
 	} {
 		hdr := ct
 		if tc.origin != "" {
@@ -96,7 +96,7 @@ func TestLogin(t *testing.T) {
 					t.Errorf("login cookie %q lacks %s", cookie, want)
 				}
 			}
-		} else if cookie != "" || !strings.Contains(string(body), "wrong token") {
+		} else if cookie != "" || tc.status == 401 && !strings.Contains(string(body), "wrong token") {
 			t.Errorf("a refused login set %q, said %.200s", cookie, body)
 		}
 	}

@@ -36,6 +36,16 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("X-Frame-Options", "DENY")
+	switch {
+	case d.openRead() && !localHost(r.Host):
+		d.logf(r, "refused a request for host %q from %s", r.Host, r.RemoteAddr)
+		writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this dashboard's: with no token file it answers only to localhost and loopback addresses", r.Host))
+		return
+	case !sameOrigin(r):
+		d.logf(r, "refused a %s from another site's page (%s)", r.Method, r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "a request that changes something, from another site's page, is refused")
+		return
+	}
 	d.mux.ServeHTTP(w, r)
 }
 
@@ -108,9 +118,6 @@ func (d *dashboard) authorized(need access, h http.HandlerFunc) http.HandlerFunc
 			return
 		case a < need:
 			writeError(w, http.StatusForbidden, "this needs the write token; the token given only reads")
-			return
-		case need == accessWrite && !sameOrigin(r):
-			writeError(w, http.StatusForbidden, "a write action from another site's page is refused")
 			return
 		}
 		h(w, r)
