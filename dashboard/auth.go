@@ -24,15 +24,24 @@ const cookieName = "shakedown_token"
 // errWrongToken is the answer to a token that is neither the read nor the write token.
 const errWrongToken = "wrong token"
 
-// grant returns what a presented token allows, in constant time for each comparison.
-func (d *dashboard) grant(token string) access {
+// grant returns what a token r presents allows, in constant time for each comparison; a
+// wrong one is counted against r's client (throttle).
+func (d *dashboard) grant(r *http.Request, token string) access {
 	switch {
 	case tokenEqual(token, d.o.WriteToken):
 		return accessWrite
 	case tokenEqual(token, d.o.ReadToken):
 		return accessRead
 	}
+	d.guesses.fail(client(r))
 	return accessNone
+}
+
+// presents reports whether r presents a token: a bearer header, the login cookie or the
+// login form.
+func presents(r *http.Request) bool {
+	_, ok := credentials(r)
+	return ok || r.Method == http.MethodPost && r.URL.Path == "/login"
 }
 
 // openRead reports whether reading needs no token: no token file was given (Serve allows that
@@ -66,7 +75,7 @@ func (d *dashboard) authorize(r *http.Request) (access, bool) {
 		}
 		return accessNone, true
 	}
-	a := d.grant(tok)
+	a := d.grant(r, tok)
 	return a, a != accessNone
 }
 

@@ -136,3 +136,39 @@ func TestEmptyHistory(t *testing.T) {
 		t.Errorf("badge: %d %s", status, body)
 	}
 }
+
+// TestWrongTokensThrottled: a client that presents MaxWrongTokens wrong tokens — in the login
+// form, a bearer header or a cookie alike — is refused with 429 for every token it presents
+// next, the right one too, so that guessing goes no faster than the refill.
+func TestWrongTokensThrottled(t *testing.T) {
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		what  string
+		guess func(u string) int
+	}{
+		{"login form", func(u string) int { s, _, _ := call(t, "POST", u+"/login", "", "token=guess", form...); return s }},
+		{"bearer", func(u string) int { s, _, _ := call(t, "GET", u+"/api/experiments", "guess", ""); return s }},
+		{"cookie", func(u string) int {
+			s, _, _ := call(t, "GET", u+"/badge/x.svg", "", "", "Cookie", "shakedown_token=guess")
+			return s
+		}},
+	} {
+		u := serve(t, dashboard.Options{ReadToken: readToken, WriteToken: writeToken})
+		for i := range dashboard.MaxWrongTokens {
+			if s := tc.guess(u); s == http.StatusTooManyRequests {
+				t.Fatalf("%s: guess %d refused with 429 already", tc.what, i+1)
+			}
+		}
+		if s := tc.guess(u); s != http.StatusTooManyRequests {
+			t.Errorf("%s: guess %d: status %d, want 429", tc.what, dashboard.MaxWrongTokens+1, s)
+		}
+		s, h, _ := call(t, "GET", u+"/api/experiments", readToken, "")
+		if s != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+			t.Errorf("%s: the right token after too many wrong ones: %d, Retry-After %q; want 429 with Retry-After", tc.what, s, h.Get("Retry-After"))
+		}
+		s, _, _ = call(t, "POST", u+"/login", "", "token="+readToken, form...)
+		if s != http.StatusTooManyRequests {
+			t.Errorf("%s: a login with the right token after too many wrong ones: %d, want 429", tc.what, s)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/webassets"
@@ -18,8 +19,9 @@ const MaxBody = 16 << 10
 
 // dashboard is the handler New returns.
 type dashboard struct {
-	o   Options
-	mux *http.ServeMux
+	o       Options
+	mux     *http.ServeMux
+	guesses throttle // wrong tokens per client
 }
 
 // New returns the dashboard's handler. It needs Options.Store (KindInvalid without it).
@@ -45,6 +47,14 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.logf(r, "refused a %s from another site's page (%s)", r.Method, r.RemoteAddr)
 		writeError(w, http.StatusForbidden, "a request that changes something, from another site's page, is refused")
 		return
+	}
+	if presents(r) {
+		if wait := d.guesses.wait(client(r)); wait > 0 {
+			d.logf(r, "refused a token from %s: too many wrong ones", r.RemoteAddr)
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeError(w, http.StatusTooManyRequests, "too many wrong tokens from this address: try again later")
+			return
+		}
 	}
 	d.mux.ServeHTTP(w, r)
 }
