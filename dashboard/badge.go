@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"strings"
 
@@ -51,7 +52,7 @@ func (d *dashboard) badge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache, max-age=0")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.WriteHeader(status)
-	w.Write([]byte(badgeSVG(name, verdict)))
+	io.WriteString(w, shakedown.Displayable(badgeSVG(name, verdict)))
 }
 
 // badgeSVG draws a badge: the label on grey, the verdict on its colour.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -103,7 +104,9 @@ func (d *dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	// html/template escapes markup; a character that would reorder or hide text goes here,
+	// for every field of every page at once.
+	io.WriteString(w, shakedown.Displayable(buf.String()))
 }
 
 func (d *dashboard) layout(r *http.Request, title string) layout {
