@@ -89,7 +89,7 @@ type layout struct {
 }
 
 // contentSecurityPolicy lets the dashboard's pages run their own scripts and load from the
-// dashboard alone. (The run page is the HTML report, which sets its own.)
+// dashboard alone. (The run page is the HTML report, which has its own: report.ContentSecurityPolicy.)
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // render writes a page; a template that fails is a 500, never half a page.
@@ -334,6 +334,7 @@ func (d *dashboard) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", report.ContentSecurityPolicy()+"; frame-ancestors 'none'")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
 }

@@ -41,13 +41,16 @@ func TestPages(t *testing.T) {
 		{"/assets/nothing.js", 404, ""},
 		{"/nothing", 404, ""},
 		{"/login", 200, `name="token"`},
+		{"/badge/" + expCheckout + ".svg", 200, "<svg"},
+		{"/api/experiments", 200, expCheckout},
+		{"/api/nothing", 404, ""},
 	} {
 		status, h, body := call(t, "GET", u+tc.path, "", "")
 		if status != tc.status || !strings.Contains(string(body), tc.holds) {
 			t.Errorf("GET %s: %d, want %d holding %q:\n%.300s", tc.path, status, tc.status, tc.holds, body)
 		}
-		if strings.HasPrefix(h.Get("Content-Type"), "text/html") && !strings.HasPrefix(tc.path, "/runs/01SAMPLE") && h.Get("Content-Security-Policy") == "" {
-			t.Errorf("GET %s: no Content-Security-Policy", tc.path)
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q, want one with default-src 'none' and frame-ancestors 'none'", tc.path, csp)
 		}
 	}
 	// A run's unambiguous prefix leads to its page.

@@ -14,6 +14,9 @@ import (
 	"github.com/shakedown-dev/shakedown/internal/webassets"
 )
 
+// defaultPolicy is the Content-Security-Policy of every answer that sets none of its own.
+const defaultPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 // MaxBody is the most a request body may hold (a login form, a stop request).
 const MaxBody = 16 << 10
 
@@ -38,6 +41,9 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("X-Frame-Options", "DENY")
+	// Every answer (JSON, an error, a 404) has a policy that lets nothing run, load or frame
+	// it; a page replaces it with its own, which frames nothing either.
+	w.Header().Set("Content-Security-Policy", defaultPolicy)
 	switch {
 	case d.openRead() && !localHost(r.Host):
 		d.logf(r, "refused a request for host %q from %s", r.Host, r.RemoteAddr)

@@ -50,6 +50,13 @@ var (
 	})
 )
 
+// ContentSecurityPolicy is the HTML report's policy, in its <meta> tag: only the page's own
+// scripts run (by their hashes), nothing loads from anywhere, no <base> or form takes effect.
+// A server that serves the report sends it as a header too, where it may add frame-ancestors.
+func ContentSecurityPolicy() string {
+	return "default-src 'none'; script-src " + scriptHashes() + "; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+}
+
 // HTMLOptions change the HTML report.
 type HTMLOptions struct {
 	// Title is the page's title; empty means "shakedown: " and the worst verdict of the runs.
@@ -144,7 +151,7 @@ func newHTMLPage(records []*shakedown.Record, o HTMLOptions) *htmlPage {
 		Status:       Status(worst),
 		StatusClass:  verdictClass(worst),
 		Counts:       verdictCounts(records),
-		CSP:          "default-src 'none'; script-src " + scriptHashes() + "; style-src 'unsafe-inline'",
+		CSP:          ContentSecurityPolicy(),
 		UPlotCSS:     template.CSS(webassets.UPlotCSS),
 		CSS:          template.CSS(htmlStyle),
 		UPlotJS:      template.JS(webassets.UPlotJS),
