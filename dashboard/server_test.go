@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,6 +163,25 @@ func TestHostAndOrigin(t *testing.T) {
 		status, _, body := call(t, tc.method, tc.url, tc.token, tc.body, tc.header...)
 		if status != tc.want {
 			t.Errorf("%s: status %d, want %d (%.120s)", tc.what, status, tc.want, body)
+		}
+	}
+}
+
+// TestHeaderLimit: a request whose header passes MaxHeader is refused with 431, one within
+// it is answered.
+func TestHeaderLimit(t *testing.T) {
+	u := serve(t, dashboard.Options{})
+	for _, tc := range []struct {
+		size int
+		want int
+	}{
+		{1 << 10, 200},
+		{dashboard.MaxHeader + 8<<10, http.StatusRequestHeaderFieldsTooLarge},
+		{512 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		status, _, _ := call(t, "GET", u+"/api/experiments", "", "", "X-Filler", strings.Repeat("a", tc.size))
+		if status != tc.want {
+			t.Errorf("a header of %d bytes: status %d, want %d", tc.size, status, tc.want)
 		}
 	}
 }
