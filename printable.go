@@ -61,3 +61,71 @@ func Unprintable(r rune) bool {
 	}
 	return false
 }
+
+// StripEscapes removes ANSI escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or
+// ESC \) and two-byte escapes. A lone ESC is left for the caller to replace.
+func StripEscapes(s string) string {
+	if !strings.Contains(s, "\x1b") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != 0x1b || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i + 1
+		switch s[i+1] {
+		default: // ESC and one printable byte
+			if s[i+1] >= 0x20 && s[i+1] <= 0x7e {
+				j = i + 2
+			}
+		case '[': // parameters and intermediates, then a final byte in @–~
+			j = i + 2
+			for j < len(s) && s[j] >= 0x20 && s[j] <= 0x3f {
+				j++
+			}
+			for j < len(s) && s[j] >= 0x20 && s[j] <= 0x2f {
+				j++
+			}
+			if j < len(s) && s[j] >= 0x40 && s[j] <= 0x7e {
+				j++
+			}
+		case ']': // up to BEL or ST
+			j = i + 2
+			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+				j++
+			}
+			switch {
+			case j < len(s) && s[j] == 0x07:
+				j++
+			case j < len(s):
+				j += 2
+			}
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// Displayable returns text bound for a page (an HTML report, a dashboard page, an SVG): its
+// ANSI escape sequences dropped and every other character Unprintable says a terminal would
+// act on — control characters, line separators, bidirectional overrides that reorder what a
+// reader sees, the replacement character — made a space, but tab, newline and carriage
+// return, which markup takes as white space. A page's writer passes the whole page through it
+// once, so that no field, present or future, can carry such a character into it; the page's
+// own markup, styles and scripts hold none (so their Content-Security-Policy hashes hold).
+func Displayable(s string) string {
+	if strings.IndexFunc(s, displayUnprintable) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if displayUnprintable(r) {
+			return ' '
+		}
+		return r
+	}, StripEscapes(s))
+}
+
+func displayUnprintable(r rune) bool { return Unprintable(r) && r != '\t' && r != '\n' && r != '\r' }

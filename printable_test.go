@@ -26,3 +26,18 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestDisplayable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain text, é and 日本\tand\r\nlines", "plain text, é and 日本\tand\r\nlines"},
+		{"evil\x1b[2J\x1b]0;title\x07PASSED", "evilPASSED"},
+		{"a\x00b\x07c\x7fd\u0085e", "a b c d e"},
+		{"\u2028 \u202egnp.exe \u2066", "   gnp.exe  "},
+		{"bad \xff byte", "bad   byte"},
+	} {
+		got := shakedown.Displayable(tc.in)
+		if got != tc.want {
+			t.Errorf("Displayable(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

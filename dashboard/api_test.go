@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
@@ -30,6 +31,10 @@ func call(t *testing.T, method, u, token, body string, header ...string) (int, h
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -343,6 +348,36 @@ func TestPostgres(t *testing.T) {
 	for _, path := range []string{"/", "/experiments/" + expCheckout, "/runs/01SAMPLE00030", "/metrics", "/badge/" + expCheckout + ".svg"} {
 		if status, _, body := call(t, "GET", pg+path, "", ""); status != 200 {
 			t.Errorf("GET %s: %d %s", path, status, body)
+		}
+	}
+}
+
+// TestPagesHoldNoUnprintable: text that would act on a reader's screen rather than show — an
+// escape sequence, a control character, a bidirectional override — reaches no page, report,
+// badge or error page, whichever field carries it; the badge stays well-formed XML.
+func TestPagesHoldNoUnprintable(t *testing.T) {
+	s := sampleStore(t)
+	name := "evil\x1b[2J\u202etxt.exe\x01"
+	r := sampleRun(t, name, 3, 0)
+	r.Host = "host\u2066\x7f"
+	r.Commit.Branch = "main\u2028x"
+	if err := s.Record(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	u := serve(t, dashboard.Options{Store: s})
+	esc := url.PathEscape(name)
+	for _, path := range []string{"/", "/experiments/" + esc, "/runs/" + r.ID, "/badge/" + esc + ".svg",
+		"/experiments/" + url.PathEscape("nope\u202e\x1b[31m"), "/runs/" + url.PathEscape("x\u202ey")} {
+		_, _, body := call(t, "GET", u+path, "", "")
+		if i := strings.IndexFunc(string(body), func(c rune) bool {
+			return shakedown.Unprintable(c) && c != '\t' && c != '\n' && c != '\r'
+		}); i >= 0 {
+			t.Errorf("GET %s: an unprintable character at byte %d: %q", path, i, body[max(0, i-30):min(len(body), i+10)])
+		}
+		if strings.HasPrefix(path, "/badge/") {
+			if err := xml.Unmarshal(body, new(struct{})); err != nil {
+				t.Errorf("GET %s: the badge is not XML: %v", path, err)
+			}
 		}
 	}
 }

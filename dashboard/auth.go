@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -22,15 +24,24 @@ const cookieName = "shakedown_token"
 // errWrongToken is the answer to a token that is neither the read nor the write token.
 const errWrongToken = "wrong token"
 
-// grant returns what a presented token allows, in constant time for each comparison.
-func (d *dashboard) grant(token string) access {
+// grant returns what a token r presents allows, in constant time for each comparison; a
+// wrong one is counted against r's client (throttle).
+func (d *dashboard) grant(r *http.Request, token string) access {
 	switch {
 	case tokenEqual(token, d.o.WriteToken):
 		return accessWrite
 	case tokenEqual(token, d.o.ReadToken):
 		return accessRead
 	}
+	d.guesses.fail(client(r))
 	return accessNone
+}
+
+// presents reports whether r presents a token: a bearer header, the login cookie or the
+// login form.
+func presents(r *http.Request) bool {
+	_, ok := credentials(r)
+	return ok || r.Method == http.MethodPost && r.URL.Path == "/login"
 }
 
 // openRead reports whether reading needs no token: no token file was given (Serve allows that
@@ -64,20 +75,36 @@ func (d *dashboard) authorize(r *http.Request) (access, bool) {
 		}
 		return accessNone, true
 	}
-	a := d.grant(tok)
+	a := d.grant(r, tok)
 	return a, a != accessNone
 }
 
-// sameOrigin reports whether a request that changes something comes from a page of this
-// dashboard (or from no page at all: a program with a bearer token). The login cookie is
-// SameSite=Strict already; this refuses a cross-origin form post in an older browser too.
+// crossOrigin refuses a request that changes something (any method but GET, HEAD and OPTIONS)
+// when a browser says it comes from another site's page: Sec-Fetch-Site, else Origin against
+// Host (http.CrossOriginProtection). A request with an Authorization header is a program's,
+// which a browser never sends on another site's behalf. The login cookie is SameSite=Strict
+// already; this refuses a cross-site form post (a login, a logout, a stop) in an older
+// browser too. Every state-changing route passes through it (ServeHTTP).
+var crossOrigin = http.NewCrossOriginProtection()
+
 func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" && r.Header.Get("Authorization") != "" {
+	return r.Header.Get("Authorization") != "" || crossOrigin.Check(r) == nil
+}
+
+// localHost reports whether a request's Host names this machine: "localhost" (or a name
+// under it) or a loopback address, with any port. A dashboard whose reading is open answers
+// nothing else, so that a page of another site whose name was made to resolve to 127.0.0.1
+// (DNS rebinding) cannot read it.
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil && ip.IsLoopback()
 }
 
 // localPath is next if it is a path on this dashboard, else "/": the login form goes back only

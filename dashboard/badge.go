@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"strings"
 
@@ -49,9 +50,9 @@ func (d *dashboard) badge(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-cache, max-age=0")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.WriteHeader(status)
-	w.Write([]byte(badgeSVG(name, verdict)))
+	io.WriteString(w, shakedown.Displayable(badgeSVG(name, verdict)))
 }
 
 // badgeSVG draws a badge: the label on grey, the verdict on its colour.

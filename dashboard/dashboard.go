@@ -93,6 +93,7 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    MaxHeader,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       60 * time.Second,
@@ -118,6 +119,11 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	return nil
 }
+
+// MaxHeader is the most a request's header may hold (431 past it): room for a token, a
+// cookie and a browser's usual headers, not the megabyte net/http allows by default, which
+// a client holding many slow connections would make the dashboard keep.
+const MaxHeader = 64 << 10
 
 // ShutdownTimeout is how long requests in flight have to finish once Serve's context is done.
 const ShutdownTimeout = 300 * time.Millisecond

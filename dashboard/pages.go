@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -88,7 +89,7 @@ type layout struct {
 }
 
 // contentSecurityPolicy lets the dashboard's pages run their own scripts and load from the
-// dashboard alone. (The run page is the HTML report, which sets its own.)
+// dashboard alone. (The run page is the HTML report, which has its own: report.ContentSecurityPolicy.)
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // render writes a page; a template that fails is a 500, never half a page.
@@ -103,7 +104,9 @@ func (d *dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	// html/template escapes markup; a character that would reorder or hide text goes here,
+	// for every field of every page at once.
+	io.WriteString(w, shakedown.Displayable(buf.String()))
 }
 
 func (d *dashboard) layout(r *http.Request, title string) layout {
@@ -331,6 +334,7 @@ func (d *dashboard) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", report.ContentSecurityPolicy()+"; frame-ancestors 'none'")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
 }

@@ -41,13 +41,16 @@ func TestPages(t *testing.T) {
 		{"/assets/nothing.js", 404, ""},
 		{"/nothing", 404, ""},
 		{"/login", 200, `name="token"`},
+		{"/badge/" + expCheckout + ".svg", 200, "<svg"},
+		{"/api/experiments", 200, expCheckout},
+		{"/api/nothing", 404, ""},
 	} {
 		status, h, body := call(t, "GET", u+tc.path, "", "")
 		if status != tc.status || !strings.Contains(string(body), tc.holds) {
 			t.Errorf("GET %s: %d, want %d holding %q:\n%.300s", tc.path, status, tc.status, tc.holds, body)
 		}
-		if strings.HasPrefix(h.Get("Content-Type"), "text/html") && !strings.HasPrefix(tc.path, "/runs/01SAMPLE") && h.Get("Content-Security-Policy") == "" {
-			t.Errorf("GET %s: no Content-Security-Policy", tc.path)
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q, want one with default-src 'none' and frame-ancestors 'none'", tc.path, csp)
 		}
 	}
 	// A run's unambiguous prefix leads to its page.
@@ -79,7 +82,7 @@ func TestLogin(t *testing.T) {
 		{readToken, "/\\evil.example", "", 303, "/"},
 		{"wrong", "/", "", 401, ""},
 		{"", "/", "", 401, ""},
-		{readToken, "/", "http://evil.example", 401, ""},
+		{readToken, "/", "http://evil.example", 403, ""},
 	} {
 		hdr := ct
 		if tc.origin != "" {
@@ -96,7 +99,7 @@ func TestLogin(t *testing.T) {
 					t.Errorf("login cookie %q lacks %s", cookie, want)
 				}
 			}
-		} else if cookie != "" || !strings.Contains(string(body), "wrong token") {
+		} else if cookie != "" || tc.status == 401 && !strings.Contains(string(body), "wrong token") {
 			t.Errorf("a refused login set %q, said %.200s", cookie, body)
 		}
 	}
@@ -134,5 +137,41 @@ func TestEmptyHistory(t *testing.T) {
 	}
 	if status, _, body := call(t, "GET", u+"/badge/x.svg", "", ""); status != 404 || !strings.Contains(string(body), ">unknown<") {
 		t.Errorf("badge: %d %s", status, body)
+	}
+}
+
+// TestWrongTokensThrottled: a client that presents MaxWrongTokens wrong tokens — in the login
+// form, a bearer header or a cookie alike — is refused with 429 for every token it presents
+// next, the right one too, so that guessing goes no faster than the refill.
+func TestWrongTokensThrottled(t *testing.T) {
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		what  string
+		guess func(u string) int
+	}{
+		{"login form", func(u string) int { s, _, _ := call(t, "POST", u+"/login", "", "token=guess", form...); return s }},
+		{"bearer", func(u string) int { s, _, _ := call(t, "GET", u+"/api/experiments", "guess", ""); return s }},
+		{"cookie", func(u string) int {
+			s, _, _ := call(t, "GET", u+"/badge/x.svg", "", "", "Cookie", "shakedown_token=guess")
+			return s
+		}},
+	} {
+		u := serve(t, dashboard.Options{ReadToken: readToken, WriteToken: writeToken})
+		for i := range dashboard.MaxWrongTokens {
+			if s := tc.guess(u); s == http.StatusTooManyRequests {
+				t.Fatalf("%s: guess %d refused with 429 already", tc.what, i+1)
+			}
+		}
+		if s := tc.guess(u); s != http.StatusTooManyRequests {
+			t.Errorf("%s: guess %d: status %d, want 429", tc.what, dashboard.MaxWrongTokens+1, s)
+		}
+		s, h, _ := call(t, "GET", u+"/api/experiments", readToken, "")
+		if s != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+			t.Errorf("%s: the right token after too many wrong ones: %d, Retry-After %q; want 429 with Retry-After", tc.what, s, h.Get("Retry-After"))
+		}
+		s, _, _ = call(t, "POST", u+"/login", "", "token="+readToken, form...)
+		if s != http.StatusTooManyRequests {
+			t.Errorf("%s: a login with the right token after too many wrong ones: %d, want 429", tc.what, s)
+		}
 	}
 }

@@ -8,18 +8,23 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/webassets"
 )
+
+// defaultPolicy is the Content-Security-Policy of every answer that sets none of its own.
+const defaultPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // MaxBody is the most a request body may hold (a login form, a stop request).
 const MaxBody = 16 << 10
 
 // dashboard is the handler New returns.
 type dashboard struct {
-	o   Options
-	mux *http.ServeMux
+	o       Options
+	mux     *http.ServeMux
+	guesses throttle // wrong tokens per client
 }
 
 // New returns the dashboard's handler. It needs Options.Store (KindInvalid without it).
@@ -36,6 +41,27 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("X-Frame-Options", "DENY")
+	// Every answer (JSON, an error, a 404) has a policy that lets nothing run, load or frame
+	// it; a page replaces it with its own, which frames nothing either.
+	w.Header().Set("Content-Security-Policy", defaultPolicy)
+	switch {
+	case d.openRead() && !localHost(r.Host):
+		d.logf(r, "refused a request for host %q from %s", r.Host, r.RemoteAddr)
+		writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this dashboard's: with no token file it answers only to localhost and loopback addresses", r.Host))
+		return
+	case !sameOrigin(r):
+		d.logf(r, "refused a %s from another site's page (%s)", r.Method, r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "a request that changes something, from another site's page, is refused")
+		return
+	}
+	if presents(r) {
+		if wait := d.guesses.wait(client(r)); wait > 0 {
+			d.logf(r, "refused a token from %s: too many wrong ones", r.RemoteAddr)
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeError(w, http.StatusTooManyRequests, "too many wrong tokens from this address: try again later")
+			return
+		}
+	}
 	d.mux.ServeHTTP(w, r)
 }
 
@@ -108,9 +134,6 @@ func (d *dashboard) authorized(need access, h http.HandlerFunc) http.HandlerFunc
 			return
 		case a < need:
 			writeError(w, http.StatusForbidden, "this needs the write token; the token given only reads")
-			return
-		case need == accessWrite && !sameOrigin(r):
-			writeError(w, http.StatusForbidden, "a write action from another site's page is refused")
 			return
 		}
 		h(w, r)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,4 +132,56 @@ func mustTime(t testing.TB, s string) time.Time {
 		t.Fatal(err)
 	}
 	return at
+}
+
+// TestHostAndOrigin: a dashboard with open reading answers only to the names of this machine
+// (a page of another site resolved to 127.0.0.1 reads nothing), and every request that changes
+// something — log in, log out, stop — is refused from another site's page.
+func TestHostAndOrigin(t *testing.T) {
+	open := serve(t, dashboard.Options{})
+	locked := serve(t, dashboard.Options{ReadToken: readToken, WriteToken: writeToken, Stop: newFakeStop(liveRun).Stop})
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		what, method, url, token, body string
+		header                         []string
+		want                           int
+	}{
+		{"open, Host another site's", "GET", open + "/api/experiments", "", "", []string{"Host", "evil.example"}, http.StatusMisdirectedRequest},
+		{"open, Host another site's with a port", "GET", open + "/", "", "", []string{"Host", "evil.example:8088"}, http.StatusMisdirectedRequest},
+		{"open, Host 127.0.0.1.evil.example", "GET", open + "/badge/x.svg", "", "", []string{"Host", "127.0.0.1.evil.example"}, http.StatusMisdirectedRequest},
+		{"open, Host localhost", "GET", open + "/api/experiments", "", "", []string{"Host", "localhost:8088"}, 200},
+		{"open, Host [::1]", "GET", open + "/api/experiments", "", "", []string{"Host", "[::1]:8088"}, 200},
+		{"open, Host 127.0.0.1", "GET", open + "/api/experiments", "", "", nil, 200},
+		{"locked, Host of a proxy in front", "GET", locked + "/api/experiments", readToken, "", []string{"Host", "dash.example"}, 200},
+		{"logout from another site", "POST", locked + "/logout", "", "", []string{"Origin", "http://evil.example", "Cookie", "shakedown_token=" + readToken}, 403},
+		{"logout, Sec-Fetch-Site cross-site", "POST", locked + "/logout", "", "", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"logout from the dashboard", "POST", locked + "/logout", "", "", []string{"Sec-Fetch-Site", "same-origin"}, 303},
+		{"login from a sibling site", "POST", locked + "/login", "", "token=" + readToken, append([]string{"Sec-Fetch-Site", "same-site"}, form...), 403},
+		{"login from the dashboard", "POST", locked + "/login", "", "token=" + readToken, append([]string{"Sec-Fetch-Site", "same-origin"}, form...), 303},
+		{"stop from another site", "POST", locked + "/api/runs/" + liveRun + "/stop", "", "", []string{"Cookie", "shakedown_token=" + writeToken, "Sec-Fetch-Site", "cross-site"}, 403},
+	} {
+		status, _, body := call(t, tc.method, tc.url, tc.token, tc.body, tc.header...)
+		if status != tc.want {
+			t.Errorf("%s: status %d, want %d (%.120s)", tc.what, status, tc.want, body)
+		}
+	}
+}
+
+// TestHeaderLimit: a request whose header passes MaxHeader is refused with 431, one within
+// it is answered.
+func TestHeaderLimit(t *testing.T) {
+	u := serve(t, dashboard.Options{})
+	for _, tc := range []struct {
+		size int
+		want int
+	}{
+		{1 << 10, 200},
+		{dashboard.MaxHeader + 8<<10, http.StatusRequestHeaderFieldsTooLarge},
+		{512 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		status, _, _ := call(t, "GET", u+"/api/experiments", "", "", "X-Filler", strings.Repeat("a", tc.size))
+		if status != tc.want {
+			t.Errorf("a header of %d bytes: status %d, want %d", tc.size, status, tc.want)
+		}
+	}
 }

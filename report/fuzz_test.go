@@ -145,6 +145,9 @@ func FuzzHTML(f *testing.F) {
 		r.Expectations[0].Name = observed
 		r.Loads[0].Name = name
 		r.Loads[0].URL = observed
+		r.Host = observed
+		r.Experiment.File = detail
+		r.Commit.Branch = reason
 		var b bytes.Buffer
 		if err := WriteHTML(&b, []*shakedown.Record{r}, HTMLOptions{Title: reason}); err != nil {
 			t.Fatal(err)

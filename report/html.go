@@ -25,7 +25,9 @@ import (
 //	               └── chartData ──► <script type="application/json"> ──► report.js ──► uPlot
 //
 // Everything taken from a record is text to html/template: it escapes it for where it lands
-// (element, attribute, URL, the JSON block), so a name holding markup stays text. A Content
+// (element, attribute, URL, the JSON block), so a name holding markup stays text; the page as
+// a whole then passes through shakedown.Displayable, so that no field carries an escape
+// sequence, a control character or a bidirectional override into it. A Content
 // Security Policy lets only the page's own two scripts run and nothing load from anywhere.
 
 var (
@@ -47,6 +49,13 @@ var (
 		return strings.Join(parts, " ")
 	})
 )
+
+// ContentSecurityPolicy is the HTML report's policy, in its <meta> tag: only the page's own
+// scripts run (by their hashes), nothing loads from anywhere, no <base> or form takes effect.
+// A server that serves the report sends it as a header too, where it may add frame-ancestors.
+func ContentSecurityPolicy() string {
+	return "default-src 'none'; script-src " + scriptHashes() + "; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+}
 
 // HTMLOptions change the HTML report.
 type HTMLOptions struct {
@@ -72,7 +81,9 @@ func WriteHTML(w io.Writer, records []*shakedown.Record, o HTMLOptions) error {
 	if err := htmlTemplate.Execute(&buf, newHTMLPage(records, o)); err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "render html report", err)
 	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
+	// html/template escapes markup; what it leaves, a character that would reorder or hide
+	// text, goes here, for every field at once.
+	if _, err := io.WriteString(w, shakedown.Displayable(buf.String())); err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "write html report", err)
 	}
 	return nil
@@ -140,7 +151,7 @@ func newHTMLPage(records []*shakedown.Record, o HTMLOptions) *htmlPage {
 		Status:       Status(worst),
 		StatusClass:  verdictClass(worst),
 		Counts:       verdictCounts(records),
-		CSP:          "default-src 'none'; script-src " + scriptHashes() + "; style-src 'unsafe-inline'",
+		CSP:          ContentSecurityPolicy(),
 		UPlotCSS:     template.CSS(webassets.UPlotCSS),
 		CSS:          template.CSS(htmlStyle),
 		UPlotJS:      template.JS(webassets.UPlotJS),

@@ -15,7 +15,7 @@ import (
 
 // hostile is text from outside (an experiment's name, a URL, a probe's output) written to
 // break out of where the report puts it: the markup, an attribute, the script, the JSON.
-const hostile = "</script><img src=x onerror=alert(1)><!--<script>x\u2028\"'`]]>&amp;</style>"
+const hostile = "</script><img src=x onerror=alert(1)><!--<script>x\u2028\"'`]]>&amp;</style>\x1b[2J\u202eevil\x01\x85\xff"
 
 // hostileRecord has the hostile text in every field a record takes from outside.
 func hostileRecord() *shakedown.Record {
@@ -158,6 +158,13 @@ func checkPageSafe(t *testing.T, page []byte) map[string][]*html.Node {
 				}
 			}
 		}
+	}
+	// Nothing that would reorder, hide or act on text: no escape sequence, control character,
+	// line separator or bidirectional override, whichever field brought it.
+	if i := strings.IndexFunc(string(page), func(r rune) bool {
+		return shakedown.Unprintable(r) && r != '\t' && r != '\n' && r != '\r'
+	}); i >= 0 {
+		t.Errorf("the page has an unprintable character at byte %d: %q", i, page[max(0, i-40):min(len(page), i+10)])
 	}
 	pageData(t, els)
 	return els

@@ -194,7 +194,7 @@ func oneLine(s string) string {
 	if clean {
 		return strings.TrimSpace(s)
 	}
-	s = stripEscapes(s)
+	s = shakedown.StripEscapes(s)
 	var b strings.Builder
 	space := false
 	for _, c := range s {
@@ -207,53 +207,6 @@ func oneLine(s string) string {
 		}
 		space = false
 		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// stripEscapes removes ANSI escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or
-// ESC \) and two-byte escapes. A lone ESC is left for the caller to replace.
-func stripEscapes(s string) string {
-	if !strings.Contains(s, "\x1b") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if s[i] != 0x1b || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		j := i + 1
-		switch s[i+1] {
-		default: // ESC and one printable byte
-			if s[i+1] >= 0x20 && s[i+1] <= 0x7e {
-				j = i + 2
-			}
-		case '[': // parameters and intermediates, then a final byte in @–~
-			j = i + 2
-			for j < len(s) && s[j] >= 0x20 && s[j] <= 0x3f {
-				j++
-			}
-			for j < len(s) && s[j] >= 0x20 && s[j] <= 0x2f {
-				j++
-			}
-			if j < len(s) && s[j] >= 0x40 && s[j] <= 0x7e {
-				j++
-			}
-		case ']': // up to BEL or ST
-			j = i + 2
-			for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
-				j++
-			}
-			switch {
-			case j < len(s) && s[j] == 0x07:
-				j++
-			case j < len(s):
-				j += 2
-			}
-		}
-		i = j
 	}
 	return b.String()
 }
