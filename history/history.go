@@ -23,13 +23,15 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	sqlite "modernc.org/sqlite"
@@ -47,19 +49,50 @@ const versionTable = "shakedown_schema"
 // BusyTimeout is how long a SQLite writer waits for another to finish before giving up.
 const BusyTimeout = 30 * time.Second
 
+// Timeout bounds every access to the store unless Options say otherwise: opening it
+// (migrations included), each read, each write, each attempt at a lock. A store that stalls
+// (a PostgreSQL server stopped or behind a link that drops everything, a SQLite file on a
+// hung network mount) then costs a run at most this long per access, never the run itself.
+// It is the one rule: every exported method applies it (within), whoever calls it — a run,
+// its gate, a drill, a history command or the dashboard.
+const Timeout = 30 * time.Second
+
+// ErrNoHistory is returned (KindNotFound) by a read-only Open of a store that holds no history
+// yet: an empty SQLite file, or a database no shakedown has written to.
+var ErrNoHistory = errors.New("no history in it yet")
+
+// Options say how Open opens a store. The zero Options open it for writing, with Timeout.
+type Options struct {
+	// ReadOnly opens the store for reading only: nothing is created or migrated, and nothing
+	// in it can be written (SQLite's mode=ro, PostgreSQL's default_transaction_read_only).
+	// A store with no history yet is ErrNoHistory; one with an older schema is refused
+	// (KindConflict), since migrating it would be writing.
+	ReadOnly bool
+	// Timeout bounds each access to the store (0: Timeout).
+	Timeout time.Duration
+}
+
 // Store is an open history store. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
-	dsn     DSN
-	dialect dialect
+	db       *sql.DB
+	dsn      DSN
+	dialect  dialect
+	readOnly bool
+	timeout  time.Duration
 }
 
 // Open opens the store dsn names, creating it if needed, and migrates its schema to this
 // binary's version. A schema newer than this binary knows is refused (KindConflict) before
 // anything is written. A DSN still DriverDefault or DriverOff is refused (KindInvalid): resolve
 // it with In first.
-func Open(ctx context.Context, dsn DSN) (*Store, error) {
+func Open(ctx context.Context, dsn DSN) (*Store, error) { return OpenWith(ctx, dsn, Options{}) }
+
+// OpenWith opens the store dsn names as o says (see Open and Options).
+func OpenWith(ctx context.Context, dsn DSN, o Options) (*Store, error) {
 	op := "open history store " + dsn.String()
+	if o.Timeout <= 0 {
+		o.Timeout = Timeout
+	}
 	var (
 		db  *sql.DB
 		err error
@@ -68,10 +101,10 @@ func Open(ctx context.Context, dsn DSN) (*Store, error) {
 	switch dsn.Driver {
 	case DriverSQLite:
 		d = sqliteDialect
-		db, err = openSQLite(dsn.Path)
+		db, err = openSQLite(dsn.Path, o.ReadOnly)
 	case DriverPostgres:
 		d = postgresDialect
-		db, err = openPostgres(dsn.Path)
+		db, err = openPostgres(dsn.Path, o.ReadOnly)
 	case DriverOff:
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: the history is off", op)
 	default:
@@ -80,8 +113,8 @@ func Open(ctx context.Context, dsn DSN) (*Store, error) {
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
-	s := &Store{db: db, dsn: dsn, dialect: d}
-	if err := s.migrate(ctx); err != nil {
+	s := &Store{db: db, dsn: dsn, dialect: d, readOnly: o.ReadOnly, timeout: o.Timeout}
+	if err := s.within(ctx, s.migrate); err != nil {
 		db.Close()
 		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
@@ -94,9 +127,25 @@ func (s *Store) Close() error { return s.db.Close() }
 // DSN is the store's name.
 func (s *Store) DSN() DSN { return s.dsn }
 
-func openSQLite(path string) (*sql.DB, error) {
+// within runs f, one access to the store, on ctx bounded by the store's timeout. When the
+// bound (not ctx itself) ends it, the error says the store did not answer in time
+// (KindUnavailable), whatever the driver made of its cancelled statement.
+func (s *Store) within(ctx context.Context, f func(context.Context) error) error {
+	bctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := f(bctx)
+	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
+		return shakedown.Errorf(shakedown.KindUnavailable, "the store did not answer within %s (%v)", s.timeout, err)
+	}
+	return err
+}
+
+func openSQLite(path string, readOnly bool) (*sql.DB, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s is a folder, not a file", path)
+	}
+	if readOnly {
+		return openSQLiteReadOnly(path)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -116,6 +165,38 @@ func openSQLite(path string) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", path+q)
 	if err != nil {
 		return nil, sqliteError(err)
+	}
+	return db, nil
+}
+
+// openSQLiteReadOnly opens path for reading only: SQLite's mode=ro, which leaves the file as
+// it is (a reader of a WAL file may leave the empty -wal and -shm companions a writer leaves).
+// Where those companions cannot be made (read-only media), the file is opened immutable: no
+// one can be writing it there.
+func openSQLiteReadOnly(path string) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, shakedown.Errorf(kindOfFSError(err), "%w", err)
+	}
+	u := "file:" + (&url.URL{Path: path}).EscapedPath()
+	q := fmt.Sprintf("?mode=ro&_busy_timeout=%d", BusyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", u+q)
+	if err != nil {
+		return nil, sqliteError(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	var n int
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master").Scan(&n)
+	var se *sqlite.Error
+	if err == nil || !errors.As(err, &se) {
+		return db, nil // the error, if any, is met again and said by the first query
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
+		db.Close()
+		if db, err = sql.Open("sqlite", u+q+"&immutable=1"); err != nil {
+			return nil, sqliteError(err)
+		}
 	}
 	return db, nil
 }
@@ -145,11 +226,16 @@ func sqliteError(err error) error {
 	return err
 }
 
-func openPostgres(url string) (*sql.DB, error) {
-	db, err := sql.Open("pgx", url)
+func openPostgres(url string, readOnly bool) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s", redactErr(err, url))
 	}
+	if readOnly {
+		// The server itself refuses any write of this session's transactions.
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
+	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
 	return db, nil
@@ -184,6 +270,8 @@ func (s *Store) storeError(err error) error {
 	switch {
 	case errors.As(err, &pe) && isConnectError(err):
 		return shakedown.Errorf(shakedown.KindUnavailable, "the server refused the connection: %s", redactErr(err, s.dsn.Path))
+	case errors.Is(err, context.DeadlineExceeded):
+		return shakedown.Errorf(shakedown.KindUnavailable, "the server did not answer: %s", redactErr(err, s.dsn.Path))
 	case isConnectError(err):
 		return shakedown.Errorf(shakedown.KindUnavailable, "cannot reach the server: %s", redactErr(err, s.dsn.Path))
 	}
@@ -227,6 +315,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if have == want {
 		return nil
+	}
+	if s.readOnly {
+		if have == 0 {
+			return shakedown.Wrap(shakedown.KindNotFound, "", ErrNoHistory)
+		}
+		return shakedown.Errorf(shakedown.KindConflict,
+			"its schema is version %d, older than this shakedown's (%d): reading does not migrate it; the next run that records in it, history import or history prune does (nothing was written)", have, want)
 	}
 	// Several processes may meet an old store at once: SQLite files are migrated under an
 	// flock of the file, PostgreSQL under goose's advisory session lock.

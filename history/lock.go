@@ -99,7 +99,12 @@ func (s *Store) Lock(ctx context.Context, name string, me Holder, o LockOptions)
 	deadline := time.Now().Add(timeout)
 	var last Holder
 	for {
-		got, held, err := s.tryLock(ctx, name, me, ttl)
+		var got bool
+		var held Holder
+		err := s.within(ctx, func(ctx context.Context) (err error) {
+			got, held, err = s.tryLock(ctx, name, me, ttl)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, shakedown.Wrap(shakedown.KindAborted, op, ctx.Err())
@@ -208,11 +213,12 @@ func (l *Lease) Lost() <-chan error { return l.lost }
 func (l *Lease) Release() error {
 	l.cancel()
 	l.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), ConnectTimeout)
-	defer cancel()
-	_, err := l.s.db.ExecContext(ctx, l.s.dialect.q(`DELETE FROM locks WHERE name = ? AND holder = ?`), l.name, l.holder)
+	err := l.s.within(context.Background(), func(ctx context.Context) error {
+		_, err := l.s.db.ExecContext(ctx, l.s.dialect.q(`DELETE FROM locks WHERE name = ? AND holder = ?`), l.name, l.holder)
+		return l.s.storeError(err)
+	})
 	if err != nil {
-		return shakedown.Wrap(shakedown.KindUnavailable, fmt.Sprintf("release lock %s (it lapses within %s)", l.name, l.ttl), l.s.storeError(err))
+		return shakedown.Wrap(shakedown.KindUnavailable, fmt.Sprintf("release lock %s (it lapses within %s)", l.name, l.ttl), err)
 	}
 	return nil
 }

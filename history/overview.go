@@ -20,7 +20,11 @@ type Overview struct {
 // newest runs through the experiment's index, so it costs the same for a hundred runs as for
 // a hundred thousand.
 func (s *Store) Overviews(ctx context.Context, recent int) ([]Overview, error) {
-	out, err := s.overviews(ctx, recent)
+	var out []Overview
+	err := s.within(ctx, func(ctx context.Context) (err error) {
+		out, err = s.overviews(ctx, recent)
+		return err
+	})
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "read the experiments in "+s.dsn.String(), err)
 	}
@@ -77,7 +81,11 @@ func (s *Store) overviews(ctx context.Context, recent int) ([]Overview, error) {
 // at most limit (DefaultLimit when limit ≤ 0), with their marks and the figures a trend draws
 // (see Trend).
 func (s *Store) Trend(ctx context.Context, name, branch string, limit int) ([]Entry, error) {
-	out, err := s.list(ctx, Filter{Experiments: []string{name}, Branch: branch, Limit: limit}, figuresTrend)
+	var out []Entry
+	err := s.within(ctx, func(ctx context.Context) (err error) {
+		out, err = s.list(ctx, Filter{Experiments: []string{name}, Branch: branch, Limit: limit}, figuresTrend)
+		return err
+	})
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "read the runs of "+name+" in "+s.dsn.String(), err)
 	}
@@ -102,7 +110,15 @@ type Count struct {
 
 // Counts returns how many runs of each experiment ended with each verdict, by experiment and
 // verdict.
-func (s *Store) Counts(ctx context.Context) ([]Count, error) {
+func (s *Store) Counts(ctx context.Context) (out []Count, err error) {
+	err = s.within(ctx, func(ctx context.Context) (err error) {
+		out, err = s.counts(ctx)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) counts(ctx context.Context) ([]Count, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT experiment, verdict, COUNT(*) FROM runs GROUP BY experiment, verdict ORDER BY experiment, verdict`)
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "count runs in "+s.dsn.String(), s.storeError(err))
@@ -127,15 +143,19 @@ func (s *Store) Counts(ctx context.Context) ([]Count, error) {
 // Newest returns the newest run of every experiment, by experiment, with its headline figures
 // and marks.
 func (s *Store) Newest(ctx context.Context) ([]Entry, error) {
-	os, err := s.overviews(ctx, 1)
-	if err == nil {
-		var es []Entry
+	var es []Entry
+	err := s.within(ctx, func(ctx context.Context) error {
+		os, err := s.overviews(ctx, 1)
+		if err != nil {
+			return err
+		}
 		for _, o := range os {
 			es = append(es, o.Recent...)
 		}
-		if err = s.figures(ctx, es, figuresHeadline); err == nil {
-			return es, nil
-		}
+		return s.figures(ctx, es, figuresHeadline)
+	})
+	if err == nil {
+		return es, nil
 	}
 	return nil, shakedown.Wrap(shakedown.KindOf(err), "read the newest runs in "+s.dsn.String(), err)
 }
@@ -143,9 +163,11 @@ func (s *Store) Newest(ctx context.Context) ([]Entry, error) {
 // CountRuns returns how many runs of experiment name are recorded.
 func (s *Store) CountRuns(ctx context.Context, name string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.dialect.q(`SELECT COUNT(*) FROM runs WHERE experiment = ?`), name).Scan(&n)
+	err := s.within(ctx, func(ctx context.Context) error {
+		return s.storeError(s.db.QueryRowContext(ctx, s.dialect.q(`SELECT COUNT(*) FROM runs WHERE experiment = ?`), name).Scan(&n))
+	})
 	if err != nil {
-		return 0, shakedown.Wrap(shakedown.KindOf(err), "count the runs of "+name+" in "+s.dsn.String(), s.storeError(err))
+		return 0, shakedown.Wrap(shakedown.KindOf(err), "count the runs of "+name+" in "+s.dsn.String(), err)
 	}
 	return n, nil
 }

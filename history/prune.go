@@ -37,16 +37,18 @@ func (s *Store) Prune(ctx context.Context, p Prune, now time.Time) (int, error) 
 		where = "(" + conds[0] + ") OR (" + conds[1] + ")"
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.dialect.q("DELETE FROM figures WHERE run_id IN (SELECT id FROM runs WHERE "+where+")"), args...); err != nil {
+	err := s.within(ctx, func(ctx context.Context) error {
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, s.dialect.q("DELETE FROM figures WHERE run_id IN (SELECT id FROM runs WHERE "+where+")"), args...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, s.dialect.q("DELETE FROM runs WHERE "+where), args...)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
 			return err
-		}
-		res, err := tx.ExecContext(ctx, s.dialect.q("DELETE FROM runs WHERE "+where), args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
+		})
 	})
 	if err != nil {
 		return 0, shakedown.Wrap(shakedown.KindOf(err), op, err)

@@ -19,9 +19,11 @@ func (s *Store) Record(ctx context.Context, r *shakedown.Record) error {
 		return shakedown.Errorf(shakedown.KindInternal, "record run: no run id")
 	}
 	op := "record run " + r.ID + " in " + s.dsn.String()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := s.insert(ctx, tx, r)
-		return err
+	err := s.within(ctx, func(ctx context.Context) error {
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			_, err := s.insert(ctx, tx, r)
+			return err
+		})
 	})
 	return shakedown.Wrap(shakedown.KindOf(err), op, err)
 }
@@ -141,8 +143,17 @@ func (s *Store) Latest(ctx context.Context, name, branch string) (*shakedown.Rec
 	return recs[0], nil
 }
 
-// records runs a query whose one column is a record document, and decodes each.
-func (s *Store) records(ctx context.Context, query string, args ...any) ([]*shakedown.Record, error) {
+// records runs a query whose one column is a record document, and decodes each, within the
+// store's bound.
+func (s *Store) records(ctx context.Context, query string, args ...any) (out []*shakedown.Record, err error) {
+	err = s.within(ctx, func(ctx context.Context) error {
+		out, err = s.recordsOf(ctx, query, args...)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) recordsOf(ctx context.Context, query string, args ...any) ([]*shakedown.Record, error) {
 	rows, err := s.db.QueryContext(ctx, s.dialect.q(query), args...)
 	if err != nil {
 		return nil, s.storeError(err)
