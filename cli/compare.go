@@ -90,7 +90,7 @@ func (c *comparer) open(ctx context.Context) (*history.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, found, err := openExisting(ctx, dsn)
+	st, found, err := openExisting(ctx, dsn, readOnly)
 	switch {
 	case err != nil:
 		return nil, err

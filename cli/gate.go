@@ -88,9 +88,10 @@ func (g *gate) branch(a *app, exp *shakedown.Experiment) (string, error) {
 }
 
 // judge reads the reference runs of rec and judges it (package regress), changing its
-// verdict to regressed when a figure regressed. A store that fails now is said on stderr and
-// leaves the run's own verdict standing, with a gate note saying so: the faults are reverted
-// and the run's evidence is whole.
+// verdict to regressed when a figure regressed. A store that fails or stalls now (each read is
+// bounded: history.Timeout) is said on stderr, and a run that passed its own checks ends in
+// error (exit 5, the environment failed): a gate that could not judge must not pass. The
+// faults are reverted and the run's evidence is whole; its gate note says what happened.
 func (g *gate) judge(ctx context.Context, a *app, exp *shakedown.Experiment, rec *shakedown.Record) {
 	opts := regress.Defaults().With(exp.Gate)
 	branch := g.reference
@@ -106,6 +107,9 @@ func (g *gate) judge(ctx context.Context, a *app, exp *shakedown.Experiment, rec
 		fmt.Fprintf(a.stderr, "shakedown: the regression gate could not read the reference runs: %v\n", err)
 		regress.Gate(rec, nil, branch, opts)
 		rec.Gate.Note = "not judged: the reference runs could not be read"
+		rec.Verdict = shakedown.VerdictError
+		rec.ExitCode = rec.Verdict.ExitCode()
+		rec.Reason = fmt.Sprintf("passed its own checks, but the regression gate could not read its reference runs (%v)", err)
 		return
 	}
 	regress.Gate(rec, refs, branch, opts)

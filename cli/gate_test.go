@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -254,4 +256,38 @@ func buildBinary(t testing.TB) string {
 		t.Fatalf("build shakedown: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// TestGateUnreadReferenceIsNoPass: a run that passed its own checks, whose reference runs the
+// gate cannot read when it judges it (the store failed or stalled since the suite opened it),
+// does not pass silently: it ends in error (exit 5), its gate note saying why.
+func TestGateUnreadReferenceIsNoPass(t *testing.T) {
+	tests := []struct {
+		verdict shakedown.Verdict
+		want    shakedown.Verdict
+	}{
+		{shakedown.VerdictPassed, shakedown.VerdictError},
+		{shakedown.VerdictFailed, shakedown.VerdictFailed}, // not judged: its own verdict stands
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.verdict), func(t *testing.T) {
+			s, err := history.Open(t.Context(), history.DSN{Driver: history.DriverSQLite, Path: filepath.Join(t.TempDir(), "h.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close() // every read fails from now on
+			var stderr bytes.Buffer
+			a := &app{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+			exp := &shakedown.Experiment{Name: "exp"}
+			rec := &shakedown.Record{ID: "r1", Verdict: tc.verdict, ExitCode: tc.verdict.ExitCode(),
+				Commit: &shakedown.Commit{Branch: "main"}}
+			(&gate{store: s}).judge(t.Context(), a, exp, rec)
+			if rec.Verdict != tc.want || rec.ExitCode != tc.want.ExitCode() {
+				t.Errorf("verdict %s, exit %d; want %s, exit %d", rec.Verdict, rec.ExitCode, tc.want, tc.want.ExitCode())
+			}
+			if tc.verdict == shakedown.VerdictPassed && (rec.Gate == nil || rec.Gate.Note == "" || stderr.Len() == 0) {
+				t.Errorf("gate %+v, stderr %q; want a note and a word on stderr", rec.Gate, stderr.String())
+			}
+		})
+	}
 }

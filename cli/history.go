@@ -47,9 +47,11 @@ func historyFlag(cmd *cobra.Command, dsn, stateDir *string) {
 	}
 }
 
-// openExisting opens the store dsn names for reading. A SQLite file that does not exist yet
-// is not created: found is false and the store nil.
-func openExisting(ctx context.Context, dsn history.DSN) (s *history.Store, found bool, err error) {
+// openExisting opens the store dsn names for reading (mode readOnly) or for a command that
+// changes what it holds (prune). A store that holds no history yet is not created: found is
+// false and the store nil. Read only, nothing in the store is written, not even its schema:
+// an empty file stays an empty file, and a store on read-only media can be read.
+func openExisting(ctx context.Context, dsn history.DSN, mode openMode) (s *history.Store, found bool, err error) {
 	if dsn.Off() {
 		return nil, false, shakedown.Errorf(shakedown.KindInvalid, "--history off: there is no history to read")
 	}
@@ -58,9 +60,20 @@ func openExisting(ctx context.Context, dsn history.DSN) (s *history.Store, found
 			return nil, false, nil
 		}
 	}
-	s, err = history.Open(ctx, dsn)
+	s, err = history.OpenWith(ctx, dsn, history.Options{ReadOnly: mode == readOnly})
+	if errors.Is(err, history.ErrNoHistory) {
+		return nil, false, nil
+	}
 	return s, err == nil, err
 }
+
+// openMode says whether a command only reads the history.
+type openMode bool
+
+const (
+	readOnly  openMode = true
+	readWrite openMode = false
+)
 
 func (a *app) historyCommand() *cobra.Command {
 	var (
@@ -87,7 +100,7 @@ written by --json, history prune deletes old ones.`,
 			if err != nil {
 				return err
 			}
-			s, found, err := openExisting(cmd.Context(), dsn)
+			s, found, err := openExisting(cmd.Context(), dsn, readOnly)
 			if err != nil {
 				return err
 			}
@@ -394,7 +407,7 @@ that; with both, what either selects.`,
 			if err != nil {
 				return err
 			}
-			s, found, err := openExisting(cmd.Context(), dsn)
+			s, found, err := openExisting(cmd.Context(), dsn, readWrite)
 			if err != nil {
 				return err
 			}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -94,7 +96,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		return shakedown.Errorf(shakedown.KindInvalid,
 			"--listen %s is not a loopback address, and no token file is given: anyone who reaches it could read the history; give --read-token-file (and --write-token-file for write actions), or listen on 127.0.0.1", f.listen)
 	}
-	s, err := history.Open(ctx, dsn)
+	s, err := openServed(ctx, dsn, ds != nil)
 	if err != nil {
 		return err
 	}
@@ -105,6 +107,35 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	o.Stop = a.dashboardStop(f.stateDir)
 	fmt.Fprintf(a.stdout, "serving the dashboard of %s at %s\n", dsn, dashboard.URL(ln.Addr()))
 	return dashboard.Serve(ctx, ln, o)
+}
+
+// openServed opens the store serve shows. The dashboard only reads it: a store that holds a
+// history is opened read-only and left as it is. One that does not exist yet (no file, a
+// database with no schema) is created, as a run would create it, so that the dashboard shows
+// the runs recorded in it from then on; so is any store serve's drills record in. A file that
+// exists and holds no history (an empty file, another program's database) is refused, never
+// written.
+func openServed(ctx context.Context, dsn history.DSN, drills bool) (*history.Store, error) {
+	if drills {
+		return history.Open(ctx, dsn)
+	}
+	exists := true
+	if dsn.Driver == history.DriverSQLite {
+		_, err := os.Stat(dsn.Path)
+		exists = !errors.Is(err, fs.ErrNotExist)
+	}
+	if !exists {
+		return history.Open(ctx, dsn)
+	}
+	s, err := history.OpenWith(ctx, dsn, history.Options{ReadOnly: true})
+	switch {
+	case errors.Is(err, history.ErrNoHistory) && dsn.Driver == history.DriverPostgres:
+		return history.Open(ctx, dsn)
+	case errors.Is(err, history.ErrNoHistory):
+		return nil, shakedown.Errorf(shakedown.KindInvalid,
+			"--history %s: the file holds no history (empty, or not shakedown's): not served, and left as it is", dsn)
+	}
+	return s, err
 }
 
 // dashboardLiveRuns lists the runs going on now whose journals are in stateDir, as stop finds
