@@ -144,6 +144,10 @@ func openSQLite(path string, readOnly bool) (*sql.DB, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s is a folder, not a file", path)
 	}
+	path, err := sqlitePath(path)
+	if err != nil {
+		return nil, err
+	}
 	if readOnly {
 		return openSQLiteReadOnly(path)
 	}
