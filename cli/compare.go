@@ -223,8 +223,16 @@ func withRun(run, other *shakedown.Record) *comparison {
 		cmp.Note = fmt.Sprintf("the runs are of different experiments (%s, %s); ", run.Experiment.Name, other.Experiment.Name) + cmp.Note
 	}
 	for _, c := range regress.Diff(shakedown.Figures(run), shakedown.Figures(other)) {
-		cmp.Figures = append(cmp.Figures, figureChange{Name: c.Name, Phase: c.Phase, Unit: c.Unit, Value: c.Value,
-			Other: c.Other, Change: c.Change, Percent: percent(c.Change, c.Other), N: 1})
+		fc := figureChange{Name: c.Name, Phase: c.Phase, Unit: c.Unit, Value: c.Value, Other: c.Other, N: 1}
+		switch {
+		case c.Missing:
+			fc.Missing, fc.Note = true, "this run does not hold it"
+		case c.OtherMissing:
+			fc.N, fc.Note = 0, "the other run does not hold it"
+		default:
+			fc.Change, fc.Percent = c.Change, percent(c.Change, c.Other)
+		}
+		cmp.Figures = append(cmp.Figures, fc)
 	}
 	return cmp
 }
@@ -314,6 +322,17 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 	// never acted on.
 	p := shakedown.Printable
 	fmt.Fprintf(&b, "%s: run %s against %s\n\n", p(c.Experiment), p(c.Run.String()), p(against))
+	if len(c.Figures) == 0 {
+		// No table of headings over nothing: say why there is nothing to compare.
+		fmt.Fprintf(&b, "no figures to compare: neither holds any (no load, checks or expectations measured)\n")
+		if c.Note != "" {
+			fmt.Fprintf(&b, "\n%s\n", p(c.Note))
+		}
+		if _, err := fmt.Fprint(w, b.String()); err != nil {
+			return shakedown.Wrap(shakedown.KindInternal, "write comparison", err)
+		}
+		return nil
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) {
 		for i, c := range cells {
@@ -341,6 +360,9 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 			if f.Percent != nil {
 				ch += fmt.Sprintf(" (%+.0f%%)", *f.Percent)
 			}
+		}
+		if c.Reference == "" && f.Note != "" {
+			ch = f.Note // one run lacks it: said where its change would be
 		}
 		cells := []string{key, value, other, ch}
 		if c.Reference != "" {

@@ -331,10 +331,16 @@ func TestDeterministic(t *testing.T) {
 
 func TestDiff(t *testing.T) {
 	run := []shakedown.Figure{p99(241), rps(48), errs(0.02), {Name: "only.here", Value: 1}}
-	other := []shakedown.Figure{errs(0), p99(92), rps(50)}
+	other := []shakedown.Figure{errs(0), p99(92), {Name: "only.there", Value: 7}, rps(50)}
 	got := Diff(run, other)
-	if len(got) != 3 {
-		t.Fatalf("Diff paired %d figures, want 3: %+v", len(got), got)
+	if len(got) != 5 {
+		t.Fatalf("Diff gave %d figures, want 5 (3 paired, 1 only in each run): %+v", len(got), got)
+	}
+	if c := got[3]; c.Name != "only.here" || !c.OtherMissing || c.Missing || c.Value != 1 || c.Change != 0 {
+		t.Errorf("a figure only the run holds: %+v", c)
+	}
+	if c := got[4]; c.Name != "only.there" || !c.Missing || c.OtherMissing || c.Other != 7 || c.Change != 0 {
+		t.Errorf("a figure only the other run holds: %+v", c)
 	}
 	if c := got[0]; c.Key() != "checkout.latency.p99 during inject" || c.Other != 92 || c.Change != 149 || math.Abs(c.Relative-149.0/92) > 1e-12 {
 		t.Errorf("p99: %+v", c)
