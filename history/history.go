@@ -63,10 +63,11 @@ var ErrNoHistory = errors.New("no history in it yet")
 
 // Options say how Open opens a store. The zero Options open it for writing, with Timeout.
 type Options struct {
-	// ReadOnly opens the store for reading only: nothing is created or migrated, and nothing
+	// ReadOnly opens the store for reading only: nothing is created, and nothing
 	// in it can be written (SQLite's mode=ro, PostgreSQL's default_transaction_read_only).
-	// A store with no history yet is ErrNoHistory; one with an older schema is refused
-	// (KindConflict), since migrating it would be writing.
+	// A store with no history yet is ErrNoHistory. One an older shakedown wrote is first
+	// migrated, as by any open (its runs are kept; where it cannot be written, that is the
+	// error), then opened for reading.
 	ReadOnly bool
 	// Timeout bounds each access to the store (0: Timeout).
 	Timeout time.Duration
@@ -116,10 +117,26 @@ func OpenWith(ctx context.Context, dsn DSN, o Options) (*Store, error) {
 	s := &Store{db: db, dsn: dsn, dialect: d, readOnly: o.ReadOnly, timeout: o.Timeout}
 	if err := s.within(ctx, s.migrate); err != nil {
 		db.Close()
+		if errors.Is(err, errOlderSchema) {
+			// A history an older shakedown wrote is brought up to date, as any open
+			// does — its runs kept — and then read as asked; where it cannot be
+			// written (read-only media), it says so.
+			w := o
+			w.ReadOnly = false
+			ws, werr := OpenWith(ctx, dsn, w)
+			if werr != nil {
+				return nil, werr
+			}
+			ws.Close()
+			return OpenWith(ctx, dsn, o)
+		}
 		return nil, shakedown.Wrap(shakedown.KindOf(err), op, err)
 	}
 	return s, nil
 }
+
+// errOlderSchema says that a store opened read-only has an older schema than this binary's.
+var errOlderSchema = errors.New("older schema")
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
@@ -324,8 +341,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if have == 0 {
 			return shakedown.Wrap(shakedown.KindNotFound, "", ErrNoHistory)
 		}
-		return shakedown.Errorf(shakedown.KindConflict,
-			"its schema is version %d, older than this shakedown's (%d): reading does not migrate it; the next run that records in it, history import or history prune does (nothing was written)", have, want)
+		return fmt.Errorf("%w: version %d, this shakedown's %d", errOlderSchema, have, want)
 	}
 	// Several processes may meet an old store at once: SQLite files are migrated under an
 	// flock of the file, PostgreSQL under goose's advisory session lock.

@@ -364,6 +364,33 @@ func TestOpenMigratesAnOlderStore(t *testing.T) {
 	})
 }
 
+// TestReadOnlyOpenMigratesAnOlderStore: a read-only open of a store an older shakedown
+// wrote brings it up to date first, its runs kept, as an upgrade's first `history` would
+// expect, and then reads it.
+func TestReadOnlyOpenMigratesAnOlderStore(t *testing.T) {
+	backends(t, func(t *testing.T, dsn history.DSN) {
+		db := migrateTo(t, dsn, 1)
+		q := `INSERT INTO runs (id, experiment, experiment_sha256, commit_sha, branch, host, started_at, ended_at, verdict, exit_code, record)
+			VALUES ('01OLD', 'a', 'sha', 'c', 'main', 'h', 1, 2, 'passed', 0, '{"schema":"shakedown.run/v1","id":"01OLD"}')`
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		s, err := history.OpenWith(context.Background(), dsn, history.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only open of an older store: %v", err)
+		}
+		defer s.Close()
+		es, err := s.List(context.Background(), history.Filter{})
+		if err != nil || len(es) != 1 || es[0].ID != "01OLD" {
+			t.Fatalf("List = %v, %v; want the old run", es, err)
+		}
+		if err := s.Record(context.Background(), run(1, "a", shakedown.VerdictPassed, "c", "main", 90)); err == nil {
+			t.Error("a store opened read-only took a record")
+		}
+	})
+}
+
 func TestOpenRefusesANewerSchemaAndWritesNothing(t *testing.T) {
 	backends(t, func(t *testing.T, dsn history.DSN) {
 		s := open(t, dsn)
