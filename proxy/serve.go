@@ -5,11 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
 )
 
 // DefaultAPI is the address the daemon's API listens on unless told otherwise.
@@ -57,14 +57,11 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindConflict, "listen for the proxy API", err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httplimit.Server(s.Handler())
+	srv.ReadTimeout = 15 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.IdleTimeout = 60 * time.Second
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	log.Info("proxy API listening", "api", ln.Addr().String())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())

@@ -3,11 +3,14 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
 )
 
 // A --config file is read as strictly as POST /populate: what it cannot take whole, the
@@ -31,5 +34,41 @@ func TestServeRefusesABadConfig(t *testing.T) {
 				t.Errorf("Serve with %s: %v (ready %t); want an invalid config before serving", tt.config, err, ready)
 			}
 		})
+	}
+}
+
+// TestServeHeaderLimit: the daemon's API refuses a request whose header passes
+// httplimit.MaxHeader with 431 (not net/http's megabyte), and answers one within it.
+func TestServeHeaderLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, Config{API: "127.0.0.1:0", Ready: func(a string) { addr <- a }}) }()
+	defer func() { cancel(); <-done }()
+	var api string
+	select {
+	case api = <-addr:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	for _, tc := range []struct {
+		size int
+		want int
+	}{
+		{1 << 10, http.StatusOK},
+		{httplimit.MaxHeader + 8<<10, http.StatusRequestHeaderFieldsTooLarge},
+		{512 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+api+"/proxies", nil)
+		req.Header.Set("X-Filler", strings.Repeat("a", tc.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("a header of %d bytes: %v", tc.size, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("a header of %d bytes: status %d, want %d", tc.size, resp.StatusCode, tc.want)
+		}
 	}
 }
