@@ -106,11 +106,7 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	// A signal gives the whole command a short grace: requests in flight get most of it, then
 	// the connections are closed.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
+	httplimit.Shutdown(ctx, srv)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return shakedown.Wrap(shakedown.KindInternal, "serve the dashboard", err)
 	}
@@ -124,7 +120,7 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 const MaxHeader = httplimit.MaxHeader
 
 // ShutdownTimeout is how long requests in flight have to finish once Serve's context is done.
-const ShutdownTimeout = 300 * time.Millisecond
+const ShutdownTimeout = httplimit.ShutdownTimeout
 
 // Loopback reports whether addr is a loopback address (127.0.0.0/8, ::1): reachable from this
 // machine only.

@@ -184,9 +184,7 @@ func ReplicaMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go func() {
 		<-ctx.Done()
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(c)
+		httplimit.Shutdown(ctx, srv)
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -73,9 +72,10 @@ func Serve(ctx context.Context, cfg Config) error {
 		return shakedown.Wrap(shakedown.KindInternal, "serve the proxy API", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	// Within the grace a signal gives the command: a client in the middle of a request (or
+	// one net/http lingers over after refusing its header) does not make the daemon's stop
+	// an interruption.
+	if err := httplimit.Shutdown(ctx, srv); err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "stop the proxy API", err)
 	}
 	<-errc
