@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -116,7 +115,7 @@ func (ds *drills) start(ctx context.Context, base string, o *dashboard.Options) 
 		return func() {}
 	}
 	base = strings.TrimSuffix(base, "/")
-	ds.sched.Notifier.RunURL = func(id string) string { return base + "/runs/" + url.PathEscape(id) }
+	ds.sched.Notifier.RunURL = func(id string) string { return base + dashboard.RunPath(id) }
 	o.Schedules = ds.schedules
 	n := len(ds.sched.Drills)
 	fmt.Fprintf(ds.a.stdout, "running %d drill%s of %s\n", n, words.Plural(n), ds.file)

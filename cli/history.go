@@ -226,18 +226,24 @@ func formatFigure(f shakedown.Figure) string {
 	return fmt.Sprintf("%g", f.Value)
 }
 
+// describeMarks says the marks of a run: "discovered at c0ffee3; flaky (failed, passed at
+// c0ffee3)", leaving out " at …" for a run with no commit (one outside a git checkout).
 func describeMarks(ms []history.Mark) string {
 	var parts []string
 	for _, m := range ms {
+		at := ""
+		if m.Commit != "" {
+			at = " at " + shortSHA(m.Commit)
+		}
 		switch m.Kind {
 		case history.MarkFlaky:
 			var vs []string
 			for _, v := range m.Verdicts {
 				vs = append(vs, string(v))
 			}
-			parts = append(parts, "flaky ("+strings.Join(vs, ", ")+" at "+dash(shortSHA(m.Commit))+")")
+			parts = append(parts, "flaky ("+strings.Join(vs, ", ")+at+")")
 		default:
-			parts = append(parts, m.Kind+" at "+dash(shortSHA(m.Commit)))
+			parts = append(parts, m.Kind+at)
 		}
 	}
 	return strings.Join(parts, "; ")

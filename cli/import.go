@@ -209,7 +209,16 @@ func (a *app) checkImported(name string, yaml []byte, vars map[string]string, wh
 		}
 	}
 	if len(unset) > 0 {
-		fmt.Fprintf(a.stderr, "%s uses ${%s}: check it with shakedown validate --var %s=VALUE …\n", name, unset[0], unset[0])
+		// Every one is named: a validate given only the first would stop at the next.
+		refs, flags := make([]string, len(unset)), make([]string, len(unset))
+		for i, k := range unset {
+			refs[i], flags[i] = "${"+k+"}", "--var "+k+"=VALUE"
+		}
+		list := refs[0]
+		if n := len(refs); n > 1 {
+			list = strings.Join(refs[:n-1], ", ") + " and " + refs[n-1]
+		}
+		fmt.Fprintf(a.stderr, "%s uses %s: check it with shakedown validate %s …\n", name, list, strings.Join(flags, " "))
 		return nil
 	}
 	file := name + ".yaml (imported)"

@@ -31,9 +31,10 @@ import (
 func (a *app) validateCommand() *cobra.Command {
 	var vars []string
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate FILE|DIR...",
 		Short: "Check experiment files; report every problem with its position",
-		Long: `Check experiment files. Every problem of every file is printed as
+		Long: `Check experiment files; a directory's *.yaml, *.yml and *.json files are checked as
+run would run them. Every problem of every file is printed as
 file:line:column: field.path: message. Exit 0 when all are valid, 2 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

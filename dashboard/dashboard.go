@@ -22,6 +22,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/history"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
 )
 
 // DefaultListen is the address the dashboard listens on unless told otherwise.
@@ -90,16 +91,12 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    MaxHeader,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := httplimit.Server(h)
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 60 * time.Second
+	srv.IdleTimeout = 60 * time.Second
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -109,11 +106,7 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	// A signal gives the whole command a short grace: requests in flight get most of it, then
 	// the connections are closed.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
+	httplimit.Shutdown(ctx, srv)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return shakedown.Wrap(shakedown.KindInternal, "serve the dashboard", err)
 	}
@@ -122,11 +115,12 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 
 // MaxHeader is the most a request's header may hold (431 past it): room for a token, a
 // cookie and a browser's usual headers, not the megabyte net/http allows by default, which
-// a client holding many slow connections would make the dashboard keep.
-const MaxHeader = 64 << 10
+// a client holding many slow connections would make the dashboard keep. Every HTTP server
+// shakedown starts is held to it (internal/httplimit).
+const MaxHeader = httplimit.MaxHeader
 
 // ShutdownTimeout is how long requests in flight have to finish once Serve's context is done.
-const ShutdownTimeout = 300 * time.Millisecond
+const ShutdownTimeout = httplimit.ShutdownTimeout
 
 // Loopback reports whether addr is a loopback address (127.0.0.0/8, ::1): reachable from this
 // machine only.

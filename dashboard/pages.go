@@ -27,7 +27,8 @@ var pages = func() map[string]*template.Template {
 		"verdictText":   verdictText,
 		"shortSHA":      shortSHA,
 		"percent":       percent,
-		"runURL":        runURL,
+		"runURL":        RunPath,
+		"runStopURL":    runStopPath,
 		"experimentURL": experimentURL,
 		"reverse": func(rs []runView) []runView {
 			out := slices.Clone(rs)
@@ -321,13 +322,13 @@ func (d *dashboard) run(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec.ID != id {
 		// A prefix of the id: the run's page is at its whole id.
-		http.Redirect(w, r, runURL(rec.ID), http.StatusFound)
+		http.Redirect(w, r, RunPath(rec.ID), http.StatusFound)
 		return
 	}
 	var buf bytes.Buffer
 	err = report.WriteHTML(&buf, []*shakedown.Record{rec}, report.HTMLOptions{
 		Title:  "shakedown: " + rec.Experiment.Name + " " + rec.ID,
-		RunURL: runURL,
+		RunURL: RunPath,
 	})
 	if err != nil {
 		d.pageError(w, r, err)

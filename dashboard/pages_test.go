@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -173,5 +174,37 @@ func TestWrongTokensThrottled(t *testing.T) {
 		if s != http.StatusTooManyRequests {
 			t.Errorf("%s: a login with the right token after too many wrong ones: %d, want 429", tc.what, s)
 		}
+	}
+}
+
+// TestLiveRunLinksEscaped: the links to a live run and its stop form's action are built by
+// one path-escaping builder, so an id with '/', '?', '#' or '%' leads to its own page, and
+// posting the form stops that run and no other.
+func TestLiveRunLinksEscaped(t *testing.T) {
+	for _, id := range []string{"01LIVE:odd", "a?b#c", "a/b", "a%2Fb", "a b"} {
+		t.Run(id, func(t *testing.T) {
+			stop := newFakeStop(id)
+			u := serve(t, dashboard.Options{WriteToken: writeToken, Stop: stop.Stop, Live: stop.Live})
+			page := dashboard.RunPath(id)
+			if want := "/runs/" + url.PathEscape(id); page != want {
+				t.Errorf("RunPath(%q) = %q, want %q", id, page, want)
+			}
+			status, _, body := call(t, "GET", u+"/", writeToken, "")
+			if status != 200 || !strings.Contains(string(body), `href="`+page+`"`) {
+				t.Errorf("home: %d, want a link to %s:\n%.300s", status, page, body)
+			}
+			status, _, body = call(t, "GET", u+page, writeToken, "")
+			action := regexp.MustCompile(`<form id="stop"[^>]* action="([^"]*)"`).FindSubmatch(body)
+			if status != 200 || action == nil {
+				t.Fatalf("GET %s: %d, want the live run's page with a stop form:\n%.300s", page, status, body)
+			}
+			if want := "/api" + page + "/stop"; string(action[1]) != want {
+				t.Errorf("the stop form's action is %q, want %q", action[1], want)
+			}
+			status, _, body = call(t, "POST", u+string(action[1]), writeToken, "")
+			if calls := stop.Calls(); status != 200 || len(calls) != 1 || calls[0].id != id {
+				t.Errorf("POST %s: %d %s, stop calls %+v; want run %q stopped", action[1], status, body, calls, id)
+			}
+		})
 	}
 }

@@ -66,9 +66,18 @@ type markView struct {
 	Verdicts []shakedown.Verdict `json:"verdicts,omitempty"`
 }
 
+// Every link the dashboard makes to one of its pages is built here, the name or id in it
+// path-escaped: a run id or experiment name with '/', '?', '#' or '%' in it still leads to
+// its own page.
 func experimentURL(name string) string { return "/experiments/" + url.PathEscape(name) }
-func runURL(id string) string          { return "/runs/" + url.PathEscape(id) }
 func badgeURL(name string) string      { return "/badge/" + url.PathEscape(name) + ".svg" }
+
+// RunPath is the path of a run's page on the dashboard (GET /runs/ID); what links to a run
+// from elsewhere (a drill's notification) joins it to the dashboard's address.
+func RunPath(id string) string { return "/runs/" + url.PathEscape(id) }
+
+// runStopPath is where a run's stop is posted (POST /api/runs/ID/stop).
+func runStopPath(id string) string { return "/api" + RunPath(id) + "/stop" }
 
 func newExperimentView(o history.Overview) experimentView {
 	v := experimentView{Name: o.Experiment, URL: experimentURL(o.Experiment), Runs: o.Runs, PassRate: -1}
@@ -100,7 +109,7 @@ func newExperimentView(o history.Overview) experimentView {
 }
 
 func newRunView(e history.Entry) runView {
-	v := runView{ID: e.ID, URL: runURL(e.ID), Verdict: e.Verdict, StartedAt: e.StartedAt, Commit: e.Commit, Branch: e.Branch, Host: e.Host}
+	v := runView{ID: e.ID, URL: RunPath(e.ID), Verdict: e.Verdict, StartedAt: e.StartedAt, Commit: e.Commit, Branch: e.Branch, Host: e.Host}
 	for _, f := range e.Figures {
 		v.Figures = append(v.Figures, figureView{Key: f.Key(), Name: f.Name, Phase: f.Phase, Unit: f.Unit, Value: f.Value})
 	}

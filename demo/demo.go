@@ -24,6 +24,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/demo/shop"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
 )
 
 // Experiment is the demo's experiment file. Its ${vars} come from System.Vars.
@@ -102,7 +103,7 @@ func Start(ctx context.Context, exe, dir string, replicas int) (*System, error) 
 	s.cancel = cancel
 	s.balancer = make(chan struct{})
 	go func() { defer close(s.balancer); b.Run(bctx) }()
-	s.srv = &http.Server{Handler: b}
+	s.srv = httplimit.Server(b)
 	go s.srv.Serve(ln)
 	if err := waitHTTP(ctx, "http://"+s.Shop+"/checkout", 10*time.Second); err != nil {
 		return nil, fmt.Errorf("the shop does not answer: %w", err)
@@ -168,10 +169,10 @@ func ReplicaMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cache := &shop.Redis{Addr: *cacheAddr}
 	defer cache.Close()
-	srv := &http.Server{Handler: shop.New(shop.Config{
+	srv := httplimit.Server(shop.New(shop.Config{
 		Name: *name, Cache: cache, Store: shop.DefaultPrices(),
 		CacheTimeout: *cacheTimeout, StoreTimeout: time.Second,
-	})}
+	}))
 	if *addrFile != "" {
 		tmp := *addrFile + ".tmp"
 		if err := os.WriteFile(tmp, []byte(ln.Addr().String()), 0o644); err != nil {
@@ -183,9 +184,7 @@ func ReplicaMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go func() {
 		<-ctx.Done()
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(c)
+		httplimit.Shutdown(ctx, srv)
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -104,7 +104,10 @@ type Generator struct {
 // New makes a generator for one load. It checks the spec (an http or https URL; a rate
 // above zero unless opts.Workers is set) and does no I/O.
 func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
-	op := "load " + spec.Name
+	op := "load" // `shakedown load`'s one load has no name: its errors say "load: …"
+	if spec.Name != "" {
+		op += " " + spec.Name
+	}
 	if _, err := endpoint.HTTPURL(spec.URL); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, op+": url", err)
 	}

@@ -71,7 +71,7 @@ func Main(ctx context.Context, url string, rate shakedown.Rate, duration time.Du
 	if duration <= 0 {
 		return shakedown.Errorf(shakedown.KindInvalid, "load: duration %v must be above zero", duration)
 	}
-	spec := &shakedown.LoadSpec{Name: "load", URL: url, Method: opts.Method, Headers: opts.Headers,
+	spec := &shakedown.LoadSpec{URL: url, Method: opts.Method, Headers: opts.Headers,
 		Body: opts.Body, Rate: rate, Timeout: opts.Timeout}
 	if opts.Workers > 0 {
 		spec.Rate = 0

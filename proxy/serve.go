@@ -2,14 +2,13 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
 )
 
 // DefaultAPI is the address the daemon's API listens on unless told otherwise.
@@ -57,14 +56,11 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return shakedown.Wrap(shakedown.KindConflict, "listen for the proxy API", err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httplimit.Server(s.Handler())
+	srv.ReadTimeout = 15 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.IdleTimeout = 60 * time.Second
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	log.Info("proxy API listening", "api", ln.Addr().String())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -76,9 +72,10 @@ func Serve(ctx context.Context, cfg Config) error {
 		return shakedown.Wrap(shakedown.KindInternal, "serve the proxy API", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	// Within the grace a signal gives the command: a client in the middle of a request (or
+	// one net/http lingers over after refusing its header) does not make the daemon's stop
+	// an interruption.
+	if err := httplimit.Shutdown(ctx, srv); err != nil {
 		return shakedown.Wrap(shakedown.KindInternal, "stop the proxy API", err)
 	}
 	<-errc

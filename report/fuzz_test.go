@@ -132,6 +132,7 @@ func FuzzHTML(f *testing.F) {
 		f.Add(s, s, s, s)
 	}
 	f.Add(hostile, hostile, hostile, hostile)
+	f.Add("01JX:a", "javascript:alert(1)", "a#b", "a.3ab")
 	f.Fuzz(func(t *testing.T, name, detail, observed, reason string) {
 		r := hostileRecord()
 		r.ID = name
@@ -152,6 +153,6 @@ func FuzzHTML(f *testing.F) {
 		if err := WriteHTML(&b, []*shakedown.Record{r}, HTMLOptions{Title: reason}); err != nil {
 			t.Fatal(err)
 		}
-		checkPageSafe(t, b.Bytes())
+		checkFragmentsResolve(t, checkPageSafe(t, b.Bytes()))
 	})
 }

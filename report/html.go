@@ -209,12 +209,26 @@ func newHTMLRun(i int, r *shakedown.Record, o HTMLOptions) htmlRun {
 	return run
 }
 
-// runAnchor is the id of a run's section: run-ID, or run-N for a record without an id.
+// runAnchor is the id of a run's section, and what every link to it follows "#" with:
+// run-ID, or run.N for a record without an id. It is a valid fragment whatever the id holds:
+// letters, digits, '_' and '-' are kept and every other byte is written .XX (its hex), so
+// html/template has nothing to refuse (a ':' would make a link #ZgotmplZ), no escaping makes
+// a link differ from the id it names, and two ids never share an anchor.
 func runAnchor(i int, r *shakedown.Record) string {
-	if id := oneLine(r.ID); id != "" {
-		return "run-" + id
+	if r.ID == "" {
+		return fmt.Sprintf("run.%d", i+1)
 	}
-	return fmt.Sprintf("run-%d", i+1)
+	var b strings.Builder
+	b.WriteString("run-")
+	for _, c := range []byte(r.ID) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, ".%02x", c)
+		}
+	}
+	return b.String()
 }
 
 func newHTMLTable(t table) htmlTable {

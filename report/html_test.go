@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -117,10 +118,77 @@ func TestHTMLKeepsHostileTextText(t *testing.T) {
 	if run.Checks[0].Load != run.Loads[0].Name || run.Checks[0].Metric != "latency.p99" {
 		t.Errorf("the check's metric reads %q %q, want the load's latency.p99", run.Checks[0].Load, run.Checks[0].Metric)
 	}
-	// The anchors and links of the runs hold the id as given, escaped for where they are.
-	section := els["section"][0]
-	if attr(section, "id") != "run-"+oneLine(r.ID) {
-		t.Errorf("the run's section has id %q, want run-ID", attr(section, "id"))
+	// The anchors and links of the runs lead to their sections.
+	checkFragmentsResolve(t, els)
+}
+
+// TestHTMLRunAnchors: whatever a run id holds, each run's section has an anchor of its own
+// that the list's link and the section's "#" link lead to — never #ZgotmplZ, which
+// html/template puts for a link it finds unsafe (an id with ':' looked like a scheme).
+func TestHTMLRunAnchors(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []string
+		want []string // the sections' ids
+	}{
+		{[]string{"01jxa6q8w3", "run_2-b"}, []string{"run-01jxa6q8w3", "run-run_2-b"}},
+		{[]string{"01JX:a", "javascript:alert(1)"}, []string{"run-01JX.3aa", "run-javascript.3aalert.281.29"}},
+		{[]string{"a:b", "a.3ab"}, []string{"run-a.3ab", "run-a.2e3ab"}},
+		{[]string{"a b", "a\"b#c?d/e%f"}, []string{"run-a.20b", "run-a.22b.23c.3fd.2fe.25f"}},
+		{[]string{"ünï", ""}, []string{"run-.c3.bcn.c3.af", "run.2"}},
+	} {
+		var records []*shakedown.Record
+		for _, id := range tc.ids {
+			r := passedRecord()
+			r.ID = id
+			records = append(records, r)
+		}
+		var b bytes.Buffer
+		if err := WriteHTML(&b, records, HTMLOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b.Bytes(), []byte("ZgotmplZ")) {
+			t.Errorf("ids %q: the page holds a link html/template refused (ZgotmplZ)", tc.ids)
+		}
+		els := parseHTML(t, b.Bytes())
+		var got []string
+		for _, s := range els["section"] {
+			got = append(got, attr(s, "id"))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("ids %q: sections %q, want %q", tc.ids, got, tc.want)
+		}
+		checkFragmentsResolve(t, els)
+	}
+}
+
+// checkFragmentsResolve fails t unless every link of the page to a fragment leads to exactly
+// one element, and every run's section is linked to from the list of runs.
+func checkFragmentsResolve(t *testing.T, els map[string][]*html.Node) {
+	t.Helper()
+	ids := map[string]int{}
+	for _, nodes := range els {
+		for _, n := range nodes {
+			if id := attr(n, "id"); id != "" {
+				ids[id]++
+			}
+		}
+	}
+	linked := map[string]bool{}
+	for _, a := range els["a"] {
+		href := attr(a, "href")
+		if !strings.HasPrefix(href, "#") {
+			continue
+		}
+		frag, err := url.PathUnescape(href[1:])
+		if err != nil || ids[frag] != 1 {
+			t.Errorf("the link %q leads to %d elements, want 1", href, ids[frag])
+		}
+		linked[frag] = true
+	}
+	for _, s := range els["section"] {
+		if id := attr(s, "id"); strings.HasPrefix(id, "run") && !linked[id] {
+			t.Errorf("no link leads to the run's section %q", id)
+		}
 	}
 }
 
