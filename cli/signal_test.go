@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
 )
 
 // TestWatchSignals: the first signal cancels, and ends the process Grace later unless a
@@ -128,5 +129,13 @@ func TestExitKeepsTheVerdict(t *testing.T) {
 				t.Errorf("after %v: exit %d, want %d", tc.noted, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestServersStopWithinGrace: a server shakedown starts closes its connections sooner after a
+// signal than the grace its command has, so the command ends by itself, with its own code.
+func TestServersStopWithinGrace(t *testing.T) {
+	if httplimit.ShutdownTimeout >= Grace {
+		t.Errorf("servers take up to %v to stop, the grace after a signal is %v", httplimit.ShutdownTimeout, Grace)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -76,12 +77,11 @@ func TestServeHeaderLimit(t *testing.T) {
 	}
 }
 
-// TestServeStopsWithinGrace: a connection net/http lingers over does not hold the daemon up
-// when it is told to stop. After refusing a header past the limit (431), net/http waits
-// 500 ms before it closes the connection, and a Shutdown that waited for it outlived the
-// 500 ms grace a signal gives the command, which then exited 3 instead of 0. Serve must
-// return within httplimit.ShutdownTimeout (300 ms), well short of that.
-func TestServeStopsWithinGrace(t *testing.T) {
+// TestServeStopsWithoutWaitingForClients: once its context ends, Serve closes what is still
+// open after httplimit.ShutdownTimeout — a client in the middle of a request that will never
+// end, here — rather than wait for it: net/http's Shutdown would wait as long as the client
+// holds out (before, 5 s), and a command has Grace to end after a signal.
+func TestServeStopsWithoutWaitingForClients(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -97,24 +97,30 @@ func TestServeStopsWithinGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write([]byte("GET /version HTTP/1.1\r\nHost: x\r\nX-Filler: " + strings.Repeat("a", httplimit.MaxHeader+8<<10) + "\r\n\r\n")); err != nil {
+	// One request answered, so the daemon serves this connection; then one whose body
+	// never comes: the connection stays busy, never idle.
+	br := bufio.NewReader(c)
+	if _, err := c.Write([]byte("GET /version HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.Contains(line, "431") {
-		t.Fatalf("the oversized header: %q %v, want a 431", line, err)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := c.Write([]byte("POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+		t.Fatal(err)
 	}
 	start := time.Now()
 	cancel()
-	// The bound sits between what Serve takes (300 ms) and net/http's linger (500 ms): a
-	// Serve that waits for the connection cannot meet it.
-	const bound = 450 * time.Millisecond
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		if took := time.Since(start); took > bound {
-			t.Errorf("Serve returned %v after its context ended, want within %v", took.Round(time.Millisecond), bound)
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("Serve returned %v after its context ended: it waited for the client", took.Round(time.Millisecond))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve still serving 10s after its context ended")
