@@ -3,14 +3,13 @@ package demo
 import (
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shakedown-dev/shakedown/internal/httplimit"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // TestReplicaHeaderLimit: a demo replica is held to the limits of every server shakedown
@@ -38,24 +37,5 @@ func TestReplicaHeaderLimit(t *testing.T) {
 			t.Fatal("the replica wrote no address within 10s")
 		}
 	}
-	for _, tc := range []struct {
-		size     int
-		tooLarge bool
-	}{
-		{1 << 10, false},
-		{httplimit.MaxHeader + 8<<10, true},
-		{512 << 10, true},
-	} {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/healthz", nil)
-		req.Header.Set("X-Filler", strings.Repeat("a", tc.size))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Errorf("a header of %d bytes: %v", tc.size, err)
-			continue
-		}
-		resp.Body.Close()
-		if got := resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge; got != tc.tooLarge {
-			t.Errorf("a header of %d bytes: status %d, want 431: %t", tc.size, resp.StatusCode, tc.tooLarge)
-		}
-	}
+	testenv.HeaderLimit(t, "http://"+addr+"/healthz", httplimit.MaxHeader)
 }

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/httplimit"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // A --config file is read as strictly as POST /populate: what it cannot take whole, the
@@ -55,26 +55,7 @@ func TestServeHeaderLimit(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Serve: %v", err)
 	}
-	for _, tc := range []struct {
-		size int
-		want int
-	}{
-		{1 << 10, http.StatusOK},
-		{httplimit.MaxHeader + 8<<10, http.StatusRequestHeaderFieldsTooLarge},
-		{512 << 10, http.StatusRequestHeaderFieldsTooLarge},
-	} {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+api+"/proxies", nil)
-		req.Header.Set("X-Filler", strings.Repeat("a", tc.size))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Errorf("a header of %d bytes: %v", tc.size, err)
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("a header of %d bytes: status %d, want %d", tc.size, resp.StatusCode, tc.want)
-		}
-	}
+	testenv.HeaderLimit(t, "http://"+api+"/proxies", httplimit.MaxHeader)
 }
 
 // TestServeStopsWithoutWaitingForClients: once its context ends, Serve closes what is still

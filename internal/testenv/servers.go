@@ -3,6 +3,8 @@ package testenv
 import (
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -58,4 +60,27 @@ func TCPPair(tb testing.TB) (client, server *net.TCPConn) {
 	}
 	tb.Cleanup(func() { s.Close() })
 	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// HeaderLimit checks that the server at url answers a request with a 1 KiB header, and
+// refuses with 431 those whose header passes max: by 8 KiB, and at 512 KiB (under net/http's
+// own default of 1 MiB, so that it is the server's limit that refuses them).
+func HeaderLimit(tb testing.TB, url string, max int) {
+	tb.Helper()
+	for _, size := range []int{1 << 10, max + 8<<10, 512 << 10} {
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		req.Header.Set("X-Filler", strings.Repeat("a", size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			tb.Errorf("a header of %d bytes: %v", size, err)
+			continue
+		}
+		resp.Body.Close()
+		if refused := resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge; refused != (size > max) {
+			tb.Errorf("a header of %d bytes (limit %d): status %d", size, max, resp.StatusCode)
+		}
+	}
 }
