@@ -8,7 +8,7 @@ type EventKind string
 // The kinds of event a run emits, in the order they usually come.
 const (
 	EventRunStart EventKind = "run.start" // Detail: experiment file
-	EventTargets  EventKind = "targets"   // Name: target; Detail: what was selected
+	EventTargets  EventKind = "targets"   // Name: target; Detail: what was selected; Err when it cannot be used
 	EventPhase    EventKind = "phase"     // Phase: the phase that starts; Remaining: its length (0 if open-ended)
 	EventInject   EventKind = "inject"    // Name: fault; Err when it failed
 	EventRevert   EventKind = "revert"    // Name: fault; Err when it failed; Detail how it ended otherwise ("lapsed: …")

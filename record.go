@@ -77,6 +77,9 @@ type TargetRecord struct {
 	Selected  []string `json:"selected"`
 	// Warnings are what the target's settings say people must know (host keys not checked).
 	Warnings []string `json:"warnings,omitempty"`
+	// Error is why the target could not be used (it resolved to nothing, its selection is
+	// above the blast-radius cap, it could not be reached); empty when it could.
+	Error string `json:"error,omitempty"`
 }
 
 // FaultRecord is one fault's life.

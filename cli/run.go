@@ -176,8 +176,10 @@ func (a *app) planCommand() *cobra.Command {
 				}
 			}
 			pr := planReport(exp, p)
-			if err != nil {
-				pr.Notes = append(pr.Notes, fmt.Sprintf("a run would stop before injecting anything: %v (exit %d)", err, shakedown.KindOf(err).ExitCode()))
+			// Every problem on its own line (every target that cannot be used, say), with
+			// the exit code the whole would end a run with.
+			for _, perr := range shakedown.Split(err) {
+				pr.Notes = append(pr.Notes, fmt.Sprintf("a run would stop before injecting anything: %v (exit %d)", perr, shakedown.KindOf(err).ExitCode()))
 			}
 			a.red.Redact(pr)
 			if werr := report.WritePlan(a.stdout, pr); werr != nil {
@@ -199,7 +201,7 @@ func planReport(exp *shakedown.Experiment, p *engine.PlanResult) *report.Plan {
 	}
 	for _, t := range p.Targets {
 		out.Targets = append(out.Targets, report.PlanTarget{Name: t.Name, Kind: t.Kind, Selection: t.Selection,
-			Matched: t.Matched, Selected: t.Selected})
+			Matched: t.Matched, Selected: t.Selected, Error: t.Error})
 	}
 	for _, pf := range p.Faults {
 		out.Faults = append(out.Faults, report.PlanFault{Name: pf.Name, Type: pf.Type, Target: pf.Target,

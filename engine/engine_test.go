@@ -442,6 +442,96 @@ func TestEmptyTargetInjectsNothing(t *testing.T) {
 	}
 }
 
+// TestEveryTargetsOutcome: resolution goes through every target, so that the plan and the
+// run's error name each one that cannot be used, with its reason, and list each one that can;
+// the error's kind is the most severe of theirs, whatever their order.
+func TestEveryTargetsOutcome(t *testing.T) {
+	names := func(name string, ns ...string) *shakedown.TargetSpec {
+		return &shakedown.TargetSpec{Name: name, Kind: "names", Params: &namesParams{Names: ns}}
+	}
+	for _, tc := range []struct {
+		name     string
+		targets  []*shakedown.TargetSpec
+		maxTgt   int
+		kind     shakedown.Kind
+		failed   []string // the targets that cannot be used, in file order
+		resolved []string // the ones that can
+	}{
+		{
+			name:     "two resolve to nothing around one that resolves",
+			targets:  []*shakedown.TargetSpec{names("web"), names("cache", "c1"), names("db")},
+			kind:     shakedown.KindNotFound,
+			failed:   []string{"web", "db"},
+			resolved: []string{"cache"},
+		},
+		{
+			name:     "nothing and over the cap",
+			targets:  []*shakedown.TargetSpec{names("web"), names("cache", "c1", "c2", "c3")},
+			maxTgt:   2,
+			kind:     shakedown.KindNotFound,
+			failed:   []string{"web", "cache"},
+			resolved: []string{},
+		},
+		{
+			name:     "an unknown kind after one that resolves to nothing is invalid",
+			targets:  []*shakedown.TargetSpec{names("web"), names("cache", "c1"), {Name: "db", Kind: "nope"}},
+			kind:     shakedown.KindInvalid,
+			failed:   []string{"web", "db"},
+			resolved: []string{"cache"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var faults []*shakedown.FaultSpec
+			for _, ts := range tc.targets {
+				faults = append(faults, &shakedown.FaultSpec{Name: "f-" + ts.Name, Type: "fake", Target: ts.Name, Params: &fakeParams{}, Duration: time.Second})
+			}
+			e := exp(faults...)
+			e.Baseline, e.Recovery = 0, 0
+			e.Targets = tc.targets
+			o := opts(nil, nil)
+			o.MaxTargets = tc.maxTgt
+			p, err := engine.Plan(t.Context(), e, o)
+			if got := shakedown.KindOf(err); got != tc.kind {
+				t.Errorf("plan: kind %v (%v), want %v", got, err, tc.kind)
+			}
+			if got := len(shakedown.Split(err)); got != len(tc.failed) {
+				t.Errorf("plan: %d problems (%v), want %d", got, err, len(tc.failed))
+			}
+			failed, resolved := []string{}, []string{}
+			for _, tr := range p.Targets {
+				if tr.Error != "" {
+					failed = append(failed, tr.Name)
+				} else {
+					resolved = append(resolved, tr.Name)
+				}
+			}
+			if diff := cmp.Diff(tc.failed, failed); diff != "" {
+				t.Errorf("plan: targets that cannot be used (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.resolved, resolved); diff != "" {
+				t.Errorf("plan: targets that can (-want +got):\n%s", diff)
+			}
+
+			tr := &trace{}
+			o = opts(tr, nil)
+			o.MaxTargets = tc.maxTgt
+			rec := engine.Run(t.Context(), e, o)
+			wantVerdict(t, rec, tc.kind.Verdict())
+			if len(rec.Targets) != len(tc.targets) {
+				t.Errorf("run: %d target records, want %d", len(rec.Targets), len(tc.targets))
+			}
+			for _, name := range tc.failed {
+				if !strings.Contains(rec.Reason, "target "+name) {
+					t.Errorf("run: reason %q does not name target %s", rec.Reason, name)
+				}
+			}
+			if len(tr.list()) != 0 {
+				t.Errorf("run: something happened: %v", tr.list())
+			}
+		})
+	}
+}
+
 func TestNotRestored(t *testing.T) {
 	t.Run("revert fails", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {

@@ -31,8 +31,10 @@ type PlannedFault struct {
 
 // Plan resolves targets with env.DryRun set, applies selection with the seed and the
 // blast-radius caps, builds each fault to collect what it would do, and lays out the fault
-// graph's timeline. It injects nothing. Its errors carry the kinds a run would end with;
-// with an error it still returns what it could plan, when it got as far as the fault graph.
+// graph's timeline. It injects nothing. Its errors carry the kinds a run would end with, every
+// target that cannot be used named in them (shakedown.Split gives each); with an error it
+// still returns what it could plan, when it got as far as the fault graph: every target, each
+// with its outcome (TargetRecord.Error says why one cannot be used).
 func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanResult, error) {
 	seed := opts.Seed
 	if seed == 0 {
@@ -46,9 +48,9 @@ func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanRe
 	s, err := build(ctx, env, exp, opts)
 	defer s.close()
 	// Even when a run could not go on (a target resolves to nothing, say), the plan says
-	// what it knows: the targets resolved so far and the fault graph's timeline.
+	// what it knows: every target with its outcome, and the fault graph's timeline.
 	p := &PlanResult{Seed: seed, Baseline: exp.Baseline, Recovery: exp.Recovery}
-	for _, t := range s.targets {
+	for _, t := range s.all {
 		p.Targets = append(p.Targets, t.record())
 	}
 	for _, n := range s.nodes {

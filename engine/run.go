@@ -210,10 +210,14 @@ func (r *runner) run() {
 	}
 	s, err := build(r.ctx, r.env, r.exp, r.opts)
 	r.s = s
-	for _, t := range s.targets {
+	for _, t := range s.all {
 		r.rec.Targets = append(r.rec.Targets, t.record())
-		r.emit(shakedown.Event{Kind: shakedown.EventTargets, Name: t.spec.Name,
-			Detail: fmt.Sprintf("selected %d of %d: %s", len(t.selected), len(t.matched), words.Some(instanceNames(t.selected), 5))})
+		e := shakedown.Event{Kind: shakedown.EventTargets, Name: t.spec.Name,
+			Detail: fmt.Sprintf("selected %d of %d: %s", len(t.selected), len(t.matched), words.Some(instanceNames(t.selected), 5))}
+		if t.err != nil {
+			e.Detail, e.Err = "", t.err.Error()
+		}
+		r.emit(e)
 	}
 	if err != nil {
 		// Resolving a target cut short by a signal or the timeout is that interruption,

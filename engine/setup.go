@@ -12,11 +12,12 @@ import (
 	"github.com/shakedown-dev/shakedown"
 )
 
-// target is one resolved and selected target.
+// target is one target, resolved and selected, or with the reason it could not be.
 type target struct {
 	spec     *shakedown.TargetSpec
 	matched  []shakedown.Instance
 	selected []shakedown.Instance
+	err      error // why the target cannot be used; nil when it can
 }
 
 func (t *target) record() shakedown.TargetRecord {
@@ -29,6 +30,9 @@ func (t *target) record() shakedown.TargetRecord {
 	}
 	if w, ok := t.spec.Params.(interface{ Warnings() []string }); ok {
 		r.Warnings = w.Warnings()
+	}
+	if t.err != nil {
+		r.Error = t.err.Error()
 	}
 	return r
 }
@@ -57,7 +61,8 @@ type node struct {
 
 // setup is what an experiment resolves to before anything is injected.
 type setup struct {
-	targets []*target
+	all     []*target // every target tried, in file order, each with its outcome
+	targets []*target // the ones that can be used
 	nodes   []*node
 	// closers are what the run made that needs closing (instances, faults, probes, alert
 	// sources, loads), closed last made first when the run ends, even when setup failed half way.
@@ -87,8 +92,10 @@ func (s *setup) keep(v any) {
 }
 
 // build lays out the fault graph, resolves and selects every target, enforces the
-// blast-radius caps and builds every fault. It injects nothing. The caller closes s, also
-// when err is not nil.
+// blast-radius caps and builds every fault. It injects nothing. It goes through every target
+// and every fault whose target could be used, so that its error (shakedown.Join) names each
+// one that could not, with its reason; s.all has every target, each with its outcome. The
+// caller closes s, also when err is not nil.
 func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, opts Options) (s *setup, err error) {
 	s = &setup{}
 	reg := opts.Registry
@@ -98,63 +105,98 @@ func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, op
 	if err := s.layout(exp, reg); err != nil {
 		return s, err
 	}
-	maxTargets := minCap(exp.BlastRadius.MaxTargets, opts.MaxTargets)
-	maxPercent := minCapF(exp.BlastRadius.MaxPercent, opts.MaxPercent)
+	caps := blastCaps{targets: minCap(exp.BlastRadius.MaxTargets, opts.MaxTargets), percent: minCapF(exp.BlastRadius.MaxPercent, opts.MaxPercent)}
+	var problems []error
 	byName := map[string]*target{}
 	for _, ts := range exp.Targets {
-		kind, ok := reg.Target(ts.Kind)
-		if !ok {
-			return s, shakedown.Errorf(shakedown.KindInvalid, "target %s: unknown kind %q", ts.Name, ts.Kind)
-		}
-		all, err := kind.Resolve(ctx, env, ts.Params)
-		for _, in := range all {
-			s.keep(in.Ref)
-		}
-		if err != nil {
-			return s, shakedown.Wrap(shakedown.KindOf(err), "resolve target "+ts.Name, err)
-		}
-		if len(all) == 0 {
-			return s, shakedown.Errorf(shakedown.KindNotFound, "target %s resolved to nothing (%s)", ts.Name, describeParams(ts))
-		}
-		t := &target{spec: ts, matched: all, selected: shakedown.Select(ts.Select, all, env.Seed)}
-		if maxTargets > 0 && len(t.selected) > maxTargets {
-			return s, shakedown.Errorf(shakedown.KindPermission,
-				"target %s selects %d instances, above the blast-radius cap of %d", ts.Name, len(t.selected), maxTargets)
-		}
-		if pct := 100 * float64(len(t.selected)) / float64(len(all)); maxPercent > 0 && pct > maxPercent+1e-9 {
-			return s, shakedown.Errorf(shakedown.KindPermission,
-				"target %s selects %d of %d instances (%s%%), above the blast-radius cap of %s%%",
-				ts.Name, len(t.selected), len(all), ftoa(pct), ftoa(maxPercent))
-		}
-		if kind.Connect != nil {
-			if err := kind.Connect(ctx, env, t.selected); err != nil {
-				return s, shakedown.Wrap(shakedown.KindOf(err), "connect target "+ts.Name, err)
+		t := &target{spec: ts}
+		t.err = s.resolve(ctx, env, reg, t, caps)
+		s.all = append(s.all, t)
+		if t.err != nil {
+			problems = append(problems, t.err)
+			if ctx.Err() != nil {
+				// Interrupted: the targets left are not tried, and the interruption is
+				// what the run ends with.
+				return s, shakedown.Join(problems...)
 			}
+			continue
 		}
 		s.targets = append(s.targets, t)
 		byName[ts.Name] = t
+	}
+	declared := map[string]bool{}
+	for _, ts := range exp.Targets {
+		declared[ts.Name] = true
 	}
 	for _, n := range s.nodes {
 		var sel []shakedown.Instance
 		if n.spec.Target != "" {
 			t := byName[n.spec.Target]
-			if t == nil {
-				return s, shakedown.Errorf(shakedown.KindInvalid, "fault %s: undeclared target %q", n.spec.Name, n.spec.Target)
+			switch {
+			case t == nil && declared[n.spec.Target]:
+				continue // its target's problem is reported already
+			case t == nil:
+				problems = append(problems, shakedown.Errorf(shakedown.KindInvalid, "fault %s: undeclared target %q", n.spec.Name, n.spec.Target))
+				continue
 			}
 			sel = t.selected
 		}
 		n.selected = sel
 		f, err := n.typ.New(env, n.spec, sel)
-		if err != nil {
-			return s, shakedown.Wrap(shakedown.KindOf(err), "build fault "+n.spec.Name, err)
-		}
-		if f == nil {
-			return s, shakedown.Errorf(shakedown.KindInternal, "build fault %s: type %s built nothing", n.spec.Name, n.typ.Name)
+		switch {
+		case err != nil:
+			problems = append(problems, shakedown.Wrap(shakedown.KindOf(err), "build fault "+n.spec.Name, err))
+			continue
+		case f == nil:
+			problems = append(problems, shakedown.Errorf(shakedown.KindInternal, "build fault %s: type %s built nothing", n.spec.Name, n.typ.Name))
+			continue
 		}
 		n.fault = f
 		s.keep(f)
 	}
-	return s, nil
+	return s, shakedown.Join(problems...)
+}
+
+// blastCaps are the blast-radius caps a target's selection is held to; 0 is no cap.
+type blastCaps struct {
+	targets int
+	percent float64
+}
+
+// resolve resolves t's instances, selects among them, holds the selection to the caps and
+// connects to what was selected, filling t; the error says why t cannot be used.
+func (s *setup) resolve(ctx context.Context, env shakedown.Env, reg *shakedown.Registry, t *target, caps blastCaps) error {
+	ts := t.spec
+	kind, ok := reg.Target(ts.Kind)
+	if !ok {
+		return shakedown.Errorf(shakedown.KindInvalid, "target %s: unknown kind %q", ts.Name, ts.Kind)
+	}
+	all, err := kind.Resolve(ctx, env, ts.Params)
+	for _, in := range all {
+		s.keep(in.Ref)
+	}
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindOf(err), "resolve target "+ts.Name, err)
+	}
+	if len(all) == 0 {
+		return shakedown.Errorf(shakedown.KindNotFound, "target %s resolved to nothing (%s)", ts.Name, describeParams(ts))
+	}
+	t.matched, t.selected = all, shakedown.Select(ts.Select, all, env.Seed)
+	if caps.targets > 0 && len(t.selected) > caps.targets {
+		return shakedown.Errorf(shakedown.KindPermission,
+			"target %s selects %d instances, above the blast-radius cap of %d", ts.Name, len(t.selected), caps.targets)
+	}
+	if pct := 100 * float64(len(t.selected)) / float64(len(all)); caps.percent > 0 && pct > caps.percent+1e-9 {
+		return shakedown.Errorf(shakedown.KindPermission,
+			"target %s selects %d of %d instances (%s%%), above the blast-radius cap of %s%%",
+			ts.Name, len(t.selected), len(all), ftoa(pct), ftoa(caps.percent))
+	}
+	if kind.Connect != nil {
+		if err := kind.Connect(ctx, env, t.selected); err != nil {
+			return shakedown.Wrap(shakedown.KindOf(err), "connect target "+ts.Name, err)
+		}
+	}
+	return nil
 }
 
 // layout makes the graph's nodes in file order, checks the after: references, refuses

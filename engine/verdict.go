@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
@@ -23,7 +24,7 @@ func (r *runner) verdict() (shakedown.Verdict, string) {
 		}
 		msgs := make([]string, len(o.errs))
 		for i, e := range o.errs {
-			msgs[i] = e.Error()
+			msgs[i] = oneLine(e)
 		}
 		return v, more(msgs)
 	case o.aborted != "":
@@ -47,6 +48,17 @@ func (r *runner) verdict() (shakedown.Verdict, string) {
 		reason += fmt.Sprintf("; %d expectations met", n)
 	}
 	return shakedown.VerdictPassed, reason
+}
+
+// oneLine says err on one line, as the reason is: the problems it joins (every target that
+// cannot be used, say) each named, separated by "; ".
+func oneLine(err error) string {
+	ps := shakedown.Split(err)
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // more returns the first message, saying how many others there are.

@@ -32,6 +32,7 @@ type PlanTarget struct {
 	Selection string   // "all", "count(1)", …
 	Matched   []string // every instance the target resolved to
 	Selected  []string // the ones the selection picked
+	Error     string   // why the target cannot be used; empty when it can
 }
 
 // PlanFault is one fault of the graph, placed in time.
@@ -91,6 +92,9 @@ func writePlan(w *bufio.Writer, p *Plan) {
 		}
 		fmt.Fprintf(w, "  %s  %s, select %s: %d matched, %d selected\n", pad(clip(oneLine(t.Name), planNameMaxLen), tw),
 			oneLine(t.Kind), sel, len(t.Matched), len(t.Selected))
+		if t.Error != "" {
+			fmt.Fprintf(w, "    ! cannot be used: %s\n", oneLine(t.Error))
+		}
 		selected := map[string]bool{}
 		for _, s := range t.Selected {
 			selected[s] = true
@@ -114,7 +118,10 @@ func writePlan(w *bufio.Writer, p *Plan) {
 			fmt.Fprintf(w, "    %s %s\n", mark, oneLine(m))
 		}
 	}
-	if len(p.Targets) > 0 {
+	switch {
+	case slices.ContainsFunc(p.Targets, func(t PlanTarget) bool { return t.Error != "" }):
+		w.WriteString("    (* selected; ! cannot be used)\n")
+	case len(p.Targets) > 0:
 		w.WriteString("    (* selected)\n")
 	}
 

@@ -56,6 +56,14 @@ func TestPlanGolden(t *testing.T) {
 		{"plan-empty.txt", &Plan{Experiment: "only-exec", Baseline: 10 * time.Second, Recovery: 30 * time.Second}},
 		{"plan-one-shot.txt", &Plan{Experiment: "kill-one", Baseline: 10 * time.Second, Recovery: 30 * time.Second,
 			Faults: []PlanFault{{Name: "kill", Type: "process.kill", Target: "web", Lines: []string{"SIGKILL pid 4122"}}}}},
+		{"plan-unusable-targets.txt", &Plan{Experiment: "two-find-nothing", Baseline: 10 * time.Second, Recovery: 30 * time.Second,
+			Targets: []PlanTarget{
+				{Name: "web", Kind: "process", Selection: "count(1)", Error: "target web resolved to nothing (process name=shop-web)"},
+				{Name: "cache", Kind: "proxy", Matched: []string{"127.0.0.1:16379 -> 127.0.0.1:6379"}, Selected: []string{"127.0.0.1:16379 -> 127.0.0.1:6379"}},
+				{Name: "db", Kind: "process", Error: "target db resolved to nothing (process name=postgres)"},
+			},
+			Notes: []string{"a run would stop before injecting anything: target web resolved to nothing (process name=shop-web) (exit 5)",
+				"a run would stop before injecting anything: target db resolved to nothing (process name=postgres) (exit 5)"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

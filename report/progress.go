@@ -466,6 +466,10 @@ func plainLine(e shakedown.Event, current shakedown.Phase, now func() time.Time)
 		}
 	case shakedown.EventTargets:
 		body = "targets " + name + ": " + orDash(detail)
+		if errText != "" {
+			body = "targets " + name + ": cannot be used: " + errText
+			errText = ""
+		}
 	case shakedown.EventPhase:
 		body = orDash(oneLine(string(e.Phase))) + ": started"
 		if e.Remaining > 0 {

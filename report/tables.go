@@ -164,8 +164,12 @@ func targetsTable(r *shakedown.Record) *table {
 		if sel == "" {
 			sel = "all"
 		}
+		selected := listSome(tg.Selected, 5)
+		if tg.Error != "" {
+			selected = "cannot be used: " + tg.Error
+		}
 		t.Rows = append(t.Rows, []cell{text(tg.Name), text(tg.Kind), text(sel), literal(fmt.Sprint(len(tg.Matched))),
-			text(listSome(tg.Selected, 5))})
+			text(selected)})
 	}
 	return t
 }
