@@ -166,7 +166,7 @@ func KindOf(err error) Kind {
 // experiment, say) as one *Error, each problem on its own line: nil when every one is nil,
 // the error itself when there is one. Its kind, and so the exit code, is the kind of the
 // first error whose verdict is the most severe (as a suite orders them): an invalid file
-// before an error of the environment, whatever the order of the items. Split gives the
+// before an error of the environment, whatever the order of the items. Unjoin gives the
 // problems back.
 func Join(errs ...error) error {
 	var list []error
@@ -187,21 +187,6 @@ func Join(errs ...error) error {
 		return list[0]
 	}
 	return &Error{Kind: KindOf(worst), Err: errors.Join(list...)}
-}
-
-// Split returns the problems err joins (an error Join made, or an *Error with no Op around
-// errors.Join), or err alone; none for nil. An error with an operation around several is one
-// problem of that operation.
-func Split(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := err.(*Error); ok && e.Op == "" {
-		if j, ok := e.Err.(interface{ Unwrap() []error }); ok {
-			return j.Unwrap()
-		}
-	}
-	return []error{err}
 }
 
 // IsKind reports whether err has an *Error of kind k in its chain.

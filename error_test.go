@@ -19,7 +19,7 @@ func TestJoin(t *testing.T) {
 		name  string
 		errs  []error
 		kind  shakedown.Kind
-		split int // problems shakedown.Split gives back; 0: shakedown.Join returns nil
+		split int // problems shakedown.Unjoin gives back; 0: shakedown.Join returns nil
 	}{
 		{name: "none", errs: nil},
 		{name: "only nil", errs: []error{nil, nil}},
@@ -41,9 +41,9 @@ func TestJoin(t *testing.T) {
 			if got := shakedown.KindOf(err); got != tc.kind {
 				t.Errorf("shakedown.Join(%v): kind %v, want %v", tc.errs, got, tc.kind)
 			}
-			ps := shakedown.Split(err)
+			ps := shakedown.Unjoin(err)
 			if len(ps) != tc.split {
-				t.Fatalf("shakedown.Split(shakedown.Join(%v)) = %d problems %v, want %d", tc.errs, len(ps), ps, tc.split)
+				t.Fatalf("shakedown.Unjoin(shakedown.Join(%v)) = %d problems %v, want %d", tc.errs, len(ps), ps, tc.split)
 			}
 			for _, e := range tc.errs {
 				if e != nil && !errors.Is(err, e) {
@@ -54,7 +54,7 @@ func TestJoin(t *testing.T) {
 	}
 }
 
-func TestSplitOneProblem(t *testing.T) {
+func TestUnjoinOneProblem(t *testing.T) {
 	// An operation around several is one problem of that operation.
 	wrapped := shakedown.Wrap(shakedown.KindUnavailable, "connect target web", errors.Join(errors.New("host a"), errors.New("host b")))
 	for _, tc := range []struct {
@@ -68,8 +68,8 @@ func TestSplitOneProblem(t *testing.T) {
 		{name: "a join inside one of several", err: shakedown.Join(wrapped, shakedown.Errorf(shakedown.KindNotFound, "target db resolved to nothing")), want: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := len(shakedown.Split(tc.err)); got != tc.want {
-				t.Errorf("shakedown.Split(%v): %d problems, want %d", tc.err, got, tc.want)
+			if got := len(shakedown.Unjoin(tc.err)); got != tc.want {
+				t.Errorf("shakedown.Unjoin(%v): %d problems, want %d", tc.err, got, tc.want)
 			}
 		})
 	}

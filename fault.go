@@ -296,11 +296,17 @@ func (fe *FieldErrors) Merge(err error) {
 // Err returns the problems joined, or nil when there are none.
 func (fe *FieldErrors) Err() error { return errors.Join(fe.errs...) }
 
-// Unjoin returns the errors err joins (errors.Join), at any depth, or err alone; none for
-// nil.
+// Unjoin returns the problems err joins — errors.Join's, and Join's (an *Error with no
+// operation around them) — at any depth, or err alone; none for nil. An error with an
+// operation around several is one problem of that operation.
 func Unjoin(err error) []error {
 	if err == nil {
 		return nil
+	}
+	if e, ok := err.(*Error); ok && e.Op == "" {
+		if _, ok := e.Err.(interface{ Unwrap() []error }); ok {
+			return Unjoin(e.Err)
+		}
 	}
 	j, ok := err.(interface{ Unwrap() []error })
 	if !ok {

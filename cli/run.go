@@ -178,7 +178,7 @@ func (a *app) planCommand() *cobra.Command {
 			pr := planReport(exp, p)
 			// Every problem on its own line (every target that cannot be used, say), with
 			// the exit code the whole would end a run with.
-			for _, perr := range shakedown.Split(err) {
+			for _, perr := range shakedown.Unjoin(err) {
 				pr.Notes = append(pr.Notes, fmt.Sprintf("a run would stop before injecting anything: %v (exit %d)", perr, shakedown.KindOf(err).ExitCode()))
 			}
 			a.red.Redact(pr)

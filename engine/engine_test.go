@@ -494,7 +494,7 @@ func TestEveryTargetsOutcome(t *testing.T) {
 			if got := shakedown.KindOf(err); got != tc.kind {
 				t.Errorf("plan: kind %v (%v), want %v", got, err, tc.kind)
 			}
-			if got := len(shakedown.Split(err)); got != len(tc.failed) {
+			if got := len(shakedown.Unjoin(err)); got != len(tc.failed) {
 				t.Errorf("plan: %d problems (%v), want %d", got, err, len(tc.failed))
 			}
 			failed, resolved := []string{}, []string{}

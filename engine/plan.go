@@ -32,7 +32,7 @@ type PlannedFault struct {
 // Plan resolves targets with env.DryRun set, applies selection with the seed and the
 // blast-radius caps, builds each fault to collect what it would do, and lays out the fault
 // graph's timeline. It injects nothing. Its errors carry the kinds a run would end with, every
-// target that cannot be used named in them (shakedown.Split gives each); with an error it
+// target that cannot be used named in them (shakedown.Unjoin gives each); with an error it
 // still returns what it could plan, when it got as far as the fault graph: every target, each
 // with its outcome (TargetRecord.Error says why one cannot be used).
 func Plan(ctx context.Context, exp *shakedown.Experiment, opts Options) (*PlanResult, error) {

@@ -53,7 +53,7 @@ func (r *runner) verdict() (shakedown.Verdict, string) {
 // oneLine says err on one line, as the reason is: the problems it joins (every target that
 // cannot be used, say) each named, separated by "; ".
 func oneLine(err error) string {
-	ps := shakedown.Split(err)
+	ps := shakedown.Unjoin(err)
 	msgs := make([]string, len(ps))
 	for i, p := range ps {
 		msgs[i] = p.Error()

@@ -436,24 +436,16 @@ func fanOut(ctx context.Context, n, limit int, f func(ctx context.Context, i int
 	return errs
 }
 
-// joinHosts joins the errors of a fan-out, each naming its host, with the kind of the first;
+// joinHosts joins the errors of a fan-out, each naming its host, as shakedown.Join does;
 // nil when there are none.
 func joinHosts(errs []error, name func(int) string) error {
 	var all []error
-	kind := shakedown.KindInternal
 	for i, err := range errs {
-		if err == nil {
-			continue
+		if err != nil {
+			all = append(all, shakedown.Wrap(shakedown.KindOf(err), "host "+name(i), err))
 		}
-		if len(all) == 0 {
-			kind = shakedown.KindOf(err)
-		}
-		all = append(all, fmt.Errorf("host %s: %w", name(i), err))
 	}
-	if len(all) == 0 {
-		return nil
-	}
-	return shakedown.Wrap(kind, "", errors.Join(all...))
+	return shakedown.Join(all...)
 }
 
 // recoverData is the argument of an UndoRecover undo.

@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -109,5 +110,25 @@ func TestHasLabels(t *testing.T) {
 		if got := hasLabels(have, tc.want); got != tc.ok {
 			t.Errorf("hasLabels(%v, %v) = %v, want %v", have, tc.want, got, tc.ok)
 		}
+	}
+}
+
+// TestJoinHostsKindIsTheWorst: the kind of a fan-out's error, and so the run's exit code, is
+// its most severe problem's, whichever host came first.
+func TestJoinHostsKindIsTheWorst(t *testing.T) {
+	name := func(i int) string { return fmt.Sprintf("h%d", i) }
+	unreachable := shakedown.Errorf(shakedown.KindUnavailable, "no route")
+	bad := shakedown.Errorf(shakedown.KindInvalid, "bad parameter")
+	for _, errs := range [][]error{{unreachable, nil, bad}, {bad, unreachable}, {nil, bad}} {
+		err := joinHosts(errs, name)
+		if !shakedown.IsKind(err, shakedown.KindInvalid) || shakedown.KindOf(err) != shakedown.KindInvalid {
+			t.Errorf("joinHosts(%v) = %v of kind %v, want invalid", errs, err, shakedown.KindOf(err))
+		}
+	}
+	if err := joinHosts([]error{nil, nil}, name); err != nil {
+		t.Errorf("joinHosts of no errors = %v", err)
+	}
+	if err := joinHosts([]error{nil, unreachable}, name); err == nil || err.Error() != "host h1: no route" {
+		t.Errorf("joinHosts of one error = %v, want it named by its host", err)
 	}
 }

@@ -193,26 +193,19 @@ func eachPod(ctx context.Context, pods []Pod, fn func(context.Context, *conn, Po
 	return joinKind(errs)
 }
 
-// joinKind joins errors, keeping the kind of the first one outermost so the run's exit
+// joinKind joins errors as shakedown.Join does, the most severe kind outermost so the run's exit
 // code says what went wrong.
 func joinKind(errs []error) error {
-	var first error
-	var n int
+	n := 0
 	for _, e := range errs {
 		if e != nil {
-			if first == nil {
-				first = e
-			}
 			n++
 		}
 	}
-	switch n {
-	case 0:
-		return nil
-	case 1:
-		return first
+	if n < 2 {
+		return shakedown.Join(errs...)
 	}
-	return &shakedown.Error{Kind: shakedown.KindOf(first), Err: fmt.Errorf("%d of %d failed: %w", n, len(errs), errors.Join(errs...))}
+	return shakedown.Wrap(shakedown.KindOf(shakedown.Join(errs...)), fmt.Sprintf("%d of %d failed", n, len(errs)), errors.Join(errs...))
 }
 
 type podEvict struct {
