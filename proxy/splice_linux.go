@@ -279,14 +279,19 @@ type queueHint struct {
 }
 
 func newQueueHint(rc syscall.RawConn) *queueHint {
-	q := &queueHint{}
-	rc.Control(func(fd uintptr) {
-		q.on = unix.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
-	})
+	q := &queueHint{on: askQueueHint(rc)}
 	if q.on {
 		q.oob = make([]byte, netfd.QueuedSpace)
 	}
 	return q
+}
+
+// askQueueHint turns TCP_INQ on for the socket, and says whether the kernel took it.
+func askQueueHint(rc syscall.RawConn) (on bool) {
+	rc.Control(func(fd uintptr) {
+		on = unix.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
+	})
+	return on
 }
 
 // read reads into b from the socket fd; left is false only when the kernel said the
@@ -381,7 +386,7 @@ func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) e
 			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 0) })
 		}
 	}
-	q := newQueueHint(rc)
+	inq := askQueueHint(rc)
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))+netfd.QueuedSpace)
 	var emit func([]byte, time.Time) bool
 	var rerr error
@@ -390,7 +395,7 @@ func chunkReader(src net.Conn) (chunks func(emit func([]byte, time.Time) bool) e
 		defer readBufs.Put(b)
 		for {
 			var n, oobn int
-			if stamped || q.on {
+			if stamped || inq {
 				n, oobn, rerr = rawRecvmsg(int(fd), (*b)[:readSize], oob)
 			} else {
 				n, rerr = rawRead(int(fd), (*b)[:readSize])
