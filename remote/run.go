@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/argv"
 )
 
 // Limits of what Run keeps of a command's output.
@@ -189,11 +190,11 @@ type sessionTail struct {
 	sid   int
 	done  bool
 	ready chan struct{} // closed once the first line is in
-	tail
+	argv.Tail
 }
 
 func newSessionTail() *sessionTail {
-	return &sessionTail{ready: make(chan struct{}), tail: tail{max: StderrTail}}
+	return &sessionTail{ready: make(chan struct{}), Tail: argv.Tail{Max: StderrTail}}
 }
 
 // known is closed once the first line has been written: the session, if any, is known.
@@ -216,10 +217,10 @@ func (t *sessionTail) Write(p []byte) (int, error) {
 		if v, ok := strings.CutPrefix(string(t.first), "shakedown-session "); ok {
 			t.sid, _ = strconv.Atoi(v)
 		} else { // not the wrapper's line (the wrapper could not start): keep it
-			t.tail.Write(append(t.first, '\n'))
+			t.Tail.Write(append(t.first, '\n'))
 		}
 	}
-	t.tail.Write(p)
+	t.Tail.Write(p)
 	return n, nil
 }
 
@@ -233,9 +234,9 @@ func (t *sessionTail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.done { // a partial first line that never ended
-		return string(t.first) + t.tail.String()
+		return string(t.first) + t.Tail.String()
 	}
-	return t.tail.String()
+	return t.Tail.String()
 }
 
 // capped is a buffer that keeps at most max bytes and remembers it was offered more.
@@ -252,32 +253,4 @@ func (b *capped) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
-}
-
-// tail keeps the last max bytes written to it, from the start of a line when it can. It
-// holds one byte more than it shows, to see whether what it shows starts a line.
-type tail struct {
-	buf []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*t.max+1 {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max-1:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	b := t.buf
-	if len(b) > t.max {
-		b = b[len(b)-t.max-1:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
-			b = b[i+1:]
-		} else {
-			b = b[1:]
-		}
-	}
-	return string(b)
 }

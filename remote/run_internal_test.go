@@ -32,19 +32,3 @@ func TestSessionTail(t *testing.T) {
 		t.Errorf("a foreign first line: session %d, rest %q", st.session(), st.String())
 	}
 }
-
-func TestTail(t *testing.T) {
-	tl := tail{max: 10}
-	for range 100 {
-		tl.Write([]byte("line\n"))
-	}
-	tl.Write([]byte("last one\n"))
-	if got := tl.String(); got != "last one\n" {
-		t.Errorf("tail = %q, want the last whole line", got)
-	}
-	tl = tail{max: 4}
-	tl.Write([]byte("no newline at all"))
-	if got := tl.String(); got != " all" {
-		t.Errorf("tail of one long line = %q, want its last 4 bytes", got)
-	}
-}

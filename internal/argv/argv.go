@@ -6,6 +6,7 @@
 package argv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,45 +140,64 @@ func run(ctx context.Context, argv []string, dir string, env []string, timeout t
 // ended, while a child it left still holds it open.
 const orphanWait = 200 * time.Millisecond
 
-// tailWriter keeps the last TailBytes written to it, in at most twice that much memory:
-// a command that writes without end costs neither memory nor disk. It is safe for one
-// writer and readers at once.
+// tailWriter keeps the last TailBytes written to it (a Tail) for one writer and readers at
+// once: a command that writes without end costs neither memory nor disk.
 type tailWriter struct {
-	mu      sync.Mutex
-	b       []byte
-	dropped bool // bytes before b were dropped
+	mu sync.Mutex
+	t  Tail
 }
 
 func (w *tailWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := len(p)
-	if len(p) > TailBytes {
-		p, w.dropped = p[len(p)-TailBytes:], true
+	if w.t.Max == 0 {
+		w.t.Max = TailBytes
 	}
-	if len(w.b)+len(p) > 2*TailBytes {
-		keep := TailBytes - len(p)
-		w.b, w.dropped = append(w.b[:0], w.b[len(w.b)-keep:]...), true
-	}
-	w.b = append(w.b, p...)
-	return n, nil
+	return w.t.Write(p)
 }
 
-// String returns the last TailBytes written, starting at a whole line where some were
-// dropped, trimmed.
+// String returns the last TailBytes written, from a whole line where some were dropped,
+// trimmed.
 func (w *tailWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b := w.b
-	cut := w.dropped
-	if len(b) > TailBytes {
-		b, cut = b[len(b)-TailBytes:], true
+	return strings.TrimSpace(strings.ToValidUTF8(w.t.String(), "?"))
+}
+
+// Tail keeps the last Max bytes written to it, from the start of a line when it can, in
+// about twice that much memory however much is written. It holds one byte more than it
+// shows, to see whether what it shows starts a line. It is not safe for concurrent use.
+type Tail struct {
+	Max int
+	buf []byte
+}
+
+func (t *Tail) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > t.Max+1 {
+		p = p[len(p)-t.Max-1:]
+		t.buf = t.buf[:0]
 	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
-	if cut {
-		s = dropPartialLine(s)
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*t.Max+1 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.Max-1:]...)
 	}
-	return s
+	return n, nil
+}
+
+// String returns what the tail holds: the last Max bytes, from a line's start when one
+// begins among them.
+func (t *Tail) String() string {
+	b := t.buf
+	if len(b) > t.Max {
+		b = b[len(b)-t.Max-1:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
+			b = b[i+1:]
+		} else {
+			b = b[1:]
+		}
+	}
+	return string(b)
 }
 
 // Last returns the end of s of at most n bytes, starting at a whole line where it can.

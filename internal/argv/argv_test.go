@@ -141,8 +141,8 @@ func TestTailWriter(t *testing.T) {
 		if got := w.String(); got != string(want) {
 			t.Errorf("chunks %v: kept %d bytes, want the last %d", chunks, len(got), len(want))
 		}
-		if cap(w.b) > 4*TailBytes {
-			t.Errorf("chunks %v: holds %d bytes", chunks, cap(w.b))
+		if cap(w.t.buf) > 4*TailBytes {
+			t.Errorf("chunks %v: holds %d bytes", chunks, cap(w.t.buf))
 		}
 	}
 }
@@ -164,4 +164,20 @@ func TestRunOrphanWritesOn(t *testing.T) {
 		_, err := os.Stat(mark)
 		return err == nil
 	})
+}
+
+func TestTail(t *testing.T) {
+	tl := Tail{Max: 10}
+	for range 100 {
+		tl.Write([]byte("line\n"))
+	}
+	tl.Write([]byte("last one\n"))
+	if got := tl.String(); got != "last one\n" {
+		t.Errorf("tail = %q, want the last whole line", got)
+	}
+	tl = Tail{Max: 4}
+	tl.Write([]byte("no newline at all"))
+	if got := tl.String(); got != " all" {
+		t.Errorf("tail of one long line = %q, want its last 4 bytes", got)
+	}
 }
