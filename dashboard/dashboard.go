@@ -113,12 +113,6 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	return nil
 }
 
-// MaxHeader is the most a request's header may hold (431 past it): room for a token, a
-// cookie and a browser's usual headers, not the megabyte net/http allows by default, which
-// a client holding many slow connections would make the dashboard keep. Every HTTP server
-// shakedown starts is held to it (internal/httplimit).
-const MaxHeader = httplimit.MaxHeader
-
 // ShutdownTimeout is how long requests in flight have to finish once Serve's context is done.
 const ShutdownTimeout = httplimit.ShutdownTimeout
 

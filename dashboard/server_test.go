@@ -5,13 +5,14 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/dashboard"
+	"github.com/shakedown-dev/shakedown/internal/httplimit"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 // Tokens of the tests' dashboards.
@@ -167,21 +168,9 @@ func TestHostAndOrigin(t *testing.T) {
 	}
 }
 
-// TestHeaderLimit: a request whose header passes MaxHeader is refused with 431, one within
-// it is answered.
+// TestHeaderLimit: a request whose header passes httplimit.MaxHeader is refused with 431,
+// one within it is answered.
 func TestHeaderLimit(t *testing.T) {
 	u := serve(t, dashboard.Options{})
-	for _, tc := range []struct {
-		size int
-		want int
-	}{
-		{1 << 10, 200},
-		{dashboard.MaxHeader + 8<<10, http.StatusRequestHeaderFieldsTooLarge},
-		{512 << 10, http.StatusRequestHeaderFieldsTooLarge},
-	} {
-		status, _, _ := call(t, "GET", u+"/api/experiments", "", "", "X-Filler", strings.Repeat("a", tc.size))
-		if status != tc.want {
-			t.Errorf("a header of %d bytes: status %d, want %d", tc.size, status, tc.want)
-		}
-	}
+	testenv.HeaderLimit(t, u+"/api/experiments", httplimit.MaxHeader)
 }
