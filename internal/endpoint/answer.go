@@ -1,7 +1,6 @@
 package endpoint
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,24 +62,9 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 // dropped, so that an answer is judged only once it has ended (a body that never ends is
 // an error: ErrTooLarge, or the request's timeout) and its connection can be used again.
 func ReadAnswer(body io.Reader, keep int) ([]byte, error) {
-	var kept limitedBuffer
-	kept.left = keep
-	_, err := io.Copy(&kept, body)
-	if errors.Is(err, io.EOF) {
-		err = nil
+	b, err := io.ReadAll(io.LimitReader(body, int64(keep)))
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
 	}
-	return kept.b, err
-}
-
-// limitedBuffer keeps the first bytes written to it, up to left, and drops the rest.
-type limitedBuffer struct {
-	b    []byte
-	left int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	n := min(len(p), l.left)
-	l.b = append(l.b, p[:n]...)
-	l.left -= n
-	return len(p), nil
+	return b, err
 }
