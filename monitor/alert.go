@@ -38,12 +38,12 @@ func NewAlert(spec *shakedown.AlertSpec) (*Alert, error) {
 	case (spec.Prometheus == "") == (spec.Alertmanager == ""):
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "alert %s: give exactly one of prometheus and alertmanager", spec.Name)
 	}
-	a := &Alert{spec: *spec, client: &http.Client{Transport: endpoint.Capped(api.DefaultRoundTripper)}}
+	a := &Alert{spec: *spec, client: &http.Client{Transport: endpoint.Capped(endpoint.Transport())}}
 	if spec.Prometheus != "" {
 		if err := checkURL(spec.Prometheus); err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "alert "+spec.Name+": prometheus", err)
 		}
-		c, err := api.NewClient(api.Config{Address: spec.Prometheus, RoundTripper: endpoint.Capped(api.DefaultRoundTripper)})
+		c, err := api.NewClient(api.Config{Address: spec.Prometheus, RoundTripper: endpoint.Capped(endpoint.Transport())})
 		if err != nil {
 			return nil, shakedown.Wrap(shakedown.KindInvalid, "alert "+spec.Name, err)
 		}

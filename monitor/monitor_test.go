@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 func ptr(v float64) *float64 { return &v }
@@ -245,5 +246,23 @@ func TestPrometheusHostileAnswers(t *testing.T) {
 				t.Errorf("answer %.80s: held (observed %q), want an error", tt.answer, obs)
 			}
 		})
+	}
+}
+
+// TestPrometheusAnswerHeaderBounded: an answer whose header passes endpoint.MaxAnswerHeader
+// is refused, as an http probe's is, rather than read whole.
+func TestPrometheusAnswerHeaderBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Filler", strings.Repeat("a", endpoint.MaxAnswerHeader+1))
+		io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"1"]}]}}`)
+	}))
+	defer srv.Close()
+	p, err := NewPrometheus(&PrometheusParams{URL: srv.URL, Query: "up", Min: ptr(0)}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := p.Probe(t.Context()); err == nil {
+		t.Errorf("an answer with a %d-byte header held (observed %q), want an error", endpoint.MaxAnswerHeader+1, obs)
 	}
 }

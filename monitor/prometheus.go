@@ -98,7 +98,7 @@ func NewPrometheus(p *PrometheusParams, timeout time.Duration) (*Prometheus, err
 	if err := p.Validate(); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
 	}
-	c, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: endpoint.Capped(api.DefaultRoundTripper)})
+	c, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: endpoint.Capped(endpoint.Transport())})
 	if err != nil { // not shown: net/url's error quotes the URL, password and all
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "prometheus probe: url %q: no client can be made of it", shakedown.RedactURL(p.URL))
 	}
