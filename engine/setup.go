@@ -39,9 +39,11 @@ func (t *target) record() shakedown.TargetRecord {
 
 // selectedByName returns the instances each target selected, by target name.
 func (s *setup) selectedByName() map[string][]shakedown.Instance {
-	m := make(map[string][]shakedown.Instance, len(s.targets))
-	for _, t := range s.targets {
-		m[t.spec.Name] = t.selected
+	m := make(map[string][]shakedown.Instance, len(s.all))
+	for _, t := range s.all {
+		if t.err == nil {
+			m[t.spec.Name] = t.selected
+		}
 	}
 	return m
 }
@@ -61,9 +63,8 @@ type node struct {
 
 // setup is what an experiment resolves to before anything is injected.
 type setup struct {
-	all     []*target // every target tried, in file order, each with its outcome
-	targets []*target // the ones that can be used
-	nodes   []*node
+	all   []*target // every target tried, in file order, each with its outcome
+	nodes []*node
 	// closers are what the run made that needs closing (instances, faults, probes, alert
 	// sources, loads), closed last made first when the run ends, even when setup failed half way.
 	closers []shakedown.Closer
@@ -112,6 +113,7 @@ func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, op
 		t := &target{spec: ts}
 		t.err = s.resolve(ctx, env, reg, t, caps)
 		s.all = append(s.all, t)
+		byName[ts.Name] = t
 		if t.err != nil {
 			problems = append(problems, t.err)
 			if ctx.Err() != nil {
@@ -119,25 +121,18 @@ func build(ctx context.Context, env shakedown.Env, exp *shakedown.Experiment, op
 				// what the run ends with.
 				return s, shakedown.Join(problems...)
 			}
-			continue
 		}
-		s.targets = append(s.targets, t)
-		byName[ts.Name] = t
-	}
-	declared := map[string]bool{}
-	for _, ts := range exp.Targets {
-		declared[ts.Name] = true
 	}
 	for _, n := range s.nodes {
 		var sel []shakedown.Instance
 		if n.spec.Target != "" {
 			t := byName[n.spec.Target]
 			switch {
-			case t == nil && declared[n.spec.Target]:
-				continue // its target's problem is reported already
 			case t == nil:
 				problems = append(problems, shakedown.Errorf(shakedown.KindInvalid, "fault %s: undeclared target %q", n.spec.Name, n.spec.Target))
 				continue
+			case t.err != nil:
+				continue // its target's problem is reported already
 			}
 			sel = t.selected
 		}
