@@ -102,7 +102,7 @@ func OpenWith(ctx context.Context, dsn DSN, o Options) (*Store, error) {
 	switch dsn.Driver {
 	case DriverSQLite:
 		d = sqliteDialect
-		db, err = openSQLite(dsn.Path, o.ReadOnly)
+		db, err = openSQLite(dsn.Path, o.ReadOnly, o.Timeout)
 	case DriverPostgres:
 		d = postgresDialect
 		db, err = openPostgres(dsn.Path, o.ReadOnly)
@@ -157,7 +157,17 @@ func (s *Store) within(ctx context.Context, f func(context.Context) error) error
 	return err
 }
 
-func openSQLite(path string, readOnly bool) (*sql.DB, error) {
+// query is within for an access that returns a value.
+func query[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)) (T, error) {
+	var out T
+	err := s.within(ctx, func(ctx context.Context) (err error) {
+		out, err = f(ctx)
+		return err
+	})
+	return out, err
+}
+
+func openSQLite(path string, readOnly bool, timeout time.Duration) (*sql.DB, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s is a folder, not a file", path)
 	}
@@ -166,7 +176,7 @@ func openSQLite(path string, readOnly bool) (*sql.DB, error) {
 		return nil, err
 	}
 	if readOnly {
-		return openSQLiteReadOnly(path)
+		return openSQLiteReadOnly(path, timeout)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -194,7 +204,7 @@ func openSQLite(path string, readOnly bool) (*sql.DB, error) {
 // it is (a reader of a WAL file may leave the empty -wal and -shm companions a writer leaves).
 // Where those companions cannot be made (read-only media), the file is opened immutable: no
 // one can be writing it there.
-func openSQLiteReadOnly(path string) (*sql.DB, error) {
+func openSQLiteReadOnly(path string, timeout time.Duration) (*sql.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, shakedown.Errorf(kindOfFSError(err), "%w", err)
 	}
@@ -204,7 +214,7 @@ func openSQLiteReadOnly(path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, sqliteError(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var n int
 	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master").Scan(&n)

@@ -70,11 +70,7 @@ const unjudged = "('error', 'aborted', 'invalid')"
 
 // List returns the runs f selects, newest first, with their headline figures and marks.
 func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
-	var out []Entry
-	err := s.within(ctx, func(ctx context.Context) (err error) {
-		out, err = s.list(ctx, f, figuresHeadline)
-		return err
-	})
+	out, err := query(ctx, s, func(ctx context.Context) ([]Entry, error) { return s.list(ctx, f, figuresHeadline) })
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "list runs in "+s.dsn.String(), err)
 	}

@@ -20,11 +20,7 @@ type Overview struct {
 // newest runs through the experiment's index, so it costs the same for a hundred runs as for
 // a hundred thousand.
 func (s *Store) Overviews(ctx context.Context, recent int) ([]Overview, error) {
-	var out []Overview
-	err := s.within(ctx, func(ctx context.Context) (err error) {
-		out, err = s.overviews(ctx, recent)
-		return err
-	})
+	out, err := query(ctx, s, func(ctx context.Context) ([]Overview, error) { return s.overviews(ctx, recent) })
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "read the experiments in "+s.dsn.String(), err)
 	}
@@ -81,10 +77,8 @@ func (s *Store) overviews(ctx context.Context, recent int) ([]Overview, error) {
 // at most limit (DefaultLimit when limit ≤ 0), with their marks and the figures a trend draws
 // (see Trend).
 func (s *Store) Trend(ctx context.Context, name, branch string, limit int) ([]Entry, error) {
-	var out []Entry
-	err := s.within(ctx, func(ctx context.Context) (err error) {
-		out, err = s.list(ctx, Filter{Experiments: []string{name}, Branch: branch, Limit: limit}, figuresTrend)
-		return err
+	out, err := query(ctx, s, func(ctx context.Context) ([]Entry, error) {
+		return s.list(ctx, Filter{Experiments: []string{name}, Branch: branch, Limit: limit}, figuresTrend)
 	})
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "read the runs of "+name+" in "+s.dsn.String(), err)
@@ -110,13 +104,7 @@ type Count struct {
 
 // Counts returns how many runs of each experiment ended with each verdict, by experiment and
 // verdict.
-func (s *Store) Counts(ctx context.Context) (out []Count, err error) {
-	err = s.within(ctx, func(ctx context.Context) (err error) {
-		out, err = s.counts(ctx)
-		return err
-	})
-	return out, err
-}
+func (s *Store) Counts(ctx context.Context) ([]Count, error) { return query(ctx, s, s.counts) }
 
 func (s *Store) counts(ctx context.Context) ([]Count, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT experiment, verdict, COUNT(*) FROM runs GROUP BY experiment, verdict ORDER BY experiment, verdict`)

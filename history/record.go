@@ -145,12 +145,8 @@ func (s *Store) Latest(ctx context.Context, name, branch string) (*shakedown.Rec
 
 // records runs a query whose one column is a record document, and decodes each, within the
 // store's bound.
-func (s *Store) records(ctx context.Context, query string, args ...any) (out []*shakedown.Record, err error) {
-	err = s.within(ctx, func(ctx context.Context) error {
-		out, err = s.recordsOf(ctx, query, args...)
-		return err
-	})
-	return out, err
+func (s *Store) records(ctx context.Context, q string, args ...any) ([]*shakedown.Record, error) {
+	return query(ctx, s, func(ctx context.Context) ([]*shakedown.Record, error) { return s.recordsOf(ctx, q, args...) })
 }
 
 func (s *Store) recordsOf(ctx context.Context, query string, args ...any) ([]*shakedown.Record, error) {
