@@ -325,15 +325,23 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 	if len(c.Figures) == 0 {
 		// No table of headings over nothing: say why there is nothing to compare.
 		fmt.Fprintf(&b, "no figures to compare: neither holds any (no load, checks or expectations measured)\n")
-		if c.Note != "" {
-			fmt.Fprintf(&b, "\n%s\n", p(c.Note))
-		}
-		if _, err := fmt.Fprint(w, b.String()); err != nil {
-			return shakedown.Wrap(shakedown.KindInternal, "write comparison", err)
-		}
-		return nil
+	} else {
+		c.writeTable(&b, head)
 	}
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	if c.Note != "" {
+		fmt.Fprintf(&b, "\n%s\n", p(c.Note))
+	}
+	_, err := fmt.Fprint(w, b.String())
+	if err != nil {
+		return shakedown.Wrap(shakedown.KindInternal, "write comparison", err)
+	}
+	return nil
+}
+
+// writeTable writes the figures of c as a table into b, head naming the other column.
+func (c *comparison) writeTable(b *strings.Builder, head string) {
+	p := shakedown.Printable
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) {
 		for i, c := range cells {
 			cells[i] = p(c)
@@ -386,12 +394,4 @@ func (c *comparison) write(w interface{ Write([]byte) (int, error) }) error {
 		row(cells...)
 	}
 	tw.Flush()
-	if c.Note != "" {
-		fmt.Fprintf(&b, "\n%s\n", p(c.Note))
-	}
-	_, err := fmt.Fprint(w, b.String())
-	if err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, "write comparison", err)
-	}
-	return nil
 }
