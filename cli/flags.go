@@ -72,8 +72,15 @@ func (f durationFlag) Set(s string) error {
 	return nil
 }
 
-func (f durationFlag) String() string { return f.v.String() }
-func (f durationFlag) Type() string   { return "duration" }
+// String is the value as help shows it; zero is "0", the form the flag library leaves out
+// of "(default …)" for a flag whose zero means no limit.
+func (f durationFlag) String() string {
+	if *f.v == 0 {
+		return "0"
+	}
+	return f.v.String()
+}
+func (f durationFlag) Type() string { return "duration" }
 
 // maxInt is the largest count a flag takes.
 const maxInt = math.MaxInt32
