@@ -312,3 +312,33 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestThawLeavesAProcessAnotherProgramMoved freezes a process, lets another program move it
+// into a freezer cgroup of its own while the fault lasts (as a container engine or a service
+// manager would), and reverts: the process stays where the other program put it, and the
+// run's cgroup goes.
+func TestThawLeavesAProcessAnotherProgramMoved(t *testing.T) {
+	testenv.NeedRoot(t)
+	if _, err := os.Stat(filepath.Join(freezerRoot(), "cgroup.procs")); err != nil {
+		testenv.Need(t, false, "no cgroup v1 freezer at "+freezerRoot())
+	}
+	v := testenv.StartVictim(t)
+	other := filepath.Join(freezerRoot(), fmt.Sprintf("other-program-%d", os.Getpid()))
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeCgroup(context.Background(), other) })
+	f := newFault(t, "runmoved", "process.freeze", processOf(t, v.PID), func(any) {})
+	rev := injectT(t, f)
+	if err := os.WriteFile(filepath.Join(other, "cgroup.procs"), []byte(strconv.Itoa(v.PID)), 0); err != nil {
+		t.Fatalf("the other program moves the victim: %v", err)
+	}
+	revertTwice(t, rev)
+	want := "/" + filepath.Base(other)
+	if got := procfs.ReadCgroups(procfs.Root, v.PID)["cgroup.freezer"]; got != want {
+		t.Errorf("victim's freezer cgroup after revert = %q, want %q, where the other program put it", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(freezerRoot(), name("runmoved", "f"))); !os.IsNotExist(err) {
+		t.Errorf("the run's freezer cgroup after revert: %v", err)
+	}
+}
