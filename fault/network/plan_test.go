@@ -98,6 +98,9 @@ func TestValidate(t *testing.T) {
 		&PartitionParams{Filter{Direction: "sideways"}},
 		&LossParams{Percent: 0, Filter: Filter{Direction: DirIn}},
 		&LossParams{Percent: 101, Filter: Filter{Direction: DirIn}},
+		// Below a hundredth of a percent the random rule's threshold is 0: it would drop nothing.
+		&LossParams{Percent: 0.004, Filter: Filter{Direction: DirIn}},
+		&LossParams{Percent: 1e-300, Filter: Filter{Direction: DirIn}},
 		&DelayParams{Delay: 0, Filter: Filter{Direction: DirOut}},
 		&DelayParams{Delay: shakedown.Duration(time.Millisecond), Jitter: shakedown.Duration(2 * time.Millisecond), Filter: Filter{Direction: DirOut}},
 		&BandwidthParams{Rate: "fast", Latency: shakedown.Duration(time.Second)},

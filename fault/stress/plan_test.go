@@ -64,3 +64,24 @@ func TestPlanStressor(t *testing.T) {
 		t.Fatalf("host stressor joins %v, want no cgroup", got.Cgroups)
 	}
 }
+
+// TestIOValidate: stress.io's directory is absolute, like disk.fill's: its undo, replayed by
+// a watchdog or `shakedown recover` started elsewhere, removes the files a killed worker left
+// there by that name.
+func TestIOValidate(t *testing.T) {
+	for _, p := range []IOParams{
+		{Path: "rel", Size: "1mib", Workers: 1},
+		{Path: "./rel", Size: "1mib", Workers: 1},
+		{Path: "/tmp", Size: "0", Workers: 1},
+		{Path: "/tmp", Size: "1mib", Workers: 0},
+	} {
+		if err := p.Validate(); !shakedown.IsKind(err, shakedown.KindInvalid) {
+			t.Errorf("Validate(%+v) = %v, want kind invalid", p, err)
+		}
+	}
+	for _, p := range []IOParams{{Size: "1mib", Workers: 1}, {Path: "/tmp", Size: "1mib", Workers: 1}} {
+		if err := p.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", p, err)
+		}
+	}
+}

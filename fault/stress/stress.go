@@ -67,7 +67,7 @@ func (p *MemoryParams) Validate() error {
 
 // IOParams are the parameters of stress.io.
 type IOParams struct {
-	Path    string `json:"path,omitempty" doc:"directory to write in; default the system's temporary directory"`
+	Path    string `json:"path,omitempty" doc:"absolute directory to write in; default the system's temporary directory"`
 	Size    string `json:"size,omitempty" doc:"bytes each worker writes and syncs over and over"`
 	Workers int    `json:"workers,omitempty" doc:"concurrent writers"`
 }
@@ -75,6 +75,11 @@ type IOParams struct {
 // Validate checks the parameters.
 func (p *IOParams) Validate() error {
 	var errs shakedown.FieldErrors
+	// The undo removes the files a killed worker left, by name: a relative directory would be
+	// looked for wherever the watchdog or `shakedown recover` runs.
+	if p.Path != "" && !filepath.IsAbs(p.Path) {
+		errs.Add("path", "%q: want an absolute directory", p.Path)
+	}
 	if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
 		errs.Add("size", "%q: want a size above 0 such as 64mib", p.Size)
 	}
