@@ -342,3 +342,27 @@ func TestThawLeavesAProcessAnotherProgramMoved(t *testing.T) {
 		t.Errorf("the run's freezer cgroup after revert: %v", err)
 	}
 }
+
+// TestFaultsWhoseNamesDifferInPunctuationKeepApart: one run's faults "hog-a" and "hog_a" are
+// two faults; reverting the first must leave the second's stressor running.
+func TestFaultsWhoseNamesDifferInPunctuationKeepApart(t *testing.T) {
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, _ := r.Fault("stress.cpu")
+	build := func(fault string) shakedown.Fault {
+		f, err := ft.New(shakedown.Env{RunID: "runpunct"}, &shakedown.FaultSpec{Name: fault, Type: ft.Name,
+			Params: &CPUParams{Percent: 5, Cores: 1}, Duration: 20 * time.Second}, host())
+		if err != nil {
+			t.Fatalf("new %s: %v", fault, err)
+		}
+		return f
+	}
+	dash, under := build("hog-a"), build("hog_a")
+	revDash := injectT(t, dash)
+	injectT(t, under)
+	revertTwice(t, revDash)
+	n := name("runpunct", "hog_a")
+	if len(stressorsOf(n)) != 1 {
+		t.Fatalf("after reverting fault hog-a, the stressors of fault hog_a (%s): %v, want one running", n, stressorsOf(n))
+	}
+}
