@@ -194,6 +194,7 @@ type started struct {
 	cmd    *exec.Cmd
 	undo   StressorUndo
 	exited chan struct{}
+	err    error // how it ended (cmd.Wait's error), set before exited is closed
 }
 
 func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -365,4 +366,54 @@ func TestFaultsWhoseNamesDifferInPunctuationKeepApart(t *testing.T) {
 	if len(stressorsOf(n)) != 1 {
 		t.Fatalf("after reverting fault hog-a, the stressors of fault hog_a (%s): %v, want one running", n, stressorsOf(n))
 	}
+}
+
+// TestMemoryStressorKilledInATightCgroupSaysSo: a memory stressor that joins a target whose
+// memory cgroup cannot hold it is killed by the kernel before it is loaded; the inject fails
+// with the signal that ended it (not an empty reason), the target lives, and nothing is left.
+func TestMemoryStressorKilledInATightCgroupSaysSo(t *testing.T) {
+	testenv.NeedRoot(t)
+	parent := filepath.Join(cgroupRoot, "memory")
+	if _, err := os.Stat(filepath.Join(parent, "memory.limit_in_bytes")); err != nil {
+		testenv.Need(t, false, "no cgroup v1 memory controller at "+parent)
+	}
+	cg := filepath.Join(parent, fmt.Sprintf("tight-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v := testenv.StartVictim(t)
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(parent, "cgroup.procs"), []byte(strconv.Itoa(v.PID)), 0)
+		os.Remove(cg)
+	})
+	if err := os.WriteFile(filepath.Join(cg, "memory.limit_in_bytes"), []byte(strconv.Itoa(64<<20)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(v.PID)), 0); err != nil {
+		t.Fatal(err)
+	}
+	target := processOf(t, v.PID)
+	f := newFault(t, "runtight", "stress.memory", target, func(p any) { p.(*MemoryParams).Size = "256mib" })
+	rev, err := f.Inject(context.Background())
+	if rev != nil {
+		if rerr := rev(context.Background()); rerr != nil {
+			t.Errorf("revert: %v", rerr)
+		}
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("inject 256 MiB into a 64 MiB cgroup: %v, want the stressor's exit (an *exec.ExitError) in it", err)
+	}
+	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("stressor ended with %v, want killed by SIGKILL", ws)
+	}
+	if !procfs.Alive(v.PID, startTimeOf(target)) {
+		t.Error("the target died")
+	}
+	waitGone(t, name("runtight", "f"))
+}
+
+func startTimeOf(in []shakedown.Instance) uint64 {
+	st, _ := strconv.ParseUint(in[0].Attrs["starttime"], 10, 64)
+	return st
 }
