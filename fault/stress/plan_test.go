@@ -85,3 +85,20 @@ func TestIOValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestIODirIsAbsolute: with no path, stress.io writes in the temporary directory, named in
+// its undo as an absolute folder even when $TMPDIR is relative.
+func TestIODirIsAbsolute(t *testing.T) {
+	t.Setenv("TMPDIR", "relative-tmp")
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, _ := r.Fault("stress.io")
+	f, err := ft.New(shakedown.Env{RunID: "runiodir"}, &shakedown.FaultSpec{Name: "f", Type: ft.Name,
+		Params: &IOParams{Size: "1mib", Workers: 1}}, []shakedown.Instance{{Kind: "host", ID: "host", Name: "host"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := f.(*stressor).undo(); !filepath.IsAbs(u.Dir) {
+		t.Errorf("stress.io undo names folder %q, want an absolute one", u.Dir)
+	}
+}

@@ -218,7 +218,11 @@ func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedo
 			n, _ := shakedown.ParseBytes(p.Size)
 			dir := p.Path
 			if dir == "" {
-				dir = os.TempDir()
+				// $TMPDIR may be relative; the undo needs the folder wherever it is replayed.
+				var err error
+				if dir, err = filepath.Abs(os.TempDir()); err != nil {
+					return nil, shakedown.Wrap(shakedown.KindInternal, typ+": the temporary directory", err)
+				}
 			}
 			s.args = []string{"io", "--dir", dir, "--size", strconv.FormatUint(n, 10), "--workers", strconv.Itoa(p.Workers)}
 		default:
