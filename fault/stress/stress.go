@@ -36,7 +36,7 @@ const (
 // CPUParams are the parameters of stress.cpu.
 type CPUParams struct {
 	Percent float64 `json:"percent,omitempty" doc:"busy share of each loaded core, above 0 and at most 100"`
-	Cores   int     `json:"cores,omitempty" doc:"cores to load; 0 means every core"`
+	Cores   int     `json:"cores,omitempty" doc:"cores to load, at most the machine's; 0 means every core"`
 }
 
 // Validate checks the parameters.
@@ -209,6 +209,14 @@ func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedo
 			cores := p.Cores
 			if cores == 0 {
 				cores = runtime.NumCPU()
+			}
+			if cores > runtime.NumCPU() {
+				// More burners than CPUs burn no more, yet starve everything else many
+				// times over: the run's probes and load, and the watchdog that must end
+				// them if the runner dies.
+				return nil, shakedown.Errorf(shakedown.KindInvalid,
+					"%s: cores %d, but this machine has %d CPUs: give at most %d (0 loads every core)",
+					typ, cores, runtime.NumCPU(), runtime.NumCPU())
 			}
 			s.args = []string{"cpu", "--percent", strconv.FormatFloat(p.Percent, 'f', -1, 64), "--cores", strconv.Itoa(cores)}
 		case *MemoryParams:
