@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 
@@ -64,7 +65,11 @@ var isolateType = shakedown.FaultType{
 }
 
 // PolicyName returns the name of the policy of one fault of one run: a DNS-1123 label of
-// at most 63 characters starting "shakedown-".
+// at most 63 characters, "shakedown-<run>-<fault>" in lower case with every other character a
+// dash, cut to fit, then a dash and 8 hexadecimal digits of a digest of the fault's name. The
+// digest keeps apart two faults of a run whose names read alike once lowered, punctuated and
+// cut ("cut-web" and "cut_web"): one policy for both would be taken by the second's inject
+// for its own, and deleted by the first's revert while the second still holds.
 func PolicyName(runID, fault string) string {
 	s := "shakedown-" + strings.ToLower(runID) + "-" + strings.ToLower(fault)
 	var b strings.Builder
@@ -80,11 +85,14 @@ func PolicyName(runID, fault string) string {
 			dash = true
 		}
 	}
+	h := fnv.New32a()
+	h.Write([]byte(fault))
+	tail := fmt.Sprintf("-%08x", h.Sum32())
 	out := b.String()
-	if len(out) > 63 {
-		out = out[:63]
+	if n := 63 - len(tail); len(out) > n {
+		out = out[:n]
 	}
-	return strings.TrimRight(out, "-")
+	return strings.TrimRight(out, "-") + tail
 }
 
 type isolate struct {

@@ -24,9 +24,9 @@ import (
 
 func TestPolicyName(t *testing.T) {
 	tests := []struct{ run, fault, want string }{
-		{"01JZZ", "cut web", "shakedown-01jzz-cut-web"},
-		{"01jzz", "--x__y--", "shakedown-01jzz-x-y"},
-		{"01jzzabcdefghjkmnpqrstvwxyz", "a very long fault name that goes on and on and on", "shakedown-01jzzabcdefghjkmnpqrstvwxyz-a-very-long-fault-name-th"},
+		{"01JZZ", "cut web", "shakedown-01jzz-cut-web-b266e26d"},
+		{"01jzz", "--x__y--", "shakedown-01jzz-x-y-1dcc64cc"},
+		{"01jzzabcdefghjkmnpqrstvwxyz", "a very long fault name that goes on and on and on", "shakedown-01jzzabcdefghjkmnpqrstvwxyz-a-very-long-faul-840be719"},
 	}
 	for _, tt := range tests {
 		got := PolicyName(tt.run, tt.fault)
@@ -36,6 +36,23 @@ func TestPolicyName(t *testing.T) {
 		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
 			t.Errorf("PolicyName(%q, %q) = %q: %v", tt.run, tt.fault, got, errs)
 		}
+	}
+}
+
+// TestPolicyNamesOfOneRunDiffer: two faults of a run never share a policy, whatever their
+// names share after lower case, punctuation and the 63-byte cut; otherwise the second's
+// inject would take the first's policy for its own, and the first's revert would delete it.
+func TestPolicyNamesOfOneRunDiffer(t *testing.T) {
+	const run = "01JZZABCDEFGHJKMNPQRSTVWXY" // a run id: 26 characters
+	faults := []string{"cut-web", "cut_web", "cut.web", "Cut-Web", "cut--web",
+		"isolate-payments-from-the-db", "isolate-payments-from-the-cache"}
+	seen := map[string]string{}
+	for _, f := range faults {
+		got := PolicyName(run, f)
+		if other, dup := seen[got]; dup {
+			t.Errorf("faults %q and %q share policy %q", other, f, got)
+		}
+		seen[got] = f
 	}
 }
 

@@ -58,7 +58,7 @@ func (p *PartitionParams) Validate() error {
 
 // LossParams are the parameters of network.loss.
 type LossParams struct {
-	Percent float64 `json:"percent" required:"true" doc:"share of matching packets dropped, above 0 and at most 100"`
+	Percent float64 `json:"percent" required:"true" doc:"share of matching packets dropped, from 0.01 (a hundredth of a percent) to 100"`
 	Filter
 }
 
@@ -157,9 +157,13 @@ func (p *DNSParams) Validate() error {
 	return errs.Err()
 }
 
+// minPercent is the finest share a random rule draws (one in randomModulus): a smaller one
+// would round to a rule that matches nothing, a fault that injects nothing.
+const minPercent = 100.0 / randomModulus
+
 func checkPercent(errs *shakedown.FieldErrors, p float64) {
-	if !(p > 0 && p <= 100) {
-		errs.Add("percent", "%v: want above 0 and at most 100", p)
+	if !(p >= minPercent && p <= 100) {
+		errs.Add("percent", "%v: want %v (a hundredth of a percent) to 100", p, minPercent)
 	}
 }
 

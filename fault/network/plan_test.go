@@ -98,6 +98,9 @@ func TestValidate(t *testing.T) {
 		&PartitionParams{Filter{Direction: "sideways"}},
 		&LossParams{Percent: 0, Filter: Filter{Direction: DirIn}},
 		&LossParams{Percent: 101, Filter: Filter{Direction: DirIn}},
+		// Below a hundredth of a percent the random rule's threshold is 0: it would drop nothing.
+		&LossParams{Percent: 0.004, Filter: Filter{Direction: DirIn}},
+		&LossParams{Percent: 1e-300, Filter: Filter{Direction: DirIn}},
 		&DelayParams{Delay: 0, Filter: Filter{Direction: DirOut}},
 		&DelayParams{Delay: shakedown.Duration(time.Millisecond), Jitter: shakedown.Duration(2 * time.Millisecond), Filter: Filter{Direction: DirOut}},
 		&BandwidthParams{Rate: "fast", Latency: shakedown.Duration(time.Second)},
@@ -113,12 +116,18 @@ func TestValidate(t *testing.T) {
 }
 
 func TestTableNames(t *testing.T) {
-	n := TableName("01H-X_y", "slow cache")
-	if n != "shakedown_01HXy_slow_cache" {
+	n := TableName("01HXY", "slow_cache")
+	if n != "shakedown_01HXY_slow_cache" {
 		t.Fatalf("TableName = %q", n)
 	}
-	if run, ok := RunOf(n); !ok || run != "01HXy" {
+	if run, ok := RunOf(n); !ok || run != "01HXY" {
 		t.Fatalf("RunOf(%q) = %q, %v", n, run, ok)
+	}
+	// Names that had to change to fit end in a digest, and still read back a run.
+	if a, b := TableName("01H-X_y", "slow cache"), TableName("01H-X_y", "slow_cache"); a == b {
+		t.Fatalf("faults slow cache and slow_cache share table %q", a)
+	} else if _, ok := RunOf(a); !ok {
+		t.Fatalf("RunOf(%q) reads no run", a)
 	}
 	for _, s := range []string{"other", "shakedown_", "shakedown_x"} {
 		if _, ok := RunOf(s); ok {

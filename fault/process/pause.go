@@ -28,26 +28,58 @@ var pauseType = shakedown.FaultType{
 	Doc: "Sends SIGSTOP to each selected process, which then neither runs nor answers, but keeps its " +
 		"sockets open: clients see timeouts, not refused connections. The revert sends SIGCONT to each " +
 		"process that still runs with the same pid and start time; a process that is gone counts as " +
-		"reverted. Processes owned by another user need root.",
+		"reverted. A process that is stopped already when the fault starts (job control, a debugger, " +
+		"another pause) is left alone and not resumed by the revert: this fault did not stop it. " +
+		"Processes owned by another user need root.",
 	Targets: []string{Kind},
 	New: func(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 		procs, err := procsOf(spec, targets)
 		if err != nil {
 			return nil, err
 		}
-		return &pause{procs: procs}, nil
+		return &pause{all: procs, procs: procs}, nil
 	},
 }
 
 // pause is a process.pause fault.
 type pause struct {
-	procs []Proc
+	all   []Proc // the target's processes
+	procs []Proc // those it stops: all but the ones stopped already when it was prepared
+	left  []Proc // the ones stopped already, by someone else: never resumed by its revert
+}
+
+// Prepare leaves out the processes that are stopped already: a SIGCONT in the revert would
+// resume what someone else stopped (a shell's job control, a debugger, another pause of this
+// run). It changes nothing.
+func (f *pause) Prepare(context.Context) error {
+	if err := supported(); err != nil {
+		return err
+	}
+	f.procs, f.left = nil, nil
+	for _, p := range f.all {
+		if stopped(p) {
+			f.left = append(f.left, p)
+		} else {
+			f.procs = append(f.procs, p)
+		}
+	}
+	return nil
+}
+
+// stopped reports whether process p, as it was resolved, is stopped now (by a signal or a
+// tracer).
+func stopped(p Proc) bool {
+	st, err := procfs.ReadStat(procfs.Root, p.PID)
+	return err == nil && st.StartTime == p.StartTime && (st.State == 'T' || st.State == 't')
 }
 
 func (f *pause) Plan() []string {
-	lines := make([]string, len(f.procs))
-	for i, p := range f.procs {
-		lines[i] = "SIGSTOP " + p.Label()
+	lines := make([]string, 0, len(f.all))
+	for _, p := range f.procs {
+		lines = append(lines, "SIGSTOP "+p.Label())
+	}
+	for _, p := range f.left {
+		lines = append(lines, "leave "+p.Label()+" alone: stopped already, not by this fault, so its revert does not resume it")
 	}
 	return lines
 }
@@ -65,13 +97,20 @@ func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
 	if err := supported(); err != nil {
 		return nil, err
 	}
-	stopped, err := signalAll(ctx, f.procs, sigStop)
-	if len(stopped) == 0 {
+	// One stopped by someone else since Prepare is left alone as well.
+	var mine []Proc
+	for _, p := range f.procs {
+		if !stopped(p) {
+			mine = append(mine, p)
+		}
+	}
+	done, err := signalAll(ctx, mine, sigStop)
+	if len(done) == 0 {
 		return nil, err
 	}
 	revert := func(ctx context.Context) error {
 		var errs []error
-		for _, p := range stopped {
+		for _, p := range done {
 			if _, err := procfs.Signal(p.PID, p.StartTime, sigCont); err != nil {
 				errs = append(errs, signalErr("SIGCONT", p, err))
 			}

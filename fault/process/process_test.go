@@ -598,3 +598,47 @@ func TestRestartByPIDSelector(t *testing.T) {
 		})
 	}
 }
+
+// TestPauseLeavesAStoppedProcessStopped: a process that is stopped already when a pause is
+// prepared — by a shell's job control, a debugger, or another pause of the same run — is
+// left alone, and neither the revert nor the journal's undo resumes it: it was not this
+// fault that stopped it.
+func TestPauseLeavesAStoppedProcessStopped(t *testing.T) {
+	v := testenv.StartVictim(t)
+	insts := resolveOne(t, Selector{PID: v.PID})
+	first := newFault(t, shakedown.Env{}, "process.pause", nil, insts)
+	firstRevert, err := first.Inject(t.Context())
+	if err != nil || firstRevert == nil {
+		t.Fatalf("first pause: revert %v, error %v", firstRevert != nil, err)
+	}
+	waitFor(t, "victim stopped", func() bool { return state(t, v.PID) == 'T' })
+
+	second := newFault(t, shakedown.Env{}, "process.pause", nil, insts)
+	if p, ok := second.(shakedown.Preparer); ok { // the engine prepares, then journals the undo
+		if err := p.Prepare(t.Context()); err != nil {
+			t.Fatalf("prepare the second pause: %v", err)
+		}
+	}
+	undos := second.Undo()
+	revert, err := second.Inject(t.Context())
+	if err != nil {
+		t.Fatalf("second pause: %v", err)
+	}
+	if revert != nil {
+		if err := revert(context.WithoutCancel(t.Context())); err != nil {
+			t.Fatalf("revert the second pause: %v", err)
+		}
+	}
+	for _, u := range undos {
+		if err := undoFunc(t, u.Type)(t.Context(), u.Data); err != nil {
+			t.Fatalf("replay the second pause's undo: %v", err)
+		}
+	}
+	if got := state(t, v.PID); got != 'T' {
+		t.Fatalf("victim's state after the second pause's revert = %q, want T: the first pause still holds", got)
+	}
+	if err := firstRevert(context.WithoutCancel(t.Context())); err != nil {
+		t.Fatalf("revert the first pause: %v", err)
+	}
+	waitFor(t, "victim running again", func() bool { return state(t, v.PID) != 'T' })
+}

@@ -165,8 +165,10 @@ func waitState(ctx context.Context, cg, want string) error {
 	}
 }
 
-// thaw takes a freeze back: THAWED, each process back to its freezer cgroup, the cgroup
-// removed. Every step treats "already so" as success.
+// thaw takes a freeze back: THAWED, each process still in the run's cgroup back to its
+// freezer cgroup, the cgroup removed. A process another program moved elsewhere meanwhile (a
+// container engine, a service manager) is left where it was put: moving it back would undo
+// that program's change. Every step treats "already so" as success.
 func thaw(ctx context.Context, p FreezePlan) error {
 	if _, err := os.Stat(p.Cgroup); os.IsNotExist(err) {
 		return nil
@@ -174,10 +176,14 @@ func thaw(ctx context.Context, p FreezePlan) error {
 	if err := writeFile(filepath.Join(p.Cgroup, "freezer.state"), "THAWED"); err != nil && !shakedown.IsKind(err, shakedown.KindNotFound) {
 		return err
 	}
+	ours := "/" + filepath.Base(p.Cgroup) // as /proc/PID/cgroup names it: undoFreeze checked it is under the root
 	var errs []error
 	for _, pr := range p.Procs {
 		if !procfs.Alive(pr.PID, pr.StartTime) {
 			continue
+		}
+		if procfs.ReadCgroups(procfs.Root, pr.PID)["cgroup.freezer"] != ours {
+			continue // gone meanwhile, or moved by someone else
 		}
 		dst := filepath.Join(freezerRoot(), filepath.Clean("/"+pr.Original))
 		if err := writeFile(filepath.Join(dst, "cgroup.procs"), strconv.Itoa(pr.PID)); err != nil {

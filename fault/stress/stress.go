@@ -36,7 +36,7 @@ const (
 // CPUParams are the parameters of stress.cpu.
 type CPUParams struct {
 	Percent float64 `json:"percent,omitempty" doc:"busy share of each loaded core, above 0 and at most 100"`
-	Cores   int     `json:"cores,omitempty" doc:"cores to load; 0 means every core"`
+	Cores   int     `json:"cores,omitempty" doc:"cores to load, at most the machine's; 0 means every core"`
 }
 
 // Validate checks the parameters.
@@ -67,7 +67,7 @@ func (p *MemoryParams) Validate() error {
 
 // IOParams are the parameters of stress.io.
 type IOParams struct {
-	Path    string `json:"path,omitempty" doc:"directory to write in; default the system's temporary directory"`
+	Path    string `json:"path,omitempty" doc:"absolute directory to write in; default the system's temporary directory"`
 	Size    string `json:"size,omitempty" doc:"bytes each worker writes and syncs over and over"`
 	Workers int    `json:"workers,omitempty" doc:"concurrent writers"`
 }
@@ -75,6 +75,11 @@ type IOParams struct {
 // Validate checks the parameters.
 func (p *IOParams) Validate() error {
 	var errs shakedown.FieldErrors
+	// The undo removes the files a killed worker left, by name: a relative directory would be
+	// looked for wherever the watchdog or `shakedown recover` runs.
+	if p.Path != "" && !filepath.IsAbs(p.Path) {
+		errs.Add("path", "%q: want an absolute directory", p.Path)
+	}
 	if n, err := shakedown.ParseBytes(p.Size); err != nil || n == 0 {
 		errs.Add("size", "%q: want a size above 0 such as 64mib", p.Size)
 	}
@@ -189,6 +194,7 @@ type started struct {
 	cmd    *exec.Cmd
 	undo   StressorUndo
 	exited chan struct{}
+	err    error // how it ended (cmd.Wait's error), set before exited is closed
 }
 
 func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedown.Instance) (shakedown.Fault, error) {
@@ -204,6 +210,14 @@ func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedo
 			if cores == 0 {
 				cores = runtime.NumCPU()
 			}
+			if cores > runtime.NumCPU() {
+				// More burners than CPUs burn no more, yet starve everything else many
+				// times over: the run's probes and load, and the watchdog that must end
+				// them if the runner dies.
+				return nil, shakedown.Errorf(shakedown.KindInvalid,
+					"%s: cores %d, but this machine has %d CPUs: give at most %d (0 loads every core)",
+					typ, cores, runtime.NumCPU(), runtime.NumCPU())
+			}
 			s.args = []string{"cpu", "--percent", strconv.FormatFloat(p.Percent, 'f', -1, 64), "--cores", strconv.Itoa(cores)}
 		case *MemoryParams:
 			n, _ := shakedown.ParseBytes(p.Size)
@@ -212,7 +226,11 @@ func newStressor(typ string) func(shakedown.Env, *shakedown.FaultSpec, []shakedo
 			n, _ := shakedown.ParseBytes(p.Size)
 			dir := p.Path
 			if dir == "" {
-				dir = os.TempDir()
+				// $TMPDIR may be relative; the undo needs the folder wherever it is replayed.
+				var err error
+				if dir, err = filepath.Abs(os.TempDir()); err != nil {
+					return nil, shakedown.Wrap(shakedown.KindInternal, typ+": the temporary directory", err)
+				}
 			}
 			s.args = []string{"io", "--dir", dir, "--size", strconv.FormatUint(n, 10), "--workers", strconv.Itoa(p.Workers)}
 		default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -311,4 +312,108 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 		t.Fatalf("victim after sweep: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestThawLeavesAProcessAnotherProgramMoved freezes a process, lets another program move it
+// into a freezer cgroup of its own while the fault lasts (as a container engine or a service
+// manager would), and reverts: the process stays where the other program put it, and the
+// run's cgroup goes.
+func TestThawLeavesAProcessAnotherProgramMoved(t *testing.T) {
+	testenv.NeedRoot(t)
+	if _, err := os.Stat(filepath.Join(freezerRoot(), "cgroup.procs")); err != nil {
+		testenv.Need(t, false, "no cgroup v1 freezer at "+freezerRoot())
+	}
+	v := testenv.StartVictim(t)
+	other := filepath.Join(freezerRoot(), fmt.Sprintf("other-program-%d", os.Getpid()))
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeCgroup(context.Background(), other) })
+	f := newFault(t, "runmoved", "process.freeze", processOf(t, v.PID), func(any) {})
+	rev := injectT(t, f)
+	if err := os.WriteFile(filepath.Join(other, "cgroup.procs"), []byte(strconv.Itoa(v.PID)), 0); err != nil {
+		t.Fatalf("the other program moves the victim: %v", err)
+	}
+	revertTwice(t, rev)
+	want := "/" + filepath.Base(other)
+	if got := procfs.ReadCgroups(procfs.Root, v.PID)["cgroup.freezer"]; got != want {
+		t.Errorf("victim's freezer cgroup after revert = %q, want %q, where the other program put it", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(freezerRoot(), name("runmoved", "f"))); !os.IsNotExist(err) {
+		t.Errorf("the run's freezer cgroup after revert: %v", err)
+	}
+}
+
+// TestFaultsWhoseNamesDifferInPunctuationKeepApart: one run's faults "hog-a" and "hog_a" are
+// two faults; reverting the first must leave the second's stressor running.
+func TestFaultsWhoseNamesDifferInPunctuationKeepApart(t *testing.T) {
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, _ := r.Fault("stress.cpu")
+	build := func(fault string) shakedown.Fault {
+		f, err := ft.New(shakedown.Env{RunID: "runpunct"}, &shakedown.FaultSpec{Name: fault, Type: ft.Name,
+			Params: &CPUParams{Percent: 5, Cores: 1}, Duration: 20 * time.Second}, host())
+		if err != nil {
+			t.Fatalf("new %s: %v", fault, err)
+		}
+		return f
+	}
+	dash, under := build("hog-a"), build("hog_a")
+	revDash := injectT(t, dash)
+	injectT(t, under)
+	revertTwice(t, revDash)
+	n := name("runpunct", "hog_a")
+	if len(stressorsOf(n)) != 1 {
+		t.Fatalf("after reverting fault hog-a, the stressors of fault hog_a (%s): %v, want one running", n, stressorsOf(n))
+	}
+}
+
+// TestMemoryStressorKilledInATightCgroupSaysSo: a memory stressor that joins a target whose
+// memory cgroup cannot hold it is killed by the kernel before it is loaded; the inject fails
+// with the signal that ended it (not an empty reason), the target lives, and nothing is left.
+func TestMemoryStressorKilledInATightCgroupSaysSo(t *testing.T) {
+	testenv.NeedRoot(t)
+	parent := filepath.Join(cgroupRoot, "memory")
+	if _, err := os.Stat(filepath.Join(parent, "memory.limit_in_bytes")); err != nil {
+		testenv.Need(t, false, "no cgroup v1 memory controller at "+parent)
+	}
+	cg := filepath.Join(parent, fmt.Sprintf("tight-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v := testenv.StartVictim(t)
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(parent, "cgroup.procs"), []byte(strconv.Itoa(v.PID)), 0)
+		os.Remove(cg)
+	})
+	if err := os.WriteFile(filepath.Join(cg, "memory.limit_in_bytes"), []byte(strconv.Itoa(64<<20)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(v.PID)), 0); err != nil {
+		t.Fatal(err)
+	}
+	target := processOf(t, v.PID)
+	f := newFault(t, "runtight", "stress.memory", target, func(p any) { p.(*MemoryParams).Size = "256mib" })
+	rev, err := f.Inject(context.Background())
+	if rev != nil {
+		if rerr := rev(context.Background()); rerr != nil {
+			t.Errorf("revert: %v", rerr)
+		}
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("inject 256 MiB into a 64 MiB cgroup: %v, want the stressor's exit (an *exec.ExitError) in it", err)
+	}
+	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("stressor ended with %v, want killed by SIGKILL", ws)
+	}
+	if !procfs.Alive(v.PID, startTimeOf(target)) {
+		t.Error("the target died")
+	}
+	waitGone(t, name("runtight", "f"))
+}
+
+func startTimeOf(in []shakedown.Instance) uint64 {
+	st, _ := strconv.ParseUint(in[0].Attrs["starttime"], 10, 64)
+	return st
 }

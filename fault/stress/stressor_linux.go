@@ -44,6 +44,7 @@ func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
 		if err != nil && !killed(err) {
 			slog.Warn("stressor exited", "args", strings.Join(p.Args, " "), "err", err, "stderr", stderr.String())
 		}
+		st.err = err
 		close(st.exited)
 	}()
 	for _, c := range sortedKeys(p.Cgroups) {
@@ -61,7 +62,7 @@ func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
 	case ok := <-ready:
 		if !ok {
 			<-st.exited
-			return st, shakedown.Errorf(shakedown.KindInternal, "stressor exited before it was loaded: %s", strings.TrimSpace(stderr.String()))
+			return st, shakedown.Errorf(shakedown.KindInternal, "stressor exited before it was loaded: %w", exitReason(st.err, stderr.String()))
 		}
 	case <-ctx.Done():
 		return st, ctx.Err()
@@ -69,6 +70,27 @@ func start(ctx context.Context, exe string, p StressorPlan) (*started, error) {
 		return st, shakedown.Errorf(shakedown.KindInternal, "stressor not loaded within 30s")
 	}
 	return st, nil
+}
+
+// exitReason says why a stressor ended: its exit status or signal (cmd.Wait's error, which it
+// wraps) and what it wrote to its standard error. A SIGKILL nobody here sent is most often the
+// kernel's OOM killer: a memory stressor holding more than its cgroup (the target's) or the
+// machine has left.
+func exitReason(waitErr error, stderr string) error {
+	if waitErr == nil {
+		waitErr = errors.New("exit status 0")
+	}
+	hint := ""
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			hint = " (out of memory in its cgroup or on the machine, or killed by another process)"
+		}
+	}
+	if s := strings.TrimSpace(stderr); s != "" {
+		return fmt.Errorf("%w%s: %s", waitErr, hint, s)
+	}
+	return fmt.Errorf("%w%s", waitErr, hint)
 }
 
 func killed(err error) bool {
