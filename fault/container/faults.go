@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,7 +151,10 @@ var (
 		Summary: "stop the selected containers; revert starts them again",
 		Doc: "Stops each selected container (SIGTERM, then SIGKILL after `grace`) and starts it again " +
 			"when the fault's duration ends, as FIS's stop-instances with startInstancesAfterDuration. " +
-			"The revert starts only containers that are not running; one that is gone counts as started.",
+			"The revert starts only containers that are not running; one that is gone counts as started. " +
+			"A container that someone paused, or that stopped since the target was resolved, is refused before " +
+			"anything is stopped; one that stops meanwhile (the engine says it is stopped already) is not started " +
+			"by the revert.",
 		Targets: []string{Kind},
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
 		New:     newStop,
@@ -159,7 +164,9 @@ var (
 		Summary: "freeze every process of the selected containers; revert unpauses them",
 		Doc: "Pauses each selected container (the cgroup freezer): its processes neither run nor answer, " +
 			"but its sockets stay open, so peers see timeouts rather than refused connections. The revert " +
-			"unpauses each container that is still paused.",
+			"unpauses each container that is still paused. A container someone else paused already is refused " +
+			"before anything is paused, and one paused meanwhile (the engine says so) is left paused by the revert: " +
+			"the fault never unpauses a pause that is not its own.",
 		Targets: []string{Kind},
 		New:     newPause,
 	}
@@ -167,7 +174,8 @@ var (
 		Name:    "container.restart",
 		Summary: "restart the selected containers (one-shot)",
 		Doc: "Restarts each selected container: SIGTERM, SIGKILL after `grace`, then start. One-shot; if " +
-			"the run dies half way, recovery starts any container the restart left stopped.",
+			"the run dies half way, recovery starts any container the restart left stopped. A paused container is " +
+			"refused (a restart would unpause it).",
 		Targets: []string{Kind},
 		OneShot: true,
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
@@ -180,7 +188,8 @@ var (
 			"network see it. Before that it records the container's aliases and address there; the revert " +
 			"connects it again with the same aliases and, where the network has a configured subnet, the " +
 			"same address (else the daemon picks one). A container already on the network again counts as " +
-			"reverted.",
+			"reverted; one that someone else took off the network after the fault read it is not connected " +
+			"again.",
 		Targets: []string{Kind},
 		Params:  func() any { return &DisconnectParams{} },
 		New:     newDisconnect,
@@ -231,7 +240,19 @@ func (b *base) plan(verb string) []string {
 // each runs fn on every container, parallelism at a time, and returns the containers it
 // succeeded on (in their order) and the errors of the others, joined.
 func each(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
-	ok := make([]bool, len(ctrs))
+	errs := eachErr(ctx, op, ctrs, fn)
+	var done []Container
+	for i, c := range ctrs {
+		if errs[i] == nil {
+			done = append(done, c)
+		}
+	}
+	return done, shakedown.Join(errs...)
+}
+
+// eachErr runs fn on every container, parallelism at a time, and returns each one's error
+// (nil on success), wrapped with op and the container's label.
+func eachErr(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) []error {
 	errs := make([]error, len(ctrs))
 	var g errgroup.Group
 	g.SetLimit(parallelism)
@@ -247,20 +268,87 @@ func each(ctx context.Context, op string, ctrs []Container, fn func(context.Cont
 			}
 			if err != nil {
 				errs[i] = shakedown.Wrap(shakedown.KindOf(err), op+" "+c.Label(), err)
-				return nil
 			}
-			ok[i] = true
 			return nil
 		})
 	}
 	g.Wait()
-	var done []Container
+	return errs
+}
+
+// apply runs a fault's change on every container and returns the containers it may have
+// changed — those it succeeded on and those whose failure leaves it unknown (the engine did
+// not answer, or failed inside) — with the errors of the others, joined. A container the
+// engine refused to change (Unchanged) is left out: someone else paused, stopped or
+// disconnected it meanwhile, and the fault's revert must not take that back.
+func apply(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
+	errs := eachErr(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return unchanged(fn(ctx, cl, c))
+	})
+	var changed []Container
 	for i, c := range ctrs {
-		if ok[i] {
-			done = append(done, c)
+		if !errors.Is(errs[i], errUnchanged) {
+			changed = append(changed, c)
 		}
 	}
-	return done, errors.Join(errs...)
+	return changed, shakedown.Join(errs...)
+}
+
+// errUnchanged marks the failure of a change the engine refused: the container is as it was.
+var errUnchanged = errors.New("the engine refused: left as it was")
+
+// unchanged marks err as errUnchanged when it is the engine's refusal to change a
+// container: "not modified" (stopped already) or a client error (paused already, not
+// running, gone). A refusal of Docker's that comes as a server error ("is not connected to
+// network", 500 before API 1.44) is recognised by its message: the status alone would say
+// that the change might have been half made.
+func unchanged(err error) error {
+	var ae *APIError
+	if err == nil || !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case ae.Status == http.StatusNotModified:
+		return shakedown.Wrap(shakedown.KindConflict, "not changed", fmt.Errorf("%w (%w)", errUnchanged, err))
+	case ae.Status >= 400 && ae.Status < 500,
+		ae.Status >= 500 && strings.Contains(ae.Message, "is not connected to"):
+		kind := shakedown.KindOf(err)
+		if kind == shakedown.KindInvalid || kind == shakedown.KindInternal {
+			// the engine's refusal, not a problem of the experiment's file
+			kind = shakedown.KindConflict
+		}
+		return shakedown.Wrap(kind, "not changed", fmt.Errorf("%w (%w)", errUnchanged, err))
+	}
+	return err
+}
+
+// check inspects every container before the fault's undo is written, and refuses those ok
+// says the fault must not act on, or that are gone: it changes nothing.
+func (b *base) check(ctx context.Context, op string, ok func(*Details) error) error {
+	_, err := each(ctx, op, b.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		d, err := cl.Inspect(ctx, c.ID)
+		if shakedown.IsKind(err, shakedown.KindNotFound) {
+			return shakedown.Errorf(shakedown.KindNotFound, "gone since the target was resolved")
+		}
+		if err != nil {
+			return err
+		}
+		return ok(d)
+	})
+	return err
+}
+
+// notPaused refuses a container that does not run, or that someone paused: a fault that
+// stops, pauses or restarts it would take back, in its revert, what it did not do.
+func notPaused(d *Details) error {
+	switch {
+	case d.State.Paused:
+		return shakedown.Errorf(shakedown.KindConflict,
+			"paused already, not by this fault: acting on it would unpause it for whoever paused it")
+	case !d.State.Running || d.State.Restarting:
+		return shakedown.Errorf(shakedown.KindConflict, "%s since the target was resolved, not by this fault", strings.ToLower(d.State.Status))
+	}
+	return nil
 }
 
 // revertEach returns a Revert that runs undo on each container.
@@ -396,15 +484,17 @@ func newStop(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Ins
 func (f *stop) Plan() []string         { return f.plan("stop (grace " + f.grace.String() + ")") }
 func (f *stop) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
 
+// Prepare refuses containers that no longer run, or that someone paused: the revert's start
+// would take back a stop that is not this fault's, or leave running one that was paused.
+func (f *stop) Prepare(ctx context.Context) error { return f.check(ctx, "container.stop", notPaused) }
+
 func (f *stop) Inject(ctx context.Context) (shakedown.Revert, error) {
-	done, err := each(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
-		return cl.Stop(ctx, c.ID, f.grace)
+	// A stop that failed half way may still have stopped the container: its revert starts
+	// it. One that was not running any more is not this fault's to start.
+	changed, err := apply(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.post(ctx, c.ID, "stop", url.Values{"t": {seconds(f.grace)}})
 	})
-	// a stop that failed half way may still have stopped the container: start all of them
-	if err != nil {
-		done = f.ctrs
-	}
-	return revertEach("start", done, ensureStarted), err
+	return revertEach("start", changed, ensureStarted), err
 }
 
 // ---- container.pause
@@ -422,14 +512,19 @@ func newPause(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.In
 func (f *pause) Plan() []string         { return f.plan("pause") }
 func (f *pause) Undo() []shakedown.Undo { return f.refs(UndoUnpause, "unpause") }
 
+// Prepare refuses containers that someone paused already, or that no longer run: pausing
+// them would do nothing, and the revert would unpause them for whoever paused them.
+func (f *pause) Prepare(ctx context.Context) error {
+	return f.check(ctx, "container.pause", notPaused)
+}
+
 func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
-	done, err := each(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	// The revert unpauses what this pause may have paused: not a container the engine
+	// refused to pause because someone paused (or stopped) it meanwhile.
+	changed, err := apply(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Pause(ctx, c.ID)
 	})
-	if err != nil {
-		done = f.ctrs // unpause checks the state first: safe on the ones that were not paused
-	}
-	return revertEach("unpause", done, ensureUnpaused), err
+	return revertEach("unpause", changed, ensureUnpaused), err
 }
 
 // ---- container.restart
@@ -453,12 +548,18 @@ func (f *restart) Plan() []string { return f.plan("restart (grace " + f.grace.St
 // them stopped.
 func (f *restart) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
 
+// Prepare refuses containers that no longer run, or that someone paused: the restart would
+// unpause them, and the undo would start one someone stopped.
+func (f *restart) Prepare(ctx context.Context) error {
+	return f.check(ctx, "container.restart", notPaused)
+}
+
 func (f *restart) Inject(ctx context.Context) (shakedown.Revert, error) {
-	_, err := each(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, err := apply(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Restart(ctx, c.ID, f.grace)
 	})
 	if err != nil {
-		return revertEach("start", f.ctrs, ensureStarted), err
+		return revertEach("start", changed, ensureStarted), err
 	}
 	return nil, nil
 }
@@ -579,11 +680,16 @@ func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
 	for _, l := range links {
 		byID[l.ID] = l
 	}
-	_, err := each(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	// The revert rejoins what this fault may have taken off the network: not a container
+	// the engine says was not on it any more (someone disconnected it meanwhile).
+	changed, err := apply(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Disconnect(ctx, byID[c.ID].NetworkID, c.ID, f.force)
 	})
+	if len(changed) == 0 {
+		return nil, err
+	}
 	revert := func(ctx context.Context) error {
-		_, err := each(ctx, "connect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		_, err := each(ctx, "connect", changed, func(ctx context.Context, cl *Client, c Container) error {
 			return ensureConnected(ctx, cl, byID[c.ID])
 		})
 		return err

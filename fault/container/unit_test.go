@@ -386,3 +386,51 @@ func TestTLSConfigFiles(t *testing.T) {
 		t.Errorf("tlsConfig without files: %v, want invalid, not there", err)
 	}
 }
+
+// TestApplyRevertsWhatMayHaveChanged: the revert of a change covers the containers it
+// succeeded on and those whose outcome is unknown (a server error, no answer), never one
+// the engine refused to change.
+func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			return
+		}
+		switch {
+		case strings.Contains(r.URL.Path, "/ok/"):
+			w.WriteHeader(http.StatusNoContent)
+		case strings.Contains(r.URL.Path, "/paused/"):
+			http.Error(w, `{"message":"container paused is already paused"}`, http.StatusConflict)
+		case strings.Contains(r.URL.Path, "/stopped/"):
+			w.WriteHeader(http.StatusNotModified)
+		case strings.Contains(r.URL.Path, "/gone/"):
+			http.Error(w, `{"message":"no such container"}`, http.StatusNotFound)
+		case strings.Contains(r.URL.Path, "/unplugged/"):
+			http.Error(w, `{"message":"container unplugged is not connected to network n"}`, http.StatusInternalServerError)
+		case strings.Contains(r.URL.Path, "/broken/"):
+			http.Error(w, `{"message":"containerd: timeout"}`, http.StatusInternalServerError)
+		case strings.Contains(r.URL.Path, "/hangup/"):
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
+	var ctrs []Container
+	for _, id := range []string{"ok", "paused", "stopped", "gone", "unplugged", "broken", "hangup"} {
+		ctrs = append(ctrs, Container{Host: host, ID: id, Name: id})
+	}
+	changed, err := apply(t.Context(), "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.post(ctx, c.ID, "pause", nil)
+	})
+	var got []string
+	for _, c := range changed {
+		got = append(got, c.ID)
+	}
+	if diff := cmp.Diff([]string{"ok", "broken", "hangup"}, got); diff != "" {
+		t.Errorf("containers the revert covers (-want +got)\n%s", diff)
+	}
+	if k := shakedown.KindOf(err); k == shakedown.KindInvalid || err == nil {
+		t.Errorf("error %v of kind %s: want an error of the environment", err, k)
+	}
+}

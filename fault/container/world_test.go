@@ -1,0 +1,185 @@
+package container
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+)
+
+// The world changes under a container fault: someone else pauses, stops or disconnects a
+// selected container, by hand or from another machine. The fault must not take back what
+// it did not do: a revert never undoes someone else's pause, stop or disconnection.
+
+// prepare runs a fault's Prepare, if it has one, as the engine does before its Undo.
+func prepare(ctx context.Context, f shakedown.Fault) error {
+	if p, ok := f.(shakedown.Preparer); ok {
+		return p.Prepare(ctx)
+	}
+	return nil
+}
+
+// TestPauseOfPausedContainerIntegration: a container someone else paused is refused before
+// anything is injected, and one they pause between Prepare and Inject is left paused by
+// the revert.
+func TestPauseOfPausedContainerIntegration(t *testing.T) {
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			reg := registry()
+			a := b.run(CreateSpec{Name: "mine", Labels: map[string]string{"role": "pp"}})
+			c := b.run(CreateSpec{Name: "theirs", Labels: map[string]string{"role": "pp"}})
+			b.waitState(a, "running", running)
+			b.waitState(c, "running", running)
+			t.Cleanup(func() { b.cl.Unpause(context.Background(), c) })
+			sel := Selector{Labels: map[string]string{"role": "pp", "shakedown-test": b.label}}
+
+			// paused by someone else before the run: refused, nothing injected
+			if err := b.cl.Pause(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			ins := b.resolve(reg, sel)
+			if len(ins) != 2 {
+				t.Fatalf("resolved %d containers, want 2 (a paused one too)", len(ins))
+			}
+			f := build(t, reg, "container.pause", nil, ins)
+			if err := prepare(t.Context(), f); !shakedown.IsKind(err, shakedown.KindConflict) {
+				t.Fatalf("prepare with a container paused by someone else: %v, want KindConflict", err)
+			}
+			if s := b.state(a); s != "running" {
+				t.Errorf("after the refusal: %s is %s, want running", ShortID(a), s)
+			}
+			if err := b.cl.Unpause(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			b.waitState(c, "running", running)
+
+			// paused by someone else between Prepare and Inject: the inject fails, and its
+			// revert unpauses only what it paused
+			ins = b.resolve(reg, sel)
+			f = build(t, reg, "container.pause", nil, ins)
+			if err := prepare(t.Context(), f); err != nil {
+				t.Fatalf("prepare: %v", err)
+			}
+			f.Undo()
+			if err := b.cl.Pause(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			rev, err := f.Inject(t.Context())
+			if !shakedown.IsKind(err, shakedown.KindConflict) {
+				t.Fatalf("inject on a container paused meanwhile: %v, want KindConflict", err)
+			}
+			if rev == nil {
+				t.Fatalf("inject paused %s but returned no revert", ShortID(a))
+			}
+			if err := rev(t.Context()); err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			b.waitState(a, "running", running)
+			if s := b.state(c); s != "paused" {
+				t.Errorf("the revert took back someone else's pause: %s is %s, want paused", ShortID(c), s)
+			}
+		})
+	}
+}
+
+// TestStopOfStoppedContainerIntegration: a container someone else stopped after the
+// resolution is refused by Prepare; one they stop between Prepare and Inject is not
+// started by the revert.
+func TestStopOfStoppedContainerIntegration(t *testing.T) {
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			reg := registry()
+			a := b.run(CreateSpec{Name: "mine", Labels: map[string]string{"role": "ss"}})
+			c := b.run(CreateSpec{Name: "theirs", Labels: map[string]string{"role": "ss"}})
+			b.waitState(a, "running", running)
+			b.waitState(c, "running", running)
+			sel := Selector{Labels: map[string]string{"role": "ss", "shakedown-test": b.label}}
+			grace := &GraceParams{Grace: shakedown.Duration(time.Second)}
+
+			ins := b.resolve(reg, sel)
+			if err := b.cl.Stop(t.Context(), c, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			f := build(t, reg, "container.stop", grace, ins)
+			if err := prepare(t.Context(), f); !shakedown.IsKind(err, shakedown.KindConflict) {
+				t.Fatalf("prepare with a container stopped since the resolution: %v, want KindConflict", err)
+			}
+			if s := b.state(a); s != "running" {
+				t.Errorf("after the refusal: %s is %s, want running", ShortID(a), s)
+			}
+			if err := b.cl.Start(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			b.waitState(c, "running", running)
+
+			ins = b.resolve(reg, sel)
+			f = build(t, reg, "container.stop", grace, ins)
+			if err := prepare(t.Context(), f); err != nil {
+				t.Fatalf("prepare: %v", err)
+			}
+			f.Undo()
+			if err := b.cl.Stop(t.Context(), c, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			rev, err := f.Inject(t.Context())
+			if !shakedown.IsKind(err, shakedown.KindConflict) {
+				t.Fatalf("inject on a container stopped meanwhile: %v, want KindConflict", err)
+			}
+			if rev == nil {
+				t.Fatalf("inject stopped %s but returned no revert", ShortID(a))
+			}
+			if err := rev(t.Context()); err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			b.waitState(a, "running", running)
+			if s := b.state(c); s == "running" {
+				t.Errorf("the revert started a container someone else stopped: %s is %s", ShortID(c), s)
+			}
+		})
+	}
+}
+
+// TestDisconnectOfDisconnectedIntegration: a container someone else took off the network
+// between Prepare and Inject is not connected again by the revert.
+func TestDisconnectOfDisconnectedIntegration(t *testing.T) {
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			reg := registry()
+			net := b.network("net")
+			a := b.run(CreateSpec{Name: "mine", Network: net, Labels: map[string]string{"role": "dd"}})
+			c := b.run(CreateSpec{Name: "theirs", Network: net, Labels: map[string]string{"role": "dd"}})
+			b.waitState(a, "running", running)
+			b.waitState(c, "running", running)
+			ins := b.resolve(reg, Selector{Labels: map[string]string{"role": "dd", "shakedown-test": b.label}})
+			f := build(t, reg, "container.disconnect", &DisconnectParams{Network: net}, ins)
+			if err := prepare(t.Context(), f); err != nil {
+				t.Fatalf("prepare: %v", err)
+			}
+			f.Undo()
+			if err := b.cl.Disconnect(t.Context(), net, c, false); err != nil {
+				t.Fatal(err)
+			}
+			rev, err := f.Inject(t.Context())
+			if err == nil {
+				t.Fatalf("inject on a container disconnected meanwhile: no error")
+			}
+			t.Logf("inject: %v", err)
+			if rev == nil {
+				t.Fatalf("inject disconnected %s but returned no revert", ShortID(a))
+			}
+			if err := rev(t.Context()); err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			if d := b.waitState(a, "running", running); attachment(d, net, "") == nil {
+				t.Errorf("revert: %s is not on %s again", ShortID(a), net)
+			}
+			if d := b.waitState(c, "running", running); attachment(d, net, "") != nil {
+				t.Errorf("the revert connected a container someone else had taken off %s", net)
+			}
+		})
+	}
+}
