@@ -203,6 +203,34 @@ func statusOf(err error) int {
 	return 0
 }
 
+// callTimeout bounds each call to the engine, its answer read to the end; a call that waits
+// on purpose (a stop's grace period) has that wait on top. An engine that takes the call and
+// never ends its answer — hung, trickling, or a socket something else listens on — fails the
+// call as unavailable instead of holding a plan, an inject or a replay until someone cancels
+// it. (A variable for tests.)
+var callTimeout = 30 * time.Second
+
+// errNoAnswer is the cause of a call's context when callTimeout ends it.
+var errNoAnswer = errors.New("no answer in time")
+
+// bound returns ctx limited to one call that may wait on purpose for wait.
+func bound(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, callTimeout+wait, errNoAnswer)
+}
+
+// failed turns the failure of a call on a context from bound into a shakedown error: an
+// engine that did not answer in time is KindUnavailable, a cancelled context KindAborted,
+// anything else what transportErr says.
+func (c *Client) failed(ctx context.Context, op string, err error) error {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errNoAnswer):
+		return shakedown.Wrap(shakedown.KindUnavailable, op, fmt.Errorf("docker at %s did not answer within %v: %w", c.ep.Host, callTimeout, err))
+	case ctx.Err() != nil:
+		return shakedown.Wrap(shakedown.KindAborted, op, err)
+	}
+	return c.transportErr(op, err)
+}
+
 // Version returns the API version the client uses with this daemon, asking it once.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	c.mu.Lock()
@@ -211,16 +239,21 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	if v != "" {
 		return v, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/_ping", nil)
+	pctx, cancel := bound(ctx, 0)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "/_ping", nil)
 	if err != nil {
 		return "", shakedown.Wrap(shakedown.KindInternal, "docker ping", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", c.transportErr("docker ping", err)
+		return "", c.failed(pctx, "docker ping", err)
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
+	if err != nil {
+		return "", c.failed(pctx, "docker ping", err)
+	}
 	server := resp.Header.Get("Api-Version")
 	if resp.StatusCode != http.StatusOK || server == "" {
 		// very old daemons do not send the header; /version always says it
@@ -299,18 +332,33 @@ func (c *Client) transportErr(op string, err error) error {
 // do sends one request to /v<version><path> with query q and, when in is not nil, a JSON
 // body; it decodes a JSON answer into out when out is not nil. A status of 300 or more is an
 // *APIError wrapped in a shakedown error of the matching kind.
+// The call, its answer read, is bounded by callTimeout.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	return c.doWait(ctx, 0, method, path, q, in, out)
+}
+
+// doWait is do for a call that waits on purpose for up to wait (a stop's grace period)
+// before it answers.
+func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path string, q url.Values, in, out any) error {
+	ctx, cancel := bound(ctx, wait)
+	defer cancel()
 	resp, err := c.send(ctx, method, path, q, in, "")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	op := "docker " + method + " " + path
 	if out == nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)); err != nil && ctx.Err() != nil {
+			return c.failed(ctx, op, err)
+		}
 		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, "docker "+method+" "+path+": decode answer", err)
+		if ctx.Err() != nil {
+			return c.failed(ctx, op+": read answer", err)
+		}
+		return shakedown.Wrap(shakedown.KindInternal, op+": decode answer", err)
 	}
 	return nil
 }
@@ -352,14 +400,14 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, shakedown.Wrap(shakedown.KindAborted, op, err)
-		}
-		return nil, c.transportErr(op, err)
+		return nil, c.failed(ctx, op, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if err != nil && ctx.Err() != nil {
+			return nil, c.failed(ctx, op, err)
+		}
 		ae := &APIError{Status: resp.StatusCode, Message: errorMessage(b)}
 		return nil, shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), op, ae)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -492,7 +491,7 @@ func (f *stop) Inject(ctx context.Context) (shakedown.Revert, error) {
 	// A stop that failed half way may still have stopped the container: its revert starts
 	// it. One that was not running any more is not this fault's to start.
 	changed, err := apply(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
-		return cl.post(ctx, c.ID, "stop", url.Values{"t": {seconds(f.grace)}})
+		return cl.stop(ctx, c.ID, f.grace)
 	})
 	return revertEach("start", changed, ensureStarted), err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -432,5 +433,90 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	}
 	if k := shakedown.KindOf(err); k == shakedown.KindInvalid || err == nil {
 		t.Errorf("error %v of kind %s: want an error of the environment", err, k)
+	}
+}
+
+// silentDaemon is an engine at a unix socket that answers the version check, then holds
+// every other call: it answers nothing (mode "silent"), trickles an endless JSON list
+// ("trickle"), or sends its headers and then nothing ("stall").
+func silentDaemon(t *testing.T, mode string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			return
+		}
+		switch mode {
+		case "trickle":
+			w.Write([]byte("["))
+			for {
+				if _, err := w.Write([]byte(`{"Id":"x","State":"running"},`)); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-done:
+					return
+				case <-r.Context().Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		case "stall":
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { close(done); srv.Close() })
+	return "unix://" + sock
+}
+
+// TestEngineThatDoesNotAnswer: every call to an engine is bounded in time, even on a
+// context without a deadline (plan's, a run's without --timeout): an engine that accepts
+// the call and never ends its answer fails it as unavailable (exit 5), not as a
+// cancellation, and no plan or inject waits for it for ever.
+func TestEngineThatDoesNotAnswer(t *testing.T) {
+	defer func(d time.Duration) { callTimeout = d }(callTimeout)
+	callTimeout = 300 * time.Millisecond
+	reg := registry()
+	kind, _ := reg.Target(Kind)
+	for _, mode := range []string{"silent", "trickle", "stall"} {
+		t.Run(mode, func(t *testing.T) {
+			host := silentDaemon(t, mode)
+			calls := map[string]func(ctx context.Context) error{
+				"resolve": func(ctx context.Context) error {
+					_, err := kind.Resolve(ctx, shakedown.Env{}, &Selector{Name: "web", DockerHost: host})
+					return err
+				},
+				"pause": func(ctx context.Context) error {
+					f := build(t, reg, "container.pause", nil, []shakedown.Instance{{Kind: Kind, ID: "abc", Attrs: map[string]string{"host": host}}})
+					_, err := f.Inject(ctx)
+					return err
+				},
+			}
+			for name, call := range calls {
+				errc := make(chan error, 1)
+				go func() { errc <- call(context.Background()) }()
+				select {
+				case err := <-errc:
+					if !shakedown.IsKind(err, shakedown.KindUnavailable) {
+						t.Errorf("%s against an engine that does not answer: %v (kind %s), want KindUnavailable", name, err, shakedown.KindOf(err))
+					}
+				case <-time.After(time.Minute):
+					t.Fatalf("%s against an engine that does not answer: still waiting after a minute", name)
+				}
+			}
+		})
 	}
 }
