@@ -258,7 +258,8 @@ func eachErr(ctx context.Context, op string, ctrs []Container, fn func(context.C
 	for i, c := range ctrs {
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
-				errs[i] = shakedown.Wrap(shakedown.KindAborted, op+" "+c.Label(), err)
+				// never asked: as it was, and not for a revert to take back
+				errs[i] = shakedown.Wrap(shakedown.KindAborted, op+" "+c.Label(), fmt.Errorf("not attempted (%w): %w", err, errUnchanged))
 				return nil
 			}
 			cl, err := ClientFor(c.Host)
@@ -278,7 +279,8 @@ func eachErr(ctx context.Context, op string, ctrs []Container, fn func(context.C
 // apply runs a fault's change on every container and returns the containers it may have
 // changed — those it succeeded on and those whose failure leaves it unknown (the engine did
 // not answer, or failed inside) — with the errors of the others, joined. A container the
-// engine refused to change (Unchanged) is left out: someone else paused, stopped or
+// engine refused to change (unchanged), or that was never asked for (the run was cancelled
+// first), is left out: someone else paused, stopped or
 // disconnected it meanwhile, and the fault's revert must not take that back.
 func apply(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
 	errs := eachErr(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
@@ -293,8 +295,9 @@ func apply(ctx context.Context, op string, ctrs []Container, fn func(context.Con
 	return changed, shakedown.Join(errs...)
 }
 
-// errUnchanged marks the failure of a change the engine refused: the container is as it was.
-var errUnchanged = errors.New("the engine refused: left as it was")
+// errUnchanged marks the failure of a change that was refused or never asked for: the
+// container is as it was.
+var errUnchanged = errors.New("left as it was")
 
 // unchanged marks err as errUnchanged when it is the engine's refusal to change a
 // container: "not modified" (stopped already) or a client error (paused already, not
@@ -308,7 +311,7 @@ func unchanged(err error) error {
 	}
 	switch {
 	case ae.Status == http.StatusNotModified:
-		return shakedown.Wrap(shakedown.KindConflict, "not changed", fmt.Errorf("%w (%w)", errUnchanged, err))
+		return shakedown.Wrap(shakedown.KindConflict, "refused by the engine", fmt.Errorf("%w: %w", err, errUnchanged))
 	case ae.Status >= 400 && ae.Status < 500,
 		ae.Status >= 500 && strings.Contains(ae.Message, "is not connected to"):
 		kind := shakedown.KindOf(err)
@@ -316,7 +319,7 @@ func unchanged(err error) error {
 			// the engine's refusal, not a problem of the experiment's file
 			kind = shakedown.KindConflict
 		}
-		return shakedown.Wrap(kind, "not changed", fmt.Errorf("%w (%w)", errUnchanged, err))
+		return shakedown.Wrap(kind, "refused by the engine", fmt.Errorf("%w: %w", err, errUnchanged))
 	}
 	return err
 }
@@ -325,9 +328,9 @@ func unchanged(err error) error {
 // says the fault must not act on, or that are gone: it changes nothing.
 func (b *base) check(ctx context.Context, op string, ok func(*Details) error) error {
 	_, err := each(ctx, op, b.ctrs, func(ctx context.Context, cl *Client, c Container) error {
-		d, err := cl.Inspect(ctx, c.ID)
+		d, err := inspectSame(ctx, cl, c.ID)
 		if shakedown.IsKind(err, shakedown.KindNotFound) {
-			return shakedown.Errorf(shakedown.KindNotFound, "gone since the target was resolved")
+			return shakedown.Wrap(shakedown.KindNotFound, "gone since the target was resolved", err)
 		}
 		if err != nil {
 			return err
@@ -598,7 +601,7 @@ func (f *disconnect) Prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d, err := cl.Inspect(ctx, c.ID)
+		d, err := inspectSame(ctx, cl, c.ID)
 		if err != nil {
 			return err
 		}
@@ -698,9 +701,23 @@ func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
 
 // ---- undos
 
+// inspectSame inspects the container with this id, and says it is gone (KindNotFound) when
+// the engine answers with another: an engine looks a string up as a name when no container
+// has it as id, so a container named after a removed one's id would take its place.
+func inspectSame(ctx context.Context, cl *Client, id string) (*Details, error) {
+	d, err := cl.Inspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.ID != id && (len(id) < 12 || !strings.HasPrefix(d.ID, id)) {
+		return nil, shakedown.Errorf(shakedown.KindNotFound, "container %s is gone (%s took its name)", ShortID(id), d.Label())
+	}
+	return d, nil
+}
+
 // ensureStarted starts a container unless it runs or is gone.
 func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
-	d, err := cl.Inspect(ctx, r.ID)
+	d, err := inspectSame(ctx, cl, r.ID)
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -718,7 +735,7 @@ func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
 
 // ensureUnpaused unpauses a container if it is paused and still there.
 func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
-	d, err := cl.Inspect(ctx, r.ID)
+	d, err := inspectSame(ctx, cl, r.ID)
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -732,7 +749,7 @@ func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
 	if err == nil || shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
-	if d2, err2 := cl.Inspect(ctx, r.ID); err2 == nil && !d2.State.Paused {
+	if d2, err2 := inspectSame(ctx, cl, r.ID); err2 == nil && !d2.State.Paused {
 		return nil // someone else unpaused it meanwhile
 	}
 	return err
@@ -741,7 +758,7 @@ func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
 // ensureConnected connects a container to the network again, as it was, unless it is there
 // already or the container or network is gone.
 func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
-	d, err := cl.Inspect(ctx, cd.ID)
+	d, err := inspectSame(ctx, cl, cd.ID)
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -755,10 +772,14 @@ func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
 	if network == "" {
 		network = cd.Network
 	}
-	if _, err := cl.InspectNetwork(ctx, network); shakedown.IsKind(err, shakedown.KindNotFound) {
+	nw, err := cl.InspectNetwork(ctx, network)
+	switch {
+	case shakedown.IsKind(err, shakedown.KindNotFound):
 		return nil // the network is gone: there is nothing to rejoin
-	} else if err != nil {
+	case err != nil:
 		return err
+	case cd.NetworkID != "" && nw.ID != cd.NetworkID:
+		return nil // gone too: another network answered to its id as a name
 	}
 	cfg := ConnectConfig{Aliases: cd.Aliases, IPv4: cd.IPv4, IPv6: cd.IPv6}
 	err = cl.Connect(ctx, network, cd.ID, cfg)
@@ -769,7 +790,7 @@ func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
 		err = cl.Connect(ctx, network, cd.ID, cfg)
 	}
 	if err != nil {
-		if d2, err2 := cl.Inspect(ctx, cd.ID); err2 == nil && attachment(d2, cd.Network, cd.NetworkID) != nil {
+		if d2, err2 := inspectSame(ctx, cl, cd.ID); err2 == nil && attachment(d2, cd.Network, cd.NetworkID) != nil {
 			return nil
 		}
 		return err

@@ -434,6 +434,15 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	if k := shakedown.KindOf(err); k == shakedown.KindInvalid || err == nil {
 		t.Errorf("error %v of kind %s: want an error of the environment", err, k)
 	}
+	// a run cancelled before the change was asked for: nothing for the revert
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	changed, err = apply(ctx, "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.post(ctx, c.ID, "pause", nil)
+	})
+	if len(changed) != 0 || !shakedown.IsKind(err, shakedown.KindAborted) {
+		t.Errorf("cancelled before the change: the revert covers %d containers (%v), want none and KindAborted", len(changed), err)
+	}
 }
 
 // silentDaemon is an engine at a unix socket that answers the version check, then holds

@@ -183,3 +183,61 @@ func TestDisconnectOfDisconnectedIntegration(t *testing.T) {
 		})
 	}
 }
+
+// TestRevertNeverActsOnATakerIntegration: the container a fault acted on is removed and
+// another takes its place under a name that is the old one's id (the engine looks an id up
+// as a name when no container has it): neither the revert nor the journal's undo touches
+// the newcomer.
+func TestRevertNeverActsOnATakerIntegration(t *testing.T) {
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			reg := registry()
+			for _, tc := range []struct {
+				typ         string
+				params      any
+				theirs      func(id string) error // what someone does to the newcomer
+				stillTheirs func(*Details) bool
+			}{
+				{"container.pause", nil, func(id string) error { return b.cl.Pause(t.Context(), id) },
+					func(d *Details) bool { return d.State.Paused }},
+				{"container.stop", &GraceParams{Grace: shakedown.Duration(time.Second)},
+					func(id string) error { return b.cl.Stop(t.Context(), id, time.Second) },
+					func(d *Details) bool { return !d.State.Running }},
+			} {
+				old := b.run(CreateSpec{Name: "old-" + tc.typ[len("container."):]})
+				b.waitState(old, "running", running)
+				ins := b.resolve(reg, Selector{Name: old})
+				f := build(t, reg, tc.typ, tc.params, ins)
+				rev, undos := inject(t, f)
+				if err := b.cl.Remove(t.Context(), old); err != nil {
+					t.Fatal(err)
+				}
+				taker, err := b.cl.Create(t.Context(), CreateSpec{Name: old, Image: b.img, Labels: map[string]string{"shakedown-test": b.label}})
+				if err != nil {
+					t.Fatalf("create a container named %s: %v", old, err)
+				}
+				t.Cleanup(func() { b.cl.Remove(context.Background(), taker) })
+				if err := b.cl.Start(t.Context(), taker); err != nil {
+					t.Fatal(err)
+				}
+				b.waitState(taker, "running", running)
+				if err := tc.theirs(taker); err != nil {
+					t.Fatal(err)
+				}
+				if err := rev(t.Context()); err != nil {
+					t.Fatalf("%s: revert: %v", tc.typ, err)
+				}
+				replay(t, reg, undos)
+				d, err := b.cl.Inspect(t.Context(), taker)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tc.stillTheirs(d) {
+					t.Errorf("%s: the revert acted on %s, a newcomer named after the container it acted on: now %s",
+						tc.typ, ShortID(taker), d.State.Status)
+				}
+			}
+		})
+	}
+}
