@@ -354,13 +354,78 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 		}
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+	var err2 error
+	if list, ok := out.(*[]Summary); ok {
+		err2 = decodeList(&capped{r: resp.Body, n: maxList}, list)
+	} else {
+		err2 = json.NewDecoder(&capped{r: resp.Body, n: maxAnswer}).Decode(out)
+	}
+	if err2 != nil {
 		if ctx.Err() != nil {
-			return c.failed(ctx, op+": read answer", err)
+			return c.failed(ctx, op+": read answer", err2)
 		}
-		return shakedown.Wrap(shakedown.KindInternal, op+": decode answer", err)
+		return shakedown.Wrap(shakedown.KindInternal, op+": decode answer", err2)
 	}
 	return nil
+}
+
+// Bounds on what is read and kept of an engine's answer: far above any real one (an
+// inspect answer is some kilobytes, tens with a large environment; a listing about one per
+// container), and far below what would hold the runner's memory hostage — unbounded, 64 MiB
+// of tiny list entries became 1.5 GiB of structures.
+const (
+	maxAnswer = 4 << 20  // one object: a container's or a network's details
+	maxList   = 32 << 20 // a listing
+	maxListed = 10_000   // containers in one listing
+)
+
+// capped reads at most n bytes of r, then fails with errTooLarge if r holds more.
+type capped struct {
+	r io.Reader
+	n int64
+}
+
+var errTooLarge = errors.New("the answer is larger than any engine's, not read further")
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		if _, err := c.r.Read(make([]byte, 1)); err != nil {
+			return 0, err
+		}
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
+}
+
+// decodeList decodes a JSON list of containers one at a time, refusing more than maxListed.
+func decodeList(r io.Reader, out *[]Summary) error {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return err
+	case tok == nil: // null
+		return nil
+	case tok != json.Delim('['):
+		return fmt.Errorf("want a list, got %v", tok)
+	}
+	for dec.More() {
+		if len(*out) == maxListed {
+			return fmt.Errorf("the engine lists more than %d containers, more than any engine holds: not read further", maxListed)
+		}
+		var s Summary
+		if err := dec.Decode(&s); err != nil {
+			return err
+		}
+		*out = append(*out, s)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 // send is do without decoding: the caller closes the body of a successful response.

@@ -529,3 +529,35 @@ func TestEngineThatDoesNotAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineAnswersTooMuch: what the client keeps of an engine's answer is bounded, not
+// only what it reads: a listing of more containers than any engine holds, or an answer
+// larger than any real one, is an error and is not read further. (Unbounded, 64 MiB of
+// tiny entries became 1.5 GiB of structures.)
+func TestEngineAnswersTooMuch(t *testing.T) {
+	big := func(w http.ResponseWriter, open, entry, end string) {
+		w.Write([]byte(open))
+		for range 200_000 {
+			if _, err := w.Write([]byte(entry)); err != nil {
+				return
+			}
+		}
+		w.Write([]byte(end))
+	}
+	cl := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/_ping":
+			w.Header().Set("Api-Version", "1.41")
+		case strings.HasSuffix(r.URL.Path, "/containers/json"):
+			big(w, "[", `{"Id":"x","State":"running","Labels":{"a":"b"}},`, `{}]`)
+		case strings.HasSuffix(r.URL.Path, "/json"):
+			big(w, `{"Id":"x","Config":{"Labels":{"x":"y"},"Env":[`, `"A=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",`, `""]}}`)
+		}
+	})
+	if got, err := cl.List(t.Context(), nil); err == nil || shakedown.KindOf(err) == shakedown.KindInvalid {
+		t.Errorf("list of 200000 containers: %d kept, err %v; want an error of the environment", len(got), err)
+	}
+	if _, err := cl.Inspect(t.Context(), "x"); err == nil || shakedown.KindOf(err) == shakedown.KindInvalid {
+		t.Errorf("inspect answer of 8 MiB: err %v; want an error of the environment", err)
+	}
+}
