@@ -331,7 +331,7 @@ func (c *Client) transportErr(op string, err error) error {
 
 // do sends one request to /v<version><path> with query q and, when in is not nil, a JSON
 // body; it decodes a JSON answer into out when out is not nil. A status of 300 or more is an
-// *APIError wrapped in a shakedown error of the matching kind.
+// *APIError wrapped in a shakedown error of the matching kind (a 400 is KindInternal).
 // The call, its answer read, is bounded by callTimeout.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	return c.doWait(ctx, 0, method, path, q, in, out)
@@ -474,7 +474,14 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 			return nil, c.failed(ctx, op, err)
 		}
 		ae := &APIError{Status: resp.StatusCode, Message: errorMessage(b)}
-		return nil, shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), op, ae)
+		kind := shakedown.KindOfStatus(resp.StatusCode)
+		if kind == shakedown.KindInvalid {
+			// The engine refused a request of shakedown's: a failure of the tool or the
+			// environment (exit 5), not an invalid experiment file (exit 2, which says
+			// that nothing was injected, and may come in the middle of an inject).
+			kind = shakedown.KindInternal
+		}
+		return nil, shakedown.Wrap(kind, op, ae)
 	}
 	return resp, nil
 }

@@ -369,8 +369,8 @@ func TestDisconnectIntegration(t *testing.T) {
 			// a container that is not on the network is refused before anything is done
 			other := b.network("other")
 			f = build(t, reg, "container.disconnect", &DisconnectParams{Network: other}, ins)
-			if err := f.(shakedown.Preparer).Prepare(t.Context()); !shakedown.IsKind(err, shakedown.KindInvalid) {
-				t.Fatalf("prepare on a network the container is not on: %v, want KindInvalid", err)
+			if err := f.(shakedown.Preparer).Prepare(t.Context()); !shakedown.IsKind(err, shakedown.KindConflict) {
+				t.Fatalf("prepare on a network the container is not on: %v, want KindConflict (exit 5, not 2: the file is valid)", err)
 			}
 		})
 	}

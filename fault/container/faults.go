@@ -315,9 +315,8 @@ func unchanged(err error) error {
 	case ae.Status >= 400 && ae.Status < 500,
 		ae.Status >= 500 && strings.Contains(ae.Message, "is not connected to"):
 		kind := shakedown.KindOf(err)
-		if kind == shakedown.KindInvalid || kind == shakedown.KindInternal {
-			// the engine's refusal, not a problem of the experiment's file
-			kind = shakedown.KindConflict
+		if kind == shakedown.KindInternal {
+			kind = shakedown.KindConflict // a refusal: the container is not as the fault needs it
 		}
 		return shakedown.Wrap(kind, "refused by the engine", fmt.Errorf("%w: %w", err, errUnchanged))
 	}
@@ -422,7 +421,7 @@ func (f *kill) Plan() []string {
 func (f *kill) Undo() []shakedown.Undo { return nil }
 
 func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
-	_, err := each(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	_, err := apply(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		if f.hostSide(c) {
 			err := signalPID(c, f.signal)
 			if f.via == "host" || !shakedown.IsKind(err, shakedown.KindPermission) {
@@ -592,7 +591,8 @@ func newDisconnect(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedo
 func (f *disconnect) Plan() []string { return f.plan("disconnect from network " + f.network + ":") }
 
 // Prepare records each container's aliases and address on the network, so the undo can
-// rejoin it as it was. A container that is not on the network is KindInvalid.
+// rejoin it as it was. A container that is not on the network is KindConflict: the world
+// is not as the experiment says (the file itself was valid), and nothing is injected.
 func (f *disconnect) Prepare(ctx context.Context) error {
 	links := make([]ConnectData, len(f.ctrs))
 	var mu sync.Mutex
@@ -607,7 +607,7 @@ func (f *disconnect) Prepare(ctx context.Context) error {
 		}
 		att := attachment(d, nw.Name, nw.ID)
 		if att == nil {
-			return shakedown.Errorf(shakedown.KindInvalid, "container %s is not on network %s", c.Label(), nw.Name)
+			return shakedown.Errorf(shakedown.KindConflict, "container %s is not on network %s (now)", c.Label(), nw.Name)
 		}
 		cd := ConnectData{Ref: Ref{Host: c.Host, ID: c.ID, Name: c.Name}, Network: nw.Name, NetworkID: nw.ID,
 			Aliases: userAliases(att.Aliases, d.ID), IPv4: att.IPAddress, IPv6: att.GlobalIPv6Address}

@@ -398,6 +398,8 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 			return
 		}
 		switch {
+		case strings.HasSuffix(r.URL.Path, "/json"):
+			http.Error(w, `{"message":"bad parameter"}`, http.StatusBadRequest)
 		case strings.Contains(r.URL.Path, "/ok/"):
 			w.WriteHeader(http.StatusNoContent)
 		case strings.Contains(r.URL.Path, "/paused/"):
@@ -406,6 +408,9 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 			w.WriteHeader(http.StatusNotModified)
 		case strings.Contains(r.URL.Path, "/gone/"):
 			http.Error(w, `{"message":"no such container"}`, http.StatusNotFound)
+		case strings.Contains(r.URL.Path, "/odd/"):
+			http.Error(w, `{"message":"bad parameter"}`, http.StatusBadRequest)
+
 		case strings.Contains(r.URL.Path, "/unplugged/"):
 			http.Error(w, `{"message":"container unplugged is not connected to network n"}`, http.StatusInternalServerError)
 		case strings.Contains(r.URL.Path, "/broken/"):
@@ -418,7 +423,7 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	t.Cleanup(srv.Close)
 	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
 	var ctrs []Container
-	for _, id := range []string{"ok", "paused", "stopped", "gone", "unplugged", "broken", "hangup"} {
+	for _, id := range []string{"ok", "paused", "stopped", "gone", "odd", "unplugged", "broken", "hangup"} {
 		ctrs = append(ctrs, Container{Host: host, ID: id, Name: id})
 	}
 	changed, err := apply(t.Context(), "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
@@ -433,6 +438,12 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	}
 	if k := shakedown.KindOf(err); k == shakedown.KindInvalid || err == nil {
 		t.Errorf("error %v of kind %s: want an error of the environment", err, k)
+	}
+	// An engine's "bad request", before or during the inject, is a failure of the
+	// environment, not an invalid file (exit 2 would say that nothing was injected).
+	err = (&base{ctrs: ctrs[:1]}).check(t.Context(), "container.pause", notPaused)
+	if k := shakedown.KindOf(err); err == nil || k == shakedown.KindInvalid {
+		t.Errorf("prepare when the engine answers 400: %v (kind %s), want an error of the environment", err, k)
 	}
 	// a run cancelled before the change was asked for: nothing for the revert
 	ctx, cancel := context.WithCancel(t.Context())
