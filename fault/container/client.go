@@ -90,10 +90,11 @@ func HostFrom(explicit string, getenv func(string) string) string {
 // target and probe make, over a unix socket or TCP. It works with dockerd and with Podman's
 // compatible service. It is safe for concurrent use.
 type Client struct {
-	ep      Endpoint
-	http    *http.Client
-	mu      sync.Mutex
-	version string // negotiated; empty until the first call
+	ep        Endpoint
+	http      *http.Client
+	mu        sync.Mutex
+	version   string    // negotiated; empty until the first call
+	awaySince time.Time // since when undos have found the engine unreachable; zero while it answers
 }
 
 // NewClient returns a client for host (a DOCKER_HOST value). It does no I/O. For tcp hosts
@@ -173,6 +174,20 @@ func tlsConfig(dir string) (*tls.Config, error) {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "docker TLS "+dir, err)
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// away records whether an undo just found the engine unreachable, and returns since when
+// it has been (zero once it answered).
+func (c *Client) away(unreachable bool) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !unreachable:
+		c.awaySince = time.Time{}
+	case c.awaySince.IsZero():
+		c.awaySince = time.Now()
+	}
+	return c.awaySince
 }
 
 // Host returns the DOCKER_HOST value the client talks to.

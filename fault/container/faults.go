@@ -352,16 +352,52 @@ func notPaused(d *Details) error {
 	return nil
 }
 
-// revertEach returns a Revert that runs undo on each container.
+// revertEach returns a Revert that runs undo on each container, riding out an engine away
+// for a moment (persist).
 func revertEach(op string, ctrs []Container, undo func(context.Context, *Client, Ref) error) shakedown.Revert {
 	if len(ctrs) == 0 {
 		return nil
 	}
 	return func(ctx context.Context) error {
 		_, err := each(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
-			return undo(ctx, cl, Ref{Host: c.Host, ID: c.ID, Name: c.Name})
+			return persist(ctx, cl, func(ctx context.Context) error {
+				return undo(ctx, cl, Ref{Host: c.Host, ID: c.ID, Name: c.Name})
+			})
 		})
 		return err
+	}
+}
+
+// awayFor is how long an undo tries again while the engine cannot be reached, within its
+// context's deadline. (A variable for tests.)
+var awayFor = 20 * time.Second
+
+// persist calls undo until it succeeds, fails otherwise than by an engine that cannot be
+// reached, or ctx ends, for as long as cl's engine has been away less than awayFor: an
+// engine that restarts, or whose socket is away for a moment, must not leave in place a
+// fault its revert would have taken back a second later. Undos are idempotent, so trying
+// again is safe. The time away counts across undos: a replay of many undos against an
+// engine that is gone waits awayFor once, not once for each.
+func persist(ctx context.Context, cl *Client, undo func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := undo(ctx)
+		if err == nil || !shakedown.IsKind(err, shakedown.KindUnavailable) {
+			cl.away(false)
+			return err
+		}
+		left := awayFor - time.Since(cl.away(true))
+		if left <= 0 {
+			return err
+		}
+		t := time.NewTimer(min(wait, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
@@ -692,7 +728,7 @@ func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
 	}
 	revert := func(ctx context.Context) error {
 		_, err := each(ctx, "connect", changed, func(ctx context.Context, cl *Client, c Container) error {
-			return ensureConnected(ctx, cl, byID[c.ID])
+			return persist(ctx, cl, func(ctx context.Context) error { return ensureConnected(ctx, cl, byID[c.ID]) })
 		})
 		return err
 	}
@@ -808,7 +844,7 @@ func undoRef(f func(context.Context, *Client, Ref) error) shakedown.UndoFunc {
 		if err != nil {
 			return err
 		}
-		return f(ctx, cl, r)
+		return persist(ctx, cl, func(ctx context.Context) error { return f(ctx, cl, r) })
 	}
 }
 
@@ -821,5 +857,5 @@ func undoConnect(ctx context.Context, data json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	return ensureConnected(ctx, cl, cd)
+	return persist(ctx, cl, func(ctx context.Context) error { return ensureConnected(ctx, cl, cd) })
 }

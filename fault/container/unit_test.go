@@ -572,3 +572,48 @@ func TestEngineAnswersTooMuch(t *testing.T) {
 		t.Errorf("inspect answer of 8 MiB: err %v; want an error of the environment", err)
 	}
 }
+
+// TestPersistWaitsForAnEngineOnce: undos try again while the engine cannot be reached, but
+// the time away counts across undos, so a replay of many against an engine that is gone
+// does not wait once for each.
+func TestPersistWaitsForAnEngineOnce(t *testing.T) {
+	defer func(d time.Duration) { awayFor = d }(awayFor)
+	awayFor = 300 * time.Millisecond
+	cl, err := NewClient("unix:///nowhere/engine.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tries := 0
+	away := func(context.Context) error {
+		tries++
+		return shakedown.Errorf(shakedown.KindUnavailable, "cannot reach docker")
+	}
+	if err := persist(t.Context(), cl, away); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("first undo: %v, want KindUnavailable", err)
+	}
+	if tries < 2 {
+		t.Errorf("first undo tried %d times, want it to try again", tries)
+	}
+	for i := range 3 {
+		tries = 0
+		persist(t.Context(), cl, away)
+		if tries != 1 {
+			t.Errorf("undo %d after the engine was away for longer than awayFor: %d tries, want 1", i+2, tries)
+		}
+	}
+	// once it answers, the next outage is waited for again
+	if err := persist(t.Context(), cl, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tries = 0
+	persist(t.Context(), cl, away)
+	if tries < 2 {
+		t.Errorf("after the engine answered again: %d tries, want it to try again", tries)
+	}
+	// failures other than an unreachable engine are not tried again
+	tries = 0
+	persist(t.Context(), cl, func(context.Context) error { tries++; return shakedown.Errorf(shakedown.KindConflict, "no") })
+	if tries != 1 {
+		t.Errorf("a conflict was tried %d times, want 1", tries)
+	}
+}

@@ -2,6 +2,10 @@ package container
 
 import (
 	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,6 +240,112 @@ func TestRevertNeverActsOnATakerIntegration(t *testing.T) {
 				if !tc.stillTheirs(d) {
 					t.Errorf("%s: the revert acted on %s, a newcomer named after the container it acted on: now %s",
 						tc.typ, ShortID(taker), d.State.Status)
+				}
+			}
+		})
+	}
+}
+
+// flakyEngine is a unix socket in front of the engine at host that forwards every
+// connection, except that after down(n) it drops the connections it holds and refuses the
+// next n: an engine that restarts, or whose socket is away for a moment.
+type flakyEngine struct {
+	host   string
+	mu     sync.Mutex
+	refuse int
+	open   map[net.Conn]bool
+}
+
+func newFlakyEngine(t *testing.T, host string) *flakyEngine {
+	t.Helper()
+	ep, err := ParseHost(host)
+	if err != nil || ep.Scheme != "unix" {
+		t.Skipf("the engine at %s is not on a unix socket", host)
+	}
+	sock := filepath.Join(t.TempDir(), "e.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := &flakyEngine{host: "unix://" + sock, open: map[net.Conn]bool{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); fe.down(0); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fe.mu.Lock()
+			if fe.refuse > 0 {
+				fe.refuse--
+				fe.mu.Unlock()
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("unix", ep.Addr)
+			if err != nil {
+				fe.mu.Unlock()
+				c.Close()
+				continue
+			}
+			fe.open[c], fe.open[up] = true, true
+			fe.mu.Unlock()
+			wg.Go(func() { io.Copy(up, c); up.Close() })
+			wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+	return fe
+}
+
+// down drops every connection and refuses the next n.
+func (fe *flakyEngine) down(n int) {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	fe.refuse = n
+	for c := range fe.open {
+		c.Close()
+	}
+	clear(fe.open)
+}
+
+// TestRevertRidesOutAnEngineAwayIntegration: an engine that cannot be reached for a moment
+// when a fault is taken back (it restarts; its socket is away) does not leave the fault in
+// place: the revert and the journal's undo try again within their deadline.
+func TestRevertRidesOutAnEngineAwayIntegration(t *testing.T) {
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			fe := newFlakyEngine(t, host)
+			reg := registry()
+			id := b.run(CreateSpec{Name: "away"})
+			b.waitState(id, "running", running)
+			sel := Selector{Name: b.name("away"), DockerHost: fe.host}
+			kind, _ := reg.Target(Kind)
+			ins, err := kind.Resolve(t.Context(), shakedown.Env{}, &sel)
+			if err != nil || len(ins) != 1 {
+				t.Fatalf("resolve through the flaky socket: %v, %d instances", err, len(ins))
+			}
+			for round, how := range []string{"revert", "undo"} {
+				f := build(t, reg, "container.pause", nil, ins)
+				rev, undos := inject(t, f)
+				if s := b.state(id); s != "paused" {
+					t.Fatalf("round %d: after inject: %s", round, s)
+				}
+				fe.down(3)
+				ctx, cancel := context.WithTimeout(t.Context(), shakedown.DefaultRevertWait)
+				if how == "revert" {
+					err = rev(ctx)
+				} else {
+					fn, _ := reg.Undo(undos[0].Type)
+					err = fn(ctx, undos[0].Data)
+				}
+				cancel()
+				if err != nil {
+					t.Fatalf("%s while the engine is away for a moment: %v", how, err)
+				}
+				if s := b.state(id); s != "running" {
+					t.Fatalf("after the %s: %s, want running", how, s)
 				}
 			}
 		})
