@@ -121,11 +121,9 @@ func (p *Prober) Probe(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var matched []Summary
-	for _, s := range list {
-		if p.Params.matches(s) {
-			matched = append(matched, s)
-		}
+	matched, err := p.Params.pick(list)
+	if err != nil {
+		return "", err
 	}
 	want := p.Params.Min
 	if want == 0 {

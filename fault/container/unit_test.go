@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -615,5 +616,44 @@ func TestPersistWaitsForAnEngineOnce(t *testing.T) {
 	persist(t.Context(), cl, func(context.Context) error { tries++; return shakedown.Errorf(shakedown.KindConflict, "no") })
 	if tries != 1 {
 		t.Errorf("a conflict was tried %d times, want 1", tries)
+	}
+}
+
+// TestNameSelectsOneContainer: a name selector stands for one container, as the engine
+// looks it up: a full id or an exact name before an id prefix; a prefix that two ids share
+// is ambiguous and refused.
+func TestNameSelectsOneContainer(t *testing.T) {
+	named := Summary{ID: "00000000000000000000000000000000000000000000000000000000000000aa", Names: []string{"/abcdef123456"}, State: "running"}
+	byPrefix := Summary{ID: "abcdef123456ffffffffffffffffffffffffffffffffffffffffffffffffffff", Names: []string{"/x"}, State: "running"}
+	twin := Summary{ID: "abcdef123456eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", Names: []string{"/y"}, State: "running"}
+	ids := func(l []Summary) []string {
+		var out []string
+		for _, s := range l {
+			out = append(out, s.Name())
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		list []Summary
+		want []string
+		kind shakedown.Kind
+	}{
+		{"abcdef123456", []Summary{byPrefix, named}, []string{"abcdef123456"}, 0},
+		{"abcdef123456", []Summary{byPrefix}, []string{"x"}, 0},
+		{byPrefix.ID, []Summary{byPrefix, named, twin}, []string{"x"}, 0},
+		{"abcdef123456", []Summary{byPrefix, twin}, nil, shakedown.KindConflict},
+		{"x", []Summary{byPrefix, twin}, []string{"x"}, 0},
+	} {
+		got, err := (&Selector{Name: tt.name}).pick(tt.list)
+		if tt.kind != 0 {
+			if !shakedown.IsKind(err, tt.kind) {
+				t.Errorf("name=%s in %v: %v, want kind %s", tt.name, ids(tt.list), err, tt.kind)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(ids(got), tt.want) {
+			t.Errorf("name=%s in %v: %v, %v; want %v", tt.name, ids(tt.list), ids(got), err, tt.want)
+		}
 	}
 }
