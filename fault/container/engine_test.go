@@ -34,6 +34,9 @@ func build(t *testing.T, reg *shakedown.Registry, typ string, params any, ins []
 	if err != nil {
 		t.Fatalf("new %s: %v", typ, err)
 	}
+	if c, ok := f.(shakedown.Closer); ok {
+		t.Cleanup(func() { c.Close() }) // as the run does when it ends: a held fault's watcher stops
+	}
 	return f
 }
 

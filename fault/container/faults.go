@@ -153,7 +153,8 @@ var (
 			"The revert starts only containers that are not running; one that is gone counts as started. " +
 			"A container that someone paused, or that stopped since the target was resolved, is refused before " +
 			"anything is stopped; one that stops meanwhile (the engine says it is stopped already) is not started " +
-			"by the revert.",
+			"by the revert. While held, a container started again (by hand, its restart policy or its engine) " +
+			"or removed is reported at once.",
 		Targets: []string{Kind},
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
 		New:     newStop,
@@ -165,7 +166,8 @@ var (
 			"but its sockets stay open, so peers see timeouts rather than refused connections. The revert " +
 			"unpauses each container that is still paused. A container someone else paused already is refused " +
 			"before anything is paused, and one paused meanwhile (the engine says so) is left paused by the revert: " +
-			"the fault never unpauses a pause that is not its own.",
+			"the fault never unpauses a pause that is not its own. While held, a container unpaused by someone " +
+			"else, or removed, is reported at once.",
 		Targets: []string{Kind},
 		New:     newPause,
 	}
@@ -500,6 +502,7 @@ func signalPID(c Container, sig string) error {
 
 type stop struct {
 	base
+	watched
 	grace time.Duration
 }
 
@@ -515,7 +518,7 @@ func newStop(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Ins
 	if err != nil {
 		return nil, err
 	}
-	return &stop{base: b, grace: graceOf(spec)}, nil
+	return &stop{base: b, watched: newWatched(len(b.ctrs)), grace: graceOf(spec)}, nil
 }
 
 func (f *stop) Plan() []string         { return f.plan("stop (grace " + f.grace.String() + ")") }
@@ -531,19 +534,25 @@ func (f *stop) Inject(ctx context.Context) (shakedown.Revert, error) {
 	changed, err := apply(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.stop(ctx, c.ID, f.grace)
 	})
-	return revertEach("start", changed, ensureStarted), err
+	if err == nil {
+		f.start("container.stop", changed, stillStopped)
+	}
+	return f.guard(revertEach("start", changed, ensureStarted)), err
 }
 
 // ---- container.pause
 
-type pause struct{ base }
+type pause struct {
+	base
+	watched
+}
 
 func newPause(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 	b, err := newBase(spec, targets)
 	if err != nil {
 		return nil, err
 	}
-	return &pause{b}, nil
+	return &pause{base: b, watched: newWatched(len(b.ctrs))}, nil
 }
 
 func (f *pause) Plan() []string         { return f.plan("pause") }
@@ -561,7 +570,10 @@ func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
 	changed, err := apply(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Pause(ctx, c.ID)
 	})
-	return revertEach("unpause", changed, ensureUnpaused), err
+	if err == nil {
+		f.start("container.pause", changed, stillPaused)
+	}
+	return f.guard(revertEach("unpause", changed, ensureUnpaused)), err
 }
 
 // ---- container.restart

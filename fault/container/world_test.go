@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,6 +348,57 @@ func TestRevertRidesOutAnEngineAwayIntegration(t *testing.T) {
 				if s := b.state(id); s != "running" {
 					t.Fatalf("after the %s: %s, want running", how, s)
 				}
+			}
+		})
+	}
+}
+
+// TestHeldFaultSaysWhenTakenBackIntegration: while a pause or a stop is held, someone
+// unpauses or starts the container by hand: the fault says so at once (shakedown.Watcher),
+// naming the container, rather than let the run judge a fault that lasted a moment.
+func TestHeldFaultSaysWhenTakenBackIntegration(t *testing.T) {
+	defer func(d time.Duration) { watchEvery = d }(watchEvery)
+	watchEvery = 50 * time.Millisecond
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			reg := registry()
+			for _, tc := range []struct {
+				typ    string
+				params any
+				held   func(string) string
+				undo   func(id string) error // by hand
+			}{
+				{"container.pause", nil, stillPaused, func(id string) error { return b.cl.Unpause(t.Context(), id) }},
+				{"container.stop", &GraceParams{Grace: shakedown.Duration(time.Second)}, stillStopped,
+					func(id string) error { return b.cl.Start(t.Context(), id) }},
+			} {
+				id := b.run(CreateSpec{Name: "held-" + tc.typ[len("container."):]})
+				b.waitState(id, "running", running)
+				ins := b.resolve(reg, Selector{Name: id})
+				f := build(t, reg, tc.typ, tc.params, ins)
+				rev, _ := inject(t, f)
+				// as the fault left it: nothing to say
+				c, _ := containerOf(ins[0])
+				if msgs := look(t.Context(), tc.typ, []Container{c}, tc.held, map[string]bool{}); len(msgs) != 0 {
+					t.Fatalf("%s: held as left, yet: %v", tc.typ, msgs)
+				}
+				if err := tc.undo(id); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case err := <-f.(shakedown.Watcher).Lost():
+					if !strings.Contains(err.Error(), ShortID(id)) {
+						t.Errorf("%s: %q does not name the container", tc.typ, err)
+					}
+					t.Logf("%s: %v", tc.typ, err)
+				case <-time.After(time.Minute):
+					t.Fatalf("%s taken back by hand: nothing said within a minute", tc.typ)
+				}
+				if err := rev(t.Context()); err != nil {
+					t.Fatalf("%s: revert: %v", tc.typ, err)
+				}
+				f.(shakedown.Closer).Close()
 			}
 		})
 	}
