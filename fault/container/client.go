@@ -404,8 +404,8 @@ var errTooLarge = errors.New("the answer is larger than any engine's, not read f
 
 func (c *capped) Read(p []byte) (int, error) {
 	if c.n <= 0 {
-		if _, err := c.r.Read(make([]byte, 1)); err != nil {
-			return 0, err
+		if n, err := c.r.Read(make([]byte, 1)); n == 0 {
+			return 0, err // the end (or nothing yet): within the bound
 		}
 		return 0, errTooLarge
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -654,6 +655,19 @@ func TestNameSelectsOneContainer(t *testing.T) {
 		}
 		if err != nil || !slices.Equal(ids(got), tt.want) {
 			t.Errorf("name=%s in %v: %v, %v; want %v", tt.name, ids(tt.list), ids(got), err, tt.want)
+		}
+	}
+}
+
+// TestCapped: an answer of exactly the bound is read whole; one byte more is refused.
+func TestCapped(t *testing.T) {
+	for _, tt := range []struct {
+		size int
+		ok   bool
+	}{{0, true}, {10, true}, {11, false}, {1000, false}} {
+		got, err := io.ReadAll(&capped{r: strings.NewReader(strings.Repeat("x", tt.size)), n: 10})
+		if ok := err == nil; ok != tt.ok || (ok && len(got) != tt.size) || (!ok && !errors.Is(err, errTooLarge)) {
+			t.Errorf("%d bytes through a cap of 10: %d read, %v; want ok=%v", tt.size, len(got), err, tt.ok)
 		}
 	}
 }
