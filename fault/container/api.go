@@ -247,6 +247,7 @@ type CreateSpec struct {
 	Healthcheck []string // e.g. ["CMD", "/srv", "-check"]
 	Interval    time.Duration
 	Restart     string // restart policy: "", "always", "unless-stopped", "on-failure"
+	StopSignal  string // what a stop sends first, e.g. "SIGWINCH" for one that waits out its grace
 }
 
 // Create creates a container and returns its id.
@@ -254,6 +255,9 @@ func (c *Client) Create(ctx context.Context, s CreateSpec) (string, error) {
 	cfg := map[string]any{"Image": s.Image, "Labels": s.Labels}
 	if len(s.Cmd) > 0 {
 		cfg["Cmd"] = s.Cmd
+	}
+	if s.StopSignal != "" {
+		cfg["StopSignal"] = s.StopSignal
 	}
 	if len(s.Healthcheck) > 0 {
 		iv := s.Interval

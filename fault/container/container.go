@@ -57,6 +57,7 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		r.AddFault(t)
 	}
 	r.AddUndo(UndoStart, undoRef(ensureStarted))
+	r.AddUndo(UndoHalt, undoRef(halt))
 	r.AddUndo(UndoUnpause, undoRef(ensureUnpaused))
 	r.AddUndo(UndoConnect, undoConnect)
 	r.AddProbe(shakedown.ProbeType{

@@ -22,6 +22,7 @@ import (
 // already in the state the undo brings it to, counts as done.
 const (
 	UndoStart   = "container.start"   // start the container if it is not running: Ref
+	UndoHalt    = "container.halt"    // end a stop still under way at once (SIGKILL): Ref; an Interrupt undo
 	UndoUnpause = "container.unpause" // unpause the container if it is paused: Ref
 	UndoConnect = "container.connect" // rejoin a network with the same aliases and address: ConnectData
 )
@@ -154,7 +155,8 @@ var (
 			"A container that someone paused, or that stopped since the target was resolved, is refused before " +
 			"anything is stopped; one that stops meanwhile (the engine says it is stopped already) is not started " +
 			"by the revert. While held, a container started again (by hand, its restart policy or its engine) " +
-			"or removed is reported at once.",
+			"or removed is reported at once. If the run dies while the engine is still stopping a container, " +
+			"recovery ends that stop at once (SIGKILL) before it starts the container, so the stop cannot land after.",
 		Targets: []string{Kind},
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
 		New:     newStop,
@@ -521,8 +523,19 @@ func newStop(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Ins
 	return &stop{base: b, watched: newWatched(len(b.ctrs)), grace: graceOf(spec)}, nil
 }
 
-func (f *stop) Plan() []string         { return f.plan("stop (grace " + f.grace.String() + ")") }
-func (f *stop) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
+func (f *stop) Plan() []string { return f.plan("stop (grace " + f.grace.String() + ")") }
+
+// Undo starts the containers again. When the run dies while the stop is under way (the
+// engine goes on stopping a container through its grace period after the runner is gone),
+// the start would find the container still running and do nothing, and the stop would then
+// land and stay: so first, only then (Interrupt), the stop under way is ended at once.
+func (f *stop) Undo() []shakedown.Undo {
+	halts := f.refs(UndoHalt, "end the stop under way (SIGKILL) of")
+	for i := range halts {
+		halts[i].Interrupt = true
+	}
+	return append(halts, f.refs(UndoStart, "start")...)
+}
 
 // Prepare refuses containers that no longer run, or that someone paused: the revert's start
 // would take back a stop that is not this fault's, or leave running one that was paused.
@@ -779,6 +792,28 @@ func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
 		return err
 	}
 	return nil
+}
+
+// halt ends at once a stop the engine may still have under way for a run that died during
+// its inject: a container that runs is killed (the fault was stopping it), so that the
+// start that follows is not overtaken by the stop landing later. One that does not run, or
+// is gone, is done.
+func halt(ctx context.Context, cl *Client, r Ref) error {
+	d, err := inspectSame(ctx, cl, r.ID)
+	if shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !d.State.Running {
+		return nil
+	}
+	err = cl.Kill(ctx, r.ID, "SIGKILL")
+	if s := statusOf(err); s == http.StatusNotFound || s == http.StatusConflict {
+		return nil // gone, or not running any more
+	}
+	return err
 }
 
 // ensureUnpaused unpauses a container if it is paused and still there.

@@ -251,10 +251,14 @@ func TestRevertNeverActsOnATakerIntegration(t *testing.T) {
 // connection, except that after down(n) it drops the connections it holds and refuses the
 // next n: an engine that restarts, or whose socket is away for a moment.
 type flakyEngine struct {
-	host   string
-	mu     sync.Mutex
-	refuse int
-	open   map[net.Conn]bool
+	host string
+	// seen, when set, is closed once a request whose first line holds seenWhat has been
+	// forwarded to the engine.
+	seen     chan struct{}
+	seenWhat string
+	mu       sync.Mutex
+	refuse   int
+	open     map[net.Conn]bool
 }
 
 func newFlakyEngine(t *testing.T, host string) *flakyEngine {
@@ -292,11 +296,32 @@ func newFlakyEngine(t *testing.T, host string) *flakyEngine {
 			}
 			fe.open[c], fe.open[up] = true, true
 			fe.mu.Unlock()
-			wg.Go(func() { io.Copy(up, c); up.Close() })
+			wg.Go(func() { io.Copy(up, fe.watch(c)); up.Close() })
 			wg.Go(func() { io.Copy(c, up); c.Close() })
 		}
 	})
 	return fe
+}
+
+// watch returns r, noticing the request fe waits for (seen, seenWhat) as it passes.
+func (fe *flakyEngine) watch(r io.Reader) io.Reader { return &noticer{r: r, fe: fe} }
+
+// noticer closes fe.seen once fe.seenWhat has gone through it (within one read, as a
+// request line does). Several connections may see it: seen is closed once.
+type noticer struct {
+	r  io.Reader
+	fe *flakyEngine
+}
+
+func (n *noticer) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	n.fe.mu.Lock()
+	if n.fe.seen != nil && strings.Contains(string(p[:k]), n.fe.seenWhat) {
+		close(n.fe.seen)
+		n.fe.seen = nil
+	}
+	n.fe.mu.Unlock()
+	return k, err
 }
 
 // down drops every connection and refuses the next n.
@@ -400,6 +425,60 @@ func TestHeldFaultSaysWhenTakenBackIntegration(t *testing.T) {
 				}
 				f.(shakedown.Closer).Close()
 			}
+		})
+	}
+}
+
+// TestStopUnderWayWhenTheRunDiesIntegration: the runner dies while the engine is still
+// stopping the container (a process that waits out its grace). The journal's undo, as the
+// watchdog carries it out for an inject that had not returned, must leave the container
+// running: not start it while it still runs and let the stop land after.
+func TestStopUnderWayWhenTheRunDiesIntegration(t *testing.T) {
+	for eng, host := range engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			b := newBed(t, host)
+			fe := newFlakyEngine(t, host)
+			reg := registry()
+			id := b.run(CreateSpec{Name: "slowstop", StopSignal: "SIGWINCH"}) // ignored: the stop waits out its grace
+			before := b.waitState(id, "running", running)
+			kind, _ := reg.Target(Kind)
+			ins, err := kind.Resolve(t.Context(), shakedown.Env{}, &Selector{Name: id, DockerHost: fe.host})
+			if err != nil || len(ins) != 1 {
+				t.Fatalf("resolve: %v, %d instances", err, len(ins))
+			}
+			f := build(t, reg, "container.stop", &GraceParams{Grace: shakedown.Duration(5 * time.Second)}, ins)
+			if err := prepare(t.Context(), f); err != nil {
+				t.Fatal(err)
+			}
+			undos := f.Undo()
+			seen := make(chan struct{})
+			fe.mu.Lock()
+			fe.seen, fe.seenWhat = seen, "/stop?"
+			fe.mu.Unlock()
+			// the runner: its stop under way, then gone (its connection dropped)
+			ctx, die := context.WithCancel(context.Background())
+			injected := make(chan struct{})
+			go func() { defer close(injected); f.Inject(ctx) }()
+			select {
+			case <-seen:
+			case <-time.After(time.Minute):
+				t.Fatal("the stop never reached the engine")
+			}
+			die()
+			<-injected
+			// the watchdog: the inject had not returned
+			for _, u := range shakedown.InOrder(undos, false) {
+				fn, _ := reg.Undo(u.Type)
+				if err := fn(context.Background(), u.Data); err != nil {
+					t.Fatalf("undo %s: %v", u.Summary, err)
+				}
+			}
+			// Running again, and as a new start: the stop under way is over, so nothing
+			// will stop it later. (Without the halt, the start finds it running and does
+			// nothing; the stop lands when its grace ends and the container stays exited.)
+			b.waitState(id, "started again", func(d *Details) bool {
+				return running(d) && d.State.StartedAt != before.State.StartedAt
+			})
 		})
 	}
 }
