@@ -124,7 +124,12 @@ func (c *Client) Inspect(ctx context.Context, id string) (*Details, error) {
 }
 
 func (c *Client) post(ctx context.Context, id, verb string, q url.Values) error {
-	return c.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/"+verb, q, nil, nil)
+	return c.postWait(ctx, id, verb, q, 0)
+}
+
+// postWait is post for a call that waits on purpose for up to wait before it answers.
+func (c *Client) postWait(ctx context.Context, id, verb string, q url.Values, wait time.Duration) error {
+	return c.doWait(ctx, wait, http.MethodPost, "/containers/"+url.PathEscape(id)+"/"+verb, q, nil, nil)
 }
 
 func seconds(d time.Duration) string { return strconv.Itoa(int((d + time.Second - 1) / time.Second)) }
@@ -137,11 +142,17 @@ func (c *Client) Kill(ctx context.Context, id, signal string) error {
 // Stop stops a container, killing it after timeout. A container that is not running is
 // stopped already: success.
 func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	err := c.post(ctx, id, "stop", url.Values{"t": {seconds(timeout)}})
+	err := c.stop(ctx, id, timeout)
 	if statusOf(err) == http.StatusNotModified {
 		return nil
 	}
 	return err
+}
+
+// stop is Stop that says "not modified" (an *APIError of status 304) when the container was
+// not running.
+func (c *Client) stop(ctx context.Context, id string, timeout time.Duration) error {
+	return c.postWait(ctx, id, "stop", url.Values{"t": {seconds(timeout)}}, timeout)
 }
 
 // Start starts a container. A running container is started already: success.
@@ -155,7 +166,7 @@ func (c *Client) Start(ctx context.Context, id string) error {
 
 // Restart stops (killing after timeout) and starts a container.
 func (c *Client) Restart(ctx context.Context, id string, timeout time.Duration) error {
-	return c.post(ctx, id, "restart", url.Values{"t": {seconds(timeout)}})
+	return c.postWait(ctx, id, "restart", url.Values{"t": {seconds(timeout)}}, timeout)
 }
 
 // Pause freezes every process of a container.
@@ -236,6 +247,7 @@ type CreateSpec struct {
 	Healthcheck []string // e.g. ["CMD", "/srv", "-check"]
 	Interval    time.Duration
 	Restart     string // restart policy: "", "always", "unless-stopped", "on-failure"
+	StopSignal  string // what a stop sends first, e.g. "SIGWINCH" for one that waits out its grace
 }
 
 // Create creates a container and returns its id.
@@ -243,6 +255,9 @@ func (c *Client) Create(ctx context.Context, s CreateSpec) (string, error) {
 	cfg := map[string]any{"Image": s.Image, "Labels": s.Labels}
 	if len(s.Cmd) > 0 {
 		cfg["Cmd"] = s.Cmd
+	}
+	if s.StopSignal != "" {
+		cfg["StopSignal"] = s.StopSignal
 	}
 	if len(s.Healthcheck) > 0 {
 		iv := s.Interval

@@ -90,10 +90,11 @@ func HostFrom(explicit string, getenv func(string) string) string {
 // target and probe make, over a unix socket or TCP. It works with dockerd and with Podman's
 // compatible service. It is safe for concurrent use.
 type Client struct {
-	ep      Endpoint
-	http    *http.Client
-	mu      sync.Mutex
-	version string // negotiated; empty until the first call
+	ep        Endpoint
+	http      *http.Client
+	mu        sync.Mutex
+	version   string    // negotiated; empty until the first call
+	awaySince time.Time // since when undos have found the engine unreachable; zero while it answers
 }
 
 // NewClient returns a client for host (a DOCKER_HOST value). It does no I/O. For tcp hosts
@@ -175,6 +176,20 @@ func tlsConfig(dir string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
+// away records whether an undo just found the engine unreachable, and returns since when
+// it has been (zero once it answered).
+func (c *Client) away(unreachable bool) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !unreachable:
+		c.awaySince = time.Time{}
+	case c.awaySince.IsZero():
+		c.awaySince = time.Now()
+	}
+	return c.awaySince
+}
+
 // Host returns the DOCKER_HOST value the client talks to.
 func (c *Client) Host() string { return c.ep.Host }
 
@@ -203,6 +218,34 @@ func statusOf(err error) int {
 	return 0
 }
 
+// callTimeout bounds each call to the engine, its answer read to the end; a call that waits
+// on purpose (a stop's grace period) has that wait on top. An engine that takes the call and
+// never ends its answer — hung, trickling, or a socket something else listens on — fails the
+// call as unavailable instead of holding a plan, an inject or a replay until someone cancels
+// it. (A variable for tests.)
+var callTimeout = 30 * time.Second
+
+// errNoAnswer is the cause of a call's context when callTimeout ends it.
+var errNoAnswer = errors.New("no answer in time")
+
+// bound returns ctx limited to one call that may wait on purpose for wait.
+func bound(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, callTimeout+wait, errNoAnswer)
+}
+
+// failed turns the failure of a call on a context from bound into a shakedown error: an
+// engine that did not answer in time is KindUnavailable, a cancelled context KindAborted,
+// anything else what transportErr says.
+func (c *Client) failed(ctx context.Context, op string, err error) error {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errNoAnswer):
+		return shakedown.Wrap(shakedown.KindUnavailable, op, fmt.Errorf("docker at %s did not answer within %v: %w", c.ep.Host, callTimeout, err))
+	case ctx.Err() != nil:
+		return shakedown.Wrap(shakedown.KindAborted, op, err)
+	}
+	return c.transportErr(op, err)
+}
+
 // Version returns the API version the client uses with this daemon, asking it once.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	c.mu.Lock()
@@ -211,16 +254,21 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	if v != "" {
 		return v, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/_ping", nil)
+	pctx, cancel := bound(ctx, 0)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "/_ping", nil)
 	if err != nil {
 		return "", shakedown.Wrap(shakedown.KindInternal, "docker ping", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", c.transportErr("docker ping", err)
+		return "", c.failed(pctx, "docker ping", err)
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
+	if err != nil {
+		return "", c.failed(pctx, "docker ping", err)
+	}
 	server := resp.Header.Get("Api-Version")
 	if resp.StatusCode != http.StatusOK || server == "" {
 		// very old daemons do not send the header; /version always says it
@@ -298,21 +346,101 @@ func (c *Client) transportErr(op string, err error) error {
 
 // do sends one request to /v<version><path> with query q and, when in is not nil, a JSON
 // body; it decodes a JSON answer into out when out is not nil. A status of 300 or more is an
-// *APIError wrapped in a shakedown error of the matching kind.
+// *APIError wrapped in a shakedown error of the matching kind (a 400 is KindInternal).
+// The call, its answer read, is bounded by callTimeout.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	return c.doWait(ctx, 0, method, path, q, in, out)
+}
+
+// doWait is do for a call that waits on purpose for up to wait (a stop's grace period)
+// before it answers.
+func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path string, q url.Values, in, out any) error {
+	ctx, cancel := bound(ctx, wait)
+	defer cancel()
 	resp, err := c.send(ctx, method, path, q, in, "")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	op := "docker " + method + " " + path
 	if out == nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)); err != nil && ctx.Err() != nil {
+			return c.failed(ctx, op, err)
+		}
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, "docker "+method+" "+path+": decode answer", err)
+	var err2 error
+	if list, ok := out.(*[]Summary); ok {
+		err2 = decodeList(&capped{r: resp.Body, n: maxList}, list)
+	} else {
+		err2 = json.NewDecoder(&capped{r: resp.Body, n: maxAnswer}).Decode(out)
+	}
+	if err2 != nil {
+		if ctx.Err() != nil {
+			return c.failed(ctx, op+": read answer", err2)
+		}
+		return shakedown.Wrap(shakedown.KindInternal, op+": decode answer", err2)
 	}
 	return nil
+}
+
+// Bounds on what is read and kept of an engine's answer: far above any real one (an
+// inspect answer is some kilobytes, tens with a large environment; a listing about one per
+// container), and far below what would hold the runner's memory hostage — unbounded, 64 MiB
+// of tiny list entries became 1.5 GiB of structures.
+const (
+	maxAnswer = 4 << 20  // one object: a container's or a network's details
+	maxList   = 32 << 20 // a listing
+	maxListed = 10_000   // containers in one listing
+)
+
+// capped reads at most n bytes of r, then fails with errTooLarge if r holds more.
+type capped struct {
+	r io.Reader
+	n int64
+}
+
+var errTooLarge = errors.New("the answer is larger than any engine's, not read further")
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		if n, err := c.r.Read(make([]byte, 1)); n == 0 {
+			return 0, err // the end (or nothing yet): within the bound
+		}
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
+}
+
+// decodeList decodes a JSON list of containers one at a time, refusing more than maxListed.
+func decodeList(r io.Reader, out *[]Summary) error {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return err
+	case tok == nil: // null
+		return nil
+	case tok != json.Delim('['):
+		return fmt.Errorf("want a list, got %v", tok)
+	}
+	for dec.More() {
+		if len(*out) == maxListed {
+			return fmt.Errorf("the engine lists more than %d containers, more than any engine holds: not read further", maxListed)
+		}
+		var s Summary
+		if err := dec.Decode(&s); err != nil {
+			return err
+		}
+		*out = append(*out, s)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 // send is do without decoding: the caller closes the body of a successful response.
@@ -352,16 +480,23 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, shakedown.Wrap(shakedown.KindAborted, op, err)
-		}
-		return nil, c.transportErr(op, err)
+		return nil, c.failed(ctx, op, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if err != nil && ctx.Err() != nil {
+			return nil, c.failed(ctx, op, err)
+		}
 		ae := &APIError{Status: resp.StatusCode, Message: errorMessage(b)}
-		return nil, shakedown.Wrap(shakedown.KindOfStatus(resp.StatusCode), op, ae)
+		kind := shakedown.KindOfStatus(resp.StatusCode)
+		if kind == shakedown.KindInvalid {
+			// The engine refused a request of shakedown's: a failure of the tool or the
+			// environment (exit 5), not an invalid experiment file (exit 2, which says
+			// that nothing was injected, and may come in the middle of an inject).
+			kind = shakedown.KindInternal
+		}
+		return nil, shakedown.Wrap(kind, op, ae)
 	}
 	return resp, nil
 }

@@ -57,6 +57,7 @@ func RegisterWith(r *shakedown.Registry, o Options) {
 		r.AddFault(t)
 	}
 	r.AddUndo(UndoStart, undoRef(ensureStarted))
+	r.AddUndo(UndoHalt, undoRef(halt))
 	r.AddUndo(UndoUnpause, undoRef(ensureUnpaused))
 	r.AddUndo(UndoConnect, undoConnect)
 	r.AddProbe(shakedown.ProbeType{
@@ -121,11 +122,9 @@ func (p *Prober) Probe(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var matched []Summary
-	for _, s := range list {
-		if p.Params.matches(s) {
-			matched = append(matched, s)
-		}
+	matched, err := p.Params.pick(list)
+	if err != nil {
+		return "", err
 	}
 	want := p.Params.Min
 	if want == 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 // already in the state the undo brings it to, counts as done.
 const (
 	UndoStart   = "container.start"   // start the container if it is not running: Ref
+	UndoHalt    = "container.halt"    // end a stop still under way at once (SIGKILL): Ref; an Interrupt undo
 	UndoUnpause = "container.unpause" // unpause the container if it is paused: Ref
 	UndoConnect = "container.connect" // rejoin a network with the same aliases and address: ConnectData
 )
@@ -149,7 +151,12 @@ var (
 		Summary: "stop the selected containers; revert starts them again",
 		Doc: "Stops each selected container (SIGTERM, then SIGKILL after `grace`) and starts it again " +
 			"when the fault's duration ends, as FIS's stop-instances with startInstancesAfterDuration. " +
-			"The revert starts only containers that are not running; one that is gone counts as started.",
+			"The revert starts only containers that are not running; one that is gone counts as started. " +
+			"A container that someone paused, or that stopped since the target was resolved, is refused before " +
+			"anything is stopped; one that stops meanwhile (the engine says it is stopped already) is not started " +
+			"by the revert. While held, a container started again (by hand, its restart policy or its engine) " +
+			"or removed is reported at once. If the run dies while the engine is still stopping a container, " +
+			"recovery ends that stop at once (SIGKILL) before it starts the container, so the stop cannot land after.",
 		Targets: []string{Kind},
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
 		New:     newStop,
@@ -159,7 +166,10 @@ var (
 		Summary: "freeze every process of the selected containers; revert unpauses them",
 		Doc: "Pauses each selected container (the cgroup freezer): its processes neither run nor answer, " +
 			"but its sockets stay open, so peers see timeouts rather than refused connections. The revert " +
-			"unpauses each container that is still paused.",
+			"unpauses each container that is still paused. A container someone else paused already is refused " +
+			"before anything is paused, and one paused meanwhile (the engine says so) is left paused by the revert: " +
+			"the fault never unpauses a pause that is not its own. While held, a container unpaused by someone " +
+			"else, or removed, is reported at once.",
 		Targets: []string{Kind},
 		New:     newPause,
 	}
@@ -167,7 +177,8 @@ var (
 		Name:    "container.restart",
 		Summary: "restart the selected containers (one-shot)",
 		Doc: "Restarts each selected container: SIGTERM, SIGKILL after `grace`, then start. One-shot; if " +
-			"the run dies half way, recovery starts any container the restart left stopped.",
+			"the run dies half way, recovery starts any container the restart left stopped. A paused container is " +
+			"refused (a restart would unpause it).",
 		Targets: []string{Kind},
 		OneShot: true,
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
@@ -180,7 +191,8 @@ var (
 			"network see it. Before that it records the container's aliases and address there; the revert " +
 			"connects it again with the same aliases and, where the network has a configured subnet, the " +
 			"same address (else the daemon picks one). A container already on the network again counts as " +
-			"reverted.",
+			"reverted; one that someone else took off the network after the fault read it is not connected " +
+			"again.",
 		Targets: []string{Kind},
 		Params:  func() any { return &DisconnectParams{} },
 		New:     newDisconnect,
@@ -231,14 +243,27 @@ func (b *base) plan(verb string) []string {
 // each runs fn on every container, parallelism at a time, and returns the containers it
 // succeeded on (in their order) and the errors of the others, joined.
 func each(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
-	ok := make([]bool, len(ctrs))
+	errs := eachErr(ctx, op, ctrs, fn)
+	var done []Container
+	for i, c := range ctrs {
+		if errs[i] == nil {
+			done = append(done, c)
+		}
+	}
+	return done, shakedown.Join(errs...)
+}
+
+// eachErr runs fn on every container, parallelism at a time, and returns each one's error
+// (nil on success), wrapped with op and the container's label.
+func eachErr(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) []error {
 	errs := make([]error, len(ctrs))
 	var g errgroup.Group
 	g.SetLimit(parallelism)
 	for i, c := range ctrs {
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
-				errs[i] = shakedown.Wrap(shakedown.KindAborted, op+" "+c.Label(), err)
+				// never asked: as it was, and not for a revert to take back
+				errs[i] = shakedown.Wrap(shakedown.KindAborted, op+" "+c.Label(), fmt.Errorf("not attempted (%w): %w", err, errUnchanged))
 				return nil
 			}
 			cl, err := ClientFor(c.Host)
@@ -247,32 +272,136 @@ func each(ctx context.Context, op string, ctrs []Container, fn func(context.Cont
 			}
 			if err != nil {
 				errs[i] = shakedown.Wrap(shakedown.KindOf(err), op+" "+c.Label(), err)
-				return nil
 			}
-			ok[i] = true
 			return nil
 		})
 	}
 	g.Wait()
-	var done []Container
-	for i, c := range ctrs {
-		if ok[i] {
-			done = append(done, c)
-		}
-	}
-	return done, errors.Join(errs...)
+	return errs
 }
 
-// revertEach returns a Revert that runs undo on each container.
+// apply runs a fault's change on every container and returns the containers it may have
+// changed — those it succeeded on and those whose failure leaves it unknown (the engine did
+// not answer, or failed inside) — with the errors of the others, joined. A container the
+// engine refused to change (unchanged), or that was never asked for (the run was cancelled
+// first), is left out: someone else paused, stopped or
+// disconnected it meanwhile, and the fault's revert must not take that back.
+func apply(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
+	errs := eachErr(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return unchanged(fn(ctx, cl, c))
+	})
+	var changed []Container
+	for i, c := range ctrs {
+		if !errors.Is(errs[i], errUnchanged) {
+			changed = append(changed, c)
+		}
+	}
+	return changed, shakedown.Join(errs...)
+}
+
+// errUnchanged marks the failure of a change that was refused or never asked for: the
+// container is as it was.
+var errUnchanged = errors.New("left as it was")
+
+// unchanged marks err as errUnchanged when it is the engine's refusal to change a
+// container: "not modified" (stopped already) or a client error (paused already, not
+// running, gone). A refusal of Docker's that comes as a server error ("is not connected to
+// network", 500 before API 1.44) is recognised by its message: the status alone would say
+// that the change might have been half made.
+func unchanged(err error) error {
+	var ae *APIError
+	if err == nil || !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case ae.Status == http.StatusNotModified:
+		return shakedown.Wrap(shakedown.KindConflict, "refused by the engine", fmt.Errorf("%w: %w", err, errUnchanged))
+	case ae.Status >= 400 && ae.Status < 500,
+		ae.Status >= 500 && strings.Contains(ae.Message, "is not connected to"):
+		kind := shakedown.KindOf(err)
+		if kind == shakedown.KindInternal {
+			kind = shakedown.KindConflict // a refusal: the container is not as the fault needs it
+		}
+		return shakedown.Wrap(kind, "refused by the engine", fmt.Errorf("%w: %w", err, errUnchanged))
+	}
+	return err
+}
+
+// check inspects every container before the fault's undo is written, and refuses those ok
+// says the fault must not act on, or that are gone: it changes nothing.
+func (b *base) check(ctx context.Context, op string, ok func(*Details) error) error {
+	_, err := each(ctx, op, b.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		d, err := inspectSame(ctx, cl, c.ID)
+		if shakedown.IsKind(err, shakedown.KindNotFound) {
+			return shakedown.Wrap(shakedown.KindNotFound, "gone since the target was resolved", err)
+		}
+		if err != nil {
+			return err
+		}
+		return ok(d)
+	})
+	return err
+}
+
+// notPaused refuses a container that does not run, or that someone paused: a fault that
+// stops, pauses or restarts it would take back, in its revert, what it did not do.
+func notPaused(d *Details) error {
+	switch {
+	case d.State.Paused:
+		return shakedown.Errorf(shakedown.KindConflict,
+			"paused already, not by this fault: acting on it would unpause it for whoever paused it")
+	case !d.State.Running || d.State.Restarting:
+		return shakedown.Errorf(shakedown.KindConflict, "%s since the target was resolved, not by this fault", strings.ToLower(d.State.Status))
+	}
+	return nil
+}
+
+// revertEach returns a Revert that runs undo on each container, riding out an engine away
+// for a moment (persist).
 func revertEach(op string, ctrs []Container, undo func(context.Context, *Client, Ref) error) shakedown.Revert {
 	if len(ctrs) == 0 {
 		return nil
 	}
 	return func(ctx context.Context) error {
 		_, err := each(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
-			return undo(ctx, cl, Ref{Host: c.Host, ID: c.ID, Name: c.Name})
+			return persist(ctx, cl, func(ctx context.Context) error {
+				return undo(ctx, cl, Ref{Host: c.Host, ID: c.ID, Name: c.Name})
+			})
 		})
 		return err
+	}
+}
+
+// awayFor is how long an undo tries again while the engine cannot be reached, within its
+// context's deadline. (A variable for tests.)
+var awayFor = 20 * time.Second
+
+// persist calls undo until it succeeds, fails otherwise than by an engine that cannot be
+// reached, or ctx ends, for as long as cl's engine has been away less than awayFor: an
+// engine that restarts, or whose socket is away for a moment, must not leave in place a
+// fault its revert would have taken back a second later. Undos are idempotent, so trying
+// again is safe. The time away counts across undos: a replay of many undos against an
+// engine that is gone waits awayFor once, not once for each.
+func persist(ctx context.Context, cl *Client, undo func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := undo(ctx)
+		if err == nil || !shakedown.IsKind(err, shakedown.KindUnavailable) {
+			cl.away(false)
+			return err
+		}
+		left := awayFor - time.Since(cl.away(true))
+		if left <= 0 {
+			return err
+		}
+		t := time.NewTimer(min(wait, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
@@ -332,7 +461,7 @@ func (f *kill) Plan() []string {
 func (f *kill) Undo() []shakedown.Undo { return nil }
 
 func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
-	_, err := each(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	_, err := apply(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		if f.hostSide(c) {
 			err := signalPID(c, f.signal)
 			if f.via == "host" || !shakedown.IsKind(err, shakedown.KindPermission) {
@@ -375,6 +504,7 @@ func signalPID(c Container, sig string) error {
 
 type stop struct {
 	base
+	watched
 	grace time.Duration
 }
 
@@ -390,46 +520,73 @@ func newStop(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Ins
 	if err != nil {
 		return nil, err
 	}
-	return &stop{base: b, grace: graceOf(spec)}, nil
+	return &stop{base: b, watched: newWatched(len(b.ctrs)), grace: graceOf(spec)}, nil
 }
 
-func (f *stop) Plan() []string         { return f.plan("stop (grace " + f.grace.String() + ")") }
-func (f *stop) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
+func (f *stop) Plan() []string { return f.plan("stop (grace " + f.grace.String() + ")") }
+
+// Undo starts the containers again. When the run dies while the stop is under way (the
+// engine goes on stopping a container through its grace period after the runner is gone),
+// the start would find the container still running and do nothing, and the stop would then
+// land and stay: so first, only then (Interrupt), the stop under way is ended at once.
+func (f *stop) Undo() []shakedown.Undo {
+	halts := f.refs(UndoHalt, "end the stop under way (SIGKILL) of")
+	for i := range halts {
+		halts[i].Interrupt = true
+	}
+	return append(halts, f.refs(UndoStart, "start")...)
+}
+
+// Prepare refuses containers that no longer run, or that someone paused: the revert's start
+// would take back a stop that is not this fault's, or leave running one that was paused.
+func (f *stop) Prepare(ctx context.Context) error { return f.check(ctx, "container.stop", notPaused) }
 
 func (f *stop) Inject(ctx context.Context) (shakedown.Revert, error) {
-	done, err := each(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
-		return cl.Stop(ctx, c.ID, f.grace)
+	// A stop that failed half way may still have stopped the container: its revert starts
+	// it. One that was not running any more is not this fault's to start.
+	changed, err := apply(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.stop(ctx, c.ID, f.grace)
 	})
-	// a stop that failed half way may still have stopped the container: start all of them
-	if err != nil {
-		done = f.ctrs
+	if err == nil {
+		f.start("container.stop", changed, stillStopped)
 	}
-	return revertEach("start", done, ensureStarted), err
+	return f.guard(revertEach("start", changed, ensureStarted)), err
 }
 
 // ---- container.pause
 
-type pause struct{ base }
+type pause struct {
+	base
+	watched
+}
 
 func newPause(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 	b, err := newBase(spec, targets)
 	if err != nil {
 		return nil, err
 	}
-	return &pause{b}, nil
+	return &pause{base: b, watched: newWatched(len(b.ctrs))}, nil
 }
 
 func (f *pause) Plan() []string         { return f.plan("pause") }
 func (f *pause) Undo() []shakedown.Undo { return f.refs(UndoUnpause, "unpause") }
 
+// Prepare refuses containers that someone paused already, or that no longer run: pausing
+// them would do nothing, and the revert would unpause them for whoever paused them.
+func (f *pause) Prepare(ctx context.Context) error {
+	return f.check(ctx, "container.pause", notPaused)
+}
+
 func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
-	done, err := each(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	// The revert unpauses what this pause may have paused: not a container the engine
+	// refused to pause because someone paused (or stopped) it meanwhile.
+	changed, err := apply(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Pause(ctx, c.ID)
 	})
-	if err != nil {
-		done = f.ctrs // unpause checks the state first: safe on the ones that were not paused
+	if err == nil {
+		f.start("container.pause", changed, stillPaused)
 	}
-	return revertEach("unpause", done, ensureUnpaused), err
+	return f.guard(revertEach("unpause", changed, ensureUnpaused)), err
 }
 
 // ---- container.restart
@@ -453,12 +610,18 @@ func (f *restart) Plan() []string { return f.plan("restart (grace " + f.grace.St
 // them stopped.
 func (f *restart) Undo() []shakedown.Undo { return f.refs(UndoStart, "start") }
 
+// Prepare refuses containers that no longer run, or that someone paused: the restart would
+// unpause them, and the undo would start one someone stopped.
+func (f *restart) Prepare(ctx context.Context) error {
+	return f.check(ctx, "container.restart", notPaused)
+}
+
 func (f *restart) Inject(ctx context.Context) (shakedown.Revert, error) {
-	_, err := each(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, err := apply(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Restart(ctx, c.ID, f.grace)
 	})
 	if err != nil {
-		return revertEach("start", f.ctrs, ensureStarted), err
+		return revertEach("start", changed, ensureStarted), err
 	}
 	return nil, nil
 }
@@ -489,7 +652,8 @@ func newDisconnect(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedo
 func (f *disconnect) Plan() []string { return f.plan("disconnect from network " + f.network + ":") }
 
 // Prepare records each container's aliases and address on the network, so the undo can
-// rejoin it as it was. A container that is not on the network is KindInvalid.
+// rejoin it as it was. A container that is not on the network is KindConflict: the world
+// is not as the experiment says (the file itself was valid), and nothing is injected.
 func (f *disconnect) Prepare(ctx context.Context) error {
 	links := make([]ConnectData, len(f.ctrs))
 	var mu sync.Mutex
@@ -498,13 +662,13 @@ func (f *disconnect) Prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d, err := cl.Inspect(ctx, c.ID)
+		d, err := inspectSame(ctx, cl, c.ID)
 		if err != nil {
 			return err
 		}
 		att := attachment(d, nw.Name, nw.ID)
 		if att == nil {
-			return shakedown.Errorf(shakedown.KindInvalid, "container %s is not on network %s", c.Label(), nw.Name)
+			return shakedown.Errorf(shakedown.KindConflict, "container %s is not on network %s (now)", c.Label(), nw.Name)
 		}
 		cd := ConnectData{Ref: Ref{Host: c.Host, ID: c.ID, Name: c.Name}, Network: nw.Name, NetworkID: nw.ID,
 			Aliases: userAliases(att.Aliases, d.ID), IPv4: att.IPAddress, IPv6: att.GlobalIPv6Address}
@@ -579,12 +743,17 @@ func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
 	for _, l := range links {
 		byID[l.ID] = l
 	}
-	_, err := each(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	// The revert rejoins what this fault may have taken off the network: not a container
+	// the engine says was not on it any more (someone disconnected it meanwhile).
+	changed, err := apply(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Disconnect(ctx, byID[c.ID].NetworkID, c.ID, f.force)
 	})
+	if len(changed) == 0 {
+		return nil, err
+	}
 	revert := func(ctx context.Context) error {
-		_, err := each(ctx, "connect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
-			return ensureConnected(ctx, cl, byID[c.ID])
+		_, err := each(ctx, "connect", changed, func(ctx context.Context, cl *Client, c Container) error {
+			return persist(ctx, cl, func(ctx context.Context) error { return ensureConnected(ctx, cl, byID[c.ID]) })
 		})
 		return err
 	}
@@ -593,9 +762,23 @@ func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
 
 // ---- undos
 
+// inspectSame inspects the container with this id, and says it is gone (KindNotFound) when
+// the engine answers with another: an engine looks a string up as a name when no container
+// has it as id, so a container named after a removed one's id would take its place.
+func inspectSame(ctx context.Context, cl *Client, id string) (*Details, error) {
+	d, err := cl.Inspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.ID != id && (len(id) < 12 || !strings.HasPrefix(d.ID, id)) {
+		return nil, shakedown.Errorf(shakedown.KindNotFound, "container %s is gone (%s took its name)", ShortID(id), d.Label())
+	}
+	return d, nil
+}
+
 // ensureStarted starts a container unless it runs or is gone.
 func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
-	d, err := cl.Inspect(ctx, r.ID)
+	d, err := inspectSame(ctx, cl, r.ID)
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -611,9 +794,31 @@ func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
 	return nil
 }
 
+// halt ends at once a stop the engine may still have under way for a run that died during
+// its inject: a container that runs is killed (the fault was stopping it), so that the
+// start that follows is not overtaken by the stop landing later. One that does not run, or
+// is gone, is done.
+func halt(ctx context.Context, cl *Client, r Ref) error {
+	d, err := inspectSame(ctx, cl, r.ID)
+	if shakedown.IsKind(err, shakedown.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !d.State.Running {
+		return nil
+	}
+	err = cl.Kill(ctx, r.ID, "SIGKILL")
+	if s := statusOf(err); s == http.StatusNotFound || s == http.StatusConflict {
+		return nil // gone, or not running any more
+	}
+	return err
+}
+
 // ensureUnpaused unpauses a container if it is paused and still there.
 func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
-	d, err := cl.Inspect(ctx, r.ID)
+	d, err := inspectSame(ctx, cl, r.ID)
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -627,7 +832,7 @@ func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
 	if err == nil || shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
-	if d2, err2 := cl.Inspect(ctx, r.ID); err2 == nil && !d2.State.Paused {
+	if d2, err2 := inspectSame(ctx, cl, r.ID); err2 == nil && !d2.State.Paused {
 		return nil // someone else unpaused it meanwhile
 	}
 	return err
@@ -636,7 +841,7 @@ func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {
 // ensureConnected connects a container to the network again, as it was, unless it is there
 // already or the container or network is gone.
 func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
-	d, err := cl.Inspect(ctx, cd.ID)
+	d, err := inspectSame(ctx, cl, cd.ID)
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -650,10 +855,14 @@ func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
 	if network == "" {
 		network = cd.Network
 	}
-	if _, err := cl.InspectNetwork(ctx, network); shakedown.IsKind(err, shakedown.KindNotFound) {
+	nw, err := cl.InspectNetwork(ctx, network)
+	switch {
+	case shakedown.IsKind(err, shakedown.KindNotFound):
 		return nil // the network is gone: there is nothing to rejoin
-	} else if err != nil {
+	case err != nil:
 		return err
+	case cd.NetworkID != "" && nw.ID != cd.NetworkID:
+		return nil // gone too: another network answered to its id as a name
 	}
 	cfg := ConnectConfig{Aliases: cd.Aliases, IPv4: cd.IPv4, IPv6: cd.IPv6}
 	err = cl.Connect(ctx, network, cd.ID, cfg)
@@ -664,7 +873,7 @@ func ensureConnected(ctx context.Context, cl *Client, cd ConnectData) error {
 		err = cl.Connect(ctx, network, cd.ID, cfg)
 	}
 	if err != nil {
-		if d2, err2 := cl.Inspect(ctx, cd.ID); err2 == nil && attachment(d2, cd.Network, cd.NetworkID) != nil {
+		if d2, err2 := inspectSame(ctx, cl, cd.ID); err2 == nil && attachment(d2, cd.Network, cd.NetworkID) != nil {
 			return nil
 		}
 		return err
@@ -682,7 +891,7 @@ func undoRef(f func(context.Context, *Client, Ref) error) shakedown.UndoFunc {
 		if err != nil {
 			return err
 		}
-		return f(ctx, cl, r)
+		return persist(ctx, cl, func(ctx context.Context) error { return f(ctx, cl, r) })
 	}
 }
 
@@ -695,5 +904,5 @@ func undoConnect(ctx context.Context, data json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	return ensureConnected(ctx, cl, cd)
+	return persist(ctx, cl, func(ctx context.Context) error { return ensureConnected(ctx, cl, cd) })
 }

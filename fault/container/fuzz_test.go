@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -58,6 +59,7 @@ func FuzzNegotiate(f *testing.F) {
 func FuzzDecodeAnswers(f *testing.F) {
 	f.Add([]byte(`{"Id":"abc","Name":"/x","State":{"Status":"running","Running":true,"Pid":4,"Health":{"Status":"healthy"}},"NetworkSettings":{"Networks":{"n":{"NetworkID":"i","Aliases":["a"],"IPAMConfig":{"IPv4Address":"10.0.0.2"}}}}}`))
 	f.Add([]byte(`{"message":"no such container"}`))
+	f.Add([]byte(`[{"Id":"abc","Names":["/x"],"State":"running","Labels":{"a":"b"}},{}]`))
 	f.Add([]byte(`{"host":"unix:///x","id":"abc","network":"n","aliases":["a"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Details
@@ -67,6 +69,10 @@ func FuzzDecodeAnswers(f *testing.F) {
 			attachment(&d, "n", "i")
 		}
 		errorMessage(b)
+		var list []Summary
+		if err := decodeList(&capped{r: bytes.NewReader(b), n: maxList}, &list); err == nil && len(list) > maxListed {
+			t.Fatalf("decodeList kept %d containers, more than %d", len(list), maxListed)
+		}
 		// an undo record either decodes to a complete one or is refused; a host that does
 		// not parse never reaches a daemon
 		var cd ConnectData

@@ -123,6 +123,36 @@ func (s *Selector) matches(c Summary) bool {
 	return false
 }
 
+// pick returns the containers of list the selector stands for, whatever their state. A
+// name stands for one container, found as the engine finds it: by full id or exact name
+// first, by id prefix only when neither matches; a prefix that several ids share is
+// KindConflict, as it is to the engine. Otherwise a container named like another's id
+// prefix would double a name selector's blast radius.
+func (s *Selector) pick(list []Summary) ([]Summary, error) {
+	var exact, prefix []Summary
+	for _, c := range list {
+		switch {
+		case !s.matches(c):
+		case s.Name == "" || c.ID == s.Name || slices.ContainsFunc(c.Names, func(n string) bool { return strings.TrimPrefix(n, "/") == s.Name }):
+			exact = append(exact, c)
+		default:
+			prefix = append(prefix, c)
+		}
+	}
+	switch {
+	case s.Name == "" || len(exact) > 0:
+		return exact, nil
+	case len(prefix) > 1:
+		names := make([]string, len(prefix))
+		for i, c := range prefix {
+			names[i] = c.Name() + " (" + ShortID(c.ID) + ")"
+		}
+		return nil, shakedown.Errorf(shakedown.KindConflict, "container name %q is an id prefix of %d containers: %s; give more of the id",
+			s.Name, len(prefix), strings.Join(names, ", "))
+	}
+	return prefix, nil
+}
+
 var clients sync.Map // DOCKER_HOST value → *Client
 
 // ClientFor returns the shared client for a DOCKER_HOST value.
@@ -179,9 +209,13 @@ func (s *Selector) Resolve(ctx context.Context) ([]shakedown.Instance, error) {
 	if err != nil {
 		return nil, shakedown.Wrap(shakedown.KindOf(err), "resolve container "+s.String(), err)
 	}
+	all, err := s.pick(list)
+	if err != nil {
+		return nil, shakedown.Wrap(shakedown.KindOf(err), "resolve container "+s.String(), err)
+	}
 	var picked []Summary
-	for _, sum := range list {
-		if live(sum.State) && s.matches(sum) {
+	for _, sum := range all {
+		if live(sum.State) {
 			picked = append(picked, sum)
 		}
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -384,5 +387,287 @@ func TestTLSConfigFiles(t *testing.T) {
 	}
 	if _, err := tlsConfig(t.TempDir()); !shakedown.IsKind(err, shakedown.KindInvalid) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("tlsConfig without files: %v, want invalid, not there", err)
+	}
+}
+
+// TestApplyRevertsWhatMayHaveChanged: the revert of a change covers the containers it
+// succeeded on and those whose outcome is unknown (a server error, no answer), never one
+// the engine refused to change.
+func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			return
+		}
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/json"):
+			http.Error(w, `{"message":"bad parameter"}`, http.StatusBadRequest)
+		case strings.Contains(r.URL.Path, "/ok/"):
+			w.WriteHeader(http.StatusNoContent)
+		case strings.Contains(r.URL.Path, "/paused/"):
+			http.Error(w, `{"message":"container paused is already paused"}`, http.StatusConflict)
+		case strings.Contains(r.URL.Path, "/stopped/"):
+			w.WriteHeader(http.StatusNotModified)
+		case strings.Contains(r.URL.Path, "/gone/"):
+			http.Error(w, `{"message":"no such container"}`, http.StatusNotFound)
+		case strings.Contains(r.URL.Path, "/odd/"):
+			http.Error(w, `{"message":"bad parameter"}`, http.StatusBadRequest)
+
+		case strings.Contains(r.URL.Path, "/unplugged/"):
+			http.Error(w, `{"message":"container unplugged is not connected to network n"}`, http.StatusInternalServerError)
+		case strings.Contains(r.URL.Path, "/broken/"):
+			http.Error(w, `{"message":"containerd: timeout"}`, http.StatusInternalServerError)
+		case strings.Contains(r.URL.Path, "/hangup/"):
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
+	var ctrs []Container
+	for _, id := range []string{"ok", "paused", "stopped", "gone", "odd", "unplugged", "broken", "hangup"} {
+		ctrs = append(ctrs, Container{Host: host, ID: id, Name: id})
+	}
+	changed, err := apply(t.Context(), "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.post(ctx, c.ID, "pause", nil)
+	})
+	var got []string
+	for _, c := range changed {
+		got = append(got, c.ID)
+	}
+	if diff := cmp.Diff([]string{"ok", "broken", "hangup"}, got); diff != "" {
+		t.Errorf("containers the revert covers (-want +got)\n%s", diff)
+	}
+	if k := shakedown.KindOf(err); k == shakedown.KindInvalid || err == nil {
+		t.Errorf("error %v of kind %s: want an error of the environment", err, k)
+	}
+	// An engine's "bad request", before or during the inject, is a failure of the
+	// environment, not an invalid file (exit 2 would say that nothing was injected).
+	err = (&base{ctrs: ctrs[:1]}).check(t.Context(), "container.pause", notPaused)
+	if k := shakedown.KindOf(err); err == nil || k == shakedown.KindInvalid {
+		t.Errorf("prepare when the engine answers 400: %v (kind %s), want an error of the environment", err, k)
+	}
+	// a run cancelled before the change was asked for: nothing for the revert
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	changed, err = apply(ctx, "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
+		return cl.post(ctx, c.ID, "pause", nil)
+	})
+	if len(changed) != 0 || !shakedown.IsKind(err, shakedown.KindAborted) {
+		t.Errorf("cancelled before the change: the revert covers %d containers (%v), want none and KindAborted", len(changed), err)
+	}
+}
+
+// silentDaemon is an engine at a unix socket that answers the version check, then holds
+// every other call: it answers nothing (mode "silent"), trickles an endless JSON list
+// ("trickle"), or sends its headers and then nothing ("stall").
+func silentDaemon(t *testing.T, mode string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			return
+		}
+		switch mode {
+		case "trickle":
+			w.Write([]byte("["))
+			for {
+				if _, err := w.Write([]byte(`{"Id":"x","State":"running"},`)); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-done:
+					return
+				case <-r.Context().Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		case "stall":
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { close(done); srv.Close() })
+	return "unix://" + sock
+}
+
+// TestEngineThatDoesNotAnswer: every call to an engine is bounded in time, even on a
+// context without a deadline (plan's, a run's without --timeout): an engine that accepts
+// the call and never ends its answer fails it as unavailable (exit 5), not as a
+// cancellation, and no plan or inject waits for it for ever.
+func TestEngineThatDoesNotAnswer(t *testing.T) {
+	defer func(d time.Duration) { callTimeout = d }(callTimeout)
+	callTimeout = 300 * time.Millisecond
+	reg := registry()
+	kind, _ := reg.Target(Kind)
+	for _, mode := range []string{"silent", "trickle", "stall"} {
+		t.Run(mode, func(t *testing.T) {
+			host := silentDaemon(t, mode)
+			calls := map[string]func(ctx context.Context) error{
+				"resolve": func(ctx context.Context) error {
+					_, err := kind.Resolve(ctx, shakedown.Env{}, &Selector{Name: "web", DockerHost: host})
+					return err
+				},
+				"pause": func(ctx context.Context) error {
+					f := build(t, reg, "container.pause", nil, []shakedown.Instance{{Kind: Kind, ID: "abc", Attrs: map[string]string{"host": host}}})
+					_, err := f.Inject(ctx)
+					return err
+				},
+			}
+			for name, call := range calls {
+				errc := make(chan error, 1)
+				go func() { errc <- call(context.Background()) }()
+				select {
+				case err := <-errc:
+					if !shakedown.IsKind(err, shakedown.KindUnavailable) {
+						t.Errorf("%s against an engine that does not answer: %v (kind %s), want KindUnavailable", name, err, shakedown.KindOf(err))
+					}
+				case <-time.After(time.Minute):
+					t.Fatalf("%s against an engine that does not answer: still waiting after a minute", name)
+				}
+			}
+		})
+	}
+}
+
+// TestEngineAnswersTooMuch: what the client keeps of an engine's answer is bounded, not
+// only what it reads: a listing of more containers than any engine holds, or an answer
+// larger than any real one, is an error and is not read further. (Unbounded, 64 MiB of
+// tiny entries became 1.5 GiB of structures.)
+func TestEngineAnswersTooMuch(t *testing.T) {
+	big := func(w http.ResponseWriter, open, entry, end string) {
+		w.Write([]byte(open))
+		for range 200_000 {
+			if _, err := w.Write([]byte(entry)); err != nil {
+				return
+			}
+		}
+		w.Write([]byte(end))
+	}
+	cl := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/_ping":
+			w.Header().Set("Api-Version", "1.41")
+		case strings.HasSuffix(r.URL.Path, "/containers/json"):
+			big(w, "[", `{"Id":"x","State":"running","Labels":{"a":"b"}},`, `{}]`)
+		case strings.HasSuffix(r.URL.Path, "/json"):
+			big(w, `{"Id":"x","Config":{"Labels":{"x":"y"},"Env":[`, `"A=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",`, `""]}}`)
+		}
+	})
+	if got, err := cl.List(t.Context(), nil); err == nil || shakedown.KindOf(err) == shakedown.KindInvalid {
+		t.Errorf("list of 200000 containers: %d kept, err %v; want an error of the environment", len(got), err)
+	}
+	if _, err := cl.Inspect(t.Context(), "x"); err == nil || shakedown.KindOf(err) == shakedown.KindInvalid {
+		t.Errorf("inspect answer of 8 MiB: err %v; want an error of the environment", err)
+	}
+}
+
+// TestPersistWaitsForAnEngineOnce: undos try again while the engine cannot be reached, but
+// the time away counts across undos, so a replay of many against an engine that is gone
+// does not wait once for each.
+func TestPersistWaitsForAnEngineOnce(t *testing.T) {
+	defer func(d time.Duration) { awayFor = d }(awayFor)
+	awayFor = 300 * time.Millisecond
+	cl, err := NewClient("unix:///nowhere/engine.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tries := 0
+	away := func(context.Context) error {
+		tries++
+		return shakedown.Errorf(shakedown.KindUnavailable, "cannot reach docker")
+	}
+	if err := persist(t.Context(), cl, away); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("first undo: %v, want KindUnavailable", err)
+	}
+	if tries < 2 {
+		t.Errorf("first undo tried %d times, want it to try again", tries)
+	}
+	for i := range 3 {
+		tries = 0
+		persist(t.Context(), cl, away)
+		if tries != 1 {
+			t.Errorf("undo %d after the engine was away for longer than awayFor: %d tries, want 1", i+2, tries)
+		}
+	}
+	// once it answers, the next outage is waited for again
+	if err := persist(t.Context(), cl, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tries = 0
+	persist(t.Context(), cl, away)
+	if tries < 2 {
+		t.Errorf("after the engine answered again: %d tries, want it to try again", tries)
+	}
+	// failures other than an unreachable engine are not tried again
+	tries = 0
+	persist(t.Context(), cl, func(context.Context) error { tries++; return shakedown.Errorf(shakedown.KindConflict, "no") })
+	if tries != 1 {
+		t.Errorf("a conflict was tried %d times, want 1", tries)
+	}
+}
+
+// TestNameSelectsOneContainer: a name selector stands for one container, as the engine
+// looks it up: a full id or an exact name before an id prefix; a prefix that two ids share
+// is ambiguous and refused.
+func TestNameSelectsOneContainer(t *testing.T) {
+	named := Summary{ID: "00000000000000000000000000000000000000000000000000000000000000aa", Names: []string{"/abcdef123456"}, State: "running"}
+	byPrefix := Summary{ID: "abcdef123456ffffffffffffffffffffffffffffffffffffffffffffffffffff", Names: []string{"/x"}, State: "running"}
+	twin := Summary{ID: "abcdef123456eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", Names: []string{"/y"}, State: "running"}
+	ids := func(l []Summary) []string {
+		var out []string
+		for _, s := range l {
+			out = append(out, s.Name())
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		list []Summary
+		want []string
+		kind shakedown.Kind
+	}{
+		{"abcdef123456", []Summary{byPrefix, named}, []string{"abcdef123456"}, 0},
+		{"abcdef123456", []Summary{byPrefix}, []string{"x"}, 0},
+		{byPrefix.ID, []Summary{byPrefix, named, twin}, []string{"x"}, 0},
+		{"abcdef123456", []Summary{byPrefix, twin}, nil, shakedown.KindConflict},
+		{"x", []Summary{byPrefix, twin}, []string{"x"}, 0},
+	} {
+		got, err := (&Selector{Name: tt.name}).pick(tt.list)
+		if tt.kind != 0 {
+			if !shakedown.IsKind(err, tt.kind) {
+				t.Errorf("name=%s in %v: %v, want kind %s", tt.name, ids(tt.list), err, tt.kind)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(ids(got), tt.want) {
+			t.Errorf("name=%s in %v: %v, %v; want %v", tt.name, ids(tt.list), ids(got), err, tt.want)
+		}
+	}
+}
+
+// TestCapped: an answer of exactly the bound is read whole; one byte more is refused.
+func TestCapped(t *testing.T) {
+	for _, tt := range []struct {
+		size int
+		ok   bool
+	}{{0, true}, {10, true}, {11, false}, {1000, false}} {
+		got, err := io.ReadAll(&capped{r: strings.NewReader(strings.Repeat("x", tt.size)), n: 10})
+		if ok := err == nil; ok != tt.ok || (ok && len(got) != tt.size) || (!ok && !errors.Is(err, errTooLarge)) {
+			t.Errorf("%d bytes through a cap of 10: %d read, %v; want ok=%v", tt.size, len(got), err, tt.ok)
+		}
 	}
 }

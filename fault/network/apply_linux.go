@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -30,10 +31,11 @@ func nsHandle(name string) (netns.NsHandle, error) {
 		return h, nil
 	}
 	path := filepath.Join(NetnsDir, name)
-	switch {
-	case isProcNetns(name):
-		path = name // a container's: /proc/PID/ns/net
-	case name != filepath.Base(name) || name == "." || name == "..":
+	var pid int
+	var start uint64
+	if proc, p, st, ok := procNetns(name); ok {
+		path, pid, start = proc, p, st // a container's: /proc/PID/ns/net, of the process started at start
+	} else if name != filepath.Base(name) || name == "." || name == ".." {
 		return netns.None(), shakedown.Errorf(shakedown.KindInvalid, "network namespace name %q is not a plain name", name)
 	}
 	h, err := netns.GetFromPath(path)
@@ -46,6 +48,15 @@ func nsHandle(name string) (netns.NsHandle, error) {
 			kind = shakedown.KindPermission
 		}
 		return netns.None(), shakedown.Wrap(kind, "open network namespace "+name, err)
+	}
+	if start != 0 {
+		// Checked after the open: if the process is still the one that started then, the
+		// handle is its namespace; if the pid names another now, the namespace is gone.
+		if st, err := procfs.ReadStat(procfs.Root, pid); err != nil || st.StartTime != start {
+			h.Close()
+			return netns.None(), shakedown.Errorf(shakedown.KindNotFound,
+				"network namespace %s: process %d is gone (its pid names another process now)", name, pid)
+		}
 	}
 	return h, nil
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
@@ -133,8 +134,14 @@ func namespaceOf(in shakedown.Instance) (string, error) {
 		return in.ID, nil
 	case "container":
 		// A container's namespace is its init process's: /proc/PID/ns/net, as the container
-		// family gives it. It is checked again when the fault is prepared and applied.
+		// family gives it, pinned to that process by its start time ("/proc/PID/ns/net@START"):
+		// when the pid names another process by the time the fault is prepared, applied or
+		// taken back (the container restarted, the pid came round again), the namespace is
+		// gone, never that other process's.
 		if p := in.Attrs["netns_path"]; isProcNetns(p) {
+			if st, err := strconv.ParseUint(in.Attrs["starttime"], 10, 64); err == nil && st > 0 {
+				return p + "@" + strconv.FormatUint(st, 10), nil
+			}
 			return p, nil
 		}
 		return "", shakedown.Errorf(shakedown.KindInvalid, "container %s has no network namespace on this machine (a remote engine?)", in.Name)
@@ -287,9 +294,26 @@ func undoQdisc(ctx context.Context, data json.RawMessage) error {
 	return Remove(Plan{Netns: u.Netns, Qdisc: &QdiscPlan{Handle: u.Handle}})
 }
 
-// isProcNetns says whether name is a process's namespace path, /proc/PID/ns/net.
+// isProcNetns says whether name is a process's namespace path, /proc/PID/ns/net, pinned to
+// the process by its start time (/proc/PID/ns/net@START) or not.
 func isProcNetns(name string) bool {
-	var pid int
-	n, err := fmt.Sscanf(name, "/proc/%d/ns/net", &pid)
-	return err == nil && n == 1 && pid > 0 && name == fmt.Sprintf("/proc/%d/ns/net", pid)
+	_, _, _, ok := procNetns(name)
+	return ok
+}
+
+// procNetns reads a process's namespace path: the path to open, the pid, and the start time
+// the process must have (0 when not pinned).
+func procNetns(name string) (path string, pid int, start uint64, ok bool) {
+	path, at, pinned := strings.Cut(name, "@")
+	if pinned {
+		var err error
+		if start, err = strconv.ParseUint(at, 10, 64); err != nil || start == 0 || at != strconv.FormatUint(start, 10) {
+			return "", 0, 0, false
+		}
+	}
+	n, err := fmt.Sscanf(path, "/proc/%d/ns/net", &pid)
+	if err != nil || n != 1 || pid <= 0 || path != fmt.Sprintf("/proc/%d/ns/net", pid) {
+		return "", 0, 0, false
+	}
+	return path, pid, start, true
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/procfs"
 	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
@@ -476,4 +477,62 @@ func TestPartitionContainerNamespace(t *testing.T) {
 		t.Fatalf("dial after revert: %v", err)
 	}
 	c.Close()
+}
+
+// TestContainerNamespaceOfAReusedPid: a container target names its init process by pid and
+// start time. When that process is gone and its pid names another process (the container
+// restarted, and the pid came round again), the fault refuses instead of acting in that
+// other process's namespace, and its revert counts the namespace as gone.
+func TestContainerNamespaceOfAReusedPid(t *testing.T) {
+	tp := newTopo(t)
+	nsenter := testenv.NeedCommand(t, "nsenter")
+	// The process now holding the pid: it lives in b's namespace.
+	cmd := exec.Command(nsenter, "--net="+filepath.Join(NetnsDir, tp.b), "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	path := fmt.Sprintf("/proc/%d/ns/net", pid)
+	want, err := os.Stat(filepath.Join(NetnsDir, tp.b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the process to enter the namespace", patient, func() bool {
+		got, err := os.Stat(path)
+		return err == nil && os.SameFile(got, want)
+	})
+	st, err := procfs.ReadStat(procfs.Root, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := shakedown.NewRegistry()
+	Register(r)
+	ft, _ := r.Fault("network.partition")
+	// what the container target resolved: the same pid, an earlier process's start time
+	inst := []shakedown.Instance{{Kind: "container", ID: "c1", Name: "c1", Attrs: map[string]string{
+		"netns_path": path, "pid": strconv.Itoa(pid), "starttime": strconv.FormatUint(st.StartTime-1, 10)}}}
+	f, err := ft.New(shakedown.Env{RunID: "runreuse", Seed: 1}, &shakedown.FaultSpec{Name: "f", Type: ft.Name, Params: ft.Params()}, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.(*Fault).Prepare(context.Background()); !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Errorf("prepare on the namespace of a pid now another's: %v, want KindNotFound", err)
+	}
+	rev, err := f.Inject(context.Background())
+	if rev != nil {
+		t.Cleanup(func() { rev(context.Background()) })
+	}
+	if !shakedown.IsKind(err, shakedown.KindNotFound) {
+		t.Errorf("inject on the namespace of a pid now another's: %v, want KindNotFound", err)
+	}
+	if left := ours(t, tp.b); len(left) > 0 {
+		t.Errorf("the fault acted in the namespace of the process that took the pid: %v", left)
+	}
+	for _, u := range f.Undo() {
+		fn, _ := r.Undo(u.Type)
+		if err := fn(context.Background(), u.Data); err != nil {
+			t.Errorf("undo %s: %v, want success (the namespace is gone)", u.Summary, err)
+		}
+	}
 }
