@@ -410,13 +410,20 @@ func (g *Generator) send(ctx context.Context) (status int, err error) {
 	return do(g.client, req)
 }
 
+// do sends req through c and reads the answer's body to its end. An answer of 101
+// Switching Protocols is whole at its headers, as for the lean client: its body is the
+// connection itself, another protocol's stream that net/http no longer bounds by the
+// request's context, and reading it would hold the load past its end for as long as the
+// target keeps the connection open.
 func do(c *http.Client, req *http.Request) (status int, err error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
 	return resp.StatusCode, err
 }
 

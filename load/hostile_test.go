@@ -1,0 +1,104 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
+)
+
+// hangBound is how long past its duration and timeout a load may take before a test calls
+// it hung: far more than any busy machine needs, far less than forever.
+const hangBound = 10 * time.Second
+
+// runBounded runs g for d and fails the test when Run does not return within d, the
+// request timeout and hangBound.
+func runBounded(t *testing.T, g *Generator, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d + g.timeout + hangBound):
+		t.Fatalf("the load of %v with a %v timeout did not end within %v more", d, g.timeout, hangBound)
+	}
+}
+
+// holdOpen keeps c open until the client closes it or the test ends.
+func holdOpen(t *testing.T, c net.Conn) {
+	stop := context.AfterFunc(t.Context(), func() { c.Close() })
+	defer stop()
+	io.Copy(io.Discard, c)
+}
+
+// answerEach answers every request read on c with text, until the client goes.
+func answerEach(c net.Conn, text string) {
+	r := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		if _, err := io.WriteString(c, text); err != nil {
+			return
+		}
+	}
+}
+
+// sendPaths are the ways a load sends an open-model load of a plain http:// URL: the
+// event loop (or the lean client where there is none), and net/http's client (any
+// Options.Client, as for https); and the closed model.
+var sendPaths = []struct {
+	name string
+	opts func(t *testing.T) Options
+}{
+	{"lean", func(*testing.T) Options { return Options{} }},
+	{"net/http", func(t *testing.T) Options {
+		c := DefaultClient()
+		t.Cleanup(c.CloseIdleConnections) // before the test's servers wait for their connections to end
+		return Options{Client: c}
+	}},
+	{"closed", func(*testing.T) Options { return Options{Workers: 2} }},
+}
+
+// TestSwitchingProtocolsEndsTheRequest: an answer of 101 Switching Protocols is whole at
+// its headers — what follows is another protocol's stream, which net/http hands over as
+// the body with no deadline — so the load ends on time on every path, and through a
+// redirect to such an answer.
+func TestSwitchingProtocolsEndsTheRequest(t *testing.T) {
+	const switched = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"
+	upgrade := testenv.Serve(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, switched)
+		holdOpen(t, c) // the stream never ends
+	})
+	redirect := testenv.Serve(t, func(c net.Conn) {
+		answerEach(c, "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://"+upgrade+"/\r\nContent-Length: 0\r\n\r\n")
+	})
+	for _, target := range []struct{ name, url string }{{"101", "http://" + upgrade + "/"}, {"redirect to 101", "http://" + redirect + "/"}} {
+		for _, p := range sendPaths {
+			t.Run(target.name+"/"+p.name, func(t *testing.T) {
+				g, err := New(&shakedown.LoadSpec{URL: target.url, Rate: 20, Timeout: 200 * time.Millisecond}, p.opts(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				runBounded(t, g, 200*time.Millisecond)
+				rep := g.Report()
+				if rep.Requests == 0 || rep.Status["101"] != rep.Requests {
+					t.Errorf("%d requests, statuses %v, error kinds %v; want every one answered 101", rep.Requests, rep.Status, rep.ErrorKinds)
+				}
+			})
+		}
+	}
+}
