@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,33 @@ func TestSwitchingProtocolsEndsTheRequest(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRunLeavesNoConnectionOpen: once Run returns, the connections of the client a
+// generator made for itself are closed — the lean client's, and net/http's that follows
+// redirects or sends https — rather than idle at the target for a minute and a half.
+func TestRunLeavesNoConnectionOpen(t *testing.T) {
+	var open atomic.Int64
+	end := testenv.Serve(t, func(c net.Conn) {
+		open.Add(1)
+		defer open.Add(-1)
+		answerEach(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	start := testenv.Serve(t, func(c net.Conn) {
+		open.Add(1)
+		defer open.Add(-1)
+		answerEach(c, "HTTP/1.1 302 Found\r\nLocation: http://"+end+"/\r\nContent-Length: 0\r\n\r\n")
+	})
+	for _, workers := range []int{0, 2} {
+		g, err := New(&shakedown.LoadSpec{URL: "http://" + start + "/", Rate: 50}, Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runBounded(t, g, 200*time.Millisecond)
+		if rep := g.Report(); rep.Requests == 0 || rep.Status["200"] != rep.Requests {
+			t.Fatalf("%d workers: %d requests, statuses %v, error kinds %v; want every one redirected to 200", workers, rep.Requests, rep.Status, rep.ErrorKinds)
+		}
+		testenv.WaitFor(t, "the load's connections closed", 5*time.Second, func() bool { return open.Load() == 0 })
 	}
 }

@@ -97,6 +97,7 @@ type Generator struct {
 	maxInFlight int
 	workers     int
 	wire        *wire // sends instead of client when it is the default one (see wire)
+	ownClient   bool  // client is the generator's own: Run closes its idle connections
 
 	rec *recorder
 }
@@ -142,7 +143,7 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 		g.timeout = shakedown.DefaultRequestTimeout
 	}
 	if g.client == nil {
-		g.client = DefaultClient()
+		g.client, g.ownClient = DefaultClient(), true
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -210,6 +211,11 @@ func (g *Generator) Run(ctx context.Context) error {
 	}
 	if g.wire != nil {
 		g.wire.closeIdle()
+	}
+	if g.ownClient {
+		// Left idle, its connections (redirects followed, https) would stay open at the
+		// target until IdleConnTimeout; a caller's client is the caller's to close.
+		g.client.CloseIdleConnections()
 	}
 	return nil
 }
