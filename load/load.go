@@ -253,7 +253,7 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 		return deadline
 	}
 	// dispatch hands j to an idle worker, or a new one; with all maxInFlight busy it waits
-	// for one when wait is true, and reports false when not.
+	// for one when wait is true, until the load ends. It reports whether j was handed out.
 	dispatch := func(j job, wait bool) bool {
 		select {
 		case jobs <- j:
@@ -266,12 +266,17 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 			go worker(j)
 			return true
 		}
-		if wait {
-			j.blocked = true
-			j.fl.start(j.sched) // its wait is latency
-			jobs <- j           // bounded: every request in flight ends within its timeout
+		if !wait {
+			return false
 		}
-		return wait
+		j.blocked = true
+		j.fl.start(j.sched) // its wait is latency
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done(): // a request due before the end is not sent after it
+			return false
+		}
 	}
 	var i int64
 loop:
@@ -301,7 +306,13 @@ loop:
 			stop = end()
 			break
 		}
-		dispatch(job{sched: at, fl: g.rec.schedule(at)}, true)
+		fl := g.rec.schedule(at)
+		if !dispatch(job{sched: at, fl: fl}, true) {
+			stop = end()
+			g.rec.add(fl, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
+			i++
+			break
+		}
 	}
 	// Sends that fell due before the end but were not handed out (the dispatcher was
 	// behind) go out now, late; those that find all maxInFlight requests busy count as
