@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -129,5 +130,36 @@ func TestRunLeavesNoConnectionOpen(t *testing.T) {
 			t.Fatalf("%d workers: %d requests, statuses %v, error kinds %v; want every one redirected to 200", workers, rep.Requests, rep.Status, rep.ErrorKinds)
 		}
 		testenv.WaitFor(t, "the load's connections closed", 5*time.Second, func() bool { return open.Load() == 0 })
+	}
+}
+
+// TestAchievedRateCountsOnlySends: when the target holds every request and MaxInFlight
+// are in flight, the rest are not sent; the achieved rate is the sends over the time the
+// load was to send, not the rate of the few that left at its start.
+func TestAchievedRateCountsOnlySends(t *testing.T) {
+	const d = 500 * time.Millisecond
+	for _, p := range sendPaths[:2] {
+		t.Run(p.name, func(t *testing.T) {
+			srv := holdingServer(t)
+			opts := p.opts(t)
+			opts.MaxInFlight = 3
+			g, err := New(&shakedown.LoadSpec{URL: srv.url, Rate: 100, Timeout: 2 * d}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runBounded(t, g, d)
+			rep := g.Report()
+			sent := srv.arrived.Load()
+			if sent != 3 || rep.ErrorKinds["not sent"] != rep.Requests-sent {
+				t.Fatalf("%d requests, the server held %d, error kinds %v; want 3 held, the rest not sent", rep.Requests, sent, rep.ErrorKinds)
+			}
+			// The load ran (a little less than) d: it was to send all that time.
+			if dur := rep.Duration.Duration(); dur < d/2 || dur > d {
+				t.Errorf("sending lasted %v, want the load's %v", dur, d)
+			}
+			if want := float64(sent) / rep.Duration.Duration().Seconds(); math.Abs(rep.Achieved-want) > 1e-3*want {
+				t.Errorf("achieved rate %.2f/s, want the %d sends over %v: %.2f/s", rep.Achieved, sent, rep.Duration.Duration(), want)
+			}
+		})
 	}
 }
