@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
@@ -309,11 +310,19 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
-		return shakedown.Wrap(shakedown.KindInternal, "docker "+method+" "+path+": decode answer", err)
+	if err := json.NewDecoder(endpoint.Bounded(resp.Body, maxAnswer)).Decode(out); err != nil {
+		kind := shakedown.KindInternal
+		if errors.Is(err, endpoint.ErrTooLarge) {
+			kind = shakedown.KindUnavailable // the daemon answered more than is read
+		}
+		return shakedown.Wrap(kind, "docker "+method+" "+path+": read answer", err)
 	}
 	return nil
 }
+
+// maxAnswer bounds one decoded answer of the daemon: the listing of every container of a
+// host with thousands fits.
+const maxAnswer = 64 << 20
 
 // send is do without decoding: the caller closes the body of a successful response.
 func (c *Client) send(ctx context.Context, method, path string, q url.Values, in any, contentType string) (*http.Response, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
@@ -384,5 +386,28 @@ func TestTLSConfigFiles(t *testing.T) {
 	}
 	if _, err := tlsConfig(t.TempDir()); !shakedown.IsKind(err, shakedown.KindInvalid) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("tlsConfig without files: %v, want invalid, not there", err)
+	}
+}
+
+// TestClientRefusesTooLongAnswer: a daemon's answer longer than maxAnswer is an error that
+// says so, not a decode error of its cut beginning.
+func TestClientRefusesTooLongAnswer(t *testing.T) {
+	cl := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.43")
+			return
+		}
+		io.WriteString(w, `[{"Id":"`)
+		chunk := strings.Repeat("x", 1<<16)
+		for range maxAnswer / len(chunk) {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+		io.WriteString(w, `"}]`)
+	})
+	_, err := cl.List(t.Context(), nil)
+	if !shakedown.IsKind(err, shakedown.KindUnavailable) || !errors.Is(err, endpoint.ErrTooLarge) {
+		t.Errorf("listing of more than %d bytes: %v, want an unavailable error of an answer too long", maxAnswer, err)
 	}
 }
