@@ -67,10 +67,11 @@ const MaxWorkers = 10_000
 // Options tune a Generator. The zero value works.
 type Options struct {
 	// Client sends the requests. When nil, DefaultClient's behaviour is used: keep-alives,
-	// up to 10 000 idle connections per host, no proxy from the environment, no
-	// compression, redirects followed; for a plain http:// URL through a lean HTTP/1.1
-	// client of this package's own that sends as that client would, at a fraction of its
-	// CPU (see wire).
+	// as many connections per host as MaxInFlight (dialling ones included), no dial
+	// longer than the load's timeout, no proxy from the environment, no compression,
+	// redirects followed; Run closes its idle connections as it returns. A plain http://
+	// URL is sent through a lean HTTP/1.1 client of this package's own that sends as that
+	// client would, at a fraction of its CPU (see wire).
 	Client *http.Client
 	// Now reads the clock; time.Now when nil.
 	Now func() time.Time
@@ -142,14 +143,14 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	if g.timeout == 0 {
 		g.timeout = shakedown.DefaultRequestTimeout
 	}
-	if g.client == nil {
-		g.client, g.ownClient = DefaultClient(), true
-	}
 	if g.now == nil {
 		g.now = time.Now
 	}
 	if g.maxInFlight == 0 {
 		g.maxInFlight = DefaultMaxInFlight
+	}
+	if g.client == nil {
+		g.client, g.ownClient = client(g.maxInFlight, g.timeout), true
 	}
 	// The URL is parsed and the request built once; each send takes a shallow copy.
 	var body io.Reader
@@ -176,15 +177,28 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	return g, nil
 }
 
-// DefaultClient returns the client a Generator uses when Options.Client is nil.
-func DefaultClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+// DefaultClient returns the client a Generator uses when Options.Client is nil, but for
+// the bounds it takes from the load (see client).
+func DefaultClient() *http.Client { return client(DefaultMaxInFlight, 30*time.Second) }
+
+// client returns the default client for a load of at most maxInFlight requests in flight,
+// each taking at most timeout.
+//
+// net/http goes on dialling for a request that has given up, so that another may use the
+// connection: against a target that drops connection attempts (a black hole), each
+// request would leave a dial behind for as long as the dialler allows, and at a high rate
+// their sockets would run the process out of descriptors — the journal's among them. So
+// connections to a host, dialling ones included, are no more than the requests that may be
+// in flight, and no dial outlasts a request.
+func client(maxInFlight int, timeout time.Duration) *http.Client {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
 		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: DefaultMaxInFlight,
+		MaxConnsPerHost:     maxInFlight,
+		MaxIdleConnsPerHost: maxInFlight,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
-		TLSHandshakeTimeout: 10 * time.Second,
+		TLSHandshakeTimeout: min(timeout, 10*time.Second),
 	}}
 }
 
