@@ -163,3 +163,24 @@ func TestAchievedRateCountsOnlySends(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerOutOfStepClosesTheConnection: a server that answers one request twice puts its
+// connection out of step; the extra answer is not taken as the next request's, on any
+// path: every request counts the answer the server gave it.
+func TestAnswerOutOfStepClosesTheConnection(t *testing.T) {
+	addr := testenv.Serve(t, func(c net.Conn) {
+		answerEach(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+	})
+	for _, p := range sendPaths {
+		t.Run(p.name, func(t *testing.T) {
+			g, err := New(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: 100}, p.opts(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runBounded(t, g, 200*time.Millisecond)
+			if rep := g.Report(); rep.Requests == 0 || rep.Status["200"] != rep.Requests {
+				t.Errorf("%d requests, statuses %v, error kinds %v; want every one answered 200", rep.Requests, rep.Status, rep.ErrorKinds)
+			}
+		})
+	}
+}
