@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,5 +183,86 @@ func TestAnswerOutOfStepClosesTheConnection(t *testing.T) {
 				t.Errorf("%d requests, statuses %v, error kinds %v; want every one answered 200", rep.Requests, rep.Status, rep.ErrorKinds)
 			}
 		})
+	}
+}
+
+// TestHostileTargets: whatever a target does — never answer, answer a byte at a time, send
+// a body without end, cut its answer short, reset, redirect in a circle or to a file — the
+// load ends within its duration and timeout, every request due is counted once, as a
+// success or an error of the kind the target caused, on every path.
+func TestHostileTargets(t *testing.T) {
+	reading := func(then func(c net.Conn)) func(net.Conn) {
+		return func(c net.Conn) {
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+				then(c)
+			}
+		}
+	}
+	hold := func(c net.Conn) { holdOpen(t, c) }
+	for _, c := range []struct {
+		name  string
+		serve func(net.Conn)
+		kind  string // of every request's error; "" for success
+	}{
+		{"silent", hold, "timeout"},
+		{"a byte at a time", reading(func(c net.Conn) {
+			for _, b := range []byte("HTTP/1.1 200 OK\r\nX-Slow: " + strings.Repeat("y", 100)) {
+				if _, err := c.Write([]byte{b}); err != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			hold(c)
+		}), "timeout"},
+		{"endless body", reading(func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n")
+			for b := make([]byte, 16<<10); ; {
+				if _, err := c.Write(b); err != nil {
+					return
+				}
+			}
+		}), "timeout"},
+		{"body short of its length", reading(func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+			hold(c)
+		}), "timeout"},
+		{"reset in the body", reading(func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+			c.(*net.TCPConn).SetLinger(0)
+		}), "connection reset"},
+		{"redirect to itself", func(c net.Conn) {
+			answerEach(c, "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")
+		}, "transport"},
+		{"redirect to a file", func(c net.Conn) {
+			answerEach(c, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n")
+		}, "transport"},
+		{"HTTP/1.0 to the close", reading(func(c net.Conn) { io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nall of it") }), ""},
+	} {
+		addr := testenv.Serve(t, c.serve)
+		for _, p := range sendPaths {
+			t.Run(c.name+"/"+p.name, func(t *testing.T) {
+				const rate, d = 20, 200 * time.Millisecond
+				opts := p.opts(t)
+				g, err := New(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: rate, Timeout: d}, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runBounded(t, g, d)
+				rep := g.Report()
+				var kinds int64
+				for _, n := range rep.ErrorKinds {
+					kinds += n
+				}
+				lo, hi := scheduled(rate, d)
+				switch {
+				case kinds != rep.Errors:
+					t.Errorf("%d errors, error kinds %v", rep.Errors, rep.ErrorKinds)
+				case c.kind == "" && rep.Errors != 0, c.kind != "" && rep.ErrorKinds[c.kind] != rep.Requests:
+					t.Errorf("%d requests, error kinds %v, want every one %q", rep.Requests, rep.ErrorKinds, c.kind)
+				case opts.Workers == 0 && (rep.Requests < int64(lo) || rep.Requests > int64(hi)):
+					t.Errorf("%d requests counted, want the %d–%d the schedule holds", rep.Requests, lo, hi)
+				}
+			})
+		}
 	}
 }
