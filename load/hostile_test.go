@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -267,6 +268,32 @@ func TestHostileTargets(t *testing.T) {
 					t.Errorf("%d requests counted, want the %d–%d the schedule holds", rep.Requests, lo, hi)
 				case c.status == "" && len(rep.Status) != 0, c.status != "" && c.status != "-" && rep.Status[c.status] != rep.Requests:
 					t.Errorf("%d requests, statuses %v, want every one %q", rep.Requests, rep.Status, c.status)
+				}
+			})
+		}
+	}
+}
+
+// TestTinyRateSendsOnce: a rate so low that the second request would be due after
+// centuries — "0.000000001/h" is a valid rate — sends the first request and no more, ramped
+// or not, on every path: the times of the others saturate, rather than wrapping around to
+// the past and sending without end.
+func TestTinyRateSendsOnce(t *testing.T) {
+	addr := testenv.Serve(t, func(c net.Conn) { answerEach(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") })
+	rate, err := shakedown.ParseRate("0.000000001/h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ramp := range []time.Duration{0, time.Minute} {
+		for _, p := range sendPaths[:2] {
+			t.Run(fmt.Sprintf("%s/ramp %v", p.name, ramp), func(t *testing.T) {
+				g, err := New(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: rate, Ramp: ramp, Timeout: time.Second}, p.opts(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				runBounded(t, g, 200*time.Millisecond)
+				if rep := g.Report(); rep.Requests != 1 || rep.Errors != 0 {
+					t.Errorf("%d requests, error kinds %v; want the first, answered", rep.Requests, rep.ErrorKinds)
 				}
 			})
 		}
