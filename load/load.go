@@ -56,6 +56,11 @@ import (
 // LateAfter is how far behind its schedule a send may leave before it counts as late.
 const LateAfter = time.Millisecond
 
+// MaxRate is the highest rate, per second, of an open-model load, as shakedown.ParseRate
+// allows: one request a nanosecond. Beyond it requests would share their due times, and a
+// backlog could not be counted by them.
+const MaxRate = 1e9
+
 // DefaultMaxInFlight bounds concurrent requests when Options.MaxInFlight is 0.
 const DefaultMaxInFlight = 10_000
 
@@ -120,6 +125,9 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	}
 	if opts.Workers <= 0 && !(spec.Rate > 0) {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v must be above zero", op, spec.Rate)
+	}
+	if opts.Workers <= 0 && spec.Rate > MaxRate {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v: at most %v", op, spec.Rate, shakedown.Rate(MaxRate))
 	}
 	if opts.Workers < 0 || opts.MaxInFlight < 0 || spec.Ramp < 0 || spec.Timeout < 0 {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: negative workers, max in flight, ramp or timeout", op)
