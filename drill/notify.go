@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 // Defaults of a Notifier.
@@ -185,7 +185,9 @@ func (n *Notifier) attempt(ctx context.Context, u string, body []byte) (again bo
 		return true, fmt.Errorf("post to %s: %w", where(u), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// The reply is read to its end, within maxReply, so that the connection can carry the
+	// next message; a reply past it is not an error of the message, which was answered.
+	reply, _ := endpoint.ReadAll(resp.Body, maxReply)
 	if resp.StatusCode/100 == 2 {
 		return false, nil
 	}
@@ -196,7 +198,28 @@ func (n *Notifier) attempt(ctx context.Context, u string, body []byte) (again bo
 		return false, fmt.Errorf("post to %s: %s to %s: a notify URL is posted to as written, never redirected", where(u), resp.Status, where(loc))
 	}
 	again = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
-	return again, fmt.Errorf("post to %s: %s", where(u), resp.Status)
+	return again, fmt.Errorf("post to %s: %s%s", where(u), resp.Status, replyExcerpt(reply))
+}
+
+// maxReply bounds the reply to one message that is read.
+const maxReply = 64 << 10
+
+// maxExcerpt bounds the beginning of an error reply shown with the error.
+const maxExcerpt = 200
+
+// replyExcerpt returns ": " and the first line of an error reply, as a receiver says why
+// it refused a message (Slack's "invalid_payload", "no_service"), shortened and made
+// printable; nothing for an empty reply.
+func replyExcerpt(reply []byte) string {
+	line, _, _ := strings.Cut(string(reply), "\n")
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return ""
+	}
+	if r := []rune(line); len(r) > maxExcerpt {
+		line = string(r[:maxExcerpt]) + "…"
+	}
+	return ": " + shakedown.Printable(line)
 }
 
 // noRedirects is the client a Notifier posts with by default: a redirect is an answer, not

@@ -217,3 +217,32 @@ func TestNotifierFollowsNoRedirect(t *testing.T) {
 		})
 	}
 }
+
+// TestNotifierReadsTheReply: a refused message's error says the first line of the
+// receiver's reply (Slack says why there), bounded; an accepted message whose reply runs
+// past maxReply is still delivered.
+func TestNotifierReadsTheReply(t *testing.T) {
+	for _, c := range []struct {
+		name, reply string
+		status      int
+		want        string // in the log
+	}{
+		{"refused", "invalid_payload\nsecond line", http.StatusBadRequest, "400 Bad Request: invalid_payload"},
+		{"refused at length", strings.Repeat("z", maxReply+1), http.StatusForbidden, "403 Forbidden: " + strings.Repeat("z", maxExcerpt) + "…"},
+		{"accepted at length", strings.Repeat("o", 4*maxReply), http.StatusOK, "notified"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.status)
+				io.WriteString(w, c.reply)
+			}))
+			defer srv.Close()
+			var logged strings.Builder
+			n := &Notifier{Timeout: 5 * time.Second, Retries: -1, Log: logTo(&logged)}
+			n.Send(t.Context(), &Drill{Name: "x", Notify: []string{srv.URL + "/hook"}}, failedRecord())
+			if !strings.Contains(logged.String(), c.want) || strings.Contains(logged.String(), "second line") {
+				t.Errorf("a %d reply of %d bytes logged\n%s\nwant %q in it", c.status, len(c.reply), logged.String(), c.want)
+			}
+		})
+	}
+}

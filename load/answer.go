@@ -220,11 +220,12 @@ func (a *answer) end() error {
 	return io.ErrUnexpectedEOF
 }
 
-// result returns what the answer says, with err its failure: status is 0 when its status
-// line was not read, location and keep only for a whole answer.
+// result returns what the answer says, with err its failure: status is 0 unless its
+// headers came whole (as net/http's client gives none), location and keep only for a whole
+// answer.
 func (a *answer) result(err error) (status int, location string, keep, answered bool, _ error) {
 	if err != nil {
-		if a.state != readStatus {
+		if a.state > readHeader {
 			status = a.status
 		}
 		return status, "", false, a.answered, err

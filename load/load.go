@@ -56,6 +56,11 @@ import (
 // LateAfter is how far behind its schedule a send may leave before it counts as late.
 const LateAfter = time.Millisecond
 
+// MaxRate is the highest rate, per second, of an open-model load, as shakedown.ParseRate
+// allows: one request a nanosecond. Beyond it requests would share their due times, and a
+// backlog could not be counted by them.
+const MaxRate = 1e9
+
 // DefaultMaxInFlight bounds concurrent requests when Options.MaxInFlight is 0.
 const DefaultMaxInFlight = 10_000
 
@@ -67,10 +72,11 @@ const MaxWorkers = 10_000
 // Options tune a Generator. The zero value works.
 type Options struct {
 	// Client sends the requests. When nil, DefaultClient's behaviour is used: keep-alives,
-	// up to 10 000 idle connections per host, no proxy from the environment, no
-	// compression, redirects followed; for a plain http:// URL through a lean HTTP/1.1
-	// client of this package's own that sends as that client would, at a fraction of its
-	// CPU (see wire).
+	// as many connections per host as MaxInFlight (dialling ones included), no dial
+	// longer than the load's timeout, no proxy from the environment, no compression,
+	// redirects followed; Run closes its idle connections as it returns. A plain http://
+	// URL is sent through a lean HTTP/1.1 client of this package's own that sends as that
+	// client would, at a fraction of its CPU (see wire).
 	Client *http.Client
 	// Now reads the clock; time.Now when nil.
 	Now func() time.Time
@@ -97,6 +103,7 @@ type Generator struct {
 	maxInFlight int
 	workers     int
 	wire        *wire // sends instead of client when it is the default one (see wire)
+	ownClient   bool  // client is the generator's own: Run closes its idle connections
 
 	rec *recorder
 }
@@ -118,6 +125,9 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	}
 	if opts.Workers <= 0 && !(spec.Rate > 0) {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v must be above zero", op, spec.Rate)
+	}
+	if opts.Workers <= 0 && spec.Rate > MaxRate {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: rate %v: at most %v", op, spec.Rate, shakedown.Rate(MaxRate))
 	}
 	if opts.Workers < 0 || opts.MaxInFlight < 0 || spec.Ramp < 0 || spec.Timeout < 0 {
 		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: negative workers, max in flight, ramp or timeout", op)
@@ -141,14 +151,14 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	if g.timeout == 0 {
 		g.timeout = shakedown.DefaultRequestTimeout
 	}
-	if g.client == nil {
-		g.client = DefaultClient()
-	}
 	if g.now == nil {
 		g.now = time.Now
 	}
 	if g.maxInFlight == 0 {
 		g.maxInFlight = DefaultMaxInFlight
+	}
+	if g.client == nil {
+		g.client, g.ownClient = client(g.maxInFlight, g.timeout), true
 	}
 	// The URL is parsed and the request built once; each send takes a shallow copy.
 	var body io.Reader
@@ -175,15 +185,28 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	return g, nil
 }
 
-// DefaultClient returns the client a Generator uses when Options.Client is nil.
-func DefaultClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+// DefaultClient returns the client a Generator uses when Options.Client is nil, but for
+// the bounds it takes from the load (see client).
+func DefaultClient() *http.Client { return client(DefaultMaxInFlight, 30*time.Second) }
+
+// client returns the default client for a load of at most maxInFlight requests in flight,
+// each taking at most timeout.
+//
+// net/http goes on dialling for a request that has given up, so that another may use the
+// connection: against a target that drops connection attempts (a black hole), each
+// request would leave a dial behind for as long as the dialler allows, and at a high rate
+// their sockets would run the process out of descriptors — the journal's among them. So
+// connections to a host, dialling ones included, are no more than the requests that may be
+// in flight, and no dial outlasts a request.
+func client(maxInFlight int, timeout time.Duration) *http.Client {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
 		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: DefaultMaxInFlight,
+		MaxConnsPerHost:     maxInFlight,
+		MaxIdleConnsPerHost: maxInFlight,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
-		TLSHandshakeTimeout: 10 * time.Second,
+		TLSHandshakeTimeout: min(timeout, 10*time.Second),
 	}}
 }
 
@@ -210,6 +233,11 @@ func (g *Generator) Run(ctx context.Context) error {
 	}
 	if g.wire != nil {
 		g.wire.closeIdle()
+	}
+	if g.ownClient {
+		// Left idle, its connections (redirects followed, https) would stay open at the
+		// target until IdleConnTimeout; a caller's client is the caller's to close.
+		g.client.CloseIdleConnections()
 	}
 	return nil
 }
@@ -247,7 +275,7 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 		return deadline
 	}
 	// dispatch hands j to an idle worker, or a new one; with all maxInFlight busy it waits
-	// for one when wait is true, and reports false when not.
+	// for one when wait is true, until the load ends. It reports whether j was handed out.
 	dispatch := func(j job, wait bool) bool {
 		select {
 		case jobs <- j:
@@ -260,12 +288,17 @@ func (g *Generator) runOpen(ctx context.Context, start time.Time) {
 			go worker(j)
 			return true
 		}
-		if wait {
-			j.blocked = true
-			j.fl.start(j.sched) // its wait is latency
-			jobs <- j           // bounded: every request in flight ends within its timeout
+		if !wait {
+			return false
 		}
-		return wait
+		j.blocked = true
+		j.fl.start(j.sched) // its wait is latency
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done(): // a request due before the end is not sent after it
+			return false
+		}
 	}
 	var i int64
 loop:
@@ -295,7 +328,13 @@ loop:
 			stop = end()
 			break
 		}
-		dispatch(job{sched: at, fl: g.rec.schedule(at)}, true)
+		fl := g.rec.schedule(at)
+		if !dispatch(job{sched: at, fl: fl}, true) {
+			stop = end()
+			g.rec.add(fl, outcome{sched: at, done: stop, late: true, errKind: "not sent"})
+			i++
+			break
+		}
 	}
 	// Sends that fell due before the end but were not handed out (the dispatcher was
 	// behind) go out now, late; those that find all maxInFlight requests busy count as
@@ -410,13 +449,20 @@ func (g *Generator) send(ctx context.Context) (status int, err error) {
 	return do(g.client, req)
 }
 
+// do sends req through c and reads the answer's body to its end. An answer of 101
+// Switching Protocols is whole at its headers, as for the lean client: its body is the
+// connection itself, another protocol's stream that net/http no longer bounds by the
+// request's context, and reading it would hold the load past its end for as long as the
+// target keeps the connection open.
 func do(c *http.Client, req *http.Request) (status int, err error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
 	return resp.StatusCode, err
 }
 

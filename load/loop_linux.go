@@ -333,6 +333,7 @@ func (l *loop) answered(c *loopConn) {
 func (l *loop) fail(c *loopConn, err error) {
 	r := c.req
 	answered := c.ans.answered
+	status, _, _, _, _ := c.ans.result(err) // an answer cut in its body has its status, as in wire
 	reused := c.reused
 	l.closeConn(c)
 	if r == nil {
@@ -344,7 +345,7 @@ func (l *loop) fail(c *loopConn, err error) {
 		l.start(r)
 		return
 	}
-	l.land(r, 0, err, context.Background())
+	l.land(r, status, err, context.Background())
 }
 
 func (l *loop) closeConn(c *loopConn) {

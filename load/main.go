@@ -32,11 +32,12 @@ type Report struct {
 	Rate     float64 `json:"rate"`              // asked for, per second; 0 in max mode
 	Workers  int     `json:"workers,omitempty"` // max mode
 	Requests int64   `json:"requests"`          // every request due, including any never sent (see Errors)
-	// Duration runs from the first send to the last; Wait from the last send to the last
-	// answer.
+	// Duration is the time the load was sending, from its start to its end, whether or not
+	// it kept its schedule; Wait runs from its end to the last answer.
 	Duration shakedown.Millis `json:"duration"`
 	Wait     shakedown.Millis `json:"wait"`
-	// Achieved is requests per second over Duration: how well the schedule was kept.
+	// Achieved is the requests that were sent (not those counted as not sent) per second
+	// over Duration: how well the schedule was kept.
 	Achieved float64 `json:"achieved_rate"`
 	// Throughput is successful requests per second over Duration plus Wait.
 	Throughput float64                 `json:"throughput"`
@@ -108,13 +109,16 @@ func (g *Generator) Report() Report {
 	if r.done == 0 {
 		return rep
 	}
-	dur := r.lastSent.Sub(r.firstSent)
+	// Over the time the load was to send: a load that sent a few requests at its start and
+	// no more (every one of MaxInFlight held by the target) did not keep its rate.
+	stop := r.nowOrStop()
+	dur := stop.Sub(r.start)
 	rep.Duration = shakedown.Ms(dur)
-	if r.lastDone.After(r.lastSent) {
-		rep.Wait = shakedown.Ms(r.lastDone.Sub(r.lastSent))
+	if r.lastDone.After(stop) {
+		rep.Wait = shakedown.Ms(r.lastDone.Sub(stop))
 	}
 	if dur > 0 {
-		rep.Achieved = float64(r.sent-1) / dur.Seconds()
+		rep.Achieved = float64(r.sent) / dur.Seconds()
 	}
 	all := newPhaseStats("", r.start)
 	for _, s := range r.phases {

@@ -243,9 +243,8 @@ type recorder struct {
 
 	rng *rand.Rand // samples the ring's latencies
 
-	sent, done          int64
-	firstSent, lastSent time.Time
-	lastDone            time.Time
+	sent, done int64 // requests sent, requests whose outcome is recorded
+	lastDone   time.Time
 }
 
 func newRecorder(now func() time.Time) *recorder {
@@ -370,13 +369,7 @@ func (r *recorder) add(f *flight, o outcome) {
 		close(ph.drained)
 		ph.drained = nil
 	}
-	if t := o.sent; !t.IsZero() {
-		if r.sent == 0 || t.Before(r.firstSent) {
-			r.firstSent = t
-		}
-		if t.After(r.lastSent) {
-			r.lastSent = t
-		}
+	if !o.sent.IsZero() {
 		r.sent++
 	}
 	r.done++

@@ -5,8 +5,14 @@ import (
 	"time"
 )
 
+// never is the offset of a request due later than a time.Duration reaches (292 years): a
+// rate low enough ("0.000000001/h") makes the second request so; its offset saturates here
+// rather than wrapping around to the past.
+const never = time.Duration(math.MaxInt64)
+
 // offset returns when the i-th request (from 0) is due, counted from the start of the load,
-// for an open model at rate requests per second that rises linearly from zero over ramp.
+// for an open model at rate requests per second that rises linearly from zero over ramp;
+// never when that is beyond what a time.Duration holds.
 //
 // The number of requests due by time t is N(t) = rate·t²/(2·ramp) during the ramp and
 // rate·ramp/2 + rate·(t−ramp) after it; offset is its inverse, so the i-th request is due at
@@ -21,7 +27,10 @@ func offset(rate float64, ramp time.Duration, i int64) time.Duration {
 	default:
 		s = r + (n-inRamp)/rate
 	}
-	return time.Duration(s * float64(time.Second))
+	if ns := s * float64(time.Second); ns < float64(never) { // false for NaN too
+		return time.Duration(ns)
+	}
+	return never
 }
 
 // dueBefore returns the index of the first request, from index from on, that is due at or

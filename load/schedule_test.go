@@ -341,6 +341,8 @@ func TestNewRefuses(t *testing.T) {
 		{"ftp", shakedown.LoadSpec{URL: "ftp://x/", Rate: 1}, Options{}},
 		{"zero rate", shakedown.LoadSpec{URL: "http://x/"}, Options{}},
 		{"negative rate", shakedown.LoadSpec{URL: "http://x/", Rate: -1}, Options{}},
+		{"rate beyond one a nanosecond", shakedown.LoadSpec{URL: "http://x/", Rate: 1e300}, Options{}},
+		{"infinite rate", shakedown.LoadSpec{URL: "http://x/", Rate: shakedown.Rate(math.Inf(1))}, Options{}},
 		{"negative ramp", shakedown.LoadSpec{URL: "http://x/", Rate: 1, Ramp: -1}, Options{}},
 		{"negative workers", shakedown.LoadSpec{URL: "http://x/"}, Options{Workers: -1}},
 		{"port out of range", shakedown.LoadSpec{URL: "http://127.0.0.1:99999/", Rate: 1}, Options{}},

@@ -86,7 +86,9 @@ func (w *wire) do(deadline time.Time) (status int, location string, err error) {
 			return 0, "", err
 		}
 		status, location, keep, answered, err := w.roundTrip(wc, deadline)
-		if err == nil && keep {
+		// More than the answer came (the server answered twice): the connection is out of
+		// step, and the rest would be taken for the next request's answer (so the loop).
+		if err == nil && keep && wc.r.Buffered() == 0 {
 			w.put(wc)
 		} else {
 			wc.c.Close()

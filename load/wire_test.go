@@ -139,21 +139,25 @@ func TestWireRetriesAfterIdleClose(t *testing.T) {
 }
 
 // TestWireErrors: a cut answer, a malformed one and a silent server give the error kinds
-// net/http's client gives.
+// net/http's client gives, and the status of an answer whose headers came whole: none for
+// one cut in its headers, as net/http gives none.
 func TestWireErrors(t *testing.T) {
 	for _, c := range []struct {
 		name, answer, kind string
+		status             int
 	}{
-		{"cut body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "connection closed"},
-		{"cut chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "connection closed"},
-		{"not http", "SSH-2.0-OpenSSH\r\n\r\n", "transport"},
+		{"cut body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "connection closed", 200},
+		{"cut chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "connection closed", 200},
+		{"cut headers", "HTTP/1.1 200 OK\r\nContent-Len", "connection closed", 0},
+		{"cut after an interim answer", "HTTP/1.1 100 Continue\r\n\r\n", "connection closed", 0},
+		{"not http", "SSH-2.0-OpenSSH\r\n\r\n", "transport", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newRawServer(t, rawAnswer{text: c.answer, close: true})
 			w := newTestWire(t, "GET", "http://"+s.addr+"/")
-			_, _, err := w.do(time.Now().Add(10 * time.Second))
-			if k := errorKind(err, t.Context()); err == nil || k != c.kind {
-				t.Errorf("error %v of kind %q, want kind %q", err, k, c.kind)
+			status, _, err := w.do(time.Now().Add(10 * time.Second))
+			if k := errorKind(err, t.Context()); err == nil || k != c.kind || status != c.status {
+				t.Errorf("status %d, error %v of kind %q, want status %d, kind %q", status, err, k, c.status, c.kind)
 			}
 		})
 	}

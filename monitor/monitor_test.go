@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/endpoint"
+	"github.com/shakedown-dev/shakedown/internal/testenv"
 )
 
 func ptr(v float64) *float64 { return &v }
@@ -264,5 +266,29 @@ func TestPrometheusAnswerHeaderBounded(t *testing.T) {
 	}
 	if obs, err := p.Probe(t.Context()); err == nil {
 		t.Errorf("an answer with a %d-byte header held (observed %q), want an error", endpoint.MaxAnswerHeader+1, obs)
+	}
+}
+
+// TestPrometheusWithoutTimeoutIsBounded: a probe made with no timeout still gives up on a
+// server that accepts its query and never answers, after DefaultQueryTimeout.
+func TestPrometheusWithoutTimeoutIsBounded(t *testing.T) {
+	silent := testenv.Serve(t, func(c net.Conn) {
+		stop := context.AfterFunc(t.Context(), func() { c.Close() })
+		defer stop()
+		io.Copy(io.Discard, c)
+	})
+	p, err := NewPrometheus(&PrometheusParams{URL: "http://" + silent, Query: "up", Min: ptr(1)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := p.Probe(context.Background()); done <- err }()
+	select {
+	case err := <-done:
+		if !shakedown.IsKind(err, shakedown.KindUnavailable) {
+			t.Errorf("probe of a silent server: %v, want unavailable", err)
+		}
+	case <-time.After(DefaultQueryTimeout + time.Minute):
+		t.Fatalf("probe of a silent server made with no timeout still waits after %v", DefaultQueryTimeout+time.Minute)
 	}
 }

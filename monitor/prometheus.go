@@ -92,9 +92,16 @@ type Prometheus struct {
 	now     func() time.Time
 }
 
-// NewPrometheus makes a probe that runs p.Query, each sample bounded by timeout (none when
-// 0). It does no I/O.
+// DefaultQueryTimeout bounds one sample of a Prometheus probe made with no timeout, as
+// probe.DefaultTimeout bounds the other probes'.
+const DefaultQueryTimeout = 5 * time.Second
+
+// NewPrometheus makes a probe that runs p.Query, each sample bounded by timeout
+// (DefaultQueryTimeout when 0 or less: no query waits on a server forever). It does no I/O.
 func NewPrometheus(p *PrometheusParams, timeout time.Duration) (*Prometheus, error) {
+	if timeout <= 0 {
+		timeout = DefaultQueryTimeout
+	}
 	if err := p.Validate(); err != nil {
 		return nil, shakedown.Wrap(shakedown.KindInvalid, "prometheus probe", err)
 	}
@@ -108,11 +115,8 @@ func NewPrometheus(p *PrometheusParams, timeout time.Duration) (*Prometheus, err
 // Probe runs the query once. It holds (nil error) when the result is one number within the
 // bounds; observed is the value, or what came back instead.
 func (pr *Prometheus) Probe(ctx context.Context) (observed string, err error) {
-	if pr.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, pr.timeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, pr.timeout)
+	defer cancel()
 	op := fmt.Sprintf("query %q at %s", pr.p.Query, shakedown.RedactURL(pr.p.URL))
 	val, _, _, err := pr.api.Query(ctx, pr.p.Query, pr.now())
 	if err != nil {

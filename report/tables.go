@@ -284,24 +284,44 @@ func expectationsTable(r *shakedown.Record) *table {
 	return t
 }
 
+// loadsTable sums up each load per phase. When a load did not keep its schedule — sends
+// that left late, or requests never sent because the generator or its bound on requests
+// in flight held them back — a column says how many, so that its figures are not read as
+// those of the rate it declared.
 func loadsTable(r *shakedown.Record) *table {
 	if len(r.Loads) == 0 {
 		return nil
 	}
+	late := false
+	for _, l := range r.Loads {
+		for _, s := range l.PerPhase {
+			late = late || (s != nil && s.Late > 0)
+		}
+	}
 	t := &table{Title: "Load", Head: []string{"load", "phase", "requests", "errors", "p50", "p99", "throughput"},
 		Right: []bool{false, false, true, true, true, true, true}}
+	if late {
+		t.Head, t.Right = append(t.Head, "late or not sent"), append(t.Right, true)
+	}
+	share := func(n, of int64) string {
+		s := fmt.Sprintf("%d", n)
+		if of > 0 && n > 0 {
+			s += fmt.Sprintf(" (%.1f%%)", 100*float64(n)/float64(of))
+		}
+		return s
+	}
 	for _, l := range r.Loads {
 		for _, p := range phaseOrder(l.PerPhase) {
 			s := l.PerPhase[p]
 			if s == nil {
 				continue
 			}
-			errs := fmt.Sprintf("%d", s.Errors)
-			if s.Count > 0 && s.Errors > 0 {
-				errs += fmt.Sprintf(" (%.1f%%)", 100*float64(s.Errors)/float64(s.Count))
+			row := []cell{text(l.Name), text(string(p)), literal(fmt.Sprint(s.Count)), literal(share(s.Errors, s.Count)),
+				literal(fmtMillis(s.P50)), literal(fmtMillis(s.P99)), literal(fmt.Sprintf("%.1f/s", s.Throughput))}
+			if late {
+				row = append(row, literal(share(s.Late, s.Count)))
 			}
-			t.Rows = append(t.Rows, []cell{text(l.Name), text(string(p)), literal(fmt.Sprint(s.Count)), literal(errs),
-				literal(fmtMillis(s.P50)), literal(fmtMillis(s.P99)), literal(fmt.Sprintf("%.1f/s", s.Throughput))})
+			t.Rows = append(t.Rows, row)
 		}
 	}
 	return t

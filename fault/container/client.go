@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
@@ -371,14 +372,17 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 	}
 	var err2 error
 	if list, ok := out.(*[]Summary); ok {
-		err2 = decodeList(&capped{r: resp.Body, n: maxList}, list)
+		err2 = decodeList(endpoint.Bounded(resp.Body, maxList), list)
 	} else {
-		err2 = json.NewDecoder(&capped{r: resp.Body, n: maxAnswer}).Decode(out)
+		err2 = json.NewDecoder(endpoint.Bounded(resp.Body, maxAnswer)).Decode(out)
 	}
-	if err2 != nil {
-		if ctx.Err() != nil {
-			return c.failed(ctx, op+": read answer", err2)
-		}
+	switch {
+	case err2 == nil:
+	case ctx.Err() != nil:
+		return c.failed(ctx, op+": read answer", err2)
+	case errors.Is(err2, endpoint.ErrTooLarge):
+		return shakedown.Wrap(shakedown.KindUnavailable, op+": read answer", err2) // more than any engine answers
+	default:
 		return shakedown.Wrap(shakedown.KindInternal, op+": decode answer", err2)
 	}
 	return nil
@@ -393,29 +397,6 @@ const (
 	maxList   = 32 << 20 // a listing
 	maxListed = 10_000   // containers in one listing
 )
-
-// capped reads at most n bytes of r, then fails with errTooLarge if r holds more.
-type capped struct {
-	r io.Reader
-	n int64
-}
-
-var errTooLarge = errors.New("the answer is larger than any engine's, not read further")
-
-func (c *capped) Read(p []byte) (int, error) {
-	if c.n <= 0 {
-		if n, err := c.r.Read(make([]byte, 1)); n == 0 {
-			return 0, err // the end (or nothing yet): within the bound
-		}
-		return 0, errTooLarge
-	}
-	if int64(len(p)) > c.n {
-		p = p[:c.n]
-	}
-	n, err := c.r.Read(p)
-	c.n -= int64(n)
-	return n, err
-}
 
 // decodeList decodes a JSON list of containers one at a time, refusing more than maxListed.
 func decodeList(r io.Reader, out *[]Summary) error {

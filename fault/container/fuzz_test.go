@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 )
 
 func FuzzParseHost(f *testing.F) {
@@ -70,7 +72,7 @@ func FuzzDecodeAnswers(f *testing.F) {
 		}
 		errorMessage(b)
 		var list []Summary
-		if err := decodeList(&capped{r: bytes.NewReader(b), n: maxList}, &list); err == nil && len(list) > maxListed {
+		if err := decodeList(endpoint.Bounded(bytes.NewReader(b), maxList), &list); err == nil && len(list) > maxListed {
 			t.Fatalf("decodeList kept %d containers, more than %d", len(list), maxListed)
 		}
 		// an undo record either decodes to a complete one or is refused; a host that does

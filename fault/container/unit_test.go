@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/internal/endpoint"
 	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
@@ -659,15 +660,25 @@ func TestNameSelectsOneContainer(t *testing.T) {
 	}
 }
 
-// TestCapped: an answer of exactly the bound is read whole; one byte more is refused.
-func TestCapped(t *testing.T) {
-	for _, tt := range []struct {
-		size int
-		ok   bool
-	}{{0, true}, {10, true}, {11, false}, {1000, false}} {
-		got, err := io.ReadAll(&capped{r: strings.NewReader(strings.Repeat("x", tt.size)), n: 10})
-		if ok := err == nil; ok != tt.ok || (ok && len(got) != tt.size) || (!ok && !errors.Is(err, errTooLarge)) {
-			t.Errorf("%d bytes through a cap of 10: %d read, %v; want ok=%v", tt.size, len(got), err, tt.ok)
+// TestClientRefusesTooLongAnswer: a daemon's answer longer than its bound is an error that
+// says so, not a decode error of its cut beginning.
+func TestClientRefusesTooLongAnswer(t *testing.T) {
+	cl := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.43")
+			return
 		}
+		io.WriteString(w, `[{"Id":"`)
+		chunk := strings.Repeat("x", 1<<16)
+		for range maxList / len(chunk) {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+		io.WriteString(w, `"}]`)
+	})
+	_, err := cl.List(t.Context(), nil)
+	if !shakedown.IsKind(err, shakedown.KindUnavailable) || !errors.Is(err, endpoint.ErrTooLarge) {
+		t.Errorf("listing of more than %d bytes: %v, want an unavailable error of an answer too long", maxList, err)
 	}
 }

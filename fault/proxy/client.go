@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -21,6 +20,10 @@ var httpClient = &http.Client{
 	Timeout:       10 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
+
+// maxAnswer bounds one answer of a proxy daemon's API: its largest, the list of a daemon's
+// proxies and their faults, fits many times over.
+const maxAnswer = 1 << 20
 
 // call sends one request to a proxy daemon's API and decodes a success into out. An
 // error answer becomes an error of the kind its status says; an unreachable daemon is
@@ -49,9 +52,9 @@ func call(ctx context.Context, method, addr string, body []byte, out any) error 
 		return shakedown.Wrap(shakedown.KindUnavailable, op, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return shakedown.Wrap(shakedown.KindUnavailable, op, err)
+	b, err := endpoint.ReadAll(resp.Body, maxAnswer)
+	if err != nil && !(errors.Is(err, endpoint.ErrTooLarge) && resp.StatusCode >= 300) {
+		return shakedown.Wrap(shakedown.KindUnavailable, op, err) // an error answer says its status below
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {

@@ -1,9 +1,11 @@
 package endpoint
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
+
+	"github.com/shakedown-dev/shakedown/internal/userfile"
 )
 
 // MaxAnswer is the most of one answer's body that shakedown reads from anything it asks over
@@ -15,8 +17,44 @@ const MaxAnswer = 16 << 20
 // MaxAnswerHeader bounds the header of one answer (net/http's own default is 10 MiB).
 const MaxAnswerHeader = 1 << 20
 
-// ErrTooLarge is the error of reading an answer past MaxAnswer.
-var ErrTooLarge = fmt.Errorf("answer larger than %d MiB", MaxAnswer>>20)
+// ErrTooLarge is what the error of reading an answer past its bound wraps: past MaxAnswer
+// through Capped, past the bound given to Bounded or ReadAll. The error itself says the
+// bound: "answer longer than 1 MiB".
+var ErrTooLarge = errors.New("answer too long")
+
+type tooLongError struct{ max int64 }
+
+func (e *tooLongError) Error() string        { return "answer longer than " + userfile.Size(e.max) }
+func (e *tooLongError) Is(target error) bool { return target == ErrTooLarge }
+
+// Bounded returns a reader of r that fails, once r has given more than max bytes, with an
+// error that says max and wraps ErrTooLarge: an answer is never cut silently, to fail
+// later as a puzzling decode error or to be judged on its beginning alone.
+func Bounded(r io.Reader, max int64) io.Reader { return &bounded{r: r, left: max, max: max} }
+
+// ReadAll reads r to its end, as io.ReadAll does, when it holds at most max bytes; a
+// longer answer is an error (see Bounded), returned with its first max bytes.
+func ReadAll(r io.Reader, max int64) ([]byte, error) { return io.ReadAll(Bounded(r, max)) }
+
+type bounded struct {
+	r         io.Reader
+	left, max int64 // bytes that may still be read; the bound
+}
+
+func (b *bounded) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, &tooLongError{b.max}
+	}
+	// One byte past the bound is read, so that an answer of exactly max bytes ends in EOF.
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	if b.left -= int64(n); b.left < 0 {
+		return n - 1, &tooLongError{b.max} // the byte past the bound is not the answer's
+	}
+	return n, err
+}
 
 // Transport returns a new transport as http.DefaultTransport is, with the header of its
 // answers bounded by MaxAnswerHeader. Wrap it with Capped to bound their bodies too.
@@ -36,26 +74,14 @@ type capped struct{ next http.RoundTripper }
 func (c capped) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(r)
 	if err == nil {
-		resp.Body = &cappedBody{ReadCloser: resp.Body, left: MaxAnswer}
+		resp.Body = cappedBody{Reader: Bounded(resp.Body, MaxAnswer), Closer: resp.Body}
 	}
 	return resp, err
 }
 
 type cappedBody struct {
-	io.ReadCloser
-	left int64 // bytes that may still be read
-}
-
-func (b *cappedBody) Read(p []byte) (int, error) {
-	// One byte past the limit is read, so that a body of exactly MaxAnswer bytes ends in EOF.
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	if b.left -= int64(n); b.left < 0 {
-		return n, ErrTooLarge
-	}
-	return n, err
+	io.Reader
+	io.Closer
 }
 
 // ReadAnswer reads body to its end and returns its first keep bytes; the rest is read and
