@@ -572,6 +572,30 @@ func TestNotRestored(t *testing.T) {
 	})
 }
 
+// TestLostHoldIsNoPass: a fault that says it lost hold while it lasts (someone took it
+// back, a host dropped out) cannot let the run pass, though every check held and the revert
+// found nothing to do: the hypothesis was judged on a fault that did not hold. The run goes
+// on to its end and reverts as usual, and says why in its reason.
+func TestLostHoldIsNoPass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		var injected, broken atomic.Bool
+		e := exp(fake("pause-web", &fakeParams{Trace: tr, Flag: &injected, LoseAfter: time.Second}, 5*time.Second))
+		e.SteadyState = []*shakedown.Check{flagCheck("healthy", &broken)}
+		rec := engine.Run(t.Context(), e, opts(tr, nil))
+		wantVerdict(t, rec, shakedown.VerdictError)
+		if rec.ExitCode != 5 || !strings.Contains(rec.Reason, "fault pause-web did not hold for its duration: pause-web: taken back by someone else") {
+			t.Errorf("exit %d, reason %q: want 5, saying which fault lost hold and why", rec.ExitCode, rec.Reason)
+		}
+		if f := rec.Faults[0]; f.RevertedAt == nil || injected.Load() {
+			t.Errorf("fault record %+v, still injected %v: want it reverted as usual", f, injected.Load())
+		}
+		if !tr.has("done pause-web") {
+			t.Errorf("journal not told of the revert: %v", tr.list())
+		}
+	})
+}
+
 func TestRecoveryEndsOnceSteady(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var flag atomic.Bool

@@ -87,7 +87,8 @@ type (
 		Panic      bool          // Inject panics
 		After      time.Duration // with Flag2: set Flag2 this long after the inject
 		Flag2      *atomic.Bool
-		Token      string // a secret: the record must not show it
+		Token      string        // a secret: the record must not show it
+		LoseAfter  time.Duration // say, this long after the inject, that the fault lost hold (shakedown.Watcher)
 	}
 	flagParams struct{ Flag *atomic.Bool } // the probe holds while Flag is false
 	pathParams struct{ Path string }       // the probe holds while Path does not exist
@@ -98,7 +99,12 @@ type fakeFault struct {
 	name string
 	p    *fakeParams
 	sel  []shakedown.Instance
+	lost chan error
 }
+
+// Lost implements shakedown.Watcher: with LoseAfter, the fault loses hold that long after
+// its inject, as a container someone else unpaused or a host that dropped out does.
+func (f *fakeFault) Lost() <-chan error { return f.lost }
 
 func (f *fakeFault) Undo() []shakedown.Undo {
 	return []shakedown.Undo{{Type: "test.noop", Data: json.RawMessage(`{}`), Summary: "nothing"}}
@@ -118,6 +124,9 @@ func (f *fakeFault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	}
 	if f.p.Flag != nil {
 		f.p.Flag.Store(true)
+	}
+	if f.p.LoseAfter > 0 {
+		time.AfterFunc(f.p.LoseAfter, func() { f.lost <- fmt.Errorf("%s: taken back by someone else", f.name) })
 	}
 	if f.p.Flag2 != nil {
 		time.AfterFunc(f.p.After, func() {
@@ -231,7 +240,7 @@ func registry() *shakedown.Registry {
 		return []shakedown.Instance{{Kind: "pid", ID: fmt.Sprint(pid), Name: fmt.Sprintf("pid %d", pid), Ref: pid}}, nil
 	}})
 	fake := func(env shakedown.Env, spec *shakedown.FaultSpec, sel []shakedown.Instance) (shakedown.Fault, error) {
-		return &fakeFault{name: spec.Name, p: spec.Params.(*fakeParams), sel: sel}, nil
+		return &fakeFault{name: spec.Name, p: spec.Params.(*fakeParams), sel: sel, lost: make(chan error, 1)}, nil
 	}
 	reg.AddFault(shakedown.FaultType{Name: "fake", Targets: []string{"names"}, New: fake})
 	reg.AddFault(shakedown.FaultType{Name: "fake.oneshot", OneShot: true, New: fake})

@@ -471,8 +471,12 @@ func (r *runner) runNode(ctx context.Context, n *node) error {
 		case <-t.C:
 			held = false
 		case err := <-lost:
-			// Said at once; the revert still says whether it was taken back.
+			// Said at once; the revert still says whether it was taken back. The run
+			// cannot pass: its hypothesis was judged, in part, on a fault that no longer
+			// held (someone took it back, a host dropped out), so it ends in error (5)
+			// unless a failed revert makes it not restored (4).
 			r.emit(shakedown.Event{Kind: shakedown.EventLog, Phase: shakedown.PhaseInject, Name: n.spec.Name, Detail: err.Error()})
+			r.setErr(shakedown.Wrap(shakedown.KindConflict, "fault "+n.spec.Name+" did not hold for its duration", err))
 		case <-ctx.Done():
 			t.Stop()
 			return nil // the revert phase takes it back, with everything else, last in first out
