@@ -365,6 +365,19 @@ func TestErrors(t *testing.T) {
 			gone:    []string{a, b},
 		},
 		{
+			// Exit 2 says that nothing was injected: a fault refused as a bad request
+			// at inject time, after another was injected, is an error (5).
+			name: "inject refused as invalid after another fault was injected",
+			exp: func() *shakedown.Experiment {
+				return exp(
+					&shakedown.FaultSpec{Name: "first", Type: "file", Params: &fileParams{Path: a}, Duration: time.Hour},
+					&shakedown.FaultSpec{Name: "second", Type: "fake", Params: &fakeParams{FailAsBad: true}, Duration: time.Hour, After: []string{"first"}},
+				)
+			},
+			verdict: shakedown.VerdictError,
+			gone:    []string{a},
+		},
+		{
 			name: "inject panics",
 			exp: func() *shakedown.Experiment {
 				return exp(

@@ -83,6 +83,7 @@ type (
 		Flag       *atomic.Bool
 		Keep       bool          // the revert leaves Flag set
 		FailInject bool          // Inject fails, having applied nothing
+		FailAsBad  bool          // Inject fails as a bad request would (KindInvalid), having applied nothing
 		FailRevert bool          // the revert fails
 		Panic      bool          // Inject panics
 		After      time.Duration // with Flag2: set Flag2 this long after the inject
@@ -118,6 +119,9 @@ func (f *fakeFault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	}
 	if f.p.FailInject {
 		return nil, shakedown.Errorf(shakedown.KindUnavailable, "cannot reach %s", f.name)
+	}
+	if f.p.FailAsBad {
+		return nil, shakedown.Errorf(shakedown.KindInvalid, "%s: the system refuses the request", f.name)
 	}
 	if f.p.Trace != nil {
 		f.p.Trace.add("inject " + f.name)

@@ -498,7 +498,14 @@ func (r *runner) injectFailed(ctx context.Context, n *node, err error) error {
 	if ctx.Err() != nil {
 		return nil // the graph was being stopped: an abort or an earlier failure is the cause
 	}
-	err = shakedown.Wrap(shakedown.KindOf(err), "inject "+n.spec.Name, err)
+	kind := shakedown.KindOf(err)
+	if kind == shakedown.KindInvalid {
+		// The file was accepted and the run is under way: a request the system refuses
+		// now is a failure of the environment (5), not an invalid file (2, which says
+		// that nothing was injected: other faults may be).
+		kind = shakedown.KindInternal
+	}
+	err = shakedown.Wrap(kind, "inject "+n.spec.Name, err)
 	r.setErr(err)
 	return err
 }
