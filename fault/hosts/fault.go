@@ -137,21 +137,23 @@ func (f *remoteFault) Undo() []shakedown.Undo {
 }
 
 // Inject starts an agent on every host at once (up to the concurrency cap) and returns when
-// each said it injected, or failed. A partial inject returns the revert of what was injected.
+// each said it injected, or failed. A partial inject returns the revert of what was injected,
+// and of what may have been: the hosts whose agents did not answer.
 func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
 		if f.staged[i] == "" || f.conns[i].Client == nil {
 			return shakedown.Errorf(shakedown.KindInternal, "not dialled or not staged")
 		}
+		// An agent comes back with an error too when the host may hold the fault (its
+		// answer never came): the revert asks it, and hears it confirm or says it did not.
 		a, _, err := remote.StartAgent(ctx, f.conns[i].Client, f.staged[i], f.req)
-		if err != nil {
-			return err
+		if a != nil {
+			f.mu.Lock()
+			f.agents[i] = a
+			f.mu.Unlock()
+			go f.watch(i, a)
 		}
-		f.mu.Lock()
-		f.agents[i] = a
-		f.mu.Unlock()
-		go f.watch(i, a)
-		return nil
+		return err
 	})
 	err := joinHosts(errs, f.name)
 	if err != nil && !f.holding() {
