@@ -80,3 +80,25 @@ func HostPort(address string) (string, error) {
 	}
 	return hp, nil
 }
+
+// Endpoint returns the form in which two spellings of one address agree, to find a host
+// listed twice: HostPort's host:port with an IP address in its shortest form (an IPv4
+// address written as IPv6, ::ffff:a.b.c.d, as IPv4) and a name in lower case without a final
+// dot. Two names of one machine in DNS still differ: Client.RemoteAddr tells them apart once
+// dialled.
+func Endpoint(address string) (string, error) {
+	hp, err := HostPort(address)
+	if err != nil {
+		return "", err
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: %v", address, err)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	} else {
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+	}
+	return net.JoinHostPort(host, port), nil
+}

@@ -23,6 +23,7 @@ func TestValidate(t *testing.T) {
 		{"no hosts", Params{KnownHosts: "kh"}, []string{"ssh"}},
 		{"both", Params{SSH: []string{"a"}, Inventory: "i", KnownHosts: "kh"}, []string{"inventory"}},
 		{"bad and twice", Params{SSH: []string{"a", "a:22", "b:0"}, KnownHosts: "kh"}, []string{"ssh[1]", "ssh[2]"}},
+		{"one host, two spellings", Params{SSH: []string{"10.0.0.1", "[::ffff:10.0.0.1]:22", "Web-1", "web-1."}, KnownHosts: "kh"}, []string{"ssh[1]", "ssh[3]"}},
 		{"labels without inventory", Params{SSH: []string{"a"}, KnownHosts: "kh", Labels: map[string]string{"r": "w"}}, []string{"labels"}},
 		{"no known_hosts", Params{SSH: []string{"a"}}, []string{"known_hosts"}},
 		{"both key settings", Params{SSH: []string{"a"}, KnownHosts: "kh", InsecureIgnoreHostKey: true}, []string{"insecure_ignore_host_key"}},
