@@ -501,6 +501,18 @@ func undoRecover(ctx context.Context, raw json.RawMessage) error {
 	return joinHosts(errs, func(i int) string { return d.Hosts[i].Name })
 }
 
+// RecoverAll runs Recover on every host of hs at once (up to DefaultConcurrency), staging
+// local (this executable when empty), and returns what each said and each one's error.
+func RecoverAll(ctx context.Context, hs []remote.Host, local string) ([]string, []error) {
+	outs := make([]string, len(hs))
+	errs := fanOut(ctx, len(hs), 0, func(ctx context.Context, i int) error {
+		var err error
+		outs[i], err = Recover(ctx, hs[i], "", local)
+		return err
+	})
+	return outs, errs
+}
+
 // Recover dials h and runs `binary remote-agent recover` there, which replays the journals
 // that dead runs left in the host's state dir; it returns what that said. An empty binary
 // stages local first (this executable when local is empty too).
