@@ -162,6 +162,9 @@ func clientConfig(h Host, addr string) (cfg *ssh.ClientConfig, closeAgent func()
 		}
 		name = u.Username
 	}
+	if err := CheckUser(name); err != nil {
+		return nil, closeAgent, err
+	}
 	cfg = &ssh.ClientConfig{User: name}
 	if err := hostKeyCheck(cfg, h, addr); err != nil {
 		return nil, closeAgent, err

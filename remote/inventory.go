@@ -82,6 +82,9 @@ func (inv Inventory) check() error {
 	if len(inv.Hosts) == 0 {
 		return shakedown.Errorf(shakedown.KindInvalid, "no hosts")
 	}
+	if err := CheckUser(inv.User); err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(inv.Hosts))
 	at := make(map[string]int, len(inv.Hosts)) // the first host at each endpoint
 	for i, h := range inv.Hosts {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/endpoint"
@@ -101,4 +102,21 @@ func Endpoint(address string) (string, error) {
 		host = strings.TrimSuffix(strings.ToLower(host), ".")
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// CheckUser refuses a login user name that would only make trouble where it is shown or
+// passed on: one with a control character or a space, with one of the characters a shell
+// gives a meaning to ('"`$\;&<>|()), or that begins with a dash (OpenSSH's own client
+// refuses the same). Empty is the current user; an @ (a domain's
+// user) passes.
+func CheckUser(name string) error {
+	if strings.HasPrefix(name, "-") {
+		return shakedown.Errorf(shakedown.KindInvalid, "user %q: begins with a dash", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || strings.ContainsRune("'\"`$\\;&<>|()", r) {
+			return shakedown.Errorf(shakedown.KindInvalid, "user %q: %q is not a character of a login name", name, r)
+		}
+	}
+	return nil
 }

@@ -125,6 +125,9 @@ func (p *Params) Validate() error {
 		}
 		seen[ep] = i
 	}
+	if err := remote.CheckUser(p.User); err != nil {
+		field("user", -1, "%v", err)
+	}
 	if len(p.Labels) > 0 && p.Inventory == "" {
 		field("labels", -1, "labels select hosts of an inventory; there is none")
 	}
