@@ -212,7 +212,7 @@ func StartAgent(ctx context.Context, c *Client, binary string, req AgentRequest)
 	case <-ctx.Done():
 		a.answer = answers
 		return a, AgentEvent{}, shakedown.Wrap(ctxKind(ctx, shakedown.KindUnavailable), op,
-			fmt.Errorf("no answer from the agent (the host may hold the fault): %w", ctx.Err()))
+			fmt.Errorf("no answer from the agent (the host may hold the fault): %w", context.Cause(ctx)))
 	}
 	switch {
 	case ans.err != nil && s.NotRun():

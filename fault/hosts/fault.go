@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/journal"
@@ -140,6 +141,12 @@ func (f *remoteFault) Undo() []shakedown.Undo {
 // each said it injected, or failed. A partial inject returns the revert of what was injected,
 // and of what may have been: the hosts whose agents did not answer.
 func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
+	// A host that has not answered within the fault's TTL never will in time to matter (its
+	// own watchdog takes the fault back then): it is given up on, and reverted as one that
+	// may hold the fault.
+	ttl := time.Duration(f.req.TTL)
+	ctx, cancel := context.WithTimeoutCause(ctx, ttl, fmt.Errorf("no answer within the fault's TTL (%s)", ttl))
+	defer cancel()
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
 		if f.staged[i] == "" || f.conns[i].Client == nil {
 			return shakedown.Errorf(shakedown.KindInternal, "not dialled or not staged")
