@@ -157,9 +157,19 @@ type Agent struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
+	// answer is the agent's answer to the request, still to come, when StartAgent stopped
+	// waiting for it: Revert reads it before the revert's own.
+	answer <-chan answer
+
 	mu       sync.Mutex
 	renewErr error         // the first renewal that failed, or the session's end before a revert
 	lost     chan struct{} // closed when renewErr is set
+}
+
+// answer is an event read from the agent, or why none could be.
+type answer struct {
+	ev  AgentEvent
+	err error
 }
 
 // StartAgent runs `binary remote-agent inject` on the host, sends req and waits until the
@@ -168,6 +178,11 @@ type Agent struct {
 // reverted what it had). While the fault is held, the agent's lease is renewed every
 // req.Lease/4. The caller must Revert or Close the agent; Close alone lets the host revert.
 // With req.DryRun the agent only says what it would do, and has ended on return.
+//
+// Once the request is sent, only the agent can say that the host holds nothing: when its
+// answer does not come (ctx ended first, the connection dropped, the host said something
+// else), StartAgent returns an error together with the agent, which the caller must Revert
+// as if it held the fault: the revert is confirmed by the host or fails as KindNotRestored.
 func StartAgent(ctx context.Context, c *Client, binary string, req AgentRequest) (*Agent, AgentEvent, error) {
 	op := fmt.Sprintf("inject %s on %s", req.Type, c.addr)
 	if req.Lease <= 0 {
@@ -181,30 +196,43 @@ func StartAgent(ctx context.Context, c *Client, binary string, req AgentRequest)
 	if err != nil {
 		return nil, AgentEvent{}, err
 	}
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	defer stop()
-	if err := s.WriteLine(string(b)); err != nil {
-		s.Close()
-		return nil, AgentEvent{}, err
-	}
-	ev, err := readEvent(s)
-	if err == nil && ev.Event == EventError {
-		err = ev.Err()
-	}
-	if err == nil && ev.Event != EventInjected {
-		err = shakedown.Errorf(shakedown.KindInternal, "agent said %q, want %q", ev.Event, EventInjected)
-	}
-	if err != nil {
-		s.Close()
-		return nil, ev, shakedown.Wrap(ctxKind(ctx, shakedown.KindOf(err)), op, err)
-	}
 	a := &Agent{addr: c.addr, s: s, stop: make(chan struct{}), lost: make(chan struct{})}
+	// From here on, a request may have reached the agent, whole or cut.
+	if err := s.WriteLine(string(b)); err != nil {
+		return a, AgentEvent{}, shakedown.Wrap(shakedown.KindOf(err), op, err)
+	}
+	answers := make(chan answer, 1)
+	go func() { // ends with a line or with the session, which Revert and Close end
+		ev, err := readEvent(s)
+		answers <- answer{ev, err}
+	}()
+	var ans answer
+	select {
+	case ans = <-answers:
+	case <-ctx.Done():
+		a.answer = answers
+		return a, AgentEvent{}, shakedown.Wrap(ctxKind(ctx, shakedown.KindUnavailable), op,
+			fmt.Errorf("no answer from the agent (the host may hold the fault): %w", context.Cause(ctx)))
+	}
+	switch {
+	case ans.err != nil && s.NotRun():
+		// The host could not run the agent at all: it holds nothing.
+		s.Close()
+		return nil, AgentEvent{}, shakedown.Wrap(shakedown.KindOf(ans.err), op, ans.err)
+	case ans.err != nil:
+		return a, AgentEvent{}, shakedown.Wrap(shakedown.KindOf(ans.err), op, fmt.Errorf("no answer from the agent (the host may hold the fault): %w", ans.err))
+	case ans.ev.Event == EventError:
+		s.Close()
+		return nil, ans.ev, shakedown.Wrap(ctxKind(ctx, shakedown.KindOf(ans.ev.Err())), op, ans.ev.Err())
+	case ans.ev.Event != EventInjected:
+		return a, ans.ev, shakedown.Errorf(shakedown.KindInternal, "%s: agent said %q, want %q (the host may hold the fault)", op, ans.ev.Event, EventInjected)
+	}
 	if req.DryRun {
 		s.Close()
-		return a, ev, nil
+		return a, ans.ev, nil
 	}
 	a.wg.Go(func() { a.renew(time.Duration(req.Lease) / 4) })
-	return a, ev, nil
+	return a, ans.ev, nil
 }
 
 func readEvent(s *Session) (AgentEvent, error) {
@@ -288,7 +316,9 @@ func (a *Agent) stopRenewing() {
 
 // Revert asks the agent to revert and waits until it confirms. A host that does not
 // confirm (connection lost, ctx ended) is an error of kind KindNotRestored naming it: its
-// own lease and watchdog take the fault back, but nobody saw it done.
+// own lease and watchdog take the fault back, but nobody saw it done. An agent whose answer
+// to the request StartAgent did not have is asked too: its late "injected" is read first,
+// and its error then says it holds nothing.
 func (a *Agent) Revert(ctx context.Context) error {
 	a.stopRenewing()
 	defer a.s.Close()
@@ -298,6 +328,20 @@ func (a *Agent) Revert(ctx context.Context) error {
 		if err := a.s.WriteLine(AgentRevert); err != nil {
 			done <- err
 			return
+		}
+		if a.answer != nil {
+			ans := <-a.answer
+			switch {
+			case ans.err != nil:
+				done <- ans.err
+				return
+			case ans.ev.Event == EventError:
+				done <- nil // it injected nothing, or reverted what it had
+				return
+			case ans.ev.Event != EventInjected:
+				done <- shakedown.Errorf(shakedown.KindInternal, "agent said %q, want %q", ans.ev.Event, EventInjected)
+				return
+			}
 		}
 		ev, err := readEvent(a.s)
 		switch {

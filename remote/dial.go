@@ -98,6 +98,10 @@ func Dial(ctx context.Context, h Host) (*Client, error) {
 // Addr returns the host:port the client is connected to.
 func (c *Client) Addr() string { return c.addr }
 
+// RemoteAddr returns the address the connection reached: two names of one host in DNS
+// reach the same.
+func (c *Client) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
 // Close closes the connection and waits for the keepalive loop.
 func (c *Client) Close() error {
 	var err error
@@ -157,6 +161,9 @@ func clientConfig(h Host, addr string) (cfg *ssh.ClientConfig, closeAgent func()
 			return nil, closeAgent, shakedown.Errorf(shakedown.KindInvalid, "no user given and no current user: %w", err)
 		}
 		name = u.Username
+	}
+	if err := CheckUser(name); err != nil {
+		return nil, closeAgent, err
 	}
 	cfg = &ssh.ClientConfig{User: name}
 	if err := hostKeyCheck(cfg, h, addr); err != nil {

@@ -128,6 +128,11 @@ func TestParseInventory(t *testing.T) {
 		"no known_hosts":   `{"hosts": [{"name": "a", "address": "a"}]}`,
 		"trailing data":    `{"known_hosts": "k", "hosts": [{"name": "a", "address": "a"}]} {}`,
 		"wrong type":       `{"known_hosts": "k", "hosts": [{"name": "a", "address": 22}]}`,
+		"odd user":         `{"user": "ro ot", "known_hosts": "k", "hosts": [{"name": "a", "address": "a"}]}`,
+		// One host under two names: a fault would be injected on it twice.
+		"same address":      `{"known_hosts": "k", "hosts": [{"name": "a", "address": "10.0.0.1"}, {"name": "b", "address": "10.0.0.1:22"}]}`,
+		"same IPv6 address": `{"known_hosts": "k", "hosts": [{"name": "a", "address": "[::1]:22"}, {"name": "b", "address": "0:0::1"}]}`,
+		"same name, case":   `{"known_hosts": "k", "hosts": [{"name": "a", "address": "Web-1.example"}, {"name": "b", "address": "web-1.example."}]}`,
 	} {
 		if _, err := ParseInventory([]byte(bad)); !shakedown.IsKind(err, shakedown.KindInvalid) {
 			t.Errorf("%s: %v, want invalid", name, err)

@@ -63,7 +63,7 @@ func ReadInventory(path string) (Inventory, error) {
 
 // ParseInventory decodes an inventory strictly (unknown fields and trailing data are
 // errors) and checks it: at least one host, each with a unique non-empty name and a valid
-// address, labels with non-empty names.
+// address of its own (one endpoint under two names is an error), labels with non-empty names.
 func ParseInventory(data []byte) (Inventory, error) {
 	var inv Inventory
 	if len(data) > MaxInventory {
@@ -82,7 +82,11 @@ func (inv Inventory) check() error {
 	if len(inv.Hosts) == 0 {
 		return shakedown.Errorf(shakedown.KindInvalid, "no hosts")
 	}
+	if err := CheckUser(inv.User); err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(inv.Hosts))
+	at := make(map[string]int, len(inv.Hosts)) // the first host at each endpoint
 	for i, h := range inv.Hosts {
 		switch {
 		case h.Name == "":
@@ -91,9 +95,15 @@ func (inv Inventory) check() error {
 			return shakedown.Errorf(shakedown.KindInvalid, "host %q is listed twice", h.Name)
 		}
 		seen[h.Name] = true
-		if _, err := HostPort(h.Address); err != nil {
+		ep, err := Endpoint(h.Address)
+		if err != nil {
 			return shakedown.Errorf(shakedown.KindInvalid, "host %q: %w", h.Name, err)
 		}
+		if j, dup := at[ep]; dup {
+			return shakedown.Errorf(shakedown.KindInvalid, "hosts %q (host %d) and %q (host %d) are one host, %s: list it once",
+				inv.Hosts[j].Name, j+1, h.Name, i+1, ep)
+		}
+		at[ep] = i
 		for k := range h.Labels {
 			if k == "" || strings.TrimSpace(k) != k {
 				return shakedown.Errorf(shakedown.KindInvalid, "host %q: label name %q", h.Name, k)

@@ -17,6 +17,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/internal/endpoint"
@@ -79,4 +80,43 @@ func HostPort(address string) (string, error) {
 		return "", shakedown.Errorf(shakedown.KindInvalid, "host %v", err)
 	}
 	return hp, nil
+}
+
+// Endpoint returns the form in which two spellings of one address agree, to find a host
+// listed twice: HostPort's host:port with an IP address in its shortest form (an IPv4
+// address written as IPv6, ::ffff:a.b.c.d, as IPv4) and a name in lower case without a final
+// dot. Two names of one machine in DNS still differ: Client.RemoteAddr tells them apart once
+// dialled.
+func Endpoint(address string) (string, error) {
+	hp, err := HostPort(address)
+	if err != nil {
+		return "", err
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", shakedown.Errorf(shakedown.KindInvalid, "host address %q: %v", address, err)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	} else {
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// CheckUser refuses a login user name that would only make trouble where it is shown or
+// passed on: one with a control character or a space, with one of the characters a shell
+// gives a meaning to ('"`$\;&<>|()), or that begins with a dash (OpenSSH's own client
+// refuses the same). Empty is the current user; an @ (a domain's
+// user) passes.
+func CheckUser(name string) error {
+	if strings.HasPrefix(name, "-") {
+		return shakedown.Errorf(shakedown.KindInvalid, "user %q: begins with a dash", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || strings.ContainsRune("'\"`$\\;&<>|()", r) {
+			return shakedown.Errorf(shakedown.KindInvalid, "user %q: %q is not a character of a login name", name, r)
+		}
+	}
+	return nil
 }

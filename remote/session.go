@@ -2,9 +2,13 @@ package remote
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/shakedown-dev/shakedown"
 )
@@ -18,8 +22,9 @@ type Session struct {
 	stdin  io.WriteCloser
 	lines  *bufio.Scanner
 	stderr *sessionTail
-	wait   chan error    // receives the session's end once
 	ended  chan struct{} // closed when the session has ended
+	err    error         // how it ended (s.Wait's error), once ended is closed
+	eof    bool          // ReadLine came to the end of the output
 	close  func() error
 }
 
@@ -53,9 +58,9 @@ func (c *Client) Start(argv []string) (*Session, error) {
 	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	ss := &Session{op: op, stdin: stdin, lines: sc, stderr: stderr, wait: make(chan error, 1), ended: make(chan struct{}), close: s.Close}
+	ss := &Session{op: op, stdin: stdin, lines: sc, stderr: stderr, ended: make(chan struct{}), close: s.Close}
 	go func() {
-		ss.wait <- s.Wait()
+		ss.err = s.Wait()
 		close(ss.ended)
 	}()
 	return ss, nil
@@ -78,6 +83,7 @@ func (s *Session) ReadLine() (string, error) {
 	err := s.lines.Err()
 	if err == nil {
 		err = io.EOF
+		s.eof = true
 	}
 	if tail := strings.TrimSpace(s.stderr.String()); tail != "" {
 		err = fmt.Errorf("%w: %s", err, tail)
@@ -93,6 +99,23 @@ func (s *Session) CloseInput() error { return s.stdin.Close() }
 
 // Ended is closed once the session has ended: the command exited, or the connection closed.
 func (s *Session) Ended() <-chan struct{} { return s.ended }
+
+// NotRun reports whether the session has ended with the host's shell saying that the
+// command could not be run at all (exit 126: not executable; 127: not found). Once ReadLine
+// came to the end of the output, it waits up to killTimeout for the session's end, which
+// follows; before, it is false. Call it from the goroutine that reads lines.
+func (s *Session) NotRun() bool {
+	if !s.eof {
+		return false
+	}
+	select {
+	case <-s.ended:
+	case <-time.After(killTimeout):
+		return false
+	}
+	var ee *ssh.ExitError
+	return errors.As(s.err, &ee) && (ee.ExitStatus() == 126 || ee.ExitStatus() == 127)
+}
 
 // Close ends the session. It does not wait for the command.
 func (s *Session) Close() error { return s.close() }

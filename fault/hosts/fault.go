@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shakedown-dev/shakedown"
 	"github.com/shakedown-dev/shakedown/journal"
@@ -137,21 +138,29 @@ func (f *remoteFault) Undo() []shakedown.Undo {
 }
 
 // Inject starts an agent on every host at once (up to the concurrency cap) and returns when
-// each said it injected, or failed. A partial inject returns the revert of what was injected.
+// each said it injected, or failed. A partial inject returns the revert of what was injected,
+// and of what may have been: the hosts whose agents did not answer.
 func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
+	// A host that has not answered within the fault's TTL never will in time to matter (its
+	// own watchdog takes the fault back then): it is given up on, and reverted as one that
+	// may hold the fault.
+	ttl := time.Duration(f.req.TTL)
+	ctx, cancel := context.WithTimeoutCause(ctx, ttl, fmt.Errorf("no answer within the fault's TTL (%s)", ttl))
+	defer cancel()
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
 		if f.staged[i] == "" || f.conns[i].Client == nil {
 			return shakedown.Errorf(shakedown.KindInternal, "not dialled or not staged")
 		}
+		// An agent comes back with an error too when the host may hold the fault (its
+		// answer never came): the revert asks it, and hears it confirm or says it did not.
 		a, _, err := remote.StartAgent(ctx, f.conns[i].Client, f.staged[i], f.req)
-		if err != nil {
-			return err
+		if a != nil {
+			f.mu.Lock()
+			f.agents[i] = a
+			f.mu.Unlock()
+			go f.watch(i, a)
 		}
-		f.mu.Lock()
-		f.agents[i] = a
-		f.mu.Unlock()
-		go f.watch(i, a)
-		return nil
+		return err
 	})
 	err := joinHosts(errs, f.name)
 	if err != nil && !f.holding() {

@@ -115,15 +115,18 @@ func (p *Params) Validate() error {
 	}
 	seen := map[string]int{}
 	for i, a := range p.SSH {
-		hp, err := remote.HostPort(a)
+		ep, err := remote.Endpoint(a)
 		if err != nil {
 			field("ssh", i, "%v", err)
 			continue
 		}
-		if j, dup := seen[hp]; dup {
-			field("ssh", i, "%s is listed twice (also item %d)", hp, j)
+		if j, dup := seen[ep]; dup {
+			field("ssh", i, "%s is listed twice (also item %d)", ep, j)
 		}
-		seen[hp] = i
+		seen[ep] = i
+	}
+	if err := remote.CheckUser(p.User); err != nil {
+		field("user", -1, "%v", err)
 	}
 	if len(p.Labels) > 0 && p.Inventory == "" {
 		field("labels", -1, "labels select hosts of an inventory; there is none")
@@ -361,7 +364,8 @@ func resolve(_ context.Context, _ shakedown.Env, params any) ([]shakedown.Instan
 }
 
 // connect dials the selected hosts in parallel; any host that cannot be reached, or whose
-// key does not verify, is an error naming it (all of them are named).
+// key does not verify, is an error naming it (all of them are named). Two hosts whose
+// connections reach one address are one machine under two names: refused as invalid.
 //
 // A run (not a plan) also stages the binary of the remote side on each host now, before the
 // baseline: its upload then neither counts in the time to inject nor competes with the
@@ -390,17 +394,43 @@ func connect(ctx context.Context, env shakedown.Env, selected []shakedown.Instan
 		}
 	}
 	keepalive := cmpOr(opts.Lease, remote.DefaultLease) / 4
+	name := func(i int) string { return conns[i].Name }
 	errs := fanOut(ctx, len(conns), conns[0].params.Concurrency, func(ctx context.Context, i int) error {
 		if conns[i].Host.Keepalive == 0 {
 			conns[i].Host.Keepalive = keepalive
 		}
-		if err := conns[i].dial(ctx); err != nil || bin == "" {
-			return err
-		}
+		return conns[i].dial(ctx)
+	})
+	if err := joinHosts(errs, name); err != nil {
+		return err
+	}
+	if err := oneEach(conns); err != nil {
+		return err
+	}
+	if bin == "" {
+		return nil
+	}
+	errs = fanOut(ctx, len(conns), conns[0].params.Concurrency, func(ctx context.Context, i int) error {
 		_, err := conns[i].Stage(ctx, bin)
 		return err
 	})
-	return joinHosts(errs, func(i int) string { return conns[i].Name })
+	return joinHosts(errs, name)
+}
+
+// oneEach refuses two hosts whose connections reached one address (two names of one
+// machine): its faults would be injected on it twice, the second refused half way through.
+func oneEach(conns []*Conn) error {
+	var errs []error
+	first := map[string]*Conn{}
+	for _, c := range conns {
+		at := c.Client.RemoteAddr().String()
+		if o, dup := first[at]; dup {
+			errs = append(errs, shakedown.Errorf(shakedown.KindInvalid, "hosts %s and %s are one host (both reach %s): list it once", o.Name, c.Name, at))
+			continue
+		}
+		first[at] = c
+	}
+	return shakedown.Join(errs...)
 }
 
 // localBinary is the local file staged on hosts: binary (--remote-binary), or this
@@ -472,6 +502,18 @@ func undoRecover(ctx context.Context, raw json.RawMessage) error {
 		return err
 	})
 	return joinHosts(errs, func(i int) string { return d.Hosts[i].Name })
+}
+
+// RecoverAll runs Recover on every host of hs at once (up to DefaultConcurrency), staging
+// local (this executable when empty), and returns what each said and each one's error.
+func RecoverAll(ctx context.Context, hs []remote.Host, local string) ([]string, []error) {
+	outs := make([]string, len(hs))
+	errs := fanOut(ctx, len(hs), 0, func(ctx context.Context, i int) error {
+		var err error
+		outs[i], err = Recover(ctx, hs[i], "", local)
+		return err
+	})
+	return outs, errs
 }
 
 // Recover dials h and runs `binary remote-agent recover` there, which replays the journals
