@@ -318,8 +318,14 @@ func fieldOf(path, set string) (key string, item int, ok bool) {
 }
 
 // hides reports whether a problem Validate found with a field stands on a value that did not
-// decode: the field's own, the item's, or, for a problem of the whole field, any of its items'.
+// decode: the field's own, the item's, or, for a problem of the whole field, any of its items';
+// or any of the fields it is compared with.
 func (u undecoded) hides(fe *shakedown.FieldError) bool {
+	for _, f := range fe.Against {
+		if _, ok := u.fields[f]; ok {
+			return true
+		}
+	}
 	items, ok := u.fields[fe.Field]
 	return ok && (fe.Index < 0 || slices.Contains(items, -1) || slices.Contains(items, fe.Index))
 }

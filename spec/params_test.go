@@ -191,6 +191,7 @@ func TestMergeKeys(t *testing.T) {
 // the whole set.
 type rangeParams struct {
 	Delay   shakedown.Duration `json:"delay" required:"true"`
+	Jitter  shakedown.Duration `json:"jitter"`
 	Percent float64            `json:"percent"`
 	Ports   []int              `json:"ports"`
 	Mode    string             `json:"mode"`
@@ -201,6 +202,9 @@ func (p *rangeParams) Validate() error {
 	var errs shakedown.FieldErrors
 	if p.Delay.D() <= 0 {
 		errs.Add("delay", "want above 0")
+	}
+	if p.Jitter > p.Delay {
+		errs.AddAgainst("jitter", []string{"delay"}, "more than delay")
 	}
 	if !(p.Percent > 0 && p.Percent <= 100) {
 		errs.Add("percent", "want above 0 and at most 100")
@@ -230,7 +234,8 @@ func (p *rangeParams) Validate() error {
 // TestParamsEveryProblem: a parameter set with values that do not decode still has its other
 // values checked, so that every problem of a file is said at once, each at its place. What
 // the check says of a value that did not decode (it holds its default, not the file's value)
-// is left out, and so is a problem of the set as a whole then.
+// is left out, and so is a problem that compares a value with one that did not decode, or a
+// problem of the set as a whole then.
 func TestParamsEveryProblem(t *testing.T) {
 	reg := shakedown.NewRegistry()
 	reg.AddFault(shakedown.FaultType{Name: "ranged", New: testRegistryNewFault,
@@ -249,20 +254,21 @@ func TestParamsEveryProblem(t *testing.T) {
 			"    type: ranged",
 			"    duration: 1s",
 			"    with:",
-			"      delay: soon",              // 8: does not decode
-			"      percent: 150",             // 9: out of range
-			"      ports: [80, 0, x, 70000]", // 10: [1] and [3] out of range, [2] does not decode
-			"      mode: burn",               // 11: out of range
-			"      env: {a: -1}",             // 12: out of range
+			"      delay: soon", // 8: does not decode; jitter is not compared with it
+			"      jitter: 1s",
+			"      percent: 150",             // 10: out of range
+			"      ports: [80, 0, x, 70000]", // 11: [1] and [3] out of range, [2] does not decode
+			"      mode: burn",               // 12: out of range
+			"      env: {a: -1}",             // 13: out of range
 		),
 		want: []at{
 			{8, 14, "faults[0].with.delay"},
-			{9, 16, "faults[0].with.percent"},
-			{10, 19, "faults[0].with.ports[1]"},
-			{10, 22, "faults[0].with.ports[2]"},
-			{10, 25, "faults[0].with.ports[3]"},
-			{11, 13, "faults[0].with.mode"},
-			{12, 12, "faults[0].with.env"},
+			{10, 16, "faults[0].with.percent"},
+			{11, 19, "faults[0].with.ports[1]"},
+			{11, 22, "faults[0].with.ports[2]"},
+			{11, 25, "faults[0].with.ports[3]"},
+			{12, 13, "faults[0].with.mode"},
+			{13, 12, "faults[0].with.env"},
 		},
 	}, {
 		name: "across faults",
@@ -272,7 +278,7 @@ func TestParamsEveryProblem(t *testing.T) {
 			"faults:",
 			"  - {name: a, type: ranged, duration: 1s, with: {delay: 1s, percent: x, mode: burn}}",
 			"  - {name: b, type: ranged, duration: 1s, with: {delay: [1s], percent: 0, ports: [1, 2, 3, 4]}}",
-			"  - {name: c, type: ranged, duration: 1s, with: {percent: -1, mode: ''}}",
+			"  - {name: c, type: ranged, duration: 1s, with: {percent: -1, mode: '', jitter: 1s}}",
 		),
 		want: []at{
 			{4, 70, "faults[0].with.percent"},
@@ -299,12 +305,13 @@ func TestParamsEveryProblem(t *testing.T) {
 			"version: 1",
 			"name: p",
 			"faults:",
-			"  - {name: a, type: ranged, duration: 1s, with: {delay: 1s, percent: 0, mode: ''}}",
+			"  - {name: a, type: ranged, duration: 1s, with: {delay: 1s, percent: 0, mode: '', jitter: 2s}}",
 		),
 		want: []at{
 			{4, 43, "faults[0].with"},
 			{4, 70, "faults[0].with.percent"},
 			{4, 79, "faults[0].with.mode"},
+			{4, 91, "faults[0].with.jitter"},
 		},
 	}}
 	for _, c := range cases {
