@@ -3,6 +3,7 @@ package chaostoolkit
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -200,6 +201,7 @@ func (r *reader) httpProvider(p *provider) {
 				r.addf(f.Value, "%v", err)
 			}
 		}
+		p.url = r.hideURL(f.Value, p.url)
 	}
 	p.method = "GET"
 	if f, ok := fs["method"]; ok {
@@ -218,6 +220,7 @@ func (r *reader) httpProvider(p *provider) {
 				continue
 			}
 			if ok {
+				val = r.hideHeader(h.Value, h.Key, val)
 				p.headers = append(p.headers, kv{h.Key, val})
 				if strings.EqualFold(h.Key, "Content-Type") && strings.HasPrefix(strings.ToLower(val), "application/json") {
 					p.jsonBody = true
@@ -352,10 +355,18 @@ func (r *reader) processProvider(p *provider) {
 			}
 		}
 	}
+	if f, ok := fs["arguments"]; ok {
+		for i, a := range p.argv[1:] {
+			p.argv[i+1] = urlWord.ReplaceAllStringFunc(a, func(u string) string { return r.hideURL(f.Value, u) })
+		}
+	}
 	if f, ok := fs["timeout"]; ok {
 		p.timeout, _ = r.seconds(f.Value)
 	}
 }
+
+// urlWord is a URL among the words of an argument.
+var urlWord = regexp.MustCompile(`\S*://\S*`)
 
 // argument reads one process argument as Python's str() writes it.
 func (r *reader) argument(v spec.Value) (string, bool) {
