@@ -3,7 +3,6 @@ package chaostoolkit
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -357,16 +356,13 @@ func (r *reader) processProvider(p *provider) {
 	}
 	if f, ok := fs["arguments"]; ok {
 		for i, a := range p.argv[1:] {
-			p.argv[i+1] = urlWord.ReplaceAllStringFunc(a, func(u string) string { return r.hideURL(f.Value, u) })
+			p.argv[i+1] = r.hideURLs(f.Value, a)
 		}
 	}
 	if f, ok := fs["timeout"]; ok {
 		p.timeout, _ = r.seconds(f.Value)
 	}
 }
-
-// urlWord is a URL among the words of an argument.
-var urlWord = regexp.MustCompile(`\S*://\S*`)
 
 // argument reads one process argument as Python's str() writes it.
 func (r *reader) argument(v spec.Value) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -134,32 +135,31 @@ func (r *reader) hide(v spec.Value, key, what, secret string) string {
 		return secret
 	}
 	line := v.Pos().Line
-	base := fmt.Sprintf("%s_line%d", varChars.ReplaceAllString(key, "_"), line)
-	if !varName.MatchString(base) {
-		base = "_" + base
-	}
-	name := base
-	for i := 2; r.vars[name] != nil; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
-	}
+	name := importer.SecretVar(key, line, func(n string) bool { return r.vars[n] != nil })
 	r.vars[name] = &variable{name: name, value: secret, known: true, secret: true,
 		source: fmt.Sprintf("the %s at line %d: pass --var %s=VALUE", what, line, name)}
 	r.use(name)
 	return "${" + name + "}"
 }
 
-// varChars is what a variable's name may not hold.
-var varChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
-
-// hideURL writes the password and the credential-like query parameters of a URL read at v as
-// ${vars} of their own.
+// hideURL writes the password and the credential-like query parameters of u, a URL read at v,
+// as ${vars} of their own.
 func (r *reader) hideURL(v spec.Value, u string) string {
-	return shakedown.ReplaceURLSecrets(u, func(what, secret string) string {
+	return shakedown.ReplaceURLSecrets(u, r.urlSecret(v))
+}
+
+// hideURLs does what hideURL does to each URL among the words of s.
+func (r *reader) hideURLs(v spec.Value, s string) string {
+	return importer.ReplaceURLSecrets(s, r.urlSecret(v))
+}
+
+func (r *reader) urlSecret(v spec.Value) func(what, secret string) string {
+	return func(what, secret string) string {
 		if what == "password" {
 			return r.hide(v, what, "password of the URL", secret)
 		}
 		return r.hide(v, what, what+" parameter of the URL", secret)
-	})
+	}
 }
 
 // hideHeader writes the value of a credential-like header read at v as a ${var} of its own,
@@ -168,8 +168,8 @@ func (r *reader) hideHeader(v spec.Value, name, val string) string {
 	if !shakedown.SecretName(name) {
 		return val
 	}
-	if scheme, cred, ok := strings.Cut(val, " "); ok && scheme != "" && !strings.Contains(scheme, "=") && !strings.Contains(strings.TrimSpace(cred), " ") {
-		return scheme + " " + r.hide(v, name, name+" header", strings.TrimSpace(cred))
+	if scheme, cred := importer.Credential(val); scheme != "" {
+		return scheme + " " + r.hide(v, name, name+" header", cred)
 	}
 	return r.hide(v, name, name+" header", val)
 }

@@ -26,6 +26,7 @@ type mapping struct {
 	prefixLists map[string]*node
 	memory      string
 	fillPath    string
+	secrets     []secret // those of targets and alarms, each a ${var} in them now
 }
 
 // Target kinds a mapped target may be of (shakedown's target kinds).
@@ -75,6 +76,7 @@ func (r *reader) mapping(root *node) *mapping {
 	if v, ok := fs["fill_path"]; ok {
 		m.fillPath, _ = r.text(v, "fill_path")
 	}
+	m.hideSecrets()
 	return m
 }
 
