@@ -118,6 +118,17 @@ func TestProblems(t *testing.T) {
 		{"malformed JSON", `{"targets": {"t": }`, "", []string{"t.json:1:1"}},
 		{"malformed YAML", "Resources:\n  X:\n    Type: AWS::FIS::ExperimentTemplate\n   Properties: [\n", "", []string{"t.json:4:4"}},
 		{"empty mapping", `{"targets": {}}`, "# nothing\n", []string{"m.yaml", "t.json:1:1"}},
+		// An alarm's alert that is left empty, or whose values are not values, is the mapping
+		// file's problem at its place; the stop condition that uses it does not crash.
+		{"alert left empty", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}},
+"actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}},
+"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:us-east-1:1:alarm:A"}]}`,
+			"targets: {\"tag:a=b\": {process: {name: web}}}\nalarms: {A: {alert}}\n", []string{"m.yaml:2:15: alarms.A.alert"}},
+		{"alert of lists", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}},
+"actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}},
+"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:us-east-1:1:alarm:A"}]}`,
+			"targets: {\"tag:a=b\": {process: {name: web}}}\nalarms: {A: {alert: {name: [1], prometheus: {a: b}}}}\n",
+			[]string{"m.yaml:2:28: alarms.A.alert.name", "m.yaml:2:45: alarms.A.alert.prometheus"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

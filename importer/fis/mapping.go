@@ -60,6 +60,11 @@ func (r *reader) mapping(root *node) *mapping {
 				if a.get("prometheus") == nil || a.get("name") == nil {
 					r.addf(a.pos, join(path, "alert"), "an alert needs prometheus (its URL) and name")
 				}
+				for _, k := range []string{"prometheus", "name"} {
+					if v := a.get(k); v != nil && v.kind != scalarNode {
+						r.addf(v.pos, join(join(path, "alert"), k), "want a value, not %s", v.kind)
+					}
+				}
 			}
 		})
 	}
