@@ -238,6 +238,10 @@ type FieldError struct {
 	Field string // the field's key as the file writes it: "ssh", "known_hosts"
 	Index int    // the item of a list field the problem is with, from 0; -1 for the field
 	Err   error
+	// Against names the other fields the problem compares this one with ("delay" for a
+	// jitter longer than the delay). A file decoder that could not read one of them leaves
+	// the problem unsaid: it rests on a value the file did not give.
+	Against []string
 }
 
 func (e *FieldError) Error() string {
@@ -265,6 +269,12 @@ func (fe *FieldErrors) Add(field, format string, args ...any) { fe.AddItem(field
 // AddItem records a problem with item i of a list field (-1: the field as a whole).
 func (fe *FieldErrors) AddItem(field string, i int, format string, args ...any) {
 	fe.AddErr(field, i, Errorf(KindInvalid, format, args...))
+}
+
+// AddAgainst records a problem with the field that rests on the values of the other fields
+// too (against), as a comparison with them does.
+func (fe *FieldErrors) AddAgainst(field string, against []string, format string, args ...any) {
+	fe.errs = append(fe.errs, &FieldError{Field: field, Index: -1, Err: Errorf(KindInvalid, format, args...), Against: against})
 }
 
 // AddErr records err as a problem with the field (item i, or -1); of several joined, each

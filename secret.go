@@ -104,6 +104,49 @@ func RedactURL(s string) string {
 	return u.String()
 }
 
+// ReplaceURLSecrets returns s, a URL (or the path and query of one whose start is a
+// ${var}), with its password and the value of each secret-like query parameter replaced, as
+// written, by what replace returns for it; what is "password" or the parameter's name. The
+// password is the userinfo's after its first ':' and up to the authority's last '@', as
+// net/url reads it; one that no parser can tell apart (an unescaped / in it) is not found,
+// though RedactURL hides it.
+func ReplaceURLSecrets(s string, replace func(what, secret string) string) string {
+	start, tail := "", s
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		authority := rest[:end]
+		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+			if user, pw, ok := strings.Cut(authority[:at], ":"); ok && pw != "" {
+				authority = user + ":" + replace("password", pw) + authority[at:]
+			}
+		}
+		start, tail = scheme+"://"+authority, rest[end:]
+	}
+	path, query, hasQuery := strings.Cut(tail, "?")
+	if !hasQuery {
+		return start + tail
+	}
+	query, frag, hasFrag := strings.Cut(query, "#")
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || v == "" {
+			continue
+		}
+		if name, err := url.QueryUnescape(k); err == nil && SecretName(name) {
+			parts[i] = k + "=" + replace(name, v)
+		}
+	}
+	out := start + path + "?" + strings.Join(parts, "&")
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
+}
+
 // urlStart finds the scheme://user: a URL with a password opens with.
 var urlStart = regexp.MustCompile(`^\s*[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:`)
 
@@ -208,9 +251,26 @@ func scrubURLs(s string) string {
 	}
 	// "http://h:8080/users/@me" is hidden too, as "http://h:xxxxx@me": it cannot be told
 	// from "http://bob:8080/xx@h" with the password "8080/xx".
-	s = urlPassword.ReplaceAllString(s, "${1}:"+Redacted+"@")
-	return secretQuery.ReplaceAllString(s, "${1}"+Redacted)
+	s = scrubGroup(urlPassword, s, ":", "@")
+	return scrubGroup(secretQuery, s, "", "")
 }
+
+// scrubGroup replaces, in each match of re in s, its second group by xxxxx, its first kept
+// and followed by sep, the match ending with end. A second group that is a ${var} and at most
+// the punctuation that follows one in text is left as it is: it names a secret, as an
+// imported experiment writes one, and holds none.
+func scrubGroup(re *regexp.Regexp, s, sep, end string) string {
+	return re.ReplaceAllStringFunc(s, func(m string) string {
+		g := re.FindStringSubmatch(m)
+		if varRefOnly.MatchString(g[2]) {
+			return m
+		}
+		return g[1] + sep + Redacted + end
+	})
+}
+
+// varRefOnly is a ${var} alone, or followed by the punctuation text puts after a value.
+var varRefOnly = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_.-]*\}[,.;:)\]]?$`)
 
 // credentials returns the secrets a secret value stands for: the value itself and its URL
 // secrets; and, for a value under a credential-like name (a header, say), the credential

@@ -23,6 +23,10 @@ func parseVars(kvs []string) (map[string]string, error) {
 			// Not quoted: what was meant as key=value may be a secret's value.
 			return nil, shakedown.Errorf(shakedown.KindInvalid, "--var: want key=value, got an argument without a key and \"=\"")
 		}
+		// A key no ${key} can name would be dropped without a word.
+		if err := spec.CheckVarName(k); err != nil {
+			return nil, shakedown.Wrap(shakedown.KindInvalid, "--var", err)
+		}
 		vars[k] = v
 	}
 	return vars, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,6 +61,10 @@ meaning (API errors, Spot interruptions, RDS failover, S3 and DynamoDB replicati
 refused by name, or kept as a comment with --skip-unsupported. A CloudFormation template
 with several experiment templates writes one file each into the directory OUT.
 
+A secret the mapping file writes out (a URL's password or token, a credential-like field
+such as a header, an env: value) goes into the experiment as a ${var} of its own, named in
+its header, so that the experiment never holds it.
+
 The result is validated before it is written; --var fills its ${vars} for that check.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -103,7 +108,12 @@ func (a *app) importFIS(file, mapFile, out string, vars map[string]string, opt f
 		return shakedown.Errorf(shakedown.KindInvalid, "import fis: %s holds %d experiment templates: give -o DIR to write one file each", file, len(results))
 	}
 	for _, res := range results {
-		if err := a.checkImported(res.Name, res.YAML, vars, "the mapping file's targets and alarms are copied into it as written"); err != nil {
+		all := maps.Clone(res.Vars)
+		if all == nil {
+			all = map[string]string{}
+		}
+		maps.Copy(all, vars)
+		if err := a.checkImported(res.Name, res.YAML, all, "the mapping file's targets and alarms are copied into it as written"); err != nil {
 			return err
 		}
 	}
@@ -249,7 +259,9 @@ ones waited for by none; the rollbacks become their reverts, so they run in thei
 Configuration and secrets become ${vars}: their values are said in the output's header
 (never a secret's), and those of the configuration fill them for the validation; --var
 gives others. A configuration or secret of type env says which environment variable to
-pass with --var.
+pass with --var. A secret written out in the experiment (a URL's password or token, a
+credential header's value) becomes a ${var} of its own, named in the header, so that the
+output never holds it.
 
 Python providers are refused by module and function, except these (chaostoxi's also
 under their first name, toxiproxy.…):

@@ -1,10 +1,15 @@
 // Package importer holds what the importers of other tools' experiments (importer/fis,
 // importer/chaostoolkit) share in the files they write: comments that cannot break out of
-// their line, and durations written as an experiment file writes them.
+// their line, durations written as an experiment file writes them, and the ${vars} the
+// secrets of their input become.
 package importer
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
+
+	"github.com/shakedown-dev/shakedown"
 )
 
 // Comment writes text as comment lines at indent, one per line of text, control characters
@@ -33,4 +38,44 @@ func Section(b *strings.Builder, key string, blocks []string) {
 	for _, bl := range blocks {
 		b.WriteString(bl)
 	}
+}
+
+// varChars is what a variable's name may not hold.
+var varChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// SecretVar names the ${var} a secret read at line of the input becomes, after key (what
+// holds it: a header's name, "password"), made unique among those taken already.
+func SecretVar(key string, line int, taken func(string) bool) string {
+	base := fmt.Sprintf("%s_line%d", varChars.ReplaceAllString(key, "_"), line)
+	if c := base[0]; !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		base = "_" + base
+	}
+	name := base
+	for i := 2; taken(name); i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	return name
+}
+
+// Credential splits the value of a credential header into its scheme and the credential
+// ("Bearer", "abc" of "Bearer abc"); scheme is "" when it has none.
+func Credential(v string) (scheme, cred string) {
+	s, c, ok := strings.Cut(v, " ")
+	if !ok || s == "" || c == "" || strings.Contains(s, "=") || strings.Contains(c, " ") {
+		return "", v
+	}
+	return s, c
+}
+
+// urlWord is a URL among the words of a value.
+var urlWord = regexp.MustCompile(`\S*://\S*`)
+
+// ReplaceURLSecrets replaces, in each URL among the words of s, its password and the values
+// of its credential-like query parameters by what replace returns for them, as
+// shakedown.ReplaceURLSecrets does.
+func ReplaceURLSecrets(s string, replace func(what, secret string) string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlWord.ReplaceAllStringFunc(s, func(u string) string { return shakedown.ReplaceURLSecrets(u, replace) })
 }

@@ -217,7 +217,7 @@ func (a *Slicer) validate() error {
 		errs.Add("average_size", "must lie in [1, %d], got %d", maxSliceSize, a.AverageSize)
 	}
 	if a.SizeVariation < 0 || a.SizeVariation >= max(a.AverageSize, 1) {
-		errs.Add("size_variation", "must lie in [0, average_size), got %d", a.SizeVariation)
+		errs.AddAgainst("size_variation", []string{"average_size"}, "must lie in [0, average_size), got %d", a.SizeVariation)
 	}
 	if a.Delay < 0 || int64(a.Delay) > maxMillis*1000 {
 		errs.Add("delay", "must lie in [0, %d] µs, got %d", maxMillis*1000, a.Delay)

@@ -590,6 +590,14 @@ func (d *decoder) expand(n ast.Node, s, path string) (string, bool) {
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
+// CheckVarName reports, as an error of KindInvalid, a variable name no ${name} can refer to.
+func CheckVarName(name string) error {
+	if !varName.MatchString(name) {
+		return shakedown.Errorf(shakedown.KindInvalid, "invalid variable name %q: letters, digits, '_', '.' and '-', starting with a letter or '_'", clip(name, 80))
+	}
+	return nil
+}
+
 // errExpandedTooLarge is expandVars's answer when the text would grow past its limit.
 var errExpandedTooLarge = errors.New("expanded text too large")
 

@@ -223,8 +223,14 @@ func structFields(t reflect.Type) []field {
 
 // params decodes the parameters of a fault type, target kind or probe type (what) from n
 // into a new value of newParams, reports missing required fields and calls Validate when
-// the value has that method and decoded cleanly. n is nil when the file gives no
-// parameters; at is the node problems of the whole parameter set are reported at.
+// the value has that method. n is nil when the file gives no parameters; at is the node
+// problems of the whole parameter set are reported at.
+//
+// Validate runs even when some parameters did not decode, so that the file's every problem
+// is said at once: a value out of range beside one that is not a number, say. What it says
+// of a parameter that did not decode is not reported (that parameter holds its default, not
+// what the file wrote), nor what it says of the set as a whole then (which of several
+// fields to give, say: it may rest on the one that did not decode).
 func (d *decoder) params(newParams func() any, n, at ast.Node, path, what string) any {
 	var p any
 	if newParams != nil {
@@ -245,15 +251,90 @@ func (d *decoder) params(newParams func() any, n, at ast.Node, path, what string
 	}
 	before := len(d.probs)
 	d.decodeValue(n, v.Elem(), path, at, 0)
-	if len(d.probs) == before {
-		d.validate(p, n, at, path)
+	u := undecodedOf(d.probs[before:], path)
+	if !u.all {
+		d.validate(p, n, at, path, u)
 	}
 	return p
 }
 
+// undecoded is what of a parameter set did not decode.
+type undecoded struct {
+	all    bool             // the set as a whole, or a part that names no field
+	fields map[string][]int // each field with a problem: the items that have one, -1 for the field itself
+}
+
+// undecodedOf reads from the problems decoding recorded what of the parameter set at path did
+// not decode. Their paths are made by child and index.
+func undecodedOf(probs Problems, path string) undecoded {
+	var u undecoded
+	for _, p := range probs {
+		key, item, ok := fieldOf(p.Path, path)
+		if !ok {
+			u.all = true
+			continue
+		}
+		if u.fields == nil {
+			u.fields = map[string][]int{}
+		}
+		u.fields[key] = append(u.fields[key], item)
+	}
+	return u
+}
+
+// fieldOf splits a path under the parameter set at set into the field's key and the item of
+// it (-1 when the path names no item, or something within the field itself). ok is false when
+// the path is not within a field of the set.
+func fieldOf(path, set string) (key string, item int, ok bool) {
+	rest, under := strings.CutPrefix(path, set)
+	switch {
+	case !under || rest == "":
+		return "", -1, false
+	case rest[0] == '.':
+		rest = rest[1:]
+		i := strings.IndexAny(rest, ".[")
+		if i < 0 {
+			i = len(rest)
+		}
+		key, rest = rest[:i], rest[i:]
+	case strings.HasPrefix(rest, `["`):
+		q, err := strconv.QuotedPrefix(rest[1:])
+		if err != nil || !strings.HasPrefix(rest[1+len(q):], "]") {
+			return "", -1, false
+		}
+		key, _ = strconv.Unquote(q)
+		rest = rest[1+len(q)+1:]
+	default:
+		return "", -1, false
+	}
+	item = -1
+	if num, ok := strings.CutPrefix(rest, "["); ok {
+		num, _, _ = strings.Cut(num, "]")
+		if i, err := strconv.Atoi(num); err == nil {
+			item = i
+		}
+	}
+	return key, item, true
+}
+
+// hides reports whether a problem Validate found with a field stands on a value that did not
+// decode: the field's own, the item's, or, for a problem of the whole field, any of its items';
+// or any of the fields it is compared with.
+func (u undecoded) hides(fe *shakedown.FieldError) bool {
+	for _, f := range fe.Against {
+		if _, ok := u.fields[f]; ok {
+			return true
+		}
+	}
+	items, ok := u.fields[fe.Field]
+	return ok && (fe.Index < 0 || slices.Contains(items, -1) || slices.Contains(items, fe.Index))
+}
+
 // validate calls p's Validate and reports each problem it returns: a *shakedown.FieldError
 // (one of several joined with errors.Join, say) at the field it names, anything else at at.
-func (d *decoder) validate(p any, n, at ast.Node, path string) {
+// It leaves out what u says did not decode, and every problem that names no field when
+// anything did not.
+func (d *decoder) validate(p any, n, at ast.Node, path string, u undecoded) {
 	err := shakedown.ValidateParams(p)
 	if err == nil {
 		return
@@ -261,7 +342,12 @@ func (d *decoder) validate(p any, n, at ast.Node, path string) {
 	for _, e := range shakedown.Unjoin(err) {
 		var fe *shakedown.FieldError
 		if !errors.As(e, &fe) {
-			d.addf(at, path, "%v", e)
+			if len(u.fields) == 0 {
+				d.addf(at, path, "%v", e)
+			}
+			continue
+		}
+		if u.hides(fe) {
 			continue
 		}
 		node, fpath := d.field(n, path, fe)

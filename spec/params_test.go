@@ -186,3 +186,151 @@ func TestMergeKeys(t *testing.T) {
 		t.Errorf("merged fault (-want +got):\n%s", diff)
 	}
 }
+
+// rangeParams check their values as a fault type's do: each problem at its field, and one of
+// the whole set.
+type rangeParams struct {
+	Delay   shakedown.Duration `json:"delay" required:"true"`
+	Jitter  shakedown.Duration `json:"jitter"`
+	Percent float64            `json:"percent"`
+	Ports   []int              `json:"ports"`
+	Mode    string             `json:"mode"`
+	Env     map[string]int     `json:"env"`
+}
+
+func (p *rangeParams) Validate() error {
+	var errs shakedown.FieldErrors
+	if p.Delay.D() <= 0 {
+		errs.Add("delay", "want above 0")
+	}
+	if p.Jitter > p.Delay {
+		errs.AddAgainst("jitter", []string{"delay"}, "more than delay")
+	}
+	if !(p.Percent > 0 && p.Percent <= 100) {
+		errs.Add("percent", "want above 0 and at most 100")
+	}
+	for i, port := range p.Ports {
+		if port < 1 || port > 65535 {
+			errs.AddItem("ports", i, "want 1-65535")
+		}
+	}
+	if len(p.Ports) > 3 {
+		errs.Add("ports", "at most three")
+	}
+	if p.Mode != "drop" {
+		errs.Add("mode", "want drop")
+	}
+	for k, v := range p.Env {
+		if v < 0 {
+			errs.Add("env", "%s: want 0 or more", k)
+		}
+	}
+	if p.Mode == "" && p.Percent == 0 {
+		errs.Whole("give mode or percent")
+	}
+	return errs.Err()
+}
+
+// TestParamsEveryProblem: a parameter set with values that do not decode still has its other
+// values checked, so that every problem of a file is said at once, each at its place. What
+// the check says of a value that did not decode (it holds its default, not the file's value)
+// is left out, and so is a problem that compares a value with one that did not decode, or a
+// problem of the set as a whole then.
+func TestParamsEveryProblem(t *testing.T) {
+	reg := shakedown.NewRegistry()
+	reg.AddFault(shakedown.FaultType{Name: "ranged", New: testRegistryNewFault,
+		Params: func() any { return &rangeParams{Mode: "drop", Percent: 50} }})
+	cases := []struct {
+		name string
+		src  string
+		want []at
+	}{{
+		name: "several in one fault",
+		src: lines(
+			"version: 1",
+			"name: p",
+			"faults:",
+			"  - name: f",
+			"    type: ranged",
+			"    duration: 1s",
+			"    with:",
+			"      delay: soon", // 8: does not decode; jitter is not compared with it
+			"      jitter: 1s",
+			"      percent: 150",             // 10: out of range
+			"      ports: [80, 0, x, 70000]", // 11: [1] and [3] out of range, [2] does not decode
+			"      mode: burn",               // 12: out of range
+			"      env: {a: -1}",             // 13: out of range
+		),
+		want: []at{
+			{8, 14, "faults[0].with.delay"},
+			{10, 16, "faults[0].with.percent"},
+			{11, 19, "faults[0].with.ports[1]"},
+			{11, 22, "faults[0].with.ports[2]"},
+			{11, 25, "faults[0].with.ports[3]"},
+			{12, 13, "faults[0].with.mode"},
+			{13, 12, "faults[0].with.env"},
+		},
+	}, {
+		name: "across faults",
+		src: lines(
+			"version: 1",
+			"name: p",
+			"faults:",
+			"  - {name: a, type: ranged, duration: 1s, with: {delay: 1s, percent: x, mode: burn}}",
+			"  - {name: b, type: ranged, duration: 1s, with: {delay: [1s], percent: 0, ports: [1, 2, 3, 4]}}",
+			"  - {name: c, type: ranged, duration: 1s, with: {percent: -1, mode: '', jitter: 1s}}",
+		),
+		want: []at{
+			{4, 70, "faults[0].with.percent"},
+			{4, 79, "faults[0].with.mode"},
+			{5, 57, "faults[1].with.delay"},
+			{5, 72, "faults[1].with.percent"},
+			{5, 82, "faults[1].with.ports"},
+			{6, 49, "faults[2].with.delay"},
+			{6, 59, "faults[2].with.percent"},
+			{6, 69, "faults[2].with.mode"},
+		},
+	}, {
+		name: "the set does not decode",
+		src: lines(
+			"version: 1",
+			"name: p",
+			"faults:",
+			"  - {name: a, type: ranged, duration: 1s, with: [1]}",
+		),
+		want: []at{{4, 49, "faults[0].with"}},
+	}, {
+		name: "a whole problem of a clean set",
+		src: lines(
+			"version: 1",
+			"name: p",
+			"faults:",
+			"  - {name: a, type: ranged, duration: 1s, with: {delay: 1s, percent: 0, mode: '', jitter: 2s}}",
+		),
+		want: []at{
+			{4, 43, "faults[0].with"},
+			{4, 70, "faults[0].with.percent"},
+			{4, 79, "faults[0].with.mode"},
+			{4, 91, "faults[0].with.jitter"},
+		},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := spec.Load("p.yaml", []byte(c.src), nil, reg)
+			if !shakedown.IsKind(err, shakedown.KindInvalid) {
+				t.Fatalf("Load: %v, want an invalid file", err)
+			}
+			var ps spec.Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Load: %v, want problems", err)
+			}
+			var got []at
+			for _, p := range ps {
+				got = append(got, at{p.Pos.Line, p.Pos.Col, p.Path})
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s\n%v", diff, err)
+			}
+		})
+	}
+}

@@ -84,7 +84,7 @@ func (p *DelayParams) Validate() error {
 		errs.Add("delay", "%s: want above 0 and at most %s", p.Delay, maxDelay)
 	}
 	if p.Jitter.D() > p.Delay.D() {
-		errs.Add("jitter", "%s is more than delay %s", p.Jitter, p.Delay)
+		errs.AddAgainst("jitter", []string{"delay"}, "%s is more than delay %s", p.Jitter, p.Delay)
 	}
 	p.validate(&errs)
 	return errs.Err()

@@ -200,6 +200,7 @@ func (r *reader) httpProvider(p *provider) {
 				r.addf(f.Value, "%v", err)
 			}
 		}
+		p.url = r.hideURL(f.Value, p.url)
 	}
 	p.method = "GET"
 	if f, ok := fs["method"]; ok {
@@ -218,6 +219,7 @@ func (r *reader) httpProvider(p *provider) {
 				continue
 			}
 			if ok {
+				val = r.hideHeader(h.Value, h.Key, val)
 				p.headers = append(p.headers, kv{h.Key, val})
 				if strings.EqualFold(h.Key, "Content-Type") && strings.HasPrefix(strings.ToLower(val), "application/json") {
 					p.jsonBody = true
@@ -350,6 +352,11 @@ func (r *reader) processProvider(p *provider) {
 				p.shell = true
 				p.notes = append(p.notes, "its arguments are a string with shell syntax, which Chaos Toolkit runs through a shell: kept as sh -c")
 			}
+		}
+	}
+	if f, ok := fs["arguments"]; ok {
+		for i, a := range p.argv[1:] {
+			p.argv[i+1] = r.hideURLs(f.Value, a)
 		}
 	}
 	if f, ok := fs["timeout"]; ok {

@@ -184,3 +184,58 @@ func TestURLPasswordNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsBecomeVars: a secret the experiment writes out — a URL's password or token, in
+// a provider's url or a process's arguments, a credential header, a configuration value that
+// holds one — is written as a ${var} of its own, never as it is: the output holds no secret,
+// reads the same printed (where shakedown hides passwords) as written to a file, and with
+// the values Result.Vars gives back for validation it is the experiment imported.
+func TestSecretsBecomeVars(t *testing.T) {
+	text := `{"title": "t",
+ "configuration": {"db": "postgres://app:S3cretDb@db/x", "api_key": "S3cretKey", "plain": "http://h/"},
+ "steady-state-hypothesis": {"title": "h", "probes": [
+  {"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http",
+   "url": "http://bob:S3cretPw@127.0.0.1:1/?page=2&access_token=S3cretTok",
+   "headers": {"Authorization": "Bearer S3cretBearer", "X-Api-Key": "S3cretHeader", "Accept": "text/plain"}}},
+  {"type": "probe", "name": "q", "tolerance": 200, "provider": {"type": "http", "url": "${plain}?token=S3cretQ"}}]},
+ "method": [
+  {"type": "action", "name": "a", "provider": {"type": "process", "path": "psql", "arguments": ["${db}", "postgres://u:S3cretArg@h/x"]}},
+  {"type": "action", "name": "b", "provider": {"type": "process", "path": "sh", "arguments": "-c 'curl http://u:S3cretSh@h/ | cat'"}},
+  {"type": "action", "name": "c", "provider": {"type": "http", "url": "http://h/", "method": "POST", "headers": {"Cookie": "s=S3cretCookie"}}}]}`
+	res, err := chaostoolkit.Import("x.json", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.YAML)
+	secrets := []string{"S3cretDb", "S3cretKey", "S3cretPw", "S3cretTok", "S3cretBearer", "S3cretHeader", "S3cretQ", "S3cretArg", "S3cretSh", "S3cretCookie"}
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("the output holds the secret %s:\n%s", s, out)
+		}
+	}
+	if printed := shakedown.NewRedactor().String(out); printed != out {
+		t.Errorf("printed, the output reads otherwise (-file +printed):\n%s", cmp.Diff(out, printed))
+	}
+	vars := map[string]string{}
+	for k, v := range res.Vars {
+		vars[k] = v
+	}
+	if _, err := spec.Load("x.yaml", res.YAML, vars, cli.Registry()); err != nil {
+		t.Fatalf("the output does not validate with its vars: %v\n%s", err, out)
+	}
+	expanded := out
+	for k, v := range vars {
+		expanded = strings.ReplaceAll(expanded, "${"+k+"}", v)
+	}
+	for _, want := range []string{
+		`url: "http://bob:S3cretPw@127.0.0.1:1/?page=2&access_token=S3cretTok"`,
+		`Authorization: "Bearer S3cretBearer"`, `X-Api-Key: "S3cretHeader"`, `Accept: text/plain`,
+		`url: "http://h/?token=S3cretQ"`,
+		`inject: [psql, "postgres://app:S3cretDb@db/x", "postgres://u:S3cretArg@h/x"]`,
+		`"curl http://u:S3cretSh@h/ | cat"`, `"Cookie: s=S3cretCookie"`,
+	} {
+		if !strings.Contains(expanded, want) {
+			t.Errorf("with its vars, the output holds no %s:\n%s", want, expanded)
+		}
+	}
+}

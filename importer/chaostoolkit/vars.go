@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/shakedown-dev/shakedown"
+	"github.com/shakedown-dev/shakedown/importer"
 	"github.com/shakedown-dev/shakedown/spec"
 )
 
@@ -41,6 +43,10 @@ func (r *reader) configuration(v spec.Value) {
 			s, _ := f.Value.String()
 			vr.value, vr.known = s, true
 			vr.source = fmt.Sprintf("configuration (line %d): %s", line, str(s))
+			if looksSecret(f.Key, s) {
+				vr.secret = true
+				vr.source = fmt.Sprintf("configuration (line %d), a password or token: pass --var %s=VALUE", line, f.Key)
+			}
 		}
 		r.vars[f.Key] = vr
 	}
@@ -66,6 +72,7 @@ func (r *reader) fromEnv(v spec.Value, vr *variable, what string, line int) {
 		if d, ok := fs["default"]; ok {
 			if s, ok := r.scalar(d.Value); ok {
 				vr.value, vr.known = s, true
+				vr.secret = vr.secret || looksSecret(vr.name, s)
 				if !vr.secret {
 					vr.source += fmt.Sprintf(", or it is %s", str(s))
 				}
@@ -110,6 +117,61 @@ func (r *reader) secrets(v spec.Value) {
 			r.vars[k.Key] = vr
 		}
 	}
+}
+
+// looksSecret reports whether a value called name is a credential, or holds one (a URL's
+// password, a token in its query).
+func looksSecret(name, value string) bool {
+	return shakedown.SecretName(name) || shakedown.RedactURL(value) != value
+}
+
+// hide returns a secret the experiment writes out, read at v, as a ${var} of its own: the
+// output never carries it, and so reads the same in a file as on a terminal, where shakedown
+// hides what looks like a password. Its value is known, for validating the result; the
+// header says which --var to pass. what says what it is ("password of the URL"), for the
+// header, and key names the variable. A secret that is a ${var} already stays as it is.
+func (r *reader) hide(v spec.Value, key, what, secret string) string {
+	if secret == "" || strings.Contains(secret, "${") {
+		return secret
+	}
+	line := v.Pos().Line
+	name := importer.SecretVar(key, line, func(n string) bool { return r.vars[n] != nil })
+	r.vars[name] = &variable{name: name, value: secret, known: true, secret: true,
+		source: fmt.Sprintf("the %s at line %d: pass --var %s=VALUE", what, line, name)}
+	r.use(name)
+	return "${" + name + "}"
+}
+
+// hideURL writes the password and the credential-like query parameters of u, a URL read at v,
+// as ${vars} of their own.
+func (r *reader) hideURL(v spec.Value, u string) string {
+	return shakedown.ReplaceURLSecrets(u, r.urlSecret(v))
+}
+
+// hideURLs does what hideURL does to each URL among the words of s.
+func (r *reader) hideURLs(v spec.Value, s string) string {
+	return importer.ReplaceURLSecrets(s, r.urlSecret(v))
+}
+
+func (r *reader) urlSecret(v spec.Value) func(what, secret string) string {
+	return func(what, secret string) string {
+		if what == "password" {
+			return r.hide(v, what, "password of the URL", secret)
+		}
+		return r.hide(v, what, what+" parameter of the URL", secret)
+	}
+}
+
+// hideHeader writes the value of a credential-like header read at v as a ${var} of its own,
+// its scheme ("Bearer") kept.
+func (r *reader) hideHeader(v spec.Value, name, val string) string {
+	if !shakedown.SecretName(name) {
+		return val
+	}
+	if scheme, cred := importer.Credential(val); scheme != "" {
+		return scheme + " " + r.hide(v, name, name+" header", cred)
+	}
+	return r.hide(v, name, name+" header", val)
 }
 
 // subst reads a string the output carries: its ${name}s stay shakedown ${vars}, each checked

@@ -710,6 +710,9 @@ func checkLines(name string, body *node) []string {
 	lines := []string{"- name: " + written}
 	if al := body.get("alert"); al != nil {
 		url, alert := al.get("prometheus"), al.get("name")
+		if url == nil || alert == nil {
+			return lines // the mapping file's problem, reported with it: nothing is written
+		}
 		sel := fmt.Sprintf("alertname=%q,alertstate=\"firing\"", alert.str)
 		if labels := al.get("labels"); labels != nil {
 			for i, k := range labels.keys {

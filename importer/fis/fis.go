@@ -38,6 +38,9 @@ type Result struct {
 	Name     string // the experiment's name
 	Resource string // the template's CloudFormation logical id; "" for the API's form
 	YAML     []byte
+	// Vars are the values of the ${vars} the secrets of the mapping file became, for
+	// validating the result.
+	Vars map[string]string
 }
 
 // Import translates the template file (named file, holding data) with the mapping file
@@ -269,7 +272,8 @@ func (r *reader) experiment(t *template, m *mapping, file, mapFile string, opt O
 		return nil
 	}
 	name := experimentName(t, file)
-	return &Result{Name: name, Resource: t.resource, YAML: []byte(write(t, b, name, file, mapFile))}
+	yaml, vars := write(t, b, m, name, file, mapFile)
+	return &Result{Name: name, Resource: t.resource, YAML: []byte(yaml), Vars: vars}
 }
 
 func inFile(f string) string {
@@ -428,19 +432,20 @@ func alarmName(v *node) string {
 	return "CloudWatch alarm " + name
 }
 
-// write assembles the experiment file.
-func write(t *template, b *built, name, file, mapFile string) string {
-	var sb strings.Builder
+// write assembles the experiment file, and returns the values of the secrets of the mapping
+// file it uses.
+func write(t *template, b *built, m *mapping, name, file, mapFile string) (string, map[string]string) {
+	var head, sb strings.Builder
 	from := filepath.Base(file)
 	if t.resource != "" {
 		from += ", resource " + t.resource
 	}
-	importer.Comment(&sb, "", "Imported by `shakedown import fis` from the AWS FIS experiment template "+from)
+	importer.Comment(&head, "", "Imported by `shakedown import fis` from the AWS FIS experiment template "+from)
 	if mapFile != "" {
-		importer.Comment(&sb, "", "with the mapping file "+filepath.Base(mapFile)+".")
+		importer.Comment(&head, "", "with the mapping file "+filepath.Base(mapFile)+".")
 	}
 	for _, n := range t.notes {
-		importer.Comment(&sb, "", n)
+		importer.Comment(&head, "", n)
 	}
 	sb.WriteString("version: 1\n")
 	sb.WriteString("name: " + scalar(name, false) + "\n")
@@ -459,5 +464,6 @@ func write(t *template, b *built, name, file, mapFile string) string {
 			importer.Comment(&sb, "", s)
 		}
 	}
-	return sb.String()
+	vars := m.secretsOf(&head, sb.String())
+	return head.String() + sb.String(), vars
 }

@@ -118,6 +118,17 @@ func TestProblems(t *testing.T) {
 		{"malformed JSON", `{"targets": {"t": }`, "", []string{"t.json:1:1"}},
 		{"malformed YAML", "Resources:\n  X:\n    Type: AWS::FIS::ExperimentTemplate\n   Properties: [\n", "", []string{"t.json:4:4"}},
 		{"empty mapping", `{"targets": {}}`, "# nothing\n", []string{"m.yaml", "t.json:1:1"}},
+		// An alarm's alert that is left empty, or whose values are not values, is the mapping
+		// file's problem at its place; the stop condition that uses it does not crash.
+		{"alert left empty", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}},
+"actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}},
+"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:us-east-1:1:alarm:A"}]}`,
+			"targets: {\"tag:a=b\": {process: {name: web}}}\nalarms: {A: {alert}}\n", []string{"m.yaml:2:15: alarms.A.alert"}},
+		{"alert of lists", `{"targets": {"t": {"resourceType": "aws:ec2:instance", "resourceTags": {"a": "b"}}},
+"actions": {"x": {"actionId": "aws:ec2:reboot-instances", "targets": {"Instances": "t"}}},
+"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:us-east-1:1:alarm:A"}]}`,
+			"targets: {\"tag:a=b\": {process: {name: web}}}\nalarms: {A: {alert: {name: [1], prometheus: {a: b}}}}\n",
+			[]string{"m.yaml:2:28: alarms.A.alert.name", "m.yaml:2:45: alarms.A.alert.prometheus"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -187,5 +198,61 @@ func TestStack(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"first-one/First", "second/Second"}, names); diff != "" {
 		t.Errorf("experiments (-want +got):\n%s", diff)
+	}
+}
+
+// TestMappingSecretsBecomeVars: a secret the mapping file writes — a URL's password or
+// token, a credential header, an env: value — goes into the experiment as a ${var} of its
+// own, never as it is: the output holds no secret, reads the same printed (where shakedown
+// hides passwords) as written to a file, and with the values Result.Vars gives back it is
+// what the mapping file says.
+func TestMappingSecretsBecomeVars(t *testing.T) {
+	tpl, err := os.ReadFile("../../examples/fis/workshop.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		alarm   string
+		secrets []string
+		want    []string // in the output, its vars filled
+	}{{
+		alarm:   `{http: {url: "http://ops:S3cretPw@127.0.0.1:1/healthz?page=1&token=S3cretTok", status: 200, headers: {Authorization: "Bearer S3cretBearer", Accept: text/plain}}}`,
+		secrets: []string{"S3cretPw", "S3cretTok", "S3cretBearer"},
+		want:    []string{`url: "http://ops:S3cretPw@127.0.0.1:1/healthz?page=1&token=S3cretTok"`, `Authorization: "Bearer S3cretBearer"`, `Accept: text/plain`},
+	}, {
+		alarm:   `{exec: {command: [check, "postgres://app:S3cretDb@db/x", "${state}"], env: {PGPASSWORD: S3cretEnv, PGUSER: app}}}`,
+		secrets: []string{"S3cretDb", "S3cretEnv"},
+		want:    []string{`"postgres://app:S3cretDb@db/x", "${state}"`, `PGPASSWORD: "S3cretEnv"`, `PGUSER: "app"`},
+	}} {
+		mapping := "targets:\n  \"tag:FIS-Target=true\": {process: {name: web}}\nalarms:\n  NetworkInAbnormal: " + c.alarm + "\n"
+		res, err := fis.Import("workshop.json", tpl, "m.yaml", []byte(mapping), fis.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(res[0].YAML)
+		for _, s := range c.secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("the output holds the secret %s:\n%s", s, out)
+			}
+		}
+		if printed := shakedown.NewRedactor().String(out); printed != out {
+			t.Errorf("printed, the output reads otherwise (-file +printed):\n%s", cmp.Diff(out, printed))
+		}
+		all := map[string]string{"state": "/tmp/shop"}
+		for k, v := range res[0].Vars {
+			all[k] = v
+		}
+		if _, err := spec.Load("x.yaml", res[0].YAML, all, cli.Registry()); err != nil {
+			t.Fatalf("the output does not validate with its vars: %v\n%s", err, out)
+		}
+		expanded := out
+		for k, v := range res[0].Vars {
+			expanded = strings.ReplaceAll(expanded, "${"+k+"}", v)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(expanded, want) {
+				t.Errorf("with its vars, the output holds no %s:\n%s", want, expanded)
+			}
+		}
 	}
 }

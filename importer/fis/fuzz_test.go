@@ -52,7 +52,7 @@ func FuzzImport(f *testing.F) {
 			t.Fatal("Import returned neither experiments nor an error")
 		}
 		for _, r := range res {
-			if _, err := spec.Load(r.Name+".yaml", r.YAML, nil, reg); err != nil {
+			if _, err := spec.Load(r.Name+".yaml", r.YAML, r.Vars, reg); err != nil {
 				t.Fatalf("the imported experiment does not validate: %v\n%s", err, r.YAML)
 			}
 		}

@@ -26,6 +26,7 @@ type mapping struct {
 	prefixLists map[string]*node
 	memory      string
 	fillPath    string
+	secrets     []secret // those of targets and alarms, each a ${var} in them now
 }
 
 // Target kinds a mapped target may be of (shakedown's target kinds).
@@ -59,6 +60,11 @@ func (r *reader) mapping(root *node) *mapping {
 				if a.get("prometheus") == nil || a.get("name") == nil {
 					r.addf(a.pos, join(path, "alert"), "an alert needs prometheus (its URL) and name")
 				}
+				for _, k := range []string{"prometheus", "name"} {
+					if v := a.get(k); v != nil && v.kind != scalarNode {
+						r.addf(v.pos, join(join(path, "alert"), k), "want a value, not %s", v.kind)
+					}
+				}
 			}
 		})
 	}
@@ -75,6 +81,7 @@ func (r *reader) mapping(root *node) *mapping {
 	if v, ok := fs["fill_path"]; ok {
 		m.fillPath, _ = r.text(v, "fill_path")
 	}
+	m.hideSecrets()
 	return m
 }
 
