@@ -79,3 +79,42 @@ func TestCatalogParamsThatDoNotDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogParamsLeftOut: every fault type, target kind and probe given an empty parameter
+// set, so that each required parameter is missing while Validate still runs on the rest, is
+// loaded or refused with every problem at a place, never a panic.
+func TestCatalogParamsLeftOut(t *testing.T) {
+	reg := Registry()
+	load := func(t *testing.T, src string) {
+		t.Helper()
+		_, err := spec.Load("c.yaml", []byte(src), nil, reg)
+		if err == nil {
+			return
+		}
+		var ps spec.Problems
+		if !errors.As(err, &ps) {
+			t.Fatalf("Load(%s): %v, want problems", src, err)
+		}
+		for _, p := range ps {
+			if p.Pos.Line == 0 || p.Msg == "" {
+				t.Errorf("Load(%s): problem without a place or a message: %#v", src, p)
+			}
+		}
+	}
+	const fault = "faults: [{name: f, type: exec, with: {inject: [x]}, duration: 1s}]\n"
+	for _, ft := range reg.Faults() {
+		t.Run(ft.Name, func(t *testing.T) {
+			load(t, fmt.Sprintf("version: 1\nname: c\nfaults: [{name: f, type: %s, target: t, with: {}, duration: 1s}]\n", ft.Name))
+		})
+	}
+	for _, k := range reg.Targets() {
+		t.Run("target "+k.Name, func(t *testing.T) {
+			load(t, fmt.Sprintf("version: 1\nname: c\ntargets: {t: {%s: {}}}\n%s", k.Name, fault))
+		})
+	}
+	for _, p := range reg.Probes() {
+		t.Run("probe "+p.Name, func(t *testing.T) {
+			load(t, fmt.Sprintf("version: 1\nname: c\nsteady_state: [{name: s, %s: {}}]\n%s", p.Name, fault))
+		})
+	}
+}
