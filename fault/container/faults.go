@@ -286,17 +286,23 @@ func eachErr(ctx context.Context, op string, ctrs []Container, fn func(context.C
 // engine refused to change (unchanged), or that was never asked for (the run was cancelled
 // first), is left out: someone else paused, stopped or
 // disconnected it meanwhile, and the fault's revert must not take that back.
-func apply(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) ([]Container, error) {
+//
+// unsure holds those of changed whose change failed with its outcome unknown: the engine
+// may still be carrying it out (a stop through its grace period, after the call was cut).
+func apply(ctx context.Context, op string, ctrs []Container, fn func(context.Context, *Client, Container) error) (changed, unsure []Container, err error) {
 	errs := eachErr(ctx, op, ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return unchanged(fn(ctx, cl, c))
 	})
-	var changed []Container
 	for i, c := range ctrs {
-		if !errors.Is(errs[i], errUnchanged) {
+		switch {
+		case errs[i] == nil:
 			changed = append(changed, c)
+		case !errors.Is(errs[i], errUnchanged):
+			changed = append(changed, c)
+			unsure = append(unsure, c)
 		}
 	}
-	return changed, shakedown.Join(errs...)
+	return changed, unsure, shakedown.Join(errs...)
 }
 
 // errUnchanged marks the failure of a change that was refused or never asked for: the
@@ -461,7 +467,7 @@ func (f *kill) Plan() []string {
 func (f *kill) Undo() []shakedown.Undo { return nil }
 
 func (f *kill) Inject(ctx context.Context) (shakedown.Revert, error) {
-	_, err := apply(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	_, _, err := apply(ctx, "container.kill", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		if f.hostSide(c) {
 			err := signalPID(c, f.signal)
 			if f.via == "host" || !shakedown.IsKind(err, shakedown.KindPermission) {
@@ -543,14 +549,42 @@ func (f *stop) Prepare(ctx context.Context) error { return f.check(ctx, "contain
 
 func (f *stop) Inject(ctx context.Context) (shakedown.Revert, error) {
 	// A stop that failed half way may still have stopped the container: its revert starts
-	// it. One that was not running any more is not this fault's to start.
-	changed, err := apply(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	// it. One that was not running any more is not this fault's to start. A stop whose call
+	// was cut (the run interrupted, --timeout, no answer in time) goes on in the engine
+	// through its grace period: the start would find the container still running and do
+	// nothing, and the stop would land after it. So the revert first ends those stops at
+	// once, as the journal's Interrupt undo does, and only then starts.
+	changed, unsure, err := apply(ctx, "container.stop", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.stop(ctx, c.ID, f.grace)
 	})
 	if err == nil {
 		f.start("container.stop", changed, stillStopped)
 	}
-	return f.guard(revertEach("start", changed, ensureStarted)), err
+	return f.guard(inTurn(revertEach("end the stop under way of", unsure, halt), revertEach("start", changed, ensureStarted))), err
+}
+
+// inTurn returns a Revert that runs each of reverts (nil ones skipped) after the one
+// before, every one even when one before failed, and joins their errors.
+func inTurn(reverts ...shakedown.Revert) shakedown.Revert {
+	var rs []shakedown.Revert
+	for _, r := range reverts {
+		if r != nil {
+			rs = append(rs, r)
+		}
+	}
+	switch len(rs) {
+	case 0:
+		return nil
+	case 1:
+		return rs[0]
+	}
+	return func(ctx context.Context) error {
+		errs := make([]error, len(rs))
+		for i, r := range rs {
+			errs[i] = r(ctx)
+		}
+		return shakedown.Join(errs...)
+	}
 }
 
 // ---- container.pause
@@ -580,7 +614,7 @@ func (f *pause) Prepare(ctx context.Context) error {
 func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
 	// The revert unpauses what this pause may have paused: not a container the engine
 	// refused to pause because someone paused (or stopped) it meanwhile.
-	changed, err := apply(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, _, err := apply(ctx, "container.pause", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Pause(ctx, c.ID)
 	})
 	if err == nil {
@@ -617,7 +651,7 @@ func (f *restart) Prepare(ctx context.Context) error {
 }
 
 func (f *restart) Inject(ctx context.Context) (shakedown.Revert, error) {
-	changed, err := apply(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, _, err := apply(ctx, "container.restart", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Restart(ctx, c.ID, f.grace)
 	})
 	if err != nil {
@@ -745,7 +779,7 @@ func (f *disconnect) Inject(ctx context.Context) (shakedown.Revert, error) {
 	}
 	// The revert rejoins what this fault may have taken off the network: not a container
 	// the engine says was not on it any more (someone disconnected it meanwhile).
-	changed, err := apply(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, _, err := apply(ctx, "container.disconnect", f.ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.Disconnect(ctx, byID[c.ID].NetworkID, c.ID, f.force)
 	})
 	if len(changed) == 0 {
@@ -795,8 +829,8 @@ func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
 }
 
 // halt ends at once a stop the engine may still have under way for a run that died during
-// its inject: a container that runs is killed (the fault was stopping it), so that the
-// start that follows is not overtaken by the stop landing later. One that does not run, or
+// its inject, or whose stop call was cut: a container that runs is killed (the fault was
+// stopping it), so that the start that follows is not overtaken by the stop landing later. One that does not run, or
 // is gone, is done.
 func halt(ctx context.Context, cl *Client, r Ref) error {
 	d, err := inspectSame(ctx, cl, r.ID)

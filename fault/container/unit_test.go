@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -429,15 +430,21 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	for _, id := range []string{"ok", "paused", "stopped", "gone", "odd", "unplugged", "broken", "hangup"} {
 		ctrs = append(ctrs, Container{Host: host, ID: id, Name: id})
 	}
-	changed, err := apply(t.Context(), "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, unsure, err := apply(t.Context(), "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.post(ctx, c.ID, "pause", nil)
 	})
-	var got []string
-	for _, c := range changed {
-		got = append(got, c.ID)
+	ids := func(cs []Container) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return out
 	}
-	if diff := cmp.Diff([]string{"ok", "broken", "hangup"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"ok", "broken", "hangup"}, ids(changed)); diff != "" {
 		t.Errorf("containers the revert covers (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"broken", "hangup"}, ids(unsure)); diff != "" {
+		t.Errorf("containers whose change has an unknown outcome (-want +got)\n%s", diff)
 	}
 	if k := shakedown.KindOf(err); k == shakedown.KindInvalid || err == nil {
 		t.Errorf("error %v of kind %s: want an error of the environment", err, k)
@@ -451,7 +458,7 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	// a run cancelled before the change was asked for: nothing for the revert
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	changed, err = apply(ctx, "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
+	changed, _, err = apply(ctx, "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
 		return cl.post(ctx, c.ID, "pause", nil)
 	})
 	if len(changed) != 0 || !shakedown.IsKind(err, shakedown.KindAborted) {
@@ -680,5 +687,86 @@ func TestClientRefusesTooLongAnswer(t *testing.T) {
 	_, err := cl.List(t.Context(), nil)
 	if !shakedown.IsKind(err, shakedown.KindUnavailable) || !errors.Is(err, endpoint.ErrTooLarge) {
 		t.Errorf("listing of more than %d bytes: %v, want an unavailable error of an answer too long", maxList, err)
+	}
+}
+
+// TestRevertOfAStopCutShort: a stop whose call is cut (the run interrupted, --timeout, no
+// answer in time) goes on in the engine through its grace period. The live revert ends
+// that stop at once (SIGKILL) and then starts the container, instead of finding it still
+// running, doing nothing, and leaving it to be stopped after the run said "reverted".
+func TestRevertOfAStopCutShort(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		running = map[string]bool{"cut": true, "done": true}
+		calls   []string
+	)
+	stopAsked := make(chan struct{}, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			return
+		}
+		parts := strings.Split(r.URL.Path, "/") // "", v1.41, containers, id, verb
+		if len(parts) != 5 || parts[2] != "containers" {
+			http.NotFound(w, r)
+			return
+		}
+		id, verb := parts[3], parts[4]
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			calls = append(calls, verb+" "+id)
+		}
+		switch verb {
+		case "json":
+			json.NewEncoder(w).Encode(map[string]any{"Id": id, "Name": "/" + id, "State": map[string]any{"Running": running[id]}})
+		case "stop":
+			if id == "done" {
+				running[id] = false
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			// the engine stops it through its grace period, long after the call is cut
+			stopAsked <- struct{}{}
+			mu.Unlock()
+			<-r.Context().Done()
+			mu.Lock()
+		case "kill":
+			running[id] = false
+			w.WriteHeader(http.StatusNoContent)
+		case "start":
+			running[id] = true
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
+	var ins []shakedown.Instance
+	for _, id := range []string{"cut", "done"} {
+		ins = append(ins, shakedown.Instance{Kind: Kind, ID: id, Attrs: map[string]string{"host": host, "name": id}})
+	}
+	f := build(t, registry(), "container.stop", nil, ins)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { <-stopAsked; cancel() }()
+	rev, err := f.Inject(ctx)
+	if err == nil || rev == nil {
+		t.Fatalf("inject cut short: revert %v, err %v; want an error and a revert", rev != nil, err)
+	}
+	mu.Lock()
+	calls = nil
+	mu.Unlock()
+	if err := rev(t.Context()); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(calls, "start done") {
+		t.Errorf("revert calls %q: want the stopped container started", calls)
+	}
+	if i, j := slices.Index(calls, "kill cut"), slices.Index(calls, "start cut"); i < 0 || j < i {
+		t.Errorf("revert calls %q: want the stop cut short ended (kill) and then the container started", calls)
+	}
+	if slices.Contains(calls, "kill done") {
+		t.Errorf("revert calls %q: a container whose stop completed is not killed", calls)
 	}
 }
