@@ -95,7 +95,7 @@ type Client struct {
 	http      *http.Client
 	mu        sync.Mutex
 	version   string    // negotiated; empty until the first call
-	awaySince time.Time // since when undos have found the engine unreachable; zero while it answers
+	awaySince time.Time // since when undos have found the engine unreachable; zero once it answers any call
 }
 
 // NewClient returns a client for host (a DOCKER_HOST value). It does no I/O. For tcp hosts
@@ -178,7 +178,9 @@ func tlsConfig(dir string) (*tls.Config, error) {
 }
 
 // away records whether an undo just found the engine unreachable, and returns since when
-// it has been (zero once it answered).
+// it has been (zero once it answered). Any call the engine answers also ends the time away
+// (answered): the client is shared by every run of the process, and an outage long over
+// must not keep a later one's undo from trying again.
 func (c *Client) away(unreachable bool) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -189,6 +191,14 @@ func (c *Client) away(unreachable bool) time.Time {
 		c.awaySince = time.Now()
 	}
 	return c.awaySince
+}
+
+// answered notes that the engine answered a call with status: it is not away, unless the
+// answer itself says it is unavailable.
+func (c *Client) answered(status int) {
+	if shakedown.KindOfStatus(status) != shakedown.KindUnavailable {
+		c.away(false)
+	}
 }
 
 // Host returns the DOCKER_HOST value the client talks to.
@@ -270,6 +280,7 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", c.failed(pctx, "docker ping", err)
 	}
+	c.answered(resp.StatusCode)
 	server := resp.Header.Get("Api-Version")
 	if resp.StatusCode != http.StatusOK || server == "" {
 		// very old daemons do not send the header; /version always says it
@@ -463,6 +474,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	if err != nil {
 		return nil, c.failed(ctx, op, err)
 	}
+	c.answered(resp.StatusCode)
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))

@@ -387,16 +387,26 @@ var awayFor = 20 * time.Second
 // engine that restarts, or whose socket is away for a moment, must not leave in place a
 // fault its revert would have taken back a second later. Undos are idempotent, so trying
 // again is safe. The time away counts across undos: a replay of many undos against an
-// engine that is gone waits awayFor once, not once for each.
+// engine that is gone waits awayFor once, not once for each. Any call the engine answers
+// ends the time away; one undo still tries for no longer than awayFor from its own first
+// failure, even when a call of it is answered and the next is not.
 func persist(ctx context.Context, cl *Client, undo func(context.Context) error) error {
 	wait := 100 * time.Millisecond
+	var first time.Time
 	for {
 		err := undo(ctx)
 		if err == nil || !shakedown.IsKind(err, shakedown.KindUnavailable) {
 			cl.away(false)
 			return err
 		}
-		left := awayFor - time.Since(cl.away(true))
+		since := cl.away(true)
+		if first.IsZero() {
+			first = time.Now()
+		}
+		if first.Before(since) {
+			since = first
+		}
+		left := awayFor - time.Since(since)
 		if left <= 0 {
 			return err
 		}

@@ -770,3 +770,112 @@ func TestRevertOfAStopCutShort(t *testing.T) {
 		t.Errorf("revert calls %q: a container whose stop completed is not killed", calls)
 	}
 }
+
+// flappingDaemon is an engine at a unix socket that can go away (its socket removed) and
+// come back; every container it is asked about runs.
+type flappingDaemon struct {
+	t    *testing.T
+	sock string
+	srv  *http.Server
+}
+
+func newFlappingDaemon(t *testing.T) *flappingDaemon {
+	d := &flappingDaemon{t: t, sock: filepath.Join(t.TempDir(), "d.sock")}
+	d.up()
+	t.Cleanup(d.down)
+	return d
+}
+
+func (d *flappingDaemon) up() {
+	ln, err := net.Listen("unix", d.sock)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"Id": "x", "State": map[string]any{"Running": true}})
+	})}
+	go d.srv.Serve(ln)
+}
+
+// down closes the listener (which removes the socket) and every connection.
+func (d *flappingDaemon) down() {
+	if d.srv != nil {
+		d.srv.Close()
+		d.srv = nil
+	}
+}
+
+// TestEngineBackEndsItsTimeAway: the client is shared by every run of the process. After
+// an outage that outlasted awayFor, any call the engine answers ends the time away, so the
+// undo of a later outage tries again instead of giving up at its first failure.
+func TestEngineBackEndsItsTimeAway(t *testing.T) {
+	defer func(d time.Duration) { awayFor = d }(awayFor)
+	awayFor = 500 * time.Millisecond
+	d := newFlappingDaemon(t)
+	cl, err := NewClient("unix://" + d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tries := 0
+	undo := func(ctx context.Context) error {
+		tries++
+		_, err := cl.Inspect(ctx, "x")
+		return err
+	}
+	if err := cl.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	d.down()
+	if err := persist(t.Context(), cl, undo); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("undo with the engine away: %v, want KindUnavailable", err)
+	}
+	d.up()
+	if _, err := cl.Inspect(t.Context(), "x"); err != nil { // a plain call, not an undo's
+		t.Fatalf("inspect with the engine back: %v", err)
+	}
+	d.down()
+	tries = 0
+	if err := persist(t.Context(), cl, undo); !shakedown.IsKind(err, shakedown.KindUnavailable) {
+		t.Fatalf("undo with the engine away again: %v, want KindUnavailable", err)
+	}
+	if tries < 2 {
+		t.Errorf("undo in a second outage, after the engine answered between: %d tries, want it to try again", tries)
+	}
+}
+
+// TestPersistEndsWhenOnlySomeCallsAreAnswered: an undo one of whose calls the engine
+// answers (ending the time away) and the next not, still tries for awayFor, not for ever.
+func TestPersistEndsWhenOnlySomeCallsAreAnswered(t *testing.T) {
+	defer func(d time.Duration) { awayFor = d }(awayFor)
+	awayFor = 300 * time.Millisecond
+	d := newFlappingDaemon(t)
+	cl, err := NewClient("unix://" + d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(context.Background()) // no deadline, as a revert's may be long
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- persist(ctx, cl, func(ctx context.Context) error {
+			if _, err := cl.Inspect(ctx, "x"); err != nil {
+				return err
+			}
+			return shakedown.Errorf(shakedown.KindUnavailable, "docker did not answer in time")
+		})
+	}()
+	select {
+	case err := <-errc:
+		if !shakedown.IsKind(err, shakedown.KindUnavailable) {
+			t.Errorf("undo: %v, want KindUnavailable", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("undo still trying after a minute, with awayFor 300ms")
+	}
+}
