@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/shakedown-dev/shakedown"
@@ -50,20 +51,44 @@ type pause struct {
 
 // Prepare leaves out the processes that are stopped already: a SIGCONT in the revert would
 // resume what someone else stopped (a shell's job control, a debugger, another pause of this
-// run). It changes nothing.
+// run). When that leaves none, the fault is refused (KindConflict): it would stop nothing,
+// and the run would judge its hypothesis on a fault that never happened. It changes nothing.
 func (f *pause) Prepare(context.Context) error {
 	if err := supported(); err != nil {
 		return err
 	}
-	f.procs, f.left = nil, nil
-	for _, p := range f.all {
-		if stopped(p) {
-			f.left = append(f.left, p)
-		} else {
-			f.procs = append(f.procs, p)
-		}
+	f.procs, f.left = split(f.all)
+	if len(f.procs) == 0 {
+		return nothingToStop(f.left)
 	}
 	return nil
+}
+
+// split parts procs into those running, which the pause stops, and those stopped already
+// by someone else, which it leaves alone. It only reads.
+func split(procs []Proc) (run, left []Proc) {
+	for _, p := range procs {
+		if stopped(p) {
+			left = append(left, p)
+		} else {
+			run = append(run, p)
+		}
+	}
+	return run, left
+}
+
+// nothingToStop is the refusal of a pause whose processes are all stopped already.
+func nothingToStop(left []Proc) error {
+	if len(left) == 0 {
+		return shakedown.Errorf(shakedown.KindConflict, "process.pause: no process to stop")
+	}
+	names := make([]string, len(left))
+	for i, p := range left {
+		names[i] = p.Label()
+	}
+	return shakedown.Errorf(shakedown.KindConflict,
+		"process.pause: nothing left to stop: %s stopped already, not by this fault (job control, a debugger, another pause)",
+		strings.Join(names, ", "))
 }
 
 // stopped reports whether process p, as it was resolved, is stopped now (by a signal or a
@@ -73,13 +98,19 @@ func stopped(p Proc) bool {
 	return err == nil && st.StartTime == p.StartTime && (st.State == 'T' || st.State == 't')
 }
 
+// Plan says what the pause would do now: it looks at the processes itself, as a plan is
+// never prepared.
 func (f *pause) Plan() []string {
-	lines := make([]string, 0, len(f.all))
-	for _, p := range f.procs {
+	run, left := split(f.all)
+	lines := make([]string, 0, len(f.all)+1)
+	for _, p := range run {
 		lines = append(lines, "SIGSTOP "+p.Label())
 	}
-	for _, p := range f.left {
+	for _, p := range left {
 		lines = append(lines, "leave "+p.Label()+" alone: stopped already, not by this fault, so its revert does not resume it")
+	}
+	if len(run) == 0 {
+		lines = append(lines, "nothing left to stop now: the fault would be refused (exit 5)")
 	}
 	return lines
 }
@@ -97,12 +128,11 @@ func (f *pause) Inject(ctx context.Context) (shakedown.Revert, error) {
 	if err := supported(); err != nil {
 		return nil, err
 	}
-	// One stopped by someone else since Prepare is left alone as well.
-	var mine []Proc
-	for _, p := range f.procs {
-		if !stopped(p) {
-			mine = append(mine, p)
-		}
+	// One stopped by someone else since Prepare is left alone as well; when that leaves
+	// none, nothing is injected and the fault is refused.
+	mine, left := split(f.procs)
+	if len(mine) == 0 {
+		return nil, nothingToStop(append(f.left[:len(f.left):len(f.left)], left...))
 	}
 	done, err := signalAll(ctx, mine, sigStop)
 	if len(done) == 0 {

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -602,38 +604,39 @@ func TestRestartByPIDSelector(t *testing.T) {
 // TestPauseLeavesAStoppedProcessStopped: a process that is stopped already when a pause is
 // prepared — by a shell's job control, a debugger, or another pause of the same run — is
 // left alone, and neither the revert nor the journal's undo resumes it: it was not this
-// fault that stopped it.
+// fault that stopped it. The others of its target are paused, and resumed by its revert.
 func TestPauseLeavesAStoppedProcessStopped(t *testing.T) {
-	v := testenv.StartVictim(t)
-	insts := resolveOne(t, Selector{PID: v.PID})
-	first := newFault(t, shakedown.Env{}, "process.pause", nil, insts)
+	v, w := testenv.StartVictim(t), testenv.StartVictim(t)
+	vi, wi := resolveOne(t, Selector{PID: v.PID}), resolveOne(t, Selector{PID: w.PID})
+	first := newFault(t, shakedown.Env{}, "process.pause", nil, vi)
 	firstRevert, err := first.Inject(t.Context())
 	if err != nil || firstRevert == nil {
 		t.Fatalf("first pause: revert %v, error %v", firstRevert != nil, err)
 	}
 	waitFor(t, "victim stopped", func() bool { return state(t, v.PID) == 'T' })
 
-	second := newFault(t, shakedown.Env{}, "process.pause", nil, insts)
-	if p, ok := second.(shakedown.Preparer); ok { // the engine prepares, then journals the undo
-		if err := p.Prepare(t.Context()); err != nil {
-			t.Fatalf("prepare the second pause: %v", err)
-		}
+	second := newFault(t, shakedown.Env{}, "process.pause", nil, append(vi, wi...))
+	if err := second.(shakedown.Preparer).Prepare(t.Context()); err != nil { // the engine prepares, then journals the undo
+		t.Fatalf("prepare the second pause: %v", err)
 	}
 	undos := second.Undo()
-	revert, err := second.Inject(t.Context())
-	if err != nil {
-		t.Fatalf("second pause: %v", err)
+	if len(undos) != 1 || !strings.Contains(undos[0].Summary, fmt.Sprint(w.PID)) {
+		t.Fatalf("second pause's undos %+v: want one, for pid %d only", undos, w.PID)
 	}
-	if revert != nil {
-		if err := revert(context.WithoutCancel(t.Context())); err != nil {
-			t.Fatalf("revert the second pause: %v", err)
-		}
+	revert, err := second.Inject(t.Context())
+	if err != nil || revert == nil {
+		t.Fatalf("second pause: revert %v, error %v", revert != nil, err)
+	}
+	waitFor(t, "second victim stopped", func() bool { return state(t, w.PID) == 'T' })
+	if err := revert(context.WithoutCancel(t.Context())); err != nil {
+		t.Fatalf("revert the second pause: %v", err)
 	}
 	for _, u := range undos {
 		if err := undoFunc(t, u.Type)(t.Context(), u.Data); err != nil {
 			t.Fatalf("replay the second pause's undo: %v", err)
 		}
 	}
+	waitFor(t, "second victim running again", func() bool { return state(t, w.PID) != 'T' })
 	if got := state(t, v.PID); got != 'T' {
 		t.Fatalf("victim's state after the second pause's revert = %q, want T: the first pause still holds", got)
 	}
@@ -641,4 +644,39 @@ func TestPauseLeavesAStoppedProcessStopped(t *testing.T) {
 		t.Fatalf("revert the first pause: %v", err)
 	}
 	waitFor(t, "victim running again", func() bool { return state(t, v.PID) != 'T' })
+}
+
+// TestPauseOfStoppedProcessesIsRefused: a pause whose every process is stopped already
+// would stop nothing, and the run would judge its hypothesis on a fault that never
+// happened: Prepare refuses it (KindConflict, exit 5) naming them, and so does an Inject
+// that finds them all stopped. Its plan, which is never prepared, looks for itself and
+// says no SIGSTOP for a stopped process.
+func TestPauseOfStoppedProcessesIsRefused(t *testing.T) {
+	v := testenv.StartVictim(t)
+	insts := resolveOne(t, Selector{PID: v.PID})
+	if err := syscall.Kill(v.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "victim stopped", func() bool { return state(t, v.PID) == 'T' })
+
+	f := newFault(t, shakedown.Env{}, "process.pause", nil, insts)
+	plan := f.(shakedown.Planner).Plan()
+	if slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "SIGSTOP") }) {
+		t.Errorf("plan of a pause of a stopped process, unprepared: %q, want no SIGSTOP", plan)
+	}
+	if !slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "refused") }) {
+		t.Errorf("plan of a pause of a stopped process: %q, want it to say the fault would be refused", plan)
+	}
+	// an Inject that was not prepared looks again
+	rev, err := f.Inject(t.Context())
+	if rev != nil || !shakedown.IsKind(err, shakedown.KindConflict) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", v.PID)) {
+		t.Errorf("inject of a pause of a stopped process: revert %v, err %v; want none and KindConflict naming pid %d", rev != nil, err, v.PID)
+	}
+	err = f.(shakedown.Preparer).Prepare(t.Context())
+	if !shakedown.IsKind(err, shakedown.KindConflict) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", v.PID)) {
+		t.Errorf("prepare of a pause of a stopped process: %v, want KindConflict naming pid %d", err, v.PID)
+	}
+	if got := state(t, v.PID); got != 'T' {
+		t.Errorf("victim's state = %q, want T: left as it was", got)
+	}
 }
