@@ -153,10 +153,12 @@ var (
 			"when the fault's duration ends, as FIS's stop-instances with startInstancesAfterDuration. " +
 			"The revert starts only containers that are not running; one that is gone counts as started. " +
 			"A container that someone paused, or that stopped since the target was resolved, is refused before " +
-			"anything is stopped; one that stops meanwhile (the engine says it is stopped already) is not started " +
+			"this fault is injected (exit 5); one that stops meanwhile (the engine says it is stopped already) is not started " +
 			"by the revert. While held, a container started again (by hand, its restart policy or its engine) " +
-			"or removed is reported at once. If the run dies while the engine is still stopping a container, " +
-			"recovery ends that stop at once (SIGKILL) before it starts the container, so the stop cannot land after.",
+			"or removed is reported at once. A stop cut short (the run interrupted, `--timeout`, an engine that did " +
+			"not answer in time) goes on in the engine through its grace period: the revert, and recovery if the run " +
+			"dies while the engine is still stopping a container, end that stop at once (SIGKILL) before they start the " +
+			"container, so the stop cannot land after. " + replayNote,
 		Targets: []string{Kind},
 		Params:  func() any { return &GraceParams{Grace: shakedown.Duration(10 * time.Second)} },
 		New:     newStop,
@@ -167,9 +169,8 @@ var (
 		Doc: "Pauses each selected container (the cgroup freezer): its processes neither run nor answer, " +
 			"but its sockets stay open, so peers see timeouts rather than refused connections. The revert " +
 			"unpauses each container that is still paused. A container someone else paused already is refused " +
-			"before anything is paused, and one paused meanwhile (the engine says so) is left paused by the revert: " +
-			"the fault never unpauses a pause that is not its own. While held, a container unpaused by someone " +
-			"else, or removed, is reported at once.",
+			"before this fault is injected (exit 5), and one paused meanwhile (the engine says so) is left paused by the revert. " +
+			"While held, a container unpaused by someone else, or removed, is reported at once. " + replayNote,
 		Targets: []string{Kind},
 		New:     newPause,
 	}
@@ -192,12 +193,18 @@ var (
 			"connects it again with the same aliases and, where the network has a configured subnet, the " +
 			"same address (else the daemon picks one). A container already on the network again counts as " +
 			"reverted; one that someone else took off the network after the fault read it is not connected " +
-			"again.",
+			"again by the revert. " + replayNote,
 		Targets: []string{Kind},
 		Params:  func() any { return &DisconnectParams{} },
 		New:     newDisconnect,
 	}
 )
+
+// replayNote says where a fault's care for changes made by someone else ends: the journal's
+// undo knows only what the fault was to change when it was journaled.
+const replayNote = "Leaving alone what someone else did holds for the live revert: a replay of the journal after the runner died " +
+	"(the watchdog, `shakedown recover`) acts on every container the fault was to change when it was journaled, " +
+	"so a change someone else made between the fault's check and its inject is then taken back too."
 
 // base is what every container fault holds: its selected containers.
 type base struct {

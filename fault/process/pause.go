@@ -30,8 +30,11 @@ var pauseType = shakedown.FaultType{
 		"sockets open: clients see timeouts, not refused connections. The revert sends SIGCONT to each " +
 		"process that still runs with the same pid and start time; a process that is gone counts as " +
 		"reverted. A process that is stopped already when the fault starts (job control, a debugger, " +
-		"another pause) is left alone and not resumed by the revert: this fault did not stop it. " +
-		"Processes owned by another user need root.",
+		"another pause) is left alone and not resumed by the revert: this fault did not stop it; when every " +
+		"process is, the fault is refused before it is injected (exit 5), naming them. Leaving alone what someone else did holds for the live " +
+		"revert: a replay of the journal after the runner died (the watchdog, `shakedown recover`) resumes every " +
+		"process the fault was to stop when it was journaled, so one someone else stopped between the fault's " +
+		"check and its inject is then resumed too. Processes owned by another user need root.",
 	Targets: []string{Kind},
 	New: func(_ shakedown.Env, spec *shakedown.FaultSpec, targets []shakedown.Instance) (shakedown.Fault, error) {
 		procs, err := procsOf(spec, targets)
