@@ -44,12 +44,9 @@ func (m *mapping) hide(n *node, key string, secret bool) {
 		if secret {
 			s = m.secretVar(n, key, key+" value", s)
 		} else {
-			s = importer.ReplaceURLSecrets(s, func(what, sec string) string {
-				if what == "password" {
-					return m.secretVar(n, what, "password of the URL", sec)
-				}
-				return m.secretVar(n, what, what+" parameter of the URL", sec)
-			})
+			s = importer.ReplaceURLSecrets(s, importer.URLSecret(func(key, what, sec string) string {
+				return m.secretVar(n, key, what, sec)
+			}))
 		}
 		if s != n.str {
 			n.str, n.plain = s, false
@@ -63,13 +60,15 @@ func (m *mapping) secretVar(n *node, key, what, s string) string {
 	if s == "" || strings.Contains(s, "${") {
 		return s
 	}
-	if scheme, cred := importer.Credential(s); scheme != "" {
-		return scheme + " " + m.secretVar(n, key, what, cred)
-	}
-	name := importer.SecretVar(key, n.pos.Line, m.taken)
-	m.secrets = append(m.secrets, secret{name: name, value: s,
-		what: fmt.Sprintf("%s at line %d of the mapping file", what, n.pos.Line)})
-	return "${" + name + "}"
+	return importer.HideCredential(s, func(cred string) string {
+		if cred == "" {
+			return cred
+		}
+		name := importer.SecretVar(key, n.pos.Line, m.taken)
+		m.secrets = append(m.secrets, secret{name: name, value: cred,
+			what: fmt.Sprintf("%s at line %d of the mapping file", what, n.pos.Line)})
+		return "${" + name + "}"
+	})
 }
 
 func (m *mapping) taken(name string) bool {
