@@ -23,21 +23,28 @@ type secret struct {
 func (m *mapping) hideSecrets() {
 	for _, set := range []map[string]*node{m.targets, m.alarms} {
 		for _, n := range set {
-			m.hide(n, "", false)
+			m.hide(n, "", false, false)
 		}
 	}
 }
 
-// hide walks n, the value of the field key; secret says the field's values are secrets.
-func (m *mapping) hide(n *node, key string, secret bool) {
+// nameMaps are the fields whose values map names to values that are not secrets: the keys
+// of a label or selector map (author:, auth-tier:, keycloak:) say nothing of their values.
+var nameMaps = map[string]bool{"labels": true, "selector": true, "match_labels": true, "annotations": true, "attrs": true}
+
+// hide walks n, the value of the field key; secret says the field's values are secrets,
+// names that n's keys are names (a label's), which do not make their values secrets. Their
+// values' URLs still have their secrets hidden.
+func (m *mapping) hide(n *node, key string, secret, names bool) {
 	switch n.kind {
 	case mapNode:
 		for i, k := range n.keys {
-			m.hide(n.vals[i], k.str, secret || k.str == "env" || shakedown.SecretName(k.str))
+			isSecret := secret || !names && (k.str == "env" || shakedown.SecretName(k.str))
+			m.hide(n.vals[i], k.str, isSecret, nameMaps[k.str])
 		}
 	case seqNode:
 		for _, it := range n.items {
-			m.hide(it, key, secret)
+			m.hide(it, key, secret, names)
 		}
 	case scalarNode:
 		s := n.str
