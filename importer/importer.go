@@ -67,6 +67,27 @@ func Credential(v string) (scheme, cred string) {
 	return s, c
 }
 
+// HideCredential returns v, a credential-like value (a header's), with its credential
+// written by hide and its scheme kept ("Bearer " + hide("abc") for "Bearer abc").
+func HideCredential(v string, hide func(cred string) string) string {
+	if scheme, cred := Credential(v); scheme != "" {
+		return scheme + " " + hide(cred)
+	}
+	return hide(v)
+}
+
+// URLSecret returns the replace function of ReplaceURLSecrets that writes each secret of a
+// URL with hide: key is "password" or the query parameter's name, what says which it is
+// ("password of the URL", "token parameter of the URL").
+func URLSecret(hide func(key, what, secret string) string) func(what, secret string) string {
+	return func(key, secret string) string {
+		if key == "password" {
+			return hide(key, "password of the URL", secret)
+		}
+		return hide(key, key+" parameter of the URL", secret)
+	}
+}
+
 // urlWord is a URL among the words of a value.
 var urlWord = regexp.MustCompile(`\S*://\S*`)
 

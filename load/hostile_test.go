@@ -58,20 +58,31 @@ func answerEach(c net.Conn, text string) {
 	}
 }
 
+// sendPath is a way a load sends an open-model load of a plain http:// URL.
+type sendPath struct {
+	name    string
+	opts    func(t *testing.T) Options
+	netHTTP bool // through the net/http client the generator makes for itself
+}
+
 // sendPaths are the ways a load sends an open-model load of a plain http:// URL: the
-// event loop (or the lean client where there is none), and net/http's client (any
-// Options.Client, as for https); and the closed model.
-var sendPaths = []struct {
-	name string
-	opts func(t *testing.T) Options
-}{
-	{"lean", func(*testing.T) Options { return Options{} }},
-	{"net/http", func(t *testing.T) Options {
-		c := DefaultClient()
-		t.Cleanup(c.CloseIdleConnections) // before the test's servers wait for their connections to end
-		return Options{Client: c}
-	}},
-	{"closed", func(*testing.T) Options { return Options{Workers: 2} }},
+// event loop (or the lean client where there is none), and net/http's client — the one
+// New makes for itself (for https and redirects), bounded by the load — and the closed
+// model.
+var sendPaths = []sendPath{
+	{name: "lean", opts: func(*testing.T) Options { return Options{} }},
+	{name: "net/http", opts: func(*testing.T) Options { return Options{} }, netHTTP: true},
+	{name: "closed", opts: func(*testing.T) Options { return Options{Workers: 2} }},
+}
+
+// newOn is New for the path p: on net/http's, the generator sends every request through
+// the client it made for itself instead of the lean one.
+func (p sendPath) newOn(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
+	g, err := New(spec, opts)
+	if err == nil && p.netHTTP {
+		g.wire = nil
+	}
+	return g, err
 }
 
 // TestSwitchingProtocolsEndsTheRequest: an answer of 101 Switching Protocols is whole at
@@ -93,7 +104,7 @@ func TestSwitchingProtocolsEndsTheRequest(t *testing.T) {
 	for _, target := range []struct{ name, url string }{{"101", "http://" + upgrade + "/"}, {"redirect to 101", "http://" + redirect + "/"}} {
 		for _, p := range sendPaths {
 			t.Run(target.name+"/"+p.name, func(t *testing.T) {
-				g, err := New(&shakedown.LoadSpec{URL: target.url, Rate: 20, Timeout: 200 * time.Millisecond}, p.opts(t))
+				g, err := p.newOn(&shakedown.LoadSpec{URL: target.url, Rate: 20, Timeout: 200 * time.Millisecond}, p.opts(t))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -145,7 +156,7 @@ func TestAchievedRateCountsOnlySends(t *testing.T) {
 			srv := holdingServer(t)
 			opts := p.opts(t)
 			opts.MaxInFlight = 3
-			g, err := New(&shakedown.LoadSpec{URL: srv.url, Rate: 100, Timeout: 2 * d}, opts)
+			g, err := p.newOn(&shakedown.LoadSpec{URL: srv.url, Rate: 100, Timeout: 2 * d}, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +186,7 @@ func TestAnswerOutOfStepClosesTheConnection(t *testing.T) {
 	})
 	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			g, err := New(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: 100}, p.opts(t))
+			g, err := p.newOn(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: 100}, p.opts(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +259,7 @@ func TestHostileTargets(t *testing.T) {
 			t.Run(c.name+"/"+p.name, func(t *testing.T) {
 				const rate, d = 20, 200 * time.Millisecond
 				opts := p.opts(t)
-				g, err := New(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: rate, Timeout: d}, opts)
+				g, err := p.newOn(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: rate, Timeout: d}, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -287,7 +298,7 @@ func TestTinyRateSendsOnce(t *testing.T) {
 	for _, ramp := range []time.Duration{0, time.Minute} {
 		for _, p := range sendPaths[:2] {
 			t.Run(fmt.Sprintf("%s/ramp %v", p.name, ramp), func(t *testing.T) {
-				g, err := New(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: rate, Ramp: ramp, Timeout: time.Second}, p.opts(t))
+				g, err := p.newOn(&shakedown.LoadSpec{URL: "http://" + addr + "/", Rate: rate, Ramp: ramp, Timeout: time.Second}, p.opts(t))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -71,7 +71,7 @@ const MaxWorkers = 10_000
 
 // Options tune a Generator. The zero value works.
 type Options struct {
-	// Client sends the requests. When nil, DefaultClient's behaviour is used: keep-alives,
+	// Client sends the requests. When nil, the generator makes its own (see client): keep-alives,
 	// as many connections per host as MaxInFlight (dialling ones included), no dial
 	// longer than the load's timeout, no proxy from the environment, no compression,
 	// redirects followed; Run closes its idle connections as it returns. A plain http://
@@ -184,10 +184,6 @@ func New(spec *shakedown.LoadSpec, opts Options) (*Generator, error) {
 	g.rec = newRecorder(g.now)
 	return g, nil
 }
-
-// DefaultClient returns the client a Generator uses when Options.Client is nil, but for
-// the bounds it takes from the load (see client).
-func DefaultClient() *http.Client { return client(DefaultMaxInFlight, 30*time.Second) }
 
 // client returns the default client for a load of at most maxInFlight requests in flight,
 // each taking at most timeout.

@@ -90,7 +90,7 @@ func TestFixedDelayReportedExactly(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}))
 	defer srv.Close()
-	client := DefaultClient()
+	client := client(DefaultMaxInFlight, 30*time.Second)
 	tt := &timedTransport{rt: client.Transport}
 	client.Transport = tt
 	g, err := New(&shakedown.LoadSpec{Name: "slow", URL: srv.URL, Rate: 50}, Options{Client: client})
@@ -314,7 +314,7 @@ func TestCookieJarClient(t *testing.T) {
 	// however a busy machine orders the sends and the answers that set it again.
 	u, _ := url.Parse(srv.URL)
 	jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: "s1"}})
-	client := DefaultClient()
+	client := client(DefaultMaxInFlight, 30*time.Second)
 	client.Jar = jar
 	spec := &shakedown.LoadSpec{Name: "jar", URL: srv.URL, Rate: 200, Headers: map[string]string{"x-test": "yes"}}
 	g, err := New(spec, Options{Client: client})

@@ -177,7 +177,8 @@ type answer struct {
 // be (an error of the kind the agent gave; the agent then held nothing on the host, or
 // reverted what it had). While the fault is held, the agent's lease is renewed every
 // req.Lease/4. The caller must Revert or Close the agent; Close alone lets the host revert.
-// With req.DryRun the agent only says what it would do, and has ended on return.
+// With req.DryRun the agent only says what it would do, and has ended on return. Once ctx
+// has ended nothing is started or sent: the error comes without an agent.
 //
 // Once the request is sent, only the agent can say that the host holds nothing: when its
 // answer does not come (ctx ended first, the connection dropped, the host said something
@@ -191,6 +192,11 @@ func StartAgent(ctx context.Context, c *Client, binary string, req AgentRequest)
 	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, AgentEvent{}, shakedown.Wrap(shakedown.KindInternal, op, err)
+	}
+	// Once ctx has ended no request leaves: an agent never started holds nothing.
+	if ctx.Err() != nil {
+		return nil, AgentEvent{}, shakedown.Wrap(ctxKind(ctx, shakedown.KindUnavailable), op,
+			fmt.Errorf("not sent: %w", context.Cause(ctx)))
 	}
 	s, err := c.Start([]string{binary, "remote-agent", "inject"})
 	if err != nil {

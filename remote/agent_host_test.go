@@ -126,3 +126,28 @@ func TestAgentUnansweredMayHold(t *testing.T) {
 		}
 	})
 }
+
+// TestAgentNotSentOnceCtxEnded: once the run was stopped (Ctrl-C) or its deadline passed, no
+// inject request leaves: StartAgent starts nothing on the host and returns no agent, since
+// a host never asked holds nothing to revert.
+func TestAgentNotSentOnceCtxEnded(t *testing.T) {
+	h := needTestbed(t).host(t, 3)
+	c := dial(t, h)
+	bin := stageFake(t, c, "late")
+	r := remote.AgentRequest{RunID: "ended" + strconv.FormatInt(time.Now().UnixNano(), 36), Fault: "f",
+		Type: "process.pause", Target: remote.AgentTarget{Kind: "host"}}
+	t.Cleanup(func() { c.Run(context.Background(), []string{"rm", "-f", "/tmp/fake-agent-" + r.RunID}, nil) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a, _, err := remote.StartAgent(ctx, c, bin, r)
+	if !shakedown.IsKind(err, shakedown.KindAborted) {
+		t.Errorf("StartAgent with a cancelled context: %v, want aborted", err)
+	}
+	if a != nil {
+		a.Close()
+		t.Error("StartAgent with a cancelled context returned an agent: it should have sent nothing")
+	}
+	if markerOn(t, c, r.RunID) {
+		t.Error("StartAgent sent its inject request after its context ended")
+	}
+}

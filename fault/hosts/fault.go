@@ -14,6 +14,9 @@ import (
 	"github.com/shakedown-dev/shakedown/remote"
 )
 
+// startAgent is remote.StartAgent; tests put a host without SSH in its place.
+var startAgent = remote.StartAgent
+
 // remoteFault is a host fault type acting on the hosts of a hosts target: on each, a remote
 // agent injects it with the host's own shakedown.
 type remoteFault struct {
@@ -141,19 +144,20 @@ func (f *remoteFault) Undo() []shakedown.Undo {
 // each said it injected, or failed. A partial inject returns the revert of what was injected,
 // and of what may have been: the hosts whose agents did not answer.
 func (f *remoteFault) Inject(ctx context.Context) (shakedown.Revert, error) {
-	// A host that has not answered within the fault's TTL never will in time to matter (its
-	// own watchdog takes the fault back then): it is given up on, and reverted as one that
-	// may hold the fault.
 	ttl := time.Duration(f.req.TTL)
-	ctx, cancel := context.WithTimeoutCause(ctx, ttl, fmt.Errorf("no answer within the fault's TTL (%s)", ttl))
-	defer cancel()
 	errs := fanOut(ctx, len(f.conns), f.limit, func(ctx context.Context, i int) error {
 		if f.staged[i] == "" || f.conns[i].Client == nil {
 			return shakedown.Errorf(shakedown.KindInternal, "not dialled or not staged")
 		}
+		// A host that has not answered within the fault's TTL never will in time to matter
+		// (its own watchdog takes the fault back then): it is given up on, and reverted as
+		// one that may hold the fault. The TTL counts from this host's own request, not
+		// from the fan-out's start: time queued behind the concurrency cap is not its.
+		ctx, cancel := context.WithTimeoutCause(ctx, ttl, fmt.Errorf("no answer within the fault's TTL (%s)", ttl))
+		defer cancel()
 		// An agent comes back with an error too when the host may hold the fault (its
 		// answer never came): the revert asks it, and hears it confirm or says it did not.
-		a, _, err := remote.StartAgent(ctx, f.conns[i].Client, f.staged[i], f.req)
+		a, _, err := startAgent(ctx, f.conns[i].Client, f.staged[i], f.req)
 		if a != nil {
 			f.mu.Lock()
 			f.agents[i] = a
@@ -195,7 +199,9 @@ func (f *remoteFault) revert(ctx context.Context) error {
 	agents := slices.Clone(f.agents)
 	clear(f.agents)
 	f.mu.Unlock()
-	errs := fanOut(ctx, len(agents), f.limit, func(ctx context.Context, i int) error {
+	// Every agent is asked, and let go, even once ctx has ended: Revert then reports the
+	// host as not restored, and its session's end lets the host take the fault back.
+	errs := fanOut(context.WithoutCancel(ctx), len(agents), f.limit, func(_ context.Context, i int) error {
 		if agents[i] == nil {
 			return nil
 		}

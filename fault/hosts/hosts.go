@@ -447,7 +447,9 @@ func localBinary(binary string) (string, error) {
 }
 
 // fanOut runs f for 0..n-1, at most limit at once (DefaultConcurrency when limit ≤ 0), and
-// returns each one's error.
+// returns each one's error. Once ctx has ended, f is not started for the ones still waiting
+// for a slot: their error says so (of kind aborted when ctx was cancelled). A step that must
+// reach every host whatever ctx says (a revert) passes context.WithoutCancel(ctx).
 func fanOut(ctx context.Context, n, limit int, f func(ctx context.Context, i int) error) []error {
 	if limit <= 0 {
 		limit = DefaultConcurrency
@@ -457,13 +459,32 @@ func fanOut(ctx context.Context, n, limit int, f func(ctx context.Context, i int
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = notStarted(ctx)
+				return
+			}
 			defer func() { <-sem }()
+			// Both may have been ready at once: a slot taken after ctx ended is not used.
+			if ctx.Err() != nil {
+				errs[i] = notStarted(ctx)
+				return
+			}
 			errs[i] = f(ctx, i)
 		})
 	}
 	wg.Wait()
 	return errs
+}
+
+// notStarted is the error of a fan-out's step that ctx ended before it began.
+func notStarted(ctx context.Context) error {
+	kind := shakedown.KindUnavailable
+	if errors.Is(ctx.Err(), context.Canceled) {
+		kind = shakedown.KindAborted
+	}
+	return shakedown.Wrap(kind, "not started", context.Cause(ctx))
 }
 
 // joinHosts joins the errors of a fan-out, each naming its host, as shakedown.Join does;

@@ -154,12 +154,7 @@ func (r *reader) hideURLs(v spec.Value, s string) string {
 }
 
 func (r *reader) urlSecret(v spec.Value) func(what, secret string) string {
-	return func(what, secret string) string {
-		if what == "password" {
-			return r.hide(v, what, "password of the URL", secret)
-		}
-		return r.hide(v, what, what+" parameter of the URL", secret)
-	}
+	return importer.URLSecret(func(key, what, secret string) string { return r.hide(v, key, what, secret) })
 }
 
 // hideHeader writes the value of a credential-like header read at v as a ${var} of its own,
@@ -168,10 +163,7 @@ func (r *reader) hideHeader(v spec.Value, name, val string) string {
 	if !shakedown.SecretName(name) {
 		return val
 	}
-	if scheme, cred := importer.Credential(val); scheme != "" {
-		return scheme + " " + r.hide(v, name, name+" header", cred)
-	}
-	return r.hide(v, name, name+" header", val)
+	return importer.HideCredential(val, func(cred string) string { return r.hide(v, name, name+" header", cred) })
 }
 
 // subst reads a string the output carries: its ${name}s stay shakedown ${vars}, each checked

@@ -256,3 +256,38 @@ func TestMappingSecretsBecomeVars(t *testing.T) {
 		}
 	}
 }
+
+// TestMappingLabelsAreNotSecrets: the keys of a label or selector map are names, not places
+// of secrets: a label author:, auth-tier: or keycloak: stays as it is, and no --var is asked
+// for it; a header or an env: value beside it still becomes one.
+func TestMappingLabelsAreNotSecrets(t *testing.T) {
+	tpl, err := os.ReadFile("../../examples/fis/workshop.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapping := `targets:
+  "tag:FIS-Target=true": {container: {labels: {author: ops, auth-tier: "2", keycloak: "true", session: web}}}
+alarms:
+  NetworkInAbnormal: {exec: {command: [check], env: {TOKEN: S3cretEnv}}}
+`
+	res, err := fis.Import("workshop.json", tpl, "m.yaml", []byte(mapping), fis.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res[0].YAML)
+	for _, want := range []string{`author: ops`, `auth-tier: "2"`, `keycloak: "true"`, `session: web`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output holds no %s: a label's key was taken for a secret's:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "S3cretEnv") {
+		t.Errorf("the output holds the env: secret:\n%s", out)
+	}
+	var names []string
+	for k := range res[0].Vars {
+		names = append(names, k)
+	}
+	if len(names) != 1 {
+		t.Errorf("the output asks for the vars %v, want one (the env: value's)", names)
+	}
+}

@@ -23,33 +23,37 @@ type secret struct {
 func (m *mapping) hideSecrets() {
 	for _, set := range []map[string]*node{m.targets, m.alarms} {
 		for _, n := range set {
-			m.hide(n, "", false)
+			m.hide(n, "", false, false)
 		}
 	}
 }
 
-// hide walks n, the value of the field key; secret says the field's values are secrets.
-func (m *mapping) hide(n *node, key string, secret bool) {
+// nameMaps are the fields whose values map names to values that are not secrets: the keys
+// of a label or selector map (author:, auth-tier:, keycloak:) say nothing of their values.
+var nameMaps = map[string]bool{"labels": true, "selector": true, "match_labels": true, "annotations": true, "attrs": true}
+
+// hide walks n, the value of the field key; secret says the field's values are secrets,
+// names that n's keys are names (a label's), which do not make their values secrets. Their
+// values' URLs still have their secrets hidden.
+func (m *mapping) hide(n *node, key string, secret, names bool) {
 	switch n.kind {
 	case mapNode:
 		for i, k := range n.keys {
-			m.hide(n.vals[i], k.str, secret || k.str == "env" || shakedown.SecretName(k.str))
+			isSecret := secret || !names && (k.str == "env" || shakedown.SecretName(k.str))
+			m.hide(n.vals[i], k.str, isSecret, nameMaps[k.str])
 		}
 	case seqNode:
 		for _, it := range n.items {
-			m.hide(it, key, secret)
+			m.hide(it, key, secret, names)
 		}
 	case scalarNode:
 		s := n.str
 		if secret {
 			s = m.secretVar(n, key, key+" value", s)
 		} else {
-			s = importer.ReplaceURLSecrets(s, func(what, sec string) string {
-				if what == "password" {
-					return m.secretVar(n, what, "password of the URL", sec)
-				}
-				return m.secretVar(n, what, what+" parameter of the URL", sec)
-			})
+			s = importer.ReplaceURLSecrets(s, importer.URLSecret(func(key, what, sec string) string {
+				return m.secretVar(n, key, what, sec)
+			}))
 		}
 		if s != n.str {
 			n.str, n.plain = s, false
@@ -63,13 +67,15 @@ func (m *mapping) secretVar(n *node, key, what, s string) string {
 	if s == "" || strings.Contains(s, "${") {
 		return s
 	}
-	if scheme, cred := importer.Credential(s); scheme != "" {
-		return scheme + " " + m.secretVar(n, key, what, cred)
-	}
-	name := importer.SecretVar(key, n.pos.Line, m.taken)
-	m.secrets = append(m.secrets, secret{name: name, value: s,
-		what: fmt.Sprintf("%s at line %d of the mapping file", what, n.pos.Line)})
-	return "${" + name + "}"
+	return importer.HideCredential(s, func(cred string) string {
+		if cred == "" {
+			return cred
+		}
+		name := importer.SecretVar(key, n.pos.Line, m.taken)
+		m.secrets = append(m.secrets, secret{name: name, value: cred,
+			what: fmt.Sprintf("%s at line %d of the mapping file", what, n.pos.Line)})
+		return "${" + name + "}"
+	})
 }
 
 func (m *mapping) taken(name string) bool {
