@@ -318,9 +318,10 @@ var errUnchanged = errors.New("left as it was")
 
 // unchanged marks err as errUnchanged when it is the engine's refusal to change a
 // container: "not modified" (stopped already) or a client error (paused already, not
-// running, gone). A refusal of Docker's that comes as a server error ("is not connected to
-// network", 500 before API 1.44) is recognised by its message: the status alone would say
-// that the change might have been half made.
+// running, gone). A refusal that comes as a server error — Docker's "is not connected to
+// network" (500 before API 1.44), Podman's "container state improper" (500 for a pause of a
+// paused container) — is recognised by its message: the status alone would say that the
+// change might have been half made.
 func unchanged(err error) error {
 	var ae *APIError
 	if err == nil || !errors.As(err, &ae) {
@@ -330,7 +331,7 @@ func unchanged(err error) error {
 	case ae.Status == http.StatusNotModified:
 		return shakedown.Wrap(shakedown.KindConflict, "refused by the engine", fmt.Errorf("%w: %w", err, errUnchanged))
 	case ae.Status >= 400 && ae.Status < 500,
-		ae.Status >= 500 && strings.Contains(ae.Message, "is not connected to"):
+		ae.Status >= 500 && (strings.Contains(ae.Message, "is not connected to") || strings.Contains(ae.Message, "container state improper")):
 		kind := shakedown.KindOf(err)
 		if kind == shakedown.KindInternal {
 			kind = shakedown.KindConflict // a refusal: the container is not as the fault needs it
@@ -830,6 +831,16 @@ func inspectSame(ctx context.Context, cl *Client, id string) (*Details, error) {
 // ensureStarted starts a container unless it runs or is gone.
 func ensureStarted(ctx context.Context, cl *Client, r Ref) error {
 	d, err := inspectSame(ctx, cl, r.ID)
+	for err == nil && !d.State.Running && stopping(d) {
+		// Podman refuses to start a container it is still stopping (its grace, or a
+		// kill on its way): wait for the stop to land, within the undo's bound.
+		select {
+		case <-ctx.Done():
+			return shakedown.Wrap(shakedown.KindUnavailable, "wait for the engine to end its stop", context.Cause(ctx))
+		case <-time.After(stopPoll):
+		}
+		d, err = inspectSame(ctx, cl, r.ID)
+	}
 	if shakedown.IsKind(err, shakedown.KindNotFound) {
 		return nil
 	}
@@ -857,7 +868,7 @@ func halt(ctx context.Context, cl *Client, r Ref) error {
 	if err != nil {
 		return err
 	}
-	if !d.State.Running {
+	if !d.State.Running && !stopping(d) {
 		return nil
 	}
 	err = cl.Kill(ctx, r.ID, "SIGKILL")
@@ -866,6 +877,13 @@ func halt(ctx context.Context, cl *Client, r Ref) error {
 	}
 	return err
 }
+
+// stopping reports whether the engine says it is stopping d: Podman's status while a stop
+// waits out its grace (Docker keeps such a container running until the stop lands).
+func stopping(d *Details) bool { return strings.EqualFold(d.State.Status, "stopping") }
+
+// stopPoll is how often an undo looks again at a container the engine is still stopping.
+const stopPoll = 100 * time.Millisecond
 
 // ensureUnpaused unpauses a container if it is paused and still there.
 func ensureUnpaused(ctx context.Context, cl *Client, r Ref) error {

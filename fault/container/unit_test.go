@@ -415,6 +415,8 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 		case strings.Contains(r.URL.Path, "/odd/"):
 			http.Error(w, `{"message":"bad parameter"}`, http.StatusBadRequest)
 
+		case strings.Contains(r.URL.Path, "/podpaused/"): // Podman's answer to a pause of a paused container
+			http.Error(w, `{"message":"\"podpaused\" is already paused: container state improper"}`, http.StatusInternalServerError)
 		case strings.Contains(r.URL.Path, "/unplugged/"):
 			http.Error(w, `{"message":"container unplugged is not connected to network n"}`, http.StatusInternalServerError)
 		case strings.Contains(r.URL.Path, "/broken/"):
@@ -427,7 +429,7 @@ func TestApplyRevertsWhatMayHaveChanged(t *testing.T) {
 	t.Cleanup(srv.Close)
 	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
 	var ctrs []Container
-	for _, id := range []string{"ok", "paused", "stopped", "gone", "odd", "unplugged", "broken", "hangup"} {
+	for _, id := range []string{"ok", "paused", "podpaused", "stopped", "gone", "odd", "unplugged", "broken", "hangup"} {
 		ctrs = append(ctrs, Container{Host: host, ID: id, Name: id})
 	}
 	changed, unsure, err := apply(t.Context(), "container.pause", ctrs, func(ctx context.Context, cl *Client, c Container) error {
