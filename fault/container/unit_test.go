@@ -703,6 +703,7 @@ func TestRevertOfAStopCutShort(t *testing.T) {
 		calls   []string
 	)
 	stopAsked := make(chan struct{}, 2)
+	doneStopped := make(chan struct{}, 1) // "done"'s stop answered: the run is cut only after it
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_ping" {
 			w.Header().Set("Api-Version", "1.41")
@@ -726,6 +727,8 @@ func TestRevertOfAStopCutShort(t *testing.T) {
 			if id == "done" {
 				running[id] = false
 				w.WriteHeader(http.StatusNoContent)
+				w.(http.Flusher).Flush()
+				doneStopped <- struct{}{}
 				return
 			}
 			// the engine stops it through its grace period, long after the call is cut
@@ -749,7 +752,7 @@ func TestRevertOfAStopCutShort(t *testing.T) {
 	}
 	f := build(t, registry(), "container.stop", nil, ins)
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() { <-stopAsked; cancel() }()
+	go func() { <-stopAsked; <-doneStopped; cancel() }()
 	rev, err := f.Inject(ctx)
 	if err == nil || rev == nil {
 		t.Fatalf("inject cut short: revert %v, err %v; want an error and a revert", rev != nil, err)
